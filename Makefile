@@ -1,0 +1,48 @@
+# TaskLINKr — the two commands: `make run` (the platform) and `make test` (the suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-unit test-integration test-e2e test-contract lint topology clean
+
+help:
+	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
+	@echo "make test   lint, architecture rules, unit, contract, integration and end-to-end tests"
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/tasklinkr up
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shared services tests
+	$(VENV)/bin/lint-imports
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test-contract: $(STAMP)
+	$(PY) -m pytest tests/contract -q
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration -q
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -q
+
+test: lint
+	$(PY) -m pytest tests -q -ra
+
+topology: $(STAMP)
+	$(VENV)/bin/tasklinkr topology apply
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache

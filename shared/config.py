@@ -1,0 +1,120 @@
+"""Configuration: environment variables over an optional YAML file over built-in defaults.
+
+Every setting is declared once in ``SETTINGS``; the README's configuration table is checked against it by a
+test, so a setting cannot exist without being documented.
+
+Per-service settings may be given for one service with the service name in the variable
+(``TASKLINKR_POSTINGS_MONGO_URI``) or under ``services: {postings: {mongo_uri: ...}}`` in the YAML file; the
+service-specific value wins over the platform-wide one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICES = ("providers", "postings", "matching", "contracting", "billing", "gateway")
+# Services that own a database (the gateway owns none).
+DATA_SERVICES = ("providers", "postings", "matching", "contracting", "billing")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+    per_service: bool = False
+    cast: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("config_file", "tasklinkr.yaml", "YAML file read for settings not given in the environment."),
+    Setting("amqp_uri", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URI (vhost included)."),
+    Setting(
+        "mongo_uri",
+        "",
+        "MongoDB URI. Empty: `make run` starts an embedded SecantusDB and uses it for every service.",
+        per_service=True,
+    ),
+    Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
+    Setting("max_workers", 10, "Concurrent workers per service process (also the AMQP prefetch).", True, int),
+    Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
+    Setting("outbox_batch_size", 200, "Events the relay publishes per batch.", True, int),
+    Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
+    Setting("operator_key", "", "Operator API key for the gateway (required to run the gateway).", cast=str),
+    Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
+    Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
+    Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
+    Setting("log_level", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."),
+    Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
+    Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
+    Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def env_name(name: str, service: str | None = None) -> str:
+    if service:
+        return f"TASKLINKR_{service.upper()}_{name.upper()}"
+    return f"TASKLINKR_{name.upper()}"
+
+
+def _read_yaml(environ: dict[str, str]) -> dict:
+    path = Path(environ.get(env_name("config_file"), _BY_NAME["config_file"].default))
+    if not path.is_file():
+        return {}
+    with path.open() as fh:
+        loaded = yaml.safe_load(fh) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    return loaded
+
+
+def get(name: str, service: str | None = None, environ: dict[str, str] | None = None) -> Any:
+    """The value of one setting, for one service when the setting is per service."""
+    environ = dict(os.environ if environ is None else environ)
+    setting = _BY_NAME[name]
+    candidates: list[Any] = []
+    file_values = _read_yaml(environ)
+    if service and setting.per_service:
+        candidates.append(environ.get(env_name(name, service)))
+    candidates.append(environ.get(env_name(name)))
+    if service and setting.per_service:
+        candidates.append(((file_values.get("services") or {}).get(service) or {}).get(name))
+    candidates.append(file_values.get(name))
+    for value in candidates:
+        if value not in (None, ""):
+            return setting.cast(value)
+    if name == "mongo_database" and service:
+        return f"tasklinkr_{service}"
+    return setting.default
+
+
+def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
+    """The nameko config dict for one service process."""
+
+    def value(name: str) -> Any:
+        return get(name, service, environ)
+
+    return {
+        "AMQP_URI": value("amqp_uri"),
+        "WEB_SERVER_ADDRESS": value("gateway_address"),
+        "max_workers": value("max_workers"),
+        "serializer": "json",
+        "PREFETCH_COUNT": value("max_workers"),
+        "MONGO_URI": value("mongo_uri"),
+        "MONGO_DATABASE": value("mongo_database"),
+        "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
+        "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
+        "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "OPERATOR_KEY": value("operator_key"),
+        "RPC_TIMEOUT_SECONDS": value("rpc_timeout_seconds"),
+        "MAX_REQUEST_BYTES": value("max_request_bytes"),
+        "LOG_LEVEL": value("log_level"),
+        "LOG_FORMAT": value("log_format"),
+    }

@@ -1,0 +1,64 @@
+"""Domain errors shared by every service.
+
+They cross nameko RPC as themselves (``deserialize_to_instance``), so the gateway maps them to HTTP statuses in
+one place (``services/gateway/errors.py``) instead of parsing strings.
+"""
+
+from __future__ import annotations
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class DomainError(Exception):
+    """Base of all errors a caller can act on. ``status`` is the HTTP status the gateway answers."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message, details or {})
+        self.message = message
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+@deserialize_to_instance
+class ValidationFailed(DomainError):
+    """Input broke a schema or a rule; ``details`` maps each field to its messages."""
+
+    status = 422
+    code = "validation_failed"
+
+
+@deserialize_to_instance
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+@deserialize_to_instance
+class Conflict(DomainError):
+    """The request is well-formed but the resource's state forbids it (for example an illegal transition)."""
+
+    status = 409
+    code = "conflict"
+
+
+@deserialize_to_instance
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+@deserialize_to_instance
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"

@@ -1,0 +1,103 @@
+"""marshmallow fields for the common vocabulary: money, countries, time zones, languages, clock times."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import pycountry
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.money import Money, is_currency
+
+_ZONES = frozenset(available_timezones())
+
+
+class CountryCode(fields.String):
+    """ISO 3166-1 alpha-2 country code, upper case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        code = super()._deserialize(value, attr, data, **kwargs).upper()
+        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+            raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code.")
+        return code
+
+
+class TimeZone(fields.String):
+    """IANA time zone name, checked against the tz database (tzdata)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if name not in _ZONES:
+            raise ValidationError(f"{value!r} is not an IANA time zone.")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(f"{value!r} is not an IANA time zone.") from exc
+        return name
+
+
+class LanguageCode(fields.String):
+    """ISO 639-1 two-letter language code, lower case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        code = super()._deserialize(value, attr, data, **kwargs).lower()
+        if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+            raise ValidationError(f"{value!r} is not an ISO 639-1 language code.")
+        return code
+
+
+class CurrencyCode(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        code = super()._deserialize(value, attr, data, **kwargs).upper()
+        if not is_currency(code):
+            raise ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return code
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class ClockTime(fields.String):
+    """A wall-clock time ``HH:MM`` (``24:00`` allowed as an end of day)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not _CLOCK.match(text):
+            raise ValidationError(f"{value!r} is not a time of day HH:MM.")
+        return text
+
+
+class MoneySchema(Schema):
+    amount = fields.Decimal(required=True, as_string=True, places=None, allow_nan=False)
+    currency = CurrencyCode(required=True)
+
+
+class MoneyField(fields.Nested):
+    """``{"amount": "12.50", "currency": "EUR"}`` <-> ``Money``; a float amount is refused."""
+
+    def __init__(self, *, non_negative: bool = True, **kwargs):
+        super().__init__(MoneySchema, **kwargs)
+        self.non_negative = non_negative
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and isinstance(value.get("amount"), float):
+            raise ValidationError({"amount": ["Send the amount as a decimal string, not a float."]})
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        amount: Decimal = loaded["amount"]
+        if self.non_negative and amount < 0:
+            raise ValidationError({"amount": ["Must not be negative."]})
+        if amount.as_tuple().exponent < -4:
+            raise ValidationError({"amount": ["At most 4 decimal places."]})
+        return Money(amount, loaded["currency"])
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = Money.parse(value)
+        return value.to_wire()
+
+
+NonEmptyString = validate.Length(min=1)

@@ -1,0 +1,208 @@
+"""Each service's own MongoDB database, its transactions and its outbox.
+
+``Database`` is the one DependencyProvider a service needs for persistence. At start-up it connects, creates
+the platform's collections and indexes and those the service declares, and starts the service's outbox relay.
+Each worker gets a ``Store``; ``store.transact(work)`` runs ``work(uow)`` in a MongoDB transaction, and every
+event the work emits with ``uow.emit(...)`` is written to the ``outbox`` collection in that same transaction: a
+state change and the events it causes commit together or not at all. The relay publishes them afterwards.
+
+Why transactions: SecantusDB supports multi-document transactions as it ships; real MongoDB supports them on a
+replica set, so docker compose runs every ``mongo`` as a single-node replica set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database as MongoDatabase
+from pymongo.errors import DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from shared import envelope as envelopes
+from shared.outbox import OutboxRelay
+from shared.tracing import CORRELATION_KEY
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OUTBOX = "outbox"
+APPLIED_EVENTS = "applied_events"
+RELAY_LEASE = "relay_lease"
+
+
+def connect(uri: str, *, app_name: str) -> MongoClient:
+    if not uri:
+        raise RuntimeError(
+            "No MongoDB URI configured. Set TASKLINKR_MONGO_URI (or TASKLINKR_<SERVICE>_MONGO_URI), "
+            "or start the stack with `make run`, which starts an embedded SecantusDB."
+        )
+    return MongoClient(
+        uri,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        appname=app_name,
+        serverSelectionTimeoutMS=10_000,
+    )
+
+
+def ensure_platform_indexes(db: MongoDatabase) -> None:
+    db[OUTBOX].create_index([("status", ASCENDING), ("_id", ASCENDING)], name="pending_in_order")
+    db[OUTBOX].create_index([("event_id", ASCENDING)], name="event_id", unique=True)
+
+
+class UnitOfWork:
+    """One transaction: the session to pass to every read and write, and the events it emits."""
+
+    def __init__(self, db: MongoDatabase, session: ClientSession, service: str, correlation_id: str | None,
+                 causation_id: str | None):
+        self.db = db
+        self.session = session
+        self.service = service
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.emitted: list[dict] = []
+
+    def emit(self, routing_key: str, *, subject: str, data: dict, lane: str, tenant: str | None = None,
+             time: datetime | None = None) -> dict:
+        """Record an event in the outbox, in this transaction. Returns the envelope."""
+        envelope = envelopes.build(
+            service=self.service,
+            routing_key=routing_key,
+            subject=subject,
+            data=data,
+            lane=lane,
+            tenant=tenant,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            time=time,
+        )
+        self.db[OUTBOX].insert_one(
+            {
+                "_id": ObjectId(),
+                "event_id": envelope["id"],
+                "exchange": envelopes.event_exchange(self.service),
+                "routing_key": routing_key,
+                "envelope": envelope,
+                "headers": envelopes.amqp_headers(envelope),
+                "status": "pending",
+                "created_at": envelopes.utc_now(),
+            },
+            session=self.session,
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+    def claim_event(self, event_id: str, consumer: str) -> bool:
+        """True the first time ``consumer`` applies ``event_id``; False when it was applied before.
+
+        The record is written in this transaction, so it commits exactly when the handler's changes do.
+        """
+        key = f"{consumer}:{event_id}"
+        if self.db[APPLIED_EVENTS].find_one({"_id": key}, session=self.session) is not None:
+            return False
+        self.db[APPLIED_EVENTS].insert_one(
+            {"_id": key, "consumer": consumer, "event_id": event_id, "applied_at": envelopes.utc_now()},
+            session=self.session,
+        )
+        return True
+
+
+class Store:
+    """What a worker gets from ``Database``: the database, and transactions that carry the outbox."""
+
+    def __init__(self, dependency: Database, worker_ctx):
+        self._dependency = dependency
+        self._worker_ctx = worker_ctx
+        self.db: MongoDatabase = dependency.db
+
+    def _causation_id(self) -> str | None:
+        args = getattr(self._worker_ctx, "args", None) or ()
+        if args and isinstance(args[0], dict) and "specversion" in args[0]:
+            return args[0].get("id")
+        return None
+
+    def transact(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit."""
+        data = getattr(self._worker_ctx, "data", {}) or {}
+        attempt: dict[str, UnitOfWork] = {}
+
+        def callback(session: ClientSession) -> T:
+            uow = UnitOfWork(self.db, session, self._dependency.service_name, data.get(CORRELATION_KEY),
+                             self._causation_id())
+            attempt["uow"] = uow
+            return work(uow)
+
+        with self._dependency.client.start_session() as session:
+            result = session.with_transaction(
+                callback,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+        if attempt["uow"].emitted:
+            self._dependency.relay.notify()
+        return result
+
+
+class Database(DependencyProvider):
+    """A service's own database, with its indexes and its outbox relay.
+
+    ``ensure_indexes(db)`` is the service's own (``repository.ensure_indexes``), run once at start-up.
+    """
+
+    def __init__(self, ensure_indexes: Callable[[MongoDatabase], Any] | None = None):
+        self.ensure_indexes = ensure_indexes
+        self.client: MongoClient | None = None
+        self.db: MongoDatabase | None = None
+        self.relay: OutboxRelay | None = None
+
+    @property
+    def service_name(self) -> str:
+        return self.container.service_name
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
+        self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
+        ensure_platform_indexes(self.db)
+        if self.ensure_indexes:
+            self.ensure_indexes(self.db)
+        self.relay = OutboxRelay(
+            db=self.db,
+            amqp_uri=config["AMQP_URI"],
+            service=self.service_name,
+            poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
+            batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
+            lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
+        )
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.outbox_relay")
+
+    def stop(self) -> None:
+        if self.relay:
+            self.relay.stop()
+        if self.client:
+            self.client.close()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return Store(self, worker_ctx)
+
+    def ping(self) -> bool:
+        self.db.command("ping")
+        return True
+
+
+def is_duplicate(exc: BaseException) -> bool:
+    return isinstance(exc, DuplicateKeyError)

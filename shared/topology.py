@@ -1,0 +1,55 @@
+"""The messaging topology, declared before anything publishes.
+
+``contracts-schema/catalog.json`` lists every event type with its producer and its consumers. From it we declare
+each producer's topic exchange and each consumer's durable queue and binding, named exactly as nameko's event
+handlers name them, so an event published before its consumer process ever started waits in its queue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kombu import Connection, Exchange, Queue
+
+from shared.envelope import event_exchange
+from shared.messaging import queue_name
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "contracts-schema" / "catalog.json"
+
+
+def load_catalog(path: Path = CATALOG) -> dict:
+    with path.open() as fh:
+        return json.load(fh)
+
+
+def declarations(catalog: dict) -> tuple[list[Exchange], list[Queue]]:
+    exchanges: dict[str, Exchange] = {}
+    queues: list[Queue] = []
+    for event in catalog["events"]:
+        name = event_exchange(event["producer"])
+        exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        for consumer in event.get("consumers", []):
+            queues.append(
+                Queue(
+                    queue_name(event["producer"], event["type"], consumer["service"], consumer["handler"]),
+                    exchange=exchange,
+                    routing_key=event["type"],
+                    durable=True,
+                    auto_delete=False,
+                )
+            )
+    return list(exchanges.values()), queues
+
+
+def apply(amqp_uri: str, catalog: dict | None = None) -> dict:
+    """Declare exchanges, queues and bindings (idempotent). Returns what was declared."""
+    exchanges, queues = declarations(catalog or load_catalog())
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        for exchange in exchanges:
+            exchange(channel).declare()
+        for queue in queues:
+            queue(channel).declare()
+    return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
