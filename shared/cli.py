@@ -1,7 +1,12 @@
 """The ``tasklinkr`` command: run one service, run the whole stack, manage the messaging topology."""
 
 # Services run on eventlet: patch before kombu, pymongo or socket are imported anywhere.
-import eventlet
+import warnings
+
+# eventlet warns on import that it is in maintenance mode; nameko 2.x is built on it (see docs/architecture.md).
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

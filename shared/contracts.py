@@ -7,7 +7,7 @@ Every schema has an ``$id`` under ``urn:tasklinkr:contracts-schema:``; they refe
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -31,7 +31,7 @@ def event_schema_path(producer: str, routing_key: str) -> Path:
     return ROOT / "events" / producer / f"{routing_key}.schema.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator_for(producer: str, routing_key: str) -> Draft202012Validator:
     schema = json.loads(event_schema_path(producer, routing_key).read_text())
     return Draft202012Validator(schema, registry=registry(), format_checker=FormatChecker())

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 
 from shared import config as settings
 from shared.logs import configure_logging
 
 log = logging.getLogger(__name__)
+
+
+def runnable_services() -> tuple[str, ...]:
+    """The services that exist in this checkout (a planned service has a package but no service.py yet)."""
+    root = Path(__file__).resolve().parent.parent / "services"
+    return tuple(name for name in settings.SERVICES if (root / name / "service.py").is_file())
 
 
 def service_class(name: str) -> type:

@@ -1,5 +1,9 @@
 # nameko >= 2.14 no longer monkey-patches in its pytest plugin: patch before anything opens a socket.
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
+from nameko.exceptions import RemoteError
 from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_waiter
 
@@ -77,7 +78,7 @@ def test_a_committed_change_publishes_its_event_and_a_rolled_back_one_publishes_
     with ServiceRpcProxy("kitproducer", {"AMQP_URI": amqp_uri}) as proxy:
         with entrypoint_waiter(consumer, "on_thing_made", timeout=10):
             proxy.make("a")
-        with pytest.raises(Exception):
+        with pytest.raises(RemoteError):
             proxy.make("b", fail=True)
 
     seen = mongo_client[consumer_config["MONGO_DATABASE"]].seen

@@ -1,0 +1,122 @@
+"""Pure parts of the platform kit: envelope, configuration, money and vocabulary fields, API keys."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from marshmallow import Schema, ValidationError
+
+from shared import apikeys, config, envelope
+from shared.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone
+from shared.money import Money
+
+
+def test_envelope_carries_cloudevents_attributes_tenant_lane_and_trace_ids():
+    moment = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+    event = envelope.build(
+        service="postings", routing_key="posting.published.v1", subject="pst_1", data={"x": 1}, lane="smb",
+        tenant="ten_1", correlation_id="corr", causation_id="cause", time=moment,
+    )
+    assert event["type"] == "tasklinkr.postings.posting.published.v1"
+    assert event["source"] == "/tasklinkr/postings"
+    assert event["time"] == "2026-11-29T08:00:00.000Z"
+    assert event["dataschema"] == "urn:tasklinkr:contracts-schema:events/postings/posting.published.v1"
+    assert (event["tenantid"], event["lane"], event["correlationid"], event["causationid"]) == (
+        "ten_1", "smb", "corr", "cause")
+    assert envelope.routing_key_of(event) == "posting.published.v1"
+    headers = envelope.amqp_headers(event)
+    assert headers["lane"] == "smb" and headers["tenant"] == "ten_1"
+    assert headers["nameko.correlation_id"] == "corr"
+
+
+def test_an_event_without_its_own_trace_starts_one_at_itself():
+    event = envelope.build(service="providers", routing_key="provider.registered.v1", subject="p", data={},
+                           lane="smb")
+    assert event["correlationid"] == event["causationid"] == event["id"]
+    assert "tenantid" not in event
+
+
+@pytest.mark.parametrize("bad", ["posting.published", "Posting.published.v1", "posting.published.v0", "a.b.c.v1"])
+def test_event_types_must_follow_the_naming_convention(bad):
+    with pytest.raises(ValueError):
+        envelope.build(service="s", routing_key=bad, subject="x", data={}, lane="smb")
+
+
+def test_naive_times_are_refused():
+    with pytest.raises(ValueError):
+        envelope.rfc3339(datetime(2026, 1, 1))
+
+
+def test_environment_beats_yaml_file_beats_default_and_service_specific_beats_platform(tmp_path):
+    path = tmp_path / "tasklinkr.yaml"
+    path.write_text("amqp_uri: amqp://file/\nmax_workers: 7\nservices:\n  postings:\n    mongo_uri: mongodb://file-postings\n")
+    env = {"TASKLINKR_CONFIG_FILE": str(path), "TASKLINKR_MONGO_URI": "mongodb://env-all"}
+    assert config.get("amqp_uri", environ=env) == "amqp://file/"
+    assert config.get("max_workers", "postings", environ=env) == 7
+    assert config.get("mongo_uri", "providers", environ=env) == "mongodb://env-all"
+    assert config.get("mongo_uri", "postings", environ=env) == "mongodb://env-all"
+    env["TASKLINKR_POSTINGS_MONGO_URI"] = "mongodb://env-postings"
+    assert config.get("mongo_uri", "postings", environ=env) == "mongodb://env-postings"
+    assert config.get("mongo_database", "billing", environ=env) == "tasklinkr_billing"
+    env["TASKLINKR_AMQP_URI"] = "amqp://env/"
+    assert config.get("amqp_uri", environ=env) == "amqp://env/"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(config.__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [config.env_name(s.name) for s in config.SETTINGS if config.env_name(s.name) not in readme]
+    assert missing == []
+
+
+class _Sample(Schema):
+    price = MoneyField(required=True)
+    country = CountryCode()
+    zone = TimeZone()
+    language = LanguageCode()
+    opens = ClockTime()
+
+
+def test_money_is_decimal_with_an_iso_currency_and_floats_are_refused():
+    loaded = _Sample().load({"price": {"amount": "12.50", "currency": "eur"}})
+    assert loaded["price"] == Money(Decimal("12.50"), "EUR")
+    assert _Sample().dump(loaded)["price"] == {"amount": "12.50", "currency": "EUR"}
+    with pytest.raises(ValidationError) as float_error:
+        _Sample().load({"price": {"amount": 12.5, "currency": "EUR"}})
+    assert "amount" in float_error.value.messages["price"]
+    with pytest.raises(ValidationError):
+        _Sample().load({"price": {"amount": "1", "currency": "XXY"}})
+    with pytest.raises(ValidationError):
+        _Sample().load({"price": {"amount": "-1", "currency": "EUR"}})
+
+
+def test_money_round_trips_through_bson_exactly():
+    money = Money(Decimal("1234.5678"), "USD")
+    assert Money.from_bson(money.to_bson()) == money
+
+
+@pytest.mark.parametrize(
+    "field, good, bad",
+    [("country", "ph", "XX"), ("zone", "Asia/Manila", "Mars/Base"), ("language", "EN", "zz"),
+     ("opens", "24:00", "25:00")],
+)
+def test_vocabulary_fields_accept_real_codes_and_refuse_invented_ones(field, good, bad):
+    assert _Sample().load({"price": {"amount": "1", "currency": "USD"}, field: good})[field]
+    with pytest.raises(ValidationError) as error:
+        _Sample().load({"price": {"amount": "1", "currency": "USD"}, field: bad})
+    assert field in error.value.messages
+
+
+def test_api_keys_are_random_kinded_and_stored_as_a_digest():
+    key = apikeys.generate(apikeys.CLIENT)
+    assert apikeys.kind_of(key) == apikeys.CLIENT
+    assert apikeys.kind_of(apikeys.generate(apikeys.PROVIDER)) == apikeys.PROVIDER
+    assert apikeys.generate(apikeys.CLIENT) != key
+    assert apikeys.digest(key) != key and len(apikeys.digest(key)) == 64
+    assert apikeys.kind_of("tlk_x_" + "a" * 40) is None
+    assert apikeys.kind_of("Bearer nonsense") is None
+
+
+def test_utc_now_is_timezone_aware():
+    assert envelope.utc_now().tzinfo is UTC
