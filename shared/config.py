@@ -45,7 +45,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
     Setting("outbox_batch_size", 200, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
-    Setting("operator_key", "", "Operator API key for the gateway (required to run the gateway).", cast=str),
+    Setting(
+        "operator_key",
+        "",
+        "Operator API key for the gateway. `make run` generates one into `<data_dir>/operator_key` when unset; "
+        "docker compose requires it.",
+    ),
     Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
     Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
