@@ -1,0 +1,178 @@
+"""Provider profile rules, without I/O."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.providers import domain, schemas
+from shared.errors import ValidationFailed
+from shared.money import Money
+from tests.unit.providers.profiles import firm, individual
+
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+def loaded(profile: dict) -> dict:
+    return schemas.load_registration(profile)
+
+
+def stored(profile: dict, provider_id: str = "prv_1") -> dict:
+    counter = iter(range(1, 100))
+    return domain.new_provider(loaded(profile), provider_id=provider_id, now=NOW,
+                               new_id=lambda: f"dc_{next(counter)}")
+
+
+def test_a_valid_individual_and_a_valid_firm_break_no_rule():
+    assert domain.profile_errors(loaded(individual())) == {}
+    assert domain.profile_errors(loaded(firm())) == {}
+
+
+def test_an_individual_cannot_offer_firm_models():
+    errors = domain.profile_errors(loaded(individual(models=["virtual_assistant", "bpo"])))
+    assert list(errors) == ["models"]
+    assert "bpo" in errors["models"][0]
+
+
+def test_an_individual_needs_working_hours_and_weekly_capacity():
+    errors = domain.profile_errors(loaded(individual(working_hours=None, capacity_hours_per_week=None)))
+    assert set(errors) == {"working_hours", "capacity_hours_per_week"}
+
+
+def test_an_individual_has_no_delivery_centres():
+    errors = domain.profile_errors(loaded(individual(delivery_centres=firm()["delivery_centres"])))
+    assert list(errors) == ["delivery_centres"]
+
+
+def test_a_firm_needs_a_delivery_centre_and_offers_only_firm_models():
+    errors = domain.profile_errors(loaded(firm(delivery_centres=[], models=["freelance"])))
+    assert set(errors) == {"delivery_centres", "models"}
+
+
+def test_a_firm_has_no_personal_hours_or_weekly_capacity():
+    hours = {"days": ["mon"], "start": "09:00", "end": "17:00"}
+    errors = domain.profile_errors(loaded(firm(working_hours=hours, capacity_hours_per_week=40)))
+    assert set(errors) == {"working_hours", "capacity_hours_per_week"}
+
+
+def test_every_rate_must_be_in_the_provider_currency():
+    rates = {"hourly": {"amount": "12.00", "currency": "EUR"},
+             "per_unit": [{"unit": "ticket", "price": {"amount": "1.00", "currency": "GBP"}}]}
+    errors = domain.profile_errors(loaded(individual(rates=rates)))
+    assert errors["rates"]["hourly"] == ["Must be in USD, the provider's currency; got EUR."]
+    assert errors["rates"]["per_unit"][0]["price"] == ["Must be in USD, the provider's currency; got GBP."]
+
+
+def test_at_least_one_rate_is_required():
+    errors = domain.profile_errors(loaded(individual(rates={"hourly": None, "per_unit": []})))
+    assert errors == {"rates": ["Give at least one rate: hourly, monthly_retainer or per_unit."]}
+
+
+def test_a_zero_rate_is_refused():
+    errors = domain.profile_errors(loaded(individual(rates={"hourly": {"amount": "0", "currency": "USD"}})))
+    assert errors == {"rates": {"hourly": ["Must be greater than zero."]}}
+
+
+def test_a_night_shift_may_cross_midnight_but_a_shift_cannot_be_empty():
+    profile = firm()
+    assert domain.profile_errors(loaded(profile)) == {}
+    profile["delivery_centres"][0]["shifts"][1]["end"] = "22:00"
+    errors = domain.profile_errors(loaded(profile))
+    assert errors == {"delivery_centres": {0: {"shifts": {1: {"end": ["Must differ from start."]}}}}}
+
+
+def test_require_valid_raises_validation_failed_with_the_rule_errors():
+    with pytest.raises(ValidationFailed) as caught:
+        domain.require_valid(loaded(individual(models=["kpo"])))
+    assert "models" in caught.value.details
+
+
+def test_a_new_provider_starts_unverified_available_at_version_one_with_centre_ids():
+    provider = stored(firm())
+    assert provider["version"] == 1 and provider["verified"] is False and provider["verified_at"] is None
+    assert provider["availability"] == {"status": "available", "available_from": None}
+    assert [c["id"] for c in provider["delivery_centres"]] == ["dc_1", "dc_2"]
+    assert provider["created_at"] == provider["updated_at"] == NOW
+
+
+def test_lanes_follow_the_kind():
+    assert domain.lane_for("firm") == "enterprise"
+    assert domain.lane_for("individual") == "smb"
+
+
+def test_changed_fields_name_only_what_differs_and_money_compares_by_value():
+    before = stored(individual())
+    same_money = domain.apply_changes(before, {"rates": dict(before["rates"], hourly=Money(Decimal("12.0"), "USD"))})
+    assert domain.changed_fields(before, same_money) == []
+    after = domain.apply_changes(before, {"headline": "Bookkeeper too", "display_name": before["display_name"]})
+    assert domain.changed_fields(before, after) == ["headline"]
+
+
+def test_resent_centres_without_ids_keep_their_ids_by_name():
+    before = stored(firm())
+    resent = loaded(firm())["delivery_centres"]
+    after = domain.apply_changes(before, {"delivery_centres": resent}, new_id=lambda: "dc_new")
+    assert [c["id"] for c in after["delivery_centres"]] == ["dc_1", "dc_2"]
+    assert domain.changed_fields(before, after) == []
+
+
+def test_a_seat_change_is_an_availability_change_and_a_renamed_centre_is_not():
+    before = stored(firm())
+    renamed = domain.apply_changes(before, {"delivery_centres": [dict(before["delivery_centres"][0], name="SJO"),
+                                                                 before["delivery_centres"][1]]})
+    assert not domain.is_availability_change(before, renamed)
+    reseated = domain.apply_availability(before, {"centre_seats": {"dc_1": 450}})
+    assert domain.is_availability_change(before, reseated)
+    assert domain.availability_view(reseated)["delivery_centres"] == [{"id": "dc_1", "seats": 450},
+                                                                     {"id": "dc_2", "seats": 200}]
+
+
+def test_a_headline_change_is_not_an_availability_change_but_capacity_is():
+    before = stored(individual())
+    assert not domain.is_availability_change(before, domain.apply_changes(before, {"headline": "x"}))
+    assert domain.is_availability_change(before, domain.apply_changes(before, {"capacity_hours_per_week": 20}))
+
+
+def test_setting_the_same_availability_again_changes_nothing():
+    before = stored(individual())
+    again = domain.apply_availability(before, {"availability": {"status": "available", "available_from": None},
+                                               "capacity_hours_per_week": 40})
+    assert not domain.is_availability_change(before, again)
+
+
+def test_availability_changes_must_fit_the_kind():
+    with pytest.raises(ValidationFailed) as caught:
+        domain.apply_availability(stored(individual()), {"centre_seats": {"dc_1": 3}})
+    assert list(caught.value.details) == ["centre_seats"]
+    with pytest.raises(ValidationFailed) as caught:
+        domain.apply_availability(stored(firm()), {"capacity_hours_per_week": 40, "centre_seats": {"dc_9": 3}})
+    assert caught.value.details == {
+        "capacity_hours_per_week": ["A firm's capacity is set per centre with centre_seats."],
+        "centre_seats": {"dc_9": ["No delivery centre with this id."]},
+    }
+
+
+def test_update_cannot_change_identity_or_verification():
+    with pytest.raises(ValidationFailed):
+        domain.apply_changes(stored(individual()), {"verified": True})
+
+
+def test_verifying_stamps_the_time_and_moves_the_version():
+    later = datetime(2026, 11, 30, 10, 15, 0, 987654, tzinfo=UTC)
+    provider = domain.verified(stored(individual()), now=later)
+    assert provider["verified"] is True
+    assert provider["verified_at"] == provider["updated_at"] == later.replace(microsecond=987000)
+    assert provider["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("availability", "available"),
+    [
+        ({"status": "available", "available_from": None}, True),
+        ({"status": "limited", "available_from": date(2026, 11, 29)}, True),
+        ({"status": "available", "available_from": date(2026, 12, 1)}, False),
+        ({"status": "unavailable", "available_from": None}, False),
+    ],
+)
+def test_a_provider_is_available_when_not_unavailable_and_its_start_date_has_come(availability, available):
+    assert domain.is_available_on(availability, date(2026, 11, 29)) is available

@@ -1,0 +1,40 @@
+"""How profiles become documents and filters become queries (pure functions of the repository)."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from bson.decimal128 import Decimal128
+
+from services.providers import domain, repository, schemas
+from shared.money import Money
+from tests.unit.providers.profiles import individual
+
+TODAY = date(2026, 11, 29)
+
+
+def test_a_profile_round_trips_through_its_document_with_money_as_decimal128():
+    profile = domain.new_provider(schemas.load_registration(individual()), provider_id="prv_1",
+                                  now=datetime(2026, 11, 29, tzinfo=UTC))
+    profile["availability"] = {"status": "limited", "available_from": date(2027, 1, 4)}
+    doc = repository.to_document(profile)
+    assert doc["_id"] == "prv_1" and "id" not in doc
+    assert doc["rates"]["hourly"] == {"amount": Decimal128("12.00"), "currency": "USD"}
+    assert doc["availability"]["available_from"] == "2027-01-04"
+    assert repository.from_document(dict(doc, api_key_digest="abc")) == profile
+
+
+def test_filters_become_equality_conditions_on_indexed_fields():
+    query = repository.search_query({"kind": "firm", "model": "bpo", "category": "helpdesk", "country": "CR",
+                                     "language": "es", "verified": True}, TODAY)
+    assert query == {"kind": "firm", "models": "bpo", "categories": "helpdesk", "country": "CR",
+                     "languages": "es", "verified": True}
+
+
+def test_a_skill_filter_matches_name_and_level_on_the_same_skill():
+    query = repository.search_query({"skill": "zendesk", "min_skill_level": 3}, TODAY)
+    assert query == {"skills": {"$elemMatch": {"name": "zendesk", "level": {"$gte": 3}}}}
+
+
+def test_a_rate_ceiling_only_matches_providers_in_the_same_currency():
+    query = repository.search_query({"max_hourly_rate": Money(Decimal("15"), "USD")}, TODAY)
+    assert query == {"currency": "USD", "rates.hourly.amount": {"$lte": Decimal128("15")}}
