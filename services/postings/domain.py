@@ -1,0 +1,346 @@
+"""The rules of client organisations and their postings, free of I/O.
+
+A posting here is a plain dict in the service's Python form (``Money`` budget, ``date`` start, aware
+``datetime`` timestamps). Every operation returns a new dict and leaves its input untouched, so the service
+can compare the two versions and store the new one only if the old one is still current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import Conflict, ValidationFailed
+from shared.money import Money
+from shared.vocabulary import CATEGORIES, CATEGORY_IDS, CoreAssessment
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+STATUSES = tuple(status.value for status in Status)
+
+
+class Engagement(StrEnum):
+    HOURLY = "hourly"
+    FIXED = "fixed"
+    RETAINER = "retainer"
+    PER_UNIT = "per_unit"
+
+
+ANY_SHORING = "any"
+SHORING_PREFERENCES = (ANY_SHORING, "onshore", "nearshore", "offshore")
+SLA_DIRECTIONS = ("at_most", "at_least")
+SLA_WINDOWS = ("daily", "weekly", "monthly")
+COVERAGES = ("business_hours", "extended", "24x7")
+
+# What a client may set and change; everything else on a posting is derived or owned by the lifecycle.
+EDITABLE_FIELDS = (
+    "title", "description", "category", "model", "required_skills", "nice_to_have_skills", "languages",
+    "engagement", "budget", "hours_per_week", "start_date", "duration_weeks", "shoring", "min_overlap_hours",
+    "coverage", "sla_requirements", "confidentiality",
+)
+
+# A draft may be saved early and completed later; these stand for whatever the client has not said yet.
+DRAFT_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "required_skills": [],
+    "nice_to_have_skills": [],
+    "languages": [],
+    "engagement": None,
+    "budget": None,
+    "hours_per_week": None,
+    "start_date": None,
+    "duration_weeks": None,
+    "shoring": {"preference": ANY_SHORING, "required": False},
+    "min_overlap_hours": 0,
+    "coverage": "business_hours",
+    "sla_requirements": [],
+    "confidentiality": {"confidential": False, "nda_required": False},
+}
+
+
+# -- lifecycle -----------------------------------------------------------------------------------------------
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.OPEN, Status.CANCELLED}),
+    Status.OPEN: frozenset({Status.CANCELLED}),
+    Status.CANCELLED: frozenset(),
+}
+EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.OPEN})
+
+_ENTERING = {Status.DRAFT: "returned to draft", Status.OPEN: "published", Status.CANCELLED: "cancelled"}
+
+
+def ensure_transition(current: str, target: str) -> None:
+    """Raises ``Conflict`` unless a posting in ``current`` may move to ``target``."""
+    current, target = Status(current), Status(target)
+    if target in TRANSITIONS[current]:
+        return
+    sources = [status.value for status in Status if target in TRANSITIONS[status]]
+    verb = _ENTERING[target]
+    if current == target:
+        message = f"The posting is already {current.value}."
+    elif sources:
+        message = f"The posting is {current.value}; a posting can be {verb} only from {' or '.join(sources)}."
+    else:
+        message = f"The posting is {current.value}; a posting can never be {verb}."
+    raise Conflict(message, details={"status": [f"The posting is {current.value}."]})
+
+
+def ensure_editable(current: str) -> None:
+    if Status(current) not in EDITABLE_STATUSES:
+        raise Conflict(
+            f"The posting is {current}; only draft and open postings can be edited.",
+            details={"status": [f"The posting is {current}."]},
+        )
+
+
+# -- budget and publish requirements -------------------------------------------------------------------------
+
+
+def budget_meaning(engagement: dict | None) -> str:
+    """What the budget amount stands for under an engagement."""
+    if engagement is None:
+        return "the budget, whose meaning follows the engagement type"
+    kind = Engagement(engagement["type"])
+    if kind is Engagement.HOURLY:
+        return "the maximum hourly rate"
+    if kind is Engagement.FIXED:
+        return "the total price of the whole engagement"
+    if kind is Engagement.RETAINER:
+        return "the retainer per month"
+    return f"the price per {engagement.get('unit') or 'unit'}"
+
+
+def needs_hours_per_week(engagement: dict | None) -> bool:
+    # Time-based engagements are sized in hours; fixed-price and per-unit work is sized by its output.
+    if engagement is None:
+        return False
+    return Engagement(engagement["type"]) in (Engagement.HOURLY, Engagement.RETAINER)
+
+
+def publish_problems(posting: dict) -> dict[str, list[str]]:
+    """What stops a posting from being published, per field (empty when nothing does)."""
+    problems: dict[str, list[str]] = {}
+    engagement = posting.get("engagement")
+    if engagement is None:
+        problems["engagement"] = ["Required to publish: hourly, fixed, retainer or per_unit."]
+    budget: Money | None = posting.get("budget")
+    if budget is None:
+        problems["budget"] = [f"Required to publish: {budget_meaning(engagement)}."]
+    elif budget.amount <= 0:
+        problems["budget"] = [f"Must be more than zero: it is {budget_meaning(engagement)}."]
+    if needs_hours_per_week(engagement) and posting.get("hours_per_week") is None:
+        problems["hours_per_week"] = [f"Required to publish {engagement['type']} work."]
+    if posting.get("start_date") is None:
+        problems["start_date"] = ["Required to publish."]
+    return problems
+
+
+def ensure_publishable(posting: dict) -> None:
+    problems = publish_problems(posting)
+    if problems:
+        raise ValidationFailed(
+            f"Complete these fields before publishing: {', '.join(problems)}.", details=problems
+        )
+
+
+# -- core / non-core -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assessment:
+    classification: CoreAssessment
+    reason: str
+    confirmed_core: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "classification": self.classification.value,
+            "reason": self.reason,
+            "confirmed_core": self.confirmed_core,
+        }
+
+
+def normalise_competencies(competencies: Iterable[str]) -> list[str]:
+    """Category ids in their canonical spelling, free text trimmed; duplicates (ignoring case) dropped."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for competency in competencies:
+        text = " ".join(competency.split())
+        if text.lower() in CATEGORIES:
+            text = text.lower()
+        if text.lower() not in seen:
+            seen.add(text.lower())
+            result.append(text)
+    return result
+
+
+def _whole_words(phrase: str) -> re.Pattern[str]:
+    # "care" must not match "careers"; any run of spaces between the words of a phrase still matches.
+    words = [re.escape(word) for word in phrase.split()]
+    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def assess(
+    *, title: str, category: str, required_skills: Iterable[str], core_competencies: Iterable[str]
+) -> Assessment:
+    """Core when the posting touches what the tenant declared as core; otherwise the category's default."""
+    skills = list(required_skills)
+    label, default, why = CATEGORIES[category]
+    matches: list[str] = []
+    for competency in core_competencies:
+        if competency in CATEGORY_IDS:
+            if competency == category:
+                matches.append(f"its category, {label}, is one of your core competencies")
+            continue
+        pattern = _whole_words(competency)
+        if pattern.search(title):
+            matches.append(f"the title mentions your core competency “{competency}”")
+        matches.extend(
+            f"the required skill “{skill}” matches your core competency “{competency}”"
+            for skill in skills
+            if pattern.search(skill)
+        )
+    if matches:
+        return Assessment(CoreAssessment.CORE, f"Core work: {'; '.join(matches)}.")
+    kind = "non-core" if default is CoreAssessment.NON_CORE else default.value
+    return Assessment(
+        default,
+        f"{label} is {kind} by default ({why}), and none of your core competencies appear in this posting.",
+    )
+
+
+def assess_posting(posting: dict, tenant: dict) -> Assessment:
+    return assess(
+        title=posting["title"],
+        category=posting["category"],
+        required_skills=[skill["name"] for skill in posting["required_skills"]],
+        core_competencies=tenant["core_competencies"],
+    )
+
+
+def confirm_assessment(assessment: Assessment, confirm_core: bool) -> Assessment:
+    """Core work is published only when the client says so explicitly."""
+    if assessment.classification is not CoreAssessment.CORE:
+        return assessment
+    if not confirm_core:
+        raise Conflict(
+            f"This looks like core work you keep in-house. {assessment.reason} "
+            "Publish again with confirm_core set to true to outsource it anyway.",
+            details={"confirm_core": [assessment.reason]},
+        )
+    return Assessment(assessment.classification, assessment.reason, confirmed_core=True)
+
+
+# -- changes -------------------------------------------------------------------------------------------------
+
+
+def changed_fields(
+    before: dict, after: dict, names: Iterable[str] = (*EDITABLE_FIELDS, "assessment")
+) -> list[str]:
+    """The names whose values differ between two versions of a posting, in a stable order."""
+    return [name for name in names if before.get(name) != after.get(name)]
+
+
+def request_fingerprint(payload: Any) -> str:
+    """Identifies a create request's content, to tell a retry from a different request under the same key."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- operations ----------------------------------------------------------------------------------------------
+
+
+def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
+    return {
+        "id": tenant_id,
+        "name": fields["name"],
+        "country": fields["country"],
+        "time_zone": fields["time_zone"],
+        "segment": fields["segment"],
+        "core_competencies": normalise_competencies(fields["core_competencies"]),
+        "created_at": now,
+    }
+
+
+def new_posting(*, posting_id: str, tenant: dict, fields: dict, now: datetime) -> dict:
+    posting = {
+        "id": posting_id,
+        "tenant_id": tenant["id"],
+        "status": Status.DRAFT.value,
+        **DRAFT_DEFAULTS,
+        **fields,
+        # Matching compares the client's location with providers' later; the tenant's is copied now so a
+        # posting keeps meaning what it meant when it was written.
+        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"]},
+        "created_at": now,
+        "updated_at": now,
+        "published_at": None,
+        "cancelled_at": None,
+        "cancellation_reason": None,
+        "version": 1,
+    }
+    # A draft already shows how it will be assessed, so the client learns before publishing that core work
+    # will need a confirmation.
+    posting["assessment"] = assess_posting(posting, tenant).to_dict()
+    return posting
+
+
+def _next_version(posting: dict, now: datetime, **changes: Any) -> dict:
+    return {**posting, **changes, "updated_at": now, "version": posting["version"] + 1}
+
+
+def edit(posting: dict, changes: dict, tenant: dict, now: datetime) -> tuple[dict, list[str]]:
+    """Applies an edit: the new version and what changed (an edit that changes nothing returns the input)."""
+    ensure_editable(posting["status"])
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed("These fields cannot be edited.", details={name: ["Cannot be edited."]
+                                                                           for name in sorted(unknown)})
+    edited = {**posting, **changes}
+    assessment = assess_posting(edited, tenant)
+    if posting["status"] == Status.OPEN:
+        # An open posting is visible to providers: it must stay publishable, and an edit must not turn it into
+        # core work that nobody confirmed.
+        ensure_publishable(edited)
+        previously_confirmed = bool(posting["assessment"] and posting["assessment"]["confirmed_core"])
+        if assessment.classification is CoreAssessment.CORE and not previously_confirmed:
+            raise Conflict(
+                f"This edit would make the open posting core work. {assessment.reason} "
+                "Cancel it and publish a new posting with confirm_core set to true to outsource it anyway.",
+                details={"confirm_core": [assessment.reason]},
+            )
+        assessment = Assessment(assessment.classification, assessment.reason,
+                                confirmed_core=assessment.classification is CoreAssessment.CORE)
+    edited["assessment"] = assessment.to_dict()
+    changed = changed_fields(posting, edited)
+    if not changed:
+        return posting, []
+    return _next_version(edited, now), changed
+
+
+def publish(posting: dict, tenant: dict, *, confirm_core: bool, now: datetime) -> dict:
+    ensure_transition(posting["status"], Status.OPEN)
+    ensure_publishable(posting)
+    assessment = confirm_assessment(assess_posting(posting, tenant), confirm_core)
+    return _next_version(
+        posting, now, status=Status.OPEN.value, assessment=assessment.to_dict(), published_at=now
+    )
+
+
+def cancel(posting: dict, *, reason: str, now: datetime) -> dict:
+    ensure_transition(posting["status"], Status.CANCELLED)
+    return _next_version(
+        posting, now, status=Status.CANCELLED.value, cancelled_at=now, cancellation_reason=reason
+    )

@@ -1,0 +1,168 @@
+"""The postings service's MongoDB collections: tenants and postings, their indexes and their stored form.
+
+The stored form differs from the Python form in three places: money amounts and SLA targets are ``Decimal128``
+(exact, sortable), dates are ``YYYY-MM-DD`` strings (MongoDB has no date-only type and these sort correctly),
+and the document's ``_id`` is the resource id. Every read and write in a transaction passes the unit of work's
+session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING
+from pymongo.client_session import ClientSession
+from pymongo.database import Database as MongoDatabase
+
+from shared.money import Money
+from shared.persistence import UnitOfWork
+
+TENANTS = "tenants"
+POSTINGS = "postings"
+
+
+def ensure_indexes(db: MongoDatabase) -> None:
+    db[TENANTS].create_index([("api_key_digest", ASCENDING)], name="api_key_digest", unique=True)
+    # Listing pages through one tenant's postings in id order, with or without a status filter.
+    db[POSTINGS].create_index(
+        [("tenant_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)], name="tenant_status_id"
+    )
+    db[POSTINGS].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)], name="tenant_id")
+    # Only postings created with a key take part: most have none, and they must not collide on a missing key.
+    db[POSTINGS].create_index(
+        [("tenant_id", ASCENDING), ("idempotency_key", ASCENDING)],
+        name="tenant_idempotency_key",
+        unique=True,
+        partialFilterExpression={"idempotency_key": {"$type": "string"}},
+    )
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def current_time() -> datetime:
+    """Now, in UTC, at the millisecond precision MongoDB stores, so a value reads back exactly as written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+# -- stored form ---------------------------------------------------------------------------------------------
+
+
+def _tenant_from_document(document: dict) -> dict:
+    tenant = {key: value for key, value in document.items() if key not in ("_id", "api_key_digest")}
+    return {"id": document["_id"], **tenant}
+
+
+def _posting_to_document(posting: dict) -> dict:
+    document = {key: value for key, value in posting.items() if key != "id"}
+    document["budget"] = posting["budget"].to_bson() if posting["budget"] is not None else None
+    document["start_date"] = posting["start_date"].isoformat() if posting["start_date"] is not None else None
+    document["sla_requirements"] = [
+        {**requirement, "target": Decimal128(requirement["target"])}
+        for requirement in posting["sla_requirements"]
+    ]
+    return document
+
+
+def _posting_from_document(document: dict) -> dict:
+    posting = {key: value for key, value in document.items()
+               if key not in ("_id", "idempotency_key", "request_fingerprint")}
+    posting["budget"] = Money.from_bson(document["budget"]) if document["budget"] is not None else None
+    posting["start_date"] = date.fromisoformat(document["start_date"]) if document["start_date"] else None
+    posting["sla_requirements"] = [
+        {**requirement, "target": requirement["target"].to_decimal()}
+        for requirement in document["sla_requirements"]
+    ]
+    return {"id": document["_id"], **posting}
+
+
+# -- access --------------------------------------------------------------------------------------------------
+
+
+class Repository:
+    """Tenants and postings, read and written inside one transaction (or, for queries, outside any)."""
+
+    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
+        self.db = db
+        self.session = session
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> Repository:
+        return cls(uow.db, uow.session)
+
+    # tenants
+
+    def insert_tenant(self, tenant: dict, api_key_digest: str) -> None:
+        document = {key: value for key, value in tenant.items() if key != "id"}
+        self.db[TENANTS].insert_one(
+            {"_id": tenant["id"], **document, "api_key_digest": api_key_digest}, session=self.session
+        )
+
+    def tenant(self, tenant_id: Any) -> dict | None:
+        if not isinstance(tenant_id, str):
+            return None
+        document = self.db[TENANTS].find_one({"_id": tenant_id}, session=self.session)
+        return _tenant_from_document(document) if document else None
+
+    def tenant_id_for_key(self, api_key_digest: str) -> str | None:
+        document = self.db[TENANTS].find_one(
+            {"api_key_digest": api_key_digest}, projection={"_id": 1}, session=self.session
+        )
+        return document["_id"] if document else None
+
+    # postings
+
+    def insert_posting(self, posting: dict, *, idempotency_key: str | None = None,
+                       request_fingerprint: str | None = None) -> None:
+        document = {"_id": posting["id"], **_posting_to_document(posting)}
+        if idempotency_key is not None:
+            document["idempotency_key"] = idempotency_key
+            document["request_fingerprint"] = request_fingerprint
+        self.db[POSTINGS].insert_one(document, session=self.session)
+
+    def posting(self, tenant_id: Any, posting_id: Any) -> dict | None:
+        """A tenant's posting; another tenant's is as absent as an unknown one."""
+        if not isinstance(tenant_id, str) or not isinstance(posting_id, str):
+            return None
+        document = self.db[POSTINGS].find_one(
+            {"_id": posting_id, "tenant_id": tenant_id}, session=self.session
+        )
+        return _posting_from_document(document) if document else None
+
+    def posting_by_idempotency_key(
+        self, tenant_id: str, idempotency_key: str
+    ) -> tuple[dict, str | None] | None:
+        """The posting an earlier request with this key created, and that request's fingerprint."""
+        document = self.db[POSTINGS].find_one(
+            {"tenant_id": tenant_id, "idempotency_key": idempotency_key}, session=self.session
+        )
+        if document is None:
+            return None
+        return _posting_from_document(document), document.get("request_fingerprint")
+
+    def replace_posting(self, posting: dict, *, expected_version: int) -> bool:
+        """Stores a new version if the stored one is still ``expected_version``; False if another won."""
+        fields = _posting_to_document(posting)
+        result = self.db[POSTINGS].update_one(
+            {"_id": posting["id"], "tenant_id": posting["tenant_id"], "version": expected_version},
+            {"$set": fields},
+            session=self.session,
+        )
+        return result.matched_count == 1
+
+    def postings_page(
+        self, tenant_id: str, *, status: str | None, after: str | None, limit: int
+    ) -> list[dict]:
+        """Up to ``limit`` of a tenant's postings in id order, starting after the id ``after``."""
+        query: dict[str, Any] = {"tenant_id": tenant_id}
+        if status is not None:
+            query["status"] = status
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self.db[POSTINGS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
+        return [_posting_from_document(document) for document in cursor]

@@ -1,0 +1,316 @@
+"""The postings service's edges: what callers may send and what they get back.
+
+Loading turns wire JSON into the service's Python form (``Money``, ``date``, ``Decimal``); dumping turns a
+stored tenant or posting back into wire JSON. Every schema refuses unknown fields, so a typo is an error
+rather than silently ignored data. A marshmallow ``ValidationError`` leaves this module as
+``shared.errors.ValidationFailed`` with marshmallow's own ``messages`` as ``details``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.envelope import rfc3339
+from shared.errors import ValidationFailed
+from shared.fields import CountryCode, LanguageCode, MoneyField, TimeZone
+from shared.vocabulary import CATEGORY_IDS, Lane, Model
+
+from . import domain
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+class Text(fields.String):
+    """A string with surrounding whitespace removed before its length is checked."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class LowerText(Text):
+    """Skill names and units compare case-insensitively, so they are stored lower-case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true and false: a "yes" or a 1 for a flag is more likely a mistake than a choice."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # A set lookup would let 1 and 0 through, since they hash like True and False.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class DecimalString(fields.Field):
+    """A decimal sent as a string (``"60"``, ``"99.5"``): JSON numbers are refused, as for money."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Send the number as a decimal string.")
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValidationError(f"{value!r} is not a decimal number.") from exc
+        if not number.is_finite():
+            raise ValidationError("Must be a finite number.")
+        return number
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format(value, "f")
+
+
+class UtcTimestamp(fields.Field):
+    """Dumps an aware ``datetime`` as RFC 3339 UTC with milliseconds, the platform's one time format."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else rfc3339(value)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _load(schema: Schema, payload: Any, message: str) -> dict:
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise ValidationFailed(message, details=err.messages) from err
+
+
+# -- tenants -------------------------------------------------------------------------------------------------
+
+
+class NewTenantSchema(StrictSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    country = CountryCode(required=True)
+    time_zone = TimeZone(required=True)
+    segment = fields.String(required=True, validate=validate.OneOf([lane.value for lane in Lane]))
+    core_competencies = fields.List(
+        Text(validate=validate.Length(min=1, max=80)),
+        load_default=list,
+        validate=validate.Length(max=30),
+    )
+
+
+class TenantSchema(StrictSchema):
+    id = fields.String()
+    name = fields.String()
+    country = fields.String()
+    time_zone = fields.String()
+    segment = fields.String()
+    core_competencies = fields.List(fields.String())
+    created_at = UtcTimestamp()
+
+
+def load_new_tenant(payload: Any) -> dict:
+    return _load(NewTenantSchema(), payload, "The tenant is not valid.")
+
+
+def tenant_to_wire(tenant: dict) -> dict:
+    return TenantSchema().dump(tenant)
+
+
+# -- postings ------------------------------------------------------------------------------------------------
+
+
+class SkillSchema(StrictSchema):
+    name = LowerText(required=True, validate=validate.Length(min=1, max=60))
+    min_level = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+
+
+class EngagementSchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.OneOf([kind.value for kind in domain.Engagement]))
+    unit = LowerText(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
+
+    @validates_schema
+    def unit_only_for_per_unit_work(self, data: dict, **kwargs) -> None:
+        if data["type"] == domain.Engagement.PER_UNIT and not data.get("unit"):
+            raise ValidationError("Per-unit work names its unit (for example 'ticket').", "unit")
+        if data["type"] != domain.Engagement.PER_UNIT and data.get("unit") is not None:
+            raise ValidationError("Only per_unit engagements have a unit.", "unit")
+
+
+class ShoringSchema(StrictSchema):
+    preference = fields.String(required=True, validate=validate.OneOf(domain.SHORING_PREFERENCES))
+    required = StrictBoolean(required=True)
+
+    @validates_schema
+    def a_requirement_names_a_class(self, data: dict, **kwargs) -> None:
+        if data["required"] and data["preference"] == domain.ANY_SHORING:
+            raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+                                  "preference")
+
+
+class SlaRequirementSchema(StrictSchema):
+    metric = Text(required=True, validate=validate.Length(min=1, max=60))
+    target = DecimalString(required=True)
+    direction = fields.String(required=True, validate=validate.OneOf(domain.SLA_DIRECTIONS))
+    window = fields.String(required=True, validate=validate.OneOf(domain.SLA_WINDOWS))
+
+
+class ConfidentialitySchema(StrictSchema):
+    confidential = StrictBoolean(required=True)
+    nda_required = StrictBoolean(required=True)
+
+
+class PostingChangesSchema(StrictSchema):
+    """Every field a client may set. Nothing is required here: this is also the shape of an edit."""
+
+    title = Text(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=10_000))
+    category = fields.String(validate=validate.OneOf(CATEGORY_IDS))
+    model = fields.String(validate=validate.OneOf([model.value for model in Model]))
+    required_skills = fields.List(fields.Nested(SkillSchema), validate=validate.Length(max=30))
+    nice_to_have_skills = fields.List(fields.Nested(SkillSchema), validate=validate.Length(max=30))
+    languages = fields.List(LanguageCode(), validate=validate.Length(max=10))
+    engagement = fields.Nested(EngagementSchema, allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=168))
+    start_date = fields.Date(allow_none=True)
+    duration_weeks = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=520))
+    shoring = fields.Nested(ShoringSchema)
+    min_overlap_hours = fields.Integer(strict=True, validate=validate.Range(min=0, max=24))
+    coverage = fields.String(validate=validate.OneOf(domain.COVERAGES))
+    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
+    confidentiality = fields.Nested(ConfidentialitySchema)
+
+    @validates_schema
+    def skills_are_listed_once(self, data: dict, **kwargs) -> None:
+        for field_name in ("required_skills", "nice_to_have_skills"):
+            names = [skill["name"] for skill in data.get(field_name) or []]
+            if len(names) != len(set(names)):
+                raise ValidationError("Each skill may be listed once.", field_name)
+
+
+class NewPostingSchema(PostingChangesSchema):
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORY_IDS))
+    model = fields.String(required=True, validate=validate.OneOf([model.value for model in Model]))
+
+
+class _SkillOut(Schema):
+    name = fields.String()
+    min_level = fields.Integer()
+
+
+class _SlaOut(Schema):
+    metric = fields.String()
+    target = DecimalString()
+    direction = fields.String()
+    window = fields.String()
+
+
+class PostingSchema(Schema):
+    """The wire form of a posting: what every RPC answers and what events carry."""
+
+    id = fields.String()
+    tenant_id = fields.String()
+    status = fields.String()
+    title = fields.String()
+    description = fields.String()
+    category = fields.String()
+    model = fields.String()
+    required_skills = fields.List(fields.Nested(_SkillOut))
+    nice_to_have_skills = fields.List(fields.Nested(_SkillOut))
+    languages = fields.List(fields.String())
+    engagement = fields.Dict(allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True)
+    start_date = fields.Date(allow_none=True)
+    duration_weeks = fields.Integer(allow_none=True)
+    shoring = fields.Dict()
+    min_overlap_hours = fields.Integer()
+    coverage = fields.String()
+    sla_requirements = fields.List(fields.Nested(_SlaOut))
+    confidentiality = fields.Dict()
+    assessment = fields.Dict(allow_none=True)
+    client = fields.Dict()
+    created_at = UtcTimestamp()
+    updated_at = UtcTimestamp()
+    published_at = UtcTimestamp(allow_none=True)
+    cancelled_at = UtcTimestamp(allow_none=True)
+    cancellation_reason = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+def load_new_posting(payload: Any) -> dict:
+    return _load(NewPostingSchema(), payload, "The posting is not valid.")
+
+
+def load_posting_changes(payload: Any) -> dict:
+    return _load(PostingChangesSchema(), payload, "The changes are not valid.")
+
+
+def posting_to_wire(posting: dict) -> dict:
+    return PostingSchema().dump(posting)
+
+
+# -- plain RPC arguments -------------------------------------------------------------------------------------
+
+
+def load_idempotency_key(key: Any) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= 200:
+        raise ValidationFailed("The idempotency key is not valid.",
+                               details={"idempotency_key": ["A string of 1 to 200 characters."]})
+    return key
+
+
+def load_confirm_core(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationFailed("confirm_core must be true or false.",
+                               details={"confirm_core": ["Not a valid boolean."]})
+    return value
+
+
+def load_cancellation_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 500:
+        raise ValidationFailed("Say why the posting is cancelled.",
+                               details={"reason": ["A reason of 1 to 500 characters is required."]})
+    return reason.strip()
+
+
+def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
+    """Checks a list request; returns the status filter, the page size and the id to continue after."""
+    problems: dict[str, list[str]] = {}
+    if status is not None and status not in domain.STATUSES:
+        problems["status"] = [f"Must be one of: {', '.join(domain.STATUSES)}."]
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
+    after = None
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        if after is None:
+            problems["cursor"] = ["Not a cursor this service issued."]
+    if problems:
+        raise ValidationFailed("The list request is not valid.", details=problems)
+    return status, limit, after
+
+
+_CURSOR_PREFIX = "pst_"
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: Any) -> str | None:
+    if not isinstance(cursor, str) or not cursor or len(cursor) > 200:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded if decoded.startswith(_CURSOR_PREFIX) else None
+
