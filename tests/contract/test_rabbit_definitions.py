@@ -1,0 +1,132 @@
+"""deploy/rabbitmq/definitions.json (what RabbitMQ loads at boot in compose) is the catalog's topology."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.topology import declarations, load_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINITIONS = REPO / "deploy" / "rabbitmq" / "definitions.json"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("gen_definitions", REPO / "deploy" / "gen_definitions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_generator()
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict:
+    return json.loads(DEFINITIONS.read_text())
+
+
+@pytest.fixture(scope="module")
+def topology(generator):
+    return generator._topology(load_catalog())
+
+
+def test_committed_definitions_equal_the_generator_output(generator):
+    assert DEFINITIONS.read_text() == generator.render(), (
+        "deploy/rabbitmq/definitions.json is stale: run python deploy/gen_definitions.py"
+    )
+
+
+def test_generator_reads_the_topology_compose_containers_see(generator, monkeypatch):
+    """A developer's own topology settings must not leak into the committed file."""
+    monkeypatch.setenv("TASKLINKR_RETRY_DELAYS", "7")
+    assert generator.render() == DEFINITIONS.read_text()
+
+
+def test_every_exchange_is_declared_as_topology_declares_it(committed, topology):
+    exchanges, _ = topology
+    expected = {
+        e.name: {"type": e.type, "durable": e.durable, "auto_delete": e.auto_delete, "arguments": e.arguments or {}}
+        for e in exchanges
+    }
+    actual = {
+        e["name"]: {k: e[k] for k in ("type", "durable", "auto_delete", "arguments")} for e in committed["exchanges"]
+    }
+    assert actual == expected
+    assert all(e["type"] == "topic" and e["durable"] for e in committed["exchanges"])
+    assert {e["vhost"] for e in committed["exchanges"]} == {"/"}
+
+
+def test_every_queue_is_declared_as_topology_declares_it(committed, topology):
+    _, queues = topology
+    expected = {
+        q.name: {"durable": q.durable, "auto_delete": q.auto_delete, "arguments": q.queue_arguments or {}}
+        for q in queues
+    }
+    actual = {q["name"]: {k: q[k] for k in ("durable", "auto_delete", "arguments")} for q in committed["queues"]}
+    assert actual == expected
+    assert all(q["durable"] for q in committed["queues"])
+
+
+def test_every_consumer_queue_is_bound_by_its_event_type(committed, topology):
+    _, queues = topology
+    expected = sorted(
+        (q.exchange.name, q.name, q.routing_key) for q in queues if q.exchange is not None and q.exchange.name
+    )
+    actual = sorted((b["source"], b["destination"], b["routing_key"]) for b in committed["bindings"])
+    assert actual == expected
+    assert {b["destination_type"] for b in committed["bindings"]} == {"queue"}
+
+
+def test_every_catalog_consumer_has_its_nameko_queue_and_binding(committed):
+    bindings = {(b["source"], b["destination"], b["routing_key"]) for b in committed["bindings"]}
+    for event in load_catalog()["events"]:
+        for consumer in event.get("consumers", []):
+            queue = f"evt-{event['producer']}-{event['type']}--{consumer['service']}.{consumer['handler']}"
+            assert (f"{event['producer']}.events", queue, event["type"]) in bindings
+
+
+def test_the_definitions_match_declarations_of_the_catalog(committed):
+    """The same check, straight from shared.topology.declarations(load_catalog()) with the default settings."""
+    exchanges, queues = declarations(load_catalog(), **_default_settings())
+    assert [e["name"] for e in committed["exchanges"]] == [e.name for e in exchanges]
+    assert [q["name"] for q in committed["queues"]] == [q.name for q in queues]
+
+
+def _default_settings() -> dict:
+    if "environ" in inspect.signature(declarations).parameters:
+        return {"environ": {"TASKLINKR_CONFIG_FILE": "/nonexistent/tasklinkr.yaml"}}
+    return {}
+
+
+def test_the_broker_user_can_use_the_vhost(committed):
+    assert committed["vhosts"] == [{"name": "/"}]
+    (user,) = committed["users"]
+    assert {"user": user["name"], "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"} in committed[
+        "permissions"
+    ]
+    assert "password" not in user, "only a hash may be committed"
+    assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+
+
+def test_the_committed_password_hash_is_rabbitmqs_salted_sha256_of_the_dev_password(committed, generator):
+    (user,) = committed["users"]
+    raw = base64.b64decode(user["password_hash"])
+    salt, digest = raw[:4], raw[4:]
+    assert digest == hashlib.sha256(salt + generator.DEV_PASSWORD.encode()).digest()
+
+
+def test_check_mode_reports_a_stale_file(generator, tmp_path):
+    stale = tmp_path / "definitions.json"
+    stale.write_text("{}\n")
+    assert generator.main(["--check", "--output", str(stale)]) == 1
+    assert generator.main(["--output", str(stale)]) == 0
+    assert generator.main(["--check", "--output", str(stale)]) == 0
