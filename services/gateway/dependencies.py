@@ -1,0 +1,124 @@
+"""The gateway's DependencyProviders: RPC calls that give up in time, and the health probe."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import eventlet
+from kombu import Connection
+from nameko.exceptions import UnknownService
+from nameko.extensions import DependencyProvider
+from nameko.rpc import ReplyListener, ServiceProxy
+
+from services.gateway.errors import ServiceTimeout, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+# The services whose health is the gateway's health: every one it calls.
+CALLED_SERVICES = ("providers", "postings")
+
+
+def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) -> Any:
+    """Call a nameko RPC method (``self.postings.get_posting``), waiting at most ``timeout`` seconds.
+
+    nameko's own call waits forever; a request stuck on a slow service would hold an HTTP worker and the client
+    indefinitely. A late answer is dropped by the reply listener (unknown correlation id).
+    """
+    try:
+        reply = method.call_async(*args, **kwargs)
+    except UnknownService as exc:
+        raise ServiceUnavailable(
+            "A service this request needs is not running; try again later.", {"service": exc.args[0]}
+        ) from exc
+    timer = eventlet.Timeout(timeout)
+    try:
+        return reply.result()
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise ServiceTimeout(
+            "The service did not answer in time. The request may or may not have been applied: it is safe to "
+            "retry (for POST /v1/postings, with the same Idempotency-Key).",
+            {"timeout_seconds": timeout},
+        ) from None
+    finally:
+        timer.cancel()
+
+
+class TimedRpc(DependencyProvider):
+    """``self.rpc(self.postings.get_posting, tenant_id, posting_id)``: a call bounded by ``RPC_TIMEOUT_SECONDS``."""
+
+    def setup(self) -> None:
+        self.timeout = float(self.container.config.get("RPC_TIMEOUT_SECONDS", 30))
+
+    def get_dependency(self, worker_ctx) -> Callable[..., Any]:
+        timeout = self.timeout
+
+        def call(method: Any, *args: Any, **kwargs: Any) -> Any:
+            return call_with_timeout(method, *args, timeout=timeout, **kwargs)
+
+        return call
+
+
+class HealthProbe(DependencyProvider):
+    """Asks the broker and each called service (and through it, its database) whether they answer."""
+
+    rpc_reply_listener = ReplyListener()
+
+    def setup(self) -> None:
+        self.amqp_uri = self.container.config["AMQP_URI"]
+
+    def get_dependency(self, worker_ctx) -> Callable[[], dict]:
+        def probe() -> dict:
+            replies = {name: self._ask(worker_ctx, name) for name in CALLED_SERVICES}
+            deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+            services = {name: self._answer(name, reply, deadline) for name, reply in replies.items()}
+            broker = self._broker()
+            healthy = broker["status"] == "ok" and all(s["status"] == "ok" for s in services.values())
+            return {"status": "ok" if healthy else "degraded", "broker": broker, "services": services}
+
+        return probe
+
+    def _ask(self, worker_ctx, service: str) -> Any:
+        # Sent together, awaited one by one: the probe takes one timeout, not one per service.
+        try:
+            return ServiceProxy(worker_ctx, service, self.rpc_reply_listener).health.call_async()
+        except UnknownService:
+            return None
+        except Exception:
+            log.warning("health: could not ask %s", service, exc_info=True)
+            return None
+
+    @staticmethod
+    def _answer(service: str, reply: Any, deadline: float) -> dict:
+        if reply is None:
+            return {"status": "unavailable", "database": "unknown", "error": "service not running"}
+        timer = eventlet.Timeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            answer = reply.result()
+        except eventlet.Timeout as exc:
+            if exc is not timer:
+                raise
+            return {"status": "unavailable", "database": "unknown", "error": "no answer in time"}
+        except Exception as exc:
+            # The service answered but its own check failed: that is its database.
+            log.warning("health: %s reports a failure: %s", service, exc)
+            return {"status": "degraded", "database": "unavailable", "error": type(exc).__name__}
+        finally:
+            timer.cancel()
+        database = (answer or {}).get("database", "unknown")
+        return {"status": "ok" if database == "ok" else "degraded", "database": database}
+
+    def _broker(self) -> dict:
+        try:
+            with eventlet.Timeout(HEALTH_TIMEOUT_SECONDS):
+                with Connection(self.amqp_uri, connect_timeout=HEALTH_TIMEOUT_SECONDS) as connection:
+                    connection.connect()
+            return {"status": "ok"}
+        except (Exception, eventlet.Timeout) as exc:
+            log.warning("health: broker check failed: %s", exc)
+            return {"status": "unavailable", "error": type(exc).__name__}

@@ -1,0 +1,265 @@
+"""The HTTP edge: one entrypoint class that turns every answer, good or bad, into a JSON response.
+
+``@route("get_posting")`` registers a service method under its row of the route table and runs, inside the worker,
+what every route needs before its one RPC call: authentication and the role check, the body (size, JSON, schema) and
+the query string; afterwards the answer is shaped by the route's response schema. The service method is left with
+the call itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, NoReturn
+
+from eventlet.event import Event
+from marshmallow import ValidationError
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from services.gateway.auth import Principal
+from services.gateway.errors import (
+    LengthRequired,
+    MalformedJson,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    error_response,
+    validation_failed,
+)
+from services.gateway.routes import BY_OPERATION, ROUTES, Route
+from shared.tracing import CORRELATION_KEY, new_id
+
+CORRELATION_HEADER = "X-Correlation-ID"
+# An inbound id is reused only when it is a plausible id: it is echoed in headers and written to every log line.
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_CORRELATION_ENVIRON = "tasklinkr.correlation_id"
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+FALLBACK_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"
+DEFAULT_MAX_REQUEST_BYTES = 1_048_576
+
+
+@dataclass
+class Reply:
+    """What a route answers when the route table's status is not the whole story (``/health``: 200 or 503)."""
+
+    body: Any
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request after the gateway's checks: who is calling, and the body and query as the schemas loaded them."""
+
+    route: Route
+    caller: Principal | None
+    body: dict
+    query: dict
+    path: dict[str, str]
+    headers: EnvironHeaders
+    correlation_id: str
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    """nameko's HTTP entrypoint with the gateway's edge rules: correlation id, size limit, JSON everywhere."""
+
+    def __init__(self, method: str, url: str, route: Route | None = None, **kwargs):
+        self.route = route
+        super().__init__(method, url, **kwargs)
+
+    def setup(self) -> None:
+        self.max_request_bytes = int(self.container.config.get("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES))
+        super().setup()
+
+    def handle_request(self, request: Request) -> Response:
+        correlation_id = _adopt_correlation_id(request)
+        request.shallow = False
+        request.max_content_length = self.max_request_bytes
+        try:
+            _check_body_size(request, self.max_request_bytes)
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self,
+                args,
+                kwargs,
+                context_data={CORRELATION_KEY: correlation_id},
+                handle_result=partial(self.handle_result, event),
+            )
+            response = self.response_from_result(event.wait())
+        except Exception as exc:
+            response = self.response_from_exception(exc, correlation_id)
+        return _finish(response, correlation_id)
+
+    def response_from_result(self, result: Any) -> Response:
+        reply = result if isinstance(result, Reply) else Reply(result)
+        return json_response(reply.body, reply.status or 200, reply.headers)
+
+    def response_from_exception(self, exc: BaseException, correlation_id: str = "") -> Response:
+        status, body, headers = error_response(exc, correlation_id)
+        return json_response(body, status, headers)
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def _adopt_correlation_id(request: Request) -> str:
+    inbound = request.headers.get(CORRELATION_HEADER, "")
+    correlation_id = inbound if _CORRELATION_ID.match(inbound) else new_id()
+    # shared.tracing reads the header itself: make it see the id this gateway settled on.
+    request.environ["HTTP_X_CORRELATION_ID"] = correlation_id
+    request.environ[_CORRELATION_ENVIRON] = correlation_id
+    return correlation_id
+
+
+def _check_body_size(request: Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"The request body is larger than this API accepts ({limit} bytes).", {"max_bytes": limit}
+        )
+    # eventlet does not mark chunked input as terminated, so werkzeug would read it as empty: refuse, don't guess.
+    if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired("Send the body with a Content-Length.")
+
+
+def _finish(response: Response, correlation_id: str) -> Response:
+    response.headers[CORRELATION_HEADER] = correlation_id
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+# --- routes --------------------------------------------------------------------------------------------------------
+
+
+def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a service method as the handler of the route table's row ``operation``.
+
+    The service must declare ``auth = Authentication()``: the handler asks it who is calling before anything else.
+    """
+    spec = BY_OPERATION[operation]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def handler(service: Any, request: Request, **path_values: str) -> Reply:
+            correlation_id = request.environ.get(_CORRELATION_ENVIRON) or new_id()
+            try:
+                caller = None
+                if not spec.public:
+                    caller = service.auth.require(request.headers.get("Authorization"), spec, path_values)
+                api_request = ApiRequest(
+                    route=spec,
+                    caller=caller,
+                    body=load_body(request, spec),
+                    query=load_query(request, spec),
+                    path=path_values,
+                    headers=request.headers,
+                    correlation_id=correlation_id,
+                )
+                result = fn(service, api_request)
+                reply = result if isinstance(result, Reply) else Reply(result)
+                body = spec.response().dump(reply.body) if spec.response and reply.body is not None else reply.body
+                return Reply(body, reply.status or spec.status, reply.headers)
+            except Exception as exc:
+                # Answered here rather than raised, so nameko does not log every 404 as a failed worker; the
+                # mapping is still errors.error_response, the same the entrypoint uses.
+                status, body, headers = error_response(exc, correlation_id)
+                return Reply(body, status, headers)
+
+        return HttpEntrypoint.decorator(spec.method, spec.werkzeug_rule, route=spec)(handler)
+
+    return decorate
+
+
+def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register the handler of every path no route serves (nameko's own 404 is plain text)."""
+
+    @functools.wraps(fn)
+    def handler(service: Any, request: Request, path: str = "") -> Reply:
+        try:
+            return fn(service, request, path)
+        except Exception as exc:
+            status, body, headers = error_response(exc, request.environ.get(_CORRELATION_ENVIRON) or new_id())
+            return Reply(body, status, headers)
+
+    handler = HttpEntrypoint.decorator(FALLBACK_METHODS, "/")(handler)
+    return HttpEntrypoint.decorator(FALLBACK_METHODS, "/<path:path>")(handler)
+
+
+_ROUTE_MAP = Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r.operation) for r in ROUTES])
+
+
+def unrouted(request: Request) -> NoReturn:
+    """404 for a path no route has, 405 (with Allow) for a known path asked with the wrong method."""
+    adapter = _ROUTE_MAP.bind_to_environ(request.environ)
+    try:
+        adapter.match()
+    except WerkzeugMethodNotAllowed as exc:
+        allowed = sorted(exc.valid_methods or [])
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}.", allowed) from None
+    except Exception:
+        pass
+    raise RouteNotFound(f"No route {request.method} {request.path}.")
+
+
+# --- bodies and query strings -------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(request: Request) -> Any:
+    """The parsed body, or None when there is none; 400 for anything that is not JSON."""
+    data = request.get_data(cache=True)
+    if len(data) > (request.max_content_length or len(data)):
+        raise PayloadTooLarge("The request body is larger than this API accepts.")
+    if not data.strip():
+        return None
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedJson("The request body is not valid JSON.", {"body": [str(exc)[:200]]}) from None
+
+
+def load_body(request: Request, spec: Route) -> dict:
+    """The body checked by the route's schema and written back in wire form (decimal strings, ISO dates)."""
+    if spec.request is None:
+        return {}
+    payload = read_json(request)
+    schema = spec.request()
+    try:
+        loaded = schema.load({} if payload is None else payload)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    return schema.dump(loaded)
+
+
+def load_query(request: Request, spec: Route) -> dict:
+    if spec.query is None:
+        return {}
+    try:
+        return spec.query().load(request.args.to_dict(flat=True))
+    except ValidationError as exc:
+        raise validation_failed(exc) from None

@@ -1,0 +1,101 @@
+"""The OpenAPI 3.0.3 document, generated from the route table and the marshmallow schemas the routes really use."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from http import HTTPStatus
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from services.gateway import schemas
+from services.gateway.routes import ROUTES, Route
+
+TITLE = "TaskLINKr API"
+VERSION = "1.0.0"
+BEARER = "bearer"
+
+
+def build(routes: tuple[Route, ...] = ROUTES) -> dict:
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Outsourcing marketplace: client organisations post non-core work, providers answer. "
+            "Authenticate with `Authorization: Bearer <key>`: the operator key, a client key (`tlk_c_…`) or a "
+            "provider key (`tlk_p_…`). Every response carries `X-Correlation-ID`; send your own to follow a "
+            "request through the platform.",
+        },
+    )
+    spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer", "description": "API key."})
+    spec.components.schema("Error", schema=schemas.ErrorSchema)
+    for route in routes:
+        spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
+    return spec.to_dict()
+
+
+@functools.cache
+def _cached() -> dict:
+    return build()
+
+
+def document() -> dict:
+    """The document for ``GET /v1/openapi.json``; built once, handed out as a copy nobody can spoil."""
+    return copy.deepcopy(_cached())
+
+
+def _operation(route: Route) -> dict:
+    who = ", ".join(route.who) if route.who else "anyone (no key)"
+    description = f"Who may call: {who}."
+    if "provider" in route.who:
+        description += " A provider only its own profile (another provider's: 404)."
+    if route.description:
+        description += "\n\n" + route.description
+    operation: dict = {
+        "operationId": route.operation,
+        "summary": route.summary,
+        "description": description,
+        "tags": [route.tag],
+        "x-callers": list(route.who),
+        "security": [{BEARER: []}] if route.who else [],
+        "responses": {str(status): _response(route, status) for status in route.statuses},
+    }
+    parameters: list[dict] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in route.path_parameters
+    ]
+    if route.query is not None:
+        parameters.append({"in": "query", "schema": route.query})
+    parameters.extend(
+        {"in": "header", "name": name, "required": False, "description": text, "schema": {"type": "string"}}
+        for name, text in route.headers.items()
+    )
+    parameters.append(
+        {
+            "in": "header",
+            "name": "X-Correlation-ID",
+            "required": False,
+            "description": "Reused when given, else generated; echoed on the response.",
+            "schema": {"type": "string"},
+        }
+    )
+    operation["parameters"] = parameters
+    if route.request is not None:
+        operation["requestBody"] = {
+            # A body with no required field (publish, verify, a PATCH) may be left out altogether.
+            "required": any(f.required for f in route.request().fields.values()),
+            "content": {"application/json": {"schema": route.request}},
+        }
+    return operation
+
+
+def _response(route: Route, status: int) -> dict:
+    description = HTTPStatus(status).phrase
+    if status == route.status or (route.operation == "health" and status == 503):
+        if route.response is None:
+            return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+        return {"description": description, "content": {"application/json": {"schema": route.response}}}
+    return {"description": description, "content": {"application/json": {"schema": "Error"}}}

@@ -1,0 +1,164 @@
+"""The route table: the one list the HTTP entrypoints are registered from and the OpenAPI document is built from.
+
+A service method is bound to its row by name (``@route("create_posting")``), so a route cannot exist in the
+server without being in the document, nor in the document without a handler (tests hold both directions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from marshmallow import Schema
+
+from services.gateway import schemas
+
+OPERATOR = "operator"
+CLIENT = "client"
+# A provider principal, and only on its own /providers/{provider_id} resources.
+PROVIDER_ITSELF = "provider"
+CALLERS = (OPERATOR, CLIENT, PROVIDER_ITSELF)
+
+_PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: str
+    method: str
+    path: str
+    summary: str
+    # Empty: anyone, no key needed.
+    who: tuple[str, ...]
+    tag: str
+    status: int = 200
+    request: type[Schema] | None = None
+    query: type[Schema] | None = None
+    response: type[Schema] | None = None
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def public(self) -> bool:
+        return not self.who
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return _PARAMETER.findall(self.path)
+
+    @property
+    def werkzeug_rule(self) -> str:
+        """``/v1/postings/{posting_id}`` as werkzeug spells it: ``/v1/postings/<posting_id>``."""
+        return _PARAMETER.sub(r"<\1>", self.path)
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        return (self.status, *self.errors)
+
+
+_AUTH = (401, 403)
+_BODY = (400, 413, 422)
+_UPSTREAM = (503, 504)
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "create_tenant", "POST", "/v1/tenants", "Register a client organisation and issue its API key",
+        who=(OPERATOR,), tag="tenants", status=201,
+        request=schemas.TenantCreateSchema, response=schemas.TenantCreatedSchema,
+        errors=(*_BODY, *_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "get_own_tenant", "GET", "/v1/tenants/me", "The calling client organisation",
+        who=(CLIENT,), tag="tenants", response=schemas.TenantSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "register_provider", "POST", "/v1/providers", "Register a provider and issue its API key",
+        who=(OPERATOR,), tag="providers", status=201,
+        request=schemas.ProviderRegistrationSchema, response=schemas.ProviderRegisteredSchema,
+        errors=(*_BODY, *_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "search_providers", "GET", "/v1/providers", "Search providers",
+        who=(OPERATOR, CLIENT), tag="providers",
+        query=schemas.ProviderSearchQuerySchema, response=schemas.ProviderPageSchema,
+        errors=(422, *_AUTH, *_UPSTREAM),
+        description="`max_hourly_rate` compares only rates in the given `currency`.",
+    ),
+    Route(
+        "get_provider", "GET", "/v1/providers/{provider_id}", "A provider's profile",
+        who=(OPERATOR, CLIENT, PROVIDER_ITSELF), tag="providers", response=schemas.ProviderSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "update_provider", "PATCH", "/v1/providers/{provider_id}", "Change a provider's profile",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="providers",
+        request=schemas.ProviderChangesSchema, response=schemas.ProviderSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "set_provider_availability", "PUT", "/v1/providers/{provider_id}/availability",
+        "Set a provider's availability and capacity",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="providers",
+        request=schemas.AvailabilityChangeSchema, response=schemas.ProviderSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "verify_provider", "POST", "/v1/providers/{provider_id}/verify", "Mark a provider verified (idempotent)",
+        who=(OPERATOR,), tag="providers",
+        request=schemas.VerifySchema, response=schemas.ProviderSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "create_posting", "POST", "/v1/postings", "Create a draft posting",
+        who=(CLIENT,), tag="postings", status=201,
+        request=schemas.PostingDraftSchema, response=schemas.PostingSchema,
+        errors=(*_BODY, *_AUTH, *_UPSTREAM),
+        description="Send an `Idempotency-Key` header and retry with the same key after a 504: the same key "
+        "answers the same posting.",
+        headers={"Idempotency-Key": "Makes the creation safe to retry; reuse it when retrying."},
+    ),
+    Route(
+        "list_postings", "GET", "/v1/postings", "The calling client's postings",
+        who=(CLIENT,), tag="postings",
+        query=schemas.PostingListQuerySchema, response=schemas.PostingPageSchema,
+        errors=(422, *_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "get_posting", "GET", "/v1/postings/{posting_id}", "One of the calling client's postings",
+        who=(CLIENT,), tag="postings", response=schemas.PostingSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "update_posting", "PATCH", "/v1/postings/{posting_id}", "Change a draft or open posting",
+        who=(CLIENT,), tag="postings",
+        request=schemas.PostingChangesSchema, response=schemas.PostingSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+    ),
+    Route(
+        "publish_posting", "POST", "/v1/postings/{posting_id}/publish", "Publish a draft posting",
+        who=(CLIENT,), tag="postings",
+        request=schemas.PublishSchema, response=schemas.PostingSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="A posting assessed as core to the client's business is published only with "
+        '`{"confirm_core": true}`; without it the answer is 409 with the reason.',
+    ),
+    Route(
+        "cancel_posting", "POST", "/v1/postings/{posting_id}/cancel", "Cancel a draft or open posting",
+        who=(CLIENT,), tag="postings",
+        request=schemas.CancelSchema, response=schemas.PostingSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+    ),
+    Route(
+        "openapi_document", "GET", "/v1/openapi.json", "This API's OpenAPI 3.0.3 document",
+        who=(), tag="operations",
+    ),
+    Route(
+        "health", "GET", "/health", "Health of the broker, every service and its database",
+        who=(), tag="operations", response=schemas.HealthSchema, errors=(503,),
+        description="200 when everything answers, 503 (same body) otherwise.",
+    ),
+)
+
+BY_OPERATION: dict[str, Route] = {r.operation: r for r in ROUTES}

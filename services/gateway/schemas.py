@@ -1,0 +1,482 @@
+"""The gateway's marshmallow schemas: what each route accepts and answers, and what the OpenAPI document shows.
+
+Request schemas check the shape and the common vocabulary (shared.fields) so a client hears about a bad country
+or a float amount before any service is bothered; the services validate again, because the rules are theirs.
+Response schemas are applied on the way out, so a field a service adds (or keeps internally) never reaches a client
+until it is declared here. Times and dates in responses stay strings: the services already send RFC 3339.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from shared.fields import (
+    ClockTime,
+    CountryCode,
+    CurrencyCode,
+    LanguageCode,
+    MoneyField,
+    TimeZone,
+)
+from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
+
+MODELS = [m.value for m in Model]
+KINDS = [k.value for k in ProviderKind]
+SEGMENTS = [lane.value for lane in Lane]
+AVAILABILITY = ["available", "limited", "unavailable"]
+POSTING_STATUSES = ["draft", "open", "cancelled"]
+ENGAGEMENTS = ["hourly", "fixed", "retainer", "per_unit"]
+SHORING = ["any", "onshore", "nearshore", "offshore"]
+COVERAGE = ["business_hours", "extended", "24x7"]
+SLA_DIRECTIONS = ["at_most", "at_least"]
+SLA_WINDOWS = ["daily", "weekly", "monthly"]
+
+MAX_PAGE = 100
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def _one_of(choices: list[str], **kwargs) -> fields.String:
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def _timestamp(**kwargs) -> fields.String:
+    return fields.String(metadata={"format": "date-time"}, **kwargs)
+
+
+def _date(**kwargs) -> fields.String:
+    return fields.String(metadata={"format": "date"}, **kwargs)
+
+
+class DecimalString(fields.String):
+    """A decimal number sent as a string (``"99.5"``): like money, never a float, so nothing is rounded."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            number = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValidationError(f"{value!r} is not a decimal number.") from exc
+        if not number.is_finite():
+            raise ValidationError("Must be a finite number.")
+        return format(number, "f")
+
+
+class Strict(Schema):
+    """Unknown fields are an error: a misspelt field silently ignored is a bug the client never sees."""
+
+    class Meta:
+        unknown = RAISE
+
+
+# --- common ------------------------------------------------------------------------------------------------------
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True, metadata={"example": "validation_failed"})
+    message = fields.String(required=True)
+    details = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "Per field, the list of messages (422), or what the error concerns."},
+    )
+
+
+class PageQuerySchema(Strict):
+    limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={"description": "1-100, default 20."})
+    cursor = fields.String(validate=validate.Length(min=1, max=512), metadata={"description": "Opaque cursor."})
+
+
+# --- tenants -----------------------------------------------------------------------------------------------------
+
+
+class TenantCreateSchema(Strict):
+    name = _text(200, required=True)
+    country = CountryCode(required=True)
+    time_zone = TimeZone(required=True)
+    segment = _one_of(SEGMENTS)
+    core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+
+
+class TenantSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "ten_0f8fad5bd9cb469fa16570867728950e"})
+    name = fields.String(required=True)
+    country = fields.String(required=True)
+    time_zone = fields.String(required=True)
+    segment = _one_of(SEGMENTS, required=True)
+    core_competencies = fields.List(fields.String(), required=True)
+    created_at = _timestamp(required=True)
+
+
+class TenantCreatedSchema(Schema):
+    tenant = fields.Nested(TenantSchema, required=True)
+    api_key = fields.String(required=True, metadata={"description": "The client key; shown once, never again."})
+
+
+# --- providers ---------------------------------------------------------------------------------------------------
+
+
+class SkillSchema(Strict):
+    name = _text(60, required=True)
+    level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+
+
+class WorkingHoursSchema(Strict):
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
+    start = ClockTime(required=True)
+    end = ClockTime(required=True)
+
+
+class ShiftSchema(Strict):
+    name = _text(60, required=True)
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
+    start = ClockTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
+    end = ClockTime(required=True)
+
+
+class DeliveryCentreSchema(Strict):
+    id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
+    name = _text(120, required=True)
+    country = CountryCode(required=True)
+    time_zone = TimeZone(required=True)
+    seats = fields.Integer(required=True, validate=validate.Range(min=1))
+    shifts = fields.List(fields.Nested(ShiftSchema), required=True)
+
+
+class UnitPriceSchema(Strict):
+    unit = _text(40, required=True)
+    price = MoneyField(required=True)
+
+
+class RatesSchema(Strict):
+    hourly = MoneyField(allow_none=True)
+    monthly_retainer = MoneyField(allow_none=True)
+    per_unit = fields.List(fields.Nested(UnitPriceSchema))
+
+
+class ProviderChangesSchema(Strict):
+    """What a provider (or an operator) may change: not kind, id, verification or availability."""
+
+    display_name = _text(120)
+    headline = fields.String(validate=validate.Length(max=200), allow_none=True)
+    models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
+    categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
+    skills = fields.List(fields.Nested(SkillSchema))
+    languages = fields.List(LanguageCode(), validate=validate.Length(min=1))
+    country = CountryCode()
+    time_zone = TimeZone()
+    working_hours = fields.Nested(WorkingHoursSchema, allow_none=True)
+    delivery_centres = fields.List(fields.Nested(DeliveryCentreSchema))
+    currency = CurrencyCode()
+    rates = fields.Nested(RatesSchema)
+    capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
+    certifications = fields.List(_text(120))
+    nda_willing = fields.Boolean()
+
+
+class ProviderRegistrationSchema(ProviderChangesSchema):
+    kind = _one_of(KINDS, required=True)
+    display_name = _text(120, required=True)
+    models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
+    categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
+    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
+    country = CountryCode(required=True)
+    time_zone = TimeZone(required=True)
+    currency = CurrencyCode(required=True)
+    rates = fields.Nested(RatesSchema, required=True)
+
+
+class AvailabilitySchema(Strict):
+    status = _one_of(AVAILABILITY, required=True)
+    available_from = fields.Date(allow_none=True)
+
+
+class AvailabilityChangeSchema(Strict):
+    availability = fields.Nested(AvailabilitySchema)
+    capacity_hours_per_week = fields.Integer(
+        validate=validate.Range(min=1, max=168), metadata={"description": "Individuals only."}
+    )
+    centre_seats = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1)),
+        values=fields.Integer(validate=validate.Range(min=1)),
+        metadata={"description": "Firms only: seats per delivery centre id."},
+    )
+
+
+class VerifySchema(Strict):
+    note = fields.String(validate=validate.Length(max=500), allow_none=True)
+
+
+class ProviderSearchQuerySchema(PageQuerySchema):
+    kind = _one_of(KINDS)
+    model = _one_of(MODELS)
+    category = _one_of(list(CATEGORY_IDS))
+    country = CountryCode()
+    language = LanguageCode()
+    skill = _text(60)
+    min_skill_level = fields.Integer(validate=validate.Range(min=1, max=5))
+    verified = fields.Boolean()
+    available = fields.Boolean()
+    max_hourly_rate = DecimalString(metadata={"description": "Decimal string; needs `currency`."})
+    currency = CurrencyCode(metadata={"description": "Currency of `max_hourly_rate`."})
+
+    @validates_schema
+    def _rate_has_currency(self, data: dict, **kwargs) -> None:
+        if ("max_hourly_rate" in data) != ("currency" in data):
+            missing = "currency" if "max_hourly_rate" in data else "max_hourly_rate"
+            raise ValidationError("max_hourly_rate and currency go together.", missing)
+
+    @post_load
+    def _rate_as_money(self, data: dict, **kwargs) -> dict:
+        """The providers service takes the rate as money, like every amount on the wire."""
+        if "max_hourly_rate" in data:
+            data["max_hourly_rate"] = {"amount": data["max_hourly_rate"], "currency": data.pop("currency")}
+        return data
+
+
+# Responses: shapes of what the providers service answers.
+
+
+class SkillOutSchema(Schema):
+    name = fields.String()
+    level = fields.Integer()
+
+
+class WorkingHoursOutSchema(Schema):
+    days = fields.List(fields.String())
+    start = fields.String()
+    end = fields.String()
+
+
+class ShiftOutSchema(Schema):
+    name = fields.String()
+    days = fields.List(fields.String())
+    start = fields.String()
+    end = fields.String()
+
+
+class DeliveryCentreOutSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    country = fields.String()
+    time_zone = fields.String()
+    seats = fields.Integer()
+    shifts = fields.List(fields.Nested(ShiftOutSchema))
+
+
+class UnitPriceOutSchema(Schema):
+    unit = fields.String()
+    price = MoneyField()
+
+
+class RatesOutSchema(Schema):
+    hourly = MoneyField(allow_none=True)
+    monthly_retainer = MoneyField(allow_none=True)
+    per_unit = fields.List(fields.Nested(UnitPriceOutSchema))
+
+
+class AvailabilityOutSchema(Schema):
+    status = _one_of(AVAILABILITY)
+    available_from = _date(allow_none=True)
+
+
+class ProviderSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "prv_9b2f3c1d4e5f40718293a4b5c6d7e8f9"})
+    kind = _one_of(KINDS, required=True)
+    display_name = fields.String(required=True)
+    headline = fields.String(allow_none=True)
+    models = fields.List(fields.String(), required=True)
+    categories = fields.List(fields.String(), required=True)
+    skills = fields.List(fields.Nested(SkillOutSchema), required=True)
+    languages = fields.List(fields.String(), required=True)
+    country = fields.String(required=True)
+    time_zone = fields.String(required=True)
+    working_hours = fields.Nested(WorkingHoursOutSchema, allow_none=True)
+    delivery_centres = fields.List(fields.Nested(DeliveryCentreOutSchema))
+    currency = fields.String(required=True)
+    rates = fields.Nested(RatesOutSchema, required=True)
+    capacity_hours_per_week = fields.Integer(allow_none=True)
+    availability = fields.Nested(AvailabilityOutSchema)
+    certifications = fields.List(fields.String())
+    nda_willing = fields.Boolean()
+    verified = fields.Boolean(required=True)
+    verified_at = _timestamp(allow_none=True)
+    created_at = _timestamp(required=True)
+    updated_at = _timestamp(required=True)
+    version = fields.Integer(required=True)
+
+
+class ProviderRegisteredSchema(Schema):
+    provider = fields.Nested(ProviderSchema, required=True)
+    api_key = fields.String(required=True, metadata={"description": "The provider's key; shown once, never again."})
+
+
+class ProviderPageSchema(Schema):
+    items = fields.List(fields.Nested(ProviderSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+# --- postings ----------------------------------------------------------------------------------------------------
+
+
+class SkillRequirementSchema(Strict):
+    name = _text(60, required=True)
+    min_level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+
+
+class EngagementSchema(Strict):
+    type = _one_of(ENGAGEMENTS, required=True)
+    unit = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+
+
+class ShoringSchema(Strict):
+    preference = _one_of(SHORING, required=True)
+    required = fields.Boolean()
+
+
+class SlaRequirementSchema(Strict):
+    metric = _text(60, required=True)
+    target = DecimalString(required=True, metadata={"example": "60"})
+    direction = _one_of(SLA_DIRECTIONS, required=True)
+    window = _one_of(SLA_WINDOWS, required=True)
+
+
+class ConfidentialitySchema(Strict):
+    confidential = fields.Boolean()
+    nda_required = fields.Boolean()
+
+
+class PostingChangesSchema(Strict):
+    """Any part of a posting; only title, category and model are needed to create a draft."""
+
+    title = _text(200)
+    description = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    category = _one_of(list(CATEGORY_IDS))
+    model = _one_of(MODELS)
+    required_skills = fields.List(fields.Nested(SkillRequirementSchema))
+    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema))
+    languages = fields.List(LanguageCode())
+    engagement = fields.Nested(EngagementSchema, allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
+    start_date = fields.Date(allow_none=True)
+    duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
+    shoring = fields.Nested(ShoringSchema, allow_none=True)
+    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24), allow_none=True)
+    coverage = _one_of(COVERAGE, allow_none=True)
+    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
+    confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+
+
+class PostingDraftSchema(PostingChangesSchema):
+    title = _text(200, required=True)
+    category = _one_of(list(CATEGORY_IDS), required=True)
+    model = _one_of(MODELS, required=True)
+
+
+class PublishSchema(Strict):
+    confirm_core = fields.Boolean(
+        metadata={"description": "Required when the posting is assessed as core to the client's business."}
+    )
+
+
+class CancelSchema(Strict):
+    reason = _text(500, required=True)
+
+
+class PostingListQuerySchema(PageQuerySchema):
+    status = _one_of(POSTING_STATUSES)
+
+
+class SkillRequirementOutSchema(Schema):
+    name = fields.String()
+    min_level = fields.Integer()
+
+
+class EngagementOutSchema(Schema):
+    type = fields.String()
+    unit = fields.String(allow_none=True)
+
+
+class ShoringOutSchema(Schema):
+    preference = fields.String()
+    required = fields.Boolean()
+
+
+class SlaRequirementOutSchema(Schema):
+    metric = fields.String()
+    target = fields.String()
+    direction = fields.String()
+    window = fields.String()
+
+
+class ConfidentialityOutSchema(Schema):
+    confidential = fields.Boolean()
+    nda_required = fields.Boolean()
+
+
+class AssessmentSchema(Schema):
+    classification = _one_of(["core", "non_core", "borderline"])
+    reason = fields.String()
+    confirmed_core = fields.Boolean()
+
+
+class ClientLocationSchema(Schema):
+    country = fields.String()
+    time_zone = fields.String()
+
+
+class PostingSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "pst_7c9e6679742540de944be07fc1f90ae7"})
+    tenant_id = fields.String(required=True)
+    status = _one_of(POSTING_STATUSES, required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    category = fields.String(required=True)
+    model = fields.String(required=True)
+    required_skills = fields.List(fields.Nested(SkillRequirementOutSchema))
+    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementOutSchema))
+    languages = fields.List(fields.String())
+    engagement = fields.Nested(EngagementOutSchema, allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True)
+    start_date = _date(allow_none=True)
+    duration_weeks = fields.Integer(allow_none=True)
+    shoring = fields.Nested(ShoringOutSchema, allow_none=True)
+    min_overlap_hours = fields.Integer(allow_none=True)
+    coverage = fields.String(allow_none=True)
+    sla_requirements = fields.List(fields.Nested(SlaRequirementOutSchema))
+    confidentiality = fields.Nested(ConfidentialityOutSchema, allow_none=True)
+    assessment = fields.Nested(AssessmentSchema, allow_none=True)
+    client = fields.Nested(ClientLocationSchema, allow_none=True)
+    created_at = _timestamp(required=True)
+    updated_at = _timestamp(required=True)
+    published_at = _timestamp(allow_none=True)
+    cancelled_at = _timestamp(allow_none=True)
+    cancellation_reason = fields.String(allow_none=True)
+    version = fields.Integer(required=True)
+
+
+class PostingPageSchema(Schema):
+    items = fields.List(fields.Nested(PostingSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+# --- operations ----------------------------------------------------------------------------------------------------
+
+
+class ComponentHealthSchema(Schema):
+    status = _one_of(["ok", "degraded", "unavailable"], required=True)
+    database = fields.String(metadata={"description": "ok | unavailable | unknown"})
+    error = fields.String()
+
+
+class HealthSchema(Schema):
+    status = _one_of(["ok", "degraded"], required=True)
+    broker = fields.Nested(ComponentHealthSchema, required=True)
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
+

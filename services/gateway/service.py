@@ -1,0 +1,133 @@
+"""The HTTP gateway: one RPC call per route. Checks, errors and JSON live in entrypoints.py and errors.py."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Request
+
+from services.gateway import openapi
+from services.gateway.auth import Authentication
+from services.gateway.dependencies import HealthProbe, TimedRpc
+from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
+from shared.tracing import Tracing, new_id
+
+DEFAULT_PAGE = 20
+PAGING = ("limit", "cursor")
+
+
+class GatewayService:
+    name = "gateway"
+
+    providers = RpcProxy("providers")
+    postings = RpcProxy("postings")
+    tracing = Tracing()
+    auth = Authentication()
+    rpc = TimedRpc()
+    probe = HealthProbe()
+
+    # --- tenants -----------------------------------------------------------------------------------------------
+
+    @route("create_tenant")
+    def create_tenant(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.create_tenant, request.body)
+
+    @route("get_own_tenant")
+    def get_own_tenant(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.get_tenant, request.caller.tenant_id)
+
+    # --- providers ---------------------------------------------------------------------------------------------
+
+    @route("register_provider")
+    def register_provider(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.register, request.body)
+
+    @route("search_providers")
+    def search_providers(self, request: ApiRequest) -> dict:
+        filters = {k: v for k, v in request.query.items() if k not in PAGING}
+        return self.rpc(
+            self.providers.search,
+            filters,
+            limit=request.query.get("limit", DEFAULT_PAGE),
+            cursor=request.query.get("cursor"),
+        )
+
+    @route("get_provider")
+    def get_provider(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.get, request.path["provider_id"])
+
+    @route("update_provider")
+    def update_provider(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.update, request.path["provider_id"], request.body)
+
+    @route("set_provider_availability")
+    def set_provider_availability(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.set_availability, request.path["provider_id"], request.body)
+
+    @route("verify_provider")
+    def verify_provider(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.providers.verify, request.path["provider_id"], request.caller.actor, note=request.body.get("note")
+        )
+
+    # --- postings ----------------------------------------------------------------------------------------------
+
+    @route("create_posting")
+    def create_posting(self, request: ApiRequest) -> dict:
+        # Without a key from the client a retry after a timeout would create a second posting; a generated key
+        # still makes nameko-level redelivery of this one call harmless.
+        idempotency_key = request.headers.get("Idempotency-Key") or new_id()
+        return self.rpc(
+            self.postings.create_posting, request.caller.tenant_id, request.body, idempotency_key=idempotency_key
+        )
+
+    @route("list_postings")
+    def list_postings(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.postings.list_postings,
+            request.caller.tenant_id,
+            status=request.query.get("status"),
+            limit=request.query.get("limit", DEFAULT_PAGE),
+            cursor=request.query.get("cursor"),
+        )
+
+    @route("get_posting")
+    def get_posting(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.get_posting, request.caller.tenant_id, request.path["posting_id"])
+
+    @route("update_posting")
+    def update_posting(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.postings.update_posting, request.caller.tenant_id, request.path["posting_id"], request.body
+        )
+
+    @route("publish_posting")
+    def publish_posting(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.postings.publish_posting,
+            request.caller.tenant_id,
+            request.path["posting_id"],
+            confirm_core=bool(request.body.get("confirm_core", False)),
+        )
+
+    @route("cancel_posting")
+    def cancel_posting(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.postings.cancel_posting, request.caller.tenant_id, request.path["posting_id"], request.body["reason"]
+        )
+
+    # --- operations ----------------------------------------------------------------------------------------------
+
+    @route("openapi_document")
+    def openapi_document(self, request: ApiRequest) -> dict:
+        return openapi.document()
+
+    @route("health")
+    def health(self, request: ApiRequest) -> Reply:
+        report = self.probe()
+        return Reply(report, status=200 if report["status"] == "ok" else 503)
+
+    @fallback
+    def unknown_route(self, request: Request, path: str = "") -> NoReturn:
+        unrouted(request)
