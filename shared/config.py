@@ -46,6 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_batch_size", 200, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
     Setting(
+        "retry_delays",
+        "1,5,30,120",
+        "Seconds between attempts of a failing event handler; after the last, the event is dead-lettered.",
+        per_service=True,
+    ),
+    Setting(
         "operator_key",
         "",
         "Operator API key for the gateway. `make run` generates one into `<data_dir>/operator_key` when unset; "
@@ -117,6 +123,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "OPERATOR_KEY": value("operator_key"),
         "RPC_TIMEOUT_SECONDS": value("rpc_timeout_seconds"),
         "MAX_REQUEST_BYTES": value("max_request_bytes"),

@@ -1,37 +1,205 @@
-"""Consuming events: one decorator that makes a nameko event handler idempotent.
+"""Consuming events reliably: idempotent handlers, retries with back-off, and a dead-letter queue.
 
     @subscribe("providers", "provider.registered.v1")
     def on_provider_registered(self, uow, envelope): ...
 
-The handler runs inside a transaction of the service's ``Database`` (attribute ``store`` by default) together with
-the record that this consumer applied this event id: a redelivered or duplicated event changes nothing the second
-time. Queues follow nameko's naming, ``evt-<source>-<type>--<service>.<method>``, and are declared before anyone
-publishes by ``shared.topology`` from ``contracts-schema/catalog.json``.
+What nameko 2.14 does by default, and what this module does instead:
+
+- A handler that raises is acked and its message is gone. Here the message is republished to a delay queue and
+  comes back after 1 s, 5 s, 30 s, 120 s (``TASKLINKR_RETRY_DELAYS``); the attempt count travels in our own header
+  ``x-tasklinkr-attempts`` (RabbitMQ >= 3.13 ignores client-set ``x-death``). After the last attempt the message is
+  parked in the service's dead-letter queue ``dlq.<service>`` with the error, and other messages keep flowing.
+- A message that cannot be decoded kills nameko's queue consumer (and, redelivered, kills it again). Here it is
+  parked at once with the reason. So is an event that breaks its contract in ``contracts-schema/``.
+- A redelivered or duplicated event is applied once: the handler runs in a transaction of the service's
+  ``Database`` (attribute ``store``) together with the record that this consumer applied this event id.
+
+The original message is acked only after its retry or dead-letter copy was confirmed by the broker; if that
+publish fails, the original is requeued instead. Consumer queues are quorum queues, named as nameko names them
+(``evt-<source>-<type>--<service>.<method>``) and declared before anyone publishes by ``shared.topology``.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from nameko.events import SERVICE_POOL, event_handler
+from kombu import Connection, Queue
+from kombu.pools import producers
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
+from shared import contracts
+
 log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-tasklinkr-attempts"
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
+MAX_ERROR_CHARS = 4000
 
 
 def queue_name(source: str, routing_key: str, service: str, method: str) -> str:
     return f"evt-{source}-{routing_key}--{service}.{method}"
 
 
-def subscribe(source: str, routing_key: str, *, store_attr: str = "store") -> Callable:
+def dead_letter_queue_name(service: str) -> str:
+    return f"dlq.{service}"
+
+
+def retry_queue_name(consumer_queue: str, delay_seconds: float) -> str:
+    return f"{consumer_queue}.retry-{int(round(delay_seconds * 1000))}ms"
+
+
+def parse_delays(value) -> tuple[float, ...]:
+    if value in (None, ""):
+        return DEFAULT_RETRY_DELAYS
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    delays = tuple(float(part) for part in value)
+    if any(delay <= 0 for delay in delays):
+        raise ValueError("retry delays must be positive")
+    return delays
+
+
+def consumer_queue(name: str, exchange=None, routing_key: str | None = None) -> Queue:
+    return Queue(name, exchange=exchange, routing_key=routing_key, durable=True, auto_delete=False,
+                 queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
+
+
+def retry_queue(consumer_queue_name: str, delay_seconds: float) -> Queue:
+    """A delay queue: messages wait ``delay_seconds`` and are dead-lettered back to the consumer queue."""
+    return Queue(
+        retry_queue_name(consumer_queue_name, delay_seconds),
+        durable=True,
+        auto_delete=False,
+        queue_arguments={
+            "x-message-ttl": int(round(delay_seconds * 1000)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": consumer_queue_name,
+        },
+    )
+
+
+def dead_letter_queue(service: str) -> Queue:
+    return Queue(dead_letter_queue_name(service), durable=True, auto_delete=False,
+                 queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
+
+
+class ParkingQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, but a message that cannot be decoded is parked instead of crashing it."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = functools.partial(self._on_decode_error, provider)
+        return consumers
+
+    def _on_decode_error(self, provider: ReliableEventHandler, message, exc: Exception) -> None:
+        provider.park(message, f"undecodable message: {exc}", attempts=0)
+
+
+class ReliableEventHandler(EventHandler):
+    queue_consumer = ParkingQueueConsumer()
+
+    def __init__(self, *args, check_contract: bool = True, **kwargs):
+        self.check_contract = check_contract
+        super().__init__(*args, **kwargs)
+
+    def setup(self):
+        super().setup()
+        # Same name and binding as nameko's, declared as a quorum queue.
+        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type)
+        config = self.container.config
+        self.retry_delays = parse_delays(config.get("RETRY_DELAYS_SECONDS"))
+        self.amqp_uri = config["AMQP_URI"]
+        self.extra_declarations = [retry_queue(self.queue.name, d) for d in self.retry_delays]
+        self.extra_declarations.append(dead_letter_queue(self.container.service_name))
+        with Connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            for queue in self.extra_declarations:
+                queue(channel).declare()
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def handle_message(self, body, message):
+        reason = self.contract_violation(body)
+        if reason:
+            self.park(message, reason, attempts=0)
+            return
+        super().handle_message(body, message)
+
+    def contract_violation(self, body) -> str | None:
+        if not isinstance(body, dict) or "id" not in body or "data" not in body or "type" not in body:
+            return "not an event envelope"
+        if not self.check_contract:
+            return None
+        problems = contracts.errors(body)
+        if problems:
+            return "breaks its contract: " + "; ".join(problems[:10])
+        return None
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
+        if attempts <= len(self.retry_delays):
+            delay = self.retry_delays[attempts - 1]
+            log.warning("%s failed (attempt %d), retrying in %.1fs: %s", self.method_name, attempts, delay,
+                        exc_info[1])
+            self._republish(message, retry_queue_name(self.queue.name, delay), {ATTEMPTS_HEADER: attempts})
+        else:
+            log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
+            self.park(message, error, attempts=attempts)
+        return result, exc_info
+
+    # -- retrying and parking --------------------------------------------------------------------------------
+
+    def park(self, message, reason: str, attempts: int) -> None:
+        headers = {
+            ATTEMPTS_HEADER: attempts,
+            "x-tasklinkr-error": reason[-MAX_ERROR_CHARS:],
+            "x-tasklinkr-original-queue": self.queue.name,
+            "x-tasklinkr-consumer": f"{self.container.service_name}.{self.method_name}",
+            "x-tasklinkr-parked-at": datetime.now(UTC).isoformat(),
+        }
+        self._republish(message, dead_letter_queue_name(self.container.service_name), headers)
+
+    def _republish(self, message, queue: str, extra_headers: dict) -> None:
+        """Copy ``message`` to ``queue`` (confirmed), then ack it; requeue it if the copy failed."""
+        headers = {**(message.headers or {}), **extra_headers}
+        try:
+            connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            with producers[connection].acquire(block=True, timeout=10) as producer:
+                producer.publish(
+                    message.body,
+                    exchange="",
+                    routing_key=queue,
+                    headers=headers,
+                    content_type=message.content_type or "application/octet-stream",
+                    content_encoding=message.content_encoding or "binary",
+                    delivery_mode=2,
+                    mandatory=True,
+                    retry=True,
+                    retry_policy={"max_retries": 3},
+                )
+        except Exception:
+            log.exception("could not move a message to %s; requeueing it", queue)
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True) -> Callable:
     def decorator(method: Callable) -> Callable:
         @functools.wraps(method)
         def handle(self, envelope: dict):
-            if not isinstance(envelope, dict) or "id" not in envelope or "data" not in envelope:
-                log.error("dropping a message on %s that is not an event envelope", routing_key)
-                return None
             store = getattr(self, store_attr)
             consumer = f"{self.name}.{method.__name__}"
 
@@ -48,6 +216,9 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store") -> Ca
                 log.info("event %s applied concurrently by %s", envelope["id"], consumer)
                 return None
 
-        return event_handler(source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True)(handle)
+        return ReliableEventHandler.decorator(
+            source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True, check_contract=check_contract
+        )(handle)
 
     return decorator
+

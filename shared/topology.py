@@ -12,8 +12,9 @@ from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 
+from shared import config as settings
 from shared.envelope import event_exchange
-from shared.messaging import queue_name
+from shared.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "contracts-schema" / "catalog.json"
@@ -24,28 +25,27 @@ def load_catalog(path: Path = CATALOG) -> dict:
         return json.load(fh)
 
 
-def declarations(catalog: dict) -> tuple[list[Exchange], list[Queue]]:
+def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Exchange], list[Queue]]:
+    """Each producer's exchange; each consumer's queue, its retry (delay) queues, and its service's DLQ."""
     exchanges: dict[str, Exchange] = {}
     queues: list[Queue] = []
+    dead_letter_queues: dict[str, Queue] = {}
     for event in catalog["events"]:
         name = event_exchange(event["producer"])
         exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
         for consumer in event.get("consumers", []):
-            queues.append(
-                Queue(
-                    queue_name(event["producer"], event["type"], consumer["service"], consumer["handler"]),
-                    exchange=exchange,
-                    routing_key=event["type"],
-                    durable=True,
-                    auto_delete=False,
-                )
-            )
-    return list(exchanges.values()), queues
+            service = consumer["service"]
+            name = queue_name(event["producer"], event["type"], service, consumer["handler"])
+            queues.append(consumer_queue(name, exchange, event["type"]))
+            delays = parse_delays(settings.get("retry_delays", service, environ))
+            queues.extend(retry_queue(name, delay) for delay in delays)
+            dead_letter_queues.setdefault(service, dead_letter_queue(service))
+    return list(exchanges.values()), queues + list(dead_letter_queues.values())
 
 
-def apply(amqp_uri: str, catalog: dict | None = None) -> dict:
+def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> dict:
     """Declare exchanges, queues and bindings (idempotent). Returns what was declared."""
-    exchanges, queues = declarations(catalog or load_catalog())
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
     with Connection(amqp_uri, connect_timeout=10) as connection:
         channel = connection.channel()
         for exchange in exchanges:
