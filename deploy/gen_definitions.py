@@ -19,20 +19,28 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import inspect
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an installed checkout
     sys.path.insert(0, str(ROOT))
 
-from shared.topology import declarations, load_catalog  # noqa: E402
+with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    from shared.topology import declarations, load_catalog
 
 OUTPUT = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 VHOST = "/"
 DEV_USER = "tasklinkr"
 DEV_PASSWORD = "tasklinkr"
+# The services in compose get no topology settings (retry delays, ...) and no tasklinkr.yaml (.dockerignore keeps
+# it out of the image), so the boot definitions are generated from the defaults, whatever this shell exports.
+CONTAINER_ENVIRON = {"TASKLINKR_CONFIG_FILE": os.devnull}
 
 
 def password_hash(user: str, password: str) -> str:
@@ -45,8 +53,18 @@ def password_hash(user: str, password: str) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
+def _topology(catalog: dict) -> tuple[list, list]:
+    """``shared.topology.declarations`` as the compose containers see it: no overrides, no config file."""
+    if "environ" in inspect.signature(declarations).parameters:
+        return declarations(catalog, environ=CONTAINER_ENVIRON)
+    return declarations(catalog)
+
+
 def definitions(catalog: dict, user: str = DEV_USER, password: str = DEV_PASSWORD) -> dict:
-    exchanges, queues = declarations(catalog)
+    exchanges, queues = _topology(catalog)
+    # Queues without an exchange (delay and dead-letter queues) are reached through the default exchange,
+    # which binds every queue by its name: they need no binding of their own.
+    bound = [queue for queue in queues if queue.exchange is not None and queue.exchange.name]
     return {
         "vhosts": [{"name": VHOST}],
         "users": [
@@ -89,7 +107,7 @@ def definitions(catalog: dict, user: str = DEV_USER, password: str = DEV_PASSWOR
                 "routing_key": queue.routing_key,
                 "arguments": dict(queue.binding_arguments or {}),
             }
-            for queue in queues
+            for queue in bound
         ],
     }
 
