@@ -1,0 +1,218 @@
+"""The edges: what a caller may send for a tenant, a posting or an edit, and the wire form sent back."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.postings import schemas
+from shared.errors import ValidationFailed
+from shared.money import Money
+
+from .builders import COMPLETE_POSTING
+
+TENANT = {"name": "Acme Dental Group", "country": "US", "time_zone": "America/Chicago", "segment": "smb"}
+
+
+def refused(load, payload):
+    with pytest.raises(ValidationFailed) as caught:
+        load(payload)
+    return caught.value.details
+
+
+def test_a_tenant_loads_with_normalised_codes_and_no_competencies_by_default():
+    loaded = schemas.load_new_tenant({**TENANT, "country": "us"})
+    assert loaded["country"] == "US"
+    assert loaded["core_competencies"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("country", "XX", "'XX' is not an ISO 3166-1 alpha-2 country code."),
+        ("country", "USA", "'USA' is not an ISO 3166-1 alpha-2 country code."),
+        ("time_zone", "Mars/Olympus_Mons", "'Mars/Olympus_Mons' is not an IANA time zone."),
+        ("segment", "mid_market", "Must be one of: enterprise, smb."),
+    ],
+)
+def test_a_tenant_with_a_bad_code_is_refused_field_by_field(field, value, message):
+    assert refused(schemas.load_new_tenant, {**TENANT, field: value}) == {field: [message]}
+
+
+def test_a_tenant_competency_is_at_most_eighty_characters_and_at_most_thirty_of_them():
+    assert "core_competencies" in refused(
+        schemas.load_new_tenant, {**TENANT, "core_competencies": ["x" * 81]}
+    )
+    assert "core_competencies" in refused(
+        schemas.load_new_tenant, {**TENANT, "core_competencies": ["x"] * 31}
+    )
+
+
+def test_a_complete_posting_loads_into_exact_python_values():
+    loaded = schemas.load_new_posting(
+        {
+            **COMPLETE_POSTING,
+            "sla_requirements": [
+                {
+                    "metric": "first_response_minutes",
+                    "target": "60.5",
+                    "direction": "at_most",
+                    "window": "weekly",
+                }
+            ],
+        }
+    )
+    assert loaded["budget"] == Money(Decimal("15.00"), "USD")
+    assert loaded["start_date"] == date(2027, 1, 4)
+    assert loaded["sla_requirements"][0]["target"] == Decimal("60.5")
+
+
+def test_a_draft_needs_only_title_category_and_model():
+    assert refused(schemas.load_new_posting, {}) == {
+        "title": ["Missing data for required field."],
+        "category": ["Missing data for required field."],
+        "model": ["Missing data for required field."],
+    }
+
+
+def test_an_unknown_field_is_refused_not_ignored():
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "budjet": "typo"}) == {
+        "budjet": ["Unknown field."]
+    }
+
+
+def test_an_unknown_field_inside_a_nested_object_is_refused():
+    details = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "engagement": {"type": "hourly", "per": "h"}}
+    )
+    assert details == {"engagement": {"per": ["Unknown field."]}}
+
+
+def test_a_float_amount_is_refused():
+    details = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "budget": {"amount": 15.0, "currency": "USD"}}
+    )
+    assert details == {"budget": {"amount": ["Send the amount as a decimal string, not a float."]}}
+
+
+def test_an_unknown_currency_is_refused():
+    details = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "budget": {"amount": "15", "currency": "XYZ"}}
+    )
+    assert details == {"budget": {"currency": ["'XYZ' is not an ISO 4217 currency code."]}}
+
+
+def test_a_negative_budget_is_refused():
+    details = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "budget": {"amount": "-1", "currency": "USD"}}
+    )
+    assert details == {"budget": {"amount": ["Must not be negative."]}}
+
+
+def test_an_sla_target_is_a_decimal_string_not_a_json_number():
+    details = refused(
+        schemas.load_new_posting,
+        {
+            **COMPLETE_POSTING,
+            "sla_requirements": [
+                {"metric": "first_response_minutes", "target": 60, "direction": "at_most", "window": "weekly"}
+            ],
+        },
+    )
+    assert details == {"sla_requirements": {0: {"target": ["Send the number as a decimal string."]}}}
+
+
+def test_an_unknown_language_is_refused():
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "languages": ["xx"]}) == {
+        "languages": {0: ["'xx' is not an ISO 639-1 language code."]}
+    }
+
+
+def test_per_unit_work_names_its_unit_and_only_per_unit_work_has_one():
+    missing = refused(schemas.load_new_posting, {**COMPLETE_POSTING, "engagement": {"type": "per_unit"}})
+    assert missing == {"engagement": {"unit": ["Per-unit work names its unit (for example 'ticket')."]}}
+    stray = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "engagement": {"type": "fixed", "unit": "page"}}
+    )
+    assert stray == {"engagement": {"unit": ["Only per_unit engagements have a unit."]}}
+
+
+def test_a_required_shoring_must_name_a_class():
+    details = refused(
+        schemas.load_new_posting, {**COMPLETE_POSTING, "shoring": {"preference": "any", "required": True}}
+    )
+    assert details == {
+        "shoring": {"preference": ["A required shoring names onshore, nearshore or offshore, not 'any'."]}
+    }
+
+
+def test_flags_must_be_json_booleans():
+    details = refused(
+        schemas.load_new_posting,
+        {**COMPLETE_POSTING, "confidentiality": {"confidential": 1, "nda_required": "yes"}},
+    )
+    assert details == {
+        "confidentiality": {
+            "confidential": ["Not a valid boolean."],
+            "nda_required": ["Not a valid boolean."],
+        }
+    }
+
+
+def test_a_skill_is_listed_once_and_stored_lower_case():
+    loaded = schemas.load_new_posting(
+        {**COMPLETE_POSTING, "required_skills": [{"name": " QuickBooks ", "min_level": 2}]}
+    )
+    assert loaded["required_skills"] == [{"name": "quickbooks", "min_level": 2}]
+    details = refused(
+        schemas.load_new_posting,
+        {
+            **COMPLETE_POSTING,
+            "required_skills": [{"name": "Excel", "min_level": 2}, {"name": "excel", "min_level": 4}],
+        },
+    )
+    assert details == {"required_skills": ["Each skill may be listed once."]}
+
+
+def test_an_edit_may_clear_optional_fields_but_not_the_title_category_or_model():
+    assert schemas.load_posting_changes({"budget": None, "start_date": None}) == {
+        "budget": None,
+        "start_date": None,
+    }
+    details = refused(schemas.load_posting_changes, {"title": None, "category": None, "model": None})
+    assert set(details) == {"title", "category", "model"}
+
+
+@pytest.mark.parametrize("field", ["status", "id", "tenant_id", "assessment", "client", "version"])
+def test_an_edit_cannot_touch_what_the_lifecycle_owns(field):
+    assert refused(schemas.load_posting_changes, {field: "x"}) == {field: ["Unknown field."]}
+
+
+def test_list_arguments_are_checked_together():
+    with pytest.raises(ValidationFailed) as caught:
+        schemas.load_page("archived", 0, "not-a-cursor")
+    assert set(caught.value.details) == {"status", "limit", "cursor"}
+
+
+def test_a_cursor_round_trips_and_a_forged_one_is_refused():
+    cursor = schemas.encode_cursor("pst_" + "a" * 32)
+    assert schemas.load_page(None, 20, cursor) == (None, 20, "pst_" + "a" * 32)
+    assert schemas.decode_cursor(schemas.encode_cursor("ten_123")) is None
+
+
+def test_the_wire_form_has_decimal_strings_and_utc_times(draft):
+    wire = schemas.posting_to_wire(draft)
+    assert wire["budget"] == {"amount": "15.00", "currency": "USD"}
+    assert wire["start_date"] == "2027-01-04"
+    assert wire["created_at"] == "2026-11-29T09:00:00.000Z"
+    assert wire["published_at"] is None
+
+
+def test_idempotency_key_confirm_core_and_reason_are_checked():
+    assert refused(schemas.load_idempotency_key, "") == {
+        "idempotency_key": ["A string of 1 to 200 characters."]
+    }
+    assert refused(schemas.load_confirm_core, "yes") == {"confirm_core": ["Not a valid boolean."]}
+    assert refused(schemas.load_cancellation_reason, "   ") == {
+        "reason": ["A reason of 1 to 500 characters is required."]
+    }
