@@ -11,9 +11,9 @@ help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
 	@echo "make test   lint, architecture rules, unit, contract, integration and end-to-end tests"
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-test.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 

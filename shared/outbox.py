@@ -2,8 +2,10 @@
 
 Guarantees and why:
 - Never lost: an event leaves ``pending`` only after the broker confirmed it (publisher confirms) *and* routed it
-  (``mandatory``; a returned message stays pending and is retried). A crash anywhere before the mark means the
-  event is published again after restart: delivery is at-least-once and consumers deduplicate by event id.
+  (``mandatory``; a returned or nacked message stays pending and is retried). Confirms are pipelined: a batch is
+  published, then its confirms are collected, instead of one round trip per event. A crash anywhere before the
+  mark means the event is published again after restart: delivery is at-least-once and consumers deduplicate by
+  event id.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
 - In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
   aggregate never overtakes an earlier one.
@@ -13,15 +15,17 @@ Guarantees and why:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 
 import eventlet
 from eventlet.queue import Empty, LightQueue
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -32,7 +36,11 @@ log = logging.getLogger(__name__)
 LEASE_ID = "outbox"
 
 
-class Unroutable(Exception):
+class PublishFailed(Exception):
+    """The broker did not confirm an event; it stays pending and is retried."""
+
+
+class Unroutable(PublishFailed):
     """The broker returned the event: no queue is bound for it. Apply the topology (`tasklinkr topology apply`)."""
 
 
@@ -49,9 +57,15 @@ class OutboxRelay:
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = True
+        self.confirm_timeout = 30.0
         self._connection: Connection | None = None
-        self._producer: Producer | None = None
+        self._channel = None
+        self._next_tag = 0
+        self._last_multiple = 0
+        self._acked: set[int] = set()
+        self._nacked: set[int] = set()
         self._returned: set[str] = set()
+        self._failure: dict[str, PublishFailed] = {}
         self.published_total = 0
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -107,53 +121,101 @@ class OutboxRelay:
         """Publish pending events oldest first until none are left. Returns how many were published."""
         published = 0
         while self._running:
-            batch = list(
-                self.db["outbox"].find({"status": "pending"}).sort("_id", 1).limit(self.batch_size)
-            )
+            batch = list(self.db["outbox"].find({"status": "pending"}).sort("_id", 1).limit(self.batch_size))
             if not batch:
                 break
-            for doc in batch:
-                self._publish(doc)
-                self.db["outbox"].update_one(
-                    {"_id": doc["_id"], "status": "pending"},
+            confirmed = self._publish_batch(batch)
+            if confirmed:
+                self.db["outbox"].update_many(
+                    {"_id": {"$in": confirmed}, "status": "pending"},
                     {"$set": {"status": "published", "published_at": utc_now()}},
                 )
-                published += 1
-            self.published_total += len(batch)
+                published += len(confirmed)
+                self.published_total += len(confirmed)
+            if len(confirmed) < len(batch):
+                failed = batch[len(confirmed)]
+                raise self._failure.pop(failed["event_id"], PublishFailed(f"{failed['routing_key']} not confirmed"))
             if not self.acquire_lease():  # another replica took over while we worked
                 break
         return published
 
-    def _publish(self, doc: dict) -> None:
-        producer = self._ensure_producer()
-        event_id = doc["event_id"]
-        producer.publish(
-            doc["envelope"],
-            exchange=self.exchange,
-            routing_key=doc["routing_key"],
-            serializer="json",
-            headers=doc.get("headers") or {},
-            delivery_mode=2,
-            mandatory=True,
-            message_id=event_id,
-            retry=False,
-        )
-        # With confirms on, publish returns once the broker acked; a basic.return for an unroutable message
-        # always arrives before that ack.
-        if event_id in self._returned:
-            self._returned.discard(event_id)
-            raise Unroutable(
-                f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
-            )
+    def _publish_batch(self, batch: list[dict]) -> list:
+        """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
 
-    def _ensure_producer(self) -> Producer:
-        if self._producer is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+        Returns the ids of the longest prefix of the batch that the broker both routed and confirmed, so a
+        failure never lets a later event of the batch be marked ahead of an earlier one.
+        """
+        channel = self._ensure_channel()
+        self._acked.clear()
+        self._nacked.clear()
+        self._returned.clear()
+        self._failure.clear()
+        first_tag = self._next_tag + 1
+        for doc in batch:
+            message = channel.prepare_message(
+                json.dumps(doc["envelope"], separators=(",", ":")).encode(),
+                content_type="application/json",
+                content_encoding="utf-8",
+                headers=doc.get("headers") or {},
+                properties={"delivery_mode": 2, "message_id": doc["event_id"]},
+            )
+            channel.basic_publish(message, exchange=self.exchange.name, routing_key=doc["routing_key"],
+                                  mandatory=True)
+            self._next_tag += 1
+        last_tag = self._next_tag
+        deadline = time.monotonic() + self.confirm_timeout
+        while not self._all_resolved(first_tag, last_tag):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishFailed(f"no confirm from the broker within {self.confirm_timeout}s")
+            try:
+                self._connection.drain_events(timeout=min(remaining, 1.0))
+            except TimeoutError:
+                continue
+        confirmed = []
+        for tag, doc in zip(range(first_tag, last_tag + 1), batch, strict=True):
+            if tag in self._nacked:
+                self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
+                break
+            if doc["event_id"] in self._returned:
+                self._failure[doc["event_id"]] = Unroutable(
+                    f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
+                )
+                break
+            confirmed.append(doc["_id"])
+        return confirmed
+
+    def _all_resolved(self, first_tag: int, last_tag: int) -> bool:
+        return all(tag in self._acked or tag in self._nacked for tag in range(first_tag, last_tag + 1))
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._resolve(self._acked, delivery_tag, multiple)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._resolve(self._nacked, delivery_tag, multiple)
+
+    def _resolve(self, into: set[int], delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            into.update(t for t in range(self._last_multiple + 1, delivery_tag + 1)
+                        if t not in self._acked and t not in self._nacked)
+            self._last_multiple = max(self._last_multiple, delivery_tag)
+        else:
+            into.add(delivery_tag)
+
+    def _ensure_channel(self):
+        if self._channel is None:
+            self._connection = Connection(self.amqp_uri)
+            self._connection.ensure_connection(max_retries=1)
             channel = self._connection.channel()
             channel.events["basic_return"].add(self._on_return)
-            self._producer = Producer(channel, exchange=self.exchange)
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
             self.exchange(channel).declare()
-        return self._producer
+            channel.confirm_select()
+            self._channel = channel
+            self._next_tag = 0
+            self._last_multiple = 0
+        return self._channel
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         message_id = message.properties.get("message_id")
@@ -161,7 +223,7 @@ class OutboxRelay:
             self._returned.add(message_id)
 
     def _disconnect(self) -> None:
-        connection, self._connection, self._producer = self._connection, None, None
+        connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             try:
                 connection.release()
