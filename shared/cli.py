@@ -19,6 +19,8 @@ from shared import config as settings  # noqa: E402
 app = typer.Typer(help="TaskLINKr platform commands.", no_args_is_help=True, add_completion=False)
 topology_app = typer.Typer(help="The RabbitMQ topology (exchanges, queues, bindings).", no_args_is_help=True)
 app.add_typer(topology_app, name="topology")
+dlq_app = typer.Typer(help="Dead-lettered messages: list, show, replay, purge.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()
@@ -44,6 +46,100 @@ def topology_apply() -> None:
 
     declared = topology.apply(settings.get("amqp_uri"))
     typer.echo(json.dumps(declared, indent=2))
+
+
+def _services_or_all(service: str | None) -> list[str]:
+    from shared.operations import consumer_services
+
+    known = consumer_services()
+    if service is None:
+        return known
+    if service not in known:
+        raise typer.BadParameter(f"{service!r} consumes no events; choose one of {', '.join(known)}")
+    return [service]
+
+
+@dlq_app.command("list")
+def dlq_list(service: str = typer.Argument(None, help="A consuming service; all when omitted.")) -> None:
+    """List parked messages with their errors (they stay parked)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.operations import DeadLetters
+
+    table = Table("service", "#", "event id", "type", "consumer", "attempts", "parked at", "error")
+    count = 0
+    for name in _services_or_all(service):
+        for letter in DeadLetters(settings.get("amqp_uri"), name).list():
+            count += 1
+            table.add_row(name, str(letter.position), letter.event_id or "?", letter.event_type or "?",
+                          letter.consumer, str(letter.attempts), letter.parked_at, letter.summary)
+    Console().print(table if count else "no dead-lettered messages")
+
+
+@dlq_app.command("show")
+def dlq_show(service: str, event_id: str) -> None:
+    """Show one parked message: its headers, full error and body."""
+    from shared.operations import DeadLetters
+
+    for letter in DeadLetters(settings.get("amqp_uri"), _services_or_all(service)[0]).list():
+        if letter.event_id == event_id:
+            typer.echo(json.dumps({k: str(v) for k, v in letter.headers.items()}, indent=2))
+            typer.echo(letter.pretty_body())
+            return
+    typer.echo(f"no parked message {event_id} in dlq.{service}", err=True)
+    raise typer.Exit(1)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    service: str,
+    event_id: str = typer.Option(None, "--event-id", help="Replay this message only."),
+    all_messages: bool = typer.Option(False, "--all", help="Replay every parked message of the service."),
+) -> None:
+    """Send parked messages back to their consumer's queue (after a fix), attempts reset."""
+    from shared.operations import DeadLetters
+
+    if bool(event_id) == all_messages:
+        raise typer.BadParameter("give either --event-id ID or --all")
+    replayed = DeadLetters(settings.get("amqp_uri"), _services_or_all(service)[0]).replay(event_id)
+    typer.echo(f"replayed {len(replayed)} message(s)")
+    if event_id and not replayed:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("purge")
+def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
+    """Delete every parked message of a service (asks first)."""
+    from shared.operations import DeadLetters
+
+    name = _services_or_all(service)[0]
+    letters = DeadLetters(settings.get("amqp_uri"), name)
+    if not yes and not typer.confirm(f"delete {len(letters.list())} parked message(s) of {name} for good?"):
+        raise typer.Exit(1)
+    typer.echo(f"purged {letters.purge()} message(s)")
+
+
+@app.command()
+def status() -> None:
+    """Outbox backlog per service and the depth of every queue."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.operations import outbox_backlog, queue_depths
+    from shared.runner import runnable_services
+
+    console = Console()
+    backlog = Table("service", "outbox backlog (unpublished events)")
+    for name in runnable_services():
+        if name in settings.DATA_SERVICES:
+            value = outbox_backlog(name)
+            backlog.add_row(name, "database not configured or not answering" if value is None else str(value))
+    console.print(backlog)
+    depths = Table("queue", "messages", "consumers")
+    for name, messages, consumers in queue_depths(settings.get("amqp_uri")):
+        depths.add_row(name, "missing" if messages < 0 else str(messages), str(consumers))
+    console.print(depths)
 
 
 if __name__ == "__main__":

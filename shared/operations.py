@@ -1,0 +1,160 @@
+"""Operator tools behind ``tasklinkr dlq …`` and ``tasklinkr status``: dead letters, outbox backlog, queue depths."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from amqp.exceptions import NotFound as QueueNotFound
+from kombu import Connection, Queue
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from shared import config as settings
+from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name
+from shared.topology import declarations, load_catalog
+
+OPERATOR_HEADERS = ("x-tasklinkr-error", "x-tasklinkr-original-queue", "x-tasklinkr-consumer", "x-tasklinkr-parked-at")
+
+
+@dataclass
+class DeadLetter:
+    position: int
+    event_id: str | None
+    event_type: str | None
+    consumer: str
+    attempts: int
+    error: str
+    parked_at: str
+    original_queue: str
+    body: bytes
+    headers: dict
+
+    @property
+    def summary(self) -> str:
+        return (self.error.strip().splitlines() or [""])[-1][:160]
+
+    def pretty_body(self) -> str:
+        try:
+            return json.dumps(json.loads(self.body), indent=2)
+        except ValueError:
+            return repr(self.body[:2000])
+
+
+def consumer_services(catalog: dict | None = None) -> list[str]:
+    catalog = catalog or load_catalog()
+    return sorted({c["service"] for e in catalog["events"] for c in e.get("consumers", [])})
+
+
+def _to_dead_letter(position: int, message) -> DeadLetter:
+    headers = dict(message.headers or {})
+    event_id = message.properties.get("message_id") or headers.get("ce-id")
+    event_type = headers.get("ce-type")
+    if event_id is None or event_type is None:
+        try:
+            body = json.loads(message.body)
+            event_id = event_id or body.get("id")
+            event_type = event_type or body.get("type")
+        except (ValueError, AttributeError):
+            pass
+    return DeadLetter(
+        position=position,
+        event_id=event_id,
+        event_type=event_type,
+        consumer=headers.get("x-tasklinkr-consumer", "?"),
+        attempts=int(headers.get(ATTEMPTS_HEADER, 0)),
+        error=str(headers.get("x-tasklinkr-error", "")),
+        parked_at=str(headers.get("x-tasklinkr-parked-at", "")),
+        original_queue=str(headers.get("x-tasklinkr-original-queue", "")),
+        body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+        headers=headers,
+    )
+
+
+class DeadLetters:
+    """The dead-letter queue of one service. Reading leaves every message in place."""
+
+    def __init__(self, amqp_uri: str, service: str):
+        self.amqp_uri = amqp_uri
+        self.service = service
+
+    def _fetch(self, connection: Connection) -> tuple[Queue, list]:
+        queue = dead_letter_queue(self.service)(connection.channel())
+        queue.declare()
+        messages = []
+        while (message := queue.get(no_ack=False)) is not None:
+            messages.append(message)
+        return queue, messages
+
+    def list(self) -> list[DeadLetter]:
+        with Connection(self.amqp_uri) as connection:
+            _, messages = self._fetch(connection)
+            letters = [_to_dead_letter(i, m) for i, m in enumerate(messages, 1)]
+            for message in messages:
+                message.requeue()
+        return letters
+
+    def replay(self, event_id: str | None = None) -> list[DeadLetter]:
+        """Send parked messages (one, or all when ``event_id`` is None) back to their queue, attempts reset."""
+        replayed = []
+        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
+            _, messages = self._fetch(connection)
+            producer = connection.Producer()
+            for position, message in enumerate(messages, 1):
+                letter = _to_dead_letter(position, message)
+                if (event_id is not None and letter.event_id != event_id) or not letter.original_queue:
+                    message.requeue()
+                    continue
+                headers = {k: v for k, v in letter.headers.items() if k not in OPERATOR_HEADERS}
+                headers[ATTEMPTS_HEADER] = 0
+                producer.publish(
+                    message.body, exchange="", routing_key=letter.original_queue, headers=headers,
+                    content_type=message.content_type, content_encoding=message.content_encoding,
+                    delivery_mode=2, mandatory=True, message_id=letter.event_id,
+                )
+                message.ack()
+                replayed.append(letter)
+        return replayed
+
+    def purge(self) -> int:
+        with Connection(self.amqp_uri) as connection:
+            queue = dead_letter_queue(self.service)(connection.channel())
+            queue.declare()
+            return queue.purge() or 0
+
+
+def queue_depths(amqp_uri: str) -> list[tuple[str, int, int]]:
+    """(queue, messages, consumers) for every queue of the topology that exists on the broker."""
+    _, queues = declarations(load_catalog())
+    rows = []
+    with Connection(amqp_uri) as connection:
+        for queue in queues:
+            channel = connection.channel()
+            try:
+                ok = Queue(queue.name)(channel).queue_declare(passive=True)
+                rows.append((queue.name, ok.message_count, ok.consumer_count))
+            except QueueNotFound:
+                rows.append((queue.name, -1, 0))
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # a passive declare of a missing queue closes the channel itself
+                    pass
+    return rows
+
+
+def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
+    """Events committed by ``service`` and not yet confirmed by the broker; None when its database is unknown."""
+    uri = settings.get("mongo_uri", service, environ)
+    if not uri:
+        return None
+    try:
+        with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
+            return client[settings.get("mongo_database", service, environ)]["outbox"].count_documents(
+                {"status": "pending"})
+    except PyMongoError:
+        return None
+
+
+__all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_queue_name", "outbox_backlog",
+           "queue_depths"]

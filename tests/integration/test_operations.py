@@ -1,0 +1,70 @@
+"""Operator tools on real parked messages: list, show, replay after a fix, purge; outbox backlog and depths."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shared import topology
+from shared.cli import app
+from shared.operations import DeadLetters, queue_depths
+from tests.support.kit import FIXED, FLAKY_CATALOG, FlakyConsumer, publish_raw, thing, wait_for
+
+pytestmark = pytest.mark.integration
+
+DELAYS = "0.1,0.2"
+
+
+@pytest.fixture
+def flaky(container_factory, service_config, amqp_uri, monkeypatch):
+    monkeypatch.setenv("TASKLINKR_AMQP_URI", amqp_uri)
+    monkeypatch.setenv("TASKLINKR_RETRY_DELAYS", DELAYS)
+    monkeypatch.setattr("shared.topology.load_catalog", lambda *a: FLAKY_CATALOG)
+    monkeypatch.setattr("shared.operations.load_catalog", lambda *a: FLAKY_CATALOG)
+    topology.apply(amqp_uri, FLAKY_CATALOG)
+    container = container_factory(FlakyConsumer, dict(service_config, RETRY_DELAYS_SECONDS=DELAYS))
+    container.start()
+    return container
+
+
+def test_an_operator_lists_inspects_and_replays_a_parked_message_after_the_fix(
+    flaky, amqp_uri, service_config, mongo_client
+):
+    poison = thing("needs-a-fix", fail_times=10_000)
+    publish_raw(amqp_uri, json.dumps(poison))
+    letters = DeadLetters(amqp_uri, "flakyconsumer")
+    assert wait_for(lambda: len(letters.list()) == 1)
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["dlq", "list", "flakyconsumer"], env={"COLUMNS": "400"})
+    assert listed.exit_code == 0, listed.output
+    assert poison["id"] in listed.output and "needs-a-fix fails on purpose" in listed.output
+    shown = runner.invoke(app, ["dlq", "show", "flakyconsumer", poison["id"]])
+    assert shown.exit_code == 0 and "Traceback" in shown.output and '"needs-a-fix"' in shown.output
+    assert len(letters.list()) == 1, "listing and showing leave the message parked"
+
+    FIXED.add("needs-a-fix")
+    replayed = runner.invoke(app, ["dlq", "replay", "flakyconsumer", "--event-id", poison["id"]])
+    assert replayed.exit_code == 0 and "replayed 1" in replayed.output
+    seen = mongo_client[service_config["MONGO_DATABASE"]].seen
+    assert wait_for(lambda: (seen.find_one({"_id": "needs-a-fix"}) or {}).get("times") == 1)
+    assert letters.list() == []
+
+
+def test_purge_asks_first_and_then_empties_the_dead_letter_queue(flaky, amqp_uri):
+    publish_raw(amqp_uri, b"not json at all")
+    letters = DeadLetters(amqp_uri, "flakyconsumer")
+    assert wait_for(lambda: len(letters.list()) == 1)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["dlq", "purge", "flakyconsumer"], input="n\n")
+    assert refused.exit_code == 1 and len(letters.list()) == 1
+    purged = runner.invoke(app, ["dlq", "purge", "flakyconsumer"], input="y\n")
+    assert purged.exit_code == 0 and "purged 1" in purged.output
+    assert letters.list() == []
+
+
+def test_status_shows_every_queue_of_the_topology_with_its_depth(flaky, amqp_uri):
+    rows = {name: (messages, consumers) for name, messages, consumers in queue_depths(amqp_uri)}
+    consumer_queue = "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made"
+    assert rows[consumer_queue][1] == 1
+    assert "dlq.flakyconsumer" in rows

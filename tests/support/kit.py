@@ -1,0 +1,111 @@
+"""Small test-only services and helpers that exercise the platform kit against a real broker and database."""
+
+import time
+
+from kombu import Connection, Exchange, Producer, Queue
+from nameko.rpc import rpc
+
+from shared.envelope import build
+from shared.messaging import subscribe
+from shared.persistence import Database
+
+FIXED: set[str] = set()  # thing ids whose handler has been "fixed" (for replay tests)
+
+
+class KitProducer:
+    name = "kitproducer"
+    store = Database()
+
+    @rpc
+    def make(self, thing_id, fail=False):
+        def work(uow):
+            uow.db.things.insert_one({"_id": thing_id}, session=uow.session)
+            uow.emit("thing.made.v1", subject=thing_id, data={"thing_id": thing_id}, lane="smb", tenant="t1")
+            if fail:
+                raise RuntimeError("boom after the writes")
+
+        self.store.transact(work)
+
+
+class KitConsumer:
+    name = "kitconsumer"
+    store = Database()
+
+    @subscribe("kitproducer", "thing.made.v1", check_contract=False)
+    def on_thing_made(self, uow, envelope):
+        uow.db.seen.update_one(
+            {"_id": envelope["data"]["thing_id"]}, {"$inc": {"times": 1}}, upsert=True, session=uow.session
+        )
+
+
+CATALOG = {
+    "events": [
+        {
+            "type": "thing.made.v1",
+            "producer": "kitproducer",
+            "consumers": [{"service": "kitconsumer", "handler": "on_thing_made"}],
+        }
+    ]
+}
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+FAILURES: dict[str, int] = {}
+
+
+class FlakyConsumer:
+    name = "flakyconsumer"
+    store = Database()
+
+    @subscribe("kitproducer", "thing.made.v1", check_contract=False)
+    def on_thing_made(self, uow, envelope):
+        thing_id = envelope["data"]["thing_id"]
+        failures_wanted = envelope["data"].get("fail_times", 0)
+        if thing_id not in FIXED and FAILURES.get(thing_id, 0) < failures_wanted:
+            FAILURES[thing_id] = FAILURES.get(thing_id, 0) + 1
+            raise RuntimeError(f"{thing_id} fails on purpose")
+        uow.db.seen.update_one({"_id": thing_id}, {"$inc": {"times": 1}}, upsert=True, session=uow.session)
+
+
+FLAKY_CATALOG = {
+    "events": [
+        {
+            "type": "thing.made.v1",
+            "producer": "kitproducer",
+            "consumers": [{"service": "flakyconsumer", "handler": "on_thing_made"}],
+        }
+    ]
+}
+
+
+def publish_raw(amqp_uri, body, content_type="application/json"):
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        Producer(conn.channel()).publish(
+            body, exchange=Exchange("kitproducer.events", type="topic", durable=True),
+            routing_key="thing.made.v1", content_type=content_type, content_encoding="utf-8", mandatory=True,
+        )
+
+
+def thing(thing_id, **data):
+    return build(service="kitproducer", routing_key="thing.made.v1", subject=thing_id,
+                 data={"thing_id": thing_id, **data}, lane="smb")
+
+
+def dead_letters(amqp_uri, service):
+    parked = []
+    with Connection(amqp_uri) as conn:
+        queue = Queue(f"dlq.{service}", queue_arguments={"x-queue-type": "quorum"})(conn.channel())
+        while (message := queue.get(no_ack=False)) is not None:
+            parked.append((message.body, dict(message.headers)))
+            message.ack()
+    return parked
+
+
