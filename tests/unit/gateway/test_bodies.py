@@ -1,0 +1,62 @@
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from services.gateway.entrypoints import load_body, load_query, read_json, unrouted
+from services.gateway.errors import MalformedJson, MethodNotAllowed, RouteNotFound
+from services.gateway.routes import BY_OPERATION
+from shared.errors import ValidationFailed
+
+
+def request(data=None, method="POST", path="/v1/postings", query=None):
+    environ = EnvironBuilder(path=path, method=method, data=data, query_string=query,
+                             content_type="application/json").get_environ()
+    return Request(environ)
+
+
+@pytest.mark.parametrize("data", [b'{"title": ', b"\xff\xfe", b'{"amount": NaN}', b"[" * 100_000])
+def test_anything_that_is_not_json_is_malformed(data):
+    with pytest.raises(MalformedJson):
+        read_json(request(data))
+
+
+def test_an_empty_body_is_no_body():
+    assert read_json(request(b"")) is None
+    assert read_json(request(b"  \n")) is None
+
+
+def test_a_body_with_no_required_field_may_be_left_out():
+    assert load_body(request(b""), BY_OPERATION["publish_posting"]) == {}
+
+
+def test_a_body_that_is_not_an_object_is_422():
+    with pytest.raises(ValidationFailed) as caught:
+        load_body(request(b"[1, 2]"), BY_OPERATION["create_posting"])
+    assert caught.value.details == {"_schema": ["Invalid input type."]}
+
+
+def test_a_missing_required_body_is_422_naming_the_fields():
+    with pytest.raises(ValidationFailed) as caught:
+        load_body(request(b""), BY_OPERATION["cancel_posting"])
+    assert caught.value.details == {"reason": ["Missing data for required field."]}
+
+
+def test_a_route_without_a_body_schema_ignores_the_body():
+    assert load_body(request(b"not json"), BY_OPERATION["get_posting"]) == {}
+
+
+def test_the_query_string_is_loaded_by_the_routes_query_schema():
+    assert load_query(request(method="GET", query="status=open&limit=7"), BY_OPERATION["list_postings"]) == {
+        "status": "open", "limit": 7
+    }
+    with pytest.raises(ValidationFailed) as caught:
+        load_query(request(method="GET", query="limit=abc"), BY_OPERATION["list_postings"])
+    assert set(caught.value.details) == {"limit"}
+
+
+def test_an_unserved_path_is_404_and_a_served_path_with_the_wrong_method_405():
+    with pytest.raises(RouteNotFound):
+        unrouted(request(method="GET", path="/v2/whatever"))
+    with pytest.raises(MethodNotAllowed) as caught:
+        unrouted(request(method="DELETE", path="/v1/postings/pst_1"))
+    assert caught.value.allowed == ["GET", "HEAD", "PATCH"]
