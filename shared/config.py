@@ -60,6 +60,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
     Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
+    Setting(
+        "metrics_port",
+        "auto",
+        "Port of the service's Prometheus `/metrics`: `auto` = 9101 providers, 9102 postings, 9103 matching, "
+        "9104 contracting, 9105 billing, 9106 gateway; `off` disables it.",
+        per_service=True,
+    ),
+    Setting("metrics_host", "127.0.0.1", "Address the metrics endpoints bind to (`0.0.0.0` in containers)."),
     Setting("log_level", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),

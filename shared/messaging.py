@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
-from shared import contracts
+from shared import contracts, metrics
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class ParkingQueueConsumer(QueueConsumer):
         return consumers
 
     def _on_decode_error(self, provider: ReliableEventHandler, message, exc: Exception) -> None:
+        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, provider.method_name, "undecodable").inc()
         provider.park(message, f"undecodable message: {exc}", attempts=0)
 
 
@@ -129,6 +131,7 @@ class ReliableEventHandler(EventHandler):
     def handle_message(self, body, message):
         reason = self.contract_violation(body)
         if reason:
+            metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, "contract").inc()
             self.park(message, reason, attempts=0)
             return
         super().handle_message(body, message)
@@ -149,13 +152,16 @@ class ReliableEventHandler(EventHandler):
             return result, exc_info
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
         error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
+        service = self.container.service_name
         if attempts <= len(self.retry_delays):
             delay = self.retry_delays[attempts - 1]
+            metrics.EVENTS_RETRIED.labels(service, self.method_name).inc()
             log.warning("%s failed (attempt %d), retrying in %.1fs: %s", self.method_name, attempts, delay,
                         exc_info[1])
             self._republish(message, retry_queue_name(self.queue.name, delay), {ATTEMPTS_HEADER: attempts})
         else:
             log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
+            metrics.EVENTS_DEAD_LETTERED.labels(service, self.method_name, "failed").inc()
             self.park(message, error, attempts=attempts)
         return result, exc_info
 
@@ -203,18 +209,31 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
             store = getattr(self, store_attr)
             consumer = f"{self.name}.{method.__name__}"
 
+            outcome = {"value": "failed"}
+
             def work(uow):
                 if not uow.claim_event(envelope["id"], consumer):
                     log.info("event %s already applied by %s", envelope["id"], consumer)
+                    outcome["value"] = "duplicate"
                     return None
-                return method(self, uow, envelope)
+                result = method(self, uow, envelope)
+                outcome["value"] = "applied"
+                return result
 
+            started = time.perf_counter()
             try:
                 return store.transact(work)
             except DuplicateKeyError:
                 # A concurrent delivery of the same event committed first.
                 log.info("event %s applied concurrently by %s", envelope["id"], consumer)
+                outcome["value"] = "duplicate"
                 return None
+            except Exception:
+                outcome["value"] = "failed"
+                raise
+            finally:
+                metrics.HANDLER_SECONDS.labels(self.name, method.__name__).observe(time.perf_counter() - started)
+                metrics.EVENTS_CONSUMED.labels(self.name, method.__name__, outcome["value"]).inc()
 
         return ReliableEventHandler.decorator(
             source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True, check_contract=check_contract

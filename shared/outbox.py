@@ -29,6 +29,7 @@ from kombu import Connection, Exchange
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from shared import metrics
 from shared.envelope import utc_now
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class OutboxRelay:
             try:
                 if self.acquire_lease():
                     self.publish_pending()
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
                 backoff = 0.5
             except Exception as exc:  # keep relaying whatever failed; the events stay pending
                 log.warning("outbox relay of %s failed, retrying in %.1fs: %s", self.service, backoff, exc)
@@ -132,6 +134,7 @@ class OutboxRelay:
                 )
                 published += len(confirmed)
                 self.published_total += len(confirmed)
+                metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
             if len(confirmed) < len(batch):
                 failed = batch[len(confirmed)]
                 raise self._failure.pop(failed["event_id"], PublishFailed(f"{failed['routing_key']} not confirmed"))

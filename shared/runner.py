@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared import config as settings
 from shared.logs import configure_logging
+from shared.metrics import serve as serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,5 +39,6 @@ def run(name: str) -> None:
     config = settings.nameko_config(name)
     configure_logging(name, config["LOG_LEVEL"], config["LOG_FORMAT"])
     cls = service_class(name)
+    serve_metrics(name)
     log.info("starting %s", name)
     nameko_run([cls], config)

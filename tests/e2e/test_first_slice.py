@@ -89,6 +89,10 @@ def test_a_provider_registers_a_client_publishes_a_posting_and_both_travel_as_va
     assert wait_until(lambda: matching.providers.find_one({"_id": provider["id"]}) is not None)
     assert wait_until(lambda: (matching.postings.find_one({"_id": posting_id}) or {}).get("status") == "open")
 
+    # Operators see the flow in each service's Prometheus metrics.
+    assert 'tasklinkr_events_published_total{service="postings"}' in stack.metrics("postings")
+    assert 'handler="on_posting_published",outcome="applied",service="matching"' in stack.metrics("matching")
+
 
 def test_a_second_tenant_cannot_read_or_change_the_first_tenants_posting(stack):
     first = new_tenant(stack, name="First Co")

@@ -34,8 +34,11 @@ class RunningStack:
             "TASKLINKR_LOG_FORMAT": "json",
             "TASKLINKR_CONFIG_FILE": str(tmp / "absent.yaml"),
         }
+        self.metrics_ports = {}
         for service in runnable_services():
             env[f"TASKLINKR_{service.upper()}_MONGO_DATABASE"] = f"{self.prefix}_{service}"
+            self.metrics_ports[service] = free_port()
+            env[f"TASKLINKR_{service.upper()}_METRICS_PORT"] = str(self.metrics_ports[service])
         self.stack = Stack(
             data_dir=tmp, amqp_uri=amqp_uri, mongo_uri=mongo_uri, gateway_address=f"127.0.0.1:{self.port}",
             embedded_port=0, env=env,
@@ -64,6 +67,9 @@ class RunningStack:
                 pass
             time.sleep(0.3)
         return False
+
+    def metrics(self, service: str) -> str:
+        return requests.get(f"http://127.0.0.1:{self.metrics_ports[service]}/metrics", timeout=5).text
 
     def kill(self, service: str) -> None:
         process = self.stack.children[service].process

@@ -1,0 +1,47 @@
+"""Prometheus metrics, one endpoint per service process (``GET /metrics``).
+
+Every service process serves its own on ``TASKLINKR_<SERVICE>_METRICS_PORT``: ``auto`` (the default) is 9100 plus
+the service's place in the list (providers 9101, postings 9102, matching 9103, contracting 9104, billing 9105,
+gateway 9106), ``off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from shared import config as settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PUBLISHED = Counter("tasklinkr_events_published_total", "Events the outbox relay published (confirmed and "
+                           "routed).", ["service"])
+EVENTS_CONSUMED = Counter("tasklinkr_events_consumed_total", "Events handled, by outcome (applied, duplicate, "
+                          "failed).", ["service", "handler", "outcome"])
+EVENTS_RETRIED = Counter("tasklinkr_events_retried_total", "Failed deliveries sent to a delay queue for another "
+                         "attempt.", ["service", "handler"])
+EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages parked in the dead-letter queue.",
+                               ["service", "handler", "reason"])
+OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])
+HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.", ["service", "handler"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+
+def port_for(service: str, environ: dict | None = None) -> int | None:
+    value = str(settings.get("metrics_port", service, environ)).strip().lower()
+    if value == "off":
+        return None
+    if value == "auto":
+        return 9101 + settings.SERVICES.index(service)
+    return int(value)
+
+
+def serve(service: str) -> int | None:
+    """Start the metrics endpoint of this process; returns its port (None when off)."""
+    port = port_for(service)
+    if port:
+        start_http_server(port, addr=settings.get("metrics_host"))
+        log.info("metrics on :%d/metrics", port)
+    return port
