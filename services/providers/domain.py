@@ -49,7 +49,7 @@ def to_millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-# -- profile rules ---------------------------------------------------------------------------------------------
+# -- profile rules -------------------------------------------------------------------------------------------
 
 
 def _add(errors: Errors, path: tuple, message: str) -> None:
@@ -60,7 +60,8 @@ def _add(errors: Errors, path: tuple, message: str) -> None:
 
 
 def kind_errors(profile: dict) -> Errors:
-    """Individuals work their own hours; firms work in delivery centres, whose seats and shifts are capacity."""
+    """Individuals work their own hours; firms work in delivery centres, whose seats and shifts are their
+    capacity."""
     errors: Errors = {}
     models = profile.get("models") or []
     if profile["kind"] == ProviderKind.INDIVIDUAL:
@@ -87,7 +88,7 @@ def kind_errors(profile: dict) -> Errors:
 
 
 def rate_errors(profile: dict) -> Errors:
-    """At least one rate, every rate positive and in the provider's currency, so rates compare across providers."""
+    """At least one rate, each positive and in the provider's currency, so rates compare across providers."""
     errors: Errors = {}
     currency = profile["currency"]
     rates = profile.get("rates") or {}
@@ -130,12 +131,13 @@ def schedule_errors(profile: dict) -> Errors:
         names.add(key)
         if centre.get("id"):
             if centre["id"] in ids:
-                _add(errors, ("delivery_centres", index, "id"), f"Centre id {centre['id']!r} is listed twice.")
+                _add(errors, ("delivery_centres", index, "id"), f"Centre id {centre['id']!r} appears twice.")
             ids.add(centre["id"])
         for shift_index, shift in enumerate(centre["shifts"]):
             # start > end is a night shift crossing midnight; start == end is no shift at all.
             if shift["start"] == shift["end"]:
-                _add(errors, ("delivery_centres", index, "shifts", shift_index, "end"), "Must differ from start.")
+                path = ("delivery_centres", index, "shifts", shift_index, "end")
+                _add(errors, path, "Must differ from start.")
     return errors
 
 
@@ -163,7 +165,7 @@ def require_valid(profile: dict) -> None:
         raise ValidationFailed("The provider profile breaks the profile rules.", details=errors)
 
 
-# -- building and changing profiles ----------------------------------------------------------------------------
+# -- building and changing profiles --------------------------------------------------------------------------
 
 
 def assign_centre_ids(centres: Iterable[dict], existing: Iterable[dict] = (),
@@ -189,7 +191,8 @@ def new_provider(fields: dict, *, provider_id: str, now: datetime,
     profile = copy.deepcopy(fields)
     profile["delivery_centres"] = assign_centre_ids(profile.get("delivery_centres") or [], new_id=new_id)
     profile.setdefault("availability", {"status": "available", "available_from": None})
-    profile.update(id=provider_id, verified=False, verified_at=None, created_at=now, updated_at=now, version=1)
+    profile.update(id=provider_id, verified=False, verified_at=None, created_at=now, updated_at=now,
+                   version=1)
     return profile
 
 
@@ -218,7 +221,8 @@ def availability_view(profile: dict) -> dict:
     return {
         "availability": profile.get("availability"),
         "capacity_hours_per_week": profile.get("capacity_hours_per_week"),
-        "delivery_centres": [{"id": c["id"], "seats": c["seats"]} for c in profile.get("delivery_centres") or []],
+        "delivery_centres": [{"id": c["id"], "seats": c["seats"]}
+                             for c in profile.get("delivery_centres") or []],
     }
 
 

@@ -1,8 +1,8 @@
 """The providers service's MongoDB collection: documents, indexes and queries.
 
-One document per provider, ``_id`` = provider id. Money is stored as ``Decimal128`` so rates compare exactly in
-queries; ``available_from`` as an ISO date string (it is a calendar date, not an instant, and ISO dates sort);
-the API key only as its SHA-256 digest.
+One document per provider, ``_id`` = provider id. Money is stored as ``Decimal128`` so rates compare
+exactly in queries; ``available_from`` as an ISO date string (a calendar date, not an instant, and ISO
+dates sort); the API key only as its SHA-256 digest.
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ def ensure_indexes(db: MongoDatabase) -> None:
     ):
         providers.create_index([(field, ASCENDING), ("_id", ASCENDING)], name=f"by_{name}")
     providers.create_index([("skills.name", ASCENDING), ("skills.level", ASCENDING)], name="by_skill")
-    providers.create_index([("currency", ASCENDING), ("rates.hourly.amount", ASCENDING)], name="by_hourly_rate")
+    providers.create_index([("currency", ASCENDING), ("rates.hourly.amount", ASCENDING)],
+                           name="by_hourly_rate")
 
 
-# -- documents ------------------------------------------------------------------------------------------------
+# -- documents -----------------------------------------------------------------------------------------------
 
 
 def _money_to_bson(value: Money | None) -> dict | None:
@@ -75,7 +76,8 @@ def from_document(doc: dict) -> dict:
     profile["rates"] = {
         "hourly": _money_from_bson(rates.get("hourly")),
         "monthly_retainer": _money_from_bson(rates.get("monthly_retainer")),
-        "per_unit": [{"unit": r["unit"], "price": Money.from_bson(r["price"])} for r in rates.get("per_unit") or []],
+        "per_unit": [{"unit": r["unit"], "price": Money.from_bson(r["price"])}
+                     for r in rates.get("per_unit") or []],
     }
     available_from = doc["availability"].get("available_from")
     profile["availability"] = {
@@ -85,11 +87,13 @@ def from_document(doc: dict) -> dict:
     return profile
 
 
-# -- reads and writes -----------------------------------------------------------------------------------------
+# -- reads and writes ----------------------------------------------------------------------------------------
 
 
 def get(db: MongoDatabase, provider_id: str, session: ClientSession | None = None) -> dict:
-    doc = db[PROVIDERS].find_one({"_id": provider_id}, session=session) if isinstance(provider_id, str) else None
+    doc = None
+    if isinstance(provider_id, str):
+        doc = db[PROVIDERS].find_one({"_id": provider_id}, session=session)
     if doc is None:
         raise NotFound(f"No provider {provider_id!r}.")
     return from_document(doc)
@@ -108,7 +112,7 @@ def save(uow: UnitOfWork, profile: dict, *, expected_version: int) -> None:
     result = uow.db[PROVIDERS].update_one({"_id": provider_id, "version": expected_version}, {"$set": doc},
                                           session=uow.session)
     if result.matched_count != 1:
-        raise Conflict(f"Provider {provider_id!r} changed while this change was made; read it again and retry.")
+        raise Conflict(f"Provider {provider_id!r} changed meanwhile; read it again and retry.")
 
 
 def provider_id_for_key(db: MongoDatabase, api_key_digest: str) -> str | None:
@@ -145,7 +149,8 @@ def search_query(filters: dict, today: date) -> dict:
     return query
 
 
-def search(db: MongoDatabase, filters: dict, *, today: date, after: str | None, limit: int) -> tuple[list, bool]:
+def search(db: MongoDatabase, filters: dict, *, today: date, after: str | None,
+           limit: int) -> tuple[list[dict], bool]:
     """A page of providers in ``_id`` order after ``after``, and whether more follow."""
     query = search_query(filters, today)
     if after is not None:

@@ -1,7 +1,8 @@
 """The providers service's edges: marshmallow schemas for what callers send, and the wire form it answers.
 
 Schemas check shape and vocabulary; the rules that relate fields to each other (kind, currency, at least one
-rate) are in ``domain``. Every failure becomes ``ValidationFailed`` with marshmallow's ``{field: [messages]}``.
+rate) are in ``domain``. Every failure becomes ``ValidationFailed`` with marshmallow's
+``{field: [messages]}``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class SkillSchema(Strict):
 
 class HoursSchema(Strict):
     days = Days(required=True)
-    start = ClockTime(required=True, validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    start = ClockTime(required=True,
+                      validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
     end = ClockTime(required=True)
 
 
@@ -97,7 +99,8 @@ class PerUnitRateSchema(Strict):
 class RatesSchema(Strict):
     hourly = MoneyField(load_default=None, allow_none=True)
     monthly_retainer = MoneyField(load_default=None, allow_none=True)
-    per_unit = fields.List(fields.Nested(PerUnitRateSchema), load_default=list, validate=validate.Length(max=50))
+    per_unit = fields.List(fields.Nested(PerUnitRateSchema), load_default=list,
+                           validate=validate.Length(max=50))
 
 
 class AvailabilitySchema(Strict):
@@ -160,9 +163,11 @@ class ChangesSchema(ProfileSchema):
 class AvailabilityChangesSchema(Strict):
     availability = fields.Nested(AvailabilitySchema)
     capacity_hours_per_week = fields.Integer(strict=True, validate=validate.Range(min=1, max=168))
-    centre_seats = fields.Dict(keys=fields.String(validate=validate.Regexp(_CENTRE_ID)),
-                               values=fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000)),
-                               validate=validate.Length(min=1))
+    centre_seats = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(_CENTRE_ID)),
+        values=fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000)),
+        validate=validate.Length(min=1),
+    )
 
     @post_load
     def something(self, data: dict, **kwargs) -> dict:
@@ -204,7 +209,8 @@ class VerificationSchema(Strict):
 
 def _load(schema: Schema, value: Any, what: str, **kwargs) -> dict:
     if not isinstance(value, dict):
-        raise ValidationFailed(f"The {what} must be a JSON object.", details={"_schema": ["Invalid input type."]})
+        raise ValidationFailed(f"The {what} must be a JSON object.",
+                               details={"_schema": ["Invalid input type."]})
     try:
         return schema.load(value, **kwargs)
     except ValidationError as err:
@@ -250,10 +256,11 @@ def decode_cursor(cursor: str) -> str:
             raise ValueError(after)
         return after
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The cursor is not valid.", details={"cursor": ["Not a valid cursor."]}) from exc
+        raise ValidationFailed("The cursor is not valid.",
+                               details={"cursor": ["Not a valid cursor."]}) from exc
 
 
-# -- wire form ------------------------------------------------------------------------------------------------
+# -- wire form -----------------------------------------------------------------------------------------------
 
 
 def _money(value: Money | None) -> dict | None:
@@ -298,7 +305,8 @@ def to_wire(profile: dict) -> dict:
         "rates": {
             "hourly": _money(rates.get("hourly")),
             "monthly_retainer": _money(rates.get("monthly_retainer")),
-            "per_unit": [{"unit": r["unit"], "price": r["price"].to_wire()} for r in rates.get("per_unit") or []],
+            "per_unit": [{"unit": r["unit"], "price": r["price"].to_wire()}
+                         for r in rates.get("per_unit") or []],
         },
         "capacity_hours_per_week": profile.get("capacity_hours_per_week"),
         "availability": availability_to_wire(profile["availability"]),

@@ -71,8 +71,8 @@ class ProvidersService:
                 return current
             provider = domain.stamped(proposed, previous_version=current["version"], now=utc_now())
             repository.save(uow, provider, expected_version=current["version"])
-            uow.emit(events.AVAILABILITY_CHANGED, subject=provider_id, data=events.availability_changed(provider),
-                     lane=domain.lane_for(provider["kind"]))
+            uow.emit(events.AVAILABILITY_CHANGED, subject=provider_id,
+                     data=events.availability_changed(provider), lane=domain.lane_for(provider["kind"]))
             return provider
 
         return schemas.to_wire(self.store.transact(work))
@@ -86,7 +86,8 @@ class ProvidersService:
             if current["verified"]:
                 return current
             provider = domain.verified(current, now=utc_now())
-            provider.update(verified_by=verification["verified_by"], verification_note=verification.get("note"))
+            provider.update(verified_by=verification["verified_by"],
+                            verification_note=verification.get("note"))
             repository.save(uow, provider, expected_version=current["version"])
             uow.emit(events.VERIFIED, subject=provider_id,
                      data=events.verified(provider_id, provider["verified_at"], provider["verified_by"]),

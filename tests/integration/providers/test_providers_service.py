@@ -78,7 +78,8 @@ def test_an_invalid_profile_writes_nothing_and_reports_each_field(providers, db)
     assert caught.value.details == {"country": ["'XX' is not an ISO 3166-1 alpha-2 country code."]}
     with pytest.raises(ValidationFailed) as caught:
         providers.register(individual(rates={"hourly": {"amount": "10", "currency": "EUR"}}))
-    assert caught.value.details == {"rates": {"hourly": ["Must be in USD, the provider's currency; got EUR."]}}
+    mismatch = "Must be in USD, the provider's currency; got EUR."
+    assert caught.value.details == {"rates": {"hourly": [mismatch]}}
     assert db.providers.count_documents({}) == 0
     assert db.outbox.count_documents({}) == 0
 
@@ -101,10 +102,9 @@ def test_an_update_that_changes_something_bumps_the_version_and_emits_updated(pr
 
 def test_an_update_that_changes_nothing_emits_nothing(providers, db):
     provider = providers.register(individual())["provider"]
-    same = providers.update(provider["id"], {"headline": provider["headline"],
-                                             "rates": {"hourly": {"amount": "12.0", "currency": "USD"},
-                                                       "per_unit": [{"unit": "ticket",
-                                                                     "price": {"amount": "1.50", "currency": "USD"}}]}})
+    rates = {"hourly": {"amount": "12.0", "currency": "USD"},
+             "per_unit": [{"unit": "ticket", "price": {"amount": "1.50", "currency": "USD"}}]}
+    same = providers.update(provider["id"], {"headline": provider["headline"], "rates": rates})
     assert same == provider
     assert emitted(db, "provider.updated.v1") == []
 
@@ -136,7 +136,8 @@ def test_updating_an_unknown_provider_is_not_found(providers):
 
 def test_set_availability_of_an_individual_emits_the_new_state_once(providers, db):
     provider = providers.register(individual())["provider"]
-    change = {"availability": {"status": "limited", "available_from": "2027-01-04"}, "capacity_hours_per_week": 20}
+    change = {"availability": {"status": "limited", "available_from": "2027-01-04"},
+              "capacity_hours_per_week": 20}
     after = providers.set_availability(provider["id"], change)
     assert after["availability"] == {"status": "limited", "available_from": "2027-01-04"}
     assert after["capacity_hours_per_week"] == 20 and after["version"] == 2

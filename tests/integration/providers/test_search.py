@@ -37,8 +37,8 @@ def catalogue(providers) -> dict[str, str]:
                           skills=[{"name": "quickbooks", "level": 4}], languages=["en"], country="US",
                           time_zone="America/Chicago", rates={"hourly": usd("40.00")}),
         "northwind": firm(),
-        "priya": individual(display_name="Priya Nair", languages=["en", "hi"], country="IN", time_zone="Asia/Kolkata",
-                            currency="EUR", rates={"hourly": eur("10.00")},
+        "priya": individual(display_name="Priya Nair", languages=["en", "hi"], country="IN",
+                            time_zone="Asia/Kolkata", currency="EUR", rates={"hourly": eur("10.00")},
                             skills=[{"name": "calendar management", "level": 3}]),
         "vistula": firm(display_name="Vistula IT", models=["ito"], categories=["infrastructure_management"],
                         languages=["pl", "en"], country="PL", time_zone="Europe/Warsaw", currency="EUR",
@@ -76,7 +76,8 @@ def found(providers, catalogue, filters: dict) -> set[str]:
         ({"available": False}, {"bob", "priya"}),
         ({"max_hourly_rate": usd("20")}, {"maria", "northwind"}),
         ({"max_hourly_rate": eur("20")}, {"priya"}),
-        ({"kind": "individual", "language": "en", "available": True, "max_hourly_rate": usd("50")}, {"maria"}),
+        ({"kind": "individual", "language": "en", "available": True, "max_hourly_rate": usd("50")},
+         {"maria"}),
     ],
 )
 def test_each_filter_finds_exactly_the_matching_providers(providers, catalogue, filters, expected):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
 INDIVIDUAL = {
     "kind": "individual",
     "display_name": "Maria Santos",
@@ -45,8 +47,8 @@ FIRM = {
             "time_zone": "America/Costa_Rica",
             "seats": 400,
             "shifts": [
-                {"name": "day", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "16:00"},
-                {"name": "night", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "06:00"},
+                {"name": "day", "days": WEEKDAYS, "start": "07:00", "end": "16:00"},
+                {"name": "night", "days": WEEKDAYS, "start": "22:00", "end": "06:00"},
             ],
         },
         {
@@ -54,7 +56,7 @@ FIRM = {
             "country": "CO",
             "time_zone": "America/Bogota",
             "seats": 200,
-            "shifts": [{"name": "day", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "17:00"}],
+            "shifts": [{"name": "day", "days": WEEKDAYS, "start": "08:00", "end": "17:00"}],
         },
     ],
     "currency": "USD",

@@ -102,9 +102,11 @@ def test_lanes_follow_the_kind():
 
 def test_changed_fields_name_only_what_differs_and_money_compares_by_value():
     before = stored(individual())
-    same_money = domain.apply_changes(before, {"rates": dict(before["rates"], hourly=Money(Decimal("12.0"), "USD"))})
+    rates = dict(before["rates"], hourly=Money(Decimal("12.0"), "USD"))
+    same_money = domain.apply_changes(before, {"rates": rates})
     assert domain.changed_fields(before, same_money) == []
-    after = domain.apply_changes(before, {"headline": "Bookkeeper too", "display_name": before["display_name"]})
+    after = domain.apply_changes(before, {"headline": "Bookkeeper too",
+                                          "display_name": before["display_name"]})
     assert domain.changed_fields(before, after) == ["headline"]
 
 
@@ -118,8 +120,8 @@ def test_resent_centres_without_ids_keep_their_ids_by_name():
 
 def test_a_seat_change_is_an_availability_change_and_a_renamed_centre_is_not():
     before = stored(firm())
-    renamed = domain.apply_changes(before, {"delivery_centres": [dict(before["delivery_centres"][0], name="SJO"),
-                                                                 before["delivery_centres"][1]]})
+    first, second = before["delivery_centres"]
+    renamed = domain.apply_changes(before, {"delivery_centres": [dict(first, name="SJO"), second]})
     assert not domain.is_availability_change(before, renamed)
     reseated = domain.apply_availability(before, {"centre_seats": {"dc_1": 450}})
     assert domain.is_availability_change(before, reseated)
@@ -130,13 +132,16 @@ def test_a_seat_change_is_an_availability_change_and_a_renamed_centre_is_not():
 def test_a_headline_change_is_not_an_availability_change_but_capacity_is():
     before = stored(individual())
     assert not domain.is_availability_change(before, domain.apply_changes(before, {"headline": "x"}))
-    assert domain.is_availability_change(before, domain.apply_changes(before, {"capacity_hours_per_week": 20}))
+    fewer_hours = domain.apply_changes(before, {"capacity_hours_per_week": 20})
+    assert domain.is_availability_change(before, fewer_hours)
 
 
 def test_setting_the_same_availability_again_changes_nothing():
     before = stored(individual())
-    again = domain.apply_availability(before, {"availability": {"status": "available", "available_from": None},
-                                               "capacity_hours_per_week": 40})
+    again = domain.apply_availability(before, {
+        "availability": {"status": "available", "available_from": None},
+        "capacity_hours_per_week": 40,
+    })
     assert not domain.is_availability_change(before, again)
 
 
@@ -145,7 +150,8 @@ def test_availability_changes_must_fit_the_kind():
         domain.apply_availability(stored(individual()), {"centre_seats": {"dc_1": 3}})
     assert list(caught.value.details) == ["centre_seats"]
     with pytest.raises(ValidationFailed) as caught:
-        domain.apply_availability(stored(firm()), {"capacity_hours_per_week": 40, "centre_seats": {"dc_9": 3}})
+        domain.apply_availability(stored(firm()),
+                                  {"capacity_hours_per_week": 40, "centre_seats": {"dc_9": 3}})
     assert caught.value.details == {
         "capacity_hours_per_week": ["A firm's capacity is set per centre with centre_seats."],
         "centre_seats": {"dc_9": ["No delivery centre with this id."]},

@@ -2,10 +2,13 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from unittest.mock import MagicMock
 
+import pytest
 from bson.decimal128 import Decimal128
 
 from services.providers import domain, repository, schemas
+from shared.errors import Conflict
 from shared.money import Money
 from tests.unit.providers.profiles import individual
 
@@ -38,3 +41,15 @@ def test_a_skill_filter_matches_name_and_level_on_the_same_skill():
 def test_a_rate_ceiling_only_matches_providers_in_the_same_currency():
     query = repository.search_query({"max_hourly_rate": Money(Decimal("15"), "USD")}, TODAY)
     assert query == {"currency": "USD", "rates.hourly.amount": {"$lte": Decimal128("15")}}
+
+
+def test_saving_over_a_version_someone_else_moved_is_a_conflict():
+    profile = domain.new_provider(schemas.load_registration(individual()), provider_id="prv_1",
+                                  now=datetime(2026, 11, 29, tzinfo=UTC))
+    uow = MagicMock()
+    uow.db[repository.PROVIDERS].update_one.return_value.matched_count = 0
+    with pytest.raises(Conflict):
+        repository.save(uow, dict(profile, version=2), expected_version=1)
+    (query, update), kwargs = uow.db[repository.PROVIDERS].update_one.call_args
+    assert query == {"_id": "prv_1", "version": 1}
+    assert update["$set"]["version"] == 2 and kwargs["session"] is uow.session

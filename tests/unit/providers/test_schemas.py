@@ -37,11 +37,13 @@ def test_country_and_time_zone_and_language_codes_are_normalised():
 
 def test_working_days_are_kept_in_week_order():
     hours = {"days": ["fri", "mon"], "start": "08:00", "end": "17:00"}
-    assert schemas.load_registration(individual(working_hours=hours))["working_hours"]["days"] == ["mon", "fri"]
+    loaded = schemas.load_registration(individual(working_hours=hours))
+    assert loaded["working_hours"]["days"] == ["mon", "fri"]
 
 
 def test_an_unknown_country_time_zone_and_currency_are_each_reported_on_their_field():
-    details = refused(schemas.load_registration, individual(country="XX", time_zone="Mars/Olympus", currency="ABC"))
+    profile = individual(country="XX", time_zone="Mars/Olympus", currency="ABC")
+    details = refused(schemas.load_registration, profile)
     assert set(details) == {"country", "time_zone", "currency"}
 
 
@@ -66,7 +68,8 @@ def test_the_same_skill_twice_is_refused_after_normalisation():
 
 
 def test_a_float_capacity_is_refused():
-    assert "capacity_hours_per_week" in refused(schemas.load_registration, individual(capacity_hours_per_week=40.5))
+    details = refused(schemas.load_registration, individual(capacity_hours_per_week=40.5))
+    assert "capacity_hours_per_week" in details
 
 
 def test_an_unknown_model_and_category_are_refused():

@@ -1,5 +1,5 @@
-"""The entrypoints with their dependencies replaced (nameko's worker_factory): what they hand to the database and
-the outbox, and what they refuse before touching either."""
+"""The entrypoints with their dependencies replaced (nameko's worker_factory): what they hand to the
+database and the outbox, and what they refuse before touching either."""
 
 from unittest.mock import MagicMock
 
