@@ -32,7 +32,15 @@ class Tracing(DependencyProvider):
     For an event handler the incoming envelope's id becomes the causation id of whatever the worker emits.
     """
 
+    # nameko calls get_dependency before worker_setup, so either may be the first to need the id.
+    def get_dependency(self, worker_ctx) -> str:
+        return self._ensure(worker_ctx)
+
     def worker_setup(self, worker_ctx) -> None:
+        self._ensure(worker_ctx)
+
+    @staticmethod
+    def _ensure(worker_ctx) -> str:
         correlation_id = worker_ctx.data.get(CORRELATION_KEY)
         causation_id = None
         if worker_ctx.args:
@@ -46,6 +54,4 @@ class Tracing(DependencyProvider):
         worker_ctx.data[CORRELATION_KEY] = correlation_id
         correlation_id_var.set(correlation_id)
         causation_id_var.set(causation_id)
-
-    def get_dependency(self, worker_ctx) -> str:
-        return worker_ctx.data[CORRELATION_KEY]
+        return correlation_id
