@@ -138,3 +138,13 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
     }
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from ``SETTINGS``."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        per = f" Per service: `TASKLINKR_<SERVICE>_{setting.name.upper()}`." if setting.per_service else ""
+        default = f"`{setting.default}`" if setting.default not in ("", None) else "—"
+        rows.append(f"| `{env_name(setting.name)}` | {default} | {setting.doc}{per} |")
+    return "\n".join(rows) + "\n"
