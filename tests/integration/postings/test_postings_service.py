@@ -466,3 +466,11 @@ def test_concurrent_edits_of_one_posting_all_apply_and_each_bumps_the_version(po
     assert final["version"] == 1 + len(edits)
     for changes in edits:
         assert {key: final[key] for key in changes} == changes
+
+
+def test_a_caller_without_a_correlation_id_gets_one_started_for_it(postings, database, amqp_uri):
+    with ServiceRpcProxy("postings", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as bare_proxy:
+        tenant = bare_proxy.create_tenant(GLOBEX)["tenant"]
+    envelope = database.outbox.find_one({"envelope.subject": tenant["id"]})["envelope"]
+    assert envelope["correlationid"] not in ("", CORRELATION_ID)
+    assert contracts.errors(envelope) == []
