@@ -4,7 +4,7 @@
 import warnings
 
 # eventlet warns on import that it is in maintenance mode; nameko 2.x is built on it (see docs/architecture.md).
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 

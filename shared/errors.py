@@ -62,3 +62,11 @@ class Unauthorized(DomainError):
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
+
+
+@deserialize_to_instance
+class Unavailable(DomainError):
+    """Temporarily unable to serve (for example a write stuck behind a crashed writer's lock): retry later."""
+
+    status = 503
+    code = "unavailable"

@@ -17,16 +17,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import pymongo
 from bson import ObjectId
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared import envelope as envelopes
+from shared.errors import Unavailable
 from shared.outbox import OutboxRelay
 from shared.tracing import CORRELATION_KEY
 
@@ -141,12 +143,23 @@ class Store:
             attempt["uow"] = uow
             return work(uow)
 
-        with self._dependency.client.start_session() as session:
-            result = session.with_transaction(
-                callback,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-            )
+        # A crashed writer's open transaction keeps its documents locked until the server's transaction lifetime
+        # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
+        try:
+            with pymongo.timeout(self._dependency.transaction_timeout), \
+                    self._dependency.client.start_session() as session:
+                result = session.with_transaction(
+                    callback,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                )
+        except PyMongoError as exc:
+            if getattr(exc, "timeout", False):
+                raise Unavailable(
+                    "The data is busy (another change to it has not finished); retry in a few seconds.",
+                    {"retry_after_seconds": 5},
+                ) from exc
+            raise
         if attempt["uow"].emitted:
             self._dependency.relay.notify()
         return result
@@ -172,6 +185,7 @@ class Database(DependencyProvider):
         config = self.container.config
         self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
         self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
+        self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
         ensure_platform_indexes(self.db)
         if self.ensure_indexes:
             self.ensure_indexes(self.db)

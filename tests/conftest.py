@@ -1,7 +1,7 @@
 # nameko >= 2.14 no longer monkey-patches in its pytest plugin: patch before anything opens a socket.
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 

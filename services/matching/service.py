@@ -5,13 +5,12 @@ Ranking and shortlists build on this model (issue 3); here it consumes every eve
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from services.matching import repository
 from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
 from shared.errors import NotFound
 from shared.messaging import subscribe
 from shared.persistence import Database
+from shared.rpc import rpc
 from shared.tracing import Tracing
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
-
 from shared import apikeys
 from shared.errors import Conflict, NotFound
 from shared.persistence import Database, UnitOfWork, is_duplicate
+from shared.rpc import rpc
 from shared.tracing import Tracing
 
 from . import domain, events, repository, schemas
@@ -142,6 +141,9 @@ class PostingsService:
             repo = Repository.of(uow)
             tenant = _tenant(repo, tenant_id)
             before = _posting(repo, tenant_id, posting_id)
+            if before["status"] == domain.Status.OPEN:
+                # Already done: an RPC redelivered after a crash, or a client retry. Same answer, no second event.
+                return schemas.posting_to_wire(before)
             after = domain.publish(before, tenant, confirm_core=confirmed, now=repository.current_time())
             _store_new_version(repo, before, after)
             wire = schemas.posting_to_wire(after)
@@ -159,6 +161,8 @@ class PostingsService:
             repo = Repository.of(uow)
             tenant = _tenant(repo, tenant_id)
             before = _posting(repo, tenant_id, posting_id)
+            if before["status"] == domain.Status.CANCELLED:
+                return schemas.posting_to_wire(before)  # already done (a retry): same answer, no second event
             after = domain.cancel(before, reason=why, now=repository.current_time())
             _store_new_version(repo, before, after)
             wire = schemas.posting_to_wire(after)

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from shared import apikeys
 from shared.envelope import utc_now
 from shared.persistence import Database, UnitOfWork
+from shared.rpc import rpc
 from shared.tracing import Tracing
 
 from . import domain, events, repository, schemas

@@ -31,6 +31,7 @@ class RunningStack:
             "TASKLINKR_GATEWAY_ADDRESS": f"127.0.0.1:{self.port}",
             "TASKLINKR_OUTBOX_POLL_SECONDS": "0.5",
             "TASKLINKR_RPC_TIMEOUT_SECONDS": "5",
+            "TASKLINKR_TRANSACTION_TIMEOUT_SECONDS": "3",
             "TASKLINKR_LOG_FORMAT": "json",
             "TASKLINKR_CONFIG_FILE": str(tmp / "absent.yaml"),
         }

@@ -326,12 +326,21 @@ def test_publishing_a_cancelled_posting_is_a_conflict_and_changes_nothing(postin
         postings.publish_posting(tenant["id"], draft["id"])
     assert str(refused.value) == "The posting is cancelled; a posting can be published only from draft."
     with pytest.raises(Conflict):
-        postings.cancel_posting(tenant["id"], draft["id"], "Again")
-    with pytest.raises(Conflict):
         postings.update_posting(tenant["id"], draft["id"], {"title": "Revived"})
 
     assert postings.get_posting(tenant["id"], draft["id"]) == cancelled
     assert posting_events(database) == []
+
+
+def test_publishing_or_cancelling_again_answers_the_same_posting_and_emits_nothing_more(postings, database):
+    # A request redelivered after a crash, or a client's retry, must not turn into an error or a second event.
+    tenant = new_tenant(postings)
+    draft = postings.create_posting(tenant["id"], INBOX_HELP)
+    published = postings.publish_posting(tenant["id"], draft["id"])
+    assert postings.publish_posting(tenant["id"], draft["id"]) == published
+    cancelled = postings.cancel_posting(tenant["id"], draft["id"], "Filled elsewhere")
+    assert postings.cancel_posting(tenant["id"], draft["id"], "Filled elsewhere") == cancelled
+    assert posting_events(database) == [("posting.published.v1", draft["id"]), ("posting.cancelled.v1", draft["id"])]
 
 
 def test_another_tenant_cannot_see_or_touch_a_posting(postings, database):
