@@ -14,12 +14,13 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
+from shared.runner import runnable_services
 
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
-# The services whose health is the gateway's health: every one it calls.
-CALLED_SERVICES = ("providers", "postings")
+# The services whose health the gateway reports: every service of the platform that runs in this deployment.
+CALLED_SERVICES = tuple(name for name in runnable_services() if name != "gateway")
 
 
 def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) -> Any:

@@ -89,4 +89,8 @@ class MatchingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok", **repository.counts(self.store.db)}
+        return {"database": "ok"}
+
+    @rpc
+    def read_model_counts(self) -> dict:
+        return repository.counts(self.store.db)

@@ -5,6 +5,7 @@ import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.gateway.service import GatewayService
+from services.matching.service import MatchingService
 from services.postings.service import PostingsService
 from services.providers.service import ProvidersService
 
@@ -53,7 +54,7 @@ INBOX_HELP = {
 
 @pytest.fixture
 def platform(container_factory, runner_factory, gateway_config):
-    for service in (ProvidersService, PostingsService):
+    for service in (ProvidersService, PostingsService, MatchingService):
         own_database = dict(gateway_config, MONGO_DATABASE=f"{gateway_config['MONGO_DATABASE']}_{service.name}")
         container_factory(service, own_database).start()
     runner = runner_factory(gateway_config, GatewayService)
@@ -192,4 +193,5 @@ def test_health_is_200_with_every_service_and_database_answering(platform, base_
     assert answer.json()["services"] == {
         "providers": {"status": "ok", "database": "ok"},
         "postings": {"status": "ok", "database": "ok"},
+        "matching": {"status": "ok", "database": "ok"},
     }

@@ -35,6 +35,14 @@ def _now():
     return "2026-11-29T09:00:00.000Z"
 
 
+class StandInMatching:
+    name = "matching"
+
+    @rpc
+    def health(self):
+        return {"database": "ok"}
+
+
 class StandInPostings:
     name = "postings"
 
@@ -191,7 +199,7 @@ def individual(**overrides):
 
 @pytest.fixture
 def gateway(runner_factory, gateway_config):
-    runner = runner_factory(gateway_config, GatewayService, StandInPostings, StandInProviders)
+    runner = runner_factory(gateway_config, GatewayService, StandInPostings, StandInProviders, StandInMatching)
     runner.start()
     return runner
 
@@ -429,7 +437,8 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
         "status": "ok",
         "broker": {"status": "ok"},
         "services": {"providers": {"status": "ok", "database": "ok"},
-                     "postings": {"status": "ok", "database": "ok"}},
+                     "postings": {"status": "ok", "database": "ok"},
+                     "matching": {"status": "ok", "database": "ok"}},
     }
 
 
