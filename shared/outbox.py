@@ -2,10 +2,11 @@
 
 Guarantees and why:
 - Never lost: an event leaves ``pending`` only after the broker confirmed it (publisher confirms) *and* routed it
-  (``mandatory``; a returned or nacked message stays pending and is retried). Confirms are pipelined: a batch is
-  published, then its confirms are collected, instead of one round trip per event. A crash anywhere before the
-  mark means the event is published again after restart: delivery is at-least-once and consumers deduplicate by
-  event id.
+  (``mandatory``; a nacked message, or a returned one whose type has declared consumers in the catalog, stays
+  pending and is retried; an event no service subscribes to is confirmed with nobody to deliver to). Confirms
+  are pipelined: a batch is published, then its confirms are collected, instead of one round trip per event.
+  A crash anywhere before the mark means the event is published again after restart: delivery is at-least-once
+  and consumers deduplicate by event id.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
 - In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
   aggregate never overtakes an earlier one.
@@ -31,6 +32,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared import metrics
 from shared.envelope import utc_now
+from shared.topology import load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ class PublishFailed(Exception):
 
 class Unroutable(PublishFailed):
     """The broker returned the event: no queue is bound for it. Apply the topology (`tasklinkr topology apply`)."""
+
+
+def subscribed_types(service: str) -> frozenset[str]:
+    """The event types of ``service`` that some consumer is declared for in contracts-schema/catalog.json."""
+    try:
+        events = load_catalog()["events"]
+    except FileNotFoundError:
+        return frozenset()
+    return frozenset(e["type"] for e in events if e["producer"] == service and e.get("consumers"))
 
 
 class OutboxRelay:
@@ -68,6 +79,7 @@ class OutboxRelay:
         self._returned: set[str] = set()
         self._failure: dict[str, PublishFailed] = {}
         self.published_total = 0
+        self.subscribed_types = subscribed_types(service)
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -180,11 +192,13 @@ class OutboxRelay:
             if tag in self._nacked:
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 break
-            if doc["event_id"] in self._returned:
+            if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
+                # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
                 self._failure[doc["event_id"]] = Unroutable(
                     f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
                 )
                 break
+            # An event no service subscribes to (yet) is confirmed with nobody to route it to: that is delivered.
             confirmed.append(doc["_id"])
         return confirmed
 

@@ -140,3 +140,24 @@ def test_an_undecodable_message_is_parked_and_the_consumer_keeps_serving(
     assert reasons[0] == "not an event envelope"
     assert reasons[1].startswith("undecodable message")
     assert mongo_client[service_config["MONGO_DATABASE"]].seen.find_one({"_id": "after-poison"})["times"] == 1
+
+
+class LoneProducer(KitProducer):
+    name = "loneproducer"  # an exchange no other test binds a queue to
+
+
+@pytest.mark.parametrize("declared_consumers, expected_status", [(True, "pending"), (False, "published")])
+def test_an_unroutable_event_waits_for_its_declared_consumers_queue_but_one_nobody_wants_is_done(
+    container_factory, service_config, mongo_client, monkeypatch, declared_consumers, expected_status
+):
+    # No topology applied: nothing is bound to kitproducer.events, so the broker returns every event.
+    monkeypatch.setattr("shared.outbox.subscribed_types",
+                        lambda service: frozenset({"thing.made.v1"}) if declared_consumers else frozenset())
+    producer = container_factory(LoneProducer, service_config)
+    producer.start()
+    with ServiceRpcProxy("loneproducer", {"AMQP_URI": service_config["AMQP_URI"]}) as proxy:
+        proxy.make("lonely")
+    outbox = mongo_client[service_config["MONGO_DATABASE"]].outbox
+    assert wait_for(lambda: outbox.find_one({"status": expected_status}) is not None)
+    time.sleep(1.0)  # several relay passes
+    assert outbox.find_one({})["status"] == expected_status
