@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-tasklinkr-attempts"
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
+DEFAULT_QUEUE_MAX_LENGTH = 500_000
 MAX_ERROR_CHARS = 4000
 
 
@@ -67,9 +68,13 @@ def parse_delays(value) -> tuple[float, ...]:
     return delays
 
 
-def consumer_queue(name: str, exchange=None, routing_key: str | None = None) -> Queue:
+def consumer_queue(name: str, exchange=None, routing_key: str | None = None,
+                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH) -> Queue:
+    """A consumer's durable quorum queue. When it is full the broker refuses (nacks) new messages instead of
+    dropping old ones, so publishers are pushed back: the relay keeps the events pending and retries."""
     return Queue(name, exchange=exchange, routing_key=routing_key, durable=True, auto_delete=False,
-                 queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
+                 queue_arguments={**CONSUMER_QUEUE_ARGUMENTS, "x-max-length": int(max_length),
+                                  "x-overflow": "reject-publish"})
 
 
 def retry_queue(consumer_queue_name: str, delay_seconds: float) -> Queue:
@@ -115,7 +120,8 @@ class ReliableEventHandler(EventHandler):
     def setup(self):
         super().setup()
         # Same name and binding as nameko's, declared as a quorum queue.
-        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type)
+        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
+                                    int(self.container.config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
         config = self.container.config
         self.retry_delays = parse_delays(config.get("RETRY_DELAYS_SECONDS"))
         self.amqp_uri = config["AMQP_URI"]

@@ -36,7 +36,8 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
         for consumer in event.get("consumers", []):
             service = consumer["service"]
             name = queue_name(event["producer"], event["type"], service, consumer["handler"])
-            queues.append(consumer_queue(name, exchange, event["type"]))
+            queues.append(consumer_queue(name, exchange, event["type"],
+                                         settings.get("queue_max_length", service, environ)))
             delays = parse_delays(settings.get("retry_delays", service, environ))
             queues.extend(retry_queue(name, delay) for delay in delays)
             dead_letter_queues.setdefault(service, dead_letter_queue(service))
