@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +24,7 @@ from shared.vocabulary import CATEGORIES, CATEGORY_IDS, CoreAssessment
 class Status(StrEnum):
     DRAFT = "draft"
     OPEN = "open"
+    AWARDED = "awarded"
     CANCELLED = "cancelled"
 
 
@@ -73,12 +74,15 @@ DRAFT_DEFAULTS: dict[str, Any] = {
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DRAFT: frozenset({Status.OPEN, Status.CANCELLED}),
-    Status.OPEN: frozenset({Status.CANCELLED}),
+    Status.OPEN: frozenset({Status.CANCELLED, Status.AWARDED}),
+    # Awarded work belongs to contracting from here on; the posting is a record of what was agreed.
+    Status.AWARDED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
 EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.OPEN})
 
-_ENTERING = {Status.DRAFT: "returned to draft", Status.OPEN: "published", Status.CANCELLED: "cancelled"}
+_ENTERING = {Status.DRAFT: "returned to draft", Status.OPEN: "published", Status.AWARDED: "awarded",
+             Status.CANCELLED: "cancelled"}
 
 
 def ensure_transition(current: str, target: str) -> None:
@@ -289,6 +293,8 @@ def new_posting(*, posting_id: str, tenant: dict, fields: dict, now: datetime) -
         "published_at": None,
         "cancelled_at": None,
         "cancellation_reason": None,
+        "awarded_at": None,
+        "awarded_proposal_id": None,
         "version": 1,
     }
     # A draft already shows how it will be assessed, so the client learns before publishing that core work
@@ -344,3 +350,310 @@ def cancel(posting: dict, *, reason: str, now: datetime) -> dict:
     return _next_version(
         posting, now, status=Status.CANCELLED.value, cancelled_at=now, cancellation_reason=reason
     )
+
+
+# -- shortlist, invitations and negotiation -----------------------------------------------------------------
+#
+# Matching owns shortlists; postings keeps the latest one per posting (a projection of matching's events) so an
+# invitation can be checked against it without asking matching. A client invites providers from that shortlist;
+# an invited provider accepts or declines; one that accepted submits a proposal, and the two sides take turns:
+# whoever did not make the offer on the table either accepts it or counters it. The client awards the posting to
+# a proposal whose latest terms both sides agreed to.
+
+
+class Party(StrEnum):
+    CLIENT = "client"
+    PROVIDER = "provider"
+
+    @property
+    def other(self) -> Party:
+        return Party.PROVIDER if self is Party.CLIENT else Party.CLIENT
+
+
+class InvitationStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    # The posting was awarded or cancelled before the provider answered.
+    CLOSED = "closed"
+
+
+class ProposalStatus(StrEnum):
+    AWAITING_CLIENT = "awaiting_client"
+    AWAITING_PROVIDER = "awaiting_provider"
+    AGREED = "agreed"
+    AWARDED = "awarded"
+    CLOSED = "closed"
+
+
+PROPOSAL_STATUSES = tuple(status.value for status in ProposalStatus)
+INVITATION_STATUSES = tuple(status.value for status in InvitationStatus)
+OPEN_PROPOSAL_STATUSES = frozenset(
+    {ProposalStatus.AWAITING_CLIENT, ProposalStatus.AWAITING_PROVIDER, ProposalStatus.AGREED}
+)
+
+
+class Action(StrEnum):
+    PROPOSED = "proposed"
+    COUNTERED = "countered"
+    ACCEPTED = "accepted"
+
+
+_WAITING_FOR = {Party.CLIENT: ProposalStatus.AWAITING_CLIENT, Party.PROVIDER: ProposalStatus.AWAITING_PROVIDER}
+TERM_FIELDS = ("price", "hours_per_week", "available_from")
+
+
+def shortlist_is_newer(current: dict | None, incoming_version: int) -> bool:
+    """Shortlist events may arrive out of order (retries, redeliveries): only a newer version replaces."""
+    return current is None or incoming_version > current["version"]
+
+
+def shortlist_candidate(shortlist: dict | None, provider_id: str) -> dict | None:
+    if shortlist is None:
+        return None
+    return next((c for c in shortlist["candidates"] if c["provider_id"] == provider_id), None)
+
+
+def _ensure_open(posting: dict, doing: str) -> None:
+    if posting["status"] != Status.OPEN:
+        raise Conflict(
+            f"The posting is {posting['status']}; {doing} only while it is open.",
+            details={"status": [f"The posting is {posting['status']}."]},
+        )
+
+
+def posting_summary(posting: dict) -> dict:
+    """What an invited provider sees of the posting (it cannot read the client's posting itself)."""
+    return {
+        "title": posting["title"],
+        "category": posting["category"],
+        "model": posting["model"],
+        "engagement": posting["engagement"],
+        "budget": posting["budget"],
+        "hours_per_week": posting["hours_per_week"],
+        "start_date": posting["start_date"],
+        "duration_weeks": posting["duration_weeks"],
+        "confidentiality": posting["confidentiality"],
+    }
+
+
+def invite(posting: dict, shortlist: dict | None, provider_id: str, *, invitation_id: str,
+           now: datetime) -> dict:
+    """A new invitation of a shortlisted provider; refused for a posting not open or a provider not shortlisted."""
+    _ensure_open(posting, "providers can be invited")
+    if shortlist is None:
+        raise Conflict(
+            "This posting has no shortlist yet; invite providers once matching has proposed some.",
+            details={"shortlist": ["No shortlist yet."]},
+        )
+    candidate = shortlist_candidate(shortlist, provider_id)
+    if candidate is None:
+        raise ValidationFailed(
+            f"Provider {provider_id} is not on the posting's current shortlist (version {shortlist['version']}).",
+            details={"provider_id": [f"Not on the current shortlist (version {shortlist['version']})."]},
+        )
+    return {
+        "id": invitation_id,
+        "posting_id": posting["id"],
+        "tenant_id": posting["tenant_id"],
+        "provider_id": provider_id,
+        "centre_id": candidate.get("centre_id"),
+        "status": InvitationStatus.PENDING.value,
+        "shortlist_version": shortlist["version"],
+        "rank": candidate["rank"],
+        "posting": posting_summary(posting),
+        "decline_reason": None,
+        "proposal_id": None,
+        "invited_at": now,
+        "responded_at": None,
+        "version": 1,
+    }
+
+
+def answer_invitation(invitation: dict, posting: dict, *, accept: bool, reason: str | None,
+                      now: datetime) -> tuple[dict, bool]:
+    """The invitation after the provider's answer, and whether it changed (the same answer again is a no-op)."""
+    wanted = InvitationStatus.ACCEPTED if accept else InvitationStatus.DECLINED
+    if invitation["status"] == wanted:
+        return invitation, False
+    if invitation["status"] != InvitationStatus.PENDING:
+        raise Conflict(
+            f"The invitation is already {invitation['status']}; it cannot be {wanted.value} now.",
+            details={"status": [f"The invitation is {invitation['status']}."]},
+        )
+    if accept:
+        _ensure_open(posting, "an invitation can be accepted")
+    answered = {**invitation, "status": wanted.value, "responded_at": now,
+                "decline_reason": None if accept else reason, "version": invitation["version"] + 1}
+    return answered, True
+
+
+def close_invitation(invitation: dict, now: datetime) -> dict:
+    return {**invitation, "status": InvitationStatus.CLOSED.value, "responded_at": now,
+            "version": invitation["version"] + 1}
+
+
+def terms_problems(posting: dict, terms: dict) -> dict[str, list[str]]:
+    """Why terms cannot be offered on this posting, per field (empty when they can)."""
+    problems: dict[str, list[str]] = {}
+    budget: Money | None = posting["budget"]
+    price: Money = terms["price"]
+    if budget is not None and price.currency != budget.currency:
+        problems["price"] = [f"Quote in the posting's currency, {budget.currency}."]
+    elif price.amount <= 0:
+        problems["price"] = [f"Must be more than zero: it is {budget_meaning(posting['engagement'])}."]
+    if needs_hours_per_week(posting["engagement"]) and terms.get("hours_per_week") is None:
+        problems["hours_per_week"] = [f"Required for {posting['engagement']['type']} work."]
+    return problems
+
+
+def ensure_terms_fit(posting: dict, terms: dict) -> None:
+    problems = terms_problems(posting, terms)
+    if problems:
+        raise ValidationFailed("These terms do not fit the posting.", details=problems)
+
+
+def _step(proposal_history: list[dict], action: Action, by: Party, actor: str, terms: dict, note: str | None,
+          now: datetime) -> dict:
+    return {"step": len(proposal_history) + 1, "action": action.value, "by": by.value, "actor": actor,
+            "at": now, "terms": dict(terms), "note": note}
+
+
+def open_proposal(invitation: dict, posting: dict, *, terms: dict, note: str | None, proposal_id: str,
+                  now: datetime) -> dict:
+    """The provider's first proposal on an invitation it accepted; the client answers next."""
+    _ensure_open(posting, "proposals can be submitted")
+    if invitation["status"] != InvitationStatus.ACCEPTED:
+        raise Conflict(
+            f"The invitation is {invitation['status']}; accept it before submitting a proposal.",
+            details={"status": [f"The invitation is {invitation['status']}."]},
+        )
+    if invitation["proposal_id"] is not None:
+        raise Conflict(
+            "A proposal was already submitted for this invitation; counter it instead.",
+            details={"proposal_id": [invitation["proposal_id"]]},
+        )
+    ensure_terms_fit(posting, terms)
+    history = [_step([], Action.PROPOSED, Party.PROVIDER, f"provider:{invitation['provider_id']}", terms, note, now)]
+    return {
+        "id": proposal_id,
+        "posting_id": posting["id"],
+        "tenant_id": posting["tenant_id"],
+        "invitation_id": invitation["id"],
+        "provider_id": invitation["provider_id"],
+        "centre_id": invitation["centre_id"],
+        "engagement": posting["engagement"],
+        "status": ProposalStatus.AWAITING_CLIENT.value,
+        "terms": dict(terms),
+        "history": history,
+        "agreed_at": None,
+        "closed_reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+
+def whose_turn(proposal: dict) -> Party | None:
+    """The party that must answer the terms on the table; None once negotiation is over."""
+    status = ProposalStatus(proposal["status"])
+    if status is ProposalStatus.AWAITING_CLIENT:
+        return Party.CLIENT
+    if status is ProposalStatus.AWAITING_PROVIDER:
+        return Party.PROVIDER
+    return None
+
+
+def _ensure_turn(proposal: dict, party: Party, doing: str) -> None:
+    status = ProposalStatus(proposal["status"])
+    if status is ProposalStatus.AGREED:
+        raise Conflict(
+            f"Both sides already agreed to these terms; nothing can be {doing} now (the client may award).",
+            details={"status": [status.value]},
+        )
+    if status in (ProposalStatus.AWARDED, ProposalStatus.CLOSED):
+        raise Conflict(f"The negotiation is {status.value}; nothing can be {doing} any more.",
+                       details={"status": [status.value]})
+    turn = whose_turn(proposal)
+    if turn is not party:
+        latest = proposal["history"][-1]
+        raise Conflict(
+            f"It is the {turn.value}'s turn: your terms of step {latest['step']} await their answer.",
+            details={"status": [status.value]},
+        )
+
+
+def counter(proposal: dict, posting: dict, party: Party, *, terms: dict, note: str | None, actor: str,
+            now: datetime) -> dict:
+    """New terms from the party whose turn it is; the other party answers next."""
+    _ensure_turn(proposal, party, "countered")
+    _ensure_open(posting, "offers can be countered")
+    ensure_terms_fit(posting, terms)
+    if terms == proposal["terms"]:
+        raise ValidationFailed(
+            "A counter-offer changes at least one term; to agree to these terms, accept them.",
+            details={"terms": ["Same as the terms on the table."]},
+        )
+    history = [*proposal["history"], _step(proposal["history"], Action.COUNTERED, party, actor, terms, note, now)]
+    return {**proposal, "status": _WAITING_FOR[party.other].value, "terms": dict(terms), "history": history,
+            "updated_at": now, "version": proposal["version"] + 1}
+
+
+def accept(proposal: dict, posting: dict, party: Party, *, actor: str, now: datetime) -> tuple[dict, bool]:
+    """The proposal once ``party`` accepted the other side's latest terms, and whether that changed anything.
+
+    Accepting again what this party already accepted (a retried request) changes nothing.
+    """
+    latest = proposal["history"][-1]
+    if proposal["status"] == ProposalStatus.AGREED and latest["by"] == party:
+        return proposal, False
+    _ensure_turn(proposal, party, "accepted")
+    _ensure_open(posting, "terms can be accepted")
+    history = [*proposal["history"],
+               _step(proposal["history"], Action.ACCEPTED, party, actor, proposal["terms"], None, now)]
+    return {**proposal, "status": ProposalStatus.AGREED.value, "history": history, "agreed_at": now,
+            "updated_at": now, "version": proposal["version"] + 1}, True
+
+
+def terms_agreed(proposal: dict) -> bool:
+    """Both sides agreed to the same latest terms: the last step accepts, by the other side, the offer before it."""
+    history = proposal["history"]
+    if proposal["status"] not in (ProposalStatus.AGREED, ProposalStatus.AWARDED) or len(history) < 2:
+        return False
+    offer, acceptance = history[-2], history[-1]
+    return (
+        acceptance["action"] == Action.ACCEPTED
+        and offer["action"] in (Action.PROPOSED, Action.COUNTERED)
+        and offer["by"] != acceptance["by"]
+        and offer["terms"] == acceptance["terms"] == proposal["terms"]
+    )
+
+
+def close_proposal(proposal: dict, *, reason: str, now: datetime) -> dict:
+    return {**proposal, "status": ProposalStatus.CLOSED.value, "closed_reason": reason, "updated_at": now,
+            "version": proposal["version"] + 1}
+
+
+def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
+    """The awarded posting and the winning proposal; the proposal's terms must be agreed by both sides."""
+    ensure_transition(posting["status"], Status.AWARDED)
+    if proposal["posting_id"] != posting["id"]:
+        raise ValidationFailed("The proposal is not for this posting.",
+                               details={"proposal_id": ["Not a proposal for this posting."]})
+    if not terms_agreed(proposal):
+        raise Conflict(
+            f"The proposal is {proposal['status']}; award it once both sides have agreed to its latest terms.",
+            details={"proposal_id": [f"The proposal is {proposal['status']}."]},
+        )
+    awarded_posting = _next_version(posting, now, status=Status.AWARDED.value, awarded_at=now,
+                                    awarded_proposal_id=proposal["id"])
+    awarded_proposal = {**proposal, "status": ProposalStatus.AWARDED.value, "updated_at": now,
+                        "version": proposal["version"] + 1}
+    return awarded_posting, awarded_proposal
+
+
+def agreed_start_date(posting: dict, terms: dict) -> date:
+    """Work starts when the client wants it to, unless the agreed provider is only available later."""
+    wanted: date = posting["start_date"]
+    available: date = terms["available_from"]
+    return max(wanted, available) if wanted is not None else available

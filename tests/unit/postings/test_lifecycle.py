@@ -1,4 +1,4 @@
-"""The posting state machine: draft -> open -> cancelled, and draft -> cancelled; nothing else."""
+"""The posting state machine: draft -> open -> cancelled | awarded, and draft -> cancelled; nothing else."""
 
 import pytest
 
@@ -8,7 +8,8 @@ from shared.errors import Conflict
 
 from .builders import LATER, make_posting
 
-LEGAL = [(Status.DRAFT, Status.OPEN), (Status.DRAFT, Status.CANCELLED), (Status.OPEN, Status.CANCELLED)]
+LEGAL = [(Status.DRAFT, Status.OPEN), (Status.DRAFT, Status.CANCELLED), (Status.OPEN, Status.CANCELLED),
+         (Status.OPEN, Status.AWARDED)]
 ILLEGAL = [(current, target) for current in Status for target in Status if (current, target) not in LEGAL]
 
 
