@@ -22,6 +22,9 @@ from shared.persistence import UnitOfWork
 
 TENANTS = "tenants"
 POSTINGS = "postings"
+SHORTLISTS = "shortlists"
+INVITATIONS = "invitations"
+PROPOSALS = "proposals"
 
 
 def ensure_indexes(db: MongoDatabase) -> None:
@@ -38,6 +41,16 @@ def ensure_indexes(db: MongoDatabase) -> None:
         unique=True,
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     )
+    # A provider is invited to a posting once; inviting again answers the same invitation.
+    db[INVITATIONS].create_index([("posting_id", ASCENDING), ("provider_id", ASCENDING)],
+                                 name="posting_provider", unique=True)
+    # A provider's inbox, paged in id order, with or without a status filter.
+    db[INVITATIONS].create_index([("provider_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)],
+                                 name="provider_status_id")
+    db[INVITATIONS].create_index([("provider_id", ASCENDING), ("_id", ASCENDING)], name="provider_id")
+    # One negotiation per invitation.
+    db[PROPOSALS].create_index([("invitation_id", ASCENDING)], name="invitation_id", unique=True)
+    db[PROPOSALS].create_index([("posting_id", ASCENDING), ("_id", ASCENDING)], name="posting_id")
 
 
 def new_id(prefix: str) -> str:
@@ -166,3 +179,137 @@ class Repository:
             query["_id"] = {"$gt": after}
         cursor = self.db[POSTINGS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
         return [_posting_from_document(document) for document in cursor]
+
+
+# -- shortlists, invitations and proposals: stored form --------------------------------------------------------
+
+
+def _money_in(value: Money | None) -> dict | None:
+    return value.to_bson() if value is not None else None
+
+
+def _money_out(value: dict | None) -> Money | None:
+    return Money.from_bson(value) if value is not None else None
+
+
+def _date_in(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _date_out(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _terms_in(terms: dict) -> dict:
+    return {**terms, "price": _money_in(terms["price"]), "available_from": _date_in(terms["available_from"])}
+
+
+def _terms_out(terms: dict) -> dict:
+    return {**terms, "price": _money_out(terms["price"]), "available_from": _date_out(terms["available_from"])}
+
+
+def _invitation_to_document(invitation: dict) -> dict:
+    summary = invitation["posting"]
+    document = {key: value for key, value in invitation.items() if key != "id"}
+    document["posting"] = {**summary, "budget": _money_in(summary["budget"]),
+                           "start_date": _date_in(summary["start_date"])}
+    return document
+
+
+def _invitation_from_document(document: dict) -> dict:
+    invitation = {key: value for key, value in document.items() if key != "_id"}
+    summary = document["posting"]
+    invitation["posting"] = {**summary, "budget": _money_out(summary["budget"]),
+                             "start_date": _date_out(summary["start_date"])}
+    return {"id": document["_id"], **invitation}
+
+
+def _proposal_to_document(proposal: dict) -> dict:
+    document = {key: value for key, value in proposal.items() if key != "id"}
+    document["terms"] = _terms_in(proposal["terms"])
+    document["history"] = [{**step, "terms": _terms_in(step["terms"])} for step in proposal["history"]]
+    return document
+
+
+def _proposal_from_document(document: dict) -> dict:
+    proposal = {key: value for key, value in document.items() if key != "_id"}
+    proposal["terms"] = _terms_out(document["terms"])
+    proposal["history"] = [{**step, "terms": _terms_out(step["terms"])} for step in document["history"]]
+    return {"id": document["_id"], **proposal}
+
+
+class NegotiationRepository(Repository):
+    """The shortlist projection, invitations and proposals of the postings database."""
+
+    # shortlists (a projection of matching's events; scores stay decimal strings as matching sent them)
+
+    def shortlist(self, posting_id: str) -> dict | None:
+        document = self.db[SHORTLISTS].find_one({"_id": posting_id}, session=self.session)
+        return {"posting_id": document["_id"], **{k: v for k, v in document.items() if k != "_id"}} \
+            if document else None
+
+    def save_shortlist(self, shortlist: dict) -> None:
+        document = {key: value for key, value in shortlist.items() if key != "posting_id"}
+        self.db[SHORTLISTS].replace_one({"_id": shortlist["posting_id"]}, document, upsert=True,
+                                        session=self.session)
+
+    # invitations
+
+    def insert_invitation(self, invitation: dict) -> None:
+        self.db[INVITATIONS].insert_one({"_id": invitation["id"], **_invitation_to_document(invitation)},
+                                        session=self.session)
+
+    def invitation(self, invitation_id: Any) -> dict | None:
+        if not isinstance(invitation_id, str):
+            return None
+        document = self.db[INVITATIONS].find_one({"_id": invitation_id}, session=self.session)
+        return _invitation_from_document(document) if document else None
+
+    def invitation_of(self, posting_id: str, provider_id: str) -> dict | None:
+        document = self.db[INVITATIONS].find_one({"posting_id": posting_id, "provider_id": provider_id},
+                                                 session=self.session)
+        return _invitation_from_document(document) if document else None
+
+    def invitations_of_posting(self, posting_id: str) -> list[dict]:
+        cursor = self.db[INVITATIONS].find({"posting_id": posting_id}, session=self.session).sort("_id", ASCENDING)
+        return [_invitation_from_document(document) for document in cursor]
+
+    def invitations_page(self, provider_id: str, *, status: str | None, after: str | None,
+                         limit: int) -> list[dict]:
+        query: dict[str, Any] = {"provider_id": provider_id}
+        if status is not None:
+            query["status"] = status
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self.db[INVITATIONS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
+        return [_invitation_from_document(document) for document in cursor]
+
+    def replace_invitation(self, invitation: dict, *, expected_version: int) -> bool:
+        result = self.db[INVITATIONS].update_one(
+            {"_id": invitation["id"], "version": expected_version},
+            {"$set": _invitation_to_document(invitation)}, session=self.session,
+        )
+        return result.matched_count == 1
+
+    # proposals
+
+    def insert_proposal(self, proposal: dict) -> None:
+        self.db[PROPOSALS].insert_one({"_id": proposal["id"], **_proposal_to_document(proposal)},
+                                      session=self.session)
+
+    def proposal(self, proposal_id: Any) -> dict | None:
+        if not isinstance(proposal_id, str):
+            return None
+        document = self.db[PROPOSALS].find_one({"_id": proposal_id}, session=self.session)
+        return _proposal_from_document(document) if document else None
+
+    def proposals_of_posting(self, posting_id: str) -> list[dict]:
+        cursor = self.db[PROPOSALS].find({"posting_id": posting_id}, session=self.session).sort("_id", ASCENDING)
+        return [_proposal_from_document(document) for document in cursor]
+
+    def replace_proposal(self, proposal: dict, *, expected_version: int) -> bool:
+        result = self.db[PROPOSALS].update_one(
+            {"_id": proposal["id"], "version": expected_version},
+            {"$set": _proposal_to_document(proposal)}, session=self.session,
+        )
+        return result.matched_count == 1

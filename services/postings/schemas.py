@@ -240,6 +240,8 @@ class PostingSchema(Schema):
     published_at = UtcTimestamp(allow_none=True)
     cancelled_at = UtcTimestamp(allow_none=True)
     cancellation_reason = fields.String(allow_none=True)
+    awarded_at = UtcTimestamp(allow_none=True)
+    awarded_proposal_id = fields.String(allow_none=True)
     version = fields.Integer()
 
 
@@ -305,12 +307,153 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: Any) -> str | None:
+def decode_cursor(cursor: Any, prefix: str = _CURSOR_PREFIX) -> str | None:
     if not isinstance(cursor, str) or not cursor or len(cursor) > 200:
         return None
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return decoded if decoded.startswith(_CURSOR_PREFIX) else None
+    return decoded if decoded.startswith(prefix) else None
 
+
+
+# -- invitations and proposals -------------------------------------------------------------------------------
+
+
+class TermsSchema(StrictSchema):
+    """What a provider offers or a client counters with; the price means what the posting's budget means."""
+
+    price = MoneyField(required=True)
+    hours_per_week = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                    validate=validate.Range(min=1, max=168))
+    available_from = fields.Date(required=True)
+
+
+class OfferSchema(StrictSchema):
+    terms = fields.Nested(TermsSchema, required=True)
+    note = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class _TermsOut(Schema):
+    price = MoneyField()
+    hours_per_week = fields.Integer(allow_none=True)
+    available_from = fields.Date()
+
+
+class _StepOut(Schema):
+    step = fields.Integer()
+    action = fields.String()
+    by = fields.String()
+    actor = fields.String()
+    at = UtcTimestamp()
+    terms = fields.Nested(_TermsOut)
+    note = fields.String(allow_none=True)
+
+
+class ProposalSchema(Schema):
+    id = fields.String()
+    posting_id = fields.String()
+    tenant_id = fields.String()
+    invitation_id = fields.String()
+    provider_id = fields.String()
+    centre_id = fields.String(allow_none=True)
+    engagement = fields.Dict(allow_none=True)
+    status = fields.String()
+    terms = fields.Nested(_TermsOut)
+    history = fields.List(fields.Nested(_StepOut))
+    agreed_at = UtcTimestamp(allow_none=True)
+    closed_reason = fields.String(allow_none=True)
+    created_at = UtcTimestamp()
+    updated_at = UtcTimestamp()
+    version = fields.Integer()
+
+
+class _PostingSummaryOut(Schema):
+    title = fields.String()
+    category = fields.String()
+    model = fields.String()
+    engagement = fields.Dict(allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True)
+    start_date = fields.Date(allow_none=True)
+    duration_weeks = fields.Integer(allow_none=True)
+    confidentiality = fields.Dict()
+
+
+class InvitationSchema(Schema):
+    id = fields.String()
+    posting_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    centre_id = fields.String(allow_none=True)
+    status = fields.String()
+    shortlist_version = fields.Integer()
+    rank = fields.Integer()
+    posting = fields.Nested(_PostingSummaryOut)
+    decline_reason = fields.String(allow_none=True)
+    proposal_id = fields.String(allow_none=True)
+    invited_at = UtcTimestamp()
+    responded_at = UtcTimestamp(allow_none=True)
+    version = fields.Integer()
+
+
+def load_offer(terms: Any, note: Any) -> tuple[dict, str | None]:
+    loaded = _load(OfferSchema(), {"terms": terms, "note": note}, "The terms are not valid.")
+    return loaded["terms"], loaded["note"] or None
+
+
+def proposal_to_wire(proposal: dict) -> dict:
+    return ProposalSchema().dump(proposal)
+
+
+def invitation_to_wire(invitation: dict) -> dict:
+    return InvitationSchema().dump(invitation)
+
+
+def terms_to_wire(terms: dict) -> dict:
+    return _TermsOut().dump(terms)
+
+
+def load_party(party: Any) -> tuple[domain.Party, str]:
+    """``{"kind": "client", "tenant_id": ...}`` or ``{"kind": "provider", "provider_id": ...}``: who acts, and
+    how the history names them."""
+    kind = party.get("kind") if isinstance(party, dict) else None
+    key = {"client": "tenant_id", "provider": "provider_id"}.get(kind)
+    if key is None or not isinstance(party.get(key), str) or not party[key]:
+        raise ValidationFailed("The acting party is not valid.",
+                               details={"party": ["A client with a tenant_id or a provider with a provider_id."]})
+    return domain.Party(kind), party[key]
+
+
+def load_identifier(value: Any, name: str, prefix: str) -> str:
+    if not isinstance(value, str) or not value.startswith(prefix) or len(value) > 100:
+        raise ValidationFailed(f"{name} is not valid.", details={name: [f"An id starting with {prefix}."]})
+    return value
+
+
+def load_decline_reason(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or len(reason.strip()) > 500:
+        raise ValidationFailed("The reason is not valid.", details={"reason": ["At most 500 characters."]})
+    return reason.strip() or None
+
+
+def load_invitation_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
+    problems: dict[str, list[str]] = {}
+    if status is not None and status not in domain.INVITATION_STATUSES:
+        problems["status"] = [f"Must be one of: {', '.join(domain.INVITATION_STATUSES)}."]
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
+    after = None
+    if cursor is not None:
+        after = decode_cursor(cursor, prefix=_INVITATION_PREFIX)
+        if after is None:
+            problems["cursor"] = ["Not a cursor this service issued."]
+    if problems:
+        raise ValidationFailed("The list request is not valid.", details=problems)
+    return status, limit, after
+
+
+_INVITATION_PREFIX = "inv_"

@@ -11,12 +11,13 @@ from typing import Any
 
 from shared import apikeys
 from shared.errors import Conflict, NotFound
+from shared.messaging import subscribe
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
 from shared.tracing import Tracing
 
 from . import domain, events, repository, schemas
-from .repository import Repository
+from .repository import NegotiationRepository, Repository
 
 
 def _tenant(repo: Repository, tenant_id: Any) -> dict:
@@ -31,6 +32,45 @@ def _posting(repo: Repository, tenant_id: Any, posting_id: Any) -> dict:
     if posting is None:
         raise NotFound(f"Posting {posting_id} not found.")
     return posting
+
+
+def _invitation_for(repo: NegotiationRepository, provider_id: Any, invitation_id: Any) -> dict:
+    invitation = repo.invitation(invitation_id)
+    # Another provider's invitation is as absent as an unknown one: no existence leak.
+    if invitation is None or invitation["provider_id"] != provider_id:
+        raise NotFound(f"Invitation {invitation_id} not found.")
+    return invitation
+
+
+def _proposal_for(repo: NegotiationRepository, party: domain.Party, party_id: str, proposal_id: Any) -> dict:
+    proposal = repo.proposal(proposal_id)
+    owner = None if proposal is None else (
+        proposal["tenant_id"] if party is domain.Party.CLIENT else proposal["provider_id"]
+    )
+    if owner != party_id:
+        raise NotFound(f"Proposal {proposal_id} not found.")
+    return proposal
+
+
+def _store_invitation(repo: NegotiationRepository, before: dict, after: dict) -> None:
+    if not repo.replace_invitation(after, expected_version=before["version"]):
+        raise Conflict("The invitation was changed by someone else meanwhile; reload it and try again.")
+
+
+def _store_proposal(repo: NegotiationRepository, before: dict, after: dict) -> None:
+    if not repo.replace_proposal(after, expected_version=before["version"]):
+        raise Conflict("The proposal was changed by someone else meanwhile; reload it and try again.")
+
+
+def _close_negotiations(repo: NegotiationRepository, posting_id: str, *, keep: str | None, reason: str,
+                        now) -> None:
+    """Ends every open negotiation and unanswered invitation of a posting that is no longer open."""
+    for proposal in repo.proposals_of_posting(posting_id):
+        if proposal["id"] != keep and proposal["status"] in domain.OPEN_PROPOSAL_STATUSES:
+            _store_proposal(repo, proposal, domain.close_proposal(proposal, reason=reason, now=now))
+    for invitation in repo.invitations_of_posting(posting_id):
+        if invitation["status"] == domain.InvitationStatus.PENDING:
+            _store_invitation(repo, invitation, domain.close_invitation(invitation, now))
 
 
 def _store_new_version(repo: Repository, before: dict, after: dict) -> None:
@@ -163,8 +203,11 @@ class PostingsService:
             before = _posting(repo, tenant_id, posting_id)
             if before["status"] == domain.Status.CANCELLED:
                 return schemas.posting_to_wire(before)  # already done (a retry): same answer, no second event
-            after = domain.cancel(before, reason=why, now=repository.current_time())
+            now = repository.current_time()
+            after = domain.cancel(before, reason=why, now=now)
             _store_new_version(repo, before, after)
+            _close_negotiations(NegotiationRepository.of(uow), after["id"], keep=None,
+                                reason="The client cancelled the posting.", now=now)
             wire = schemas.posting_to_wire(after)
             # Only providers who could see the posting need to hear that it is gone.
             if before["status"] == domain.Status.OPEN:
@@ -189,6 +232,205 @@ class PostingsService:
         page = rows[:limit]
         next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
         return {"items": [schemas.posting_to_wire(row) for row in page], "next_cursor": next_cursor}
+
+    # -- shortlists (from matching) ---------------------------------------------------------------------------
+
+    @subscribe(events.MATCHING, events.MATCHES_PROPOSED)
+    def on_matches_proposed(self, uow: UnitOfWork, envelope: dict) -> None:
+        self._keep_latest_shortlist(uow, envelope["data"])
+
+    @subscribe(events.MATCHING, events.SHORTLIST_UPDATED)
+    def on_shortlist_updated(self, uow: UnitOfWork, envelope: dict) -> None:
+        self._keep_latest_shortlist(uow, envelope["data"])
+
+    @staticmethod
+    def _keep_latest_shortlist(uow: UnitOfWork, data: dict) -> None:
+        repo = NegotiationRepository.of(uow)
+        incoming = data["shortlist"]
+        if not domain.shortlist_is_newer(repo.shortlist(data["posting_id"]), incoming["version"]):
+            return  # an older version arriving late (a retry overtaken by a newer ranking)
+        repo.save_shortlist({
+            "posting_id": data["posting_id"],
+            "tenant_id": data["tenant_id"],
+            "version": incoming["version"],
+            "computed_at": incoming["computed_at"],
+            "candidates": [
+                {"provider_id": c["provider_id"], "centre_id": c.get("centre_id"), "rank": c["rank"],
+                 "score": c["score"]}
+                for c in incoming["candidates"]
+            ],
+        })
+
+    # -- invitations ---------------------------------------------------------------------------------------------
+
+    @rpc
+    def invite_provider(self, tenant_id: str, posting_id: str, provider_id: str) -> dict:
+        provider_id = schemas.load_identifier(provider_id, "provider_id", "prv_")
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            posting = _posting(repo, tenant_id, posting_id)
+            existing = repo.invitation_of(posting["id"], provider_id)
+            if existing is not None:
+                return schemas.invitation_to_wire(existing)  # inviting twice is one invitation
+            shortlist = repo.shortlist(posting["id"])
+            if shortlist is not None and shortlist["tenant_id"] != posting["tenant_id"]:
+                shortlist = None
+            invitation = domain.invite(posting, shortlist, provider_id, invitation_id=repository.new_id("inv"),
+                                       now=repository.current_time())
+            repo.insert_invitation(invitation)
+            return schemas.invitation_to_wire(invitation)
+
+        try:
+            return self.store.transact(work)
+        except Exception as exc:
+            if not is_duplicate(exc):
+                raise
+            # The same invitation was sent twice at once and the other request committed first.
+            found = NegotiationRepository(self.store.db).invitation_of(posting_id, provider_id)
+            return schemas.invitation_to_wire(found)
+
+    @rpc
+    def list_invitations(self, provider_id: str, status: str | None = None, limit: int = schemas.DEFAULT_PAGE,
+                         cursor: str | None = None) -> dict:
+        status, limit, after = schemas.load_invitation_page(status, limit, cursor)
+        rows = NegotiationRepository(self.store.db).invitations_page(provider_id, status=status, after=after,
+                                                                     limit=limit + 1)
+        page = rows[:limit]
+        next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        return {"items": [schemas.invitation_to_wire(row) for row in page], "next_cursor": next_cursor}
+
+    @rpc
+    def get_invitation(self, provider_id: str, invitation_id: str) -> dict:
+        return schemas.invitation_to_wire(_invitation_for(NegotiationRepository(self.store.db), provider_id,
+                                                          invitation_id))
+
+    @rpc
+    def accept_invitation(self, provider_id: str, invitation_id: str) -> dict:
+        return self._answer_invitation(provider_id, invitation_id, accept=True, reason=None)
+
+    @rpc
+    def decline_invitation(self, provider_id: str, invitation_id: str, reason: str | None = None) -> dict:
+        return self._answer_invitation(provider_id, invitation_id, accept=False,
+                                       reason=schemas.load_decline_reason(reason))
+
+    def _answer_invitation(self, provider_id: str, invitation_id: str, *, accept: bool,
+                           reason: str | None) -> dict:
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            before = _invitation_for(repo, provider_id, invitation_id)
+            posting = _posting(repo, before["tenant_id"], before["posting_id"])
+            after, changed = domain.answer_invitation(before, posting, accept=accept, reason=reason,
+                                                      now=repository.current_time())
+            if changed:
+                _store_invitation(repo, before, after)
+            return schemas.invitation_to_wire(after)
+
+        return self.store.transact(work)
+
+    # -- proposals and negotiation ---------------------------------------------------------------------------
+
+    @rpc
+    def submit_proposal(self, provider_id: str, invitation_id: str, terms: dict, note: str | None = None) -> dict:
+        offered, note = schemas.load_offer(terms, note)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            invitation = _invitation_for(repo, provider_id, invitation_id)
+            tenant = _tenant(repo, invitation["tenant_id"])
+            posting = _posting(repo, tenant["id"], invitation["posting_id"])
+            now = repository.current_time()
+            proposal = domain.open_proposal(invitation, posting, terms=offered, note=note,
+                                            proposal_id=repository.new_id("prp"), now=now)
+            repo.insert_proposal(proposal)
+            _store_invitation(repo, invitation, {**invitation, "proposal_id": proposal["id"],
+                                                 "version": invitation["version"] + 1})
+            wire = schemas.proposal_to_wire(proposal)
+            self._emit_submitted(uow, tenant, wire)
+            return wire
+
+        return self.store.transact(work)
+
+    @rpc
+    def get_proposal(self, party: dict, proposal_id: str) -> dict:
+        kind, party_id = schemas.load_party(party)
+        return schemas.proposal_to_wire(_proposal_for(NegotiationRepository(self.store.db), kind, party_id,
+                                                      proposal_id))
+
+    @rpc
+    def list_proposals(self, tenant_id: str, posting_id: str) -> dict:
+        repo = NegotiationRepository(self.store.db)
+        posting = _posting(repo, tenant_id, posting_id)
+        # A posting's proposals are bounded by the providers its client invited: one page.
+        return {"items": [schemas.proposal_to_wire(p) for p in repo.proposals_of_posting(posting["id"])]}
+
+    @rpc
+    def counter_proposal(self, party: dict, proposal_id: str, terms: dict, note: str | None = None) -> dict:
+        kind, party_id = schemas.load_party(party)
+        offered, note = schemas.load_offer(terms, note)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            before = _proposal_for(repo, kind, party_id, proposal_id)
+            tenant = _tenant(repo, before["tenant_id"])
+            posting = _posting(repo, tenant["id"], before["posting_id"])
+            after = domain.counter(before, posting, kind, terms=offered, note=note,
+                                   actor=f"{kind.value}:{party_id}", now=repository.current_time())
+            _store_proposal(repo, before, after)
+            wire = schemas.proposal_to_wire(after)
+            if kind is domain.Party.PROVIDER:
+                self._emit_submitted(uow, tenant, wire)
+            return wire
+
+        return self.store.transact(work)
+
+    @rpc
+    def accept_proposal(self, party: dict, proposal_id: str) -> dict:
+        kind, party_id = schemas.load_party(party)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            before = _proposal_for(repo, kind, party_id, proposal_id)
+            posting = _posting(repo, before["tenant_id"], before["posting_id"])
+            after, changed = domain.accept(before, posting, kind, actor=f"{kind.value}:{party_id}",
+                                           now=repository.current_time())
+            if changed:
+                _store_proposal(repo, before, after)
+            return schemas.proposal_to_wire(after)
+
+        return self.store.transact(work)
+
+    @rpc
+    def award_posting(self, tenant_id: str, posting_id: str, proposal_id: str) -> dict:
+        proposal_id = schemas.load_identifier(proposal_id, "proposal_id", "prp_")
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = NegotiationRepository.of(uow)
+            tenant = _tenant(repo, tenant_id)
+            before = _posting(repo, tenant_id, posting_id)
+            proposal = _proposal_for(repo, domain.Party.CLIENT, tenant_id, proposal_id)
+            if before["status"] == domain.Status.AWARDED and before["awarded_proposal_id"] == proposal["id"]:
+                return schemas.posting_to_wire(before)  # a retry: same answer, no second event
+            now = repository.current_time()
+            after, awarded = domain.award(before, proposal, now=now)
+            _store_new_version(repo, before, after)
+            _store_proposal(repo, proposal, awarded)
+            _close_negotiations(repo, after["id"], keep=awarded["id"],
+                                reason="The client awarded the posting to another proposal.", now=now)
+            wire = schemas.posting_to_wire(after)
+            start = domain.agreed_start_date(after, awarded["terms"]).isoformat()
+            uow.emit(events.POSTING_AWARDED, subject=after["id"],
+                     data=events.posting_awarded(wire, tenant, schemas.proposal_to_wire(awarded), start),
+                     lane=tenant["segment"], tenant=tenant["id"])
+            return wire
+
+        return self.store.transact(work)
+
+    @staticmethod
+    def _emit_submitted(uow: UnitOfWork, tenant: dict, proposal: dict) -> None:
+        uow.emit(events.PROPOSAL_SUBMITTED, subject=proposal["id"],
+                 data=events.proposal_submitted(proposal, proposal["history"][-1]),
+                 lane=tenant["segment"], tenant=tenant["id"])
 
     @rpc
     def health(self) -> dict:
