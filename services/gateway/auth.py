@@ -84,7 +84,10 @@ def authorize(principal: Principal, route: Route, path_values: dict[str, str]) -
     """403 for a kind of caller the route does not serve; 404 for a provider reaching past its own profile."""
     if principal.kind not in route.who:
         raise Forbidden(f"A {principal.kind} may not call {route.method} {route.path}.")
-    if principal.kind == PROVIDER_ITSELF and path_values.get("provider_id") != principal.provider_id:
+    # On /providers/{provider_id} a provider reaches only its own profile. Elsewhere (its invitations, its
+    # proposals) it acts as itself and the owning service answers 404 for what is not its own.
+    if (principal.kind == PROVIDER_ITSELF and "provider_id" in path_values
+            and path_values["provider_id"] != principal.provider_id):
         raise NotFound("No such provider.")
 
 

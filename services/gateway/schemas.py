@@ -26,7 +26,9 @@ MODELS = [m.value for m in Model]
 KINDS = [k.value for k in ProviderKind]
 SEGMENTS = [lane.value for lane in Lane]
 AVAILABILITY = ["available", "limited", "unavailable"]
-POSTING_STATUSES = ["draft", "open", "cancelled"]
+POSTING_STATUSES = ["draft", "open", "awarded", "cancelled"]
+INVITATION_STATUSES = ["pending", "accepted", "declined", "closed"]
+PROPOSAL_STATUSES = ["awaiting_client", "awaiting_provider", "agreed", "awarded", "closed"]
 ENGAGEMENTS = ["hourly", "fixed", "retainer", "per_unit"]
 SHORING = ["any", "onshore", "nearshore", "offshore"]
 COVERAGE = ["business_hours", "extended", "24x7"]
@@ -458,11 +460,119 @@ class PostingSchema(Schema):
     published_at = _timestamp(allow_none=True)
     cancelled_at = _timestamp(allow_none=True)
     cancellation_reason = fields.String(allow_none=True)
+    awarded_at = _timestamp(allow_none=True)
+    awarded_proposal_id = fields.String(allow_none=True)
     version = fields.Integer(required=True)
 
 
 class PostingPageSchema(Schema):
     items = fields.List(fields.Nested(PostingSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+# --- invitations and proposals -------------------------------------------------------------------------------------
+
+
+class InvitationCreateSchema(Strict):
+    provider_id = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                                metadata={"description": "A provider on the posting's current shortlist."})
+
+
+class DeclineSchema(Strict):
+    reason = fields.String(validate=validate.Length(max=500), allow_none=True)
+
+
+class TermsSchema(Strict):
+    price = MoneyField(required=True, metadata={
+        "description": "In the posting's currency; means what the posting's budget means (hourly rate, total "
+        "fixed price, retainer per month, price per unit)."})
+    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True,
+                                    metadata={"description": "Required for hourly and retainer work."})
+    available_from = fields.Date(required=True)
+
+
+class OfferSchema(Strict):
+    terms = fields.Nested(TermsSchema, required=True)
+    note = fields.String(validate=validate.Length(max=2000), allow_none=True)
+
+
+class AwardSchema(Strict):
+    proposal_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class InvitationListQuerySchema(PageQuerySchema):
+    status = _one_of(INVITATION_STATUSES)
+
+
+class TermsOutSchema(Schema):
+    price = MoneyField()
+    hours_per_week = fields.Integer(allow_none=True)
+    available_from = _date()
+
+
+class NegotiationStepSchema(Schema):
+    step = fields.Integer()
+    action = _one_of(["proposed", "countered", "accepted"])
+    by = _one_of(["provider", "client"])
+    actor = fields.String()
+    at = _timestamp()
+    terms = fields.Nested(TermsOutSchema)
+    note = fields.String(allow_none=True)
+
+
+class ProposalSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "prp_7d8e9f0a1b2c43d4e5f6a7b8c9d0e1f2"})
+    posting_id = fields.String(required=True)
+    tenant_id = fields.String(required=True)
+    invitation_id = fields.String(required=True)
+    provider_id = fields.String(required=True)
+    centre_id = fields.String(allow_none=True)
+    engagement = fields.Nested(EngagementOutSchema, allow_none=True)
+    status = _one_of(PROPOSAL_STATUSES, required=True)
+    terms = fields.Nested(TermsOutSchema, required=True, metadata={"description": "The terms on the table."})
+    history = fields.List(fields.Nested(NegotiationStepSchema), required=True)
+    agreed_at = _timestamp(allow_none=True)
+    closed_reason = fields.String(allow_none=True)
+    created_at = _timestamp(required=True)
+    updated_at = _timestamp(required=True)
+    version = fields.Integer(required=True)
+
+
+class ProposalListSchema(Schema):
+    items = fields.List(fields.Nested(ProposalSchema), required=True)
+
+
+class PostingSummarySchema(Schema):
+    title = fields.String()
+    category = fields.String()
+    model = fields.String()
+    engagement = fields.Nested(EngagementOutSchema, allow_none=True)
+    budget = MoneyField(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True)
+    start_date = _date(allow_none=True)
+    duration_weeks = fields.Integer(allow_none=True)
+    confidentiality = fields.Nested(ConfidentialityOutSchema)
+
+
+class InvitationSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "inv_1c2d3e4f5a6b47c8d9e0f1a2b3c4d5e6"})
+    posting_id = fields.String(required=True)
+    tenant_id = fields.String(required=True)
+    provider_id = fields.String(required=True)
+    centre_id = fields.String(allow_none=True)
+    status = _one_of(INVITATION_STATUSES, required=True)
+    shortlist_version = fields.Integer()
+    rank = fields.Integer()
+    posting = fields.Nested(PostingSummarySchema, metadata={"description": "The posting as it was when invited."})
+    decline_reason = fields.String(allow_none=True)
+    proposal_id = fields.String(allow_none=True)
+    invited_at = _timestamp(required=True)
+    responded_at = _timestamp(allow_none=True)
+    version = fields.Integer(required=True)
+
+
+class InvitationPageSchema(Schema):
+    items = fields.List(fields.Nested(InvitationSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
 

@@ -11,6 +11,7 @@ from services.gateway import openapi
 from services.gateway.auth import Authentication
 from services.gateway.dependencies import HealthProbe, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
+from services.gateway.routes import CLIENT
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20
@@ -116,6 +117,67 @@ class GatewayService:
         return self.rpc(
             self.postings.cancel_posting, request.caller.tenant_id, request.path["posting_id"], request.body["reason"]
         )
+
+    # --- invitations and proposals -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _party(request: ApiRequest) -> dict:
+        """Who negotiates: the calling client organisation or the calling provider."""
+        caller = request.caller
+        if caller.kind == CLIENT:
+            return {"kind": "client", "tenant_id": caller.tenant_id}
+        return {"kind": "provider", "provider_id": caller.provider_id}
+
+    @route("invite_provider")
+    def invite_provider(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.invite_provider, request.caller.tenant_id, request.path["posting_id"],
+                        request.body["provider_id"])
+
+    @route("list_posting_proposals")
+    def list_posting_proposals(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.list_proposals, request.caller.tenant_id, request.path["posting_id"])
+
+    @route("award_posting")
+    def award_posting(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.award_posting, request.caller.tenant_id, request.path["posting_id"],
+                        request.body["proposal_id"])
+
+    @route("list_invitations")
+    def list_invitations(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.postings.list_invitations,
+            request.caller.provider_id,
+            status=request.query.get("status"),
+            limit=request.query.get("limit", DEFAULT_PAGE),
+            cursor=request.query.get("cursor"),
+        )
+
+    @route("accept_invitation")
+    def accept_invitation(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.accept_invitation, request.caller.provider_id, request.path["invitation_id"])
+
+    @route("decline_invitation")
+    def decline_invitation(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.decline_invitation, request.caller.provider_id, request.path["invitation_id"],
+                        reason=request.body.get("reason"))
+
+    @route("submit_proposal")
+    def submit_proposal(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.submit_proposal, request.caller.provider_id, request.path["invitation_id"],
+                        request.body["terms"], note=request.body.get("note"))
+
+    @route("get_proposal")
+    def get_proposal(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.get_proposal, self._party(request), request.path["proposal_id"])
+
+    @route("counter_proposal")
+    def counter_proposal(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.counter_proposal, self._party(request), request.path["proposal_id"],
+                        request.body["terms"], note=request.body.get("note"))
+
+    @route("accept_proposal")
+    def accept_proposal(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.accept_proposal, self._party(request), request.path["proposal_id"])
 
     # --- operations ----------------------------------------------------------------------------------------------
 

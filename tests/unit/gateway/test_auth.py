@@ -79,3 +79,14 @@ def test_operator_and_clients_read_any_provider():
 
 def test_the_verifier_recorded_is_the_operator():
     assert Principal.operator().actor == "operator"
+
+
+def test_a_provider_acts_as_itself_on_its_invitations_and_proposals_and_the_service_checks_ownership():
+    authorize(Principal.provider("prv_1"), BY_OPERATION["list_invitations"], {})
+    authorize(Principal.provider("prv_1"), BY_OPERATION["accept_invitation"], {"invitation_id": "inv_1"})
+    authorize(Principal.client("ten_1", "owner"), BY_OPERATION["counter_proposal"], {"proposal_id": "prp_1"})
+    authorize(Principal.provider("prv_1"), BY_OPERATION["counter_proposal"], {"proposal_id": "prp_1"})
+    with pytest.raises(Forbidden):
+        authorize(Principal.provider("prv_1"), BY_OPERATION["award_posting"], {"posting_id": "pst_1"})
+    with pytest.raises(Forbidden):
+        authorize(Principal.client("ten_1", "owner"), BY_OPERATION["list_invitations"], {})
