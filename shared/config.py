@@ -86,6 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
     Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
+    Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -153,6 +154,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "MAX_REQUEST_BYTES": value("max_request_bytes"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
+        "MATCHING_TOP_K": value("matching_top_k"),
     }
 
 

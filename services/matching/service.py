@@ -1,52 +1,73 @@
-"""Matching: keeps its own read model of providers, tenants and open postings from their events.
+"""Matching: ranked, explainable shortlists for published postings, kept current as providers change.
 
-Ranking and shortlists build on this model (issue 3); here it consumes every event of the first slice.
+Inputs (all idempotent, each in one transaction with its outbox):
+- provider.registered / updated / availability_changed / verified → the provider read model and the index; the
+  open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes;
+- tenant.registered → tenants (their segment is the lane of their postings' shortlists);
+- posting.published → rank, store the shortlist, ``matches.proposed.v1``;
+- posting.updated → re-rank (``shortlist.updated.v1`` when it changes);
+- posting.cancelled / posting.awarded → the posting stops being re-ranked.
+
+Queries: ``get_shortlist`` and ``explain``, scoped to the posting's tenant (another tenant gets NotFound).
 """
 
 from __future__ import annotations
 
-from services.matching import repository
+from services.matching import domain, repository, shortlists
+from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
+from shared.envelope import utc_now
 from shared.errors import NotFound
 from shared.messaging import subscribe
-from shared.persistence import Database
+from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
+
+TERMINAL = ("awarded", "cancelled", "closed", "expired")
 
 
 class MatchingService:
     name = "matching"
 
     store = Database(ensure_indexes=repository.ensure_indexes)
+    matches: LiveIndex = MatchingIndex()
     correlation_id = Tracing()
 
     # -- provider events -------------------------------------------------------------------------------------
 
     @subscribe("providers", "provider.registered.v1")
     def on_provider_registered(self, uow, envelope):
-        repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session)
+        if repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session):
+            self._provider_changed(uow, envelope["data"]["provider"]["id"])
 
     @subscribe("providers", "provider.updated.v1")
     def on_provider_updated(self, uow, envelope):
-        repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session)
+        if repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session):
+            self._provider_changed(uow, envelope["data"]["provider"]["id"])
 
     @subscribe("providers", "provider.availability_changed.v1")
     def on_provider_availability_changed(self, uow, envelope):
-        data = envelope["data"]
-        changes = {"availability": data["availability"]}
-        if data.get("capacity_hours_per_week") is not None:
-            changes["capacity_hours_per_week"] = data["capacity_hours_per_week"]
-        for centre in data.get("delivery_centres") or []:
-            changes[f"centre_seats.{centre['id']}"] = centre["seats"]
-        repository.set_fields(uow.db, PROVIDERS, data["provider_id"], changes, uow.session)
+        if repository.set_availability(uow.db, envelope["data"], uow.session) is not None:
+            self._provider_changed(uow, envelope["data"]["provider_id"])
 
     @subscribe("providers", "provider.verified.v1")
     def on_provider_verified(self, uow, envelope):
         data = envelope["data"]
-        repository.set_fields(
-            uow.db, PROVIDERS, data["provider_id"], {"verified": True, "verified_at": data["verified_at"]},
-            uow.session,
-        )
+        if repository.set_fields(uow.db, PROVIDERS, data["provider_id"],
+                                 {"verified": True, "verified_at": data["verified_at"]}, uow.session):
+            self._provider_changed(uow, data["provider_id"])
+
+    def _provider_changed(self, uow: UnitOfWork, provider_id: str) -> None:
+        repository.mark_provider_changed(uow.db, provider_id, uow.session)
+        profile = repository.get(uow.db, PROVIDERS, provider_id, uow.session)
+        self.matches.catch_up(self.store.db)
+        # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
+        # same event, which applies the same profile again (and other processes only ever read committed ones).
+        rows = self.matches.apply(profile)
+        for posting in repository.open_postings(uow.db, uow.session):
+            needs = domain.posting_needs(posting)
+            if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
+                self._rerank(uow, posting, needs)
 
     # -- client and posting events ---------------------------------------------------------------------------
 
@@ -56,21 +77,91 @@ class MatchingService:
 
     @subscribe("postings", "posting.published.v1")
     def on_posting_published(self, uow, envelope):
-        repository.upsert_snapshot(uow.db, POSTINGS, envelope["data"]["posting"], uow.session)
+        posting = envelope["data"]["posting"]
+        if not self._store_posting(uow, posting, envelope["lane"]):
+            return
+        stored = repository.get(uow.db, POSTINGS, posting["id"], uow.session)
+        if stored["status"] != repository.OPEN:
+            return
+        self.matches.catch_up(self.store.db)
+        needs = domain.posting_needs(stored)
+        if stored.get("shortlist"):  # published again after a reopen: an update of the existing shortlist
+            self._rerank(uow, stored, needs)
+            return
+        shortlist, _ = shortlists.build(self.matches.index, needs, self.matches.top_k, version=1, now=utc_now())
+        repository.save_shortlist(uow.db, posting["id"], shortlist, uow.session)
+        uow.emit("matches.proposed.v1", subject=posting["id"], data=shortlists.wire(stored, shortlist),
+                 lane=stored["lane"], tenant=stored["tenant_id"])
 
     @subscribe("postings", "posting.updated.v1")
     def on_posting_updated(self, uow, envelope):
-        repository.upsert_snapshot(uow.db, POSTINGS, envelope["data"]["posting"], uow.session)
+        posting = envelope["data"]["posting"]
+        if not self._store_posting(uow, posting, envelope["lane"]):
+            return
+        stored = repository.get(uow.db, POSTINGS, posting["id"], uow.session)
+        if stored["status"] == repository.OPEN and stored.get("shortlist"):
+            self.matches.catch_up(self.store.db)
+            self._rerank(uow, stored, domain.posting_needs(stored))
 
     @subscribe("postings", "posting.cancelled.v1")
     def on_posting_cancelled(self, uow, envelope):
         data = envelope["data"]
-        repository.set_fields(
-            uow.db, POSTINGS, data["posting_id"], {"status": "cancelled", "cancelled_at": data["cancelled_at"]},
-            uow.session,
+        uow.db[POSTINGS].update_one(
+            {"_id": data["posting_id"]}, {"$set": {"status": "cancelled", "cancelled_at": data["cancelled_at"]}},
+            upsert=True, session=uow.session,
         )
 
+    @subscribe("postings", "posting.awarded.v1")
+    def on_posting_awarded(self, uow, envelope):
+        posting_id = envelope["data"]["posting"]["id"]
+        uow.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"status": "awarded"}}, upsert=True,
+                                    session=uow.session)
+
+    def _store_posting(self, uow: UnitOfWork, posting: dict, lane: str) -> bool:
+        """Keep the newest snapshot; a posting that was awarded, cancelled or closed here stays so."""
+        current = uow.db[POSTINGS].find_one({"_id": posting["id"]}, {"status": 1}, session=uow.session)
+        status = posting.get("status", repository.OPEN)
+        if current is not None and current.get("status") in TERMINAL:
+            status = current["status"]
+        return repository.upsert_snapshot(uow.db, POSTINGS, posting, uow.session,
+                                          extra={"lane": lane, "status": status})
+
+    def _rerank(self, uow: UnitOfWork, posting: dict, needs: domain.PostingNeeds) -> None:
+        before = posting.get("shortlist")
+        version = (before or {}).get("version", 0) + 1
+        after, _ = shortlists.build(self.matches.index, needs, self.matches.top_k, version=version, now=utc_now())
+        if not shortlists.really_changed(before, after):
+            return
+        repository.save_shortlist(uow.db, posting["id"], after, uow.session)
+        data = {**shortlists.wire(posting, after), "previous_version": version - 1,
+                "changes": shortlists.changes(before, after)}
+        uow.emit("shortlist.updated.v1", subject=posting["id"], data=data, lane=posting["lane"],
+                 tenant=posting["tenant_id"])
+
     # -- queries ---------------------------------------------------------------------------------------------
+
+    def _own_posting(self, tenant_id: str, posting_id: str) -> dict:
+        posting = repository.get(self.store.db, POSTINGS, posting_id)
+        if posting is None or posting.get("tenant_id") != tenant_id or not posting.get("shortlist"):
+            raise NotFound(f"no shortlist for posting {posting_id}")
+        return posting
+
+    @rpc
+    def get_shortlist(self, tenant_id: str, posting_id: str) -> dict:
+        posting = self._own_posting(tenant_id, posting_id)
+        return {**shortlists.wire(posting, posting["shortlist"]), "status": posting["status"],
+                "eligible": posting["shortlist"].get("eligible", 0), "top_k": posting["shortlist"].get("top_k")}
+
+    @rpc
+    def explain(self, tenant_id: str, posting_id: str, provider_id: str) -> dict:
+        posting = self._own_posting(tenant_id, posting_id)
+        self.matches.catch_up(self.store.db)
+        rows = self.matches.index.provider_rows(provider_id)
+        if not rows:
+            raise NotFound(f"matching knows no provider {provider_id}")
+        needs = domain.posting_needs(posting)
+        return shortlists.explanation(self.matches.index, needs, posting["shortlist"], provider_id, rows,
+                                      posting["shortlist"].get("top_k", self.matches.top_k))
 
     @rpc
     def get_provider(self, provider_id: str) -> dict:
@@ -93,4 +184,4 @@ class MatchingService:
 
     @rpc
     def read_model_counts(self) -> dict:
-        return repository.counts(self.store.db)
+        return {**repository.counts(self.store.db), "index_rows": len(self.matches.index)}

@@ -1,0 +1,53 @@
+"""Converting money between currencies with the documented rate table ``exchange_rates.json`` (Decimal only).
+
+The table is indicative: matching only uses it to *compare* a provider's rate with a posting's budget. Amounts are
+quantised to 4 decimal places (the platform's money precision) and carried as integer ten-thousandths ("units") in
+the ranking index, so no money value is ever a float; only the ratio cost/budget that feeds a score is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+from shared.money import Money
+
+RATE_TABLE = Path(__file__).with_name("exchange_rates.json")
+QUANTUM = Decimal("0.0001")
+UNITS_PER_AMOUNT = 10_000
+
+
+@functools.cache
+def rates() -> dict[str, Decimal]:
+    table = json.loads(RATE_TABLE.read_text())
+    return {code: Decimal(value) for code, value in table["rates"].items()}
+
+
+def as_of() -> str:
+    return json.loads(RATE_TABLE.read_text())["as_of"]
+
+
+def convertible(currency: str) -> bool:
+    return currency in rates()
+
+
+def convert(money: Money, currency: str) -> Money | None:
+    """``money`` in ``currency`` (None when either currency is missing from the table)."""
+    if money.currency == currency:
+        return money
+    table = rates()
+    if money.currency not in table or currency not in table:
+        return None
+    amount = (money.amount / table[money.currency] * table[currency]).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+    return Money(amount, currency)
+
+
+def to_units(amount: Decimal) -> int:
+    """Exact integer ten-thousandths of an amount (money has at most 4 decimal places)."""
+    return int(amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN) * UNITS_PER_AMOUNT)
+
+
+def from_units(units: int, currency: str) -> Money:
+    return Money(Decimal(units) / UNITS_PER_AMOUNT, currency)

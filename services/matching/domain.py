@@ -1,0 +1,573 @@
+"""Matching's rules: who may take a posting (hard constraints) and how well each fits (soft components).
+
+Everything here is pure and evaluates ONE candidate row against ONE posting; ``ranking.MatchIndex`` applies the
+very same rules to every row at once with numpy. The arithmetic of each score is written identically in both
+(same operations, same order), so the two agree to the last bit; a unit test holds them to it, and the explanation
+of a decision is this module's scalar evaluation of it.
+
+A candidate row is an individual provider, or one delivery centre of a firm: a firm with centres in Manila and
+Bogotá competes twice, with each centre's country, time zone, seats and shifts.
+
+Track record (contracts active and completed, committed hours, SLA compliance, ratings) comes later from
+contracting and billing events; until a provider has any, the neutral defaults of ``TrackRecord`` apply.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from services.matching import currency, geography
+from services.matching.geography import SHORING_ORDER, Shift
+from shared.money import Money
+from shared.vocabulary import Shoring
+
+# Weights of the soft components; they add up to 1. The total is 0.95 × the weighted sum + the new-provider
+# boost (at most 0.05), so a score stays within [0, 1].
+WEIGHTS: dict[str, float] = {
+    "required_skills": 0.30,
+    "nice_to_have_skills": 0.10,
+    "rate": 0.20,
+    "overlap": 0.10,
+    "track_record": 0.15,
+    "load": 0.10,
+    "shoring": 0.05,
+}
+FIT_SHARE = 0.95
+MAX_NEW_PROVIDER_BOOST = 0.05
+NEW_PROVIDER_DAYS = 90.0
+UNKNOWN_RATE_SCORE = 0.3
+NO_BUDGET_SCORE = 0.5
+NEUTRAL_TRACK_RECORD = 0.5
+SCORE_UNITS = 10_000  # scores are compared and published with 4 decimal places
+WEEKS_PER_MONTH_NUMERATOR, WEEKS_PER_MONTH_DENOMINATOR = 52, 12
+
+# Hard constraints, in the order they are checked and reported.
+EXCLUSIONS: dict[str, str] = {
+    "model_not_served": "does not offer the outsourcing model",
+    "category_not_served": "does not serve the category",
+    "not_verified": "not verified",
+    "unavailable": "not available when the work starts",
+    "no_nda": "will not sign an NDA for confidential work",
+    "languages_missing": "does not speak a required language",
+    "insufficient_capacity": "not enough free capacity",
+    "coverage_not_met": "working hours do not give the coverage asked",
+    "shoring_mismatch": "outside the required shoring",
+    "insufficient_overlap": "too little overlap with the client's business hours",
+}
+
+Schedule = tuple[tuple[str, tuple[Shift, ...]], ...]  # ((time zone, shifts), ...)
+
+
+# --- the model -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """What contracting and billing will tell matching about a provider; neutral until they do."""
+
+    active_contracts: int = 0
+    completed_contracts: int = 0
+    committed_hours_per_week: float = 0.0
+    sla_compliance: float | None = None  # share of SLA measurements met, 0..1
+    rating: float | None = None  # mean completion rating, 1..5
+
+    @classmethod
+    def from_document(cls, document: dict | None) -> TrackRecord:
+        document = document or {}
+        return cls(
+            active_contracts=int(document.get("active_contracts", 0)),
+            completed_contracts=int(document.get("completed_contracts", 0)),
+            committed_hours_per_week=float(document.get("committed_hours_per_week", 0.0)),
+            sla_compliance=_optional_float(document.get("sla_compliance")),
+            rating=_optional_float(document.get("rating")),
+        )
+
+
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(slots=True)
+class CandidateRow:
+    provider_id: str
+    centre_id: str | None
+    display_name: str
+    centre_name: str | None
+    models: frozenset[str]
+    categories: frozenset[str]
+    languages: frozenset[str]
+    skills: dict[str, int]
+    country: str
+    time_zone: str
+    schedule: Schedule
+    firm_schedule: Schedule
+    capacity_hours: float
+    verified: bool
+    availability_status: str
+    available_from: date | None
+    nda_willing: bool
+    currency: str
+    hourly_units: int | None
+    retainer_units: int | None
+    per_unit_units: dict[str, int]
+    registered_days: float  # days since the Unix epoch, for the new-provider boost
+    track: TrackRecord = field(default_factory=TrackRecord)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.provider_id, self.centre_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class PostingNeeds:
+    posting_id: str
+    tenant_id: str
+    model: str
+    category: str
+    languages: tuple[str, ...]
+    required_skills: tuple[tuple[str, int], ...]
+    nice_to_have_skills: tuple[tuple[str, int], ...]
+    engagement: str | None
+    unit: str | None
+    budget: Money | None
+    hours_per_week: int | None
+    duration_weeks: int | None
+    start_date: date | None
+    shoring_preference: str
+    shoring_required: bool
+    min_overlap_hours: int
+    coverage: str
+    nda_required: bool
+    client_country: str
+    client_time_zone: str
+    published_days: float
+
+    @property
+    def estimated_hours(self) -> int | None:
+        """Fixed-price work: hours a week × weeks (None when either is unknown)."""
+        if self.hours_per_week and self.duration_weeks:
+            return self.hours_per_week * self.duration_weeks
+        return None
+
+
+@dataclass(slots=True)
+class Evaluation:
+    row: CandidateRow
+    exclusions: list[tuple[str, str]]
+    components: dict[str, float]
+    score: float
+    units: int
+    reasons: list[str]
+    shoring: Shoring
+    overlap_per_day: float
+
+    @property
+    def eligible(self) -> bool:
+        return not self.exclusions
+
+
+# --- from events to the model ----------------------------------------------------------------------------------
+
+
+def _days(moment: str | datetime | None) -> float:
+    if moment is None:
+        return 0.0
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() / 86400.0
+
+
+def _date(value) -> date | None:
+    if value in (None, ""):
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _units(money: dict | None) -> int | None:
+    return None if not money else currency.to_units(Money.parse(money).amount)
+
+
+def _shifts(entries: list[dict]) -> tuple[Shift, ...]:
+    return tuple((tuple(s["days"]), s["start"], s["end"]) for s in entries)
+
+
+def schedule_mask(schedule: Schedule) -> int:
+    mask = 0
+    for time_zone, shifts in schedule:
+        mask |= geography.schedule_mask(time_zone, shifts)
+    return mask
+
+
+def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[CandidateRow]:
+    """The rows a provider competes with: itself, or each of its delivery centres."""
+    track = track or TrackRecord()
+    rates = profile.get("rates") or {}
+    availability = profile.get("availability") or {"status": "available", "available_from": None}
+    common = dict(
+        provider_id=profile["id"],
+        display_name=profile.get("display_name", ""),
+        models=frozenset(profile.get("models") or ()),
+        categories=frozenset(profile.get("categories") or ()),
+        languages=frozenset(profile.get("languages") or ()),
+        skills={s["name"].strip().lower(): int(s["level"]) for s in profile.get("skills") or ()},
+        verified=bool(profile.get("verified")),
+        availability_status=availability.get("status", "available"),
+        available_from=_date(availability.get("available_from")),
+        nda_willing=bool(profile.get("nda_willing")),
+        currency=profile.get("currency") or "USD",
+        hourly_units=_units(rates.get("hourly")),
+        retainer_units=_units(rates.get("monthly_retainer")),
+        per_unit_units={p["unit"].strip().lower(): _units(p["price"]) for p in rates.get("per_unit") or ()},
+        registered_days=_days(profile.get("created_at")),
+        track=track,
+    )
+    centres = profile.get("delivery_centres") or []
+    if not centres:
+        hours = profile.get("working_hours") or {"days": [], "start": "09:00", "end": "17:00"}
+        schedule: Schedule = ((profile["time_zone"], ((tuple(hours["days"]), hours["start"], hours["end"]),)),)
+        return [
+            CandidateRow(
+                centre_id=None, centre_name=None, country=profile["country"], time_zone=profile["time_zone"],
+                schedule=schedule, firm_schedule=schedule,
+                capacity_hours=float(profile.get("capacity_hours_per_week") or 0), **common,
+            )
+        ]
+    firm_schedule: Schedule = tuple((c["time_zone"], _shifts(c["shifts"])) for c in centres)
+    rows = []
+    for centre in centres:
+        schedule = ((centre["time_zone"], _shifts(centre["shifts"])),)
+        # A seat is a workstation staffed on every shift: a centre offers seats × its weekly shift hours.
+        capacity = int(centre["seats"]) * geography.hours(schedule_mask(schedule))
+        rows.append(
+            CandidateRow(
+                centre_id=centre["id"], centre_name=centre.get("name"), country=centre["country"],
+                time_zone=centre["time_zone"], schedule=schedule, firm_schedule=firm_schedule,
+                capacity_hours=capacity, **common,
+            )
+        )
+    return rows
+
+
+def posting_needs(posting: dict) -> PostingNeeds:
+    engagement = posting.get("engagement") or {}
+    shoring = posting.get("shoring") or {"preference": "any", "required": False}
+    confidentiality = posting.get("confidentiality") or {}
+    client = posting.get("client") or {"country": "US", "time_zone": "UTC"}
+    budget = posting.get("budget")
+    return PostingNeeds(
+        posting_id=posting["id"],
+        tenant_id=posting["tenant_id"],
+        model=posting["model"],
+        category=posting["category"],
+        languages=tuple(posting.get("languages") or ()),
+        required_skills=tuple((s["name"].strip().lower(), int(s["min_level"]))
+                              for s in posting.get("required_skills") or ()),
+        nice_to_have_skills=tuple((s["name"].strip().lower(), int(s["min_level"]))
+                                  for s in posting.get("nice_to_have_skills") or ()),
+        engagement=engagement.get("type"),
+        unit=(engagement.get("unit") or "").strip().lower() or None,
+        budget=Money.parse(budget) if budget else None,
+        hours_per_week=posting.get("hours_per_week"),
+        duration_weeks=posting.get("duration_weeks"),
+        start_date=_date(posting.get("start_date")),
+        shoring_preference=shoring.get("preference", "any"),
+        shoring_required=bool(shoring.get("required")),
+        min_overlap_hours=int(posting.get("min_overlap_hours") or 0),
+        coverage=posting.get("coverage") or "business_hours",
+        nda_required=bool(confidentiality.get("confidential") or confidentiality.get("nda_required")),
+        client_country=client["country"],
+        client_time_zone=client["time_zone"],
+        published_days=_days(posting.get("published_at") or posting.get("updated_at")),
+    )
+
+
+# --- scores: scalar forms (ranking.py has the same arithmetic on arrays) ----------------------------------------
+
+
+def skill_score(level: int, min_level: int) -> float:
+    """0 without the skill; below the asked level up to 0.8; at it 0.8, rising to 1.0 at level 5."""
+    if level <= 0:
+        return 0.0
+    if level < min_level:
+        return 0.8 * level / min_level
+    if min_level >= 5:
+        return 1.0
+    return 0.8 + 0.2 * (level - min_level) / (5 - min_level)
+
+
+def skills_score(skills: dict[str, int], requirements: tuple[tuple[str, int], ...]) -> float:
+    if not requirements:
+        return 1.0
+    total = 0.0
+    for name, min_level in requirements:
+        total = total + skill_score(skills.get(name, 0), min_level)
+    return total / len(requirements)
+
+
+def rate_score(ratio: float) -> float:
+    """Cost / budget → score: within budget 0.8–1.0 (cheaper is better, saturating at 60 %), above it falling
+    to 0 at 40 % over."""
+    if ratio <= 1.0:
+        return 0.8 + 0.2 * min(1.0, (1.0 - ratio) / 0.4)
+    return max(0.0, 0.8 - 2.0 * (ratio - 1.0))
+
+
+def overlap_per_day(overlap_slots: int) -> float:
+    return overlap_slots * 0.5 / 5.0
+
+
+def overlap_score(per_day: float) -> float:
+    return min(1.0, per_day / 8.0)
+
+
+def track_record_score(track: TrackRecord) -> float:
+    if track.sla_compliance is None and track.rating is None:
+        return NEUTRAL_TRACK_RECORD
+    if track.rating is None:
+        return track.sla_compliance
+    if track.sla_compliance is None:
+        return (track.rating - 1.0) / 4.0
+    return (track.sla_compliance + (track.rating - 1.0) / 4.0) / 2.0
+
+
+def load_score(committed: float, capacity: float) -> float:
+    if capacity <= 0:
+        return 0.0
+    return max(0.0, 1.0 - committed / capacity)
+
+
+def shoring_score(shoring: Shoring, preference: str) -> float:
+    if preference == "any":
+        return 1.0
+    distance = abs(SHORING_ORDER.index(shoring) - SHORING_ORDER.index(Shoring(preference)))
+    return 1.0 - 0.5 * distance
+
+
+def new_provider_boost(completed_contracts: int, registered_days: float, published_days: float) -> float:
+    """A bounded lift for providers without completed work, fading over their first 90 days."""
+    if completed_contracts > 0:
+        return 0.0
+    freshness = 1.0 - (published_days - registered_days) / NEW_PROVIDER_DAYS
+    return MAX_NEW_PROVIDER_BOOST * max(0.0, min(1.0, freshness))
+
+
+def combine(components: dict, boost):
+    """FIT_SHARE × the weighted sum + boost; works on floats and on numpy arrays alike."""
+    total = None
+    for name, weight in WEIGHTS.items():
+        term = weight * components[name]
+        total = term if total is None else total + term
+    return FIT_SHARE * total + boost
+
+
+def to_units(score: float) -> int:
+    return math.floor(score * SCORE_UNITS + 0.5)
+
+
+def score_text(units: int) -> str:
+    return format(Decimal(units).scaleb(-4), "f")
+
+
+def budget_units_in(needs: PostingNeeds, currency_code: str) -> int | None:
+    """The posting's budget in a provider's currency, in units (None when it cannot be converted)."""
+    if needs.budget is None:
+        return None
+    return _converted_units(needs.budget, currency_code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _converted_units(budget: Money, currency_code: str) -> int | None:
+    converted = currency.convert(budget, currency_code)
+    return None if converted is None else currency.to_units(converted.amount)
+
+
+def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
+    """What the provider would charge for the unit the budget is expressed in (None: no comparable rate).
+
+    hourly: the hourly rate; fixed: hourly rate × estimated hours (hours a week × weeks); retainer: the monthly
+    retainer, else hourly rate × hours a week × 52 / 12; per_unit: the price of the posting's unit.
+    """
+    engagement = needs.engagement
+    if engagement == "hourly":
+        return None if row.hourly_units is None else float(row.hourly_units)
+    if engagement == "fixed":
+        hours = needs.estimated_hours
+        return None if row.hourly_units is None or hours is None else float(row.hourly_units * hours)
+    if engagement == "retainer":
+        if row.retainer_units is not None:
+            return float(row.retainer_units)
+        if row.hourly_units is None or not needs.hours_per_week:
+            return None
+        return float(row.hourly_units * needs.hours_per_week * WEEKS_PER_MONTH_NUMERATOR) / 12.0
+    if engagement == "per_unit":
+        units = row.per_unit_units.get(needs.unit) if needs.unit else None
+        return None if units is None else float(units)
+    return None
+
+
+def ratio_of(cost: float, budget: float) -> float:
+    if budget <= 0.0:
+        return math.inf if cost > 0.0 else 1.0
+    return cost / budget
+
+
+def rate_component(row: CandidateRow, needs: PostingNeeds, explain: bool = True) -> tuple[float, str]:
+    if needs.budget is None or needs.engagement is None:
+        return NO_BUDGET_SCORE, "the posting names no budget (neutral)"
+    budget = budget_units_in(needs, row.currency)
+    if budget is None:
+        return UNKNOWN_RATE_SCORE, f"no exchange rate for {row.currency} (rate unknown)"
+    cost = cost_units(row, needs)
+    if cost is None:
+        return UNKNOWN_RATE_SCORE, f"no {needs.engagement.replace('_', '-')} rate comparable with the budget"
+    ratio = ratio_of(cost, float(budget))
+    if not explain:
+        return rate_score(ratio), ""
+    cost_money = currency.from_units(int(round(cost)), row.currency).amount.quantize(Decimal("0.01"))
+    budget_money = currency.from_units(budget, row.currency).amount.quantize(Decimal("0.01"))
+    what = {"hourly": "hourly rate", "fixed": "estimated price", "retainer": "monthly cost",
+            "per_unit": f"price per {needs.unit}"}[needs.engagement]
+    return rate_score(ratio), (
+        f"{what} {cost_money} {row.currency} is {ratio:.0%} of the budget ({budget_money} {row.currency})"
+    )
+
+
+# --- evaluating one row ----------------------------------------------------------------------------------------
+
+
+def required_coverage_mask(needs: PostingNeeds) -> int:
+    if needs.coverage == "24x7":
+        return geography.FULL_WEEK
+    if needs.coverage == "extended":
+        return geography.extended_hours_mask(needs.client_time_zone)
+    return 0
+
+
+def covers(row: CandidateRow, needs: PostingNeeds) -> tuple[bool, str]:
+    required = required_coverage_mask(needs)
+    if not required:
+        return True, ""
+    if required & ~schedule_mask(row.schedule) == 0:
+        return True, "its shifts cover the hours asked"
+    if needs.coverage == "24x7" and required & ~schedule_mask(row.firm_schedule) == 0:
+        return True, "follow-the-sun: the firm's centres together cover 24/7"
+    return False, ""
+
+
+class _Excluded(Exception):
+    pass
+
+
+def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) -> Evaluation:
+    """Check every hard constraint and compute every soft component of ``row`` for ``needs``.
+
+    ``explain=False`` is the ranking loop's form: it stops at the first exclusion and writes no reasons.
+    """
+    exclusions: list[tuple[str, str]] = []
+
+    def exclude(code: str, why: str) -> None:
+        exclusions.append((code, why))
+        if not explain:
+            raise _Excluded
+
+    shoring = Shoring.OFFSHORE
+    per_day = 0.0
+    try:
+        if needs.model not in row.models:
+            exclude("model_not_served",
+                    f"does not offer {needs.model} work (offers {', '.join(sorted(row.models))})")
+        if needs.category not in row.categories:
+            exclude("category_not_served", f"does not serve {needs.category}")
+        if not row.verified:
+            exclude("not_verified", "has not been verified by an operator yet")
+        if row.availability_status == "unavailable":
+            exclude("unavailable", "is marked unavailable")
+        elif row.available_from and needs.start_date and row.available_from > needs.start_date:
+            exclude("unavailable", f"available only from {row.available_from}, the work starts {needs.start_date}")
+        if needs.nda_required and not row.nda_willing:
+            exclude("no_nda", "will not sign an NDA and the work is confidential")
+        missing = [code for code in needs.languages if code not in row.languages]
+        if missing:
+            exclude("languages_missing", f"does not speak {', '.join(missing)}")
+        free = row.capacity_hours - row.track.committed_hours_per_week
+        if needs.hours_per_week and free < needs.hours_per_week:
+            exclude("insufficient_capacity",
+                    f"has {free:g} free hours a week, the work needs {needs.hours_per_week}")
+        covered, coverage_note = covers(row, needs)
+        if not covered:
+            asked = "24/7" if needs.coverage == "24x7" else "extended hours (07:00–21:00 client time, Mon–Fri)"
+            exclude("coverage_not_met", f"its shifts do not cover {asked}")
+        shoring = geography.shoring_class(needs.client_country, needs.client_time_zone, row.country, row.time_zone)
+        if needs.shoring_required and needs.shoring_preference != "any" and shoring != needs.shoring_preference:
+            exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting requires "
+                                        f"{needs.shoring_preference}")
+        client_mask = geography.business_hours_mask(needs.client_time_zone)
+        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count())
+        if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
+            exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day with the client's "
+                                            f"09:00–17:00, the posting needs {needs.min_overlap_hours} h")
+    except _Excluded:
+        return Evaluation(row, exclusions, {}, 0.0, 0, [], shoring, per_day)
+
+    rate, rate_reason = rate_component(row, needs, explain)
+    components = {
+        "required_skills": skills_score(row.skills, needs.required_skills),
+        "nice_to_have_skills": skills_score(row.skills, needs.nice_to_have_skills),
+        "rate": rate,
+        "overlap": overlap_score(per_day),
+        "track_record": track_record_score(row.track),
+        "load": load_score(row.track.committed_hours_per_week, row.capacity_hours),
+        "shoring": shoring_score(shoring, needs.shoring_preference),
+    }
+    boost = new_provider_boost(row.track.completed_contracts, row.registered_days, needs.published_days)
+    score = combine(components, boost)
+    components["new_provider_boost"] = boost
+    reasons = _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_note) if explain else []
+    return Evaluation(row, exclusions, components, score, to_units(score), reasons, shoring, per_day)
+
+
+def _skills_reason(row: CandidateRow, requirements: tuple[tuple[str, int], ...], label: str) -> str:
+    if not requirements:
+        return f"no {label} skills asked"
+    met = [n for n, lvl in requirements if row.skills.get(n, 0) >= lvl]
+    detail = ", ".join(f"{n} {row.skills.get(n, 0)}/{lvl}" for n, lvl in requirements)
+    return f"{label} skills: {len(met)} of {len(requirements)} at the asked level ({detail})"
+
+
+def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_note) -> list[str]:
+    where = f"{row.centre_name} centre, {row.country}" if row.centre_id else row.country
+    reasons = [
+        _skills_reason(row, needs.required_skills, "required"),
+        _skills_reason(row, needs.nice_to_have_skills, "nice-to-have"),
+        rate_reason,
+        f"{per_day:g} h overlap per business day with the client's 09:00–17:00 ({row.time_zone})",
+        f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
+                                  else f"; the client prefers {needs.shoring_preference}"),
+    ]
+    track = row.track
+    if track.sla_compliance is None and track.rating is None:
+        reasons.append("no track record yet (neutral)")
+    else:
+        parts = [f"{track.completed_contracts} completed contracts"]
+        if track.sla_compliance is not None:
+            parts.append(f"SLA met {track.sla_compliance:.0%}")
+        if track.rating is not None:
+            parts.append(f"rated {track.rating:.1f}/5")
+        reasons.append("track record: " + ", ".join(parts))
+    reasons.append(f"load: {track.committed_hours_per_week:g} of {row.capacity_hours:g} h a week committed")
+    if coverage_note:
+        reasons.append(coverage_note)
+    if components["new_provider_boost"] > 0:
+        reasons.append(f"new on the platform: +{components['new_provider_boost']:.4f}")
+    return reasons
+
+
+def sort_key(units: int, row: CandidateRow) -> tuple:
+    """Best first; equal scores ordered by provider id, then centre id (stable across runs and processes)."""
+    return (-units, row.provider_id, row.centre_id or "")

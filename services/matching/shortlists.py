@@ -1,0 +1,162 @@
+"""Shortlists: what the ranking becomes on the wire, how two of them differ, and who a provider's change can touch.
+
+A shortlist is ``{"version", "computed_at", "candidates": [...]}``; each candidate carries its rank, its score as a
+4-decimal string, its breakdown (one decimal string per soft component) and human-readable reasons. The candidates'
+breakdowns come from ``domain.evaluate`` — the same arithmetic the index ranked with — so what a client reads is
+exactly why the candidate is where it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from services.matching import domain
+from services.matching.domain import CandidateRow, PostingNeeds
+from services.matching.ranking import MatchIndex, Ranked
+from shared.envelope import rfc3339
+
+
+def candidate_entry(evaluation: domain.Evaluation, rank: int) -> dict:
+    return {
+        "provider_id": evaluation.row.provider_id,
+        "centre_id": evaluation.row.centre_id,
+        "rank": rank,
+        "score": domain.score_text(evaluation.units),
+        "breakdown": {name: f"{value:.4f}" for name, value in evaluation.components.items()},
+        "reasons": evaluation.reasons,
+    }
+
+
+def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: datetime) -> tuple[dict, Ranked]:
+    ranked = index.rank(needs, k)
+    candidates = []
+    for place, (row_index, units) in enumerate(ranked.top, start=1):
+        evaluation = domain.evaluate(index.rows[row_index], needs)
+        if evaluation.units != units:  # the two forms of one rule disagreeing is a bug, never a tie-break
+            raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}")
+        candidates.append(candidate_entry(evaluation, place))
+    shortlist = {"version": version, "computed_at": rfc3339(now), "candidates": candidates,
+                 "eligible": ranked.eligible, "top_k": k}
+    return shortlist, ranked
+
+
+def order(shortlist: dict | None) -> list[tuple[str, str | None]]:
+    return [(c["provider_id"], c["centre_id"]) for c in (shortlist or {}).get("candidates", [])]
+
+
+def really_changed(before: dict | None, after: dict) -> bool:
+    """A shortlist changes when who is on it, or in which order, changes (not a score's last decimal)."""
+    return order(before) != order(after)
+
+
+def changes(before: dict | None, after: dict) -> dict:
+    """Provider ids added, removed, and moved (present in both at another rank)."""
+    def ranks(shortlist: dict | None) -> dict[str, int]:
+        best: dict[str, int] = {}
+        for candidate in (shortlist or {}).get("candidates", []):
+            best.setdefault(candidate["provider_id"], candidate["rank"])
+        return best
+
+    old, new = ranks(before), ranks(after)
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "moved": sorted(p for p in set(old) & set(new) if old[p] != new[p]),
+    }
+
+
+def score_units(text: str) -> int:
+    return int(Decimal(text).scaleb(4))
+
+
+def cut_key(shortlist: dict) -> tuple | None:
+    """The sort key of the last candidate: a row must sort before it to enter a full shortlist."""
+    candidates = shortlist.get("candidates") or []
+    if len(candidates) < shortlist.get("top_k", 0) or not candidates:
+        return None
+    last = candidates[-1]
+    return (-score_units(last["score"]), last["provider_id"], last["centre_id"] or "")
+
+
+def could_change(shortlist: dict | None, needs: PostingNeeds, provider_id: str,
+                 rows: list[CandidateRow]) -> bool:
+    """Whether a provider whose rows are now ``rows`` can change this shortlist: it is on it (it may move or
+    drop), or one of its rows now qualifies and beats the last place (or there is room)."""
+    if shortlist is None:
+        return True
+    if any(c["provider_id"] == provider_id for c in shortlist.get("candidates", [])):
+        return True
+    cut = cut_key(shortlist)
+    for row in rows:
+        evaluation = domain.evaluate(row, needs, explain=False)
+        if evaluation.eligible and (cut is None or domain.sort_key(evaluation.units, row) < cut):
+            return True
+    return False
+
+
+def wire(posting: dict, shortlist: dict) -> dict:
+    """A shortlist as events and the API carry it."""
+    return {
+        "posting_id": posting["id"],
+        "tenant_id": posting["tenant_id"],
+        "shortlist": {k: shortlist[k] for k in ("version", "computed_at", "candidates")},
+    }
+
+
+def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provider_id: str,
+                rows: list[CandidateRow], k: int) -> dict:
+    """Why a provider is where it is on a posting: per row (the provider, or each of its centres), the hard
+    constraints that exclude it, or its score, breakdown, place among all eligible rows and distance to the cut."""
+    listed = {(c["provider_id"], c["centre_id"]): c for c in (shortlist or {}).get("candidates", [])}
+    candidates = (shortlist or {}).get("candidates", [])
+    cut = candidates[-1]["score"] if len(candidates) >= k and candidates else None
+    ranked = index.rank(needs, k)
+    entries = []
+    for row in rows:
+        evaluation = domain.evaluate(row, needs)
+        entry: dict = {"centre_id": row.centre_id, "centre_name": row.centre_name}
+        on_list = listed.get((row.provider_id, row.centre_id))
+        if evaluation.exclusions:
+            entry.update(status="excluded", excluded_by=[{"constraint": c, "reason": r}
+                                                        for c, r in evaluation.exclusions])
+        else:
+            row_index = index.by_key.get(row.key)
+            position = index.position(ranked, row_index) if row_index is not None else None
+            entry.update(
+                status="shortlisted" if on_list else "below_cut",
+                score=domain.score_text(evaluation.units),
+                rank=on_list["rank"] if on_list else position,
+                breakdown={name: f"{value:.4f}" for name, value in evaluation.components.items()},
+                reasons=evaluation.reasons,
+            )
+            if not on_list and cut is not None:
+                entry["below_cut_by"] = domain.score_text(max(0, score_units(cut) - evaluation.units))
+        entries.append(entry)
+    statuses = {e["status"] for e in entries}
+    status = next(s for s in ("shortlisted", "below_cut", "excluded") if s in statuses) if entries else "unknown"
+    return {
+        "posting_id": needs.posting_id,
+        "provider_id": provider_id,
+        "status": status,
+        "shortlist_version": (shortlist or {}).get("version"),
+        "cut_score": cut,
+        "top_k": k,
+        "eligible": ranked.eligible,
+        "rows": entries,
+        "summary": _summary(status, entries, cut),
+    }
+
+
+def _summary(status: str, entries: list[dict], cut: str | None) -> str:
+    if status == "shortlisted":
+        best = min((e for e in entries if e["status"] == "shortlisted"), key=lambda e: e["rank"])
+        return f"On the shortlist at rank {best['rank']} with score {best['score']}."
+    if status == "below_cut":
+        best = max((e for e in entries if e["status"] == "below_cut"), key=lambda e: score_units(e["score"]))
+        gap = f", {best['below_cut_by']} below the cut ({cut})" if "below_cut_by" in best else ""
+        return f"Eligible, ranked {best['rank']} with score {best['score']}{gap}."
+    if status == "excluded":
+        reasons = sorted({x["reason"] for e in entries for x in e["excluded_by"]})
+        return "Excluded: " + "; ".join(reasons) + "."
+    return "Matching knows no candidate rows for this provider."
