@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+from kombu import Connection, Exchange, Producer
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from shared import topology
+from tests.faults import ledger
+from tests.faults.harness import ServiceProcess, consumers_on, service_env, wait_for
+from tests.support.infra import unique_name
+from tests.support.kit import dead_letters
+
+CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry"
+
+
+class LedgerRig:
+    """A ledger producer and consumer as separate processes on a given broker and database."""
+
+    def __init__(self, amqp_uri: str, mongo_uri: str, logs, **settings: str):
+        self.amqp_uri = amqp_uri
+        self.mongo_uri = mongo_uri
+        self.producer_db = unique_name("ledger_producer")
+        self.consumer_db = unique_name("ledger_consumer")
+        self.settings = {"retry_delays": "0.2,0.5,1", **settings}
+        self.env = service_env(amqp_uri, mongo_uri,
+                               {ledger.PRODUCER: self.producer_db, ledger.CONSUMER: self.consumer_db},
+                               **self.settings)
+        topology_env = {f"TASKLINKR_{k.upper()}": v for k, v in self.settings.items()}
+        self._delete_leftovers(topology_env)
+        topology.apply(amqp_uri, ledger.CATALOG, environ=topology_env)
+        self.producer = ServiceProcess("tests.faults.ledger:LedgerProducer", self.env, logs / "producer.log")
+        self.consumer = ServiceProcess("tests.faults.ledger:LedgerConsumer", self.env, logs / "consumer.log")
+        self.parked: set[str] = set()
+
+    def _delete_leftovers(self, environ: dict) -> None:
+        """Queues are named after the services: an earlier test's queues (with its messages and its arguments,
+        such as a smaller max length) are deleted so every rig starts from the declared topology."""
+        _, queues = topology.declarations(ledger.CATALOG, environ)
+        with Connection(self.amqp_uri) as connection:
+            for queue in queues:
+                connection.channel().queue_delete(queue.name)
+
+    def start_producer(self) -> None:
+        self.producer.start()
+        assert wait_for(lambda: self.call("ping"), timeout=60), self.producer.log()[-3000:]
+
+    def start_consumer(self) -> None:
+        self.consumer.start()
+        assert wait_for(lambda: consumers_on(self.amqp_uri, CONSUMER_QUEUE) >= 1, timeout=60), \
+            self.consumer.log()[-3000:]
+
+    def call(self, method: str, *args, timeout: float = 15):
+        with ServiceRpcProxy(ledger.PRODUCER, {"AMQP_URI": self.amqp_uri}, timeout=timeout) as proxy:
+            return getattr(proxy, method)(*args)
+
+    def emit(self, first_seq: int, count: int, behaviour: dict | None = None) -> list[str]:
+        return self.call("emit", first_seq, count, behaviour)
+
+    def publish_directly(self, envelopes: list[dict]) -> None:
+        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
+            producer = Producer(connection.channel())
+            exchange = Exchange(f"{ledger.PRODUCER}.events", type="topic", durable=True)
+            for envelope in envelopes:
+                producer.publish(envelope, exchange=exchange, routing_key=ledger.EVENT, serializer="json",
+                                 mandatory=True, delivery_mode=2)
+
+    def collect_parked(self) -> set[str]:
+        import json
+
+        for body, _headers in dead_letters(self.amqp_uri, ledger.CONSUMER):
+            self.parked.add(json.loads(body)["id"])
+        return self.parked
+
+    def ledger(self) -> ledger.Ledger:
+        return ledger.read_ledger(self.mongo_uri, self.producer_db, self.consumer_db, self.parked)
+
+    def settled(self, timeout: float = 120) -> ledger.Ledger:
+        """Wait until nothing is pending in the outbox and everything committed was applied or parked."""
+
+        def done():
+            self.collect_parked()
+            current = self.ledger()
+            return ledger.backlog(self.mongo_uri, self.producer_db) == 0 and not current.lost
+
+        wait_for(done, timeout=timeout, interval=0.5)
+        result = self.ledger()
+        print(result)
+        return result
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.producer.stop()
+
+
+@pytest.fixture
+def rig_factory(tmp_path):
+    rigs = []
+
+    def make(amqp_uri: str, mongo_uri: str, **settings: str) -> LedgerRig:
+        rig = LedgerRig(amqp_uri, mongo_uri, tmp_path, **settings)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.stop()

@@ -1,0 +1,106 @@
+"""A producer and a consumer that count every message, for fault tests.
+
+The producer commits ``ledger.entry.v1`` events through the real outbox; the consumer applies each through the
+real idempotent, retrying handler and records its effect with a counter that is *not* idempotent by itself, so a
+double application shows as ``times == 2``. The ledger then compares:
+
+- lost: committed by the producer (accepted) but never applied;
+- doubled: applied more than once;
+- unexpected: applied but never committed by the producer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import eventlet
+from pymongo import MongoClient
+
+from shared.messaging import subscribe
+from shared.persistence import Database
+from shared.rpc import rpc
+
+EVENT = "ledger.entry.v1"
+PRODUCER = "ledgerproducer"
+CONSUMER = "ledgerconsumer"
+CATALOG = {"events": [{"type": EVENT, "producer": PRODUCER,
+                       "consumers": [{"service": CONSUMER, "handler": "on_ledger_entry"}]}]}
+
+
+class LedgerProducer:
+    name = PRODUCER
+    store = Database()
+
+    @rpc
+    def emit(self, first_seq: int, count: int, behaviour: dict | None = None) -> list[str]:
+        """Commit ``count`` events in one transaction; returns their ids once committed."""
+
+        def work(uow):
+            return [
+                uow.emit(EVENT, subject=f"entry-{seq}", lane="smb",
+                         data={"seq": seq, **(behaviour or {})})["id"]
+                for seq in range(first_seq, first_seq + count)
+            ]
+
+        return self.store.transact(work)
+
+    @rpc
+    def ping(self) -> bool:
+        return True
+
+
+class LedgerConsumer:
+    name = CONSUMER
+    store = Database()
+
+    @subscribe(PRODUCER, EVENT, check_contract=False)
+    def on_ledger_entry(self, uow, envelope):
+        data = envelope["data"]
+        if data.get("slow_ms"):
+            eventlet.sleep(data["slow_ms"] / 1000)
+        if data.get("fail") == "always":
+            raise RuntimeError(f"entry {data['seq']} always fails")
+        if data.get("fail_every") and data["seq"] % data["fail_every"] == 0:
+            # Fail the first attempt only; remembered outside the transaction so the retry succeeds.
+            if self.store.db.failed_once.find_one({"_id": envelope["id"]}) is None:
+                self.store.db.failed_once.insert_one({"_id": envelope["id"]})
+                raise RuntimeError(f"entry {data['seq']} fails once")
+        uow.db.effects.update_one(
+            {"_id": envelope["id"]}, {"$inc": {"times": 1}, "$set": {"seq": data["seq"]}}, upsert=True,
+            session=uow.session,
+        )
+
+
+@dataclass
+class Ledger:
+    committed: set[str]
+    applied: dict[str, int]
+    parked: set[str] = field(default_factory=set)
+
+    @property
+    def lost(self) -> set[str]:
+        return self.committed - set(self.applied) - self.parked
+
+    @property
+    def doubled(self) -> dict[str, int]:
+        return {event_id: times for event_id, times in self.applied.items() if times > 1}
+
+    @property
+    def unexpected(self) -> set[str]:
+        return set(self.applied) - self.committed
+
+    def __str__(self) -> str:
+        return (f"ledger: committed={len(self.committed)} applied={len(self.applied)} parked={len(self.parked)} "
+                f"lost={len(self.lost)} doubled={len(self.doubled)} unexpected={len(self.unexpected)}")
+
+
+def read_ledger(mongo_uri: str, producer_db: str, consumer_db: str, parked: set[str] | None = None) -> Ledger:
+    with MongoClient(mongo_uri) as client:
+        committed = {doc["event_id"] for doc in client[producer_db].outbox.find({}, {"event_id": 1})}
+        applied = {doc["_id"]: doc["times"] for doc in client[consumer_db].effects.find({}, {"times": 1})}
+    return Ledger(committed=committed, applied=applied, parked=parked or set())
+
+
+def backlog(mongo_uri: str, producer_db: str) -> int:
+    with MongoClient(mongo_uri) as client:
+        return client[producer_db].outbox.count_documents({"status": "pending"})

@@ -1,0 +1,268 @@
+"""Fault tests: every message counted with a ledger (lost, doubled, unexpected); each must end at zero.
+
+Producer and consumer run as their own processes on the real broker and database (tests/faults/ledger.py).
+"""
+
+import random
+import threading
+import time
+
+import eventlet
+import pytest
+from pymongo import MongoClient
+
+from shared.envelope import build
+from shared.outbox import OutboxRelay
+from tests.faults import ledger
+from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
+
+pytestmark = pytest.mark.faults
+
+
+def assert_clean(result: ledger.Ledger, expected_applied: int) -> None:
+    assert result.lost == set(), result
+    assert result.doubled == {}, result
+    assert result.unexpected == set(), result
+    assert len(result.applied) == expected_applied, result
+
+
+def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, amqp_uri, mongo_uri):
+    # The killed process leaves its open transactions holding their documents until the database's transaction
+    # lifetime (60 s) ends: the redelivered events wait that out in the retry back-off, as in production.
+    rig = rig_factory(amqp_uri, mongo_uri, retry_delays="1,5,30,60")
+    rig.start_producer()
+    rig.start_consumer()
+    for first in range(0, 2000, 100):
+        rig.emit(first, 100, {"slow_ms": 3})
+    assert wait_for(lambda: len(rig.ledger().applied) >= 300, timeout=60)
+    rig.consumer.kill()  # SIGKILL with up to max_workers handlers in the middle of their transaction
+    time.sleep(1)
+    rig.start_consumer()
+    assert_clean(rig.settled(timeout=180), 2000)
+
+
+def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_parked_while_others_flow(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    rig.start_consumer()
+    poison = rig.emit(10_000, 5, {"fail": "always"})
+    for first in range(0, 1000, 100):
+        rig.emit(first, 100, {"fail_every": 50})
+    result = rig.settled()
+    assert set(poison) == rig.parked
+    assert_clean(result, 1000)
+
+
+def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_factory, amqp_uri, mongo_uri):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    committed = rig.emit(0, 300)  # committed through the outbox: the relay delivers each once ...
+    rig.start_consumer()
+    with ledger_envelopes(rig) as envelopes:  # ... and here every one of them arrives again, shuffled
+        duplicates = [e for e in envelopes if e["id"] in set(committed)] * 2
+        random.Random(7).shuffle(duplicates)
+        rig.publish_directly(duplicates)
+    assert_clean(rig.settled(), 300)
+
+
+def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_factory, amqp_uri, mongo_uri):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    for first in range(0, 500, 100):
+        rig.emit(first, 100)
+    assert wait_for(lambda: ledger.backlog(rig.mongo_uri, rig.producer_db) == 0, timeout=60)
+    rig.start_consumer()
+    assert_clean(rig.settled(), 500)
+
+
+def test_a_slow_consumer_with_a_full_queue_pushes_publishers_back_and_nothing_is_dropped(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri, queue_max_length="50")
+    rig.start_producer()
+    rig.start_consumer()
+    for first in range(0, 600, 100):
+        rig.emit(first, 100, {"slow_ms": 10})
+    result = rig.settled(timeout=180)
+    assert "nack" in rig.producer.log(), "the broker should have refused events while the queue was full"
+    assert_clean(result, 600)
+
+
+def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    rig.producer.stop()  # its relay must not race ours; the events stay committed and pending
+    client = MongoClient(mongo_uri, tz_aware=True)
+    outbox = client[rig.producer_db].outbox
+    with ledger_envelopes(rig, count=400) as envelopes:
+        outbox.insert_many([pending(e) for e in envelopes])
+    rig.start_consumer()
+
+    class Crash(BaseException):
+        pass
+
+    doomed = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER, batch_size=100,
+                         lease_seconds=0.5)
+
+    def die_before_marking(*args, **kwargs):
+        raise Crash("killed after the broker confirmed the batch, before it was marked published")
+
+    doomed.db = _OutboxCrashingDb(client[rig.producer_db], die_before_marking)
+    with pytest.raises(Crash):
+        doomed.acquire_lease() and doomed.publish_pending()
+    assert outbox.count_documents({"status": "pending"}) == 400  # confirmed by the broker, never marked
+    time.sleep(0.6)  # the dead relay's lease runs out
+
+    survivor = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER,
+                           batch_size=100, lease_seconds=0.5)
+    assert survivor.acquire_lease()
+    assert survivor.publish_pending() == 400
+    survivor.stop()
+    assert_clean(rig.settled(), 400)
+
+
+def test_the_broker_killed_and_restarted_during_a_burst_of_5000_events(rig_factory, mongo_uri, tmp_path):
+    rabbit = OwnRabbit(tmp_path / "rabbit")
+    rabbit.start()
+    try:
+        rig = rig_factory(rabbit.uri, mongo_uri)
+        rig.start_producer()
+        rig.start_consumer()
+        emitted = threading.Event()
+
+        def burst():
+            for first in range(0, 5000, 250):
+                try:
+                    rig.emit(first, 250)
+                except Exception:  # the broker is down: this batch may or may not have been accepted
+                    time.sleep(1)
+                    try:
+                        rig.emit(first + 100_000, 250)
+                    except Exception:
+                        pass
+            emitted.set()
+
+        eventlet.spawn(burst)
+        assert wait_for(lambda: len(rig.ledger().committed) >= 1500, timeout=120)
+        rabbit.kill()
+        time.sleep(3)
+        rabbit.start()
+        assert wait_for(emitted.is_set, timeout=180)
+        result = rig.settled(timeout=240)
+        assert len(result.committed) >= 5000
+        assert_clean(result, len(result.committed))
+    finally:
+        rabbit.kill()
+
+
+def test_the_broker_connection_cut_for_20_seconds(rig_factory, amqp_uri, mongo_uri):
+    host_port = amqp_uri.split("@", 1)[1].split("/", 1)
+    host, port = host_port[0].split(":")
+    proxy = CuttableProxy(host, int(port))
+    proxied = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{host_port[1]}"
+    try:
+        rig = rig_factory(proxied, mongo_uri)
+        rig.start_producer()
+        rig.start_consumer()
+        rig.amqp_uri = amqp_uri  # the test itself talks to the broker directly
+        for first in range(0, 1000, 100):
+            rig.emit(first, 100, {"slow_ms": 5})  # a backlog in flight: outbox, queue and handlers all busy
+        proxy.cut(20)
+        time.sleep(20)
+        for first in range(1000, 1500, 100):
+            assert wait_for(lambda f=first: rig.emit(f, 100) is not None, timeout=90)
+        result = rig.settled(timeout=180)
+        assert proxy.cuts == 1
+        assert_clean(result, 1500)
+    finally:
+        proxy.close()
+
+
+def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, tmp_path):
+    database = OwnDatabase(tmp_path)
+    database.start()
+    try:
+        rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,5,10,20,40")
+        rig.start_producer()
+        rig.start_consumer()
+        stop_load = threading.Event()
+        accepted: list[str] = []
+
+        def load():
+            seq = 0
+            while not stop_load.is_set():
+                try:
+                    accepted.extend(rig.emit(seq, 20, {"slow_ms": 2}))
+                except Exception:  # refused while the database is down: not accepted, so not owed
+                    pass
+                seq += 20
+                time.sleep(0.1)
+
+        loader = eventlet.spawn(load)
+        assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+        database.stop()
+        time.sleep(30)
+        database.start()
+        time.sleep(3)
+        stop_load.set()
+        loader.wait()
+        result = rig.settled(timeout=240)
+        assert set(accepted) <= result.committed  # every answered request was committed
+        assert_clean(result, len(result.committed))
+    finally:
+        database.stop()
+
+
+class ledger_envelopes:  # noqa: N801 - used as a context manager
+    """Envelopes as the ledger producer would build them (taken from its outbox, or made afresh)."""
+
+    def __init__(self, rig, count: int | None = None):
+        self.rig = rig
+        self.count = count
+
+    def __enter__(self) -> list[dict]:
+        if self.count is not None:
+            return [build(service=ledger.PRODUCER, routing_key=ledger.EVENT, subject=f"entry-{n}",
+                          data={"seq": n}, lane="smb") for n in range(self.count)]
+        with MongoClient(self.rig.mongo_uri) as client:
+            return [doc["envelope"] for doc in client[self.rig.producer_db].outbox.find({})]
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def pending(envelope: dict) -> dict:
+    from bson import ObjectId
+
+    from shared.envelope import amqp_headers, event_exchange, utc_now
+
+    return {"_id": ObjectId(), "event_id": envelope["id"], "exchange": event_exchange(ledger.PRODUCER),
+            "routing_key": ledger.EVENT, "envelope": envelope, "headers": amqp_headers(envelope),
+            "status": "pending", "created_at": utc_now()}
+
+
+class _OutboxCrashingDb:
+    """The producer database, except that marking outbox rows published 'kills' the relay."""
+
+    def __init__(self, db, crash):
+        self._db = db
+        self._crash = crash
+
+    def __getitem__(self, name):
+        collection = self._db[name]
+        if name != "outbox":
+            return collection
+        crash = self._crash
+
+        class Collection:
+            def __getattr__(self, attr):
+                return getattr(collection, attr)
+
+            def update_many(self, *args, **kwargs):
+                crash(*args, **kwargs)
+
+        return Collection()
