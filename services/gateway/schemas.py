@@ -576,6 +576,71 @@ class InvitationPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+# --- shortlists (matching) ------------------------------------------------------------------------------------------
+
+
+class CandidateSchema(Schema):
+    provider_id = fields.String(required=True)
+    centre_id = fields.String(allow_none=True, required=True,
+                              metadata={"description": "The firm's delivery centre ranked; null for an individual."})
+    rank = fields.Integer(required=True)
+    score = fields.String(required=True, metadata={"example": "0.8123", "description": "4-decimal string in [0, 1]"})
+    breakdown = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                            metadata={"description": "Soft component -> decimal string (required_skills, "
+                                      "nice_to_have_skills, rate, overlap, track_record, load, shoring, "
+                                      "new_provider_boost)."})
+    reasons = fields.List(fields.String(), required=True)
+
+
+class ShortlistBodySchema(Schema):
+    version = fields.Integer(required=True)
+    computed_at = _timestamp(required=True)
+    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
+
+
+class ShortlistSchema(Schema):
+    posting_id = fields.String(required=True)
+    tenant_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "open, awarded, cancelled or closed; only "
+                                                    "open postings are re-ranked"})
+    eligible = fields.Integer(required=True, metadata={"description": "Candidates passing every hard constraint"})
+    top_k = fields.Integer(required=True)
+    shortlist = fields.Nested(ShortlistBodySchema, required=True)
+
+
+class ExclusionSchema(Schema):
+    constraint = _one_of(["model_not_served", "category_not_served", "not_verified", "unavailable", "no_nda",
+                          "languages_missing", "insufficient_capacity", "coverage_not_met", "shoring_mismatch",
+                          "insufficient_overlap"], required=True)
+    reason = fields.String(required=True)
+
+
+class ExplainedRowSchema(Schema):
+    centre_id = fields.String(allow_none=True, required=True)
+    centre_name = fields.String(allow_none=True)
+    status = _one_of(["shortlisted", "below_cut", "excluded"], required=True)
+    excluded_by = fields.List(fields.Nested(ExclusionSchema))
+    score = fields.String()
+    rank = fields.Integer(allow_none=True, metadata={"description": "Place among every eligible candidate"})
+    below_cut_by = fields.String(metadata={"description": "Score missing to reach the last shortlisted"})
+    breakdown = fields.Dict(keys=fields.String(), values=fields.String())
+    reasons = fields.List(fields.String())
+
+
+class ExplanationSchema(Schema):
+    posting_id = fields.String(required=True)
+    provider_id = fields.String(required=True)
+    status = _one_of(["shortlisted", "below_cut", "excluded", "unknown"], required=True)
+    summary = fields.String(required=True)
+    shortlist_version = fields.Integer(allow_none=True)
+    cut_score = fields.String(allow_none=True, metadata={"description": "Score of the last shortlisted candidate "
+                                                         "when the shortlist is full"})
+    top_k = fields.Integer()
+    eligible = fields.Integer()
+    rows = fields.List(fields.Nested(ExplainedRowSchema), required=True,
+                       metadata={"description": "The provider, or each of its delivery centres"})
+
+
 # --- operations ----------------------------------------------------------------------------------------------------
 
 

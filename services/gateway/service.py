@@ -23,6 +23,7 @@ class GatewayService:
 
     providers = RpcProxy("providers")
     postings = RpcProxy("postings")
+    matching = RpcProxy("matching")
     tracing = Tracing()
     auth = Authentication()
     rpc = TimedRpc()
@@ -178,6 +179,18 @@ class GatewayService:
     @route("accept_proposal")
     def accept_proposal(self, request: ApiRequest) -> dict:
         return self.rpc(self.postings.accept_proposal, self._party(request), request.path["proposal_id"])
+
+    # --- shortlists (matching) ----------------------------------------------------------------------------------
+
+    @route("get_shortlist")
+    def get_shortlist(self, request: ApiRequest) -> dict:
+        return self.rpc(self.matching.get_shortlist, request.caller.tenant_id, request.path["posting_id"])
+
+    @route("explain_match")
+    def explain_match(self, request: ApiRequest) -> dict:
+        return self.rpc(
+            self.matching.explain, request.caller.tenant_id, request.path["posting_id"], request.path["provider_id"]
+        )
 
     # --- operations ----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""Every hard constraint excludes, with its own reason; the index and the scalar rules exclude the same rows."""
+
+import pytest
+
+from services.matching import domain
+from tests.unit.matching import builders as b
+from tests.unit.matching.builders import ANA, CEBU_BPO, HELPDESK_24X7, POSTING
+
+# (label, provider changes, posting changes, the constraint that must exclude)
+EXCLUDED = [
+    ("a freelancer-only profile for virtual-assistant work", {"models": ["freelance"]}, {}, "model_not_served"),
+    ("a scheduler asked for data entry", {}, {"category": "data_entry"}, "category_not_served"),
+    ("nobody verified her yet", {"verified": False}, {}, "not_verified"),
+    ("on leave", {"availability": {"status": "unavailable", "available_from": None}}, {}, "unavailable"),
+    ("free only after the start date", {"availability": {"status": "available", "available_from": "2027-02-01"}},
+     {}, "unavailable"),
+    ("refuses NDAs for confidential work", {"nda_willing": False}, {}, "no_nda"),
+    ("no German for a German-speaking client", {}, {"languages": ["en", "de"]}, "languages_missing"),
+    ("ten hours a week for a twenty-hour job", {"capacity_hours_per_week": 10}, {}, "insufficient_capacity"),
+    ("an individual for 24/7 coverage", {"categories": ["administrative_support"]},
+     {"coverage": "24x7", "hours_per_week": 20}, "coverage_not_met"),
+    ("an individual for extended hours", {}, {"coverage": "extended"}, "coverage_not_met"),
+    ("Mexico City when onshore (US) is required", {}, {"shoring": {"preference": "onshore", "required": True}},
+     "shoring_mismatch"),
+    ("Manila day shift: no overlap with New York", {"country": "PH", "time_zone": "Asia/Manila"}, {},
+     "insufficient_overlap"),
+]
+
+
+@pytest.mark.parametrize("label, provider_changes, posting_changes, constraint", EXCLUDED,
+                         ids=[e[0] for e in EXCLUDED])
+def test_each_hard_constraint_excludes_with_its_reason_and_the_index_agrees(
+    label, provider_changes, posting_changes, constraint
+):
+    provider = b.profile(**provider_changes)
+    posting = b.posting(**posting_changes)
+
+    evaluation = b.evaluate(provider, posting)
+
+    assert [code for code, _ in evaluation.exclusions] == [constraint]
+    assert evaluation.exclusions[0][1]  # a human-readable reason
+    assert b.ranking(posting, provider) == []
+
+
+def test_the_default_scenario_passes_every_constraint():
+    evaluation = b.evaluate(b.profile())
+    assert evaluation.exclusions == []
+    assert evaluation.overlap_per_day == 7.0  # Mexico City 09-17 is New York 10-18 in January
+
+
+def test_committed_hours_from_the_track_record_use_up_capacity():
+    busy = b.profile(track={"committed_hours_per_week": 30, "completed_contracts": 3})
+    assert [c for c, _ in b.evaluate(busy).exclusions] == ["insufficient_capacity"]
+
+
+def test_nda_is_only_required_for_confidential_work():
+    refuses = b.profile(nda_willing=False)
+    public = b.posting(confidentiality={"confidential": False, "nda_required": False})
+    assert b.evaluate(refuses, public).eligible
+
+
+def test_a_provider_failing_several_constraints_hears_about_each():
+    provider = b.profile(verified=False, nda_willing=False, languages=["es"])
+    codes = [c for c, _ in b.evaluate(provider).exclusions]
+    assert codes == ["not_verified", "no_nda", "languages_missing"]
+
+
+def test_a_manila_night_shift_covers_new_york_business_hours():
+    night = b.profile(country="PH", time_zone="Asia/Manila",
+                      working_hours={"days": b.WEEKDAYS, "start": "21:00", "end": "06:00"})
+    evaluation = b.evaluate(night)
+    assert evaluation.eligible
+    assert evaluation.overlap_per_day == 8.0
+    assert evaluation.shoring == "offshore"
+
+
+def test_a_firm_with_round_the_clock_shifts_meets_24x7_and_is_matched_per_centre():
+    firm = b.profile(CEBU_BPO)
+    evaluation = b.evaluate(firm, HELPDESK_24X7)
+    assert evaluation.eligible
+    assert evaluation.row.centre_id == "dc_cebu"
+    assert evaluation.row.capacity_hours == 120 * 168
+
+
+def test_centres_whose_shifts_together_cover_the_week_meet_24x7_follow_the_sun():
+    def daily(start, end):
+        return [{"name": "day", "days": [*b.WEEKDAYS, "sat", "sun"], "start": start, "end": end}]
+
+    # Cebu 08:00-20:00 is 00:00-12:00 UTC; Bogotá 07:00-19:00 is 12:00-24:00 UTC
+    firm = b.profile(CEBU_BPO, delivery_centres=[
+        {"id": "dc_cebu", "name": "Cebu", "country": "PH", "time_zone": "Asia/Manila", "seats": 80,
+         "shifts": daily("08:00", "20:00")},
+        {"id": "dc_bogota", "name": "Bogotá", "country": "CO", "time_zone": "America/Bogota", "seats": 60,
+         "shifts": daily("07:00", "19:00")},
+    ])
+    alone = b.profile(CEBU_BPO, delivery_centres=[firm["delivery_centres"][0]])
+    needs = domain.posting_needs(HELPDESK_24X7)
+
+    together = [domain.evaluate(row, needs) for row in b.rows(firm)]
+    assert [e.eligible for e in together] == [True, True]
+    assert "follow-the-sun" in " ".join(together[0].reasons)
+    assert [c for c, _ in b.evaluate(alone, HELPDESK_24X7).exclusions] == ["coverage_not_met"]
+    assert {centre for _, centre, _ in b.ranking(HELPDESK_24X7, firm)} == {"dc_cebu", "dc_bogota"}
+
+
+def test_a_firms_centre_in_the_wrong_country_is_excluded_while_its_onshore_centre_is_kept():
+    firm = b.profile(CEBU_BPO, delivery_centres=[
+        {**CEBU_BPO["delivery_centres"][0]},
+        {"id": "dc_austin", "name": "Austin", "country": "US", "time_zone": "America/Chicago", "seats": 40,
+         "shifts": b.SHIFTS_24X7},
+    ])
+    onshore = b.posting(HELPDESK_24X7, shoring={"preference": "onshore", "required": True})
+    assert [(p, c) for p, c, _ in b.ranking(onshore, firm)] == [(firm["id"], "dc_austin")]
+
+
+def test_unknown_languages_posting_matches_nobody_rather_than_everybody():
+    assert b.ranking(b.posting(languages=["en", "xx"]), b.profile(languages=["en", "es"])) == []
+
+
+def test_the_default_posting_and_provider_are_realistic_shapes():
+    assert ANA["kind"] == "individual" and POSTING["client"]["country"] == "US"
