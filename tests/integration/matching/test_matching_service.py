@@ -1,0 +1,240 @@
+"""The matching service over a real broker and database: events in, shortlists and events out, RPC queries.
+
+Events are published the way their producers' relays publish them (topic exchange, routing key, headers), each
+checked against its contract first; what matching emits is read from its outbox and checked against its contract.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Exchange, Producer
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_waiter
+
+from services.matching.service import MatchingService
+from shared import contracts
+from shared import envelope as envelopes
+from shared.errors import NotFound
+from tests.unit.matching import builders as b
+from tests.unit.matching.builders import POSTING
+
+pytestmark = pytest.mark.integration
+
+TENANT = {"id": b.TENANT, "name": "Hudson Dental", "country": "US", "time_zone": "America/New_York",
+          "segment": "smb", "core_competencies": ["dental care"], "created_at": "2026-11-01T09:00:00.000Z"}
+OTHER_TENANT = "ten_" + "b" * 32
+STRONG_SKILLS = [{"name": "calendar management", "level": 5}, {"name": "email triage", "level": 5}]
+
+
+def publish(amqp_uri, producer, routing_key, data, subject, lane="smb", tenant=None):
+    event = envelopes.build(service=producer, routing_key=routing_key, subject=subject, data=data, lane=lane,
+                            tenant=tenant)
+    assert contracts.errors(event) == [], routing_key
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        exchange = Exchange(f"{producer}.events", type="topic", durable=True)
+        Producer(connection.channel()).publish(
+            event, exchange=exchange, routing_key=routing_key, serializer="json", mandatory=True,
+            headers=envelopes.amqp_headers(event), declare=[exchange], delivery_mode=2,
+        )
+    return event
+
+
+def profile_event(profile):
+    return {k: v for k, v in profile.items() if k != "track_record"}
+
+
+@pytest.fixture
+def database(service_config, mongo_client):
+    return mongo_client[service_config["MONGO_DATABASE"]]
+
+
+@pytest.fixture
+def config(service_config):
+    return {**service_config, "MATCHING_TOP_K": 3}
+
+
+@pytest.fixture
+def matching(container_factory, config):
+    container = container_factory(MatchingService, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def rpc(matching, amqp_uri):
+    with ServiceRpcProxy("matching", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
+        yield proxy
+
+
+def deliver(container, amqp_uri, handler, producer, routing_key, data, subject, **kwargs):
+    with entrypoint_waiter(container, handler, timeout=20):
+        return publish(amqp_uri, producer, routing_key, data, subject, **kwargs)
+
+
+def register(container, amqp_uri, profile):
+    deliver(container, amqp_uri, "on_provider_registered", "providers", "provider.registered.v1",
+            {"provider": profile_event(profile)}, profile["id"])
+
+
+def publish_posting(container, amqp_uri, posting=POSTING):
+    deliver(container, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1", {"tenant": TENANT},
+            TENANT["id"], tenant=TENANT["id"])
+    deliver(container, amqp_uri, "on_posting_published", "postings", "posting.published.v1", {"posting": posting},
+            posting["id"], tenant=posting["tenant_id"])
+
+
+def emitted(database, routing_key):
+    events = [d["envelope"] for d in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
+    for event in events:
+        assert contracts.errors(event) == [], event["type"]
+    return events
+
+
+def test_a_published_posting_gets_an_explained_shortlist_and_matches_proposed(matching, rpc, database, amqp_uri):
+    strong = [b.profile(n=n, skills=STRONG_SKILLS) for n in (11, 12)]
+    average = b.profile(n=13)
+    refuses_nda = b.profile(n=14, nda_willing=False, skills=STRONG_SKILLS)
+    for p in (*strong, average, refuses_nda):
+        register(matching, amqp_uri, p)
+
+    publish_posting(matching, amqp_uri)
+
+    (proposed,) = emitted(database, "matches.proposed.v1")
+    assert (proposed["subject"], proposed["tenantid"], proposed["lane"]) == (POSTING["id"], b.TENANT, "smb")
+    shortlist = proposed["data"]["shortlist"]
+    assert shortlist["version"] == 1
+    assert [c["provider_id"] for c in shortlist["candidates"]] == [strong[0]["id"], strong[1]["id"], average["id"]]
+    assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"] == shortlist
+
+    why_not = rpc.explain(b.TENANT, POSTING["id"], refuses_nda["id"])
+    assert why_not["status"] == "excluded"
+    assert [x["constraint"] for x in why_not["rows"][0]["excluded_by"]] == ["no_nda"]
+    why = rpc.explain(b.TENANT, POSTING["id"], average["id"])
+    assert (why["status"], why["rows"][0]["rank"]) == ("shortlisted", 3)
+
+
+def test_another_tenant_gets_not_found_for_the_shortlist_and_its_explanations(matching, rpc, amqp_uri):
+    register(matching, amqp_uri, b.profile(n=21))
+    publish_posting(matching, amqp_uri)
+    with pytest.raises(NotFound):
+        rpc.get_shortlist(OTHER_TENANT, POSTING["id"])
+    with pytest.raises(NotFound):
+        rpc.explain(OTHER_TENANT, POSTING["id"], b.provider_id(21))
+    with pytest.raises(NotFound):
+        rpc.get_shortlist(b.TENANT, "pst_" + "9" * 32)
+
+
+def test_a_better_provider_registering_later_updates_the_open_shortlist(matching, rpc, database, amqp_uri):
+    for n in (31, 32, 33):
+        register(matching, amqp_uri, b.profile(n=n))
+    publish_posting(matching, amqp_uri)
+
+    better = b.profile(n=39, skills=STRONG_SKILLS, verified=False, verified_at=None)
+    register(matching, amqp_uri, better)
+    assert emitted(database, "shortlist.updated.v1") == []  # not verified yet: it cannot enter
+
+    deliver(matching, amqp_uri, "on_provider_verified", "providers", "provider.verified.v1",
+            {"provider_id": better["id"], "verified_at": "2026-12-02T09:00:00.000Z", "verified_by": "operator"},
+            better["id"], lane="smb")
+
+    (updated,) = emitted(database, "shortlist.updated.v1")
+    data = updated["data"]
+    assert data["previous_version"] == 1 and data["shortlist"]["version"] == 2
+    assert data["shortlist"]["candidates"][0]["provider_id"] == better["id"]
+    assert data["changes"] == {"added": [better["id"]], "removed": [b.provider_id(33)],
+                               "moved": [b.provider_id(31), b.provider_id(32)]}
+    assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"]["version"] == 2
+
+
+def test_a_change_that_cannot_touch_the_shortlist_emits_nothing(matching, database, amqp_uri):
+    for n in (41, 42, 43):
+        register(matching, amqp_uri, b.profile(n=n, skills=STRONG_SKILLS))
+    publish_posting(matching, amqp_uri)
+    register(matching, amqp_uri, b.profile(n=49, skills=[{"name": "calendar management", "level": 3}]))
+    register(matching, amqp_uri, b.profile(n=48, categories=["bookkeeping"]))
+    assert emitted(database, "shortlist.updated.v1") == []
+
+
+def test_a_shortlisted_provider_going_unavailable_leaves_the_shortlist(matching, database, amqp_uri):
+    for n in (51, 52, 53, 54):
+        register(matching, amqp_uri, b.profile(n=n))
+    publish_posting(matching, amqp_uri)
+    deliver(matching, amqp_uri, "on_provider_availability_changed", "providers", "provider.availability_changed.v1",
+            {"provider_id": b.provider_id(51), "availability": {"status": "unavailable", "available_from": None},
+             "capacity_hours_per_week": 40, "delivery_centres": []}, b.provider_id(51))
+    (updated,) = emitted(database, "shortlist.updated.v1")
+    assert updated["data"]["changes"]["removed"] == [b.provider_id(51)]
+    assert updated["data"]["changes"]["added"] == [b.provider_id(54)]
+
+
+def awarded_event():
+    schema = json.loads(Path(contracts.event_schema_path("postings", "posting.awarded.v1")).read_text())
+    data = json.loads(json.dumps(schema["examples"][0]["data"]))
+    data["posting"]["id"], data["posting"]["tenant_id"] = POSTING["id"], b.TENANT
+    return data
+
+
+def test_an_awarded_posting_is_no_longer_re_ranked(matching, database, amqp_uri):
+    register(matching, amqp_uri, b.profile(n=61))
+    publish_posting(matching, amqp_uri)
+    deliver(matching, amqp_uri, "on_posting_awarded", "postings", "posting.awarded.v1", awarded_event(),
+            POSTING["id"], tenant=b.TENANT)
+    register(matching, amqp_uri, b.profile(n=62, skills=STRONG_SKILLS))
+    assert emitted(database, "shortlist.updated.v1") == []
+    assert database.postings.find_one({"_id": POSTING["id"]})["status"] == "awarded"
+
+
+def test_a_cancelled_posting_is_no_longer_re_ranked(matching, database, amqp_uri):
+    register(matching, amqp_uri, b.profile(n=71))
+    publish_posting(matching, amqp_uri)
+    deliver(matching, amqp_uri, "on_posting_cancelled", "postings", "posting.cancelled.v1",
+            {"posting_id": POSTING["id"], "reason": "Hired in-house", "cancelled_at": "2026-12-03T09:00:00.000Z"},
+            POSTING["id"], tenant=b.TENANT)
+    register(matching, amqp_uri, b.profile(n=72, skills=STRONG_SKILLS))
+    assert emitted(database, "shortlist.updated.v1") == []
+
+
+def test_an_edited_posting_is_re_ranked(matching, database, amqp_uri):
+    mexico = b.profile(n=81)
+    manila_night = b.profile(n=82, skills=STRONG_SKILLS, country="PH", time_zone="Asia/Manila",
+                             working_hours={"days": b.WEEKDAYS, "start": "21:00", "end": "06:00"})
+    register(matching, amqp_uri, mexico)
+    register(matching, amqp_uri, manila_night)
+    publish_posting(matching, amqp_uri)
+    edited = b.posting(shoring={"preference": "nearshore", "required": True}, version=3)
+    deliver(matching, amqp_uri, "on_posting_updated", "postings", "posting.updated.v1",
+            {"posting": edited, "changed": ["shoring"]}, POSTING["id"], tenant=b.TENANT)
+    (updated,) = emitted(database, "shortlist.updated.v1")
+    assert [c["provider_id"] for c in updated["data"]["shortlist"]["candidates"]] == [mexico["id"]]
+    assert updated["data"]["changes"]["removed"] == [manila_night["id"]]
+
+
+def test_a_restarted_service_rebuilds_its_index_from_its_own_database(container_factory, config, database,
+                                                                       amqp_uri):
+    first = container_factory(MatchingService, config)
+    first.start()
+    register(first, amqp_uri, b.profile(n=91, skills=STRONG_SKILLS))
+    register(first, amqp_uri, b.profile(n=92))
+    first.stop()
+
+    second = container_factory(MatchingService, config)
+    second.start()
+    publish_posting(second, amqp_uri)
+    (proposed,) = emitted(database, "matches.proposed.v1")
+    assert [c["provider_id"] for c in proposed["data"]["shortlist"]["candidates"]] == \
+        [b.provider_id(91), b.provider_id(92)]
+
+
+def test_a_redelivered_posting_event_is_applied_once(matching, database, amqp_uri):
+    register(matching, amqp_uri, b.profile(n=95))
+    publish_posting(matching, amqp_uri)
+    event = envelopes.build(service="postings", routing_key="posting.published.v1", subject=POSTING["id"],
+                            data={"posting": POSTING}, lane="smb", tenant=b.TENANT)
+    for _ in range(2):
+        with entrypoint_waiter(matching, "on_posting_published", timeout=20):
+            with Connection(amqp_uri) as connection:
+                exchange = Exchange("postings.events", type="topic", durable=True)
+                Producer(connection.channel()).publish(event, exchange=exchange, routing_key="posting.published.v1",
+                                                       serializer="json", headers=envelopes.amqp_headers(event))
+    assert len(emitted(database, "matches.proposed.v1")) == 1
