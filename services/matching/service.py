@@ -26,6 +26,13 @@ from shared.tracing import Tracing
 TERMINAL = ("awarded", "cancelled", "closed", "expired")
 
 
+class ProviderNotYetKnown(RuntimeError):
+    """A provider's change arrived before its registration (they travel on different queues).
+
+    Raising hands the event to the retry queues: by the next attempt the registration has normally been applied.
+    """
+
+
 class MatchingService:
     name = "matching"
 
@@ -47,15 +54,21 @@ class MatchingService:
 
     @subscribe("providers", "provider.availability_changed.v1")
     def on_provider_availability_changed(self, uow, envelope):
-        if repository.set_availability(uow.db, envelope["data"], uow.session) is not None:
-            self._provider_changed(uow, envelope["data"]["provider_id"])
+        if repository.set_availability(uow.db, envelope["data"], uow.session) is None:
+            raise ProviderNotYetKnown(envelope["data"]["provider_id"])
+        self._provider_changed(uow, envelope["data"]["provider_id"])
 
     @subscribe("providers", "provider.verified.v1")
     def on_provider_verified(self, uow, envelope):
         data = envelope["data"]
-        if repository.set_fields(uow.db, PROVIDERS, data["provider_id"],
-                                 {"verified": True, "verified_at": data["verified_at"]}, uow.session):
-            self._provider_changed(uow, data["provider_id"])
+        # ``verification`` is kept apart from the snapshot fields: verifying is final, and a profile snapshot
+        # taken before it (an update arriving late) must not make the provider unverified again here.
+        verification = {"verified_at": data["verified_at"], "verified_by": data["verified_by"]}
+        if not repository.set_fields(uow.db, PROVIDERS, data["provider_id"],
+                                     {"verified": True, "verified_at": data["verified_at"],
+                                      "verification": verification}, uow.session):
+            raise ProviderNotYetKnown(data["provider_id"])
+        self._provider_changed(uow, data["provider_id"])
 
     def _provider_changed(self, uow: UnitOfWork, provider_id: str) -> None:
         repository.mark_provider_changed(uow.db, provider_id, uow.session)

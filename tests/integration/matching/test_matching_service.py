@@ -16,6 +16,7 @@ from services.matching.service import MatchingService
 from shared import contracts
 from shared import envelope as envelopes
 from shared.errors import NotFound
+from tests.support.kit import wait_for
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -238,3 +239,19 @@ def test_a_redelivered_posting_event_is_applied_once(matching, database, amqp_ur
                 Producer(connection.channel()).publish(event, exchange=exchange, routing_key="posting.published.v1",
                                                        serializer="json", headers=envelopes.amqp_headers(event))
     assert len(emitted(database, "matches.proposed.v1")) == 1
+
+
+def test_a_verification_that_overtakes_the_registration_is_retried_until_it_applies(matching, database, amqp_uri):
+    late = b.profile(n=97, verified=False, verified_at=None)
+    publish(amqp_uri, "providers", "provider.verified.v1",
+            {"provider_id": late["id"], "verified_at": "2026-12-02T09:00:00.000Z", "verified_by": "operator"},
+            late["id"])
+    register(matching, amqp_uri, late)
+
+    def verified():
+        document = database.providers.find_one({"_id": late["id"]}) or {}
+        return bool(document.get("verification"))
+
+    assert wait_for(verified, timeout=20)
+    register(matching, amqp_uri, {**late, "display_name": "Ana T.", "version": 3, "verified": False})
+    assert database.providers.find_one({"_id": late["id"]})["verification"]  # a stale snapshot cannot undo it
