@@ -20,7 +20,7 @@ def candidate(provider_id: str, rank: int, score: str, centre_id: str | None = N
         "centre_id": centre_id,
         "rank": rank,
         "score": score,
-        "breakdown": {"skills": score, "rate": "1.0000"},
+        "breakdown": {"required_skills": score, "rate": "1.0000"},
         "reasons": [f"Ranked {rank} with score {score}."],
     }
 
@@ -32,7 +32,7 @@ def shortlist_event(posting: dict, version: int, candidates: list[dict], *, rout
     data = {"posting_id": posting["id"], "tenant_id": posting["tenant_id"], "shortlist": shortlist}
     if routing_key == SHORTLIST_UPDATED:
         data["previous_version"] = version - 1
-        data["changes"] = {"entered": [c["provider_id"] for c in candidates], "left": [], "moved": []}
+        data["changes"] = {"added": [c["provider_id"] for c in candidates], "removed": [], "moved": []}
     return envelopes.build(service="matching", routing_key=routing_key, subject=posting["id"], data=data,
                            lane=lane, tenant=posting["tenant_id"])
 
