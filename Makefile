@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-unit test-integration test-e2e test-contract lint topology clean
+.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -38,8 +38,19 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -q
 
+# Fault tests: every message counted (lost, doubled, unexpected) under kills, cuts and outages. Also in `make test`.
+test-faults: $(STAMP)
+	$(PY) -m pytest tests/faults -q -s
+
 test: lint
 	$(PY) -m pytest tests -q -ra
+
+# Benchmarks print their figures; they are never part of the test suite.
+bench-relay: $(STAMP)
+	$(PY) -m bench.relay
+
+soak: $(STAMP)
+	$(PY) -m bench.soak
 
 topology: $(STAMP)
 	$(VENV)/bin/tasklinkr topology apply

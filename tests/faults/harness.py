@@ -9,11 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import eventlet
 from kombu import Connection, Queue
 
 from shared import embedded
@@ -93,7 +93,9 @@ class OwnRabbit:
     """A RabbitMQ node of the test's own (own node name, ports and data folder): it can be killed and restarted
     without touching the machine's broker."""
 
-    def __init__(self, base: Path):
+    def __init__(self):
+        # Not under pytest's tmp_path: that is private to root, and Debian's rabbitmq-server runs as rabbitmq.
+        base = Path(tempfile.mkdtemp(prefix="tasklinkr-fault-rabbit-"))
         self.base = base
         self.port = free_port()
         self.name = f"tlfault{uuid.uuid4().hex[:8]}@localhost"
@@ -149,6 +151,10 @@ class OwnRabbit:
         subprocess.run(["pkill", "-9", "-f", f"-sname {self.name.split('@')[0]}"], check=False)
         wait_for(lambda: not self._port_open(), timeout=20)
 
+    def cleanup(self) -> None:
+        self.kill()
+        shutil.rmtree(self.base, ignore_errors=True)
+
     def _port_open(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
@@ -158,62 +164,24 @@ class OwnRabbit:
 
 
 class CuttableProxy:
-    """A TCP proxy in front of the broker that can cut every connection and refuse new ones for a while."""
+    """A TCP proxy process in front of the broker that can cut every connection and refuse new ones a while."""
 
-    def __init__(self, upstream_host: str, upstream_port: int):
-        self.upstream = (upstream_host, upstream_port)
-        self.listener = eventlet.listen(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.blocked_until = 0.0
-        self.sockets: set = set()
+    def __init__(self, upstream_host: str, upstream_port: int, cut_seconds: float):
+        self.port = free_port()
         self.cuts = 0
-        self._server = eventlet.spawn(self._serve)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.proxy", str(self.port), upstream_host, str(upstream_port),
+             str(cut_seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
 
-    def _serve(self) -> None:
-        while True:
-            client, _ = self.listener.accept()
-            if time.monotonic() < self.blocked_until:
-                client.close()
-                continue
-            eventlet.spawn_n(self._relay, client)
-
-    def _relay(self, client) -> None:
-        try:
-            upstream = eventlet.connect(self.upstream)
-        except OSError:
-            client.close()
-            return
-        self.sockets.update({client, upstream})
-        eventlet.spawn_n(self._pipe, client, upstream)
-        eventlet.spawn_n(self._pipe, upstream, client)
-
-    def _pipe(self, source, target) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                self.sockets.discard(sock)
-                with contextlib.suppress(OSError):
-                    sock.close()
-
-    def cut(self, seconds: float) -> None:
-        """Drop every open connection now and refuse new ones for ``seconds``."""
+    def cut(self) -> None:
+        """Drop every open connection now and refuse new ones for the configured time."""
         self.cuts += 1
-        self.blocked_until = time.monotonic() + seconds
-        for sock in list(self.sockets):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-        self.sockets.clear()
+        self.process.send_signal(signal.SIGUSR1)
 
     def close(self) -> None:
-        self._server.kill()
-        self.listener.close()
-        self.cut(0)
+        self.process.kill()
+        self.process.wait(timeout=10)
 
 
 class OwnDatabase:
