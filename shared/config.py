@@ -57,7 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
         cast=int,
     ),
     Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
-    Setting("outbox_batch_size", 200, "Events the relay publishes per batch.", True, int),
+    Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
     Setting(
         "retry_delays",

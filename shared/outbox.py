@@ -27,6 +27,7 @@ from datetime import timedelta
 import eventlet
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
+from pymongo import UpdateOne
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -140,9 +141,13 @@ class OutboxRelay:
                 break
             confirmed = self._publish_batch(batch)
             if confirmed:
-                self.db["outbox"].update_many(
-                    {"_id": {"$in": confirmed}, "status": "pending"},
-                    {"$set": {"status": "published", "published_at": utc_now()}},
+                # One point update per event in one round trip: an `$in` update_many costs twice as much on the
+                # embedded server, and a range update could mark an event that committed late, unpublished.
+                published_at = utc_now()
+                self.db["outbox"].bulk_write(
+                    [UpdateOne({"_id": _id, "status": "pending"},
+                               {"$set": {"status": "published", "published_at": published_at}}) for _id in confirmed],
+                    ordered=False,
                 )
                 published += len(confirmed)
                 self.published_total += len(confirmed)

@@ -1,0 +1,478 @@
+"""``make bench-matching``: how fast matching ranks, re-ranks and answers through the broker, on this machine.
+
+1. In process, 100,000 realistic providers (individuals and multi-centre firms): p50/p99 time to rank one posting
+   with the numpy index, and the same postings with the naive pure-Python loop over the same rows, applying the
+   same constraints and scores (``ranking.naive_rank``); both must produce the same shortlist.
+2. The same at 1,000,000 providers (index only).
+3. Re-matching: 1,000 open postings with their shortlists; one provider changes; the cost of finding the postings
+   it can affect and re-ranking those.
+4. Through the real broker and database: postings/second from ``posting.published.v1`` to
+   ``matches.proposed.v1`` with one and with two matching processes (each rebuilt its index from its own
+   database, 100,000 providers), against the raw throughput of plain nameko between two services (one event in,
+   one out) measured in the same run; and the matching process's resident memory.
+
+Figures go to ``bench-results/matching.json`` and ``bench-results/matching.md`` and are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kombu import Connection, Exchange, Producer, Queue
+from pymongo import MongoClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.matching import domain, shortlists
+from services.matching.ranking import MatchIndex, naive_rank
+from shared import embedded, topology
+from shared import envelope as envelopes
+from tests.support.infra import free_port, local_vhost
+from tests.unit.matching import population
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+PY = sys.executable
+console = Console()
+TARGETS = {
+    "index_p99_ms_100k": 5.0,
+    "speedup_vs_naive": 50.0,
+    "index_p99_ms_1m": 50.0,
+    "e2e_ratio_to_raw": 0.70,
+    "rss_mb_100k": 500.0,
+}
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description:<46}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def summary_ms(samples: list[float]) -> dict:
+    return {"p50_ms": round(percentile(samples, 0.5) * 1000, 3), "p99_ms": round(percentile(samples, 0.99) * 1000, 3),
+            "mean_ms": round(statistics.fmean(samples) * 1000, 3), "samples": len(samples)}
+
+
+def build_market(count: int, seed: int, bar: Progress, keep_rows: bool) -> tuple[MatchIndex, list]:
+    task = bar.add_task(f"generating {count:,} providers", total=count)
+    index, rows = MatchIndex(), []
+    chunk = 10_000
+    for start in range(0, count, chunk):
+        for profile, track in population.providers(min(chunk, count - start), seed=seed + start):
+            provider_rows = domain.candidate_rows(profile, domain.TrackRecord.from_document(track))
+            index.upsert(profile["id"], provider_rows)
+            if keep_rows:
+                rows.extend(provider_rows)
+        bar.update(task, advance=min(chunk, count - start))
+    gc.collect()
+    gc.freeze()
+    return index, rows
+
+
+def time_ranking(index: MatchIndex, postings: list, k: int, bar: Progress, label: str) -> list[float]:
+    for needs in postings[:10]:  # warm caches (skill columns, conversions)
+        index.rank(needs, k)
+    task = bar.add_task(label, total=len(postings))
+    samples = []
+    for needs in postings:
+        started = time.perf_counter()
+        index.rank(needs, k)
+        samples.append(time.perf_counter() - started)
+        bar.advance(task)
+    return samples
+
+
+def in_process(args, bar: Progress) -> dict:
+    rng = random.Random(2027)
+    postings = [domain.posting_needs(population.posting(rng)) for _ in range(args.postings)]
+    index, rows = build_market(args.providers, 1, bar, keep_rows=True)
+    report: dict = {"providers": args.providers, "rows": len(index)}
+    report["index"] = summary_ms(time_ranking(index, postings, args.top_k, bar, "index: rank one posting"))
+
+    build = bar.add_task("index: rank + explain the top K", total=len(postings))
+    samples = []
+    for needs in postings:
+        started = time.perf_counter()
+        shortlists.build(index, needs, args.top_k, version=1, now=datetime.now(UTC))
+        samples.append(time.perf_counter() - started)
+        bar.advance(build)
+    report["index_with_explained_shortlist"] = summary_ms(samples)
+
+    naive = bar.add_task("naive pure-Python loop (same rules)", total=args.naive_postings)
+    samples, agree = [], True
+    for needs in postings[: args.naive_postings]:
+        started = time.perf_counter()
+        slow = naive_rank(rows, needs, args.top_k)
+        samples.append(time.perf_counter() - started)
+        fast = index.rank(needs, args.top_k).top
+        agree &= [(index.rows[i].key, u) for i, u in fast] == [(r.key, u) for r, u in slow]
+        bar.advance(naive)
+    report["naive"] = summary_ms(samples)
+    report["naive_agrees_with_index"] = agree
+    report["speedup_p50"] = round(report["naive"]["p50_ms"] / report["index"]["p50_ms"], 1)
+    report["speedup_p99"] = round(report["naive"]["p99_ms"] / report["index"]["p99_ms"], 1)
+    report["rematch"] = rematch(args, index, postings, bar)
+    return report
+
+
+def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
+    """1,000 open postings with shortlists; one provider at a time changes (a skill, its rate, its availability)."""
+    rng = random.Random(99)
+    opened = bar.add_task(f"opening {args.open_postings:,} postings", total=args.open_postings)
+    open_postings = []
+    for n in range(args.open_postings):
+        needs = domain.posting_needs(population.posting(random.Random(10_000 + n)))
+        shortlist, _ = shortlists.build(index, needs, args.top_k, version=1, now=datetime.now(UTC))
+        open_postings.append([needs, shortlist])
+        bar.advance(opened)
+    providers = list(index.by_provider)
+    task = bar.add_task("re-matching after one provider change", total=args.changes)
+    samples, affected_counts, changed_counts = [], [], []
+    for _ in range(args.changes):
+        provider_id = rng.choice(providers)
+        rows = index.provider_rows(provider_id)
+        changed = [domain.CandidateRow(**{**{f: getattr(r, f) for f in r.__slots__},
+                                          "skills": {k: 5 for k in r.skills},
+                                          "verified": True, "availability_status": "available"}) for r in rows]
+        started = time.perf_counter()
+        index.upsert(provider_id, changed)
+        affected = [entry for entry in open_postings
+                    if shortlists.could_change(entry[1], entry[0], provider_id, changed)]
+        changed_here = 0
+        for entry in affected:
+            after, _ = shortlists.build(index, entry[0], args.top_k, version=entry[1]["version"] + 1,
+                                        now=datetime.now(UTC))
+            if shortlists.really_changed(entry[1], after):
+                entry[1] = after
+                changed_here += 1
+        samples.append(time.perf_counter() - started)
+        affected_counts.append(len(affected))
+        changed_counts.append(changed_here)
+        bar.advance(task)
+    return {"open_postings": args.open_postings, **summary_ms(samples),
+            "postings_re_ranked_mean": round(statistics.fmean(affected_counts), 1),
+            "shortlists_changed_mean": round(statistics.fmean(changed_counts), 1)}
+
+
+def million(args, bar: Progress) -> dict:
+    rng = random.Random(2027)
+    postings = [domain.posting_needs(population.posting(rng)) for _ in range(args.postings)]
+    index, _ = build_market(args.million, 5, bar, keep_rows=False)
+    result = {"providers": args.million, "rows": len(index),
+              "index": summary_ms(time_ranking(index, postings, args.top_k, bar, "index: rank one posting (1M)"))}
+    del index
+    gc.unfreeze()
+    gc.collect()
+    return result
+
+
+# --- through the broker -----------------------------------------------------------------------------------------
+
+
+def posting_event(rng: random.Random, tenant: str, source: str = "postings") -> dict:
+    posting = population.posting(rng, tenant_id=tenant)
+    posting["assessment"] = {"classification": "non_core", "reason": "Routine work.", "confirmed_core": False}
+    return envelopes.build(service=source, routing_key="posting.published.v1", subject=posting["id"],
+                           data={"posting": posting}, lane="smb", tenant=tenant)
+
+
+def publish_all(amqp_uri: str, exchange_name: str, events: list[dict]) -> float:
+    """Publish (confirmed) and return when the first one was sent."""
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = Producer(connection.channel())
+        exchange = Exchange(exchange_name, type="topic", durable=True)
+        exchange(connection.channel()).declare()
+        started = time.perf_counter()
+        for event in events:
+            producer.publish(event, exchange=exchange, routing_key="posting.published.v1", serializer="json",
+                             headers=envelopes.amqp_headers(event), delivery_mode=2)
+    return started
+
+
+def collect(amqp_uri: str, queue_name: str, count: int, bar: Progress, label: str, timeout: float) -> float:
+    """Wait for ``count`` messages on ``queue_name``; the moment the last arrived."""
+    task = bar.add_task(label, total=count)
+    seen, last = 0, time.perf_counter()
+    deadline = time.monotonic() + timeout
+    with Connection(amqp_uri) as connection:
+        queue = Queue(queue_name)(connection.channel())
+        while seen < count and time.monotonic() < deadline:
+            message = queue.get(no_ack=True)
+            if message is None:
+                time.sleep(0.005)
+                continue
+            seen += 1
+            last = time.perf_counter()
+            bar.advance(task)
+    if seen < count:
+        raise RuntimeError(f"{label}: only {seen} of {count} arrived in {timeout:.0f}s")
+    return last
+
+
+def recorder(amqp_uri: str, exchange_name: str, routing_key: str) -> str:
+    name = f"bench-{exchange_name}-{os.getpid()}-{time.monotonic_ns()}"
+    with Connection(amqp_uri) as connection:
+        exchange = Exchange(exchange_name, type="topic", durable=True)
+        exchange(connection.channel()).declare()
+        Queue(name, exchange=exchange, routing_key=routing_key, auto_delete=False)(connection.channel()).declare()
+    return name
+
+
+def wait_for_queue(amqp_uri: str, name: str, timeout: float = 60) -> None:
+    """Until a consumer process has declared its queue (events published before that would be dropped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with Connection(amqp_uri) as connection:
+                connection.channel().queue_declare(name, passive=True)
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError(f"queue {name} never appeared")
+
+
+def rss_mb(pid: int) -> dict:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields.get("VmRSS"), "peak_rss_mb": fields.get("VmHWM")}
+
+
+def throughput(amqp_uri: str, exchange: str, queue: str, events: list[dict], bar: Progress, label: str) -> float:
+    started = publish_all(amqp_uri, exchange, events)
+    finished = collect(amqp_uri, queue, len(events), bar, label, timeout=600)
+    return len(events) / (finished - started)
+
+
+def through_the_broker(args, bar: Progress) -> dict:
+    rng = random.Random(7)
+    tenant = "ten_" + "c" * 32
+    report: dict = {"providers": args.e2e_providers, "postings_per_run": args.e2e_postings}
+    with ExitStack() as stack:
+        amqp_uri = stack.enter_context(local_vhost())
+        port = free_port()
+        database_process = embedded.start(":memory:", port)
+        stack.callback(database_process.terminate)
+        mongo_uri = embedded.uri_for(port)
+        topology.apply(amqp_uri)
+
+        # the raw ceiling: plain nameko between two services, in its own process
+        raw = subprocess.Popen([PY, "-m", "bench.raw_nameko", amqp_uri], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        stack.callback(raw.terminate)
+        raw_queue = recorder(amqp_uri, "rawbench.events", "matches.proposed.v1")
+        warm = [posting_event(rng, tenant, "rawsource") for _ in range(20)]
+        collect_after(amqp_uri, "rawsource.events", raw_queue, warm, bar, "raw nameko: warming up")
+        raws = [throughput(amqp_uri, "rawsource.events", raw_queue,
+                           [posting_event(rng, tenant, "rawsource") for _ in range(args.e2e_postings)], bar,
+                           f"raw nameko run {n + 1}") for n in range(2)]
+        report["raw_nameko_events_per_s"] = round(max(raws), 1)
+        raw.terminate()
+
+        database = MongoClient(mongo_uri)["bench_matching"]
+        load = bar.add_task(f"loading {args.e2e_providers:,} providers into matching's db", total=args.e2e_providers)
+        seq, chunk = 0, 5000
+        for start in range(0, args.e2e_providers, chunk):
+            documents = []
+            for profile, track in population.providers(min(chunk, args.e2e_providers - start), seed=50 + start):
+                seq += 1
+                documents.append({**{k: v for k, v in profile.items() if k != "id"}, "_id": profile["id"],
+                                  "seq": seq, **({"track_record": track} if track else {})})
+            database.providers.insert_many(documents, ordered=False)
+            bar.advance(load, len(documents))
+        database.counters.insert_one({"_id": "providers", "seq": seq})
+
+        env = {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
+               "TASKLINKR_MATCHING_MONGO_DATABASE": "bench_matching", "TASKLINKR_METRICS_PORT": "off",
+               "TASKLINKR_LOG_LEVEL": "WARNING", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
+               "TASKLINKR_OUTBOX_POLL_SECONDS": "0.2"}
+        proposed = recorder(amqp_uri, "matching.events", "matches.proposed.v1")
+        workers = []
+
+        def start_worker() -> subprocess.Popen:
+            log = open(RESULTS / f"matching-worker-{len(workers) + 1}.log", "wb")  # noqa: SIM115 - child owns it
+            process = subprocess.Popen([PY, "-m", "shared.cli", "run", "matching"], cwd=ROOT, env=env,
+                                       stdout=log, stderr=subprocess.STDOUT)
+            stack.callback(process.terminate)
+            workers.append(process)
+            return process
+
+        first = start_worker()
+        started = time.perf_counter()
+        warm = [posting_event(rng, tenant) for _ in range(20)]
+        collect_after(amqp_uri, "postings.events", proposed, warm, bar, "matching x1: index rebuild + warm-up")
+        report["index_rebuild_and_warm_up_s"] = round(time.perf_counter() - started, 1)
+        report["matching_memory_100k"] = rss_mb(first.pid)
+        runs = [throughput(amqp_uri, "postings.events", proposed,
+                           [posting_event(rng, tenant) for _ in range(args.e2e_postings)], bar,
+                           f"matching x1 run {n + 1}") for n in range(2)]
+        report["one_worker_postings_per_s"] = round(max(runs), 1)
+
+        start_worker()
+        warm = [posting_event(rng, tenant) for _ in range(40)]
+        collect_after(amqp_uri, "postings.events", proposed, warm, bar, "matching x2: second rebuild + warm-up",
+                      settle=45)
+        runs = [throughput(amqp_uri, "postings.events", proposed,
+                           [posting_event(rng, tenant) for _ in range(args.e2e_postings)], bar,
+                           f"matching x2 run {n + 1}") for n in range(2)]
+        report["two_workers_postings_per_s"] = round(max(runs), 1)
+        report["matching_memory_after_runs"] = rss_mb(first.pid)
+        raw_rate = report["raw_nameko_events_per_s"]
+        best = max(report["one_worker_postings_per_s"], report["two_workers_postings_per_s"])
+        report["ratio_to_raw_one_worker"] = round(report["one_worker_postings_per_s"] / raw_rate, 3)
+        report["ratio_to_raw_two_workers"] = round(report["two_workers_postings_per_s"] / raw_rate, 3)
+        report["ratio_to_raw_best"] = round(best / raw_rate, 3)
+        # what a provider change pays before any ranking: reading 1,000 open postings with their shortlists
+        started = time.perf_counter()
+        loaded = sum(1 for _ in database.postings.find({"status": "open"}).limit(1000))
+        report["db_read_open_postings"] = {"postings": loaded,
+                                           "ms": round((time.perf_counter() - started) * 1000, 1)}
+    return report
+
+
+def collect_after(amqp_uri, exchange, queue, events, bar, label, settle: float = 0) -> None:
+    """Warm up: one event at a time until a consumer answers (its queue may be declared before it is bound, and
+    a rebuild at start-up takes a while), then the rest, waiting for all their answers."""
+    if settle:
+        time.sleep(settle)  # let a new process rebuild its index before it competes for messages
+    task = bar.add_task(label, total=None)
+    deadline = time.monotonic() + 900
+    with Connection(amqp_uri) as connection:
+        answers = Queue(queue)(connection.channel())
+        answered = False
+        while not answered:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{label}: no answer")
+            publish_all(amqp_uri, exchange, events[:1])
+            until = time.monotonic() + 5
+            while time.monotonic() < until and not answered:
+                answered = answers.get(no_ack=True) is not None
+                time.sleep(0.05)
+        while answers.get(no_ack=True) is not None:  # answers to the repeated first event
+            pass
+    bar.update(task, total=1, completed=1)
+    publish_all(amqp_uri, exchange, events[1:])
+    collect(amqp_uri, queue, len(events) - 1, bar, label + " (batch)", timeout=900)
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+
+
+def verdicts(report: dict) -> dict:
+    inproc, big, e2e = report.get("in_process", {}), report.get("million", {}), report.get("broker", {})
+    checks = {}
+    if inproc:
+        checks["rank 100k p99 <= 5 ms"] = inproc["index"]["p99_ms"] <= TARGETS["index_p99_ms_100k"]
+        checks["index >= 50x naive (p50)"] = inproc["speedup_p50"] >= TARGETS["speedup_vs_naive"]
+    if big:
+        checks["rank 1M p99 <= 50 ms"] = big["index"]["p99_ms"] <= TARGETS["index_p99_ms_1m"]
+    if e2e:
+        checks["e2e >= 70% of raw nameko"] = e2e["ratio_to_raw_best"] >= TARGETS["e2e_ratio_to_raw"]
+        checks["matching RSS with 100k < 500 MB"] = e2e["matching_memory_100k"]["rss_mb"] < TARGETS["rss_mb_100k"]
+    return checks
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Matching benchmark", "", f"Run {report['started_at']} on {os.cpu_count()} cores.", "",
+             "| measure | value | target |", "|---|---|---|"]
+    inproc, big, e2e = report.get("in_process"), report.get("million"), report.get("broker")
+    if inproc:
+        lines += [
+            f"| rank one posting, {inproc['providers']:,} providers ({inproc['rows']:,} rows), index p50 / p99 | "
+            f"{inproc['index']['p50_ms']} / {inproc['index']['p99_ms']} ms | p99 ≤ 5 ms |",
+            f"| … with the top K explained (breakdowns, reasons) p50 / p99 | "
+            f"{inproc['index_with_explained_shortlist']['p50_ms']} / "
+            f"{inproc['index_with_explained_shortlist']['p99_ms']} ms | |",
+            f"| naive pure-Python loop, same rules, p50 / p99 | {inproc['naive']['p50_ms']} / "
+            f"{inproc['naive']['p99_ms']} ms | |",
+            f"| speed-up index vs naive (p50 / p99) | {inproc['speedup_p50']}× / {inproc['speedup_p99']}× | ≥ 50× |",
+            f"| naive and index give the same shortlists | {inproc['naive_agrees_with_index']} | |",
+            f"| re-matching after one provider change, {inproc['rematch']['open_postings']:,} open postings, "
+            f"p50 / p99 | {inproc['rematch']['p50_ms']} / {inproc['rematch']['p99_ms']} ms "
+            f"({inproc['rematch']['postings_re_ranked_mean']} re-ranked, "
+            f"{inproc['rematch']['shortlists_changed_mean']} changed on average) | |",
+        ]
+    if big:
+        lines.append(f"| rank one posting, {big['providers']:,} providers ({big['rows']:,} rows), p50 / p99 | "
+                     f"{big['index']['p50_ms']} / {big['index']['p99_ms']} ms | p99 ≤ 50 ms |")
+    if e2e:
+        lines += [
+            f"| raw nameko, one event in → one out (ceiling) | {e2e['raw_nameko_events_per_s']} /s | |",
+            f"| posting.published → matches.proposed, 1 matching process | {e2e['one_worker_postings_per_s']} /s "
+            f"({e2e['ratio_to_raw_one_worker']:.0%} of raw) | ≥ 70 % |",
+            f"| … 2 matching processes | {e2e['two_workers_postings_per_s']} /s "
+            f"({e2e['ratio_to_raw_two_workers']:.0%} of raw) | ≥ 70 % |",
+            f"| matching process memory, {e2e['providers']:,} providers loaded (RSS / peak) | "
+            f"{e2e['matching_memory_100k']['rss_mb']} / {e2e['matching_memory_100k']['peak_rss_mb']} MB | < 500 MB |",
+            f"| index rebuild from its database at start + warm-up | {e2e['index_rebuild_and_warm_up_s']} s | |",
+            f"| reading {e2e['db_read_open_postings']['postings']:,} open postings (re-matching's database read) | "
+            f"{e2e['db_read_open_postings']['ms']} ms | |",
+        ]
+    lines += ["", "| target | met |", "|---|---|"]
+    lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in report["targets_met"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--providers", type=int, default=100_000)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--postings", type=int, default=300)
+    parser.add_argument("--naive-postings", type=int, default=20)
+    parser.add_argument("--open-postings", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--e2e-providers", type=int, default=100_000)
+    parser.add_argument("--e2e-postings", type=int, default=1000)
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["in_process", "million", "broker"])
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    report: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+                    "top_k": args.top_k, "targets": TARGETS}
+    with progress() as bar:
+        if "in_process" not in args.skip:
+            report["in_process"] = in_process(args, bar)
+            gc.unfreeze()
+            gc.collect()
+        if "million" not in args.skip:
+            report["million"] = million(args, bar)
+        if "broker" not in args.skip:
+            report["broker"] = through_the_broker(args, bar)
+    report["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["targets_met"] = verdicts(report)
+    (RESULTS / "matching.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (RESULTS / "matching.md").write_text(text)
+    console.print_json(json.dumps(report))
+    table = Table(title="matching benchmark")
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith(("| measure", "| target")) and line.count("|") == 4:
+            table.add_row(*[cell.strip() for cell in line.strip("|").split("|")])
+    console.print(table)
+    console.print(text)
+
+
+if __name__ == "__main__":
+    main()
