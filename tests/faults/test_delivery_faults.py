@@ -262,7 +262,7 @@ class _OutboxCrashingDb:
             def __getattr__(self, attr):
                 return getattr(collection, attr)
 
-            def update_many(self, *args, **kwargs):
+            def bulk_write(self, *args, **kwargs):  # how the relay marks events published
                 crash(*args, **kwargs)
 
         return Collection()
