@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay soak clean
+.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -48,6 +48,9 @@ test: lint
 # Benchmarks print their figures; they are never part of the test suite.
 bench-relay: $(STAMP)
 	$(PY) -m bench.relay
+
+bench-matching: $(STAMP)
+	$(PY) -m bench.matching
 
 soak: $(STAMP)
 	$(PY) -m bench.soak

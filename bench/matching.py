@@ -38,7 +38,7 @@ from rich.table import Table
 
 from services.matching import domain, shortlists
 from services.matching.ranking import MatchIndex, naive_rank
-from shared import embedded, topology
+from shared import contracts, embedded, topology
 from shared import envelope as envelopes
 from tests.support.infra import free_port, local_vhost
 from tests.unit.matching import population
@@ -190,8 +190,13 @@ def million(args, bar: Progress) -> dict:
 def posting_event(rng: random.Random, tenant: str, source: str = "postings") -> dict:
     posting = population.posting(rng, tenant_id=tenant)
     posting["assessment"] = {"classification": "non_core", "reason": "Routine work.", "confirmed_core": False}
-    return envelopes.build(service=source, routing_key="posting.published.v1", subject=posting["id"],
-                           data={"posting": posting}, lane="smb", tenant=tenant)
+    event = envelopes.build(service=source, routing_key="posting.published.v1", subject=posting["id"],
+                            data={"posting": posting}, lane="smb", tenant=tenant)
+    if source == "postings":  # matching parks an event that breaks its contract: fail here instead of waiting
+        problems = contracts.errors(event)
+        if problems:
+            raise ValueError(f"generated posting breaks its contract: {problems}")
+    return event
 
 
 def publish_all(amqp_uri: str, exchange_name: str, events: list[dict]) -> float:
@@ -212,13 +217,17 @@ def collect(amqp_uri: str, queue_name: str, count: int, bar: Progress, label: st
     task = bar.add_task(label, total=count)
     seen, last = 0, time.perf_counter()
     deadline = time.monotonic() + timeout
+    stalled_after = time.monotonic() + 120
     with Connection(amqp_uri) as connection:
         queue = Queue(queue_name)(connection.channel())
         while seen < count and time.monotonic() < deadline:
             message = queue.get(no_ack=True)
             if message is None:
+                if time.monotonic() > stalled_after:
+                    break  # nothing for two minutes: something is parked or dead
                 time.sleep(0.005)
                 continue
+            stalled_after = time.monotonic() + 120
             seen += 1
             last = time.perf_counter()
             bar.advance(task)

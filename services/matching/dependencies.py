@@ -8,6 +8,7 @@ a provider event applies the new profile to its index at once, so the re-ranking
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -56,6 +57,10 @@ class LiveIndex:
             fresh.upsert(profile["id"], rows)
             highest = max(highest, int(profile.get("seq", 0)))
         self.index, self.applied_seq = fresh, highest
+        # Hundreds of thousands of long-lived row objects: move them out of the collector's way, so a full
+        # collection does not rescan them in the middle of a ranking.
+        gc.collect()
+        gc.freeze()
         if not self.ready.ready():
             self.ready.send(True)
         log.info("matching index rebuilt: %d rows in %.1fs", len(fresh), time.perf_counter() - started)

@@ -216,7 +216,7 @@ def posting(rng: random.Random, tenant_id: str = "ten_" + "0" * 32) -> dict:
         "required_skills": required, "nice_to_have_skills": nice, "languages": ["en"],
         "engagement": {"type": engagement, "unit": "ticket" if engagement == "per_unit" else None},
         "budget": {"amount": budget, "currency": "USD"},
-        "hours_per_week": rng.choice([10, 20, 40]) if individual_work else rng.choice([40, 160, 400]),
+        "hours_per_week": rng.choice([10, 20, 40]) if individual_work else rng.choice([40, 80, 160]),
         "start_date": "2027-01-04", "duration_weeks": 26,
         "shoring": {"preference": rng.choice(["any", "any", "nearshore", "offshore"]), "required": False},
         "min_overlap_hours": rng.choice([0, 2, 4]),
