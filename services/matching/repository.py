@@ -28,6 +28,9 @@ RE_RANKED_STATUSES = (OPEN,)
 def ensure_indexes(db: Database) -> None:
     db[PROVIDERS].create_index([("seq", ASCENDING)], name="change_order")
     db[POSTINGS].create_index([("status", ASCENDING)], name="status")
+    db[POSTINGS].create_index([("status", ASCENDING), ("model", ASCENDING), ("category", ASCENDING)],
+                              name="open_by_market")
+    db[POSTINGS].create_index([("shortlist.candidates.provider_id", ASCENDING)], name="shortlisted_provider")
 
 
 def upsert_snapshot(db: Database, collection: str, snapshot: dict, session: ClientSession,
@@ -107,8 +110,19 @@ def all_providers(db: Database) -> Iterator[dict]:
 # --- postings and shortlists ---------------------------------------------------------------------------------------
 
 
-def open_postings(db: Database, session: ClientSession | None = None) -> Iterator[dict]:
-    for document in db[POSTINGS].find({"status": {"$in": list(RE_RANKED_STATUSES)}}, session=session):
+# What re-ranking needs of a posting: not its prose, nor the reasons and breakdowns of its current candidates.
+_RE_RANKING_VIEW = {"description": 0, "shortlist.candidates.reasons": 0, "shortlist.candidates.breakdown": 0}
+
+
+def open_postings_touched_by(db: Database, provider_id: str, models: set[str], categories: set[str],
+                             session: ClientSession | None = None) -> Iterator[dict]:
+    """Open postings a provider can affect: those in its market (model and category), and those it is listed on
+    (it may have left that market)."""
+    query = {"status": {"$in": list(RE_RANKED_STATUSES)}, "$or": [
+        {"model": {"$in": sorted(models)}, "category": {"$in": sorted(categories)}},
+        {"shortlist.candidates.provider_id": provider_id},
+    ]}
+    for document in db[POSTINGS].find(query, _RE_RANKING_VIEW, session=session):
         document["id"] = document.pop("_id")
         yield document
 

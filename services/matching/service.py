@@ -33,6 +33,10 @@ class ProviderNotYetKnown(RuntimeError):
     """
 
 
+def _without_id(document: dict) -> dict:
+    return {k: v for k, v in document.items() if k != "id"}
+
+
 class MatchingService:
     name = "matching"
 
@@ -77,7 +81,9 @@ class MatchingService:
         # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
         # same event, which applies the same profile again (and other processes only ever read committed ones).
         rows = self.matches.apply(profile)
-        for posting in repository.open_postings(uow.db, uow.session):
+        models = {m for row in rows for m in row.models}
+        categories = {c for row in rows for c in row.categories}
+        for posting in repository.open_postings_touched_by(uow.db, provider_id, models, categories, uow.session):
             needs = domain.posting_needs(posting)
             if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
                 self._rerank(uow, posting, needs)
@@ -91,20 +97,26 @@ class MatchingService:
     @subscribe("postings", "posting.published.v1")
     def on_posting_published(self, uow, envelope):
         posting = envelope["data"]["posting"]
-        if not self._store_posting(uow, posting, envelope["lane"]):
+        current = uow.db[POSTINGS].find_one({"_id": posting["id"]}, {"status": 1, "version": 1, "shortlist": 1},
+                                            session=uow.session)
+        if current is not None and current.get("version", 0) >= posting.get("version", 0):
+            return  # a newer snapshot is already here
+        stored = {**posting, "lane": envelope["lane"], "status": self._status(current, posting)}
+        if current is not None and current.get("shortlist"):  # published again: an update of its shortlist
+            uow.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(stored)}, session=uow.session)
+            if stored["status"] == repository.OPEN:
+                self.matches.catch_up(self.store.db)
+                self._rerank(uow, {**stored, "shortlist": current["shortlist"]}, domain.posting_needs(stored))
             return
-        stored = repository.get(uow.db, POSTINGS, posting["id"], uow.session)
-        if stored["status"] != repository.OPEN:
-            return
-        self.matches.catch_up(self.store.db)
-        needs = domain.posting_needs(stored)
-        if stored.get("shortlist"):  # published again after a reopen: an update of the existing shortlist
-            self._rerank(uow, stored, needs)
-            return
-        shortlist, _ = shortlists.build(self.matches.index, needs, self.matches.top_k, version=1, now=utc_now())
-        repository.save_shortlist(uow.db, posting["id"], shortlist, uow.session)
-        uow.emit("matches.proposed.v1", subject=posting["id"], data=shortlists.wire(stored, shortlist),
-                 lane=stored["lane"], tenant=stored["tenant_id"])
+        if stored["status"] == repository.OPEN:
+            self.matches.catch_up(self.store.db)
+            stored["shortlist"], _ = shortlists.build(self.matches.index, domain.posting_needs(stored),
+                                                      self.matches.top_k, version=1, now=utc_now())
+            uow.emit("matches.proposed.v1", subject=posting["id"], data=shortlists.wire(stored, stored["shortlist"]),
+                     lane=stored["lane"], tenant=stored["tenant_id"])
+        # One write: the posting and its first shortlist together.
+        uow.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(stored)}, upsert=True,
+                                    session=uow.session)
 
     @subscribe("postings", "posting.updated.v1")
     def on_posting_updated(self, uow, envelope):
@@ -130,14 +142,18 @@ class MatchingService:
         uow.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"status": "awarded"}}, upsert=True,
                                     session=uow.session)
 
-    def _store_posting(self, uow: UnitOfWork, posting: dict, lane: str) -> bool:
-        """Keep the newest snapshot; a posting that was awarded, cancelled or closed here stays so."""
-        current = uow.db[POSTINGS].find_one({"_id": posting["id"]}, {"status": 1}, session=uow.session)
-        status = posting.get("status", repository.OPEN)
+    @staticmethod
+    def _status(current: dict | None, posting: dict) -> str:
+        """A posting that was awarded, cancelled or closed here stays so, whatever a late snapshot says."""
         if current is not None and current.get("status") in TERMINAL:
-            status = current["status"]
+            return current["status"]
+        return posting.get("status", repository.OPEN)
+
+    def _store_posting(self, uow: UnitOfWork, posting: dict, lane: str) -> bool:
+        """Keep the newest snapshot (with the status rule above); whether it changed."""
+        current = uow.db[POSTINGS].find_one({"_id": posting["id"]}, {"status": 1}, session=uow.session)
         return repository.upsert_snapshot(uow.db, POSTINGS, posting, uow.session,
-                                          extra={"lane": lane, "status": status})
+                                          extra={"lane": lane, "status": self._status(current, posting)})
 
     def _rerank(self, uow: UnitOfWork, posting: dict, needs: domain.PostingNeeds) -> None:
         before = posting.get("shortlist")
