@@ -245,6 +245,17 @@ def recorder(amqp_uri: str, exchange_name: str, routing_key: str) -> str:
     return name
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Stop a child we started and wait for it, before its broker vhost and database go away."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def wait_for_queue(amqp_uri: str, name: str, timeout: float = 60) -> None:
     """Until a consumer process has declared its queue (events published before that would be dropped)."""
     deadline = time.monotonic() + timeout
@@ -281,14 +292,14 @@ def through_the_broker(args, bar: Progress) -> dict:
         amqp_uri = stack.enter_context(local_vhost())
         port = free_port()
         database_process = embedded.start(":memory:", port)
-        stack.callback(database_process.terminate)
+        stack.callback(stop, database_process)
         mongo_uri = embedded.uri_for(port)
         topology.apply(amqp_uri)
 
         # the raw ceiling: plain nameko between two services, in its own process
         raw = subprocess.Popen([PY, "-m", "bench.raw_nameko", amqp_uri], cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        stack.callback(raw.terminate)
+        stack.callback(stop, raw)
         raw_queue = recorder(amqp_uri, "rawbench.events", "matches.proposed.v1")
         warm = [posting_event(rng, tenant, "rawsource") for _ in range(20)]
         collect_after(amqp_uri, "rawsource.events", raw_queue, warm, bar, "raw nameko: warming up")
@@ -296,7 +307,7 @@ def through_the_broker(args, bar: Progress) -> dict:
                            [posting_event(rng, tenant, "rawsource") for _ in range(args.e2e_postings)], bar,
                            f"raw nameko run {n + 1}") for n in range(2)]
         report["raw_nameko_events_per_s"] = round(max(raws), 1)
-        raw.terminate()
+        stop(raw)
 
         database = MongoClient(mongo_uri)["bench_matching"]
         load = bar.add_task(f"loading {args.e2e_providers:,} providers into matching's db", total=args.e2e_providers)
@@ -322,7 +333,7 @@ def through_the_broker(args, bar: Progress) -> dict:
             log = open(RESULTS / f"matching-worker-{len(workers) + 1}.log", "wb")  # noqa: SIM115 - child owns it
             process = subprocess.Popen([PY, "-m", "shared.cli", "run", "matching"], cwd=ROOT, env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
-            stack.callback(process.terminate)
+            stack.callback(stop, process)
             workers.append(process)
             return process
 
