@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from nameko.exceptions import UnknownService
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from shared.errors import DomainError, Unauthorized, ValidationFailed
+from shared.errors import DomainError, Unauthorized, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ def error_response(exc: BaseException, correlation_id: str) -> tuple[int, dict, 
             headers["Allow"] = ", ".join(exc.allowed)
         elif isinstance(exc, ServiceUnavailable | ServiceTimeout):
             headers["Retry-After"] = "1"
+        elif isinstance(exc, Unavailable):
+            headers["Retry-After"] = str(exc.details.get("retry_after_seconds", 5))
         return exc.status, exc.to_dict(), headers
 
     log.error(

@@ -15,7 +15,7 @@ from services.gateway.errors import (
     ServiceUnavailable,
     error_response,
 )
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable, ValidationFailed
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,9 @@ def test_a_timeout_that_is_not_ours_is_not_swallowed():
         assert caught.value is outer
     finally:
         outer.cancel()
+
+
+def test_a_service_too_busy_to_write_now_is_503_with_when_to_retry():
+    busy = Unavailable("The data is busy; retry in a few seconds.", {"retry_after_seconds": 5})
+    status, body, headers = error_response(busy, "corr-1")
+    assert (status, body["error"], headers["Retry-After"]) == (503, "unavailable", "5")
