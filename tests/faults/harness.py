@@ -144,12 +144,30 @@ class OwnRabbit:
 
     def kill(self) -> None:
         """SIGKILL the whole node (no clean shutdown)."""
+        # Debian's wrapper starts the Erlang VM as the rabbitmq user in a session of its own, and the node name is
+        # only in its environment: find this node's processes by that, and kill their process groups.
+        for pid in self._node_pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
         if self.process and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process:
             self.process.wait(timeout=30)
-        subprocess.run(["pkill", "-9", "-f", f"-sname {self.name.split('@')[0]}"], check=False)
-        wait_for(lambda: not self._port_open(), timeout=20)
+        wait_for(lambda: not self._port_open() and not self._node_pids(), timeout=20)
+
+    def _node_pids(self) -> list[int]:
+        marker = f"RABBITMQ_NODENAME={self.name}".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "environ").read_bytes() and (entry / "comm").read_text().strip() != "epmd":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+        return pids
 
     def cleanup(self) -> None:
         self.kill()
