@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from shared.topology import load_catalog
+from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "contracts-schema"
@@ -22,10 +22,7 @@ CATALOG_EVENTS = load_catalog()["events"]
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("gen_asyncapi", CONTRACTS / "gen_asyncapi.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CONTRACTS / "gen_asyncapi.py", "gen_asyncapi")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -12,16 +11,14 @@ from pathlib import Path
 import pytest
 
 from shared.topology import declarations, load_catalog
+from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITIONS = REPO / "deploy" / "rabbitmq" / "definitions.json"
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("gen_definitions", REPO / "deploy" / "gen_definitions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "deploy" / "gen_definitions.py", "gen_definitions")
 
 
 @pytest.fixture(scope="module")
