@@ -14,8 +14,7 @@ from pymongo import MongoClient
 from shared import contracts
 from tests.support import samples
 from tests.support.stack import OPERATOR_KEY
-
-from .test_first_slice import wait_until
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +41,7 @@ def shortlist_for(stack, recorder, mongo_uri, posting, provider_id):
     def kept():
         return postings_db.shortlists.find_one({"_id": posting["id"]}) or {"candidates": []}
 
-    assert wait_until(lambda: provider_id in [c["provider_id"] for c in kept()["candidates"]], timeout=30)
+    assert wait_for(lambda: provider_id in [c["provider_id"] for c in kept()["candidates"]], timeout=30)
     ranked = recorder.wait_for(lambda e: e["subject"] == posting["id"] and e["source"] == "/tasklinkr/matching"
                                and e["data"]["shortlist"]["version"] == kept()["version"])
     assert ranked and all(contracts.errors(e) == [] for e in ranked)

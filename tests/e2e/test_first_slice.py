@@ -15,6 +15,7 @@ from pymongo import MongoClient
 from shared import contracts
 from tests.support import samples
 from tests.support.stack import OPERATOR_KEY
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,13 +33,6 @@ def new_tenant(stack, **changes):
     return response.json()
 
 
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_provider_registers_a_client_publishes_a_posting_and_both_travel_as_valid_events(
@@ -86,8 +80,8 @@ def test_a_provider_registers_a_client_publishes_a_posting_and_both_travel_as_va
 
     # Matching built its own read model from those events, in its own database.
     matching = MongoClient(mongo_uri)[stack.database_name("matching")]
-    assert wait_until(lambda: matching.providers.find_one({"_id": provider["id"]}) is not None)
-    assert wait_until(lambda: (matching.postings.find_one({"_id": posting_id}) or {}).get("status") == "open")
+    assert wait_for(lambda: matching.providers.find_one({"_id": provider["id"]}) is not None, timeout=20)
+    assert wait_for(lambda: (matching.postings.find_one({"_id": posting_id}) or {}).get("status") == "open", timeout=20)
 
     # Operators see the flow in each service's Prometheus metrics.
     assert 'tasklinkr_events_published_total{service="postings"}' in stack.metrics("postings")
@@ -178,7 +172,7 @@ def test_killing_and_restarting_postings_loses_no_accepted_posting_and_no_event(
         subjects = {e["subject"] for e in recorder.of_type("posting.published.v1")}
         return set(accepted.values()) <= subjects
 
-    assert wait_until(all_published_events_arrived, timeout=30)
+    assert wait_for(all_published_events_arrived, timeout=30)
     published = [e for e in recorder.of_type("posting.published.v1") if e["subject"] in set(accepted.values())]
     assert {e["subject"] for e in published} == set(accepted.values())
     # At-least-once: a redelivered event keeps its id; each posting was published by exactly one event.

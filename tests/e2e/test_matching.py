@@ -11,8 +11,7 @@ import requests
 from shared import contracts
 from tests.support import samples
 from tests.support.stack import OPERATOR_KEY
-
-from .test_first_slice import wait_until
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +57,7 @@ def shortlist_of(stack, key, posting_id, first_provider_id):
                 return True
         return False
 
-    if not wait_until(ready, timeout=30):
+    if not wait_for(ready, timeout=30):
         explained = call(stack, "GET", f"/v1/postings/{posting_id}/shortlist/{first_provider_id}/explain", key=key)
         pytest.fail(f"{first_provider_id} never led the shortlist: {explained.text}")
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -10,28 +11,20 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 from kombu import Connection, Queue
 
 from shared import embedded
+from tests.support import waiting
 from tests.support.infra import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass
-        time.sleep(interval)
-    return False
+# Fault tests probe brokers and databases that are down or starting: a failing probe means "not yet".
+wait_for = functools.partial(waiting.wait_for, timeout=60.0, interval=0.2, ignore_errors=True)
 
 
 class ServiceProcess:

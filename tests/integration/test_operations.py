@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from shared import topology
 from shared.cli import app
 from shared.operations import DeadLetters, queue_depths
-from tests.support.kit import FIXED, FLAKY_CATALOG, FlakyConsumer, publish_raw, thing, wait_for
+from tests.support.kit import FIXED, FLAKY_CATALOG, FlakyConsumer, publish_raw, thing
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

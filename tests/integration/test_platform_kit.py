@@ -21,8 +21,8 @@ from tests.support.kit import (
     dead_letters,
     publish_raw,
     thing,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,5 @@
 """Small test-only services and helpers that exercise the platform kit against a real broker and database."""
 
-import time
 
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.rpc import rpc
@@ -49,13 +48,6 @@ CATALOG = {
 }
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 FAILURES: dict[str, int] = {}

@@ -39,7 +39,7 @@ def shortlisted_posting(base_url, amqp_uri, client, providers, mongo_client, gat
 
 
 def shortlists_arrived(database, posting_id):
-    from tests.support.kit import wait_for
+    from tests.support.waiting import wait_for
 
     return wait_for(lambda: database.shortlists.find_one({"_id": posting_id}) is not None)
 

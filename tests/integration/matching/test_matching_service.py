@@ -19,7 +19,7 @@ from shared import envelope as envelopes
 from shared.errors import NotFound
 from shared.messaging import queue_name
 from shared.topology import load_catalog
-from tests.support.kit import wait_for
+from tests.support.waiting import wait_for
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 

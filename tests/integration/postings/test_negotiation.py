@@ -4,7 +4,6 @@ Shortlists arrive as matching publishes them (its exchange, a valid envelope); e
 from its outbox, where it was written in the same transaction as the change, and checked against its contract.
 """
 
-import time
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -12,6 +11,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.postings.service import PostingsService
 from shared import contracts
 from shared.errors import Conflict, NotFound, ValidationFailed
+from tests.support.waiting import wait_for
 
 from . import shortlists
 from .test_postings_service import ACME, GLOBEX, INBOX_HELP
@@ -36,13 +36,6 @@ def postings(container_factory, service_config, amqp_uri):
         yield proxy
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def outbox(database, routing_key):
