@@ -106,8 +106,7 @@ class ParkingQueueConsumer(QueueConsumer):
         return consumers
 
     def _on_decode_error(self, provider: ReliableEventHandler, message, exc: Exception) -> None:
-        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, provider.method_name, "undecodable").inc()
-        provider.park(message, f"undecodable message: {exc}", attempts=0)
+        provider.park(message, f"undecodable message: {exc}", attempts=0, kind="undecodable")
 
 
 class ReliableEventHandler(EventHandler):
@@ -119,10 +118,10 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
+        config = self.container.config
         # Same name and binding as nameko's, declared as a quorum queue.
         self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
-                                    int(self.container.config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
-        config = self.container.config
+                                    int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
         self.retry_delays = parse_delays(config.get("RETRY_DELAYS_SECONDS"))
         self.amqp_uri = config["AMQP_URI"]
         self.extra_declarations = [retry_queue(self.queue.name, d) for d in self.retry_delays]
@@ -137,8 +136,7 @@ class ReliableEventHandler(EventHandler):
     def handle_message(self, body, message):
         reason = self.contract_violation(body)
         if reason:
-            metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, "contract").inc()
-            self.park(message, reason, attempts=0)
+            self.park(message, reason, attempts=0, kind="contract")
             return
         super().handle_message(body, message)
 
@@ -167,13 +165,15 @@ class ReliableEventHandler(EventHandler):
             self._republish(message, retry_queue_name(self.queue.name, delay), {ATTEMPTS_HEADER: attempts})
         else:
             log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
-            metrics.EVENTS_DEAD_LETTERED.labels(service, self.method_name, "failed").inc()
-            self.park(message, error, attempts=attempts)
+            self.park(message, error, attempts=attempts, kind="failed")
         return result, exc_info
 
     # -- retrying and parking --------------------------------------------------------------------------------
 
-    def park(self, message, reason: str, attempts: int) -> None:
+    def park(self, message, reason: str, attempts: int, kind: str) -> None:
+        """Move ``message`` to the service's dead-letter queue; ``kind`` (failed, contract, undecodable) labels
+        the metric."""
+        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, kind).inc()
         headers = {
             ATTEMPTS_HEADER: attempts,
             "x-tasklinkr-error": reason[-MAX_ERROR_CHARS:],

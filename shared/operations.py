@@ -79,17 +79,18 @@ class DeadLetters:
         self.amqp_uri = amqp_uri
         self.service = service
 
-    def _fetch(self, connection: Connection) -> tuple[Queue, list]:
+    def _fetch(self, connection: Connection) -> list:
+        """Every parked message, unacknowledged: each is then acked (gone), or requeued (kept)."""
         queue = dead_letter_queue(self.service)(connection.channel())
         queue.declare()
         messages = []
         while (message := queue.get(no_ack=False)) is not None:
             messages.append(message)
-        return queue, messages
+        return messages
 
     def list(self) -> list[DeadLetter]:
         with Connection(self.amqp_uri) as connection:
-            _, messages = self._fetch(connection)
+            messages = self._fetch(connection)
             letters = [_to_dead_letter(i, m) for i, m in enumerate(messages, 1)]
             for message in messages:
                 message.requeue()
@@ -99,7 +100,7 @@ class DeadLetters:
         """Send parked messages (one, or all when ``event_id`` is None) back to their queue, attempts reset."""
         replayed = []
         with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
-            _, messages = self._fetch(connection)
+            messages = self._fetch(connection)
             producer = connection.Producer()
             for position, message in enumerate(messages, 1):
                 letter = _to_dead_letter(position, message)

@@ -79,7 +79,6 @@ class OutboxRelay:
         self._nacked: set[int] = set()
         self._returned: set[str] = set()
         self._failure: dict[str, PublishFailed] = {}
-        self.published_total = 0
         self.subscribed_types = subscribed_types(service)
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -150,7 +149,6 @@ class OutboxRelay:
                     ordered=False,
                 )
                 published += len(confirmed)
-                self.published_total += len(confirmed)
                 metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
             if len(confirmed) < len(batch):
                 failed = batch[len(confirmed)]

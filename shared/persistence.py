@@ -30,7 +30,7 @@ from pymongo.write_concern import WriteConcern
 from shared import envelope as envelopes
 from shared.errors import Unavailable
 from shared.outbox import OutboxRelay
-from shared.tracing import CORRELATION_KEY
+from shared.tracing import CORRELATION_KEY, handled_event
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,8 @@ class Store:
         self.db: MongoDatabase = dependency.db
 
     def _causation_id(self) -> str | None:
-        args = getattr(self._worker_ctx, "args", None) or ()
-        if args and isinstance(args[0], dict) and "specversion" in args[0]:
-            return args[0].get("id")
-        return None
+        event = handled_event(self._worker_ctx)
+        return event.get("id") if event else None
 
     def transact(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit."""

@@ -26,6 +26,14 @@ def current_correlation_id() -> str | None:
     return correlation_id_var.get()
 
 
+def handled_event(worker_ctx) -> dict | None:
+    """The event envelope a worker is handling, when it is an event handler's worker."""
+    args = getattr(worker_ctx, "args", None) or ()
+    if args and isinstance(args[0], dict) and "specversion" in args[0]:
+        return args[0]
+    return None
+
+
 class Tracing(DependencyProvider):
     """Gives every worker a correlation id (inherited, or new) and exposes it to logging.
 
@@ -43,13 +51,12 @@ class Tracing(DependencyProvider):
     def _ensure(worker_ctx) -> str:
         correlation_id = worker_ctx.data.get(CORRELATION_KEY)
         causation_id = None
-        if worker_ctx.args:
-            first = worker_ctx.args[0]
-            if isinstance(first, dict) and "specversion" in first:
-                correlation_id = correlation_id or first.get("correlationid")
-                causation_id = first.get("id")
-            elif hasattr(first, "headers") and hasattr(first, "environ"):
-                correlation_id = first.headers.get("X-Correlation-ID") or correlation_id
+        event = handled_event(worker_ctx)
+        if event is not None:
+            correlation_id = correlation_id or event.get("correlationid")
+            causation_id = event.get("id")
+        elif worker_ctx.args and hasattr(worker_ctx.args[0], "headers") and hasattr(worker_ctx.args[0], "environ"):
+            correlation_id = worker_ctx.args[0].headers.get("X-Correlation-ID") or correlation_id
         correlation_id = correlation_id or new_id()
         worker_ctx.data[CORRELATION_KEY] = correlation_id
         correlation_id_var.set(correlation_id)
