@@ -118,6 +118,11 @@ class Stack:
         )
         log_file.close()
 
+    def start_services(self) -> None:
+        for service in self.services:
+            self.children[service] = Child(service)
+            self.start_child(self.children[service])
+
     def wait_for_gateway(self, timeout: float = 60.0) -> bool:
         url = f"http://{self.gateway_address}/health"
         deadline = time.monotonic() + timeout
@@ -182,9 +187,7 @@ class Stack:
             self.ensure_broker()
             self.ensure_database()
             self.ensure_operator_key()
-            for service in self.services:
-                self.children[service] = Child(service)
-                self.start_child(self.children[service])
+            self.start_services()
             self.say(f"starting {', '.join(self.services)} (logs in {self.data_dir / 'logs'})")
             if not self.wait_for_gateway():
                 if not self._stopping:

@@ -12,7 +12,7 @@ import requests
 from kombu import Connection, Exchange, Queue
 
 from shared.runner import runnable_services
-from shared.stack import Child, Stack
+from shared.stack import Stack
 from shared.topology import load_catalog
 from tests.support.infra import free_port, unique_name
 
@@ -52,22 +52,9 @@ class RunningStack:
     def start(self) -> None:
         (self.stack.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.stack.ensure_broker()
-        for service in self.stack.services:
-            self.stack.children[service] = Child(service)
-            self.stack.start_child(self.stack.children[service])
-        if not self.wait_healthy():
+        self.stack.start_services()
+        if not self.stack.wait_for_gateway(timeout=60):
             raise RuntimeError("the stack did not become healthy:\n" + self.logs())
-
-    def wait_healthy(self, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/health", timeout=3).status_code == 200:
-                    return True
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        return False
 
     def metrics(self, service: str) -> str:
         return requests.get(f"http://127.0.0.1:{self.metrics_ports[service]}/metrics", timeout=5).text
