@@ -1,18 +1,27 @@
 import pytest
 
+from tests.support.infra import broker
 from tests.support.stack import EventRecorder, RunningStack
 
 
 @pytest.fixture(scope="module")
-def recorder(amqp_uri):
-    recorder = EventRecorder(amqp_uri)
+def stack_amqp_uri():
+    """A broker (vhost) of each end-to-end module's own: the stack starts from the declared topology, not from
+    queues other tests left messages in."""
+    with broker() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def recorder(stack_amqp_uri):
+    recorder = EventRecorder(stack_amqp_uri)
     recorder.bind()
     return recorder
 
 
 @pytest.fixture(scope="module")
-def stack(amqp_uri, mongo_uri, tmp_path_factory, recorder):
-    running = RunningStack(tmp_path_factory.mktemp("stack"), amqp_uri, mongo_uri)
+def stack(stack_amqp_uri, mongo_uri, tmp_path_factory, recorder):
+    running = RunningStack(tmp_path_factory.mktemp("stack"), stack_amqp_uri, mongo_uri)
     try:
         running.start()
         yield running
