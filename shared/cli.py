@@ -21,6 +21,8 @@ topology_app = typer.Typer(help="The RabbitMQ topology (exchanges, queues, bindi
 app.add_typer(topology_app, name="topology")
 dlq_app = typer.Typer(help="Dead-lettered messages: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+access_app = typer.Typer(help="Tenants' own broker users (feed and inbound commands).", no_args_is_help=True)
+app.add_typer(access_app, name="tenant-access")
 
 
 @app.command()
@@ -118,6 +120,30 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
     if not yes and not typer.confirm(f"delete {len(letters.list())} parked message(s) of {name} for good?"):
         raise typer.Exit(1)
     typer.echo(f"purged {letters.purge()} message(s)")
+
+
+def _with_broker_admin(action):
+    from shared.brokeradmin import BrokerAdmin, BrokerAdminError
+
+    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"))
+    try:
+        return action(admin)
+    except BrokerAdminError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@access_app.command("grant")
+def access_grant(tenant_id: str) -> None:
+    """Create the tenant's broker user (or give it a new password) and print its credentials once, as JSON."""
+    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id))
+    typer.echo(json.dumps(credentials.as_dict(), indent=2))
+
+
+@access_app.command("revoke")
+def access_revoke(tenant_id: str) -> None:
+    """Delete the tenant's broker user and close its connections, at once."""
+    typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
 
 
 @app.command()

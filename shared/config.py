@@ -35,6 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("config_file", "tasklinkr.yaml", "YAML file read for settings not given in the environment."),
     Setting("amqp_uri", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URI (vhost included)."),
     Setting(
+        "rabbitmq_management_url",
+        "http://127.0.0.1:15672",
+        "RabbitMQ management API, used by `tasklinkr tenant-access` with the credentials of `amqp_uri`.",
+    ),
+    Setting(
         "mongo_uri",
         "",
         "MongoDB URI. Empty: `make run` starts an embedded SecantusDB and uses it for every service.",

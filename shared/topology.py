@@ -19,6 +19,11 @@ from shared.messaging import consumer_queue, dead_letter_queue, parse_delays, qu
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "contracts-schema" / "catalog.json"
 
+# Enterprise integration (see shared/brokeradmin.py): every event that concerns a tenant is also published to the
+# feed under ``<tenant>.<event type>``; tenants' systems publish commands to the inbound exchange.
+FEED_EXCHANGE = "tasklinkr.feed"
+INBOUND_EXCHANGE = "tasklinkr.inbound"
+
 
 def load_catalog(path: Path = CATALOG) -> dict:
     with path.open() as fh:
@@ -26,8 +31,12 @@ def load_catalog(path: Path = CATALOG) -> dict:
 
 
 def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Exchange], list[Queue]]:
-    """Each producer's exchange; each consumer's queue, its retry (delay) queues, and its service's DLQ."""
-    exchanges: dict[str, Exchange] = {}
+    """The tenant feed and inbound exchanges; each producer's exchange; each consumer's queue, its retry (delay)
+    queues, and its service's DLQ."""
+    exchanges: dict[str, Exchange] = {
+        name: Exchange(name, type="topic", durable=True, auto_delete=False)
+        for name in (FEED_EXCHANGE, INBOUND_EXCHANGE)
+    }
     queues: list[Queue] = []
     dead_letter_queues: dict[str, Queue] = {}
     for event in catalog["events"]:
