@@ -8,15 +8,18 @@ of a decision is this module's scalar evaluation of it.
 A candidate row is an individual provider, or one delivery centre of a firm: a firm with centres in Manila and
 Bogotá competes twice, with each centre's country, time zone, seats and shifts.
 
-Track record (contracts active and completed, committed hours, SLA compliance, ratings) comes later from
-contracting and billing events; until a provider has any, the neutral defaults of ``TrackRecord`` apply.
+Track record (contracts active and completed, committed hours, SLA compliance, ratings) is recomputed from the
+facts contracting reports (``contract_fact``, ``sla_result``, ``track_record_document``); until a provider has
+any, the neutral defaults of ``TrackRecord`` apply. A firm's committed hours are held per delivery centre, as each
+centre competes on its own capacity.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -67,13 +70,22 @@ Schedule = tuple[tuple[str, tuple[Shift, ...]], ...]  # ((time zone, shifts), ..
 
 @dataclass(frozen=True, slots=True)
 class TrackRecord:
-    """What contracting and billing will tell matching about a provider; neutral until they do."""
+    """What contracting tells matching about a provider; neutral until it does.
+
+    Load: ``committed_hours_per_week`` is the hours a week of the provider's active contracts, ``committed_seats``
+    the seats of active contracts that commit seats instead of hours (firms); ``committed_by_centre`` holds, per
+    delivery centre, the (hours, seats) of the contracts that name it. A candidate row carries the record with its
+    own load in ``committed_hours_per_week`` (see ``candidate_rows`` and ``centre_loads``).
+    """
 
     active_contracts: int = 0
     completed_contracts: int = 0
     committed_hours_per_week: float = 0.0
-    sla_compliance: float | None = None  # share of SLA measurements met, 0..1
+    sla_compliance: float | None = None  # share of evaluated SLA windows met, 0..1
     rating: float | None = None  # mean completion rating, 1..5
+    committed_seats: int = 0
+    committed_by_centre: tuple[tuple[str, float, int], ...] = ()  # (centre id, hours a week, seats)
+    sla_windows: int = 0  # evaluated SLA windows behind ``sla_compliance``
 
     @classmethod
     def from_document(cls, document: dict | None) -> TrackRecord:
@@ -84,6 +96,11 @@ class TrackRecord:
             committed_hours_per_week=float(document.get("committed_hours_per_week", 0.0)),
             sla_compliance=_optional_float(document.get("sla_compliance")),
             rating=_optional_float(document.get("rating")),
+            committed_seats=int(document.get("committed_seats", 0)),
+            committed_by_centre=tuple(sorted((entry["centre_id"], float(entry["hours_per_week"]),
+                                              int(entry.get("seats", 0)))
+                                             for entry in document.get("committed_by_centre") or ())),
+            sla_windows=int(document.get("sla_windows_evaluated", 0)),
         )
 
 
@@ -239,19 +256,46 @@ def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[Cand
             )
         ]
     firm_schedule: Schedule = tuple((c["time_zone"], _shifts(c["shifts"])) for c in centres)
+    schedules = {centre["id"]: ((centre["time_zone"], _shifts(centre["shifts"])),) for centre in centres}
+    # A seat is a workstation staffed on every shift: a centre offers seats × its weekly shift hours.
+    seat_hours = {key: geography.hours(schedule_mask(schedule)) for key, schedule in schedules.items()}
+    seats = {centre["id"]: int(centre["seats"]) for centre in centres}
+    loads = centre_loads(track, seats, seat_hours)
     rows = []
     for centre in centres:
-        schedule = ((centre["time_zone"], _shifts(centre["shifts"])),)
-        # A seat is a workstation staffed on every shift: a centre offers seats × its weekly shift hours.
-        capacity = int(centre["seats"]) * geography.hours(schedule_mask(schedule))
+        key = centre["id"]
         rows.append(
             CandidateRow(
-                centre_id=centre["id"], centre_name=centre.get("name"), country=centre["country"],
-                time_zone=centre["time_zone"], schedule=schedule, firm_schedule=firm_schedule,
-                capacity_hours=capacity, **common,
+                centre_id=key, centre_name=centre.get("name"), country=centre["country"],
+                time_zone=centre["time_zone"], schedule=schedules[key], firm_schedule=firm_schedule,
+                capacity_hours=seats[key] * seat_hours[key],
+                **{**common, "track": replace(track, committed_hours_per_week=loads[key])},
             )
         )
     return rows
+
+
+def centre_loads(track: TrackRecord, seats: dict[str, int], seat_hours: dict[str, float]) -> dict[str, float]:
+    """Committed hours a week per delivery centre of a firm.
+
+    A centre carries the hours of the contracts that name it, and their seats × its weekly shift hours. What no
+    current centre holds (a contract naming no centre, or a centre since closed) is shared among the centres in
+    proportion to their capacity, a seat counting the firm's average seat hours.
+    """
+    capacities = {key: seats[key] * seat_hours[key] for key in seats}
+    loads = dict.fromkeys(seats, 0.0)
+    held_hours, held_seats = 0.0, 0
+    for key, hours, committed_seats in track.committed_by_centre:
+        if key in loads:
+            loads[key] += hours + committed_seats * seat_hours[key]
+            held_hours, held_seats = held_hours + hours, held_seats + committed_seats
+    total_capacity, total_seats = sum(capacities.values()), sum(seats.values())
+    average_seat_hours = total_capacity / total_seats if total_seats else 0.0
+    unheld = (track.committed_hours_per_week - held_hours) + (track.committed_seats - held_seats) * average_seat_hours
+    if unheld > 0 and loads:
+        for key, capacity in capacities.items():
+            loads[key] += unheld * (capacity / total_capacity if total_capacity > 0 else 1.0 / len(loads))
+    return loads
 
 
 def posting_needs(posting: dict) -> PostingNeeds:
@@ -285,6 +329,122 @@ def posting_needs(posting: dict) -> PostingNeeds:
         client_time_zone=client["time_zone"],
         published_days=_days(posting.get("published_at") or posting.get("updated_at")),
     )
+
+
+# --- the track record, recomputed from contracting's facts -------------------------------------------------------
+#
+# Matching keeps one fact per contract (keyed by its id) and one per evaluated SLA window, each merged so that an
+# event applied twice, or late, changes nothing; a provider's track record is then recomputed from all of its
+# facts. Arriving in any order, the same events give the same record.
+
+ENDED = ("completed", "terminated")
+_CONTRACT_TERMS = ("provider_id", "centre_id", "tenant_id", "posting_id", "version", "hours_per_week", "seats")
+
+
+def contract_fact(contract: dict, status: str, *, rating: float | None = None, ended_at: str | None = None) -> dict:
+    """What matching keeps of a contract snapshot that arrived in a ``status`` event (active, completed,
+    terminated)."""
+    terms = contract.get("terms") or {}
+    hours = terms.get("hours_per_week")
+    return {
+        "id": contract["id"],
+        "provider_id": contract["provider_id"],
+        "centre_id": contract.get("centre_id"),
+        "tenant_id": contract.get("tenant_id"),
+        "posting_id": contract.get("posting_id"),
+        "version": int(contract.get("version") or 1),
+        "status": status,
+        "hours_per_week": None if hours is None else float(hours),
+        "seats": terms.get("seats"),
+        "rating": None if rating is None else float(rating),
+        "ended_at": ended_at,
+    }
+
+
+def merge_contract(stored: dict | None, incoming: dict) -> dict | None:
+    """``stored`` with ``incoming`` applied, or None when it adds nothing (a duplicate, or an older version).
+
+    The terms come from the highest version (an amendment arriving before the activation does not go back);
+    an ended contract stays ended (a late amendment does not make it active again); the completion rating,
+    once known, stays.
+    """
+    if stored is None:
+        return dict(incoming)
+    merged = dict(stored)
+    if incoming["version"] > stored["version"]:
+        merged.update({name: incoming[name] for name in _CONTRACT_TERMS})
+    if stored["status"] not in ENDED and incoming["status"] in ENDED:
+        merged.update(status=incoming["status"], ended_at=incoming["ended_at"])
+    if merged.get("rating") is None and incoming.get("rating") is not None:
+        merged["rating"] = incoming["rating"]
+    return None if merged == stored else merged
+
+
+def sla_result(data: dict) -> dict:
+    """One evaluated SLA window (``sla.met.v1`` / ``sla.breached.v1`` data), keyed by contract, SLA and window."""
+    sla, window = data["sla"], data["window"]
+    sla_key = str(sla.get("id") or sla.get("metric"))
+    return {
+        "id": "|".join((data["contract_id"], sla_key, window["start"], window["end"])),
+        "contract_id": data["contract_id"],
+        "provider_id": data["provider_id"],
+        "centre_id": data.get("centre_id"),
+        "met": bool(data["met"]),
+        "evaluated_at": data["evaluated_at"],
+    }
+
+
+def merge_sla_result(stored: dict | None, incoming: dict) -> dict | None:
+    """A later evaluation of the same window (a correction) replaces the earlier one; an older or equal one
+    changes nothing."""
+    if stored is None:
+        return dict(incoming)
+    if _instant(incoming["evaluated_at"]) <= _instant(stored["evaluated_at"]) or incoming == stored:
+        return None
+    return dict(incoming)
+
+
+def _instant(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def _hours(contract: dict) -> float:
+    """A contract commits its hours a week; one without them commits its seats instead (``_seats``), or nothing
+    (fixed-price or per-unit work with neither)."""
+    return contract.get("hours_per_week") or 0.0
+
+
+def _seats(contract: dict) -> int:
+    return 0 if contract.get("hours_per_week") else int(contract.get("seats") or 0)
+
+
+def track_record_document(contracts: Iterable[dict], sla_results: Iterable[dict]) -> dict:
+    """A provider's track record from all its contract facts and evaluated SLA windows (order-independent)."""
+    contracts = sorted(contracts, key=lambda c: c["id"])
+    active = [c for c in contracts if c["status"] not in ENDED]
+    completed = [c for c in contracts if c["status"] == "completed"]
+    by_centre: dict[str, tuple[float, int]] = {}
+    for contract in active:
+        if contract.get("centre_id"):
+            hours, seats = by_centre.get(contract["centre_id"], (0.0, 0))
+            by_centre[contract["centre_id"]] = (hours + _hours(contract), seats + _seats(contract))
+    ratings = [c["rating"] for c in completed if c.get("rating") is not None]
+    windows = list(sla_results)
+    met = sum(1 for window in windows if window["met"])
+    return {
+        "active_contracts": len(active),
+        "completed_contracts": len(completed),
+        "terminated_contracts": sum(1 for c in contracts if c["status"] == "terminated"),
+        "committed_hours_per_week": sum((_hours(c) for c in active), 0.0),
+        "committed_seats": sum(_seats(c) for c in active),
+        "committed_by_centre": [{"centre_id": centre, "hours_per_week": hours, "seats": seats}
+                                for centre, (hours, seats) in sorted(by_centre.items())],
+        "sla_windows_evaluated": len(windows),
+        "sla_windows_met": met,
+        "sla_compliance": met / len(windows) if windows else None,
+        "ratings": len(ratings),
+        "rating": sum(ratings) / len(ratings) if ratings else None,
+    }
 
 
 # --- scores: scalar forms (ranking.py has the same arithmetic on arrays) ----------------------------------------
@@ -555,8 +715,11 @@ def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_not
         reasons.append("no track record yet (neutral)")
     else:
         parts = [f"{track.completed_contracts} completed contracts"]
+        if track.active_contracts:
+            parts.append(f"{track.active_contracts} active")
         if track.sla_compliance is not None:
-            parts.append(f"SLA met {track.sla_compliance:.0%}")
+            windows = f" in {track.sla_windows} windows" if track.sla_windows else ""
+            parts.append(f"SLA met {track.sla_compliance:.0%}{windows}")
         if track.rating is not None:
             parts.append(f"rated {track.rating:.1f}/5")
         reasons.append("track record: " + ", ".join(parts))

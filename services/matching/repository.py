@@ -1,9 +1,13 @@
 """Matching's own database, built only from events: providers, tenants, postings with their shortlists.
 
-- ``providers``: the latest profile per provider (``_id`` = provider id), a ``track_record`` sub-document that
-  contracting and billing events will fill (neutral until then), and ``seq``: the position of the provider's
+- ``providers``: the latest profile per provider (``_id`` = provider id), its ``track_record`` (recomputed from
+  the two collections below whenever one of its facts changes; absent, hence neutral, until there is one), and
+  ``seq``: the position of the provider's
   last change in this database's change order (``counters.providers``). Every matching process keeps its
   in-memory index current by reading the providers whose ``seq`` is above the last one it applied.
+- ``contracts``: one fact per contract from contracting's events (``_id`` = contract id): provider, centre,
+  version, status, hours a week, completion rating — merged by ``domain.merge_contract``.
+- ``sla_results``: one evaluated SLA window per (contract, SLA, window), the latest evaluation of it.
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
   current ``shortlist``.
@@ -17,9 +21,13 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from services.matching import domain
+
 PROVIDERS = "providers"
 TENANTS = "tenants"
 POSTINGS = "postings"
+CONTRACTS = "contracts"
+SLA_RESULTS = "sla_results"
 COUNTERS = "counters"
 OPEN = "open"
 RE_RANKED_STATUSES = (OPEN,)
@@ -27,6 +35,8 @@ RE_RANKED_STATUSES = (OPEN,)
 
 def ensure_indexes(db: Database) -> None:
     db[PROVIDERS].create_index([("seq", ASCENDING)], name="change_order")
+    db[CONTRACTS].create_index([("provider_id", ASCENDING)], name="by_provider")
+    db[SLA_RESULTS].create_index([("provider_id", ASCENDING)], name="by_provider")
     db[POSTINGS].create_index([("status", ASCENDING)], name="status")
     db[POSTINGS].create_index([("status", ASCENDING), ("model", ASCENDING), ("category", ASCENDING)],
                               name="open_by_market")
@@ -105,6 +115,61 @@ def all_providers(db: Database) -> Iterator[dict]:
     for document in db[PROVIDERS].find({}, batch_size=2000):
         document["id"] = document.pop("_id")
         yield document
+
+
+# --- track records ------------------------------------------------------------------------------------------------
+
+
+def _merge(db: Database, collection: str, fact: dict, merge, session: ClientSession) -> tuple[dict | None, dict | None]:
+    """Apply ``fact`` with ``merge``; (the stored fact before, the fact after), after being None if nothing changed."""
+    before = get(db, collection, fact["id"], session)
+    after = merge(before, fact)
+    if after is not None:
+        db[collection].replace_one({"_id": fact["id"]}, {k: v for k, v in after.items() if k != "id"}, upsert=True,
+                                   session=session)
+    return before, after
+
+
+def apply_contract(db: Database, fact: dict, session: ClientSession) -> set[str]:
+    """Merge a contract fact; the providers whose track record it changes (none for a duplicate or a stale one)."""
+    before, after = _merge(db, CONTRACTS, fact, domain.merge_contract, session)
+    if after is None:
+        return set()
+    return {after["provider_id"]} | ({before["provider_id"]} if before else set())
+
+
+def apply_sla_result(db: Database, result: dict, session: ClientSession) -> set[str]:
+    before, after = _merge(db, SLA_RESULTS, result, domain.merge_sla_result, session)
+    if after is None:
+        return set()
+    return {after["provider_id"]} | ({before["provider_id"]} if before else set())
+
+
+def _facts(db: Database, collection: str, provider_id: str, session: ClientSession | None) -> list[dict]:
+    facts = []
+    for document in db[collection].find({"provider_id": provider_id}, session=session):
+        document["id"] = document.pop("_id")
+        facts.append(document)
+    return facts
+
+
+def track_record(db: Database, provider_id: str, session: ClientSession | None = None) -> dict | None:
+    """The provider's track record recomputed from its facts (None when matching has none)."""
+    contracts = _facts(db, CONTRACTS, provider_id, session)
+    windows = _facts(db, SLA_RESULTS, provider_id, session)
+    if not contracts and not windows:
+        return None
+    return domain.track_record_document(contracts, windows)
+
+
+def set_track_record(db: Database, provider_id: str, record: dict, session: ClientSession) -> bool:
+    """Store the provider's recomputed track record; whether it changed (False too when the provider is unknown:
+    the facts wait, and its registration picks them up)."""
+    current = db[PROVIDERS].find_one({"_id": provider_id}, {"track_record": 1}, session=session)
+    if current is None or current.get("track_record") == record:
+        return False
+    db[PROVIDERS].update_one({"_id": provider_id}, {"$set": {"track_record": record}}, session=session)
+    return True
 
 
 # --- postings and shortlists ---------------------------------------------------------------------------------------
