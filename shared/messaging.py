@@ -105,23 +105,20 @@ class ParkingQueueConsumer(QueueConsumer):
             consumer.on_decode_error = functools.partial(self._on_decode_error, provider)
         return consumers
 
-    def _on_decode_error(self, provider: ReliableEventHandler, message, exc: Exception) -> None:
+    def _on_decode_error(self, provider: ReliableDelivery, message, exc: Exception) -> None:
         provider.park(message, f"undecodable message: {exc}", attempts=0, kind="undecodable")
 
 
-class ReliableEventHandler(EventHandler):
+class ReliableDelivery:
+    """Retry with back-off, then park: what event handlers and inbound command handlers share.
+
+    Mixed into a nameko consumer entrypoint that has ``queue`` set before ``declare_reliability`` runs.
+    """
+
     queue_consumer = ParkingQueueConsumer()
 
-    def __init__(self, *args, check_contract: bool = True, **kwargs):
-        self.check_contract = check_contract
-        super().__init__(*args, **kwargs)
-
-    def setup(self):
-        super().setup()
+    def declare_reliability(self) -> None:
         config = self.container.config
-        # Same name and binding as nameko's, declared as a quorum queue.
-        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
-                                    int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
         self.retry_delays = parse_delays(config.get("RETRY_DELAYS_SECONDS"))
         self.amqp_uri = config["AMQP_URI"]
         self.extra_declarations = [retry_queue(self.queue.name, d) for d in self.retry_delays]
@@ -131,28 +128,13 @@ class ReliableEventHandler(EventHandler):
             for queue in self.extra_declarations:
                 queue(channel).declare()
 
-    # -- receiving -------------------------------------------------------------------------------------------
-
-    def handle_message(self, body, message):
-        reason = self.contract_violation(body)
-        if reason:
-            self.park(message, reason, attempts=0, kind="contract")
-            return
-        super().handle_message(body, message)
-
-    def contract_violation(self, body) -> str | None:
-        if not isinstance(body, dict) or "id" not in body or "data" not in body or "type" not in body:
-            return "not an event envelope"
-        if not self.check_contract:
-            return None
-        problems = contracts.errors(body)
-        if problems:
-            return "breaks its contract: " + "; ".join(problems[:10])
-        return None
+    def succeeded(self, message, result) -> None:
+        """The handler returned: settle the message (commands first publish their outcome)."""
+        self.queue_consumer.ack_message(message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self.succeeded(message, result)
             return result, exc_info
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
         error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
@@ -186,6 +168,8 @@ class ReliableEventHandler(EventHandler):
     def _republish(self, message, queue: str, extra_headers: dict) -> None:
         """Copy ``message`` to ``queue`` (confirmed), then ack it; requeue it if the copy failed."""
         headers = {**(message.headers or {}), **extra_headers}
+        properties = {key: message.properties[key] for key in ("user_id", "correlation_id", "reply_to")
+                      if message.properties.get(key)}
         try:
             connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
             with producers[connection].acquire(block=True, timeout=10) as producer:
@@ -200,12 +184,46 @@ class ReliableEventHandler(EventHandler):
                     mandatory=True,
                     retry=True,
                     retry_policy={"max_retries": 3},
+                    **properties,
                 )
         except Exception:
             log.exception("could not move a message to %s; requeueing it", queue)
             self.queue_consumer.requeue_message(message)
             return
         self.queue_consumer.ack_message(message)
+
+
+class ReliableEventHandler(ReliableDelivery, EventHandler):
+    def __init__(self, *args, check_contract: bool = True, **kwargs):
+        self.check_contract = check_contract
+        super().__init__(*args, **kwargs)
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        # Same name and binding as nameko's, declared as a quorum queue.
+        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
+                                    int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
+        self.declare_reliability()
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def handle_message(self, body, message):
+        reason = self.contract_violation(body)
+        if reason:
+            self.park(message, reason, attempts=0, kind="contract")
+            return
+        super().handle_message(body, message)
+
+    def contract_violation(self, body) -> str | None:
+        if not isinstance(body, dict) or "id" not in body or "data" not in body or "type" not in body:
+            return "not an event envelope"
+        if not self.check_contract:
+            return None
+        problems = contracts.errors(body)
+        if problems:
+            return "breaks its contract: " + "; ".join(problems[:10])
+        return None
 
 
 def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True) -> Callable:
