@@ -162,6 +162,11 @@ def track_record(db: Database, provider_id: str, session: ClientSession | None =
     return domain.track_record_document(contracts, windows)
 
 
+def get_track_record(db: Database, provider_id: str, session: ClientSession | None = None) -> dict | None:
+    document = db[PROVIDERS].find_one({"_id": provider_id}, {"track_record": 1}, session=session)
+    return None if document is None else document.get("track_record")
+
+
 def set_track_record(db: Database, provider_id: str, record: dict, session: ClientSession) -> bool:
     """Store the provider's recomputed track record; whether it changed (False too when the provider is unknown:
     the facts wait, and its registration picks them up)."""

@@ -6,7 +6,10 @@ Inputs (all idempotent, each in one transaction with its outbox):
 - tenant.registered → tenants (their segment is the lane of their postings' shortlists);
 - posting.published → rank, store the shortlist, ``matches.proposed.v1``;
 - posting.updated → re-rank (``shortlist.updated.v1`` when it changes);
-- posting.cancelled / posting.awarded → the posting stops being re-ranked.
+- posting.cancelled / posting.awarded → the posting stops being re-ranked;
+- contract.activated / amended / completed / terminated and sla.met / sla.breached (contracting) → one fact per
+  contract and per evaluated SLA window; the provider's track record and load are recomputed from its facts and,
+  when they change, its open postings are re-ranked like after a provider change.
 
 Queries: ``get_shortlist`` and ``explain``, scoped to the posting's tenant (another tenant gets NotFound).
 """
@@ -48,13 +51,16 @@ class MatchingService:
 
     @subscribe("providers", "provider.registered.v1")
     def on_provider_registered(self, uow, envelope):
-        if repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session):
-            self._provider_changed(uow, envelope["data"]["provider"]["id"])
+        self._profile_arrived(uow, envelope["data"]["provider"])
 
     @subscribe("providers", "provider.updated.v1")
     def on_provider_updated(self, uow, envelope):
-        if repository.upsert_snapshot(uow.db, PROVIDERS, envelope["data"]["provider"], uow.session):
-            self._provider_changed(uow, envelope["data"]["provider"]["id"])
+        self._profile_arrived(uow, envelope["data"]["provider"])
+
+    def _profile_arrived(self, uow: UnitOfWork, profile: dict) -> None:
+        if repository.upsert_snapshot(uow.db, PROVIDERS, profile, uow.session):
+            self._adopt_waiting_track_record(uow, profile["id"])
+            self._provider_changed(uow, profile["id"])
 
     @subscribe("providers", "provider.availability_changed.v1")
     def on_provider_availability_changed(self, uow, envelope):
@@ -87,6 +93,59 @@ class MatchingService:
             needs = domain.posting_needs(posting)
             if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
                 self._rerank(uow, posting, needs)
+
+    # -- contracting events: load and track record ------------------------------------------------------------
+
+    @subscribe("contracting", "contract.activated.v1")
+    def on_contract_activated(self, uow, envelope):
+        self._contract_changed(uow, domain.contract_fact(envelope["data"]["contract"], "active"))
+
+    @subscribe("contracting", "contract.amended.v1")
+    def on_contract_amended(self, uow, envelope):
+        self._contract_changed(uow, domain.contract_fact(envelope["data"]["contract"], "active"))
+
+    @subscribe("contracting", "contract.completed.v1")
+    def on_contract_completed(self, uow, envelope):
+        data = envelope["data"]
+        self._contract_changed(uow, domain.contract_fact(data["contract"], "completed", ended_at=data["completed_at"],
+                                                         rating=data["provider_rating"]["score"]))
+
+    @subscribe("contracting", "contract.terminated.v1")
+    def on_contract_terminated(self, uow, envelope):
+        data = envelope["data"]
+        self._contract_changed(uow, domain.contract_fact(data["contract"], "terminated",
+                                                         ended_at=data["terminated_at"]))
+
+    @subscribe("contracting", "sla.met.v1")
+    def on_sla_met(self, uow, envelope):
+        self._track_record_changed(uow, repository.apply_sla_result(uow.db, domain.sla_result(envelope["data"]),
+                                                                    uow.session))
+
+    @subscribe("contracting", "sla.breached.v1")
+    def on_sla_breached(self, uow, envelope):
+        self._track_record_changed(uow, repository.apply_sla_result(uow.db, domain.sla_result(envelope["data"]),
+                                                                    uow.session))
+
+    def _contract_changed(self, uow: UnitOfWork, fact: dict) -> None:
+        self._track_record_changed(uow, repository.apply_contract(uow.db, fact, uow.session))
+
+    def _track_record_changed(self, uow: UnitOfWork, provider_ids: set[str]) -> None:
+        """Recompute each provider's track record from its facts; a provider whose record really changed is
+        re-indexed and its open postings re-ranked. A provider matching does not know yet keeps its facts until
+        its profile arrives (``_adopt_waiting_track_record``)."""
+        for provider_id in sorted(provider_ids):
+            record = repository.track_record(uow.db, provider_id, uow.session) or domain.track_record_document([], [])
+            if repository.set_track_record(uow.db, provider_id, record, uow.session):
+                self._provider_changed(uow, provider_id)
+
+    @staticmethod
+    def _adopt_waiting_track_record(uow: UnitOfWork, provider_id: str) -> None:
+        """Contract facts that arrived before the provider's first profile (they travel on other queues) become
+        its track record now."""
+        if repository.get_track_record(uow.db, provider_id, uow.session) is None:
+            record = repository.track_record(uow.db, provider_id, uow.session)
+            if record is not None:
+                repository.set_track_record(uow.db, provider_id, record, uow.session)
 
     # -- client and posting events ---------------------------------------------------------------------------
 
