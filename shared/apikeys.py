@@ -10,6 +10,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ASCENDING
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database as MongoDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from shared.persistence import UnitOfWork
 
 CLIENT = "c"
 PROVIDER = "p"
@@ -35,3 +50,143 @@ def kind_of(key: str) -> str | None:
 
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+# -- the key ring: each key-issuing service keeps its keys in an ``api_keys`` collection of its own database ------
+
+KEYS = "api_keys"
+OWNER_ROLE = "owner"
+# A client organisation's keys carry one of these; a provider's keys are all "provider".
+CLIENT_ROLES = (OWNER_ROLE, "manager", "finance")
+PROVIDER_ROLE = "provider"
+# A rotated key keeps working this long at most (the API refuses a longer grace).
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+_MIGRATED = "api_keys_adopted"
+
+
+def ensure_indexes(db: MongoDatabase, owners: str) -> None:
+    """The key ring's indexes, and (once) every key an ``owners`` document still carries as ``api_key_digest``.
+
+    Before key rotation a tenant's or provider's one key lived on its own document; adopting them keeps those
+    keys working as owner keys that can now be listed, rotated and revoked.
+    """
+    db[KEYS].create_index([("digest", ASCENDING)], name="digest", unique=True)
+    db[KEYS].create_index([("owner_id", ASCENDING), ("_id", ASCENDING)], name="owner_id")
+    if db["migrations"].find_one({"_id": _MIGRATED}) is not None:
+        return
+    for document in db[owners].find({"api_key_digest": {"$type": "string"}}, {"api_key_digest": 1}):
+        try:
+            db[KEYS].insert_one(_record(document["_id"], OWNER_ROLE, None, document["api_key_digest"],
+                                        datetime.now(UTC)))
+        except DuplicateKeyError:
+            pass
+    db["migrations"].update_one({"_id": _MIGRATED}, {"$set": {"at": datetime.now(UTC)}}, upsert=True)
+
+
+def _record(owner_id: str, role: str, label: str | None, key_digest: str, now: datetime) -> dict:
+    return {"_id": f"key_{uuid.uuid4().hex}", "owner_id": owner_id, "role": role, "label": label,
+            "digest": key_digest, "created_at": now, "expires_at": None, "revoked_at": None,
+            "replaced_by": None, "replaces": None}
+
+
+def status_of(record: dict, now: datetime) -> str:
+    if record["revoked_at"] is not None:
+        return "revoked"
+    if record["expires_at"] is not None:
+        return "expiring" if record["expires_at"] > now else "expired"
+    return "active"
+
+
+def to_wire(record: dict, now: datetime) -> dict:
+    """A key as the API shows it: never its digest, never the key."""
+    def moment(value: datetime | None) -> str | None:
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+
+    return {"id": record["_id"], "role": record["role"], "label": record["label"], "status": status_of(record, now),
+            "created_at": moment(record["created_at"]), "expires_at": moment(record["expires_at"]),
+            "revoked_at": moment(record["revoked_at"]), "replaced_by": record["replaced_by"],
+            "replaces": record["replaces"]}
+
+
+def apply(uow: UnitOfWork, kind: str, change: Callable[[KeyRing, datetime], tuple[str | None, dict]]) -> dict:
+    """Run one change of the key ring in ``uow``'s transaction; its answer: the key record, and a new key once."""
+    now = datetime.now(UTC)
+    api_key, record = change(KeyRing(uow.db, kind, uow.session), now)
+    answer = {"key": to_wire(record, now)}
+    return dict(answer, api_key=api_key) if api_key else answer
+
+
+class KeyRing:
+    """The keys of one service's principals (tenants in postings, providers in providers), by owner.
+
+    Rotation issues a new key with the same role; the old one keeps working for the grace period the caller
+    chose (0: refused at once) and then expires. Revocation refuses a key at once. Only the digest is stored.
+    """
+
+    def __init__(self, db: MongoDatabase, kind: str, session: ClientSession | None = None):
+        self.db = db
+        self.kind = kind
+        self.session = session
+
+    @property
+    def keys(self) -> Collection:
+        return self.db[KEYS]
+
+    def issue(self, owner_id: str, role: str, label: str | None, now: datetime,
+              replaces: str | None = None) -> tuple[str, dict]:
+        """A new key: the key itself (shown once) and its record."""
+        key = generate(self.kind)
+        record = _record(owner_id, role, label, digest(key), now)
+        record["replaces"] = replaces
+        self.keys.insert_one(record, session=self.session)
+        return key, record
+
+    def live(self, key: str, now: datetime) -> dict | None:
+        """The record of a key that may be used now: issued by this service, not revoked, not expired."""
+        if not isinstance(key, str) or kind_of(key) != self.kind:
+            return None
+        record = self.keys.find_one({"digest": digest(key), "revoked_at": None}, session=self.session)
+        if record is None or (record["expires_at"] is not None and record["expires_at"] <= now):
+            return None
+        return record
+
+    def of(self, owner_id: str) -> list[dict]:
+        return list(self.keys.find({"owner_id": owner_id}, session=self.session).sort("_id", ASCENDING))
+
+    def get(self, owner_id: str, key_id: str) -> dict:
+        record = self.keys.find_one({"_id": key_id, "owner_id": owner_id}, session=self.session)
+        if record is None:
+            raise NotFound(f"No key {key_id!r}.")
+        return record
+
+    def rotate(self, owner_id: str, key_id: Any, grace_seconds: int, now: datetime) -> tuple[str, dict]:
+        """A new key replacing ``key_id``, which stops working ``grace_seconds`` from now."""
+        old = self.get(owner_id, key_id if isinstance(key_id, str) else "")
+        if status_of(old, now) in ("revoked", "expired") or old["replaced_by"] is not None:
+            raise Conflict("Only a live key that was not rotated yet can be rotated; rotate its replacement.",
+                           {"key_id": old["_id"], "status": status_of(old, now)})
+        key, new = self.issue(owner_id, old["role"], old["label"], now, replaces=old["_id"])
+        ends = now + timedelta(seconds=max(0, min(int(grace_seconds), MAX_GRACE_SECONDS)))
+        # The filter is the precondition: a concurrent rotation or revocation of the same key loses here.
+        changed = self.keys.update_one(
+            {"_id": old["_id"], "revoked_at": None, "replaced_by": None},
+            {"$set": {"replaced_by": new["_id"], "expires_at": ends}}, session=self.session,
+        )
+        if changed.matched_count != 1:
+            raise Conflict("The key was rotated or revoked meanwhile.", {"key_id": old["_id"]})
+        return key, new
+
+    def revoke(self, owner_id: str, key_id: Any, now: datetime) -> dict:
+        """Refuse ``key_id`` from now on (repeating it answers the same key). The last live owner key is kept."""
+        record = self.get(owner_id, key_id if isinstance(key_id, str) else "")
+        if record["revoked_at"] is not None:
+            return record
+        if record["role"] == OWNER_ROLE and status_of(record, now) == "active":
+            others = [r for r in self.of(owner_id) if r["_id"] != record["_id"] and r["role"] == OWNER_ROLE
+                      and status_of(r, now) == "active"]
+            if not others:
+                raise Conflict("This is the last owner key: rotate it (grace_seconds 0 refuses it at once) or "
+                               "create another owner key first.", {"key_id": record["_id"]})
+        self.keys.update_one({"_id": record["_id"], "revoked_at": None}, {"$set": {"revoked_at": now}},
+                             session=self.session)
+        return dict(record, revoked_at=now)

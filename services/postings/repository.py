@@ -17,6 +17,7 @@ from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
+from shared import apikeys
 from shared.money import Money
 from shared.persistence import UnitOfWork
 
@@ -28,7 +29,10 @@ PROPOSALS = "proposals"
 
 
 def ensure_indexes(db: MongoDatabase) -> None:
+    # A tenant keeps its first key's digest (unique, as before); its keys live in the key ring, which alone
+    # authenticates.
     db[TENANTS].create_index([("api_key_digest", ASCENDING)], name="api_key_digest", unique=True)
+    apikeys.ensure_indexes(db, TENANTS)
     # Listing pages through one tenant's postings in id order, with or without a status filter.
     db[POSTINGS].create_index(
         [("tenant_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)], name="tenant_status_id"
@@ -121,12 +125,6 @@ class Repository:
             return None
         document = self.db[TENANTS].find_one({"_id": tenant_id}, session=self.session)
         return _tenant_from_document(document) if document else None
-
-    def tenant_id_for_key(self, api_key_digest: str) -> str | None:
-        document = self.db[TENANTS].find_one(
-            {"api_key_digest": api_key_digest}, projection={"_id": 1}, session=self.session
-        )
-        return document["_id"] if document else None
 
     # postings
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import apikeys
-from shared.errors import Conflict, NotFound
+from shared.apikeys import KeyRing
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
@@ -91,18 +92,20 @@ class PostingsService:
     @rpc
     def create_tenant(self, tenant: dict) -> dict:
         fields = schemas.load_new_tenant(tenant)
-        api_key = apikeys.generate(apikeys.CLIENT)
 
-        def work(uow: UnitOfWork) -> dict:
-            created = domain.new_tenant(tenant_id=repository.new_id("ten"), fields=fields,
-                                        now=repository.current_time())
+        def work(uow: UnitOfWork) -> tuple[dict, str]:
+            now = repository.current_time()
+            created = domain.new_tenant(tenant_id=repository.new_id("ten"), fields=fields, now=now)
+            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).issue(created["id"], apikeys.OWNER_ROLE,
+                                                                          None, now)
             Repository.of(uow).insert_tenant(created, apikeys.digest(api_key))
             wire = schemas.tenant_to_wire(created)
             uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),
                      lane=created["segment"], tenant=created["id"])
-            return wire
+            return wire, api_key
 
-        return {"tenant": self.store.transact(work), "api_key": api_key}
+        wire, api_key = self.store.transact(work)
+        return {"tenant": wire, "api_key": api_key}
 
     @rpc
     def get_tenant(self, tenant_id: str) -> dict:
@@ -110,10 +113,38 @@ class PostingsService:
 
     @rpc
     def authenticate(self, api_key: str) -> dict | None:
-        if not isinstance(api_key, str) or apikeys.kind_of(api_key) != apikeys.CLIENT:
-            return None
-        tenant_id = Repository(self.store.db).tenant_id_for_key(apikeys.digest(api_key))
-        return {"tenant_id": tenant_id, "role": "owner"} if tenant_id else None
+        record = KeyRing(self.store.db, apikeys.CLIENT).live(api_key, repository.current_time())
+        return {"tenant_id": record["owner_id"], "role": record["role"], "key_id": record["_id"]} if record else None
+
+    # -- a tenant's API keys: issued, rotated and revoked by its owner (or an operator) -------------------------
+
+    @rpc
+    def list_keys(self, tenant_id: str) -> dict:
+        ring = KeyRing(self.store.db, apikeys.CLIENT)
+        _tenant(Repository(self.store.db), tenant_id)
+        now = repository.current_time()
+        return {"items": [apikeys.to_wire(record, now) for record in ring.of(tenant_id)]}
+
+    @rpc
+    def create_key(self, tenant_id: str, role: str, label: str | None = None) -> dict:
+        if role not in apikeys.CLIENT_ROLES:
+            raise ValidationFailed("Unknown role.", {"role": [f"Must be one of {', '.join(apikeys.CLIENT_ROLES)}."]})
+        return self._keys(tenant_id, lambda ring, now: ring.issue(tenant_id, role, label, now))
+
+    @rpc
+    def rotate_key(self, tenant_id: str, key_id: str, grace_seconds: int) -> dict:
+        return self._keys(tenant_id, lambda ring, now: ring.rotate(tenant_id, key_id, grace_seconds, now))
+
+    @rpc
+    def revoke_key(self, tenant_id: str, key_id: str) -> dict:
+        return self._keys(tenant_id, lambda ring, now: (None, ring.revoke(tenant_id, key_id, now)))["key"]
+
+    def _keys(self, tenant_id: str, change) -> dict:
+        def work(uow: UnitOfWork) -> dict:
+            _tenant(Repository.of(uow), tenant_id)
+            return apikeys.apply(uow, apikeys.CLIENT, change)
+
+        return self.store.transact(work)
 
     # -- postings --------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
+from shared import apikeys
 from shared.errors import Conflict, NotFound
 from shared.money import Money
 from shared.persistence import UnitOfWork
@@ -25,7 +26,10 @@ PROVIDERS = "providers"
 def ensure_indexes(db: MongoDatabase) -> None:
     """One index per search filter, each ending in ``_id``: results are paged in ``_id`` order."""
     providers = db[PROVIDERS]
+    # A provider keeps its first key's digest (unique, as before); its keys live in the key ring, which alone
+    # authenticates.
     providers.create_index([("api_key_digest", ASCENDING)], name="api_key_digest", unique=True)
+    apikeys.ensure_indexes(db, PROVIDERS)
     for name, field in (
         ("kind", "kind"),
         ("model", "models"),
@@ -113,11 +117,6 @@ def save(uow: UnitOfWork, profile: dict, *, expected_version: int) -> None:
                                           session=uow.session)
     if result.matched_count != 1:
         raise Conflict(f"Provider {provider_id!r} changed meanwhile; read it again and retry.")
-
-
-def provider_id_for_key(db: MongoDatabase, api_key_digest: str) -> str | None:
-    doc = db[PROVIDERS].find_one({"api_key_digest": api_key_digest}, {"_id": 1})
-    return doc["_id"] if doc else None
 
 
 def search_query(filters: dict, today: date) -> dict:

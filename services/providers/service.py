@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from shared import apikeys
+from shared.apikeys import KeyRing
 from shared.envelope import utc_now
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
@@ -22,15 +23,17 @@ class ProvidersService:
     def register(self, profile: dict) -> dict:
         fields = schemas.load_registration(profile)
         domain.require_valid(fields)
-        api_key = apikeys.generate(apikeys.PROVIDER)
         provider = domain.new_provider(fields, provider_id=domain.new_provider_id(), now=utc_now())
 
-        def work(uow: UnitOfWork) -> None:
+        def work(uow: UnitOfWork) -> str:
+            api_key, _ = KeyRing(uow.db, apikeys.PROVIDER, uow.session).issue(
+                provider["id"], apikeys.PROVIDER_ROLE, None, utc_now())
             repository.insert(uow, provider, apikeys.digest(api_key))
             uow.emit(events.REGISTERED, subject=provider["id"], data=events.registered(provider),
                      lane=domain.lane_for(provider["kind"]))
+            return api_key
 
-        self.store.transact(work)
+        api_key = self.store.transact(work)
         return {"provider": schemas.to_wire(provider), "api_key": api_key}
 
     @rpc
@@ -109,10 +112,35 @@ class ProvidersService:
 
     @rpc
     def authenticate(self, api_key: str) -> dict | None:
-        if not isinstance(api_key, str) or apikeys.kind_of(api_key) != apikeys.PROVIDER:
-            return None
-        provider_id = repository.provider_id_for_key(self.store.db, apikeys.digest(api_key))
-        return {"provider_id": provider_id} if provider_id else None
+        record = KeyRing(self.store.db, apikeys.PROVIDER).live(api_key, utc_now())
+        return {"provider_id": record["owner_id"], "key_id": record["_id"]} if record else None
+
+    # -- a provider's API keys: issued, rotated and revoked by the provider itself (or an operator) ------------
+
+    @rpc
+    def list_keys(self, provider_id: str) -> dict:
+        repository.get(self.store.db, provider_id)
+        now = utc_now()
+        return {"items": [apikeys.to_wire(r, now) for r in KeyRing(self.store.db, apikeys.PROVIDER).of(provider_id)]}
+
+    @rpc
+    def create_key(self, provider_id: str, label: str | None = None) -> dict:
+        return self._keys(provider_id, lambda ring, now: ring.issue(provider_id, apikeys.PROVIDER_ROLE, label, now))
+
+    @rpc
+    def rotate_key(self, provider_id: str, key_id: str, grace_seconds: int) -> dict:
+        return self._keys(provider_id, lambda ring, now: ring.rotate(provider_id, key_id, grace_seconds, now))
+
+    @rpc
+    def revoke_key(self, provider_id: str, key_id: str) -> dict:
+        return self._keys(provider_id, lambda ring, now: (None, ring.revoke(provider_id, key_id, now)))["key"]
+
+    def _keys(self, provider_id: str, change) -> dict:
+        def work(uow: UnitOfWork) -> dict:
+            repository.get(uow.db, provider_id, session=uow.session)
+            return apikeys.apply(uow, apikeys.PROVIDER, change)
+
+        return self.store.transact(work)
 
     @rpc
     def health(self) -> dict:

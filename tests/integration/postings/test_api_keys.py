@@ -1,0 +1,88 @@
+"""A tenant's API keys in the postings service: roles, rotation with a grace period, revocation at once."""
+
+import json
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.postings.service import PostingsService
+from shared.errors import Conflict, NotFound, ValidationFailed
+
+pytestmark = pytest.mark.integration
+
+ACME = {"name": "Acme", "country": "US", "time_zone": "America/Chicago", "segment": "smb"}
+
+
+@pytest.fixture
+def postings(container_factory, service_config, amqp_uri):
+    container_factory(PostingsService, service_config).start()
+    with ServiceRpcProxy("postings", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def database(service_config, mongo_client):
+    return mongo_client[service_config["MONGO_DATABASE"]]
+
+
+def test_an_owner_key_creates_role_keys_that_authenticate_with_their_role_and_only_digests_are_stored(
+    postings, database
+):
+    created = postings.create_tenant(ACME)
+    tenant_id = created["tenant"]["id"]
+    finance = postings.create_key(tenant_id, "finance", label="accounts payable")
+    assert finance["api_key"].startswith("tlk_c_")
+    assert finance["key"]["role"] == "finance" and finance["key"]["status"] == "active"
+    assert postings.authenticate(finance["api_key"]) == {"tenant_id": tenant_id, "role": "finance",
+                                                        "key_id": finance["key"]["id"]}
+    roles = [key["role"] for key in postings.list_keys(tenant_id)["items"]]
+    assert sorted(roles) == ["finance", "owner"]
+    stored = json.dumps(list(database.api_keys.find()), default=str)
+    assert finance["api_key"] not in stored and created["api_key"] not in stored
+    with pytest.raises(ValidationFailed):
+        postings.create_key(tenant_id, "admin")
+    with pytest.raises(NotFound):
+        postings.create_key("ten_unknown", "manager")
+
+
+def test_a_rotated_key_works_through_its_grace_period_and_a_zero_grace_refuses_it_at_once(postings):
+    created = postings.create_tenant(ACME)
+    tenant_id, old_key = created["tenant"]["id"], created["api_key"]
+    [old] = postings.list_keys(tenant_id)["items"]
+
+    rotated = postings.rotate_key(tenant_id, old["id"], 3600)
+    assert rotated["key"]["replaces"] == old["id"] and rotated["key"]["role"] == "owner"
+    assert postings.authenticate(old_key)["key_id"] == old["id"]  # still inside its grace period
+    assert postings.authenticate(rotated["api_key"])["key_id"] == rotated["key"]["id"]
+    listed = {key["id"]: key for key in postings.list_keys(tenant_id)["items"]}
+    assert listed[old["id"]]["status"] == "expiring" and listed[old["id"]]["replaced_by"] == rotated["key"]["id"]
+    with pytest.raises(Conflict):
+        postings.rotate_key(tenant_id, old["id"], 0)  # rotate the replacement instead
+
+    again = postings.rotate_key(tenant_id, rotated["key"]["id"], 0)
+    assert postings.authenticate(rotated["api_key"]) is None
+    assert postings.authenticate(again["api_key"])["role"] == "owner"
+
+
+def test_a_revoked_key_is_refused_at_once_but_the_last_owner_key_cannot_be_revoked(postings):
+    created = postings.create_tenant(ACME)
+    tenant_id = created["tenant"]["id"]
+    [owner] = postings.list_keys(tenant_id)["items"]
+    manager = postings.create_key(tenant_id, "manager")
+
+    revoked = postings.revoke_key(tenant_id, manager["key"]["id"])
+    assert revoked["status"] == "revoked" and revoked["revoked_at"]
+    assert postings.authenticate(manager["api_key"]) is None
+    assert postings.revoke_key(tenant_id, manager["key"]["id"])["revoked_at"] == revoked["revoked_at"]
+    with pytest.raises(Conflict):
+        postings.revoke_key(tenant_id, owner["id"])
+    assert postings.authenticate(created["api_key"])["role"] == "owner"
+
+
+def test_another_tenants_key_is_not_found(postings):
+    first = postings.create_tenant(ACME)["tenant"]["id"]
+    second = postings.create_tenant(ACME)["tenant"]["id"]
+    [key] = postings.list_keys(first)["items"]
+    for change in (lambda: postings.revoke_key(second, key["id"]), lambda: postings.rotate_key(second, key["id"], 0)):
+        with pytest.raises(NotFound):
+            change()
