@@ -80,6 +80,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
     Setting(
+        "rate_limit",
+        "120/minute",
+        "Requests each API key may make in a moving window (`limits` notation: `120/minute`, `10/second`); beyond "
+        "it the gateway answers 429 with `Retry-After`. `off` disables it.",
+    ),
+    Setting(
+        "rate_limit_storage",
+        "memory://",
+        "Where the gateway counts each key's requests: `memory://` counts per gateway process, so N gateway "
+        "replicas let a key make N times its budget; a storage URI the replicas share (any the `limits` "
+        "library knows, e.g. `redis://host:6379`, with its client installed) makes it one budget.",
+    ),
+    Setting(
+        "key_rotation_grace_seconds",
+        86_400,
+        "How long a rotated API key keeps working when the rotation request does not say (at most 30 days; "
+        "0 refuses it at once). Revoked keys are refused at once.",
+        cast=int,
+    ),
+    Setting(
         "metrics_port",
         "auto",
         "Port of the service's Prometheus `/metrics`: `auto` = 9101 providers, 9102 postings, 9103 matching, "
@@ -157,6 +177,9 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OPERATOR_KEY": value("operator_key"),
         "RPC_TIMEOUT_SECONDS": value("rpc_timeout_seconds"),
         "MAX_REQUEST_BYTES": value("max_request_bytes"),
+        "RATE_LIMIT": value("rate_limit"),
+        "RATE_LIMIT_STORAGE": value("rate_limit_storage"),
+        "KEY_ROTATION_GRACE_SECONDS": value("key_rotation_grace_seconds"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),
