@@ -395,13 +395,17 @@ def sla_result(data: dict) -> dict:
 
 
 def merge_sla_result(stored: dict | None, incoming: dict) -> dict | None:
-    """A later evaluation of the same window (a correction) replaces the earlier one; an older or equal one
-    changes nothing."""
+    """A later evaluation of the same window (a correction) replaces the earlier one; an older one changes
+    nothing; of two made at the same instant the breach stands, whichever arrived first."""
     if stored is None:
         return dict(incoming)
-    if _instant(incoming["evaluated_at"]) <= _instant(stored["evaluated_at"]) or incoming == stored:
+    if _evaluation_order(incoming) <= _evaluation_order(stored):
         return None
     return dict(incoming)
+
+
+def _evaluation_order(result: dict) -> tuple[datetime, bool]:
+    return _instant(result["evaluated_at"]), not result["met"]
 
 
 def _instant(moment: str) -> datetime:

@@ -1,115 +1,30 @@
-"""The matching service over a real broker and database: events in, shortlists and events out, RPC queries.
-
-Events are published the way their producers' relays publish them (topic exchange, routing key, headers), each
-checked against its contract first; what matching emits is read from its outbox and checked against its contract.
-"""
+"""The matching service over a real broker and database: events in, shortlists and events out, RPC queries."""
 
 import json
 from pathlib import Path
 
 import pytest
-from amqp.exceptions import ChannelError
 from kombu import Connection, Exchange, Producer
-from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
 from services.matching.service import MatchingService
 from shared import contracts
 from shared import envelope as envelopes
 from shared.errors import NotFound
-from shared.messaging import queue_name
-from shared.topology import load_catalog
+from tests.integration.matching.events import (
+    OTHER_TENANT,
+    STRONG_SKILLS,
+    deliver,
+    emitted,
+    publish,
+    publish_posting,
+    register,
+)
 from tests.support.waiting import wait_for
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
 pytestmark = pytest.mark.integration
-
-TENANT = {"id": b.TENANT, "name": "Hudson Dental", "country": "US", "time_zone": "America/New_York",
-          "segment": "smb", "core_competencies": ["dental care"], "created_at": "2026-11-01T09:00:00.000Z"}
-OTHER_TENANT = "ten_" + "b" * 32
-STRONG_SKILLS = [{"name": "calendar management", "level": 5}, {"name": "email triage", "level": 5}]
-
-
-def publish(amqp_uri, producer, routing_key, data, subject, lane="smb", tenant=None):
-    event = envelopes.build(service=producer, routing_key=routing_key, subject=subject, data=data, lane=lane,
-                            tenant=tenant)
-    assert contracts.errors(event) == [], routing_key
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
-        exchange = Exchange(f"{producer}.events", type="topic", durable=True)
-        Producer(connection.channel()).publish(
-            event, exchange=exchange, routing_key=routing_key, serializer="json", mandatory=True,
-            headers=envelopes.amqp_headers(event), declare=[exchange], delivery_mode=2,
-        )
-    return event
-
-
-def profile_event(profile):
-    return {k: v for k, v in profile.items() if k != "track_record"}
-
-
-@pytest.fixture
-def database(service_config, mongo_client):
-    return mongo_client[service_config["MONGO_DATABASE"]]
-
-
-@pytest.fixture
-def config(service_config):
-    return {**service_config, "MATCHING_TOP_K": 3}
-
-
-@pytest.fixture
-def quiet_queues(amqp_uri):
-    """Matching's queues emptied first: other tests of the session publish real provider and posting events, which
-    wait in these durable queues and would otherwise join this test's market."""
-    for event in load_catalog()["events"]:
-        for consumer in event["consumers"]:
-            if consumer["service"] != "matching":
-                continue
-            name = queue_name(event["producer"], event["type"], "matching", consumer["handler"])
-            with Connection(amqp_uri) as connection:
-                try:
-                    connection.channel().queue_purge(name)
-                except ChannelError:
-                    pass  # not declared yet: nothing waits in it
-
-
-@pytest.fixture
-def matching(container_factory, config, quiet_queues):
-    container = container_factory(MatchingService, config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def rpc(matching, amqp_uri):
-    with ServiceRpcProxy("matching", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
-        yield proxy
-
-
-def deliver(container, amqp_uri, handler, producer, routing_key, data, subject, **kwargs):
-    with entrypoint_waiter(container, handler, timeout=20):
-        return publish(amqp_uri, producer, routing_key, data, subject, **kwargs)
-
-
-def register(container, amqp_uri, profile):
-    deliver(container, amqp_uri, "on_provider_registered", "providers", "provider.registered.v1",
-            {"provider": profile_event(profile)}, profile["id"])
-
-
-def publish_posting(container, amqp_uri, posting=POSTING):
-    deliver(container, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1", {"tenant": TENANT},
-            TENANT["id"], tenant=TENANT["id"])
-    deliver(container, amqp_uri, "on_posting_published", "postings", "posting.published.v1", {"posting": posting},
-            posting["id"], tenant=posting["tenant_id"])
-
-
-def emitted(database, routing_key, subject=POSTING["id"]):
-    events = [d["envelope"] for d in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)
-              if d["envelope"]["subject"] == subject]
-    for event in events:
-        assert contracts.errors(event) == [], event["type"]
-    return events
 
 
 def test_a_published_posting_gets_an_explained_shortlist_and_matches_proposed(matching, rpc, database, amqp_uri):

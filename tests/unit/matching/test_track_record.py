@@ -97,6 +97,12 @@ def test_sla_compliance_counts_each_window_once_and_a_later_correction_replaces_
         assert record_after(sla_results=order)["sla_compliance"] == 1.0
 
 
+def test_of_two_evaluations_of_one_window_at_the_same_instant_the_breach_stands_whatever_the_order():
+    met, breached = sla_window("2027-01-04", True), sla_window("2027-01-04", False)
+    assert record_after(sla_results=[met, breached]) == record_after(sla_results=[breached, met])
+    assert record_after(sla_results=[met, breached])["sla_compliance"] == 0.0
+
+
 def test_the_stored_document_becomes_the_track_record_the_ranking_reads():
     document = record_after([activated(n=1, hours=20, centre="dc_cebu"), completed(4, n=2)],
                             [sla_window("2027-01-04", True), sla_window("2027-01-11", False)])

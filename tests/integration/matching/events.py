@@ -1,0 +1,57 @@
+"""Events into matching the way their producers' relays publish them (topic exchange, routing key, headers), each
+checked against its contract first; what matching emits, read from its outbox and checked against its contract."""
+
+from kombu import Connection, Exchange, Producer
+from nameko.testing.services import entrypoint_waiter
+
+from shared import contracts
+from shared import envelope as envelopes
+from tests.unit.matching import builders as b
+from tests.unit.matching.builders import POSTING
+
+TENANT = {"id": b.TENANT, "name": "Hudson Dental", "country": "US", "time_zone": "America/New_York",
+          "segment": "smb", "core_competencies": ["dental care"], "created_at": "2026-11-01T09:00:00.000Z"}
+OTHER_TENANT = "ten_" + "b" * 32
+STRONG_SKILLS = [{"name": "calendar management", "level": 5}, {"name": "email triage", "level": 5}]
+
+
+def publish(amqp_uri, producer, routing_key, data, subject, lane="smb", tenant=None):
+    event = envelopes.build(service=producer, routing_key=routing_key, subject=subject, data=data, lane=lane,
+                            tenant=tenant)
+    assert contracts.errors(event) == [], routing_key
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        exchange = Exchange(f"{producer}.events", type="topic", durable=True)
+        Producer(connection.channel()).publish(
+            event, exchange=exchange, routing_key=routing_key, serializer="json", mandatory=True,
+            headers=envelopes.amqp_headers(event), declare=[exchange], delivery_mode=2,
+        )
+    return event
+
+
+def profile_event(profile):
+    return {k: v for k, v in profile.items() if k != "track_record"}
+
+
+def deliver(container, amqp_uri, handler, producer, routing_key, data, subject, **kwargs):
+    with entrypoint_waiter(container, handler, timeout=20):
+        return publish(amqp_uri, producer, routing_key, data, subject, **kwargs)
+
+
+def register(container, amqp_uri, profile):
+    deliver(container, amqp_uri, "on_provider_registered", "providers", "provider.registered.v1",
+            {"provider": profile_event(profile)}, profile["id"])
+
+
+def publish_posting(container, amqp_uri, posting=POSTING):
+    deliver(container, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1", {"tenant": TENANT},
+            TENANT["id"], tenant=TENANT["id"])
+    deliver(container, amqp_uri, "on_posting_published", "postings", "posting.published.v1", {"posting": posting},
+            posting["id"], tenant=posting["tenant_id"])
+
+
+def emitted(database, routing_key, subject=POSTING["id"]):
+    events = [d["envelope"] for d in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)
+              if d["envelope"]["subject"] == subject]
+    for event in events:
+        assert contracts.errors(event) == [], event["type"]
+    return events
