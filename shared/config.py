@@ -112,6 +112,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
     Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
     Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
+    Setting(
+        "contracting_sla_evaluation_interval_seconds",
+        60.0,
+        "How often contracting looks for SLA measurement windows that fell due and evaluates them.",
+        cast=float,
+    ),
+    Setting(
+        "contracting_sla_grace_seconds",
+        3600.0,
+        "How long after a window ends (or after activation, for a backdated contract's past windows) its "
+        "measurements still count; then the window is evaluated once. Later ones are recorded as late.",
+        cast=float,
+    ),
+    Setting(
+        "contracting_escalation_interval_seconds",
+        60.0,
+        "How often contracting escalates open issues past their due time one level up the governance plan.",
+        cast=float,
+    ),
+    Setting(
+        "contracting_max_backdate_days",
+        31,
+        "How far in the past a draft contract's start date may lie (formalising work already under way).",
+        cast=int,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -183,6 +208,10 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),
+        "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": value("contracting_sla_evaluation_interval_seconds"),
+        "CONTRACTING_SLA_GRACE_SECONDS": value("contracting_sla_grace_seconds"),
+        "CONTRACTING_ESCALATION_INTERVAL_SECONDS": value("contracting_escalation_interval_seconds"),
+        "CONTRACTING_MAX_BACKDATE_DAYS": value("contracting_max_backdate_days"),
     }
 
 

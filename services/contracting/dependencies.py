@@ -1,0 +1,45 @@
+"""Contracting's DependencyProviders and entrypoints that read the service's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
+
+
+@dataclass(frozen=True)
+class ContractingSettings:
+    sla_grace: timedelta
+    max_backdate_days: int
+
+
+class Settings(DependencyProvider):
+    """The contracting settings (``shared.config``) a worker needs, read once at start-up."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.settings = ContractingSettings(
+            sla_grace=timedelta(seconds=float(config.get("CONTRACTING_SLA_GRACE_SECONDS", 3600))),
+            max_backdate_days=int(config.get("CONTRACTING_MAX_BACKDATE_DAYS", 31)),
+        )
+
+    def get_dependency(self, worker_ctx) -> ContractingSettings:
+        return self.settings
+
+
+class ConfiguredTimer(Timer):
+    """nameko's timer with its interval taken from the service config (``setting``) at start-up, so tests and
+    operators can change it without code."""
+
+    def __init__(self, setting: str, default: float, **kwargs):
+        self.setting = setting
+        self.default = default
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self) -> None:
+        self.interval = float(self.container.config.get(self.setting) or self.default)
+
+
+configured_timer = ConfiguredTimer.decorator

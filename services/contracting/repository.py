@@ -1,0 +1,223 @@
+"""Contracting's MongoDB collections: contracts, SLA measurements and windows, reviews and issues.
+
+Stored form = Python form, except that decimal strings (money ``amount``, SLA ``target`` and credit ``percent``,
+measured ``value``) are ``Decimal128`` (exact, sortable) and the document's ``_id`` is the resource id. Reading a
+``Decimal128`` back gives the same decimal string, so a contract's terms hash is stable across a round trip.
+Every read and write in a transaction passes the unit of work's session.
+
+``sla_windows`` holds one document per (SLA, window): measurements increment it and the evaluation closes it,
+both in their transactions, so a measurement racing the evaluation conflicts with it (one retries) instead of
+being silently left out; the evaluation's filter on ``evaluated_at: null`` makes it happen exactly once even with
+two replicas evaluating at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING, DESCENDING
+from pymongo.client_session import ClientSession
+from pymongo.database import Database as MongoDatabase
+
+from shared.persistence import UnitOfWork
+
+CONTRACTS = "contracts"
+MEASUREMENTS = "sla_measurements"
+WINDOWS = "sla_windows"
+REVIEWS = "reviews"
+ISSUES = "issues"
+
+_DECIMAL_KEYS = frozenset({"amount", "target", "percent", "value"})
+
+
+def ensure_indexes(db: MongoDatabase) -> None:
+    # One contract per awarded posting: a redelivered award finds the draft it made.
+    db[CONTRACTS].create_index([("posting_id", ASCENDING)], name="posting_id", unique=True)
+    db[CONTRACTS].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)], name="tenant_id")
+    db[CONTRACTS].create_index([("provider_id", ASCENDING), ("_id", ASCENDING)], name="provider_id")
+    # The SLA timer's question: which active contracts have a window due?
+    db[CONTRACTS].create_index([("status", ASCENDING), ("next_evaluation_at", ASCENDING)], name="evaluation_due")
+    # A measurement's idempotency key is unique per contract.
+    db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("key", ASCENDING)], name="contract_key",
+                                  unique=True)
+    db[MEASUREMENTS].create_index([("window_id", ASCENDING)], name="window_id")
+    db[WINDOWS].create_index([("contract_id", ASCENDING), ("start", ASCENDING)], name="contract_start")
+    db[REVIEWS].create_index([("contract_id", ASCENDING), ("recorded_at", ASCENDING)], name="contract_recorded")
+    db[ISSUES].create_index([("contract_id", ASCENDING), ("raised_at", ASCENDING)], name="contract_raised")
+    # The escalation timer's question: which open issues are past due?
+    db[ISSUES].create_index([("status", ASCENDING), ("escalation_due_at", ASCENDING)], name="escalation_due")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def current_time() -> datetime:
+    """Now, in UTC, at the millisecond precision MongoDB stores, so a value reads back exactly as written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def window_id(sla_id: str, start: datetime) -> str:
+    return f"{sla_id}:{start.astimezone(UTC).isoformat()}"
+
+
+def to_stored(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, dict):
+        return {k: to_stored(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_stored(v) for v in value]
+    if key in _DECIMAL_KEYS and isinstance(value, str):
+        return Decimal128(Decimal(value))
+    return value
+
+
+def from_stored(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: from_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_stored(v) for v in value]
+    if isinstance(value, Decimal128):
+        return format(value.to_decimal(), "f")
+    return value
+
+
+def _document(resource: dict) -> dict:
+    return {"_id": resource["id"], **to_stored({k: v for k, v in resource.items() if k != "id"})}
+
+
+def _resource(document: dict | None) -> dict | None:
+    if document is None:
+        return None
+    return {"id": document["_id"], **from_stored({k: v for k, v in document.items() if k != "_id"})}
+
+
+class Repository:
+    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
+        self.db = db
+        self.session = session
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> Repository:
+        return cls(uow.db, uow.session)
+
+    # contracts
+
+    def insert_contract(self, contract: dict) -> None:
+        self.db[CONTRACTS].insert_one(_document(contract), session=self.session)
+
+    def contract(self, contract_id: Any) -> dict | None:
+        if not isinstance(contract_id, str):
+            return None
+        return _resource(self.db[CONTRACTS].find_one({"_id": contract_id}, session=self.session))
+
+    def contract_of_posting(self, posting_id: str) -> dict | None:
+        return _resource(self.db[CONTRACTS].find_one({"posting_id": posting_id}, session=self.session))
+
+    def replace_contract(self, after: dict, *, expected_revision: int) -> bool:
+        result = self.db[CONTRACTS].replace_one({"_id": after["id"], "revision": expected_revision},
+                                                _document(after), session=self.session)
+        return result.matched_count == 1
+
+    def contracts_of(self, field: str, party_id: str, *, status: str | None, after: str | None,
+                     limit: int) -> list[dict]:
+        query: dict[str, Any] = {field: party_id}
+        if status:
+            query["status"] = status
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.db[CONTRACTS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
+        return [_resource(d) for d in cursor]
+
+    def contracts_due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.db[CONTRACTS].find({"status": "active", "next_evaluation_at": {"$lte": now}}, {"_id": 1},
+                                         session=self.session).sort("next_evaluation_at", ASCENDING).limit(limit)
+        return [d["_id"] for d in cursor]
+
+    # measurements and windows
+
+    def measurement_by_key(self, contract_id: str, key: str) -> dict | None:
+        return _resource(self.db[MEASUREMENTS].find_one({"contract_id": contract_id, "key": key},
+                                                        session=self.session))
+
+    def window(self, window: str) -> dict | None:
+        return _resource(self.db[WINDOWS].find_one({"_id": window}, session=self.session))
+
+    def record_measurement(self, measurement: dict, window: dict) -> None:
+        """Store a measurement and count it in its window (a write the evaluation conflicts with)."""
+        self.db[MEASUREMENTS].insert_one(_document(measurement), session=self.session)
+        if measurement["late"]:
+            self.db[WINDOWS].update_one({"_id": window["id"]}, {"$inc": {"late_measurements": 1}},
+                                        session=self.session)
+            return
+        self.db[WINDOWS].update_one(
+            {"_id": window["id"]},
+            {"$inc": {"measurements": 1},
+             "$setOnInsert": {k: v for k, v in window.items() if k not in ("id", "measurements")}},
+            upsert=True, session=self.session,
+        )
+
+    def counted_measurements(self, window: str) -> list[dict]:
+        cursor = self.db[MEASUREMENTS].find({"window_id": window, "late": False}, session=self.session)
+        return [_resource(d) for d in cursor]
+
+    def close_window(self, window: dict, outcome: dict) -> None:
+        """Mark a window evaluated with its outcome. When another replica closed it first, the filter misses and
+        the upsert raises ``DuplicateKeyError``: the caller's transaction aborts and nothing is emitted twice."""
+        fields = {k: v for k, v in window.items() if k != "id"}
+        self.db[WINDOWS].update_one(
+            {"_id": window["id"], "evaluated_at": None},
+            {"$set": {**to_stored(fields), "evaluated_at": outcome["evaluated_at"], "outcome": to_stored(outcome)},
+             "$setOnInsert": {"measurements": 0, "late_measurements": 0}},
+            upsert=True, session=self.session,
+        )
+
+    def evaluated_windows(self, contract_id: str) -> list[dict]:
+        cursor = self.db[WINDOWS].find({"contract_id": contract_id, "evaluated_at": {"$ne": None}},
+                                       session=self.session).sort("start", ASCENDING)
+        return [_resource(d) for d in cursor]
+
+    def late_measurements(self, contract_id: str) -> int:
+        return self.db[MEASUREMENTS].count_documents({"contract_id": contract_id, "late": True},
+                                                     session=self.session)
+
+    # reviews
+
+    def insert_review(self, review: dict) -> None:
+        self.db[REVIEWS].insert_one(_document(review), session=self.session)
+
+    def reviews_of(self, contract_id: str) -> list[dict]:
+        cursor = self.db[REVIEWS].find({"contract_id": contract_id}, session=self.session).sort(
+            "recorded_at", ASCENDING)
+        return [_resource(d) for d in cursor]
+
+    # issues
+
+    def insert_issue(self, issue: dict) -> None:
+        self.db[ISSUES].insert_one(_document(issue), session=self.session)
+
+    def issue(self, issue_id: Any) -> dict | None:
+        if not isinstance(issue_id, str):
+            return None
+        return _resource(self.db[ISSUES].find_one({"_id": issue_id}, session=self.session))
+
+    def replace_issue(self, before: dict, after: dict) -> bool:
+        # The escalation record is append-only, so its length is the issue's revision.
+        result = self.db[ISSUES].replace_one(
+            {"_id": after["id"], "status": before["status"], "escalations": {"$size": len(before["escalations"])}},
+            _document(after), session=self.session)
+        return result.matched_count == 1
+
+    def issues_of(self, contract_id: str) -> list[dict]:
+        cursor = self.db[ISSUES].find({"contract_id": contract_id}, session=self.session).sort(
+            "raised_at", DESCENDING)
+        return [_resource(d) for d in cursor]
+
+    def issues_to_escalate(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.db[ISSUES].find({"status": "open", "escalation_due_at": {"$lte": now}}, {"_id": 1},
+                                      session=self.session).limit(limit)
+        return [d["_id"] for d in cursor]

@@ -1,0 +1,365 @@
+"""Contracting's edges: what callers may send, and the wire form of what they get back.
+
+Loading validates and turns wire JSON into the Python form (decimal strings normalised, timestamps as aware
+``datetime``s at millisecond precision); a marshmallow ``ValidationError`` leaves as ``ValidationFailed`` with
+marshmallow's messages as details. Every schema refuses unknown fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from shared.envelope import rfc3339
+from shared.errors import ValidationFailed
+from shared.fields import MoneyField
+
+from . import domain
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+MAX_BATCH = 500
+_CURSOR_PREFIX = "ctr:"
+
+
+class Text(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class DecimalString(fields.Field):
+    """A non-negative decimal sent as a string (``"60"``, ``"99.5"``); JSON numbers are refused, as for money."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Send the number as a decimal string.")
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValidationError(f"{value!r} is not a decimal number.") from exc
+        if not number.is_finite() or number < 0:
+            raise ValidationError("Must be a finite number, not negative.")
+        return format(number, "f")
+
+
+class WireMoney(MoneyField):
+    """Money validated as ``MoneyField`` does, kept in wire form (decimal string amount)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).to_wire()
+
+
+class IsoDate(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError as exc:
+            raise ValidationError("Not a date YYYY-MM-DD.") from exc
+
+
+class Timestamp(fields.Field):
+    """An RFC 3339 time with an offset; loaded as UTC at millisecond precision (what MongoDB keeps)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not an RFC 3339 time.")
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError("Not an RFC 3339 time.") from exc
+        if moment.tzinfo is None:
+            raise ValidationError("Give the time zone offset (or Z).")
+        moment = moment.astimezone(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _load(schema: Schema, payload: Any, message: str) -> Any:
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise ValidationFailed(message, details=err.messages) from err
+
+
+_one_of = validate.OneOf
+
+
+class TermsChangesSchema(Strict):
+    unit = Text(allow_none=True, validate=validate.Length(min=1, max=40))
+    price = WireMoney()
+    hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
+    seats = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=10000))
+    billing_cycle = fields.String(validate=_one_of(["weekly", "monthly"]))
+    payment_due_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=120))
+
+
+class CreditSchema(Strict):
+    percent = DecimalString(required=True)
+    cap = WireMoney(required=True, allow_none=True)
+
+
+class SlaSchema(Strict):
+    id = fields.String(load_default=None, allow_none=True)
+    metric = Text(required=True, validate=validate.Length(min=1, max=60))
+    target = DecimalString(required=True)
+    direction = fields.String(required=True, validate=_one_of(["at_least", "at_most"]))
+    window = fields.String(required=True, validate=_one_of(["daily", "weekly", "monthly"]))
+    aggregation = fields.String(load_default="average", validate=_one_of(["average", "sum", "min", "max"]))
+    credit = fields.Nested(CreditSchema, load_default=lambda: {"percent": domain.DEFAULT_CREDIT_PERCENT,
+                                                                 "cap": None})
+
+
+class MilestoneSchema(Strict):
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    due_date = IsoDate(required=True, allow_none=True)
+    amount = WireMoney(required=True)
+
+
+class EscalationLevelSchema(Strict):
+    level = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
+    client_contact = Text(required=True, validate=validate.Length(min=1, max=200))
+    provider_contact = Text(required=True, validate=validate.Length(min=1, max=200))
+    response_hours = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=720))
+
+
+class GovernanceSchema(Strict):
+    reporting_cadence = fields.String(required=True, validate=_one_of(["weekly", "monthly"]))
+    review_cadence = fields.String(required=True, validate=_one_of(["weekly", "monthly", "quarterly"]))
+    escalation_levels = fields.List(fields.Nested(EscalationLevelSchema), required=True,
+                                    validate=validate.Length(min=1, max=5))
+
+
+class ResponsibilitiesSchema(Strict):
+    client = fields.List(Text(validate=validate.Length(min=1, max=500)), required=True,
+                         validate=validate.Length(max=30))
+    provider = fields.List(Text(validate=validate.Length(min=1, max=500)), required=True,
+                           validate=validate.Length(max=30))
+
+
+class ConfidentialityChangesSchema(Strict):
+    nda_terms = Text(allow_none=True, validate=validate.Length(max=10000))
+
+
+class ContractChangesSchema(Strict):
+    title = Text(validate=validate.Length(min=1, max=200))
+    scope = Text(validate=validate.Length(max=10000))
+    responsibilities = fields.Nested(ResponsibilitiesSchema)
+    deliverables = fields.List(Text(validate=validate.Length(min=1, max=500)), validate=validate.Length(max=50))
+    milestones = fields.List(fields.Nested(MilestoneSchema), validate=validate.Length(max=50))
+    terms = fields.Nested(TermsChangesSchema)
+    confidentiality = fields.Nested(ConfidentialityChangesSchema)
+    start_date = IsoDate()
+    end_date = IsoDate(allow_none=True)
+    termination_notice_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=365))
+    slas = fields.List(fields.Nested(SlaSchema), validate=validate.Length(max=20))
+    governance = fields.Nested(GovernanceSchema)
+
+
+class AmendmentChangesSchema(Strict):
+    hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
+    seats = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=10000))
+    price = WireMoney()
+    end_date = IsoDate(allow_none=True)
+    slas = fields.List(fields.Nested(SlaSchema), validate=validate.Length(max=20))
+
+
+class AmendmentSchema(Strict):
+    changes = fields.Nested(AmendmentChangesSchema, required=True)
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class SignatureSchema(Strict):
+    terms_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class MeasurementSchema(Strict):
+    key = Text(load_default=None, validate=validate.Length(min=1, max=100))
+    sla_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    value = DecimalString(required=True)
+    measured_at = Timestamp(required=True)
+    units = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
+class MeasurementBatchSchema(Strict):
+    measurements = fields.List(fields.Nested(MeasurementSchema), required=True,
+                               validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class ReviewSchema(Strict):
+    scores = fields.Dict(keys=Text(validate=validate.Length(min=1, max=40)),
+                         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
+                         required=True, validate=validate.Length(min=1, max=10))
+    notes = Text(load_default=None, allow_none=True, validate=validate.Length(max=5000))
+
+
+class IssueSchema(Strict):
+    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    description = Text(load_default="", validate=validate.Length(max=5000))
+    severity = fields.String(required=True, validate=_one_of(["low", "medium", "high", "critical"]))
+    owner = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]),
+                          metadata={"description": "The side that must act on the issue."})
+    due_at = Timestamp(required=True)
+
+
+class ResolutionSchema(Strict):
+    resolution = Text(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class RatingSchema(Strict):
+    score = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
+    comment = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class TerminationSchema(Strict):
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+    notice_days = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                 validate=validate.Range(min=0, max=365))
+
+
+class AnswerSchema(Strict):
+    text = Text(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class PartySchema(Strict):
+    kind = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]))
+    tenant_id = fields.String(validate=validate.Length(min=1, max=64))
+    provider_id = fields.String(validate=validate.Length(min=1, max=64))
+
+
+def load_party(party: Any) -> tuple[domain.Party, str]:
+    loaded = _load(PartySchema(), party, "Not a party to a contract.")
+    kind = domain.Party(loaded["kind"])
+    party_id = loaded.get("tenant_id" if kind is domain.Party.CLIENT else "provider_id")
+    if not party_id:
+        raise ValidationFailed("Not a party to a contract.", details={"party": ["Missing its id."]})
+    return kind, party_id
+
+
+def load_changes(payload: Any) -> dict:
+    return _load(ContractChangesSchema(), payload, "The contract changes are not valid.")
+
+
+def load_amendment(payload: Any) -> dict:
+    return _load(AmendmentSchema(), payload, "The amendment is not valid.")
+
+
+def load_signature(payload: Any) -> str:
+    return _load(SignatureSchema(), payload, "Sign with the terms_hash you read.")["terms_hash"]
+
+
+def load_measurements(payload: Any, idempotency_key: Any) -> list[dict]:
+    """One measurement or ``{"measurements": [...]}``. Each needs a ``key``; without one, the request's
+    ``Idempotency-Key`` plus the item's position makes it."""
+    batch = payload if isinstance(payload, dict) and "measurements" in payload else {"measurements": [payload]}
+    items = _load(MeasurementBatchSchema(), batch, "The measurements are not valid.")["measurements"]
+    header = idempotency_key if isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 90 else None
+    for position, item in enumerate(items):
+        if item["key"] is None:
+            if header is None:
+                raise ValidationFailed("Each measurement needs an idempotency key.",
+                                       details={"key": ["Give each measurement a key, or send an "
+                                                        "Idempotency-Key header."]})
+            item["key"] = f"{header}:{position}"
+    keys = [item["key"] for item in items]
+    if len(set(keys)) != len(keys):
+        raise ValidationFailed("Two measurements in one batch share a key.", details={"key": ["Unique per item."]})
+    return items
+
+
+def load_review(payload: Any) -> dict:
+    return _load(ReviewSchema(), payload, "The review is not valid.")
+
+
+def load_issue(payload: Any) -> dict:
+    return _load(IssueSchema(), payload, "The issue is not valid.")
+
+
+def load_resolution(payload: Any) -> str:
+    return _load(ResolutionSchema(), payload, "Say how the issue was resolved.")["resolution"]
+
+
+def load_rating(payload: Any) -> dict:
+    return _load(RatingSchema(), payload, "The rating is not valid.")
+
+
+def load_termination(payload: Any) -> dict:
+    return _load(TerminationSchema(), payload, "The termination is not valid.")
+
+
+def load_answer(payload: Any) -> str:
+    return _load(AnswerSchema(), payload, "The answer is not valid.")["text"]
+
+
+def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
+    errors: dict[str, list[str]] = {}
+    if status is not None and status not in {s.value for s in domain.Status}:
+        errors["status"] = ["Not a contract status."]
+    if isinstance(limit, str) and limit.isdigit():
+        limit = int(limit)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        errors["limit"] = [f"1 to {MAX_PAGE}."]
+    after = None
+    if cursor is not None:
+        try:
+            text = base64.urlsafe_b64decode(str(cursor).encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            text = ""
+        if not text.startswith(_CURSOR_PREFIX):
+            errors["cursor"] = ["Not a cursor this API gave out."]
+        after = text[len(_CURSOR_PREFIX):]
+    if errors:
+        raise ValidationFailed("The query is not valid.", details=errors)
+    return status, limit, after
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode((_CURSOR_PREFIX + last_id).encode()).decode()
+
+
+# -- wire form ---------------------------------------------------------------------------------------------------
+
+# The contract object of the event contracts (contracts-schema/events/contracting/contract.schema.json).
+EVENT_FIELDS = ("id", "tenant_id", "provider_id", "centre_id", "posting_id", "proposal_id", "status", "version",
+                "title", "scope", "category", "model", "responsibilities", "deliverables", "milestones", "terms",
+                "confidentiality", "start_date", "end_date", "termination_notice_days", "slas", "governance",
+                "terms_hash", "signatures", "lane", "created_at", "updated_at", "activated_at", "completed_at",
+                "terminated_at")
+# What the parties also see over the API: how the terms came to be, and how the contract ended.
+API_FIELDS = (*EVENT_FIELDS, "history", "amendments", "pending_amendment", "ratings", "termination")
+
+
+def jsonable(value: Any) -> Any:
+    """Timestamps as RFC 3339 UTC, everything else as it is (the Python form is otherwise the wire form)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return value
+
+
+def contract_to_event(contract: dict) -> dict:
+    return jsonable({key: contract[key] for key in EVENT_FIELDS})
+
+
+def contract_to_wire(contract: dict) -> dict:
+    return jsonable({key: contract[key] for key in API_FIELDS})
+
+
+def issue_to_wire(issue: dict) -> dict:
+    return jsonable({k: v for k, v in issue.items() if k not in ("tenant_id", "provider_id")})
+
+
+def review_to_wire(review: dict) -> dict:
+    return jsonable({k: v for k, v in review.items() if k not in ("tenant_id", "provider_id")})

@@ -1,0 +1,235 @@
+"""The contracting service over real RPC, a real broker and a real database: drafts from awards, signatures,
+SLA windows evaluated by the timer, amendments, governance and completion.
+
+Awards arrive as postings publishes them; every event contracting emits is read from its outbox (written in the
+same transaction as the change) and checked against its contract.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.contracting.service import ContractingService
+from shared import contracts
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.support.waiting import wait_for
+
+from . import awards
+
+pytestmark = pytest.mark.integration
+
+STRANGER = {"kind": "provider", "provider_id": "prv_" + "9" * 32}
+OTHER_CLIENT = {"kind": "client", "tenant_id": "ten_" + "9" * 32}
+
+
+@pytest.fixture
+def database(service_config, mongo_client):
+    return mongo_client[service_config["MONGO_DATABASE"]]
+
+
+@pytest.fixture
+def contracting(container_factory, service_config, amqp_uri):
+    config = {**service_config, "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": 0.2,
+              "CONTRACTING_SLA_GRACE_SECONDS": 1.5, "CONTRACTING_ESCALATION_INTERVAL_SECONDS": 0.2}
+    container_factory(ContractingService, config).start()
+    with ServiceRpcProxy("contracting", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
+        yield proxy
+
+
+def outbox(database, routing_key):
+    envelopes = [doc["envelope"] for doc in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
+    for envelope in envelopes:
+        assert contracts.errors(envelope) == [], envelope["type"]
+    return envelopes
+
+
+def parties(event):
+    data = event["data"]
+    return ({"kind": "client", "tenant_id": data["client"]["tenant_id"]},
+            {"kind": "provider", "provider_id": data["provider"]["provider_id"]})
+
+
+def drafted(contracting, database, amqp_uri, **award):
+    event = awards.award_event(**{"start": datetime.now(UTC).date() + timedelta(days=7), **award})
+    awards.publish(amqp_uri, event)
+    assert wait_for(lambda: database.contracts.find_one({"posting_id": event["subject"]}) is not None)
+    client, provider = parties(event)
+    contract_id = database.contracts.find_one({"posting_id": event["subject"]})["_id"]
+    return event, client, provider, contracting.get_contract(client, contract_id)
+
+
+def activated(contracting, database, amqp_uri, **award):
+    event, client, provider, draft = drafted(contracting, database, amqp_uri, **award)
+    contracting.sign_contract(client, draft["id"], {"terms_hash": draft["terms_hash"]})
+    active = contracting.sign_contract(provider, draft["id"], {"terms_hash": draft["terms_hash"]})
+    assert active["status"] == "active"
+    return client, provider, active
+
+
+def test_an_award_becomes_one_draft_contract_even_when_delivered_twice(contracting, database, amqp_uri):
+    event, client, provider, draft = drafted(contracting, database, amqp_uri)
+    awards.publish(amqp_uri, {**event, "id": "0f0e0d0c-0b0a-4908-8706-050403020100"})  # same award, new event id
+    assert wait_for(lambda: database.applied_events.count_documents({}) == 2)
+
+    assert database.contracts.count_documents({}) == 1
+    assert (draft["status"], draft["version"], draft["signatures"]) == ("draft", 1, [])
+    assert draft["terms"]["price"] == {"amount": "13.25", "currency": "USD"}
+    assert draft["terms"]["hours_per_week"] == 20 and draft["confidentiality"]["nda_required"] is True
+    assert [s["metric"] for s in draft["slas"]] == ["first_response_minutes"]
+    assert contracting.get_contract(provider, draft["id"]) == draft
+
+
+def test_only_the_two_parties_see_a_contract_and_only_the_client_edits_it(contracting, database, amqp_uri):
+    _, client, provider, draft = drafted(contracting, database, amqp_uri)
+    for stranger in (STRANGER, OTHER_CLIENT):
+        with pytest.raises(NotFound):
+            contracting.get_contract(stranger, draft["id"])
+        with pytest.raises(NotFound):
+            contracting.sign_contract(stranger, draft["id"], {"terms_hash": draft["terms_hash"]})
+    with pytest.raises(Forbidden):
+        contracting.update_contract(provider, draft["id"], {"title": "Mine now"})
+    assert contracting.get_contract(client, draft["id"]) == draft
+    assert contracting.list_contracts(provider)["items"] == [draft]
+    assert contracting.list_contracts(STRANGER)["items"] == []
+
+
+def test_an_edit_after_one_signature_voids_it_and_both_must_sign_the_same_terms(contracting, database, amqp_uri):
+    _, client, provider, draft = drafted(contracting, database, amqp_uri)
+    signed = contracting.sign_contract(client, draft["id"], {"terms_hash": draft["terms_hash"]})
+    assert signed["status"] == "pending_signatures" and signed["signatures"][0]["party"] == "client"
+
+    edited = contracting.update_contract(client, draft["id"], {"terms": {"payment_due_days": 14}})
+    assert (edited["status"], edited["signatures"]) == ("draft", [])
+    assert edited["terms_hash"] != draft["terms_hash"]
+    with pytest.raises(Conflict):  # the provider read the old terms
+        contracting.sign_contract(provider, draft["id"], {"terms_hash": draft["terms_hash"]})
+
+    contracting.sign_contract(provider, draft["id"], {"terms_hash": edited["terms_hash"]})
+    active = contracting.sign_contract(client, draft["id"], {"terms_hash": edited["terms_hash"]})
+    assert (active["status"], active["version"]) == ("active", 1)
+    assert [h["terms_hash"] for h in active["history"]] == [edited["terms_hash"]]
+    [activation] = outbox(database, "contract.activated.v1")
+    assert activation["data"]["contract"]["terms"]["payment_due_days"] == 14
+
+
+def test_an_illegal_transition_is_a_conflict_and_changes_nothing(contracting, database, amqp_uri):
+    _, client, provider, draft = drafted(contracting, database, amqp_uri)
+    with pytest.raises(Conflict):
+        contracting.complete_contract(client, draft["id"], {"score": 5, "comment": None})
+    with pytest.raises(Conflict):
+        contracting.terminate_contract(provider, draft["id"], {"reason": "Changed my mind"})
+    assert contracting.get_contract(client, draft["id"]) == draft
+    assert database.outbox.count_documents({}) == 0
+
+
+def test_a_start_date_further_back_than_allowed_is_refused(contracting, database, amqp_uri):
+    _, client, _, draft = drafted(contracting, database, amqp_uri)
+    too_early = (datetime.now(UTC).date() - timedelta(days=40)).isoformat()
+    with pytest.raises(ValidationFailed) as refused:
+        contracting.update_contract(client, draft["id"], {"start_date": too_early})
+    assert "start_date" in refused.value.details
+
+
+def test_sla_windows_are_evaluated_once_with_the_credit_to_the_cent_and_late_measurements_flagged(
+    contracting, database, amqp_uri
+):
+    today = datetime.now(UTC).date()
+    client, provider, contract = activated(contracting, database, amqp_uri, start=today - timedelta(days=2))
+    sla = contract["slas"][0]
+    first = datetime(today.year, today.month, today.day, 9, tzinfo=UTC) - timedelta(days=2)
+    second = first + timedelta(days=1)
+
+    def measurement(key, value, at):
+        return {"key": key, "sla_id": sla["id"], "value": value, "measured_at": at.isoformat()}
+
+    answer = contracting.submit_measurements(provider, contract["id"], {"measurements": [
+        measurement("d1-a", "40", first), measurement("d1-b", "50", first + timedelta(hours=3)),
+        measurement("d2-a", "90", second), measurement("d2-b", "75", second + timedelta(hours=1)),
+    ]})
+    again = contracting.submit_measurements(provider, contract["id"], measurement("d1-a", "40", first))
+    assert (answer["recorded"], again["duplicate"]) == (4, 1)
+
+    assert wait_for(lambda: len(outbox(database, "sla.met.v1")) + len(outbox(database, "sla.breached.v1")) == 2)
+    [met] = outbox(database, "sla.met.v1")
+    [breached] = outbox(database, "sla.breached.v1")
+    assert met["data"]["result"] == {"value": "45", "measurements": 2} and met["data"]["credit"] is None
+    assert breached["data"]["result"] == {"value": "82.5", "measurements": 2}
+    # 13.25 USD x 20 h/week x 1/7 week = 37.857142... of fees; 5 % = 1.892857... -> 1.89
+    assert breached["data"]["credit"] == {"amount": "1.89", "currency": "USD"}
+    assert breached["data"]["window"]["start"].startswith((today - timedelta(days=1)).isoformat())
+
+    late = contracting.submit_measurements(provider, contract["id"],
+                                           measurement("d2-late", "10", second + timedelta(hours=2)))
+    assert late["late"] == 1
+    summary = contracting.governance_summary(client, contract["id"])
+    [compliance] = summary["sla_compliance"]
+    assert (compliance["met"], compliance["breached"], compliance["compliance_percent"]) == (1, 1, "50.0")
+    assert compliance["credits"] == {"amount": "1.89", "currency": "USD"}
+    assert summary["late_measurements"] == 1
+    assert len(outbox(database, "sla.breached.v1")) == 1  # a late measurement does not re-evaluate
+
+
+def test_an_amendment_signed_by_both_raises_the_terms_version(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri)
+    proposed = contracting.propose_amendment(client, contract["id"], {
+        "changes": {"hours_per_week": 30}, "reason": "A second practice joins."})
+    pending = proposed["pending_amendment"]
+    assert (pending["version"], pending["changes"], pending["previous"]) == (2, {"hours_per_week": 30},
+                                                                             {"hours_per_week": 20})
+    with pytest.raises(Conflict):
+        contracting.propose_amendment(provider, contract["id"], {"changes": {"seats": 2}, "reason": "More"})
+    contracting.sign_amendment(client, contract["id"], pending["id"], {"terms_hash": pending["terms_hash"]})
+    amended = contracting.sign_amendment(provider, contract["id"], pending["id"],
+                                         {"terms_hash": pending["terms_hash"]})
+
+    assert (amended["version"], amended["terms"]["hours_per_week"], amended["pending_amendment"]) == (2, 30, None)
+    assert [h["version"] for h in amended["history"]] == [1, 2]
+    [event] = outbox(database, "contract.amended.v1")
+    assert event["data"]["amendment"]["version"] == 2
+
+
+def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri)
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    issue = contracting.raise_issue(provider, contract["id"], {
+        "title": "Calendar access revoked", "severity": "high", "owner": "client", "due_at": due.isoformat()})
+    assert issue["level"] == 1
+
+    assert wait_for(lambda: database.issues.find_one({"_id": issue["id"]})["level"] == 2, timeout=10)
+    summary = contracting.governance_summary(client, contract["id"])
+    [escalated] = summary["issues"]["items"]
+    assert [e["level"] for e in escalated["escalations"]] == [1, 2]
+    resolved = contracting.resolve_issue(client, contract["id"], issue["id"], {"resolution": "Access restored."})
+    assert resolved["status"] == "resolved"
+
+
+def test_completion_rates_the_provider_and_each_side_answers_once(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri)
+    review = contracting.record_review(client, contract["id"], {"scores": {"quality": 4, "timeliness": 5},
+                                                                "notes": "Good month."})
+    assert review["overall"] == "4.5"
+    with pytest.raises(Forbidden):
+        contracting.complete_contract(provider, contract["id"], {"score": 5, "comment": None})
+    done = contracting.complete_contract(client, contract["id"], {"score": 4, "comment": "Reliable."})
+    assert done["status"] == "completed"
+    [event] = outbox(database, "contract.completed.v1")
+    assert event["data"]["provider_rating"] == {"score": 4, "comment": "Reliable."}
+
+    contracting.rate_client(provider, contract["id"], {"score": 5, "comment": "Clear briefs."})
+    with pytest.raises(Conflict):
+        contracting.rate_client(provider, contract["id"], {"score": 1, "comment": None})
+    answered = contracting.answer_rating(provider, contract["id"], {"text": "Thank you!"})
+    assert answered["ratings"]["provider"]["answer"]["text"] == "Thank you!"
+    with pytest.raises(Conflict):
+        contracting.answer_rating(provider, contract["id"], {"text": "Again"})
+
+
+def test_termination_needs_the_notice_period_and_says_why(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri)
+    with pytest.raises(ValidationFailed):
+        contracting.terminate_contract(provider, contract["id"], {"reason": "Overbooked", "notice_days": 3})
+    ended = contracting.terminate_contract(provider, contract["id"], {"reason": "Overbooked"})
+    assert ended["status"] == "terminated" and ended["termination"]["notice_days"] == 14
+    [event] = outbox(database, "contract.terminated.v1")
+    assert (event["data"]["terminated_by"], event["data"]["reason"]) == ("provider", "Overbooked")
