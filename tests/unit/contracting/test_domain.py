@@ -1,0 +1,261 @@
+"""Contracting's rules without I/O: state machine, signatures, amendments, SLA windows, credits, governance."""
+
+import copy
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from itertools import count
+
+import pytest
+
+from services.contracting import domain
+from services.contracting.domain import Party
+from shared import contracts
+from shared.errors import Conflict, ValidationFailed
+
+NOW = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+GRACE = timedelta(hours=1)
+_ids = count(1)
+
+
+def sla_id() -> str:
+    return f"sla_{next(_ids):032x}"
+
+
+def award(**terms) -> dict:
+    path = contracts.event_schema_path("postings", "posting.awarded.v1")
+    data = copy.deepcopy(json.loads(path.read_text())["examples"][0]["data"])
+    data["terms"].update(terms)
+    return data
+
+
+def draft(**terms) -> dict:
+    return domain.draft_from_award(award(**terms), contract_id="ctr_" + "a" * 32, sla_ids=[sla_id()], lane="smb",
+                                   now=NOW)
+
+
+def active(**terms) -> dict:
+    contract = draft(**terms)
+    contract, _ = domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+    contract, _ = domain.sign(contract, Party.PROVIDER, contract["terms_hash"], now=NOW, grace=GRACE)
+    return contract
+
+
+def edit(contract, changes):
+    return domain.edit(contract, changes, new_sla_id=sla_id, now=NOW, max_backdate_days=31)
+
+
+# -- drafting and signing ----------------------------------------------------------------------------------------
+
+
+def test_a_draft_carries_the_awarded_terms_and_its_hash_is_of_the_signable_terms_only():
+    contract = draft()
+    assert contract["terms"]["price"] == {"amount": "13.25", "currency": "USD"}
+    assert (contract["start_date"], contract["end_date"]) == ("2027-01-04", "2027-07-04")  # 26 weeks, last day
+    assert contract["terms_hash"] == domain.terms_hash({**contract, "status": "active", "updated_at": None})
+
+
+def test_a_fixed_price_award_gets_a_completion_milestone_for_the_whole_price():
+    contract = draft(engagement_type="fixed", hours_per_week=None, price={"amount": "4000", "currency": "USD"})
+    assert contract["milestones"] == [{"title": "Completion of the scope", "due_date": "2027-07-04",
+                                       "amount": {"amount": "4000", "currency": "USD"}}]
+
+
+def test_an_edit_after_one_signature_voids_it_and_returns_the_contract_to_draft():
+    contract = draft()
+    signed, _ = domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+    assert signed["status"] == "pending_signatures"
+    edited, changed = edit(signed, {"terms": {"payment_due_days": 14}})
+    assert changed and edited["status"] == "draft" and edited["signatures"] == []
+    assert edited["terms_hash"] != contract["terms_hash"]
+
+
+def test_an_edit_that_changes_nothing_keeps_the_signature():
+    contract = draft()
+    signed, _ = domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+    same, changed = edit(signed, {"title": contract["title"]})
+    assert not changed and same is signed
+
+
+def test_signing_other_terms_than_the_current_ones_is_a_conflict():
+    contract = draft()
+    with pytest.raises(Conflict):
+        domain.sign(contract, Party.PROVIDER, "0" * 64, now=NOW, grace=GRACE)
+
+
+def test_signing_twice_is_one_signature_and_the_second_party_activates():
+    contract = draft()
+    once, _ = domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+    twice, changed = domain.sign(once, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+    assert not changed and twice is once
+    activated, _ = domain.sign(once, Party.PROVIDER, contract["terms_hash"], now=NOW, grace=GRACE)
+    assert (activated["status"], activated["activated_at"], len(activated["history"])) == ("active", NOW, 1)
+
+
+@pytest.mark.parametrize("action", [
+    lambda c: domain.complete(c, {"score": 5, "comment": None}, now=NOW),
+    lambda c: domain.terminate(c, Party.CLIENT, "why", None, now=NOW),
+    lambda c: domain.rate_client(c, {"score": 5, "comment": None}, now=NOW),
+    lambda c: domain.propose_amendment(c, Party.CLIENT, {"hours_per_week": 30}, reason="more", amendment_id="amd_1",
+                                       new_sla_id=sla_id, now=NOW),
+])
+def test_illegal_transitions_of_a_draft_are_conflicts(action):
+    with pytest.raises(Conflict):
+        action(draft())
+
+
+def test_an_active_contract_cannot_be_edited_or_signed_again():
+    contract = active()
+    with pytest.raises(Conflict):
+        edit(contract, {"title": "New"})
+    with pytest.raises(Conflict):
+        domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=NOW, grace=GRACE)
+
+
+def test_a_start_date_too_far_back_or_an_end_before_the_start_is_refused():
+    with pytest.raises(ValidationFailed) as refused:
+        edit(draft(), {"start_date": (NOW.date() - timedelta(days=32)).isoformat()})
+    assert "start_date" in refused.value.details
+    with pytest.raises(ValidationFailed) as refused:
+        edit(draft(), {"end_date": "2026-12-31"})
+    assert "end_date" in refused.value.details
+
+
+# -- amendments --------------------------------------------------------------------------------------------------
+
+
+def test_an_amendment_applies_only_when_both_parties_signed_it():
+    contract = active()
+    proposed = domain.propose_amendment(contract, Party.CLIENT, {"hours_per_week": 30}, reason="More work",
+                                        amendment_id="amd_1", new_sla_id=sla_id, now=NOW)
+    pending = proposed["pending_amendment"]
+    half, applied = domain.sign_amendment(proposed, Party.CLIENT, "amd_1", pending["terms_hash"], now=NOW,
+                                          grace=GRACE)
+    assert applied is None and half["terms"]["hours_per_week"] == 20
+    done, applied = domain.sign_amendment(half, Party.PROVIDER, "amd_1", pending["terms_hash"], now=NOW,
+                                          grace=GRACE)
+    assert (done["version"], done["terms"]["hours_per_week"], done["terms_hash"]) == (2, 30, pending["terms_hash"])
+    assert applied["previous"] == {"hours_per_week": 20} and len(applied["signatures"]) == 2
+    assert done["terms_hash"] == domain.terms_hash(done)
+
+
+def test_an_amendment_that_changes_nothing_is_refused():
+    with pytest.raises(ValidationFailed):
+        domain.propose_amendment(active(), Party.PROVIDER, {"hours_per_week": 20}, reason="Same", amendment_id="a",
+                                 new_sla_id=sla_id, now=NOW)
+
+
+def test_termination_needs_at_least_the_agreed_notice():
+    with pytest.raises(ValidationFailed):
+        domain.terminate(active(), Party.PROVIDER, "Overbooked", 3, now=NOW)
+    ended = domain.terminate(active(), Party.PROVIDER, "Overbooked", None, now=NOW)
+    assert ended["termination"] == {"reason": "Overbooked", "terminated_by": "provider", "notice_days": 14,
+                                    "effective_date": "2027-01-24"}
+
+
+# -- SLA windows -------------------------------------------------------------------------------------------------
+
+
+def _sla(window):
+    return {"id": "sla_x", "window": window}
+
+
+def test_windows_are_anchored_at_the_start_date_and_the_last_one_ends_with_the_contract():
+    contract = {"start_date": "2027-01-31", "end_date": "2027-04-15"}
+    starts = [domain.window_bounds(contract, _sla("monthly"), i) for i in range(3)]
+    assert [(s.date().isoformat(), e.date().isoformat()) for s, e in starts] == [
+        ("2027-01-31", "2027-02-28"), ("2027-02-28", "2027-03-31"), ("2027-03-31", "2027-04-16")]
+    weekly = domain.window_containing(contract, _sla("weekly"), datetime(2027, 2, 8, 5, tzinfo=UTC))
+    assert [w.date().isoformat() for w in weekly] == ["2027-02-07", "2027-02-14"]
+
+
+def test_a_window_is_due_a_grace_period_after_its_end_or_after_activation_if_later():
+    contract = active(start_date="2027-01-08")  # backdated two days before activation (NOW = Jan 10 12:00)
+    contract["slas"][0]["window"] = "daily"
+    assert domain.due_windows(contract, NOW + GRACE - timedelta(seconds=1), GRACE) == []
+    due = domain.due_windows(contract, NOW + GRACE, GRACE)
+    assert [(start.day, end.day) for _, start, end in due] == [(8, 9), (9, 10)]
+    later = domain.advance_cursor(contract, contract["slas"][0]["id"], due[-1][2], GRACE)
+    assert later["next_evaluation_at"] == datetime(2027, 1, 11, 1, tzinfo=UTC)
+
+
+# -- evaluation and credits --------------------------------------------------------------------------------------
+
+
+def _window(days=1):
+    start = datetime(2027, 1, 4, tzinfo=UTC)
+    return start, start + timedelta(days=days)
+
+
+def _measure(*values):
+    return [{"value": v, "units": 0} for v in values]
+
+
+def test_a_breach_credits_its_percentage_of_the_window_fees_rounded_once_to_the_cent():
+    contract = active()
+    sla = {**contract["slas"][0], "credit": {"percent": "10", "cap": None}}  # at most 60 minutes, average
+    outcome = domain.evaluate(contract, sla, *_window(7), _measure("75", "62"), NOW)
+    # 13.25 x 20 h x 7/7 = 265.00; 10 % = 26.50
+    assert (outcome["met"], outcome["result"]["value"], outcome["credit"]["amount"]) == (False, "68.5", "26.50")
+    daily = domain.evaluate(contract, sla, *_window(1), _measure("75"), NOW)
+    assert daily["credit"]["amount"] == "3.79"  # 265 / 7 = 37.857142...; 10 % = 3.7857... -> 3.79
+
+
+def test_a_credit_is_capped_and_a_met_window_owes_nothing():
+    contract = active()
+    sla = {**contract["slas"][0], "credit": {"percent": "50", "cap": {"amount": "20.00", "currency": "USD"}}}
+    assert domain.evaluate(contract, sla, *_window(7), _measure("90"), NOW)["credit"]["amount"] == "20.00"
+    met = domain.evaluate(contract, sla, *_window(7), _measure("30", "60"), NOW)
+    assert (met["met"], met["credit"]) == (True, None)
+
+
+def test_a_window_without_measurements_is_a_breach():
+    contract = active()
+    outcome = domain.evaluate(contract, contract["slas"][0], *_window(1), [], NOW)
+    assert (outcome["met"], outcome["result"]) == (False, {"value": "0", "measurements": 0})
+
+
+@pytest.mark.parametrize(("engagement", "price", "days", "units", "fees"), [
+    ("retainer", "3100", 7, 0, Decimal("700")),  # 3100 x 7 / 31 days of January
+    ("fixed", "18200", 7, 0, Decimal("18200") * 7 / 182),
+    ("per_unit", "0.75", 7, 40, Decimal("30.00")),
+])
+def test_window_fees_per_engagement_type(engagement, price, days, units, fees):
+    contract = active(engagement_type=engagement, unit="ticket" if engagement == "per_unit" else None,
+                      price={"amount": price, "currency": "USD"})
+    assert domain.window_fees(contract, *_window(days), units) == fees
+
+
+def test_credits_round_half_up_to_the_currencys_minor_unit():
+    assert domain.credit_owed(Decimal("1000"), {"percent": "0.05", "cap": None}, "JPY") == Decimal("1")
+    assert domain.credit_owed(Decimal("10.0005"), {"percent": "100", "cap": None}, "KWD") == Decimal("10.001")
+    assert domain.credit_owed(Decimal("0.125"), {"percent": "100", "cap": None}, "EUR") == Decimal("0.13")
+
+
+def test_aggregations():
+    values = [Decimal("2"), Decimal("4"), Decimal("9")]
+    assert [domain.aggregate(a, values) for a in ("average", "sum", "min", "max")] == [5, 15, 2, 9]
+
+
+# -- governance --------------------------------------------------------------------------------------------------
+
+
+def test_the_review_schedule_follows_the_plan_within_the_contract():
+    contract = active()
+    assert domain.review_schedule(contract, date(2027, 4, 10)) == [date(2027, 2, 4), date(2027, 3, 4),
+                                                                   date(2027, 4, 4)]
+    assert domain.next_review_due(contract, 0) == date(2027, 2, 4)
+    assert domain.next_review_due(contract, 6) is None  # the contract ends on July 4th
+
+
+def test_an_issue_climbs_one_level_per_missed_deadline_and_stays_at_the_top():
+    contract = active()
+    issue = domain.new_issue(contract, Party.PROVIDER, {"title": "Access", "severity": "high", "owner": "client",
+                                                        "due_at": NOW + timedelta(hours=1)}, issue_id="iss_1", now=NOW)
+    later = NOW + timedelta(hours=2)
+    second = domain.escalate(issue, contract, now=later)
+    assert (second["level"], second["escalation_due_at"]) == (2, later + timedelta(hours=72))
+    top = domain.escalate(second, contract, now=later)
+    assert (top["level"], top["escalation_due_at"]) == (2, None)
+    resolved, changed = domain.resolve_issue(top, Party.CLIENT, "Fixed", now=later)
+    assert changed and resolved["status"] == "resolved"
