@@ -655,3 +655,183 @@ class HealthSchema(Schema):
     broker = fields.Nested(ComponentHealthSchema, required=True)
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
 
+
+# --- contracts (contracting) ---------------------------------------------------------------------------------------
+# The gateway checks the shape of each request; contracting checks the content (nested terms, SLAs, governance)
+# and answers 422 with the field's messages.
+
+_NESTED = "Checked by contracting; see the Contract object."
+
+
+class ContractListQuerySchema(PageQuerySchema):
+    status = _one_of(["draft", "pending_signatures", "active", "completed", "terminated"])
+
+
+class ContractChangesSchema(Strict):
+    title = _text(200)
+    scope = fields.String(validate=validate.Length(max=10000))
+    responsibilities = fields.Dict(metadata={"description": '{"client": [text], "provider": [text]}'})
+    deliverables = fields.List(fields.String())
+    milestones = fields.List(fields.Dict(), metadata={"description": "[{title, due_date, amount}]"})
+    terms = fields.Dict(metadata={"description": "Any of unit, price, hours_per_week, seats, billing_cycle, "
+                                                 "payment_due_days."})
+    confidentiality = fields.Dict(metadata={"description": '{"nda_terms": text or null}'})
+    start_date = _date()
+    end_date = _date(allow_none=True)
+    termination_notice_days = fields.Integer(strict=True)
+    slas = fields.List(fields.Dict(), metadata={"description": "[{id?, metric, target, direction, window, "
+                                                               "aggregation, credit: {percent, cap}}]"})
+    governance = fields.Dict(metadata={"description": "{reporting_cadence, review_cadence, escalation_levels}"})
+
+
+class TermsHashSchema(Strict):
+    terms_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"),
+                               metadata={"description": "The terms_hash of the terms you read and agree to."})
+
+
+class AmendmentCreateSchema(Strict):
+    changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
+                                                                  "slas."})
+    reason = _text(2000, required=True)
+
+
+class MeasurementInSchema(Strict):
+    key = _text(100, metadata={"description": "Idempotency key of this measurement."})
+    sla_id = fields.String(required=True)
+    value = DecimalString(required=True)
+    measured_at = _timestamp(required=True)
+    units = fields.Integer(strict=True, metadata={"description": "Billable units it covers (per_unit work)."})
+
+
+class MeasurementsSchema(Strict):
+    key = _text(100)
+    sla_id = fields.String()
+    value = DecimalString()
+    measured_at = _timestamp()
+    units = fields.Integer(strict=True)
+    measurements = fields.List(fields.Nested(MeasurementInSchema), validate=validate.Length(min=1, max=500),
+                               metadata={"description": "A batch; or send one measurement's fields alone."})
+
+
+class MeasurementsRecordedSchema(Schema):
+    contract_id = fields.String()
+    recorded = fields.Integer()
+    late = fields.Integer(metadata={"description": "Recorded for a window already evaluated: flagged, not counted."})
+    duplicate = fields.Integer(metadata={"description": "Keys seen before with the same content."})
+    measurements = fields.List(fields.Dict())
+
+
+class ReviewCreateSchema(Strict):
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True,
+                         metadata={"description": "Named scores 1-5, e.g. quality, timeliness, communication."})
+    notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
+
+
+class ReviewSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    due_date = _date(allow_none=True)
+    scores = fields.Dict()
+    overall = fields.String()
+    notes = fields.String(allow_none=True)
+    recorded_at = _timestamp()
+
+
+class IssueCreateSchema(Strict):
+    title = _text(200, required=True)
+    description = fields.String(validate=validate.Length(max=5000))
+    severity = _one_of(["low", "medium", "high", "critical"], required=True)
+    owner = _one_of(["client", "provider"], required=True, metadata={"description": "The side that must act."})
+    due_at = _timestamp(required=True)
+
+
+class IssueResolveSchema(Strict):
+    resolution = _text(5000, required=True)
+
+
+class IssueSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    raised_by = fields.String()
+    title = fields.String()
+    description = fields.String()
+    severity = fields.String()
+    owner = fields.String()
+    due_at = _timestamp()
+    level = fields.Integer(metadata={"description": "Escalation level of the governance plan it has reached."})
+    status = fields.String()
+    raised_at = _timestamp()
+    escalations = fields.List(fields.Dict())
+    escalation_due_at = _timestamp(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    resolved_at = _timestamp(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+
+
+class RatingCreateSchema(Strict):
+    score = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class TerminationCreateSchema(Strict):
+    reason = _text(2000, required=True)
+    notice_days = fields.Integer(strict=True, allow_none=True,
+                                 metadata={"description": "At least the contract's termination_notice_days."})
+
+
+class RatingAnswerSchema(Strict):
+    text = _text(2000, required=True)
+
+
+class ContractSchema(Schema):
+    id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    centre_id = fields.String(allow_none=True)
+    posting_id = fields.String()
+    proposal_id = fields.String()
+    status = fields.String()
+    version = fields.Integer(metadata={"description": "Terms version: each signed amendment adds one."})
+    title = fields.String()
+    scope = fields.String()
+    category = fields.String()
+    model = fields.String()
+    responsibilities = fields.Dict()
+    deliverables = fields.List(fields.String())
+    milestones = fields.List(fields.Dict())
+    terms = fields.Dict()
+    confidentiality = fields.Dict()
+    start_date = _date()
+    end_date = _date(allow_none=True)
+    termination_notice_days = fields.Integer()
+    slas = fields.List(fields.Dict())
+    governance = fields.Dict()
+    terms_hash = fields.String(metadata={"description": "SHA-256 of the canonical JSON of the signable terms."})
+    signatures = fields.List(fields.Dict())
+    lane = fields.String()
+    created_at = _timestamp()
+    updated_at = _timestamp()
+    activated_at = _timestamp(allow_none=True)
+    completed_at = _timestamp(allow_none=True)
+    terminated_at = _timestamp(allow_none=True)
+    history = fields.List(fields.Dict(), metadata={"description": "Every terms version and who agreed to it."})
+    amendments = fields.List(fields.Dict())
+    pending_amendment = fields.Dict(allow_none=True)
+    ratings = fields.Dict()
+    termination = fields.Dict(allow_none=True)
+
+
+class ContractPageSchema(Schema):
+    items = fields.List(fields.Nested(ContractSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class GovernanceSummarySchema(Schema):
+    contract_id = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    sla_compliance = fields.List(fields.Dict(), metadata={"description": "Per SLA: windows met and breached, "
+                                                                         "credits, each window's outcome."})
+    late_measurements = fields.Integer()
+    reviews = fields.Dict(metadata={"description": "recorded, last, next_due, overdue"})
+    issues = fields.Dict(metadata={"description": "open, resolved, items"})
