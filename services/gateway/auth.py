@@ -1,24 +1,39 @@
-"""Who is calling: bearer keys to principals, and the route table's "who" to 401 / 403 / 404.
+"""Who is calling: bearer keys to principals, each key's request budget, and the route table's "who" to 401 / 403 / 404.
 
 The operator key is configuration; client and provider keys belong to the postings and providers services, which
-alone can tell whether a key is live (the gateway stores nothing). A principal asking for another provider's
-resource gets 404, never 403, so the answer does not reveal that the resource exists.
+alone can tell whether a key is live (the gateway stores none). A client key carries a role (owner, manager,
+finance); routes.admits says which roles a route's ``who`` lets in. A principal asking for another tenant's or
+another provider's resource gets 404, never 403, so the answer does not reveal that the resource exists.
+
+Rate limits: each key (by its id, never the key) may make ``RATE_LIMIT`` requests (``limits`` notation, for example
+``120/minute``) in a moving window; beyond it the answer is 429 with ``Retry-After``. The counters live in
+``RATE_LIMIT_STORAGE``: ``memory://`` counts per gateway process, so with N gateway replicas a key may make up to N
+times its budget; a storage shared by the replicas (for example ``redis://`` in a larger deployment) makes it one
+budget. An unauthenticated request is refused (401) before it spends anything.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from nameko.exceptions import ConfigurationError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.dependencies import call_with_timeout
-from services.gateway.routes import CLIENT, OPERATOR, PROVIDER_ITSELF, Route
+from services.gateway.errors import TooManyRequests
+from services.gateway.routes import CLIENT, OPERATOR, PROVIDER_ITSELF, Route, admits
 from shared import apikeys
 from shared.errors import Forbidden, NotFound, Unauthorized
+
+DEFAULT_RATE_LIMIT = "120/minute"
 
 
 @dataclass(frozen=True)
@@ -27,18 +42,25 @@ class Principal:
     tenant_id: str | None = None
     role: str | None = None
     provider_id: str | None = None
+    # The id of the key it called with (the operator key has none): what rate limits count and the audit names.
+    key_id: str | None = None
 
     @classmethod
     def operator(cls) -> Principal:
         return cls(OPERATOR)
 
     @classmethod
-    def client(cls, tenant_id: str, role: str) -> Principal:
-        return cls(CLIENT, tenant_id=tenant_id, role=role)
+    def client(cls, tenant_id: str, role: str, key_id: str | None = None) -> Principal:
+        return cls(CLIENT, tenant_id=tenant_id, role=role, key_id=key_id)
 
     @classmethod
-    def provider(cls, provider_id: str) -> Principal:
-        return cls(PROVIDER_ITSELF, provider_id=provider_id)
+    def provider(cls, provider_id: str, key_id: str | None = None) -> Principal:
+        return cls(PROVIDER_ITSELF, provider_id=provider_id, key_id=key_id)
+
+    @property
+    def budget_key(self) -> str:
+        """Whose request budget a request spends: the key's."""
+        return self.key_id or self.actor
 
     @property
     def actor(self) -> str:
@@ -72,23 +94,48 @@ def identify(key: str, operator_key: str, clients: KeyLookup, providers: KeyLook
     if kind == apikeys.CLIENT:
         found = clients(key)
         if found:
-            return Principal.client(found["tenant_id"], found.get("role") or "owner")
+            # A key without a role is refused rather than guessed: every client key the key ring issues has one.
+            if found.get("role") not in apikeys.CLIENT_ROLES:
+                raise Unauthorized("The API key is not valid.")
+            return Principal.client(found["tenant_id"], found["role"], found.get("key_id"))
     elif kind == apikeys.PROVIDER:
         found = providers(key)
         if found:
-            return Principal.provider(found["provider_id"])
+            return Principal.provider(found["provider_id"], found.get("key_id"))
     raise Unauthorized("The API key is not valid.")
 
 
 def authorize(principal: Principal, route: Route, path_values: dict[str, str]) -> None:
-    """403 for a kind of caller the route does not serve; 404 for a provider reaching past its own profile."""
-    if principal.kind not in route.who:
-        raise Forbidden(f"A {principal.kind} may not call {route.method} {route.path}.")
-    # On /providers/{provider_id} a provider reaches only its own profile. Elsewhere (its invitations, its
-    # proposals) it acts as itself and the owning service answers 404 for what is not its own.
+    """403 for a caller (kind, and a client's role) the route does not serve; 404 past its own tenant or profile."""
+    if not admits(route.who, principal.kind, principal.role):
+        caller = f"client {principal.role} key" if principal.kind == CLIENT else principal.kind
+        raise Forbidden(f"A {caller} may not call {route.method} {route.path}.")
+    # On /providers/{provider_id} a provider reaches only its own profile; on /tenants/{tenant_id} a client only its
+    # own organisation. Elsewhere (postings, invitations, proposals) the owning service answers 404 for what is
+    # not the caller's own.
     if (principal.kind == PROVIDER_ITSELF and "provider_id" in path_values
             and path_values["provider_id"] != principal.provider_id):
         raise NotFound("No such provider.")
+    if principal.kind == CLIENT and "tenant_id" in path_values and path_values["tenant_id"] != principal.tenant_id:
+        raise NotFound("No such tenant.")
+
+
+class RequestBudget:
+    """Each key's requests in a moving window; ``spend`` raises 429 (with the seconds to wait) past the limit."""
+
+    def __init__(self, limit: str, storage_uri: str = "memory://"):
+        self.limit = None if limit.strip().lower() in ("", "off", "0") else parse_limit(limit)
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri)) if self.limit else None
+
+    def spend(self, principal: Principal) -> None:
+        if self.limiter is None or self.limiter.hit(self.limit, principal.budget_key):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.limit, principal.budget_key)
+        wait = max(1, math.ceil(reset_at - time.time()))
+        raise TooManyRequests(
+            f"This key made more than {self.limit} requests; retry in {wait} s.",
+            {"retry_after_seconds": wait, "limit": str(self.limit)},
+        )
 
 
 class Authentication(DependencyProvider):
@@ -98,26 +145,36 @@ class Authentication(DependencyProvider):
     rpc_reply_listener = ReplyListener()
 
     def setup(self) -> None:
-        self.operator_key = str(self.container.config.get("OPERATOR_KEY") or "")
+        config = self.container.config
+        self.operator_key = str(config.get("OPERATOR_KEY") or "")
         if not self.operator_key:
             raise ConfigurationError("OPERATOR_KEY is empty: the gateway will not start without an operator key")
-        self.timeout = float(self.container.config.get("RPC_TIMEOUT_SECONDS", 30))
+        self.timeout = float(config.get("RPC_TIMEOUT_SECONDS", 30))
+        self.budget = RequestBudget(str(config.get("RATE_LIMIT", DEFAULT_RATE_LIMIT)),
+                                    str(config.get("RATE_LIMIT_STORAGE") or "memory://"))
 
     def get_dependency(self, worker_ctx) -> Authenticator:
         def lookup(service: str) -> KeyLookup:
             proxy = ServiceProxy(worker_ctx, service, self.rpc_reply_listener)
             return lambda key: call_with_timeout(proxy.authenticate, key, timeout=self.timeout)
 
-        return Authenticator(self.operator_key, clients=lookup("postings"), providers=lookup("providers"))
+        return Authenticator(self.operator_key, clients=lookup("postings"), providers=lookup("providers"),
+                             budget=self.budget)
 
 
 class Authenticator:
-    def __init__(self, operator_key: str, clients: KeyLookup, providers: KeyLookup):
+    def __init__(self, operator_key: str, clients: KeyLookup, providers: KeyLookup, budget: RequestBudget):
         self._operator_key = operator_key
         self._clients = clients
         self._providers = providers
+        self._budget = budget
 
-    def require(self, authorization: str | None, route: Route, path_values: dict[str, str]) -> Principal:
+    def identify(self, authorization: str | None) -> Principal:
+        """Who calls (401 for no key or a dead one), once its key has budget left (429 otherwise)."""
         principal = identify(bearer_key(authorization), self._operator_key, self._clients, self._providers)
-        authorize(principal, route, path_values)
+        self._budget.spend(principal)
         return principal
+
+    @staticmethod
+    def authorize(principal: Principal, route: Route, path_values: dict[str, str]) -> None:
+        authorize(principal, route, path_values)

@@ -156,7 +156,10 @@ def _finish(response: Response, correlation_id: str) -> Response:
 def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a service method as the handler of the route table's row ``operation``.
 
-    The service must declare ``auth = Authentication()``: the handler asks it who is calling before anything else.
+    The service must declare ``auth = Authentication()`` and ``audit = AuditTrail()``. In order: who is calling
+    (401) and whether its key has budget left (429); for a state-changing route the audit record, written before
+    anything else happens (503 if it cannot be); the role and ownership check (403 / 404); body and query; the call.
+    The record then gets the outcome, whatever it was.
     """
     spec = BY_OPERATION[operation]
 
@@ -164,10 +167,14 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         @functools.wraps(fn)
         def handler(service: Any, request: Request, **path_values: str) -> Reply:
             correlation_id = request.environ.get(_CORRELATION_ENVIRON) or new_id()
+            record = None
             try:
                 caller = None
                 if not spec.public:
-                    caller = service.auth.require(request.headers.get("Authorization"), spec, path_values)
+                    caller = service.auth.identify(request.headers.get("Authorization"))
+                    if spec.changes_state:
+                        record = service.audit.begin(spec, caller, path_values, correlation_id)
+                    service.auth.authorize(caller, spec, path_values)
                 api_request = ApiRequest(
                     route=spec,
                     caller=caller,
@@ -180,12 +187,15 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 result = fn(service, api_request)
                 reply = result if isinstance(result, Reply) else Reply(result)
                 body = spec.response().dump(reply.body) if spec.response and reply.body is not None else reply.body
-                return Reply(body, reply.status or spec.status, reply.headers)
+                reply = Reply(body, reply.status or spec.status, reply.headers)
             except Exception as exc:
                 # Answered here rather than raised, so nameko does not log every 404 as a failed worker; the
                 # mapping is still errors.error_response, the same the entrypoint uses.
                 status, body, headers = error_response(exc, correlation_id)
-                return Reply(body, status, headers)
+                reply = Reply(body, status, headers)
+            if record is not None:
+                service.audit.finish(record, reply.status, reply.body)
+            return reply
 
         return HttpEntrypoint.decorator(spec.method, spec.werkzeug_rule, route=spec)(handler)
 

@@ -47,6 +47,11 @@ class MethodNotAllowed(DomainError):
         self.allowed = allowed
 
 
+class TooManyRequests(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
@@ -82,7 +87,7 @@ def error_response(exc: BaseException, correlation_id: str) -> tuple[int, dict, 
             headers["Allow"] = ", ".join(exc.allowed)
         elif isinstance(exc, ServiceUnavailable | ServiceTimeout):
             headers["Retry-After"] = "1"
-        elif isinstance(exc, Unavailable):
+        elif isinstance(exc, Unavailable | TooManyRequests):
             headers["Retry-After"] = str(exc.details.get("retry_after_seconds", 5))
         return exc.status, exc.to_dict(), headers
 

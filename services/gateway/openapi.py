@@ -10,7 +10,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.gateway import schemas
-from services.gateway.routes import ROUTES, Route
+from services.gateway.routes import PROVIDER_ITSELF, ROUTES, Route, describe
 
 TITLE = "TaskLINKr API"
 VERSION = "1.0.0"
@@ -25,9 +25,10 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict:
         plugins=[MarshmallowPlugin()],
         info={
             "description": "Outsourcing marketplace: client organisations post non-core work, providers answer. "
-            "Authenticate with `Authorization: Bearer <key>`: the operator key, a client key (`tlk_c_…`) or a "
-            "provider key (`tlk_p_…`). Every response carries `X-Correlation-ID`; send your own to follow a "
-            "request through the platform.",
+            "Authenticate with `Authorization: Bearer <key>`: the operator key, a client key (`tlk_c_…`, with the "
+            "role owner, manager or finance) or a provider key (`tlk_p_…`). Each key has a request budget: past it "
+            "the answer is 429 with `Retry-After`. Every state-changing request is written to an audit trail. "
+            "Every response carries `X-Correlation-ID`; send your own to follow a request through the platform.",
         },
     )
     spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer", "description": "API key."})
@@ -48,10 +49,11 @@ def document() -> dict:
 
 
 def _operation(route: Route) -> dict:
-    who = ", ".join(route.who) if route.who else "anyone (no key)"
-    description = f"Who may call: {who}."
-    if "provider" in route.who:
+    description = f"Who may call: {describe(route.who)}."
+    if PROVIDER_ITSELF in route.who and "provider_id" in route.path_parameters:
         description += " A provider only its own profile (another provider's: 404)."
+    if "tenant_id" in route.path_parameters:
+        description += " A client only its own organisation (another's: 404)."
     if route.description:
         description += "\n\n" + route.description
     operation: dict = {

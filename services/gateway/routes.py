@@ -13,11 +13,42 @@ from marshmallow import Schema
 
 from services.gateway import schemas
 
+# Who may call a route: its ``who`` names callers, and a caller's key must match one of them (403 otherwise).
+#
+#   OPERATOR         the operator key (configuration).
+#   CLIENT           a client organisation's key with role owner or manager: the safe default for client work.
+#   OWNER            a client organisation's owner key only (its keys, its audit trail).
+#   FINANCE          a client organisation's finance key. Finance reads invoices and reports and nothing else, so it
+#                    is never implied: a route that finance may call names FINANCE explicitly (next to CLIENT).
+#   PROVIDER_ITSELF  a provider's key: on /providers/{provider_id} only its own profile; on invitations and
+#                    proposals, its own.
+#
+# On a path with {tenant_id} a client reaches only its own organisation, and a provider on {provider_id} only
+# itself: anything else answers 404, like any other resource it does not own.
 OPERATOR = "operator"
 CLIENT = "client"
-# A provider principal: on /providers/{provider_id} only its own profile; on invitations and proposals, its own.
+OWNER = "owner"
+MANAGER = "manager"
+FINANCE = "finance"
 PROVIDER_ITSELF = "provider"
-CALLERS = (OPERATOR, CLIENT, PROVIDER_ITSELF)
+CALLERS = (OPERATOR, CLIENT, OWNER, FINANCE, PROVIDER_ITSELF)
+# The roles of a client organisation's keys, and the ``who`` entries that admit each.
+CLIENT_ROLES = (OWNER, MANAGER, FINANCE)
+_ADMITTED_BY = {OWNER: (CLIENT, OWNER), MANAGER: (CLIENT,), FINANCE: (FINANCE,)}
+
+
+def admits(who: tuple[str, ...], kind: str, role: str | None = None) -> bool:
+    """Whether a caller of ``kind`` (a client: with ``role``) may call a route whose callers are ``who``."""
+    if kind == CLIENT:
+        return any(entry in who for entry in _ADMITTED_BY.get(role or "", ()))
+    return kind in who
+
+
+def describe(who: tuple[str, ...]) -> str:
+    """The callers of a route in words, for the OpenAPI document."""
+    words = {CLIENT: "client (owner or manager key)", OWNER: "client owner key", FINANCE: "client finance key",
+             PROVIDER_ITSELF: "provider", OPERATOR: "operator"}
+    return ", ".join(words[entry] for entry in who) if who else "anyone (no key)"
 
 _PARAMETER = re.compile(r"\{(\w+)\}")
 
@@ -44,6 +75,11 @@ class Route:
         return not self.who
 
     @property
+    def changes_state(self) -> bool:
+        """Whether the route can change something: each such request is written to the audit trail."""
+        return self.method != "GET"
+
+    @property
     def path_parameters(self) -> list[str]:
         return _PARAMETER.findall(self.path)
 
@@ -57,7 +93,8 @@ class Route:
         return (self.status, *self.errors)
 
 
-_AUTH = (401, 403)
+# Every route that needs a key may also answer 429: each key has a request budget (Retry-After says when).
+_AUTH = (401, 403, 429)
 _BODY = (400, 413, 422)
 _UPSTREAM = (503, 504)
 
@@ -235,6 +272,74 @@ ROUTES: tuple[Route, ...] = (
         errors=(*_AUTH, 404, *_UPSTREAM),
         description="Per candidate row (the provider, or each of a firm's delivery centres): the hard constraints "
         "that exclude it, or its score, breakdown, place among all eligible candidates and how far below the cut.",
+    ),
+    Route(
+        "list_tenant_keys", "GET", "/v1/tenants/{tenant_id}/keys", "A client organisation's API keys",
+        who=(OWNER, OPERATOR), tag="keys", response=schemas.KeyListSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+        description="Ids, roles and states only: a key is shown once, when it is issued.",
+    ),
+    Route(
+        "create_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys", "Issue another key with a role",
+        who=(OWNER, OPERATOR), tag="keys", status=201,
+        request=schemas.TenantKeyCreateSchema, response=schemas.KeyIssuedSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "rotate_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys/{key_id}/rotate",
+        "Issue a replacement key; the old one works until its grace period ends",
+        who=(OWNER, OPERATOR), tag="keys", status=201,
+        request=schemas.KeyRotateSchema, response=schemas.KeyIssuedSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="The new key has the old one's role. A revoked, expired or already rotated key is 409.",
+    ),
+    Route(
+        "revoke_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys/{key_id}/revoke", "Refuse a key from now on",
+        who=(OWNER, OPERATOR), tag="keys", response=schemas.KeySchema,
+        errors=(*_AUTH, 404, 409, *_UPSTREAM),
+        description="Takes effect at once. The last live owner key cannot be revoked (409): rotate it with "
+        '`{"grace_seconds": 0}` instead.',
+    ),
+    Route(
+        "list_provider_keys", "GET", "/v1/providers/{provider_id}/keys", "A provider's API keys",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="keys", response=schemas.KeyListSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "create_provider_key", "POST", "/v1/providers/{provider_id}/keys", "Issue another provider key",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="keys", status=201,
+        request=schemas.ProviderKeyCreateSchema, response=schemas.KeyIssuedSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "rotate_provider_key", "POST", "/v1/providers/{provider_id}/keys/{key_id}/rotate",
+        "Issue a replacement key; the old one works until its grace period ends",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="keys", status=201,
+        request=schemas.KeyRotateSchema, response=schemas.KeyIssuedSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+    ),
+    Route(
+        "revoke_provider_key", "POST", "/v1/providers/{provider_id}/keys/{key_id}/revoke", "Refuse a key from now on",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="keys", response=schemas.KeySchema,
+        errors=(*_AUTH, 404, 409, *_UPSTREAM),
+        description="Takes effect at once. The provider's last live key cannot be revoked (409): rotate it with "
+        '`{"grace_seconds": 0}` instead.',
+    ),
+    Route(
+        "list_tenant_audit", "GET", "/v1/tenants/{tenant_id}/audit",
+        "The audit trail of a client organisation: every state-changing request by it or about it",
+        who=(OWNER, OPERATOR), tag="audit",
+        query=schemas.AuditQuerySchema, response=schemas.AuditPageSchema,
+        errors=(422, *_AUTH, 404, *_UPSTREAM),
+        description="Newest first. Who (principal and key id, never the key), when (UTC), what (operation, "
+        "resource ids, HTTP status) and the correlation id.",
+    ),
+    Route(
+        "list_audit", "GET", "/v1/audit", "The whole audit trail",
+        who=(OPERATOR,), tag="audit",
+        query=schemas.OperatorAuditQuerySchema, response=schemas.AuditPageSchema,
+        errors=(422, *_AUTH, *_UPSTREAM),
+        description="Newest first; filter by tenant, operation, key, actor, resource, outcome or time.",
     ),
     Route(
         "list_contracts", "GET", "/v1/contracts", "The calling party's contracts (as client or as provider)",

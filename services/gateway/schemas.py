@@ -641,6 +641,106 @@ class ExplanationSchema(Schema):
                        metadata={"description": "The provider, or each of its delivery centres"})
 
 
+# --- API keys ------------------------------------------------------------------------------------------------------
+
+KEY_ROLES = ["owner", "manager", "finance"]
+KEY_STATUSES = ["active", "expiring", "expired", "revoked"]
+# A rotated key keeps working this long at most; shared/apikeys.py holds the same bound.
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+
+class TenantKeyCreateSchema(Strict):
+    role = _one_of(KEY_ROLES, required=True, metadata={
+        "description": "owner: everything a client may do, its keys and its audit trail; manager: the client's "
+                       "work (postings, negotiation), not keys or audit; finance: invoices and reports only."})
+    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+
+
+class ProviderKeyCreateSchema(Strict):
+    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+
+
+class KeyRotateSchema(Strict):
+    grace_seconds = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=MAX_GRACE_SECONDS),
+        metadata={"description": "How long the old key keeps working (0: refused at once). Default: the "
+                                 "`TASKLINKR_KEY_ROTATION_GRACE_SECONDS` setting (24 hours); at most 30 days."},
+    )
+
+
+class KeySchema(Schema):
+    id = fields.String(required=True, metadata={"example": "key_1b4e28ba2fa1453ab9c2e0d1f6a7c8d9"})
+    role = _one_of([*KEY_ROLES, "provider"], required=True)
+    label = fields.String(allow_none=True)
+    status = _one_of(KEY_STATUSES, required=True, metadata={
+        "description": "expiring: rotated, works until `expires_at`; expired and revoked keys are refused."})
+    created_at = _timestamp(required=True)
+    expires_at = _timestamp(allow_none=True)
+    revoked_at = _timestamp(allow_none=True)
+    replaced_by = fields.String(allow_none=True, metadata={"description": "The key that rotation issued for it."})
+    replaces = fields.String(allow_none=True, metadata={"description": "The key this one was rotated from."})
+
+
+class KeyListSchema(Schema):
+    items = fields.List(fields.Nested(KeySchema), required=True)
+
+
+class KeyIssuedSchema(Schema):
+    key = fields.Nested(KeySchema, required=True)
+    api_key = fields.String(required=True, metadata={"description": "The new key; shown once, never again."})
+
+
+# --- audit trail ---------------------------------------------------------------------------------------------------
+
+AUDIT_OUTCOMES = ["succeeded", "failed", "unknown"]
+
+
+class AuditQuerySchema(PageQuerySchema):
+    operation = _text(80, metadata={"description": "The route's operation id, e.g. `publish_posting`."})
+    key_id = _text(80, metadata={"description": "Requests made with this key."})
+    actor = _text(120, metadata={"description": "`operator`, `client:<tenant_id>` or `provider:<provider_id>`."})
+    resource_id = _text(120, metadata={"description": "Requests that named or created this resource."})
+    correlation_id = _text(128)
+    outcome = _one_of(AUDIT_OUTCOMES)
+    since = fields.AwareDateTime(metadata={"description": "At or after this time (RFC 3339)."})
+    until = fields.AwareDateTime(metadata={"description": "Before this time (RFC 3339)."})
+
+
+class OperatorAuditQuerySchema(AuditQuerySchema):
+    tenant_id = _text(80, metadata={"description": "Requests by or about this client organisation."})
+
+
+class AuditPrincipalSchema(Schema):
+    kind = _one_of(["operator", "client", "provider"], required=True)
+    role = fields.String(allow_none=True)
+    tenant_id = fields.String(allow_none=True)
+    provider_id = fields.String(allow_none=True)
+
+
+class AuditRecordSchema(Schema):
+    id = fields.String(required=True)
+    at = fields.String(required=True, metadata={"format": "date-time", "description": "When it arrived (UTC)."})
+    finished_at = _timestamp(allow_none=True)
+    actor = fields.String(required=True)
+    principal = fields.Nested(AuditPrincipalSchema, required=True)
+    key_id = fields.String(allow_none=True, metadata={"description": "The key's id; never the key."})
+    tenant_id = fields.String(allow_none=True, metadata={"description": "The client organisation concerned."})
+    operation = fields.String(required=True)
+    method = fields.String(required=True)
+    path = fields.String(required=True)
+    resource_ids = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    status = fields.Integer(allow_none=True, metadata={"description": "The HTTP status answered; null: unknown."})
+    outcome = _one_of(AUDIT_OUTCOMES, required=True, metadata={
+        "description": "unknown: the request was passed on but its answer could not be recorded."})
+    error = fields.String(allow_none=True)
+    correlation_id = fields.String(required=True)
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditRecordSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
 # --- operations ----------------------------------------------------------------------------------------------------
 
 

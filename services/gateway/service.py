@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request
 
 from services.gateway import openapi
+from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.dependencies import HealthProbe, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
@@ -15,6 +17,8 @@ from services.gateway.routes import CLIENT
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20
+# How long a rotated key keeps working when the request does not say (KEY_ROTATION_GRACE_SECONDS).
+DEFAULT_GRACE_SECONDS = 24 * 3600
 PAGING = ("limit", "cursor")
 
 
@@ -27,8 +31,10 @@ class GatewayService:
     contracting = RpcProxy("contracting")
     tracing = Tracing()
     auth = Authentication()
+    audit = AuditTrail()
     rpc = TimedRpc()
     probe = HealthProbe()
+    config = Config()
 
     # --- tenants -----------------------------------------------------------------------------------------------
 
@@ -192,6 +198,56 @@ class GatewayService:
         return self.rpc(
             self.matching.explain, request.caller.tenant_id, request.path["posting_id"], request.path["provider_id"]
         )
+
+    # --- API keys (the owning service keeps them) and the audit trail (the gateway's own) ----------------------
+
+    @route("list_tenant_keys")
+    def list_tenant_keys(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.list_keys, request.path["tenant_id"])
+
+    @route("create_tenant_key")
+    def create_tenant_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.create_key, request.path["tenant_id"], request.body["role"],
+                        label=request.body.get("label"))
+
+    @route("rotate_tenant_key")
+    def rotate_tenant_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.rotate_key, request.path["tenant_id"], request.path["key_id"],
+                        self._grace(request))
+
+    @route("revoke_tenant_key")
+    def revoke_tenant_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.postings.revoke_key, request.path["tenant_id"], request.path["key_id"])
+
+    @route("list_provider_keys")
+    def list_provider_keys(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.list_keys, request.path["provider_id"])
+
+    @route("create_provider_key")
+    def create_provider_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.create_key, request.path["provider_id"], label=request.body.get("label"))
+
+    @route("rotate_provider_key")
+    def rotate_provider_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.rotate_key, request.path["provider_id"], request.path["key_id"],
+                        self._grace(request))
+
+    @route("revoke_provider_key")
+    def revoke_provider_key(self, request: ApiRequest) -> dict:
+        return self.rpc(self.providers.revoke_key, request.path["provider_id"], request.path["key_id"])
+
+    def _grace(self, request: ApiRequest) -> int:
+        default = int(self.config.get("KEY_ROTATION_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
+        return request.body.get("grace_seconds", default)
+
+    @route("list_tenant_audit")
+    def list_tenant_audit(self, request: ApiRequest) -> dict:
+        return self.audit.page(dict(request.query, tenant_id=request.path["tenant_id"]),
+                               request.query.get("limit", DEFAULT_PAGE))
+
+    @route("list_audit")
+    def list_audit(self, request: ApiRequest) -> dict:
+        return self.audit.page(request.query, request.query.get("limit", DEFAULT_PAGE))
 
     # --- contracts (contracting) --------------------------------------------------------------------------------
 

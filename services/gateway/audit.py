@@ -1,0 +1,187 @@
+"""The audit trail: every state-changing request, who made it, when, what it named and how it ended.
+
+It lives in the gateway's own MongoDB database (``tasklinkr_gateway``, collection ``audit``): the gateway is where
+every HTTP request is seen, and no service reads another's database. A record names the principal and the id of
+its key (never the key), the time in UTC, the operation, the resource ids of the path and of what was created,
+the HTTP status and the correlation id that leads to every log line and event of the request. Request bodies are
+not recorded (they may carry personal data); the services' events carry what changed.
+
+The guarantee: the record is written *before* the request is passed on (write-ahead). When that write fails the
+request is refused with 503 and nothing is changed, so no state change ever happens without its record. Its
+outcome is written afterwards; if that second write fails (or the gateway dies in between) the record keeps
+``outcome: unknown`` and the gateway logs the outcome with the record id. Refused attempts that got as far as a
+valid key (403, 404, 409, 422, …) are recorded too; requests without a valid key (401) or over the key's budget
+(429) are not, so a flood cannot fill the trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import pymongo
+from bson import ObjectId
+from bson.errors import InvalidId
+from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database as MongoDatabase
+from pymongo.errors import PyMongoError
+
+from services.gateway.auth import Principal
+from services.gateway.routes import CLIENT, Route
+from shared.envelope import rfc3339
+from shared.errors import Unavailable, ValidationFailed
+from shared.persistence import connect
+
+log = logging.getLogger(__name__)
+
+AUDIT = "audit"
+# An audit write that takes longer refuses the request (503) rather than holding it.
+AUDIT_WRITE_SECONDS = 5.0
+# What a created resource is called in ``resource_ids`` when an answer nests it (``{"tenant": {...}}``).
+_NESTED_RESULTS = ("tenant", "provider", "key")
+
+
+def ensure_indexes(db: MongoDatabase) -> None:
+    """Each filter pages newest first: an index per filter, ending in ``_id`` (time order)."""
+    for field in ("tenant_id", "operation", "key_id", "actor", "resources", "correlation_id"):
+        db[AUDIT].create_index([(field, ASCENDING), ("_id", DESCENDING)], name=field)
+
+
+def outcome_of(status: int | None) -> str:
+    if status is None:
+        return "unknown"
+    return "succeeded" if status < 400 else "failed"
+
+
+def created_ids(body: Any) -> dict[str, str]:
+    """The ids an answer names: its own ``id`` and the ``id`` of a nested tenant, provider or key."""
+    if not isinstance(body, dict):
+        return {}
+    found = {}
+    if isinstance(body.get("id"), str):
+        found["result_id"] = body["id"]
+    for name in _NESTED_RESULTS:
+        nested = body.get(name)
+        if isinstance(nested, dict) and isinstance(nested.get("id"), str):
+            found[f"{name}_id"] = nested["id"]
+    return found
+
+
+def new_record(route: Route, principal: Principal, path_values: dict[str, str], correlation_id: str,
+               now: datetime) -> dict:
+    tenant_id = principal.tenant_id if principal.kind == CLIENT else path_values.get("tenant_id")
+    return {
+        "_id": ObjectId(),
+        "at": now,
+        "finished_at": None,
+        "actor": principal.actor,
+        "principal": {"kind": principal.kind, "role": principal.role, "tenant_id": principal.tenant_id,
+                      "provider_id": principal.provider_id},
+        "key_id": principal.key_id,
+        "tenant_id": tenant_id,
+        "operation": route.operation,
+        "method": route.method,
+        "path": route.path,
+        "resource_ids": dict(path_values),
+        "resources": sorted(set(path_values.values())),
+        "status": None,
+        "outcome": "unknown",
+        "error": None,
+        "correlation_id": correlation_id,
+    }
+
+
+def to_wire(record: dict) -> dict:
+    wire = {key: value for key, value in record.items() if key not in ("_id", "resources")}
+    wire["id"] = str(record["_id"])
+    wire["at"] = rfc3339(record["at"])
+    wire["finished_at"] = rfc3339(record["finished_at"]) if record.get("finished_at") else None
+    return wire
+
+
+def query_of(filters: dict) -> dict:
+    """The MongoDB filter for the audit query's parameters (already checked by the route's query schema)."""
+    query: dict = {}
+    for field in ("tenant_id", "operation", "key_id", "actor", "correlation_id", "outcome"):
+        if filters.get(field):
+            query[field] = filters[field]
+    if filters.get("resource_id"):
+        query["resources"] = filters["resource_id"]
+    moments = {}
+    if filters.get("since"):
+        moments["$gte"] = filters["since"]
+    if filters.get("until"):
+        moments["$lt"] = filters["until"]
+    if moments:
+        query["at"] = moments
+    if filters.get("cursor"):
+        try:
+            query["_id"] = {"$lt": ObjectId(filters["cursor"])}
+        except (InvalidId, TypeError):
+            raise ValidationFailed("The request is not valid.", {"cursor": ["Not a cursor this API issued."]}) \
+                from None
+    return query
+
+
+class AuditTrail(DependencyProvider):
+    """The gateway's ``audit`` collection; each worker gets an ``AuditLog``."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.client = connect(config.get("MONGO_URI", ""), app_name="tasklinkr-gateway")
+        self.db = self.client[config.get("MONGO_DATABASE") or "tasklinkr_gateway"]
+        ensure_indexes(self.db)
+
+    def stop(self) -> None:
+        self.client.close()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx) -> AuditLog:
+        return AuditLog(self.db)
+
+
+class AuditLog:
+    def __init__(self, db: MongoDatabase):
+        self.collection = db[AUDIT]
+
+    def begin(self, route: Route, principal: Principal, path_values: dict[str, str], correlation_id: str) -> dict:
+        """Write the record before the request goes on; 503 (nothing done) when it cannot be written."""
+        record = new_record(route, principal, path_values, correlation_id, datetime.now(UTC))
+        try:
+            with pymongo.timeout(AUDIT_WRITE_SECONDS):
+                self.collection.insert_one(record)
+        except PyMongoError as exc:
+            log.error("audit: could not record %s by %s; refused", route.operation, principal.actor,
+                      extra={"correlation_id": correlation_id})
+            raise Unavailable("The audit trail cannot be written just now, so nothing was changed; retry later.",
+                              {"retry_after_seconds": 5}) from exc
+        return record
+
+    def finish(self, record: dict, status: int, body: Any) -> None:
+        """Add the outcome; never raises (the record then says ``unknown`` and the log has the outcome)."""
+        created = created_ids(body) if status < 400 else {}
+        error = body.get("error") if status >= 400 and isinstance(body, dict) else None
+        change: dict = {"$set": {"status": status, "outcome": outcome_of(status), "error": error,
+                                 "finished_at": datetime.now(UTC),
+                                 **{f"resource_ids.{name}": value for name, value in created.items()}}}
+        if created:
+            change["$addToSet"] = {"resources": {"$each": sorted(set(created.values()))}}
+        if record["tenant_id"] is None and "tenant_id" in created:
+            change["$set"]["tenant_id"] = created["tenant_id"]
+        try:
+            with pymongo.timeout(AUDIT_WRITE_SECONDS):
+                self.collection.update_one({"_id": record["_id"]}, change)
+        except PyMongoError:
+            log.error("audit: outcome of record %s not recorded: %s answered %s", record["_id"],
+                      record["operation"], status, extra={"correlation_id": record["correlation_id"]},
+                      exc_info=True)
+
+    def page(self, filters: dict, limit: int) -> dict:
+        rows = list(self.collection.find(query_of(filters)).sort("_id", DESCENDING).limit(limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"items": [to_wire(row) for row in rows], "next_cursor": str(rows[-1]["_id"]) if more else None}
