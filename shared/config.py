@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 SERVICES = ("providers", "postings", "matching", "contracting", "billing", "gateway")
-# Services that own a database (the gateway owns none).
-DATA_SERVICES = ("providers", "postings", "matching", "contracting", "billing")
+# Services that own a database (the gateway's holds no domain data, only the audit trail).
+DATA_SERVICES = ("providers", "postings", "matching", "contracting", "billing", "gateway")
 
 
 @dataclass(frozen=True)

@@ -174,4 +174,5 @@ def test_gateway_serves_http_on_8080_with_a_health_check(services):
     assert test[:2] == ["CMD", "python"], "python:3.11-slim has no curl"
     assert "http://127.0.0.1:8080/health" in test[-1]
     compile(test[-1], "<healthcheck>", "exec")
-    assert "TASKLINKR_MONGO_URI" not in environment, "the gateway owns no data"
+    # Its own database holds the audit trail only (the replica-set checks above hold it like any data service's).
+    assert urlsplit(mongo_uri(gateway)).hostname == "mongo-gateway"
