@@ -10,6 +10,7 @@ does not exist (404).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -89,94 +90,87 @@ class ContractingService:
         next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
         return {"items": [schemas.contract_to_wire(row) for row in page], "next_cursor": next_cursor}
 
+    def _change(self, party: dict, contract_id: str, change: Callable[[dict, Party, Any], dict],
+                announce: Callable[[UnitOfWork, dict], None] | None = None) -> dict:
+        """One change of one contract by one of its parties: ``change(before, party, now)`` gives the contract
+        after it (the same object when nothing changed); it is stored and ``announce`` emits its events, in one
+        transaction."""
+        kind, party_id = schemas.load_party(party)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = Repository.of(uow)
+            before = _contract_for(repo, kind, party_id, contract_id)
+            after = change(before, kind, repository.current_time())
+            if after is not before:
+                _store(repo, before, after)
+                if announce is not None:
+                    announce(uow, after)
+            return schemas.contract_to_wire(after)
+
+        return self.store.transact(work)
+
     # -- drafting and signing ----------------------------------------------------------------------------------
 
     @rpc
     def update_contract(self, party: dict, contract_id: str, changes: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         loaded = schemas.load_changes(changes)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
+        def change(before: dict, kind: Party, now) -> dict:
             domain.only(kind, Party.CLIENT, "edit the draft contract")
-            after, changed = domain.edit(before, loaded, new_sla_id=_new_sla_id, now=repository.current_time(),
-                                         max_backdate_days=self.settings.max_backdate_days)
-            if changed:
-                _store(repo, before, after)
-            return schemas.contract_to_wire(after)
+            return domain.edit(before, loaded, new_sla_id=_new_sla_id, now=now,
+                               max_backdate_days=self.settings.max_backdate_days)[0]
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change)
 
     @rpc
     def sign_contract(self, party: dict, contract_id: str, signature: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         signed_hash = schemas.load_signature(signature)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after, changed = domain.sign(before, kind, signed_hash, now=repository.current_time(),
-                                         grace=self.settings.sla_grace)
-            if changed:
-                _store(repo, before, after)
-                if after["status"] == domain.Status.ACTIVE:
-                    _emit(uow, events.CONTRACT_ACTIVATED, after,
-                          events.contract_activated(schemas.contract_to_event(after)))
-            return schemas.contract_to_wire(after)
+        def change(before: dict, kind: Party, now) -> dict:
+            return domain.sign(before, kind, signed_hash, now=now, grace=self.settings.sla_grace)[0]
 
-        return self.store.transact(work)
+        def announce(uow: UnitOfWork, after: dict) -> None:
+            if after["status"] == domain.Status.ACTIVE:
+                _emit(uow, events.CONTRACT_ACTIVATED, after,
+                      events.contract_activated(schemas.contract_to_event(after)))
+
+        return self._change(party, contract_id, change, announce)
 
     # -- amendments --------------------------------------------------------------------------------------------
 
     @rpc
     def propose_amendment(self, party: dict, contract_id: str, amendment: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         loaded = schemas.load_amendment(amendment)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after = domain.propose_amendment(before, kind, loaded["changes"], reason=loaded["reason"],
-                                             amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id,
-                                             now=repository.current_time())
-            _store(repo, before, after)
-            return schemas.contract_to_wire(after)
+        def change(before: dict, kind: Party, now) -> dict:
+            return domain.propose_amendment(before, kind, loaded["changes"], reason=loaded["reason"],
+                                            amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id, now=now)
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change)
 
     @rpc
     def sign_amendment(self, party: dict, contract_id: str, amendment_id: str, signature: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         signed_hash = schemas.load_signature(signature)
+        applied: list[dict] = []
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after, applied = domain.sign_amendment(before, kind, amendment_id, signed_hash,
-                                                   now=repository.current_time(), grace=self.settings.sla_grace)
-            if after is not before:
-                _store(repo, before, after)
-            if applied is not None:
+        def change(before: dict, kind: Party, now) -> dict:
+            after, done = domain.sign_amendment(before, kind, amendment_id, signed_hash, now=now,
+                                                grace=self.settings.sla_grace)
+            applied[:] = [done] if done else []
+            return after
+
+        def announce(uow: UnitOfWork, after: dict) -> None:
+            if applied:
                 _emit(uow, events.CONTRACT_AMENDED, after,
-                      events.contract_amended(schemas.contract_to_event(after), schemas.jsonable(applied)))
-            return schemas.contract_to_wire(after)
+                      events.contract_amended(schemas.contract_to_event(after), schemas.jsonable(applied[0])))
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change, announce)
 
     @rpc
     def withdraw_amendment(self, party: dict, contract_id: str, amendment_id: str) -> dict:
         """Either party ends a pending amendment: the proposer withdraws it, the other side declines it."""
-        kind, party_id = schemas.load_party(party)
-
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after = domain.withdraw_amendment(before, amendment_id, now=repository.current_time())
-            _store(repo, before, after)
-            return schemas.contract_to_wire(after)
-
-        return self.store.transact(work)
+        return self._change(party, contract_id,
+                            lambda before, kind, now: domain.withdraw_amendment(before, amendment_id, now=now))
 
     # -- SLA measurements and evaluation -----------------------------------------------------------------------
 
@@ -396,68 +390,48 @@ class ContractingService:
 
     @rpc
     def complete_contract(self, party: dict, contract_id: str, rating: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         loaded = schemas.load_rating(rating)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
+        def change(before: dict, kind: Party, now) -> dict:
             domain.only(kind, Party.CLIENT, "complete the contract (rating the provider)")
-            after = domain.complete(before, loaded, now=repository.current_time())
-            _store(repo, before, after)
+            return domain.complete(before, loaded, now=now)
+
+        def announce(uow: UnitOfWork, after: dict) -> None:
             wire = schemas.contract_to_event(after)
             _emit(uow, events.CONTRACT_COMPLETED, after,
                   events.contract_completed(wire, after["ratings"]["provider"], wire["completed_at"]))
-            return schemas.contract_to_wire(after)
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change, announce)
 
     @rpc
     def terminate_contract(self, party: dict, contract_id: str, termination: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         loaded = schemas.load_termination(termination)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after = domain.terminate(before, kind, loaded["reason"], loaded["notice_days"],
-                                     now=repository.current_time())
-            _store(repo, before, after)
+        def change(before: dict, kind: Party, now) -> dict:
+            return domain.terminate(before, kind, loaded["reason"], loaded["notice_days"], now=now)
+
+        def announce(uow: UnitOfWork, after: dict) -> None:
             wire = schemas.contract_to_event(after)
             _emit(uow, events.CONTRACT_TERMINATED, after,
                   events.contract_terminated(wire, after["termination"], wire["terminated_at"]))
-            return schemas.contract_to_wire(after)
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change, announce)
 
     @rpc
     def rate_client(self, party: dict, contract_id: str, rating: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         loaded = schemas.load_rating(rating)
 
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
+        def change(before: dict, kind: Party, now) -> dict:
             domain.only(kind, Party.PROVIDER, "rate the client")
-            after = domain.rate_client(before, loaded, now=repository.current_time())
-            _store(repo, before, after)
-            return schemas.contract_to_wire(after)
+            return domain.rate_client(before, loaded, now=now)
 
-        return self.store.transact(work)
+        return self._change(party, contract_id, change)
 
     @rpc
     def answer_rating(self, party: dict, contract_id: str, answer: dict) -> dict:
-        kind, party_id = schemas.load_party(party)
         text = schemas.load_answer(answer)
-
-        def work(uow: UnitOfWork) -> dict:
-            repo = Repository.of(uow)
-            before = _contract_for(repo, kind, party_id, contract_id)
-            after = domain.answer_rating(before, kind, text, now=repository.current_time())
-            _store(repo, before, after)
-            return schemas.contract_to_wire(after)
-
-        return self.store.transact(work)
+        return self._change(party, contract_id,
+                            lambda before, kind, now: domain.answer_rating(before, kind, text, now=now))
 
     @rpc
     def health(self) -> dict:
