@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/tasklinkr up
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared services tests
+	$(VENV)/bin/ruff check shared services tests examples
 	$(VENV)/bin/lint-imports
 
 test-unit: $(STAMP)

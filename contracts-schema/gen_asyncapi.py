@@ -11,7 +11,10 @@ cannot drift from the catalog. What it describes:
 - one message per event type; its payload ``$ref``s the event's JSON Schema file (the whole CloudEvents
   envelope), its headers the AMQP headers ``shared.envelope.amqp_headers`` sets;
 - a ``send`` operation per event for its producer and a ``receive`` operation per consumer handler, with the
-  durable queue nameko consumes from.
+  durable queue nameko consumes from;
+- for integrators: the tenant feed ``tasklinkr.feed`` (every event that carries a tenant, under
+  ``{tenantId}.<type>``; command outcomes only there), and one channel per inbound command on ``tasklinkr.inbound``
+  (``{tenantId}.<command type>``) with the handler that consumes it.
 
 An event whose schema file does not exist yet is left out with a warning (schemas are written alongside the
 catalog); once the file lands, regenerate and the event appears.
@@ -35,6 +38,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
     sys.path.insert(0, str(ROOT))
 
 from shared.envelope import amqp_headers, cloudevents_type, event_exchange  # noqa: E402
+from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNROUTED_COMMANDS_EXCHANGE, command_queue_name  # noqa: E402
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -62,6 +66,12 @@ reference the event's JSON Schema file; those files are JSON Schema draft 2020-1
 publisher confirms and `mandatory`; consumers are idempotent on the envelope `id`.
 
 Operations: `send` operations are the producers' view, `receive` operations the consumers' (one per handler).
+
+Enterprise integration (see docs/integration.md): a tenant's own broker user (`tasklinkr tenant-access grant`)
+binds queues named `<tenant id>.<name>` to the feed exchange `tasklinkr.feed` under keys that start with its tenant
+id, and publishes commands to `tasklinkr.inbound` under `<tenant id>.<command type>` with the AMQP property
+`user_id` = its tenant id. Each command is answered on the feed with `command.accepted.v1` or
+`command.rejected.v1` (and in the command's `reply_to` queue, when given).
 """
 
 
@@ -128,6 +138,8 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
     operations: dict[str, dict] = {}
     messages: dict[str, dict] = {}
     for event in load_events(catalog, schema_exists):
+        if event.get("feed_only"):
+            continue  # only on the tenant feed: see integration()
         producer, routing_key = event["producer"], event["type"]
         exchange = event_exchange(producer)
         channel_id = f"{exchange}.{routing_key}"
@@ -195,6 +207,7 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
                 "x-amqp-queue": queue,
             }
 
+    integration(catalog, load_events(catalog, schema_exists), channels, operations, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -216,6 +229,112 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
         "operations": operations,
         "components": {"schemas": {"amqpHeaders": header_schema()}, "messages": messages},
     }
+
+
+def _exchange_binding(name: str, kind: str = "topic") -> dict:
+    return {"amqp": {"is": "routingKey", "exchange": {"name": name, "type": kind, "durable": True,
+                                                       "autoDelete": False, "vhost": VHOST},
+                     "bindingVersion": BINDING_VERSION}}
+
+
+def _carries_tenant(event: dict) -> bool:
+    schema = json.loads((HERE / event["schema"]).read_text())
+    return "tenantid" in schema.get("required", [])
+
+
+TENANT_PARAMETER = {"tenantId": {"description": "The tenant's id (ten_ and 32 hex digits), also its broker user."}}
+
+
+def integration(catalog: dict, events: list[dict], channels: dict, operations: dict, messages: dict) -> None:
+    """The tenant feed and the inbound commands, added to the document in place."""
+    feed_messages = {e["type"]: {"$ref": f"#/components/messages/{e['type']}"} for e in events
+                     if _carries_tenant(e)}
+    for event in events:
+        if event.get("feed_only"):
+            messages[event["type"]] = {
+                "name": event["type"],
+                "title": cloudevents_type(event["producer"], event["type"]),
+                "summary": event["summary"],
+                "contentType": "application/json",
+                "headers": {"$ref": "#/components/schemas/amqpHeaders"},
+                "payload": {"$ref": f"./{event['schema']}"},
+                "correlationId": {"location": "$message.header#/correlation_id"},
+            }
+    channels["tasklinkr.feed"] = {
+        "address": "{tenantId}.{eventType}",
+        "title": f"{FEED_EXCHANGE} / <tenant id>.<event type>",
+        "summary": "Every event that concerns a tenant, under its tenant id; the outcomes of its commands.",
+        "parameters": {**TENANT_PARAMETER,
+                       "eventType": {"enum": sorted(feed_messages), "description": "The event type."}},
+        "messages": feed_messages,
+        "bindings": _exchange_binding(FEED_EXCHANGE),
+    }
+    operations["tenant.receive.feed"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/tasklinkr.feed"},
+        "messages": [{"$ref": f"#/channels/tasklinkr.feed/messages/{name}"} for name in sorted(feed_messages)],
+        "summary": "A tenant's system consumes its feed.",
+        "description": (
+            "As the tenant's broker user: declare a durable queue named `<tenant id>.<name>` and bind it to "
+            f"`{FEED_EXCHANGE}` with a key that starts with `<tenant id>.` (for example `<tenant id>.#`, or "
+            "`<tenant id>.posting.*.v1`). Any other binding is refused by the broker. Events are the same "
+            "CloudEvents envelopes as on the internal exchanges; delivery is at least once (deduplicate on `id`)."
+        ),
+        "tags": [{"name": "integration"}],
+        "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
+    }
+    for handler in catalog.get("commands", []):
+        command_type = handler["type"]
+        if command_type is None:
+            continue
+        queue = command_queue_name(command_type, handler["service"], handler["handler"])
+        channel_id = f"{INBOUND_EXCHANGE}.{command_type}"
+        messages[f"command.{command_type}"] = {
+            "name": f"command.{command_type}",
+            "title": f"Command {command_type}",
+            "summary": handler["summary"],
+            "contentType": "application/json",
+            "payload": {"$ref": f"./{handler['schema']}"},
+            "correlationId": {"location": "$message.header#/correlation_id"},
+            "bindings": {"amqp": {"messageType": command_type, "bindingVersion": BINDING_VERSION}},
+        }
+        message_ref = {"$ref": f"#/channels/{channel_id}/messages/{command_type}"}
+        channels[channel_id] = {
+            "address": f"{{tenantId}}.{command_type}",
+            "title": f"{INBOUND_EXCHANGE} / <tenant id>.{command_type}",
+            "summary": handler["summary"],
+            "parameters": TENANT_PARAMETER,
+            "messages": {command_type: {"$ref": f"#/components/messages/command.{command_type}"}},
+            "bindings": _exchange_binding(INBOUND_EXCHANGE),
+        }
+        operations[f"tenant.send.{command_type}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "messages": [message_ref],
+            "summary": f"A tenant's system sends {command_type}.",
+            "description": (
+                f"Publish to `{INBOUND_EXCHANGE}` with routing key `<tenant id>.{command_type}`, persistent, as the "
+                "tenant's broker user with the AMQP property `user_id` set to the tenant id (the broker refuses any "
+                "other). Optional properties: `correlation_id`, `reply_to` (a queue `<tenant id>.<name>`). Answered "
+                "by `command.accepted.v1` or `command.rejected.v1` on the feed. A command type nobody handles goes "
+                f"to `{UNROUTED_COMMANDS_EXCHANGE}` and is rejected."
+            ),
+            "tags": [{"name": "integration"}],
+            "bindings": {"amqp": {"deliveryMode": 2, "userId": "{tenantId}", "bindingVersion": BINDING_VERSION}},
+        }
+        operations[f"{handler['service']}.{handler['handler']}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "messages": [message_ref],
+            "summary": f"{handler['service']} applies {command_type} in {handler['handler']}.",
+            "description": (
+                f"Consumes durable queue `{queue}`, bound to `{INBOUND_EXCHANGE}` with `*.{command_type}`; takes the "
+                "tenant from `user_id`; retries a failure with back-off, then parks it in its dead-letter queue."
+            ),
+            "tags": [{"name": handler["service"]}],
+            "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
+            "x-amqp-queue": queue,
+        }
 
 
 def render(catalog: dict | None = None) -> str:

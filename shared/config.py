@@ -80,6 +80,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
     Setting(
+        "max_command_bytes",
+        262_144,
+        "Largest inbound command (broker message body) accepted; a larger one is rejected and parked.",
+        cast=int,
+    ),
+    Setting(
         "rate_limit",
         "120/minute",
         "Requests each API key may make in a moving window (`limits` notation: `120/minute`, `10/second`); beyond "

@@ -109,6 +109,24 @@ class ParkingQueueConsumer(QueueConsumer):
         provider.park(message, f"undecodable message: {exc}", attempts=0, kind="undecodable")
 
 
+ORIGIN_USER_HEADER = "x-tasklinkr-user-id"
+ORIGIN_ROUTING_KEY_HEADER = "x-tasklinkr-routing-key"
+
+
+def origin_headers(message) -> dict:
+    """Where a message first came from, kept in headers when it is copied to a retry or dead-letter queue.
+
+    A copy travels through the default exchange, which loses the original routing key, and the platform's user
+    cannot publish a ``user_id`` other than its own. Taken only from a first delivery (from a named exchange);
+    a copy keeps the headers its first delivery set, so a publisher can never choose them.
+    """
+    info = message.delivery_info or {}
+    if not info.get("exchange"):
+        return {}
+    return {ORIGIN_USER_HEADER: message.properties.get("user_id") or "",
+            ORIGIN_ROUTING_KEY_HEADER: info.get("routing_key") or ""}
+
+
 class ReliableDelivery:
     """Retry with back-off, then park: what event handlers and inbound command handlers share.
 
@@ -167,8 +185,8 @@ class ReliableDelivery:
 
     def _republish(self, message, queue: str, extra_headers: dict) -> None:
         """Copy ``message`` to ``queue`` (confirmed), then ack it; requeue it if the copy failed."""
-        headers = {**(message.headers or {}), **extra_headers}
-        properties = {key: message.properties[key] for key in ("user_id", "correlation_id", "reply_to")
+        headers = {**(message.headers or {}), **origin_headers(message), **extra_headers}
+        properties = {key: message.properties[key] for key in ("correlation_id", "reply_to")
                       if message.properties.get(key)}
         try:
             connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})

@@ -23,6 +23,30 @@ CATALOG = ROOT / "contracts-schema" / "catalog.json"
 # feed under ``<tenant>.<event type>``; tenants' systems publish commands to the inbound exchange.
 FEED_EXCHANGE = "tasklinkr.feed"
 INBOUND_EXCHANGE = "tasklinkr.inbound"
+# What the inbound exchange routes nowhere (an unknown command type) goes here, to be answered with a rejection.
+UNROUTED_COMMANDS_EXCHANGE = "tasklinkr.inbound.unrouted"
+
+
+UNKNOWN = None  # the command type of the handler that answers commands nobody handles
+
+
+def inbound_exchange() -> Exchange:
+    return Exchange(INBOUND_EXCHANGE, type="topic", durable=True, auto_delete=False,
+                    arguments={"alternate-exchange": UNROUTED_COMMANDS_EXCHANGE})
+
+
+def command_queue_name(command_type: str | None, service: str, method: str) -> str:
+    return f"cmd-{command_type or 'unknown'}--{service}.{method}"
+
+
+def command_queue(command_type: str | None, service: str, method: str, max_length: int) -> Queue:
+    """A command handler's durable quorum queue: bound to the inbound exchange under ``*.<type>`` (any tenant),
+    or, for the unknown-command handler, to the exchange that receives what nothing else routed."""
+    if command_type is UNKNOWN:
+        exchange, key = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True, auto_delete=False), ""
+    else:
+        exchange, key = inbound_exchange(), f"*.{command_type}"
+    return consumer_queue(command_queue_name(command_type, service, method), exchange, key, max_length)
 
 
 def load_catalog(path: Path = CATALOG) -> dict:
@@ -34,12 +58,16 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
     """The tenant feed and inbound exchanges; each producer's exchange; each consumer's queue, its retry (delay)
     queues, and its service's DLQ."""
     exchanges: dict[str, Exchange] = {
-        name: Exchange(name, type="topic", durable=True, auto_delete=False)
-        for name in (FEED_EXCHANGE, INBOUND_EXCHANGE)
+        FEED_EXCHANGE: Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False),
+        UNROUTED_COMMANDS_EXCHANGE: Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
+                                             auto_delete=False),
+        INBOUND_EXCHANGE: inbound_exchange(),
     }
     queues: list[Queue] = []
     dead_letter_queues: dict[str, Queue] = {}
     for event in catalog["events"]:
+        if event.get("feed_only"):
+            continue  # published straight to the tenant feed, which is declared above
         name = event_exchange(event["producer"])
         exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
         for consumer in event.get("consumers", []):
@@ -50,6 +78,13 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
             delays = parse_delays(settings.get("retry_delays", service, environ))
             queues.extend(retry_queue(name, delay) for delay in delays)
             dead_letter_queues.setdefault(service, dead_letter_queue(service))
+    for handler in catalog.get("commands", []):
+        service = handler["service"]
+        queues.append(command_queue(handler["type"], service, handler["handler"],
+                                    settings.get("queue_max_length", service, environ)))
+        delays = parse_delays(settings.get("retry_delays", service, environ))
+        queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
+        dead_letter_queues.setdefault(service, dead_letter_queue(service))
     return list(exchanges.values()), queues + list(dead_letter_queues.values())
 
 

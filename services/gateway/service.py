@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request
 from services.gateway import openapi
 from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
+from services.gateway.commands import InboundCommands
 from services.gateway.dependencies import HealthProbe, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
 from services.gateway.routes import CLIENT
@@ -22,7 +23,9 @@ DEFAULT_GRACE_SECONDS = 24 * 3600
 PAGING = ("limit", "cursor")
 
 
-class GatewayService:
+class GatewayService(InboundCommands):
+    """HTTP routes here; commands from tenants' systems over the broker in ``InboundCommands``."""
+
     name = "gateway"
 
     providers = RpcProxy("providers")

@@ -19,6 +19,8 @@ ASYNCAPI = CONTRACTS / "asyncapi.yaml"
 # Reference schemas live beside the repository (../shared/schemas), here and in CI alike.
 ASYNCAPI_SCHEMA = REPO.parent / "shared" / "schemas" / "asyncapi-3.0.0.json"
 CATALOG_EVENTS = load_catalog()["events"]
+INTERNAL_EVENTS = [e for e in CATALOG_EVENTS if not e.get("feed_only")]
+COMMANDS = [c for c in load_catalog()["commands"] if c["type"] is not None]
 
 
 def load_generator():
@@ -65,10 +67,10 @@ def test_document_for_the_whole_catalog_validates_against_asyncapi_3(generator, 
     """Also valid once every schema file exists, whatever has been written so far."""
     full = generator.document(load_catalog(), schema_exists=lambda path: True)
     assert not schema_errors(asyncapi_schema, full)
-    assert len(full["components"]["messages"]) == len(CATALOG_EVENTS)
+    assert len(full["components"]["messages"]) == len(CATALOG_EVENTS) + len(COMMANDS)
 
 
-@pytest.mark.parametrize("event", CATALOG_EVENTS, ids=lambda event: event["type"])
+@pytest.mark.parametrize("event", INTERNAL_EVENTS, ids=lambda event: event["type"])
 def test_every_catalog_event_has_a_channel_and_a_message(document, event):
     if not (CONTRACTS / event["schema"]).is_file():
         pytest.skip(f"{event['schema']} is not written yet (the generator leaves the event out until it is)")
@@ -85,7 +87,7 @@ def test_every_catalog_event_has_a_channel_and_a_message(document, event):
     assert channel["messages"][routing_key] == {"$ref": f"#/components/messages/{routing_key}"}
 
 
-@pytest.mark.parametrize("event", CATALOG_EVENTS, ids=lambda event: event["type"])
+@pytest.mark.parametrize("event", INTERNAL_EVENTS, ids=lambda event: event["type"])
 def test_producer_sends_and_every_consumer_receives(document, event):
     if not (CONTRACTS / event["schema"]).is_file():
         pytest.skip(f"{event['schema']} is not written yet")
@@ -131,4 +133,27 @@ def test_an_event_without_its_schema_file_is_left_out_with_a_warning(generator):
     catalog = {"events": [{**CATALOG_EVENTS[0], "type": "ghost.appeared.v1", "schema": "events/x/none.json"}]}
     with pytest.warns(generator.MissingSchemaWarning, match="ghost.appeared.v1"):
         document = generator.document(catalog)
-    assert document["channels"] == {} and document["components"]["messages"] == {}
+    assert document["components"]["messages"] == {}
+    assert list(document["channels"]) == ["tasklinkr.feed"] and document["channels"]["tasklinkr.feed"]["messages"] == {}
+
+
+def test_the_feed_carries_every_event_with_a_tenant_and_the_command_outcomes(document):
+    feed = document["channels"]["tasklinkr.feed"]
+    assert feed["address"] == "{tenantId}.{eventType}"
+    assert feed["bindings"]["amqp"]["exchange"]["name"] == "tasklinkr.feed"
+    assert {"posting.published.v1", "command.accepted.v1", "command.rejected.v1"} <= set(feed["messages"])
+    assert "provider.registered.v1" not in feed["messages"]  # a provider's profile concerns no tenant
+    assert document["operations"]["tenant.receive.feed"]["action"] == "receive"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command["type"])
+def test_every_command_has_a_channel_the_tenant_sends_on_and_its_handler_receives_from(document, command):
+    channel = document["channels"][f"tasklinkr.inbound.{command['type']}"]
+    assert channel["address"] == "{tenantId}." + command["type"]
+    assert channel["bindings"]["amqp"]["exchange"]["name"] == "tasklinkr.inbound"
+    assert document["components"]["messages"][f"command.{command['type']}"]["payload"] == {
+        "$ref": f"./{command['schema']}"}
+    assert document["operations"][f"tenant.send.{command['type']}"]["action"] == "send"
+    receive = document["operations"][f"{command['service']}.{command['handler']}"]
+    assert receive["action"] == "receive"
+    assert receive["x-amqp-queue"] == f"cmd-{command['type']}--{command['service']}.{command['handler']}"

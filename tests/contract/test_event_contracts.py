@@ -56,15 +56,18 @@ def test_the_catalog_and_the_event_schemas_name_the_same_events():
         assert (ROOT / event["schema"]).is_file()
 
 
-def _subscriptions() -> set[tuple[str, str, str, str]]:
-    found = set()
+def entrypoints_of(kind: type):
+    """(service name, method name, entrypoint) for every entrypoint of ``kind`` in the runnable services."""
     for name in runnable_services():
         cls = service_class(name)
         for attr in dir(cls):
             for entrypoint in getattr(getattr(cls, attr), ENTRYPOINT_EXTENSIONS_ATTR, ()):
-                if isinstance(entrypoint, EventHandler):
-                    found.add((entrypoint.source_service, entrypoint.event_type, name, attr))
-    return found
+                if isinstance(entrypoint, kind):
+                    yield name, attr, entrypoint
+
+
+def _subscriptions() -> set[tuple[str, str, str, str]]:
+    return {(e.source_service, e.event_type, name, attr) for name, attr, e in entrypoints_of(EventHandler)}
 
 
 def test_the_catalog_lists_exactly_the_event_handlers_the_services_have():

@@ -1,5 +1,5 @@
-"""A tenant's own broker user, on a RabbitMQ node of the test's own with the management plugin (the machine's node
-has none, and a test does not reconfigure it): what it may do, what the broker refuses, and revocation.
+"""A tenant's own broker user (on the session's own RabbitMQ node with the management plugin): what it may do,
+what the broker refuses, and revocation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from kombu import Connection, Exchange, Queue
 
 from shared import topology
 from shared.brokeradmin import BrokerAdmin, BrokerAdminError
-from tests.support.rabbit import OwnRabbit
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -23,14 +22,8 @@ def tenant_id() -> str:
 
 
 @pytest.fixture(scope="module")
-def rabbit():
-    node = OwnRabbit(management=True)
-    try:
-        node.start()
-        topology.apply(node.uri)
-        yield node
-    finally:
-        node.cleanup()
+def rabbit(managed_rabbit):
+    return managed_rabbit
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,51 @@
+"""Commands from tenants' own systems over the broker: the message-side twin of the HTTP routes.
+
+Each handler makes the same RPC calls as its HTTP route, for the tenant RabbitMQ authenticated (``user_id``), and
+answers with an outcome event (``shared.commands``). A command can be delivered again after a crash, so each one
+is idempotent on its command id: creating a posting passes it as the idempotency key, and publishing, inviting and
+awarding answer the same when done twice.
+"""
+
+from __future__ import annotations
+
+from shared.commands import command
+from shared.topology import UNKNOWN
+
+
+class InboundCommands:
+    """Mixed into ``GatewayService``: uses its ``rpc``, ``postings`` and ``contracting`` dependencies."""
+
+    def command_lane(self, tenant_id: str) -> str:
+        """The tenant's workload lane; NotFound (a rejection) for a tenant the platform does not know."""
+        return self.rpc(self.postings.get_tenant, tenant_id)["segment"]
+
+    @command("posting.create.v1")
+    def posting_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        posting = self.rpc(self.postings.create_posting, tenant_id, data["posting"], f"command:{command_id}")
+        if data.get("publish", False):
+            posting = self.rpc(self.postings.publish_posting, tenant_id, posting["id"],
+                               data.get("confirm_core", False))
+        return {"posting_id": posting["id"], "status": posting["status"]}
+
+    @command("posting.publish.v1")
+    def posting_publish_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        posting = self.rpc(self.postings.publish_posting, tenant_id, data["posting_id"],
+                           data.get("confirm_core", False))
+        return {"posting_id": posting["id"], "status": posting["status"]}
+
+    @command("invitation.create.v1")
+    def invitation_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        invitation = self.rpc(self.postings.invite_provider, tenant_id, data["posting_id"], data["provider_id"])
+        return {"invitation_id": invitation["id"], "posting_id": invitation["posting_id"],
+                "status": invitation["status"]}
+
+    @command("posting.award.v1")
+    def posting_award_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        posting = self.rpc(self.postings.award_posting, tenant_id, data["posting_id"], data["proposal_id"])
+        return {"posting_id": posting["id"], "status": posting["status"],
+                "proposal_id": posting["awarded_proposal_id"]}
+
+    @command(UNKNOWN)
+    def unknown_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        """Bound to what the inbound exchange routes nowhere: ``shared.commands`` rejects it before this runs."""
+        raise AssertionError("an unknown command is rejected before its handler runs")

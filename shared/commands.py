@@ -1,0 +1,262 @@
+"""Inbound commands from tenants' own systems, and the outcome each one gets.
+
+    @command("posting.create.v1")
+    def create_posting_command(self, tenant_id, data, command_id): ...   # returns the result (resulting ids)
+
+A tenant's system publishes a command to the inbound exchange (``shared.topology.INBOUND_EXCHANGE``) under
+``<tenant id>.<command type>``, as the tenant's own broker user (``shared.brokeradmin``). The message:
+
+- body: JSON ``{"id": <command id>, "type": <command type>, "data": {...}}``, valid against
+  ``contracts-schema/commands/<type>.schema.json``; at most ``TASKLINKR_MAX_COMMAND_BYTES``;
+- ``user_id`` property: the tenant id. RabbitMQ refuses a ``user_id`` other than the authenticated user, and the
+  user is named after the tenant, so the tenant is taken from there and never from the body;
+- ``correlation_id`` (optional, default the command id) and ``reply_to`` (optional: one of the tenant's own
+  queues, ``<tenant id>.<anything>``).
+
+Every command gets exactly one kind of answer, an outcome event on the tenant feed
+(``<tenant id>.command.accepted.v1`` or ``<tenant id>.command.rejected.v1``) and, when ``reply_to`` is set, the
+same message in that queue: accepted with the resulting ids, or rejected with the reason and the errors per field.
+A malformed message (not JSON, not a command, wrong schema, unknown type, oversized, no or a foreign ``user_id``)
+is rejected with the reason *and* parked in the service's dead-letter queue; it never reaches the handler.
+
+Delivery: the message is acked only after its outcome was confirmed by the broker. A crash before that redelivers
+the command, and the handler runs again, so handlers must be idempotent on the command id (they pass it on as the
+idempotency key of the operation, or the operation is idempotent by nature). A handler that fails unexpectedly is
+retried with back-off and then parked, as event handlers are (``shared.messaging``); a domain error (validation,
+not found, conflict) is an answer, a rejection, not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from functools import cache, wraps
+
+from jsonschema import Draft202012Validator, FormatChecker
+from kombu import Connection
+from kombu.pools import producers
+from nameko.messaging import Consumer
+
+from shared import config as settings
+from shared import contracts
+from shared.envelope import build
+from shared.errors import DomainError
+from shared.messaging import DEFAULT_QUEUE_MAX_LENGTH, ORIGIN_ROUTING_KEY_HEADER, ORIGIN_USER_HEADER, ReliableDelivery
+from shared.topology import FEED_EXCHANGE, UNKNOWN, command_queue
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "command.accepted.v1"
+REJECTED = "command.rejected.v1"
+TENANT_ID = re.compile(r"^ten_[0-9a-f]{32}$")
+DEFAULT_LANE = "smb"  # of a rejection for a tenant the platform does not know: it has no segment to take
+
+
+@cache
+def schema_validator(command_type: str) -> Draft202012Validator:
+    schema = json.loads((contracts.ROOT / "commands" / f"{command_type}.schema.json").read_text())
+    return Draft202012Validator(schema, registry=contracts.registry(), format_checker=FormatChecker())
+
+
+def command_errors(body: dict, command_type: str) -> dict[str, list[str]]:
+    """Field path -> messages, for a command body against its schema (empty when valid)."""
+    found: dict[str, list[str]] = {}
+    for error in schema_validator(command_type).iter_errors(body):
+        found.setdefault("/".join(map(str, error.absolute_path)) or "(command)", []).append(error.message)
+    return found
+
+
+class Malformed(Exception):
+    def __init__(self, reason: str, errors: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or {}
+
+
+UNDECODABLE = object()  # the body of a message that is not valid JSON
+
+
+def read_delivery(body, message, command_type: str | None, max_bytes: int) -> dict:
+    """What the handler needs from a message: tenant, command id and type, data, reply address.
+
+    The tenant comes from ``user_id`` (validated by the broker) and must also be the routing key's prefix (which
+    the tenant's topic permission enforces); a message that says anything else is ``Malformed``.
+    """
+    properties = message.properties or {}
+    if (message.delivery_info or {}).get("exchange"):  # first delivery, from the inbound exchange
+        routing_key = message.delivery_info.get("routing_key") or ""
+        tenant = properties.get("user_id")
+    else:  # a retry or a replay: the platform copied where it first came from (shared.messaging.origin_headers)
+        headers = message.headers or {}
+        routing_key = headers.get(ORIGIN_ROUTING_KEY_HEADER) or ""
+        tenant = headers.get(ORIGIN_USER_HEADER)
+    prefix, _, routed_type = routing_key.partition(".")
+    delivery = {
+        "tenant_id": tenant if TENANT_ID.match(tenant or "") else (prefix if TENANT_ID.match(prefix) else None),
+        "command_id": body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None,
+        "command_type": routed_type or None,
+        "correlation_id": properties.get("correlation_id"),
+        "reply_to": properties.get("reply_to"),
+        "data": None,
+        "problem": None,
+    }
+    try:
+        if not tenant:
+            raise Malformed("no user_id property: publish as your tenant's broker user with user_id set to it")
+        if not TENANT_ID.match(tenant) or tenant != prefix:
+            raise Malformed(f"user_id {tenant!r} does not match the routing key's tenant {prefix!r}")
+        if len(message.body or b"") > max_bytes:
+            raise Malformed(f"the command is larger than {max_bytes} bytes")
+        if command_type is UNKNOWN:
+            raise Malformed(f"unknown command type {routed_type!r}")
+        if body is UNDECODABLE:
+            raise Malformed("the body is not valid JSON")
+        if not isinstance(body, dict):
+            raise Malformed("the body is not a JSON object (a command is {\"id\", \"type\", \"data\"})")
+        problems = command_errors(body, command_type)
+        if problems:
+            raise Malformed("the command breaks its schema", problems)
+        if body["type"] != command_type:
+            raise Malformed(f"the body's type {body['type']!r} is not the routing key's {command_type!r}")
+    except Malformed as exc:
+        delivery["problem"] = {"reason": exc.reason, "errors": exc.errors}
+        return delivery
+    delivery["data"] = body["data"]
+    return delivery
+
+
+def flat_errors(details: dict, prefix: str = "") -> dict[str, list[str]]:
+    """``{"budget": {"amount": ["..."]}}`` (marshmallow's nesting) as ``{"budget/amount": ["..."]}``."""
+    flat: dict[str, list[str]] = {}
+    for key, value in (details or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_errors(value, f"{path}/"))
+        elif isinstance(value, (list, tuple)):
+            flat[path] = [str(item) for item in value]
+        else:
+            flat[path] = [str(value)]
+    return flat
+
+
+def outcome_envelope(service: str, delivery: dict, *, lane: str, result: dict | None = None,
+                     reason: str | None = None, errors: dict | None = None) -> dict:
+    accepted = delivery["problem"] is None and reason is None
+    data = {"command_id": delivery["command_id"], "command_type": delivery["command_type"],
+            "handled_by": service}
+    if accepted:
+        data["result"] = result or {}
+    else:
+        data.update(reason=reason or delivery["problem"]["reason"],
+                    errors=flat_errors(errors if errors is not None else delivery["problem"]["errors"]))
+    return build(service=service, routing_key=ACCEPTED if accepted else REJECTED,
+                 subject=delivery["command_id"] or "unknown", data=data, lane=lane, tenant=delivery["tenant_id"],
+                 correlation_id=delivery["correlation_id"] or delivery["command_id"],
+                 causation_id=delivery["command_id"])
+
+
+class CommandHandler(ReliableDelivery, Consumer):
+    """The entrypoint behind ``@command``: a quorum queue per (command type, handler), retries, parking."""
+
+    def __init__(self, command_type: str | None, **kwargs):
+        self.command_type = command_type
+        super().__init__(queue=None, **kwargs)
+
+    def setup(self):
+        service = self.container.service_name
+        max_length = int(self.container.config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH)
+        self.queue = command_queue(self.command_type, service, self.method_name, max_length)
+        self.max_bytes = int(settings.get("max_command_bytes"))
+        self.declare_reliability()
+        super().setup()
+
+    def handle_message(self, body, message):
+        super().handle_message(read_delivery(body, message, self.command_type, self.max_bytes), message)
+
+    def park(self, message, reason: str, attempts: int, kind: str) -> None:
+        if kind == "undecodable":
+            # Not JSON: the handler still answers the tenant (a rejection), then the message is parked.
+            super().handle_message(read_delivery(UNDECODABLE, message, self.command_type, self.max_bytes), message)
+            return
+        super().park(message, reason, attempts, kind)
+
+    def succeeded(self, message, outcome: dict) -> None:
+        """Publish the outcome (confirmed), then ack the command; a malformed one is parked after its answer."""
+        try:
+            publish_outcome(self.amqp_uri, outcome, message.properties.get("reply_to"))
+        except Exception:
+            log.exception("could not publish the outcome of command %s; it will be delivered again",
+                          outcome["data"]["command_id"])
+            self.queue_consumer.requeue_message(message)
+            return
+        if outcome["type"].endswith(REJECTED) and outcome["data"].get("malformed"):
+            super().park(message, outcome["data"]["reason"], attempts=0, kind="malformed")
+        else:
+            self.queue_consumer.ack_message(message)
+
+
+def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
+    """To the tenant feed under ``<tenant>.<outcome type>``, and to ``reply_to`` when it is the tenant's own
+    queue; both persistent and confirmed."""
+    tenant = outcome.get("tenantid")
+    body = dict(outcome)
+    body["data"] = {k: v for k, v in outcome["data"].items() if k != "malformed"}
+    if tenant is None:
+        log.warning("command without a tenant rejected (%s); no feed to answer on", body["data"].get("reason"))
+        return
+    routing_key = f"{tenant}.{outcome['type'].split('.', 2)[2]}"
+    common = dict(serializer="json", delivery_mode=2, retry=True, retry_policy={"max_retries": 3},
+                  correlation_id=outcome["correlationid"], message_id=outcome["id"],
+                  headers={"tenant": tenant, "lane": outcome["lane"], "ce-type": outcome["type"],
+                           "ce-id": outcome["id"]})
+    connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+    with producers[connection].acquire(block=True, timeout=10) as producer:
+        producer.publish(body, exchange=FEED_EXCHANGE, routing_key=routing_key, **common)
+        if reply_to and reply_to.startswith(f"{tenant}."):
+            producer.publish(body, exchange="", routing_key=reply_to, **common)
+
+
+def transient(error: DomainError) -> bool:
+    """Unavailable, timed out (5xx): worth retrying, unlike a validation error, a missing resource or a conflict."""
+    return error.status >= 500
+
+
+def command(command_type: str | None, *, lane_attr: str = "command_lane") -> Callable:
+    """Register ``method(self, tenant_id, data, command_id) -> result dict`` as the handler of a command type.
+
+    The service provides ``command_lane(tenant_id) -> lane`` (raising a DomainError such as NotFound for a tenant
+    it does not know). ``command(UNKNOWN)`` registers the handler that answers commands nobody handles.
+    """
+
+    def decorator(method: Callable) -> Callable:
+        @wraps(method)
+        def handle(self, delivery: dict) -> dict:
+            service = self.name
+            lane = DEFAULT_LANE
+            if delivery["tenant_id"]:
+                try:
+                    lane = getattr(self, lane_attr)(delivery["tenant_id"])
+                except DomainError as exc:
+                    if transient(exc):
+                        raise
+                    delivery = {**delivery, "problem": delivery["problem"] or {"reason": exc.message,
+                                                                               "errors": exc.details}}
+            if delivery["problem"] is not None:
+                outcome = outcome_envelope(service, delivery, lane=lane)
+                outcome["data"]["malformed"] = True
+                return outcome
+            try:
+                result = method(self, delivery["tenant_id"], delivery["data"], delivery["command_id"])
+            except DomainError as exc:
+                if transient(exc):
+                    raise  # retried with back-off, then parked
+                return outcome_envelope(service, delivery, lane=lane, reason=exc.message, errors=exc.details)
+            return outcome_envelope(service, delivery, lane=lane, result=result)
+
+        return CommandHandler.decorator(command_type)(handle)
+
+    return decorator
+
+

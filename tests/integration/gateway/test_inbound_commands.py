@@ -1,0 +1,176 @@
+"""Commands from a tenant's own system over the broker, answered on its feed: the real postings service behind
+the gateway, on the session's own RabbitMQ node (tenants' broker users need its management API).
+
+The tenant's side is examples/tenant_client.py, plain kombu, as an integrator would write it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Queue
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from examples.tenant_client import TenantClient
+from services.gateway.service import GatewayService
+from services.postings.service import PostingsService
+from shared.brokeradmin import BrokerAdmin
+from shared.contracts import errors as contract_errors
+from tests.support import samples
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def admin(managed_rabbit):
+    return BrokerAdmin(managed_rabbit.management_url, managed_rabbit.uri)
+
+
+@pytest.fixture
+def config(service_config, managed_rabbit):
+    return dict(service_config, AMQP_URI=managed_rabbit.uri, RETRY_DELAYS_SECONDS="0.2")
+
+
+@pytest.fixture
+def platform(container_factory, config):
+    for service in (PostingsService, GatewayService):
+        own = dict(config, MONGO_DATABASE=f"{config['MONGO_DATABASE']}_{service.name}")
+        container_factory(service, own).start()
+    return config
+
+
+@pytest.fixture
+def postings(platform):
+    with ServiceRpcProxy("postings", platform) as proxy:
+        yield proxy
+
+
+def new_tenant(postings, admin, name: str):
+    tenant = postings.create_tenant({**samples.tenant(), "name": name})["tenant"]
+    return tenant, admin.grant(tenant["id"])
+
+
+@pytest.fixture
+def client(postings, admin, managed_rabbit):
+    tenant, credentials = new_tenant(postings, admin, "Acme Clinics")
+    with TenantClient(host="127.0.0.1", port=managed_rabbit.port, username=credentials.username,
+                      password=credentials.password, vhost=credentials.vhost) as tenant_client:
+        yield tenant_client
+    admin.revoke(tenant["id"])
+
+
+posting = samples.posting
+
+
+def take(amqp_uri: str, queue: str, timeout: float = 10.0):
+    """The next message of ``queue`` (acked), waiting for it up to ``timeout`` seconds."""
+    taken = []
+
+    def arrived() -> bool:
+        with Connection(amqp_uri) as connection:
+            message = Queue(queue, no_declare=True)(connection.channel()).get(no_ack=True)
+        if message is not None:
+            taken.append(message)
+        return bool(taken)
+
+    assert wait_for(arrived, timeout=timeout), f"nothing arrived in {queue}"
+    return taken[0]
+
+
+def test_a_command_creates_and_publishes_a_posting_once_however_often_it_is_sent(client, postings):
+    command_id = client.send("posting.create.v1", {"posting": posting(), "publish": True})
+    outcome = client.outcome(command_id)
+
+    assert outcome["type"] == "tasklinkr.gateway.command.accepted.v1", outcome["data"]
+    assert contract_errors(outcome) == []
+    assert outcome["tenantid"] == client.tenant_id and outcome["correlationid"] == command_id
+    created = postings.get_posting(client.tenant_id, outcome["data"]["result"]["posting_id"])
+    assert created["status"] == "open"
+
+    client.send("posting.create.v1", {"posting": posting(), "publish": True}, command_id=command_id)
+    client.drain(1.0)
+    again = [body for _, body, _ in client.received if body.get("data", {}).get("command_id") == command_id]
+    assert len(again) == 2 and again[1]["data"]["result"] == outcome["data"]["result"]
+    assert len(postings.list_postings(client.tenant_id)["items"]) == 1
+
+
+def test_an_invalid_command_is_rejected_per_field_and_nothing_is_written(client, postings):
+    command_id = client.send("posting.create.v1", {"posting": posting(hours_per_week=0)})
+    outcome = client.outcome(command_id)
+
+    assert outcome["type"] == "tasklinkr.gateway.command.rejected.v1"
+    assert contract_errors(outcome) == []
+    assert "hours_per_week" in outcome["data"]["errors"]
+    assert postings.list_postings(client.tenant_id)["items"] == []
+
+
+def test_a_command_cannot_touch_another_tenants_posting(client, postings, admin):
+    other, _ = new_tenant(postings, admin, "Other Co")
+    theirs = postings.create_posting(other["id"], posting())
+
+    command_id = client.send("posting.publish.v1", {"posting_id": theirs["id"]})
+    outcome = client.outcome(command_id)
+
+    assert outcome["type"] == "tasklinkr.gateway.command.rejected.v1"
+    assert "not found" in outcome["data"]["reason"].lower()
+    assert postings.get_posting(other["id"], theirs["id"])["status"] == "draft"
+
+
+def test_the_outcome_also_goes_to_the_reply_queue_with_the_correlation_id(client, managed_rabbit):
+    reply_queue = f"{client.tenant_id}.replies"
+    Queue(reply_queue, durable=True)(client.channel).declare()
+
+    command_id = client.send("posting.create.v1", {"posting": posting()}, correlation_id="erp-order-77",
+                             reply_to=reply_queue)
+    client.outcome(command_id)
+
+    message = take(managed_rabbit.uri, reply_queue)
+    assert message.properties["correlation_id"] == "erp-order-77"
+    assert json.loads(message.body)["data"]["command_id"] == command_id
+
+
+@pytest.mark.parametrize("send, reason", [
+    (lambda c: c.producer.publish(b"{not json", exchange="tasklinkr.inbound", content_type="application/json",
+                                  routing_key=f"{c.tenant_id}.posting.create.v1", user_id=c.tenant_id),
+     "not valid JSON"),
+    (lambda c: c.send("posting.explode.v1", {"posting": {}}), "unknown command type"),
+    (lambda c: c.send("posting.create.v1", {"tenant_id": "ten_" + "0" * 32}), "breaks its schema"),
+    (lambda c: c.send("posting.create.v1", {"posting": {"description": "x" * 300_000}}), "larger than"),
+    (lambda c: c.producer.publish({"id": "c-1", "type": "posting.create.v1", "data": {"posting": {}}},
+                                  exchange="tasklinkr.inbound", routing_key=f"{c.tenant_id}.posting.create.v1"),
+     "no user_id"),
+], ids=["not-json", "unknown-type", "wrong-schema", "oversized", "no-user-id"])
+def test_a_malformed_message_is_rejected_with_its_reason_parked_and_the_consumer_keeps_serving(
+        client, managed_rabbit, send, reason):
+    send(client)
+    assert wait_for(lambda: any(body.get("type", "").endswith("command.rejected.v1")
+                                and reason in body["data"]["reason"]
+                                for _, body, _ in (client.drain(0.2) or client.received)), timeout=15)
+    rejected = next(body for _, body, _ in client.received if reason in body["data"].get("reason", ""))
+    assert contract_errors(rejected) == []
+
+    assert reason in take(managed_rabbit.uri, "dlq.gateway").headers["x-tasklinkr-error"]
+
+    command_id = client.send("posting.create.v1", {"posting": posting()})
+    assert client.outcome(command_id)["type"].endswith("command.accepted.v1")
+
+
+def test_the_example_client_creates_a_posting_by_command(platform, postings, admin, managed_rabbit, tmp_path):
+    tenant, credentials = new_tenant(postings, admin, "Example Integrator")
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps(credentials.as_dict()))
+
+    run = subprocess.run([sys.executable, "examples/tenant_client.py", str(path), "--port", str(managed_rabbit.port),
+                          "--listen", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert lines[1]["outcome"] == "tasklinkr.gateway.command.accepted.v1"
+    assert postings.get_posting(tenant["id"], lines[1]["data"]["result"]["posting_id"])["status"] == "open"
