@@ -233,3 +233,23 @@ def test_termination_needs_the_notice_period_and_says_why(contracting, database,
     assert ended["status"] == "terminated" and ended["termination"]["notice_days"] == 14
     [event] = outbox(database, "contract.terminated.v1")
     assert (event["data"]["terminated_by"], event["data"]["reason"]) == ("provider", "Overbooked")
+
+
+def test_two_replicas_evaluate_each_window_exactly_once(container_factory, service_config, contracting, database,
+                                                        amqp_uri):
+    config = {**service_config, "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": 0.1,
+              "CONTRACTING_SLA_GRACE_SECONDS": 1.5}
+    container_factory(ContractingService, config).start()  # a second replica on the same database
+    today = datetime.now(UTC).date()
+    _, provider, contract = activated(contracting, database, amqp_uri, start=today - timedelta(days=3))
+    yesterday = datetime(today.year, today.month, today.day, 9, tzinfo=UTC) - timedelta(days=1)
+    contracting.submit_measurements(provider, contract["id"], {
+        "key": "y", "sla_id": contract["slas"][0]["id"], "value": "30", "measured_at": yesterday.isoformat()})
+
+    def evaluated():
+        return len(outbox(database, "sla.met.v1")) + len(outbox(database, "sla.breached.v1"))
+
+    assert wait_for(lambda: evaluated() == 3)
+    assert not wait_for(lambda: evaluated() > 3, timeout=1.5)  # more ticks of both replicas add nothing
+    assert [e["data"]["met"] for e in outbox(database, "sla.met.v1")] == [True]
+    assert database.sla_windows.count_documents({"contract_id": contract["id"]}) == 3
