@@ -1,0 +1,46 @@
+"""What contracting accepts at its edges."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.contracting import schemas
+from shared.errors import ValidationFailed
+
+
+def _measurement(**fields):
+    return {"sla_id": "sla_1", "value": "42.50", "measured_at": "2027-01-04T10:00:00.123456+01:00", **fields}
+
+
+def test_a_single_measurement_or_a_batch_and_keys_from_the_idempotency_key_header():
+    [one] = schemas.load_measurements(_measurement(key="m-1"), None)
+    assert (one["key"], one["value"], one["units"]) == ("m-1", "42.50", 0)
+    assert one["measured_at"] == datetime(2027, 1, 4, 9, 0, 0, 123000, tzinfo=UTC)
+    batch = schemas.load_measurements({"measurements": [_measurement(), _measurement()]}, "req-7")
+    assert [m["key"] for m in batch] == ["req-7:0", "req-7:1"]
+
+
+@pytest.mark.parametrize(("payload", "header", "field"), [
+    (_measurement(), None, "key"),
+    ({"measurements": [_measurement(key="a"), _measurement(key="a")]}, None, "key"),
+    (_measurement(key="a", value=42.5), None, "measurements"),
+    (_measurement(key="a", measured_at="2027-01-04T10:00:00"), None, "measurements"),
+    (_measurement(key="a", colour="red"), None, "measurements"),
+])
+def test_measurements_without_a_key_with_repeated_keys_float_values_naive_times_or_unknown_fields_are_refused(
+    payload, header, field
+):
+    with pytest.raises(ValidationFailed) as refused:
+        schemas.load_measurements(payload, header)
+    assert field in refused.value.details
+
+
+def test_contract_changes_refuse_unknown_fields_and_normalise_decimals():
+    changes = schemas.load_changes({"slas": [{"metric": "accuracy_percent", "target": "99.50", "direction":
+                                              "at_least", "window": "weekly"}]})
+    assert changes["slas"][0]["credit"] == {"percent": "5", "cap": None}
+    assert changes["slas"][0]["aggregation"] == "average" and changes["slas"][0]["target"] == "99.50"
+    with pytest.raises(ValidationFailed):
+        schemas.load_changes({"status": "active"})
+    with pytest.raises(ValidationFailed):
+        schemas.load_changes({"terms": {"price": {"amount": "-1", "currency": "USD"}}})
