@@ -1,12 +1,20 @@
-"""The in-memory ranking index: every candidate row as numpy columns, ranked against a posting in one pass.
+"""The in-memory ranking index: candidate rows as numpy columns, ranked against a posting in one pass.
 
-``MatchIndex.rank`` applies ``domain``'s hard constraints and soft components to all rows at once. Work that
-depends only on *where and when* a row works is done per distinct schedule and per distinct (country, time zone)
-— a few hundred of each, however many providers there are — and then gathered by row, so a posting costs a
-handful of vector operations over the rows that pass the cheap checks (model, category, verified, availability,
-NDA, languages). The arithmetic of every score mirrors ``domain`` operation by operation, so a row's vector score
-equals its scalar ``domain.evaluate`` score exactly; ``naive_rank`` is that scalar loop, kept as the reference
-(tests compare the two; the benchmark measures both).
+``MatchIndex.rank`` applies ``domain``'s hard constraints and soft components to many rows at once. The layout
+follows what a posting asks first, the outsourcing model and category it serves: the rows offering each
+(model, category) — a *market* — keep the columns a ranking reads in contiguous arrays of their own, so a posting
+scans its market in order instead of gathering from columns the size of the whole index (a row offering several
+models or categories is copied into each of its markets; only skills and per-unit prices stay index-wide).
+
+Everything that does not depend on the posting is computed once, when a row is added, by ``domain``'s own scalar
+functions: free capacity, the weighted track-record and load terms. Everything that depends on the posting only
+through *where and when* a row works is computed per distinct schedule, (country, time zone) and language set —
+a few thousand of each at most, cached per client time zone — and read through the row's small integer id; skill
+and overlap scores come from small tables of ``domain``'s scalar values. So a posting costs a handful of vector
+operations over its market and then over the rows that pass the hard constraints, and a row's vector score equals
+its scalar ``domain.evaluate`` score exactly: every term is either a value ``domain`` computed or the same
+floating-point operations in the same order. ``naive_rank`` is that scalar loop, kept as the reference (tests
+compare the two; the benchmark measures both).
 
 The index holds no state of its own: it is rebuilt from matching's database on start and kept current by the
 service (see ``service.MatchingIndex``).
@@ -14,32 +22,37 @@ service (see ``service.MatchingIndex``).
 
 from __future__ import annotations
 
+import functools
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-import pycountry
 
 from services.matching import domain, geography
 from services.matching.domain import CandidateRow, PostingNeeds, Schedule
-from services.matching.geography import SHORING_ORDER, WORDS
-from shared.vocabulary import CATEGORY_IDS, Model
+from services.matching.geography import SLOTS, WORDS
 
-MODEL_BITS = {m.value: 1 << i for i, m in enumerate(Model)}
-CATEGORY_BITS = {c: 1 << i for i, c in enumerate(CATEGORY_IDS)}
-LANGUAGES = sorted(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
-LANGUAGE_BIT = {code: i for i, code in enumerate(LANGUAGES)}
-LANGUAGE_WORDS = (len(LANGUAGES) + 63) // 64
 NO_MONEY = -1
+OPEN_FOR_WORK = 1  # alive, verified and not marked unavailable
+NDA_WILLING = 2
+MAX_SKILL_LEVEL = 127  # skill levels are stored as int8 (the contract allows 1–5)
+
+# Per-slot-count tables, by domain's own scalar functions: the overlap term of a row is OVERLAP_TERM[its slots].
+_PER_DAY = [domain.overlap_per_day(slots) for slots in range(SLOTS + 1)]
+OVERLAP_TERM = np.array([domain.WEIGHTS["overlap"] * domain.overlap_score(per_day) for per_day in _PER_DAY])
 
 
-def _language_words(codes) -> list[int]:
-    words = [0] * LANGUAGE_WORDS
-    for code in codes:
-        bit = LANGUAGE_BIT.get(code)
-        if bit is not None:
-            words[bit // 64] |= 1 << (bit % 64)
-    return words
+@functools.cache
+def _skill_scores(min_level: int) -> np.ndarray:
+    """``domain.skill_score`` of every storable level for one asked level: a row's score is one lookup."""
+    return np.array([domain.skill_score(level, min_level) for level in range(MAX_SKILL_LEVEL + 1)])
+
+
+@functools.cache
+def _enough_overlap(min_hours: int) -> np.ndarray:
+    """Per count of overlapping slots: whether it gives the posting's minimum overlap per business day."""
+    return np.array([not per_day < min_hours for per_day in _PER_DAY], dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +70,20 @@ class _Sparse:
 
     DENSE_CACHE = 64
 
-    def __init__(self) -> None:
-        self.rows: dict[str, list[int]] = {}
-        self.values: dict[str, list[int]] = {}
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    def __init__(self, value_type: str, dtype) -> None:
+        # stdlib arrays: cheap to append to, and read by numpy without a copy when a dense column is built
+        self.value_type, self.dtype = value_type, dtype
+        self.rows: dict[str, array] = {}
+        self.values: dict[str, array] = {}
         self._dense: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def add(self, name: str, row: int, value: int) -> None:
-        self.rows.setdefault(name, []).append(row)
-        self.values.setdefault(name, []).append(value)
-        self._arrays.pop(name, None)
+        rows = self.rows.get(name)
+        if rows is None:
+            rows = self.rows[name] = array("q")
+            self.values[name] = array(self.value_type)
+        rows.append(row)
+        self.values[name].append(value)
         dense = self._dense.get(name)
         if dense is not None:
             if row < len(dense):
@@ -74,17 +91,7 @@ class _Sparse:
             else:
                 del self._dense[name]
 
-    def arrays(self, name: str, dtype) -> tuple[np.ndarray, np.ndarray] | None:
-        if name not in self.rows:
-            return None
-        arrays = self._arrays.get(name)
-        if arrays is None:
-            # Rows are appended in increasing order, so each list is sorted: lookups are binary searches.
-            arrays = (np.asarray(self.rows[name], dtype=np.int64), np.asarray(self.values[name], dtype=dtype))
-            self._arrays[name] = arrays
-        return arrays
-
-    def lookup(self, name: str, idx: np.ndarray, size: int, dtype, fill: int = 0) -> np.ndarray:
+    def lookup(self, name: str, idx: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
         """The value of ``name`` for each row in ``idx``, ``fill`` where a row does not have it.
 
         A dense column per name is kept for the most recently asked names (a bounded cache: a posting asks for a
@@ -92,16 +99,98 @@ class _Sparse:
         """
         dense = self._dense.get(name)
         if dense is None or len(dense) < size:
-            dense = np.full(size, fill, dtype=dtype)
-            arrays = self.arrays(name, dtype)
-            if arrays is not None:
-                dense[arrays[0]] = arrays[1]
+            dense = np.full(size, fill, dtype=self.dtype)
+            if name in self.rows:
+                dense[np.frombuffer(self.rows[name], dtype=np.int64)] = np.frombuffer(self.values[name],
+                                                                                    dtype=self.dtype)
             self._dense[name] = dense
             if len(self._dense) > self.DENSE_CACHE:
                 self._dense.popitem(last=False)
         else:
             self._dense.move_to_end(name)
         return dense[idx]
+
+
+class _Market:
+    """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order."""
+
+    COLUMNS = (
+        ("row", np.int32),
+        ("flags", np.uint8),  # OPEN_FOR_WORK | NDA_WILLING
+        ("available_from", np.int32),  # date ordinal, 0 when available now
+        ("language_set", np.int32),
+        ("free", np.float64),  # capacity minus committed hours a week
+        ("schedule", np.int32),
+        ("firm_schedule", np.int32),
+        ("location", np.int32),
+        ("currency", np.int32),
+        ("hourly", np.int64),
+        ("retainer", np.int64),
+        ("track_term", np.float64),  # weight × track-record score
+        ("load_term", np.float64),  # weight × load score
+        ("boost_from", np.float64),  # registration day; -inf once a contract is completed (no boost)
+    )
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.capacity = 0
+        self._grow(64)
+
+    def _grow(self, capacity: int) -> None:
+        for name, dtype in self.COLUMNS:
+            new = np.zeros(capacity, dtype=dtype)
+            if self.capacity:
+                new[: self.size] = getattr(self, name)[: self.size]
+            setattr(self, name, new)
+        self.capacity = capacity
+
+    def append(self, values: tuple) -> None:
+        if self.size == self.capacity:
+            self._grow(self.capacity * 2)
+        i = self.size
+        for (name, _), value in zip(self.COLUMNS, values, strict=True):
+            getattr(self, name)[i] = value
+        self.size += 1
+
+    def close(self, row: int) -> None:
+        """``row`` no longer competes (removed or replaced)."""
+        at = int(np.searchsorted(self.row[: self.size], row))
+        if at < self.size and self.row[at] == row:
+            self.flags[at] = 0
+
+
+class _Interned:
+    """Distinct values (schedules, locations, language sets, currencies) and their small integer ids."""
+
+    def __init__(self) -> None:
+        self.ids: dict = {}
+        self.values: list = []
+
+    def id(self, value) -> int:
+        found = self.ids.get(value)
+        if found is None:
+            found = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class _Tables(OrderedDict):
+    """Per-posting lookup tables (by client time zone, languages, ...), the most recently used kept."""
+
+    LIMIT = 64
+
+    def get_or(self, key, make):
+        table = self.get(key)
+        if table is None:
+            table = self[key] = make()
+            if len(self) > self.LIMIT:
+                self.popitem(last=False)
+        else:
+            self.move_to_end(key)
+        return table
 
 
 class MatchIndex:
@@ -113,73 +202,37 @@ class MatchIndex:
         self.rows: list[CandidateRow | None] = []
         self.by_key: dict[tuple[str, str], int] = {}
         self.by_provider: dict[str, list[int]] = {}
-        self.skills = _Sparse()
-        self.unit_prices = _Sparse()
-        # (model, category) -> rows offering both: a posting only ever looks at its own slice of the market.
-        self.offers = _Sparse()
-        self._schedules: dict[Schedule, int] = {}
+        self.skills = _Sparse("b", np.int8)
+        self.unit_prices = _Sparse("q", np.int64)
+        self.markets: dict[tuple[str, str], _Market] = {}
+        self._schedules = _Interned()
         self._schedule_words = np.zeros((16, WORDS), dtype=np.uint64)
-        self._locations: dict[tuple[str, str], int] = {}
-        self._currencies: dict[str, int] = {}
+        self._locations = _Interned()
+        self._language_sets = _Interned()
+        self._currencies = _Interned()
+        self._tables = _Tables()
+        self.capacity_rows = 0
+        self.alive = np.zeros(0, dtype=np.bool_)
         self._allocate(self.INITIAL)
 
     # --- storage ----------------------------------------------------------------------------------------------
 
     def _allocate(self, capacity: int) -> None:
-        # one contiguous array per 64 languages, so a posting's language test reads memory in order
-        old_languages = getattr(self, "languages", None)
-        self.languages = np.zeros((LANGUAGE_WORDS, capacity), dtype=np.uint64)
-        if old_languages is not None:
-            self.languages[:, : old_languages.shape[1]] = old_languages
-
-        def grow(name: str, dtype, shape=(), fill=0) -> None:
-            old = getattr(self, name, None)
-            new = np.full((capacity, *shape), fill, dtype=dtype)
-            if old is not None:
-                new[: len(old)] = old
-            setattr(self, name, new)
-
-        grow("alive", np.bool_)
-        grow("models", np.uint8)
-        grow("categories", np.uint16)
-        grow("verified", np.bool_)
-        grow("unavailable", np.bool_)
-        # verified, not marked unavailable, and alive: what every posting asks first
-        grow("open_for_work", np.bool_)
-        grow("available_from", np.int32)
-        grow("nda", np.bool_)
-        grow("capacity", np.float64)
-        grow("committed", np.float64)
-        grow("schedule", np.int32)
-        grow("firm_schedule", np.int32)
-        grow("location", np.int32)
-        grow("currency", np.int32)
-        grow("hourly", np.int64, fill=NO_MONEY)
-        grow("retainer", np.int64, fill=NO_MONEY)
-        grow("completed", np.int32)
-        grow("sla", np.float64, fill=np.nan)
-        grow("rating", np.float64, fill=np.nan)
-        grow("registered", np.float64)
+        alive = np.zeros(capacity, dtype=np.bool_)
+        alive[: len(self.alive)] = self.alive
+        self.alive = alive
         self.capacity_rows = capacity
 
     def _schedule_id(self, schedule: Schedule) -> int:
-        found = self._schedules.get(schedule)
-        if found is not None:
-            return found
-        sid = len(self._schedules)
-        if sid >= len(self._schedule_words):
-            grown = np.zeros((len(self._schedule_words) * 2, WORDS), dtype=np.uint64)
-            grown[:sid] = self._schedule_words[:sid]
-            self._schedule_words = grown
-        self._schedule_words[sid] = geography.words(domain.schedule_mask(schedule))
-        self._schedules[schedule] = sid
+        known = len(self._schedules)
+        sid = self._schedules.id(schedule)
+        if sid == known:
+            if sid >= len(self._schedule_words):
+                grown = np.zeros((len(self._schedule_words) * 2, WORDS), dtype=np.uint64)
+                grown[:sid] = self._schedule_words[:sid]
+                self._schedule_words = grown
+            self._schedule_words[sid] = geography.words(domain.schedule_mask(schedule))
         return sid
-
-    @staticmethod
-    def _intern(table: dict, key) -> int:
-        if key not in table:
-            table[key] = len(table)
-        return table[key]
 
     def _append(self, row: CandidateRow) -> None:
         if self.size == self.capacity_rows:
@@ -191,41 +244,45 @@ class MatchIndex:
         self.by_key[row.key] = i
         self.by_provider.setdefault(row.provider_id, []).append(i)
         self.alive[i] = True
-        self.models[i] = sum(MODEL_BITS.get(m, 0) for m in row.models)
-        self.categories[i] = sum(CATEGORY_BITS.get(c, 0) for c in row.categories)
-        self.languages[:, i] = _language_words(row.languages)
-        self.verified[i] = row.verified
-        self.unavailable[i] = row.availability_status == "unavailable"
-        self.open_for_work[i] = row.verified and not self.unavailable[i]
-        self.available_from[i] = row.available_from.toordinal() if row.available_from else 0
-        self.nda[i] = row.nda_willing
-        self.capacity[i] = row.capacity_hours
-        self.committed[i] = row.track.committed_hours_per_week
-        self.schedule[i] = self._schedule_id(row.schedule)
-        self.firm_schedule[i] = self._schedule_id(row.firm_schedule)
-        self.location[i] = self._intern(self._locations, (row.country, row.time_zone))
-        self.currency[i] = self._intern(self._currencies, row.currency)
-        self.hourly[i] = NO_MONEY if row.hourly_units is None else row.hourly_units
-        self.retainer[i] = NO_MONEY if row.retainer_units is None else row.retainer_units
-        self.completed[i] = row.track.completed_contracts
-        self.sla[i] = np.nan if row.track.sla_compliance is None else row.track.sla_compliance
-        self.rating[i] = np.nan if row.track.rating is None else row.track.rating
-        self.registered[i] = row.registered_days
-        for name, level in row.skills.items():
-            self.skills.add(name, i, level)
-        for unit, price in row.per_unit_units.items():
-            self.unit_prices.add(unit, i, price)
+        track = row.track
+        committed = track.committed_hours_per_week
+        values = (
+            i,
+            (OPEN_FOR_WORK if row.verified and row.availability_status != "unavailable" else 0)
+            | (NDA_WILLING if row.nda_willing else 0),
+            row.available_from.toordinal() if row.available_from else 0,
+            self._language_sets.id(row.languages),
+            row.capacity_hours - committed,
+            self._schedule_id(row.schedule),
+            self._schedule_id(row.firm_schedule),
+            self._locations.id((row.country, row.time_zone)),
+            self._currencies.id(row.currency),
+            NO_MONEY if row.hourly_units is None else row.hourly_units,
+            NO_MONEY if row.retainer_units is None else row.retainer_units,
+            domain.WEIGHTS["track_record"] * domain.track_record_score(track),
+            domain.WEIGHTS["load"] * domain.load_score(committed, row.capacity_hours),
+            -np.inf if track.completed_contracts > 0 else row.registered_days,
+        )
         for model in row.models:
             for category in row.categories:
-                self.offers.add(f"{model}|{category}", i, 1)
+                market = self.markets.get((model, category))
+                if market is None:
+                    market = self.markets[(model, category)] = _Market()
+                market.append(values)
+        for name, level in row.skills.items():
+            self.skills.add(name, i, max(0, min(MAX_SKILL_LEVEL, level)))
+        for unit, price in row.per_unit_units.items():
+            self.unit_prices.add(unit, i, price)
 
     def remove(self, provider_id: str) -> None:
         for i in self.by_provider.pop(provider_id, ()):
             row = self.rows[i]
             self.by_key.pop(row.key, None)
+            for model in row.models:
+                for category in row.categories:
+                    self.markets[(model, category)].close(i)
             self.rows[i] = None
             self.alive[i] = False
-            self.open_for_work[i] = False
             self.live -= 1
         # Rows are append-only (the sparse skill lists point at row numbers); rebuild once a quarter is dead.
         dead = self.size - self.live
@@ -250,90 +307,121 @@ class MatchIndex:
     def __len__(self) -> int:
         return self.live
 
+    # --- per-posting tables, by distinct schedule, location, language set, currency --------------------------
+
+    def _overlap_slots(self, client_time_zone: str) -> np.ndarray:
+        """Per schedule: half-hour slots it shares with the client's business hours."""
+        count = len(self._schedules)
+
+        def make() -> np.ndarray:
+            client = np.array(geography.words(geography.business_hours_mask(client_time_zone)), dtype=np.uint64)
+            return np.bitwise_count(self._schedule_words[:count] & client).sum(axis=1, dtype=np.int16)
+
+        return self._tables.get_or(("overlap", client_time_zone, count), make)
+
+    def _covering(self, needs: PostingNeeds) -> np.ndarray | None:
+        """Per schedule: whether it covers the hours the posting asks (None when it asks none)."""
+        required = domain.required_coverage_mask(needs)
+        if not required:
+            return None
+        count = len(self._schedules)
+
+        def make() -> np.ndarray:
+            want = np.array(geography.words(required), dtype=np.uint64)
+            return np.all((self._schedule_words[:count] & want) == want, axis=1)
+
+        return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, count), make)
+
+    def _shoring(self, needs: PostingNeeds) -> list:
+        """Per location: its shoring class for this client."""
+        count = len(self._locations)
+        return self._tables.get_or(
+            ("shoring", needs.client_country, needs.client_time_zone, count),
+            lambda: [geography.shoring_class(needs.client_country, needs.client_time_zone, country, zone)
+                     for country, zone in self._locations.values[:count]],
+        )
+
+    def _budgets(self, needs: PostingNeeds) -> np.ndarray:
+        """Per currency: the posting's budget converted into it, in units (NaN where it cannot be converted)."""
+        count = len(self._currencies)
+
+        def make() -> np.ndarray:
+            converted = [domain.budget_units_in(needs, code) for code in self._currencies.values[:count]]
+            return np.array([np.nan if units is None else float(units) for units in converted] or [np.nan])
+
+        return self._tables.get_or(("budget", needs.budget, count), make)
+
+    def _shoring_terms(self, needs: PostingNeeds, shoring: list) -> np.ndarray:
+        """Per location: the weighted shoring term for the posting's preference."""
+        return self._tables.get_or(
+            ("shoring terms", needs.client_country, needs.client_time_zone, needs.shoring_preference, len(shoring)),
+            lambda: np.array([domain.WEIGHTS["shoring"] * domain.shoring_score(s, needs.shoring_preference)
+                              for s in shoring] or [0.0]),
+        )
+
+    def _speaking(self, languages: tuple[str, ...]) -> np.ndarray:
+        """Per language set: whether it holds every language asked."""
+        count = len(self._language_sets)
+        return self._tables.get_or(
+            ("languages", languages, count),
+            lambda: np.array([all(code in spoken for code in languages)
+                              for spoken in self._language_sets.values[:count]], dtype=np.bool_),
+        )
+
     # --- ranking ----------------------------------------------------------------------------------------------
 
-    def _cheap_filter(self, needs: PostingNeeds) -> np.ndarray:
-        """Rows offering the model and category, verified, available, NDA-willing and speaking the languages."""
-        offering = self.offers.arrays(f"{needs.model}|{needs.category}", np.int8)
-        if offering is None or any(code not in LANGUAGE_BIT for code in needs.languages):
-            return np.zeros(0, dtype=np.int64)
-        idx = offering[0]
-        idx = idx[self.open_for_work[idx]]
-        if needs.start_date is not None:
-            idx = idx[self.available_from[idx] <= needs.start_date.toordinal()]
-        if needs.nda_required:
-            idx = idx[self.nda[idx]]
-        for w, want in enumerate(_language_words(needs.languages)):
-            if want:
-                want64 = np.uint64(want)
-                idx = idx[(self.languages[w, idx] & want64) == want64]
-        return idx
-
-    def _location_classes(self, needs: PostingNeeds) -> np.ndarray:
-        classes = np.zeros(max(1, len(self._locations)), dtype=np.int8)
-        for (country, zone), lid in self._locations.items():
-            shoring = geography.shoring_class(needs.client_country, needs.client_time_zone, country, zone)
-            classes[lid] = SHORING_ORDER.index(shoring)
-        return classes
-
     def rank(self, needs: PostingNeeds, k: int) -> Ranked:
-        idx = self._cheap_filter(needs)
-        schedules = self._schedule_words[: max(1, len(self._schedules))]
+        market = self.markets.get((needs.model, needs.category))
+        if market is None or market.size == 0:
+            return Ranked([], 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64))
+        n = market.size
 
-        free = self.capacity[idx] - self.committed[idx]
+        # hard constraints over the market, in one boolean mask
+        wanted = OPEN_FOR_WORK | (NDA_WILLING if needs.nda_required else 0)
+        eligible = (market.flags[:n] & wanted) == wanted
+        if needs.start_date is not None:
+            eligible &= market.available_from[:n] <= needs.start_date.toordinal()
+        if needs.languages:
+            eligible &= self._speaking(needs.languages)[market.language_set[:n]]
         if needs.hours_per_week:
-            keep = ~(free < needs.hours_per_week)
-            idx = idx[keep]
-
-        required = domain.required_coverage_mask(needs)
-        if required:
-            want = np.array(geography.words(required), dtype=np.uint64)
-            covering = np.all((schedules & want) == want, axis=1)
-            covered = covering[self.schedule[idx]]
+            eligible &= ~(market.free[:n] < needs.hours_per_week)
+        covering = self._covering(needs)
+        if covering is not None:
+            covered = covering[market.schedule[:n]]
             if needs.coverage == "24x7":
-                covered |= covering[self.firm_schedule[idx]]
-            idx = idx[covered]
-
-        classes = self._location_classes(needs)
-        shoring = classes[self.location[idx]]
+                covered |= covering[market.firm_schedule[:n]]
+            eligible &= covered
+        shoring = self._shoring(needs)
         if needs.shoring_required and needs.shoring_preference != "any":
-            keep = shoring == SHORING_ORDER.index(needs.shoring_preference)
-            idx, shoring = idx[keep], shoring[keep]
-
-        client = np.array(geography.words(geography.business_hours_mask(needs.client_time_zone)), dtype=np.uint64)
-        overlap_slots = np.bitwise_count(schedules & client).sum(axis=1, dtype=np.int64)
-        per_day = overlap_slots[self.schedule[idx]] * 0.5 / 5.0
+            eligible &= np.array([s == needs.shoring_preference for s in shoring], dtype=np.bool_)[
+                market.location[:n]]
+        overlap_slots = self._overlap_slots(needs.client_time_zone)
         if needs.min_overlap_hours:
-            keep = ~(per_day < needs.min_overlap_hours)
-            idx, shoring, per_day = idx[keep], shoring[keep], per_day[keep]
+            eligible &= _enough_overlap(needs.min_overlap_hours)[overlap_slots[market.schedule[:n]]]
 
-        units = self._score_units(needs, idx, shoring, per_day)
+        at = np.flatnonzero(eligible)
+        idx = market.row[at]
+        units = self._score_units(needs, market, at, idx, shoring, overlap_slots)
         return Ranked(self._top(idx, units, k), len(idx), idx, units)
 
-    def _skills(self, requirements, idx: np.ndarray) -> np.ndarray | float:
+    def _skills_term(self, requirements, weight: float, idx: np.ndarray) -> np.ndarray | float:
         if not requirements:
-            return 1.0
-        total = np.zeros(len(idx), dtype=np.float64)
+            return weight * 1.0
+        total = None
         for name, min_level in requirements:
-            levels = self.skills.lookup(name, idx, self.capacity_rows, np.int8)
-            lvf = levels.astype(np.float64)
-            mn = float(min_level)
-            at_or_above = 1.0 if min_level >= 5 else 0.8 + 0.2 * (lvf - mn) / (5 - min_level)
-            total = total + np.where(levels <= 0, 0.0, np.where(levels < min_level, 0.8 * lvf / mn, at_or_above))
-        return total / len(requirements)
+            scores = _skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
+            total = scores if total is None else total + scores
+        return weight * (total / len(requirements))
 
-    def _rate(self, needs: PostingNeeds, idx: np.ndarray) -> np.ndarray | float:
+    def _rate_term(self, needs: PostingNeeds, market: _Market, at: np.ndarray) -> np.ndarray | float:
+        weight = domain.WEIGHTS["rate"]
         if needs.budget is None or needs.engagement is None:
-            return domain.NO_BUDGET_SCORE
-        budgets = np.full(max(1, len(self._currencies)), np.nan)
-        for code, cid in self._currencies.items():
-            converted = domain.budget_units_in(needs, code)
-            if converted is not None:
-                budgets[cid] = float(converted)
-        budget = budgets[self.currency[idx]]
-        hourly = self.hourly[idx]
-        known = np.zeros(len(idx), dtype=bool)
-        cost = np.zeros(len(idx), dtype=np.float64)
+            return weight * domain.NO_BUDGET_SCORE
+        budgets = self._budgets(needs)
+        budget = budgets[market.currency[at]]
+        hourly = market.hourly[at]
+        known = np.zeros(len(at), dtype=bool)
+        cost = np.zeros(len(at), dtype=np.float64)
         if needs.engagement == "hourly":
             known = hourly != NO_MONEY
             cost = hourly.astype(np.float64)
@@ -343,7 +431,7 @@ class MatchIndex:
                 known = hourly != NO_MONEY
                 cost = (hourly * hours).astype(np.float64)
         elif needs.engagement == "retainer":
-            retainer = self.retainer[idx]
+            retainer = market.retainer[at]
             has_retainer = retainer != NO_MONEY
             if needs.hours_per_week:
                 derived = (hourly * needs.hours_per_week * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64) / 12.0
@@ -352,45 +440,39 @@ class MatchIndex:
             else:
                 known, cost = has_retainer, retainer.astype(np.float64)
         elif needs.engagement == "per_unit" and needs.unit:
-            prices = self.unit_prices.lookup(needs.unit, idx, self.capacity_rows, np.int64, NO_MONEY)
+            prices = self.unit_prices.lookup(needs.unit, market.row[at], self.capacity_rows, NO_MONEY)
             known, cost = prices != NO_MONEY, prices.astype(np.float64)
-        convertible = ~np.isnan(budget)
+        known &= ~np.isnan(budget)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(budget <= 0.0, np.where(cost > 0.0, np.inf, 1.0), cost / budget)
+            if np.any(budgets <= 0.0):
+                ratio = np.where(budget <= 0.0, np.where(cost > 0.0, np.inf, 1.0), cost / budget)
+            else:
+                ratio = cost / budget
             within = 0.8 + 0.2 * np.minimum(1.0, (1.0 - ratio) / 0.4)
             over = np.maximum(0.0, 0.8 - 2.0 * (ratio - 1.0))
         score = np.where(ratio <= 1.0, within, over)
-        return np.where(known & convertible, score, domain.UNKNOWN_RATE_SCORE)
+        return weight * np.where(known, score, domain.UNKNOWN_RATE_SCORE)
 
-    def _score_units(self, needs: PostingNeeds, idx: np.ndarray, shoring: np.ndarray,
-                     per_day: np.ndarray) -> np.ndarray:
-        sla, rating = self.sla[idx], self.rating[idx]
-        no_sla, no_rating = np.isnan(sla), np.isnan(rating)
-        track = np.where(
-            no_sla & no_rating, domain.NEUTRAL_TRACK_RECORD,
-            np.where(no_rating, sla, np.where(no_sla, (rating - 1.0) / 4.0, (sla + (rating - 1.0) / 4.0) / 2.0)),
-        )
-        capacity, committed = self.capacity[idx], self.committed[idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            load = np.where(capacity <= 0, 0.0, np.maximum(0.0, 1.0 - committed / capacity))
-        if needs.shoring_preference == "any":
-            shoring_fit = 1.0
-        else:
-            shoring_fit = 1.0 - 0.5 * np.abs(shoring.astype(np.int64) - SHORING_ORDER.index(needs.shoring_preference))
-        freshness = 1.0 - (needs.published_days - self.registered[idx]) / domain.NEW_PROVIDER_DAYS
-        boost = np.where(self.completed[idx] > 0, 0.0,
-                         domain.MAX_NEW_PROVIDER_BOOST * np.maximum(0.0, np.minimum(1.0, freshness)))
-        components = {
-            "required_skills": self._skills(needs.required_skills, idx),
-            "nice_to_have_skills": self._skills(needs.nice_to_have_skills, idx),
-            "rate": self._rate(needs, idx),
-            "overlap": np.minimum(1.0, per_day / 8.0),
-            "track_record": track,
-            "load": load,
-            "shoring": shoring_fit,
+    def _score_units(self, needs: PostingNeeds, market: _Market, at: np.ndarray, idx: np.ndarray, shoring: list,
+                     overlap_slots: np.ndarray) -> np.ndarray:
+        """``domain.combine`` of the eligible rows, term by term in the order of ``domain.WEIGHTS``."""
+        shoring_terms = self._shoring_terms(needs, shoring)
+        terms = {
+            "required_skills": self._skills_term(needs.required_skills, domain.WEIGHTS["required_skills"], idx),
+            "nice_to_have_skills": self._skills_term(needs.nice_to_have_skills,
+                                                     domain.WEIGHTS["nice_to_have_skills"], idx),
+            "rate": self._rate_term(needs, market, at),
+            "overlap": OVERLAP_TERM[overlap_slots[market.schedule[at]]],
+            "track_record": market.track_term[at],
+            "load": market.load_term[at],
+            "shoring": shoring_terms[market.location[at]],
         }
-        score = domain.combine(components, boost)
-        score = np.broadcast_to(score, idx.shape)
+        total = None
+        for name in domain.WEIGHTS:
+            total = terms[name] if total is None else total + terms[name]
+        freshness = 1.0 - (needs.published_days - market.boost_from[at]) / domain.NEW_PROVIDER_DAYS
+        boost = domain.MAX_NEW_PROVIDER_BOOST * np.maximum(0.0, np.minimum(1.0, freshness))
+        score = domain.FIT_SHARE * total + boost
         return np.floor(score * domain.SCORE_UNITS + 0.5).astype(np.int64)
 
     def _top(self, idx: np.ndarray, units: np.ndarray, k: int) -> list[tuple[int, int]]:
