@@ -389,7 +389,7 @@ def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash:
 def complete(contract: dict, rating: dict, *, now: datetime) -> dict:
     require(contract, "complete")
     return {**contract, "status": Status.COMPLETED.value, "completed_at": now, "updated_at": now,
-            "pending_amendment": None, "next_evaluation_at": None, "revision": contract["revision"] + 1,
+            "pending_amendment": None, "revision": contract["revision"] + 1,
             "ratings": {**contract["ratings"], "provider": {**rating, "given_at": now, "answer": None}}}
 
 
@@ -403,8 +403,7 @@ def terminate(contract: dict, party: Party, reason: str, notice_days: int | None
     termination = {"reason": reason, "terminated_by": party.value, "notice_days": notice,
                    "effective_date": (now.date() + timedelta(days=notice)).isoformat()}
     return {**contract, "status": Status.TERMINATED.value, "terminated_at": now, "updated_at": now,
-            "termination": termination, "pending_amendment": None, "next_evaluation_at": None,
-            "revision": contract["revision"] + 1}
+            "termination": termination, "pending_amendment": None, "revision": contract["revision"] + 1}
 
 
 def rate_client(contract: dict, rating: dict, *, now: datetime) -> dict:
@@ -489,10 +488,14 @@ def window_due_at(contract: dict, window_end: datetime, grace: timedelta) -> dat
 
 
 def _next_window(contract: dict, sla: dict, cursor: datetime) -> tuple[datetime, datetime] | None:
+    """The window after ``cursor``; None past the contract's end, or when it completed or was terminated before
+    that window ended (windows that ended before are still evaluated)."""
     last = contract_end(contract)
     if last is not None and cursor >= last:
         return None
-    return window_containing(contract, sla, cursor)
+    window = window_containing(contract, sla, cursor)
+    ended = contract["completed_at"] or contract["terminated_at"]
+    return None if ended is not None and window[1] > ended else window
 
 
 def due_windows(contract: dict, now: datetime, grace: timedelta) -> list[tuple[dict, datetime, datetime]]:
@@ -511,7 +514,7 @@ def due_windows(contract: dict, now: datetime, grace: timedelta) -> list[tuple[d
 
 def next_evaluation_at(contract: dict, grace: timedelta) -> datetime | None:
     """The earliest moment one of the contract's windows falls due (None: nothing left to evaluate)."""
-    if contract["status"] != Status.ACTIVE:
+    if contract["activated_at"] is None:
         return None
     moments = []
     for sla in contract["slas"]:

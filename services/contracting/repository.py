@@ -39,8 +39,9 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[CONTRACTS].create_index([("posting_id", ASCENDING)], name="posting_id", unique=True)
     db[CONTRACTS].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)], name="tenant_id")
     db[CONTRACTS].create_index([("provider_id", ASCENDING), ("_id", ASCENDING)], name="provider_id")
-    # The SLA timer's question: which active contracts have a window due?
-    db[CONTRACTS].create_index([("status", ASCENDING), ("next_evaluation_at", ASCENDING)], name="evaluation_due")
+    # The SLA timer's question: which contracts have a window due? (Ended ones finish the windows that ended
+    # before them; then their next_evaluation_at is null.)
+    db[CONTRACTS].create_index([("next_evaluation_at", ASCENDING)], name="next_evaluation_at")
     # A measurement's idempotency key is unique per contract.
     db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("key", ASCENDING)], name="contract_key",
                                   unique=True)
@@ -134,7 +135,7 @@ class Repository:
         return [_resource(d) for d in cursor]
 
     def contracts_due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
-        cursor = self.db[CONTRACTS].find({"status": "active", "next_evaluation_at": {"$lte": now}}, {"_id": 1},
+        cursor = self.db[CONTRACTS].find({"next_evaluation_at": {"$lte": now}}, {"_id": 1},
                                          session=self.session).sort("next_evaluation_at", ASCENDING).limit(limit)
         return [d["_id"] for d in cursor]
 

@@ -247,7 +247,7 @@ class ContractingService:
     def _evaluate_next_window(self, uow: UnitOfWork, contract_id: str, now) -> bool:
         repo = Repository.of(uow)
         contract = repo.contract(contract_id)
-        if contract is None or contract["status"] != domain.Status.ACTIVE:
+        if contract is None or contract["activated_at"] is None:
             return False
         grace = self.settings.sla_grace
         due = domain.due_windows(contract, now, grace)

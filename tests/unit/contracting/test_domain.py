@@ -230,3 +230,13 @@ def test_an_issue_climbs_one_level_per_missed_deadline_and_stays_at_the_top():
     assert (top["level"], top["escalation_due_at"]) == (2, None)
     resolved, changed = domain.resolve_issue(top, Party.CLIENT, "Fixed", now=later)
     assert changed and resolved["status"] == "resolved"
+
+
+def test_windows_that_ended_before_completion_are_still_evaluated_and_the_open_one_is_not():
+    contract = active(start_date="2027-01-08")
+    contract["slas"][0]["window"] = "daily"
+    completed = domain.complete(contract, {"score": 4, "comment": None}, now=NOW)  # Jan 10, 12:00
+    due = domain.due_windows(completed, NOW + timedelta(days=3), GRACE)
+    assert [(start.day, end.day) for _, start, end in due] == [(8, 9), (9, 10)]
+    last = domain.advance_cursor(completed, contract["slas"][0]["id"], due[-1][2], GRACE)
+    assert last["next_evaluation_at"] is None
