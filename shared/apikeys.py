@@ -177,16 +177,17 @@ class KeyRing:
         return key, new
 
     def revoke(self, owner_id: str, key_id: Any, now: datetime) -> dict:
-        """Refuse ``key_id`` from now on (repeating it answers the same key). The last live owner key is kept."""
+        """Refuse ``key_id`` from now on (repeating it answers the same key); the last live owner key stays."""
         record = self.get(owner_id, key_id if isinstance(key_id, str) else "")
         if record["revoked_at"] is not None:
             return record
-        if record["role"] == OWNER_ROLE and status_of(record, now) == "active":
-            others = [r for r in self.of(owner_id) if r["_id"] != record["_id"] and r["role"] == OWNER_ROLE
+        # Nobody locks themselves out: a tenant keeps one live owner key, a provider one live key.
+        if record["role"] in (OWNER_ROLE, PROVIDER_ROLE) and status_of(record, now) == "active":
+            others = [r for r in self.of(owner_id) if r["_id"] != record["_id"] and r["role"] == record["role"]
                       and status_of(r, now) == "active"]
             if not others:
-                raise Conflict("This is the last owner key: rotate it (grace_seconds 0 refuses it at once) or "
-                               "create another owner key first.", {"key_id": record["_id"]})
+                raise Conflict(f"This is the last {record['role']} key: rotate it (grace_seconds 0 refuses it at "
+                               f"once) or create another {record['role']} key first.", {"key_id": record["_id"]})
         self.keys.update_one({"_id": record["_id"], "revoked_at": None}, {"$set": {"revoked_at": now}},
                              session=self.session)
         return dict(record, revoked_at=now)

@@ -139,6 +139,10 @@ def test_a_provider_rotates_its_own_key_and_cannot_touch_another_providers_keys(
     assert revoked.status_code == 200
     assert requests.get(f"{base_url}/v1/invitations", headers=bearer(spare.json()["api_key"])).status_code == 401
     assert requests.get(f"{base_url}/v1/invitations", headers=bearer(rotated.json()["api_key"])).status_code == 200
+    # Its last live key stays: a provider cannot lock itself out.
+    last = requests.post(f"{base_url}/v1/providers/{provider_id}/keys/{rotated.json()['key']['id']}/revoke",
+                         headers=bearer(rotated.json()["api_key"]))
+    assert last.status_code == 409 and last.json()["error"] == "conflict"
 
 
 def test_a_key_past_its_budget_gets_429_with_retry_after_and_other_keys_are_not_slowed(platform, base_url):
