@@ -188,11 +188,17 @@ class ReliableDelivery:
         headers = {**(message.headers or {}), **origin_headers(message), **extra_headers}
         properties = {key: message.properties[key] for key in ("correlation_id", "reply_to")
                       if message.properties.get(key)}
+        body = message.body
+        if isinstance(body, str):  # the client library decoded it: turn it back into the bytes that arrived
+            try:
+                body = body.encode(message.content_encoding or "utf-8")
+            except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
+                body = body.encode("utf-8", errors="surrogateescape")
         try:
             connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
             with producers[connection].acquire(block=True, timeout=10) as producer:
                 producer.publish(
-                    message.body,
+                    body,
                     exchange="",
                     routing_key=queue,
                     headers=headers,

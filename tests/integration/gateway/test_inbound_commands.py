@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kombu import Connection, Queue
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -174,3 +177,48 @@ def test_the_example_client_creates_a_posting_by_command(platform, postings, adm
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert lines[1]["outcome"] == "tasklinkr.gateway.command.accepted.v1"
     assert postings.get_posting(tenant["id"], lines[1]["data"]["result"]["posting_id"])["status"] == "open"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+COMMAND_TYPES = st.sampled_from(["posting.create.v1", "posting.publish.v1", "invitation.create.v1",
+                                 "posting.award.v1", "posting.delete.v1", "x"])
+HOSTILE = st.one_of(
+    st.tuples(COMMAND_TYPES, st.binary(max_size=300)),
+    st.tuples(COMMAND_TYPES, JSON),
+    st.tuples(COMMAND_TYPES, st.fixed_dictionaries({"id": st.text(max_size=120), "type": COMMAND_TYPES,
+                                                    "data": st.dictionaries(st.sampled_from(
+                                                        ["posting", "posting_id", "provider_id", "proposal_id",
+                                                         "publish", "confirm_core"]), JSON, max_size=4)})),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=HOSTILE)
+def test_hostile_messages_each_get_a_clear_answer_and_change_nothing(client, postings, message):
+    command_type, body = message
+    correlation = str(uuid.uuid4())
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    client.producer.publish(payload, exchange="tasklinkr.inbound", routing_key=f"{client.tenant_id}.{command_type}",
+                            user_id=client.tenant_id, content_type="application/json", correlation_id=correlation)
+
+    def answered() -> list[dict]:
+        client.drain(0.1)
+        return [body for _, body, _ in client.received if body.get("correlationid") == correlation]
+
+    assert wait_for(answered, timeout=15), "every message gets an outcome"
+    (outcome,) = answered()
+    assert contract_errors(outcome) == []
+    assert outcome["type"] == "tasklinkr.gateway.command.rejected.v1", outcome["data"]
+    assert outcome["data"]["reason"]
+    assert postings.list_postings(client.tenant_id)["items"] == []  # nothing half-written
+
+
+def test_after_hostile_input_the_consumer_still_serves(client):
+    client.producer.publish(b"\x00\xff" * 100, exchange="tasklinkr.inbound", content_type="application/json",
+                            routing_key=f"{client.tenant_id}.posting.create.v1", user_id=client.tenant_id)
+    command_id = client.send("posting.create.v1", {"posting": posting()})
+    assert client.outcome(command_id)["type"].endswith("command.accepted.v1")
