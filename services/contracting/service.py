@@ -130,6 +130,8 @@ class ContractingService:
             return domain.sign(before, kind, signed_hash, now=now, grace=self.settings.sla_grace)[0]
 
         def announce(uow: UnitOfWork, after: dict) -> None:
+            _emit(uow, events.CONTRACT_SIGNED, after,
+                  schemas.jsonable(events.contract_signed(after, after["signatures"][-1], None)))
             if after["status"] == domain.Status.ACTIVE:
                 _emit(uow, events.CONTRACT_ACTIVATED, after,
                       events.contract_activated(schemas.contract_to_event(after)))
@@ -160,6 +162,9 @@ class ContractingService:
             return after
 
         def announce(uow: UnitOfWork, after: dict) -> None:
+            signatures = applied[0]["signatures"] if applied else after["pending_amendment"]["signatures"]
+            _emit(uow, events.CONTRACT_SIGNED, after,
+                  schemas.jsonable(events.contract_signed(after, signatures[-1], amendment_id)))
             if applied:
                 _emit(uow, events.CONTRACT_AMENDED, after,
                       events.contract_amended(schemas.contract_to_event(after), schemas.jsonable(applied[0])))
@@ -338,9 +343,12 @@ class ContractingService:
         if issue is None or issue["status"] != "open" or issue["escalation_due_at"] is None \
                 or issue["escalation_due_at"] > now:
             return  # resolved or escalated meanwhile
-        after = domain.escalate(issue, repo.contract(issue["contract_id"]), now=now)
+        contract = repo.contract(issue["contract_id"])
+        after = domain.escalate(issue, contract, now=now)
         if not repo.replace_issue(issue, after):
             raise Conflict("The issue changed meanwhile.")
+        if after["level"] > issue["level"]:
+            _emit(uow, events.ISSUE_ESCALATED, contract, schemas.jsonable(events.issue_escalated(after)))
 
     @rpc
     def governance_summary(self, party: dict, contract_id: str) -> dict:

@@ -111,6 +111,8 @@ def test_an_edit_after_one_signature_voids_it_and_both_must_sign_the_same_terms(
     assert [h["terms_hash"] for h in active["history"]] == [edited["terms_hash"]]
     [activation] = outbox(database, "contract.activated.v1")
     assert activation["data"]["contract"]["terms"]["payment_due_days"] == 14
+    signed = [(e["data"]["signature"]["party"], e["data"]["status"]) for e in outbox(database, "contract.signed.v1")]
+    assert signed == [("client", "pending_signatures"), ("provider", "pending_signatures"), ("client", "active")]
 
 
 def test_an_illegal_transition_is_a_conflict_and_changes_nothing(contracting, database, amqp_uri):
@@ -187,6 +189,8 @@ def test_an_amendment_signed_by_both_raises_the_terms_version(contracting, datab
     assert [h["version"] for h in amended["history"]] == [1, 2]
     [event] = outbox(database, "contract.amended.v1")
     assert event["data"]["amendment"]["version"] == 2
+    amendment_signatures = [e["data"] for e in outbox(database, "contract.signed.v1") if e["data"]["amendment_id"]]
+    assert [(d["signature"]["party"], d["version"]) for d in amendment_signatures] == [("client", 1), ("provider", 2)]
 
 
 def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amqp_uri):
@@ -197,6 +201,9 @@ def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amq
     assert issue["level"] == 1
 
     assert wait_for(lambda: database.issues.find_one({"_id": issue["id"]})["level"] == 2, timeout=10)
+    [escalated] = outbox(database, "issue.escalated.v1")
+    assert (escalated["data"]["issue"]["level"], escalated["data"]["issue"]["client_contact"]) == (
+        2, "Head of operations")
     summary = contracting.governance_summary(client, contract["id"])
     [escalated] = summary["issues"]["items"]
     assert [e["level"] for e in escalated["escalations"]] == [1, 2]
