@@ -1,4 +1,5 @@
-"""The audit trail: every state-changing request, who made it, when, what it named and how it ended.
+"""The audit trail: every state-changing request and inbound command, who made it, when, what it named and how
+it ended.
 
 It lives in the gateway's own MongoDB database (``tasklinkr_gateway``, collection ``audit``): the gateway is where
 every HTTP request is seen, and no service reads another's database. A record names the principal and the id of
@@ -16,7 +17,9 @@ valid key (403, 404, 409, 422, …) are recorded too; requests without a valid k
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +34,7 @@ from pymongo.errors import PyMongoError
 from services.gateway.auth import Principal
 from services.gateway.routes import CLIENT, Route
 from shared.envelope import rfc3339
-from shared.errors import Unavailable, ValidationFailed
+from shared.errors import DomainError, Unavailable, ValidationFailed
 from shared.persistence import connect
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,11 @@ def outcome_of(status: int | None) -> str:
 
 
 def created_ids(body: Any) -> dict[str, str]:
-    """The ids an answer names: its own ``id`` and the ``id`` of a nested tenant, provider or key."""
+    """The ids an answer names: its own ``id`` and the ``id`` of a nested tenant, provider or key (a command's
+    result: the ids it names)."""
     if not isinstance(body, dict):
         return {}
-    found = {}
+    found = dict(body.get("result_ids") or {})
     if isinstance(body.get("id"), str):
         found["result_id"] = body["id"]
     for name in _NESTED_RESULTS:
@@ -123,6 +127,45 @@ def query_of(filters: dict) -> dict:
             raise ValidationFailed("The request is not valid.", {"cursor": ["Not a cursor this API issued."]}) \
                 from None
     return query
+
+
+def command_ids(data: Any) -> dict[str, str]:
+    """The ids a command or its result names (``posting_id``, ``provider_id``, …)."""
+    if not isinstance(data, dict):
+        return {}
+    return {name: value for name, value in data.items() if name.endswith("_id") and isinstance(value, str)}
+
+
+def audited_command(command_type: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Put an inbound command handler (``method(self, tenant_id, data, command_id)``) on the audit trail.
+
+    The same guarantee as for HTTP: the record is written before the handler runs. When it cannot be, the handler
+    does not run and ``Unavailable`` (transient) sends the command back for a later attempt. The principal is the
+    tenant's broker user (``client:<tenant>``, no key id); a redelivered command gets a record per attempt, each
+    naming the command id.
+    """
+
+    def decorate(method: Callable[..., dict]) -> Callable[..., dict]:
+        route = Route(command_type, "AMQP", f"{{tenant_id}}.{command_type}", "", who=(CLIENT,), tag="commands")
+
+        @functools.wraps(method)
+        def handler(self: Any, tenant_id: str, data: dict, command_id: str) -> dict:
+            named = {**command_ids(data), "command_id": command_id}
+            record = self.audit.begin(route, Principal(CLIENT, tenant_id=tenant_id), named, self.tracing)
+            try:
+                result = method(self, tenant_id, data, command_id)
+            except DomainError as exc:
+                self.audit.finish(record, exc.status, exc.to_dict())
+                raise
+            except Exception:
+                self.audit.finish(record, 500, {"error": "internal_error"})
+                raise
+            self.audit.finish(record, 200, {"result_ids": command_ids(result)})
+            return result
+
+        return handler
+
+    return decorate
 
 
 class AuditTrail(DependencyProvider):

@@ -3,11 +3,12 @@
 Each handler makes the same RPC calls as its HTTP route, for the tenant RabbitMQ authenticated (``user_id``), and
 answers with an outcome event (``shared.commands``). A command can be delivered again after a crash, so each one
 is idempotent on its command id: creating a posting passes it as the idempotency key, and publishing, inviting and
-awarding answer the same when done twice.
+awarding answer the same when done twice. Each is on the audit trail, written before it runs (``audit.py``).
 """
 
 from __future__ import annotations
 
+from services.gateway.audit import audited_command
 from shared.commands import command
 from shared.topology import UNKNOWN
 
@@ -20,6 +21,7 @@ class InboundCommands:
         return self.rpc(self.postings.get_tenant, tenant_id)["segment"]
 
     @command("posting.create.v1")
+    @audited_command("posting.create.v1")
     def posting_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         posting = self.rpc(self.postings.create_posting, tenant_id, data["posting"], f"command:{command_id}")
         if data.get("publish", False):
@@ -28,18 +30,21 @@ class InboundCommands:
         return {"posting_id": posting["id"], "status": posting["status"]}
 
     @command("posting.publish.v1")
+    @audited_command("posting.publish.v1")
     def posting_publish_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         posting = self.rpc(self.postings.publish_posting, tenant_id, data["posting_id"],
                            data.get("confirm_core", False))
         return {"posting_id": posting["id"], "status": posting["status"]}
 
     @command("invitation.create.v1")
+    @audited_command("invitation.create.v1")
     def invitation_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         invitation = self.rpc(self.postings.invite_provider, tenant_id, data["posting_id"], data["provider_id"])
         return {"invitation_id": invitation["id"], "posting_id": invitation["posting_id"],
                 "status": invitation["status"]}
 
     @command("posting.award.v1")
+    @audited_command("posting.award.v1")
     def posting_award_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         posting = self.rpc(self.postings.award_posting, tenant_id, data["posting_id"], data["proposal_id"])
         return {"posting_id": posting["id"], "status": posting["status"],

@@ -9,11 +9,11 @@ from pymongo.errors import AutoReconnect
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.gateway.audit import AuditLog, created_ids, new_record, query_of
+from services.gateway.audit import AuditLog, audited_command, created_ids, new_record, query_of
 from services.gateway.auth import Principal
 from services.gateway.routes import BY_OPERATION
 from services.gateway.service import GatewayService
-from shared.errors import Unavailable, ValidationFailed
+from shared.errors import NotFound, Unavailable, ValidationFailed
 
 MANAGER = Principal.client("ten_1", "manager", "key_m")
 
@@ -83,3 +83,58 @@ def test_the_audit_query_is_built_from_the_filters_and_a_bad_cursor_is_422():
 def test_begin_raises_unavailable_not_a_database_error():
     with pytest.raises(Unavailable):
         AuditLog({"audit": FailingCollection()}).begin(BY_OPERATION["create_posting"], MANAGER, {}, "corr-1")
+
+
+class MemoryCollection:
+    def __init__(self):
+        self.records = {}
+
+    def insert_one(self, record):
+        self.records[record["_id"]] = dict(record)
+
+    def update_one(self, selector, change):
+        record = self.records[selector["_id"]]
+        for name, value in change["$set"].items():
+            if name.startswith("resource_ids."):
+                record["resource_ids"][name.split(".", 1)[1]] = value
+            else:
+                record[name] = value
+
+
+def test_an_inbound_command_is_recorded_before_it_runs_with_the_tenant_the_command_id_and_the_resulting_ids():
+    collection = MemoryCollection()
+    ran = []
+
+    @audited_command("posting.create.v1")
+    def create(self, tenant_id, data, command_id):
+        ran.append(len(collection.records))
+        return {"posting_id": "pst_9", "status": "draft"}
+
+    commands = SimpleNamespace(audit=AuditLog({"audit": collection}), tracing="corr-7")
+    assert create(commands, "ten_1", {"posting": {}}, "cmd-1") == {"posting_id": "pst_9", "status": "draft"}
+    [record] = collection.records.values()
+    assert ran == [1]  # the record existed before the handler ran
+    assert (record["actor"], record["tenant_id"], record["operation"], record["outcome"]) == (
+        "client:ten_1", "ten_1", "posting.create.v1", "succeeded")
+    assert record["resource_ids"] == {"command_id": "cmd-1", "posting_id": "pst_9"}
+    assert record["correlation_id"] == "corr-7" and record["key_id"] is None
+
+
+def test_a_refused_command_is_recorded_as_failed_and_one_that_cannot_be_recorded_does_not_run():
+    collection = MemoryCollection()
+
+    @audited_command("posting.publish.v1")
+    def publish(self, tenant_id, data, command_id):
+        raise NotFound("Posting pst_1 not found.")
+
+    with pytest.raises(NotFound):
+        publish(SimpleNamespace(audit=AuditLog({"audit": collection}), tracing="c"), "ten_1",
+                {"posting_id": "pst_1"}, "cmd-2")
+    [record] = collection.records.values()
+    assert (record["status"], record["outcome"], record["error"]) == (404, "failed", "not_found")
+
+    ran = []
+    unrecorded = audited_command("posting.publish.v1")(lambda self, *args: ran.append(args))
+    with pytest.raises(Unavailable):
+        unrecorded(SimpleNamespace(audit=AuditLog({"audit": FailingCollection()}), tracing="c"), "ten_1", {}, "c3")
+    assert ran == []
