@@ -2,8 +2,9 @@
 
 Each handler makes the same RPC calls as its HTTP route, for the tenant RabbitMQ authenticated (``user_id``), and
 answers with an outcome event (``shared.commands``). A command can be delivered again after a crash, so each one
-is idempotent on its command id: creating a posting passes it as the idempotency key, and publishing, inviting and
-awarding answer the same when done twice. Each is on the audit trail, written before it runs (``audit.py``).
+is idempotent on its command id: creating a posting and recording measurements pass it on as the idempotency key,
+and publishing, inviting and awarding answer the same when done twice. Each is on the audit trail, written before
+it runs (``audit.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ class InboundCommands:
         posting = self.rpc(self.postings.award_posting, tenant_id, data["posting_id"], data["proposal_id"])
         return {"posting_id": posting["id"], "status": posting["status"],
                 "proposal_id": posting["awarded_proposal_id"]}
+
+    @command("sla_measurements.record.v1")
+    @audited_command("sla_measurements.record.v1")
+    def sla_measurements_record_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        # A measurement without a key of its own is keyed by the command id and its position: sent again, it is
+        # a duplicate, not a second measurement.
+        recorded = self.rpc(self.contracting.submit_measurements, {"kind": "client", "tenant_id": tenant_id},
+                            data["contract_id"], {"measurements": data["measurements"]},
+                            idempotency_key=f"cmd:{command_id}")
+        return {key: recorded[key] for key in ("contract_id", "recorded", "late", "duplicate")}
 
     @command(UNKNOWN)
     def unknown_command(self, tenant_id: str, data: dict, command_id: str) -> dict:

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,13 @@ from kombu import Connection, Queue
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from examples.tenant_client import TenantClient
+from services.contracting.service import ContractingService
 from services.gateway.service import GatewayService
 from services.postings.service import PostingsService
 from shared.brokeradmin import BrokerAdmin
 from shared.contracts import errors as contract_errors
+from shared.envelope import rfc3339
+from tests.integration.contracting import awards
 from tests.support import samples
 from tests.support.waiting import wait_for
 
@@ -222,3 +226,34 @@ def test_after_hostile_input_the_consumer_still_serves(client):
                             routing_key=f"{client.tenant_id}.posting.create.v1", user_id=client.tenant_id)
     command_id = client.send("posting.create.v1", {"posting": posting()})
     assert client.outcome(command_id)["type"].endswith("command.accepted.v1")
+
+
+def test_sla_measurements_by_command_count_once_and_only_on_the_tenants_own_contract(
+        client, platform, container_factory, postings, admin, managed_rabbit):
+    container_factory(ContractingService, dict(platform, MONGO_DATABASE=f"{platform['MONGO_DATABASE']}_ctr")).start()
+    award = awards.award_event(start=datetime.now(UTC).date() - timedelta(days=2), tenant_id=client.tenant_id)
+    awards.publish(managed_rabbit.uri, award)
+    client_party = {"kind": "client", "tenant_id": client.tenant_id}
+    provider_party = {"kind": "provider", "provider_id": award["data"]["provider"]["provider_id"]}
+    with ServiceRpcProxy("contracting", platform, timeout=20) as contracting:
+        assert wait_for(lambda: contracting.list_contracts(client_party)["items"], timeout=15)
+        draft = contracting.list_contracts(client_party)["items"][0]
+        for party in (client_party, provider_party):
+            contract = contracting.sign_contract(party, draft["id"], {"terms_hash": draft["terms_hash"]})
+        assert contract["status"] == "active"
+    measurement = {"sla_id": contract["slas"][0]["id"], "value": "42",
+                   "measured_at": rfc3339(datetime.now(UTC) - timedelta(hours=1))}
+    data = {"contract_id": contract["id"], "measurements": [measurement]}
+
+    first = client.outcome(client.send("sla_measurements.record.v1", data, command_id="helpdesk-1"))
+    assert "result" in first["data"], first["data"]
+    assert first["data"]["result"] == {"contract_id": contract["id"], "recorded": 1, "late": 0, "duplicate": 0}
+    client.received.clear()
+    again = client.outcome(client.send("sla_measurements.record.v1", data, command_id="helpdesk-1"))
+    assert again["data"]["result"]["recorded"] == 0 and again["data"]["result"]["duplicate"] == 1
+
+    stranger, credentials = new_tenant(postings, admin, "Stranger Ltd")
+    with TenantClient(host="127.0.0.1", port=managed_rabbit.port, username=credentials.username,
+                      password=credentials.password, vhost=credentials.vhost) as theirs:
+        refused = theirs.outcome(theirs.send("sla_measurements.record.v1", data))
+    assert refused["type"].endswith("command.rejected.v1") and "not found" in refused["data"]["reason"].lower()
