@@ -31,7 +31,7 @@ def database(service_config, mongo_client):
 @pytest.fixture
 def contracting(container_factory, service_config, amqp_uri):
     config = {**service_config, "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": 0.2,
-              "CONTRACTING_SLA_GRACE_SECONDS": 1.5, "CONTRACTING_ESCALATION_INTERVAL_SECONDS": 0.2}
+              "CONTRACTING_SLA_GRACE_SECONDS": 2.5, "CONTRACTING_ESCALATION_INTERVAL_SECONDS": 0.2}
     container_factory(ContractingService, config).start()
     with ServiceRpcProxy("contracting", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
         yield proxy
@@ -195,7 +195,7 @@ def test_an_amendment_signed_by_both_raises_the_terms_version(contracting, datab
 
 def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amqp_uri):
     client, provider, contract = activated(contracting, database, amqp_uri)
-    due = datetime.now(UTC) + timedelta(seconds=1)
+    due = datetime.now(UTC) + timedelta(seconds=2)
     issue = contracting.raise_issue(provider, contract["id"], {
         "title": "Calendar access revoked", "severity": "high", "owner": "client", "due_at": due.isoformat()})
     assert issue["level"] == 1
@@ -245,7 +245,7 @@ def test_termination_needs_the_notice_period_and_says_why(contracting, database,
 def test_two_replicas_evaluate_each_window_exactly_once(container_factory, service_config, contracting, database,
                                                         amqp_uri):
     config = {**service_config, "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": 0.1,
-              "CONTRACTING_SLA_GRACE_SECONDS": 1.5}
+              "CONTRACTING_SLA_GRACE_SECONDS": 2.5}
     container_factory(ContractingService, config).start()  # a second replica on the same database
     today = datetime.now(UTC).date()
     _, provider, contract = activated(contracting, database, amqp_uri, start=today - timedelta(days=3))
