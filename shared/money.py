@@ -7,7 +7,7 @@ On the wire (events and API): ``{"amount": "1234.50", "currency": "EUR"}``; in M
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pycountry
 from bson.decimal128 import Decimal128
@@ -47,3 +47,22 @@ class Money:
     def from_bson(cls, value: dict) -> Money:
         amount = value["amount"]
         return cls(amount.to_decimal() if isinstance(amount, Decimal128) else Decimal(str(amount)), value["currency"])
+
+
+# ISO 4217 currencies whose minor unit is not the cent (every other currency has two decimals).
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split())
+THREE_DECIMAL = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The currency's smallest unit: 0.01 for most, 1 for JPY and friends, 0.001 for BHD and friends."""
+    if currency in ZERO_DECIMAL:
+        return Decimal("1")
+    if currency in THREE_DECIMAL:
+        return Decimal("0.001")
+    return Decimal("0.01")
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """The platform's one rounding rule: half up, to the currency's minor unit."""
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)

@@ -76,32 +76,35 @@ class UnitOfWork:
     def emit(self, routing_key: str, *, subject: str, data: dict, lane: str, tenant: str | None = None,
              time: datetime | None = None) -> dict:
         """Record an event in the outbox, in this transaction. Returns the envelope."""
-        envelope = envelopes.build(
-            service=self.service,
-            routing_key=routing_key,
-            subject=subject,
-            data=data,
-            lane=lane,
-            tenant=tenant,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-            time=time,
-        )
-        self.db[OUTBOX].insert_one(
-            {
+        return self.emit_many([dict(routing_key=routing_key, subject=subject, data=data, lane=lane, tenant=tenant,
+                                    time=time)])[0]
+
+    def emit_many(self, events: list[dict]) -> list[dict]:
+        """Record several events (each the keyword arguments of ``emit``) in one write, in this transaction, in
+        order. Returns their envelopes."""
+        if not events:
+            return []
+        built = [envelopes.build(service=self.service, routing_key=event["routing_key"], subject=event["subject"],
+                                 data=event["data"], lane=event["lane"], tenant=event.get("tenant"),
+                                 correlation_id=self.correlation_id, causation_id=self.causation_id,
+                                 time=event.get("time")) for event in events]
+        created_at = envelopes.utc_now()
+        self.db[OUTBOX].insert_many(
+            [{
                 "_id": ObjectId(),
                 "event_id": envelope["id"],
                 "exchange": envelopes.event_exchange(self.service),
-                "routing_key": routing_key,
+                "routing_key": event["routing_key"],
                 "envelope": envelope,
                 "headers": envelopes.amqp_headers(envelope),
                 "status": "pending",
-                "created_at": envelopes.utc_now(),
-            },
+                "created_at": created_at,
+            } for event, envelope in zip(events, built, strict=True)],
+            ordered=True,
             session=self.session,
         )
-        self.emitted.append(envelope)
-        return envelope
+        self.emitted.extend(built)
+        return built
 
     def claim_event(self, event_id: str, consumer: str) -> bool:
         """True the first time ``consumer`` applies ``event_id``; False when it was applied before.

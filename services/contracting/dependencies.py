@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
+
+from shared.timers import configured_timer  # noqa: F401  (re-exported for the service)
 
 
 @dataclass(frozen=True)
@@ -27,19 +28,3 @@ class Settings(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> ContractingSettings:
         return self.settings
-
-
-class ConfiguredTimer(Timer):
-    """nameko's timer with its interval taken from the service config (``setting``) at start-up, so tests and
-    operators can change it without code."""
-
-    def __init__(self, setting: str, default: float, **kwargs):
-        self.setting = setting
-        self.default = default
-        super().__init__(interval=default, **kwargs)
-
-    def setup(self) -> None:
-        self.interval = float(self.container.config.get(self.setting) or self.default)
-
-
-configured_timer = ConfiguredTimer.decorator

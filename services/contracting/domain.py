@@ -28,11 +28,12 @@ import calendar
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.money import round_money
 
 
 class Status(StrEnum):
@@ -77,9 +78,6 @@ DEFAULT_NOTICE_DAYS = 14
 DEFAULT_PAYMENT_DUE_DAYS = 30
 CADENCE_DAYS = {"weekly": 7}
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3}
-# ISO 4217 currencies whose minor unit is not the cent.
-ZERO_DECIMAL = frozenset("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split())
-THREE_DECIMAL = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
 
 
 def require(contract: dict, action: str) -> None:
@@ -109,18 +107,6 @@ def terms_hash(contract: dict) -> str:
 
 
 # -- money -------------------------------------------------------------------------------------------------------
-
-
-def minor_unit(currency: str) -> Decimal:
-    if currency in ZERO_DECIMAL:
-        return Decimal("1")
-    if currency in THREE_DECIMAL:
-        return Decimal("0.001")
-    return Decimal("0.01")
-
-
-def round_money(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def money(amount: Decimal, currency: str) -> dict:
