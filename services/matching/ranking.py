@@ -332,6 +332,29 @@ class MatchIndex:
 
         return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, count), make)
 
+    def _overlap_terms(self, client_time_zone: str) -> np.ndarray:
+        """Per schedule: the weighted overlap term."""
+        slots = self._overlap_slots(client_time_zone)
+        return self._tables.get_or(("overlap terms", client_time_zone, len(slots)), lambda: OVERLAP_TERM[slots])
+
+    def _schedule_ok(self, needs: PostingNeeds, covering: np.ndarray | None) -> np.ndarray | None:
+        """Per schedule: enough overlap with the client's business hours, and (but for 24/7, which a firm may
+        cover with several centres) the coverage asked. None when the posting asks neither."""
+        own_coverage = covering if needs.coverage != "24x7" else None
+        if not needs.min_overlap_hours and own_coverage is None:
+            return None
+
+        def make() -> np.ndarray:
+            ok = np.ones(len(self._schedules), dtype=np.bool_)
+            if needs.min_overlap_hours:
+                ok &= _enough_overlap(needs.min_overlap_hours)[self._overlap_slots(needs.client_time_zone)]
+            if own_coverage is not None:
+                ok &= own_coverage
+            return ok
+
+        return self._tables.get_or(("schedule ok", needs.client_time_zone, needs.min_overlap_hours, needs.coverage,
+                                    len(self._schedules)), make)
+
     def _shoring(self, needs: PostingNeeds) -> list:
         """Per location: its shoring class for this client."""
         count = len(self._locations)
@@ -386,22 +409,19 @@ class MatchIndex:
         if needs.hours_per_week:
             eligible &= ~(market.free[:n] < needs.hours_per_week)
         covering = self._covering(needs)
-        if covering is not None:
-            covered = covering[market.schedule[:n]]
-            if needs.coverage == "24x7":
-                covered |= covering[market.firm_schedule[:n]]
-            eligible &= covered
+        schedule_ok = self._schedule_ok(needs, covering)
+        if schedule_ok is not None:
+            eligible &= schedule_ok[market.schedule[:n]]
+        if needs.coverage == "24x7" and covering is not None:  # follow-the-sun: the firm's centres together
+            eligible &= covering[market.schedule[:n]] | covering[market.firm_schedule[:n]]
         shoring = self._shoring(needs)
         if needs.shoring_required and needs.shoring_preference != "any":
             eligible &= np.array([s == needs.shoring_preference for s in shoring], dtype=np.bool_)[
                 market.location[:n]]
-        overlap_slots = self._overlap_slots(needs.client_time_zone)
-        if needs.min_overlap_hours:
-            eligible &= _enough_overlap(needs.min_overlap_hours)[overlap_slots[market.schedule[:n]]]
 
         at = np.flatnonzero(eligible)
         idx = market.row[at]
-        units = self._score_units(needs, market, at, idx, shoring, overlap_slots)
+        units = self._score_units(needs, market, at, idx, shoring)
         return Ranked(self._top(idx, units, k), len(idx), idx, units)
 
     def _skills_term(self, requirements, weight: float, idx: np.ndarray) -> np.ndarray | float:
@@ -410,70 +430,101 @@ class MatchIndex:
         total = None
         for name, min_level in requirements:
             scores = _skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
-            total = scores if total is None else total + scores
-        return weight * (total / len(requirements))
+            if total is None:
+                total = scores
+            else:
+                total += scores
+        total /= len(requirements)
+        total *= weight
+        return total
 
     def _rate_term(self, needs: PostingNeeds, market: _Market, at: np.ndarray) -> np.ndarray | float:
         weight = domain.WEIGHTS["rate"]
         if needs.budget is None or needs.engagement is None:
             return weight * domain.NO_BUDGET_SCORE
-        budgets = self._budgets(needs)
-        budget = budgets[market.currency[at]]
-        hourly = market.hourly[at]
-        known = np.zeros(len(at), dtype=bool)
-        cost = np.zeros(len(at), dtype=np.float64)
+        # what each row would charge, in the unit of the budget (``domain.cost_units``), and where it cannot say
         if needs.engagement == "hourly":
-            known = hourly != NO_MONEY
-            cost = hourly.astype(np.float64)
-        elif needs.engagement == "fixed":
-            hours = needs.estimated_hours
-            if hours is not None:
-                known = hourly != NO_MONEY
-                cost = (hourly * hours).astype(np.float64)
+            hourly = market.hourly[at]
+            unknown, cost = hourly == NO_MONEY, hourly.astype(np.float64)
+        elif needs.engagement == "fixed" and needs.estimated_hours is not None:
+            hourly = market.hourly[at]
+            unknown, cost = hourly == NO_MONEY, (hourly * needs.estimated_hours).astype(np.float64)
         elif needs.engagement == "retainer":
             retainer = market.retainer[at]
-            has_retainer = retainer != NO_MONEY
+            no_retainer = retainer == NO_MONEY
             if needs.hours_per_week:
-                derived = (hourly * needs.hours_per_week * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64) / 12.0
-                known = has_retainer | (hourly != NO_MONEY)
-                cost = np.where(has_retainer, retainer.astype(np.float64), derived)
+                hourly = market.hourly[at]
+                derived = (hourly * needs.hours_per_week * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
+                derived /= 12.0
+                unknown = no_retainer & (hourly == NO_MONEY)
+                cost = np.where(no_retainer, derived, retainer.astype(np.float64))
             else:
-                known, cost = has_retainer, retainer.astype(np.float64)
+                unknown, cost = no_retainer, retainer.astype(np.float64)
         elif needs.engagement == "per_unit" and needs.unit:
             prices = self.unit_prices.lookup(needs.unit, market.row[at], self.capacity_rows, NO_MONEY)
-            known, cost = prices != NO_MONEY, prices.astype(np.float64)
-        known &= ~np.isnan(budget)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if np.any(budgets <= 0.0):
+            unknown, cost = prices == NO_MONEY, prices.astype(np.float64)
+        else:
+            return weight * domain.UNKNOWN_RATE_SCORE
+        budgets = self._budgets(needs)
+        budget = budgets[market.currency[at]]
+        unknown |= budget != budget  # NaN: no exchange rate for the row's currency
+        # ``domain.ratio_of`` and ``domain.rate_score``, operation by operation
+        if np.any(budgets <= 0.0):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(budget <= 0.0, np.where(cost > 0.0, np.inf, 1.0), cost / budget)
-            else:
-                ratio = cost / budget
-            within = 0.8 + 0.2 * np.minimum(1.0, (1.0 - ratio) / 0.4)
-            over = np.maximum(0.0, 0.8 - 2.0 * (ratio - 1.0))
-        score = np.where(ratio <= 1.0, within, over)
-        return weight * np.where(known, score, domain.UNKNOWN_RATE_SCORE)
+        else:
+            ratio = np.divide(cost, budget, out=cost)
+        within = 1.0 - ratio
+        within /= 0.4
+        np.minimum(within, 1.0, out=within)
+        within *= 0.2
+        within += 0.8
+        score = ratio - 1.0
+        score *= 2.0
+        np.subtract(0.8, score, out=score)
+        np.maximum(score, 0.0, out=score)
+        np.copyto(score, within, where=ratio <= 1.0)
+        np.copyto(score, domain.UNKNOWN_RATE_SCORE, where=unknown)
+        score *= weight
+        return score
 
-    def _score_units(self, needs: PostingNeeds, market: _Market, at: np.ndarray, idx: np.ndarray, shoring: list,
-                     overlap_slots: np.ndarray) -> np.ndarray:
-        """``domain.combine`` of the eligible rows, term by term in the order of ``domain.WEIGHTS``."""
-        shoring_terms = self._shoring_terms(needs, shoring)
+    def _score_units(self, needs: PostingNeeds, market: _Market, at: np.ndarray, idx: np.ndarray,
+                     shoring: list) -> np.ndarray:
+        """``domain.combine`` of the eligible rows, term by term in the order of ``domain.WEIGHTS``, in units."""
         terms = {
             "required_skills": self._skills_term(needs.required_skills, domain.WEIGHTS["required_skills"], idx),
             "nice_to_have_skills": self._skills_term(needs.nice_to_have_skills,
                                                      domain.WEIGHTS["nice_to_have_skills"], idx),
             "rate": self._rate_term(needs, market, at),
-            "overlap": OVERLAP_TERM[overlap_slots[market.schedule[at]]],
+            "overlap": self._overlap_terms(needs.client_time_zone)[market.schedule[at]],
             "track_record": market.track_term[at],
             "load": market.load_term[at],
-            "shoring": shoring_terms[market.location[at]],
+            "shoring": self._shoring_terms(needs, shoring)[market.location[at]],
         }
         total = None
-        for name in domain.WEIGHTS:
-            total = terms[name] if total is None else total + terms[name]
-        freshness = 1.0 - (needs.published_days - market.boost_from[at]) / domain.NEW_PROVIDER_DAYS
-        boost = domain.MAX_NEW_PROVIDER_BOOST * np.maximum(0.0, np.minimum(1.0, freshness))
-        score = domain.FIT_SHARE * total + boost
-        return np.floor(score * domain.SCORE_UNITS + 0.5).astype(np.int64)
+        for name in domain.WEIGHTS:  # every array term is a fresh array: the sum is built in place
+            term = terms[name]
+            if total is None:
+                total = term
+            elif isinstance(total, np.ndarray):
+                total += term
+            else:
+                total = total + term
+        # the new-provider boost (rows with a completed contract have boost_from = -inf, so 0.0)
+        boost = market.boost_from[at]
+        np.subtract(needs.published_days, boost, out=boost)
+        boost /= domain.NEW_PROVIDER_DAYS
+        np.subtract(1.0, boost, out=boost)
+        np.minimum(boost, 1.0, out=boost)
+        np.maximum(boost, 0.0, out=boost)
+        boost *= domain.MAX_NEW_PROVIDER_BOOST
+        total *= domain.FIT_SHARE
+        total += boost
+        # ``domain.to_units``
+        total *= domain.SCORE_UNITS
+        total += 0.5
+        np.floor(total, out=total)
+        return total.astype(np.int64)
 
     def _top(self, idx: np.ndarray, units: np.ndarray, k: int) -> list[tuple[int, int]]:
         if len(idx) == 0 or k <= 0:
