@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
 from shared.persistence import UnitOfWork
+from shared.stored import StoredForm
 
 CONTRACTS = "contracts"
 MEASUREMENTS = "sla_measurements"
@@ -67,34 +66,11 @@ def window_id(sla_id: str, start: datetime) -> str:
     return f"{sla_id}:{start.astimezone(UTC).isoformat()}"
 
 
-def to_stored(value: Any, key: str | None = None) -> Any:
-    if isinstance(value, dict):
-        return {k: to_stored(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_stored(v) for v in value]
-    if key in _DECIMAL_KEYS and isinstance(value, str):
-        return Decimal128(Decimal(value))
-    return value
-
-
-def from_stored(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: from_stored(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_stored(v) for v in value]
-    if isinstance(value, Decimal128):
-        return format(value.to_decimal(), "f")
-    return value
-
-
-def _document(resource: dict) -> dict:
-    return {"_id": resource["id"], **to_stored({k: v for k, v in resource.items() if k != "id"})}
-
-
-def _resource(document: dict | None) -> dict | None:
-    if document is None:
-        return None
-    return {"id": document["_id"], **from_stored({k: v for k, v in document.items() if k != "_id"})}
+_FORM = StoredForm(_DECIMAL_KEYS)
+to_stored = _FORM.to_stored
+from_stored = _FORM.from_stored
+_document = _FORM.document
+_resource = _FORM.resource
 
 
 class Repository:

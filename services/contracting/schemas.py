@@ -18,6 +18,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import MoneyField
+from shared.idempotency import key_batch
 
 from . import domain
 
@@ -262,18 +263,7 @@ def load_measurements(payload: Any, idempotency_key: Any) -> list[dict]:
     ``Idempotency-Key`` plus the item's position makes it."""
     batch = payload if isinstance(payload, dict) and "measurements" in payload else {"measurements": [payload]}
     items = _load(MeasurementBatchSchema(), batch, "The measurements are not valid.")["measurements"]
-    header = idempotency_key if isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 90 else None
-    for position, item in enumerate(items):
-        if item["key"] is None:
-            if header is None:
-                raise ValidationFailed("Each measurement needs an idempotency key.",
-                                       details={"key": ["Give each measurement a key, or send an "
-                                                        "Idempotency-Key header."]})
-            item["key"] = f"{header}:{position}"
-    keys = [item["key"] for item in items]
-    if len(set(keys)) != len(keys):
-        raise ValidationFailed("Two measurements in one batch share a key.", details={"key": ["Unique per item."]})
-    return items
+    return key_batch(items, idempotency_key, "measurement")
 
 
 def load_review(payload: Any) -> dict:
