@@ -143,6 +143,30 @@ SETTINGS: tuple[Setting, ...] = (
         "How far in the past a draft contract's start date may lie (formalising work already under way).",
         cast=int,
     ),
+    Setting(
+        "billing_invoice_run_interval_seconds",
+        3600.0,
+        "How often billing's scheduled invoice run issues the invoices of every billing period that has ended.",
+        cast=float,
+    ),
+    Setting(
+        "billing_overdue_interval_seconds",
+        300.0,
+        "How often billing looks for invoices with a balance past their due time (announced once as overdue).",
+        cast=float,
+    ),
+    Setting(
+        "billing_run_batch_size",
+        100,
+        "Accounts of one tenant an invoice run invoices per transaction.",
+        cast=int,
+    ),
+    Setting(
+        "billing_tax_rates",
+        "",
+        "VAT/GST rates (percent) by the client's country, over billing's built-in table of standard rates "
+        "(`services/billing/tax.py`): `DE=19,CH=8.1`. A country in neither is invoiced without tax.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -218,6 +242,10 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "CONTRACTING_SLA_GRACE_SECONDS": value("contracting_sla_grace_seconds"),
         "CONTRACTING_ESCALATION_INTERVAL_SECONDS": value("contracting_escalation_interval_seconds"),
         "CONTRACTING_MAX_BACKDATE_DAYS": value("contracting_max_backdate_days"),
+        "BILLING_INVOICE_RUN_INTERVAL_SECONDS": value("billing_invoice_run_interval_seconds"),
+        "BILLING_OVERDUE_INTERVAL_SECONDS": value("billing_overdue_interval_seconds"),
+        "BILLING_RUN_BATCH_SIZE": value("billing_run_batch_size"),
+        "BILLING_TAX_RATES": value("billing_tax_rates"),
     }
 
 

@@ -1,0 +1,474 @@
+"""Billing's rules: accounts from contracts, billing periods, billable items and their checks, invoices (lines,
+SLA credits, tax, totals), balances and cost reports.
+
+Pure functions over plain dicts; no I/O. Money is ``Decimal``; dates are ``YYYY-MM-DD`` strings (they sort as
+dates), timestamps aware ``datetime``s.
+
+Rules (README "Billing" has the longer story):
+
+- **Periods.** monthly = calendar months, weekly = ISO weeks (Monday to Sunday), clipped to the contract's start
+  and end dates. An account is invoiced period after period; ``invoiced_through`` is the last day invoiced.
+- **What a period bills.** Approved items are assigned to a period when approved: the period of their date, or the
+  first period not yet invoiced when that one is (a late approval is billed on the next invoice, never lost).
+  SLA credits likewise, by the end of their window.
+- **Lines, rounded once each, half up to the currency's minor unit** (``shared.money.round_money``):
+  time = hours x hourly price (hourly contracts; on a retainer the hours are shown at no charge: the retainer
+  pays for them); usage = units x unit price (per-unit contracts); milestone = its amount once the client accepted
+  it; retainer = monthly price x days of the period in its first month / days in that month (a whole calendar
+  month is exactly the price); a fixed-price contract without milestones bills its price in its last period.
+- **SLA credits** (owed as contracting computed them, already capped per window) are negative lines. They never
+  take an invoice below zero: a credit larger than what is left is applied up to it and the rest carried to the
+  next invoice.
+- **Tax** = net (charges - credits) x the rate of the client's country (``tax.py``), rounded once.
+- **Balance** = total - payments - credit notes; negative when overpaid. An invoice with a balance after its due
+  time (issued + payment_due_days) is overdue, announced once.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from shared.errors import Conflict
+from shared.money import round_money
+
+ZERO = Decimal(0)
+FIXED_KINDS = frozenset({"retainer", "milestone"})
+VARIABLE_KINDS = frozenset({"time", "usage"})
+ITEM_KINDS = ("time", "usage", "milestone")
+MAX_HOURS_PER_DAY = Decimal(24)
+
+
+def money(amount: Decimal, currency: str) -> dict:
+    return {"amount": format(round_money(amount, currency), "f"), "currency": currency}
+
+
+def amount_of(value: dict | None) -> Decimal:
+    return Decimal(value["amount"]) if value else ZERO
+
+
+def decimal_text(value: Decimal) -> str:
+    """A quantity without trailing zeros ("2.5", "3")."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+# -- periods -----------------------------------------------------------------------------------------------------
+
+
+def day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def period_containing(moment: date, cycle: str) -> tuple[date, date]:
+    """The calendar period (monthly: the month; weekly: the ISO week) containing ``moment``."""
+    if cycle == "weekly":
+        start = moment - timedelta(days=moment.weekday())
+        return start, start + timedelta(days=6)
+    last = calendar.monthrange(moment.year, moment.month)[1]
+    return moment.replace(day=1), moment.replace(day=last)
+
+
+def billing_period(account: dict, moment: date) -> tuple[str, str]:
+    """The account's period containing ``moment``, clipped to the contract's dates."""
+    start, end = period_containing(moment, account["terms"]["billing_cycle"])
+    start = max(start, day(account["start_date"]))
+    if account["end_date"]:
+        end = min(end, day(account["end_date"]))
+    return start.isoformat(), end.isoformat()
+
+
+def next_period(account: dict) -> tuple[str, str] | None:
+    """The first period not invoiced yet; None when the contract ended and everything up to its end is."""
+    if account["invoiced_through"] is None:
+        first = day(account["start_date"])
+    else:
+        first = day(account["invoiced_through"]) + timedelta(days=1)
+    if account["end_date"] and first > day(account["end_date"]):
+        return None
+    return billing_period(account, first)
+
+
+def open_period_for(account: dict, moment: date) -> tuple[str, str]:
+    """Where something dated ``moment`` is billed: its own period, or the first one not invoiced yet."""
+    upcoming = next_period(account)
+    own = billing_period(account, min(moment, day(account["end_date"])) if account["end_date"] else moment)
+    if upcoming is None:
+        return own  # nothing is left to invoice: the caller refuses it (``check_billable``)
+    return own if own[0] >= upcoming[0] else upcoming
+
+
+def bill_key(contract_id: str, period_start: str) -> str:
+    return f"{contract_id}:{period_start}"
+
+
+def with_next_period(account: dict) -> dict:
+    """The account with ``next_period_end`` (what the invoice run looks for) recomputed."""
+    upcoming = next_period(account)
+    return {**account, "next_period_end": upcoming[1] if upcoming else None}
+
+
+# -- accounts ----------------------------------------------------------------------------------------------------
+
+
+def account_from_contract(contract: dict, now: datetime) -> dict:
+    """A billing account from an activated contract (``contract.activated.v1``)."""
+    account = {
+        "id": contract["id"],
+        "tenant_id": contract["tenant_id"],
+        "provider_id": contract["provider_id"],
+        "centre_id": contract["centre_id"],
+        "title": contract["title"],
+        "category": contract["category"],
+        "model": contract["model"],
+        "lane": contract["lane"],
+        "currency": contract["terms"]["price"]["currency"],
+        "terms": contract["terms"],
+        "milestones": contract["milestones"],
+        "start_date": contract["start_date"],
+        "end_date": contract["end_date"],
+        "status": contract["status"],
+        "version": contract["version"],
+        "invoiced_through": None,
+        "created_at": now,
+        "updated_at": now,
+        "revision": 1,
+    }
+    return with_next_period(account)
+
+
+def amend_account(account: dict, contract: dict, now: datetime) -> dict:
+    """New terms from ``contract.amended.v1``: they bill from the first period not invoiced yet. An older
+    version arriving late changes nothing."""
+    if contract["version"] <= account["version"]:
+        return account
+    return with_next_period({**account, "terms": contract["terms"], "milestones": contract["milestones"],
+                             "end_date": contract["end_date"], "title": contract["title"],
+                             "version": contract["version"], "updated_at": now,
+                             "revision": account["revision"] + 1})
+
+
+def end_account(account: dict, status: str, last_day: str, now: datetime) -> dict:
+    """A completed or terminated contract bills up to ``last_day`` (never past its agreed end)."""
+    end = last_day if not account["end_date"] else min(last_day, account["end_date"])
+    end = max(end, account["start_date"])
+    return with_next_period({**account, "status": status, "end_date": end, "updated_at": now,
+                             "revision": account["revision"] + 1})
+
+
+# -- billable items ------------------------------------------------------------------------------------------------
+
+
+def check_billable(account: dict, item: dict, today: date, hours_that_week: Decimal,
+                   milestone_taken: bool) -> str | None:
+    """Why ``item`` cannot be billed on this account (None when it can). ``hours_that_week``: the hours already
+    submitted and not rejected in the item's ISO week; ``milestone_taken``: that milestone was already submitted."""
+    engagement = account["terms"]["engagement_type"]
+    when = day(item["date"])
+    if when < day(account["start_date"]):
+        return f"{item['date']} is before the contract starts ({account['start_date']})."
+    if account["end_date"] and when > day(account["end_date"]):
+        return f"{item['date']} is after the contract ends ({account['end_date']})."
+    if when > today:
+        return f"{item['date']} is in the future."
+    if next_period(account) is None:
+        return "The contract has ended and its last period is invoiced."
+    kind = item["kind"]
+    if kind == "time":
+        if engagement not in ("hourly", "retainer"):
+            return f"Time is not billed on a {engagement} contract."
+        seats = Decimal(account["terms"].get("seats") or 1)
+        if item["hours"] > MAX_HOURS_PER_DAY * seats:
+            return f"More than {MAX_HOURS_PER_DAY * seats} hours in a day for {seats} people."
+        weekly = account["terms"].get("hours_per_week")
+        if weekly:
+            capacity = Decimal(weekly) * seats
+            if hours_that_week + item["hours"] > capacity:
+                return (f"Over the agreed capacity of {capacity} hours in the week of {item['date']} "
+                        f"({decimal_text(hours_that_week)} already submitted).")
+    elif kind == "usage":
+        if engagement != "per_unit":
+            return f"Usage is billed on per-unit contracts only, not on a {engagement} contract."
+    elif kind == "milestone":
+        index = item["milestone"]
+        if index >= len(account["milestones"]):
+            return f"The contract has no milestone {index}."
+        if milestone_taken:
+            return f"Milestone {index} ({account['milestones'][index]['title']}) was already submitted."
+    return None
+
+
+def review_item(item: dict, decision: str, reason: str | None, now: datetime) -> dict:
+    """The client approves or rejects a submitted item (a reason is required to reject). Deciding the same way
+    twice is a no-op; changing a decision is a conflict."""
+    target = "approved" if decision == "approve" else "rejected"
+    if item["status"] == target:
+        return item
+    if item["status"] != "submitted":
+        raise Conflict(f"The item is already {item['status']}.", {"status": item["status"]})
+    return {**item, "status": target, "reason": reason, "reviewed_at": now}
+
+
+# -- invoices ------------------------------------------------------------------------------------------------------
+
+
+def retainer_fee(price: Decimal, start: date, end: date) -> Decimal:
+    days_in_month = calendar.monthrange(start.year, start.month)[1]
+    return price * Decimal((end - start).days + 1) / days_in_month
+
+
+def charge_lines(account: dict, period: tuple[str, str], items: list[dict]) -> list[dict]:
+    """The positive lines of one period, unrounded amounts in ``raw``: time, usage, milestones, each by date."""
+    terms = account["terms"]
+    price = Decimal(terms["price"]["amount"])
+    currency = account["currency"]
+    engagement = terms["engagement_type"]
+    lines = []
+    start, end = day(period[0]), day(period[1])
+    if engagement == "retainer":
+        lines.append({"kind": "retainer", "description": f"Retainer {period[0]} to {period[1]}", "date": None,
+                      "quantity": Decimal((end - start).days + 1), "unit_price": None,
+                      "raw": retainer_fee(price, start, end), "source_id": None})
+    if engagement == "fixed" and not account["milestones"] and account["end_date"] == period[1]:
+        lines.append({"kind": "milestone", "description": "Fixed price", "date": period[1], "quantity": Decimal(1),
+                      "unit_price": money(price, currency), "raw": price, "source_id": None})
+    for item in sorted(items, key=lambda i: (ITEM_KINDS.index(i["kind"]), i["date"], i["submitted_at"], i["id"])):
+        if item["kind"] == "time":
+            billed = engagement == "hourly"
+            hours = Decimal(item["hours"])
+            description = item["description"] if billed else f"{item['description']} (within the retainer)"
+            lines.append({"kind": "time", "description": description, "date": item["date"], "quantity": hours,
+                          "unit_price": money(price, currency) if billed else None,
+                          "raw": hours * price if billed else ZERO, "source_id": item["id"]})
+        elif item["kind"] == "usage":
+            units = Decimal(item["units"])
+            lines.append({"kind": "usage", "description": item["description"], "date": item["date"],
+                          "quantity": units, "unit_price": money(price, currency), "raw": units * price,
+                          "source_id": item["id"]})
+        else:
+            milestone = account["milestones"][item["milestone"]]
+            amount = Decimal(milestone["amount"]["amount"])
+            lines.append({"kind": "milestone", "description": milestone["title"], "date": item["date"],
+                          "quantity": Decimal(1), "unit_price": money(amount, currency), "raw": amount,
+                          "source_id": item["id"]})
+    return lines
+
+
+def apply_credits(charges: Decimal, credits: list[dict]) -> list[tuple[dict, Decimal]]:
+    """(credit, applied) for each credit, oldest window first, never more in all than ``charges``."""
+    left = charges
+    applied = []
+    for credit in sorted(credits, key=lambda c: (c["window"]["end"], c["id"])):
+        take = min(Decimal(credit["remaining"]["amount"]), left)
+        applied.append((credit, take))
+        left -= take
+    return applied
+
+
+def build_invoice(account: dict, period: tuple[str, str], items: list[dict], credits: list[dict], *,
+                  tax: dict, shoring: str | None, invoice_id: str, sequence: int, now: datetime) -> dict:
+    """One period's invoice: lines rounded once each, SLA credits as negative lines, tax on the net, the total.
+    ``tax`` is ``{"country", "name", "rate"}``. ``credit_applications`` lists what each credit gave."""
+    currency = account["currency"]
+    lines = [{**{k: v for k, v in line.items() if k != "raw"}, "amount": money(line["raw"], currency)}
+             for line in charge_lines(account, period, items)]
+    charges = sum((amount_of(line["amount"]) for line in lines), ZERO)
+    applications = []
+    for credit, applied in apply_credits(charges, credits):
+        if applied <= 0:
+            continue
+        window = credit["window"]
+        lines.append({"kind": "sla_credit",
+                      "description": f"SLA credit: {credit['metric']}, {window['start'].date().isoformat()} to "
+                                     f"{window['end'].date().isoformat()}",
+                      "date": window["end"].date().isoformat(), "quantity": Decimal(1), "unit_price": None,
+                      "amount": money(-applied, currency), "source_id": credit["id"]})
+        applications.append({"credit_id": credit["id"], "applied": money(applied, currency),
+                             "remaining": money(Decimal(credit["remaining"]["amount"]) - applied, currency)})
+    credited = sum((Decimal(a["applied"]["amount"]) for a in applications), ZERO)
+    net = charges - credited
+    tax_amount = round_money(net * Decimal(tax["rate"]) / 100, currency)
+    by_kind: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        by_kind[line["kind"]] += amount_of(line["amount"])
+    payment_due_days = account["terms"]["payment_due_days"]
+    return {
+        "id": invoice_id,
+        "sequence": sequence,
+        "number": invoice_number(sequence),
+        "tenant_id": account["tenant_id"],
+        "provider_id": account["provider_id"],
+        "contract_id": account["id"],
+        "title": account["title"],
+        "category": account["category"],
+        "model": account["model"],
+        "shoring": shoring,
+        "lane": account["lane"],
+        "currency": currency,
+        "period": {"start": period[0], "end": period[1]},
+        "issued_at": now,
+        "due_at": now + timedelta(days=payment_due_days),
+        "due_date": (now + timedelta(days=payment_due_days)).date().isoformat(),
+        "lines": [{**line, "quantity": decimal_text(line["quantity"])} for line in lines],
+        "charges": money(charges, currency),
+        "credits": money(credited, currency),
+        "net": money(net, currency),
+        "tax": {**tax, "amount": money(tax_amount, currency)},
+        "total": money(net + tax_amount, currency),
+        "fixed": money(sum((v for k, v in by_kind.items() if k in FIXED_KINDS), ZERO), currency),
+        "variable": money(sum((v for k, v in by_kind.items() if k in VARIABLE_KINDS), ZERO), currency),
+        "credit_applications": applications,
+        "paid": money(ZERO, currency),
+        "credited": money(ZERO, currency),
+        "open": net + tax_amount > 0,
+        "overdue_at": None,
+        "revision": 1,
+    }
+
+
+def invoice_number(sequence: int) -> str:
+    return f"INV-{sequence:06d}"
+
+
+def credit_note_number(sequence: int) -> str:
+    return f"CN-{sequence:06d}"
+
+
+# -- balances ------------------------------------------------------------------------------------------------------
+
+
+def balance_of(invoice: dict) -> Decimal:
+    return amount_of(invoice["total"]) - amount_of(invoice["paid"]) - amount_of(invoice["credited"])
+
+
+def status_of(invoice: dict, now: datetime) -> str:
+    balance = balance_of(invoice)
+    if balance < 0:
+        return "overpaid"
+    if balance == 0:
+        return "credited" if amount_of(invoice["credited"]) and not amount_of(invoice["paid"]) else "paid"
+    if now > invoice["due_at"]:
+        return "overdue"
+    return "partially_paid" if amount_of(invoice["paid"]) or amount_of(invoice["credited"]) else "issued"
+
+
+def with_payment(invoice: dict, amount: Decimal) -> dict:
+    after = {**invoice, "paid": money(amount_of(invoice["paid"]) + amount, invoice["currency"]),
+             "revision": invoice["revision"] + 1}
+    return {**after, "open": balance_of(after) > 0}
+
+
+def with_credit_note(invoice: dict, amount: Decimal) -> dict:
+    """A credit note corrects at most what is left of the invoice's total after earlier notes."""
+    left = amount_of(invoice["total"]) - amount_of(invoice["credited"])
+    if amount > left:
+        raise Conflict(f"A credit note can credit at most {money(left, invoice['currency'])['amount']} "
+                       f"{invoice['currency']} of this invoice.", {"creditable": money(left, invoice["currency"])})
+    after = {**invoice, "credited": money(amount_of(invoice["credited"]) + amount, invoice["currency"]),
+             "revision": invoice["revision"] + 1}
+    return {**after, "open": balance_of(after) > 0}
+
+
+def balance_summary(invoice: dict, now: datetime) -> dict:
+    currency = invoice["currency"]
+    return {"id": invoice["id"], "number": invoice["number"], "status": status_of(invoice, now),
+            "total": invoice["total"], "paid": invoice["paid"], "credited": invoice["credited"],
+            "balance": money(balance_of(invoice), currency)}
+
+
+def percent(part: Decimal, whole: Decimal) -> str | None:
+    """``part`` as a percentage of ``whole``, to two decimals, half up; None of nothing."""
+    if not whole:
+        return None
+    return format((part * 100 / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
+
+
+# -- cost reports --------------------------------------------------------------------------------------------------
+
+
+def months_between(start: date, end: date) -> Decimal:
+    """Calendar months covered by [start, end], each partial month counted by its days."""
+    total = ZERO
+    cursor = start
+    while cursor <= end:
+        last = cursor.replace(day=calendar.monthrange(cursor.year, cursor.month)[1])
+        upto = min(last, end)
+        total += Decimal((upto - cursor).days + 1) / last.day
+        cursor = last + timedelta(days=1)
+    return total
+
+
+def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, end: date) -> dict:
+    """Spend (net of SLA credits, before tax) of the invoices whose period starts in [start, end], per currency:
+    by category, outsourcing model, shoring and provider; fixed vs variable; and, per category with an in-house
+    monthly cost estimate in the same currency, the saving = estimate x months - spend."""
+    per_currency: dict[str, dict[str, Any]] = {}
+    for invoice in invoices:
+        currency = invoice["currency"]
+        report = per_currency.setdefault(currency, {
+            "invoices": 0, "net": ZERO, "tax": ZERO, "total": ZERO, "fixed": ZERO, "variable": ZERO,
+            "credits": ZERO, "by_category": defaultdict(Decimal), "by_model": defaultdict(Decimal),
+            "by_shoring": defaultdict(Decimal), "by_provider": defaultdict(Decimal)})
+        net = amount_of(invoice["net"])
+        report["invoices"] += 1
+        report["net"] += net
+        report["tax"] += amount_of(invoice["tax"]["amount"])
+        report["total"] += amount_of(invoice["total"])
+        report["fixed"] += amount_of(invoice["fixed"])
+        report["variable"] += amount_of(invoice["variable"])
+        report["credits"] += amount_of(invoice["credits"])
+        report["by_category"][invoice["category"]] += net
+        report["by_model"][invoice["model"]] += net
+        report["by_shoring"][invoice["shoring"] or "unknown"] += net
+        report["by_provider"][invoice["provider_id"]] += net
+    months = months_between(start, end)
+    currencies = []
+    for currency, report in sorted(per_currency.items()):
+        charged = report["fixed"] + report["variable"]
+        savings = []
+        for category, estimate in sorted(in_house.items()):
+            if estimate["currency"] != currency:
+                continue
+            in_house_cost = Decimal(estimate["amount"]) * months
+            spend = report["by_category"].get(category, ZERO)
+            savings.append({"category": category, "monthly_estimate": money(Decimal(estimate["amount"]), currency),
+                            "in_house_cost": money(in_house_cost, currency), "spend": money(spend, currency),
+                            "saving": money(in_house_cost - spend, currency),
+                            "saving_percent": percent(in_house_cost - spend, in_house_cost)})
+
+        def breakdown(values: dict[str, Decimal], currency: str = currency) -> list[dict]:
+            return [{"key": key, "spend": money(value, currency)} for key, value in sorted(values.items())]
+
+        currencies.append({
+            "currency": currency, "invoices": report["invoices"],
+            "spend": money(report["net"], currency), "tax": money(report["tax"], currency),
+            "total": money(report["total"], currency),
+            "fixed": money(report["fixed"], currency), "variable": money(report["variable"], currency),
+            "credits": money(report["credits"], currency),
+            "fixed_share_percent": percent(report["fixed"], charged),
+            "variable_share_percent": percent(report["variable"], charged),
+            "by_category": breakdown(report["by_category"]), "by_model": breakdown(report["by_model"]),
+            "by_shoring": breakdown(report["by_shoring"]), "by_provider": breakdown(report["by_provider"]),
+            "savings": savings,
+        })
+    return {"from": start.isoformat(), "to": end.isoformat(), "months": decimal_text(round(months, 4)),
+            "currencies": currencies}
+
+
+def report_csv_rows(report: dict) -> list[list[str]]:
+    """The report as rows: section, key, currency, amount (spend; savings with in-house cost and saving)."""
+    rows = [["section", "key", "currency", "amount", "in_house_cost", "saving"]]
+    for part in report["currencies"]:
+        currency = part["currency"]
+        for section in ("spend", "fixed", "variable", "credits", "tax", "total"):
+            rows.append(["total", section, currency, part[section]["amount"], "", ""])
+        for dimension in ("by_category", "by_model", "by_shoring", "by_provider"):
+            for row in part[dimension]:
+                rows.append([dimension[3:], row["key"], currency, row["spend"]["amount"], "", ""])
+        for saving in part["savings"]:
+            rows.append(["saving", saving["category"], currency, saving["spend"]["amount"],
+                         saving["in_house_cost"]["amount"], saving["saving"]["amount"]])
+    return rows

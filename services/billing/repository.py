@@ -1,0 +1,276 @@
+"""Billing's MongoDB collections.
+
+- ``accounts``: one per contract (``_id`` = contract id): terms, dates, ``invoiced_through`` and
+  ``next_period_end`` (what the invoice run looks for).
+- ``items``: billable items (time, usage, milestones) with their idempotency key, unique per contract; an approved
+  item carries ``bill_key`` (contract:period start), the invoice that bills it.
+- ``credits``: SLA credits owed (from ``sla.breached.v1``), one per breached window, with what is left to apply.
+- ``invoices``: issued invoices, unique per (contract, period start) and per (tenant, sequence); the issued
+  content never changes, only ``paid``, ``credited``, ``open`` and ``overdue_at``.
+- ``counters``: the next invoice (and credit note) number of each tenant.
+- ``payments``, ``credit_notes``, ``in_house_costs``; ``tenants`` and ``providers``: the client's country and the
+  provider's country and time zone (tax and shoring), from their events.
+
+Stored form = Python form, except money amounts, which are ``Decimal128`` (``shared.stored``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.database import Database as MongoDatabase
+
+from shared.errors import Conflict
+from shared.persistence import UnitOfWork
+from shared.stored import StoredForm
+
+ACCOUNTS = "accounts"
+ITEMS = "items"
+CREDITS = "credits"
+INVOICES = "invoices"
+COUNTERS = "counters"
+PAYMENTS = "payments"
+CREDIT_NOTES = "credit_notes"
+IN_HOUSE_COSTS = "in_house_costs"
+TENANTS = "tenants"
+PROVIDERS = "providers"
+
+
+def ensure_indexes(db: MongoDatabase) -> None:
+    db[ACCOUNTS].create_index([("next_period_end", ASCENDING), ("tenant_id", ASCENDING)], name="due")
+    db[ACCOUNTS].create_index([("tenant_id", ASCENDING)], name="tenant_id")
+    db[ITEMS].create_index([("contract_id", ASCENDING), ("key", ASCENDING)], name="contract_key", unique=True)
+    db[ITEMS].create_index([("contract_id", ASCENDING), ("week", ASCENDING)], name="contract_week")
+    db[ITEMS].create_index([("bill_key", ASCENDING)], name="bill_key")
+    db[CREDITS].create_index([("bill_key", ASCENDING)], name="bill_key")
+    db[INVOICES].create_index([("contract_id", ASCENDING), ("period.start", ASCENDING)], name="contract_period",
+                              unique=True)
+    db[INVOICES].create_index([("tenant_id", ASCENDING), ("sequence", ASCENDING)], name="tenant_sequence",
+                              unique=True)
+    db[INVOICES].create_index([("provider_id", ASCENDING), ("_id", ASCENDING)], name="provider_id")
+    db[INVOICES].create_index([("open", ASCENDING), ("overdue_at", ASCENDING), ("due_at", ASCENDING)],
+                              name="overdue")
+    db[PAYMENTS].create_index([("invoice_id", ASCENDING), ("reference", ASCENDING)], name="invoice_reference",
+                              unique=True)
+    db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING)], name="invoice_id")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def current_time() -> datetime:
+    """Now, in UTC, at the millisecond precision MongoDB stores."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+_FORM = StoredForm(frozenset({"amount"}))
+to_stored = _FORM.to_stored
+document = _FORM.document
+resource = _FORM.resource
+
+
+class Repository:
+    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
+        self.db = db
+        self.session = session
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> Repository:
+        return cls(uow.db, uow.session)
+
+    def _find(self, collection: str, query: dict, sort: str = "_id", limit: int = 0) -> list[dict]:
+        cursor = self.db[collection].find(query, session=self.session).sort(sort, ASCENDING).limit(limit)
+        return [resource(d) for d in cursor]
+
+    def _one(self, collection: str, key: Any) -> dict | None:
+        if not isinstance(key, str):
+            return None
+        return resource(self.db[collection].find_one({"_id": key}, session=self.session))
+
+    # parties (projections)
+
+    def save_party(self, collection: str, party: dict) -> None:
+        self.db[collection].replace_one({"_id": party["id"]}, document(party), upsert=True, session=self.session)
+
+    def tenant(self, tenant_id: str) -> dict | None:
+        return self._one(TENANTS, tenant_id)
+
+    def providers(self, provider_ids: list[str]) -> dict[str, dict]:
+        return {p["id"]: p for p in self._find(PROVIDERS, {"_id": {"$in": sorted(set(provider_ids))}})}
+
+    # accounts
+
+    def account(self, contract_id: Any) -> dict | None:
+        return self._one(ACCOUNTS, contract_id)
+
+    def accounts(self, contract_ids: list[str]) -> list[dict]:
+        return self._find(ACCOUNTS, {"_id": {"$in": contract_ids}})
+
+    def insert_account(self, account: dict) -> None:
+        self.db[ACCOUNTS].insert_one(document(account), session=self.session)
+
+    def replace_account(self, before: dict, after: dict) -> None:
+        result = self.db[ACCOUNTS].replace_one({"_id": after["id"], "revision": before["revision"]},
+                                               document(after), session=self.session)
+        if result.matched_count != 1:
+            raise Conflict("The billing account changed meanwhile; try again.")
+
+    def touch_account(self, account: dict) -> None:
+        """A write every transaction that assigns something to a period makes, so it conflicts with an invoice run
+        closing that period (one of them retries) instead of missing it."""
+        self.replace_account(account, {**account, "revision": account["revision"] + 1})
+
+    def advance_accounts(self, changes: list[tuple[dict, dict]]) -> None:
+        if not changes:
+            return
+        result = self.db[ACCOUNTS].bulk_write(
+            [UpdateOne({"_id": before["id"], "revision": before["revision"]},
+                       {"$set": {"invoiced_through": after["invoiced_through"],
+                                 "next_period_end": after["next_period_end"], "revision": after["revision"]}})
+             for before, after in changes], ordered=False, session=self.session)
+        if result.matched_count != len(changes):
+            raise Conflict("Billing accounts changed during the invoice run; it is retried.")
+
+    def due_accounts(self, as_of: str, tenant_id: str | None, limit: int) -> list[tuple[str, str]]:
+        """(tenant, contract) of accounts with a period that ended before ``as_of``, by tenant."""
+        query: dict[str, Any] = {"next_period_end": {"$lt": as_of}}
+        if tenant_id:
+            query["tenant_id"] = tenant_id
+        cursor = self.db[ACCOUNTS].find(query, {"tenant_id": 1}, session=self.session).limit(limit)
+        return sorted((d["tenant_id"], d["_id"]) for d in cursor)
+
+    def accounts_of_tenant(self, tenant_id: str) -> list[dict]:
+        return self._find(ACCOUNTS, {"tenant_id": tenant_id})
+
+    # items
+
+    def item(self, item_id: Any) -> dict | None:
+        return self._one(ITEMS, item_id)
+
+    def item_by_key(self, contract_id: str, key: str) -> dict | None:
+        return resource(self.db[ITEMS].find_one({"contract_id": contract_id, "key": key}, session=self.session))
+
+    def hours_in_week(self, contract_id: str, week: str) -> Decimal:
+        cursor = self.db[ITEMS].find({"contract_id": contract_id, "week": week, "kind": "time",
+                                      "status": {"$ne": "rejected"}}, {"hours": 1}, session=self.session)
+        return sum((Decimal(d["hours"]) for d in cursor), Decimal(0))
+
+    def milestone_taken(self, contract_id: str, index: int) -> bool:
+        return self.db[ITEMS].find_one({"contract_id": contract_id, "kind": "milestone", "milestone": index,
+                                        "status": {"$ne": "rejected"}}, {"_id": 1}, session=self.session) is not None
+
+    def insert_items(self, items: list[dict]) -> None:
+        if items:
+            self.db[ITEMS].insert_many([document(i) for i in items], session=self.session)
+
+    def replace_item(self, before: dict, after: dict) -> None:
+        result = self.db[ITEMS].replace_one({"_id": after["id"], "status": before["status"]}, document(after),
+                                            session=self.session)
+        if result.matched_count != 1:
+            raise Conflict("The item changed meanwhile; reload it.")
+
+    def items_of(self, contract_id: str, status: str | None, after: str | None, limit: int) -> list[dict]:
+        query: dict[str, Any] = {"contract_id": contract_id}
+        if status:
+            query["status"] = status
+        if after:
+            query["_id"] = {"$gt": after}
+        return self._find(ITEMS, query, limit=limit)
+
+    def approved_items(self, keys: list[str]) -> list[dict]:
+        return self._find(ITEMS, {"bill_key": {"$in": keys}, "status": "approved"})
+
+    # credits
+
+    def insert_credit(self, credit: dict) -> bool:
+        """False when this window's credit is already recorded (the same breach delivered as a new event)."""
+        if self.db[CREDITS].find_one({"_id": credit["id"]}, {"_id": 1}, session=self.session) is not None:
+            return False
+        self.db[CREDITS].insert_one(document(credit), session=self.session)
+        return True
+
+    def open_credits(self, keys: list[str]) -> list[dict]:
+        return self._find(CREDITS, {"bill_key": {"$in": keys}})
+
+    def carry_credits(self, updates: list[tuple[str, dict]]) -> None:
+        if updates:
+            self.db[CREDITS].bulk_write([UpdateOne({"_id": credit_id}, {"$set": to_stored(fields)})
+                                         for credit_id, fields in updates], ordered=False, session=self.session)
+
+    # numbering
+
+    def allocate(self, counter: str, count: int) -> int:
+        """The first of ``count`` consecutive numbers of ``counter``, in this transaction: two transactions
+        allocating at once conflict on the counter document and one retries, so numbers are gapless and unique."""
+        found = self.db[COUNTERS].find_one({"_id": counter}, session=self.session)
+        first = found["next"] if found else 1
+        if found:
+            self.db[COUNTERS].update_one({"_id": counter, "next": first}, {"$set": {"next": first + count}},
+                                         session=self.session)
+        else:
+            self.db[COUNTERS].insert_one({"_id": counter, "next": first + count}, session=self.session)
+        return first
+
+    # invoices
+
+    def insert_invoices(self, invoices: list[dict]) -> None:
+        if invoices:
+            self.db[INVOICES].insert_many([document(i) for i in invoices], ordered=True, session=self.session)
+
+    def invoice(self, invoice_id: Any) -> dict | None:
+        return self._one(INVOICES, invoice_id)
+
+    def replace_invoice(self, before: dict, after: dict) -> None:
+        result = self.db[INVOICES].replace_one({"_id": after["id"], "revision": before["revision"]},
+                                               document(after), session=self.session)
+        if result.matched_count != 1:
+            raise Conflict("The invoice changed meanwhile; try again.")
+
+    def invoices_of(self, query: dict, after: str | None, limit: int) -> list[dict]:
+        if after:
+            query = {**query, "_id": {"$gt": after}}
+        return self._find(INVOICES, query, limit=limit)
+
+    def invoices_in(self, tenant_id: str, start: str, end: str) -> list[dict]:
+        return self._find(INVOICES, {"tenant_id": tenant_id, "period.start": {"$gte": start, "$lte": end}})
+
+    def overdue_candidates(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.db[INVOICES].find({"open": True, "overdue_at": None, "due_at": {"$lt": now}}, {"_id": 1},
+                                        session=self.session).limit(limit)
+        return [d["_id"] for d in cursor]
+
+    def mark_overdue(self, invoice_id: str, now: datetime) -> bool:
+        """True for the one transaction that marks it (another replica's finds it marked)."""
+        result = self.db[INVOICES].update_one({"_id": invoice_id, "overdue_at": None, "open": True},
+                                              {"$set": {"overdue_at": now}}, session=self.session)
+        return result.modified_count == 1
+
+    # payments and credit notes
+
+    def payment_by_reference(self, invoice_id: str, reference: str) -> dict | None:
+        return resource(self.db[PAYMENTS].find_one({"invoice_id": invoice_id, "reference": reference},
+                                                   session=self.session))
+
+    def insert(self, collection: str, record: dict) -> None:
+        self.db[collection].insert_one(document(record), session=self.session)
+
+    def records_of(self, collection: str, invoice_id: str) -> list[dict]:
+        return self._find(collection, {"invoice_id": invoice_id})
+
+    # in-house cost estimates
+
+    def in_house_costs(self, tenant_id: str) -> dict:
+        found = self._one(IN_HOUSE_COSTS, tenant_id)
+        return found["costs"] if found else {}
+
+    def set_in_house_costs(self, tenant_id: str, costs: dict, now: datetime) -> None:
+        self.db[IN_HOUSE_COSTS].replace_one({"_id": tenant_id}, document({"id": tenant_id, "costs": costs,
+                                                                          "updated_at": now}),
+                                            upsert=True, session=self.session)

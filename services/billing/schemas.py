@@ -1,0 +1,260 @@
+"""Billing's edges: what callers may send (validated, unknown fields refused) and the wire form of what they get.
+
+A marshmallow ``ValidationError`` leaves as ``ValidationFailed`` with marshmallow's messages as details.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.envelope import rfc3339
+from shared.errors import ValidationFailed
+from shared.fields import MoneyField
+from shared.idempotency import key_batch
+from shared.vocabulary import CATEGORY_IDS
+
+from . import domain
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+MAX_BATCH = 500
+PARTIES = ("client", "provider", "operator")
+INVOICE_STATUSES = ("issued", "partially_paid", "paid", "overpaid", "overdue", "credited")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _load(schema: Schema, payload: Any, message: str) -> Any:
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise ValidationFailed(message, details=err.messages) from err
+
+
+class Quantity(fields.Field):
+    """A positive decimal sent as a string (``"2.5"``), at most two decimals; JSON numbers are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Send the quantity as a decimal string.")
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValidationError(f"{value!r} is not a decimal number.") from exc
+        if not number.is_finite() or number <= 0 or number.as_tuple().exponent < -2 or number > 100_000:
+            raise ValidationError("A positive number with at most two decimals.")
+        return format(number, "f")
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class PartySchema(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(PARTIES))
+    tenant_id = fields.String(validate=validate.Length(min=1, max=64))
+    provider_id = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class ItemSchema(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(domain.ITEM_KINDS))
+    key = _text(100, load_default=None)
+    date = fields.Date(required=True)
+    hours = Quantity()
+    units = Quantity()
+    milestone = fields.Integer(strict=True, validate=validate.Range(min=0, max=49))
+    description = _text(500, load_default=None)
+
+    @validates_schema
+    def _fits_its_kind(self, data, **kwargs):
+        needs = {"time": "hours", "usage": "units", "milestone": "milestone"}[data["kind"]]
+        if data.get(needs) is None:
+            raise ValidationError({needs: [f"Required for {data['kind']}."]})
+        for other in {"hours", "units", "milestone"} - {needs}:
+            if data.get(other) is not None:
+                raise ValidationError({other: [f"Not part of {data['kind']}."]})
+        if data["kind"] != "milestone" and not data.get("description"):
+            raise ValidationError({"description": ["Say what was done."]})
+
+
+class ItemBatchSchema(Strict):
+    items = fields.List(fields.Nested(ItemSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class ReviewSchema(Strict):
+    reason = _text(1000, load_default=None)
+
+
+class PaymentSchema(Strict):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True)
+    received_at = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+
+
+class CreditNoteSchema(Strict):
+    amount = MoneyField(required=True)
+    reason = _text(1000, required=True)
+
+
+class InHouseCostsSchema(Strict):
+    monthly = fields.Dict(keys=fields.String(validate=validate.OneOf(CATEGORY_IDS)), values=MoneyField(),
+                          required=True)
+
+
+class RunSchema(Strict):
+    as_of = fields.Date(load_default=None)
+    tenant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+
+
+class RangeSchema(Strict):
+    start = fields.Date(required=True, data_key="from")
+    end = fields.Date(required=True, data_key="to")
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        if data["end"] < data["start"]:
+            raise ValidationError({"to": ["Not before `from`."]})
+        if (data["end"] - data["start"]).days > 3 * 366:
+            raise ValidationError({"to": ["At most three years."]})
+
+
+def load_party(party: Any) -> tuple[str, str | None]:
+    loaded = _load(PartySchema(), party, "Not a party.")
+    kind = loaded["kind"]
+    party_id = loaded.get({"client": "tenant_id", "provider": "provider_id"}.get(kind, ""))
+    if kind != "operator" and not party_id:
+        raise ValidationFailed("Not a party.", details={"party": ["Missing its id."]})
+    return kind, party_id
+
+
+def load_items(payload: Any, idempotency_key: Any) -> list[dict]:
+    """One item or ``{"items": [...]}``. Each needs a ``key``; without one, the request's ``Idempotency-Key``
+    plus the item's position makes it."""
+    batch = payload if isinstance(payload, dict) and "items" in payload else {"items": [payload]}
+    items = _load(ItemBatchSchema(), batch, "The billable items are not valid.")["items"]
+    for item in items:
+        item["date"] = item["date"].isoformat()
+    return key_batch(items, idempotency_key, "item")
+
+
+def load_review(decision: Any, payload: Any) -> tuple[str, str | None]:
+    if decision not in ("approve", "reject"):
+        raise ValidationFailed("Approve or reject.", details={"decision": ["approve or reject"]})
+    reason = _load(ReviewSchema(), payload or {}, "The review is not valid.")["reason"]
+    if decision == "reject" and not reason:
+        raise ValidationFailed("Say why the item is rejected.", details={"reason": ["Required to reject."]})
+    return decision, reason
+
+
+def load_payment(payload: Any) -> dict:
+    return _load(PaymentSchema(), payload, "The payment is not valid.")
+
+
+def load_credit_note(payload: Any) -> dict:
+    return _load(CreditNoteSchema(), payload, "The credit note is not valid.")
+
+
+def load_in_house_costs(payload: Any) -> dict:
+    loaded = _load(InHouseCostsSchema(), payload, "The in-house cost estimates are not valid.")
+    return {category: money.to_wire() for category, money in loaded["monthly"].items()}
+
+
+def load_run(payload: Any) -> tuple[str | None, str | None]:
+    loaded = _load(RunSchema(), payload or {}, "The invoice run is not valid.")
+    return (loaded["as_of"].isoformat() if loaded["as_of"] else None), loaded["tenant_id"]
+
+
+def load_range(start: Any, end: Any) -> tuple[date, date]:
+    loaded = _load(RangeSchema(), {"from": start, "to": end}, "The report period is not valid.")
+    return loaded["start"], loaded["end"]
+
+
+def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...]) -> tuple[str | None, int, str | None]:
+    errors: dict[str, list[str]] = {}
+    if status is not None and status not in statuses:
+        errors["status"] = [f"One of {', '.join(statuses)}."]
+    if isinstance(limit, str) and limit.isdigit():
+        limit = int(limit)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        errors["limit"] = [f"1 to {MAX_PAGE}."]
+    after = None
+    if cursor is not None:
+        try:
+            after = base64.urlsafe_b64decode(str(cursor).encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            errors["cursor"] = ["Not a cursor this API gave out."]
+    if errors:
+        raise ValidationFailed("The query is not valid.", details=errors)
+    return status, limit, after
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode()
+
+
+# -- wire form -----------------------------------------------------------------------------------------------------
+
+# The invoice object of the event contract (contracts-schema/events/billing/billing.schema.json).
+INVOICE_FIELDS = ("id", "number", "tenant_id", "provider_id", "contract_id", "title", "category", "model", "shoring",
+                  "currency", "period", "issued_at", "due_date", "lines", "charges", "credits", "net", "tax", "total",
+                  "fixed", "variable")
+ITEM_FIELDS = ("id", "contract_id", "kind", "key", "date", "hours", "units", "milestone", "description", "status",
+               "reason", "submitted_at", "reviewed_at", "billing_period")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def invoice_to_event(invoice: dict) -> dict:
+    return jsonable({key: invoice[key] for key in INVOICE_FIELDS})
+
+
+def invoice_to_wire(invoice: dict, now: datetime, payments: list[dict], notes: list[dict]) -> dict:
+    summary = domain.balance_summary(invoice, now)
+    return jsonable({**{key: invoice[key] for key in INVOICE_FIELDS}, "due_at": invoice["due_at"],
+                     "status": summary["status"], "paid": invoice["paid"], "credited": invoice["credited"],
+                     "balance": summary["balance"], "overdue_at": invoice["overdue_at"],
+                     "payments": [payment_to_wire(p) for p in payments],
+                     "credit_notes": [credit_note_to_wire(n) for n in notes]})
+
+
+def invoice_summary(invoice: dict, now: datetime) -> dict:
+    summary = domain.balance_summary(invoice, now)
+    return jsonable({key: invoice[key] for key in ("id", "number", "contract_id", "tenant_id", "provider_id",
+                                                   "title", "currency", "period", "issued_at", "due_date",
+                                                   "total")} | {k: summary[k] for k in ("status", "balance")}
+                    | {"paid": invoice["paid"], "credited": invoice["credited"]})
+
+
+def payment_to_wire(payment: dict) -> dict:
+    return jsonable({k: payment[k] for k in ("id", "invoice_id", "tenant_id", "provider_id", "contract_id", "amount",
+                                             "reference", "received_at", "recorded_at")})
+
+
+def credit_note_to_wire(note: dict) -> dict:
+    return jsonable({k: note[k] for k in ("id", "number", "invoice_id", "invoice_number", "tenant_id",
+                                          "provider_id", "contract_id", "amount", "reason", "issued_at")})
+
+
+def item_to_wire(item: dict) -> dict:
+    return jsonable({k: item.get(k) for k in ITEM_FIELDS})

@@ -1,0 +1,341 @@
+"""The billing service over real RPC, a real broker and a real database: accounts from contracting's events,
+billable items and their approval, invoice runs (figures to the cent, gapless numbers under concurrent runs),
+payments, overdue detection, credit notes and cost reports.
+
+Contract events arrive as contracting publishes them; every event billing emits is read from its outbox (written
+in the same transaction as the change) and checked against its contract. Expected figures are computed here, from
+the contract terms, independently of billing's code.
+"""
+
+import calendar
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.billing.service import BillingService
+from shared import contracts
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.support.waiting import wait_for
+
+from . import feeds
+
+pytestmark = pytest.mark.integration
+
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> str:
+    return format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
+
+
+def last_month() -> tuple[date, date]:
+    first_of_this = datetime.now(UTC).date().replace(day=1)
+    end = first_of_this - timedelta(days=1)
+    return end.replace(day=1), end
+
+
+@pytest.fixture
+def database(service_config, mongo_client):
+    return mongo_client[service_config["MONGO_DATABASE"]]
+
+
+@pytest.fixture
+def config(service_config):
+    return {**service_config, "BILLING_OVERDUE_INTERVAL_SECONDS": 0.2,
+            "BILLING_INVOICE_RUN_INTERVAL_SECONDS": 3600, "BILLING_RUN_BATCH_SIZE": 2}
+
+
+@pytest.fixture
+def billing(container_factory, config, amqp_uri):
+    container_factory(BillingService, config).start()
+    with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=30) as proxy:
+        yield proxy
+
+
+def outbox(database, routing_key):
+    envelopes = [doc["envelope"] for doc in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
+    for envelope in envelopes:
+        assert contracts.errors(envelope) == [], envelope["type"]
+    return envelopes
+
+
+class Parties:
+    def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin"):
+        self.amqp_uri, self.database = amqp_uri, database
+        self.tenant_id, self.provider_id = feeds.hex_id("ten"), feeds.hex_id("prv")
+        feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone))
+        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, "PL", "Europe/Warsaw"))
+        assert wait_for(lambda: database.tenants.count_documents({"_id": self.tenant_id}) == 1
+                        and database.providers.count_documents({"_id": self.provider_id}) == 1)
+        self.client = {"kind": "client", "tenant_id": self.tenant_id}
+        self.provider = {"kind": "provider", "provider_id": self.provider_id}
+
+    def activate(self, **terms) -> dict:
+        wire = feeds.contract(tenant_id=self.tenant_id, provider_id=self.provider_id, **terms)
+        feeds.publish(self.amqp_uri, feeds.contract_activated(wire))
+        assert wait_for(lambda: self.database.accounts.count_documents({"_id": wire["id"]}) == 1)
+        return wire
+
+    def breach(self, wire, start: datetime, credit: str) -> None:
+        feeds.publish(self.amqp_uri, feeds.sla_breached(wire, start, start + timedelta(days=7), credit))
+        assert wait_for(lambda: self.database.credits.count_documents({"contract_id": wire["id"]}) >= 1)
+
+
+def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to_the_cent(
+    billing, database, amqp_uri
+):
+    first, last = last_month()
+    start = first + timedelta(days=3)  # the retainer is prorated over the days the contract ran that month
+    parties = Parties(amqp_uri, database)
+    wire = parties.activate(engagement="retainer", price="1000.00", start=start,
+                            milestones=[("Calendar migration", "250.00")])
+    entries = {"items": [
+        {"kind": "time", "key": "t1", "date": start.isoformat(), "hours": "2.5", "description": "Inbox triage"},
+        {"kind": "time", "key": "t2", "date": (start + timedelta(days=1)).isoformat(), "hours": "3.25",
+         "description": "Calendar clean-up"},
+        {"kind": "time", "key": "t3", "date": (start + timedelta(days=2)).isoformat(), "hours": "1",
+         "description": "Not asked for"},
+        {"kind": "milestone", "key": "m0", "date": (start + timedelta(days=5)).isoformat(), "milestone": 0},
+    ]}
+    submitted = billing.submit_items(parties.provider, wire["id"], entries)
+    assert (submitted["recorded"], submitted["duplicate"]) == (4, 0)
+    ids = {item["key"]: item["id"] for item in submitted["items"]}
+    for key in ("t1", "t2", "m0"):
+        billing.review_item(parties.client, wire["id"], ids[key], "approve")
+    rejected = billing.review_item(parties.client, wire["id"], ids["t3"], "reject", {"reason": "Not in scope."})
+    assert (rejected["status"], rejected["reason"]) == ("rejected", "Not in scope.")
+    parties.breach(wire, datetime(start.year, start.month, start.day, tzinfo=UTC), "13.37")
+
+    summary = billing.run_invoices()
+    assert summary["invoices_issued"] == 1
+    [invoice] = billing.list_invoices(parties.client)["items"]
+    invoice = billing.get_invoice(parties.client, invoice["id"])
+
+    days = (last - start).days + 1
+    retainer = (Decimal("1000.00") * days / calendar.monthrange(first.year, first.month)[1])
+    net = Decimal(cents(retainer)) + Decimal("250.00") - Decimal("13.37")
+    tax = Decimal(cents(net * Decimal("0.19")))
+    assert [(line["kind"], line["quantity"], line["amount"]["amount"]) for line in invoice["lines"]] == [
+        ("retainer", str(days), cents(retainer)),
+        ("time", "2.5", "0.00"), ("time", "3.25", "0.00"),  # the retainer pays for the hours
+        ("milestone", "1", "250.00"),
+        ("sla_credit", "1", "-13.37"),
+    ]
+    assert invoice["number"] == "INV-000001" and invoice["period"] == {"start": start.isoformat(),
+                                                                      "end": last.isoformat()}
+    assert invoice["charges"]["amount"] == cents(Decimal(cents(retainer)) + 250)
+    assert (invoice["credits"]["amount"], invoice["net"]["amount"]) == ("13.37", cents(net))
+    assert invoice["tax"] == {"country": "DE", "name": "VAT 19%", "rate": "19",
+                              "amount": {"amount": cents(tax), "currency": "EUR"}}
+    assert invoice["total"] == {"amount": cents(net + tax), "currency": "EUR"}
+    assert invoice["fixed"]["amount"] == invoice["charges"]["amount"] and invoice["variable"]["amount"] == "0.00"
+    assert (invoice["shoring"], invoice["balance"], invoice["status"]) == ("nearshore", invoice["total"], "issued")
+
+    [issued] = outbox(database, "invoice.issued.v1")
+    assert issued["data"]["invoice"]["total"] == invoice["total"] and issued["tenantid"] == parties.tenant_id
+    [applied] = outbox(database, "credit.applied.v1")
+    assert applied["data"]["credit"]["applied"]["amount"] == "13.37" and applied["subject"] == wire["id"]
+
+    # Nothing is billed twice: a rerun issues nothing, and the document reads as the invoice.
+    assert billing.run_invoices()["invoices_issued"] == 0
+    html = billing.render_invoice(parties.client, invoice["id"])
+    assert "Invoice INV-000001" in html and "Calendar migration" in html and cents(net + tax) in html
+
+
+def test_hourly_time_is_billed_per_line_rounded_once_half_up(billing, database, amqp_uri):
+    first, last = last_month()
+    parties = Parties(amqp_uri, database, country="US", time_zone="America/Chicago")
+    wire = parties.activate(engagement="hourly", price="13.25", start=first, currency="USD",
+                            milestones=[("Onboarding", "99.99")])
+    submitted = billing.submit_items(parties.provider, wire["id"], {"items": [
+        {"kind": "time", "date": first.isoformat(), "hours": "2.5", "description": "Triage"},
+        {"kind": "time", "date": (first + timedelta(days=1)).isoformat(), "hours": "3.25", "description": "Calls"},
+        {"kind": "milestone", "date": (first + timedelta(days=1)).isoformat(), "milestone": 0},
+    ]}, idempotency_key="week-1")
+    for item in submitted["items"]:
+        billing.review_item(parties.client, wire["id"], item["id"], "approve")
+    parties.breach(wire, datetime(first.year, first.month, first.day, tzinfo=UTC), "3.64")
+    billing.run_invoices()
+    [summary] = billing.list_invoices(parties.provider)["items"]
+    invoice = billing.get_invoice(parties.provider, summary["id"])
+    # 2.5 h x 13.25 = 33.125 -> 33.13; 3.25 h x 13.25 = 43.0625 -> 43.06; the US has no VAT/GST.
+    assert [line["amount"]["amount"] for line in invoice["lines"]] == ["33.13", "43.06", "99.99", "-3.64"]
+    assert (invoice["charges"]["amount"], invoice["net"]["amount"], invoice["total"]["amount"]) == (
+        "176.18", "172.54", "172.54")
+    assert invoice["tax"]["rate"] == "0" and invoice["variable"]["amount"] == "76.19"
+    assert invoice["period"]["end"] == last.isoformat()
+
+
+def test_items_outside_the_contract_or_over_capacity_are_refused_and_duplicates_not_counted(
+    billing, database, amqp_uri
+):
+    first, last = last_month()
+    start = first + timedelta(days=7)
+    monday = start + timedelta(days=(7 - start.weekday()) % 7)
+    parties = Parties(amqp_uri, database)
+    wire = parties.activate(engagement="hourly", price="20.00", start=start, end=last, hours_per_week=10)
+
+    def refused(item):
+        with pytest.raises(ValidationFailed) as error:
+            billing.submit_items(parties.provider, wire["id"], item)
+        return error.value.details[item["key"]][0]
+
+    assert "before the contract starts" in refused(
+        {"kind": "time", "key": "early", "date": first.isoformat(), "hours": "1", "description": "x"})
+    assert "after the contract ends" in refused(
+        {"kind": "time", "key": "late", "date": (last + timedelta(days=1)).isoformat(), "hours": "1",
+         "description": "x"})
+    assert "Usage is billed on per-unit contracts" in refused(
+        {"kind": "usage", "key": "u", "date": start.isoformat(), "units": "3", "description": "tickets"})
+    week = {"kind": "time", "key": "w1", "date": monday.isoformat(), "hours": "8", "description": "Work"}
+    assert billing.submit_items(parties.provider, wire["id"], week)["recorded"] == 1
+    again = billing.submit_items(parties.provider, wire["id"], week)
+    assert (again["recorded"], again["duplicate"], again["items"][0]["outcome"]) == (0, 1, "duplicate")
+    assert "Over the agreed capacity of 10 hours" in refused(
+        {"kind": "time", "key": "w2", "date": (monday + timedelta(days=1)).isoformat(), "hours": "2.5",
+         "description": "More"})
+    with pytest.raises(ValidationFailed):  # the same key with other content
+        billing.submit_items(parties.provider, wire["id"], {**week, "hours": "7"})
+    assert database.items.count_documents({"contract_id": wire["id"]}) == 1
+
+    # Only the provider submits, only the client reviews, and nobody else sees the account.
+    with pytest.raises(Forbidden):
+        billing.submit_items(parties.client, wire["id"], {**week, "key": "w3"})
+    [item] = billing.list_items(parties.client, wire["id"])["items"]
+    with pytest.raises(Forbidden):
+        billing.review_item(parties.provider, wire["id"], item["id"], "approve")
+    with pytest.raises(ValidationFailed):
+        billing.review_item(parties.client, wire["id"], item["id"], "reject")  # no reason
+    billing.review_item(parties.client, wire["id"], item["id"], "approve")
+    with pytest.raises(Conflict):
+        billing.review_item(parties.client, wire["id"], item["id"], "reject", {"reason": "Changed my mind"})
+    for stranger in ({"kind": "client", "tenant_id": feeds.hex_id("ten")},
+                     {"kind": "provider", "provider_id": feeds.hex_id("prv")}):
+        with pytest.raises(NotFound):
+            billing.list_items(stranger, wire["id"])
+        with pytest.raises(NotFound):
+            billing.get_account(stranger, wire["id"])
+
+
+def test_two_billing_workers_running_the_same_invoice_run_at_once_issue_each_invoice_once_without_gaps(
+    container_factory, config, database, amqp_uri, billing
+):
+    container_factory(BillingService, config).start()  # a second replica on the same database and queues
+    first, _ = last_month()
+    parties = Parties(amqp_uri, database)
+    wires = [parties.activate(engagement="retainer", price=f"{100 + n}.00", start=first) for n in range(7)]
+    with ThreadPoolExecutor(4) as pool:
+        def run(_):
+            with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=60) as proxy:
+                return proxy.run_invoices({"tenant_id": parties.tenant_id})
+        summaries = list(pool.map(run, range(4)))
+
+    assert sum(s["invoices_issued"] for s in summaries) == len(wires)
+    invoices = list(database.invoices.find({"tenant_id": parties.tenant_id}))
+    assert sorted(i["sequence"] for i in invoices) == list(range(1, len(wires) + 1))
+    assert sorted(i["contract_id"] for i in invoices) == sorted(w["id"] for w in wires)
+    assert len(outbox(database, "invoice.issued.v1")) == len(wires)
+    assert database.counters.find_one({"_id": f"invoice:{parties.tenant_id}"})["next"] == len(wires) + 1
+
+
+def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue_is_announced_once(
+    billing, database, amqp_uri
+):
+    first, _ = last_month()
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    due_now = parties.activate(engagement="retainer", price="500.00", start=first, payment_due_days=0)
+    later = parties.activate(engagement="retainer", price="300.00", start=first, payment_due_days=30)
+    billing.run_invoices()
+    by_contract = {i["contract_id"]: i for i in billing.list_invoices(parties.client)["items"]}
+    overdue, current = by_contract[due_now["id"]], by_contract[later["id"]]
+    assert (overdue["total"]["amount"], current["total"]["amount"]) == ("600.00", "360.00")  # FR VAT 20 %
+
+    finance = {"kind": "client", "tenant_id": parties.tenant_id}
+    paid = billing.record_payment(finance, overdue["id"], {"amount": {"amount": "250.00", "currency": "EUR"},
+                                                           "reference": "wire-1"})
+    assert (paid["paid"]["amount"], paid["balance"]["amount"], paid["outcome"]) == ("250.00", "350.00", "recorded")
+    again = billing.record_payment(finance, overdue["id"], {"amount": {"amount": "250.00", "currency": "EUR"},
+                                                            "reference": "wire-1"})
+    assert (again["balance"]["amount"], again["outcome"]) == ("350.00", "duplicate")
+    with pytest.raises(ValidationFailed):
+        billing.record_payment(finance, overdue["id"], {"amount": {"amount": "1.00", "currency": "USD"},
+                                                        "reference": "wire-2"})
+
+    assert wait_for(lambda: len(outbox(database, "invoice.overdue.v1")) == 1, timeout=10)
+    [announced] = outbox(database, "invoice.overdue.v1")
+    assert announced["subject"] == overdue["id"]
+    assert announced["data"]["invoice"]["balance"]["amount"] == "350.00"
+    after = billing.get_invoice(parties.client, overdue["id"])
+    assert (after["status"], after["balance"]["amount"]) == ("overdue", "350.00")
+    assert billing.get_invoice(parties.client, current["id"])["status"] == "issued"
+
+    account = billing.get_account(parties.client, due_now["id"])
+    assert (account["invoiced"]["amount"], account["paid"]["amount"], account["balance"]["amount"],
+            account["overdue"]["amount"]) == ("600.00", "250.00", "350.00", "350.00")
+    # Overpaid, then the overdue check still announced it once only.
+    over = billing.record_payment(finance, overdue["id"], {"amount": {"amount": "400.00", "currency": "EUR"},
+                                                           "reference": "wire-3"})
+    assert (over["status"], over["balance"]["amount"]) == ("overpaid", "-50.00")
+    assert len(outbox(database, "payment.recorded.v1")) == 2
+    assert len(outbox(database, "invoice.overdue.v1")) == 1
+
+    # A correction is a credit note; the invoice itself never changes.
+    provider = {"kind": "provider", "provider_id": parties.provider_id}
+    note = billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "60.00", "currency": "EUR"},
+                                                               "reason": "Two days not worked."})
+    assert (note["number"], note["invoice_number"]) == ("CN-000001", current["number"])
+    corrected = billing.get_invoice(parties.client, current["id"])
+    assert (corrected["total"]["amount"], corrected["credited"]["amount"], corrected["balance"]["amount"]) == (
+        "360.00", "60.00", "300.00")
+    with pytest.raises(Conflict):
+        billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "300.01", "currency": "EUR"},
+                                                            "reason": "Too much"})
+    with pytest.raises(Forbidden):
+        billing.issue_credit_note(parties.client, current["id"], {"amount": {"amount": "1.00", "currency": "EUR"},
+                                                                  "reason": "Mine"})
+    assert len(outbox(database, "credit_note.issued.v1")) == 1
+
+
+def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, database, amqp_uri):
+    first, last = last_month()
+    parties = Parties(amqp_uri, database)
+    support = parties.activate(engagement="retainer", price="1200.00", start=first,
+                               category="customer_inquiries", model="bpo")
+    hourly = parties.activate(engagement="hourly", price="40.00", start=first, category="bookkeeping",
+                              model="freelance")
+    submitted = billing.submit_items(parties.provider, hourly["id"], {
+        "kind": "time", "key": "k", "date": first.isoformat(), "hours": "7.5", "description": "Month end"})
+    billing.review_item(parties.client, hourly["id"], submitted["items"][0]["id"], "approve")
+    parties.breach(support, datetime(first.year, first.month, first.day, tzinfo=UTC), "50.00")
+    billing.set_in_house_costs(parties.tenant_id, {"monthly": {
+        "customer_inquiries": {"amount": "3000.00", "currency": "EUR"},
+        "bookkeeping": {"amount": "200.00", "currency": "EUR"}}})
+    billing.run_invoices()
+
+    report = billing.cost_report(parties.tenant_id, first.isoformat(), last.isoformat())
+    [eur] = report["currencies"]
+    invoices = list(database.invoices.find({"tenant_id": parties.tenant_id}))
+    net = sum(i["net"]["amount"].to_decimal() for i in invoices)
+    assert eur["spend"]["amount"] == cents(net) == "1450.00"  # 1200 - 50 + 7.5 x 40
+    for dimension in ("by_category", "by_model", "by_shoring", "by_provider"):
+        assert sum(Decimal(row["spend"]["amount"]) for row in eur[dimension]) == net, dimension
+    assert {row["key"]: row["spend"]["amount"] for row in eur["by_model"]} == {"bpo": "1150.00",
+                                                                               "freelance": "300.00"}
+    assert eur["by_shoring"] == [{"key": "nearshore", "spend": {"amount": "1450.00", "currency": "EUR"}}]
+    assert (eur["fixed"]["amount"], eur["variable"]["amount"], eur["credits"]["amount"]) == (
+        "1200.00", "300.00", "50.00")
+    assert (eur["fixed_share_percent"], eur["variable_share_percent"]) == ("80.00", "20.00")
+    savings = {row["category"]: row["saving"]["amount"] for row in eur["savings"]}
+    assert savings == {"customer_inquiries": "1850.00", "bookkeeping": "-100.00"}  # one whole month each
+
+    rows = list(csv.reader(io.StringIO(billing.cost_report_csv(parties.tenant_id, first.isoformat(),
+                                                               last.isoformat()))))
+    assert rows[0] == ["section", "key", "currency", "amount", "in_house_cost", "saving"]
+    assert sum(Decimal(r[3]) for r in rows[1:] if r[0] == "category") == net
+    assert ["total", "spend", "EUR", "1450.00", "", ""] in rows
+    assert ["saving", "customer_inquiries", "EUR", "1150.00", "3000.00", "1850.00"] in rows
