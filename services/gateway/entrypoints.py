@@ -59,6 +59,8 @@ class Reply:
     body: Any
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A document (HTML, CSV) is sent as it is; None: the body is JSON.
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class HttpEntrypoint(HttpRequestHandler):
 
     def response_from_result(self, result: Any) -> Response:
         reply = result if isinstance(result, Reply) else Reply(result)
+        if reply.media_type:
+            return Response(reply.body, status=reply.status or 200, headers=reply.headers,
+                            content_type=f"{reply.media_type}; charset=utf-8")
         return json_response(reply.body, reply.status or 200, reply.headers)
 
     def response_from_exception(self, exc: BaseException, correlation_id: str = "") -> Response:
@@ -185,9 +190,11 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     correlation_id=correlation_id,
                 )
                 result = fn(service, api_request)
+                if spec.media_type != "application/json":
+                    result = Reply(result, media_type=spec.media_type)
                 reply = result if isinstance(result, Reply) else Reply(result)
                 body = spec.response().dump(reply.body) if spec.response and reply.body is not None else reply.body
-                reply = Reply(body, reply.status or spec.status, reply.headers)
+                reply = Reply(body, reply.status or spec.status, reply.headers, reply.media_type)
             except Exception as exc:
                 # Answered here rather than raised, so nameko does not log every 404 as a failed worker; the
                 # mapping is still errors.error_response, the same the entrypoint uses.

@@ -96,6 +96,8 @@ def _operation(route: Route) -> dict:
 
 def _response(route: Route, status: int) -> dict:
     description = HTTPStatus(status).phrase
+    if status == route.status and route.media_type != "application/json":
+        return {"description": description, "content": {route.media_type: {"schema": {"type": "string"}}}}
     if status == route.status or (route.operation == "health" and status == 503):
         if route.response is None:
             return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}

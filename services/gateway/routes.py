@@ -69,6 +69,8 @@ class Route:
     errors: tuple[int, ...] = ()
     description: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    # What a successful answer is: JSON (shaped by ``response``), or a document (HTML, CSV) sent as it is.
+    media_type: str = "application/json"
 
     @property
     def public(self) -> bool:
@@ -453,6 +455,110 @@ ROUTES: tuple[Route, ...] = (
         "Answer the rating you received (once)", who=(CLIENT, PROVIDER_ITSELF), tag="contracts",
         request=schemas.RatingAnswerSchema, response=schemas.ContractSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+    ),
+    Route(
+        "submit_billable_items", "POST", "/v1/billing-accounts/{contract_id}/items",
+        "Submit time entries, usage or a delivered milestone, one or a batch", who=(PROVIDER_ITSELF,),
+        tag="billing", request=schemas.BillableItemsSchema, response=schemas.BillableItemsRecordedSchema,
+        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        description="The contract's provider. Each item has an idempotency `key` (or the `Idempotency-Key` header "
+        "plus its position makes one): sent again with the same content it is a duplicate (acknowledged, not "
+        "counted again), with other content the batch is refused. Items dated outside the contract, in the future, "
+        "over the agreed weekly capacity (hours_per_week x seats), or of a kind the contract does not bill are "
+        "refused (422) with the reason per key; then none of the batch is recorded.",
+        headers={"Idempotency-Key": "Keys the items that carry no key of their own."},
+    ),
+    Route(
+        "list_billable_items", "GET", "/v1/billing-accounts/{contract_id}/items",
+        "A contract's billable items and their approval", who=(CLIENT, FINANCE, PROVIDER_ITSELF), tag="billing",
+        query=schemas.BillableItemQuerySchema, response=schemas.BillableItemPageSchema,
+        errors=(422, *_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "approve_billable_item", "POST", "/v1/billing-accounts/{contract_id}/items/{item_id}/approve",
+        "Approve a billable item: it is billed on the next invoice", who=(CLIENT,), tag="billing",
+        response=schemas.BillableItemSchema, errors=(*_AUTH, 404, 409, *_UPSTREAM),
+        description="Billed in the period of its date, or in the first period not invoiced yet when that one is. "
+        "Approving twice is one approval; an item rejected before is 409.",
+    ),
+    Route(
+        "reject_billable_item", "POST", "/v1/billing-accounts/{contract_id}/items/{item_id}/reject",
+        "Reject a billable item, with the reason", who=(CLIENT,), tag="billing",
+        request=schemas.RejectionSchema, response=schemas.BillableItemSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+    ),
+    Route(
+        "get_billing_account", "GET", "/v1/billing-accounts/{contract_id}",
+        "A contract's billing account: terms, what is invoiced, paid and owed", who=(CLIENT, FINANCE, PROVIDER_ITSELF),
+        tag="billing", response=schemas.BillingAccountSchema, errors=(*_AUTH, 404, *_UPSTREAM),
+    ),
+    Route(
+        "run_invoices", "POST", "/v1/invoice-runs", "Run the invoice run now", who=(OPERATOR,), tag="billing",
+        request=schemas.InvoiceRunSchema, response=schemas.InvoiceRunSummarySchema,
+        errors=(*_BODY, *_AUTH, *_UPSTREAM),
+        description="Issues one invoice per contract and billing period that ended before `as_of`, as the "
+        "scheduled run does. Running it again (or twice at once) issues nothing twice; numbers stay gapless.",
+    ),
+    Route(
+        "list_invoices", "GET", "/v1/invoices", "Invoices: a client's own, the ones a provider billed",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing",
+        query=schemas.InvoiceListQuerySchema, response=schemas.InvoicePageSchema,
+        errors=(422, *_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "get_invoice", "GET", "/v1/invoices/{invoice_id}", "An invoice with its lines, payments and balance",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", response=schemas.InvoiceSchema,
+        errors=(*_AUTH, 404, *_UPSTREAM),
+        description="Only the client organisation billed and the provider billing (and the operator); anyone else "
+        "gets 404. An issued invoice never changes: corrections are credit notes.",
+    ),
+    Route(
+        "get_invoice_document", "GET", "/v1/invoices/{invoice_id}/document", "The invoice as an HTML document",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
+        media_type="text/html",
+        description="Readable and printable (a browser prints it to PDF); errors are JSON.",
+    ),
+    Route(
+        "record_payment", "POST", "/v1/invoices/{invoice_id}/payments", "Record a payment (full, partial or over)",
+        who=(FINANCE, OPERATOR), tag="billing", status=201,
+        request=schemas.PaymentCreateSchema, response=schemas.InvoiceSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="The `reference` is the payment's idempotency key: the same reference and amount again is the "
+        "same payment (`outcome: duplicate`), another amount 409. In the invoice's currency.",
+    ),
+    Route(
+        "issue_credit_note", "POST", "/v1/invoices/{invoice_id}/credit-notes", "Correct an invoice by a credit note",
+        who=(PROVIDER_ITSELF, OPERATOR), tag="billing", status=201,
+        request=schemas.CreditNoteCreateSchema, response=schemas.CreditNoteSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="At most what is left of the invoice's total after earlier notes (409 above it). Numbered "
+        "gaplessly per client organisation (CN-000001, ...).",
+    ),
+    Route(
+        "get_cost_report", "GET", "/v1/reports/costs", "Spend by category, model, shoring and provider; savings",
+        who=(CLIENT, FINANCE), tag="billing", query=schemas.CostReportQuerySchema,
+        response=schemas.CostReportSchema, errors=(422, *_AUTH, *_UPSTREAM),
+        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits and "
+        "before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the saving against "
+        "the in-house monthly cost estimate x the months covered.",
+    ),
+    Route(
+        "get_cost_report_csv", "GET", "/v1/reports/costs.csv", "The cost report as CSV",
+        who=(CLIENT, FINANCE), tag="billing", query=schemas.CostReportQuerySchema,
+        errors=(422, *_AUTH, *_UPSTREAM), media_type="text/csv",
+        description="Rows: section (total, category, model, shoring, provider, saving), key, currency, amount, "
+        "in_house_cost, saving.",
+    ),
+    Route(
+        "get_in_house_costs", "GET", "/v1/reports/in-house-costs", "The in-house monthly cost estimates",
+        who=(CLIENT, FINANCE), tag="billing", response=schemas.InHouseCostsSchema,
+        errors=(*_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "set_in_house_costs", "PUT", "/v1/reports/in-house-costs",
+        "Set what each category of work would cost in-house a month", who=(CLIENT,), tag="billing",
+        request=schemas.InHouseCostsSchema, response=schemas.InHouseCostsSchema,
+        errors=(*_BODY, *_AUTH, *_UPSTREAM),
     ),
     Route(
         "openapi_document", "GET", "/v1/openapi.json", "This API's OpenAPI 3.0.3 document",

@@ -935,3 +935,232 @@ class GovernanceSummarySchema(Schema):
     late_measurements = fields.Integer()
     reviews = fields.Dict(metadata={"description": "recorded, last, next_due, overdue"})
     issues = fields.Dict(metadata={"description": "open, resolved, items"})
+
+
+# --- billing -------------------------------------------------------------------------------------------------------
+# Billing checks each item against the contract (dates, capacity, kind) and answers 422 with the reason per key.
+
+
+class AmountSchema(Schema):
+    amount = fields.String(required=True, metadata={"description": "Decimal string.", "example": "1234.50"})
+    currency = fields.String(required=True, metadata={"example": "EUR"})
+
+
+def _amount(**kwargs) -> fields.Nested:
+    return fields.Nested(AmountSchema, **kwargs)
+
+
+class BillableItemInSchema(Strict):
+    kind = _one_of(["time", "usage", "milestone"], required=True)
+    key = _text(100, metadata={"description": "Idempotency key of this item."})
+    date = _date(required=True)
+    hours = DecimalString(metadata={"description": "time: hours worked that day, as a decimal string."})
+    units = DecimalString(metadata={"description": "usage: units (tickets, documents, calls)."})
+    milestone = fields.Integer(strict=True, metadata={"description": "milestone: its index in the contract."})
+    description = _text(500, metadata={"description": "What was done (time and usage)."})
+
+
+class BillableItemsSchema(Strict):
+    kind = _one_of(["time", "usage", "milestone"])
+    key = _text(100)
+    date = _date()
+    hours = DecimalString()
+    units = DecimalString()
+    milestone = fields.Integer(strict=True)
+    description = _text(500)
+    # Kept under another attribute: a dict's own ``items`` method would stand in for a missing batch on dump.
+    batch = fields.List(fields.Nested(BillableItemInSchema), validate=validate.Length(min=1, max=500),
+                        data_key="items", metadata={"description": "A batch; or send one item's fields alone."})
+
+
+class BillableItemSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    kind = fields.String()
+    key = fields.String()
+    date = _date()
+    hours = fields.String(allow_none=True)
+    units = fields.String(allow_none=True)
+    milestone = fields.Integer(allow_none=True)
+    description = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "submitted, approved or rejected."})
+    reason = fields.String(allow_none=True, metadata={"description": "Why it was rejected."})
+    submitted_at = _timestamp()
+    reviewed_at = _timestamp(allow_none=True)
+    billing_period = fields.Dict(allow_none=True, metadata={"description": "{start, end}: the invoice that bills "
+                                                                           "it (approved items)."})
+    outcome = fields.String(metadata={"description": "recorded or duplicate (on submission)."})
+
+
+class BillableItemsRecordedSchema(Schema):
+    contract_id = fields.String()
+    recorded = fields.Integer()
+    duplicate = fields.Integer(metadata={"description": "Keys seen before with the same content: not counted again."})
+    items = fields.List(fields.Nested(BillableItemSchema))
+
+
+class BillableItemQuerySchema(PageQuerySchema):
+    status = _one_of(["submitted", "approved", "rejected"])
+
+
+class BillableItemPageSchema(Schema):
+    items = fields.List(fields.Nested(BillableItemSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class RejectionSchema(Strict):
+    reason = _text(1000, required=True)
+
+
+class InvoiceLineSchema(Schema):
+    kind = fields.String(metadata={"description": "time, usage, milestone, retainer or sla_credit."})
+    description = fields.String()
+    date = _date(allow_none=True)
+    quantity = fields.String()
+    unit_price = _amount(allow_none=True)
+    amount = _amount(metadata={"description": "Rounded once, half up, to the currency's minor unit."})
+    source_id = fields.String(allow_none=True)
+
+
+class PaymentSchema(Schema):
+    id = fields.String()
+    amount = _amount()
+    reference = fields.String()
+    received_at = _timestamp()
+    recorded_at = _timestamp()
+
+
+class CreditNoteSchema(Schema):
+    id = fields.String()
+    number = fields.String(metadata={"example": "CN-000001"})
+    invoice_id = fields.String()
+    invoice_number = fields.String()
+    contract_id = fields.String()
+    amount = _amount()
+    reason = fields.String()
+    issued_at = _timestamp()
+
+
+class InvoiceSchema(Schema):
+    id = fields.String()
+    number = fields.String(metadata={"description": "Gapless per client organisation.", "example": "INV-000001"})
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    contract_id = fields.String()
+    title = fields.String()
+    category = fields.String()
+    model = fields.String()
+    shoring = fields.String(allow_none=True)
+    currency = fields.String()
+    period = fields.Dict(metadata={"description": "{start, end} (inclusive dates)."})
+    issued_at = _timestamp()
+    due_date = _date()
+    due_at = _timestamp()
+    lines = fields.List(fields.Nested(InvoiceLineSchema))
+    charges = _amount()
+    credits = _amount(metadata={"description": "SLA credits applied."})
+    net = _amount()
+    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount}"})
+    total = _amount()
+    fixed = _amount(metadata={"description": "Retainer and milestones."})
+    variable = _amount(metadata={"description": "Time and usage."})
+    status = fields.String(metadata={"description": "issued, partially_paid, paid, overpaid, overdue or credited."})
+    paid = _amount()
+    credited = _amount(metadata={"description": "By credit notes."})
+    balance = _amount(metadata={"description": "total - paid - credited; negative when overpaid."})
+    overdue_at = _timestamp(allow_none=True)
+    payments = fields.List(fields.Nested(PaymentSchema))
+    credit_notes = fields.List(fields.Nested(CreditNoteSchema))
+    outcome = fields.String(metadata={"description": "recorded or duplicate (on a payment)."})
+
+
+class InvoiceSummarySchema(Schema):
+    id = fields.String()
+    number = fields.String()
+    contract_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    title = fields.String()
+    currency = fields.String()
+    period = fields.Dict()
+    issued_at = _timestamp()
+    due_date = _date()
+    total = _amount()
+    paid = _amount()
+    credited = _amount()
+    balance = _amount()
+    status = fields.String()
+
+
+class InvoiceListQuerySchema(PageQuerySchema):
+    status = _one_of(["issued", "partially_paid", "paid", "overpaid", "overdue", "credited"])
+    contract_id = _text(64)
+
+
+class InvoicePageSchema(Schema):
+    items = fields.List(fields.Nested(InvoiceSummarySchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class PaymentCreateSchema(Strict):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
+    received_at = fields.String(metadata={"format": "date-time", "description": "When the money arrived; default now."})
+
+
+class CreditNoteCreateSchema(Strict):
+    amount = MoneyField(required=True)
+    reason = _text(1000, required=True)
+
+
+class BillingAccountSchema(Schema):
+    contract_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    title = fields.String()
+    status = fields.String()
+    currency = fields.String()
+    terms = fields.Dict()
+    start_date = _date()
+    end_date = _date(allow_none=True)
+    invoiced_through = _date(allow_none=True)
+    next_period_end = fields.String(allow_none=True, metadata={"format": "date",
+                                                              "description": "The next period invoiced ends then."})
+    invoiced = _amount()
+    paid = _amount()
+    credited = _amount()
+    balance = _amount()
+    overdue = _amount()
+    invoices = fields.List(fields.Dict(), metadata={"description": "Each invoice's number, status and balance."})
+
+
+class InvoiceRunSchema(Strict):
+    as_of = fields.String(metadata={"format": "date",
+                                    "description": "Invoice periods that ended before this day; default today."})
+    tenant_id = _text(64, metadata={"description": "One client organisation; default all."})
+
+
+class InvoiceRunSummarySchema(Schema):
+    as_of = _date()
+    invoices_issued = fields.Integer()
+    deferred_batches = fields.Integer(metadata={"description": "Batches another run was issuing at the same time."})
+
+
+class CostReportQuerySchema(Strict):
+    start = _date(required=True, data_key="from")
+    end = _date(required=True, data_key="to")
+
+
+class CostReportSchema(Schema):
+    start = _date(attribute="from", data_key="from")
+    end = _date(attribute="to", data_key="to")
+    months = fields.String()
+    currencies = fields.List(fields.Dict(), metadata={
+        "description": "Per currency: spend (net of SLA credits, before tax), tax, total, fixed and variable with "
+                       "their shares, credits, spend by_category, by_model, by_shoring and by_provider, and the "
+                       "saving per category against the in-house monthly estimate."})
+
+
+class InHouseCostsSchema(Strict):
+    monthly = fields.Dict(keys=_one_of(list(CATEGORY_IDS)), values=MoneyField(), required=True,
+                          metadata={"description": "Per category, what the work would cost in-house a month."})

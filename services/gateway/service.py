@@ -14,7 +14,7 @@ from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
 from services.gateway.dependencies import HealthProbe, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
-from services.gateway.routes import CLIENT
+from services.gateway.routes import CLIENT, OPERATOR
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20
@@ -32,6 +32,7 @@ class GatewayService(InboundCommands):
     postings = RpcProxy("postings")
     matching = RpcProxy("matching")
     contracting = RpcProxy("contracting")
+    billing = RpcProxy("billing")
     tracing = Tracing()
     auth = Authentication()
     audit = AuditTrail()
@@ -324,6 +325,83 @@ class GatewayService(InboundCommands):
     @route("answer_rating")
     def answer_rating(self, request: ApiRequest) -> dict:
         return self._contract_call(request, "answer_rating", request.body)
+
+    # --- billing --------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def _payer(cls, request: ApiRequest) -> dict:
+        """Who reads or changes billing records: a client organisation, a provider or the operator."""
+        return {"kind": "operator"} if request.caller.kind == OPERATOR else cls._party(request)
+
+    @route("submit_billable_items")
+    def submit_billable_items(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.submit_items, self._party(request), request.path["contract_id"], request.body,
+                        idempotency_key=request.headers.get("Idempotency-Key"))
+
+    @route("list_billable_items")
+    def list_billable_items(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.list_items, self._party(request), request.path["contract_id"],
+                        status=request.query.get("status"), limit=request.query.get("limit", DEFAULT_PAGE),
+                        cursor=request.query.get("cursor"))
+
+    @route("approve_billable_item")
+    def approve_billable_item(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.review_item, self._party(request), request.path["contract_id"],
+                        request.path["item_id"], "approve")
+
+    @route("reject_billable_item")
+    def reject_billable_item(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.review_item, self._party(request), request.path["contract_id"],
+                        request.path["item_id"], "reject", request.body)
+
+    @route("get_billing_account")
+    def get_billing_account(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.get_account, self._party(request), request.path["contract_id"])
+
+    @route("run_invoices")
+    def run_invoices(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.run_invoices, request.body)
+
+    @route("list_invoices")
+    def list_invoices(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.list_invoices, self._payer(request), status=request.query.get("status"),
+                        contract_id=request.query.get("contract_id"), limit=request.query.get("limit", DEFAULT_PAGE),
+                        cursor=request.query.get("cursor"))
+
+    @route("get_invoice")
+    def get_invoice(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.get_invoice, self._payer(request), request.path["invoice_id"])
+
+    @route("get_invoice_document")
+    def get_invoice_document(self, request: ApiRequest) -> str:
+        return self.rpc(self.billing.render_invoice, self._payer(request), request.path["invoice_id"])
+
+    @route("record_payment")
+    def record_payment(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.record_payment, self._payer(request), request.path["invoice_id"], request.body)
+
+    @route("issue_credit_note")
+    def issue_credit_note(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.issue_credit_note, self._payer(request), request.path["invoice_id"],
+                        request.body)
+
+    @route("get_cost_report")
+    def get_cost_report(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.cost_report, request.caller.tenant_id, request.query["start"],
+                        request.query["end"])
+
+    @route("get_cost_report_csv")
+    def get_cost_report_csv(self, request: ApiRequest) -> str:
+        return self.rpc(self.billing.cost_report_csv, request.caller.tenant_id, request.query["start"],
+                        request.query["end"])
+
+    @route("get_in_house_costs")
+    def get_in_house_costs(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.get_in_house_costs, request.caller.tenant_id)
+
+    @route("set_in_house_costs")
+    def set_in_house_costs(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.set_in_house_costs, request.caller.tenant_id, request.body)
 
     # --- operations ----------------------------------------------------------------------------------------------
 

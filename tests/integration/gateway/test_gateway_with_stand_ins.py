@@ -11,6 +11,7 @@ import pytest
 import requests
 from nameko.rpc import rpc
 
+from services.gateway.dependencies import CALLED_SERVICES
 from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared import apikeys
@@ -35,12 +36,15 @@ def _now():
     return "2026-11-29T09:00:00.000Z"
 
 
-class StandInMatching:
-    name = "matching"
+def healthy_stand_in(service: str) -> type:
+    """A service that answers only its health check."""
+    return type(f"StandIn{service.title()}", (), {"name": service, "health": rpc(lambda self: {"database": "ok"})})
 
-    @rpc
-    def health(self):
-        return {"database": "ok"}
+
+StandInMatching = healthy_stand_in("matching")
+# The other services the gateway's health probe asks, healthy and otherwise absent.
+OTHER_STAND_INS = tuple(healthy_stand_in(name) for name in CALLED_SERVICES
+                        if name not in ("matching", "postings", "providers"))
 
 
 class StandInPostings:
@@ -199,7 +203,8 @@ def individual(**overrides):
 
 @pytest.fixture
 def gateway(runner_factory, gateway_config):
-    runner = runner_factory(gateway_config, GatewayService, StandInPostings, StandInProviders, StandInMatching)
+    runner = runner_factory(gateway_config, GatewayService, StandInPostings, StandInProviders, StandInMatching,
+                            *OTHER_STAND_INS)
     runner.start()
     return runner
 
@@ -436,9 +441,7 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
     assert answer.json() == {
         "status": "ok",
         "broker": {"status": "ok"},
-        "services": {"providers": {"status": "ok", "database": "ok"},
-                     "postings": {"status": "ok", "database": "ok"},
-                     "matching": {"status": "ok", "database": "ok"}},
+        "services": {name: {"status": "ok", "database": "ok"} for name in CALLED_SERVICES},
     }
 
 
