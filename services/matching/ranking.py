@@ -17,7 +17,7 @@ floating-point operations in the same order. ``naive_rank`` is that scalar loop,
 compare the two; the benchmark measures both).
 
 The index holds no state of its own: it is rebuilt from matching's database on start and kept current by the
-service (see ``service.MatchingIndex``).
+service (see ``dependencies.LiveIndex``).
 """
 
 from __future__ import annotations
