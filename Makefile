@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching soak clean
+.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -51,6 +51,9 @@ bench-relay: $(STAMP)
 
 bench-matching: $(STAMP)
 	$(PY) -m bench.matching
+
+bench-billing: $(STAMP)
+	$(PY) -m bench.billing
 
 soak: $(STAMP)
 	$(PY) -m bench.soak

@@ -239,6 +239,9 @@ class BillingService:
             if after is before:
                 return schemas.item_to_wire(before)
             if after["status"] == "approved":
+                if domain.next_period(account) is None:
+                    raise Conflict("The contract has ended and its last period is invoiced: correct the last "
+                                   "invoice with a credit note or bill it separately.")
                 period = domain.open_period_for(account, domain.day(after["date"]))
                 after = {**after, "bill_key": domain.bill_key(account["id"], period[0]),
                          "billing_period": {"start": period[0], "end": period[1]}}

@@ -98,3 +98,13 @@ def publish(amqp_uri: str, event: dict) -> None:
             event, exchange=exchange, routing_key=envelopes.routing_key_of(event), serializer="json",
             mandatory=True, headers=envelopes.amqp_headers(event), declare=[exchange], delivery_mode=2,
         )
+
+
+def contract_amended(wire: dict, **terms) -> dict:
+    """The contract at its next version with ``terms`` changed (hours_per_week, price, ...)."""
+    data = _example("contracting", "contract.amended.v1")["data"]
+    amended = {**wire, "version": wire["version"] + 1, "terms": {**wire["terms"], **terms}}
+    data["contract"] = amended
+    data["amendment"].update(version=amended["version"], previous_version=wire["version"], changes=terms,
+                             previous={k: wire["terms"][k] for k in terms})
+    return _event("contracting", "contract.amended.v1", wire["id"], data, wire["tenant_id"])

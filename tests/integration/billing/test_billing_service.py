@@ -339,3 +339,38 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
     assert sum(Decimal(r[3]) for r in rows[1:] if r[0] == "category") == net
     assert ["total", "spend", "EUR", "1450.00", "", ""] in rows
     assert ["saving", "customer_inquiries", "EUR", "1150.00", "3000.00", "1850.00"] in rows
+
+
+def test_a_late_approval_lands_on_the_next_invoice_at_the_amended_rate_and_a_completed_contract_bills_to_its_end(
+    billing, database, amqp_uri
+):
+    last_start, _ = last_month()
+    before_start = (last_start - timedelta(days=1)).replace(day=1)
+    parties = Parties(amqp_uri, database)
+    wire = parties.activate(engagement="hourly", price="10.00", start=before_start)
+    early = billing.submit_items(parties.provider, wire["id"], {"items": [
+        {"kind": "time", "key": "a", "date": before_start.isoformat(), "hours": "2", "description": "Approved"},
+        {"kind": "time", "key": "b", "date": (before_start + timedelta(days=1)).isoformat(), "hours": "3",
+         "description": "Approved late"}]})["items"]
+    billing.review_item(parties.client, wire["id"], early[0]["id"], "approve")
+    first = billing.run_invoices({"as_of": last_start.isoformat()})
+    assert first["invoices_issued"] == 1
+
+    late = billing.review_item(parties.client, wire["id"], early[1]["id"], "approve")
+    assert late["billing_period"]["start"] == last_start.isoformat()  # its own period is invoiced already
+    feeds.publish(amqp_uri, feeds.contract_amended(wire, price={"amount": "12.00", "currency": "EUR"}))
+    assert wait_for(lambda: database.accounts.find_one({"_id": wire["id"]})["version"] == 2)
+    feeds.publish(amqp_uri, feeds.contract_ended(wire, "contract.completed.v1", last_start + timedelta(days=9)))
+    assert wait_for(lambda: database.accounts.find_one({"_id": wire["id"]})["status"] == "completed")
+    assert billing.run_invoices()["invoices_issued"] == 1
+
+    invoices = sorted(billing.list_invoices(parties.client)["items"], key=lambda i: i["number"])
+    lines = [[line["amount"]["amount"] for line in billing.get_invoice(parties.client, i["id"])["lines"]]
+             for i in invoices]
+    assert lines == [["20.00"], ["36.00"]]  # 2 h x 10.00; then 3 h at the amended 12.00
+    assert invoices[1]["period"] == {"start": last_start.isoformat(),
+                                     "end": (last_start + timedelta(days=9)).isoformat()}
+    assert billing.get_account(parties.client, wire["id"])["next_period_end"] is None
+    with pytest.raises(ValidationFailed):  # nothing is left to bill
+        billing.submit_items(parties.provider, wire["id"], {
+            "kind": "time", "key": "c", "date": last_start.isoformat(), "hours": "1", "description": "After"})
