@@ -2,7 +2,9 @@
 
 Both publish the same N persistent, mandatory envelopes to the same durable queue on the local RabbitMQ (a vhost
 of the benchmark's own) and wait for every confirm. The relay also reads them from the outbox and marks them
-published in the embedded database, so its figure includes that work. Target: relay >= 3x per-message.
+published in the embedded database (with the platform's outbox indexes, as a service has them), so its figure
+includes that work. Each round measures both; the ratio is reported per round (median and spread) and best of
+rounds. Target: relay >= 3x per-message.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ eventlet.monkey_patch()
 
 import json  # noqa: E402
 import os  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -29,6 +32,7 @@ from rich.table import Table  # noqa: E402
 from shared import embedded  # noqa: E402
 from shared.envelope import amqp_headers, build, utc_now  # noqa: E402
 from shared.outbox import OutboxRelay  # noqa: E402
+from shared.persistence import ensure_platform_indexes  # noqa: E402
 from tests.support.infra import free_port, local_vhost  # noqa: E402
 
 SERVICE = "benchrelay"
@@ -97,12 +101,17 @@ def main() -> None:
             with Connection(amqp_uri) as connection:
                 sink(connection.channel()).declare()
             db = client["bench_relay"]
+            ensure_platform_indexes(db)
             events = envelopes(N)
-            results = {"events": N, "rounds": ROUNDS, "per_message": [], "relay": {}}
+            results = {"events": N, "rounds": ROUNDS, "per_message": [], "relay": {}, "round_ratios": []}
             for _ in range(ROUNDS):
-                results["per_message"].append(N / per_message(amqp_uri, events))
+                baseline = N / per_message(amqp_uri, events)
+                results["per_message"].append(baseline)
+                rates = []
                 for batch in (100, 500):
-                    results["relay"].setdefault(str(batch), []).append(N / relay(amqp_uri, db, events, batch))
+                    rates.append(N / relay(amqp_uri, db, events, batch))
+                    results["relay"].setdefault(str(batch), []).append(rates[-1])
+                results["round_ratios"].append(max(rates) / baseline)
                 results.setdefault("publish_path", []).append(N / relay_publish_path(amqp_uri, db, events, 500))
                 with Connection(amqp_uri) as connection:
                     sink(connection.channel()).purge()
@@ -126,8 +135,12 @@ def main() -> None:
     console.print(table)
     best_relay = max(max(r) for r in results["relay"].values())
     results["ratio"] = best_relay / baseline
-    results["target_met"] = results["ratio"] >= 3
-    console.print(f"ratio {results['ratio']:.1f}x (target 3x): {'met' if results['target_met'] else 'NOT met'}")
+    results["median_round_ratio"] = statistics.median(results["round_ratios"])
+    results["target_met"] = results["median_round_ratio"] >= 3
+    rounds = ", ".join(f"{r:.2f}" for r in results["round_ratios"])
+    console.print(f"relay / per-message in each round (best batch size): {rounds}; median "
+                  f"{results['median_round_ratio']:.2f}x; best of rounds {results['ratio']:.2f}x")
+    console.print(f"target 3x: {'met' if results['target_met'] else 'NOT met'}")
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
     (out / "relay.json").write_text(json.dumps(results, indent=2))

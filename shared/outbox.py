@@ -7,6 +7,13 @@ Guarantees and why:
   are pipelined: a batch is published, then its confirms are collected, instead of one round trip per event.
   A crash anywhere before the mark means the event is published again after restart: delivery is at-least-once
   and consumers deduplicate by event id.
+- Never marked unless published: a batch is read in a snapshot transaction, and after its confirms it is marked
+  published by one range update (``_id`` between its first and last confirmed event, ``status`` pending) in that
+  same transaction. Both reads and writes in a transaction see only its snapshot, where the pending events of
+  that range are exactly the batch, so an event committing into the range meanwhile is not touched and goes out
+  in the next pass. This holds on SecantusDB and on MongoDB (a replica set: compose runs single-node ones). If
+  the transaction cannot commit (another relay marked the same events, the server's transaction lifetime ran
+  out), the confirmed events are marked one by one, each only if still pending.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
 - In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
   aggregate never overtakes an earlier one.
@@ -28,8 +35,11 @@ import eventlet
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
 from pymongo import UpdateOne
+from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from shared import metrics
 from shared.envelope import utc_now
@@ -48,6 +58,39 @@ class Unroutable(PublishFailed):
     """The broker returned the event: no queue is bound for it. Apply the topology (`tasklinkr topology apply`)."""
 
 
+# What the relay needs of an outbox document to publish it.
+BATCH_FIELDS = {"_id": 1, "event_id": 1, "routing_key": 1, "envelope": 1, "headers": 1}
+
+
+def _pending_between(first, last) -> dict:
+    return {"status": "pending", "_id": {"$gte": first, "$lte": last}}
+
+
+class _PendingReader:
+    """One pass over the pending events, oldest first: a window of ids per query, then a batch at a time."""
+
+    def __init__(self, relay: OutboxRelay):
+        self.relay = relay
+        self.ids: list = []
+        self.after = None
+        self.batches_read = 0
+
+    def next_batch(self) -> tuple[ClientSession, list[dict]] | None:
+        """The next batch and the open transaction it was read in, or None at the end of the pass."""
+        while True:
+            if not self.ids:
+                self.ids = self.relay._pending_ids(self.after)
+                if not self.ids:
+                    return None
+                self.after = self.ids[-1]
+            chunk, self.ids = self.ids[:self.relay.batch_size], self.ids[self.relay.batch_size:]
+            session, batch = self.relay._read_batch(chunk[0], chunk[-1])
+            if batch:
+                self.batches_read += 1
+                return session, batch
+            session.end_session()  # published meanwhile by another replica
+
+
 def subscribed_types(service: str) -> frozenset[str]:
     """The event types of ``service`` that some consumer is declared for in contracts-schema/catalog.json."""
     try:
@@ -59,12 +102,13 @@ def subscribed_types(service: str) -> frozenset[str]:
 
 class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, poll_seconds: float = 1.0,
-                 batch_size: int = 200, lease_seconds: float = 10.0):
+                 batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.read_ahead = max(read_ahead, batch_size)
         self.lease_seconds = lease_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
@@ -132,30 +176,88 @@ class OutboxRelay:
     # -- publishing ------------------------------------------------------------------------------------------
 
     def publish_pending(self) -> int:
-        """Publish pending events oldest first until none are left. Returns how many were published."""
+        """Publish pending events oldest first until none are left. Returns how many were published.
+
+        Each batch is read in a snapshot transaction and, once the broker confirmed it, marked published by one
+        range update in that same transaction (see ``_mark_published``).
+        """
         published = 0
+        reader = _PendingReader(self)
         while self._running:
-            batch = list(self.db["outbox"].find({"status": "pending"}).sort("_id", 1).limit(self.batch_size))
-            if not batch:
-                break
-            confirmed = self._publish_batch(batch)
-            if confirmed:
-                # One point update per event in one round trip: an `$in` update_many costs twice as much on the
-                # embedded server, and a range update could mark an event that committed late, unpublished.
-                published_at = utc_now()
-                self.db["outbox"].bulk_write(
-                    [UpdateOne({"_id": _id, "status": "pending"},
-                               {"$set": {"status": "published", "published_at": published_at}}) for _id in confirmed],
-                    ordered=False,
-                )
-                published += len(confirmed)
-                metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
+            current = reader.next_batch()
+            if current is None:
+                if reader.batches_read == 0:  # a pass from the oldest found nothing
+                    break
+                # Start again from the oldest: an event that committed late, with an id below ones this pass
+                # published, is found there.
+                reader = _PendingReader(self)
+                continue
+            session, batch = current
+            try:
+                confirmed = self._publish_batch(batch)
+                if confirmed:
+                    published += self._mark_published(session, confirmed)
+            finally:
+                session.end_session()
             if len(confirmed) < len(batch):
                 failed = batch[len(confirmed)]
                 raise self._failure.pop(failed["event_id"], PublishFailed(f"{failed['routing_key']} not confirmed"))
             if not self.acquire_lease():  # another replica took over while we worked
                 break
         return published
+
+    def _pending_ids(self, after) -> list:
+        """The ids of up to ``read_ahead`` pending events after ``after``, oldest first: one query per window.
+
+        A query sorts every pending event before it can return the first one (on the embedded server), so one
+        query per window rather than per batch keeps draining a backlog linear in its size.
+        """
+        query = {"status": "pending"} if after is None else {"status": "pending", "_id": {"$gt": after}}
+        cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
+        return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
+
+    def _read_batch(self, first, last) -> tuple[ClientSession, list[dict]]:
+        """The pending events with ids in [first, last], read in a snapshot transaction left open for the mark."""
+        session = self.db.client.start_session()
+        try:
+            session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+            batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
+                         .sort("_id", 1))
+        except BaseException:
+            session.end_session()
+            raise
+        return session, batch
+
+    def _mark_published(self, session: ClientSession, confirmed: list) -> int:
+        """Mark the confirmed prefix of a batch published, in the transaction it was read in.
+
+        In that snapshot the pending events in [first, last] are exactly the ones read, so one range update marks
+        them and nothing else: an event committing into the range later is not in the snapshot and stays pending.
+        If the transaction cannot commit (a conflict, the server's transaction lifetime), each event is marked by
+        its id instead.
+        """
+        try:
+            self.db["outbox"].update_many(
+                _pending_between(confirmed[0], confirmed[-1]),
+                {"$set": {"status": "published", "published_at": utc_now()}},
+                session=session,
+            )
+            session.commit_transaction()
+        except PyMongoError as exc:
+            log.info("marking %d events of %s by range failed (%s); marking them one by one",
+                     len(confirmed), self.service, exc)
+            try:  # release its writes first, or the point updates would wait on them
+                session.abort_transaction()
+            except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
+                pass
+            published_at = utc_now()
+            self.db["outbox"].bulk_write(
+                [UpdateOne({"_id": _id, "status": "pending"},
+                           {"$set": {"status": "published", "published_at": published_at}}) for _id in confirmed],
+                ordered=False,
+            )
+        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
+        return len(confirmed)
 
     def _publish_batch(self, batch: list[dict]) -> list:
         """Publish a batch, then collect its confirms (pipelined, not one round trip per event).

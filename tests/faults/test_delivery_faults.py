@@ -15,6 +15,7 @@ from shared.envelope import build
 from shared.outbox import OutboxRelay
 from tests.faults import ledger
 from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
+from tests.support.outbox_marks import FailingMarks
 
 pytestmark = pytest.mark.faults
 
@@ -111,7 +112,7 @@ def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent
     def die_before_marking(*args, **kwargs):
         raise Crash("killed after the broker confirmed the batch, before it was marked published")
 
-    doomed.db = _OutboxCrashingDb(client[rig.producer_db], die_before_marking)
+    doomed.db = FailingMarks(client[rig.producer_db], die_before_marking, die_before_marking)
     assert wait_for(doomed.acquire_lease, timeout=15)  # once the stopped producer's relay lease has run out
     with pytest.raises(Crash):
         doomed.publish_pending()
@@ -251,26 +252,3 @@ def pending(envelope: dict) -> dict:
     return {"_id": ObjectId(), "event_id": envelope["id"], "exchange": event_exchange(ledger.PRODUCER),
             "routing_key": ledger.EVENT, "envelope": envelope, "headers": amqp_headers(envelope),
             "status": "pending", "created_at": utc_now()}
-
-
-class _OutboxCrashingDb:
-    """The producer database, except that marking outbox rows published 'kills' the relay."""
-
-    def __init__(self, db, crash):
-        self._db = db
-        self._crash = crash
-
-    def __getitem__(self, name):
-        collection = self._db[name]
-        if name != "outbox":
-            return collection
-        crash = self._crash
-
-        class Collection:
-            def __getattr__(self, attr):
-                return getattr(collection, attr)
-
-            def bulk_write(self, *args, **kwargs):  # how the relay marks events published
-                crash(*args, **kwargs)
-
-        return Collection()

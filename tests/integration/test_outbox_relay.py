@@ -1,0 +1,124 @@
+"""The outbox relay's read and mark paths against a real broker and database.
+
+A batch is read in a snapshot transaction and marked published by one range update in that transaction; these
+tests prove the range never marks an event it did not publish, that the per-event fallback marks exactly what was
+published, and that a backlog larger than one read window still goes out complete and in order.
+"""
+
+import pytest
+from bson import ObjectId
+from kombu import Connection, Exchange, Queue
+from pymongo.errors import OperationFailure
+
+from shared.envelope import amqp_headers, build, event_exchange, utc_now
+from shared.outbox import OutboxRelay
+from shared.persistence import ensure_platform_indexes
+from tests.support.infra import unique_name
+from tests.support.outbox_marks import FailingMarks
+
+pytestmark = pytest.mark.integration
+
+EVENT = "relaytest.ticked.v1"
+
+
+@pytest.fixture
+def rig(amqp_uri, mongo_client):
+    """A service of the test's own: its outbox (with the platform's indexes) and a queue bound to its events."""
+    service = unique_name("relay").replace("_", "")[:40]
+    db = mongo_client[service]
+    ensure_platform_indexes(db)
+    queue = Queue(f"{service}-sink", exchange=Exchange(event_exchange(service), type="topic", durable=True),
+                  routing_key=EVENT, durable=True)
+    with Connection(amqp_uri) as connection:
+        queue(connection.channel()).declare()
+    yield _Rig(service, db, amqp_uri, queue)
+    with Connection(amqp_uri) as connection:
+        queue(connection.channel()).delete()
+    mongo_client.drop_database(service)
+
+
+class _Rig:
+    def __init__(self, service, db, amqp_uri, queue):
+        self.service, self.db, self.amqp_uri, self.queue = service, db, amqp_uri, queue
+
+    def document(self, seq: int, _id: ObjectId | None = None) -> dict:
+        envelope = build(service=self.service, routing_key=EVENT, subject=f"tick-{seq}", data={"seq": seq},
+                         lane="smb")
+        return {"_id": _id or ObjectId(), "event_id": envelope["id"], "exchange": event_exchange(self.service),
+                "routing_key": EVENT, "envelope": envelope, "headers": amqp_headers(envelope),
+                "status": "pending", "created_at": utc_now()}
+
+    def relay(self, db=None, **options) -> OutboxRelay:
+        relay = OutboxRelay(db=db if db is not None else self.db, amqp_uri=self.amqp_uri, service=self.service,
+                            **options)
+        relay.subscribed_types = frozenset({EVENT})  # a returned event is a failure here
+        assert relay.acquire_lease()
+        return relay
+
+    def delivered(self) -> list[str]:
+        """Message ids in the queue, in the order the broker holds them."""
+        ids = []
+        with Connection(self.amqp_uri) as connection:
+            queue = self.queue(connection.channel())
+            while (message := queue.get(no_ack=True)) is not None:
+                ids.append(message.properties["message_id"])
+        return ids
+
+    def statuses(self) -> dict[str, str]:
+        return {doc["event_id"]: doc["status"] for doc in self.db.outbox.find({}, {"event_id": 1, "status": 1})}
+
+
+def test_an_event_committing_late_into_a_batch_being_published_is_not_marked_with_it_and_goes_out_next(rig):
+    ids = [ObjectId() for _ in range(30)]
+    late = rig.document(15, ids[15])  # its id was taken before the batch's last ones, its commit comes after
+    rig.db.outbox.insert_many([rig.document(seq, _id) for seq, _id in enumerate(ids) if seq != 15])
+    relay = rig.relay(batch_size=100)
+    publish = relay._publish_batch
+    published_batches = []
+
+    def publish_while_a_late_transaction_commits(batch):
+        confirmed = publish(batch)
+        published_batches.append([doc["event_id"] for doc in batch])
+        if len(published_batches) == 1:
+            rig.db.outbox.insert_one(late)  # commits between the batch's read and its mark
+        return confirmed
+
+    relay._publish_batch = publish_while_a_late_transaction_commits
+    try:
+        assert relay.publish_pending() == 30
+    finally:
+        relay.stop()
+
+    assert late["event_id"] not in published_batches[0]  # the range update of that batch did not mark it ...
+    assert published_batches[1] == [late["event_id"]]  # ... it stayed pending and went out in the next pass
+    delivered = rig.delivered()
+    assert sorted(delivered) == sorted(rig.statuses()) and len(delivered) == 30  # each once, none lost
+    assert set(rig.statuses().values()) == {"published"}
+
+
+def test_when_the_range_mark_cannot_commit_each_published_event_is_marked_by_its_id(rig):
+    rig.db.outbox.insert_many([rig.document(seq) for seq in range(25)])
+    relay = rig.relay(db=FailingMarks(rig.db, write_conflict), batch_size=10)
+    try:
+        assert relay.publish_pending() == 25
+    finally:
+        relay.stop()
+    assert set(rig.statuses().values()) == {"published"}
+    assert sorted(rig.delivered()) == sorted(rig.statuses())  # each once: marked, so never published again
+
+
+def write_conflict(*args, **kwargs):
+    raise OperationFailure("WriteConflict (injected)", code=112)
+
+
+def test_a_backlog_larger_than_the_read_window_goes_out_complete_and_oldest_first(rig):
+    documents = [rig.document(seq) for seq in range(95)]
+    rig.db.outbox.insert_many(documents)
+    relay = rig.relay(batch_size=10, read_ahead=30)
+    try:
+        assert relay.publish_pending() == 95
+        assert relay.publish_pending() == 0  # nothing is left to publish again
+    finally:
+        relay.stop()
+    assert rig.delivered() == [doc["event_id"] for doc in sorted(documents, key=lambda d: d["_id"])]
+    assert set(rig.statuses().values()) == {"published"}
