@@ -14,6 +14,9 @@ refused and the broker closes the channel) nor publish to the platform's interna
 name *is* the tenant id, RabbitMQ's own ``user_id`` validation ties every inbound command to its tenant.
 
 ``revoke`` deletes the user and closes its open connections: one command, effective at once.
+
+A provider integrates the same way, as the user named by its provider id (``prv_…``): its prefix carries the
+outcomes of the commands it sends (time entries, for instance).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import requests
 
 from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
 
-TENANT_ID = re.compile(r"^ten_[0-9a-f]{32}$")
+# A client organisation (tenant) or a provider: each integrates as its own broker user named by its id.
+PARTY_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
 
 
 class BrokerAdminError(RuntimeError):
@@ -91,8 +95,9 @@ class BrokerAdmin:
 
     def grant(self, tenant_id: str, password: str | None = None) -> TenantCredentials:
         """Create the tenant's user (a new password each time: granting again re-keys it) with its rights."""
-        if not TENANT_ID.match(tenant_id or ""):
-            raise BrokerAdminError(f"not a tenant id: {tenant_id!r} (expected ten_ and 32 hex digits)")
+        if not PARTY_ID.match(tenant_id or ""):
+            raise BrokerAdminError(f"not a tenant or provider id: {tenant_id!r} (expected ten_ or prv_ and 32 hex "
+                                   "digits)")
         password = password or secrets.token_urlsafe(32)
         user = quote(tenant_id, safe="")
         rights = permissions_for(tenant_id)
@@ -117,4 +122,4 @@ class BrokerAdmin:
         return {"user_deleted": deleted, "connections_closed": closed}
 
     def users(self) -> list[str]:
-        return [u["name"] for u in self._call("GET", "/users").json() if TENANT_ID.match(u["name"])]
+        return [u["name"] for u in self._call("GET", "/users").json() if PARTY_ID.match(u["name"])]

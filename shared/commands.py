@@ -50,8 +50,12 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "command.accepted.v1"
 REJECTED = "command.rejected.v1"
-TENANT_ID = re.compile(r"^ten_[0-9a-f]{32}$")
-DEFAULT_LANE = "smb"  # of a rejection for a tenant the platform does not know: it has no segment to take
+# Who may send commands: a client organisation (tenant) or a provider, each as its own broker user named by its id.
+SENDER_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
+CLIENT, PROVIDER = "client", "provider"
+SENDER_PREFIX = {CLIENT: "ten_", PROVIDER: "prv_"}
+# The lane of an outcome when the sender has no segment to take it from (a provider, an unknown tenant).
+DEFAULT_LANE = "smb"
 
 
 @cache
@@ -81,8 +85,8 @@ UNDECODABLE = object()  # the body of a message that is not valid JSON
 def read_delivery(body, message, command_type: str | None, max_bytes: int) -> dict:
     """What the handler needs from a message: tenant, command id and type, data, reply address.
 
-    The tenant comes from ``user_id`` (validated by the broker) and must also be the routing key's prefix (which
-    the tenant's topic permission enforces); a message that says anything else is ``Malformed``.
+    The sender (a tenant or a provider) comes from ``user_id`` (validated by the broker) and must also be the
+    routing key's prefix (which its topic permission enforces); a message that says anything else is ``Malformed``.
     """
     properties = message.properties or {}
     if (message.delivery_info or {}).get("exchange"):  # first delivery, from the inbound exchange
@@ -94,7 +98,7 @@ def read_delivery(body, message, command_type: str | None, max_bytes: int) -> di
         tenant = headers.get(ORIGIN_USER_HEADER)
     prefix, _, routed_type = routing_key.partition(".")
     delivery = {
-        "tenant_id": tenant if TENANT_ID.match(tenant or "") else (prefix if TENANT_ID.match(prefix) else None),
+        "tenant_id": tenant if SENDER_ID.match(tenant or "") else (prefix if SENDER_ID.match(prefix) else None),
         "command_id": body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None,
         "command_type": routed_type or None,
         "correlation_id": properties.get("correlation_id"),
@@ -105,7 +109,7 @@ def read_delivery(body, message, command_type: str | None, max_bytes: int) -> di
     try:
         if not tenant:
             raise Malformed("no user_id property: publish as your tenant's broker user with user_id set to it")
-        if not TENANT_ID.match(tenant) or tenant != prefix:
+        if not SENDER_ID.match(tenant) or tenant != prefix:
             raise Malformed(f"user_id {tenant!r} does not match the routing key's tenant {prefix!r}")
         if len(message.body or b"") > max_bytes:
             raise Malformed(f"the command is larger than {max_bytes} bytes")
@@ -223,11 +227,13 @@ def transient(error: DomainError) -> bool:
     return error.status >= 500
 
 
-def command(command_type: str | None, *, lane_attr: str = "command_lane") -> Callable:
-    """Register ``method(self, tenant_id, data, command_id) -> result dict`` as the handler of a command type.
+def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = "command_lane") -> Callable:
+    """Register ``method(self, sender_id, data, command_id) -> result dict`` as the handler of a command type.
 
-    The service provides ``command_lane(tenant_id) -> lane`` (raising a DomainError such as NotFound for a tenant
-    it does not know). ``command(UNKNOWN)`` registers the handler that answers commands nobody handles.
+    ``sender`` says who may send it: a client organisation (``ten_…``, the default) or a provider (``prv_…``); the
+    other is rejected. The service provides ``command_lane(sender_id) -> lane`` (raising a DomainError such as
+    NotFound for a sender it does not know). ``command(UNKNOWN)`` registers the handler that answers commands nobody
+    handles.
     """
 
     def decorator(method: Callable) -> Callable:
@@ -247,6 +253,9 @@ def command(command_type: str | None, *, lane_attr: str = "command_lane") -> Cal
                 outcome = outcome_envelope(service, delivery, lane=lane)
                 outcome["data"]["malformed"] = True
                 return outcome
+            if not delivery["tenant_id"].startswith(SENDER_PREFIX[sender]):
+                return outcome_envelope(service, delivery, lane=lane,
+                                        reason=f"only a {sender}'s system may send {command_type}", errors={})
             try:
                 result = method(self, delivery["tenant_id"], delivery["data"], delivery["command_id"])
             except DomainError as exc:

@@ -19,6 +19,9 @@ Guarantees and why:
   aggregate never overtakes an earlier one.
 - One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
   publishes, so replicas do not publish the same event twice in the normal case.
+- The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
+  ``<tenant>.<event type>``, on the same channel right after the first, and stays pending until the broker confirmed
+  both: a tenant's integration gets every such event, in the same order and with the same guarantees.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from pymongo.write_concern import WriteConcern
 
 from shared import metrics
 from shared.envelope import utc_now
-from shared.topology import load_catalog
+from shared.topology import FEED_EXCHANGE, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
+        self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = True
         self.confirm_timeout = 30.0
@@ -271,6 +275,7 @@ class OutboxRelay:
         self._returned.clear()
         self._failure.clear()
         first_tag = self._next_tag + 1
+        tags: list[list[int]] = []  # per event: its publish to the service's exchange, and to the tenant feed
         for doc in batch:
             message = channel.prepare_message(
                 json.dumps(doc["envelope"], separators=(",", ":")).encode(),
@@ -282,6 +287,13 @@ class OutboxRelay:
             channel.basic_publish(message, exchange=self.exchange.name, routing_key=doc["routing_key"],
                                   mandatory=True)
             self._next_tag += 1
+            tags.append([self._next_tag])
+            tenant = doc["envelope"].get("tenantid")
+            if tenant:
+                # The tenant's copy: not mandatory, a tenant need not listen; confirmed like the first.
+                channel.basic_publish(message, exchange=FEED_EXCHANGE, routing_key=f"{tenant}.{doc['routing_key']}")
+                self._next_tag += 1
+                tags[-1].append(self._next_tag)
         last_tag = self._next_tag
         deadline = time.monotonic() + self.confirm_timeout
         while not self._all_resolved(first_tag, last_tag):
@@ -293,8 +305,8 @@ class OutboxRelay:
             except TimeoutError:
                 continue
         confirmed = []
-        for tag, doc in zip(range(first_tag, last_tag + 1), batch, strict=True):
-            if tag in self._nacked:
+        for event_tags, doc in zip(tags, batch, strict=True):
+            if any(tag in self._nacked for tag in event_tags):
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 break
             if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
@@ -333,6 +345,7 @@ class OutboxRelay:
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
             self.exchange(channel).declare()
+            self.feed(channel).declare()
             channel.confirm_select()
             self._channel = channel
             self._next_tag = 0

@@ -137,23 +137,25 @@ def command_ids(data: Any) -> dict[str, str]:
 
 
 def audited_command(command_type: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """Put an inbound command handler (``method(self, tenant_id, data, command_id)``) on the audit trail.
+    """Put an inbound command handler (``method(self, sender_id, data, command_id)``) on the audit trail.
 
     The same guarantee as for HTTP: the record is written before the handler runs. When it cannot be, the handler
     does not run and ``Unavailable`` (transient) sends the command back for a later attempt. The principal is the
-    tenant's broker user (``client:<tenant>``, no key id); a redelivered command gets a record per attempt, each
-    naming the command id.
+    sender's broker user (a tenant's or a provider's, no key id); a redelivered command gets a record per attempt,
+    each naming the command id.
     """
 
     def decorate(method: Callable[..., dict]) -> Callable[..., dict]:
-        route = Route(command_type, "AMQP", f"{{tenant_id}}.{command_type}", "", who=(CLIENT,), tag="commands")
+        route = Route(command_type, "AMQP", f"{{sender_id}}.{command_type}", "", who=(CLIENT,), tag="commands")
 
         @functools.wraps(method)
-        def handler(self: Any, tenant_id: str, data: dict, command_id: str) -> dict:
+        def handler(self: Any, sender_id: str, data: dict, command_id: str) -> dict:
             named = {**command_ids(data), "command_id": command_id}
-            record = self.audit.begin(route, Principal(CLIENT, tenant_id=tenant_id), named, self.tracing)
+            principal = (Principal.provider(sender_id) if sender_id.startswith("prv_")
+                         else Principal(CLIENT, tenant_id=sender_id))
+            record = self.audit.begin(route, principal, named, self.tracing)
             try:
-                result = method(self, tenant_id, data, command_id)
+                result = method(self, sender_id, data, command_id)
             except DomainError as exc:
                 self.audit.finish(record, exc.status, exc.to_dict())
                 raise

@@ -10,16 +10,20 @@ it runs (``audit.py``).
 from __future__ import annotations
 
 from services.gateway.audit import audited_command
-from shared.commands import command
+from shared.commands import DEFAULT_LANE, PROVIDER, command
 from shared.topology import UNKNOWN
 
 
 class InboundCommands:
     """Mixed into ``GatewayService``: uses its ``rpc``, ``postings`` and ``contracting`` dependencies."""
 
-    def command_lane(self, tenant_id: str) -> str:
-        """The tenant's workload lane; NotFound (a rejection) for a tenant the platform does not know."""
-        return self.rpc(self.postings.get_tenant, tenant_id)["segment"]
+    def command_lane(self, sender_id: str) -> str:
+        """The tenant's workload lane (a provider has none: the default); NotFound (a rejection) for a sender the
+        platform does not know."""
+        if sender_id.startswith("prv_"):
+            self.rpc(self.providers.get, sender_id)
+            return DEFAULT_LANE
+        return self.rpc(self.postings.get_tenant, sender_id)["segment"]
 
     @command("posting.create.v1")
     @audited_command("posting.create.v1")
@@ -60,6 +64,27 @@ class InboundCommands:
                             data["contract_id"], {"measurements": data["measurements"]},
                             idempotency_key=f"cmd:{command_id}")
         return {key: recorded[key] for key in ("contract_id", "recorded", "late", "duplicate")}
+
+    @command("billable_items.submit.v1", sender=PROVIDER)
+    @audited_command("billable_items.submit.v1")
+    def billable_items_submit_command(self, provider_id: str, data: dict, command_id: str) -> dict:
+        # An item without a key of its own is keyed by the command id and its position (sent again: a duplicate).
+        submitted = self.rpc(self.billing.submit_items, {"kind": "provider", "provider_id": provider_id},
+                             data["contract_id"], {"items": data["items"]}, idempotency_key=f"cmd:{command_id}")
+        return {"contract_id": submitted["contract_id"], "recorded": submitted["recorded"],
+                "duplicate": submitted["duplicate"],
+                "items": [{"key": item["key"], "item_id": item["id"], "status": item["status"],
+                           "outcome": item["outcome"]} for item in submitted["items"]]}
+
+    @command("billable_items.review.v1")
+    @audited_command("billable_items.review.v1")
+    def billable_items_review_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
+        # One item per command: a batch that failed half-way would be half-applied. Reviewing twice the same way
+        # answers the same.
+        reviewed = self.rpc(self.billing.review_item, {"kind": "client", "tenant_id": tenant_id},
+                            data["contract_id"], data["item_id"], data["decision"],
+                            {"reason": data["reason"]} if data.get("reason") else None)
+        return {"contract_id": data["contract_id"], "item_id": reviewed["id"], "status": reviewed["status"]}
 
     @command(UNKNOWN)
     def unknown_command(self, tenant_id: str, data: dict, command_id: str) -> dict:

@@ -20,9 +20,11 @@ from kombu import Connection, Queue
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from examples.tenant_client import TenantClient
+from services.billing.service import BillingService
 from services.contracting.service import ContractingService
 from services.gateway.service import GatewayService
 from services.postings.service import PostingsService
+from services.providers.service import ProvidersService
 from shared.brokeradmin import BrokerAdmin
 from shared.contracts import errors as contract_errors
 from shared.envelope import rfc3339
@@ -257,3 +259,73 @@ def test_sla_measurements_by_command_count_once_and_only_on_the_tenants_own_cont
                       password=credentials.password, vhost=credentials.vhost) as theirs:
         refused = theirs.outcome(theirs.send("sla_measurements.record.v1", data))
     assert refused["type"].endswith("command.rejected.v1") and "not found" in refused["data"]["reason"].lower()
+
+
+def test_each_tenant_consumes_exactly_its_own_events_on_the_feed(client, postings, admin, managed_rabbit):
+    other, credentials = new_tenant(postings, admin, "Other Clinics")
+    with TenantClient(host="127.0.0.1", port=managed_rabbit.port, username=credentials.username,
+                      password=credentials.password, vhost=credentials.vhost) as theirs:
+        ours = client.outcome(client.send("posting.create.v1", {"posting": posting(), "publish": True}))
+        their_posting = postings.create_posting(other["id"], posting(title="Their own work"))
+        postings.publish_posting(other["id"], their_posting["id"])
+
+        def published(tenant_client, posting_id) -> bool:
+            tenant_client.drain(0.2)
+            return any(key.endswith(".posting.published.v1") and body["subject"] == posting_id
+                       for key, body, _ in tenant_client.received)
+
+        assert wait_for(lambda: published(client, ours["data"]["result"]["posting_id"]), timeout=15)
+        assert wait_for(lambda: published(theirs, their_posting["id"]), timeout=15)
+        for tenant_client in (client, theirs):
+            tenant_client.drain(0.5)
+            assert tenant_client.received
+            for routing_key, body, _ in tenant_client.received:
+                assert routing_key.startswith(f"{tenant_client.tenant_id}.")
+                assert body["tenantid"] == tenant_client.tenant_id
+                assert contract_errors(body) == []
+
+
+def test_a_provider_submits_time_by_command_and_the_client_approves_it_by_command(
+        client, platform, container_factory, postings, admin, managed_rabbit):
+    for service, suffix in ((ContractingService, "ctr"), (BillingService, "bil"), (ProvidersService, "prv")):
+        container_factory(service, dict(platform, MONGO_DATABASE=f"{platform['MONGO_DATABASE']}_{suffix}")).start()
+    with ServiceRpcProxy("providers", platform, timeout=20) as providers:
+        provider_id = providers.register(samples.individual_provider())["provider"]["id"]
+    start = datetime.now(UTC).date() - timedelta(days=2)
+    award = awards.award_event(start=start, tenant_id=client.tenant_id, provider_id=provider_id)
+    awards.publish(managed_rabbit.uri, award)
+    parties = ({"kind": "client", "tenant_id": client.tenant_id}, {"kind": "provider", "provider_id": provider_id})
+    with ServiceRpcProxy("contracting", platform, timeout=20) as contracting:
+        assert wait_for(lambda: contracting.list_contracts(parties[0])["items"], timeout=15)
+        draft = contracting.list_contracts(parties[0])["items"][0]
+        for party in parties:
+            contract = contracting.sign_contract(party, draft["id"], {"terms_hash": draft["terms_hash"]})
+    with ServiceRpcProxy("billing", platform, timeout=20) as billing:
+        assert wait_for(lambda: billing.get_account(parties[0], contract["id"]), timeout=15, ignore_errors=True)
+    entry = {"kind": "time", "date": start.isoformat(), "hours": "6.5", "description": "Inbox triage"}
+    data = {"contract_id": contract["id"], "items": [entry]}
+
+    credentials = admin.grant(provider_id)
+    with TenantClient(host="127.0.0.1", port=managed_rabbit.port, username=credentials.username,
+                      password=credentials.password, vhost=credentials.vhost) as provider_system:
+        submitted = provider_system.outcome(provider_system.send("billable_items.submit.v1", data,
+                                                                 command_id="timesheet-1"))
+        assert submitted["type"].endswith("command.accepted.v1"), submitted["data"]
+        assert contract_errors(submitted) == [] and submitted["tenantid"] == provider_id
+        (item,) = submitted["data"]["result"]["items"]
+        provider_system.received.clear()
+        again = provider_system.outcome(provider_system.send("billable_items.submit.v1", data,
+                                                             command_id="timesheet-1"))
+        assert again["data"]["result"]["recorded"] == 0 and again["data"]["result"]["duplicate"] == 1
+        not_theirs = provider_system.outcome(provider_system.send(
+            "billable_items.review.v1", {"contract_id": contract["id"], "item_id": item["item_id"],
+                                         "decision": "approve"}))
+        assert not_theirs["type"].endswith("command.rejected.v1")
+    admin.revoke(provider_id)
+
+    refused = client.outcome(client.send("billable_items.submit.v1", data))
+    assert refused["type"].endswith("command.rejected.v1") and "provider" in refused["data"]["reason"]
+    approved = client.outcome(client.send("billable_items.review.v1", {
+        "contract_id": contract["id"], "item_id": item["item_id"], "decision": "approve"}))
+    assert approved["data"]["result"] == {"contract_id": contract["id"], "item_id": item["item_id"],
+                                          "status": "approved"}
