@@ -21,7 +21,8 @@ topology_app = typer.Typer(help="The RabbitMQ topology (exchanges, queues, bindi
 app.add_typer(topology_app, name="topology")
 dlq_app = typer.Typer(help="Dead-lettered messages: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
-access_app = typer.Typer(help="Tenants' own broker users (feed and inbound commands).", no_args_is_help=True)
+access_app = typer.Typer(help="Tenants' and providers' own broker users (feed and inbound commands).",
+                         no_args_is_help=True)
 app.add_typer(access_app, name="tenant-access")
 
 
@@ -135,14 +136,15 @@ def _with_broker_admin(action):
 
 @access_app.command("grant")
 def access_grant(tenant_id: str) -> None:
-    """Create the tenant's broker user (or give it a new password) and print its credentials once, as JSON."""
+    """Create the broker user of a tenant (ten_…) or provider (prv_…), or give it a new password; print its
+    credentials once, as JSON."""
     credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id))
     typer.echo(json.dumps(credentials.as_dict(), indent=2))
 
 
 @access_app.command("revoke")
 def access_revoke(tenant_id: str) -> None:
-    """Delete the tenant's broker user and close its connections, at once."""
+    """Delete the broker user of a tenant or provider and close its connections, at once."""
     typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
 
 
