@@ -177,12 +177,15 @@ def test_the_example_client_creates_a_posting_by_command(platform, postings, adm
     path.write_text(json.dumps(credentials.as_dict()))
 
     run = subprocess.run([sys.executable, "examples/tenant_client.py", str(path), "--port", str(managed_rabbit.port),
-                          "--listen", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          "--listen", "3"], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     assert run.returncode == 0, run.stdout + run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert lines[1]["outcome"] == "tasklinkr.gateway.command.accepted.v1"
-    assert postings.get_posting(tenant["id"], lines[1]["data"]["result"]["posting_id"])["status"] == "open"
+    posting_id = lines[1]["data"]["result"]["posting_id"]
+    assert postings.get_posting(tenant["id"], posting_id)["status"] == "open"
+    # ... and it consumed the tenant's own events from the feed: the posting's publication among them.
+    assert {"event": f"{tenant['id']}.posting.published.v1", "subject": posting_id} in lines[2:]
 
 
 JSON = st.recursive(
