@@ -193,12 +193,12 @@ class CommandHandler(ReliableDelivery, Consumer):
         except Exception:
             log.exception("could not publish the outcome of command %s; it will be delivered again",
                           outcome["data"]["command_id"])
-            self.queue_consumer.requeue_message(message)
+            self.settle(message, requeue=True)
             return
         if outcome["type"].endswith(REJECTED) and outcome["data"].get("malformed"):
             super().park(message, outcome["data"]["reason"], attempts=0, kind="malformed")
         else:
-            self.queue_consumer.ack_message(message)
+            self.settle(message, requeue=False)
 
 
 def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:

@@ -35,6 +35,7 @@ from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
 from shared import contracts, metrics
+from shared.rpc import BROKER_GONE
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,20 @@ class ReliableDelivery:
 
     def succeeded(self, message, result) -> None:
         """The handler returned: settle the message (commands first publish their outcome)."""
-        self.queue_consumer.ack_message(message)
+        self.settle(message, requeue=False)
+
+    def settle(self, message, *, requeue: bool) -> None:
+        """Ack (or requeue) ``message``. If the connection it came on is gone, the broker already put it back for
+        another delivery (unacked messages of a closed channel are), which the idempotent handler absorbs; the
+        failed ack must not kill the service's container, as an exception here would."""
+        try:
+            if requeue:
+                self.queue_consumer.requeue_message(message)
+            else:
+                self.queue_consumer.ack_message(message)
+        except BROKER_GONE as exc:
+            log.warning("could not settle a message of %s (the connection is gone: %r); the broker delivers it "
+                        "again", self.queue.name, exc)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
@@ -212,9 +226,9 @@ class ReliableDelivery:
                 )
         except Exception:
             log.exception("could not move a message to %s; requeueing it", queue)
-            self.queue_consumer.requeue_message(message)
+            self.settle(message, requeue=True)
             return
-        self.queue_consumer.ack_message(message)
+        self.settle(message, requeue=False)
 
 
 class ReliableEventHandler(ReliableDelivery, EventHandler):
