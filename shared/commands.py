@@ -1,4 +1,4 @@
-"""Inbound commands from tenants' own systems, and the outcome each one gets.
+"""Inbound commands from tenants' (and providers') own systems, and the outcome each one gets.
 
     @command("posting.create.v1")
     def create_posting_command(self, tenant_id, data, command_id): ...   # returns the result (resulting ids)
@@ -9,7 +9,8 @@ A tenant's system publishes a command to the inbound exchange (``shared.topology
 - body: JSON ``{"id": <command id>, "type": <command type>, "data": {...}}``, valid against
   ``contracts-schema/commands/<type>.schema.json``; at most ``TASKLINKR_MAX_COMMAND_BYTES``;
 - ``user_id`` property: the tenant id. RabbitMQ refuses a ``user_id`` other than the authenticated user, and the
-  user is named after the tenant, so the tenant is taken from there and never from the body;
+  user is named after the tenant, so the tenant is taken from there and never from the body (a provider sends its
+  commands the same way, as the user named after its provider id, and is answered under that prefix);
 - ``correlation_id`` (optional, default the command id) and ``reply_to`` (optional: one of the tenant's own
   queues, ``<tenant id>.<anything>``).
 
@@ -83,7 +84,7 @@ UNDECODABLE = object()  # the body of a message that is not valid JSON
 
 
 def read_delivery(body, message, command_type: str | None, max_bytes: int) -> dict:
-    """What the handler needs from a message: tenant, command id and type, data, reply address.
+    """What the handler needs from a message: sender, command id and type, data, reply address.
 
     The sender (a tenant or a provider) comes from ``user_id`` (validated by the broker) and must also be the
     routing key's prefix (which its topic permission enforces); a message that says anything else is ``Malformed``.
@@ -91,14 +92,14 @@ def read_delivery(body, message, command_type: str | None, max_bytes: int) -> di
     properties = message.properties or {}
     if (message.delivery_info or {}).get("exchange"):  # first delivery, from the inbound exchange
         routing_key = message.delivery_info.get("routing_key") or ""
-        tenant = properties.get("user_id")
+        sender = properties.get("user_id")
     else:  # a retry or a replay: the platform copied where it first came from (shared.messaging.origin_headers)
         headers = message.headers or {}
         routing_key = headers.get(ORIGIN_ROUTING_KEY_HEADER) or ""
-        tenant = headers.get(ORIGIN_USER_HEADER)
+        sender = headers.get(ORIGIN_USER_HEADER)
     prefix, _, routed_type = routing_key.partition(".")
     delivery = {
-        "tenant_id": tenant if SENDER_ID.match(tenant or "") else (prefix if SENDER_ID.match(prefix) else None),
+        "sender_id": sender if SENDER_ID.match(sender or "") else (prefix if SENDER_ID.match(prefix) else None),
         "command_id": body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None,
         "command_type": routed_type or None,
         "correlation_id": properties.get("correlation_id"),
@@ -107,10 +108,10 @@ def read_delivery(body, message, command_type: str | None, max_bytes: int) -> di
         "problem": None,
     }
     try:
-        if not tenant:
-            raise Malformed("no user_id property: publish as your tenant's broker user with user_id set to it")
-        if not SENDER_ID.match(tenant) or tenant != prefix:
-            raise Malformed(f"user_id {tenant!r} does not match the routing key's tenant {prefix!r}")
+        if not sender:
+            raise Malformed("no user_id property: publish as your own broker user with user_id set to it")
+        if not SENDER_ID.match(sender) or sender != prefix:
+            raise Malformed(f"user_id {sender!r} does not match the routing key's prefix {prefix!r}")
         if len(message.body or b"") > max_bytes:
             raise Malformed(f"the command is larger than {max_bytes} bytes")
         if command_type is UNKNOWN:
@@ -156,7 +157,7 @@ def outcome_envelope(service: str, delivery: dict, *, lane: str, result: dict | 
         data.update(reason=reason or delivery["problem"]["reason"],
                     errors=flat_errors(errors if errors is not None else delivery["problem"]["errors"]))
     return build(service=service, routing_key=ACCEPTED if accepted else REJECTED,
-                 subject=delivery["command_id"] or "unknown", data=data, lane=lane, tenant=delivery["tenant_id"],
+                 subject=delivery["command_id"] or "unknown", data=data, lane=lane, tenant=delivery["sender_id"],
                  correlation_id=delivery["correlation_id"] or delivery["command_id"],
                  causation_id=delivery["command_id"])
 
@@ -186,8 +187,9 @@ class CommandHandler(ReliableDelivery, Consumer):
             return
         super().park(message, reason, attempts, kind)
 
-    def succeeded(self, message, outcome: dict) -> None:
+    def succeeded(self, message, answer: tuple[dict, bool]) -> None:
         """Publish the outcome (confirmed), then ack the command; a malformed one is parked after its answer."""
+        outcome, malformed = answer
         try:
             publish_outcome(self.amqp_uri, outcome, message.properties.get("reply_to"))
         except Exception:
@@ -195,7 +197,7 @@ class CommandHandler(ReliableDelivery, Consumer):
                           outcome["data"]["command_id"])
             self.settle(message, requeue=True)
             return
-        if outcome["type"].endswith(REJECTED) and outcome["data"].get("malformed"):
+        if malformed:
             super().park(message, outcome["data"]["reason"], attempts=0, kind="malformed")
         else:
             self.settle(message, requeue=False)
@@ -205,10 +207,8 @@ def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
     """To the tenant feed under ``<tenant>.<outcome type>``, and to ``reply_to`` when it is the tenant's own
     queue; both persistent and confirmed."""
     tenant = outcome.get("tenantid")
-    body = dict(outcome)
-    body["data"] = {k: v for k, v in outcome["data"].items() if k != "malformed"}
     if tenant is None:
-        log.warning("command without a tenant rejected (%s); no feed to answer on", body["data"].get("reason"))
+        log.warning("a command from nobody known rejected (%s); no feed to answer on", outcome["data"]["reason"])
         return
     routing_key = f"{tenant}.{outcome['type'].split('.', 2)[2]}"
     common = dict(serializer="json", delivery_mode=2, retry=True, retry_policy={"max_retries": 3},
@@ -217,9 +217,9 @@ def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
                            "ce-id": outcome["id"]})
     connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
     with producers[connection].acquire(block=True, timeout=10) as producer:
-        producer.publish(body, exchange=FEED_EXCHANGE, routing_key=routing_key, **common)
+        producer.publish(outcome, exchange=FEED_EXCHANGE, routing_key=routing_key, **common)
         if reply_to and reply_to.startswith(f"{tenant}."):
-            producer.publish(body, exchange="", routing_key=reply_to, **common)
+            producer.publish(outcome, exchange="", routing_key=reply_to, **common)
 
 
 def transient(error: DomainError) -> bool:
@@ -238,31 +238,30 @@ def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = 
 
     def decorator(method: Callable) -> Callable:
         @wraps(method)
-        def handle(self, delivery: dict) -> dict:
+        def handle(self, delivery: dict) -> tuple[dict, bool]:
+            """(the outcome event, whether the message is to be parked as malformed)"""
             service = self.name
             lane = DEFAULT_LANE
-            if delivery["tenant_id"]:
+            if delivery["sender_id"]:
                 try:
-                    lane = getattr(self, lane_attr)(delivery["tenant_id"])
+                    lane = getattr(self, lane_attr)(delivery["sender_id"])
                 except DomainError as exc:
                     if transient(exc):
                         raise
                     delivery = {**delivery, "problem": delivery["problem"] or {"reason": exc.message,
                                                                                "errors": exc.details}}
             if delivery["problem"] is not None:
-                outcome = outcome_envelope(service, delivery, lane=lane)
-                outcome["data"]["malformed"] = True
-                return outcome
-            if not delivery["tenant_id"].startswith(SENDER_PREFIX[sender]):
+                return outcome_envelope(service, delivery, lane=lane), True
+            if not delivery["sender_id"].startswith(SENDER_PREFIX[sender]):
                 return outcome_envelope(service, delivery, lane=lane,
-                                        reason=f"only a {sender}'s system may send {command_type}", errors={})
+                                        reason=f"only a {sender}'s system may send {command_type}", errors={}), False
             try:
-                result = method(self, delivery["tenant_id"], delivery["data"], delivery["command_id"])
+                result = method(self, delivery["sender_id"], delivery["data"], delivery["command_id"])
             except DomainError as exc:
                 if transient(exc):
                     raise  # retried with back-off, then parked
-                return outcome_envelope(service, delivery, lane=lane, reason=exc.message, errors=exc.details)
-            return outcome_envelope(service, delivery, lane=lane, result=result)
+                return outcome_envelope(service, delivery, lane=lane, reason=exc.message, errors=exc.details), False
+            return outcome_envelope(service, delivery, lane=lane, result=result), False
 
         return CommandHandler.decorator(command_type)(handle)
 
