@@ -21,6 +21,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.envelope import rfc3339
 from shared.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def status_of(record: dict, now: datetime) -> str:
 def to_wire(record: dict, now: datetime) -> dict:
     """A key as the API shows it: never its digest, never the key."""
     def moment(value: datetime | None) -> str | None:
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+        return rfc3339(value) if value else None
 
     return {"id": record["_id"], "role": record["role"], "label": record["label"], "status": status_of(record, now),
             "created_at": moment(record["created_at"]), "expires_at": moment(record["expires_at"]),
