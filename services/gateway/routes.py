@@ -32,8 +32,7 @@ MANAGER = "manager"
 FINANCE = "finance"
 PROVIDER_ITSELF = "provider"
 CALLERS = (OPERATOR, CLIENT, OWNER, FINANCE, PROVIDER_ITSELF)
-# The roles of a client organisation's keys, and the ``who`` entries that admit each.
-CLIENT_ROLES = (OWNER, MANAGER, FINANCE)
+# The roles of a client organisation's keys (shared.apikeys.CLIENT_ROLES), and the ``who`` entries that admit each.
 _ADMITTED_BY = {OWNER: (CLIENT, OWNER), MANAGER: (CLIENT,), FINANCE: (FINANCE,)}
 
 
