@@ -32,6 +32,7 @@ from pymongo.database import Database as MongoDatabase
 from pymongo.errors import PyMongoError
 
 from services.gateway.auth import Principal
+from services.gateway.dependencies import HEALTH_TIMEOUT_SECONDS
 from services.gateway.routes import CLIENT, Route
 from shared.envelope import rfc3339
 from shared.errors import DomainError, Unavailable, ValidationFailed
@@ -224,6 +225,16 @@ class AuditLog:
             log.error("audit: outcome of record %s not recorded: %s answered %s", record["_id"],
                       record["operation"], status, extra={"correlation_id": record["correlation_id"]},
                       exc_info=True)
+
+    def health(self) -> dict:
+        """The gateway's own database, as /health reports it: while it does not answer, every write is refused."""
+        try:
+            with pymongo.timeout(HEALTH_TIMEOUT_SECONDS):
+                self.collection.database.command("ping")
+        except PyMongoError as exc:
+            log.warning("health: the audit database does not answer: %s", exc)
+            return {"status": "unavailable", "database": "unavailable", "error": type(exc).__name__}
+        return {"status": "ok", "database": "ok"}
 
     def page(self, filters: dict, limit: int) -> dict:
         rows = list(self.collection.find(query_of(filters)).sort("_id", DESCENDING).limit(limit + 1))

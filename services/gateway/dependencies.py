@@ -65,22 +65,30 @@ class TimedRpc(DependencyProvider):
         return call
 
 
+def health_report(broker: dict, gateway: dict, services: dict[str, dict]) -> dict:
+    """``ok`` only when the broker, the gateway's own database and every service (with its database) answer."""
+    components = (broker, gateway, *services.values())
+    healthy = all(component["status"] == "ok" for component in components)
+    return {"status": "ok" if healthy else "degraded", "broker": broker, "gateway": gateway, "services": services}
+
+
 class HealthProbe(DependencyProvider):
-    """Asks the broker and each called service (and through it, its database) whether they answer."""
+    """Asks the broker, the gateway's own database (through ``own_check``) and each called service (and through
+    it, its database) whether they answer."""
 
     rpc_reply_listener = ReplyListener()
 
     def setup(self) -> None:
         self.amqp_uri = self.container.config["AMQP_URI"]
 
-    def get_dependency(self, worker_ctx) -> Callable[[], dict]:
-        def probe() -> dict:
+    def get_dependency(self, worker_ctx) -> Callable[[Callable[[], dict]], dict]:
+        def probe(own_check: Callable[[], dict]) -> dict:
             replies = {name: self._ask(worker_ctx, name) for name in CALLED_SERVICES}
             deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+            # Checked while the services' answers are on their way.
+            gateway = own_check()
             services = {name: self._answer(name, reply, deadline) for name, reply in replies.items()}
-            broker = self._broker()
-            healthy = broker["status"] == "ok" and all(s["status"] == "ok" for s in services.values())
-            return {"status": "ok" if healthy else "degraded", "broker": broker, "services": services}
+            return health_report(self._broker(), gateway, services)
 
         return probe
 

@@ -564,7 +564,7 @@ ROUTES: tuple[Route, ...] = (
         who=(), tag="operations",
     ),
     Route(
-        "health", "GET", "/health", "Health of the broker, every service and its database",
+        "health", "GET", "/health", "Health of the broker, the gateway's database, every service and its database",
         who=(), tag="operations", response=schemas.HealthSchema, errors=(503,),
         description="200 when everything answers, 503 (same body) otherwise.",
     ),

@@ -753,6 +753,9 @@ class ComponentHealthSchema(Schema):
 class HealthSchema(Schema):
     status = _one_of(["ok", "degraded"], required=True)
     broker = fields.Nested(ComponentHealthSchema, required=True)
+    gateway = fields.Nested(ComponentHealthSchema, required=True,
+                            metadata={"description": "The gateway's own (audit) database: writes answer 503 "
+                                                     "while it is unavailable."})
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
 
 

@@ -411,7 +411,7 @@ class GatewayService(InboundCommands):
 
     @route("health")
     def health(self, request: ApiRequest) -> Reply:
-        report = self.probe()
+        report = self.probe(self.audit.health)
         return Reply(report, status=200 if report["status"] == "ok" else 503)
 
     @fallback

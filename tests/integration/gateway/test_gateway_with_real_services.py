@@ -188,5 +188,6 @@ def test_the_edges_answer_json_with_the_documented_statuses(platform, base_url, 
 def test_health_is_200_with_every_service_and_database_answering(platform, base_url):
     answer = requests.get(f"{base_url}/health")
     assert answer.status_code == 200, answer.text
+    assert answer.json()["gateway"] == {"status": "ok", "database": "ok"}
     assert answer.json()["services"] == {name: {"status": "ok", "database": "ok"}
                                          for name in runnable_services() if name != "gateway"}

@@ -441,6 +441,7 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
     assert answer.json() == {
         "status": "ok",
         "broker": {"status": "ok"},
+        "gateway": {"status": "ok", "database": "ok"},
         "services": {name: {"status": "ok", "database": "ok"} for name in CALLED_SERVICES},
     }
 

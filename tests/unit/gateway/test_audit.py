@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request
 
 from services.gateway.audit import AuditLog, audited_command, created_ids, new_record, query_of
 from services.gateway.auth import Principal
+from services.gateway.dependencies import health_report
 from services.gateway.routes import BY_OPERATION
 from services.gateway.service import GatewayService
 from shared.errors import NotFound, Unavailable, ValidationFailed
@@ -18,7 +19,14 @@ from shared.errors import NotFound, Unavailable, ValidationFailed
 MANAGER = Principal.client("ten_1", "manager", "key_m")
 
 
+class FailingDatabase:
+    def command(self, *args):
+        raise AutoReconnect("database down")
+
+
 class FailingCollection:
+    database = FailingDatabase()
+
     def insert_one(self, record):
         raise AutoReconnect("database down")
 
@@ -138,3 +146,12 @@ def test_a_refused_command_is_recorded_as_failed_and_one_that_cannot_be_recorded
     with pytest.raises(Unavailable):
         unrecorded(SimpleNamespace(audit=AuditLog({"audit": FailingCollection()}), tracing="c"), "ten_1", {}, "c3")
     assert ran == []
+
+
+def test_health_is_degraded_while_the_audit_database_that_every_write_needs_does_not_answer():
+    gateway = AuditLog({"audit": FailingCollection()}).health()
+    assert gateway == {"status": "unavailable", "database": "unavailable", "error": "AutoReconnect"}
+    everything_else = {"status": "ok", "database": "ok"}
+    report = health_report({"status": "ok"}, gateway, {"postings": everything_else})
+    assert report["status"] == "degraded" and report["gateway"] == gateway
+    assert health_report({"status": "ok"}, everything_else, {"postings": everything_else})["status"] == "ok"
