@@ -1,15 +1,28 @@
 """A service's stored form of its resources: the Python form, except that decimal strings under the given keys
 (money ``amount`` and the like) are ``Decimal128`` (exact, sortable) and the resource's ``id`` is ``_id``.
 
-Reading a ``Decimal128`` back gives the same decimal string, so a value survives a round trip unchanged.
+Reading a ``Decimal128`` back gives the same decimal string, so a value survives a round trip unchanged; times
+are taken at the millisecond precision MongoDB keeps (``current_time``) for the same reason.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from bson.decimal128 import Decimal128
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def current_time() -> datetime:
+    """Now, in UTC, at the millisecond precision MongoDB stores, so a value reads back exactly as written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class StoredForm:

@@ -16,8 +16,7 @@ Stored form = Python form, except money amounts, which are ``Decimal128`` (``sha
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +27,8 @@ from pymongo.database import Database as MongoDatabase
 from shared.errors import Conflict
 from shared.persistence import UnitOfWork
 from shared.stored import StoredForm
+from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.stored import new_id as new_id
 
 ACCOUNTS = "accounts"
 ITEMS = "items"
@@ -58,16 +59,6 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[PAYMENTS].create_index([("invoice_id", ASCENDING), ("reference", ASCENDING)], name="invoice_reference",
                               unique=True)
     db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING)], name="invoice_id")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def current_time() -> datetime:
-    """Now, in UTC, at the millisecond precision MongoDB stores."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 _FORM = StoredForm(frozenset({"amount"}))

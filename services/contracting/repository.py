@@ -13,7 +13,6 @@ two replicas evaluating at once.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,8 @@ from pymongo.database import Database as MongoDatabase
 
 from shared.persistence import UnitOfWork
 from shared.stored import StoredForm
+from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.stored import new_id as new_id
 
 CONTRACTS = "contracts"
 MEASUREMENTS = "sla_measurements"
@@ -50,16 +51,6 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[ISSUES].create_index([("contract_id", ASCENDING), ("raised_at", ASCENDING)], name="contract_raised")
     # The escalation timer's question: which open issues are past due?
     db[ISSUES].create_index([("status", ASCENDING), ("escalation_due_at", ASCENDING)], name="escalation_due")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def current_time() -> datetime:
-    """Now, in UTC, at the millisecond precision MongoDB stores, so a value reads back exactly as written."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def window_id(sla_id: str, start: datetime) -> str:

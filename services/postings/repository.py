@@ -8,8 +8,7 @@ session.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from bson.decimal128 import Decimal128
@@ -20,6 +19,8 @@ from pymongo.database import Database as MongoDatabase
 from shared import apikeys
 from shared.money import Money
 from shared.persistence import UnitOfWork
+from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.stored import new_id as new_id
 
 TENANTS = "tenants"
 POSTINGS = "postings"
@@ -55,16 +56,6 @@ def ensure_indexes(db: MongoDatabase) -> None:
     # One negotiation per invitation.
     db[PROPOSALS].create_index([("invitation_id", ASCENDING)], name="invitation_id", unique=True)
     db[PROPOSALS].create_index([("posting_id", ASCENDING), ("_id", ASCENDING)], name="posting_id")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def current_time() -> datetime:
-    """Now, in UTC, at the millisecond precision MongoDB stores, so a value reads back exactly as written."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # -- stored form ---------------------------------------------------------------------------------------------
