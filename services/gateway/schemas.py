@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared import apikeys
 from shared.fields import (
     ClockTime,
     CountryCode,
@@ -643,14 +644,11 @@ class ExplanationSchema(Schema):
 
 # --- API keys ------------------------------------------------------------------------------------------------------
 
-KEY_ROLES = ["owner", "manager", "finance"]
 KEY_STATUSES = ["active", "expiring", "expired", "revoked"]
-# A rotated key keeps working this long at most; shared/apikeys.py holds the same bound.
-MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
 class TenantKeyCreateSchema(Strict):
-    role = _one_of(KEY_ROLES, required=True, metadata={
+    role = _one_of(list(apikeys.CLIENT_ROLES), required=True, metadata={
         "description": "owner: everything a client may do, its keys and its audit trail; manager: the client's "
                        "work (postings, negotiation), not keys or audit; finance: invoices and reports only."})
     label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
@@ -662,7 +660,7 @@ class ProviderKeyCreateSchema(Strict):
 
 class KeyRotateSchema(Strict):
     grace_seconds = fields.Integer(
-        strict=True, validate=validate.Range(min=0, max=MAX_GRACE_SECONDS),
+        strict=True, validate=validate.Range(min=0, max=apikeys.MAX_GRACE_SECONDS),
         metadata={"description": "How long the old key keeps working (0: refused at once). Default: the "
                                  "`TASKLINKR_KEY_ROTATION_GRACE_SECONDS` setting (24 hours); at most 30 days."},
     )
@@ -670,7 +668,7 @@ class KeyRotateSchema(Strict):
 
 class KeySchema(Schema):
     id = fields.String(required=True, metadata={"example": "key_1b4e28ba2fa1453ab9c2e0d1f6a7c8d9"})
-    role = _one_of([*KEY_ROLES, "provider"], required=True)
+    role = _one_of([*apikeys.CLIENT_ROLES, apikeys.PROVIDER_ROLE], required=True)
     label = fields.String(allow_none=True)
     status = _one_of(KEY_STATUSES, required=True, metadata={
         "description": "expiring: rotated, works until `expires_at`; expired and revoked keys are refused."})
