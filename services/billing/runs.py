@@ -70,7 +70,7 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
     providers = repo.providers([a["provider_id"] for a in accounts])
     tax = tax_for(tenant["country"] if tenant else None, tax_rates)
 
-    advances, billable = [], []
+    advances, billable, carried = [], [], []
     for account in accounts:
         period = periods[account["id"]]
         after = domain.with_next_period({**account, "invoiced_through": period[1],
@@ -81,7 +81,7 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
             billable.append((account, after, period, key))
         else:
             # Nothing charged: credits wait for the next invoice that has charges to set them against.
-            _carry(repo, credits[key], after, [])
+            carried += _carried(credits[key], after, [])
     invoices = []
     if billable:
         first = repo.allocate(invoice_counter(tenant_id), len(billable))
@@ -90,15 +90,16 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
                 account, period, items[key], credits[key], tax=tax,
                 shoring=shoring_of(tenant, providers.get(account["provider_id"])),
                 invoice_id=new_id("inv"), sequence=first + offset, now=now)
-            _carry(repo, credits[key], after, invoice["credit_applications"])
+            carried += _carried(credits[key], after, invoice["credit_applications"])
             invoices.append(invoice)
     repo.insert_invoices(invoices)
     repo.advance_accounts(advances)
+    repo.carry_credits(carried)
     uow.emit_many(announcements(invoices, credits, keys))
     return len(advances), [invoice["number"] for invoice in invoices]
 
 
-def _carry(repo: Repository, credits: list[dict], after: dict, applications: list[dict]) -> None:
+def _carried(credits: list[dict], after: dict, applications: list[dict]) -> list[tuple[str, dict]]:
     """Credits fully applied leave every period; what is left of the others moves to the account's next one."""
     applied = {a["credit_id"]: a for a in applications}
     upcoming = domain.next_period(after)
@@ -110,7 +111,7 @@ def _carry(repo: Repository, credits: list[dict], after: dict, applications: lis
             "remaining": remaining,
             "bill_key": None if done or upcoming is None else domain.bill_key(after["id"], upcoming[0]),
         }))
-    repo.carry_credits(updates)
+    return updates
 
 
 def announcements(invoices: list[dict], credits: dict[str, list[dict]], keys: dict[str, str]) -> list[dict]:
