@@ -15,3 +15,9 @@ def managed_rabbit():
         yield node
     finally:
         node.cleanup()
+
+
+@pytest.fixture
+def database(service_config, mongo_client):
+    """The database of the service under test."""
+    return mongo_client[service_config["MONGO_DATABASE"]]

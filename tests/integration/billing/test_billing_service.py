@@ -18,8 +18,8 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.billing.service import BillingService
-from shared import contracts
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
 
 from . import feeds
@@ -40,11 +40,6 @@ def last_month() -> tuple[date, date]:
 
 
 @pytest.fixture
-def database(service_config, mongo_client):
-    return mongo_client[service_config["MONGO_DATABASE"]]
-
-
-@pytest.fixture
 def config(service_config):
     return {**service_config, "BILLING_OVERDUE_INTERVAL_SECONDS": 0.2,
             "BILLING_INVOICE_RUN_INTERVAL_SECONDS": 3600, "BILLING_RUN_BATCH_SIZE": 2}
@@ -55,13 +50,6 @@ def billing(container_factory, config, amqp_uri):
     container_factory(BillingService, config).start()
     with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=30) as proxy:
         yield proxy
-
-
-def outbox(database, routing_key):
-    envelopes = [doc["envelope"] for doc in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
-    for envelope in envelopes:
-        assert contracts.errors(envelope) == [], envelope["type"]
-    return envelopes
 
 
 class Parties:

@@ -11,8 +11,8 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.contracting.service import ContractingService
-from shared import contracts
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
 
 from . import awards
@@ -24,24 +24,12 @@ OTHER_CLIENT = {"kind": "client", "tenant_id": "ten_" + "9" * 32}
 
 
 @pytest.fixture
-def database(service_config, mongo_client):
-    return mongo_client[service_config["MONGO_DATABASE"]]
-
-
-@pytest.fixture
 def contracting(container_factory, service_config, amqp_uri):
     config = {**service_config, "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": 0.2,
               "CONTRACTING_SLA_GRACE_SECONDS": 2.5, "CONTRACTING_ESCALATION_INTERVAL_SECONDS": 0.2}
     container_factory(ContractingService, config).start()
     with ServiceRpcProxy("contracting", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
         yield proxy
-
-
-def outbox(database, routing_key):
-    envelopes = [doc["envelope"] for doc in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
-    for envelope in envelopes:
-        assert contracts.errors(envelope) == [], envelope["type"]
-    return envelopes
 
 
 def parties(event):

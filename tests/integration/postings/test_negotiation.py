@@ -11,6 +11,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.postings.service import PostingsService
 from shared import contracts
 from shared.errors import Conflict, NotFound, ValidationFailed
+from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
 
 from . import shortlists
@@ -25,24 +26,10 @@ STRANGER = "prv_" + "9" * 32
 
 
 @pytest.fixture
-def database(service_config, mongo_client):
-    return mongo_client[service_config["MONGO_DATABASE"]]
-
-
-@pytest.fixture
 def postings(container_factory, service_config, amqp_uri):
     container_factory(PostingsService, service_config).start()
     with ServiceRpcProxy("postings", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
         yield proxy
-
-
-
-
-def outbox(database, routing_key):
-    envelopes = [doc["envelope"] for doc in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)]
-    for envelope in envelopes:
-        assert contracts.errors(envelope) == [], envelope["type"]
-    return envelopes
 
 
 def client(tenant):
