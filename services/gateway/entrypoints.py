@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, NoReturn
 
 from eventlet.event import Event
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
@@ -193,7 +193,8 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 if spec.media_type != "application/json":
                     result = Reply(result, media_type=spec.media_type)
                 reply = result if isinstance(result, Reply) else Reply(result)
-                body = spec.response().dump(reply.body) if spec.response and reply.body is not None else reply.body
+                body = (shared_instance(spec.response).dump(reply.body) if spec.response and reply.body is not None
+                        else reply.body)
                 reply = Reply(body, reply.status or spec.status, reply.headers, reply.media_type)
             except Exception as exc:
                 # Answered here rather than raised, so nameko does not log every 404 as a failed worker; the
@@ -243,6 +244,13 @@ def unrouted(request: Request) -> NoReturn:
 # --- bodies and query strings -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def shared_instance(schema_class: type[Schema]) -> Schema:
+    """One instance of each schema for every request: a new one copies every declared field (0.1-0.2 ms for the
+    larger schemas here), and marshmallow's load and dump keep no state on the instance."""
+    return schema_class()
+
+
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
@@ -265,7 +273,7 @@ def load_body(request: Request, spec: Route) -> dict:
     if spec.request is None:
         return {}
     payload = read_json(request)
-    schema = spec.request()
+    schema = shared_instance(spec.request)
     try:
         loaded = schema.load({} if payload is None else payload)
     except ValidationError as exc:
@@ -277,6 +285,6 @@ def load_query(request: Request, spec: Route) -> dict:
     if spec.query is None:
         return {}
     try:
-        return spec.query().load(request.args.to_dict(flat=True))
+        return shared_instance(spec.query).load(request.args.to_dict(flat=True))
     except ValidationError as exc:
         raise validation_failed(exc) from None
