@@ -52,6 +52,14 @@ def _require_positive_in(invoice: dict, amount: Money, verb: str) -> None:
                                {"amount": [f"A positive amount in {invoice['currency']}."]})
 
 
+def _activated_account(repo: Repository, contract_id: str) -> dict:
+    """The contract's account; a contract event that overtook its activation fails, to be retried after it."""
+    account = repo.account(contract_id)
+    if account is None:
+        raise Conflict(f"No billing account for {contract_id} yet; retried after its activation.")
+    return account
+
+
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -100,18 +108,14 @@ class BillingService:
     def on_contract_amended(self, uow: UnitOfWork, envelope: dict) -> None:
         repo = Repository.of(uow)
         contract = envelope["data"]["contract"]
-        account = repo.account(contract["id"])
-        if account is None:
-            raise Conflict(f"No billing account for {contract['id']} yet; retried after its activation.")
+        account = _activated_account(repo, contract["id"])
         after = domain.amend_account(account, contract, repository.current_time())
         if after is not account:
             repo.replace_account(account, after)
 
     def _end(self, uow: UnitOfWork, contract: dict, last_day: str) -> None:
         repo = Repository.of(uow)
-        account = repo.account(contract["id"])
-        if account is None:
-            raise Conflict(f"No billing account for {contract['id']} yet; retried after its activation.")
+        account = _activated_account(repo, contract["id"])
         repo.replace_account(account, domain.end_account(account, contract["status"], last_day,
                                                          repository.current_time()))
 
@@ -131,9 +135,7 @@ class BillingService:
         next one not invoiced yet)."""
         data = envelope["data"]
         repo = Repository.of(uow)
-        account = repo.account(data["contract_id"])
-        if account is None:
-            raise Conflict(f"No billing account for {data['contract_id']} yet; retried after its activation.")
+        account = _activated_account(repo, data["contract_id"])
         window = {"start": _parse_time(data["window"]["start"]), "end": _parse_time(data["window"]["end"])}
         last_day = (window["end"] - timedelta(milliseconds=1)).date()
         period = domain.open_period_for(account, last_day)
