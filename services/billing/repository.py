@@ -145,17 +145,22 @@ class Repository:
     def item(self, item_id: Any) -> dict | None:
         return self._one(ITEMS, item_id)
 
-    def item_by_key(self, contract_id: str, key: str) -> dict | None:
-        return resource(self.db[ITEMS].find_one({"contract_id": contract_id, "key": key}, session=self.session))
+    def items_by_key(self, contract_id: str, keys: list[str]) -> dict[str, dict]:
+        """The items of the contract already recorded under any of ``keys``, by key."""
+        return {i["key"]: i for i in self._find(ITEMS, {"contract_id": contract_id, "key": {"$in": keys}})}
 
     def hours_in_week(self, contract_id: str, week: str) -> Decimal:
         cursor = self.db[ITEMS].find({"contract_id": contract_id, "week": week, "kind": "time",
                                       "status": {"$ne": "rejected"}}, {"hours": 1}, session=self.session)
         return sum((Decimal(d["hours"]) for d in cursor), Decimal(0))
 
-    def milestone_taken(self, contract_id: str, index: int) -> bool:
-        return self.db[ITEMS].find_one({"contract_id": contract_id, "kind": "milestone", "milestone": index,
-                                        "status": {"$ne": "rejected"}}, {"_id": 1}, session=self.session) is not None
+    def milestones_taken(self, contract_id: str, indexes: list[int]) -> set[int]:
+        """Which of the milestones ``indexes`` already have an item submitted and not rejected."""
+        if not indexes:
+            return set()
+        cursor = self.db[ITEMS].find({"contract_id": contract_id, "kind": "milestone", "milestone": {"$in": indexes},
+                                      "status": {"$ne": "rejected"}}, {"milestone": 1}, session=self.session)
+        return {d["milestone"] for d in cursor}
 
     def insert_items(self, items: list[dict]) -> None:
         if items:

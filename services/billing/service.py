@@ -168,8 +168,11 @@ class BillingService:
             problems: dict[str, list[str]] = {}
             new, answers = [], []
             week_hours: dict[str, Decimal] = {}
+            recorded_before = repo.items_by_key(account["id"], [item["key"] for item in items])
+            milestones_taken = repo.milestones_taken(
+                account["id"], sorted({item["milestone"] for item in items if item["kind"] == "milestone"}))
             for item in items:
-                earlier = repo.item_by_key(account["id"], item["key"])
+                earlier = recorded_before.get(item["key"])
                 if earlier is not None:
                     if any(earlier.get(k) != item.get(k) for k in ("kind", "date", "hours", "units", "milestone")):
                         problems[item["key"]] = ["This key was already used for a different item."]
@@ -179,7 +182,7 @@ class BillingService:
                 if week not in week_hours:
                     week_hours[week] = repo.hours_in_week(account["id"], week)
                 taken = item["kind"] == "milestone" and (
-                    repo.milestone_taken(account["id"], item["milestone"])
+                    item["milestone"] in milestones_taken
                     or any(n["kind"] == "milestone" and n["milestone"] == item["milestone"] for n in new))
                 why = domain.check_billable(account, {**item, "hours": Decimal(item.get("hours") or 0)},
                                             now.date(), week_hours[week], taken)
