@@ -165,6 +165,15 @@ class Store:
             self._dependency.relay.notify()
         return result
 
+    def transact_keyed(self, work: Callable[[UnitOfWork], T]) -> T:
+        """``transact`` for a request carrying idempotency keys: when the same keys arrived twice at once and the
+        other request committed first (a unique index refuses this one), run ``work`` once more, and it answers
+        as for a retry."""
+        try:
+            return self.transact(work)
+        except DuplicateKeyError:
+            return self.transact(work)
+
 
 class Database(DependencyProvider):
     """A service's own database, with its indexes and its outbox relay.

@@ -19,7 +19,7 @@ from typing import Any
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.money import Money
-from shared.persistence import Database, UnitOfWork, is_duplicate
+from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
 from shared.tracing import Tracing
@@ -207,12 +207,7 @@ class BillingService:
             return {"contract_id": account["id"], "recorded": len(new), "duplicate": len(answers) - len(new),
                     "items": out}
 
-        try:
-            return self.store.transact(work)
-        except Exception as exc:
-            if not is_duplicate(exc):  # the same key arrived twice at once: answer as a retry
-                raise
-            return self.store.transact(work)
+        return self.store.transact_keyed(work)
 
     @rpc
     def list_items(self, party: dict, contract_id: str, status: str | None = None,
@@ -387,12 +382,7 @@ class BillingService:
                 events.payment_recorded(schemas.payment_to_wire(payment), domain.balance_summary(after, now)))))
             return {**self._invoice_wire(repo, after), "outcome": "recorded"}
 
-        try:
-            return self.store.transact(work)
-        except Exception as exc:
-            if not is_duplicate(exc):
-                raise
-            return self.store.transact(work)
+        return self.store.transact_keyed(work)
 
     @rpc
     def issue_credit_note(self, party: dict, invoice_id: str, payload: dict) -> dict:
