@@ -23,6 +23,11 @@ DEFAULT_GRACE_SECONDS = 24 * 3600
 PAGING = ("limit", "cursor")
 
 
+def _page(request: ApiRequest) -> dict:
+    """Which page a list route asks for: ``limit`` (default 20) and ``cursor``."""
+    return {"limit": request.query.get("limit", DEFAULT_PAGE), "cursor": request.query.get("cursor")}
+
+
 class GatewayService(InboundCommands):
     """HTTP routes here; commands from tenants' systems over the broker in ``InboundCommands``."""
 
@@ -59,12 +64,7 @@ class GatewayService(InboundCommands):
     @route("search_providers")
     def search_providers(self, request: ApiRequest) -> dict:
         filters = {k: v for k, v in request.query.items() if k not in PAGING}
-        return self.rpc(
-            self.providers.search,
-            filters,
-            limit=request.query.get("limit", DEFAULT_PAGE),
-            cursor=request.query.get("cursor"),
-        )
+        return self.rpc(self.providers.search, filters, **_page(request))
 
     @route("get_provider")
     def get_provider(self, request: ApiRequest) -> dict:
@@ -101,8 +101,7 @@ class GatewayService(InboundCommands):
             self.postings.list_postings,
             request.caller.tenant_id,
             status=request.query.get("status"),
-            limit=request.query.get("limit", DEFAULT_PAGE),
-            cursor=request.query.get("cursor"),
+            **_page(request),
         )
 
     @route("get_posting")
@@ -160,8 +159,7 @@ class GatewayService(InboundCommands):
             self.postings.list_invitations,
             request.caller.provider_id,
             status=request.query.get("status"),
-            limit=request.query.get("limit", DEFAULT_PAGE),
-            cursor=request.query.get("cursor"),
+            **_page(request),
         )
 
     @route("accept_invitation")
@@ -263,7 +261,7 @@ class GatewayService(InboundCommands):
     @route("list_contracts")
     def list_contracts(self, request: ApiRequest) -> dict:
         return self.rpc(self.contracting.list_contracts, self._party(request), status=request.query.get("status"),
-                        limit=request.query.get("limit", DEFAULT_PAGE), cursor=request.query.get("cursor"))
+                        **_page(request))
 
     @route("get_contract")
     def get_contract(self, request: ApiRequest) -> dict:
@@ -341,8 +339,7 @@ class GatewayService(InboundCommands):
     @route("list_billable_items")
     def list_billable_items(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.list_items, self._party(request), request.path["contract_id"],
-                        status=request.query.get("status"), limit=request.query.get("limit", DEFAULT_PAGE),
-                        cursor=request.query.get("cursor"))
+                        status=request.query.get("status"), **_page(request))
 
     @route("approve_billable_item")
     def approve_billable_item(self, request: ApiRequest) -> dict:
@@ -365,8 +362,7 @@ class GatewayService(InboundCommands):
     @route("list_invoices")
     def list_invoices(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.list_invoices, self._payer(request), status=request.query.get("status"),
-                        contract_id=request.query.get("contract_id"), limit=request.query.get("limit", DEFAULT_PAGE),
-                        cursor=request.query.get("cursor"))
+                        contract_id=request.query.get("contract_id"), **_page(request))
 
     @route("get_invoice")
     def get_invoice(self, request: ApiRequest) -> dict:
