@@ -761,8 +761,6 @@ class HealthSchema(Schema):
 # The gateway checks the shape of each request; contracting checks the content (nested terms, SLAs, governance)
 # and answers 422 with the field's messages.
 
-_NESTED = "Checked by contracting; see the Contract object."
-
 
 class ContractListQuerySchema(PageQuerySchema):
     status = _one_of(["draft", "pending_signatures", "active", "completed", "terminated"])
