@@ -1,17 +1,36 @@
-"""marshmallow fields for the common vocabulary: money, countries, time zones, languages, clock times."""
+"""marshmallow at a service's edges: the strict base schema, loading into ``ValidationFailed``, and fields for the
+common vocabulary (money, countries, time zones, languages, clock times)."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import pycountry
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.errors import ValidationFailed
 from shared.money import Money, is_currency
 
 _ZONES = frozenset(available_timezones())
+
+
+class StrictSchema(Schema):
+    """Refuses unknown fields."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def load_validated(schema: Schema, payload: Any, message: str) -> Any:
+    """``schema.load(payload)``; a ``ValidationError`` leaves as ``ValidationFailed(message)`` with marshmallow's
+    messages as details."""
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise ValidationFailed(message, details=err.messages) from err
 
 
 class CountryCode(fields.String):

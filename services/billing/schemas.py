@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField
+from shared.fields import MoneyField, StrictSchema, load_validated
 from shared.idempotency import key_batch
 from shared.vocabulary import CATEGORY_IDS
 
@@ -26,18 +26,6 @@ DEFAULT_PAGE = 20
 MAX_BATCH = 500
 PARTIES = ("client", "provider", "operator")
 INVOICE_STATUSES = ("issued", "partially_paid", "paid", "overpaid", "overdue", "credited")
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _load(schema: Schema, payload: Any, message: str) -> Any:
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise ValidationFailed(message, details=err.messages) from err
 
 
 class Quantity(fields.Field):
@@ -59,13 +47,13 @@ def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
-class PartySchema(Strict):
+class PartySchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(PARTIES))
     tenant_id = fields.String(validate=validate.Length(min=1, max=64))
     provider_id = fields.String(validate=validate.Length(min=1, max=64))
 
 
-class ItemSchema(Strict):
+class ItemSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(domain.ITEM_KINDS))
     key = _text(100, load_default=None)
     date = fields.Date(required=True)
@@ -86,36 +74,36 @@ class ItemSchema(Strict):
             raise ValidationError({"description": ["Say what was done."]})
 
 
-class ItemBatchSchema(Strict):
+class ItemBatchSchema(StrictSchema):
     items = fields.List(fields.Nested(ItemSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
 
 
-class ReviewSchema(Strict):
+class ReviewSchema(StrictSchema):
     reason = _text(1000, load_default=None)
 
 
-class PaymentSchema(Strict):
+class PaymentSchema(StrictSchema):
     amount = MoneyField(required=True)
     reference = _text(200, required=True)
     received_at = fields.AwareDateTime(load_default=None, default_timezone=UTC)
 
 
-class CreditNoteSchema(Strict):
+class CreditNoteSchema(StrictSchema):
     amount = MoneyField(required=True)
     reason = _text(1000, required=True)
 
 
-class InHouseCostsSchema(Strict):
+class InHouseCostsSchema(StrictSchema):
     monthly = fields.Dict(keys=fields.String(validate=validate.OneOf(CATEGORY_IDS)), values=MoneyField(),
                           required=True)
 
 
-class RunSchema(Strict):
+class RunSchema(StrictSchema):
     as_of = fields.Date(load_default=None)
     tenant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
 
-class RangeSchema(Strict):
+class RangeSchema(StrictSchema):
     start = fields.Date(required=True, data_key="from")
     end = fields.Date(required=True, data_key="to")
 
@@ -128,7 +116,7 @@ class RangeSchema(Strict):
 
 
 def load_party(party: Any) -> tuple[str, str | None]:
-    loaded = _load(PartySchema(), party, "Not a party.")
+    loaded = load_validated(PartySchema(), party, "Not a party.")
     kind = loaded["kind"]
     party_id = loaded.get({"client": "tenant_id", "provider": "provider_id"}.get(kind, ""))
     if kind != "operator" and not party_id:
@@ -140,7 +128,7 @@ def load_items(payload: Any, idempotency_key: Any) -> list[dict]:
     """One item or ``{"items": [...]}``. Each needs a ``key``; without one, the request's ``Idempotency-Key``
     plus the item's position makes it."""
     batch = payload if isinstance(payload, dict) and "items" in payload else {"items": [payload]}
-    items = _load(ItemBatchSchema(), batch, "The billable items are not valid.")["items"]
+    items = load_validated(ItemBatchSchema(), batch, "The billable items are not valid.")["items"]
     for item in items:
         item["date"] = item["date"].isoformat()
     return key_batch(items, idempotency_key, "item")
@@ -149,32 +137,32 @@ def load_items(payload: Any, idempotency_key: Any) -> list[dict]:
 def load_review(decision: Any, payload: Any) -> tuple[str, str | None]:
     if decision not in ("approve", "reject"):
         raise ValidationFailed("Approve or reject.", details={"decision": ["approve or reject"]})
-    reason = _load(ReviewSchema(), payload or {}, "The review is not valid.")["reason"]
+    reason = load_validated(ReviewSchema(), payload or {}, "The review is not valid.")["reason"]
     if decision == "reject" and not reason:
         raise ValidationFailed("Say why the item is rejected.", details={"reason": ["Required to reject."]})
     return decision, reason
 
 
 def load_payment(payload: Any) -> dict:
-    return _load(PaymentSchema(), payload, "The payment is not valid.")
+    return load_validated(PaymentSchema(), payload, "The payment is not valid.")
 
 
 def load_credit_note(payload: Any) -> dict:
-    return _load(CreditNoteSchema(), payload, "The credit note is not valid.")
+    return load_validated(CreditNoteSchema(), payload, "The credit note is not valid.")
 
 
 def load_in_house_costs(payload: Any) -> dict:
-    loaded = _load(InHouseCostsSchema(), payload, "The in-house cost estimates are not valid.")
+    loaded = load_validated(InHouseCostsSchema(), payload, "The in-house cost estimates are not valid.")
     return {category: money.to_wire() for category, money in loaded["monthly"].items()}
 
 
 def load_run(payload: Any) -> tuple[str | None, str | None]:
-    loaded = _load(RunSchema(), payload or {}, "The invoice run is not valid.")
+    loaded = load_validated(RunSchema(), payload or {}, "The invoice run is not valid.")
     return (loaded["as_of"].isoformat() if loaded["as_of"] else None), loaded["tenant_id"]
 
 
 def load_range(start: Any, end: Any) -> tuple[date, date]:
-    loaded = _load(RangeSchema(), {"from": start, "to": end}, "The report period is not valid.")
+    loaded = load_validated(RangeSchema(), {"from": start, "to": end}, "The report period is not valid.")
     return loaded["start"], loaded["end"]
 
 

@@ -13,11 +13,11 @@ import binascii
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import CountryCode, LanguageCode, MoneyField, TimeZone
+from shared.fields import CountryCode, LanguageCode, MoneyField, StrictSchema, TimeZone, load_validated
 from shared.vocabulary import CATEGORY_IDS, Lane, Model
 
 from . import domain
@@ -75,18 +75,6 @@ class UtcTimestamp(fields.Field):
         return None if value is None else rfc3339(value)
 
 
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _load(schema: Schema, payload: Any, message: str) -> dict:
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise ValidationFailed(message, details=err.messages) from err
-
-
 # -- tenants -------------------------------------------------------------------------------------------------
 
 
@@ -113,7 +101,7 @@ class TenantSchema(StrictSchema):
 
 
 def load_new_tenant(payload: Any) -> dict:
-    return _load(NewTenantSchema(), payload, "The tenant is not valid.")
+    return load_validated(NewTenantSchema(), payload, "The tenant is not valid.")
 
 
 def tenant_to_wire(tenant: dict) -> dict:
@@ -246,11 +234,11 @@ class PostingSchema(Schema):
 
 
 def load_new_posting(payload: Any) -> dict:
-    return _load(NewPostingSchema(), payload, "The posting is not valid.")
+    return load_validated(NewPostingSchema(), payload, "The posting is not valid.")
 
 
 def load_posting_changes(payload: Any) -> dict:
-    return _load(PostingChangesSchema(), payload, "The changes are not valid.")
+    return load_validated(PostingChangesSchema(), payload, "The changes are not valid.")
 
 
 def posting_to_wire(posting: dict) -> dict:
@@ -399,7 +387,7 @@ class InvitationSchema(Schema):
 
 
 def load_offer(terms: Any, note: Any) -> tuple[dict, str | None]:
-    loaded = _load(OfferSchema(), {"terms": terms, "note": note}, "The terms are not valid.")
+    loaded = load_validated(OfferSchema(), {"terms": terms, "note": note}, "The terms are not valid.")
     return loaded["terms"], loaded["note"] or None
 
 
