@@ -187,14 +187,22 @@ _RE_RANKING_VIEW = {"description": 0, "shortlist.candidates.reasons": 0, "shortl
 def open_postings_touched_by(db: Database, provider_id: str, models: set[str], categories: set[str],
                              session: ClientSession | None = None) -> Iterator[dict]:
     """Open postings a provider can affect: those in its market (model and category), and those it is listed on
-    (it may have left that market)."""
-    query = {"status": {"$in": list(RE_RANKED_STATUSES)}, "$or": [
-        {"model": {"$in": sorted(models)}, "category": {"$in": sorted(categories)}},
-        {"shortlist.candidates.provider_id": provider_id},
-    ]}
-    for document in db[POSTINGS].find(query, _RE_RANKING_VIEW, session=session):
-        document["id"] = document.pop("_id")
-        yield document
+    (it may have left that market), each once.
+
+    Equality queries only, each led by its index's first key: the embedded server picks the index by the filter's
+    first field, and with an ``$in`` or ``$or`` in the filter, or ``status`` leading the shortlisted-provider
+    query, it scanned every open posting (0.5-1.7 s at 4,000 open postings).
+    """
+    queries = [{"status": status, "model": model, "category": category}
+               for status in RE_RANKED_STATUSES for model in sorted(models) for category in sorted(categories)]
+    queries += [{"shortlist.candidates.provider_id": provider_id, "status": status} for status in RE_RANKED_STATUSES]
+    seen: set[str] = set()
+    for query in queries:
+        for document in db[POSTINGS].find(query, _RE_RANKING_VIEW, session=session):
+            if document["_id"] not in seen:
+                seen.add(document["_id"])
+                document["id"] = document.pop("_id")
+                yield document
 
 
 def save_shortlist(db: Database, posting_id: str, shortlist: dict, session: ClientSession) -> None:
