@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import pymongo
 from bson import ObjectId
@@ -173,6 +173,19 @@ class Store:
             return self.transact(work)
         except DuplicateKeyError:
             return self.transact(work)
+
+
+class SessionRepository:
+    """A service's collections, read and written inside a unit of work's transaction (``of``), or, for queries,
+    outside any (``SessionRepository(db)``)."""
+
+    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
+        self.db = db
+        self.session = session
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> Self:
+        return cls(uow.db, uow.session)
 
 
 class Database(DependencyProvider):

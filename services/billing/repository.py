@@ -21,11 +21,10 @@ from decimal import Decimal
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
 from shared.errors import Conflict
-from shared.persistence import UnitOfWork
+from shared.persistence import SessionRepository
 from shared.stored import StoredForm
 from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
 from shared.stored import new_id as new_id
@@ -67,15 +66,7 @@ document = _FORM.document
 resource = _FORM.resource
 
 
-class Repository:
-    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
-        self.db = db
-        self.session = session
-
-    @classmethod
-    def of(cls, uow: UnitOfWork) -> Repository:
-        return cls(uow.db, uow.session)
-
+class Repository(SessionRepository):
     def _find(self, collection: str, query: dict, sort: str = "_id", limit: int = 0) -> list[dict]:
         cursor = self.db[collection].find(query, session=self.session).sort(sort, ASCENDING).limit(limit)
         return [resource(d) for d in cursor]

@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
-from shared.persistence import UnitOfWork
+from shared.persistence import SessionRepository
 from shared.stored import StoredForm
 from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
 from shared.stored import new_id as new_id
@@ -64,15 +63,7 @@ _document = _FORM.document
 _resource = _FORM.resource
 
 
-class Repository:
-    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
-        self.db = db
-        self.session = session
-
-    @classmethod
-    def of(cls, uow: UnitOfWork) -> Repository:
-        return cls(uow.db, uow.session)
-
+class Repository(SessionRepository):
     # contracts
 
     def insert_contract(self, contract: dict) -> None:

@@ -13,12 +13,11 @@ from typing import Any
 
 from bson.decimal128 import Decimal128
 from pymongo import ASCENDING
-from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
 from shared import apikeys
 from shared.money import Money
-from shared.persistence import UnitOfWork
+from shared.persistence import SessionRepository
 from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
 from shared.stored import new_id as new_id
 
@@ -92,16 +91,8 @@ def _posting_from_document(document: dict) -> dict:
 # -- access --------------------------------------------------------------------------------------------------
 
 
-class Repository:
+class Repository(SessionRepository):
     """Tenants and postings, read and written inside one transaction (or, for queries, outside any)."""
-
-    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
-        self.db = db
-        self.session = session
-
-    @classmethod
-    def of(cls, uow: UnitOfWork) -> Repository:
-        return cls(uow.db, uow.session)
 
     # tenants
 
