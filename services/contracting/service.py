@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
-from shared.persistence import Database, UnitOfWork, is_duplicate
+from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
 
@@ -230,13 +230,7 @@ class ContractingService:
             counts = {s: sum(1 for m in out if m["status"] == s) for s in ("recorded", "late", "duplicate")}
             return schemas.jsonable({"contract_id": contract["id"], **counts, "measurements": out})
 
-        try:
-            return self.store.transact(work)
-        except Exception as exc:
-            # The same key arrived twice at once and the other request committed first: answer as a retry.
-            if not is_duplicate(exc):
-                raise
-            return self.store.transact(work)
+        return self.store.transact_keyed(work)
 
     @configured_timer("CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS", 60.0)
     def evaluate_slas(self) -> None:
