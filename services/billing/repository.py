@@ -128,9 +128,6 @@ class Repository(SessionRepository):
         cursor = self.db[ACCOUNTS].find(query, {"tenant_id": 1}, session=self.session).limit(limit)
         return sorted((d["tenant_id"], d["_id"]) for d in cursor)
 
-    def accounts_of_tenant(self, tenant_id: str) -> list[dict]:
-        return self._find(ACCOUNTS, {"tenant_id": tenant_id})
-
     # items
 
     def item(self, item_id: Any) -> dict | None:
