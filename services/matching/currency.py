@@ -25,14 +25,6 @@ def rates() -> dict[str, Decimal]:
     return {code: Decimal(value) for code, value in table["rates"].items()}
 
 
-def as_of() -> str:
-    return json.loads(RATE_TABLE.read_text())["as_of"]
-
-
-def convertible(currency: str) -> bool:
-    return currency in rates()
-
-
 def convert(money: Money, currency: str) -> Money | None:
     """``money`` in ``currency`` (None when either currency is missing from the table)."""
     if money.currency == currency:
