@@ -274,10 +274,7 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
             outcome = {"value": "failed"}
 
             def work(uow):
-                if not uow.claim_event(envelope["id"], consumer):
-                    log.info("event %s already applied by %s", envelope["id"], consumer)
-                    outcome["value"] = "duplicate"
-                    return None
+                uow.claim_event(envelope["id"], consumer)
                 result = method(self, uow, envelope)
                 outcome["value"] = "applied"
                 return result
@@ -286,8 +283,8 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
             try:
                 return store.transact(work)
             except DuplicateKeyError:
-                # A concurrent delivery of the same event committed first.
-                log.info("event %s applied concurrently by %s", envelope["id"], consumer)
+                # Applied before (claim_event's insert refused it), or a concurrent delivery committed first.
+                log.info("event %s already applied by %s", envelope["id"], consumer)
                 outcome["value"] = "duplicate"
                 return None
             except Exception:

@@ -106,19 +106,19 @@ class UnitOfWork:
         self.emitted.extend(built)
         return built
 
-    def claim_event(self, event_id: str, consumer: str) -> bool:
-        """True the first time ``consumer`` applies ``event_id``; False when it was applied before.
+    def claim_event(self, event_id: str, consumer: str) -> None:
+        """Record that ``consumer`` applies ``event_id``, in this transaction, so the record commits exactly when
+        the handler's changes do.
 
-        The record is written in this transaction, so it commits exactly when the handler's changes do.
+        One insert, no look-up first: when the event was applied before, the unique ``_id`` refuses it with
+        ``DuplicateKeyError``, which aborts the transaction (nothing written in it survives; verified on the
+        embedded server), and ``subscribe`` answers the delivery as a duplicate.
         """
-        key = f"{consumer}:{event_id}"
-        if self.db[APPLIED_EVENTS].find_one({"_id": key}, session=self.session) is not None:
-            return False
         self.db[APPLIED_EVENTS].insert_one(
-            {"_id": key, "consumer": consumer, "event_id": event_id, "applied_at": envelopes.utc_now()},
+            {"_id": f"{consumer}:{event_id}", "consumer": consumer, "event_id": event_id,
+             "applied_at": envelopes.utc_now()},
             session=self.session,
         )
-        return True
 
 
 class Store:
