@@ -120,29 +120,26 @@ def all_providers(db: Database) -> Iterator[dict]:
 # --- track records ------------------------------------------------------------------------------------------------
 
 
-def _merge(db: Database, collection: str, fact: dict, merge, session: ClientSession) -> tuple[dict | None, dict | None]:
-    """Apply ``fact`` with ``merge``; (the stored fact before, the fact after), after being None if nothing changed."""
+def _merge(db: Database, collection: str, fact: dict, merge, session: ClientSession) -> set[str]:
+    """Apply ``fact`` with ``merge``; the providers whose track record that changes (none for a duplicate or a
+    stale fact, both when the fact moved from one provider to another)."""
     before = get(db, collection, fact["id"], session)
     after = merge(before, fact)
-    if after is not None:
-        db[collection].replace_one({"_id": fact["id"]}, {k: v for k, v in after.items() if k != "id"}, upsert=True,
-                                   session=session)
-    return before, after
+    if after is None:
+        return set()
+    db[collection].replace_one({"_id": fact["id"]}, {k: v for k, v in after.items() if k != "id"}, upsert=True,
+                               session=session)
+    return {after["provider_id"]} | ({before["provider_id"]} if before else set())
 
 
 def apply_contract(db: Database, fact: dict, session: ClientSession) -> set[str]:
-    """Merge a contract fact; the providers whose track record it changes (none for a duplicate or a stale one)."""
-    before, after = _merge(db, CONTRACTS, fact, domain.merge_contract, session)
-    if after is None:
-        return set()
-    return {after["provider_id"]} | ({before["provider_id"]} if before else set())
+    """Merge a contract fact; the providers whose track record it changes."""
+    return _merge(db, CONTRACTS, fact, domain.merge_contract, session)
 
 
 def apply_sla_result(db: Database, result: dict, session: ClientSession) -> set[str]:
-    before, after = _merge(db, SLA_RESULTS, result, domain.merge_sla_result, session)
-    if after is None:
-        return set()
-    return {after["provider_id"]} | ({before["provider_id"]} if before else set())
+    """Merge an evaluated SLA window; the providers whose track record it changes."""
+    return _merge(db, SLA_RESULTS, result, domain.merge_sla_result, session)
 
 
 def _facts(db: Database, collection: str, provider_id: str, session: ClientSession | None) -> list[dict]:
