@@ -211,13 +211,16 @@ class ContractingService:
             if problems:
                 raise ValidationFailed("Some measurements cannot be recorded; none were.", details=problems)
             out = []
+            evaluated: dict[str, bool] = {}  # per window: this transaction does not evaluate one, read it once
             for item, earlier, status in answers:
                 if earlier is None:
                     sla = slas[item["sla_id"]]
                     start, end = domain.window_containing(contract, sla, item["measured_at"])
                     window_id = repository.window_id(sla["id"], start)
-                    window = repo.window(window_id)
-                    late = window is not None and window.get("evaluated_at") is not None
+                    if window_id not in evaluated:
+                        window = repo.window(window_id)
+                        evaluated[window_id] = window is not None and window.get("evaluated_at") is not None
+                    late = evaluated[window_id]
                     earlier = {**item, "id": repository.new_id("msr"), "contract_id": contract["id"],
                                "window_id": window_id, "window_start": start, "window_end": end, "late": late,
                                "submitted_by": kind.value, "recorded_at": now}
