@@ -43,7 +43,7 @@ test-faults: $(STAMP)
 	$(PY) -m pytest tests/faults -q -s
 
 test: lint
-	$(PY) -m pytest tests -q -ra
+	$(PY) -m pytest tests -q -ra --durations=15
 
 # Benchmarks print their figures; they are never part of the test suite.
 bench-relay: $(STAMP)

@@ -117,17 +117,19 @@ def test_killing_and_restarting_postings_loses_no_accepted_posting_and_no_event(
         # lifetime ends (60 s); meanwhile the platform answers 503/504 and the client retries.
         deadline = time.monotonic() + 150
         posting_id = None
+        answer = None
         while posting_id is None and time.monotonic() < deadline:
             try:
                 response = call(stack, "POST", "/v1/postings", key=key, json=samples.posting(title=f"Task {n}"),
                                 headers={"Idempotency-Key": idempotency_key})
-            except requests.RequestException:
-                response = None
+                answer = f"{response.status_code} {response.text[:300]}"
+            except requests.RequestException as exc:
+                response, answer = None, repr(exc)
             if response is not None and response.status_code == 201:
                 posting_id = response.json()["id"]
             else:
                 time.sleep(0.5)
-        assert posting_id, f"posting {n} never accepted"
+        assert posting_id, f"posting {n} never accepted; the last answer: {answer}"
         accepted[idempotency_key] = posting_id
         while time.monotonic() < deadline:
             try:
