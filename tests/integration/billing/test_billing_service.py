@@ -257,7 +257,9 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
     assert wait_for(lambda: len(outbox(database, "invoice.overdue.v1")) == 1, timeout=10)
     [announced] = outbox(database, "invoice.overdue.v1")
     assert announced["subject"] == overdue["id"]
-    assert announced["data"]["invoice"]["balance"]["amount"] == "350.00"
+    # Due on issue: the overdue timer (every 0.2 s here) may announce it before or after the payment above, and the
+    # event carries the balance of that moment; either way it is announced once, and the invoice now owes 350.00.
+    assert announced["data"]["invoice"]["balance"]["amount"] in ("600.00", "350.00")
     after = billing.get_invoice(parties.client, overdue["id"])
     assert (after["status"], after["balance"]["amount"]) == ("overdue", "350.00")
     assert billing.get_invoice(parties.client, current["id"])["status"] == "issued"
