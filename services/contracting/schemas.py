@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField
+from shared.fields import MoneyField, StrictSchema, load_validated
 from shared.idempotency import key_batch
 
 from . import domain
@@ -80,22 +80,10 @@ class Timestamp(fields.Field):
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def _load(schema: Schema, payload: Any, message: str) -> Any:
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise ValidationFailed(message, details=err.messages) from err
-
-
 _one_of = validate.OneOf
 
 
-class TermsChangesSchema(Strict):
+class TermsChangesSchema(StrictSchema):
     unit = Text(allow_none=True, validate=validate.Length(min=1, max=40))
     price = WireMoney()
     hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
@@ -104,12 +92,12 @@ class TermsChangesSchema(Strict):
     payment_due_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=120))
 
 
-class CreditSchema(Strict):
+class CreditSchema(StrictSchema):
     percent = DecimalString(required=True)
     cap = WireMoney(required=True, allow_none=True)
 
 
-class SlaSchema(Strict):
+class SlaSchema(StrictSchema):
     id = fields.String(load_default=None, allow_none=True)
     metric = Text(required=True, validate=validate.Length(min=1, max=60))
     target = DecimalString(required=True)
@@ -120,38 +108,38 @@ class SlaSchema(Strict):
                                                                  "cap": None})
 
 
-class MilestoneSchema(Strict):
+class MilestoneSchema(StrictSchema):
     title = Text(required=True, validate=validate.Length(min=1, max=200))
     due_date = IsoDate(required=True, allow_none=True)
     amount = WireMoney(required=True)
 
 
-class EscalationLevelSchema(Strict):
+class EscalationLevelSchema(StrictSchema):
     level = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
     client_contact = Text(required=True, validate=validate.Length(min=1, max=200))
     provider_contact = Text(required=True, validate=validate.Length(min=1, max=200))
     response_hours = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=720))
 
 
-class GovernanceSchema(Strict):
+class GovernanceSchema(StrictSchema):
     reporting_cadence = fields.String(required=True, validate=_one_of(["weekly", "monthly"]))
     review_cadence = fields.String(required=True, validate=_one_of(["weekly", "monthly", "quarterly"]))
     escalation_levels = fields.List(fields.Nested(EscalationLevelSchema), required=True,
                                     validate=validate.Length(min=1, max=5))
 
 
-class ResponsibilitiesSchema(Strict):
+class ResponsibilitiesSchema(StrictSchema):
     client = fields.List(Text(validate=validate.Length(min=1, max=500)), required=True,
                          validate=validate.Length(max=30))
     provider = fields.List(Text(validate=validate.Length(min=1, max=500)), required=True,
                            validate=validate.Length(max=30))
 
 
-class ConfidentialityChangesSchema(Strict):
+class ConfidentialityChangesSchema(StrictSchema):
     nda_terms = Text(allow_none=True, validate=validate.Length(max=10000))
 
 
-class ContractChangesSchema(Strict):
+class ContractChangesSchema(StrictSchema):
     title = Text(validate=validate.Length(min=1, max=200))
     scope = Text(validate=validate.Length(max=10000))
     responsibilities = fields.Nested(ResponsibilitiesSchema)
@@ -166,7 +154,7 @@ class ContractChangesSchema(Strict):
     governance = fields.Nested(GovernanceSchema)
 
 
-class AmendmentChangesSchema(Strict):
+class AmendmentChangesSchema(StrictSchema):
     hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
     seats = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=10000))
     price = WireMoney()
@@ -174,16 +162,16 @@ class AmendmentChangesSchema(Strict):
     slas = fields.List(fields.Nested(SlaSchema), validate=validate.Length(max=20))
 
 
-class AmendmentSchema(Strict):
+class AmendmentSchema(StrictSchema):
     changes = fields.Nested(AmendmentChangesSchema, required=True)
     reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class SignatureSchema(Strict):
+class SignatureSchema(StrictSchema):
     terms_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
-class MeasurementSchema(Strict):
+class MeasurementSchema(StrictSchema):
     key = Text(load_default=None, validate=validate.Length(min=1, max=100))
     sla_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     value = DecimalString(required=True)
@@ -191,19 +179,19 @@ class MeasurementSchema(Strict):
     units = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
-class MeasurementBatchSchema(Strict):
+class MeasurementBatchSchema(StrictSchema):
     measurements = fields.List(fields.Nested(MeasurementSchema), required=True,
                                validate=validate.Length(min=1, max=MAX_BATCH))
 
 
-class ReviewSchema(Strict):
+class ReviewSchema(StrictSchema):
     scores = fields.Dict(keys=Text(validate=validate.Length(min=1, max=40)),
                          values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
                          required=True, validate=validate.Length(min=1, max=10))
     notes = Text(load_default=None, allow_none=True, validate=validate.Length(max=5000))
 
 
-class IssueSchema(Strict):
+class IssueSchema(StrictSchema):
     title = Text(required=True, validate=validate.Length(min=1, max=200))
     description = Text(load_default="", validate=validate.Length(max=5000))
     severity = fields.String(required=True, validate=_one_of(["low", "medium", "high", "critical"]))
@@ -212,33 +200,33 @@ class IssueSchema(Strict):
     due_at = Timestamp(required=True)
 
 
-class ResolutionSchema(Strict):
+class ResolutionSchema(StrictSchema):
     resolution = Text(required=True, validate=validate.Length(min=1, max=5000))
 
 
-class RatingSchema(Strict):
+class RatingSchema(StrictSchema):
     score = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
     comment = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-class TerminationSchema(Strict):
+class TerminationSchema(StrictSchema):
     reason = Text(required=True, validate=validate.Length(min=1, max=2000))
     notice_days = fields.Integer(strict=True, load_default=None, allow_none=True,
                                  validate=validate.Range(min=0, max=365))
 
 
-class AnswerSchema(Strict):
+class AnswerSchema(StrictSchema):
     text = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class PartySchema(Strict):
+class PartySchema(StrictSchema):
     kind = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]))
     tenant_id = fields.String(validate=validate.Length(min=1, max=64))
     provider_id = fields.String(validate=validate.Length(min=1, max=64))
 
 
 def load_party(party: Any) -> tuple[domain.Party, str]:
-    loaded = _load(PartySchema(), party, "Not a party to a contract.")
+    loaded = load_validated(PartySchema(), party, "Not a party to a contract.")
     kind = domain.Party(loaded["kind"])
     party_id = loaded.get("tenant_id" if kind is domain.Party.CLIENT else "provider_id")
     if not party_id:
@@ -247,47 +235,47 @@ def load_party(party: Any) -> tuple[domain.Party, str]:
 
 
 def load_changes(payload: Any) -> dict:
-    return _load(ContractChangesSchema(), payload, "The contract changes are not valid.")
+    return load_validated(ContractChangesSchema(), payload, "The contract changes are not valid.")
 
 
 def load_amendment(payload: Any) -> dict:
-    return _load(AmendmentSchema(), payload, "The amendment is not valid.")
+    return load_validated(AmendmentSchema(), payload, "The amendment is not valid.")
 
 
 def load_signature(payload: Any) -> str:
-    return _load(SignatureSchema(), payload, "Sign with the terms_hash you read.")["terms_hash"]
+    return load_validated(SignatureSchema(), payload, "Sign with the terms_hash you read.")["terms_hash"]
 
 
 def load_measurements(payload: Any, idempotency_key: Any) -> list[dict]:
     """One measurement or ``{"measurements": [...]}``. Each needs a ``key``; without one, the request's
     ``Idempotency-Key`` plus the item's position makes it."""
     batch = payload if isinstance(payload, dict) and "measurements" in payload else {"measurements": [payload]}
-    items = _load(MeasurementBatchSchema(), batch, "The measurements are not valid.")["measurements"]
+    items = load_validated(MeasurementBatchSchema(), batch, "The measurements are not valid.")["measurements"]
     return key_batch(items, idempotency_key, "measurement")
 
 
 def load_review(payload: Any) -> dict:
-    return _load(ReviewSchema(), payload, "The review is not valid.")
+    return load_validated(ReviewSchema(), payload, "The review is not valid.")
 
 
 def load_issue(payload: Any) -> dict:
-    return _load(IssueSchema(), payload, "The issue is not valid.")
+    return load_validated(IssueSchema(), payload, "The issue is not valid.")
 
 
 def load_resolution(payload: Any) -> str:
-    return _load(ResolutionSchema(), payload, "Say how the issue was resolved.")["resolution"]
+    return load_validated(ResolutionSchema(), payload, "Say how the issue was resolved.")["resolution"]
 
 
 def load_rating(payload: Any) -> dict:
-    return _load(RatingSchema(), payload, "The rating is not valid.")
+    return load_validated(RatingSchema(), payload, "The rating is not valid.")
 
 
 def load_termination(payload: Any) -> dict:
-    return _load(TerminationSchema(), payload, "The termination is not valid.")
+    return load_validated(TerminationSchema(), payload, "The termination is not valid.")
 
 
 def load_answer(payload: Any) -> str:
-    return _load(AnswerSchema(), payload, "The answer is not valid.")["text"]
+    return load_validated(AnswerSchema(), payload, "The answer is not valid.")["text"]
 
 
 def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
