@@ -56,6 +56,7 @@ def same(a: str, b: str) -> bool:
 # -- the key ring: each key-issuing service keeps its keys in an ``api_keys`` collection of its own database ------
 
 KEYS = "api_keys"
+RINGS = "api_key_rings"  # one document per owner, written by each revocation of a last-key role
 OWNER_ROLE = "owner"
 # A client organisation's keys carry one of these; a provider's keys are all "provider".
 CLIENT_ROLES = (OWNER_ROLE, "manager", "finance")
@@ -184,6 +185,11 @@ class KeyRing:
             return record
         # Nobody locks themselves out: a tenant keeps one live owner key, a provider one live key.
         if record["role"] in (OWNER_ROLE, PROVIDER_ROLE) and status_of(record, now) == "active":
+            # Two revocations of the last two such keys each see the other key live in their own snapshot and
+            # write different documents: both would commit. Both writing the owner's ring document makes the
+            # later one conflict, and its retry sees the earlier one's revocation.
+            self.db[RINGS].update_one({"_id": owner_id}, {"$inc": {"revocations": 1}}, upsert=True,
+                                      session=self.session)
             others = [r for r in self.of(owner_id) if r["_id"] != record["_id"] and r["role"] == record["role"]
                       and status_of(r, now) == "active"]
             if not others:

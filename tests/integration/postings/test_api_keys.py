@@ -1,11 +1,17 @@
 """A tenant's API keys in the postings service: roles, rotation with a grace period, revocation at once."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
+from pymongo.errors import PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from services.postings.service import PostingsService
+from shared import apikeys
+from shared.apikeys import KeyRing
 from shared.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
@@ -18,11 +24,6 @@ def postings(container_factory, service_config, amqp_uri):
     container_factory(PostingsService, service_config).start()
     with ServiceRpcProxy("postings", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
         yield proxy
-
-
-@pytest.fixture
-def database(service_config, mongo_client):
-    return mongo_client[service_config["MONGO_DATABASE"]]
 
 
 def test_an_owner_key_creates_role_keys_that_authenticate_with_their_role_and_only_digests_are_stored(
@@ -86,3 +87,41 @@ def test_another_tenants_key_is_not_found(postings):
     for change in (lambda: postings.revoke_key(second, key["id"]), lambda: postings.rotate_key(second, key["id"], 0)):
         with pytest.raises(NotFound):
             change()
+
+
+def _revoke_in_transaction(client, database, tenant_id: str, key_id: str, session=None):
+    """Revoke in a transaction of its own, left open when ``session`` is given (the caller commits it)."""
+    own = session is None
+    session = session or client.start_session()
+    session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+    try:
+        KeyRing(database, apikeys.CLIENT, session).revoke(tenant_id, key_id, datetime.now(UTC))
+        if own:
+            session.commit_transaction()
+    except BaseException:
+        session.abort_transaction()
+        raise
+    finally:
+        if own:
+            session.end_session()
+
+
+def test_two_owner_keys_revoked_at_the_same_time_leave_one_of_them_live(postings, database, mongo_client):
+    created = postings.create_tenant(ACME)
+    tenant_id = created["tenant"]["id"]
+    [first] = postings.list_keys(tenant_id)["items"]
+    second = postings.create_key(tenant_id, "owner")
+
+    # Each revocation alone is allowed (the other owner key is live in its snapshot); both together would lock
+    # the tenant out. The first is not committed yet when the second runs.
+    with mongo_client.start_session() as session:
+        _revoke_in_transaction(mongo_client, database, tenant_id, first["id"], session)
+        with pytest.raises(PyMongoError) as raised:
+            _revoke_in_transaction(mongo_client, database, tenant_id, second["key"]["id"])
+        assert raised.value.has_error_label("TransientTransactionError")  # what with_transaction retries
+        session.commit_transaction()
+    with pytest.raises(Conflict):  # the retry sees the first revoked: this is now the last owner key
+        _revoke_in_transaction(mongo_client, database, tenant_id, second["key"]["id"])
+
+    assert postings.authenticate(created["api_key"]) is None
+    assert postings.authenticate(second["api_key"])["role"] == "owner"
