@@ -119,6 +119,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
     Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
     Setting(
+        "matching_notice_release_interval_seconds",
+        3600.0,
+        "How often matching frees the load of terminated contracts whose notice period has ended (their hours "
+        "count against the provider's capacity until the effective date).",
+        cast=float,
+    ),
+    Setting(
         "contracting_sla_evaluation_interval_seconds",
         60.0,
         "How often contracting looks for SLA measurement windows that fell due and evaluates them.",
@@ -238,6 +245,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),
+        "MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS": value("matching_notice_release_interval_seconds"),
         "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": value("contracting_sla_evaluation_interval_seconds"),
         "CONTRACTING_SLA_GRACE_SECONDS": value("contracting_sla_grace_seconds"),
         "CONTRACTING_ESCALATION_INTERVAL_SECONDS": value("contracting_escalation_interval_seconds"),

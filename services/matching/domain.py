@@ -72,8 +72,9 @@ Schedule = tuple[tuple[str, tuple[Shift, ...]], ...]  # ((time zone, shifts), ..
 class TrackRecord:
     """What contracting tells matching about a provider; neutral until it does.
 
-    Load: ``committed_hours_per_week`` is the hours a week of the provider's active contracts, ``committed_seats``
-    the seats of active contracts that commit seats instead of hours (firms); ``committed_by_centre`` holds, per
+    Load: ``committed_hours_per_week`` is the hours a week of the provider's active contracts and of terminated
+    ones still serving their notice, ``committed_seats`` the seats of those that commit seats instead of hours
+    (firms); ``committed_by_centre`` holds, per
     delivery centre, the (hours, seats) of the contracts that name it. A candidate row carries the record with its
     own load in ``committed_hours_per_week`` (see ``candidate_rows`` and ``centre_loads``).
     """
@@ -335,15 +336,18 @@ def posting_needs(posting: dict) -> PostingNeeds:
 #
 # Matching keeps one fact per contract (keyed by its id) and one per evaluated SLA window, each merged so that an
 # event applied twice, or late, changes nothing; a provider's track record is then recomputed from all of its
-# facts. Arriving in any order, the same events give the same record.
+# facts. Arriving in any order, the same events give the same record (for the same day: a terminated contract's
+# hours stay committed through its notice period, until its effective date).
 
 ENDED = ("completed", "terminated")
 _CONTRACT_TERMS = ("provider_id", "centre_id", "tenant_id", "posting_id", "version", "hours_per_week", "seats")
 
 
-def contract_fact(contract: dict, status: str, *, rating: float | None = None, ended_at: str | None = None) -> dict:
+def contract_fact(contract: dict, status: str, *, rating: float | None = None, ended_at: str | None = None,
+                  releases_on: str | None = None) -> dict:
     """What matching keeps of a contract snapshot that arrived in a ``status`` event (active, completed,
-    terminated)."""
+    terminated). ``releases_on``: a terminated contract's effective date (ISO date); its hours and seats stay
+    committed until that day."""
     terms = contract.get("terms") or {}
     hours = terms.get("hours_per_week")
     return {
@@ -358,6 +362,7 @@ def contract_fact(contract: dict, status: str, *, rating: float | None = None, e
         "seats": terms.get("seats"),
         "rating": None if rating is None else float(rating),
         "ended_at": ended_at,
+        "releases_on": releases_on,
     }
 
 
@@ -374,7 +379,8 @@ def merge_contract(stored: dict | None, incoming: dict) -> dict | None:
     if incoming["version"] > stored["version"]:
         merged.update({name: incoming[name] for name in _CONTRACT_TERMS})
     if stored["status"] not in ENDED and incoming["status"] in ENDED:
-        merged.update(status=incoming["status"], ended_at=incoming["ended_at"])
+        merged.update(status=incoming["status"], ended_at=incoming["ended_at"],
+                      releases_on=incoming.get("releases_on"))
     if merged.get("rating") is None and incoming.get("rating") is not None:
         merged["rating"] = incoming["rating"]
     return None if merged == stored else merged
@@ -422,13 +428,22 @@ def _seats(contract: dict) -> int:
     return 0 if contract.get("hours_per_week") else int(contract.get("seats") or 0)
 
 
-def track_record_document(contracts: Iterable[dict], sla_results: Iterable[dict]) -> dict:
-    """A provider's track record from all its contract facts and evaluated SLA windows (order-independent)."""
+def serving_notice(contract: dict, today: str) -> bool:
+    """A terminated contract whose effective date (``releases_on``) is after ``today`` (ISO dates): the provider
+    still works it."""
+    return contract["status"] == "terminated" and (contract.get("releases_on") or "") > today
+
+
+def track_record_document(contracts: Iterable[dict], sla_results: Iterable[dict], today: str) -> dict:
+    """A provider's track record from all its contract facts and evaluated SLA windows on ``today`` (an ISO date):
+    order-independent. The load counts active contracts and terminated ones still serving their notice."""
     contracts = sorted(contracts, key=lambda c: c["id"])
     active = [c for c in contracts if c["status"] not in ENDED]
+    on_notice = [c for c in contracts if serving_notice(c, today)]
+    committed = active + on_notice
     completed = [c for c in contracts if c["status"] == "completed"]
     by_centre: dict[str, tuple[float, int]] = {}
-    for contract in active:
+    for contract in committed:
         if contract.get("centre_id"):
             hours, seats = by_centre.get(contract["centre_id"], (0.0, 0))
             by_centre[contract["centre_id"]] = (hours + _hours(contract), seats + _seats(contract))
@@ -439,8 +454,9 @@ def track_record_document(contracts: Iterable[dict], sla_results: Iterable[dict]
         "active_contracts": len(active),
         "completed_contracts": len(completed),
         "terminated_contracts": sum(1 for c in contracts if c["status"] == "terminated"),
-        "committed_hours_per_week": sum((_hours(c) for c in active), 0.0),
-        "committed_seats": sum(_seats(c) for c in active),
+        "contracts_on_notice": len(on_notice),
+        "committed_hours_per_week": sum((_hours(c) for c in committed), 0.0),
+        "committed_seats": sum(_seats(c) for c in committed),
         "committed_by_centre": [{"centre_id": centre, "hours_per_week": hours, "seats": seats}
                                 for centre, (hours, seats) in sorted(by_centre.items())],
         "sla_windows_evaluated": len(windows),

@@ -22,6 +22,7 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from services.matching import domain
+from shared.envelope import utc_now
 
 PROVIDERS = "providers"
 TENANTS = "tenants"
@@ -36,6 +37,7 @@ RE_RANKED_STATUSES = (OPEN,)
 def ensure_indexes(db: Database) -> None:
     db[PROVIDERS].create_index([("seq", ASCENDING)], name="change_order")
     db[CONTRACTS].create_index([("provider_id", ASCENDING)], name="by_provider")
+    db[CONTRACTS].create_index([("status", ASCENDING), ("releases_on", ASCENDING)], name="notice_ends")
     db[SLA_RESULTS].create_index([("provider_id", ASCENDING)], name="by_provider")
     db[POSTINGS].create_index([("status", ASCENDING)], name="status")
     db[POSTINGS].create_index([("status", ASCENDING), ("model", ASCENDING), ("category", ASCENDING)],
@@ -150,13 +152,28 @@ def _facts(db: Database, collection: str, provider_id: str, session: ClientSessi
     return facts
 
 
+def today() -> str:
+    """Today's date in UTC (ISO), the day a track record's load is computed for."""
+    return utc_now().date().isoformat()
+
+
 def track_record(db: Database, provider_id: str, session: ClientSession | None = None) -> dict | None:
-    """The provider's track record recomputed from its facts (None when matching has none)."""
+    """The provider's track record recomputed from its facts, as of today (None when matching has none)."""
     contracts = _facts(db, CONTRACTS, provider_id, session)
     windows = _facts(db, SLA_RESULTS, provider_id, session)
     if not contracts and not windows:
         return None
-    return domain.track_record_document(contracts, windows)
+    return domain.track_record_document(contracts, windows, today())
+
+
+def notices_served(db: Database, on: str, limit: int) -> list[dict]:
+    """Terminated contracts whose notice ended by ``on`` (ISO date) and whose load was not released yet."""
+    return list(db[CONTRACTS].find({"status": "terminated", "releases_on": {"$lte": on}, "released": {"$ne": True}},
+                                   {"provider_id": 1}).limit(limit))
+
+
+def mark_released(db: Database, contract_id: str, session: ClientSession) -> None:
+    db[CONTRACTS].update_one({"_id": contract_id}, {"$set": {"released": True}}, session=session)
 
 
 def get_track_record(db: Database, provider_id: str, session: ClientSession | None = None) -> dict | None:

@@ -9,12 +9,15 @@ Inputs (all idempotent, each in one transaction with its outbox):
 - posting.cancelled / posting.awarded → the posting stops being re-ranked;
 - contract.activated / amended / completed / terminated and sla.met / sla.breached (contracting) → one fact per
   contract and per evaluated SLA window; the provider's track record and load are recomputed from its facts and,
-  when they change, its open postings are re-ranked like after a provider change.
+  when they change, its open postings are re-ranked like after a provider change. A terminated contract's load
+  stays until its effective date; a timer (``MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS``) releases it then.
 
 Queries: ``get_shortlist`` and ``explain``, scoped to the posting's tenant (another tenant gets NotFound).
 """
 
 from __future__ import annotations
+
+import logging
 
 from services.matching import domain, repository, shortlists
 from services.matching.dependencies import LiveIndex, MatchingIndex
@@ -24,7 +27,10 @@ from shared.errors import NotFound
 from shared.messaging import subscribe
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
+from shared.timers import configured_timer
 from shared.tracing import Tracing
+
+log = logging.getLogger(__name__)
 
 TERMINAL = ("awarded", "cancelled", "closed", "expired")
 
@@ -114,7 +120,8 @@ class MatchingService:
     def on_contract_terminated(self, uow, envelope):
         data = envelope["data"]
         self._contract_changed(uow, domain.contract_fact(data["contract"], "terminated",
-                                                         ended_at=data["terminated_at"]))
+                                                         ended_at=data["terminated_at"],
+                                                         releases_on=data["effective_date"]))
 
     @subscribe("contracting", "sla.met.v1")
     def on_sla_met(self, uow, envelope):
@@ -126,6 +133,20 @@ class MatchingService:
         self._track_record_changed(uow, repository.apply_sla_result(uow.db, domain.sla_result(envelope["data"]),
                                                                     uow.session))
 
+    @configured_timer("MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS", 3600.0)
+    def release_served_notices(self) -> None:
+        """A terminated contract's hours stay committed until its effective date; from that day they are free
+        again: the provider's load is recomputed and its open postings re-ranked."""
+        for fact in repository.notices_served(self.store.db, repository.today(), limit=500):
+            try:
+                self.store.transact(lambda uow, f=fact: self._release_notice(uow, f))
+            except Exception as exc:  # another replica got there first, or a passing failure: next tick retries
+                log.warning("releasing the load of contract %s deferred: %s", fact["_id"], exc)
+
+    def _release_notice(self, uow: UnitOfWork, fact: dict) -> None:
+        repository.mark_released(uow.db, fact["_id"], uow.session)
+        self._track_record_changed(uow, {fact["provider_id"]})
+
     def _contract_changed(self, uow: UnitOfWork, fact: dict) -> None:
         self._track_record_changed(uow, repository.apply_contract(uow.db, fact, uow.session))
 
@@ -134,7 +155,8 @@ class MatchingService:
         re-indexed and its open postings re-ranked. A provider matching does not know yet keeps its facts until
         its profile arrives (``_adopt_waiting_track_record``)."""
         for provider_id in sorted(provider_ids):
-            record = repository.track_record(uow.db, provider_id, uow.session) or domain.track_record_document([], [])
+            record = (repository.track_record(uow.db, provider_id, uow.session)
+                      or domain.track_record_document([], [], repository.today()))
             if repository.set_track_record(uow.db, provider_id, record, uow.session):
                 self._provider_changed(uow, provider_id)
 

@@ -3,12 +3,16 @@ and track record change, the explanation shows them, and the shortlist follows."
 
 import copy
 import json
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching.service import MatchingService
 from shared import contracts
 from tests.integration.matching.events import STRONG_SKILLS, deliver, emitted, publish_posting, register
+from tests.support.waiting import wait_for
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -137,3 +141,45 @@ def test_a_contract_that_arrives_before_the_provider_counts_and_survives_a_resta
     (proposed,) = emitted(database, "matches.proposed.v1", posting["id"])
     assert [(c["provider_id"], c["centre_id"]) for c in proposed["data"]["shortlist"]["candidates"]] == \
         [(PROVIDER, "dc_bogota")]
+
+
+def test_a_terminated_contract_holds_the_providers_hours_through_its_notice_and_frees_them_on_its_effective_date(
+        container_factory, config, database, amqp_uri, quiet_queues):
+    matching = container_factory(MatchingService, {**config, "MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS": 0.2})
+    matching.start()
+    register(matching, amqp_uri, {**b.profile(skills=STRONG_SKILLS), "id": PROVIDER})
+    for n in (601, 602, 603):
+        register(matching, amqp_uri, b.profile(n=n))
+    publish_posting(matching, amqp_uri)  # 20 h a week
+
+    activated = example("contract.activated.v1")
+    activated["contract"]["terms"]["hours_per_week"] = 30  # of the provider's 40
+    from_contracting(matching, amqp_uri, "contract.activated.v1", activated)
+    with ServiceRpcProxy("matching", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as rpc:
+        assert explained(rpc)["status"] == "excluded"
+
+        terminated = example("contract.terminated.v1")
+        terminated["contract"]["terms"]["hours_per_week"] = 30
+        today = datetime.now(UTC).date()
+        effective = today + timedelta(days=14)
+        terminated.update(notice_days=14, effective_date=effective.isoformat())
+        from_contracting(matching, amqp_uri, "contract.terminated.v1", terminated)
+        record = rpc.get_provider(PROVIDER)["track_record"]
+        assert (record["active_contracts"], record["contracts_on_notice"], record["committed_hours_per_week"]) == \
+            (0, 1, 30)
+        why = explained(rpc)
+        assert why["status"] == "excluded"  # still working its notice: 10 free hours
+        assert why["rows"][0]["excluded_by"][0]["reason"] == "has 10 free hours a week, the work needs 20"
+        released_before = database.contracts.find_one({"_id": terminated["contract"]["id"]}).get("released")
+        assert not released_before  # the timer runs every 0.2 s and leaves a notice that has not ended alone
+
+        # Fourteen days pass: the fact's effective date is today (only the date moves; nothing else is touched).
+        database.contracts.update_one({"_id": terminated["contract"]["id"]},
+                                      {"$set": {"releases_on": today.isoformat()}})
+        assert wait_for(lambda: explained(rpc)["status"] == "shortlisted", timeout=20)
+        record = rpc.get_provider(PROVIDER)["track_record"]
+        assert (record["contracts_on_notice"], record["committed_hours_per_week"]) == (0, 0)
+        assert last_change(database)["changes"]["added"] == [PROVIDER]
+        updates = len(emitted(database, "shortlist.updated.v1"))
+        time.sleep(1)  # more ticks of the timer: released once, nothing more emitted
+        assert len(emitted(database, "shortlist.updated.v1")) == updates

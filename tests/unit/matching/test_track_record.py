@@ -27,8 +27,12 @@ def completed(score, **kw):
     return domain.contract_fact(contract(**kw), "completed", rating=score, ended_at="2027-07-04T17:00:00.000Z")
 
 
-def terminated(**kw):
-    return domain.contract_fact(contract(**kw), "terminated", ended_at="2027-03-01T12:00:00.000Z")
+TODAY = "2027-03-01"
+
+
+def terminated(releases_on=TODAY, **kw):
+    return domain.contract_fact(contract(**kw), "terminated", ended_at="2027-03-01T12:00:00.000Z",
+                                releases_on=releases_on)
 
 
 def sla_window(start, met, evaluated_at="2027-01-11T00:05:00.000Z", n=1, sla="sla_first_response"):
@@ -40,7 +44,7 @@ def sla_window(start, met, evaluated_at="2027-01-11T00:05:00.000Z", n=1, sla="sl
     })
 
 
-def record_after(contract_facts=(), sla_results=()) -> dict:
+def record_after(contract_facts=(), sla_results=(), today=TODAY) -> dict:
     """Apply facts one by one the way the repository does (merge into what is stored), then recompute."""
     contracts, windows = {}, {}
     for fact in contract_facts:
@@ -51,7 +55,7 @@ def record_after(contract_facts=(), sla_results=()) -> dict:
         merged = domain.merge_sla_result(windows.get(result["id"]), result)
         if merged is not None:
             windows[result["id"]] = merged
-    return domain.track_record_document(contracts.values(), windows.values())
+    return domain.track_record_document(contracts.values(), windows.values(), today)
 
 
 def test_active_and_completed_contracts_give_the_load_the_count_and_the_mean_rating():
@@ -71,6 +75,22 @@ def test_the_same_events_in_any_order_or_twice_give_the_same_track_record():
     for shuffled in itertools.permutations(events):
         assert record_after(shuffled) == in_order
     assert record_after(events + events[::-1]) == in_order
+
+
+def test_a_terminated_contract_keeps_its_hours_and_seats_committed_until_its_effective_date():
+    facts = [activated(n=1, hours=20), activated(n=2, hours=10), terminated(n=2, hours=10, releases_on="2027-03-15"),
+             activated(n=3, centre="dc_cebu", hours=None, seats=1),
+             terminated(n=3, centre="dc_cebu", hours=None, seats=1, releases_on="2027-03-15")]
+    during = record_after(facts, today="2027-03-14")  # the last day of the notice period
+    assert (during["active_contracts"], during["contracts_on_notice"], during["terminated_contracts"]) == (1, 2, 2)
+    assert (during["committed_hours_per_week"], during["committed_seats"]) == (30, 1)
+    assert during["committed_by_centre"] == [{"centre_id": "dc_cebu", "hours_per_week": 0.0, "seats": 1}]
+
+    after = record_after(facts, today="2027-03-15")  # effective: the provider is free of it
+    assert (after["active_contracts"], after["contracts_on_notice"]) == (1, 0)
+    assert (after["committed_hours_per_week"], after["committed_seats"], after["committed_by_centre"]) == (20, 0, [])
+    for shuffled in itertools.permutations(facts):
+        assert record_after(shuffled, today="2027-03-14") == during
 
 
 def test_an_amendment_that_overtakes_the_activation_keeps_its_hours():
