@@ -11,10 +11,12 @@ Design (docs/design/contracting.md has the longer story):
   signature and returns the contract to draft. Anything else is ``Conflict`` and changes nothing.
 - **Signatures** carry the party, its id, the time and the SHA-256 of the canonical JSON (sorted keys, no
   spaces) of the signable terms; the signer sends the hash it read, so nobody signs terms it has not seen.
-- **SLA windows** are anchored at the contract's start date, 00:00 UTC: daily = 1 day, weekly = 7 days,
-  monthly = calendar months from the start day; the last window ends with the contract. A window is evaluated
-  once, ``grace`` after the later of its end and the contract's activation (a backdated contract's past windows
-  wait for their measurements). No measurements in a window is a breach.
+- **SLA windows** are anchored at the contract's start date, 00:00 UTC: daily = 1 day, weekly = 7 days, monthly =
+  calendar months from the start day; the last window ends with the contract. After an amendment that moves the
+  boundaries (another window length, a later end date) the next window starts where the last evaluated one ended,
+  never inside it; measurements count in the window their time falls in, whatever window they were recorded against.
+  A window is evaluated once, ``grace`` after the later of its end and the contract's activation (a backdated
+  contract's past windows wait for their measurements). No measurements in a window is a breach.
 - **Late measurements** (their window was already evaluated) are recorded, flagged ``late`` and shown in the
   governance summary; they do not change the evaluated outcome (the credit was already owed or not).
 - **Credit** = ``percent`` % of the window's fees, capped at ``cap``, rounded once (half up) to the currency's
@@ -468,6 +470,16 @@ def window_containing(contract: dict, sla: dict, moment: datetime) -> tuple[date
     return window_bounds(contract, sla, window_index(contract, sla, moment))
 
 
+def evaluation_window(contract: dict, sla: dict, moment: datetime) -> tuple[datetime, datetime]:
+    """The window ``moment`` is evaluated in: the one containing it, starting no earlier than the SLA's cursor
+    (the end of its last evaluated window). The two differ only after an amendment moved the boundaries (a new
+    window length, a later end date): the first window after it then runs from the cursor, so no stretch of time
+    is evaluated, or credited, twice."""
+    start, end = window_containing(contract, sla, moment)
+    cursor = contract["sla_cursor"].get(sla["id"])
+    return (cursor, end) if cursor is not None and start < cursor <= moment else (start, end)
+
+
 def window_due_at(contract: dict, window_end: datetime, grace: timedelta) -> datetime:
     """When a window is evaluated: ``grace`` after its end, or after activation for windows already past."""
     return max(window_end, contract["activated_at"]) + grace
@@ -479,7 +491,7 @@ def _next_window(contract: dict, sla: dict, cursor: datetime) -> tuple[datetime,
     last = contract_end(contract)
     if last is not None and cursor >= last:
         return None
-    window = window_containing(contract, sla, cursor)
+    window = evaluation_window(contract, sla, cursor)
     ended = contract["completed_at"] or contract["terminated_at"]
     return None if ended is not None and window[1] > ended else window
 

@@ -45,6 +45,8 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("key", ASCENDING)], name="contract_key",
                                   unique=True)
     db[MEASUREMENTS].create_index([("window_id", ASCENDING)], name="window_id")
+    db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("sla_id", ASCENDING), ("measured_at", ASCENDING)],
+                                  name="contract_sla_time")
     db[WINDOWS].create_index([("contract_id", ASCENDING), ("start", ASCENDING)], name="contract_start")
     db[REVIEWS].create_index([("contract_id", ASCENDING), ("recorded_at", ASCENDING)], name="contract_recorded")
     db[ISSUES].create_index([("contract_id", ASCENDING), ("raised_at", ASCENDING)], name="contract_raised")
@@ -120,8 +122,12 @@ class Repository(SessionRepository):
             upsert=True, session=self.session,
         )
 
-    def counted_measurements(self, window: str) -> list[dict]:
-        cursor = self.db[MEASUREMENTS].find({"window_id": window, "late": False}, session=self.session)
+    def counted_measurements(self, contract_id: str, sla_id: str, start: datetime, end: datetime) -> list[dict]:
+        """The measurements a window counts: by their time, not by the window they were recorded against (an
+        amendment may have moved the boundaries since); late ones never count."""
+        cursor = self.db[MEASUREMENTS].find({"contract_id": contract_id, "sla_id": sla_id,
+                                             "measured_at": {"$gte": start, "$lt": end}, "late": False},
+                                            session=self.session)
         return [_resource(d) for d in cursor]
 
     def close_window(self, window: dict, outcome: dict) -> None:

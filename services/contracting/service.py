@@ -215,12 +215,14 @@ class ContractingService:
             for item, earlier, status in answers:
                 if earlier is None:
                     sla = slas[item["sla_id"]]
-                    start, end = domain.window_containing(contract, sla, item["measured_at"])
+                    start, end = domain.evaluation_window(contract, sla, item["measured_at"])
                     window_id = repository.window_id(sla["id"], start)
                     if window_id not in evaluated:
                         window = repo.window(window_id)
                         evaluated[window_id] = window is not None and window.get("evaluated_at") is not None
-                    late = evaluated[window_id]
+                    # Before the cursor every window was evaluated, whatever boundaries it had then.
+                    cursor = contract["sla_cursor"].get(sla["id"])
+                    late = evaluated[window_id] or (cursor is not None and item["measured_at"] < cursor)
                     earlier = {**item, "id": repository.new_id("msr"), "contract_id": contract["id"],
                                "window_id": window_id, "window_start": start, "window_end": end, "late": late,
                                "submitted_by": kind.value, "recorded_at": now}
@@ -263,7 +265,8 @@ class ContractingService:
         window_id = repository.window_id(sla["id"], start)
         window = repo.window(window_id)
         if window is None or window.get("evaluated_at") is None:
-            outcome = domain.evaluate(contract, sla, start, end, repo.counted_measurements(window_id), now)
+            outcome = domain.evaluate(contract, sla, start, end,
+                                      repo.counted_measurements(contract["id"], sla["id"], start, end), now)
             repo.close_window({"id": window_id, "contract_id": contract["id"], "sla_id": sla["id"], "start": start,
                                "end": end}, outcome)
             routing_key, data = events.sla_evaluated(schemas.jsonable(outcome))

@@ -248,3 +248,45 @@ def test_two_replicas_evaluate_each_window_exactly_once(container_factory, servi
     assert not wait_for(lambda: evaluated() > 3, timeout=1.5)  # more ticks of both replicas add nothing
     assert [e["data"]["met"] for e in outbox(database, "sla.met.v1")] == [True]
     assert database.sla_windows.count_documents({"contract_id": contract["id"]}) == 3
+
+
+def test_an_extension_after_the_last_window_was_evaluated_evaluates_only_the_days_it_adds(
+        contracting, database, amqp_uri):
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=10)
+    event, client, provider, draft = drafted(contracting, database, amqp_uri, start=start, sla_window="weekly")
+    draft = contracting.update_contract(client, draft["id"], {"end_date": (today - timedelta(days=6)).isoformat()})
+    contracting.sign_contract(client, draft["id"], {"terms_hash": draft["terms_hash"]})
+    contract = contracting.sign_contract(provider, draft["id"], {"terms_hash": draft["terms_hash"]})
+    sla = contract["slas"][0]
+    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC)
+
+    def measurement(key, value, at):
+        return {"key": key, "sla_id": sla["id"], "value": value, "measured_at": at.isoformat()}
+
+    def windows():
+        evaluated = outbox(database, "sla.met.v1") + outbox(database, "sla.breached.v1")
+        return sorted((e["data"]["window"]["start"][:10], e["data"]["window"]["end"][:10]) for e in evaluated)
+
+    contracting.submit_measurements(provider, contract["id"], measurement("w1", "40", midnight + timedelta(days=1)))
+    # The contract ends with day 5: its one window is those five days, cut short by the end date.
+    assert wait_for(lambda: len(windows()) == 1)
+    assert windows() == [(start.isoformat(), (start + timedelta(days=5)).isoformat())]
+
+    proposed = contracting.propose_amendment(client, contract["id"], {
+        "changes": {"end_date": (today + timedelta(days=30)).isoformat()}, "reason": "Extended"})
+    pending = proposed["pending_amendment"]
+    for party in (client, provider):
+        contracting.sign_amendment(party, contract["id"], pending["id"], {"terms_hash": pending["terms_hash"]})
+    day_six = midnight + timedelta(days=5, hours=9)
+    recorded = contracting.submit_measurements(provider, contract["id"], {"measurements": [
+        measurement("d6", "30", day_six), measurement("w1-late", "50", midnight + timedelta(days=2))]})
+    assert (recorded["recorded"], recorded["late"]) == (1, 1)  # day 2 lies in the window already evaluated
+
+    # The week the old end fell in is evaluated from the old end on (days 6 and 7), not from its start again.
+    assert wait_for(lambda: len(windows()) == 2)
+    assert windows() == [(start.isoformat(), (start + timedelta(days=5)).isoformat()),
+                         ((start + timedelta(days=5)).isoformat(), (start + timedelta(days=7)).isoformat())]
+    [second] = [e for e in outbox(database, "sla.met.v1") if e["data"]["window"]["start"].startswith(
+        (start + timedelta(days=5)).isoformat())]
+    assert second["data"]["result"] == {"value": "30", "measurements": 1}

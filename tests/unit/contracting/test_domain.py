@@ -240,3 +240,64 @@ def test_windows_that_ended_before_completion_are_still_evaluated_and_the_open_o
     assert [(start.day, end.day) for _, start, end in due] == [(8, 9), (9, 10)]
     last = domain.advance_cursor(completed, contract["slas"][0]["id"], due[-1][2], GRACE)
     assert last["next_evaluation_at"] is None
+
+
+def _amend(contract, changes, now):
+    proposed = domain.propose_amendment(contract, Party.CLIENT, changes, reason="Adjust", amendment_id="amd_w",
+                                        new_sla_id=sla_id, now=now)
+    pending = proposed["pending_amendment"]
+    half, _ = domain.sign_amendment(proposed, Party.CLIENT, "amd_w", pending["terms_hash"], now=now, grace=GRACE)
+    done, applied = domain.sign_amendment(half, Party.PROVIDER, "amd_w", pending["terms_hash"], now=now,
+                                          grace=GRACE)
+    assert applied is not None
+    return done
+
+
+def _evaluate_all(contract, now):
+    """Every window due by ``now`` evaluated, in order: the windows, and the contract after them."""
+    windows = []
+    for sla, start, end in domain.due_windows(contract, now, GRACE):
+        windows.append((start, end))
+        contract = domain.advance_cursor(contract, sla["id"], end, GRACE)
+    return windows, contract
+
+
+def _days(windows):
+    return [(start.date().isoformat(), end.date().isoformat()) for start, end in windows]
+
+
+def test_after_an_amendment_to_a_longer_window_the_next_window_starts_where_the_last_evaluated_one_ended():
+    contract = active(start_date="2027-01-04")  # a Monday; activated Jan 10 12:00
+    contract["slas"][0]["window"] = "daily"
+    daily, contract = _evaluate_all(contract, NOW + GRACE)
+    assert _days(daily)[-1] == ("2027-01-09", "2027-01-10")
+
+    weekly = _amend(contract, {"slas": [{**contract["slas"][0], "window": "weekly"}]}, NOW + GRACE)
+    assert weekly["slas"][0]["id"] == contract["slas"][0]["id"]
+    after, _ = _evaluate_all(weekly, datetime(2027, 1, 25, 2, tzinfo=UTC))
+    # Jan 4-10 was evaluated day by day; the week it falls in is not evaluated (or credited) again.
+    assert _days(after) == [("2027-01-10", "2027-01-11"), ("2027-01-11", "2027-01-18"), ("2027-01-18", "2027-01-25")]
+
+
+def test_after_an_extension_the_clipped_last_window_is_not_evaluated_again():
+    contract = active(start_date="2027-01-04")
+    contract["end_date"] = "2027-01-13"  # weekly windows: Jan 4-11, then Jan 11-14 (the contract's end)
+    before, contract = _evaluate_all(contract, datetime(2027, 1, 14, 2, tzinfo=UTC))
+    assert _days(before) == [("2027-01-04", "2027-01-11"), ("2027-01-11", "2027-01-14")]
+
+    extended = _amend(contract, {"end_date": "2027-01-31"}, datetime(2027, 1, 14, 3, tzinfo=UTC))
+    after, _ = _evaluate_all(extended, datetime(2027, 1, 26, tzinfo=UTC))
+    assert _days(after) == [("2027-01-14", "2027-01-18"), ("2027-01-18", "2027-01-25")]
+
+
+def test_a_measurement_counts_in_the_window_its_time_falls_in_after_the_boundaries_moved():
+    contract = active(start_date="2027-01-04")
+    contract["slas"][0]["window"] = "daily"
+    _, contract = _evaluate_all(contract, NOW + GRACE)
+    weekly = _amend(contract, {"slas": [{**contract["slas"][0], "window": "weekly"}]}, NOW + GRACE)
+    sla = weekly["slas"][0]
+    at = datetime(2027, 1, 10, 15, tzinfo=UTC)
+    assert domain.evaluation_window(weekly, sla, at) == (datetime(2027, 1, 10, tzinfo=UTC),
+                                                         datetime(2027, 1, 11, tzinfo=UTC))
+    assert domain.evaluation_window(weekly, sla, at + timedelta(days=2)) == (datetime(2027, 1, 11, tzinfo=UTC),
+                                                                             datetime(2027, 1, 18, tzinfo=UTC))
