@@ -174,6 +174,12 @@ SETTINGS: tuple[Setting, ...] = (
         "VAT/GST rates (percent) by the client's country, over billing's built-in table of standard rates "
         "(`services/billing/tax.py`): `DE=19,CH=8.1`. A country in neither is invoiced without tax.",
     ),
+    Setting(
+        "billing_pdf_font",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "TrueType font that PDF invoices are drawn in (its `-Bold` sibling for headings, when present); a missing "
+        "file falls back to Helvetica, which prints only Latin-1 (other characters as `?`).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -254,6 +260,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "BILLING_OVERDUE_INTERVAL_SECONDS": value("billing_overdue_interval_seconds"),
         "BILLING_RUN_BATCH_SIZE": value("billing_run_batch_size"),
         "BILLING_TAX_RATES": value("billing_tax_rates"),
+        "BILLING_PDF_FONT": value("billing_pdf_font"),
     }
 
 

@@ -13,6 +13,7 @@ from .tax import tax_table
 class BillingSettings:
     tax_rates: dict[str, tuple[str, str]]
     run_batch_size: int
+    pdf_font: str | None
 
 
 class Settings(DependencyProvider):
@@ -21,6 +22,7 @@ class Settings(DependencyProvider):
         self.settings = BillingSettings(
             tax_rates=tax_table(config.get("BILLING_TAX_RATES")),
             run_batch_size=int(config.get("BILLING_RUN_BATCH_SIZE") or 100),
+            pdf_font=config.get("BILLING_PDF_FONT") or None,
         )
 
     def get_dependency(self, worker_ctx) -> BillingSettings:

@@ -10,6 +10,7 @@ operator): to anyone else it does not exist (404).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from datetime import datetime, timedelta
@@ -341,14 +342,24 @@ class BillingService:
         repo = Repository(self.store.db)
         return self._invoice_wire(repo, self._invoice_for(repo, kind, party_id, invoice_id))
 
-    @rpc
-    def render_invoice(self, party: dict, invoice_id: str) -> str:
-        """The invoice as a readable HTML document."""
+    def _printable(self, party: dict, invoice_id: str) -> tuple[dict, dict | None, dict | None]:
+        """What an invoice document shows: the invoice (wire form), its client and its provider."""
         kind, party_id = schemas.load_party(party)
         repo = Repository(self.store.db)
         invoice = self._invoice_wire(repo, self._invoice_for(repo, kind, party_id, invoice_id))
-        return documents.invoice_html(invoice, repo.tenant(invoice["tenant_id"]),
-                                      repo.providers([invoice["provider_id"]]).get(invoice["provider_id"]))
+        return (invoice, repo.tenant(invoice["tenant_id"]),
+                repo.providers([invoice["provider_id"]]).get(invoice["provider_id"]))
+
+    @rpc
+    def render_invoice(self, party: dict, invoice_id: str) -> str:
+        """The invoice as a readable HTML document."""
+        return documents.invoice_html(*self._printable(party, invoice_id))
+
+    @rpc
+    def render_invoice_pdf(self, party: dict, invoice_id: str) -> str:
+        """The invoice as a PDF document, base64-encoded (RPC payloads are JSON)."""
+        document = documents.invoice_pdf(*self._printable(party, invoice_id), self.settings.pdf_font)
+        return base64.b64encode(document).decode("ascii")
 
     @rpc
     def record_payment(self, party: dict, invoice_id: str, payload: dict) -> dict:

@@ -59,7 +59,7 @@ class Reply:
     body: Any
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    # A document (HTML, CSV) is sent as it is; None: the body is JSON.
+    # A document (HTML, CSV, PDF) is sent as it is; None: the body is JSON.
     media_type: str | None = None
 
 
@@ -111,8 +111,10 @@ class HttpEntrypoint(HttpRequestHandler):
     def response_from_result(self, result: Any) -> Response:
         reply = result if isinstance(result, Reply) else Reply(result)
         if reply.media_type:
+            # Text documents say their encoding; a binary one (a PDF) is sent as its bytes.
+            charset = "; charset=utf-8" if reply.media_type.startswith("text/") else ""
             return Response(reply.body, status=reply.status or 200, headers=reply.headers,
-                            content_type=f"{reply.media_type}; charset=utf-8")
+                            content_type=f"{reply.media_type}{charset}")
         return json_response(reply.body, reply.status or 200, reply.headers)
 
     def response_from_exception(self, exc: BaseException, correlation_id: str = "") -> Response:

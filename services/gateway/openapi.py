@@ -97,7 +97,8 @@ def _operation(route: Route) -> dict:
 def _response(route: Route, status: int) -> dict:
     description = HTTPStatus(status).phrase
     if status == route.status and route.media_type != "application/json":
-        return {"description": description, "content": {route.media_type: {"schema": {"type": "string"}}}}
+        schema = {"type": "string"} if route.media_type.startswith("text/") else {"type": "string", "format": "binary"}
+        return {"description": description, "content": {route.media_type: {"schema": schema}}}
     if status == route.status or (route.operation == "health" and status == 503):
         if route.response is None:
             return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}

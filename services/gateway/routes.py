@@ -68,7 +68,7 @@ class Route:
     errors: tuple[int, ...] = ()
     description: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-    # What a successful answer is: JSON (shaped by ``response``), or a document (HTML, CSV) sent as it is.
+    # What a successful answer is: JSON (shaped by ``response``), or a document (HTML, CSV, PDF) sent as it is.
     media_type: str = "application/json"
 
     @property
@@ -515,7 +515,13 @@ ROUTES: tuple[Route, ...] = (
         "get_invoice_document", "GET", "/v1/invoices/{invoice_id}/document", "The invoice as an HTML document",
         who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
         media_type="text/html",
-        description="Readable and printable (a browser prints it to PDF); errors are JSON.",
+        description="Readable and printable; errors are JSON.",
+    ),
+    Route(
+        "get_invoice_pdf", "GET", "/v1/invoices/{invoice_id}/pdf", "The invoice as a PDF document",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
+        media_type="application/pdf",
+        description="The same content as the HTML document, as an A4 PDF (fonts embedded); errors are JSON.",
     ),
     Route(
         "record_payment", "POST", "/v1/invoices/{invoice_id}/payments", "Record a payment (full, partial or over)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import NoReturn
 
 from nameko.dependency_providers import Config
@@ -371,6 +372,11 @@ class GatewayService(InboundCommands):
     @route("get_invoice_document")
     def get_invoice_document(self, request: ApiRequest) -> str:
         return self.rpc(self.billing.render_invoice, self._payer(request), request.path["invoice_id"])
+
+    @route("get_invoice_pdf")
+    def get_invoice_pdf(self, request: ApiRequest) -> bytes:
+        encoded = self.rpc(self.billing.render_invoice_pdf, self._payer(request), request.path["invoice_id"])
+        return base64.b64decode(encoded)
 
     @route("record_payment")
     def record_payment(self, request: ApiRequest) -> dict:

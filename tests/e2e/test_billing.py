@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from pymongo import MongoClient
+from pypdf import PdfReader
 
 from shared import contracts
 from tests.e2e.test_award import call, ok
@@ -143,6 +144,10 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     document = call(stack, "GET", f"/v1/invoices/{summary['id']}/document", key=finance_key)
     assert document.status_code == 200 and document.headers["Content-Type"].startswith("text/html")
     assert "INV-000001" in document.text and "Inbox migration" in document.text
+    pdf = call(stack, "GET", f"/v1/invoices/{summary['id']}/pdf", key=finance_key)
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Invoice INV-000001" in text and "Inbox migration" in text and f"{balance} USD" in text
 
     # The cost report adds up to the invoice; the saving is against the client's in-house estimate.
     as_(client_key, "PUT", "/v1/reports/in-house-costs",

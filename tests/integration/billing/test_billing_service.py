@@ -7,6 +7,7 @@ in the same transaction as the change) and checked against its contract. Expecte
 the contract terms, independently of billing's code.
 """
 
+import base64
 import calendar
 import csv
 import io
@@ -16,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
+from pypdf import PdfReader
 
 from services.billing.service import BillingService
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -133,6 +135,9 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     assert billing.run_invoices()["invoices_issued"] == 0
     html = billing.render_invoice(parties.client, invoice["id"])
     assert "Invoice INV-000001" in html and "Calendar migration" in html and cents(net + tax) in html
+    pdf = PdfReader(io.BytesIO(base64.b64decode(billing.render_invoice_pdf(parties.client, invoice["id"]))))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert "Invoice INV-000001" in text and "Calendar migration" in text and f"{cents(net + tax)} EUR" in text
 
 
 def test_hourly_time_is_billed_per_line_rounded_once_half_up(billing, database, amqp_uri):

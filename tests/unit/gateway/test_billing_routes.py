@@ -14,7 +14,7 @@ NOW = datetime(2027, 2, 1, tzinfo=UTC)
 
 def test_finance_reads_and_pays_but_never_submits_approves_or_runs():
     reads = {"list_billable_items", "get_billing_account", "list_invoices", "get_invoice", "get_invoice_document",
-             "get_cost_report", "get_cost_report_csv", "get_in_house_costs"}
+             "get_invoice_pdf", "get_cost_report", "get_cost_report_csv", "get_in_house_costs"}
     assert {r.operation for r in BILLING_ROUTES if FINANCE in r.who} == reads | {"record_payment"}
     assert BY_OPERATION["record_payment"].who == (FINANCE, OPERATOR)
     assert BY_OPERATION["submit_billable_items"].who == (PROVIDER_ITSELF,)
@@ -24,7 +24,8 @@ def test_finance_reads_and_pays_but_never_submits_approves_or_runs():
     for route in BILLING_ROUTES:
         if {"invoice_id", "contract_id"} & set(route.path_parameters):
             assert 404 in route.errors, route.operation
-    assert {r.media_type for r in BILLING_ROUTES if r.response is None} == {"text/html", "text/csv"}
+    assert {r.media_type for r in BILLING_ROUTES if r.response is None} == {"text/html", "text/csv",
+                                                                            "application/pdf"}
 
 
 def issued_invoice() -> dict:
