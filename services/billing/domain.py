@@ -73,9 +73,14 @@ def period_containing(moment: date, cycle: str) -> tuple[date, date]:
 
 
 def billing_period(account: dict, moment: date) -> tuple[str, str]:
-    """The account's period containing ``moment``, clipped to the contract's dates."""
+    """The account's period containing ``moment``, clipped to the contract's dates and, for a moment after what
+    was invoiced, to the first day not invoiced: after an extension the cut-short last period is followed by the
+    rest of its calendar period, never billed again from its start."""
     start, end = period_containing(moment, account["terms"]["billing_cycle"])
     start = max(start, day(account["start_date"]))
+    through = account.get("invoiced_through")
+    if through is not None and moment > day(through):
+        start = max(start, day(through) + timedelta(days=1))
     if account["end_date"]:
         end = min(end, day(account["end_date"]))
     return start.isoformat(), end.isoformat()

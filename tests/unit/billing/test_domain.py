@@ -46,6 +46,22 @@ def test_monthly_periods_are_calendar_months_clipped_to_the_contract():
     assert domain.next_period(done) is None and done["next_period_end"] is None
 
 
+def test_after_an_extension_the_rest_of_the_cut_short_period_is_billed_once_from_the_first_day_not_invoiced():
+    ended = account(engagement="retainer", price="3100.00", start="2027-01-01", end="2027-03-15",
+                    invoiced_through="2027-03-15")
+    assert domain.next_period(ended) is None
+    extended = domain.with_next_period({**ended, "end_date": "2027-06-30"})
+    assert domain.next_period(extended) == ("2027-03-16", "2027-03-31")
+    assert domain.open_period_for(extended, date(2027, 3, 20)) == ("2027-03-16", "2027-03-31")
+    assert domain.open_period_for(extended, date(2027, 3, 2)) == ("2027-03-16", "2027-03-31")  # invoiced: next one
+    invoice = domain.build_invoice(extended, ("2027-03-16", "2027-03-31"), [], [], tax={"country": None, "name": "No VAT/GST", "rate": "0"},
+                                   shoring="offshore", invoice_id="inv_2", sequence=2, now=NOW)
+    assert invoice["total"]["amount"] == "1600.00"  # 16 of March's 31 days, not the whole month again
+    weekly = account(start="2027-01-04", end="2027-01-13", cycle="weekly", invoiced_through="2027-01-13")
+    after = domain.with_next_period({**weekly, "end_date": "2027-01-31"})
+    assert domain.next_period(after) == ("2027-01-14", "2027-01-17")
+
+
 def test_weekly_periods_are_iso_weeks():
     acct = account(start="2027-01-06", cycle="weekly")  # a Wednesday
     assert domain.next_period(acct) == ("2027-01-06", "2027-01-10")
