@@ -4,7 +4,7 @@ common vocabulary (money, countries, time zones, languages, clock times)."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -88,8 +88,46 @@ class ClockTime(fields.String):
         return text
 
 
+# Every decimal a client sends fits these bounds (money, rates, SLA targets, measurements: a trillion, to six
+# places). Past them ("1e7000", forty digits) a value is refused here, rather than overflowing the database's
+# Decimal128 (34 digits) or growing a thousand-fold when written out in full.
+MAX_INTEGER_DIGITS = 15
+MAX_DECIMAL_PLACES = 6
+
+
+def check_decimal_bounds(number: Decimal) -> Decimal:
+    """``number`` when it is finite and within the bounds above; else a ``ValidationError`` saying which."""
+    if not number.is_finite():
+        raise ValidationError("Must be a finite number.")
+    if number.adjusted() >= MAX_INTEGER_DIGITS and not number.is_zero():
+        raise ValidationError(f"At most {MAX_INTEGER_DIGITS} digits before the decimal point.")
+    if -number.as_tuple().exponent > MAX_DECIMAL_PLACES:
+        raise ValidationError(f"At most {MAX_DECIMAL_PLACES} decimal places.")
+    return number
+
+
+def parse_decimal(value: Any) -> Decimal:
+    """A decimal sent as a string (``"60"``, ``"99.5"``), within bounds; JSON numbers are refused, as for money."""
+    if not isinstance(value, str):
+        raise ValidationError("Send the number as a decimal string.")
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise ValidationError(f"{value!r} is not a decimal number.") from exc
+    return check_decimal_bounds(number)
+
+
+class BoundedDecimal(fields.Decimal):
+    """marshmallow's Decimal, within ``check_decimal_bounds``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) > 64:  # no bounded number is written longer
+            raise ValidationError("Not a number of a sensible size.")
+        return check_decimal_bounds(super()._deserialize(value, attr, data, **kwargs))
+
+
 class MoneySchema(Schema):
-    amount = fields.Decimal(required=True, as_string=True, places=None, allow_nan=False)
+    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False)
     currency = CurrencyCode(required=True)
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated
+from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
 from shared.idempotency import key_batch
 from shared.vocabulary import CATEGORY_IDS
 
@@ -32,13 +32,8 @@ class Quantity(fields.Field):
     """A positive decimal sent as a string (``"2.5"``), at most two decimals; JSON numbers are refused."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Send the quantity as a decimal string.")
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation as exc:
-            raise ValidationError(f"{value!r} is not a decimal number.") from exc
-        if not number.is_finite() or number <= 0 or number.as_tuple().exponent < -2 or number > 100_000:
+        number = parse_decimal(value)
+        if number <= 0 or number.as_tuple().exponent < -2 or number > 100_000:
             raise ValidationError("A positive number with at most two decimals.")
         return format(number, "f")
 

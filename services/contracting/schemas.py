@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated
+from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
 from shared.idempotency import key_batch
 
 from . import domain
@@ -37,14 +36,9 @@ class DecimalString(fields.Field):
     """A non-negative decimal sent as a string (``"60"``, ``"99.5"``); JSON numbers are refused, as for money."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Send the number as a decimal string.")
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation as exc:
-            raise ValidationError(f"{value!r} is not a decimal number.") from exc
-        if not number.is_finite() or number < 0:
-            raise ValidationError("Must be a finite number, not negative.")
+        number = parse_decimal(value)
+        if number < 0:
+            raise ValidationError("Must not be negative.")
         return format(number, "f")
 
 

@@ -8,9 +8,7 @@ until it is declared here. Times and dates in responses stay strings: the servic
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from shared import apikeys
 from shared.fields import (
@@ -20,6 +18,7 @@ from shared.fields import (
     LanguageCode,
     MoneyField,
     TimeZone,
+    parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
 
@@ -59,21 +58,41 @@ class DecimalString(fields.String):
     """A decimal number sent as a string (``"99.5"``): like money, never a float, so nothing is rounded."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            number = Decimal(text)
-        except InvalidOperation as exc:
-            raise ValidationError(f"{value!r} is not a decimal number.") from exc
-        if not number.is_finite():
-            raise ValidationError("Must be a finite number.")
-        return format(number, "f")
+        return format(parse_decimal(super()._deserialize(value, attr, data, **kwargs)), "f")
 
 
 class Strict(Schema):
-    """Unknown fields are an error: a misspelt field silently ignored is a bug the client never sees."""
+    """Unknown fields are an error: a misspelt field silently ignored is a bug the client never sees.
+
+    In a JSON body a whole number must be a JSON integer and a flag a JSON boolean, as the services require: 37.5
+    hours a week is refused, not cut to 37, and "yes" is not true. Query strings are text, so query schemas
+    (``json_types = False``) keep marshmallow's parsing of "7" and "true".
+    """
+
+    json_types = True
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _json_types(self, data, **kwargs):
+        if not self.json_types or not isinstance(data, dict):
+            return data
+        errors: dict[str, list[str]] = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            if key not in data or data[key] is None:
+                continue
+            values = (data[key].values() if isinstance(field, fields.Dict) and isinstance(data[key], dict)
+                      else [data[key]])
+            inner = field.value_field if isinstance(field, fields.Dict) else field
+            if isinstance(inner, fields.Integer) and not all(type(v) is int for v in values):
+                errors[key] = ["A whole number (a JSON integer)."]
+            elif isinstance(inner, fields.Boolean) and not all(isinstance(v, bool) for v in values):
+                errors[key] = ["true or false."]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 # --- common ------------------------------------------------------------------------------------------------------
@@ -90,6 +109,8 @@ class ErrorSchema(Schema):
 
 
 class PageQuerySchema(Strict):
+    json_types = False
+
     limit = fields.Integer(validate=validate.Range(min=1, max=MAX_PAGE), metadata={"description": "1-100, default 20."})
     cursor = fields.String(validate=validate.Length(min=1, max=512), metadata={"description": "Opaque cursor."})
 
@@ -1146,6 +1167,8 @@ class InvoiceRunSummarySchema(Schema):
 
 
 class CostReportQuerySchema(Strict):
+    json_types = False
+
     start = _date(required=True, data_key="from")
     end = _date(required=True, data_key="to")
 

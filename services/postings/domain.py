@@ -634,12 +634,37 @@ def close_proposal(proposal: dict, *, reason: str, now: datetime) -> dict:
             "version": proposal["version"] + 1}
 
 
+def changes_what_terms_mean(before: dict, after: dict) -> list[str]:
+    """The edited fields that change what an offered price means: the engagement (hourly, fixed, retainer, per
+    unit) or the budget's currency."""
+    changed = []
+    if before["engagement"] != after["engagement"]:
+        changed.append("engagement")
+    if (before["budget"] and after["budget"]) and before["budget"].currency != after["budget"].currency:
+        changed.append("budget")
+    return changed
+
+
+def ensure_terms_still_mean_the_same(posting: dict, proposal: dict) -> None:
+    """Terms were offered for the posting's engagement at the time, in its currency; they are not awarded for
+    another."""
+    problems = terms_problems(posting, proposal["terms"])
+    if proposal["engagement"] != posting["engagement"]:
+        problems["engagement"] = [f"Offered for {proposal['engagement']['type']} work; the posting is now "
+                                  f"{posting['engagement']['type']}."]
+    if problems:
+        raise Conflict("The posting changed since these terms were offered; they no longer fit it.",
+                       details=problems)
+
+
 def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
-    """The awarded posting and the winning proposal; the proposal's terms must be agreed by both sides."""
+    """The awarded posting and the winning proposal; the proposal's terms must be agreed by both sides, for the
+    posting as it is."""
     ensure_transition(posting["status"], Status.AWARDED)
     if proposal["posting_id"] != posting["id"]:
         raise ValidationFailed("The proposal is not for this posting.",
                                details={"proposal_id": ["Not a proposal for this posting."]})
+    ensure_terms_still_mean_the_same(posting, proposal)
     if not terms_agreed(proposal):
         raise Conflict(
             f"The proposal is {proposal['status']}; award it once both sides have agreed to its latest terms.",

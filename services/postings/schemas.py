@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import CountryCode, LanguageCode, MoneyField, StrictSchema, TimeZone, load_validated
+from shared.fields import (
+    CountryCode,
+    LanguageCode,
+    MoneyField,
+    StrictSchema,
+    TimeZone,
+    load_validated,
+    parse_decimal,
+)
 from shared.vocabulary import CATEGORY_IDS, Lane, Model
 
 from . import domain
@@ -54,15 +61,7 @@ class DecimalString(fields.Field):
     """A decimal sent as a string (``"60"``, ``"99.5"``): JSON numbers are refused, as for money."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Send the number as a decimal string.")
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation as exc:
-            raise ValidationError(f"{value!r} is not a decimal number.") from exc
-        if not number.is_finite():
-            raise ValidationError("Must be a finite number.")
-        return number
+        return parse_decimal(value)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format(value, "f")

@@ -194,6 +194,13 @@ class PostingsService:
             after, changed = domain.edit(before, loaded, tenant, repository.current_time())
             if not changed:
                 return schemas.posting_to_wire(before)
+            meaning = domain.changes_what_terms_mean(before, after)
+            negotiating = [p["id"] for p in NegotiationRepository.of(uow).proposals_of_posting(before["id"])
+                           if p["status"] in domain.OPEN_PROPOSAL_STATUSES]
+            if meaning and negotiating:
+                raise Conflict("Proposals are being negotiated on this posting's engagement and currency; they "
+                               "cannot change under them.", details={name: [f"Negotiating: {', '.join(negotiating)}."]
+                                                                       for name in meaning})
             _store_new_version(repo, before, after)
             wire = schemas.posting_to_wire(after)
             if after["status"] == domain.Status.OPEN:

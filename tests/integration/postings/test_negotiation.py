@@ -225,6 +225,23 @@ def test_a_proposal_still_under_negotiation_cannot_be_awarded(postings, database
     assert outbox(database, "posting.awarded.v1") == []
 
 
+def test_the_engagement_or_currency_cannot_change_under_a_negotiation_and_other_edits_can(
+        postings, database, amqp_uri):
+    tenant, posting = shortlisted_posting(postings, database, amqp_uri)
+    agreed = agreed_proposal(postings, tenant, posting)  # 14.00 USD an hour, agreed
+    for changes in ({"engagement": {"type": "fixed", "unit": None}, "budget": {"amount": "9000", "currency": "USD"}},
+                    {"budget": {"amount": "15.00", "currency": "EUR"}}):
+        with pytest.raises(Conflict, match="being negotiated") as refused:
+            postings.update_posting(tenant["id"], posting["id"], changes)
+        assert agreed["id"] in str(refused.value.details)
+    assert postings.update_posting(tenant["id"], posting["id"], {"title": "Inbox help"})["title"] == "Inbox help"
+    awarded = postings.award_posting(tenant["id"], posting["id"], agreed["id"])
+    assert awarded["status"] == "awarded"
+    [event] = outbox(database, "posting.awarded.v1")
+    assert event["data"]["terms"]["engagement_type"] == "hourly"
+    assert event["data"]["terms"]["price"] == {"amount": "14.00", "currency": "USD"}
+
+
 def test_out_of_turn_moves_are_refused_and_change_nothing(postings, database, amqp_uri):
     tenant, posting = shortlisted_posting(postings, database, amqp_uri)
     invitation = postings.invite_provider(tenant["id"], posting["id"], MARIA)

@@ -54,8 +54,9 @@ def test_after_an_extension_the_rest_of_the_cut_short_period_is_billed_once_from
     assert domain.next_period(extended) == ("2027-03-16", "2027-03-31")
     assert domain.open_period_for(extended, date(2027, 3, 20)) == ("2027-03-16", "2027-03-31")
     assert domain.open_period_for(extended, date(2027, 3, 2)) == ("2027-03-16", "2027-03-31")  # invoiced: next one
-    invoice = domain.build_invoice(extended, ("2027-03-16", "2027-03-31"), [], [], tax={"country": None, "name": "No VAT/GST", "rate": "0"},
-                                   shoring="offshore", invoice_id="inv_2", sequence=2, now=NOW)
+    untaxed = {"country": None, "name": "No VAT/GST", "rate": "0"}
+    invoice = domain.build_invoice(extended, ("2027-03-16", "2027-03-31"), [], [], tax=untaxed, shoring="offshore",
+                                   invoice_id="inv_2", sequence=2, now=NOW)
     assert invoice["total"]["amount"] == "1600.00"  # 16 of March's 31 days, not the whole month again
     weekly = account(start="2027-01-04", end="2027-01-13", cycle="weekly", invoiced_through="2027-01-13")
     after = domain.with_next_period({**weekly, "end_date": "2027-01-31"})

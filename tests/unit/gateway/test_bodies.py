@@ -60,3 +60,32 @@ def test_an_unserved_path_is_404_and_a_served_path_with_the_wrong_method_405():
     with pytest.raises(MethodNotAllowed) as caught:
         unrouted(request(method="DELETE", path="/v1/postings/pst_1"))
     assert caught.value.allowed == ["GET", "HEAD", "PATCH"]
+
+
+@pytest.mark.parametrize("body, field", [
+    (b'{"title": "T", "category": "administrative_support", "model": "freelance", "hours_per_week": 37.5}',
+     "hours_per_week"),
+    (b'{"title": "T", "category": "administrative_support", "model": "freelance", "hours_per_week": "20"}',
+     "hours_per_week"),
+    (b'{"title": "T", "category": "administrative_support", "model": "freelance", "hours_per_week": true}',
+     "hours_per_week"),
+    (b'{"title": "T", "category": "administrative_support", "model": "freelance", '
+     b'"confidentiality": {"confidential": "yes"}}', "confidentiality"),
+])
+def test_a_fraction_or_a_string_where_a_body_wants_a_whole_number_or_a_flag_is_422_not_rounded(body, field):
+    with pytest.raises(ValidationFailed) as caught:
+        load_body(request(body), BY_OPERATION["create_posting"])
+    assert field in caught.value.details
+
+
+def test_money_too_large_to_store_is_422_before_it_is_written_out_in_full():
+    body = (b'{"title": "T", "category": "administrative_support", "model": "freelance", '
+            b'"budget": {"amount": "1e7000", "currency": "USD"}}')
+    with pytest.raises(ValidationFailed) as caught:
+        load_body(request(body), BY_OPERATION["create_posting"])
+    assert "budget" in caught.value.details
+
+
+def test_query_strings_still_parse_numbers_and_flags():
+    assert load_query(request(method="GET", path="/v1/providers", query="min_skill_level=3&verified=true&limit=5"),
+                      BY_OPERATION["search_providers"])["verified"] is True

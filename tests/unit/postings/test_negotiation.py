@@ -207,6 +207,17 @@ def test_awarding_an_agreed_proposal_awards_the_posting_and_the_proposal(proposa
         domain.cancel(posting, reason="Changed our mind", now=step(3))
 
 
+def test_terms_agreed_for_hourly_work_in_usd_are_not_awarded_once_the_posting_means_something_else(
+        proposal, open_posting):
+    agreed, _ = domain.accept(proposal, open_posting, Party.CLIENT, actor="c", now=step(1))
+    fixed = {**open_posting, "engagement": {"type": "fixed", "unit": None}, "budget": Money(Decimal("9000"), "EUR")}
+    assert domain.changes_what_terms_mean(open_posting, fixed) == ["engagement", "budget"]
+    assert domain.changes_what_terms_mean(open_posting, {**open_posting, "title": "Other"}) == []
+    with pytest.raises(Conflict, match="no longer fit") as refused:
+        domain.award(fixed, agreed, now=step(2))
+    assert set(refused.value.details) == {"engagement", "price"}
+
+
 def test_a_proposal_still_under_negotiation_cannot_be_awarded(proposal, open_posting):
     with pytest.raises(Conflict, match="award it once both sides have agreed"):
         domain.award(open_posting, proposal, now=step(1))

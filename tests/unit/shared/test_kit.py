@@ -7,7 +7,7 @@ import pytest
 from marshmallow import Schema, ValidationError
 
 from shared import apikeys, config, envelope
-from shared.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone
+from shared.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone, parse_decimal
 from shared.money import Money
 
 
@@ -89,6 +89,27 @@ def test_money_is_decimal_with_an_iso_currency_and_floats_are_refused():
         _Sample().load({"price": {"amount": "1", "currency": "XXY"}})
     with pytest.raises(ValidationError):
         _Sample().load({"price": {"amount": "-1", "currency": "EUR"}})
+
+
+@pytest.mark.parametrize("amount, why", [
+    ("1e7000", "digits before"), ("1234567890123456789012345678901234567", "digits before"),
+    ("0E-10000", "decimal places"), ("Infinity", "not permitted"), ("1" * 100, "sensible size"),
+])
+def test_an_amount_too_large_or_too_precise_to_be_money_is_refused_with_the_reason(amount, why):
+    with pytest.raises(ValidationError) as refused:
+        _Sample().load({"price": {"amount": amount, "currency": "EUR"}})
+    assert why in str(refused.value.messages["price"]["amount"])
+
+
+def test_decimal_strings_stay_within_the_bounds_every_service_stores():
+    assert parse_decimal(" 999999999999999.999999 ") == Decimal("999999999999999.999999")
+    for text, why in (("1e9999", "digits before"), ("1000000000000000", "digits before"),
+                      ("0.0000001", "decimal places"), ("NaN", "finite"), ("x", "not a decimal")):
+        with pytest.raises(ValidationError) as refused:
+            parse_decimal(text)
+        assert why in str(refused.value.messages), text
+    with pytest.raises(ValidationError):
+        parse_decimal(60)  # a JSON number
 
 
 def test_money_round_trips_through_bson_exactly():
