@@ -168,9 +168,10 @@ def end_account(account: dict, status: str, last_day: str, now: datetime) -> dic
 
 
 def check_billable(account: dict, item: dict, today: date, hours_that_week: Decimal,
-                   milestone_taken: bool) -> str | None:
-    """Why ``item`` cannot be billed on this account (None when it can). ``hours_that_week``: the hours already
-    submitted and not rejected in the item's ISO week; ``milestone_taken``: that milestone was already submitted."""
+                   milestone_taken: bool, hours_that_day: Decimal = ZERO) -> str | None:
+    """Why ``item`` cannot be billed on this account (None when it can). ``today``: the provider's date;
+    ``hours_that_week`` / ``hours_that_day``: the hours already submitted and not rejected in the item's ISO week
+    and on its date; ``milestone_taken``: that milestone was already submitted."""
     engagement = account["terms"]["engagement_type"]
     when = day(item["date"])
     if when < day(account["start_date"]):
@@ -186,8 +187,9 @@ def check_billable(account: dict, item: dict, today: date, hours_that_week: Deci
         if engagement not in ("hourly", "retainer"):
             return f"Time is not billed on a {engagement} contract."
         seats = Decimal(account["terms"].get("seats") or 1)
-        if item["hours"] > MAX_HOURS_PER_DAY * seats:
-            return f"More than {MAX_HOURS_PER_DAY * seats} hours in a day for {seats} people."
+        if hours_that_day + item["hours"] > MAX_HOURS_PER_DAY * seats:
+            return (f"More than {MAX_HOURS_PER_DAY * seats} hours in a day for {seats} people on {item['date']} "
+                    f"({decimal_text(hours_that_day)} already submitted).")
         weekly = account["terms"].get("hours_per_week")
         if weekly:
             capacity = Decimal(weekly) * seats

@@ -137,10 +137,14 @@ class Repository(SessionRepository):
         """The items of the contract already recorded under any of ``keys``, by key."""
         return {i["key"]: i for i in self._find(ITEMS, {"contract_id": contract_id, "key": {"$in": keys}})}
 
-    def hours_in_week(self, contract_id: str, week: str) -> Decimal:
+    def hours_by_day(self, contract_id: str, week: str) -> dict[str, Decimal]:
+        """The hours submitted and not rejected on each day of an ISO week."""
         cursor = self.db[ITEMS].find({"contract_id": contract_id, "week": week, "kind": "time",
-                                      "status": {"$ne": "rejected"}}, {"hours": 1}, session=self.session)
-        return sum((Decimal(d["hours"]) for d in cursor), Decimal(0))
+                                      "status": {"$ne": "rejected"}}, {"hours": 1, "date": 1}, session=self.session)
+        days: dict[str, Decimal] = {}
+        for document in cursor:
+            days[document["date"]] = days.get(document["date"], Decimal(0)) + Decimal(document["hours"])
+        return days
 
     def milestones_taken(self, contract_id: str, indexes: list[int]) -> set[int]:
         """Which of the milestones ``indexes`` already have an item submitted and not rejected."""

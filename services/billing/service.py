@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging import subscribe
-from shared.money import Money
+from shared.money import Money, minor_unit
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
@@ -48,9 +49,26 @@ def _only(kind: str, *allowed: str, action: str) -> None:
 
 
 def _require_positive_in(invoice: dict, amount: Money, verb: str) -> None:
-    if amount.currency != invoice["currency"] or amount.amount <= 0:
+    """A positive amount in the invoice's currency, in whole minor units (no 0.4 JPY, no 100.005 EUR: a payment
+    or a credit is recorded exactly as sent, never rounded)."""
+    currency = invoice["currency"]
+    if amount.currency != currency or amount.amount <= 0:
         raise ValidationFailed(f"{verb} a positive amount in the invoice's currency.",
-                               {"amount": [f"A positive amount in {invoice['currency']}."]})
+                               {"amount": [f"A positive amount in {currency}."]})
+    unit = minor_unit(currency)
+    if amount.amount % unit:
+        raise ValidationFailed(f"{verb} an amount in whole units of {unit} {currency}.",
+                               {"amount": [f"{currency} amounts are in steps of {unit}."]})
+
+
+def _providers_today(repo: Repository, account: dict, now: datetime) -> date:
+    """Today where the provider works (its time zone, from its events), so a provider east of UTC can bill its own
+    today; where that is not known yet, today anywhere on Earth (UTC+14)."""
+    provider = repo.providers([account["provider_id"]]).get(account["provider_id"]) or {}
+    zone = provider.get("time_zone")
+    if zone:
+        return now.astimezone(ZoneInfo(zone)).date()
+    return (now + timedelta(hours=14)).date()
 
 
 def _activated_account(repo: Repository, contract_id: str) -> dict:
@@ -168,7 +186,8 @@ class BillingService:
             now = repository.current_time()
             problems: dict[str, list[str]] = {}
             new, answers = [], []
-            week_hours: dict[str, Decimal] = {}
+            day_hours: dict[str, dict[str, Decimal]] = {}  # per ISO week, per date
+            today = _providers_today(repo, account, now)
             recorded_before = repo.items_by_key(account["id"], [item["key"] for item in items])
             milestones_taken = repo.milestones_taken(
                 account["id"], sorted({item["milestone"] for item in items if item["kind"] == "milestone"}))
@@ -180,18 +199,20 @@ class BillingService:
                     answers.append((earlier, "duplicate"))
                     continue
                 week = domain.period_containing(domain.day(item["date"]), "weekly")[0].isoformat()
-                if week not in week_hours:
-                    week_hours[week] = repo.hours_in_week(account["id"], week)
+                if week not in day_hours:
+                    day_hours[week] = repo.hours_by_day(account["id"], week)
+                days = day_hours[week]
                 taken = item["kind"] == "milestone" and (
                     item["milestone"] in milestones_taken
                     or any(n["kind"] == "milestone" and n["milestone"] == item["milestone"] for n in new))
-                why = domain.check_billable(account, {**item, "hours": Decimal(item.get("hours") or 0)},
-                                            now.date(), week_hours[week], taken)
+                why = domain.check_billable(account, {**item, "hours": Decimal(item.get("hours") or 0)}, today,
+                                            sum(days.values(), Decimal(0)), taken,
+                                            days.get(item["date"], Decimal(0)))
                 if why:
                     problems[item["key"]] = [why]
                     continue
                 if item["kind"] == "time":
-                    week_hours[week] += Decimal(item["hours"])
+                    days[item["date"]] = days.get(item["date"], Decimal(0)) + Decimal(item["hours"])
                 if item["kind"] == "milestone" and not item.get("description"):
                     item["description"] = account["milestones"][item["milestone"]]["title"]
                 recorded = {"id": repository.new_id("itm"), "contract_id": account["id"],
@@ -372,13 +393,13 @@ class BillingService:
             repo = Repository.of(uow)
             invoice = self._invoice_for(repo, kind, party_id, invoice_id)
             _only(kind, "client", "operator", action="record payments")
+            _require_positive_in(invoice, loaded["amount"], "Pay")
             earlier = repo.payment_by_reference(invoice["id"], loaded["reference"])
             if earlier is not None:
                 if domain.amount_of(earlier["amount"]) != loaded["amount"].amount:
                     raise Conflict("This reference was already used for another amount.",
                                    {"reference": loaded["reference"]})
                 return {**self._invoice_wire(repo, invoice), "outcome": "duplicate"}
-            _require_positive_in(invoice, loaded["amount"], "Pay")
             now = repository.current_time()
             payment = {"id": repository.new_id("pay"), "invoice_id": invoice["id"],
                        "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],

@@ -196,6 +196,17 @@ def test_items_outside_the_contract_or_over_capacity_are_refused_and_duplicates_
         billing.submit_items(parties.provider, wire["id"], {**week, "hours": "7"})
     assert database.items.count_documents({"contract_id": wire["id"]}) == 1
 
+    # A day holds 24 hours per seat, however the hours are split into items.
+    busy = parties.activate(engagement="hourly", price="20.00", start=start, end=last, hours_per_week=60)
+    split = [{"kind": "time", "key": f"d{n}", "date": monday.isoformat(), "hours": "10", "description": "Work"}
+             for n in range(3)]
+    with pytest.raises(ValidationFailed) as day_over:
+        billing.submit_items(parties.provider, busy["id"], {"items": split})
+    assert list(day_over.value.details) == ["d2"] and "More than 24 hours in a day" in day_over.value.details["d2"][0]
+    assert billing.submit_items(parties.provider, busy["id"], {"items": split[:2]})["recorded"] == 2
+    with pytest.raises(ValidationFailed, match="Some items"):
+        billing.submit_items(parties.provider, busy["id"], {**split[2], "hours": "4.5"})
+
     # Only the provider submits, only the client reviews, and nobody else sees the account.
     with pytest.raises(Forbidden):
         billing.submit_items(parties.client, wire["id"], {**week, "key": "w3"})
@@ -258,6 +269,9 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
     with pytest.raises(ValidationFailed):
         billing.record_payment(finance, overdue["id"], {"amount": {"amount": "1.00", "currency": "USD"},
                                                         "reference": "wire-2"})
+    with pytest.raises(ValidationFailed, match="whole units of 0.01 EUR"):  # recorded as sent, or not at all
+        billing.record_payment(finance, overdue["id"], {"amount": {"amount": "100.005", "currency": "EUR"},
+                                                        "reference": "wire-2"})
 
     assert wait_for(lambda: len(outbox(database, "invoice.overdue.v1")) == 1, timeout=10)
     [announced] = outbox(database, "invoice.overdue.v1")
@@ -284,6 +298,9 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
     note = billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "60.00", "currency": "EUR"},
                                                                "reason": "Two days not worked."})
     assert (note["number"], note["invoice_number"]) == ("CN-000001", current["number"])
+    with pytest.raises(ValidationFailed):  # a credit that rounds to nothing takes no number either
+        billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "0.004", "currency": "EUR"},
+                                                            "reason": "Rounding."})
     corrected = billing.get_invoice(parties.client, current["id"])
     assert (corrected["total"]["amount"], corrected["credited"]["amount"], corrected["balance"]["amount"]) == (
         "360.00", "60.00", "300.00")

@@ -140,6 +140,16 @@ def test_a_second_submission_of_a_milestone_and_a_future_date_are_refused():
                                                            "hours": Decimal(1)}, date(2027, 1, 4), Decimal(0), False)
 
 
+def test_the_hours_already_on_a_day_count_against_its_24_hours_per_seat():
+    acct = account(hours=60)
+    ten = {"kind": "time", "date": "2027-01-05", "hours": Decimal("10")}
+    assert domain.check_billable(acct, ten, date(2027, 2, 1), Decimal("10"), False, Decimal("10")) is None
+    assert "24 hours in a day" in domain.check_billable(acct, ten, date(2027, 2, 1), Decimal("20"), False,
+                                                        Decimal("20"))
+    two_seats = account(hours=60, seats=2)
+    assert domain.check_billable(two_seats, ten, date(2027, 2, 1), Decimal("20"), False, Decimal("20")) is None
+
+
 def test_seats_multiply_capacity():
     acct = account(hours=40, seats=3)
     assert domain.check_billable(acct, {"kind": "time", "date": "2027-01-05", "hours": Decimal("20")},
@@ -185,3 +195,21 @@ def test_the_tax_table_is_configurable_and_an_unknown_country_is_untaxed_and_say
 def test_months_are_counted_by_days_in_each_month():
     assert domain.months_between(date(2027, 1, 1), date(2027, 3, 31)) == 3
     assert domain.months_between(date(2027, 2, 15), date(2027, 2, 28)) == Decimal(14) / 28
+
+
+class _Providers:
+    def __init__(self, zone):
+        self.zone = zone
+
+    def providers(self, ids):
+        return {ids[0]: {"id": ids[0], "time_zone": self.zone}} if self.zone else {}
+
+
+def test_a_provider_bills_its_own_today_wherever_it_works():
+    from services.billing.service import _providers_today
+
+    acct = account()
+    late_utc = datetime(2027, 2, 1, 20, 30, tzinfo=UTC)  # already Feb 2 in Auckland, still Feb 1 in Bogotá
+    assert _providers_today(_Providers("Pacific/Auckland"), acct, late_utc) == date(2027, 2, 2)
+    assert _providers_today(_Providers("America/Bogota"), acct, late_utc) == date(2027, 2, 1)
+    assert _providers_today(_Providers(None), acct, late_utc) == date(2027, 2, 2)  # not known yet: UTC+14
