@@ -184,6 +184,15 @@ class Repository(SessionRepository):
         self.db[CREDITS].insert_one(document(credit), session=self.session)
         return True
 
+    def credits_owed(self, contract_id: str) -> list[dict]:
+        """Credits no invoice will carry (the contract's periods are all invoiced) with something left of them."""
+        return [c for c in self._find(CREDITS, {"contract_id": contract_id, "bill_key": None})
+                if Decimal(c["remaining"]["amount"]) > 0]
+
+    def invoice_of_period(self, contract_id: str, period_start: str) -> dict | None:
+        found = self._find(INVOICES, {"contract_id": contract_id, "period.start": period_start}, limit=1)
+        return found[0] if found else None
+
     def open_credits(self, keys: list[str]) -> list[dict]:
         return self._find(CREDITS, {"bill_key": {"$in": keys}})
 

@@ -151,7 +151,8 @@ class BillingService:
     @subscribe(events.CONTRACTING, events.SLA_BREACHED)
     def on_sla_breached(self, uow: UnitOfWork, envelope: dict) -> None:
         """The credit owed for a breached window, billed on the invoice of the period the window ends in (or the
-        next one not invoiced yet)."""
+        next one not invoiced yet). When every period is invoiced already (the breach of a contract's last window
+        is evaluated after its last invoice), a credit note on the invoice of the window's period settles it."""
         data = envelope["data"]
         repo = Repository.of(uow)
         account = _activated_account(repo, data["contract_id"])
@@ -163,8 +164,28 @@ class BillingService:
                   "sla_id": data["sla"]["id"], "metric": data["sla"]["metric"], "window": window,
                   "owed": data["credit"], "remaining": data["credit"],
                   "bill_key": domain.bill_key(account["id"], period[0]), "recorded_at": repository.current_time()}
-        if repo.insert_credit(credit):
-            repo.touch_account(account)
+        if domain.next_period(account) is None:
+            credit["bill_key"] = None  # no invoice will carry it
+        if not repo.insert_credit(credit):
+            return  # this window's credit is recorded already
+        repo.touch_account(account)
+        if credit["bill_key"] is None:
+            self._settle_by_credit_note(uow, repo, credit, repo.invoice_of_period(account["id"], period[0]))
+
+    def _settle_by_credit_note(self, uow: UnitOfWork, repo: Repository, credit: dict, invoice: dict | None) -> None:
+        """Credit ``invoice`` with what it can still take of ``credit``; the rest stays owed (the account's
+        ``sla_credits_owed``, for a refund)."""
+        if invoice is None:
+            return
+        owed = domain.amount_of(credit["remaining"])
+        amount = min(owed, domain.amount_of(invoice["total"]) - domain.amount_of(invoice["credited"]))
+        if amount <= 0:
+            return
+        window = credit["window"]
+        note = self._credit_note(uow, repo, invoice, amount, f"SLA credit: {credit['metric']}, window "
+                                 f"{window['start'].date().isoformat()} to {window['end'].date().isoformat()}")
+        repo.carry_credits([(credit["id"], {"remaining": domain.money(owed - amount, invoice["currency"]),
+                                            "credit_note_id": note["id"]})])
 
     # -- billable items ----------------------------------------------------------------------------------------------
 
@@ -296,6 +317,8 @@ class BillingService:
             "balance": total("balance"),
             "overdue": domain.money(sum((domain.amount_of(s["balance"]) for s in summaries
                                          if s["status"] == "overdue"), domain.ZERO), currency),
+            "sla_credits_owed": domain.money(sum((domain.amount_of(c["remaining"])
+                                                  for c in repo.credits_owed(account["id"])), domain.ZERO), currency),
             "invoices": summaries,
         })
 
@@ -428,22 +451,27 @@ class BillingService:
             invoice = self._invoice_for(repo, kind, party_id, invoice_id)
             _only(kind, "provider", "operator", action="issue credit notes")
             _require_positive_in(invoice, loaded["amount"], "Credit")
-            after = domain.with_credit_note(invoice, loaded["amount"].amount)
-            now = repository.current_time()
-            sequence = repo.allocate(f"credit_note:{invoice['tenant_id']}", 1)
-            note = {"id": repository.new_id("cn"), "number": domain.credit_note_number(sequence),
-                    "sequence": sequence, "invoice_id": invoice["id"], "invoice_number": invoice["number"],
-                    "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],
-                    "contract_id": invoice["contract_id"],
-                    "amount": domain.money(loaded["amount"].amount, invoice["currency"]),
-                    "reason": loaded["reason"], "issued_at": now}
-            repo.insert(repository.CREDIT_NOTES, note)
-            repo.replace_invoice(invoice, after)
-            uow.emit(**events.event(events.CREDIT_NOTE_ISSUED, invoice["id"], invoice, schemas.jsonable(
-                events.credit_note_issued(schemas.credit_note_to_wire(note), domain.balance_summary(after, now)))))
-            return schemas.credit_note_to_wire(note)
+            return schemas.credit_note_to_wire(self._credit_note(uow, repo, invoice, loaded["amount"].amount,
+                                                                 loaded["reason"]))
 
         return self.store.transact(work)
+
+    @staticmethod
+    def _credit_note(uow: UnitOfWork, repo: Repository, invoice: dict, amount: Decimal, reason: str) -> dict:
+        """A credit note of ``amount`` on ``invoice``, numbered gaplessly per tenant, and its event."""
+        after = domain.with_credit_note(invoice, amount)
+        now = repository.current_time()
+        sequence = repo.allocate(f"credit_note:{invoice['tenant_id']}", 1)
+        note = {"id": repository.new_id("cn"), "number": domain.credit_note_number(sequence),
+                "sequence": sequence, "invoice_id": invoice["id"], "invoice_number": invoice["number"],
+                "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],
+                "contract_id": invoice["contract_id"], "amount": domain.money(amount, invoice["currency"]),
+                "reason": reason, "issued_at": now}
+        repo.insert(repository.CREDIT_NOTES, note)
+        repo.replace_invoice(invoice, after)
+        uow.emit(**events.event(events.CREDIT_NOTE_ISSUED, invoice["id"], invoice, schemas.jsonable(
+            events.credit_note_issued(schemas.credit_note_to_wire(note), domain.balance_summary(after, now)))))
+        return note
 
     @configured_timer("BILLING_OVERDUE_INTERVAL_SECONDS", 300.0)
     def detect_overdue(self) -> None:

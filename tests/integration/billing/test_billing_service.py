@@ -386,3 +386,34 @@ def test_a_late_approval_lands_on_the_next_invoice_at_the_amended_rate_and_a_com
     with pytest.raises(ValidationFailed):  # nothing is left to bill
         billing.submit_items(parties.provider, wire["id"], {
             "kind": "time", "key": "c", "date": last_start.isoformat(), "hours": "1", "description": "After"})
+
+
+def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_and_the_excess_stays_owed(
+    billing, database, amqp_uri
+):
+    first, last = last_month()
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    wire = parties.activate(engagement="retainer", price="500.00", start=first, end=last)
+    assert billing.run_invoices()["invoices_issued"] == 1
+    [invoice] = billing.list_invoices(parties.client)["items"]
+    assert invoice["total"]["amount"] == "600.00"  # FR VAT 20 %
+
+    # The last week's breach arrives after the last invoice (contracting waits a grace period): a credit note.
+    last_week = datetime(last.year, last.month, last.day, tzinfo=UTC) - timedelta(days=6)
+    parties.breach(wire, last_week, "50.00")
+    assert wait_for(lambda: len(outbox(database, "credit_note.issued.v1")) == 1)
+    [note] = outbox(database, "credit_note.issued.v1")
+    assert (note["data"]["credit_note"]["amount"], note["data"]["credit_note"]["invoice_number"]) == (
+        {"amount": "50.00", "currency": "EUR"}, invoice["number"])
+    assert note["data"]["credit_note"]["reason"].startswith("SLA credit: ")
+    feeds.publish(amqp_uri, feeds.sla_breached(wire, last_week, last_week + timedelta(days=7), "50.00"))  # again
+
+    # A credit larger than what the invoice can still take: the rest is owed to the client, and shown.
+    parties.breach(wire, last_week - timedelta(days=7), "700.00")
+    assert wait_for(lambda: database.credits.count_documents({"contract_id": wire["id"]}) == 2)
+    assert wait_for(lambda: len(outbox(database, "credit_note.issued.v1")) == 2)
+    credited = billing.get_invoice(parties.client, invoice["id"])
+    assert (credited["credited"]["amount"], credited["balance"]["amount"]) == ("600.00", "0.00")
+    account = billing.get_account(parties.client, wire["id"])
+    assert account["sla_credits_owed"] == {"amount": "150.00", "currency": "EUR"}
+    assert len(outbox(database, "credit_note.issued.v1")) == 2  # the repeated breach was not credited twice
