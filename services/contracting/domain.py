@@ -19,9 +19,10 @@ Design (docs/design/contracting.md has the longer story):
   contract's past windows wait for their measurements). No measurements in a window is a breach.
 - **Late measurements** (their window was already evaluated) are recorded, flagged ``late`` and shown in the
   governance summary; they do not change the evaluated outcome (the credit was already owed or not).
-- **Credit** = ``percent`` % of the window's fees, capped at ``cap``, rounded once (half up) to the currency's
-  minor unit. Window fees: hourly = price x hours/week x days/7; retainer = price x days / days in the month the
-  window starts; fixed = price x days / contract days (0 when open-ended); per_unit = price x units reported.
+- **Credit** = ``percent`` % of the window's fees, rounded once (half up) to the currency's minor unit, at most
+  ``cap``. Window fees: hourly = price x hours/week x days/7; retainer = price x days / days in the month the
+  window starts (a monthly window: / days of that monthly window, so a whole one is exactly the price); fixed =
+  price x days / contract days (0 when open-ended); per_unit = price x units reported.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ import calendar
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, ValidationFailed
-from shared.money import round_money
+from shared.money import minor_unit, round_money
 
 
 class Status(StrEnum):
@@ -229,6 +230,9 @@ def _check_consistency(contract: dict, today: date, max_backdate_days: int, *, c
             errors["slas"] = [f"Credit caps are in the contract's currency, {currency}."]
         if Decimal(sla["credit"]["percent"]) > 100:
             errors["slas"] = ["A credit is at most 100 % of the window's fees."]
+    ids = [sla["id"] for sla in contract["slas"]]
+    if len(ids) != len(set(ids)):
+        errors["slas"] = ["Each SLA once: two SLAs carry the same id (leave the id out of a new one)."]
     levels = [level["level"] for level in contract["governance"]["escalation_levels"]]
     if levels != list(range(1, len(levels) + 1)):
         errors["governance"] = ["Escalation levels are numbered 1, 2, 3 ... in order."]
@@ -364,8 +368,8 @@ def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash:
     )
     cursor = dict(contract["sla_cursor"])
     for sla in after["slas"]:
-        if sla["id"] not in cursor:  # a new SLA is measured from the window the amendment falls in
-            cursor[sla["id"]] = window_containing(after, sla, now)[0]
+        if sla["id"] not in cursor:  # a new SLA is measured from the window the amendment falls in (or the first)
+            cursor[sla["id"]] = window_containing(after, sla, max(now, _anchor(after)))[0]
     after["sla_cursor"] = {sla_id: at for sla_id, at in cursor.items() if sla_id in {s["id"] for s in after["slas"]}}
     after["next_evaluation_at"] = next_evaluation_at(after, grace)
     return after, applied
@@ -545,7 +549,7 @@ def aggregate(aggregation: str, values: list[Decimal]) -> Decimal:
     return sum(values, Decimal(0)) / len(values)
 
 
-def window_fees(contract: dict, start: datetime, end: datetime, units: int) -> Decimal:
+def window_fees(contract: dict, sla: dict, start: datetime, end: datetime, units: int) -> Decimal:
     """The unrounded fees of a window (see the module docstring for the rule per engagement type)."""
     terms = contract["terms"]
     price = Decimal(terms["price"]["amount"])
@@ -554,6 +558,9 @@ def window_fees(contract: dict, start: datetime, end: datetime, units: int) -> D
     if engagement == "hourly":
         return price * Decimal(terms["hours_per_week"] or 0) * days / 7
     if engagement == "retainer":
+        if sla["window"] == "monthly":  # a whole monthly window is one month's retainer, whatever its days
+            index = window_index(contract, sla, start)
+            return price * days / (_boundary(contract, sla, index + 1) - _boundary(contract, sla, index)).days
         return price * days / calendar.monthrange(start.year, start.month)[1]
     if engagement == "fixed":
         if contract["end_date"] is None:
@@ -564,11 +571,13 @@ def window_fees(contract: dict, start: datetime, end: datetime, units: int) -> D
 
 
 def credit_owed(fees: Decimal, credit_rule: dict, currency: str) -> Decimal:
-    """``percent`` % of the fees, at most ``cap``, rounded once (half up) to the currency's minor unit."""
-    raw = fees * Decimal(credit_rule["percent"]) / 100
+    """``percent`` % of the fees, rounded once (half up) to the currency's minor unit, and never more than ``cap``
+    (a cap finer than the minor unit counts down to it: a cap of 3.005 USD credits 3.00, not 3.01)."""
+    owed = round_money(fees * Decimal(credit_rule["percent"]) / 100, currency)
     if credit_rule["cap"] is not None:
-        raw = min(raw, Decimal(credit_rule["cap"]["amount"]))
-    return round_money(raw, currency)
+        cap = Decimal(credit_rule["cap"]["amount"]).quantize(minor_unit(currency), rounding=ROUND_DOWN)
+        owed = min(owed, cap)
+    return owed
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -584,7 +593,7 @@ def evaluate(contract: dict, sla: dict, start: datetime, end: datetime, measurem
     target = Decimal(sla["target"])
     met = bool(values) and (value <= target if sla["direction"] == "at_most" else value >= target)
     currency = contract["terms"]["price"]["currency"]
-    fees = window_fees(contract, start, end, sum(int(m.get("units") or 0) for m in measurements))
+    fees = window_fees(contract, sla, start, end, sum(int(m.get("units") or 0) for m in measurements))
     return {
         "contract_id": contract["id"],
         "tenant_id": contract["tenant_id"],

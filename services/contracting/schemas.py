@@ -49,13 +49,21 @@ class WireMoney(MoneyField):
         return super()._deserialize(value, attr, data, **kwargs).to_wire()
 
 
+# Contract dates and times stay within these years: a window or an end computed from them never leaves Python's
+# calendar (year 9999 + one day is an OverflowError).
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
 class IsoDate(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return date.fromisoformat(text).isoformat()
+            day = date.fromisoformat(text)
         except ValueError as exc:
             raise ValidationError("Not a date YYYY-MM-DD.") from exc
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValidationError(f"A date between {FIRST_YEAR} and {LAST_YEAR}.")
+        return day.isoformat()
 
 
 class Timestamp(fields.Field):
@@ -70,6 +78,8 @@ class Timestamp(fields.Field):
             raise ValidationError("Not an RFC 3339 time.") from exc
         if moment.tzinfo is None:
             raise ValidationError("Give the time zone offset (or Z).")
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise ValidationError(f"A time between {FIRST_YEAR} and {LAST_YEAR}.")
         moment = moment.astimezone(UTC)
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 

@@ -194,7 +194,47 @@ def test_a_window_without_measurements_is_a_breach():
 def test_window_fees_per_engagement_type(engagement, price, days, units, fees):
     contract = active(engagement_type=engagement, unit="ticket" if engagement == "per_unit" else None,
                       price={"amount": price, "currency": "USD"})
-    assert domain.window_fees(contract, *_window(days), units) == fees
+    assert domain.window_fees(contract, contract["slas"][0], *_window(days), units) == fees
+
+
+def test_a_whole_monthly_window_of_a_retainer_is_exactly_the_price_even_from_the_31st():
+    contract = active(engagement_type="retainer", price={"amount": "3000.00", "currency": "EUR"},
+                      start_date="2027-01-31")
+    monthly = {**contract["slas"][0], "window": "monthly"}
+    fees = [domain.window_fees(contract, monthly, *domain.window_bounds(contract, monthly, i), 0) for i in range(4)]
+    assert fees == [Decimal("3000.00")] * 4
+    half = domain.window_bounds(contract, monthly, 1)  # Feb 28 - Mar 31: 31 days; the first 15 of them
+    assert domain.window_fees(contract, monthly, half[0], half[0] + timedelta(days=15), 0) == \
+        Decimal("3000.00") * 15 / 31
+
+
+def test_a_credit_never_exceeds_its_cap_even_a_cap_finer_than_the_currency():
+    assert domain.credit_owed(Decimal("100"), {"percent": "10", "cap": {"amount": "3.005"}}, "USD") == Decimal("3.00")
+    assert domain.credit_owed(Decimal("100"), {"percent": "10", "cap": {"amount": "2.5"}}, "JPY") == Decimal("2")
+    assert domain.credit_owed(Decimal("100"), {"percent": "1", "cap": {"amount": "5"}}, "USD") == Decimal("1.00")
+
+
+def test_an_sla_added_before_the_contract_starts_is_measured_from_the_start():
+    contract = draft(start_date="2027-02-01")
+    signed_at = datetime(2027, 1, 10, 9, tzinfo=UTC)
+    contract, _ = domain.sign(contract, Party.CLIENT, contract["terms_hash"], now=signed_at, grace=GRACE)
+    contract, _ = domain.sign(contract, Party.PROVIDER, contract["terms_hash"], now=signed_at, grace=GRACE)
+    daily = {key: value for key, value in contract["slas"][0].items() if key != "id"}
+    amended = _amend(contract, {"slas": [*contract["slas"], {**daily, "window": "daily"}]},
+                     datetime(2027, 1, 12, tzinfo=UTC))
+    added = amended["slas"][1]
+    assert amended["sla_cursor"][added["id"]] == datetime(2027, 2, 1, tzinfo=UTC)
+    due = domain.due_windows(amended, datetime(2027, 2, 2, 2, tzinfo=UTC), GRACE)
+    assert [(s["id"], start.date().isoformat()) for s, start, _ in due if s["id"] == added["id"]] == \
+        [(added["id"], "2027-02-01")]
+
+
+def test_two_slas_with_one_id_are_refused():
+    contract = draft()
+    twice = [contract["slas"][0], {**contract["slas"][0], "window": "daily"}]
+    with pytest.raises(ValidationFailed) as refused:
+        edit(contract, {"slas": twice})
+    assert "slas" in refused.value.details
 
 
 def test_credits_round_half_up_to_the_currencys_minor_unit():

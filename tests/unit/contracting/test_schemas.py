@@ -44,3 +44,15 @@ def test_contract_changes_refuse_unknown_fields_and_normalise_decimals():
         schemas.load_changes({"status": "active"})
     with pytest.raises(ValidationFailed):
         schemas.load_changes({"terms": {"price": {"amount": "-1", "currency": "USD"}}})
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_time_outside_the_calendar_contracting_computes_with_is_refused_not_a_crash(moment):
+    with pytest.raises(ValidationFailed):
+        schemas.load_measurements(_measurement(key="m", measured_at=moment), None)
+
+
+def test_an_end_date_whose_next_day_python_cannot_count_is_refused():
+    with pytest.raises(ValidationFailed) as refused:
+        schemas.load_changes({"end_date": "9999-12-31"})
+    assert "end_date" in refused.value.details
