@@ -690,8 +690,8 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         client_mask = geography.business_hours_mask(needs.client_time_zone)
         per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count())
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
-            exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day with the client's "
-                                            f"09:00–17:00, the posting needs {needs.min_overlap_hours} h")
+            exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day on average with the "
+                                            f"client's 09:00–17:00, the posting needs {needs.min_overlap_hours} h")
     except _Excluded:
         return Evaluation(row, exclusions, {}, 0.0, 0, [], shoring, per_day)
 
@@ -726,7 +726,7 @@ def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_not
         _skills_reason(row, needs.required_skills, "required"),
         _skills_reason(row, needs.nice_to_have_skills, "nice-to-have"),
         rate_reason,
-        f"{per_day:g} h overlap per business day with the client's 09:00–17:00 ({row.time_zone})",
+        f"{per_day:g} h overlap per business day on average with the client's 09:00–17:00 ({row.time_zone})",
         f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
                                   else f"; the client prefers {needs.shoring_preference}"),
     ]

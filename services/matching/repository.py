@@ -90,12 +90,21 @@ def mark_provider_changed(db: Database, provider_id: str, session: ClientSession
     return counter["seq"]
 
 
-def set_availability(db: Database, data: dict, session: ClientSession) -> dict | None:
-    """Apply ``provider.availability_changed.v1`` to the stored profile; the profile after, or None if unknown."""
+# What ``provider.availability_changed.v1`` carries of a profile: it comes on its own queue, so it may overtake
+# the profile snapshot it belongs after, or be overtaken by one taken before it.
+AVAILABILITY_FIELDS = ("availability", "capacity_hours_per_week")
+
+
+def set_availability(db: Database, data: dict, session: ClientSession) -> bool | None:
+    """Apply ``provider.availability_changed.v1`` to the stored profile: whether it changed it (False: the stored
+    profile or availability is newer), None when the provider is unknown."""
     profile = get(db, PROVIDERS, data["provider_id"], session)
     if profile is None:
         return None
-    changes: dict = {"availability": data["availability"]}
+    version = data.get("version")
+    if version is not None and version <= max(profile.get("version", 0), profile.get("availability_version", 0)):
+        return False
+    changes: dict = {"availability": data["availability"], "availability_version": version}
     if data.get("capacity_hours_per_week") is not None:
         changes["capacity_hours_per_week"] = data["capacity_hours_per_week"]
     seats = {c["id"]: c["seats"] for c in data.get("delivery_centres") or []}
@@ -104,7 +113,21 @@ def set_availability(db: Database, data: dict, session: ClientSession) -> dict |
             dict(centre, seats=seats.get(centre["id"], centre["seats"])) for centre in profile["delivery_centres"]
         ]
     set_fields(db, PROVIDERS, data["provider_id"], changes, session)
-    return {**profile, **changes}
+    return True
+
+
+def upsert_profile(db: Database, profile: dict, session: ClientSession) -> bool:
+    """``upsert_snapshot`` for a provider's profile, keeping an availability change newer than the snapshot (its
+    availability, capacity and centres' seats) when the snapshot arrives after it."""
+    stored = db[PROVIDERS].find_one({"_id": profile["id"]}, {"availability_version": 1, "delivery_centres": 1,
+                                                             **dict.fromkeys(AVAILABILITY_FIELDS, 1)},
+                                    session=session)
+    if stored is not None and (stored.get("availability_version") or 0) > profile.get("version", 0):
+        seats = {centre["id"]: centre["seats"] for centre in stored.get("delivery_centres") or []}
+        profile = {**profile, **{name: stored[name] for name in AVAILABILITY_FIELDS if name in stored},
+                   "delivery_centres": [dict(centre, seats=seats.get(centre["id"], centre["seats"]))
+                                        for centre in profile.get("delivery_centres") or []]}
+    return upsert_snapshot(db, PROVIDERS, profile, session)
 
 
 def providers_changed_since(db: Database, seq: int) -> Iterator[dict]:

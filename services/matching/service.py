@@ -64,15 +64,17 @@ class MatchingService:
         self._profile_arrived(uow, envelope["data"]["provider"])
 
     def _profile_arrived(self, uow: UnitOfWork, profile: dict) -> None:
-        if repository.upsert_snapshot(uow.db, PROVIDERS, profile, uow.session):
+        if repository.upsert_profile(uow.db, profile, uow.session):
             self._adopt_waiting_track_record(uow, profile["id"])
             self._provider_changed(uow, profile["id"])
 
     @subscribe("providers", "provider.availability_changed.v1")
     def on_provider_availability_changed(self, uow, envelope):
-        if repository.set_availability(uow.db, envelope["data"], uow.session) is None:
+        changed = repository.set_availability(uow.db, envelope["data"], uow.session)
+        if changed is None:
             raise ProviderNotYetKnown(envelope["data"]["provider_id"])
-        self._provider_changed(uow, envelope["data"]["provider_id"])
+        if changed:
+            self._provider_changed(uow, envelope["data"]["provider_id"])
 
     @subscribe("providers", "provider.verified.v1")
     def on_provider_verified(self, uow, envelope):
@@ -190,14 +192,18 @@ class MatchingService:
                 self._rerank(uow, {**stored, "shortlist": current["shortlist"]}, domain.posting_needs(stored))
             return
         if stored["status"] == repository.OPEN:
-            self.matches.catch_up(self.store.db)
-            stored["shortlist"], _ = shortlists.build(self.matches.index, domain.posting_needs(stored),
-                                                      self.matches.top_k, version=1, now=utc_now())
-            uow.emit("matches.proposed.v1", subject=posting["id"], data=shortlists.wire(stored, stored["shortlist"]),
-                     lane=stored["lane"], tenant=stored["tenant_id"])
+            self._propose(uow, stored)
         # One write: the posting and its first shortlist together.
         uow.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(stored)}, upsert=True,
                                     session=uow.session)
+
+    def _propose(self, uow: UnitOfWork, posting: dict) -> None:
+        """The open posting's first shortlist, into ``posting["shortlist"]`` (the caller stores it), announced."""
+        self.matches.catch_up(self.store.db)
+        posting["shortlist"], _ = shortlists.build(self.matches.index, domain.posting_needs(posting),
+                                                   self.matches.top_k, version=1, now=utc_now())
+        uow.emit("matches.proposed.v1", subject=posting["id"], data=shortlists.wire(posting, posting["shortlist"]),
+                 lane=posting["lane"], tenant=posting["tenant_id"])
 
     @subscribe("postings", "posting.updated.v1")
     def on_posting_updated(self, uow, envelope):
@@ -205,9 +211,14 @@ class MatchingService:
         if not self._store_posting(uow, posting, envelope["lane"]):
             return
         stored = repository.get(uow.db, POSTINGS, posting["id"], uow.session)
-        if stored["status"] == repository.OPEN and stored.get("shortlist"):
+        if stored["status"] != repository.OPEN:
+            return
+        if stored.get("shortlist"):
             self.matches.catch_up(self.store.db)
             self._rerank(uow, stored, domain.posting_needs(stored))
+        else:  # edited right after publishing, and the edit overtook posting.published (which it makes stale)
+            self._propose(uow, stored)
+            repository.save_shortlist(uow.db, stored["id"], stored["shortlist"], uow.session)
 
     @subscribe("postings", "posting.cancelled.v1")
     def on_posting_cancelled(self, uow, envelope):
@@ -241,6 +252,10 @@ class MatchingService:
         version = (before or {}).get("version", 0) + 1
         after, _ = shortlists.build(self.matches.index, needs, self.matches.top_k, version=version, now=utc_now())
         if not shortlists.really_changed(before, after):
+            # The same providers in the same order: nothing to announce, but a score that moved is stored, as it
+            # is the cut a newcomer must beat and what the client reads.
+            if shortlists.scores(before) != shortlists.scores(after):
+                repository.save_shortlist(uow.db, posting["id"], {**after, "version": version - 1}, uow.session)
             return
         repository.save_shortlist(uow.db, posting["id"], after, uow.session)
         data = {**shortlists.wire(posting, after), "previous_version": version - 1,

@@ -45,6 +45,10 @@ def order(shortlist: dict | None) -> list[tuple[str, str | None]]:
     return [(c["provider_id"], c["centre_id"]) for c in (shortlist or {}).get("candidates", [])]
 
 
+def scores(shortlist: dict | None) -> list[str]:
+    return [c["score"] for c in (shortlist or {}).get("candidates", [])]
+
+
 def really_changed(before: dict | None, after: dict) -> bool:
     """A shortlist changes when who is on it, or in which order, changes (not a score's last decimal)."""
     return order(before) != order(after)

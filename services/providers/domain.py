@@ -105,9 +105,10 @@ def rate_errors(profile: dict) -> Errors:
     units: set[str] = set()
     for index, item in enumerate(rates.get("per_unit") or []):
         check(("rates", "per_unit", index, "price"), item["price"])
-        if item["unit"] in units:
+        unit = item["unit"].strip().lower()  # matching compares units so: "Ticket" and "ticket" are one unit
+        if unit in units:
             _add(errors, ("rates", "per_unit", index, "unit"), f"Unit {item['unit']!r} is priced twice.")
-        units.add(item["unit"])
+        units.add(unit)
     if not has_rate(rates):
         _add(errors, ("rates",), "Give at least one rate: hourly, monthly_retainer or per_unit.")
     return errors

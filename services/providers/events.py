@@ -36,6 +36,7 @@ def availability_changed(profile: dict) -> dict:
         "availability": schemas.availability_to_wire(view["availability"]),
         "capacity_hours_per_week": view["capacity_hours_per_week"],
         "delivery_centres": view["delivery_centres"],
+        "version": profile["version"],
     }
 
 

@@ -14,8 +14,10 @@ from shared.errors import NotFound
 from tests.integration.matching.events import (
     OTHER_TENANT,
     STRONG_SKILLS,
+    TENANT,
     deliver,
     emitted,
+    profile_event,
     publish,
     publish_posting,
     register,
@@ -190,3 +192,63 @@ def test_a_verification_that_overtakes_the_registration_is_retried_until_it_appl
     assert wait_for(verified, timeout=20)
     register(matching, amqp_uri, {**late, "display_name": "Ana T.", "version": 3, "verified": False})
     assert database.providers.find_one({"_id": late["id"]})["verification"]  # a stale snapshot cannot undo it
+
+
+def test_an_availability_change_that_overtakes_an_older_profile_update_still_stands(matching, rpc, database,
+                                                                                     amqp_uri):
+    ana = b.profile(n=91)  # version 2
+    for provider in (ana, b.profile(n=92), b.profile(n=93)):
+        register(matching, amqp_uri, provider)
+    publish_posting(matching, amqp_uri)
+    # The provider edits its skills (version 3), then goes unavailable (version 4); the two events travel on
+    # different queues and the availability change arrives first.
+    deliver(matching, amqp_uri, "on_provider_availability_changed", "providers", "provider.availability_changed.v1",
+            {"provider_id": ana["id"], "availability": {"status": "unavailable", "available_from": None},
+             "capacity_hours_per_week": 40, "delivery_centres": [], "version": 4}, ana["id"])
+    edited = {**ana, "skills": STRONG_SKILLS, "version": 3}
+    deliver(matching, amqp_uri, "on_provider_updated", "providers", "provider.updated.v1",
+            {"provider": profile_event(edited), "changed": ["skills"]}, ana["id"])
+    stored = database.providers.find_one({"_id": ana["id"]})
+    assert (stored["version"], stored["skills"], stored["availability"]["status"]) == (3, STRONG_SKILLS,
+                                                                                       "unavailable")
+    why = rpc.explain(b.TENANT, POSTING["id"], ana["id"])
+    assert why["status"] == "excluded"
+    # A stale availability change (older than the profile) changes nothing.
+    deliver(matching, amqp_uri, "on_provider_availability_changed", "providers", "provider.availability_changed.v1",
+            {"provider_id": ana["id"], "availability": {"status": "available", "available_from": None},
+             "capacity_hours_per_week": 40, "delivery_centres": [], "version": 2}, ana["id"])
+    assert database.providers.find_one({"_id": ana["id"]})["availability"]["status"] == "unavailable"
+
+
+def test_a_posting_edited_before_its_publication_arrived_still_gets_its_shortlist(matching, database, amqp_uri):
+    for n in (95, 96, 97):
+        register(matching, amqp_uri, b.profile(n=n))
+    deliver(matching, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1", {"tenant": TENANT},
+            TENANT["id"], tenant=TENANT["id"])
+    edited = b.posting(title="Inbox and calendar help", version=POSTING["version"] + 1)
+    deliver(matching, amqp_uri, "on_posting_updated", "postings", "posting.updated.v1",
+            {"posting": edited, "changed": ["title"]}, POSTING["id"], tenant=b.TENANT)
+    (proposed,) = emitted(database, "matches.proposed.v1")
+    assert len(proposed["data"]["shortlist"]["candidates"]) == 3
+    publish_posting(matching, amqp_uri)  # the publication, older than the edit, arrives last: nothing more
+    assert len(emitted(database, "matches.proposed.v1")) == 1
+    assert database.postings.find_one({"_id": POSTING["id"]})["title"] == "Inbox and calendar help"
+
+
+def test_a_score_that_moves_without_reordering_is_stored_but_not_announced(matching, rpc, database, amqp_uri):
+    strong = [b.profile(n=n, skills=STRONG_SKILLS) for n in (101, 102)]
+    last = b.profile(n=103)
+    for provider in (*strong, last):
+        register(matching, amqp_uri, provider)
+    publish_posting(matching, amqp_uri)
+    before = {c["provider_id"]: c["score"] for c in database.postings.find_one({"_id": POSTING["id"]})[
+        "shortlist"]["candidates"]}
+    dearer = {**last, "rates": {**last["rates"], "hourly": {"amount": "14.00", "currency": "USD"}},
+              "version": last["version"] + 1}
+    deliver(matching, amqp_uri, "on_provider_updated", "providers", "provider.updated.v1",
+            {"provider": profile_event(dearer), "changed": ["rates"]}, last["id"])
+    stored = database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    assert [c["provider_id"] for c in stored["candidates"]][-1] == last["id"]
+    assert stored["candidates"][-1]["score"] < before[last["id"]]  # the cut a newcomer must beat moved
+    assert stored["candidates"][-1]["score"] == rpc.explain(b.TENANT, POSTING["id"], last["id"])["rows"][0]["score"]
+    assert emitted(database, "shortlist.updated.v1") == []

@@ -144,7 +144,7 @@ def test_set_availability_of_an_individual_emits_the_new_state_once(providers, d
     assert providers.set_availability(provider["id"], change) == after
     (event,) = emitted(db, "provider.availability_changed.v1")
     assert event["data"] == {"provider_id": provider["id"], "availability": after["availability"],
-                             "capacity_hours_per_week": 20, "delivery_centres": []}
+                             "capacity_hours_per_week": 20, "delivery_centres": [], "version": 2}
 
 
 def test_set_availability_of_a_firm_changes_centre_seats(providers, db):

@@ -68,6 +68,13 @@ def test_at_least_one_rate_is_required():
     assert errors == {"rates": ["Give at least one rate: hourly, monthly_retainer or per_unit."]}
 
 
+def test_a_unit_priced_twice_in_another_letter_case_is_refused():
+    rates = {"hourly": None, "per_unit": [{"unit": "Ticket", "price": {"amount": "0.80", "currency": "USD"}},
+                                          {"unit": "ticket", "price": {"amount": "25.00", "currency": "USD"}}]}
+    errors = domain.profile_errors(loaded(individual(rates=rates)))
+    assert errors["rates"]["per_unit"][1]["unit"] == ["Unit 'ticket' is priced twice."]
+
+
 def test_a_zero_rate_is_refused():
     errors = domain.profile_errors(loaded(individual(rates={"hourly": {"amount": "0", "currency": "USD"}})))
     assert errors == {"rates": {"hourly": ["Must be greater than zero."]}}
