@@ -32,9 +32,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable
 from functools import cache, wraps
 
+from amqp.exceptions import MessageNacked
 from jsonschema import Draft202012Validator, FormatChecker
 from kombu import Connection
 from kombu.pools import producers
@@ -178,6 +180,7 @@ class CommandHandler(ReliableDelivery, Consumer):
         super().setup()
 
     def handle_message(self, body, message):
+        drop_foreign_headers(message)
         super().handle_message(read_delivery(body, message, self.command_type, self.max_bytes), message)
 
     def park(self, message, reason: str, attempts: int, kind: str) -> None:
@@ -185,17 +188,38 @@ class CommandHandler(ReliableDelivery, Consumer):
             # Not JSON: the handler still answers the tenant (a rejection), then the message is parked.
             super().handle_message(read_delivery(UNDECODABLE, message, self.command_type, self.max_bytes), message)
             return
+        if kind == "failed":
+            self._answer_unconfirmed(message)
         super().park(message, reason, attempts, kind)
 
+    def _answer_unconfirmed(self, message) -> None:
+        """Every retry failed (a service it needs was down throughout, or its outcome could not be published): the
+        sender still hears of it, then an operator can replay the parked command."""
+        try:
+            body = message.decode()
+        except Exception:  # it decoded once to get here; if not now, the rejection says only what is known
+            body = None
+        delivery = read_delivery(body, message, self.command_type, self.max_bytes)
+        outcome = outcome_envelope(
+            self.container.service_name, delivery, lane=DEFAULT_LANE, errors={},
+            reason="The platform could not confirm this command: a service it needs stayed unavailable through "
+                   "every retry. It may not have been applied. Send it again with the same id: a command is "
+                   "applied once however often it is sent.")
+        try:
+            publish_outcome(self.amqp_uri, outcome, message.properties.get("reply_to"))
+        except Exception:
+            log.exception("could not answer command %s either; it is parked", delivery["command_id"])
+
     def succeeded(self, message, answer: tuple[dict, bool]) -> None:
-        """Publish the outcome (confirmed), then ack the command; a malformed one is parked after its answer."""
+        """Publish the outcome (confirmed), then ack the command; a malformed one is parked after its answer. An
+        outcome that cannot be published is retried with back-off like a failed handler (the handler applies a
+        command once, so running it again answers the same), then parked."""
         outcome, malformed = answer
         try:
             publish_outcome(self.amqp_uri, outcome, message.properties.get("reply_to"))
         except Exception:
-            log.exception("could not publish the outcome of command %s; it will be delivered again",
-                          outcome["data"]["command_id"])
-            self.settle(message, requeue=True)
+            log.exception("could not publish the outcome of command %s", outcome["data"]["command_id"])
+            self.retry_or_park(message, sys.exc_info())
             return
         if malformed:
             super().park(message, outcome["data"]["reason"], attempts=0, kind="malformed")
@@ -203,9 +227,29 @@ class CommandHandler(ReliableDelivery, Consumer):
             self.settle(message, requeue=False)
 
 
+def drop_foreign_headers(message) -> None:
+    """Headers from outside the platform, dropped before nameko reads them. nameko turns ``nameko.*`` headers into
+    worker context, and a malformed one (a call id stack of numbers) kills the whole container before any handler
+    runs: only a string correlation id is kept. On a first delivery (from the inbound exchange) our own
+    ``x-tasklinkr-*`` headers can only be the sender's too."""
+    headers = message.headers
+    if not headers:
+        return
+    first = bool((message.delivery_info or {}).get("exchange"))
+    for name in list(headers):
+        value = headers[name]
+        if name.startswith("nameko."):
+            if not (name == "nameko.correlation_id" and isinstance(value, str) and len(value) <= 200):
+                del headers[name]
+        elif first and name.startswith("x-tasklinkr-"):
+            del headers[name]
+
+
 def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
     """To the tenant feed under ``<tenant>.<outcome type>``, and to ``reply_to`` when it is the tenant's own
-    queue; both persistent and confirmed."""
+    queue; both persistent and confirmed. A refusal by the tenant's own queues (a full queue that rejects new
+    messages, as its owner declared it) is the tenant's choice: logged, not retried, so it never holds up the
+    platform."""
     tenant = outcome.get("tenantid")
     if tenant is None:
         log.warning("a command from nobody known rejected (%s); no feed to answer on", outcome["data"]["reason"])
@@ -217,9 +261,13 @@ def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
                            "ce-id": outcome["id"]})
     connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
     with producers[connection].acquire(block=True, timeout=10) as producer:
-        producer.publish(outcome, exchange=FEED_EXCHANGE, routing_key=routing_key, **common)
-        if reply_to and reply_to.startswith(f"{tenant}."):
-            producer.publish(outcome, exchange="", routing_key=reply_to, **common)
+        for exchange, key in ((FEED_EXCHANGE, routing_key),
+                              *((("", reply_to),) if reply_to and reply_to.startswith(f"{tenant}.") else ())):
+            try:
+                producer.publish(outcome, exchange=exchange, routing_key=key, **common)
+            except MessageNacked:
+                log.warning("the queues of %s refused the outcome of command %s (%s)", tenant,
+                            outcome["data"]["command_id"], key)
 
 
 def transient(error: DomainError) -> bool:

@@ -128,6 +128,15 @@ def origin_headers(message) -> dict:
             ORIGIN_ROUTING_KEY_HEADER: info.get("routing_key") or ""}
 
 
+def attempts_of(headers: dict | None) -> int:
+    """How many times a message was tried, from our own header, read defensively: a sender outside the platform
+    (a tenant's system) may have set the header to anything."""
+    try:
+        return max(0, int((headers or {}).get(ATTEMPTS_HEADER, 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
 class ReliableDelivery:
     """Retry with back-off, then park: what event handlers and inbound command handlers share.
 
@@ -168,7 +177,12 @@ class ReliableDelivery:
         if exc_info is None:
             self.succeeded(message, result)
             return result, exc_info
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        self.retry_or_park(message, exc_info)
+        return result, exc_info
+
+    def retry_or_park(self, message, exc_info) -> None:
+        """A failed attempt: retried after the next back-off delay, or parked once the delays are used up."""
+        attempts = attempts_of(message.headers) + 1
         error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
         service = self.container.service_name
         if attempts <= len(self.retry_delays):
@@ -180,7 +194,6 @@ class ReliableDelivery:
         else:
             log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
             self.park(message, error, attempts=attempts, kind="failed")
-        return result, exc_info
 
     # -- retrying and parking --------------------------------------------------------------------------------
 

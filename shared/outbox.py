@@ -21,7 +21,9 @@ Guarantees and why:
   publishes, so replicas do not publish the same event twice in the normal case.
 - The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
   ``<tenant>.<event type>``, on the same channel right after the first, and stays pending until the broker confirmed
-  both: a tenant's integration gets every such event, in the same order and with the same guarantees.
+  both: a tenant's integration gets every such event, in the same order and with the same guarantees. One
+  exception: a copy the tenant's own queues refuse (nack: a full queue its owner declared with
+  ``x-overflow: reject-publish``) is logged and not retried, so no tenant can hold up the platform's events.
 """
 
 from __future__ import annotations
@@ -306,9 +308,14 @@ class OutboxRelay:
                 continue
         confirmed = []
         for event_tags, doc in zip(tags, batch, strict=True):
-            if any(tag in self._nacked for tag in event_tags):
+            if event_tags[0] in self._nacked:
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 break
+            if any(tag in self._nacked for tag in event_tags[1:]):
+                # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
+                # reject new messages) is its owner's choice, and must not hold up every other event.
+                log.warning("the feed queues of %s refused %s %s", doc["envelope"].get("tenantid"),
+                            doc["routing_key"], doc["event_id"])
             if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
                 self._failure[doc["event_id"]] = Unroutable(

@@ -42,8 +42,11 @@ def ensure_indexes(db: MongoDatabase) -> None:
     # before them; then their next_evaluation_at is null.)
     db[CONTRACTS].create_index([("next_evaluation_at", ASCENDING)], name="next_evaluation_at")
     # A measurement's idempotency key is unique per contract.
-    db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("key", ASCENDING)], name="contract_key",
-                                  unique=True)
+    # Keys are each party's own: the client's and the provider's measurements never answer for each other.
+    if "contract_key" in db[MEASUREMENTS].index_information():  # the earlier index, one namespace for both
+        db[MEASUREMENTS].drop_index("contract_key")
+    db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("submitted_by", ASCENDING), ("key", ASCENDING)],
+                                  name="contract_party_key", unique=True)
     db[MEASUREMENTS].create_index([("window_id", ASCENDING)], name="window_id")
     db[MEASUREMENTS].create_index([("contract_id", ASCENDING), ("sla_id", ASCENDING), ("measured_at", ASCENDING)],
                                   name="contract_sla_time")
@@ -101,9 +104,9 @@ class Repository(SessionRepository):
 
     # measurements and windows
 
-    def measurement_by_key(self, contract_id: str, key: str) -> dict | None:
-        return _resource(self.db[MEASUREMENTS].find_one({"contract_id": contract_id, "key": key},
-                                                        session=self.session))
+    def measurement_by_key(self, contract_id: str, party: str, key: str) -> dict | None:
+        return _resource(self.db[MEASUREMENTS].find_one({"contract_id": contract_id, "submitted_by": party,
+                                                         "key": key}, session=self.session))
 
     def window(self, window: str) -> dict | None:
         return _resource(self.db[WINDOWS].find_one({"_id": window}, session=self.session))

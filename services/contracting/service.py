@@ -197,7 +197,7 @@ class ContractingService:
             problems: dict[str, list[str]] = {}
             answers = []
             for item in items:
-                earlier = repo.measurement_by_key(contract["id"], item["key"])
+                earlier = repo.measurement_by_key(contract["id"], kind.value, item["key"])
                 if earlier is not None:
                     same = all(earlier[k] == item[k] for k in ("sla_id", "value", "measured_at", "units"))
                     if not same:

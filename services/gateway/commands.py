@@ -28,10 +28,10 @@ class InboundCommands:
     @command("posting.create.v1")
     @audited_command("posting.create.v1")
     def posting_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
-        posting = self.rpc(self.postings.create_posting, tenant_id, data["posting"], f"command:{command_id}")
-        if data.get("publish", False):
-            posting = self.rpc(self.postings.publish_posting, tenant_id, posting["id"],
-                               data.get("confirm_core", False))
+        # Created and published in one transaction: a posting that cannot be published is not created either, so
+        # a rejection means nothing changed and the corrected command may reuse the same id.
+        posting = self.rpc(self.postings.create_posting, tenant_id, data["posting"], f"command:{command_id}",
+                           data.get("publish", False), data.get("confirm_core", False))
         return {"posting_id": posting["id"], "status": posting["status"]}
 
     @command("posting.publish.v1")

@@ -81,6 +81,16 @@ def _store_new_version(repo: Repository, before: dict, after: dict) -> None:
         raise Conflict("The posting was changed by someone else meanwhile; reload it and try again.")
 
 
+def _publish(uow: UnitOfWork, repo: Repository, tenant: dict, draft: dict, confirm_core: bool) -> dict:
+    """The draft published (it must be publishable), stored and announced with ``posting.published.v1``."""
+    after = domain.publish(draft, tenant, confirm_core=confirm_core, now=repository.current_time())
+    _store_new_version(repo, draft, after)
+    wire = schemas.posting_to_wire(after)
+    uow.emit(events.POSTING_PUBLISHED, subject=after["id"], data=events.posting_published(wire),
+             lane=tenant["segment"], tenant=tenant["id"])
+    return wire
+
+
 class PostingsService:
     name = "postings"
 
@@ -149,8 +159,12 @@ class PostingsService:
     # -- postings --------------------------------------------------------------------------------------------
 
     @rpc
-    def create_posting(self, tenant_id: str, posting: dict, idempotency_key: str | None = None) -> dict:
+    def create_posting(self, tenant_id: str, posting: dict, idempotency_key: str | None = None,
+                       publish: bool = False, confirm_core: bool = False) -> dict:
+        """A draft; with ``publish``, created and published in one transaction (a posting that cannot be published
+        is not created either)."""
         fields = schemas.load_new_posting(posting)
+        confirmed = schemas.load_confirm_core(confirm_core)
         key = schemas.load_idempotency_key(idempotency_key)
         fingerprint = domain.request_fingerprint(posting) if key else None
 
@@ -172,6 +186,8 @@ class PostingsService:
                 created = domain.new_posting(posting_id=repository.new_id("pst"), tenant=tenant,
                                              fields=fields, now=repository.current_time())
                 repo.insert_posting(created, idempotency_key=key, request_fingerprint=fingerprint)
+            if publish and created["status"] == domain.Status.DRAFT:
+                return _publish(uow, repo, tenant, created, confirmed)
             # A draft is private to its tenant: creating one tells nobody.
             return schemas.posting_to_wire(created)
 
@@ -222,12 +238,7 @@ class PostingsService:
             if before["status"] == domain.Status.OPEN:
                 # Already done: an RPC redelivered after a crash, or a client retry. Same answer, no second event.
                 return schemas.posting_to_wire(before)
-            after = domain.publish(before, tenant, confirm_core=confirmed, now=repository.current_time())
-            _store_new_version(repo, before, after)
-            wire = schemas.posting_to_wire(after)
-            uow.emit(events.POSTING_PUBLISHED, subject=after["id"], data=events.posting_published(wire),
-                     lane=tenant["segment"], tenant=tenant["id"])
-            return wire
+            return _publish(uow, repo, tenant, before, confirmed)
 
         return self.store.transact(work)
 

@@ -122,3 +122,31 @@ def test_a_backlog_larger_than_the_read_window_goes_out_complete_and_oldest_firs
         relay.stop()
     assert rig.delivered() == [doc["event_id"] for doc in sorted(documents, key=lambda d: d["_id"])]
     assert set(rig.statuses().values()) == {"published"}
+
+
+def test_a_tenant_queue_that_refuses_its_copies_never_holds_up_the_services_events(rig):
+    tenant = "ten_" + ObjectId().binary.hex().ljust(32, "0")[:32]
+    full = Queue(f"{tenant}.full", exchange=Exchange("tasklinkr.feed", type="topic", durable=True),
+                 routing_key=f"{tenant}.#", durable=True,
+                 queue_arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    with Connection(rig.amqp_uri) as connection:
+        full(connection.channel()).declare()
+    try:
+        documents = []
+        for seq in range(5):
+            document = rig.document(seq)
+            document["envelope"]["tenantid"] = tenant
+            documents.append(document)
+        rig.db.outbox.insert_many(documents)
+        relay = rig.relay(batch_size=100)
+        try:
+            assert relay.publish_pending() == 5  # not stuck on the nacked copies
+        finally:
+            relay.stop()
+        assert rig.delivered() == [d["event_id"] for d in documents]
+        assert set(rig.statuses().values()) == {"published"}
+        with Connection(rig.amqp_uri) as connection:  # the tenant's queue kept what it had room for
+            assert full(connection.channel()).queue_declare(passive=True).message_count == 1
+    finally:
+        with Connection(rig.amqp_uri) as connection:
+            full(connection.channel()).delete()

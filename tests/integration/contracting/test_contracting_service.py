@@ -290,3 +290,21 @@ def test_an_extension_after_the_last_window_was_evaluated_evaluates_only_the_day
     [second] = [e for e in outbox(database, "sla.met.v1") if e["data"]["window"]["start"].startswith(
         (start + timedelta(days=5)).isoformat())]
     assert second["data"]["result"] == {"value": "30", "measurements": 1}
+
+
+def test_the_client_and_the_provider_each_have_their_own_measurement_keys(contracting, database, amqp_uri):
+    today = datetime.now(UTC).date()
+    client, provider, contract = activated(contracting, database, amqp_uri, start=today - timedelta(days=1))
+    sla = contract["slas"][0]
+    at = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(hours=12)
+
+    def measurement(value):
+        return {"key": "cmd:erp-2026-000124:0", "sla_id": sla["id"], "value": value, "measured_at": at.isoformat()}
+
+    # The provider takes a key the client's system will use (its command ids are predictable): no effect on it.
+    assert contracting.submit_measurements(provider, contract["id"], measurement("5"))["recorded"] == 1
+    mine = contracting.submit_measurements(client, contract["id"], measurement("95"))
+    assert (mine["recorded"], mine["duplicate"]) == (1, 0)
+    assert mine["measurements"][0]["value"] == "95"
+    again = contracting.submit_measurements(client, contract["id"], measurement("95"))
+    assert again["duplicate"] == 1
