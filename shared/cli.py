@@ -58,7 +58,7 @@ def _services_or_all(service: str | None) -> list[str]:
     if service is None:
         return known
     if service not in known:
-        raise typer.BadParameter(f"{service!r} consumes no events; choose one of {', '.join(known)}")
+        raise typer.BadParameter(f"{service!r} has no dead-letter queue; choose one of {', '.join(known)}")
     return [service]
 
 

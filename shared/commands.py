@@ -184,6 +184,7 @@ class CommandHandler(ReliableDelivery, Consumer):
         super().handle_message(read_delivery(body, message, self.command_type, self.max_bytes), message)
 
     def park(self, message, reason: str, attempts: int, kind: str) -> None:
+        drop_foreign_headers(message)  # an undecodable body comes here without passing handle_message
         if kind == "undecodable":
             # Not JSON: the handler still answers the tenant (a rejection), then the message is parked.
             super().handle_message(read_delivery(UNDECODABLE, message, self.command_type, self.max_bytes), message)
@@ -228,21 +229,21 @@ class CommandHandler(ReliableDelivery, Consumer):
 
 
 def drop_foreign_headers(message) -> None:
-    """Headers from outside the platform, dropped before nameko reads them. nameko turns ``nameko.*`` headers into
-    worker context, and a malformed one (a call id stack of numbers) kills the whole container before any handler
-    runs: only a string correlation id is kept. On a first delivery (from the inbound exchange) our own
-    ``x-tasklinkr-*`` headers can only be the sender's too."""
+    """Headers from outside the platform, dropped before nameko reads them. nameko turns every header (``nameko.``
+    prefix or not) into worker context, and a malformed one (a call id stack of numbers) kills the whole container
+    before any handler runs. A command needs none of a sender's headers: only a string correlation id is kept, and
+    on the platform's own retry and replay copies (not from the inbound exchange) its ``x-tasklinkr-*`` headers."""
     headers = message.headers
     if not headers:
         return
     first = bool((message.delivery_info or {}).get("exchange"))
     for name in list(headers):
         value = headers[name]
-        if name.startswith("nameko."):
-            if not (name == "nameko.correlation_id" and isinstance(value, str) and len(value) <= 200):
-                del headers[name]
-        elif first and name.startswith("x-tasklinkr-"):
-            del headers[name]
+        if name == "nameko.correlation_id" and isinstance(value, str) and len(value) <= 200:
+            continue
+        if not first and name.startswith("x-tasklinkr-"):
+            continue
+        del headers[name]
 
 
 def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:

@@ -43,8 +43,12 @@ class DeadLetter:
 
 
 def consumer_services(catalog: dict | None = None) -> list[str]:
+    """The services with a dead-letter queue: every consumer of an event, and every handler of a command (the
+    gateway parks tenants' commands)."""
     catalog = catalog or load_catalog()
-    return sorted({c["service"] for e in catalog["events"] for c in e.get("consumers", [])})
+    events = {c["service"] for e in catalog["events"] for c in e.get("consumers", [])}
+    commands = {command["service"] for command in catalog.get("commands", [])}
+    return sorted(events | commands)
 
 
 def _to_dead_letter(position: int, message) -> DeadLetter:
@@ -109,10 +113,14 @@ class DeadLetters:
                     continue
                 headers = {k: v for k, v in letter.headers.items() if k not in OPERATOR_HEADERS}
                 headers[ATTEMPTS_HEADER] = 0
+                # A command's reply address and correlation id go back with it, so its outcome reaches the tenant
+                # as the first attempt's would have.
+                kept = {key: message.properties[key] for key in ("reply_to", "correlation_id")
+                        if message.properties.get(key)}
                 producer.publish(
                     message.body, exchange="", routing_key=letter.original_queue, headers=headers,
                     content_type=message.content_type, content_encoding=message.content_encoding,
-                    delivery_mode=2, mandatory=True, message_id=letter.event_id,
+                    delivery_mode=2, mandatory=True, message_id=letter.event_id, **kept,
                 )
                 message.ack()
                 replayed.append(letter)

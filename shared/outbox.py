@@ -16,7 +16,9 @@ Guarantees and why:
   out), the confirmed events are marked one by one, each only if still pending.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
 - In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
-  aggregate never overtakes an earlier one.
+  aggregate never overtakes an earlier one. A batch carries at most one event per aggregate (subject): with
+  confirms pipelined, a later event of the aggregate in the same batch could be enqueued while the earlier one is
+  refused (a full queue), and then arrive first; so the later one waits for the next batch.
 - One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
   publishes, so replicas do not publish the same event twice in the normal case.
 - The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
@@ -80,6 +82,10 @@ class _PendingReader:
         self.after = None
         self.batches_read = 0
 
+    def hold_back(self, ids: list) -> None:
+        """Ids read but not published in this batch: first in the next one."""
+        self.ids = ids + self.ids
+
     def next_batch(self) -> tuple[ClientSession, list[dict]] | None:
         """The next batch and the open transaction it was read in, or None at the end of the pass."""
         while True:
@@ -94,6 +100,17 @@ class _PendingReader:
                 self.batches_read += 1
                 return session, batch
             session.end_session()  # published meanwhile by another replica
+
+
+def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The longest prefix of ``batch`` with one event per subject, and the rest (for the next batch)."""
+    subjects: set = set()
+    for position, doc in enumerate(batch):
+        subject = doc["envelope"].get("subject")
+        if subject in subjects:
+            return batch[:position], batch[position:]
+        subjects.add(subject)
+    return batch, []
 
 
 def subscribed_types(service: str) -> frozenset[str]:
@@ -199,6 +216,8 @@ class OutboxRelay:
                 reader = _PendingReader(self)
                 continue
             session, batch = current
+            batch, held = one_per_aggregate(batch)
+            reader.hold_back([doc["_id"] for doc in held])
             try:
                 confirmed = self._publish_batch(batch)
                 if confirmed:

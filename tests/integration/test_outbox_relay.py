@@ -150,3 +150,27 @@ def test_a_tenant_queue_that_refuses_its_copies_never_holds_up_the_services_even
     finally:
         with Connection(rig.amqp_uri) as connection:
             full(connection.channel()).delete()
+
+
+def test_a_batch_carries_one_event_per_aggregate_and_every_event_still_goes_out_in_order(rig):
+    documents = []
+    for seq in range(12):  # three aggregates, four events each, interleaved
+        document = rig.document(seq)
+        document["envelope"]["subject"] = f"agg-{seq % 3}"
+        documents.append(document)
+    rig.db.outbox.insert_many(documents)
+    relay = rig.relay(batch_size=100)
+    publish, batches = relay._publish_batch, []
+
+    def recording(batch):
+        batches.append([doc["envelope"]["subject"] for doc in batch])
+        return publish(batch)
+
+    relay._publish_batch = recording
+    try:
+        assert relay.publish_pending() == 12
+    finally:
+        relay.stop()
+    assert all(len(subjects) == len(set(subjects)) for subjects in batches), batches
+    assert rig.delivered() == [d["event_id"] for d in documents]
+    assert set(rig.statuses().values()) == {"published"}

@@ -28,6 +28,7 @@ from services.providers.service import ProvidersService
 from shared.brokeradmin import BrokerAdmin
 from shared.contracts import errors as contract_errors
 from shared.envelope import rfc3339
+from shared.operations import DeadLetters, consumer_services
 from tests.integration.contracting import awards
 from tests.support import samples
 from tests.support.waiting import wait_for
@@ -244,7 +245,8 @@ def test_hostile_messages_each_get_a_clear_answer_and_change_nothing(client, pos
 
 def test_after_hostile_input_the_consumer_still_serves(client):
     client.producer.publish(b"\x00\xff" * 100, exchange="tasklinkr.inbound", content_type="application/json",
-                            routing_key=f"{client.tenant_id}.posting.create.v1", user_id=client.tenant_id)
+                            routing_key=f"{client.tenant_id}.posting.create.v1", user_id=client.tenant_id,
+                            headers={"nameko.call_id_stack": 5, "call_id_stack": [1]})
     command_id = client.send("posting.create.v1", {"posting": posting()})
     assert client.outcome(command_id)["type"].endswith("command.accepted.v1")
 
@@ -253,6 +255,7 @@ def test_after_hostile_input_the_consumer_still_serves(client):
     {"nameko.call_id_stack": [1]},  # nameko would join it before any handler runs and kill the container
     {"nameko.call_id_stack": 5, "nameko.correlation_id": {"x": 1}},
     {"x-tasklinkr-attempts": "x", "x-tasklinkr-origin-user-id": "ten_" + "0" * 32},
+    {"call_id_stack": [1], "correlation_id": {"x": 1}},  # nameko reads unprefixed headers as context too
 ])
 def test_a_command_with_headers_only_the_platform_may_set_is_still_answered_and_the_gateway_keeps_serving(
         client, postings, headers):
@@ -400,4 +403,9 @@ def test_a_command_whose_service_stays_down_through_every_retry_is_still_answere
                     seen.append(None)
         return command_id in seen
 
-    assert wait_for(parked, timeout=10)
+    # ... which the operator tools list and replay (with its reply address and correlation id)
+    letters = DeadLetters(managed_rabbit.uri, "gateway")
+    assert wait_for(lambda: any(letter.event_id == command_id for letter in letters.list()), timeout=10)
+    assert "gateway" in consumer_services()
+    assert [letter.event_id for letter in letters.replay(command_id)] == [command_id]
+    assert wait_for(parked, timeout=10)  # postings is still down: the replayed command is parked again
