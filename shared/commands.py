@@ -184,9 +184,10 @@ class CommandHandler(ReliableDelivery, Consumer):
         super().handle_message(read_delivery(body, message, self.command_type, self.max_bytes), message)
 
     def park(self, message, reason: str, attempts: int, kind: str) -> None:
-        drop_foreign_headers(message)  # an undecodable body comes here without passing handle_message
         if kind == "undecodable":
-            # Not JSON: the handler still answers the tenant (a rejection), then the message is parked.
+            # Not JSON: the handler still answers the tenant (a rejection), then the message is parked. It comes
+            # here without passing handle_message, so its headers are cleaned here.
+            drop_foreign_headers(message)
             super().handle_message(read_delivery(UNDECODABLE, message, self.command_type, self.max_bytes), message)
             return
         if kind == "failed":
