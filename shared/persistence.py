@@ -12,7 +12,10 @@ replica set, so docker compose runs every ``mongo`` as a single-node replica set
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Self, TypeVar
@@ -146,16 +149,12 @@ class Store:
 
         # A crashed writer's open transaction keeps its documents locked until the server's transaction lifetime
         # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
+        seconds = self._dependency.transaction_timeout
         try:
-            with pymongo.timeout(self._dependency.transaction_timeout), \
-                    self._dependency.client.start_session() as session:
-                result = session.with_transaction(
-                    callback,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
-                )
+            with pymongo.timeout(seconds), self._dependency.client.start_session() as session:
+                result = run_transaction(session, callback, seconds=seconds)
         except PyMongoError as exc:
-            if getattr(exc, "timeout", False):
+            if getattr(exc, "timeout", False) or exc.has_error_label(TRANSIENT):
                 raise Unavailable(
                     "The data is busy (another change to it has not finished); retry in a few seconds.",
                     {"retry_after_seconds": 5},
@@ -173,6 +172,65 @@ class Store:
             return self.transact(work)
         except DuplicateKeyError:
             return self.transact(work)
+
+
+TRANSIENT = "TransientTransactionError"
+UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
+
+
+def run_transaction(session: ClientSession, callback: Callable[[ClientSession], T], *, seconds: float) -> T:
+    """``session.with_transaction`` with its retries bounded by ``seconds``, and a short jittered pause between them.
+
+    pymongo's ``with_transaction`` retries transient errors for 120 s whatever the operation timeout; once that
+    timeout has run out every attempt fails at once with another transient error (server selection), so a worker
+    waiting on a crashed writer's lock spun for two minutes instead of answering "busy" after ``seconds`` (and ten
+    such retries took every worker of the service). Here the last error is raised when ``seconds`` are up.
+    """
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+
+    def retry(exc: BaseException) -> bool:
+        nonlocal pause
+        if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, random.uniform(0, pause)))
+        pause = min(pause * 2, 0.2)
+        return True
+
+    while True:
+        session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+        try:
+            result = callback(session)
+        except BaseException as exc:
+            if session.in_transaction:
+                with contextlib.suppress(PyMongoError):
+                    session.abort_transaction()
+            if retry(exc):
+                continue
+            raise
+        try:
+            _commit(session, deadline)
+        except PyMongoError as exc:
+            if retry(exc):
+                continue
+            raise
+        return result
+
+
+def _commit(session: ClientSession, deadline: float) -> None:
+    """Commit; a commit whose outcome is unknown (the answer was lost) is sent again, as the driver specifies."""
+    while True:
+        try:
+            session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            max_time_expired = getattr(exc, "code", None) == 50
+            if exc.has_error_label(UNKNOWN_COMMIT) and not max_time_expired and time.monotonic() < deadline:
+                continue
+            raise
 
 
 class SessionRepository:

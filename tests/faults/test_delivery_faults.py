@@ -84,8 +84,10 @@ def test_a_slow_consumer_with_a_full_queue_pushes_publishers_back_and_nothing_is
     rig = rig_factory(amqp_uri, mongo_uri, queue_max_length="50")
     rig.start_producer()
     rig.start_consumer()
+    # Ten workers at 250 ms each take 40 events a second, far below what the relay publishes even on a busy
+    # machine: the queue (at most 50 ready) fills whatever the timing. (At 10 ms the consumer could keep up.)
     for first in range(0, 600, 100):
-        rig.emit(first, 100, {"slow_ms": 10})
+        rig.emit(first, 100, {"slow_ms": 250})
     result = rig.settled(timeout=180)
     assert "nack" in rig.producer.log(), "the broker should have refused events while the queue was full"
     assert_clean(result, 600)

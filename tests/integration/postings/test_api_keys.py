@@ -118,7 +118,7 @@ def test_two_owner_keys_revoked_at_the_same_time_leave_one_of_them_live(postings
         _revoke_in_transaction(mongo_client, database, tenant_id, first["id"], session)
         with pytest.raises(PyMongoError) as raised:
             _revoke_in_transaction(mongo_client, database, tenant_id, second["key"]["id"])
-        assert raised.value.has_error_label("TransientTransactionError")  # what with_transaction retries
+        assert raised.value.has_error_label("TransientTransactionError")  # what run_transaction retries
         session.commit_transaction()
     with pytest.raises(Conflict):  # the retry sees the first revoked: this is now the last owner key
         _revoke_in_transaction(mongo_client, database, tenant_id, second["key"]["id"])
