@@ -65,6 +65,15 @@ class Forbidden(DomainError):
 
 
 @deserialize_to_instance
+class OutcomeUnknown(DomainError):
+    """A change was sent but its answer was lost (a commit whose result is unknown): it may or may not have been
+    applied. The same answer as a call that timed out; only a request with an idempotency key is safe to retry."""
+
+    status = 504
+    code = "timeout"
+
+
+@deserialize_to_instance
 class Unavailable(DomainError):
     """Temporarily unable to serve (for example a write stuck behind a crashed writer's lock): retry later."""
 

@@ -26,12 +26,12 @@ from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared import envelope as envelopes
-from shared.errors import Unavailable
+from shared.errors import OutcomeUnknown, Unavailable
 from shared.outbox import OutboxRelay
 from shared.tracing import CORRELATION_KEY, handled_event
 
@@ -149,11 +149,15 @@ class Store:
 
         # A crashed writer's open transaction keeps its documents locked until the server's transaction lifetime
         # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
-        seconds = self._dependency.transaction_timeout
         try:
-            with pymongo.timeout(seconds), self._dependency.client.start_session() as session:
-                result = run_transaction(session, callback, seconds=seconds)
+            with self._dependency.client.start_session() as session:
+                result = run_transaction(session, callback, seconds=self._dependency.transaction_timeout)
         except PyMongoError as exc:
+            if exc.has_error_label(UNKNOWN_COMMIT):
+                raise OutcomeUnknown(
+                    "The change was sent to the database but its answer was lost: it may or may not have been "
+                    "applied. Retrying is safe where the request carries an idempotency key.",
+                ) from exc
             if getattr(exc, "timeout", False) or exc.has_error_label(TRANSIENT):
                 raise Unavailable(
                     "The data is busy (another change to it has not finished); retry in a few seconds.",
@@ -176,6 +180,10 @@ class Store:
 
 TRANSIENT = "TransientTransactionError"
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
+# Time an abort or a commit gets on its own, even when the transaction's time is up: an abort that is never sent
+# (pymongo refuses to send anything once an operation timeout has run out) leaves the transaction open on the
+# server, its documents locked for every other writer, until the server's lifetime limit (60 s) ends it.
+FINISH_SECONDS = 2.0
 
 
 def run_transaction(session: ClientSession, callback: Callable[[ClientSession], T], *, seconds: float) -> T:
@@ -184,7 +192,9 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     pymongo's ``with_transaction`` retries transient errors for 120 s whatever the operation timeout; once that
     timeout has run out every attempt fails at once with another transient error (server selection), so a worker
     waiting on a crashed writer's lock spun for two minutes instead of answering "busy" after ``seconds`` (and ten
-    such retries took every worker of the service). Here the last error is raised when ``seconds`` are up.
+    such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
+    attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
+    server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked.
     """
     deadline = time.monotonic() + seconds
     pause = 0.005
@@ -203,16 +213,22 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     while True:
         session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
         try:
-            result = callback(session)
+            with pymongo.timeout(max(deadline - time.monotonic(), 0.001)):
+                result = callback(session)
+            if session.in_transaction and time.monotonic() >= deadline:
+                raise ExecutionTimeout("The transaction ran out of time before its commit.", code=50)
         except BaseException as exc:
             if session.in_transaction:
-                with contextlib.suppress(PyMongoError):
+                with pymongo.timeout(FINISH_SECONDS), contextlib.suppress(PyMongoError):
                     session.abort_transaction()
             if retry(exc):
                 continue
             raise
+        if not session.in_transaction:  # the callback ended it itself
+            return result
         try:
-            _commit(session, deadline)
+            with pymongo.timeout(max(deadline - time.monotonic(), FINISH_SECONDS)):
+                _commit(session, deadline)
         except PyMongoError as exc:
             if retry(exc):
                 continue

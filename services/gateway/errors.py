@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from nameko.exceptions import UnknownService
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from shared.errors import DomainError, Unauthorized, Unavailable, ValidationFailed
+from shared.errors import DomainError, OutcomeUnknown, Unauthorized, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def error_response(exc: BaseException, correlation_id: str) -> tuple[int, dict, 
             headers["WWW-Authenticate"] = "Bearer"
         elif isinstance(exc, MethodNotAllowed):
             headers["Allow"] = ", ".join(exc.allowed)
-        elif isinstance(exc, ServiceUnavailable | ServiceTimeout):
+        elif isinstance(exc, ServiceUnavailable | ServiceTimeout | OutcomeUnknown):
             headers["Retry-After"] = "1"
         elif isinstance(exc, Unavailable | TooManyRequests):
             headers["Retry-After"] = str(exc.details.get("retry_after_seconds", 5))

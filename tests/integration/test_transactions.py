@@ -1,12 +1,17 @@
-"""Transactions against a real database: a write blocked by another writer's open transaction gives up in time."""
+"""Transactions against a real database: they give up in their time, leave nothing locked, and say what happened."""
 
 import time
+import uuid
 
 import pymongo
 import pytest
-from pymongo.errors import PyMongoError
+from nameko.standalone.rpc import ServiceRpcProxy
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
 
-from shared.persistence import run_transaction
+from shared.errors import OutcomeUnknown, Unavailable
+from shared.persistence import TRANSIENT, UNKNOWN_COMMIT, Database, run_transaction
+from shared.rpc import rpc
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +41,57 @@ def test_a_write_locked_by_an_open_transaction_gives_up_in_its_time_every_time_a
     with pymongo.timeout(1), mongo_client.start_session() as session:
         assert run_transaction(session, insert_mine, seconds=1) == "mine"
     assert [d["_id"] for d in database.things.find({"key": "k"})] == ["mine"]
+
+
+def test_an_attempt_that_runs_out_of_time_after_writing_is_aborted_on_the_server_and_locks_nothing(
+    mongo_client, mongo_uri, database
+):
+    database.things.create_index("key", unique=True)
+
+    def slow_writer(session):
+        database.things.insert_one({"_id": "slow", "key": "k"}, session=session)
+        time.sleep(1.5)  # past its time: pymongo sends nothing more under the expired timeout, not even an abort
+
+    with pytest.raises(PyMongoError) as raised, mongo_client.start_session() as session:
+        run_transaction(session, slow_writer, seconds=1)
+    assert raised.value.timeout
+
+    # Left open, the slow writer's insert would keep the key locked for the server's 60 s transaction lifetime.
+    # Another process writes next (a session of this client could reuse the server session, which ends it anyway).
+    other = MongoClient(mongo_uri)
+    things = other[database.name].things
+    started = time.monotonic()
+    with other.start_session() as session:
+        run_transaction(session, lambda s: things.insert_one({"_id": "next", "key": "k"}, session=s), seconds=3)
+    assert time.monotonic() - started < 2
+    other.close()
+    assert [d["_id"] for d in database.things.find({"key": "k"})] == ["next"]
+
+
+class Writer:
+    name = "txwriter"
+    store = Database()
+
+    @rpc
+    def write(self, failure_label: str) -> None:
+        def work(uow):
+            uow.db.things.insert_one({"_id": f"w-{uuid.uuid4()}"}, session=uow.session)
+            raise OperationFailure("the database's answer was lost", 6, {"errorLabels": [failure_label]})
+
+        self.store.transact(work)
+
+
+def test_a_lost_commit_answer_is_reported_as_unknown_and_a_transient_failure_as_busy_once_its_time_is_up(
+    container_factory, service_config, amqp_uri, database
+):
+    container = container_factory(Writer, dict(service_config, TRANSACTION_TIMEOUT_SECONDS=1))
+    container.start()
+    with ServiceRpcProxy("txwriter", {"AMQP_URI": amqp_uri}) as proxy:
+        # The client must not be told "busy, retry" when the change may have been applied.
+        with pytest.raises(OutcomeUnknown):
+            proxy.write(UNKNOWN_COMMIT)
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            proxy.write(TRANSIENT)
+        assert time.monotonic() - started < 4  # retried for its second, then answered
+    assert database.things.count_documents({}) == 0  # every attempt was rolled back
