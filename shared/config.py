@@ -77,7 +77,9 @@ SETTINGS: tuple[Setting, ...] = (
         "docker compose requires it.",
     ),
     Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
-    Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504.", cast=float),
+    Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504; a request its "
+            "service has not taken by then expires unread (never run after the client was told to retry).",
+            cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
     Setting(
         "max_command_bytes",

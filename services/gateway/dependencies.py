@@ -11,7 +11,7 @@ import eventlet
 from kombu import Connection
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import ReplyListener, ServiceProxy
+from nameko.rpc import ReplyListener, RpcProxy, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from shared.runner import runnable_services
@@ -27,16 +27,19 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
     """Call a nameko RPC method (``self.postings.get_posting``), waiting at most ``timeout`` seconds.
 
     nameko's own call waits forever; a request stuck on a slow service would hold an HTTP worker and the client
-    indefinitely. A late answer is dropped by the reply listener (unknown correlation id).
+    indefinitely. A late answer is dropped by the reply listener (unknown correlation id). The timeout covers
+    sending the request too: its publish waits for the broker's confirm, which a broker under a resource alarm
+    holds back. The proxies' requests expire after the same time (``TimedRpcProxy``), so one the service did not
+    take in time is never run after the client was told to retry.
     """
-    try:
-        reply = method.call_async(*args, **kwargs)
-    except UnknownService as exc:
-        raise ServiceUnavailable(
-            "A service this request needs is not running; try again later.", {"service": exc.args[0]}
-        ) from exc
     timer = eventlet.Timeout(timeout)
     try:
+        try:
+            reply = method.call_async(*args, **kwargs)
+        except UnknownService as exc:
+            raise ServiceUnavailable(
+                "A service this request needs is not running; try again later.", {"service": exc.args[0]}
+            ) from exc
         return reply.result()
     except eventlet.Timeout as exc:
         if exc is not timer:
@@ -48,6 +51,18 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         ) from None
     finally:
         timer.cancel()
+
+
+class TimedRpcProxy(RpcProxy):
+    """``RpcProxy`` whose requests expire (a message TTL of ``RPC_TIMEOUT_SECONDS``) when the caller stops waiting.
+
+    A request still queued then (its service was down, or busy with others) has been answered 504 and the client
+    retries; run later, it would do the work a second time. Expired, the broker drops it unread.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        self.options = {**self.options, "expiration": float(self.container.config.get("RPC_TIMEOUT_SECONDS", 30))}
 
 
 class TimedRpc(DependencyProvider):
@@ -93,14 +108,24 @@ class HealthProbe(DependencyProvider):
         return probe
 
     def _ask(self, worker_ctx, service: str) -> Any:
-        # Sent together, awaited one by one: the probe takes one timeout, not one per service.
+        # Sent together, awaited one by one: the probe takes one timeout, not one per service. A broker holding
+        # back its confirm (a resource alarm) makes the service unavailable rather than the probe hang.
+        proxy = ServiceProxy(worker_ctx, service, self.rpc_reply_listener, expiration=HEALTH_TIMEOUT_SECONDS)
+        timer = eventlet.Timeout(HEALTH_TIMEOUT_SECONDS)
         try:
-            return ServiceProxy(worker_ctx, service, self.rpc_reply_listener).health.call_async()
+            return proxy.health.call_async()
         except UnknownService:
+            return None
+        except eventlet.Timeout as exc:
+            if exc is not timer:
+                raise
+            log.warning("health: the broker did not take the question to %s in time", service)
             return None
         except Exception:
             log.warning("health: could not ask %s", service, exc_info=True)
             return None
+        finally:
+            timer.cancel()
 
     @staticmethod
     def _answer(service: str, reply: Any, deadline: float) -> dict:

@@ -483,3 +483,23 @@ def test_the_gateway_refuses_to_start_without_an_operator_key(container_factory,
     container = container_factory(GatewayService, dict(gateway_config, OPERATOR_KEY=""))
     with pytest.raises(Exception, match="OPERATOR_KEY"):
         container.start()
+
+
+def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_run_later(
+    runner_factory, gateway_config, base_url
+):
+    config = dict(gateway_config, RPC_TIMEOUT_SECONDS=1)
+    postings = runner_factory(config, StandInPostings)
+    postings.start()
+    postings.stop()  # down, its request queue still there: the request waits in it
+    runner_factory(config, GatewayService, StandInProviders).start()
+    tenant = {"name": "Acme", "country": "US", "time_zone": "America/Chicago"}
+    answer = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR, json=tenant)
+    assert answer.status_code == 504 and answer.json()["error"] == "timeout"
+
+    eventlet.sleep(0.5)
+    runner_factory(config, StandInPostings).start()  # back after the client was told to retry
+    retried = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR, json=tenant)
+    assert retried.status_code == 201, retried.text
+    # The queue is served in order: the first request went before the retry, dropped unread as expired.
+    assert list(STATE["tenants"]) == [retried.json()["tenant"]["id"]]
