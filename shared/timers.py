@@ -7,11 +7,16 @@ from nameko.timer import Timer
 
 class ConfiguredTimer(Timer):
     """``@configured_timer("CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS", 60.0)``: the interval is the config's
-    ``setting`` (read at start-up), ``default`` when it is not set."""
+    ``setting`` (read at start-up), ``default`` when it is not set.
+
+    It first fires at start-up (nameko's ``eager``), then every interval: nameko's default first waits a whole
+    interval, so an hourly invoice run never ran in a process restarted (deployed, rescheduled) more often than
+    hourly. Every timed job here is safe to run at any moment and on several replicas at once."""
 
     def __init__(self, setting: str, default: float, **kwargs):
         self.setting = setting
         self.default = default
+        kwargs.setdefault("eager", True)
         super().__init__(interval=default, **kwargs)
 
     def setup(self) -> None:

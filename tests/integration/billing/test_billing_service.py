@@ -417,3 +417,18 @@ def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_a
     account = billing.get_account(parties.client, wire["id"])
     assert account["sla_credits_owed"] == {"amount": "150.00", "currency": "EUR"}
     assert len(outbox(database, "credit_note.issued.v1")) == 2  # the repeated breach was not credited twice
+
+
+def test_a_restarted_billing_service_runs_its_invoice_run_at_start_not_a_whole_interval_later(
+    container_factory, config, amqp_uri, database
+):
+    running = container_factory(BillingService, config)  # the invoice run is hourly (3600 s)
+    running.start()
+    parties = Parties(amqp_uri, database)
+    first, _ = last_month()
+    wire = parties.activate(engagement="retainer", price="1000.00", start=first)
+    assert database.invoices.count_documents({"contract_id": wire["id"]}) == 0
+    running.stop()
+    # A deploy or a rescheduled container: a process restarted more often than hourly still invoices.
+    container_factory(BillingService, config).start()
+    assert wait_for(lambda: database.invoices.count_documents({"contract_id": wire["id"]}) == 1, timeout=30)
