@@ -18,6 +18,7 @@ from services.gateway.routes import OPERATOR as OPERATOR_CALLER
 from shared import apikeys
 from shared.runner import runnable_services, service_class
 from tests.integration.gateway.test_gateway_with_real_services import INBOX_HELP, MARIA
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +105,6 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error_and_
     assert audit.count_documents({"outcome": "unknown"}) == 0
     assert audit.count_documents({"status": {"$gte": 500}}) == 0
     # And the platform still serves, with every service and database answering.
-    assert requests.get(f"{base_url}/health", timeout=10).status_code == 200
+    assert wait_for(lambda: requests.get(f"{base_url}/health", timeout=10).status_code == 200, timeout=15)
     created = requests.post(f"{base_url}/v1/postings", headers=owner, json=INBOX_HELP, timeout=10)
     assert created.status_code == 201, created.text

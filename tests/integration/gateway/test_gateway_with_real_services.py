@@ -6,6 +6,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.gateway.service import GatewayService
 from shared.runner import runnable_services, service_class
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -186,6 +187,8 @@ def test_the_edges_answer_json_with_the_documented_statuses(platform, base_url, 
 
 
 def test_health_is_200_with_every_service_and_database_answering(platform, base_url):
+    # One probe has 2 s for every service: the first ones after start-up may be slower on a busy machine.
+    assert wait_for(lambda: requests.get(f"{base_url}/health").status_code == 200, timeout=15)
     answer = requests.get(f"{base_url}/health")
     assert answer.status_code == 200, answer.text
     assert answer.json()["gateway"] == {"status": "ok", "database": "ok"}

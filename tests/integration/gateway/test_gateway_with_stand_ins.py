@@ -16,6 +16,7 @@ from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared import apikeys
 from shared.errors import Conflict, NotFound
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -436,6 +437,7 @@ def test_an_unexpected_failure_is_a_generic_500_without_internals(gateway, base_
 
 
 def test_health_is_200_when_everything_answers(gateway, base_url):
+    assert wait_for(lambda: requests.get(f"{base_url}/health").status_code == 200, timeout=15)
     answer = requests.get(f"{base_url}/health")
     assert answer.status_code == 200
     assert answer.json() == {

@@ -105,8 +105,13 @@ def test_a_command_creates_and_publishes_a_posting_once_however_often_it_is_sent
     assert created["status"] == "open"
 
     client.send("posting.create.v1", {"posting": posting(), "publish": True}, command_id=command_id)
-    client.drain(1.0)
-    again = [body for _, body, _ in client.received if body.get("data", {}).get("command_id") == command_id]
+
+    def answers() -> list[dict]:
+        client.drain(0.2)
+        return [body for _, body, _ in client.received if body.get("data", {}).get("command_id") == command_id]
+
+    assert wait_for(lambda: len(answers()) == 2, timeout=30)
+    again = answers()
     assert len(again) == 2 and again[1]["data"]["result"] == outcome["data"]["result"]
     assert len(postings.list_postings(client.tenant_id)["items"]) == 1
 
