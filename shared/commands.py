@@ -38,15 +38,20 @@ from functools import cache, wraps
 
 from amqp.exceptions import MessageNacked
 from jsonschema import Draft202012Validator, FormatChecker
-from kombu import Connection
-from kombu.pools import producers
 from nameko.messaging import Consumer
 
 from shared import config as settings
 from shared import contracts
 from shared.envelope import build
 from shared.errors import DomainError
-from shared.messaging import DEFAULT_QUEUE_MAX_LENGTH, ORIGIN_ROUTING_KEY_HEADER, ORIGIN_USER_HEADER, ReliableDelivery
+from shared.messaging import (
+    DEFAULT_QUEUE_MAX_LENGTH,
+    ORIGIN_ROUTING_KEY_HEADER,
+    ORIGIN_USER_HEADER,
+    PUBLISH_TIMEOUT_SECONDS,
+    ReliableDelivery,
+    confirming_producer,
+)
 from shared.topology import FEED_EXCHANGE, UNKNOWN, command_queue
 
 log = logging.getLogger(__name__)
@@ -258,11 +263,11 @@ def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
         return
     routing_key = f"{tenant}.{outcome['type'].split('.', 2)[2]}"
     common = dict(serializer="json", delivery_mode=2, retry=True, retry_policy={"max_retries": 3},
+                  timeout=PUBLISH_TIMEOUT_SECONDS, confirm_timeout=PUBLISH_TIMEOUT_SECONDS,
                   correlation_id=outcome["correlationid"], message_id=outcome["id"],
                   headers={"tenant": tenant, "lane": outcome["lane"], "ce-type": outcome["type"],
                            "ce-id": outcome["id"]})
-    connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
-    with producers[connection].acquire(block=True, timeout=10) as producer:
+    with confirming_producer(amqp_uri) as producer:
         for exchange, key in ((FEED_EXCHANGE, routing_key),
                               *((("", reply_to),) if reply_to and reply_to.startswith(f"{tenant}.") else ())):
             try:

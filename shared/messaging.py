@@ -21,12 +21,14 @@ publish fails, the original is requeued instead. Consumer queues are quorum queu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from kombu import Connection, Queue
 from kombu.pools import producers
@@ -43,6 +45,27 @@ ATTEMPTS_HEADER = "x-tasklinkr-attempts"
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 DEFAULT_QUEUE_MAX_LENGTH = 500_000
+# Longest a consumer waits to hand a message to the broker and for its confirm: a broker under a resource alarm
+# holds confirms back, and a worker must not wait on it without end with its own delivery unacknowledged.
+PUBLISH_TIMEOUT_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def confirming_producer(amqp_uri: str) -> Iterator[Any]:
+    """A pooled producer with publisher confirms; give each publish ``timeout`` and ``confirm_timeout``.
+
+    When a publish fails, its connection is dropped without the closing handshake before it goes back to the pool:
+    a broker that confirms nothing (a resource alarm: it reads nothing more from its publishers) answers no close
+    either, and the pool's graceful close held the worker without end.
+    """
+    connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+    with producers[connection].acquire(block=True, timeout=10) as producer:
+        try:
+            yield producer
+        except Exception:
+            producer.connection.collect()
+            raise
+
 MAX_ERROR_CHARS = 4000
 
 
@@ -222,8 +245,7 @@ class ReliableDelivery:
             except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
                 body = body.encode("utf-8", errors="surrogateescape")
         try:
-            connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-            with producers[connection].acquire(block=True, timeout=10) as producer:
+            with confirming_producer(self.amqp_uri) as producer:
                 producer.publish(
                     body,
                     exchange="",
@@ -235,6 +257,8 @@ class ReliableDelivery:
                     mandatory=True,
                     retry=True,
                     retry_policy={"max_retries": 3},
+                    timeout=PUBLISH_TIMEOUT_SECONDS,
+                    confirm_timeout=PUBLISH_TIMEOUT_SECONDS,
                     **properties,
                 )
         except Exception:
@@ -296,7 +320,14 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
             try:
                 return store.transact(work)
             except DuplicateKeyError:
-                # Applied before (claim_event's insert refused it), or a concurrent delivery committed first.
+                # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
+                # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then
+                # parked, never acknowledged as if the event had been applied.
+                from shared.persistence import APPLIED_EVENTS, claim_id  # persistence imports this module
+
+                if store.db[APPLIED_EVENTS].find_one({"_id": claim_id(consumer, envelope["id"])}) is None:
+                    outcome["value"] = "failed"
+                    raise
                 log.info("event %s already applied by %s", envelope["id"], consumer)
                 outcome["value"] = "duplicate"
                 return None

@@ -64,6 +64,11 @@ def ensure_platform_indexes(db: MongoDatabase) -> None:
     db[OUTBOX].create_index([("event_id", ASCENDING)], name="event_id", unique=True)
 
 
+def claim_id(consumer: str, event_id: str) -> str:
+    """The ``applied_events`` record of ``consumer`` having applied ``event_id``."""
+    return f"{consumer}:{event_id}"
+
+
 class UnitOfWork:
     """One transaction: the session to pass to every read and write, and the events it emits."""
 
@@ -118,7 +123,7 @@ class UnitOfWork:
         embedded server), and ``subscribe`` answers the delivery as a duplicate.
         """
         self.db[APPLIED_EVENTS].insert_one(
-            {"_id": f"{consumer}:{event_id}", "consumer": consumer, "event_id": event_id,
+            {"_id": claim_id(consumer, event_id), "consumer": consumer, "event_id": event_id,
              "applied_at": envelopes.utc_now()},
             session=self.session,
         )

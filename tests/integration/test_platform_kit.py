@@ -124,6 +124,28 @@ def test_a_handler_that_always_fails_is_dead_lettered_with_its_error_and_others_
     assert seen.find_one({"_id": "doomed"}) is None
 
 
+def test_a_handler_refused_by_its_own_unique_index_is_retried_and_parked_not_taken_for_a_duplicate_event(
+    container_factory, service_config, amqp_uri, mongo_client
+):
+    topology.apply(amqp_uri, FLAKY_CATALOG, environ={"TASKLINKR_RETRY_DELAYS": "0.2,0.4"})
+    config = dict(service_config, RETRY_DELAYS_SECONDS="0.2,0.4")
+    database = mongo_client[config["MONGO_DATABASE"]]
+    database.serials.create_index("serial", unique=True)
+    consumer = container_factory(FlakyConsumer, config)
+    consumer.start()
+    publish_raw(amqp_uri, json.dumps(thing("first", serial="S-1")))
+    assert wait_for(lambda: database.seen.find_one({"_id": "first"}) is not None)
+    publish_raw(amqp_uri, json.dumps(thing("second", serial="S-1")))  # a new event the handler cannot apply
+
+    parked = []
+    assert wait_for(lambda: parked.extend(dead_letters(amqp_uri, "flakyconsumer")) or parked, timeout=10)
+    body, headers = parked[0]
+    assert json.loads(body)["data"]["thing_id"] == "second"
+    assert headers["x-tasklinkr-attempts"] == 3 and "duplicate key" in headers["x-tasklinkr-error"].lower()
+    assert database.seen.find_one({"_id": "second"}) is None
+    assert database.applied_events.count_documents({}) == 1  # only the first was recorded as applied
+
+
 def test_an_undecodable_message_is_parked_and_the_consumer_keeps_serving(
     container_factory, service_config, amqp_uri, mongo_client
 ):

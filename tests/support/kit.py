@@ -64,6 +64,8 @@ class FlakyConsumer:
         if thing_id not in FIXED and FAILURES.get(thing_id, 0) < failures_wanted:
             FAILURES[thing_id] = FAILURES.get(thing_id, 0) + 1
             raise RuntimeError(f"{thing_id} fails on purpose")
+        if "serial" in envelope["data"]:  # unique per thing where the test indexes it
+            uow.db.serials.insert_one({"_id": thing_id, "serial": envelope["data"]["serial"]}, session=uow.session)
         uow.db.seen.update_one({"_id": thing_id}, {"$inc": {"times": 1}}, upsert=True, session=uow.session)
 
 
