@@ -1,4 +1,5 @@
-"""Idempotency keys of a batch: each item's own ``key``, or the request's ``Idempotency-Key`` plus its position."""
+"""Idempotency keys: a request's own, and those of a batch (each item's ``key``, or the request's ``Idempotency-Key``
+plus its position)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ from typing import Any
 from shared.errors import ValidationFailed
 
 MAX_HEADER_KEY = 90
+MAX_KEY = 200
+
+
+def load_key(key: Any) -> str | None:
+    """A request's idempotency key: None (not sent), or a string of 1 to ``MAX_KEY`` characters (422 otherwise)."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY:
+        raise ValidationFailed("The idempotency key is not valid.",
+                               details={"idempotency_key": [f"A string of 1 to {MAX_KEY} characters."]})
+    return key
 
 
 def key_batch(items: list[dict], idempotency_key: Any, noun: str) -> list[dict]:

@@ -58,6 +58,9 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[PAYMENTS].create_index([("invoice_id", ASCENDING), ("reference", ASCENDING)], name="invoice_reference",
                               unique=True)
     db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING)], name="invoice_id")
+    db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING), ("idempotency_key", ASCENDING)],
+                                  name="invoice_idempotency_key", unique=True,
+                                  partialFilterExpression={"idempotency_key": {"$type": "string"}})
 
 
 _FORM = StoredForm(frozenset({"amount"}))
@@ -254,6 +257,10 @@ class Repository(SessionRepository):
     def payment_by_reference(self, invoice_id: str, reference: str) -> dict | None:
         return resource(self.db[PAYMENTS].find_one({"invoice_id": invoice_id, "reference": reference},
                                                    session=self.session))
+
+    def credit_note_by_key(self, invoice_id: str, idempotency_key: str) -> dict | None:
+        return resource(self.db[CREDIT_NOTES].find_one({"invoice_id": invoice_id, "idempotency_key": idempotency_key},
+                                                       session=self.session))
 
     def insert(self, collection: str, record: dict) -> None:
         self.db[collection].insert_one(document(record), session=self.session)

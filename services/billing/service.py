@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared import idempotency
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.money import Money, minor_unit
@@ -440,24 +441,35 @@ class BillingService:
         return self.store.transact_keyed(work)
 
     @rpc
-    def issue_credit_note(self, party: dict, invoice_id: str, payload: dict) -> dict:
+    def issue_credit_note(self, party: dict, invoice_id: str, payload: dict,
+                          idempotency_key: str | None = None) -> dict:
         """Corrects an issued invoice (which never changes) by crediting part or all of it, with the reason;
-        numbered gaplessly per tenant in its own sequence."""
+        numbered gaplessly per tenant in its own sequence. With an idempotency key, the same request again is the
+        same note (a retry after a lost answer credits once); the key with another amount or reason is 409."""
         kind, party_id = schemas.load_party(party)
         loaded = schemas.load_credit_note(payload)
+        key = idempotency.load_key(idempotency_key)
 
         def work(uow: UnitOfWork) -> dict:
             repo = Repository.of(uow)
             invoice = self._invoice_for(repo, kind, party_id, invoice_id)
             _only(kind, "provider", "operator", action="issue credit notes")
             _require_positive_in(invoice, loaded["amount"], "Credit")
+            earlier = repo.credit_note_by_key(invoice["id"], key) if key else None
+            if earlier is not None:
+                if (domain.amount_of(earlier["amount"]), earlier["reason"]) != (loaded["amount"].amount,
+                                                                                loaded["reason"]):
+                    raise Conflict("This idempotency key was already used for another credit note.",
+                                   {"idempotency_key": ["Already used with a different amount or reason."]})
+                return schemas.credit_note_to_wire(earlier)
             return schemas.credit_note_to_wire(self._credit_note(uow, repo, invoice, loaded["amount"].amount,
-                                                                 loaded["reason"]))
+                                                                 loaded["reason"], idempotency_key=key))
 
-        return self.store.transact(work)
+        return self.store.transact_keyed(work)
 
     @staticmethod
-    def _credit_note(uow: UnitOfWork, repo: Repository, invoice: dict, amount: Decimal, reason: str) -> dict:
+    def _credit_note(uow: UnitOfWork, repo: Repository, invoice: dict, amount: Decimal, reason: str,
+                     idempotency_key: str | None = None) -> dict:
         """A credit note of ``amount`` on ``invoice``, numbered gaplessly per tenant, and its event."""
         after = domain.with_credit_note(invoice, amount)
         now = repository.current_time()
@@ -467,6 +479,8 @@ class BillingService:
                 "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],
                 "contract_id": invoice["contract_id"], "amount": domain.money(amount, invoice["currency"]),
                 "reason": reason, "issued_at": now}
+        if idempotency_key is not None:
+            note["idempotency_key"] = idempotency_key
         repo.insert(repository.CREDIT_NOTES, note)
         repo.replace_invoice(invoice, after)
         uow.emit(**events.event(events.CREDIT_NOTE_ISSUED, invoice["id"], invoice, schemas.jsonable(

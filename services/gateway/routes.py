@@ -537,7 +537,9 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.CreditNoteCreateSchema, response=schemas.CreditNoteSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="At most what is left of the invoice's total after earlier notes (409 above it). Numbered "
-        "gaplessly per client organisation (CN-000001, ...).",
+        "gaplessly per client organisation (CN-000001, ...). Send an `Idempotency-Key` and retry with it after a "
+        "504: the same key is the same note; with another amount or reason it is 409.",
+        headers={"Idempotency-Key": "Makes the note safe to retry; reuse it when retrying."},
     ),
     Route(
         "get_cost_report", "GET", "/v1/reports/costs", "Spend by category, model, shoring and provider; savings",

@@ -384,7 +384,7 @@ class GatewayService(InboundCommands):
     @route("issue_credit_note")
     def issue_credit_note(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.issue_credit_note, self._payer(request), request.path["invoice_id"],
-                        request.body)
+                        request.body, idempotency_key=request.headers.get("Idempotency-Key"))
 
     @route("get_cost_report")
     def get_cost_report(self, request: ApiRequest) -> dict:

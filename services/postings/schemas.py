@@ -247,15 +247,6 @@ def posting_to_wire(posting: dict) -> dict:
 # -- plain RPC arguments -------------------------------------------------------------------------------------
 
 
-def load_idempotency_key(key: Any) -> str | None:
-    if key is None:
-        return None
-    if not isinstance(key, str) or not 1 <= len(key) <= 200:
-        raise ValidationFailed("The idempotency key is not valid.",
-                               details={"idempotency_key": ["A string of 1 to 200 characters."]})
-    return key
-
-
 def load_confirm_core(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValidationFailed("confirm_core must be true or false.",

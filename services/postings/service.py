@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import apikeys
+from shared import apikeys, idempotency
 from shared.apikeys import KeyRing
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
@@ -165,7 +165,7 @@ class PostingsService:
         is not created either)."""
         fields = schemas.load_new_posting(posting)
         confirmed = schemas.load_confirm_core(confirm_core)
-        key = schemas.load_idempotency_key(idempotency_key)
+        key = idempotency.load_key(idempotency_key)
         fingerprint = domain.request_fingerprint(posting) if key else None
 
         def earlier(repo: Repository) -> dict | None:

@@ -149,6 +149,18 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "Invoice INV-000001" in text and "Inbox migration" in text and f"{balance} USD" in text
 
+    # The provider corrects the invoice by a credit note; sent twice with its key after a lost answer, it credits
+    # once.
+    correction = {"amount": {"amount": "10.00", "currency": "USD"}, "reason": "An hour not worked."}
+    key = {"Idempotency-Key": f"cn-{summary['id']}"}
+    note = as_(provider_key, "POST", f"/v1/invoices/{summary['id']}/credit-notes", 201, json=correction, headers=key)
+    again = as_(provider_key, "POST", f"/v1/invoices/{summary['id']}/credit-notes", 201, json=correction,
+                headers=key)
+    assert (again["id"], again["number"]) == (note["id"], "CN-000001")
+    corrected = as_(finance_key, "GET", f"/v1/invoices/{summary['id']}")
+    balance = cents(net + tax - 100 - 10)
+    assert (corrected["credited"]["amount"], corrected["balance"]["amount"]) == ("10.00", balance)
+
     # The cost report adds up to the invoice; the saving is against the client's in-house estimate.
     as_(client_key, "PUT", "/v1/reports/in-house-costs",
         json={"monthly": {"administrative_support": {"amount": "3000.00", "currency": "USD"}}})

@@ -295,9 +295,14 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
 
     # A correction is a credit note; the invoice itself never changes.
     provider = {"kind": "provider", "provider_id": parties.provider_id}
-    note = billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "60.00", "currency": "EUR"},
-                                                               "reason": "Two days not worked."})
+    correction = {"amount": {"amount": "60.00", "currency": "EUR"}, "reason": "Two days not worked."}
+    note = billing.issue_credit_note(provider, current["id"], correction, "cn-2days")
     assert (note["number"], note["invoice_number"]) == ("CN-000001", current["number"])
+    # Sent again after a lost answer, with its key: the same note, credited once.
+    assert billing.issue_credit_note(provider, current["id"], correction, "cn-2days") == note
+    with pytest.raises(Conflict):  # the key with another amount is another request
+        billing.issue_credit_note(provider, current["id"], {**correction, "amount": {"amount": "6.00",
+                                                                                     "currency": "EUR"}}, "cn-2days")
     with pytest.raises(ValidationFailed):  # a credit that rounds to nothing takes no number either
         billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "0.004", "currency": "EUR"},
                                                             "reason": "Rounding."})

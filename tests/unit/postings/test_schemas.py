@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.postings import schemas
+from shared import idempotency
 from shared.errors import ValidationFailed
 from shared.money import Money
 
@@ -209,7 +210,7 @@ def test_the_wire_form_has_decimal_strings_and_utc_times(draft):
 
 
 def test_idempotency_key_confirm_core_and_reason_are_checked():
-    assert refused(schemas.load_idempotency_key, "") == {
+    assert refused(idempotency.load_key, "") == {
         "idempotency_key": ["A string of 1 to 200 characters."]
     }
     assert refused(schemas.load_confirm_core, "yes") == {"confirm_core": ["Not a valid boolean."]}
