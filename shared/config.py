@@ -78,8 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
     Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504; a request its "
-            "service has not taken by then expires unread (never run after the client was told to retry).",
-            cast=float),
+            "service has not started by then is dropped unrun (it expires in its queue, or the service refuses it "
+            "on arrival), so a retry after the 504 does not do the work twice.", cast=float),
     Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
     Setting(
         "max_command_bytes",

@@ -62,7 +62,7 @@ def confirming_producer(amqp_uri: str) -> Iterator[Any]:
     with producers[connection].acquire(block=True, timeout=10) as producer:
         try:
             yield producer
-        except Exception:
+        except BaseException:  # an eventlet.Timeout of the caller's too
             producer.connection.collect()
             raise
 

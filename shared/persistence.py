@@ -199,7 +199,8 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     waiting on a crashed writer's lock spun for two minutes instead of answering "busy" after ``seconds`` (and ten
     such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
     attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
-    server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked.
+    server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked. Call it outside any
+    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten).
     """
     deadline = time.monotonic() + seconds
     pause = 0.005

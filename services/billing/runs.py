@@ -28,7 +28,7 @@ from typing import Any
 
 from pymongo.database import Database as MongoDatabase
 
-from shared.errors import Conflict, Unavailable
+from shared.errors import Conflict, OutcomeUnknown, Unavailable
 from shared.persistence import UnitOfWork, is_duplicate
 from shared.shoring import shoring_class
 
@@ -144,7 +144,7 @@ def run(db: MongoDatabase, transact: Callable[[Callable[[UnitOfWork], Any]], Any
                 try:
                     closed, numbers = transact(lambda uow, t=tenant, b=batch: issue_batch(
                         uow, t, b, as_of=as_of, tax_rates=tax_rates, now=clock()))
-                except (Conflict, Unavailable) as exc:
+                except (Conflict, Unavailable, OutcomeUnknown) as exc:  # a rerun issues nothing twice
                     deferred += 1
                     log.warning("invoice batch of %s deferred: %s", tenant, exc)
                     continue

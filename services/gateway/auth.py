@@ -155,7 +155,7 @@ class Authentication(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> Authenticator:
         def lookup(service: str) -> KeyLookup:
-            proxy = ServiceProxy(worker_ctx, service, self.rpc_reply_listener, expiration=self.timeout)
+            proxy = ServiceProxy(worker_ctx, service, self.rpc_reply_listener)
             return lambda key: call_with_timeout(proxy.authenticate, key, timeout=self.timeout)
 
         return Authenticator(self.operator_key, clients=lookup("postings"), providers=lookup("providers"),

@@ -11,9 +11,10 @@ import eventlet
 from kombu import Connection
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import ReplyListener, RpcProxy, ServiceProxy
+from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
+from shared.rpc import DEADLINE_HEADER
 from shared.runner import runnable_services
 
 log = logging.getLogger(__name__)
@@ -23,19 +24,40 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 CALLED_SERVICES = tuple(name for name in runnable_services() if name != "gateway")
 
 
+def bounded(method: Any, seconds: float) -> Any:
+    """``method`` (a nameko ``MethodProxy``) whose next request stops counting after ``seconds``: the broker drops it
+    unread when it is still queued then (a message TTL), and the service drops it when it arrives later than that
+    (``shared.rpc.DEADLINE_HEADER``: published late, or held in a busy service's prefetch). The caller has answered
+    504 and the client retries by then; run late, it would do the work a second time."""
+    publisher = method.publisher  # each attribute access of a ServiceProxy makes a new MethodProxy and publisher
+    publisher.expiration = seconds
+    publisher.publish_kwargs = {**publisher.publish_kwargs,
+                                "headers": {DEADLINE_HEADER: time.time() + seconds}}
+    return method
+
+
+def forget(method: Any, reply: Any) -> None:
+    """Stop waiting for ``reply``: nameko's listener drops its entry only when an answer arrives, and a request that
+    expired unread never gets one."""
+    events = method.reply_listener._reply_events
+    for correlation_id, event in list(events.items()):
+        if event is reply.reply_event:
+            events.pop(correlation_id, None)
+
+
 def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) -> Any:
     """Call a nameko RPC method (``self.postings.get_posting``), waiting at most ``timeout`` seconds.
 
     nameko's own call waits forever; a request stuck on a slow service would hold an HTTP worker and the client
-    indefinitely. A late answer is dropped by the reply listener (unknown correlation id). The timeout covers
-    sending the request too: its publish waits for the broker's confirm, which a broker under a resource alarm
-    holds back. The proxies' requests expire after the same time (``TimedRpcProxy``), so one the service did not
-    take in time is never run after the client was told to retry.
+    indefinitely. The timer also runs while the request is published (its confirm can be slow). The request
+    expires with the timeout (``bounded``), so one the service did not start in time is not run after the client
+    was told to retry. (Under a broker resource alarm nameko's publisher still waits on closing its connection.)
     """
+    reply = None
     timer = eventlet.Timeout(timeout)
     try:
         try:
-            reply = method.call_async(*args, **kwargs)
+            reply = bounded(method, timeout).call_async(*args, **kwargs)
         except UnknownService as exc:
             raise ServiceUnavailable(
                 "A service this request needs is not running; try again later.", {"service": exc.args[0]}
@@ -44,6 +66,8 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
+        if reply is not None:
+            forget(method, reply)
         raise ServiceTimeout(
             "The service did not answer in time. The request may or may not have been applied: it is safe to "
             "retry (for POST /v1/postings, with the same Idempotency-Key).",
@@ -51,18 +75,6 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         ) from None
     finally:
         timer.cancel()
-
-
-class TimedRpcProxy(RpcProxy):
-    """``RpcProxy`` whose requests expire (a message TTL of ``RPC_TIMEOUT_SECONDS``) when the caller stops waiting.
-
-    A request still queued then (its service was down, or busy with others) has been answered 504 and the client
-    retries; run later, it would do the work a second time. Expired, the broker drops it unread.
-    """
-
-    def setup(self) -> None:
-        super().setup()
-        self.options = {**self.options, "expiration": float(self.container.config.get("RPC_TIMEOUT_SECONDS", 30))}
 
 
 class TimedRpc(DependencyProvider):
@@ -102,18 +114,18 @@ class HealthProbe(DependencyProvider):
             deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
             # Checked while the services' answers are on their way.
             gateway = own_check()
-            services = {name: self._answer(name, reply, deadline) for name, reply in replies.items()}
+            services = {name: self._answer(name, asked, deadline) for name, asked in replies.items()}
             return health_report(self._broker(), gateway, services)
 
         return probe
 
     def _ask(self, worker_ctx, service: str) -> Any:
-        # Sent together, awaited one by one: the probe takes one timeout, not one per service. A broker holding
-        # back its confirm (a resource alarm) makes the service unavailable rather than the probe hang.
-        proxy = ServiceProxy(worker_ctx, service, self.rpc_reply_listener, expiration=HEALTH_TIMEOUT_SECONDS)
+        # Sent together, awaited one by one: the probe takes one timeout, not one per service. A confirm the broker
+        # is slow to send makes the service unavailable rather than the probe wait.
+        method = bounded(ServiceProxy(worker_ctx, service, self.rpc_reply_listener).health, HEALTH_TIMEOUT_SECONDS)
         timer = eventlet.Timeout(HEALTH_TIMEOUT_SECONDS)
         try:
-            return proxy.health.call_async()
+            return method, method.call_async()
         except UnknownService:
             return None
         except eventlet.Timeout as exc:
@@ -128,15 +140,17 @@ class HealthProbe(DependencyProvider):
             timer.cancel()
 
     @staticmethod
-    def _answer(service: str, reply: Any, deadline: float) -> dict:
-        if reply is None:
+    def _answer(service: str, asked: tuple[Any, Any] | None, deadline: float) -> dict:
+        if asked is None:
             return {"status": "unavailable", "database": "unknown", "error": "service not running"}
+        method, reply = asked
         timer = eventlet.Timeout(max(deadline - time.monotonic(), 0.01))
         try:
             answer = reply.result()
         except eventlet.Timeout as exc:
             if exc is not timer:
                 raise
+            forget(method, reply)
             return {"status": "unavailable", "database": "unknown", "error": "no answer in time"}
         except Exception as exc:
             # The service answered but its own check failed: that is its database.

@@ -6,13 +6,14 @@ import base64
 from typing import NoReturn
 
 from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request
 
 from services.gateway import openapi
 from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
-from services.gateway.dependencies import HealthProbe, TimedRpc, TimedRpcProxy
+from services.gateway.dependencies import HealthProbe, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
 from services.gateway.routes import CLIENT, OPERATOR
 from shared.tracing import Tracing, new_id
@@ -33,11 +34,11 @@ class GatewayService(InboundCommands):
 
     name = "gateway"
 
-    providers = TimedRpcProxy("providers")
-    postings = TimedRpcProxy("postings")
-    matching = TimedRpcProxy("matching")
-    contracting = TimedRpcProxy("contracting")
-    billing = TimedRpcProxy("billing")
+    providers = RpcProxy("providers")
+    postings = RpcProxy("postings")
+    matching = RpcProxy("matching")
+    contracting = RpcProxy("contracting")
+    billing = RpcProxy("billing")
     tracing = Tracing()
     auth = Authentication()
     audit = AuditTrail()

@@ -3,7 +3,6 @@
 import time
 import uuid
 
-import pymongo
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from pymongo import MongoClient
@@ -31,7 +30,7 @@ def test_a_write_locked_by_an_open_transaction_gives_up_in_its_time_every_time_a
     took = []
     for _ in range(8):  # the caller's retries: each must be answered, none may hold its worker for minutes
         started = time.monotonic()
-        with pytest.raises(PyMongoError), pymongo.timeout(1), mongo_client.start_session() as session:
+        with pytest.raises(PyMongoError), mongo_client.start_session() as session:
             run_transaction(session, insert_mine, seconds=1)
         took.append(time.monotonic() - started)
     assert max(took) < 10, took  # a second each, with room for a busy machine; pymongo's own loop took 120 s

@@ -490,7 +490,7 @@ def test_the_gateway_refuses_to_start_without_an_operator_key(container_factory,
 def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_run_later(
     runner_factory, gateway_config, base_url
 ):
-    config = dict(gateway_config, RPC_TIMEOUT_SECONDS=1)
+    config = dict(gateway_config, RPC_TIMEOUT_SECONDS=3)
     postings = runner_factory(config, StandInPostings)
     postings.start()
     postings.stop()  # down, its request queue still there: the request waits in it
@@ -500,7 +500,7 @@ def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_ru
     assert answer.status_code == 504 and answer.json()["error"] == "timeout"
 
     eventlet.sleep(0.5)
-    runner_factory(config, StandInPostings).start()  # back after the client was told to retry
+    runner_factory(config, StandInPostings).start()  # back after the client was told to retry (and 3 s to answer)
     retried = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR, json=tenant)
     assert retried.status_code == 201, retried.text
     # The queue is served in order: the first request went before the retry, dropped unread as expired.
