@@ -1,4 +1,6 @@
 import logging
+import time
+from types import SimpleNamespace
 
 import eventlet
 import pytest
@@ -16,6 +18,7 @@ from services.gateway.errors import (
     error_response,
 )
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable, ValidationFailed
+from shared.rpc import DEADLINE_HEADER
 
 
 @pytest.mark.parametrize(
@@ -68,13 +71,20 @@ def test_an_unexpected_error_is_a_generic_500_logged_with_the_correlation_id(cap
 
 
 class FakeMethod:
+    """A nameko MethodProxy's surface: its own publisher, the shared reply listener, ``call_async``."""
+
     def __init__(self, reply=None, raises=None):
         self.reply = reply
         self.raises = raises
+        self.publisher = SimpleNamespace(expiration=None, publish_kwargs={})
+        self.reply_listener = SimpleNamespace(_reply_events={})
+        self.sent_with = None
 
     def call_async(self, *args, **kwargs):
+        self.sent_with = (self.publisher.expiration, dict(self.publisher.publish_kwargs["headers"]))
         if self.raises:
             raise self.raises
+        self.reply_listener._reply_events["corr-1"] = self.reply.reply_event
         return self.reply
 
 
@@ -82,6 +92,7 @@ class Reply:
     def __init__(self, delay, value):
         self.delay = delay
         self.value = value
+        self.reply_event = object()
 
     def result(self):
         eventlet.sleep(self.delay)
@@ -93,9 +104,16 @@ def test_a_call_answered_in_time_returns_the_answer():
 
 
 def test_a_call_not_answered_in_time_is_a_timeout_that_advises_retrying():
+    method = FakeMethod(Reply(1, None))
+    sent = time.time()
     with pytest.raises(ServiceTimeout) as caught:
-        call_with_timeout(FakeMethod(Reply(1, None)), timeout=0.05)
+        call_with_timeout(method, timeout=0.05)
     assert "Idempotency-Key" in caught.value.message
+    # The request expired with the call (broker TTL, and the deadline the service checks), and the listener no
+    # longer waits for an answer that will never come.
+    expiration, headers = method.sent_with
+    assert expiration == 0.05 and sent < headers[DEADLINE_HEADER] <= time.time() + 0.05
+    assert method.reply_listener._reply_events == {}
 
 
 def test_a_call_to_a_service_that_is_not_running_is_503():
