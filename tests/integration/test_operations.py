@@ -71,16 +71,22 @@ def test_status_shows_every_queue_of_the_topology_with_its_depth(flaky, amqp_uri
     assert "dlq.flakyconsumer" in rows
 
 
+def park_in_order(amqp_uri: str, letters: DeadLetters, *thing_ids: str) -> list[dict]:
+    """An empty dead-letter queue, then one poison message per id, each parked before the next is sent."""
+    letters.purge()
+    poisons = []
+    for count, thing_id in enumerate(thing_ids, 1):
+        poisons.append(thing(thing_id, fail_times=10_000))
+        publish_raw(amqp_uri, json.dumps(poisons[-1]))
+        assert wait_for(lambda count=count: len(letters.list()) == count)
+    return poisons
+
+
 def test_listing_parked_messages_again_and_again_neither_counts_a_delivery_nor_reorders_them(flaky, amqp_uri):
     """A quorum queue discards a message past its delivery limit (20 by default since RabbitMQ 4): a listing that
     requeued what it read raised every parked message's delivery count, and lost them after about 20 listings."""
-    first, second = thing("parked-first", fail_times=10_000), thing("parked-second", fail_times=10_000)
     letters = DeadLetters(amqp_uri, "flakyconsumer")
-    letters.purge()
-    publish_raw(amqp_uri, json.dumps(first))
-    assert wait_for(lambda: len(letters.list()) == 1)
-    publish_raw(amqp_uri, json.dumps(second))
-    assert wait_for(lambda: len(letters.list()) == 2)
+    first, second = park_in_order(amqp_uri, letters, "parked-first", "parked-second")
 
     runner = CliRunner()
     for _ in range(25):
@@ -93,13 +99,8 @@ def test_listing_parked_messages_again_and_again_neither_counts_a_delivery_nor_r
 
 
 def test_replaying_one_parked_message_leaves_the_others_parked_without_a_counted_delivery(flaky, amqp_uri):
-    keep, replay = thing("stays-parked", fail_times=10_000), thing("goes-back", fail_times=10_000)
     letters = DeadLetters(amqp_uri, "flakyconsumer")
-    letters.purge()
-    publish_raw(amqp_uri, json.dumps(keep))
-    assert wait_for(lambda: len(letters.list()) == 1)
-    publish_raw(amqp_uri, json.dumps(replay))
-    assert wait_for(lambda: len(letters.list()) == 2)
+    keep, replay = park_in_order(amqp_uri, letters, "stays-parked", "goes-back")
 
     assert [letter.event_id for letter in letters.replay(replay["id"])] == [replay["id"]]
 
