@@ -32,7 +32,8 @@ with warnings.catch_warnings():  # importing nameko imports eventlet, which warn
 
 BASE = ROOT / "deploy" / "kubernetes" / "base"
 # Alert rules and dashboards are written once, in deploy/observability (compose's observability profile mounts
-# them); the Kubernetes component carries byte-for-byte copies, since kustomize reads no file outside its folder.
+# them); the Kubernetes component carries the rules as a PrometheusRule and byte-for-byte copies of the
+# dashboards, since kustomize reads no file outside its folder.
 OBSERVABILITY = ROOT / "deploy" / "observability"
 COMPONENT = ROOT / "deploy" / "kubernetes" / "components" / "observability"
 COPIES = COMPONENT / "from-observability"
@@ -268,19 +269,22 @@ def copy_name(source: Path) -> str:
     return source.relative_to(OBSERVABILITY).as_posix().replace("/", "_")
 
 
+def prometheus_rule(rules: list[Path]) -> dict:
+    """deploy/observability's alert rules as a Prometheus Operator ``PrometheusRule`` (the same ``groups``)."""
+    groups = [group for path in rules for group in yaml.safe_load(path.read_text())["groups"]]
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": "tasklinkr", "labels": {"app.kubernetes.io/component": "observability"}},
+            "spec": {"groups": groups}}
+
+
 def observability_component(rules: list[Path], dashboards: list[Path]) -> str:
-    """Prometheus rules and Grafana dashboards as ConfigMaps, labelled as kube-prometheus-stack's sidecars and
-    rule selectors look for them, beside the cluster's own scrape configuration."""
+    """Pod monitors, the alert rules and the dashboards (ConfigMaps labelled for Grafana's dashboard sidecar)."""
     component: dict = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
-                       "resources": ["prometheus-scrape.yaml"]}
-    generators = [
-        {"name": "tasklinkr-prometheus-rules", "options": {"labels": {"prometheus_rule": "1"}},
-         "files": [f"{COPIES.name}/{copy_name(path)}" for path in rules]},
-        {"name": "tasklinkr-grafana-dashboards", "options": {"labels": {"grafana_dashboard": "1"}},
-         "files": [f"{COPIES.name}/{copy_name(path)}" for path in dashboards]},
-    ]
-    if generators := [g for g in generators if g["files"]]:
-        component["configMapGenerator"] = generators
+                       "resources": ["monitors.yaml"] + (["prometheus-rules.generated.yaml"] if rules else [])}
+    if dashboards:
+        component["configMapGenerator"] = [{
+            "name": "tasklinkr-grafana-dashboards", "options": {"labels": {"grafana_dashboard": "1"}},
+            "files": [f"{COPIES.name}/{copy_name(path)}" for path in dashboards]}]
     return HEADER + yaml.safe_dump(component, sort_keys=False)
 
 
@@ -288,9 +292,11 @@ def render() -> dict[Path, str]:
     queues = consumer_queues()
     services = list(settings.SERVICES)
     rules, dashboards = observability_files()
-    copies = {COPIES / copy_name(path): path.read_text() for path in rules + dashboards}
+    generated = {COPIES / copy_name(path): path.read_text() for path in dashboards}
+    if rules:
+        generated[COMPONENT / "prometheus-rules.generated.yaml"] = documents([prometheus_rule(rules)])
     return {
-        **copies,
+        **generated,
         COMPONENT / "kustomization.yaml": observability_component(rules, dashboards),
         BASE / "services.generated.yaml": documents(
             [obj for s in services for obj in (deployment(s), disruption_budget(s))]),
@@ -306,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only verify that the generated files are up to date")
     args = parser.parse_args(argv)
     rendered = render()
-    outdated = [path for path in COPIES.glob("*") if path not in rendered]  # its source is gone
+    outdated = [path for path in [*COPIES.glob("*"), *COMPONENT.glob("*.generated.yaml")]
+                if path not in rendered]  # its source is gone
     stale = list(outdated) if args.check else []
     for path in [] if args.check else outdated:
         path.unlink()

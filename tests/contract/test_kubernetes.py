@@ -7,6 +7,7 @@ Each check is also run on a broken copy of a rendered overlay, to prove that it 
 from __future__ import annotations
 
 import pytest
+import yaml
 from nameko.rpc import Rpc
 from typer.testing import CliRunner
 
@@ -58,7 +59,7 @@ def test_every_object_fits_the_kubernetes_api_or_its_operators_crd(overlay):
     docs = objects(overlay)
     assert manifests.schema_problems(docs) == []
     kinds = {doc["kind"] for doc in docs}
-    assert {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication"} <= kinds  # CRD-checked
+    assert {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication", "PodMonitor"} <= kinds
     assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job",
             "ConfigMap"} <= kinds
 
@@ -137,19 +138,23 @@ def test_production_runs_a_three_node_broker_and_three_member_replica_sets():
 
 @overlays
 def test_overlay_carries_the_alert_rules_and_dashboards_of_deploy_observability(overlay, generator):
+    docs = objects(overlay)
+    assert {"tasklinkr", "rabbitmq"} <= set(named(docs, "PodMonitor"))
     rules, dashboards = generator.observability_files()
-    maps = named(objects(overlay), "ConfigMap")
-    assert "tasklinkr-prometheus-scrape" in maps
-    for prefix, sources in (("tasklinkr-prometheus-rules-", rules), ("tasklinkr-grafana-dashboards-", dashboards)):
-        for source in sources:
-            generated = next(doc for name, doc in maps.items() if name.startswith(prefix))  # name + content hash
-            assert generated["data"][generator.copy_name(source)] == source.read_text()
+    groups = [group for path in rules for group in yaml.safe_load(path.read_text())["groups"]]
+    assert [rule["spec"]["groups"] for rule in named(docs, "PrometheusRule").values()] == ([groups] if rules else [])
+    maps = named(docs, "ConfigMap")
+    for source in dashboards:
+        generated = next(doc for name, doc in maps.items() if name.startswith("tasklinkr-grafana-dashboards-"))
+        assert generated["data"][generator.copy_name(source)] == source.read_text()
 
 
 def test_observability_component_is_generated_from_deploy_observability(generator, tmp_path, monkeypatch):
     source = tmp_path / "observability"
     (source / "prometheus").mkdir(parents=True)
-    (source / "prometheus" / "alerts.yml").write_text("groups:\n  - name: tasklinkr\n    rules: []\n")
+    alert = {"alert": "DeadLetters", "expr": "sum(rabbitmq_queue_messages_ready{queue=~'dlq.*'}) > 0",
+             "labels": {"severity": "page"}}
+    (source / "prometheus" / "alerts.yml").write_text(yaml.safe_dump({"groups": [{"name": "t", "rules": [alert]}]}))
     (source / "prometheus" / "prometheus.yml").write_text("scrape_configs: []\n")  # compose's, not a rule file
     (source / "grafana.json").write_text('{"title": "TaskLINKr"}\n')
     component = tmp_path / "component"
@@ -157,13 +162,14 @@ def test_observability_component_is_generated_from_deploy_observability(generato
     monkeypatch.setattr(generator, "COMPONENT", component)
     monkeypatch.setattr(generator, "COPIES", component / "from-observability")
     rendered = generator.render()
-    assert rendered[component / "from-observability" / "prometheus_alerts.yml"] == \
-        (source / "prometheus" / "alerts.yml").read_text()
     assert rendered[component / "from-observability" / "grafana.json"] == '{"title": "TaskLINKr"}\n'
-    assert not any(path.name.endswith("prometheus.yml") for path in rendered)
-    kustomization = rendered[component / "kustomization.yaml"]
-    assert "from-observability/prometheus_alerts.yml" in kustomization
-    assert "from-observability/grafana.json" in kustomization
+    rule = yaml.safe_load(rendered[component / "prometheus-rules.generated.yaml"])
+    assert rule["spec"]["groups"] == [{"name": "t", "rules": [alert]}]
+    assert manifests.schema_problems([rule]) == []
+    assert not any("prometheus.yml" in path.name for path in rendered)
+    kustomization = yaml.safe_load(rendered[component / "kustomization.yaml"])
+    assert kustomization["resources"] == ["monitors.yaml", "prometheus-rules.generated.yaml"]
+    assert kustomization["configMapGenerator"][0]["files"] == ["from-observability/grafana.json"]
 
 
 # -- the checks fail on broken manifests --------------------------------------------------------------------------
@@ -187,6 +193,7 @@ def container_of(docs: list[dict], service: str) -> dict:
     (lambda d: one(d, "MongoDBCommunity")["spec"].__setitem__("type", "Sharded"), "'Sharded' is not one of"),
     (lambda d: one(d, "ScaledObject")["spec"]["triggers"][0].pop("type"), "'type' is a required property"),
     (lambda d: one(d, "TriggerAuthentication")["spec"].__setitem__("secretTargetRefs", []), "secretTargetRefs"),
+    (lambda d: one(d, "PodMonitor")["spec"]["podMetricsEndpoints"][0].__setitem__("port", 9100), "9100 is not of"),
     (lambda d: d.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
      "no schema"),
 ])
