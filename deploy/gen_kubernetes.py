@@ -174,13 +174,13 @@ def deployment(service: str) -> dict:
     }
 
 
-def disruption_budget(service: str) -> dict:
+def disruption_budget(name: str, labels: dict, pods: dict) -> dict:
     # maxUnavailable, not minAvailable: a one-replica dev deployment can still be drained.
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": {"name": service, "labels": labels(service)},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": service}}},
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": pods}},
     }
 
 
@@ -248,6 +248,13 @@ def replica_set(service: str) -> dict:
     }
 
 
+def database_budget(service: str) -> dict:
+    """One member of a replica set down at a time (the operator makes no PodDisruptionBudget): a drain keeps the
+    majority that elects a primary. The operator labels the members ``app: <name>-svc``."""
+    return disruption_budget(mongo_name(service), {**labels(service), "app.kubernetes.io/component": "database"},
+                             {"app": f"{mongo_name(service)}-svc"})
+
+
 def documents(objects: list[dict]) -> str:
     return HEADER + "".join("---\n" + yaml.safe_dump(obj, sort_keys=False) for obj in objects)
 
@@ -299,11 +306,12 @@ def render() -> dict[Path, str]:
         **generated,
         COMPONENT / "kustomization.yaml": observability_component(rules, dashboards),
         BASE / "services.generated.yaml": documents(
-            [obj for s in services for obj in (deployment(s), disruption_budget(s))]),
+            [obj for s in services
+             for obj in (deployment(s), disruption_budget(s, labels(s), {"app.kubernetes.io/name": s}))]),
         BASE / "scaling.generated.yaml": documents(
             [scaled_object(s, queues[s]) for s in services if s != "gateway"]),
         BASE / "databases.generated.yaml": documents(
-            [replica_set(s) for s in services if s in settings.DATA_SERVICES]),
+            [obj for s in services if s in settings.DATA_SERVICES for obj in (replica_set(s), database_budget(s))]),
     }
 
 

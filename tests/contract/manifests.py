@@ -258,10 +258,21 @@ def workload_problems(docs: list[dict]) -> list[str]:
                 problems.append(f"Deployment/{target} sets replicas, which every apply would reset under "
                                 f"{kind}/{name}")
     budgets = named(docs, "PodDisruptionBudget")
-    for name, labels in pod_labels.items():
+    for owner, labels in [*((f"Deployment/{name}", labels) for name, labels in pod_labels.items()),
+                          *operator_pod_labels(docs).items()]:
         if not any(selects(b["spec"]["selector"]["matchLabels"], labels) for b in budgets.values()):
-            problems.append(f"Deployment/{name} has no PodDisruptionBudget")
+            problems.append(f"{owner} has no PodDisruptionBudget")
     return problems
+
+
+def operator_pod_labels(docs: list[dict]) -> dict[str, dict]:
+    """The labels the operators give the pods of the clusters they run (from their source: RabbitMQ Cluster
+    Operator internal/metadata/label.go, MongoDB Community Operator's statefulset ``app: <name>-svc``)."""
+    labels = {f"RabbitmqCluster/{name}": {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "rabbitmq",
+                                          "app.kubernetes.io/part-of": "rabbitmq"}
+              for name in named(docs, "RabbitmqCluster")}
+    labels.update({f"MongoDBCommunity/{name}": {"app": f"{name}-svc"} for name in named(docs, "MongoDBCommunity")})
+    return labels
 
 
 def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]]) -> list[str]:

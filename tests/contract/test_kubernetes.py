@@ -80,7 +80,7 @@ def test_every_container_has_limits_and_separate_liveness_and_readiness_probes(o
 
 
 @overlays
-def test_services_ingress_autoscaler_and_budgets_point_at_real_deployments(overlay):
+def test_services_ingress_autoscaler_and_budgets_cover_every_deployment_and_cluster(overlay):
     assert manifests.workload_problems(objects(overlay)) == []
 
 
@@ -233,6 +233,7 @@ def test_container_check_rejects_missing_limits_and_probes():
 def test_workload_check_rejects_dangling_references():
     docs = objects(PRODUCTION)
     docs.remove(one(docs, "PodDisruptionBudget", "contracting"))
+    docs.remove(one(docs, "PodDisruptionBudget", "mongo-billing"))
     one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "gatewy"
     one(docs, "Deployment", "providers")["spec"]["replicas"] = 2
     one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}
@@ -241,7 +242,8 @@ def test_workload_check_rejects_dangling_references():
     assert any("scales gatewy, which is no Deployment" in p for p in problems)
     assert any("Ingress/gateway routes to" in p for p in problems)
     assert any("Deployment/providers sets replicas" in p for p in problems)
-    assert len(problems) == 4, problems
+    assert any("MongoDBCommunity/mongo-billing has no PodDisruptionBudget" in p for p in problems)
+    assert len(problems) == 5, problems
 
 
 def test_scaling_check_rejects_unknown_missing_and_foreign_queues_and_targets():
