@@ -149,6 +149,11 @@ def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]
         elif doc["kind"] == "Ingress":
             for tls in doc["spec"].get("tls", []):
                 yield ident(doc), tls["secretName"], "tls.crt"
+        elif doc["kind"] == "RabbitmqCluster":
+            tls = doc["spec"].get("tls", {})
+            for field, key in (("secretName", "tls.crt"), ("caSecretName", "ca.crt")):
+                if tls.get(field):
+                    yield ident(doc), tls[field], key
 
 
 def operator_secrets(docs: list[dict]) -> dict[str, set[str]]:
@@ -235,8 +240,9 @@ def workload_problems(docs: list[dict]) -> list[str]:
     problems = []
     for name, service in services.items():
         selected = [d for d, labels in pod_labels.items() if selects(service["spec"]["selector"], labels)]
-        if not selected:
-            problems.append(f"Service/{name} selects no Deployment's pods")
+        if not selected and not any(selects(service["spec"]["selector"], labels)
+                                    for labels in operator_pod_labels(docs).values()):
+            problems.append(f"Service/{name} selects no pods of the overlay")
         ports = {p["name"] for d in selected for c in deployments[d]["spec"]["template"]["spec"]["containers"]
                  for p in c.get("ports", [])}
         problems += [f"Service/{name} targets port {p['targetPort']}, which its pods do not name"

@@ -210,11 +210,13 @@ def test_secret_check_rejects_undeclared_wrong_key_and_unused_secrets():
     env = container_of(docs, "postings")["env"]
     env[0]["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-amqp-typo"
     env[1]["valueFrom"]["secretKeyRef"]["key"] = "connectionString.standrd"
+    one(docs, "RabbitmqCluster")["spec"]["tls"]["caSecretName"] = "rabbitmq-ca"
     problems = manifests.secret_problems(docs, {**required, "forgotten": {"x"}})
     assert any("Secret tasklinkr-amqp-typo, which the overlay neither declares" in p for p in problems)
     assert any("key connectionString.standrd of Secret mongo-postings-uri" in p for p in problems)
     assert any("lists Secret forgotten, which nothing refers to" in p for p in problems)
-    assert len(problems) == 3, problems
+    assert any("RabbitmqCluster/rabbitmq refers to Secret rabbitmq-ca" in p for p in problems)
+    assert len(problems) == 4, problems
 
 
 def test_container_check_rejects_missing_limits_and_probes():
@@ -237,13 +239,15 @@ def test_workload_check_rejects_dangling_references():
     one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "gatewy"
     one(docs, "Deployment", "providers")["spec"]["replicas"] = 2
     one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}
+    one(docs, "Service", "rabbitmq-amqps")["spec"]["selector"]["app.kubernetes.io/name"] = "rabbit"
     problems = manifests.workload_problems(docs)
     assert any("Deployment/contracting has no PodDisruptionBudget" in p for p in problems)
     assert any("scales gatewy, which is no Deployment" in p for p in problems)
     assert any("Ingress/gateway routes to" in p for p in problems)
     assert any("Deployment/providers sets replicas" in p for p in problems)
     assert any("MongoDBCommunity/mongo-billing has no PodDisruptionBudget" in p for p in problems)
-    assert len(problems) == 5, problems
+    assert any("Service/rabbitmq-amqps selects no pods" in p for p in problems)
+    assert len(problems) == 6, problems
 
 
 def test_scaling_check_rejects_unknown_missing_and_foreign_queues_and_targets():
