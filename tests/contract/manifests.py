@@ -228,6 +228,26 @@ def container_problems(docs: list[dict]) -> list[str]:
     return problems
 
 
+def pod_security_problems(docs: list[dict]) -> list[str]:
+    """Our pods against the `restricted` Pod Security Standard's main rules (the operators' pods are theirs)."""
+    problems = []
+    for doc, pod in pod_specs(docs):
+        pod_context = pod.get("securityContext", {})
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container.get("securityContext", {})
+            where = f"{ident(doc)} container {container['name']}"
+            if not (context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))):
+                problems.append(f"{where}: not runAsNonRoot")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation is not false")
+            if context.get("capabilities", {}).get("drop") != ["ALL"]:
+                problems.append(f"{where}: capabilities are not all dropped")
+            seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                problems.append(f"{where}: no RuntimeDefault seccomp profile")
+    return problems
+
+
 def selects(selector: dict, labels: dict) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 

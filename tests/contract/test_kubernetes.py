@@ -90,6 +90,11 @@ def test_every_consumer_scales_on_the_depth_of_every_queue_it_reads(overlay):
 
 
 @overlays
+def test_every_pod_of_ours_meets_the_restricted_pod_security_standard(overlay):
+    assert manifests.pod_security_problems(objects(overlay)) == []
+
+
+@overlays
 def test_every_service_runs_and_uses_its_own_replica_set(overlay):
     docs = objects(overlay)
     deployments = named(docs, "Deployment")
@@ -132,7 +137,7 @@ def test_production_runs_a_three_node_broker_and_three_member_replica_sets():
     assert {db["spec"]["members"] for db in replica_sets.values()} == {3}
     assert all(so["spec"]["minReplicaCount"] >= 2 for so in named(docs, "ScaledObject").values())
     assert named(docs, "Namespace")["tasklinkr"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \
-        "restricted"
+        "baseline"
     assert not named(docs, "Secret"), "production keeps no credential in the repository"
 
 
@@ -229,6 +234,18 @@ def test_container_check_rejects_missing_limits_and_probes():
     assert any("Deployment/matching" in p and "readiness probe" in p for p in problems)
     assert any("Deployment/billing" in p and "no limits for ['memory']" in p for p in problems)
     assert any("Deployment/gateway" in p and "probe the same thing" in p for p in problems)
+    assert len(problems) == 3, problems
+
+
+def test_pod_security_check_rejects_root_escalation_and_capabilities():
+    docs = objects(PRODUCTION)
+    del one(docs, "Job")["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    container_of(docs, "postings")["securityContext"]["allowPrivilegeEscalation"] = True
+    container_of(docs, "matching")["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
+    problems = manifests.pod_security_problems(docs)
+    assert any("Job/tasklinkr-topology" in p and "runAsNonRoot" in p for p in problems)
+    assert any("Deployment/postings" in p and "allowPrivilegeEscalation" in p for p in problems)
+    assert any("Deployment/matching" in p and "capabilities" in p for p in problems)
     assert len(problems) == 3, problems
 
 
