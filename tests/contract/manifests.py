@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -245,6 +246,30 @@ def pod_security_problems(docs: list[dict]) -> list[str]:
             seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
             if seccomp not in ("RuntimeDefault", "Localhost"):
                 problems.append(f"{where}: no RuntimeDefault seccomp profile")
+    return problems
+
+
+UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+         "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def size_bytes(text: str) -> int:
+    number, unit = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text)).groups()
+    return int(float(number) * UNITS[unit.lower()])
+
+
+def broker_problems(docs: list[dict]) -> list[str]:
+    """A broker whose free-disk floor is not below its volume raises the disk alarm at once and blocks every
+    publisher."""
+    problems = []
+    for name, cluster in named(docs, "RabbitmqCluster").items():
+        config = dict(line.split("=", 1) for line in cluster["spec"].get("rabbitmq", {}).get("additionalConfig", "")
+                      .splitlines() if "=" in line and not line.lstrip().startswith("#"))
+        floor = {key.strip(): value.strip() for key, value in config.items()}.get("disk_free_limit.absolute")
+        storage = cluster["spec"].get("persistence", {}).get("storage")
+        if floor and storage and size_bytes(floor) >= size_bytes(storage) // 2:
+            problems.append(f"RabbitmqCluster/{name}: disk_free_limit.absolute {floor} leaves less than half of its "
+                            f"{storage} volume usable")
     return problems
 
 

@@ -90,6 +90,18 @@ def test_every_consumer_scales_on_the_depth_of_every_queue_it_reads(overlay):
 
 
 @overlays
+def test_the_broker_volume_leaves_room_above_its_free_disk_floor(overlay):
+    assert manifests.broker_problems(objects(overlay)) == []
+
+
+def test_broker_check_rejects_a_free_disk_floor_the_size_of_the_volume():
+    docs = objects("dev")
+    one(docs, "RabbitmqCluster")["spec"]["persistence"]["storage"] = "800Mi"
+    assert manifests.broker_problems(docs) == [
+        "RabbitmqCluster/rabbitmq: disk_free_limit.absolute 500MB leaves less than half of its 800Mi volume usable"]
+
+
+@overlays
 def test_every_pod_of_ours_meets_the_restricted_pod_security_standard(overlay):
     assert manifests.pod_security_problems(objects(overlay)) == []
 
