@@ -42,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "mongo_uri",
         "",
-        "MongoDB URI. Empty: `make run` starts an embedded SecantusDB and uses it for every service.",
+        "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in `<data_dir>/secantusdb/<service>`).",
         per_service=True,
     ),
     Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
@@ -134,7 +134,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
-    Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
+    Setting("embedded_db_port", 27117, "First port of the embedded SecantusDB servers `make run` starts, one per "
+            "service on consecutive ports: providers, postings, matching, contracting, billing, gateway.", cast=int),
     Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
     Setting(
         "matching_notice_release_interval_seconds",

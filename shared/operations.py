@@ -172,8 +172,8 @@ def queue_depths(amqp_uri: str) -> list[tuple[str, int, int]]:
 
 def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
     """Events committed by ``service`` and not yet confirmed by the broker; None when its database is unknown."""
-    uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(settings.get("embedded_db_port",
-                                                                                        environ=environ))
+    uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(
+        embedded.port_for(service, settings.get("embedded_db_port", environ=environ)))
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
             return client[settings.get("mongo_database", service, environ)]["outbox"].count_documents(

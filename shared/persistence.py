@@ -48,7 +48,7 @@ def connect(uri: str, *, app_name: str) -> MongoClient:
     if not uri:
         raise RuntimeError(
             "No MongoDB URI configured. Set TASKLINKR_MONGO_URI (or TASKLINKR_<SERVICE>_MONGO_URI), "
-            "or start the stack with `make run`, which starts an embedded SecantusDB."
+            "or start the stack with `make run`, which starts an embedded SecantusDB per service."
         )
     return MongoClient(
         uri,
