@@ -42,7 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "mongo_uri",
         "",
-        "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in `<data_dir>/secantusdb/<service>`).",
+        "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
+        "`<data_dir>/secantusdb/<service>`).",
         per_service=True,
     ),
     Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
