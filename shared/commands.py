@@ -9,16 +9,20 @@ A tenant's system publishes a command to the inbound exchange (``shared.topology
 - body: JSON ``{"id": <command id>, "type": <command type>, "data": {...}}``, valid against
   ``contracts-schema/commands/<type>.schema.json``; at most ``TASKLINKR_MAX_COMMAND_BYTES``;
 - ``user_id`` property: the tenant id. RabbitMQ refuses a ``user_id`` other than the authenticated user, and the
-  user is named after the tenant, so the tenant is taken from there and never from the body (a provider sends its
-  commands the same way, as the user named after its provider id, and is answered under that prefix);
-- ``correlation_id`` (optional, default the command id) and ``reply_to`` (optional: one of the tenant's own
-  queues, ``<tenant id>.<anything>``).
+  user is named after the tenant, so the tenant is taken from there and never from the body nor the routing key
+  (a provider sends its commands the same way, as the user named after its provider id, and is answered under
+  that prefix);
+- ``content_type`` ``application/json`` (parameters allowed);
+- ``correlation_id`` (optional, default the command id: the worker's correlation id, so the events the command
+  causes carry it) and ``reply_to`` (optional: one of the tenant's own queues, ``<tenant id>.<anything>``).
 
 Every command gets exactly one kind of answer, an outcome event on the tenant feed
 (``<tenant id>.command.accepted.v1`` or ``<tenant id>.command.rejected.v1``) and, when ``reply_to`` is set, the
 same message in that queue: accepted with the resulting ids, or rejected with the reason and the errors per field.
-A malformed message (not JSON, not a command, wrong schema, unknown type, oversized, no or a foreign ``user_id``)
-is rejected with the reason *and* parked in the service's dead-letter queue; it never reaches the handler.
+A malformed message (not JSON, not ``application/json``, not a command, wrong schema, unknown type, oversized, a
+routing key under another prefix) is rejected with the reason *and* parked in the service's dead-letter queue; a
+message without a tenant's or provider's ``user_id``, or under an event type, is parked and answered to nobody.
+Neither reaches the handler; the service records each (``record_refused_command``, the gateway's audit trail).
 
 Delivery: the message is acked only after its outcome was confirmed by the broker. A crash before that redelivers
 the command, and the handler runs again, so handlers must be idempotent on the command id (they pass it on as the
