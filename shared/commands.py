@@ -56,7 +56,7 @@ from shared.messaging import (
     ReliableDelivery,
     confirming_producer,
 )
-from shared.topology import FEED_EXCHANGE, UNKNOWN, command_queue, load_catalog
+from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNKNOWN, command_queue, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,22 @@ def origin_of(message) -> tuple[str, object]:
         return message.delivery_info.get("routing_key") or "", (message.properties or {}).get("user_id")
     headers = message.headers or {}
     return headers.get(ORIGIN_ROUTING_KEY_HEADER) or "", headers.get(ORIGIN_USER_HEADER)
+
+
+def route_of(message) -> dict[str, str]:
+    """How a first delivery came in, when not straight to the inbound exchange: the exchange it was published to
+    (kept through exchange-to-exchange bindings) and the queue it was dead-lettered from. It names whoever built
+    the route, for the audit trail of a message that carries no ``user_id``."""
+    info = message.delivery_info or {}
+    if not info.get("exchange"):
+        return {}
+    route = {}
+    if info["exchange"] != INBOUND_EXCHANGE:
+        route["published_to"] = str(info["exchange"])[:MAX_CORRELATION_ID]
+    deaths = (message.headers or {}).get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[-1], dict) and deaths[-1].get("queue"):
+        route["dead_lettered_from"] = str(deaths[-1]["queue"])[:MAX_CORRELATION_ID]
+    return route
 
 
 def read_delivery(message, command_type: str | None, max_bytes: int) -> dict:
@@ -244,8 +260,9 @@ class CommandHandler(ReliableDelivery, Consumer):
     def deliver(self, message) -> None:
         """Read the message (its body from its own bytes) and hand it to a worker whose correlation id is the
         command's, so every event the command causes carries it."""
+        route = route_of(message)  # before the broker's x-death header goes with the sender's headers
         drop_foreign_headers(message)
-        delivery = read_delivery(message, self.command_type, self.max_bytes)
+        delivery = {**read_delivery(message, self.command_type, self.max_bytes), "route": route}
         if delivery["correlation_id"]:
             message.headers[CORRELATION_HEADER] = delivery["correlation_id"]
         super().handle_message(delivery, message)

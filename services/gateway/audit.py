@@ -178,7 +178,8 @@ def refused_command_record(delivery: dict, reason: str, now: datetime) -> dict:
     sender = delivery["sender_id"]
     principal = (Principal.provider(sender) if (sender or "").startswith("prv_")
                  else Principal(CLIENT, tenant_id=sender) if sender else None)
-    named = {name: value for name, value in (("command_id", delivery["command_id"]),) if value}
+    # The route names whoever built it (an exchange or a queue of theirs) when the message names no sender.
+    named = {**delivery.get("route", {}), **({"command_id": delivery["command_id"]} if delivery["command_id"] else {})}
     return {
         "_id": ObjectId(),
         "at": now,

@@ -104,6 +104,13 @@ def tenants(postings, admin):
         admin.revoke(tenant_id)
 
 
+@pytest.fixture(autouse=True)
+def empty_dead_letter_queue(managed_rabbit):
+    """What these tests park is theirs: the next module on the session's node starts with an empty DLQ."""
+    yield
+    DeadLetters(managed_rabbit.uri, "gateway").purge()
+
+
 @pytest.fixture
 def audit(platform, mongo_client) -> AuditLog:
     return AuditLog(mongo_client[f"{platform['MONGO_DATABASE']}_gateway"])
@@ -145,6 +152,11 @@ def test_a_command_routed_in_without_user_id_is_parked_audited_and_answered_to_n
     assert wait_for(lambda: len(recorded()) == 2, timeout=20)
     assert {record["operation"] for record in recorded()} == {"posting.create.v1", "posting.publish.v1"}
     assert all(record["outcome"] == "failed" and "no user_id" in record["error"] for record in recorded())
+    # ... each traced to the attacker by the route it built.
+    routes = {record["operation"]: {name: value for name, value in record["resource_ids"].items()
+                                    if name != "command_id"} for record in recorded()}
+    assert routes == {"posting.create.v1": {"published_to": f"{attacker.id}.relay"},
+                      "posting.publish.v1": {"dead_lettered_from": f"{attacker.id}.bounce"}}
     assert wait_for(lambda: "forged-relay" in parked(managed_rabbit.uri), timeout=10)
     time.sleep(1)
     assert victim.outcomes() == []  # answered to nobody
