@@ -119,11 +119,14 @@ def platform_knows(amqp_uri: str, timeout: float = 10.0) -> Callable[[str], bool
 class BrokerAdmin:
     """The RabbitMQ management HTTP API, with the credentials and vhost of the platform's AMQP URI."""
 
-    def __init__(self, management_url: str, amqp_uri: str, timeout: float = 10.0):
+    def __init__(self, management_url: str, amqp_uri: str, timeout: float = 10.0, tenant_broker_url: str = ""):
+        """``tenant_broker_url``: where tenants' systems reach the broker (``amqps://…`` for TLS), when that is not
+        where the platform does (``amqp_uri``): what ``grant`` prints."""
         parts = urlsplit(amqp_uri)
-        self.tls = parts.scheme == "amqps"
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (5671 if self.tls else 5672)
+        public = urlsplit(tenant_broker_url or amqp_uri)
+        self.tls = public.scheme == "amqps"
+        self.host = public.hostname or "127.0.0.1"
+        self.port = public.port or (5671 if self.tls else 5672)
         self.base = management_url.rstrip("/") + "/api"
         self.auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
         self.vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"

@@ -126,7 +126,8 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
 def _with_broker_admin(action):
     from shared.brokeradmin import BrokerAdmin, BrokerAdminError
 
-    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"))
+    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"),
+                        tenant_broker_url=settings.get("tenant_broker_url"))
     try:
         return action(admin)
     except BrokerAdminError as exc:

@@ -153,6 +153,16 @@ def test_grant_prints_everything_a_client_needs_and_a_second_client_library_conn
                               pika.BasicProperties(user_id=printed["username"], content_type="application/json"))
 
 
+def test_grant_prints_the_address_tenants_reach_the_broker_at_when_it_is_not_the_platforms(rabbit):
+    admin = BrokerAdmin(rabbit.management_url, rabbit.uri, tenant_broker_url="amqps://broker.example.com")
+    tid = tenant_id()
+    try:
+        printed = admin.grant(tid).as_dict()
+    finally:
+        admin.revoke(tid)
+    assert (printed["host"], printed["port"], printed["tls"]) == ("broker.example.com", 5671, True)
+
+
 def test_without_the_management_api_grant_says_exactly_what_to_run(rabbit):
     unreachable = BrokerAdmin(f"http://127.0.0.1:{free_port()}", rabbit.uri, timeout=2)
     with pytest.raises(BrokerAdminError, match="rabbitmq-plugins enable rabbitmq_management"):
