@@ -166,7 +166,8 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
 def _with_broker_admin(action):
     from shared.brokeradmin import BrokerAdmin, BrokerAdminError
 
-    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"))
+    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"),
+                        tenant_broker_url=settings.get("tenant_broker_url"))
     try:
         return action(admin)
     except BrokerAdminError as exc:
@@ -176,15 +177,20 @@ def _with_broker_admin(action):
 
 @access_app.command("grant")
 def access_grant(tenant_id: str) -> None:
-    """Create the broker user of a tenant (ten_…) or provider (prv_…), or give it a new password; print its
-    credentials once, as JSON."""
-    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id))
+    """Create the broker user of a tenant (ten_…) or provider (prv_…) the platform knows, or give it a new
+    password; print once, as JSON, everything its system needs to connect (host, port, TLS, vhost, user, password,
+    exchanges, routing-key prefix)."""
+    from shared.brokeradmin import platform_knows
+
+    known = platform_knows(settings.get("amqp_uri"))
+    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id, known=known))
     typer.echo(json.dumps(credentials.as_dict(), indent=2))
 
 
 @access_app.command("revoke")
 def access_revoke(tenant_id: str) -> None:
-    """Delete the broker user of a tenant or provider and close its connections, at once."""
+    """Delete the broker user of a tenant or provider, close its connections and delete the queues, exchanges and
+    bindings it declared, at once."""
     typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
 
 

@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
         "RabbitMQ management API, used by `tasklinkr tenant-access` with the credentials of `amqp_uri`.",
     ),
     Setting(
+        "tenant_broker_url",
+        "",
+        "The broker address tenants' systems connect to, printed by `tasklinkr tenant-access grant` "
+        "(`amqps://broker.example.com:5671` for TLS). Empty: the host and port of `amqp_uri`.",
+    ),
+    Setting(
         "mongo_uri",
         "",
         "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
