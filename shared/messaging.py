@@ -73,6 +73,17 @@ def queue_name(source: str, routing_key: str, service: str, method: str) -> str:
     return f"evt-{source}-{routing_key}--{service}.{method}"
 
 
+def raw_body(message) -> bytes:
+    """The bytes that arrived: the client library decodes a body whose content encoding it knows."""
+    body = message.body
+    if not isinstance(body, str):
+        return body
+    try:
+        return body.encode(message.content_encoding or "utf-8")
+    except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
+        return body.encode("utf-8", errors="surrogateescape")
+
+
 def dead_letter_queue_name(service: str) -> str:
     return f"dlq.{service}"
 
@@ -238,16 +249,10 @@ class ReliableDelivery:
         headers = {**(message.headers or {}), **origin_headers(message), **extra_headers}
         properties = {key: message.properties[key] for key in ("correlation_id", "reply_to")
                       if message.properties.get(key)}
-        body = message.body
-        if isinstance(body, str):  # the client library decoded it: turn it back into the bytes that arrived
-            try:
-                body = body.encode(message.content_encoding or "utf-8")
-            except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
-                body = body.encode("utf-8", errors="surrogateescape")
         try:
             with confirming_producer(self.amqp_uri) as producer:
                 producer.publish(
-                    body,
+                    raw_body(message),
                     exchange="",
                     routing_key=queue,
                     headers=headers,

@@ -78,7 +78,8 @@ def park_in_order(amqp_uri: str, letters: DeadLetters, *thing_ids: str) -> list[
     for count, thing_id in enumerate(thing_ids, 1):
         poisons.append(thing(thing_id, fail_times=10_000))
         publish_raw(amqp_uri, json.dumps(poisons[-1]))
-        assert wait_for(lambda count=count: len(letters.list()) == count)
+        assert wait_for(lambda count=count: len([x for x in letters.list() if x.event_id in
+                                                 {poison["id"] for poison in poisons}]) == count)
     return poisons
 
 
@@ -93,6 +94,7 @@ def test_listing_parked_messages_again_and_again_neither_counts_a_delivery_nor_r
         listed = letters.list()
         assert runner.invoke(app, ["dlq", "show", "flakyconsumer", first["id"]]).exit_code == 0
 
+    listed = [letter for letter in listed if letter.event_id in (first["id"], second["id"])]
     assert [letter.event_id for letter in listed] == [first["id"], second["id"]]
     assert all(letter.headers.get("x-delivery-count", 0) == 0 for letter in listed)
     assert all("fails on purpose" in letter.error and letter.original_queue for letter in listed)
@@ -105,7 +107,8 @@ def test_replaying_one_parked_message_leaves_the_others_parked_without_a_counted
     assert [letter.event_id for letter in letters.replay(replay["id"])] == [replay["id"]]
 
     # The replayed one fails again and comes back, parked after its retries; the other never moved or counted.
-    assert wait_for(lambda: len(letters.list()) == 2, timeout=15)
-    listed = letters.list()
+    ours = {keep["id"], replay["id"]}
+    assert wait_for(lambda: len([x for x in letters.list() if x.event_id in ours]) == 2, timeout=15)
+    listed = [letter for letter in letters.list() if letter.event_id in ours]
     assert [letter.event_id for letter in listed] == [keep["id"], replay["id"]]
     assert listed[0].headers.get("x-delivery-count", 0) == 0
