@@ -94,4 +94,4 @@ def test_the_dashboard_is_grafana_json_with_a_prometheus_panel_per_expression():
     assert len(ids) == len(set(ids))
     assert all(panel["targets"] for panel in dashboard["panels"])
     provisioned = yaml.safe_load((OBSERVABILITY / "grafana/provisioning/dashboards/tasklinkr.yml").read_text())
-    assert provisioned["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert provisioned["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
