@@ -12,7 +12,8 @@ import secrets
 
 import pytest
 from amqp.exceptions import AccessRefused
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Queue
+from nameko.rpc import get_rpc_exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.contracting.service import ContractingService
@@ -105,8 +106,8 @@ def test_a_service_user_is_refused_another_services_queues_and_exchange(broker_u
             elif trespass == "read billing's dead letters":
                 Queue(dead_letter_queue_name("billing"), channel=channel).get()
             elif trespass == "take billing's RPC queue":
-                Queue("rpc-billing", Exchange("nameko-rpc", type="topic", durable=True, auto_delete=True),
-                      routing_key="billing.*", durable=True, channel=channel).declare()
+                Queue("rpc-billing", get_rpc_exchange({}), routing_key="billing.*", durable=True,
+                      channel=channel).declare()
             else:
                 connection.Producer(channel).publish({"forged": True}, exchange="billing.events",
                                                      routing_key="invoice.issued.v1", serializer="json")
