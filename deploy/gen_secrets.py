@@ -34,9 +34,10 @@ import gen_definitions  # noqa: E402
 
 SERVICES = gen_definitions.SERVICES
 BROKER_HOST = "rabbitmq"
-# The URIs of the services: TLS to the broker (5671) and to their own database, verified against the CA file
-# that TASKLINKR_TLS_CA_FILE names; the single-member sets are reached directly (see docker-compose.yml).
-MONGO_OPTIONS = "authSource=admin&directConnection=true&tls=true"
+# The URIs of the services: TLS to the broker (5671) and to their own database, verified against the
+# deployment's CA (the compose secret tls_ca; TASKLINKR_TLS_CA_FILE names it for the broker clients too); the
+# single-member sets are reached directly (see docker-compose.yml).
+MONGO_OPTIONS = "authSource=admin&directConnection=true&tls=true&tlsCAFile=/run/secrets/tls_ca"
 CERT_DAYS = 825
 
 
@@ -128,8 +129,7 @@ def generate(folder: Path, hostnames: list[str] | None = None) -> Secrets:
         own = store.password(f"mongo-password-{service}")
         exporter = store.password(f"mongo-exporter-password-{service}")
         store.write(f"mongo-uri-{service}", mongo_uri(service, own, service))
-        store.write(f"mongodb-exporter-{service}.env", "MONGODB_URI=" + mongo_uri("exporter", exporter, service)
-                    + "&tlsCAFile=/run/secrets/tls_ca\n")
+        store.write(f"mongodb-exporter-{service}.env", f"MONGODB_URI={mongo_uri('exporter', exporter, service)}\n")
     # mongod's internal-auth key: base64 characters only, at most 1024 of them.
     store.keep_or_write("mongo-keyfile", lambda: base64.b64encode(secrets.token_bytes(756)).decode() + "\n")
     store.password("operator-key")

@@ -232,7 +232,7 @@ def test_each_service_connects_over_tls_as_its_own_least_privileged_user(secrets
     if name in DATA_SERVICES:
         mongo = urlsplit((secrets_dir / f"mongo-uri-{name}").read_text())
         assert (mongo.hostname, mongo.username) == (f"mongo-{name}", name)
-        assert "tls=true" in mongo.query and "directConnection=true" in mongo.query
+        assert {"tls=true", "directConnection=true", "tlsCAFile=/run/secrets/tls_ca"} <= set(mongo.query.split("&"))
 
 
 def test_every_password_is_random_and_distinct(secrets_dir):
