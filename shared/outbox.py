@@ -171,17 +171,19 @@ class OutboxRelay:
                 pass
             if not self._running:
                 break
+            failed: Exception | None = None
             try:
                 if self.acquire_lease():
                     self.publish_pending()
-                failed = False
             except Exception as exc:  # keep relaying whatever failed; the events stay pending
-                failed = True
+                failed = exc
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
                 log.warning("outbox relay of %s failed, retrying in %.1fs: %s", self.service, backoff, exc)
                 self._disconnect()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
-            self.export_backlog()
+            # Not when the database itself failed: asking it again would only wait out its timeout twice more.
+            if not isinstance(failed, PyMongoError):
+                self.export_backlog()
             if failed:
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
