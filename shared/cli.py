@@ -59,6 +59,48 @@ def topology_apply(
     typer.echo(json.dumps(declared, indent=2))
 
 
+@topology_app.command("check")
+def topology_check(
+    wait: float = typer.Option(0, "--wait", help="Keep checking for up to this many seconds (broker starting, "
+                               "topology job still running)."),
+) -> None:
+    """Exit 0 once every exchange and queue of the catalog exists on the broker (declares nothing); else list the
+    missing ones and exit 1. Kubernetes pods wait on it for the topology job."""
+    import time
+
+    from shared import topology
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            absent = topology.missing(settings.get("amqp_uri"))
+        except Exception as exc:  # noqa: BLE001 - an unreachable broker is one more reason to wait
+            absent = [f"broker not reachable: {exc}"]
+        if not absent or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    if absent:
+        typer.echo("\n".join(["missing:", *absent]), err=True)
+        raise typer.Exit(1)
+    typer.echo("topology complete")
+
+
+@app.command()
+def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
+    """Check this service process (its metrics endpoint; the gateway's HTTP server) and its broker and database
+    connections with the service's own settings: compose's health check, Kubernetes' readiness probe. Prints JSON;
+    exit 1 when one fails."""
+    from shared.probe import healthy
+    from shared.probe import probe as check
+
+    if service not in settings.SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(settings.SERVICES)}")
+    report = check(service)
+    typer.echo(json.dumps(report))
+    if not healthy(report):
+        raise typer.Exit(1)
+
+
 def _services_or_all(service: str | None) -> list[str]:
     from shared.operations import consumer_services
 
@@ -134,7 +176,8 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
 def _with_broker_admin(action):
     from shared.brokeradmin import BrokerAdmin, BrokerAdminError
 
-    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"))
+    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"),
+                        tenant_broker_url=settings.get("tenant_broker_url"))
     try:
         return action(admin)
     except BrokerAdminError as exc:
@@ -144,15 +187,20 @@ def _with_broker_admin(action):
 
 @access_app.command("grant")
 def access_grant(tenant_id: str) -> None:
-    """Create the broker user of a tenant (ten_…) or provider (prv_…), or give it a new password; print its
-    credentials once, as JSON."""
-    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id))
+    """Create the broker user of a tenant (ten_…) or provider (prv_…) the platform knows, or give it a new
+    password; print once, as JSON, everything its system needs to connect (host, port, TLS, vhost, user, password,
+    exchanges, routing-key prefix)."""
+    from shared.brokeradmin import platform_knows
+
+    known = platform_knows(settings.get("amqp_uri"))
+    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id, known=known))
     typer.echo(json.dumps(credentials.as_dict(), indent=2))
 
 
 @access_app.command("revoke")
 def access_revoke(tenant_id: str) -> None:
-    """Delete the broker user of a tenant or provider and close its connections, at once."""
+    """Delete the broker user of a tenant or provider, close its connections and delete the queues, exchanges and
+    bindings it declared, at once."""
     typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
 
 
@@ -209,18 +257,6 @@ def restore(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{service}: restored {sum(restored.documents.values())} documents into {restored.database}")
-
-
-@app.command()
-def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
-    """Health check of one service process (docker compose runs it in the service's container): its metrics
-    endpoint answers, and its broker and database accept its credentials. Prints JSON; exit 1 when any fails."""
-    from shared.health import probe as run_probe
-
-    report = run_probe(service)
-    typer.echo(json.dumps(report))
-    if report["status"] != "ok":
-        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

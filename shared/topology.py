@@ -126,3 +126,23 @@ def apply_when_reachable(amqp_uri: str, wait_seconds: float, *, apply_once: Call
             log.warning("broker not reachable yet (%s); trying again in %.0f s", exc, pause)
             sleep(pause)
             pause = min(pause * 2, 5.0)
+
+
+def missing(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> list[str]:
+    """The exchanges and queues of the topology the broker does not have yet (checked without declaring)."""
+    from amqp.exceptions import NotFound
+
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    absent: list[str] = []
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        checks = [(f"exchange {e.name}", lambda c, e=e: c.exchange_declare(e.name, e.type, passive=True))
+                  for e in exchanges]
+        checks += [(f"queue {q.name}", lambda c, q=q: c.queue_declare(q.name, passive=True)) for q in queues]
+        for label, check in checks:
+            try:
+                check(channel)
+            except NotFound:
+                absent.append(label)
+                channel = connection.channel()  # the broker closes a channel whose passive declare fails
+    return absent

@@ -730,7 +730,8 @@ class OperatorAuditQuerySchema(AuditQuerySchema):
 
 
 class AuditPrincipalSchema(Schema):
-    kind = _one_of(["operator", "client", "provider"], required=True)
+    # unverified: an inbound message without a tenant's or provider's broker-validated user_id.
+    kind = _one_of(["operator", "client", "provider", "unverified"], required=True)
     role = fields.String(allow_none=True)
     tenant_id = fields.String(allow_none=True)
     provider_id = fields.String(allow_none=True)

@@ -12,7 +12,7 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import event_dispatcher
 
 from shared import config
-from shared.health import _broker
+from shared.probe import broker
 from tests.contract.scripts import load_script
 from tests.support.rabbit import OwnRabbit
 
@@ -59,9 +59,8 @@ def test_with_the_deployments_ca_the_services_clients_publish_and_consume_over_a
     assert message is not None and message.payload == {"over": "tls"}
 
 
-def test_the_health_probe_reaches_the_broker_over_tls(trusting_the_ca, monkeypatch):
-    monkeypatch.setenv("TASKLINKR_AMQP_URI", trusting_the_ca)
-    assert _broker("providers") == {"status": "ok"}
+def test_the_health_probe_reaches_the_broker_over_tls(trusting_the_ca):
+    assert broker(trusting_the_ca) == "ok"
 
 
 def test_without_the_deployments_ca_the_broker_certificate_is_refused(deployment, monkeypatch):
