@@ -533,3 +533,10 @@ def test_the_gateway_counts_and_times_every_answer_by_route_and_every_rpc_call_b
     assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1, 1, 1]
     # Raw paths never become labels: one series per route of the API table.
     assert not _sample("tasklinkr_http_requests_total", route="/no/such/path", method="GET", status="404")
+
+
+def test_the_health_probe_finds_the_gateways_http_server_answering(gateway, base_url):
+    from shared.probe import http
+
+    assert http(base_url.removeprefix("http://")) == "ok"
+    assert http("127.0.0.1:1").startswith("failed")
