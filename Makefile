@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run broker-management test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
+.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -55,7 +55,11 @@ test-e2e: $(STAMP)
 test-faults: $(STAMP)
 	$(PY) -m pytest tests/faults -q -s
 
-test: lint
+# promtool (from Debian's `prometheus` package) unit-tests the alert rules in deploy/observability/prometheus.
+promtool:
+	@command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
+test: lint promtool
 	$(PY) -m pytest tests -q -ra --durations=15
 
 # Benchmarks print their figures; they are never part of the test suite.

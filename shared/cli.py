@@ -11,6 +11,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import json  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import typer  # noqa: E402
 
@@ -24,6 +25,11 @@ app.add_typer(dlq_app, name="dlq")
 access_app = typer.Typer(help="Tenants' and providers' own broker users (feed and inbound commands).",
                          no_args_is_help=True)
 app.add_typer(access_app, name="tenant-access")
+
+
+@app.callback()
+def _configure() -> None:
+    settings.apply_tls_settings()
 
 
 @app.command()
@@ -43,11 +49,13 @@ def up() -> None:
 
 
 @topology_app.command("apply")
-def topology_apply() -> None:
+def topology_apply(
+    wait: float = typer.Option(0, "--wait", help="Keep trying this many seconds while the broker is unreachable."),
+) -> None:
     """Declare every exchange, queue and binding in contracts-schema/catalog.json (idempotent)."""
     from shared import topology
 
-    declared = topology.apply(settings.get("amqp_uri"))
+    declared = topology.apply_when_reachable(settings.get("amqp_uri"), wait)
     typer.echo(json.dumps(declared, indent=2))
 
 
@@ -79,15 +87,17 @@ def topology_check(
 
 @app.command()
 def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
-    """Check this process's broker and database connections with the service's settings (the readiness probe in
-    Kubernetes); exit 1 when one fails."""
+    """Check this service process (its metrics endpoint; the gateway's HTTP server) and its broker and database
+    connections with the service's own settings: compose's health check, Kubernetes' readiness probe. Prints JSON;
+    exit 1 when one fails."""
+    from shared.probe import healthy
     from shared.probe import probe as check
 
     if service not in settings.SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(settings.SERVICES)}")
     report = check(service)
     typer.echo(json.dumps(report))
-    if any(value != "ok" for value in report.values()):
+    if not healthy(report):
         raise typer.Exit(1)
 
 
@@ -214,6 +224,39 @@ def status() -> None:
     for name, messages, consumers in queue_depths(settings.get("amqp_uri")):
         depths.add_row(name, "missing" if messages < 0 else str(messages), str(consumers))
     console.print(depths)
+
+
+@app.command()
+def backup(
+    services: list[str] = typer.Argument(None, help="Services whose database to back up; all when omitted."),
+    out: Path = typer.Option(..., "--out", help="New folder; one sub-folder per service is written into it."),
+) -> None:
+    """Copy each service's database to files (one snapshot per service; see deploy/README.md, Backups)."""
+    from shared import backup as backups
+
+    for name in services or settings.DATA_SERVICES:
+        with backups.client_for(name) as client:
+            manifest = backups.backup(client, name, out)
+        counts = ", ".join(f"{c} {v['documents']}" for c, v in manifest["collections"].items())
+        typer.echo(f"{name}: {manifest['database']} -> {out / name} ({counts or 'empty'})")
+
+
+@app.command()
+def restore(
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}"),
+    source: Path = typer.Option(..., "--from", help="The backup folder (the one holding <service>/)."),
+    replace: bool = typer.Option(False, "--replace", help="Drop the database's current data first."),
+) -> None:
+    """Restore one service's database from a backup (checked whole before anything is written)."""
+    from shared import backup as backups
+
+    try:
+        with backups.client_for(service) as client:
+            restored = backups.restore(client, service, source / service, replace=replace)
+    except backups.BackupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{service}: restored {sum(restored.documents.values())} documents into {restored.database}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ test, so a setting cannot exist without being documented.
 Per-service settings may be given for one service with the service name in the variable
 (``TASKLINKR_POSTINGS_MONGO_URI``) or under ``services: {postings: {mongo_uri: ...}}`` in the YAML file; the
 service-specific value wins over the platform-wide one.
+
+Any variable may instead name a file holding the value, with ``_FILE`` appended (``TASKLINKR_AMQP_URI_FILE=
+/run/secrets/amqp_uri``): how docker compose and Kubernetes hand over secrets without putting them in the
+environment. The variable itself wins over its ``_FILE``.
 """
 
 from __future__ import annotations
@@ -206,6 +210,12 @@ SETTINGS: tuple[Setting, ...] = (
         "TrueType font that PDF invoices are drawn in (its `-Bold` sibling for headings, when present); a missing "
         "file falls back to Helvetica, which prints only Latin-1 (other characters as `?`).",
     ),
+    Setting(
+        "tls_ca_file",
+        "",
+        "CA certificate(s) (PEM) that the broker's (`amqps://` URIs) and the databases' (`tls=true` URIs) "
+        "certificates are checked against; empty: the system's CAs. Docker compose sets it (deploy/README.md).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -228,6 +238,18 @@ def _read_yaml(environ: dict[str, str]) -> dict:
     return loaded
 
 
+def _from_environment(environ: dict[str, str], variable: str) -> str | None:
+    """The variable's value, or the content of the file its ``<variable>_FILE`` names (a compose secret)."""
+    value = environ.get(variable)
+    if value in (None, "") and environ.get(f"{variable}_FILE"):
+        path = Path(environ[f"{variable}_FILE"])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from exc
+    return value
+
+
 def get(name: str, service: str | None = None, environ: dict[str, str] | None = None) -> Any:
     """The value of one setting, for one service when the setting is per service."""
     environ = dict(os.environ if environ is None else environ)
@@ -235,8 +257,8 @@ def get(name: str, service: str | None = None, environ: dict[str, str] | None = 
     candidates: list[Any] = []
     file_values = _read_yaml(environ)
     if service and setting.per_service:
-        candidates.append(environ.get(env_name(name, service)))
-    candidates.append(environ.get(env_name(name)))
+        candidates.append(_from_environment(environ, env_name(name, service)))
+    candidates.append(_from_environment(environ, env_name(name)))
     if service and setting.per_service:
         candidates.append(((file_values.get("services") or {}).get(service) or {}).get(name))
     candidates.append(file_values.get(name))
@@ -290,6 +312,20 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "BILLING_TAX_RATES": value("billing_tax_rates"),
         "BILLING_PDF_FONT": value("billing_pdf_font"),
     }
+
+
+def apply_tls_settings(environ: dict[str, str] | None = None) -> None:
+    """Make ``tls_ca_file`` the CA store of every TLS client of this process.
+
+    kombu (``amqps://``), nameko's connections and pymongo (``tls=true`` without ``tlsCAFile``) all verify the
+    server against OpenSSL's default store, which ``SSL_CERT_FILE`` names; requests (the management API of
+    ``tasklinkr tenant-access``) reads ``REQUESTS_CA_BUNDLE``. One setting covers every client.
+    """
+    ca_file = get("tls_ca_file", environ=environ)
+    if ca_file:
+        if not Path(ca_file).is_file():
+            raise ValueError(f"TASKLINKR_TLS_CA_FILE: {ca_file} is not a file")
+        os.environ["SSL_CERT_FILE"] = os.environ["REQUESTS_CA_BUNDLE"] = ca_file
 
 
 def markdown_table() -> str:

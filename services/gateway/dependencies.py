@@ -14,6 +14,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
+from shared import metrics
 from shared.rpc import DEADLINE_HEADER
 from shared.runner import runnable_services
 
@@ -54,18 +55,24 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
     was told to retry. (Under a broker resource alarm nameko's publisher still waits on closing its connection.)
     """
     reply = None
+    outcome = "error"
+    started = time.perf_counter()
     timer = eventlet.Timeout(timeout)
     try:
         try:
             reply = bounded(method, timeout).call_async(*args, **kwargs)
         except UnknownService as exc:
+            outcome = "unavailable"
             raise ServiceUnavailable(
                 "A service this request needs is not running; try again later.", {"service": exc.args[0]}
             ) from exc
-        return reply.result()
+        result = reply.result()
+        outcome = "ok"
+        return result
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
+        outcome = "timeout"
         if reply is not None:
             forget(method, reply)
         raise ServiceTimeout(
@@ -75,6 +82,9 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         ) from None
     finally:
         timer.cancel()
+        service, name = getattr(method, "service_name", "?"), getattr(method, "method_name", "?")
+        metrics.RPC_CALLS.labels(service, name, outcome).inc()
+        metrics.RPC_SECONDS.labels(service, name).observe(time.perf_counter() - started)
 
 
 class TimedRpc(DependencyProvider):

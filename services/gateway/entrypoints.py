@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,6 +36,7 @@ from services.gateway.errors import (
     validation_failed,
 )
 from services.gateway.routes import BY_OPERATION, ROUTES, Route
+from shared import metrics
 from shared.tracing import CORRELATION_KEY, new_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -88,6 +90,14 @@ class HttpEntrypoint(HttpRequestHandler):
         super().setup()
 
     def handle_request(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = self._answer(request)
+        route = self.route.operation if self.route else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         correlation_id = _adopt_correlation_id(request)
         request.shallow = False
         request.max_content_length = self.max_request_bytes

@@ -505,3 +505,38 @@ def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_ru
     assert retried.status_code == 201, retried.text
     # The queue is served in order: the first request went before the retry, dropped unread as expired.
     assert list(STATE["tenants"]) == [retried.json()["tenant"]["id"]]
+
+
+def _sample(name, **labels):
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_the_gateway_counts_and_times_every_answer_by_route_and_every_rpc_call_by_service_method(gateway, base_url):
+    _, client = new_client(base_url)
+    missing = {"route": "get_posting", "method": "GET", "status": "404"}
+    refused = {"service": "postings", "method": "get_posting", "outcome": "error"}
+    unserved = {"route": "unmatched", "method": "GET", "status": "404"}
+    before = (_sample("tasklinkr_http_requests_total", **missing), _sample("tasklinkr_rpc_calls_total", **refused),
+              _sample("tasklinkr_http_request_seconds_count", route="get_posting", method="GET"),
+              _sample("tasklinkr_rpc_call_seconds_count", service="postings", method="get_posting"),
+              _sample("tasklinkr_http_requests_total", **unserved))
+
+    assert requests.get(f"{base_url}/v1/postings/pst_nothere", headers=client).status_code == 404
+    assert requests.get(f"{base_url}/no/such/path", headers=client).status_code == 404
+
+    after = (_sample("tasklinkr_http_requests_total", **missing), _sample("tasklinkr_rpc_calls_total", **refused),
+             _sample("tasklinkr_http_request_seconds_count", route="get_posting", method="GET"),
+             _sample("tasklinkr_rpc_call_seconds_count", service="postings", method="get_posting"),
+             _sample("tasklinkr_http_requests_total", **unserved))
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1, 1, 1]
+    # Raw paths never become labels: one series per route of the API table.
+    assert not _sample("tasklinkr_http_requests_total", route="/no/such/path", method="GET", status="404")
+
+
+def test_the_health_probe_finds_the_gateways_http_server_answering(gateway, base_url):
+    from shared.probe import http
+
+    assert http(base_url.removeprefix("http://")) == "ok"
+    assert http("127.0.0.1:1").startswith("failed")
