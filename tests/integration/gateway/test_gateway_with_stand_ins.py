@@ -364,6 +364,27 @@ def test_an_unknown_route_is_a_json_404_and_a_wrong_method_a_json_405(gateway, b
     assert wrong.headers["Allow"] == "POST"
 
 
+def test_the_console_is_served_from_the_package_with_its_types_and_a_strict_content_security_policy(
+    gateway, base_url
+):
+    page = requests.get(f"{base_url}/console")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/console/js/app.js">' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+    assert (page.headers["X-Content-Type-Options"], page.headers["X-Frame-Options"]) == ("nosniff", "DENY")
+    assert requests.get(f"{base_url}/console/").text == page.text
+    script = requests.get(f"{base_url}/console/js/app.js")
+    assert script.status_code == 200 and script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert "/v1/tenants/me" in script.text
+    style = requests.get(f"{base_url}/console/console.css")
+    assert style.headers["Content-Type"] == "text/css; charset=utf-8"
+    for missing in ("/console/nothing.js", "/console/../services/gateway/console.py", "/console/js/%2e%2e/app.py"):
+        answer = requests.get(f"{base_url}{missing}")
+        assert answer.status_code == 404 and answer.json()["error"] == "not_found", missing
+    assert requests.post(f"{base_url}/console").status_code == 405
+
+
 def test_a_provider_changes_its_own_profile_but_gets_404_for_another(gateway, base_url):
     registered = requests.post(f"{base_url}/v1/providers", headers=OPERATOR, json=individual())
     assert registered.status_code == 201, registered.text

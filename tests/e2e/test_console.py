@@ -1,0 +1,131 @@
+"""The web console in a real browser (headless Chromium), against the stack running as processes.
+
+The world is set up over the public API (tests/support/world.py). A client signs in with its key, opens its
+awarded posting, reads the shortlist's score components and reasons, asks why an unverified provider is not on it,
+opens the contract's SLA chart with last week's breached window, and the invoice with its credit line, balance and
+PDF. The provider signs in, accepts the waiting invitation and sends a proposal. A wrong key is refused in words.
+"""
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from tests.support import world
+from tests.support.browser import Page, chromium, save_screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_sla_timers():
+    """Set before the module's stack starts (it copies the environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in world.SETTINGS.items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="module")
+def deal(stack, mongo_uri):
+    return world.build(stack.url, mongo_uri, stack.database_name("billing"))
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
+    driver = chromium(downloads)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, stack, request, tmp_path_factory):
+    browser.get(f"{stack.url}/console")
+    browser.execute_script("sessionStorage.clear()")
+    yield Page(browser, stack.url)
+    outcome = getattr(request.node, "outcome_of_call", None)
+    if outcome is not None and outcome.failed:
+        save_screenshot(browser, tmp_path_factory.getbasetemp() / "screenshots", request.node.name)
+
+
+def test_a_key_the_platform_does_not_know_is_refused_in_words(page):
+    page.sign_in("tlk_not-a-real-key")
+    alert = page.wait_text("The key was not accepted", within="[role=alert]")
+    assert alert.is_displayed()
+    assert page.driver.find_element(By.ID, "api-key").get_attribute("type") == "password"
+
+
+def test_a_client_reads_the_shortlist_a_why_not_the_sla_chart_and_the_invoice(page, deal, downloads):
+    page.sign_in(deal["client_key"])
+    page.heading("Postings")
+    page.wait_text(deal["waiting"]["title"])
+    page.link(deal["awarded"]["title"]).click()
+    page.heading(deal["awarded"]["title"])
+
+    # The shortlist: the provider, its score broken into components as bars, and the reasons in words.
+    candidate = page.wait_text("Ana Ruiz", within="ol.candidates")
+    bars = candidate.find_elements(By.CSS_SELECTOR, ".score-row [role=meter]")
+    assert {bar.get_attribute("aria-label") for bar in bars} >= {"Required skills", "Rate", "Overlap"}
+    assert all(0 <= float(bar.get_attribute("aria-valuenow")) <= 1 for bar in bars)
+    assert candidate.find_elements(By.CSS_SELECTOR, "ul.reasons li")
+    # The negotiation: proposed, countered, accepted, and the award.
+    history = page.wait_text("Countered", within="ul.proposals")
+    assert "Within our budget" in history.text and "Awarded" in history.text
+
+    # Why not Eve Stone? She is not verified.
+    Select(page.labelled("Provider")).select_by_visible_text(f"Eve Stone ({deal['stranger']['country']})")
+    page.button("Why not this provider?").click()
+    answer = page.wait_text("Why Eve Stone: Excluded", within="#why-not-answer")
+    assert "Not verified" in answer.text
+
+    # The contract's SLA chart: last week's window, 95 minutes against 60, breached.
+    page.link("Contracts").click()
+    page.link(deal["awarded"]["title"]).click()
+    page.heading(deal["awarded"]["title"])
+    chart = page.wait_text("1 breached", within=".sla-chart")
+    assert chart.find_elements(By.CSS_SELECTOR, "rect.sla-bar.breached")
+    label = chart.find_element(By.CSS_SELECTOR, "svg").get_attribute("aria-label")
+    assert "target at most 60" in label and "95 breached" in label
+    assert "Active" in page.driver.find_element(By.CSS_SELECTOR, ".facts").text
+    versions = page.wait_text("v1", within="[aria-labelledby=h-terms-versions]")
+    assert "Client" in versions.text and "Provider" in versions.text
+
+    # The invoice: its lines with the SLA credit, the balance and the PDF.
+    page.link("Invoices").click()
+    page.link(deal["invoice"]["number"]).click()
+    page.heading(f"Invoice {deal['invoice']['number']}")
+    lines = page.wait_text("Sla credit", within="[aria-labelledby=h-lines]")
+    assert "Inbox triage" in lines.text and "-25.50 USD" in lines.text
+    balance = page.driver.find_element(By.CSS_SELECTOR, ".balance").text
+    assert balance == f"{deal['invoice']['balance']['amount']} USD"
+    page.button("Download the PDF").click()
+    pdf = downloads / f"{deal['invoice']['number']}.pdf"
+    deadline = time.monotonic() + 20
+    while not pdf.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_provider_accepts_an_invitation_and_sends_a_proposal(page, deal):
+    page.sign_in(deal["provider_key"])
+    page.heading("Invitations")
+    title = deal["waiting"]["title"]
+    page.button(f"Accept the invitation to {title}").click()
+    form = page.wait_text("Send a proposal", within="ul.invitations")
+    assert "Accepted" in form.text
+    price = page.labelled("Price (USD)")
+    price.send_keys("13.50")
+    page.labelled("Note").send_keys("I can start on your date")
+    page.button("Send proposal").click()
+    page.heading("Proposal")
+    history = page.wait_text("I can start on your date", within="[aria-labelledby=h-negotiation]")
+    assert "Proposed" in history.text and "13.50 USD" in history.text
+    assert "Waiting for the client's answer." in page.driver.find_element(By.TAG_NAME, "main").text
+
+
