@@ -3,7 +3,8 @@
 The world is set up over the public API (tests/support/world.py). A client signs in with its key, opens its
 awarded posting, reads the shortlist's score components and reasons, asks why an unverified provider is not on it,
 opens the contract's SLA chart with last week's breached window, and the invoice with its credit line, balance and
-PDF. The provider signs in, accepts the waiting invitation and sends a proposal. A wrong key is refused in words.
+PDF. The provider signs in, accepts the waiting invitation and sends a proposal. The operator reads the outbox
+backlog and dead-letter counts and verifies the waiting provider. A wrong key is refused in words.
 """
 
 import time
@@ -14,6 +15,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.support import world
 from tests.support.browser import Page, chromium, save_screenshot
+from tests.support.stack import OPERATOR_KEY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -129,3 +131,16 @@ def test_a_provider_accepts_an_invitation_and_sends_a_proposal(page, deal):
     assert "Waiting for the client's answer." in page.driver.find_element(By.TAG_NAME, "main").text
 
 
+
+
+def test_an_operator_sees_the_backlog_and_verifies_a_waiting_provider(page, deal):
+    """Last in the module: verifying Eve Stone changes the client's why-not."""
+    page.sign_in(OPERATOR_KEY)
+    page.heading("Operations")
+    backlog = page.wait_text("Dead letters", within="[aria-labelledby=h-outbox-backlog-and-dead-letters]")
+    assert "Billing" in backlog.text and "Contracting" in backlog.text
+    assert "No message is parked in a dead-letter queue." in backlog.text
+    organisations = page.wait_text("Registered", within="[aria-labelledby=h-client-organisations]")
+    assert deal["tenant_id"] in organisations.text
+    page.button("Verify Eve Stone").click()
+    page.wait_text("Eve Stone verified.", within="[aria-labelledby=h-providers-waiting-for-verification]")

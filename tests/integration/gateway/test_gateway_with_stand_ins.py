@@ -9,6 +9,7 @@ import uuid
 import eventlet
 import pytest
 import requests
+from kombu import Connection
 from nameko.rpc import rpc
 
 from services.gateway.dependencies import CALLED_SERVICES
@@ -16,6 +17,7 @@ from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared import apikeys
 from shared.errors import Conflict, NotFound
+from shared.messaging import dead_letter_queue
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,7 +44,9 @@ def healthy_stand_in(service: str) -> type:
     return type(f"StandIn{service.title()}", (), {"name": service, "health": rpc(lambda self: {"database": "ok"})})
 
 
-StandInMatching = healthy_stand_in("matching")
+# Matching has three events committed that the broker has not confirmed yet.
+StandInMatching = type("StandInMatching", (), {"name": "matching", "health": rpc(
+    lambda self: {"database": "ok", "outbox_backlog": 3})})
 # The other services the gateway's health probe asks, healthy and otherwise absent.
 OTHER_STAND_INS = tuple(healthy_stand_in(name) for name in CALLED_SERVICES
                         if name not in ("matching", "postings", "providers"))
@@ -467,6 +471,26 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
         "gateway": {"status": "ok", "database": "ok"},
         "services": {name: {"status": "ok", "database": "ok"} for name in CALLED_SERVICES},
     }
+
+
+def test_the_operator_reads_each_services_outbox_backlog_and_dead_letter_count(gateway, base_url, gateway_config):
+    with Connection(gateway_config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        parked = dead_letter_queue("billing")(channel)
+        parked.declare()
+        parked.purge()
+        for number in range(2):
+            connection.Producer(channel).publish({"n": number}, routing_key=parked.name, exchange="")
+    answer = requests.get(f"{base_url}/v1/operations/backlog", headers=OPERATOR)
+    assert answer.status_code == 200, answer.text
+    services = answer.json()["services"]
+    # Matching's dead-letter queue is not declared on this broker: no count rather than a made-up zero.
+    assert services["matching"] == {"status": "ok", "outbox_backlog": 3, "dead_letters": None}
+    assert services["billing"]["dead_letters"] == 2 and services["billing"]["outbox_backlog"] is None
+    assert set(services) == {*CALLED_SERVICES, "gateway"}
+    _, client = new_client(base_url)
+    refused = requests.get(f"{base_url}/v1/operations/backlog", headers=client)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
 
 
 def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_factory, gateway_config, base_url):

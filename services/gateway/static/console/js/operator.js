@@ -1,4 +1,4 @@
-// The operator's page: the platform's health, providers waiting for verification, the client organisations.
+// The operator's page: health, outbox backlog and dead letters, providers waiting for verification, organisations.
 
 import { ApiError, get, post, query } from "./api.js";
 import { act, badge, errorBox, h, replace, section, table, when, words } from "./ui.js";
@@ -45,9 +45,22 @@ async function tenants() {
     "No client organisation yet.");
 }
 
+async function backlog() {
+  const { services } = await get("/v1/operations/backlog");
+  const count = (n) => (n === null || n === undefined ? "—" : String(n));
+  const rows = Object.entries(services);
+  const parked = rows.reduce((sum, [, s]) => sum + (s.dead_letters || 0), 0);
+  return h("div", {},
+    h("p", {}, parked ? `${parked} message(s) parked in dead-letter queues: list and replay them with tasklinkr dlq.`
+      : "No message is parked in a dead-letter queue."),
+    table("Outbox backlog and dead letters per service", ["Service", "Status", "Outbox backlog", "Dead letters"],
+      rows.map(([name, s]) => [words(name), badge(s.status), count(s.outbox_backlog), count(s.dead_letters)])));
+}
+
 async function operatorPage() {
   const sections = await Promise.all([
     attempt("Health", health),
+    attempt("Outbox backlog and dead letters", backlog),
     attempt("Providers waiting for verification", unverified),
     attempt("Client organisations", tenants),
   ]);
