@@ -50,10 +50,12 @@ def browser(downloads):
 def page(browser, stack, request, tmp_path_factory):
     browser.get(f"{stack.url}/console")
     browser.execute_script("sessionStorage.clear()")
-    yield Page(browser, stack.url)
+    console = Page(browser, stack.url)
+    yield console
     outcome = getattr(request.node, "outcome_of_call", None)
     if outcome is not None and outcome.failed:
         save_screenshot(browser, tmp_path_factory.getbasetemp() / "screenshots", request.node.name)
+    assert console.blocked_by_policy() == []
 
 
 def test_a_key_the_platform_does_not_know_is_refused_in_words(page):
@@ -102,7 +104,7 @@ def test_a_client_reads_the_shortlist_a_why_not_the_sla_chart_and_the_invoice(pa
     page.link("Invoices").click()
     page.link(deal["invoice"]["number"]).click()
     page.heading(f"Invoice {deal['invoice']['number']}")
-    lines = page.wait_text("Sla credit", within="[aria-labelledby=h-lines]")
+    lines = page.wait_text("SLA credit", within="[aria-labelledby=h-lines]")
     assert "Inbox triage" in lines.text and "-25.50 USD" in lines.text
     balance = page.driver.find_element(By.CSS_SELECTOR, ".balance").text
     assert balance == f"{deal['invoice']['balance']['amount']} USD"

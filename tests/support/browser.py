@@ -30,6 +30,8 @@ def chromium(downloads: Path) -> webdriver.Chrome:
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
+    # The page's console messages, to catch anything the Content-Security-Policy blocked.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
@@ -64,6 +66,12 @@ class Page:
         xpath = f"//label[normalize-space()={_literal(label)}]"
         found = WebDriverWait(self.driver, WAIT_SECONDS).until(shown.presence_of_element_located((By.XPATH, xpath)))
         return self.driver.find_element(By.ID, found.get_attribute("for"))
+
+    def blocked_by_policy(self) -> list[str]:
+        """Messages of the browser's console since the last call that say the Content-Security-Policy refused
+        something (an inline script or style, a resource from elsewhere)."""
+        return [entry["message"] for entry in self.driver.get_log("browser")
+                if "Content Security Policy" in entry["message"]]
 
     def sign_in(self, key: str) -> None:
         self.open()

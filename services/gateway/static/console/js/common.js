@@ -67,8 +67,9 @@ export async function contractsPage() {
       "No contracts yet: an award becomes a draft contract."));
 }
 
-function signatureRows(contract) {
-  return (contract.signatures || []).map((s) => [words(s.party), s.party_id, when(s.signed_at),
+function signatureRows(contract, provider) {
+  return (contract.signatures || []).map((s) => [words(s.party), s.party === "provider" ? provider : s.party_id,
+    when(s.signed_at),
     h("code", {}, (s.terms_hash || "").slice(0, 12))]);
 }
 
@@ -95,7 +96,7 @@ export async function contractPage(id, extra) {
     parts.push(sign);
   }
   parts.push(section("Signatures", table("Signatures of the current terms", ["Party", "Who", "When", "Terms"],
-    signatureRows(contract), "Not signed yet.")));
+    signatureRows(contract, provider), "Not signed yet.")));
   parts.push(section("Terms versions", table("Every terms version", ["Version", "Agreed", "Signed by", "Terms", "Amendment"],
     (contract.history || []).map((v) => [`v${v.version}`, when(v.agreed_at),
       (v.signatures || []).map((s) => words(s.party)).join(" and ") || "—",

@@ -30,7 +30,7 @@ export function replace(parent, ...children) {
 
 export function words(identifier) {
   if (identifier === null || identifier === undefined) return "—";
-  const text = String(identifier).replaceAll("_", " ");
+  const text = String(identifier).replaceAll("_", " ").replace(/\bsla\b/gi, "SLA");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -126,7 +126,7 @@ export function scoreBar(name, value) {
 
 // Horizontal bars: [{label, value, text}] with value a number; one row per item, its amount in words.
 export function barChart(title, items) {
-  const rowHeight = 28, labelWidth = 190, width = 620, barWidth = width - labelWidth - 130;
+  const rowHeight = 28, labelWidth = 250, width = 720, barWidth = width - labelWidth - 130;
   const top = Math.max(...items.map((item) => item.value), 0) || 1;
   const height = items.length * rowHeight + 8;
   const rows = items.map((item, index) => {
@@ -139,10 +139,10 @@ export function barChart(title, items) {
       svg("text", { x: labelWidth + length + 6, y: y + 17, class: "chart-value" }, item.text));
   });
   return h("figure", { class: "chart" },
+    h("figcaption", {}, title),
     svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
       "aria-label": `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}` },
-    svg("title", {}, title), rows),
-    h("figcaption", {}, title));
+    svg("title", {}, title), rows));
 }
 
 // One SLA's windows as columns: the measured value against the target line, met green, breached red.
@@ -156,16 +156,20 @@ export function slaChart(sla) {
   const slot = (width - left - 10) / Math.max(windows.length, 1);
   const columns = windows.map((w, index) => {
     const value = Number(w.value ?? 0);
-    const x = left + index * slot + slot * 0.2;
+    const column = Math.min(slot * 0.6, 56);
+    const x = left + index * slot + (slot - column) / 2;
+    const middle = (x + column / 2).toFixed(1);
     const outcome = w.met ? "met" : "breached";
     return svg("g", { class: `sla-window ${outcome}` },
-      svg("rect", { x: x.toFixed(1), y: y(value).toFixed(1), width: (slot * 0.6).toFixed(1),
+      svg("rect", { x: x.toFixed(1), y: y(value).toFixed(1), width: column.toFixed(1),
         height: Math.max(1, height - bottom - y(value)).toFixed(1), class: `sla-bar ${outcome}` },
       svg("title", {}, `${w.start.slice(0, 10)}: ${w.value ?? "no measurement"} (${outcome})`)),
-      svg("text", { x: (x + slot * 0.3).toFixed(1), y: height - bottom + 16, class: "chart-tick",
-        "text-anchor": "middle" }, w.start.slice(5, 10)),
-      svg("text", { x: (x + slot * 0.3).toFixed(1), y: height - bottom + 32, class: `chart-tick ${outcome}`,
-        "text-anchor": "middle" }, outcome));
+      svg("text", { x: middle, y: (y(value) - 4).toFixed(1), class: "chart-value", "text-anchor": "middle" },
+        w.value ?? "none"),
+      svg("text", { x: middle, y: height - bottom + 16, class: "chart-tick", "text-anchor": "middle" },
+        w.start.slice(5, 10)),
+      svg("text", { x: middle, y: height - bottom + 32, class: `chart-tick ${outcome}`, "text-anchor": "middle" },
+        outcome));
   });
   const described = windows.map((w) => `${w.start.slice(0, 10)} ${w.value ?? "none"} ${w.met ? "met" : "breached"}`);
   return h("figure", { class: "chart sla-chart" },
