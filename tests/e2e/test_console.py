@@ -11,6 +11,7 @@ import time
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.support import world
@@ -58,11 +59,23 @@ def page(browser, stack, request, tmp_path_factory):
     assert console.blocked_by_policy() == []
 
 
-def test_a_key_the_platform_does_not_know_is_refused_in_words(page):
-    page.sign_in("tlk_not-a-real-key")
+def test_a_key_the_platform_does_not_know_is_refused_in_words_using_the_keyboard_alone(page):
+    page.open()
+    field = page.labelled("API key")
+    assert page.driver.switch_to.active_element == field  # the page starts in the key's field
+    field.send_keys("tlk_not-a-real-key", Keys.ENTER)
     alert = page.wait_text("The key was not accepted", within="[role=alert]")
     assert alert.is_displayed()
-    assert page.driver.find_element(By.ID, "api-key").get_attribute("type") == "password"
+    assert page.driver.switch_to.active_element == field  # back in the field, to type it again
+    assert field.get_attribute("type") == "password"
+
+
+def test_a_page_whose_data_the_api_refuses_says_why_instead_of_staying_blank(page, deal):
+    page.sign_in(deal["client_key"])
+    page.heading("Postings")
+    page.open("#/invoices/inv_0000000000000000000000000000000")
+    page.heading("Something went wrong")
+    assert page.wait_text("Not found", within="[role=alert]").is_displayed()
 
 
 def test_a_client_reads_the_shortlist_a_why_not_the_sla_chart_and_the_invoice(page, deal, downloads):
