@@ -2,9 +2,10 @@
 
 The world is set up over the public API (tests/support/world.py). A client signs in with its key, opens its
 awarded posting, reads the shortlist's score components and reasons, asks why an unverified provider is not on it,
-opens the contract's SLA chart with last week's breached window, and the invoice with its credit line, balance and
-PDF. The provider signs in, accepts the waiting invitation and sends a proposal. The operator reads the outbox
-backlog and dead-letter counts and verifies the waiting provider. A wrong key is refused in words.
+opens the contract's SLA chart with last week's breached window, the invoice with its credit line, balance and
+PDF, and the cost report's charts. The provider signs in, accepts the waiting invitation and sends a proposal. The
+operator reads the outbox backlog and dead-letter counts and verifies the waiting provider. A wrong key and a
+refused page are explained in words.
 """
 
 import time
@@ -127,6 +128,20 @@ def test_a_client_reads_the_shortlist_a_why_not_the_sla_chart_and_the_invoice(pa
     while not pdf.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert pdf.read_bytes().startswith(b"%PDF")
+
+    # The cost report of the invoice's week: spend by category as a chart, against the in-house estimate.
+    week = deal["invoice"]["period"]
+    page.open(f"#/costs/{week['start']}/{week['end']}")
+    page.heading("Cost report")
+    page.wait_text("Spend in USD")
+    charts = {chart.find_element(By.TAG_NAME, "figcaption").text: chart.find_element(By.TAG_NAME, "svg")
+              for chart in page.driver.find_elements(By.CSS_SELECTOR, "figure.chart")}
+    spend = f"{deal['invoice']['net']['amount']} USD"
+    assert f"Administrative support {spend}" in charts["Spend by category"].get_attribute("aria-label")
+    assert f"Nearshore {spend}" in charts["Spend by shoring"].get_attribute("aria-label")
+    assert "Administrative support in-house" in charts["In-house cost against outsourced spend"].get_attribute(
+        "aria-label")
+    assert "Saving against in-house" in page.driver.find_element(By.TAG_NAME, "main").text
 
 
 def test_a_provider_accepts_an_invitation_and_sends_a_proposal(page, deal):

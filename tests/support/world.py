@@ -111,7 +111,10 @@ def build(url: str, mongo_uri: str, billing_database: str) -> dict:
     credits = MongoClient(mongo_uri)[billing_database].credits
     assert wait_for(lambda: credits.count_documents({"contract_id": contract_id}) == 1, timeout=30)
     assert api("POST", "/v1/invoice-runs", json={"tenant_id": client["tenant"]["id"]})["invoices_issued"] == 1
-    [invoice] = api("GET", "/v1/invoices", client_key)["items"]
+    [summary] = api("GET", "/v1/invoices", client_key)["items"]
+    invoice = api("GET", f"/v1/invoices/{summary['id']}", client_key)
+    api("PUT", "/v1/reports/in-house-costs", client_key,
+        json={"monthly": {"administrative_support": {"amount": "3000.00", "currency": "USD"}}})
 
     # The second posting: the provider is invited and has not answered.
     api("POST", f"/v1/postings/{waiting['id']}/invitations", client_key, status=201,
