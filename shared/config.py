@@ -65,6 +65,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
     Setting(
+        "outbox_retention_seconds",
+        86_400,
+        "How long a published event stays in its producer's outbox (for operators to inspect) before the "
+        "database's TTL monitor removes it; pending events are never removed.",
+        per_service=True,
+        cast=int,
+    ),
+    Setting(
+        "inbox_retention_seconds",
+        604_800,
+        "How long a consumer remembers an event id it applied (`applied_events`), so a redelivery or duplicate "
+        "is recognised; keep it longer than any redelivery can arrive (retries, parked and replayed messages).",
+        per_service=True,
+        cast=int,
+    ),
+    Setting(
         "retry_delays",
         "1,5,30,120",
         "Seconds between attempts of a failing event handler; after the last, the event is dead-lettered.",
@@ -242,6 +258,8 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "OUTBOX_RETENTION_SECONDS": value("outbox_retention_seconds"),
+        "INBOX_RETENTION_SECONDS": value("inbox_retention_seconds"),
         "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "QUEUE_MAX_LENGTH": value("queue_max_length"),
         "OPERATOR_KEY": value("operator_key"),
