@@ -144,6 +144,16 @@ def test_a_client_reads_the_shortlist_a_why_not_the_sla_chart_and_the_invoice(pa
     assert "Saving against in-house" in page.driver.find_element(By.TAG_NAME, "main").text
 
 
+def test_a_finance_key_sees_invoices_and_costs_only(page, deal):
+    page.sign_in(deal["finance_key"])
+    page.heading("Invoices")
+    menu = page.driver.find_element(By.ID, "nav").text.split("\n")
+    assert menu == ["Invoices", "Costs"]
+    assert "Signed in as Client (finance)" in page.driver.find_element(By.ID, "who").text
+    page.link(deal["invoice"]["number"]).click()
+    page.wait_text("SLA credit", within="[aria-labelledby=h-lines]")
+
+
 def test_a_provider_accepts_an_invitation_and_sends_a_proposal(page, deal):
     page.sign_in(deal["provider_key"])
     page.heading("Invitations")

@@ -119,6 +119,9 @@ def build(url: str, mongo_uri: str, billing_database: str) -> dict:
     # The second posting: the provider is invited and has not answered.
     api("POST", f"/v1/postings/{waiting['id']}/invitations", client_key, status=201,
         json={"provider_id": provider["id"]})
-    return {"client_key": client_key, "tenant_id": client["tenant"]["id"], "provider_key": provider_key,
+    finance_key = api("POST", f"/v1/tenants/{client['tenant']['id']}/keys", client_key, status=201,
+                      json={"role": "finance"})["api_key"]
+    return {"client_key": client_key, "finance_key": finance_key, "tenant_id": client["tenant"]["id"],
+            "provider_key": provider_key,
             "provider": provider, "stranger": stranger,
             "awarded": awarded, "waiting": waiting, "contract_id": contract_id, "invoice": invoice}

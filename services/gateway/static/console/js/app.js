@@ -1,18 +1,18 @@
 // The console's shell: sign-in with a key, the navigation of the signed-in role, and the hash router.
 
 import { ApiError, api, session } from "./api.js";
-import { clientPages } from "./client.js";
+import { clientPages, financePages } from "./client.js";
 import { operatorPages } from "./operator.js";
 import { providerPages } from "./provider.js";
 import { errorBox, field, h, replace } from "./ui.js";
 
-const PAGES = { client: clientPages, provider: providerPages, operator: operatorPages };
-const ROLE_NAMES = { client: "Client", provider: "Provider", operator: "Operator" };
+const PAGES = { client: clientPages, finance: financePages, provider: providerPages, operator: operatorPages };
+const ROLE_NAMES = { client: "Client", finance: "Client (finance)", provider: "Provider", operator: "Operator" };
 
 // Which kind of key it is, asked of the API itself: each probe is a route only that kind of key may call.
 const PROBES = [
   ["client", "/v1/tenants/me"],
-  ["client", "/v1/reports/in-house-costs"],  // a client's finance key
+  ["finance", "/v1/reports/in-house-costs"],
   ["provider", "/v1/invitations?limit=1"],
   ["operator", "/v1/audit?limit=1"],
 ];

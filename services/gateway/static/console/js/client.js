@@ -1,4 +1,5 @@
-// A client organisation's pages: postings, shortlists and why-nots, negotiation, contracts, invoices, costs.
+// A client organisation's pages: postings, shortlists and why-nots, negotiation, contracts, invoices, costs; and the
+// finance key's (invoices and costs).
 
 import { get, post, query } from "./api.js";
 import {
@@ -218,4 +219,11 @@ export const clientPages = {
     invoices: (id) => (id ? invoicePage(id) : invoicesPage()),
     costs: costsPage,
   },
+};
+
+// A client's finance key reads invoices and reports only.
+export const financePages = {
+  home: "#/invoices",
+  menu: [["Invoices", "#/invoices"], ["Costs", "#/costs"]],
+  routes: { invoices: clientPages.routes.invoices, costs: costsPage },
 };
