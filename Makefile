@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-test.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# The browser tests (tests/browser) drive Debian's headless Chromium through the web console.
+	@command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	@touch $(STAMP)
 
 install: $(STAMP)

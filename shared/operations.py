@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 from shared import config as settings
 from shared import embedded
 from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
+from shared.outbox import pending_count
 from shared.topology import declarations, load_catalog
 
 # Set by the broker on delivery; a copy must not carry the original's count as its own.
@@ -151,24 +152,34 @@ def _publish_copy(producer, message, *, routing_key: str, headers: dict, message
     )
 
 
+def _depth(connection: Connection, name: str) -> tuple[int, int]:
+    """(messages, consumers) of a queue; (-1, 0) when the broker has no such queue."""
+    channel = connection.channel()
+    try:
+        ok = Queue(name)(channel).queue_declare(passive=True)
+        return ok.message_count, ok.consumer_count
+    except QueueNotFound:
+        return -1, 0
+    finally:
+        try:
+            channel.close()
+        except Exception:  # a passive declare of a missing queue closes the channel itself
+            pass
+
+
 def queue_depths(amqp_uri: str) -> list[tuple[str, int, int]]:
     """(queue, messages, consumers) for every queue of the topology that exists on the broker."""
     _, queues = declarations(load_catalog())
-    rows = []
     with Connection(amqp_uri) as connection:
-        for queue in queues:
-            channel = connection.channel()
-            try:
-                ok = Queue(queue.name)(channel).queue_declare(passive=True)
-                rows.append((queue.name, ok.message_count, ok.consumer_count))
-            except QueueNotFound:
-                rows.append((queue.name, -1, 0))
-            finally:
-                try:
-                    channel.close()
-                except Exception:  # a passive declare of a missing queue closes the channel itself
-                    pass
-    return rows
+        return [(queue.name, *_depth(connection, queue.name)) for queue in queues]
+
+
+def dead_letter_counts(amqp_uri: str, services: list[str] | None = None) -> dict[str, int | None]:
+    """Messages parked in each consuming service's dead-letter queue (None: the queue is not declared yet)."""
+    with Connection(amqp_uri) as connection:
+        depths = {service: _depth(connection, dead_letter_queue_name(service))[0]
+                  for service in services or consumer_services()}
+    return {service: (None if depth < 0 else depth) for service, depth in depths.items()}
 
 
 def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
@@ -177,11 +188,10 @@ def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
         embedded.port_for(service, settings.get("embedded_db_port", environ=environ)))
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
-            return client[settings.get("mongo_database", service, environ)]["outbox"].count_documents(
-                {"status": "pending"})
+            return pending_count(client[settings.get("mongo_database", service, environ)])
     except PyMongoError:
         return None
 
 
-__all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_queue_name", "outbox_backlog",
-           "queue_depths"]
+__all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_counts", "dead_letter_queue_name",
+           "outbox_backlog", "queue_depths"]

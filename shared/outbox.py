@@ -423,6 +423,11 @@ class OutboxRelay:
 
     def backlog(self) -> int:
         try:
-            return self.db["outbox"].count_documents({"status": "pending"})
+            return pending_count(self.db)
         except PyMongoError:
             return -1
+
+
+def pending_count(db) -> int:
+    """Events a service committed that the broker has not confirmed yet: its outbox backlog."""
+    return db["outbox"].count_documents({"status": "pending"})

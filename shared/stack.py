@@ -205,6 +205,7 @@ class Stack:
             else:
                 self.say(f"TaskLINKr is up: http://{self.gateway_address}/v1  (API description: "
                          f"http://{self.gateway_address}/v1/openapi.json)")
+                self.say(f"web console: http://{self.gateway_address}/console  (sign in with an API key)")
                 self.say("operator key: $TASKLINKR_OPERATOR_KEY or the file "
                          f"{self.data_dir / 'operator_key'}; press Ctrl-C to stop")
             while not self._stopping:

@@ -22,6 +22,7 @@ from shared import idempotency
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.money import Money, minor_unit
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
@@ -536,4 +537,4 @@ class BillingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

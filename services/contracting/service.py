@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -444,4 +445,4 @@ class ContractingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

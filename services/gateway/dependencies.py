@@ -1,4 +1,4 @@
-"""The gateway's DependencyProviders: RPC calls that give up in time, and the health probe."""
+"""The gateway's DependencyProviders: RPC calls that give up in time, the health probe, dead-letter counts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from shared import metrics
+from shared.operations import dead_letter_counts
 from shared.rpc import DEADLINE_HEADER
 from shared.runner import runnable_services
 
@@ -169,7 +170,10 @@ class HealthProbe(DependencyProvider):
         finally:
             timer.cancel()
         database = (answer or {}).get("database", "unknown")
-        return {"status": "ok" if database == "ok" else "degraded", "database": database}
+        component = {"status": "ok" if database == "ok" else "degraded", "database": database}
+        if "outbox_backlog" in (answer or {}):
+            component["outbox_backlog"] = answer["outbox_backlog"]
+        return component
 
     def _broker(self) -> dict:
         try:
@@ -180,3 +184,23 @@ class HealthProbe(DependencyProvider):
         except (Exception, eventlet.Timeout) as exc:
             log.warning("health: broker check failed: %s", exc)
             return {"status": "unavailable", "error": type(exc).__name__}
+
+
+class DeadLetterCounts(DependencyProvider):
+    """How many messages each consuming service (the gateway too) has parked in its dead-letter queue, as the
+    broker counts them; read-only."""
+
+    def setup(self) -> None:
+        self.amqp_uri = self.container.config["AMQP_URI"]
+
+    def get_dependency(self, worker_ctx) -> Callable[[], dict[str, int | None]]:
+        def counts() -> dict[str, int | None]:
+            try:
+                with eventlet.Timeout(HEALTH_TIMEOUT_SECONDS):
+                    return dead_letter_counts(self.amqp_uri)
+            except (Exception, eventlet.Timeout) as exc:
+                log.warning("dead letters: the broker did not answer: %s", exc)
+                raise ServiceUnavailable("The broker did not answer; the dead-letter queues cannot be counted.",
+                                         {"broker": type(exc).__name__}) from None
+
+        return counts

@@ -222,8 +222,8 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
-def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Register the handler of every path no route serves (nameko's own 404 is plain text)."""
+def _answering_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler outside the route table whose errors are JSON problem bodies like every route's."""
 
     @functools.wraps(fn)
     def handler(service: Any, request: Request, path: str = "") -> Reply:
@@ -233,11 +233,28 @@ def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
             status, body, headers = error_response(exc, request.environ.get(_CORRELATION_ENVIRON) or new_id())
             return Reply(body, status, headers)
 
-    handler = HttpEntrypoint.decorator(FALLBACK_METHODS, "/")(handler)
+    return handler
+
+
+def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register the handler of every path no route serves (nameko's own 404 is plain text)."""
+    handler = HttpEntrypoint.decorator(FALLBACK_METHODS, "/")(_answering_errors(fn))
     return HttpEntrypoint.decorator(FALLBACK_METHODS, "/<path:path>")(handler)
 
 
-_ROUTE_MAP = Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r.operation) for r in ROUTES])
+CONSOLE_PATHS = ("/console", "/console/", "/console/<path:path>")
+
+
+def console_files(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register the handler of the web console's files (GET /console and below): pages, not API routes."""
+    handler = _answering_errors(fn)
+    for path in CONSOLE_PATHS:
+        handler = HttpEntrypoint.decorator("GET", path)(handler)
+    return handler
+
+
+_ROUTE_MAP = Map([*(Rule(r.werkzeug_rule, methods=[r.method], endpoint=r.operation) for r in ROUTES),
+                  *(Rule(path, methods=["GET"], endpoint="console_file") for path in CONSOLE_PATHS)])
 
 
 def unrouted(request: Request) -> NoReturn:

@@ -568,6 +568,13 @@ ROUTES: tuple[Route, ...] = (
         errors=(*_BODY, *_AUTH, *_UPSTREAM),
     ),
     Route(
+        "operations_backlog", "GET", "/v1/operations/backlog",
+        "Each service's outbox backlog and dead-letter count", who=(OPERATOR,), tag="operations",
+        response=schemas.BacklogSchema, errors=(*_AUTH, *_UPSTREAM),
+        description="Read-only: each service counts its own pending outbox events (over RPC, as `/health` asks "
+        "it), the broker the messages parked in each dead-letter queue. `tasklinkr dlq` lists and replays them.",
+    ),
+    Route(
         "openapi_document", "GET", "/v1/openapi.json", "This API's OpenAPI 3.0.3 document",
         who=(), tag="operations",
     ),

@@ -779,6 +779,18 @@ class HealthSchema(Schema):
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
 
 
+class ServiceBacklogSchema(Schema):
+    status = _one_of(["ok", "degraded", "unavailable"], required=True)
+    outbox_backlog = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Events committed and not yet confirmed by the broker; null: the service did not say."})
+    dead_letters = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Messages parked in its dead-letter queue; null: the broker has no such queue (yet)."})
+
+
+class BacklogSchema(Schema):
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceBacklogSchema), required=True)
+
+
 # --- contracts (contracting) ---------------------------------------------------------------------------------------
 # The gateway checks the shape of each request; contracting checks the content (nested terms, SLAs, governance)
 # and answers 422 with the field's messages.

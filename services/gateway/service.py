@@ -9,12 +9,12 @@ from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request
 
-from services.gateway import openapi
+from services.gateway import console, openapi
 from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
-from services.gateway.dependencies import HealthProbe, TimedRpc
-from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
+from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TimedRpc
+from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route, unrouted
 from services.gateway.routes import CLIENT, OPERATOR
 from shared.tracing import Tracing, new_id
 
@@ -44,6 +44,7 @@ class GatewayService(InboundCommands):
     audit = AuditTrail()
     rpc = TimedRpc()
     probe = HealthProbe()
+    dead_letters = DeadLetterCounts()
     config = Config()
 
     # --- tenants -----------------------------------------------------------------------------------------------
@@ -415,6 +416,21 @@ class GatewayService(InboundCommands):
     def health(self, request: ApiRequest) -> Reply:
         report = self.probe(self.audit.health)
         return Reply(report, status=200 if report["status"] == "ok" else 503)
+
+    @route("operations_backlog")
+    def operations_backlog(self, request: ApiRequest) -> dict:
+        report = self.probe(self.audit.health)
+        components = {**report["services"], "gateway": report["gateway"]}
+        parked = self.dead_letters()
+        return {"services": {
+            name: {"status": components.get(name, {}).get("status", "unavailable"),
+                   "outbox_backlog": components.get(name, {}).get("outbox_backlog"),
+                   "dead_letters": parked.get(name)}
+            for name in sorted(set(components) | set(parked))}}
+
+    @console_files
+    def console_file(self, request: Request, path: str = "") -> Reply:
+        return console.asset(path)
 
     @fallback
     def unknown_route(self, request: Request, path: str = "") -> NoReturn:

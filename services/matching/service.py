@@ -25,6 +25,7 @@ from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
 from shared.envelope import utc_now
 from shared.errors import NotFound
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
@@ -305,7 +306,7 @@ class MatchingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}
 
     @rpc
     def read_model_counts(self) -> dict:

@@ -13,6 +13,7 @@ from shared import apikeys, idempotency
 from shared.apikeys import KeyRing
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -484,4 +485,4 @@ class PostingsService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared import apikeys
 from shared.apikeys import KeyRing
 from shared.envelope import utc_now
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -145,4 +146,4 @@ class ProvidersService:
     @rpc
     def health(self) -> dict:
         repository.ping(self.store.db)
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

@@ -9,6 +9,7 @@ import uuid
 import eventlet
 import pytest
 import requests
+from kombu import Connection
 from nameko.rpc import rpc
 
 from services.gateway.dependencies import CALLED_SERVICES
@@ -16,6 +17,7 @@ from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared import apikeys
 from shared.errors import Conflict, NotFound
+from shared.messaging import dead_letter_queue
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,7 +44,9 @@ def healthy_stand_in(service: str) -> type:
     return type(f"StandIn{service.title()}", (), {"name": service, "health": rpc(lambda self: {"database": "ok"})})
 
 
-StandInMatching = healthy_stand_in("matching")
+# Matching has three events committed that the broker has not confirmed yet.
+StandInMatching = type("StandInMatching", (), {"name": "matching", "health": rpc(
+    lambda self: {"database": "ok", "outbox_backlog": 3})})
 # The other services the gateway's health probe asks, healthy and otherwise absent.
 OTHER_STAND_INS = tuple(healthy_stand_in(name) for name in CALLED_SERVICES
                         if name not in ("matching", "postings", "providers"))
@@ -364,6 +368,27 @@ def test_an_unknown_route_is_a_json_404_and_a_wrong_method_a_json_405(gateway, b
     assert wrong.headers["Allow"] == "POST"
 
 
+def test_the_console_is_served_from_the_package_with_its_types_and_a_strict_content_security_policy(
+    gateway, base_url
+):
+    page = requests.get(f"{base_url}/console")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/console/js/app.js">' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+    assert (page.headers["X-Content-Type-Options"], page.headers["X-Frame-Options"]) == ("nosniff", "DENY")
+    assert requests.get(f"{base_url}/console/").text == page.text
+    script = requests.get(f"{base_url}/console/js/app.js")
+    assert script.status_code == 200 and script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert "/v1/tenants/me" in script.text
+    style = requests.get(f"{base_url}/console/console.css")
+    assert style.headers["Content-Type"] == "text/css; charset=utf-8"
+    for missing in ("/console/nothing.js", "/console/../services/gateway/console.py", "/console/js/%2e%2e/app.py"):
+        answer = requests.get(f"{base_url}{missing}")
+        assert answer.status_code == 404 and answer.json()["error"] == "not_found", missing
+    assert requests.post(f"{base_url}/console").status_code == 405
+
+
 def test_a_provider_changes_its_own_profile_but_gets_404_for_another(gateway, base_url):
     registered = requests.post(f"{base_url}/v1/providers", headers=OPERATOR, json=individual())
     assert registered.status_code == 201, registered.text
@@ -446,6 +471,26 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
         "gateway": {"status": "ok", "database": "ok"},
         "services": {name: {"status": "ok", "database": "ok"} for name in CALLED_SERVICES},
     }
+
+
+def test_the_operator_reads_each_services_outbox_backlog_and_dead_letter_count(gateway, base_url, gateway_config):
+    with Connection(gateway_config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        parked = dead_letter_queue("billing")(channel)
+        parked.declare()
+        parked.purge()
+        for number in range(2):
+            connection.Producer(channel).publish({"n": number}, routing_key=parked.name, exchange="")
+    answer = requests.get(f"{base_url}/v1/operations/backlog", headers=OPERATOR)
+    assert answer.status_code == 200, answer.text
+    services = answer.json()["services"]
+    # Matching's dead-letter queue is not declared on this broker: no count rather than a made-up zero.
+    assert services["matching"] == {"status": "ok", "outbox_backlog": 3, "dead_letters": None}
+    assert services["billing"]["dead_letters"] == 2 and services["billing"]["outbox_backlog"] is None
+    assert set(services) == {*CALLED_SERVICES, "gateway"}
+    _, client = new_client(base_url)
+    refused = requests.get(f"{base_url}/v1/operations/backlog", headers=client)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
 
 
 def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_factory, gateway_config, base_url):

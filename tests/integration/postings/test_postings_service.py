@@ -419,8 +419,8 @@ def test_a_published_posting_reaches_the_consumers_queue(postings, database, amq
     assert contracts.errors(envelope) == []
 
 
-def test_health_reports_the_database(postings):
-    assert postings.health() == {"database": "ok"}
+def test_health_reports_the_database_and_the_outbox_backlog(postings):
+    assert postings.health() == {"database": "ok", "outbox_backlog": 0}
 
 
 def test_the_database_itself_refuses_a_second_posting_under_the_same_tenant_and_key(postings, database):
