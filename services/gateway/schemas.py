@@ -358,8 +358,13 @@ class EngagementSchema(Strict):
 
 
 class ShoringSchema(Strict):
-    preference = _one_of(SHORING, required=True)
-    required = fields.Boolean()
+    preference = _one_of(SHORING, required=True, metadata={
+        "description": "The class the score favours; `any` for none."})
+    required = fields.Boolean(metadata={
+        "description": "Without `accepted`: true accepts only the preferred class. With `accepted`: optional."})
+    accepted = fields.List(_one_of(["onshore", "nearshore", "offshore"]), validate=validate.Length(min=1, max=3),
+                           metadata={"description": "The classes a provider may be in, e.g. [onshore, nearshore] "
+                                                    "for 'never offshore'."})
 
 
 class SlaRequirementSchema(Strict):
@@ -428,7 +433,9 @@ class EngagementOutSchema(Schema):
 
 class ShoringOutSchema(Schema):
     preference = fields.String()
-    required = fields.Boolean()
+    required = fields.Boolean(metadata={"description": "Whether `accepted` leaves out a class."})
+    accepted = fields.List(fields.String(), metadata={
+        "description": "The shoring classes a provider may be in (absent on postings written before it)."})
 
 
 class SlaRequirementOutSchema(Schema):
@@ -601,6 +608,12 @@ class InvitationPageSchema(Schema):
 # --- shortlists (matching) ------------------------------------------------------------------------------------------
 
 
+class OtherCentreSchema(Schema):
+    centre_id = fields.String(required=True)
+    score = fields.String(required=True, metadata={"example": "0.7810"})
+    breakdown = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class CandidateSchema(Schema):
     provider_id = fields.String(required=True)
     centre_id = fields.String(allow_none=True, required=True,
@@ -612,6 +625,9 @@ class CandidateSchema(Schema):
                                       "nice_to_have_skills, rate, overlap, track_record, load, shoring, "
                                       "new_provider_boost)."})
     reasons = fields.List(fields.String(), required=True)
+    other_centres = fields.List(fields.Nested(OtherCentreSchema), metadata={
+        "description": "A firm takes one place, ranked by its best centre; its other eligible centres, best first "
+                       "(absent when there are none)."})
 
 
 class ShortlistBodySchema(Schema):
@@ -640,10 +656,12 @@ class ExclusionSchema(Schema):
 class ExplainedRowSchema(Schema):
     centre_id = fields.String(allow_none=True, required=True)
     centre_name = fields.String(allow_none=True)
-    status = _one_of(["shortlisted", "below_cut", "excluded"], required=True)
+    status = _one_of(["shortlisted", "listed_under_firm", "below_cut", "excluded"], required=True, metadata={
+        "description": "listed_under_firm: an eligible centre of a firm another of whose centres ranks it"})
     excluded_by = fields.List(fields.Nested(ExclusionSchema))
     score = fields.String()
-    rank = fields.Integer(allow_none=True, metadata={"description": "Place among every eligible candidate"})
+    rank = fields.Integer(allow_none=True, metadata={"description": "The place this row gives its provider among "
+                                                     "every eligible provider (a firm ranked by its best centre)"})
     below_cut_by = fields.String(metadata={"description": "Score missing to reach the last shortlisted"})
     breakdown = fields.Dict(keys=fields.String(), values=fields.String())
     reasons = fields.List(fields.String())
@@ -654,7 +672,10 @@ class ExplanationSchema(Schema):
     provider_id = fields.String(required=True)
     status = _one_of(["shortlisted", "below_cut", "excluded", "unknown"], required=True)
     summary = fields.String(required=True)
-    shortlist_version = fields.Integer(allow_none=True)
+    shortlist_version = fields.Integer(allow_none=True, metadata={
+        "description": "The stored shortlist this explanation agrees with; null while it is being re-ranked"})
+    shortlist_pending = fields.Boolean(metadata={
+        "description": "True when the stored shortlist does not show this ranking yet (a change is being re-ranked)"})
     cut_score = fields.String(allow_none=True, metadata={"description": "Score of the last shortlisted candidate "
                                                          "when the shortlist is full"})
     top_k = fields.Integer()

@@ -156,7 +156,7 @@ class PostingNeeds:
     duration_weeks: int | None
     start_date: date | None
     shoring_preference: str
-    shoring_required: bool
+    shoring_accepted: tuple[str, ...]  # the classes a candidate may be in; () when any class will do
     min_overlap_hours: int
     coverage: str
     nda_required: bool
@@ -299,6 +299,19 @@ def centre_loads(track: TrackRecord, seats: dict[str, int], seat_hours: dict[str
     return loads
 
 
+def accepted_shoring(shoring: dict) -> tuple[str, ...]:
+    """The shoring classes a posting accepts, in ``SHORING_ORDER``; () when it accepts any.
+
+    A posting written before ``accepted`` existed requires exactly its preference when ``required`` is set.
+    """
+    accepted = shoring.get("accepted")
+    if accepted is None:
+        preference = shoring.get("preference", "any")
+        accepted = [preference] if shoring.get("required") and preference != "any" else []
+    classes = tuple(s.value for s in SHORING_ORDER if s.value in accepted)
+    return () if len(classes) == len(SHORING_ORDER) else classes
+
+
 def posting_needs(posting: dict) -> PostingNeeds:
     engagement = posting.get("engagement") or {}
     shoring = posting.get("shoring") or {"preference": "any", "required": False}
@@ -322,7 +335,7 @@ def posting_needs(posting: dict) -> PostingNeeds:
         duration_weeks=posting.get("duration_weeks"),
         start_date=_date(posting.get("start_date")),
         shoring_preference=shoring.get("preference", "any"),
-        shoring_required=bool(shoring.get("required")),
+        shoring_accepted=accepted_shoring(shoring),
         min_overlap_hours=int(posting.get("min_overlap_hours") or 0),
         coverage=posting.get("coverage") or "business_hours",
         nda_required=bool(confidentiality.get("confidential") or confidentiality.get("nda_required")),
@@ -640,6 +653,25 @@ def covers(row: CandidateRow, needs: PostingNeeds) -> tuple[bool, str]:
     return False, ""
 
 
+def coverage_gap(row: CandidateRow, needs: PostingNeeds) -> str:
+    """Why a row does not give the coverage asked, in hours of the week in the client's time: what its shifts
+    cover and what is missing, and for 24/7 the same for the firm's centres together."""
+    zone = needs.client_time_zone
+    required = required_coverage_mask(needs)
+    asked = "24/7" if needs.coverage == "24x7" else "extended hours"
+    own = schedule_mask(row.schedule) & required
+
+    def cover_and_miss(mask: int) -> str:
+        return (f"cover {geography.describe_week(mask, zone)}; missing "
+                f"{geography.describe_week(required & ~mask, zone)}")
+
+    text = (f"its shifts do not cover {asked} ({geography.describe_week(required, zone)}, client time {zone}): "
+            f"they {cover_and_miss(own)}")
+    if needs.coverage == "24x7" and row.firm_schedule != row.schedule:
+        text += f"; the firm's centres together {cover_and_miss(schedule_mask(row.firm_schedule) & required)}"
+    return text
+
+
 class _Excluded(Exception):
     pass
 
@@ -681,12 +713,11 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
                     f"has {free:g} free hours a week, the work needs {needs.hours_per_week}")
         covered, coverage_note = covers(row, needs)
         if not covered:
-            asked = "24/7" if needs.coverage == "24x7" else "extended hours (07:00–21:00 client time, Mon–Fri)"
-            exclude("coverage_not_met", f"its shifts do not cover {asked}")
+            exclude("coverage_not_met", coverage_gap(row, needs) if explain else "")
         shoring = geography.shoring_class(needs.client_country, needs.client_time_zone, row.country, row.time_zone)
-        if needs.shoring_required and needs.shoring_preference != "any" and shoring != needs.shoring_preference:
-            exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting requires "
-                                        f"{needs.shoring_preference}")
+        if needs.shoring_accepted and shoring not in needs.shoring_accepted:
+            exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting accepts "
+                                        f"{' or '.join(needs.shoring_accepted)}")
         client_mask = geography.business_hours_mask(needs.client_time_zone)
         per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count())
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:

@@ -90,3 +90,47 @@ def words(mask: int) -> tuple[int, ...]:
     return tuple((mask >> (64 * i)) & 0xFFFFFFFFFFFFFFFF for i in range(WORDS))
 
 
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _clock(half_hours: int) -> str:
+    return f"{half_hours // 2:02d}:{30 * (half_hours % 2):02d}"
+
+
+@functools.cache
+def _local_slots(time_zone: str) -> tuple[tuple[int, ...], ...]:
+    """Per local day of the reference week (Mon..Sun): the week slot (UTC) of each local half hour."""
+    zone = ZoneInfo(time_zone)
+    days = []
+    for day in range(7):
+        midnight = datetime.combine(REFERENCE_MONDAY + timedelta(days=day), time(0), tzinfo=zone)
+        days.append(tuple(_slot_of(midnight + timedelta(minutes=SLOT_MINUTES * i)) % SLOTS
+                          for i in range(24 * 60 // SLOT_MINUTES)))
+    return tuple(days)
+
+
+def describe_week(mask: int, time_zone: str) -> str:
+    """The hours of ``mask`` in ``time_zone``'s local time, days with the same hours grouped: "Mon–Fri
+    07:00–21:00; Sat–Sun 10:00–14:00" ("none" for an empty mask)."""
+    per_day = []
+    for slots in _local_slots(time_zone):
+        spans, start = [], None
+        for i, slot in enumerate((*slots, None)):
+            worked = slot is not None and (mask >> slot) & 1
+            if worked and start is None:
+                start = i
+            elif not worked and start is not None:
+                spans.append(f"{_clock(start)}–{_clock(i) if i < len(slots) else '24:00'}")
+                start = None
+        per_day.append(", ".join(spans))
+    groups: list[tuple[int, int, str]] = []
+    for day, spans in enumerate(per_day):
+        if groups and groups[-1][2] == spans and groups[-1][1] == day - 1:
+            groups[-1] = (groups[-1][0], day, spans)
+        else:
+            groups.append((day, day, spans))
+    parts = [f"{_DAY_NAMES[first]}{'–' + _DAY_NAMES[last] if last > first else ''} {spans}"
+             for first, last, spans in groups if spans]
+    return "; ".join(parts) or "none"

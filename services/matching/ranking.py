@@ -57,7 +57,8 @@ def _enough_overlap(min_hours: int) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A posting's ranking: the best ``k`` rows (index, score units) in order, and how many rows were eligible."""
+    """A posting's ranking: the best row (index, score units) of each of the best ``k`` providers in order, and how
+    many rows were eligible."""
 
     top: list[tuple[int, int]]
     eligible: int
@@ -415,8 +416,8 @@ class MatchIndex:
         if needs.coverage == "24x7" and covering is not None:  # follow-the-sun: the firm's centres together
             eligible &= covering[market.schedule[:n]] | covering[market.firm_schedule[:n]]
         shoring = self._shoring(needs)
-        if needs.shoring_required and needs.shoring_preference != "any":
-            eligible &= np.array([s == needs.shoring_preference for s in shoring], dtype=np.bool_)[
+        if needs.shoring_accepted:
+            eligible &= np.array([s in needs.shoring_accepted for s in shoring] or [False], dtype=np.bool_)[
                 market.location[:n]]
 
         at = np.flatnonzero(eligible)
@@ -527,30 +528,57 @@ class MatchIndex:
         return total.astype(np.int64)
 
     def _top(self, idx: np.ndarray, units: np.ndarray, k: int) -> list[tuple[int, int]]:
+        """The best row of each of the best ``k`` providers: a firm takes one place, whichever centre ranks it.
+
+        The candidates are the rows at or above the ``want``-th best score (every row tied with it included, for a
+        fair tie-break); when they hold fewer than ``k`` providers (one firm's centres fill them), ``want`` doubles.
+        A provider's best row is then the first of its rows in order, as none outside the candidates beats it.
+        """
         if len(idx) == 0 or k <= 0:
             return []
-        if len(idx) > k:
-            threshold = np.partition(units, len(units) - k)[len(units) - k]
-            chosen = np.flatnonzero(units >= threshold)  # every row tied with the k-th, for a fair tie-break
-        else:
-            chosen = np.arange(len(idx))
-        ordered = sorted(
-            ((int(idx[j]), int(units[j])) for j in chosen),
-            key=lambda item: domain.sort_key(item[1], self.rows[item[0]]),
-        )
-        return ordered[:k]
+        want = k
+        while True:
+            if len(idx) > want:
+                threshold = np.partition(units, len(units) - want)[len(units) - want]
+                chosen = np.flatnonzero(units >= threshold)
+            else:
+                chosen = np.arange(len(idx))
+            ordered = sorted(
+                ((int(idx[j]), int(units[j])) for j in chosen),
+                key=lambda item: domain.sort_key(item[1], self.rows[item[0]]),
+            )
+            best: list[tuple[int, int]] = []
+            seen: set[str] = set()
+            for row_index, row_units in ordered:
+                provider = self.rows[row_index].provider_id
+                if provider not in seen:
+                    seen.add(provider)
+                    best.append((row_index, row_units))
+            if len(best) >= k or len(chosen) == len(idx):
+                return best[:k]
+            want *= 2
 
     def position(self, ranked: Ranked, row_index: int) -> int | None:
-        """1-based place of an eligible row among all eligible rows (None when it is not eligible)."""
+        """1-based place a row gives its provider among all eligible providers, each ranked by its best row (None
+        when the row is not eligible)."""
         where = np.flatnonzero(ranked.eligible_rows == row_index)
         if len(where) == 0:
             return None
         mine = int(ranked.eligible_units[where[0]])
-        better = int(np.count_nonzero(ranked.eligible_units > mine))
-        tied = ranked.eligible_rows[ranked.eligible_units == mine]
-        key = domain.sort_key(mine, self.rows[row_index])
-        better += sum(1 for t in tied if domain.sort_key(mine, self.rows[int(t)]) < key)
-        return better + 1
+        row = self.rows[row_index]
+        key = domain.sort_key(mine, row)
+        ahead = {self.rows[int(r)].provider_id for r in ranked.eligible_rows[ranked.eligible_units > mine]}
+        ahead.update(self.rows[int(t)].provider_id for t in ranked.eligible_rows[ranked.eligible_units == mine]
+                     if domain.sort_key(mine, self.rows[int(t)]) < key)
+        ahead.discard(row.provider_id)
+        return len(ahead) + 1
+
+    def eligible_rows_of(self, ranked: Ranked, provider_id: str) -> list[tuple[int, int]]:
+        """A provider's eligible rows (index, score units), best first."""
+        mine = np.isin(ranked.eligible_rows, np.array(self.by_provider.get(provider_id, ()), dtype=np.int64))
+        found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[mine], ranked.eligible_units[mine],
+                                                   strict=True)]
+        return sorted(found, key=lambda item: domain.sort_key(item[1], self.rows[item[0]]))
 
 
 def naive_rank(rows: list[CandidateRow], needs: PostingNeeds, k: int) -> list[tuple[CandidateRow, int]]:
@@ -561,4 +589,9 @@ def naive_rank(rows: list[CandidateRow], needs: PostingNeeds, k: int) -> list[tu
         if evaluation.eligible:
             scored.append((row, evaluation.units))
     scored.sort(key=lambda item: domain.sort_key(item[1], item[0]))
-    return scored[:k]
+    best, seen = [], set()
+    for row, units in scored:  # a firm takes one place: its best row
+        if row.provider_id not in seen:
+            seen.add(row.provider_id)
+            best.append((row, units))
+    return best[:k]

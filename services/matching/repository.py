@@ -8,6 +8,8 @@
 - ``contracts``: one fact per contract from contracting's events (``_id`` = contract id): provider, centre,
   version, status, hours a week, completion rating — merged by ``domain.merge_contract``.
 - ``sla_results``: one evaluated SLA window per (contract, SLA, window), the latest evaluation of it.
+- ``early_provider_facts``: a verification or availability change that arrived before the provider's registration
+  (they travel on different queues), held until the registration comes and then applied.
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
   current ``shortlist``.
@@ -29,6 +31,7 @@ TENANTS = "tenants"
 POSTINGS = "postings"
 CONTRACTS = "contracts"
 SLA_RESULTS = "sla_results"
+EARLY_FACTS = "early_provider_facts"
 COUNTERS = "counters"
 OPEN = "open"
 RE_RANKED_STATUSES = (OPEN,)
@@ -128,6 +131,24 @@ def upsert_profile(db: Database, profile: dict, session: ClientSession) -> bool:
                    "delivery_centres": [dict(centre, seats=seats.get(centre["id"], centre["seats"]))
                                         for centre in profile.get("delivery_centres") or []]}
     return upsert_snapshot(db, PROVIDERS, profile, session)
+
+
+def hold_early_fact(db: Database, provider_id: str, kind: str, data: dict, session: ClientSession) -> None:
+    """Keep a fact about a provider whose registration has not arrived yet (``verification`` or ``availability``,
+    the newest availability by version), to apply when it does (``take_early_facts``)."""
+    held = db[EARLY_FACTS].find_one({"_id": provider_id}, {kind: 1}, session=session) or {}
+    if kind in held and (held[kind].get("version") or 0) > (data.get("version") or 0):
+        return
+    db[EARLY_FACTS].update_one({"_id": provider_id}, {"$set": {kind: data}}, upsert=True, session=session)
+
+
+def take_early_facts(db: Database, provider_id: str, session: ClientSession) -> dict:
+    """The facts held for a provider until its registration (kind -> data), removed as they are taken."""
+    held = db[EARLY_FACTS].find_one({"_id": provider_id}, session=session)
+    if held is None:
+        return {}
+    db[EARLY_FACTS].delete_one({"_id": provider_id}, session=session)
+    return {kind: data for kind, data in held.items() if kind != "_id"}
 
 
 def providers_changed_since(db: Database, seq: int) -> Iterator[dict]:

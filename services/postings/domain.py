@@ -39,7 +39,8 @@ class Engagement(StrEnum):
 
 
 ANY_SHORING = "any"
-SHORING_PREFERENCES = (ANY_SHORING, "onshore", "nearshore", "offshore")
+SHORING_CLASSES = ("onshore", "nearshore", "offshore")
+SHORING_PREFERENCES = (ANY_SHORING, *SHORING_CLASSES)
 SLA_DIRECTIONS = ("at_most", "at_least")
 SLA_WINDOWS = ("daily", "weekly", "monthly")
 COVERAGES = ("business_hours", "extended", "24x7")
@@ -62,12 +63,21 @@ DRAFT_DEFAULTS: dict[str, Any] = {
     "hours_per_week": None,
     "start_date": None,
     "duration_weeks": None,
-    "shoring": {"preference": ANY_SHORING, "required": False},
+    "shoring": {"preference": ANY_SHORING, "required": False, "accepted": list(SHORING_CLASSES)},
     "min_overlap_hours": 0,
     "coverage": "business_hours",
     "sla_requirements": [],
     "confidentiality": {"confidential": False, "nda_required": False},
 }
+
+
+def shoring_requirement(preference: str, required: bool | None, accepted: list[str] | None) -> dict:
+    """A posting's shoring: the classes it accepts (in onshore → offshore order), whether that is a restriction,
+    and the class the score prefers. Without ``accepted`` a required shoring accepts exactly its preference."""
+    if accepted is None:
+        accepted = [preference] if required else list(SHORING_CLASSES)
+    classes = [name for name in SHORING_CLASSES if name in accepted]
+    return {"preference": preference, "required": len(classes) < len(SHORING_CLASSES), "accepted": classes}
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import base64
 import binascii
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
@@ -128,14 +128,36 @@ class EngagementSchema(StrictSchema):
 
 
 class ShoringSchema(StrictSchema):
+    """``accepted`` is the set of classes a provider may be in ("onshore or nearshore"); ``preference`` the one
+    the score favours. Without ``accepted``, a required shoring accepts exactly its preference (the old form)."""
+
     preference = fields.String(required=True, validate=validate.OneOf(domain.SHORING_PREFERENCES))
-    required = StrictBoolean(required=True)
+    required = StrictBoolean(load_default=None)
+    accepted = fields.List(fields.String(validate=validate.OneOf(domain.SHORING_CLASSES)),
+                           validate=validate.Length(min=1, max=3), load_default=None)
 
     @validates_schema
     def a_requirement_names_a_class(self, data: dict, **kwargs) -> None:
-        if data["required"] and data["preference"] == domain.ANY_SHORING:
-            raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+        accepted = data.get("accepted")
+        if accepted is None:
+            if data["required"] is None:
+                raise ValidationError("Missing data for required field.", "required")
+            if data["required"] and data["preference"] == domain.ANY_SHORING:
+                raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+                                      "preference")
+            return
+        if len(set(accepted)) != len(accepted):
+            raise ValidationError("Each class may be listed once.", "accepted")
+        if data["required"] is False and len(accepted) < len(domain.SHORING_CLASSES):
+            raise ValidationError("Accepting only some classes is a requirement; leave 'required' out or set it "
+                                  "to true.", "required")
+        if data["preference"] not in (domain.ANY_SHORING, *accepted):
+            raise ValidationError(f"The preferred class must be one of the accepted: {', '.join(accepted)}.",
                                   "preference")
+
+    @post_load
+    def with_accepted_classes(self, data: dict, **kwargs) -> dict:
+        return domain.shoring_requirement(data["preference"], data["required"], data.get("accepted"))
 
 
 class SlaRequirementSchema(StrictSchema):

@@ -100,7 +100,34 @@ def test_centres_whose_shifts_together_cover_the_week_meet_24x7_follow_the_sun()
     assert [e.eligible for e in together] == [True, True]
     assert "follow-the-sun" in " ".join(together[0].reasons)
     assert [c for c, _ in b.evaluate(alone, HELPDESK_24X7).exclusions] == ["coverage_not_met"]
-    assert {centre for _, centre, _ in b.ranking(HELPDESK_24X7, firm)} == {"dc_cebu", "dc_bogota"}
+    assert len(b.ranking(HELPDESK_24X7, firm)) == 1  # the firm takes one place (its best centre)
+
+
+def test_a_firm_excluded_for_coverage_is_told_which_client_hours_its_centres_cover_and_which_are_missing():
+    every_day = [*b.WEEKDAYS, "sat", "sun"]
+    firm = b.profile(CEBU_BPO, delivery_centres=[
+        {"id": "dc_cebu", "name": "Cebu", "country": "PH", "time_zone": "Asia/Manila", "seats": 80,
+         "shifts": [{"name": "day", "days": every_day, "start": "08:00", "end": "20:00"}]},
+        {"id": "dc_bogota", "name": "Bogotá", "country": "CO", "time_zone": "America/Bogota", "seats": 60,
+         "shifts": [{"name": "day", "days": every_day, "start": "07:00", "end": "15:00"}]},
+    ])
+    needs = domain.posting_needs(HELPDESK_24X7)  # a New York client, 24/7
+
+    cebu, bogota = (domain.evaluate(row, needs) for row in b.rows(firm))
+
+    # Cebu 08:00-20:00 is 19:00-07:00 in New York; Bogotá 07:00-15:00 is 07:00-15:00 there
+    assert cebu.exclusions == [("coverage_not_met",
+                                "its shifts do not cover 24/7 (Mon–Sun 00:00–24:00, client time America/New_York): "
+                                "they cover Mon–Sun 00:00–07:00, 19:00–24:00; missing Mon–Sun 07:00–19:00; "
+                                "the firm's centres together cover Mon–Sun 00:00–15:00, 19:00–24:00; "
+                                "missing Mon–Sun 15:00–19:00")]
+    assert "they cover Mon–Sun 07:00–15:00; missing Mon–Sun 00:00–07:00, 15:00–24:00" in bogota.exclusions[0][1]
+    extended = domain.posting_needs(b.posting(coverage="extended"))
+    (ana,) = b.rows(b.profile())  # Mexico City 09:00-17:00 is 10:00-18:00 in New York
+    assert domain.evaluate(ana, extended).exclusions == [(
+        "coverage_not_met", "its shifts do not cover extended hours (Mon–Fri 07:00–21:00, client time "
+                            "America/New_York): they cover Mon–Fri 10:00–18:00; missing Mon–Fri 07:00–10:00, "
+                            "18:00–21:00")]
 
 
 def test_a_firms_centre_in_the_wrong_country_is_excluded_while_its_onshore_centre_is_kept():
@@ -111,6 +138,25 @@ def test_a_firms_centre_in_the_wrong_country_is_excluded_while_its_onshore_centr
     ])
     onshore = b.posting(HELPDESK_24X7, shoring={"preference": "onshore", "required": True})
     assert [(p, c) for p, c, _ in b.ranking(onshore, firm)] == [(firm["id"], "dc_austin")]
+
+
+def test_onshore_or_nearshore_admits_both_and_excludes_offshore_while_the_score_favours_the_preferred_one():
+    never_offshore = b.posting(shoring={"preference": "nearshore", "required": True,
+                                        "accepted": ["onshore", "nearshore"]})
+    mexico_city = b.profile()  # nearshore for New York
+    chicago = b.profile(country="US", time_zone="America/Chicago")
+    manila_nights = b.profile(country="PH", time_zone="Asia/Manila",
+                              working_hours={"days": b.WEEKDAYS, "start": "21:00", "end": "05:00"})
+
+    assert b.evaluate(chicago, never_offshore).eligible  # onshore: requiring "exactly nearshore" excluded it
+    assert b.evaluate(mexico_city, never_offshore).eligible
+    offshore = b.evaluate(manila_nights, never_offshore)
+    assert offshore.exclusions == [("shoring_mismatch", "is offshore for this client (PH), the posting accepts "
+                                                        "onshore or nearshore")]
+    assert b.evaluate(mexico_city, never_offshore).components["shoring"] == 1.0
+    assert b.evaluate(chicago, never_offshore).components["shoring"] == 0.5
+    assert {p for p, _, _ in b.ranking(never_offshore, mexico_city, chicago, manila_nights)} == {
+        mexico_city["id"], chicago["id"]}
 
 
 def test_unknown_languages_posting_matches_nobody_rather_than_everybody():

@@ -147,6 +147,21 @@ def test_a_required_shoring_must_name_a_class():
     }
 
 
+def test_a_shoring_requirement_is_a_set_of_accepted_classes_with_an_optional_preferred_one():
+    never_offshore = schemas.load_new_posting(
+        {**COMPLETE_POSTING, "shoring": {"preference": "nearshore", "accepted": ["nearshore", "onshore"]}})
+    assert never_offshore["shoring"] == {"preference": "nearshore", "required": True,
+                                         "accepted": ["onshore", "nearshore"]}
+    old_form = schemas.load_new_posting(
+        {**COMPLETE_POSTING, "shoring": {"preference": "onshore", "required": True}})
+    assert old_form["shoring"]["accepted"] == ["onshore"]
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "shoring": {
+        "preference": "offshore", "accepted": ["onshore", "nearshore"]}}) == {
+        "shoring": {"preference": ["The preferred class must be one of the accepted: onshore, nearshore."]}}
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "shoring": {
+        "preference": "any", "required": False, "accepted": ["onshore"]}})["shoring"]["required"]
+
+
 def test_flags_must_be_json_booleans():
     details = refused(
         schemas.load_new_posting,
