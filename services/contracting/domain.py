@@ -156,7 +156,7 @@ def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: 
             "unit": terms.get("unit"),
             "price": price,
             "hours_per_week": terms.get("hours_per_week"),
-            "seats": None,
+            "seats": terms.get("seats"),  # the posting's seats; hours_per_week is per seat
             "billing_cycle": "weekly" if engagement == "hourly" else "monthly",
             "payment_due_days": DEFAULT_PAYMENT_DUE_DAYS,
         },

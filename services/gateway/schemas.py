@@ -391,7 +391,11 @@ class PostingChangesSchema(Strict):
     languages = fields.List(LanguageCode())
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
+    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True, metadata={
+        "description": "Hours a week per seat."})
+    seats = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
+        "description": "People working at once (default 1); a 3-seat 24/7 desk is seats 3 × hours_per_week 168. "
+                       "Capacity and billing limits count seats × hours_per_week."})
     start_date = fields.Date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
     shoring = fields.Nested(ShoringSchema, allow_none=True)
@@ -474,7 +478,9 @@ class PostingSchema(Schema):
     languages = fields.List(fields.String())
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on postings written before "
+                                                    "seats existed: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Nested(ShoringOutSchema, allow_none=True)
@@ -577,7 +583,8 @@ class PostingSummarySchema(Schema):
     model = fields.String()
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on older invitations: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Nested(ConfidentialityOutSchema)

@@ -152,7 +152,7 @@ class PostingNeeds:
     engagement: str | None
     unit: str | None
     budget: Money | None
-    hours_per_week: int | None
+    hours_per_week: int | None  # per seat
     duration_weeks: int | None
     start_date: date | None
     shoring_preference: str
@@ -163,12 +163,18 @@ class PostingNeeds:
     client_country: str
     client_time_zone: str
     published_days: float
+    seats: int = 1
+
+    @property
+    def weekly_hours(self) -> int | None:
+        """Seat-hours a week: hours a week per seat × seats (None when the hours are unknown)."""
+        return self.hours_per_week * self.seats if self.hours_per_week else None
 
     @property
     def estimated_hours(self) -> int | None:
-        """Fixed-price work: hours a week × weeks (None when either is unknown)."""
+        """Fixed-price work: seat-hours a week × weeks (None when either is unknown)."""
         if self.hours_per_week and self.duration_weeks:
-            return self.hours_per_week * self.duration_weeks
+            return self.weekly_hours * self.duration_weeks
         return None
 
 
@@ -332,6 +338,7 @@ def posting_needs(posting: dict) -> PostingNeeds:
         unit=(engagement.get("unit") or "").strip().lower() or None,
         budget=Money.parse(budget) if budget else None,
         hours_per_week=posting.get("hours_per_week"),
+        seats=int(posting.get("seats") or 1),
         duration_weeks=posting.get("duration_weeks"),
         start_date=_date(posting.get("start_date")),
         shoring_preference=shoring.get("preference", "any"),
@@ -432,9 +439,9 @@ def _instant(moment: str) -> datetime:
 
 
 def _hours(contract: dict) -> float:
-    """A contract commits its hours a week; one without them commits its seats instead (``_seats``), or nothing
-    (fixed-price or per-unit work with neither)."""
-    return contract.get("hours_per_week") or 0.0
+    """A contract commits its hours a week (per seat, × its seats); one without them commits its seats instead
+    (``_seats``), or nothing (fixed-price or per-unit work with neither)."""
+    return (contract.get("hours_per_week") or 0.0) * (contract.get("seats") or 1)
 
 
 def _seats(contract: dict) -> int:
@@ -583,8 +590,8 @@ def _converted_units(budget: Money, currency_code: str) -> int | None:
 def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
     """What the provider would charge for the unit the budget is expressed in (None: no comparable rate).
 
-    hourly: the hourly rate; fixed: hourly rate × estimated hours (hours a week × weeks); retainer: the monthly
-    retainer, else hourly rate × hours a week × 52 / 12; per_unit: the price of the posting's unit.
+    hourly: the hourly rate; fixed: hourly rate × estimated hours (seat-hours a week × weeks); retainer: the
+    monthly retainer, else hourly rate × seat-hours a week × 52 / 12; per_unit: the price of the posting's unit.
     """
     engagement = needs.engagement
     if engagement == "hourly":
@@ -595,9 +602,9 @@ def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
     if engagement == "retainer":
         if row.retainer_units is not None:
             return float(row.retainer_units)
-        if row.hourly_units is None or not needs.hours_per_week:
+        if row.hourly_units is None or not needs.weekly_hours:
             return None
-        return float(row.hourly_units * needs.hours_per_week * WEEKS_PER_MONTH_NUMERATOR) / 12.0
+        return float(row.hourly_units * needs.weekly_hours * WEEKS_PER_MONTH_NUMERATOR) / 12.0
     if engagement == "per_unit":
         units = row.per_unit_units.get(needs.unit) if needs.unit else None
         return None if units is None else float(units)
@@ -708,9 +715,10 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         if missing:
             exclude("languages_missing", f"does not speak {', '.join(missing)}")
         free = row.capacity_hours - row.track.committed_hours_per_week
-        if needs.hours_per_week and free < needs.hours_per_week:
+        if needs.weekly_hours and free < needs.weekly_hours:
+            per_seat = f" ({needs.seats} seats × {needs.hours_per_week})" if needs.seats > 1 else ""
             exclude("insufficient_capacity",
-                    f"has {free:g} free hours a week, the work needs {needs.hours_per_week}")
+                    f"has {free:g} free hours a week, the work needs {needs.weekly_hours}{per_seat}")
         covered, coverage_note = covers(row, needs)
         if not covered:
             exclude("coverage_not_met", coverage_gap(row, needs) if explain else "")

@@ -407,8 +407,8 @@ class MatchIndex:
             eligible &= market.available_from[:n] <= needs.start_date.toordinal()
         if needs.languages:
             eligible &= self._speaking(needs.languages)[market.language_set[:n]]
-        if needs.hours_per_week:
-            eligible &= ~(market.free[:n] < needs.hours_per_week)
+        if needs.weekly_hours:
+            eligible &= ~(market.free[:n] < needs.weekly_hours)
         covering = self._covering(needs)
         schedule_ok = self._schedule_ok(needs, covering)
         if schedule_ok is not None:
@@ -453,9 +453,9 @@ class MatchIndex:
         elif needs.engagement == "retainer":
             retainer = market.retainer[at]
             no_retainer = retainer == NO_MONEY
-            if needs.hours_per_week:
+            if needs.weekly_hours:
                 hourly = market.hourly[at]
-                derived = (hourly * needs.hours_per_week * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
+                derived = (hourly * needs.weekly_hours * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
                 derived /= 12.0
                 unknown = no_retainer & (hourly == NO_MONEY)
                 cost = np.where(no_retainer, derived, retainer.astype(np.float64))

@@ -41,6 +41,7 @@ class Engagement(StrEnum):
 ANY_SHORING = "any"
 SHORING_CLASSES = ("onshore", "nearshore", "offshore")
 SHORING_PREFERENCES = (ANY_SHORING, *SHORING_CLASSES)
+MAX_SEATS = 1000
 SLA_DIRECTIONS = ("at_most", "at_least")
 SLA_WINDOWS = ("daily", "weekly", "monthly")
 COVERAGES = ("business_hours", "extended", "24x7")
@@ -49,7 +50,7 @@ COVERAGES = ("business_hours", "extended", "24x7")
 EDITABLE_FIELDS = (
     "title", "description", "category", "model", "required_skills", "nice_to_have_skills", "languages",
     "engagement", "budget", "hours_per_week", "start_date", "duration_weeks", "shoring", "min_overlap_hours",
-    "coverage", "sla_requirements", "confidentiality",
+    "coverage", "sla_requirements", "confidentiality", "seats",
 )
 
 # A draft may be saved early and completed later; these stand for whatever the client has not said yet.
@@ -61,6 +62,8 @@ DRAFT_DEFAULTS: dict[str, Any] = {
     "engagement": None,
     "budget": None,
     "hours_per_week": None,
+    # Several people at once (a 3-seat desk staffed 24/7 is 3 seats × 168 hours): hours_per_week is per seat.
+    "seats": 1,
     "start_date": None,
     "duration_weeks": None,
     "shoring": {"preference": ANY_SHORING, "required": False, "accepted": list(SHORING_CLASSES)},
@@ -441,6 +444,7 @@ def posting_summary(posting: dict) -> dict:
         "engagement": posting["engagement"],
         "budget": posting["budget"],
         "hours_per_week": posting["hours_per_week"],
+        "seats": posting.get("seats", 1),
         "start_date": posting["start_date"],
         "duration_weeks": posting["duration_weeks"],
         "confidentiality": posting["confidentiality"],

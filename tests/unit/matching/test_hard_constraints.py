@@ -1,8 +1,10 @@
 """Every hard constraint excludes, with its own reason; the index and the scalar rules exclude the same rows."""
 
+from decimal import Decimal
+
 import pytest
 
-from services.matching import domain
+from services.matching import currency, domain
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import ANA, CEBU_BPO, HELPDESK_24X7, POSTING
 
@@ -51,6 +53,30 @@ def test_the_default_scenario_passes_every_constraint():
 def test_committed_hours_from_the_track_record_use_up_capacity():
     busy = b.profile(track={"committed_hours_per_week": 30, "completed_contracts": 3})
     assert [c for c, _ in b.evaluate(busy).exclusions] == ["insufficient_capacity"]
+
+
+def test_a_multi_seat_posting_needs_seats_times_hours_of_free_capacity_and_prices_the_seat_hours():
+    desk = b.posting(HELPDESK_24X7, hours_per_week=168, seats=3)  # 504 seat-hours a week
+    small = b.profile(CEBU_BPO, delivery_centres=[{**CEBU_BPO["delivery_centres"][0], "seats": 2}])  # 336 h
+    large = b.profile(CEBU_BPO, delivery_centres=[{**CEBU_BPO["delivery_centres"][0], "seats": 3}])  # 504 h
+
+    assert b.evaluate(small, desk).exclusions == [
+        ("insufficient_capacity", "has 336 free hours a week, the work needs 504 (3 seats × 168)")]
+    assert b.evaluate(large, desk).eligible
+    assert [p for p, _, _ in b.ranking(desk, small, large)] == [large["id"]]
+    retainer = b.posting(desk, engagement={"type": "retainer", "unit": None},
+                         budget={"amount": "20000.00", "currency": "USD"})
+    no_retainer = b.profile(large, rates={**CEBU_BPO["rates"], "monthly_retainer": None})
+    (row,) = b.rows(no_retainer)
+    nine_usd = currency.to_units(Decimal("9.00"))
+    assert domain.cost_units(row, domain.posting_needs(retainer)) == nine_usd * 504 * 52 / 12  # × seat-hours
+
+
+def test_a_contracts_hours_a_week_count_once_per_seat():
+    record = domain.track_record_document([{
+        "id": "ctr_1", "provider_id": "prv_1", "centre_id": "dc_cebu", "status": "active", "hours_per_week": 168.0,
+        "seats": 3}], [], "2027-01-04")
+    assert record["committed_hours_per_week"] == 504.0
 
 
 def test_nda_is_only_required_for_confidential_work():

@@ -162,6 +162,14 @@ def test_a_shoring_requirement_is_a_set_of_accepted_classes_with_an_optional_pre
         "preference": "any", "required": False, "accepted": ["onshore"]}})["shoring"]["required"]
 
 
+def test_a_24_7_desk_of_three_seats_is_168_hours_per_seat_and_more_than_168_per_seat_is_refused():
+    desk = schemas.load_new_posting({**COMPLETE_POSTING, "hours_per_week": 168, "seats": 3})
+    assert (desk["hours_per_week"], desk["seats"]) == (168, 3)
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "hours_per_week": 169}) == {
+        "hours_per_week": ["Must be greater than or equal to 1 and less than or equal to 168."]}
+    assert "seats" in refused(schemas.load_new_posting, {**COMPLETE_POSTING, "seats": 0})
+
+
 def test_flags_must_be_json_booleans():
     details = refused(
         schemas.load_new_posting,
