@@ -95,3 +95,6 @@ class ProviderKind(StrEnum):
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# A client's business hours unless it says otherwise (its tenant default, or a posting's own).
+DEFAULT_BUSINESS_HOURS = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}

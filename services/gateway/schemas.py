@@ -118,12 +118,21 @@ class PageQuerySchema(Strict):
 # --- tenants -----------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(Strict):
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True)
+    end = ClockTime(required=True, metadata={"description": "start > end crosses midnight"})
+
+
 class TenantCreateSchema(Strict):
     name = _text(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = _one_of(SEGMENTS)
     core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "When the client works, in its time zone (default 09:00-17:00 Mon-Fri); its postings' "
+                       "overlap rule and explanations use it unless a posting sets its own."})
 
 
 class TenantSchema(Schema):
@@ -133,6 +142,8 @@ class TenantSchema(Schema):
     time_zone = fields.String(required=True)
     segment = _one_of(SEGMENTS, required=True)
     core_competencies = fields.List(fields.String(), required=True)
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours (absent on tenants registered before them: 09:00-17:00 Mon-Fri)"})
     created_at = _timestamp(required=True)
 
 
@@ -403,6 +414,8 @@ class PostingChangesSchema(Strict):
     coverage = _one_of(COVERAGE, allow_none=True)
     sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
     confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "This posting's business hours for the overlap rule; null: the client's own."})
 
 
 class PostingDraftSchema(PostingChangesSchema):
@@ -463,6 +476,8 @@ class AssessmentSchema(Schema):
 class ClientLocationSchema(Schema):
     country = fields.String()
     time_zone = fields.String()
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours when the posting was created"})
 
 
 class PostingSchema(Schema):
@@ -488,6 +503,8 @@ class PostingSchema(Schema):
     coverage = fields.String(allow_none=True)
     sla_requirements = fields.List(fields.Nested(SlaRequirementOutSchema))
     confidentiality = fields.Nested(ConfidentialityOutSchema, allow_none=True)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "The posting's own business hours; null: the client's (client.business_hours)"})
     assessment = fields.Nested(AssessmentSchema, allow_none=True)
     client = fields.Nested(ClientLocationSchema, allow_none=True)
     created_at = _timestamp(required=True)

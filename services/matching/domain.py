@@ -163,6 +163,7 @@ class PostingNeeds:
     client_country: str
     client_time_zone: str
     published_days: float
+    business_hours: geography.BusinessHours = geography.DEFAULT_BUSINESS_HOURS  # the client's, in its zone
     seats: int = 1
 
     @property
@@ -349,7 +350,18 @@ def posting_needs(posting: dict) -> PostingNeeds:
         client_country=client["country"],
         client_time_zone=client["time_zone"],
         published_days=_days(posting.get("published_at") or posting.get("updated_at")),
+        business_hours=business_hours_of(posting),
     )
+
+
+def business_hours_of(posting: dict) -> geography.BusinessHours:
+    """The posting's own business hours, else the client's when the posting was written, else 09:00–17:00
+    Mon–Fri."""
+    hours = posting.get("business_hours") or (posting.get("client") or {}).get("business_hours")
+    if not hours:
+        return geography.DEFAULT_BUSINESS_HOURS
+    days = tuple(day for day in geography.WEEKDAYS if day in hours["days"])
+    return (days, hours["start"], hours["end"])
 
 
 # --- the track record, recomputed from contracting's facts -------------------------------------------------------
@@ -518,12 +530,13 @@ def rate_score(ratio: float) -> float:
     return max(0.0, 0.8 - 2.0 * (ratio - 1.0))
 
 
-def overlap_per_day(overlap_slots: int) -> float:
-    return overlap_slots * 0.5 / 5.0
+def overlap_per_day(overlap_slots: int, business_days: int = 5) -> float:
+    return overlap_slots * 0.5 / float(business_days)
 
 
-def overlap_score(per_day: float) -> float:
-    return min(1.0, per_day / 8.0)
+def overlap_score(per_day: float, day_hours: float = 8.0) -> float:
+    """Overlap per business day against the length of the client's business day (a full day scores 1)."""
+    return min(1.0, per_day / day_hours)
 
 
 def track_record_score(track: TrackRecord) -> float:
@@ -726,11 +739,13 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         if needs.shoring_accepted and shoring not in needs.shoring_accepted:
             exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting accepts "
                                         f"{' or '.join(needs.shoring_accepted)}")
-        client_mask = geography.business_hours_mask(needs.client_time_zone)
-        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count())
+        client_mask = geography.business_hours_mask(needs.client_time_zone, needs.business_hours)
+        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count(),
+                                  len(needs.business_hours[0]))
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
             exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day on average with the "
-                                            f"client's 09:00–17:00, the posting needs {needs.min_overlap_hours} h")
+                                            f"client's {geography.describe_hours(needs.business_hours)}, the "
+                                            f"posting needs {needs.min_overlap_hours} h")
     except _Excluded:
         return Evaluation(row, exclusions, {}, 0.0, 0, [], shoring, per_day)
 
@@ -739,7 +754,7 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         "required_skills": skills_score(row.skills, needs.required_skills),
         "nice_to_have_skills": skills_score(row.skills, needs.nice_to_have_skills),
         "rate": rate,
-        "overlap": overlap_score(per_day),
+        "overlap": overlap_score(per_day, geography.business_day_hours(needs.business_hours)),
         "track_record": track_record_score(row.track),
         "load": load_score(row.track.committed_hours_per_week, row.capacity_hours),
         "shoring": shoring_score(shoring, needs.shoring_preference),
@@ -765,7 +780,8 @@ def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_not
         _skills_reason(row, needs.required_skills, "required"),
         _skills_reason(row, needs.nice_to_have_skills, "nice-to-have"),
         rate_reason,
-        f"{per_day:g} h overlap per business day on average with the client's 09:00–17:00 ({row.time_zone})",
+        f"{per_day:g} h overlap per business day on average with the client's "
+        f"{geography.describe_hours(needs.business_hours)} ({row.time_zone})",
         f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
                                   else f"; the client prefers {needs.shoring_preference}"),
     ]

@@ -38,9 +38,20 @@ OPEN_FOR_WORK = 1  # alive, verified and not marked unavailable
 NDA_WILLING = 2
 MAX_SKILL_LEVEL = 127  # skill levels are stored as int8 (the contract allows 1–5)
 
-# Per-slot-count tables, by domain's own scalar functions: the overlap term of a row is OVERLAP_TERM[its slots].
-_PER_DAY = [domain.overlap_per_day(slots) for slots in range(SLOTS + 1)]
-OVERLAP_TERM = np.array([domain.WEIGHTS["overlap"] * domain.overlap_score(per_day) for per_day in _PER_DAY])
+
+
+@functools.cache
+def _per_day(business_hours: geography.BusinessHours) -> tuple[float, ...]:
+    """Per count of overlapping slots: the overlap per business day, by ``domain``'s own scalar function."""
+    return tuple(domain.overlap_per_day(slots, len(business_hours[0])) for slots in range(SLOTS + 1))
+
+
+@functools.cache
+def _overlap_term(business_hours: geography.BusinessHours) -> np.ndarray:
+    """Per count of overlapping slots: the weighted overlap term (a row's is this table at its slot count)."""
+    day_hours = geography.business_day_hours(business_hours)
+    return np.array([domain.WEIGHTS["overlap"] * domain.overlap_score(per_day, day_hours)
+                     for per_day in _per_day(business_hours)])
 
 
 @functools.cache
@@ -50,9 +61,9 @@ def _skill_scores(min_level: int) -> np.ndarray:
 
 
 @functools.cache
-def _enough_overlap(min_hours: int) -> np.ndarray:
+def _enough_overlap(min_hours: int, business_hours: geography.BusinessHours) -> np.ndarray:
     """Per count of overlapping slots: whether it gives the posting's minimum overlap per business day."""
-    return np.array([not per_day < min_hours for per_day in _PER_DAY], dtype=np.bool_)
+    return np.array([not per_day < min_hours for per_day in _per_day(business_hours)], dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,15 +321,16 @@ class MatchIndex:
 
     # --- per-posting tables, by distinct schedule, location, language set, currency --------------------------
 
-    def _overlap_slots(self, client_time_zone: str) -> np.ndarray:
+    def _overlap_slots(self, needs: PostingNeeds) -> np.ndarray:
         """Per schedule: half-hour slots it shares with the client's business hours."""
         count = len(self._schedules)
 
         def make() -> np.ndarray:
-            client = np.array(geography.words(geography.business_hours_mask(client_time_zone)), dtype=np.uint64)
+            client = np.array(geography.words(geography.business_hours_mask(needs.client_time_zone,
+                                                                            needs.business_hours)), dtype=np.uint64)
             return np.bitwise_count(self._schedule_words[:count] & client).sum(axis=1, dtype=np.int16)
 
-        return self._tables.get_or(("overlap", client_time_zone, count), make)
+        return self._tables.get_or(("overlap", needs.client_time_zone, needs.business_hours, count), make)
 
     def _covering(self, needs: PostingNeeds) -> np.ndarray | None:
         """Per schedule: whether it covers the hours the posting asks (None when it asks none)."""
@@ -333,10 +345,11 @@ class MatchIndex:
 
         return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, count), make)
 
-    def _overlap_terms(self, client_time_zone: str) -> np.ndarray:
+    def _overlap_terms(self, needs: PostingNeeds) -> np.ndarray:
         """Per schedule: the weighted overlap term."""
-        slots = self._overlap_slots(client_time_zone)
-        return self._tables.get_or(("overlap terms", client_time_zone, len(slots)), lambda: OVERLAP_TERM[slots])
+        slots = self._overlap_slots(needs)
+        return self._tables.get_or(("overlap terms", needs.client_time_zone, needs.business_hours, len(slots)),
+                                   lambda: _overlap_term(needs.business_hours)[slots])
 
     def _schedule_ok(self, needs: PostingNeeds, covering: np.ndarray | None) -> np.ndarray | None:
         """Per schedule: enough overlap with the client's business hours, and (but for 24/7, which a firm may
@@ -348,13 +361,13 @@ class MatchIndex:
         def make() -> np.ndarray:
             ok = np.ones(len(self._schedules), dtype=np.bool_)
             if needs.min_overlap_hours:
-                ok &= _enough_overlap(needs.min_overlap_hours)[self._overlap_slots(needs.client_time_zone)]
+                ok &= _enough_overlap(needs.min_overlap_hours, needs.business_hours)[self._overlap_slots(needs)]
             if own_coverage is not None:
                 ok &= own_coverage
             return ok
 
-        return self._tables.get_or(("schedule ok", needs.client_time_zone, needs.min_overlap_hours, needs.coverage,
-                                    len(self._schedules)), make)
+        return self._tables.get_or(("schedule ok", needs.client_time_zone, needs.business_hours,
+                                    needs.min_overlap_hours, needs.coverage, len(self._schedules)), make)
 
     def _shoring(self, needs: PostingNeeds) -> list:
         """Per location: its shoring class for this client."""
@@ -497,7 +510,7 @@ class MatchIndex:
             "nice_to_have_skills": self._skills_term(needs.nice_to_have_skills,
                                                      domain.WEIGHTS["nice_to_have_skills"], idx),
             "rate": self._rate_term(needs, market, at),
-            "overlap": self._overlap_terms(needs.client_time_zone)[market.schedule[at]],
+            "overlap": self._overlap_terms(needs)[market.schedule[at]],
             "track_record": market.track_term[at],
             "load": market.load_term[at],
             "shoring": self._shoring_terms(needs, shoring)[market.location[at]],

@@ -58,16 +58,20 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
     return shortlist, ranked
 
 
-def order(shortlist: dict | None) -> list[tuple[str, str | None]]:
-    return [(c["provider_id"], c["centre_id"]) for c in (shortlist or {}).get("candidates", [])]
+def order(shortlist: dict | None) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """Who is on the shortlist, in order: each provider, the centre that ranks it and its other centres listed."""
+    return [(c["provider_id"], c["centre_id"], tuple(o["centre_id"] for o in c.get("other_centres", ())))
+            for c in (shortlist or {}).get("candidates", [])]
 
 
-def scores(shortlist: dict | None) -> list[str]:
-    return [c["score"] for c in (shortlist or {}).get("candidates", [])]
+def scores(shortlist: dict | None) -> list[tuple[str, ...]]:
+    return [(c["score"], *(o["score"] for o in c.get("other_centres", ())))
+            for c in (shortlist or {}).get("candidates", [])]
 
 
 def really_changed(before: dict | None, after: dict) -> bool:
-    """A shortlist changes when who is on it, or in which order, changes (not a score's last decimal)."""
+    """A shortlist changes when who is on it (a firm's centres listed included), or in which order, changes (not
+    a score's last decimal)."""
     return order(before) != order(after)
 
 

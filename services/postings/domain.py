@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
-from shared.vocabulary import CATEGORIES, CATEGORY_IDS, CoreAssessment
+from shared.vocabulary import CATEGORIES, CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, CoreAssessment
 
 
 class Status(StrEnum):
@@ -50,7 +50,7 @@ COVERAGES = ("business_hours", "extended", "24x7")
 EDITABLE_FIELDS = (
     "title", "description", "category", "model", "required_skills", "nice_to_have_skills", "languages",
     "engagement", "budget", "hours_per_week", "start_date", "duration_weeks", "shoring", "min_overlap_hours",
-    "coverage", "sla_requirements", "confidentiality", "seats",
+    "coverage", "sla_requirements", "confidentiality", "seats", "business_hours",
 )
 
 # A draft may be saved early and completed later; these stand for whatever the client has not said yet.
@@ -71,6 +71,8 @@ DRAFT_DEFAULTS: dict[str, Any] = {
     "coverage": "business_hours",
     "sla_requirements": [],
     "confidentiality": {"confidential": False, "nda_required": False},
+    # None: the client's own business hours (``client.business_hours``, copied from the tenant).
+    "business_hours": None,
 }
 
 
@@ -287,6 +289,7 @@ def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
         "time_zone": fields["time_zone"],
         "segment": fields["segment"],
         "core_competencies": normalise_competencies(fields["core_competencies"]),
+        "business_hours": fields.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS),
         "created_at": now,
     }
 
@@ -300,7 +303,8 @@ def new_posting(*, posting_id: str, tenant: dict, fields: dict, now: datetime) -
         **fields,
         # Matching compares the client's location with providers' later; the tenant's is copied now so a
         # posting keeps meaning what it meant when it was written.
-        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"]},
+        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"],
+                   "business_hours": tenant.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS)},
         "created_at": now,
         "updated_at": now,
         "published_at": None,

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
+    ClockTime,
     CountryCode,
     LanguageCode,
     MoneyField,
@@ -25,7 +26,7 @@ from shared.fields import (
     load_validated,
     parse_decimal,
 )
-from shared.vocabulary import CATEGORY_IDS, Lane, Model
+from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
 
 from . import domain
 
@@ -77,6 +78,26 @@ class UtcTimestamp(fields.Field):
 # -- tenants -------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(StrictSchema):
+    """When a client works, in its own time zone: the overlap rule and coverage explanations use it."""
+
+    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), required=True,
+                       validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True, validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    end = ClockTime(required=True)
+
+    @validates_schema
+    def a_day_has_hours(self, data: dict, **kwargs) -> None:
+        if len(set(data["days"])) != len(data["days"]):
+            raise ValidationError("Each day may be listed once.", "days")
+        if data["start"] == data["end"]:
+            raise ValidationError("A business day ends after it starts.", "end")
+
+    @post_load
+    def in_week_order(self, data: dict, **kwargs) -> dict:
+        return {**data, "days": sorted(data["days"], key=WEEKDAYS.index)}
+
+
 class NewTenantSchema(StrictSchema):
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     country = CountryCode(required=True)
@@ -87,6 +108,7 @@ class NewTenantSchema(StrictSchema):
         load_default=list,
         validate=validate.Length(max=30),
     )
+    business_hours = fields.Nested(BusinessHoursSchema, load_default=lambda: dict(DEFAULT_BUSINESS_HOURS))
 
 
 class TenantSchema(StrictSchema):
@@ -96,6 +118,7 @@ class TenantSchema(StrictSchema):
     time_zone = fields.String()
     segment = fields.String()
     core_competencies = fields.List(fields.String())
+    business_hours = fields.Dict()
     created_at = UtcTimestamp()
 
 
@@ -193,6 +216,7 @@ class PostingChangesSchema(StrictSchema):
     coverage = fields.String(validate=validate.OneOf(domain.COVERAGES))
     sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
     confidentiality = fields.Nested(ConfidentialitySchema)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
 
     @validates_schema
     def skills_are_listed_once(self, data: dict, **kwargs) -> None:
@@ -244,6 +268,7 @@ class PostingSchema(Schema):
     coverage = fields.String()
     sla_requirements = fields.List(fields.Nested(_SlaOut))
     confidentiality = fields.Dict()
+    business_hours = fields.Dict(allow_none=True)
     assessment = fields.Dict(allow_none=True)
     client = fields.Dict()
     created_at = UtcTimestamp()

@@ -145,7 +145,9 @@ def test_a_new_draft_copies_the_clients_location_and_tells_nobody(postings, data
     )
 
     assert draft["status"] == "draft" and draft["version"] == 1
-    assert draft["client"] == {"country": "US", "time_zone": "America/Chicago"}
+    assert draft["client"] == {"country": "US", "time_zone": "America/Chicago",
+                               "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00",
+                                                  "end": "17:00"}}
     assert draft["budget"] is None and draft["engagement"] is None
     assert postings.get_posting(tenant["id"], draft["id"]) == draft
     assert posting_events(database) == []

@@ -191,3 +191,24 @@ def test_unknown_languages_posting_matches_nobody_rather_than_everybody():
 
 def test_the_default_posting_and_provider_are_realistic_shapes():
     assert ANA["kind"] == "individual" and POSTING["client"]["country"] == "US"
+
+
+def test_the_clients_own_business_hours_and_working_days_drive_the_overlap_rule_and_its_explanation():
+    sun_to_thu = {"days": ["sun", "mon", "tue", "wed", "thu"], "start": "08:00", "end": "16:00"}
+    dubai = b.posting(client={"country": "AE", "time_zone": "Asia/Dubai", "business_hours": sun_to_thu},
+                      min_overlap_hours=6, languages=[], shoring={"preference": "any", "required": False})
+    # Manila 12:00-20:00, Sunday to Thursday, is exactly Dubai's 08:00-16:00
+    manila = b.profile(country="PH", time_zone="Asia/Manila",
+                       working_hours={"days": ["mon", "tue", "wed", "thu", "sun"], "start": "12:00", "end": "20:00"})
+
+    evaluation = b.evaluate(manila, dubai)
+
+    assert evaluation.eligible  # under the old Mon-Fri 09:00-17:00 it overlapped 5.6 h a day and was excluded
+    assert evaluation.overlap_per_day == 8.0 and evaluation.components["overlap"] == 1.0
+    assert "8 h overlap per business day on average with the client's Sun–Thu 08:00–16:00" in evaluation.reasons[3]
+    assert b.ranking(dubai, manila)[0][2] == evaluation.units
+    fridays = b.posting(dubai, business_hours={"days": ["fri"], "start": "08:00", "end": "16:00"})
+    (code, why), = b.evaluate(manila, fridays).exclusions
+    assert code == "insufficient_overlap"
+    assert why == "overlaps 0 h per business day on average with the client's Fri 08:00–16:00, the posting needs 6 h"
+    assert b.ranking(fridays, manila) == []
