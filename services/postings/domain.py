@@ -16,6 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from services.postings import competencies
 from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
 from shared.vocabulary import CATEGORIES, CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, CoreAssessment
@@ -214,25 +215,49 @@ def _whole_words(phrase: str) -> re.Pattern[str]:
 def assess(
     *, title: str, category: str, required_skills: Iterable[str], core_competencies: Iterable[str]
 ) -> Assessment:
-    """Core when the posting touches what the tenant declared as core; otherwise the category's default."""
+    """Core when the posting means what the tenant declared as core, borderline when it touches it; otherwise the
+    category's default.
+
+    A competency is found in the title or a required skill by exact phrase, or by meaning (``competencies``: word
+    stems and a synonym table). A category competency makes the posting core by its category; a title or skill
+    meaning its label in another category makes it borderline (worth a look, but the client chose the category).
+    """
     skills = list(required_skills)
     label, default, why = CATEGORIES[category]
     matches: list[str] = []
+    touches: list[str] = []
     for competency in core_competencies:
         if competency in CATEGORY_IDS:
             if competency == category:
                 matches.append(f"its category, {label}, is one of your core competencies")
-            continue
-        pattern = _whole_words(competency)
-        if pattern.search(title):
-            matches.append(f"the title mentions your core competency “{competency}”")
-        matches.extend(
-            f"the required skill “{skill}” matches your core competency “{competency}”"
-            for skill in skills
-            if pattern.search(skill)
-        )
+                continue
+            phrase, named = CATEGORIES[competency][0], f"{CATEGORIES[competency][0]} (a category)"
+        else:
+            phrase = named = competency
+            pattern = _whole_words(competency)
+            exact = [f"the title mentions your core competency “{competency}”"] if pattern.search(title) else []
+            exact.extend(f"the required skill “{skill}” matches your core competency “{competency}”"
+                         for skill in skills if pattern.search(skill))
+            if exact:
+                matches.extend(exact)
+                continue
+        for where, text in (("the title", title), *((f"the required skill “{skill}”", skill) for skill in skills)):
+            found = competencies.match(phrase, text)
+            if found is None:
+                continue
+            words = ", ".join(f"“{word}”" for word in found.words)
+            if found.complete and competency not in CATEGORY_IDS:
+                matches.append(f"{where} means your core competency “{named}” ({words})")
+            elif found.complete:
+                touches.append(f"{where} means your core competency “{named}” ({words}), though you chose {label}")
+            else:
+                touches.append(f"{where} touches your core competency “{named}” ({words}), though not all of it")
     if matches:
         return Assessment(CoreAssessment.CORE, f"Core work: {'; '.join(matches)}.")
+    if touches:
+        return Assessment(CoreAssessment.BORDERLINE,
+                          f"Possibly core: {'; '.join(touches)}; {label} is "
+                          f"{'non-core' if default is CoreAssessment.NON_CORE else default.value} by default.")
     kind = "non-core" if default is CoreAssessment.NON_CORE else default.value
     return Assessment(
         default,
