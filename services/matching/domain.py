@@ -26,7 +26,7 @@ from decimal import Decimal
 from services.matching import currency, geography
 from services.matching.geography import SHORING_ORDER, Shift
 from shared.money import Money
-from shared.vocabulary import Shoring
+from shared.vocabulary import Shoring, canonical_category
 
 # Weights of the soft components; they add up to 1. The total is 0.95 × the weighted sum + the new-provider
 # boost (at most 0.05), so a score stays within [0, 1].
@@ -238,7 +238,7 @@ def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[Cand
         provider_id=profile["id"],
         display_name=profile.get("display_name", ""),
         models=frozenset(profile.get("models") or ()),
-        categories=frozenset(profile.get("categories") or ()),
+        categories=frozenset(canonical_category(c) for c in profile.get("categories") or ()),
         languages=frozenset(profile.get("languages") or ()),
         skills={s["name"].strip().lower(): int(s["level"]) for s in profile.get("skills") or ()},
         verified=bool(profile.get("verified") or profile.get("verification")),
@@ -329,7 +329,7 @@ def posting_needs(posting: dict) -> PostingNeeds:
         posting_id=posting["id"],
         tenant_id=posting["tenant_id"],
         model=posting["model"],
-        category=posting["category"],
+        category=canonical_category(posting["category"]),
         languages=tuple(posting.get("languages") or ()),
         required_skills=tuple((s["name"].strip().lower(), int(s["min_level"]))
                               for s in posting.get("required_skills") or ()),

@@ -25,6 +25,7 @@ from pymongo.database import Database
 
 from services.matching import domain
 from shared.envelope import utc_now
+from shared.vocabulary import category_aliases
 
 PROVIDERS = "providers"
 TENANTS = "tenants"
@@ -251,8 +252,9 @@ def open_postings_touched_by(db: Database, provider_id: str, models: set[str], c
     first field, and with an ``$in`` or ``$or`` in the filter, or ``status`` leading the shortlisted-provider
     query, it scanned every open posting (0.5-1.7 s at 4,000 open postings).
     """
+    stored_categories = sorted({alias for category in categories for alias in category_aliases(category)})
     queries = [{"status": status, "model": model, "category": category}
-               for status in RE_RANKED_STATUSES for model in sorted(models) for category in sorted(categories)]
+               for status in RE_RANKED_STATUSES for model in sorted(models) for category in stored_categories]
     queries += [{"shortlist.candidates.provider_id": provider_id, "status": status} for status in RE_RANKED_STATUSES]
     seen: set[str] = set()
     for query in queries:

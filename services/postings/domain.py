@@ -19,7 +19,13 @@ from typing import Any
 from services.postings import competencies
 from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
-from shared.vocabulary import CATEGORIES, CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, CoreAssessment
+from shared.vocabulary import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    DEFAULT_BUSINESS_HOURS,
+    CoreAssessment,
+    canonical_category,
+)
 
 
 class Status(StrEnum):
@@ -228,7 +234,7 @@ def assess(
     touches: list[str] = []
     for competency in core_competencies:
         if competency in CATEGORY_IDS:
-            if competency == category:
+            if canonical_category(competency) == canonical_category(category):
                 matches.append(f"its category, {label}, is one of your core competencies")
                 continue
             phrase, named = CATEGORIES[competency][0], f"{CATEGORIES[competency][0]} (a category)"

@@ -212,3 +212,16 @@ def test_the_clients_own_business_hours_and_working_days_drive_the_overlap_rule_
     assert code == "insufficient_overlap"
     assert why == "overlaps 0 h per business day on average with the client's Fri 08:00–16:00, the posting needs 6 h"
     assert b.ranking(fridays, manila) == []
+
+
+def test_a_provider_serving_a_legacy_category_matches_a_posting_in_its_taxonomy_category_and_the_reverse():
+    helpdesk_firm = b.profile(CEBU_BPO, categories=["helpdesk"])
+    it_support = b.posting(HELPDESK_24X7, category="it_support")
+    assert b.evaluate(helpdesk_firm, it_support).eligible
+    assert [p for p, _, _ in b.ranking(it_support, helpdesk_firm)] == [helpdesk_firm["id"]]
+
+    support_firm = b.profile(CEBU_BPO, categories=["customer_support"])
+    stored_long_ago = b.posting(HELPDESK_24X7, category="customer_inquiries")
+    assert b.evaluate(support_firm, stored_long_ago).eligible
+    assert [c for c, _ in b.evaluate(support_firm, b.posting(HELPDESK_24X7, category="sales")).exclusions] == [
+        "category_not_served"]

@@ -87,7 +87,7 @@ PARAPHRASES = [
     ("Accounts payable reconciliation", "book keeping"),
     ("Client service desk", "customer support"),
     ("Develop new menu recipes", "recipe development"),
-    ("Localization of our product manuals", "translation"),
+    ("Localization of our product manuals", "manual translation"),
 ]
 # near misses: a shared generic word, a longer word that starts the same, a brand that looks alike
 NEAR_MISSES = [
@@ -167,3 +167,9 @@ def test_competencies_are_trimmed_deduplicated_and_category_ids_canonical():
         "Dental care",
         "digital_marketing",
     ]
+
+
+def test_a_legacy_category_competency_covers_postings_in_its_taxonomy_category():
+    result = assess(title="Quarterly campaign", category="marketing", competencies=["digital_marketing"])
+    assert result.classification is CoreAssessment.CORE
+    assert result.reason == "Core work: its category, Marketing, is one of your core competencies."

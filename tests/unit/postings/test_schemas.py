@@ -240,3 +240,8 @@ def test_idempotency_key_confirm_core_and_reason_are_checked():
     assert refused(schemas.load_cancellation_reason, "   ") == {
         "reason": ["A reason of 1 to 500 characters is required."]
     }
+
+
+def test_the_taxonomys_new_categories_and_the_legacy_ones_are_accepted():
+    for category in ("design_creative", "legal", "translation", "customer_inquiries"):
+        assert schemas.load_new_posting({**COMPLETE_POSTING, "category": category})["category"] == category
