@@ -9,7 +9,8 @@
   version, status, hours a week, completion rating — merged by ``domain.merge_contract``.
 - ``sla_results``: one evaluated SLA window per (contract, SLA, window), the latest evaluation of it.
 - ``early_provider_facts``: a verification or availability change that arrived before the provider's registration
-  (they travel on different queues), held until the registration comes and then applied.
+  (they travel on different queues), held until the registration comes and then applied; after it, the document
+  stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
   current ``shortlist``.
@@ -144,12 +145,17 @@ def hold_early_fact(db: Database, provider_id: str, kind: str, data: dict, sessi
 
 
 def take_early_facts(db: Database, provider_id: str, session: ClientSession) -> dict:
-    """The facts held for a provider until its registration (kind -> data), removed as they are taken."""
-    held = db[EARLY_FACTS].find_one({"_id": provider_id}, session=session)
-    if held is None:
-        return {}
-    db[EARLY_FACTS].delete_one({"_id": provider_id}, session=session)
-    return {kind: data for kind, data in held.items() if kind != "_id"}
+    """The facts held for a provider until its registration (kind -> data), taken in the registration's
+    transaction.
+
+    The document is always written (left as ``{"registered": true}``): a fact held by a transaction running at the
+    same time writes it too, so the two conflict and one is retried, seeing the other. Without that write, a fact
+    whose transaction began before the registration committed would be held after the registration read nothing,
+    and never applied.
+    """
+    held = db[EARLY_FACTS].find_one({"_id": provider_id}, session=session) or {}
+    db[EARLY_FACTS].replace_one({"_id": provider_id}, {"registered": True}, upsert=True, session=session)
+    return {kind: data for kind, data in held.items() if kind not in ("_id", "registered")}
 
 
 def providers_changed_since(db: Database, seq: int) -> Iterator[dict]:
