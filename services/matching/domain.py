@@ -658,7 +658,7 @@ def required_coverage_mask(needs: PostingNeeds) -> int:
     if needs.coverage == "24x7":
         return geography.FULL_WEEK
     if needs.coverage == "extended":
-        return geography.extended_hours_mask(needs.client_time_zone)
+        return geography.extended_hours_mask(needs.client_time_zone, needs.business_hours[0])
     return 0
 
 

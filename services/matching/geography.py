@@ -109,8 +109,9 @@ def describe_hours(business_hours: BusinessHours) -> str:
     return f"{', '.join(names)} {start}–{end}"
 
 
-def extended_hours_mask(time_zone: str) -> int:
-    return schedule_mask(time_zone, ((BUSINESS_DAYS, EXTENDED_START, EXTENDED_END),))
+def extended_hours_mask(time_zone: str, days: tuple[str, ...] = BUSINESS_DAYS) -> int:
+    """The client's business days (``days``) from early morning to late evening."""
+    return schedule_mask(time_zone, ((days, EXTENDED_START, EXTENDED_END),))
 
 
 def hours(mask: int) -> float:

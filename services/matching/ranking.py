@@ -343,7 +343,8 @@ class MatchIndex:
             want = np.array(geography.words(required), dtype=np.uint64)
             return np.all((self._schedule_words[:count] & want) == want, axis=1)
 
-        return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, count), make)
+        return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, needs.business_hours, count),
+                                   make)
 
     def _overlap_terms(self, needs: PostingNeeds) -> np.ndarray:
         """Per schedule: the weighted overlap term."""

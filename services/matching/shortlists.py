@@ -153,16 +153,16 @@ def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, 
             entry.update(status="excluded", excluded_by=[{"constraint": c, "reason": r}
                                                         for c, r in evaluation.exclusions])
         else:
-            row_index = index.by_key.get(row.key)
             if place is not None:
                 status = "shortlisted" if place["centre_id"] == row.centre_id else "listed_under_firm"
+                rank = place["rank"]
             else:
-                status = "below_cut"
+                row_index = index.by_key.get(row.key)
+                status, rank = "below_cut", None if row_index is None else index.position(ranked, row_index)
             entry.update(
                 status=status,
                 score=domain.score_text(evaluation.units),
-                rank=place["rank"] if place else index.position(ranked, row_index) if row_index is not None
-                else None,
+                rank=rank,
                 breakdown={name: f"{value:.4f}" for name, value in evaluation.components.items()},
                 reasons=evaluation.reasons,
             )

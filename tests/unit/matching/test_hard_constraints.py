@@ -225,3 +225,19 @@ def test_a_provider_serving_a_legacy_category_matches_a_posting_in_its_taxonomy_
     assert b.evaluate(support_firm, stored_long_ago).eligible
     assert [c for c, _ in b.evaluate(support_firm, b.posting(HELPDESK_24X7, category="sales")).exclusions] == [
         "category_not_served"]
+
+
+def test_extended_coverage_spans_the_clients_own_business_days():
+    sun_to_thu = {"days": ["sun", "mon", "tue", "wed", "thu"], "start": "08:00", "end": "16:00"}
+    dubai = b.posting(client={"country": "AE", "time_zone": "Asia/Dubai", "business_hours": sun_to_thu},
+                      coverage="extended", min_overlap_hours=0, languages=[])
+    # Dubai 07:00-21:00 is 11:00-01:00 in Manila: two shifts, Sunday to Thursday
+    shifts = [{"name": "early", "days": ["mon", "tue", "wed", "thu", "sun"], "start": "11:00", "end": "19:00"},
+              {"name": "late", "days": ["mon", "tue", "wed", "thu", "sun"], "start": "19:00", "end": "01:00"}]
+    firm = b.profile(CEBU_BPO, categories=["administrative_support"], models=["virtual_assistant"],
+                     delivery_centres=[{**CEBU_BPO["delivery_centres"][0], "shifts": shifts}])
+
+    assert b.evaluate(firm, dubai).eligible  # under Mon-Fri it missed Friday and was excluded
+    assert len(b.ranking(dubai, firm)) == 1
+    missing = b.evaluate(firm, b.posting(dubai, client={**dubai["client"], "business_hours": None}))
+    assert "missing Fri 07:00–21:00" in missing.exclusions[0][1]
