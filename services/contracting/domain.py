@@ -123,6 +123,15 @@ def _end_date(start: date, duration_weeks: int | None) -> str | None:
     return None if not duration_weeks else (start + timedelta(weeks=duration_weeks, days=-1)).isoformat()
 
 
+def _awarded_seats(terms: dict) -> int | None:
+    """The posting's seats, with hours_per_week per seat (billing's limits count seats × hours). Output-priced
+    work (fixed, per unit) on the default single seat commits no seat: the provider is not dedicating one."""
+    seats = terms.get("seats")
+    if seats is None or (terms.get("hours_per_week") is None and seats <= 1):
+        return None
+    return seats
+
+
 def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: str, now: datetime) -> dict:
     """The draft contract an award (``posting.awarded.v1`` data) becomes."""
     posting, terms = data["posting"], data["terms"]
@@ -156,7 +165,7 @@ def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: 
             "unit": terms.get("unit"),
             "price": price,
             "hours_per_week": terms.get("hours_per_week"),
-            "seats": None,
+            "seats": _awarded_seats(terms),
             "billing_cycle": "weekly" if engagement == "hourly" else "monthly",
             "payment_due_days": DEFAULT_PAYMENT_DUE_DAYS,
         },

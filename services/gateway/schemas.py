@@ -118,12 +118,21 @@ class PageQuerySchema(Strict):
 # --- tenants -----------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(Strict):
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True)
+    end = ClockTime(required=True, metadata={"description": "start > end crosses midnight"})
+
+
 class TenantCreateSchema(Strict):
     name = _text(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = _one_of(SEGMENTS)
     core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "When the client works, in its time zone (default 09:00-17:00 Mon-Fri); its postings' "
+                       "overlap rule and explanations use it unless a posting sets its own."})
 
 
 class TenantSchema(Schema):
@@ -133,6 +142,8 @@ class TenantSchema(Schema):
     time_zone = fields.String(required=True)
     segment = _one_of(SEGMENTS, required=True)
     core_competencies = fields.List(fields.String(), required=True)
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours (absent on tenants registered before them: 09:00-17:00 Mon-Fri)"})
     created_at = _timestamp(required=True)
 
 
@@ -358,8 +369,13 @@ class EngagementSchema(Strict):
 
 
 class ShoringSchema(Strict):
-    preference = _one_of(SHORING, required=True)
-    required = fields.Boolean()
+    preference = _one_of(SHORING, required=True, metadata={
+        "description": "The class the score favours; `any` for none."})
+    required = fields.Boolean(metadata={
+        "description": "Without `accepted`: true accepts only the preferred class. With `accepted`: optional."})
+    accepted = fields.List(_one_of(["onshore", "nearshore", "offshore"]), validate=validate.Length(min=1, max=3),
+                           metadata={"description": "The classes a provider may be in, e.g. [onshore, nearshore] "
+                                                    "for 'never offshore'."})
 
 
 class SlaRequirementSchema(Strict):
@@ -386,7 +402,11 @@ class PostingChangesSchema(Strict):
     languages = fields.List(LanguageCode())
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
+    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True, metadata={
+        "description": "Hours a week per seat."})
+    seats = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
+        "description": "People working at once (default 1); a 3-seat 24/7 desk is seats 3 × hours_per_week 168. "
+                       "Capacity and billing limits count seats × hours_per_week."})
     start_date = fields.Date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
     shoring = fields.Nested(ShoringSchema, allow_none=True)
@@ -394,6 +414,8 @@ class PostingChangesSchema(Strict):
     coverage = _one_of(COVERAGE, allow_none=True)
     sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
     confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "This posting's business hours for the overlap rule; null: the client's own."})
 
 
 class PostingDraftSchema(PostingChangesSchema):
@@ -428,7 +450,9 @@ class EngagementOutSchema(Schema):
 
 class ShoringOutSchema(Schema):
     preference = fields.String()
-    required = fields.Boolean()
+    required = fields.Boolean(metadata={"description": "Whether `accepted` leaves out a class."})
+    accepted = fields.List(fields.String(), metadata={
+        "description": "The shoring classes a provider may be in (absent on postings written before it)."})
 
 
 class SlaRequirementOutSchema(Schema):
@@ -452,6 +476,8 @@ class AssessmentSchema(Schema):
 class ClientLocationSchema(Schema):
     country = fields.String()
     time_zone = fields.String()
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours when the posting was created"})
 
 
 class PostingSchema(Schema):
@@ -467,7 +493,9 @@ class PostingSchema(Schema):
     languages = fields.List(fields.String())
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on postings written before "
+                                                    "seats existed: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Nested(ShoringOutSchema, allow_none=True)
@@ -475,6 +503,8 @@ class PostingSchema(Schema):
     coverage = fields.String(allow_none=True)
     sla_requirements = fields.List(fields.Nested(SlaRequirementOutSchema))
     confidentiality = fields.Nested(ConfidentialityOutSchema, allow_none=True)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "The posting's own business hours; null: the client's (client.business_hours)"})
     assessment = fields.Nested(AssessmentSchema, allow_none=True)
     client = fields.Nested(ClientLocationSchema, allow_none=True)
     created_at = _timestamp(required=True)
@@ -570,7 +600,8 @@ class PostingSummarySchema(Schema):
     model = fields.String()
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on older invitations: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Nested(ConfidentialityOutSchema)
@@ -601,6 +632,12 @@ class InvitationPageSchema(Schema):
 # --- shortlists (matching) ------------------------------------------------------------------------------------------
 
 
+class OtherCentreSchema(Schema):
+    centre_id = fields.String(required=True)
+    score = fields.String(required=True, metadata={"example": "0.7810"})
+    breakdown = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class CandidateSchema(Schema):
     provider_id = fields.String(required=True)
     centre_id = fields.String(allow_none=True, required=True,
@@ -612,6 +649,9 @@ class CandidateSchema(Schema):
                                       "nice_to_have_skills, rate, overlap, track_record, load, shoring, "
                                       "new_provider_boost)."})
     reasons = fields.List(fields.String(), required=True)
+    other_centres = fields.List(fields.Nested(OtherCentreSchema), metadata={
+        "description": "A firm takes one place, ranked by its best centre; its other eligible centres, best first "
+                       "(absent when there are none)."})
 
 
 class ShortlistBodySchema(Schema):
@@ -640,10 +680,12 @@ class ExclusionSchema(Schema):
 class ExplainedRowSchema(Schema):
     centre_id = fields.String(allow_none=True, required=True)
     centre_name = fields.String(allow_none=True)
-    status = _one_of(["shortlisted", "below_cut", "excluded"], required=True)
+    status = _one_of(["shortlisted", "listed_under_firm", "below_cut", "excluded"], required=True, metadata={
+        "description": "listed_under_firm: an eligible centre of a firm another of whose centres ranks it"})
     excluded_by = fields.List(fields.Nested(ExclusionSchema))
     score = fields.String()
-    rank = fields.Integer(allow_none=True, metadata={"description": "Place among every eligible candidate"})
+    rank = fields.Integer(allow_none=True, metadata={"description": "The place this row gives its provider among "
+                                                     "every eligible provider (a firm ranked by its best centre)"})
     below_cut_by = fields.String(metadata={"description": "Score missing to reach the last shortlisted"})
     breakdown = fields.Dict(keys=fields.String(), values=fields.String())
     reasons = fields.List(fields.String())
@@ -654,7 +696,10 @@ class ExplanationSchema(Schema):
     provider_id = fields.String(required=True)
     status = _one_of(["shortlisted", "below_cut", "excluded", "unknown"], required=True)
     summary = fields.String(required=True)
-    shortlist_version = fields.Integer(allow_none=True)
+    shortlist_version = fields.Integer(allow_none=True, metadata={
+        "description": "The stored shortlist this explanation agrees with; null while it is being re-ranked"})
+    shortlist_pending = fields.Boolean(metadata={
+        "description": "True when the stored shortlist does not show this ranking yet (a change is being re-ranked)"})
     cut_score = fields.String(allow_none=True, metadata={"description": "Score of the last shortlisted candidate "
                                                          "when the shortlist is full"})
     top_k = fields.Integer()

@@ -16,9 +16,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from services.postings import competencies
 from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
-from shared.vocabulary import CATEGORIES, CATEGORY_IDS, CoreAssessment
+from shared.vocabulary import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    DEFAULT_BUSINESS_HOURS,
+    CoreAssessment,
+    canonical_category,
+)
 
 
 class Status(StrEnum):
@@ -39,7 +46,9 @@ class Engagement(StrEnum):
 
 
 ANY_SHORING = "any"
-SHORING_PREFERENCES = (ANY_SHORING, "onshore", "nearshore", "offshore")
+SHORING_CLASSES = ("onshore", "nearshore", "offshore")
+SHORING_PREFERENCES = (ANY_SHORING, *SHORING_CLASSES)
+MAX_SEATS = 1000
 SLA_DIRECTIONS = ("at_most", "at_least")
 SLA_WINDOWS = ("daily", "weekly", "monthly")
 COVERAGES = ("business_hours", "extended", "24x7")
@@ -48,7 +57,7 @@ COVERAGES = ("business_hours", "extended", "24x7")
 EDITABLE_FIELDS = (
     "title", "description", "category", "model", "required_skills", "nice_to_have_skills", "languages",
     "engagement", "budget", "hours_per_week", "start_date", "duration_weeks", "shoring", "min_overlap_hours",
-    "coverage", "sla_requirements", "confidentiality",
+    "coverage", "sla_requirements", "confidentiality", "seats", "business_hours",
 )
 
 # A draft may be saved early and completed later; these stand for whatever the client has not said yet.
@@ -60,14 +69,27 @@ DRAFT_DEFAULTS: dict[str, Any] = {
     "engagement": None,
     "budget": None,
     "hours_per_week": None,
+    # Several people at once (a 3-seat desk staffed 24/7 is 3 seats × 168 hours): hours_per_week is per seat.
+    "seats": 1,
     "start_date": None,
     "duration_weeks": None,
-    "shoring": {"preference": ANY_SHORING, "required": False},
+    "shoring": {"preference": ANY_SHORING, "required": False, "accepted": list(SHORING_CLASSES)},
     "min_overlap_hours": 0,
     "coverage": "business_hours",
     "sla_requirements": [],
     "confidentiality": {"confidential": False, "nda_required": False},
+    # None: the client's own business hours (``client.business_hours``, copied from the tenant).
+    "business_hours": None,
 }
+
+
+def shoring_requirement(preference: str, required: bool | None, accepted: list[str] | None) -> dict:
+    """A posting's shoring: the classes it accepts (in onshore → offshore order), whether that is a restriction,
+    and the class the score prefers. Without ``accepted`` a required shoring accepts exactly its preference."""
+    if accepted is None:
+        accepted = [preference] if required else list(SHORING_CLASSES)
+    classes = [name for name in SHORING_CLASSES if name in accepted]
+    return {"preference": preference, "required": len(classes) < len(SHORING_CLASSES), "accepted": classes}
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -199,25 +221,49 @@ def _whole_words(phrase: str) -> re.Pattern[str]:
 def assess(
     *, title: str, category: str, required_skills: Iterable[str], core_competencies: Iterable[str]
 ) -> Assessment:
-    """Core when the posting touches what the tenant declared as core; otherwise the category's default."""
+    """Core when the posting means what the tenant declared as core, borderline when it touches it; otherwise the
+    category's default.
+
+    A competency is found in the title or a required skill by exact phrase, or by meaning (``competencies``: word
+    stems and a synonym table). A category competency makes the posting core by its category; a title or skill
+    meaning its label in another category makes it borderline (worth a look, but the client chose the category).
+    """
     skills = list(required_skills)
     label, default, why = CATEGORIES[category]
     matches: list[str] = []
+    touches: list[str] = []
     for competency in core_competencies:
         if competency in CATEGORY_IDS:
-            if competency == category:
+            if canonical_category(competency) == canonical_category(category):
                 matches.append(f"its category, {label}, is one of your core competencies")
-            continue
-        pattern = _whole_words(competency)
-        if pattern.search(title):
-            matches.append(f"the title mentions your core competency “{competency}”")
-        matches.extend(
-            f"the required skill “{skill}” matches your core competency “{competency}”"
-            for skill in skills
-            if pattern.search(skill)
-        )
+                continue
+            phrase, named = CATEGORIES[competency][0], f"{CATEGORIES[competency][0]} (a category)"
+        else:
+            phrase = named = competency
+            pattern = _whole_words(competency)
+            exact = [f"the title mentions your core competency “{competency}”"] if pattern.search(title) else []
+            exact.extend(f"the required skill “{skill}” matches your core competency “{competency}”"
+                         for skill in skills if pattern.search(skill))
+            if exact:
+                matches.extend(exact)
+                continue
+        for where, text in (("the title", title), *((f"the required skill “{skill}”", skill) for skill in skills)):
+            found = competencies.match(phrase, text)
+            if found is None:
+                continue
+            words = ", ".join(f"“{word}”" for word in found.words)
+            if found.complete and competency not in CATEGORY_IDS:
+                matches.append(f"{where} means your core competency “{named}” ({words})")
+            elif found.complete:
+                touches.append(f"{where} means your core competency “{named}” ({words}), though you chose {label}")
+            else:
+                touches.append(f"{where} touches your core competency “{named}” ({words}), though not all of it")
     if matches:
         return Assessment(CoreAssessment.CORE, f"Core work: {'; '.join(matches)}.")
+    if touches:
+        return Assessment(CoreAssessment.BORDERLINE,
+                          f"Possibly core: {'; '.join(touches)}; {label} is "
+                          f"{'non-core' if default is CoreAssessment.NON_CORE else default.value} by default.")
     kind = "non-core" if default is CoreAssessment.NON_CORE else default.value
     return Assessment(
         default,
@@ -274,6 +320,7 @@ def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
         "time_zone": fields["time_zone"],
         "segment": fields["segment"],
         "core_competencies": normalise_competencies(fields["core_competencies"]),
+        "business_hours": fields.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS),
         "created_at": now,
     }
 
@@ -287,7 +334,8 @@ def new_posting(*, posting_id: str, tenant: dict, fields: dict, now: datetime) -
         **fields,
         # Matching compares the client's location with providers' later; the tenant's is copied now so a
         # posting keeps meaning what it meant when it was written.
-        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"]},
+        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"],
+                   "business_hours": tenant.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS)},
         "created_at": now,
         "updated_at": now,
         "published_at": None,
@@ -431,6 +479,7 @@ def posting_summary(posting: dict) -> dict:
         "engagement": posting["engagement"],
         "budget": posting["budget"],
         "hours_per_week": posting["hours_per_week"],
+        "seats": posting.get("seats", 1),
         "start_date": posting["start_date"],
         "duration_weeks": posting["duration_weeks"],
         "confidentiality": posting["confidentiality"],

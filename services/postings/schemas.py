@@ -12,11 +12,12 @@ import base64
 import binascii
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
+    ClockTime,
     CountryCode,
     LanguageCode,
     MoneyField,
@@ -25,7 +26,7 @@ from shared.fields import (
     load_validated,
     parse_decimal,
 )
-from shared.vocabulary import CATEGORY_IDS, Lane, Model
+from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
 
 from . import domain
 
@@ -77,6 +78,26 @@ class UtcTimestamp(fields.Field):
 # -- tenants -------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(StrictSchema):
+    """When a client works, in its own time zone: the overlap rule and coverage explanations use it."""
+
+    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), required=True,
+                       validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True, validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    end = ClockTime(required=True)
+
+    @validates_schema
+    def a_day_has_hours(self, data: dict, **kwargs) -> None:
+        if len(set(data["days"])) != len(data["days"]):
+            raise ValidationError("Each day may be listed once.", "days")
+        if data["start"] == data["end"]:
+            raise ValidationError("A business day ends after it starts.", "end")
+
+    @post_load
+    def in_week_order(self, data: dict, **kwargs) -> dict:
+        return {**data, "days": sorted(data["days"], key=WEEKDAYS.index)}
+
+
 class NewTenantSchema(StrictSchema):
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     country = CountryCode(required=True)
@@ -87,6 +108,7 @@ class NewTenantSchema(StrictSchema):
         load_default=list,
         validate=validate.Length(max=30),
     )
+    business_hours = fields.Nested(BusinessHoursSchema, load_default=lambda: dict(DEFAULT_BUSINESS_HOURS))
 
 
 class TenantSchema(StrictSchema):
@@ -96,6 +118,7 @@ class TenantSchema(StrictSchema):
     time_zone = fields.String()
     segment = fields.String()
     core_competencies = fields.List(fields.String())
+    business_hours = fields.Dict()
     created_at = UtcTimestamp()
 
 
@@ -128,14 +151,36 @@ class EngagementSchema(StrictSchema):
 
 
 class ShoringSchema(StrictSchema):
+    """``accepted`` is the set of classes a provider may be in ("onshore or nearshore"); ``preference`` the one
+    the score favours. Without ``accepted``, a required shoring accepts exactly its preference (the old form)."""
+
     preference = fields.String(required=True, validate=validate.OneOf(domain.SHORING_PREFERENCES))
-    required = StrictBoolean(required=True)
+    required = StrictBoolean(load_default=None)
+    accepted = fields.List(fields.String(validate=validate.OneOf(domain.SHORING_CLASSES)),
+                           validate=validate.Length(min=1, max=3), load_default=None)
 
     @validates_schema
     def a_requirement_names_a_class(self, data: dict, **kwargs) -> None:
-        if data["required"] and data["preference"] == domain.ANY_SHORING:
-            raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+        accepted = data.get("accepted")
+        if accepted is None:
+            if data["required"] is None:
+                raise ValidationError("Missing data for required field.", "required")
+            if data["required"] and data["preference"] == domain.ANY_SHORING:
+                raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+                                      "preference")
+            return
+        if len(set(accepted)) != len(accepted):
+            raise ValidationError("Each class may be listed once.", "accepted")
+        if data["required"] is False and len(accepted) < len(domain.SHORING_CLASSES):
+            raise ValidationError("Accepting only some classes is a requirement; leave 'required' out or set it "
+                                  "to true.", "required")
+        if data["preference"] not in (domain.ANY_SHORING, *accepted):
+            raise ValidationError(f"The preferred class must be one of the accepted: {', '.join(accepted)}.",
                                   "preference")
+
+    @post_load
+    def with_accepted_classes(self, data: dict, **kwargs) -> dict:
+        return domain.shoring_requirement(data["preference"], data["required"], data.get("accepted"))
 
 
 class SlaRequirementSchema(StrictSchema):
@@ -163,6 +208,7 @@ class PostingChangesSchema(StrictSchema):
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=168))
+    seats = fields.Integer(strict=True, validate=validate.Range(min=1, max=domain.MAX_SEATS))
     start_date = fields.Date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=520))
     shoring = fields.Nested(ShoringSchema)
@@ -170,6 +216,7 @@ class PostingChangesSchema(StrictSchema):
     coverage = fields.String(validate=validate.OneOf(domain.COVERAGES))
     sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
     confidentiality = fields.Nested(ConfidentialitySchema)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
 
     @validates_schema
     def skills_are_listed_once(self, data: dict, **kwargs) -> None:
@@ -213,6 +260,7 @@ class PostingSchema(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
+    seats = fields.Integer()
     start_date = fields.Date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Dict()
@@ -220,6 +268,7 @@ class PostingSchema(Schema):
     coverage = fields.String()
     sla_requirements = fields.List(fields.Nested(_SlaOut))
     confidentiality = fields.Dict()
+    business_hours = fields.Dict(allow_none=True)
     assessment = fields.Dict(allow_none=True)
     client = fields.Dict()
     created_at = UtcTimestamp()
@@ -354,6 +403,7 @@ class _PostingSummaryOut(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
+    seats = fields.Integer()
     start_date = fields.Date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Dict()

@@ -180,7 +180,7 @@ def test_propose_counter_accept_and_award_emits_a_valid_posting_awarded_with_wha
     assert data["provider"] == {"provider_id": MARIA, "centre_id": None}
     # The provider is free only from the 18th, two weeks after the posting's wanted start.
     assert data["terms"] == {"engagement_type": "hourly", "unit": None,
-                             "price": {"amount": "13.25", "currency": "USD"}, "hours_per_week": 20,
+                             "price": {"amount": "13.25", "currency": "USD"}, "hours_per_week": 20, "seats": 1,
                              "start_date": "2027-01-18", "duration_weeks": 26}
     assert data["sla_requirements"] == INBOX_HELP["sla_requirements"]
     assert data["confidentiality"] == {"confidential": True, "nda_required": True}

@@ -26,6 +26,14 @@ def test_a_draft_carries_the_awarded_terms_and_its_hash_is_of_the_signable_terms
     assert contract["terms_hash"] == domain.terms_hash({**contract, "status": "active", "updated_at": None})
 
 
+def test_a_multi_seat_award_carries_its_seats_into_the_contract_terms():
+    desk = draft(hours_per_week=168, seats=3)  # a 24/7 desk of three seats: 504 seat-hours a week
+    assert (desk["terms"]["hours_per_week"], desk["terms"]["seats"]) == (168, 3)
+    assert draft()["terms"]["seats"] is None  # an award made before seats existed
+    assert draft(engagement_type="fixed", hours_per_week=None, seats=1,
+                 price={"amount": "4000", "currency": "USD"})["terms"]["seats"] is None  # no seat dedicated
+
+
 def test_a_fixed_price_award_gets_a_completion_milestone_for_the_whole_price():
     contract = draft(engagement_type="fixed", hours_per_week=None, price={"amount": "4000", "currency": "USD"})
     assert contract["milestones"] == [{"title": "Completion of the scope", "due_date": "2027-07-04",
