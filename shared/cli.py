@@ -51,6 +51,46 @@ def topology_apply() -> None:
     typer.echo(json.dumps(declared, indent=2))
 
 
+@topology_app.command("check")
+def topology_check(
+    wait: float = typer.Option(0, "--wait", help="Keep checking for up to this many seconds (broker starting, "
+                               "topology job still running)."),
+) -> None:
+    """Exit 0 once every exchange and queue of the catalog exists on the broker (declares nothing); else list the
+    missing ones and exit 1. Kubernetes pods wait on it for the topology job."""
+    import time
+
+    from shared import topology
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            absent = topology.missing(settings.get("amqp_uri"))
+        except Exception as exc:  # noqa: BLE001 - an unreachable broker is one more reason to wait
+            absent = [f"broker not reachable: {exc}"]
+        if not absent or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    if absent:
+        typer.echo("\n".join(["missing:", *absent]), err=True)
+        raise typer.Exit(1)
+    typer.echo("topology complete")
+
+
+@app.command()
+def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
+    """Check this process's broker and database connections with the service's settings (the readiness probe in
+    Kubernetes); exit 1 when one fails."""
+    from shared.probe import probe as check
+
+    if service not in settings.SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(settings.SERVICES)}")
+    report = check(service)
+    typer.echo(json.dumps(report))
+    if any(value != "ok" for value in report.values()):
+        raise typer.Exit(1)
+
+
 def _services_or_all(service: str | None) -> list[str]:
     from shared.operations import consumer_services
 

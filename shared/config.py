@@ -48,7 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "mongo_uri",
         "",
-        "MongoDB URI. Empty: `make run` starts an embedded SecantusDB and uses it for every service.",
+        "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
+        "`<data_dir>/secantusdb/<service>`).",
         per_service=True,
     ),
     Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
@@ -70,6 +71,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
     Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
+    Setting(
+        "outbox_retention_seconds",
+        86_400,
+        "How long a published event stays in its producer's outbox (for operators to inspect) before the "
+        "database's TTL monitor removes it; pending events are never removed.",
+        per_service=True,
+        cast=int,
+    ),
+    Setting(
+        "inbox_retention_seconds",
+        604_800,
+        "How long a consumer remembers an event id it applied (`applied_events`), so a redelivery or duplicate "
+        "is recognised; keep it longer than any redelivery can arrive (retries, parked and replayed messages).",
+        per_service=True,
+        cast=int,
+    ),
     Setting(
         "retry_delays",
         "1,5,30,120",
@@ -124,7 +141,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
-    Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
+    Setting("embedded_db_port", 27117, "First port of the embedded SecantusDB servers `make run` starts, one per "
+            "service on consecutive ports: providers, postings, matching, contracting, billing, gateway.", cast=int),
     Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
     Setting(
         "matching_notice_release_interval_seconds",
@@ -248,6 +266,8 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "OUTBOX_RETENTION_SECONDS": value("outbox_retention_seconds"),
+        "INBOX_RETENTION_SECONDS": value("inbox_retention_seconds"),
         "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "QUEUE_MAX_LENGTH": value("queue_max_length"),
         "OPERATOR_KEY": value("operator_key"),

@@ -98,3 +98,23 @@ def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = Non
         for queue in queues:
             queue(channel).declare()
     return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
+
+
+def missing(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> list[str]:
+    """The exchanges and queues of the topology the broker does not have yet (checked without declaring)."""
+    from amqp.exceptions import NotFound
+
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    absent: list[str] = []
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        checks = [(f"exchange {e.name}", lambda c, e=e: c.exchange_declare(e.name, e.type, passive=True))
+                  for e in exchanges]
+        checks += [(f"queue {q.name}", lambda c, q=q: c.queue_declare(q.name, passive=True)) for q in queues]
+        for label, check in checks:
+            try:
+                check(channel)
+            except NotFound:
+                absent.append(label)
+                channel = connection.channel()  # the broker closes a channel whose passive declare fails
+    return absent
