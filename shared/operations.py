@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from shared import config as settings
 from shared import embedded
-from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name
+from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
 from shared.topology import declarations, load_catalog
 
 # Set by the broker on delivery; a copy must not carry the original's count as its own.
@@ -145,7 +145,7 @@ def _publish_copy(producer, message, *, routing_key: str, headers: dict, message
     if message_id:
         kept["message_id"] = message_id
     producer.publish(
-        message.body, exchange="", routing_key=routing_key, headers=headers, content_type=message.content_type,
+        raw_body(message), exchange="", routing_key=routing_key, headers=headers, content_type=message.content_type,
         content_encoding=message.content_encoding, delivery_mode=2, mandatory=True, **kept,
     )
 
