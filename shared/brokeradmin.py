@@ -3,7 +3,8 @@
 ``grant`` creates (or re-keys) the user named after the tenant id and gives it exactly this, on the platform's
 vhost, through the RabbitMQ management HTTP API:
 
-- **configure** ``^<tenant>\\..*``: it may declare and delete only queues named with its own prefix;
+- **configure** ``^<tenant>\\..*``: it may declare and delete only queues (and, as RabbitMQ cannot tell them apart
+  by name, exchanges) named with its own prefix;
 - **write** its own queues (needed to bind them) and the inbound exchange;
 - **read** its own queues and the tenant feed exchange;
 - **topic permissions**: on the feed it may bind only keys that start with ``<tenant>.``; on the inbound exchange it
@@ -15,8 +16,8 @@ name *is* the tenant id, RabbitMQ's own ``user_id`` validation ties every inboun
 
 Each user also gets limits (``USER_LIMITS``: connections and channels), and every queue named like a tenant's
 (``<tenant>.*``) an operator policy (``TENANT_QUEUE_POLICY``: a length cap, a byte cap and a message TTL, which a
-queue's own arguments can lower but never raise), so an unread tenant queue cannot grow into a broker memory or disk
-alarm that would block the platform.
+queue's own arguments can lower but never raise), so an unread tenant queue cannot grow without bound into a broker
+memory or disk alarm that would block the platform. (RabbitMQ cannot cap the number of queues per user.)
 
 What the permissions cannot refuse: RabbitMQ checks a binding's destination with the *write* permission, the same
 that publishing needs, so a user that may publish commands to the inbound exchange may also bind an exchange of its

@@ -73,17 +73,6 @@ def queue_name(source: str, routing_key: str, service: str, method: str) -> str:
     return f"evt-{source}-{routing_key}--{service}.{method}"
 
 
-def raw_body(message) -> bytes:
-    """The bytes that arrived: the client library decodes a body whose content encoding it knows."""
-    body = message.body
-    if not isinstance(body, str):
-        return body
-    try:
-        return body.encode(message.content_encoding or "utf-8")
-    except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
-        return body.encode("utf-8", errors="surrogateescape")
-
-
 def dead_letter_queue_name(service: str) -> str:
     return f"dlq.{service}"
 
@@ -160,6 +149,18 @@ def origin_headers(message) -> dict:
         return {}
     return {ORIGIN_USER_HEADER: message.properties.get("user_id") or "",
             ORIGIN_ROUTING_KEY_HEADER: info.get("routing_key") or ""}
+
+
+def raw_body(message) -> bytes:
+    """The bytes that arrived: a client library may hand over a ``str`` (an empty body, or one it decoded), which
+    cannot be published again under a content encoding such as ``binary``."""
+    body = message.body
+    if isinstance(body, str):
+        try:
+            return body.encode(message.content_encoding or "utf-8")
+        except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
+            return body.encode("utf-8", errors="surrogateescape")
+    return body
 
 
 def attempts_of(headers: dict | None) -> int:

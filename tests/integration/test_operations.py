@@ -2,6 +2,7 @@
 
 import json
 
+import pika
 import pytest
 from typer.testing import CliRunner
 
@@ -112,3 +113,15 @@ def test_replaying_one_parked_message_leaves_the_others_parked_without_a_counted
     listed = [letter for letter in letters.list() if letter.event_id in ours]
     assert [letter.event_id for letter in listed] == [keep["id"], replay["id"]]
     assert listed[0].headers.get("x-delivery-count", 0) == 0
+
+
+def test_a_parked_message_with_an_empty_body_is_listed_and_stays_parked(flaky, amqp_uri):
+    """The client library hands an empty body over as ``str``; copying it back under its ``binary`` encoding
+    failed, so one such message broke every listing (and a tenant can send one to the inbound exchange)."""
+    letters = DeadLetters(amqp_uri, "flakyconsumer")
+    letters.purge()
+    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as connection:  # no content encoding, as pika sends
+        connection.channel().basic_publish("kitproducer.events", "thing.made.v1", b"",
+                                           pika.BasicProperties(content_type="application/json"))
+    assert wait_for(lambda: len(letters.list()) == 1)
+    assert len(letters.list()) == 1
