@@ -83,6 +83,11 @@ class PaymentSchema(StrictSchema):
     received_at = fields.AwareDateTime(load_default=None, default_timezone=UTC)
 
 
+class RefundSchema(StrictSchema):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True)
+
+
 class CreditNoteSchema(StrictSchema):
     amount = MoneyField(required=True)
     reason = _text(1000, required=True)
@@ -140,6 +145,10 @@ def load_review(decision: Any, payload: Any) -> tuple[str, str | None]:
 
 def load_payment(payload: Any) -> dict:
     return load_validated(PaymentSchema(), payload, "The payment is not valid.")
+
+
+def load_refund(payload: Any) -> dict:
+    return load_validated(RefundSchema(), payload, "The refund is not valid.")
 
 
 def load_credit_note(payload: Any) -> dict:
@@ -230,13 +239,33 @@ def invoice_summary(invoice: dict, now: datetime) -> dict:
 
 
 def payment_to_wire(payment: dict) -> dict:
-    return jsonable({k: payment[k] for k in ("id", "invoice_id", "tenant_id", "provider_id", "contract_id", "amount",
-                                             "reference", "received_at", "recorded_at")})
+    wire = {k: payment[k] for k in ("id", "invoice_id", "tenant_id", "provider_id", "contract_id", "amount",
+                                    "reference", "received_at", "recorded_at")}
+    return jsonable(wire | {k: payment[k] for k in ("to_credit_balance",) if payment.get(k) is not None})
+
+
+def credit_to_wire(credit: dict) -> dict:
+    """An SLA credit as the account shows it from the moment its window is evaluated: what is owed, what is left
+    and where it stands (waiting for the next invoice, applied, settled by a credit note, or owed for a refund)."""
+    remaining = Decimal(credit["remaining"]["amount"])
+    if remaining <= 0:
+        state = "settled_by_credit_note" if credit.get("credit_note_id") else "applied"
+    else:
+        state = "awaiting_invoice" if credit["bill_key"] else "owed"
+    return jsonable({"id": credit["id"], "sla_id": credit["sla_id"], "metric": credit["metric"],
+                     "window": credit["window"], "owed": credit["owed"], "remaining": credit["remaining"],
+                     "state": state, "recorded_at": credit["recorded_at"]})
+
+
+def refund_to_wire(refund: dict) -> dict:
+    return jsonable({k: refund[k] for k in ("id", "contract_id", "tenant_id", "provider_id", "amount", "reference",
+                                            "recorded_at")})
 
 
 def credit_note_to_wire(note: dict) -> dict:
-    return jsonable({k: note[k] for k in ("id", "number", "invoice_id", "invoice_number", "tenant_id",
-                                          "provider_id", "contract_id", "amount", "reason", "issued_at")})
+    wire = {k: note[k] for k in ("id", "number", "invoice_id", "invoice_number", "tenant_id", "provider_id",
+                                 "contract_id", "amount", "reason", "issued_at")}
+    return jsonable(wire | {k: note[k] for k in ("net", "tax") if note.get(k) is not None})
 
 
 def item_to_wire(item: dict) -> dict:

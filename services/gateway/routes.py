@@ -492,6 +492,14 @@ ROUTES: tuple[Route, ...] = (
         tag="billing", response=schemas.BillingAccountSchema, errors=(*_AUTH, 404, *_UPSTREAM),
     ),
     Route(
+        "record_refund", "POST", "/v1/billing-accounts/{contract_id}/refunds",
+        "Record a refund of the account's credit balance", who=(PROVIDER_ITSELF, OPERATOR), tag="billing",
+        status=201, request=schemas.RefundCreateSchema, response=schemas.RefundSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="Money of the credit balance (overpayments) paid back to the client; at most the balance "
+        "(409 above it). The `reference` is its idempotency key.",
+    ),
+    Route(
         "run_invoices", "POST", "/v1/invoice-runs", "Run the invoice run now", who=(OPERATOR,), tag="billing",
         request=schemas.InvoiceRunSchema, response=schemas.InvoiceRunSummarySchema,
         errors=(*_BODY, *_AUTH, *_UPSTREAM),
@@ -529,15 +537,18 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.PaymentCreateSchema, response=schemas.InvoiceSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="The `reference` is the payment's idempotency key: the same reference and amount again is the "
-        "same payment (`outcome: duplicate`), another amount 409. In the invoice's currency.",
+        "same payment (`outcome: duplicate`), another amount 409. In the invoice's currency. A payment received "
+        "in the future is 422; an invoice credited in full takes none (409). What it pays beyond the balance "
+        "becomes the account's credit balance: the next invoice is paid from it, or it is refunded.",
     ),
     Route(
         "issue_credit_note", "POST", "/v1/invoices/{invoice_id}/credit-notes", "Correct an invoice by a credit note",
         who=(PROVIDER_ITSELF, OPERATOR), tag="billing", status=201,
         request=schemas.CreditNoteCreateSchema, response=schemas.CreditNoteSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
-        description="At most what is left of the invoice's total after earlier notes (409 above it). Numbered "
-        "gaplessly per client organisation (CN-000001, ...). Send an `Idempotency-Key` and retry with it after a "
+        description="At most what is left of the invoice's total after earlier notes (409 above it); states the "
+        "net and tax it corrects, pro rata of the invoice. Numbered gaplessly in the provider's series "
+        "(CN-000001, ...). Send an `Idempotency-Key` and retry with it after a "
         "504: the same key is the same note; with another amount or reason it is 409.",
         headers={"Idempotency-Key": "Makes the note safe to retry; reuse it when retrying."},
     ),
@@ -545,9 +556,9 @@ ROUTES: tuple[Route, ...] = (
         "get_cost_report", "GET", "/v1/reports/costs", "Spend by category, model, shoring and provider; savings",
         who=(CLIENT, FINANCE), tag="billing", query=schemas.CostReportQuerySchema,
         response=schemas.CostReportSchema, errors=(422, *_AUTH, *_UPSTREAM),
-        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits and "
-        "before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the saving against "
-        "the in-house monthly cost estimate x the months covered.",
+        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits "
+        "and credit notes, before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the "
+        "saving against the in-house monthly cost estimate x the months its invoices cover.",
     ),
     Route(
         "get_cost_report_csv", "GET", "/v1/reports/costs.csv", "The cost report as CSV",

@@ -1037,9 +1037,14 @@ class InvoiceLineSchema(Schema):
     description = fields.String()
     date = _date(allow_none=True)
     quantity = fields.String()
-    unit_price = _amount(allow_none=True)
+    unit_price = _amount(allow_none=True, metadata={
+        "description": "The price of the terms in force on the line's date (an amendment never reprices earlier "
+                       "work)."})
     amount = _amount(metadata={"description": "Rounded once, half up, to the currency's minor unit."})
     source_id = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True, metadata={"description": "What the quantity counts: hours, days, the "
+                                                                   "contract's unit of work."})
+    basis = fields.String(metadata={"description": "A retainer line's proration: its days of the month's days."})
 
 
 class PaymentSchema(Schema):
@@ -1048,6 +1053,9 @@ class PaymentSchema(Schema):
     reference = fields.String()
     received_at = _timestamp()
     recorded_at = _timestamp()
+    to_credit_balance = _amount(metadata={
+        "description": "What the payment paid beyond the invoice's balance: added to the account's credit balance "
+                       "(negative: this invoice was paid from the credit balance)."})
 
 
 class CreditNoteSchema(Schema):
@@ -1057,13 +1065,33 @@ class CreditNoteSchema(Schema):
     invoice_number = fields.String()
     contract_id = fields.String()
     amount = _amount()
+    net = _amount(metadata={"description": "The net it corrects: pro rata of the invoice (an SLA credit: the "
+                                           "credit itself)."})
+    tax = _amount(metadata={"description": "The tax it corrects (amount - net)."})
     reason = fields.String()
     issued_at = _timestamp()
 
 
+class RefundCreateSchema(Strict):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True, metadata={"description": "The refund's reference; its idempotency key."})
+
+
+class RefundSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    amount = _amount()
+    reference = fields.String()
+    recorded_at = _timestamp()
+    outcome = fields.String(metadata={"description": "recorded or duplicate."})
+
+
 class InvoiceSchema(Schema):
     id = fields.String()
-    number = fields.String(metadata={"description": "Gapless per client organisation.", "example": "INV-000001"})
+    number = fields.String(metadata={"description": "Gapless in the issuer's (the provider's) series.",
+                                     "example": "INV-000001"})
     tenant_id = fields.String()
     provider_id = fields.String()
     contract_id = fields.String()
@@ -1125,7 +1153,8 @@ class InvoicePageSchema(Schema):
 class PaymentCreateSchema(Strict):
     amount = MoneyField(required=True)
     reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
-    received_at = fields.String(metadata={"format": "date-time", "description": "When the money arrived; default now."})
+    received_at = fields.String(metadata={"format": "date-time",
+                                          "description": "When the money arrived (not in the future); default now."})
 
 
 class CreditNoteCreateSchema(Strict):
@@ -1154,6 +1183,11 @@ class BillingAccountSchema(Schema):
     sla_credits_owed = _amount(metadata={
         "description": "SLA credits that no invoice or credit note could take (they exceeded what the contract's "
         "last invoices can still be credited): owed to the client as a refund."})
+    credit_balance = _amount(metadata={
+        "description": "Overpayments not yet used: the next invoice is paid from it first, or it is refunded."})
+    sla_credits = fields.List(fields.Dict(), metadata={
+        "description": "Every SLA credit from the moment its window is evaluated: sla_id, metric, window, owed, "
+                       "remaining and state (awaiting_invoice, applied, settled_by_credit_note, owed)."})
     invoices = fields.List(fields.Dict(), metadata={"description": "Each invoice's number, status and balance."})
 
 
@@ -1181,9 +1215,10 @@ class CostReportSchema(Schema):
     end = _date(attribute="to", data_key="to")
     months = fields.String()
     currencies = fields.List(fields.Dict(), metadata={
-        "description": "Per currency: spend (net of SLA credits, before tax), tax, total, fixed and variable with "
-                       "their shares, credits, spend by_category, by_model, by_shoring and by_provider, and the "
-                       "saving per category against the in-house monthly estimate."})
+        "description": "Per currency: spend (net of SLA credits and credit notes, before tax), tax, total, fixed "
+                       "and variable with their shares, credits, credit_notes (their net), spend by_category, "
+                       "by_model, by_shoring and by_provider, and the saving per category against the in-house "
+                       "monthly estimate over the months its invoices cover (months_compared)."})
 
 
 class InHouseCostsSchema(Strict):

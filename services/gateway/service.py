@@ -356,6 +356,10 @@ class GatewayService(InboundCommands):
     def get_billing_account(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.get_account, self._party(request), request.path["contract_id"])
 
+    @route("record_refund")
+    def record_refund(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.record_refund, self._payer(request), request.path["contract_id"], request.body)
+
     @route("run_invoices")
     def run_invoices(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.run_invoices, request.body)

@@ -106,5 +106,6 @@ def contract_amended(wire: dict, **terms) -> dict:
     amended = {**wire, "version": wire["version"] + 1, "terms": {**wire["terms"], **terms}}
     data["contract"] = amended
     data["amendment"].update(version=amended["version"], previous_version=wire["version"], changes=terms,
-                             previous={k: wire["terms"][k] for k in terms})
+                             previous={k: wire["terms"][k] for k in terms},
+                             effective_date=datetime.now(UTC).date().isoformat())
     return _event("contracting", "contract.amended.v1", wire["id"], data, wire["tenant_id"])
