@@ -146,7 +146,8 @@ class ContractingService:
 
         def change(before: dict, kind: Party, now) -> dict:
             return domain.propose_amendment(before, kind, loaded["changes"], reason=loaded["reason"],
-                                            amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id, now=now)
+                                            amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id, now=now,
+                                            effective_date=loaded.get("effective_date"))
 
         return self._change(party, contract_id, change)
 
@@ -173,9 +174,10 @@ class ContractingService:
 
     @rpc
     def withdraw_amendment(self, party: dict, contract_id: str, amendment_id: str) -> dict:
-        """Either party ends a pending amendment: the proposer withdraws it, the other side declines it."""
-        return self._change(party, contract_id,
-                            lambda before, kind, now: domain.withdraw_amendment(before, amendment_id, now=now))
+        """Either party ends a pending amendment: the proposer withdraws it, the other side declines it; it stays
+        in the contract's history."""
+        return self._change(party, contract_id, lambda before, kind, now: domain.withdraw_amendment(
+            before, amendment_id, now=now, party=kind))
 
     # -- SLA measurements and evaluation -----------------------------------------------------------------------
 
@@ -191,8 +193,8 @@ class ContractingService:
         def work(uow: UnitOfWork) -> dict:
             repo = Repository.of(uow)
             contract = _contract_for(repo, kind, party_id, contract_id)
-            domain.require(contract, "measure")
             now = repository.current_time()
+            domain.require(contract, "measure", now.date())
             slas = {sla["id"]: sla for sla in contract["slas"]}
             problems: dict[str, list[str]] = {}
             answers = []
@@ -416,7 +418,8 @@ class ContractingService:
         loaded = schemas.load_termination(termination)
 
         def change(before: dict, kind: Party, now) -> dict:
-            return domain.terminate(before, kind, loaded["reason"], loaded["notice_days"], now=now)
+            return domain.terminate(before, kind, loaded["reason"], loaded["notice_days"], now=now,
+                                    grace=self.settings.sla_grace)
 
         def announce(uow: UnitOfWork, after: dict) -> None:
             wire = schemas.contract_to_event(after)

@@ -813,6 +813,10 @@ class AmendmentCreateSchema(Strict):
     changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
                                                                   "slas."})
     reason = _text(2000, required=True)
+    effective_date = fields.String(metadata={
+        "format": "date",
+        "description": "The day the amended terms take effect: today or later (never earlier work); default the day "
+                       "both parties signed. Billing prices work and SLA credits by the terms of its day."})
 
 
 class MeasurementInSchema(Strict):
@@ -934,7 +938,9 @@ class ContractSchema(Schema):
     activated_at = _timestamp(allow_none=True)
     completed_at = _timestamp(allow_none=True)
     terminated_at = _timestamp(allow_none=True)
-    history = fields.List(fields.Dict(), metadata={"description": "Every terms version and who agreed to it."})
+    history = fields.List(fields.Dict(), metadata={
+        "description": "Every terms version and who agreed to it; an amendment withdrawn or declined stays here "
+                       "(outcome, ended_by, ended_at, what it proposed)."})
     amendments = fields.List(fields.Dict())
     pending_amendment = fields.Dict(allow_none=True)
     ratings = fields.Dict()
