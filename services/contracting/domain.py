@@ -7,7 +7,8 @@ exactly what is shown. Arithmetic is ``Decimal``.
 Design (docs/design/contracting.md has the longer story):
 
 - **State machine.** draft -> pending_signatures (one party signed) -> active (both signed the same terms hash)
-  -> completed (client, with a rating) or terminated (either party, reason + notice). An edit voids every
+  -> completed (client, with a rating) or terminated (either party, reason + notice); a fixed-price contract past
+  its end date moves on to completion_pending (the client's completion is what is left). An edit voids every
   signature and returns the contract to draft. Anything else is ``Conflict`` and changes nothing.
 - **Signatures** carry the party, its id, the time and the SHA-256 of the canonical JSON (sorted keys, no
   spaces) of the signable terms; the signer sends the hash it read, so nobody signs terms it has not seen.
@@ -46,6 +47,7 @@ class Status(StrEnum):
     DRAFT = "draft"
     PENDING_SIGNATURES = "pending_signatures"
     ACTIVE = "active"
+    COMPLETION_PENDING = "completion_pending"
     COMPLETED = "completed"
     TERMINATED = "terminated"
 
@@ -60,10 +62,10 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "edit": frozenset({Status.DRAFT, Status.PENDING_SIGNATURES}),
     "sign": frozenset({Status.DRAFT, Status.PENDING_SIGNATURES}),
     "amend": frozenset({Status.ACTIVE}),
-    "measure": frozenset({Status.ACTIVE}),
-    "review": frozenset({Status.ACTIVE}),
-    "raise_issue": frozenset({Status.ACTIVE}),
-    "complete": frozenset({Status.ACTIVE}),
+    "measure": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "review": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "raise_issue": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "complete": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
     "terminate": frozenset({Status.ACTIVE}),
     "rate_client": frozenset({Status.COMPLETED}),
     "answer_rating": frozenset({Status.COMPLETED}),
@@ -410,6 +412,22 @@ def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash:
 
 
 # -- ending ------------------------------------------------------------------------------------------------------
+
+
+def past_its_end(contract: dict, today: date) -> bool:
+    """A fixed-price contract still active after its end date: the work is due, the client's acceptance (its
+    completion) is what is left."""
+    return (contract["status"] == Status.ACTIVE.value and contract["terms"]["engagement_type"] == "fixed"
+            and contract["end_date"] is not None and date.fromisoformat(contract["end_date"]) < today)
+
+
+def await_completion(contract: dict, *, now: datetime) -> dict:
+    """A fixed-price contract past its end date moves on to ``completion_pending``: no more amendments or
+    termination, only the client's completion (with its rating); reviews, issues and late measurements go on."""
+    if not past_its_end(contract, now.date()):
+        return contract
+    return {**contract, "status": Status.COMPLETION_PENDING.value, "pending_amendment": None, "updated_at": now,
+            "revision": contract["revision"] + 1}
 
 
 def complete(contract: dict, rating: dict, *, now: datetime) -> dict:

@@ -328,6 +328,24 @@ class ContractingService:
 
         return self.store.transact(work)
 
+    @configured_timer("CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS", 60.0)
+    def await_fixed_price_completion(self) -> None:
+        """Fixed-price contracts past their end date move on to completion_pending (the client completes them)."""
+        now = repository.current_time()
+        for contract_id in Repository(self.store.db).fixed_price_past_end(now.date().isoformat(), TIMER_BATCH):
+            try:
+                self.store.transact(lambda uow, cid=contract_id: self._await_completion(uow, cid, now))
+            except Exception as exc:  # changed meanwhile (completed, amended): next tick looks again
+                log.warning("moving %s to completion_pending deferred: %s", contract_id, exc)
+
+    @staticmethod
+    def _await_completion(uow: UnitOfWork, contract_id: str, now) -> None:
+        repo = Repository.of(uow)
+        before = repo.contract(contract_id)
+        after = domain.await_completion(before, now=now) if before else before
+        if after is not before:
+            _store(repo, before, after)
+
     @configured_timer("CONTRACTING_ESCALATION_INTERVAL_SECONDS", 60.0)
     def escalate_issues(self) -> None:
         """Open issues past their due time climb one escalation level of the contract's governance plan."""

@@ -784,7 +784,7 @@ class HealthSchema(Schema):
 
 
 class ContractListQuerySchema(PageQuerySchema):
-    status = _one_of(["draft", "pending_signatures", "active", "completed", "terminated"])
+    status = _one_of(["draft", "pending_signatures", "active", "completion_pending", "completed", "terminated"])
 
 
 class ContractChangesSchema(Strict):

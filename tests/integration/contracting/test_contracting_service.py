@@ -249,6 +249,18 @@ def test_during_the_notice_period_measurements_reviews_and_issues_go_on(contract
     assert issue["status"] == "open"
 
 
+def test_a_fixed_price_contract_past_its_end_date_moves_on_to_completion_pending(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri, engagement="fixed", duration_weeks=1,
+                                           start=datetime.now(UTC).date() - timedelta(days=20))
+    assert wait_for(lambda: contracting.get_contract(client, contract["id"])["status"] == "completion_pending")
+    with pytest.raises(Conflict):
+        contracting.propose_amendment(client, contract["id"], {"changes": {"seats": 2}, "reason": "More"})
+    done = contracting.complete_contract(client, contract["id"], {"score": 5, "comment": "Delivered."})
+    assert done["status"] == "completed"
+    [event] = outbox(database, "contract.completed.v1")
+    assert event["data"]["contract"]["status"] == "completed"
+
+
 def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amqp_uri):
     client, provider, contract = activated(contracting, database, amqp_uri)
     due = datetime.now(UTC) + timedelta(seconds=4)  # still ahead when the call arrives on a busy machine

@@ -420,3 +420,16 @@ def test_during_the_notice_period_the_contract_is_in_force_and_the_window_open_a
     assert _days(windows) == [("2027-01-04", "2027-01-11"), ("2027-01-11", "2027-01-18"),
                               ("2027-01-18", "2027-01-25")]
     assert last["next_evaluation_at"] is None
+
+
+def test_a_fixed_price_contract_past_its_end_date_moves_on_to_completion_pending_and_only_completes():
+    contract = active(engagement_type="fixed", duration_weeks=1)  # 2027-01-04 to 2027-01-10
+    assert domain.await_completion(contract, now=NOW) is contract  # its last day: still active
+    moved = domain.await_completion(contract, now=NOW + timedelta(days=1))
+    assert moved["status"] == "completion_pending"
+    with pytest.raises(Conflict):
+        domain.propose_amendment(moved, Party.CLIENT, {"seats": 2}, reason="More", amendment_id="a",
+                                 new_sla_id=sla_id, now=NOW)
+    assert domain.complete(moved, {"score": 5, "comment": None}, now=NOW)["status"] == "completed"
+    hourly = active(duration_weeks=1)
+    assert domain.await_completion(hourly, now=NOW + timedelta(days=1)) is hourly  # hourly work ends by its dates
