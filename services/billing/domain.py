@@ -19,7 +19,8 @@ Rules (README "Billing" has the longer story):
 - **SLA credits** (owed as contracting computed them, already capped per window) are negative lines. They never
   take an invoice below zero: a credit larger than what is left is applied up to it and the rest carried to the
   next invoice.
-- **Tax** = net (charges - credits) x the rate of the client's country (``tax.py``), rounded once.
+- **Tax** = net (charges - credits) x the rate of the treatment by both parties' countries (``tax.py``: domestic
+  VAT/GST, or none under reverse charge), rounded once.
 - **Terms** in force on the day of the work price each line (``terms_on``): an amendment never reprices earlier
   work.
 - **Balance** = total - payments - credit notes; a payment beyond it is the account's credit balance, which pays
@@ -326,9 +327,23 @@ def due_of(issued_at: datetime, payment_due_days: int, client_zone: str | None) 
     return due.isoformat(), passed
 
 
+PARTY_FIELDS = ("name", "legal_name", "address", "tax_id", "country")
+
+
+def party_snapshot(party: dict | None, party_id: str, *, supplier: bool = False) -> dict:
+    """A party as the invoice names it when issued (from billing's projection; an issued invoice keeps it even
+    when the party later changes its name or address). The supplier's also carries its payment instructions."""
+    party = party or {}
+    snapshot = {"id": party_id, **{key: party.get(key) for key in PARTY_FIELDS}}
+    if supplier:
+        snapshot["payment_instructions"] = party.get("payment_instructions")
+    return snapshot
+
+
 def build_invoice(account: dict, period: tuple[str, str], items: list[dict], credits: list[dict], *,
                   tax: dict, shoring: str | None, invoice_id: str, sequence: int, now: datetime,
-                  client_zone: str | None = None, series: str | None = None) -> dict:
+                  client_zone: str | None = None, series: str | None = None,
+                  parties: tuple[dict, dict] | None = None) -> dict:
     """One period's invoice: lines rounded once each, SLA credits as negative lines, tax on the net, the total.
     ``tax`` is ``{"country", "name", "rate"}``. ``credit_applications`` lists what each credit gave. Due on the
     client's calendar (``due_of``); numbered in the issuer's ``series``."""
@@ -367,6 +382,8 @@ def build_invoice(account: dict, period: tuple[str, str], items: list[dict], cre
         "category": account["category"],
         "model": account["model"],
         "shoring": shoring,
+        "supplier": parties[0] if parties else party_snapshot(None, account["provider_id"], supplier=True),
+        "client": parties[1] if parties else party_snapshot(None, account["tenant_id"]),
         "lane": account["lane"],
         "currency": currency,
         "period": {"start": period[0], "end": period[1]},

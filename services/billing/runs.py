@@ -65,7 +65,6 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
         credits[credit["bill_key"]].append(credit)
     tenant = repo.tenant(tenant_id)
     providers = repo.providers([a["provider_id"] for a in accounts])
-    tax = tax_for(tenant["country"] if tenant else None, tax_rates)
 
     advances, billable, carried = [], [], []
     for account in accounts:
@@ -88,10 +87,14 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
         series = series_of(provider_id)
         first = repo.allocate_in_series(INVOICES, series, len(entries))
         for offset, (account, after, period, key) in enumerate(entries):
+            provider = providers.get(account["provider_id"])
+            tax = tax_for(tenant["country"] if tenant else None, tax_rates, provider["country"] if provider else None)
             invoice = domain.build_invoice(
                 account, period, items[key], credits[key], tax=tax,
                 shoring=shoring_of(tenant, providers.get(account["provider_id"])),
-                invoice_id=new_id("inv"), sequence=first + offset, now=now, client_zone=zone, series=series)
+                invoice_id=new_id("inv"), sequence=first + offset, now=now, client_zone=zone, series=series,
+                parties=(domain.party_snapshot(provider, account["provider_id"], supplier=True),
+                         domain.party_snapshot(tenant, tenant_id)))
             carried += _carried(credits[key], after, invoice["credit_applications"])
             invoice, used = domain.with_credit_balance(invoice, domain.credit_balance_of(account))
             if used:

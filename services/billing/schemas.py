@@ -198,7 +198,7 @@ def encode_cursor(last_id: str) -> str:
 # The invoice object of the event contract (contracts-schema/events/billing/billing.schema.json).
 INVOICE_FIELDS = ("id", "number", "tenant_id", "provider_id", "contract_id", "title", "category", "model", "shoring",
                   "currency", "period", "issued_at", "due_date", "lines", "charges", "credits", "net", "tax", "total",
-                  "fixed", "variable")
+                  "fixed", "variable", "supplier", "client")
 ITEM_FIELDS = ("id", "contract_id", "kind", "key", "date", "hours", "units", "milestone", "description", "status",
                "reason", "submitted_at", "reviewed_at", "billing_period")
 
@@ -217,13 +217,18 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _issued(invoice: dict) -> dict:
+    """The invoice as issued (an invoice issued before parties were kept on it has none)."""
+    return {key: invoice[key] for key in INVOICE_FIELDS if key in invoice}
+
+
 def invoice_to_event(invoice: dict) -> dict:
-    return jsonable({key: invoice[key] for key in INVOICE_FIELDS})
+    return jsonable(_issued(invoice))
 
 
 def invoice_to_wire(invoice: dict, now: datetime, payments: list[dict], notes: list[dict]) -> dict:
     summary = domain.balance_summary(invoice, now)
-    return jsonable({**{key: invoice[key] for key in INVOICE_FIELDS}, "due_at": invoice["due_at"],
+    return jsonable({**_issued(invoice), "due_at": invoice["due_at"],
                      "status": summary["status"], "paid": invoice["paid"], "credited": invoice["credited"],
                      "balance": summary["balance"], "overdue_at": invoice["overdue_at"],
                      "payments": [payment_to_wire(p) for p in payments],

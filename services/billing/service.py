@@ -34,6 +34,7 @@ from .repository import Repository
 log = logging.getLogger(__name__)
 
 TIMER_BATCH = 500
+LEGAL_FIELDS = ("legal_name", "address", "tax_id")  # optional in the parties' events: what an invoice names
 
 
 def _visible(record: dict | None, kind: str, party_id: str | None, what: str, record_id: Any) -> dict:
@@ -110,14 +111,16 @@ class BillingService:
     @subscribe(events.POSTINGS, events.TENANT_REGISTERED)
     def on_tenant_registered(self, uow: UnitOfWork, envelope: dict) -> None:
         tenant = envelope["data"]["tenant"]
-        Repository.of(uow).save_party(repository.TENANTS, {k: tenant[k] for k in ("id", "name", "country",
-                                                                                   "time_zone")})
+        Repository.of(uow).save_party(repository.TENANTS, {
+            **{k: tenant[k] for k in ("id", "name", "country", "time_zone")},
+            **{k: tenant.get(k) for k in LEGAL_FIELDS}})
 
     def _save_provider(self, uow: UnitOfWork, envelope: dict) -> None:
         provider = envelope["data"]["provider"]
         Repository.of(uow).save_party(repository.PROVIDERS, {
             "id": provider["id"], "name": provider["display_name"], "country": provider["country"],
-            "time_zone": provider["time_zone"]})
+            "time_zone": provider["time_zone"], **{k: provider.get(k) for k in (*LEGAL_FIELDS,
+                                                                                "payment_instructions")}})
 
     @subscribe(events.PROVIDERS, events.PROVIDER_REGISTERED)
     def on_provider_registered(self, uow: UnitOfWork, envelope: dict) -> None:
@@ -416,6 +419,12 @@ class BillingService:
     def render_invoice(self, party: dict, invoice_id: str) -> str:
         """The invoice as a readable HTML document."""
         return documents.invoice_html(*self._printable(party, invoice_id))
+
+    @rpc
+    def render_statement(self, party: dict, invoice_id: str) -> str:
+        """Where the invoice stands now (status, payments, credit notes, balance), as an HTML document beside the
+        invoice, which never changes."""
+        return documents.statement_html(self._printable(party, invoice_id)[0])
 
     @rpc
     def render_invoice_pdf(self, party: dict, invoice_id: str) -> str:

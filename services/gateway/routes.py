@@ -523,7 +523,17 @@ ROUTES: tuple[Route, ...] = (
         "get_invoice_document", "GET", "/v1/invoices/{invoice_id}/document", "The invoice as an HTML document",
         who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
         media_type="text/html",
-        description="Readable and printable; errors are JSON.",
+        description="The invoice as issued, readable and printable, and never different afterwards: the parties as "
+        "named then (legal names, addresses, tax ids), quantities with units, unit prices, a retainer's proration "
+        "basis, totals, the tax treatment's wording (reverse charge), payment instructions. Status and balance "
+        "are on its statement. Errors are JSON.",
+    ),
+    Route(
+        "get_invoice_statement", "GET", "/v1/invoices/{invoice_id}/statement",
+        "Where an invoice stands now: status, payments, credit notes, balance (HTML)",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
+        media_type="text/html",
+        description="Beside the invoice document, which shows the invoice as issued and never changes.",
     ),
     Route(
         "get_invoice_pdf", "GET", "/v1/invoices/{invoice_id}/pdf", "The invoice as a PDF document",

@@ -1114,10 +1114,17 @@ class InvoiceSchema(Schema):
     charges = _amount()
     credits = _amount(metadata={"description": "SLA credits applied."})
     net = _amount()
-    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount}"})
+    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount, treatment (domestic, "
+                                               "reverse_charge, outside_scope, not_in_table, unknown), note (the "
+                                               "wording the invoice carries)}"})
     total = _amount()
     fixed = _amount(metadata={"description": "Retainer and milestones."})
     variable = _amount(metadata={"description": "Time and usage."})
+    supplier = fields.Dict(metadata={
+        "description": "The provider, who issues the invoice (the platform bills as its agent), as named when "
+                       "issued: id, name, legal_name, address, tax_id, country, payment_instructions."})
+    client = fields.Dict(metadata={"description": "The client organisation as named when issued: id, name, "
+                                                  "legal_name, address, tax_id, country."})
     status = fields.String(metadata={"description": "issued, partially_paid, paid, overpaid, overdue or credited."})
     paid = _amount()
     credited = _amount(metadata={"description": "By credit notes."})

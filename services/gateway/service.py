@@ -377,6 +377,10 @@ class GatewayService(InboundCommands):
     def get_invoice_document(self, request: ApiRequest) -> str:
         return self.rpc(self.billing.render_invoice, self._payer(request), request.path["invoice_id"])
 
+    @route("get_invoice_statement")
+    def get_invoice_statement(self, request: ApiRequest) -> str:
+        return self.rpc(self.billing.render_statement, self._payer(request), request.path["invoice_id"])
+
     @route("get_invoice_pdf")
     def get_invoice_pdf(self, request: ApiRequest) -> bytes:
         encoded = self.rpc(self.billing.render_invoice_pdf, self._payer(request), request.path["invoice_id"])

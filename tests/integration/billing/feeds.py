@@ -29,9 +29,9 @@ def _event(producer: str, routing_key: str, subject: str, data: dict, tenant: st
     return event
 
 
-def tenant_registered(tenant_id: str, country: str, time_zone: str) -> dict:
+def tenant_registered(tenant_id: str, country: str, time_zone: str, name: str = "Praxis Weber") -> dict:
     data = _example("postings", "tenant.registered.v1")["data"]
-    data["tenant"].update(id=tenant_id, country=country, time_zone=time_zone, name="Praxis Weber")
+    data["tenant"].update(id=tenant_id, country=country, time_zone=time_zone, name=name)
     return _event("postings", "tenant.registered.v1", tenant_id, data, tenant_id)
 
 

@@ -56,11 +56,12 @@ def billing(container_factory, config, amqp_uri):
 
 
 class Parties:
-    def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin", provider_id=None):
+    def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin", provider_id=None,
+                 provider_country="PL", provider_zone="Europe/Warsaw"):
         self.amqp_uri, self.database = amqp_uri, database
         self.tenant_id, self.provider_id = feeds.hex_id("ten"), provider_id or feeds.hex_id("prv")
         feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone))
-        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, "PL", "Europe/Warsaw"))
+        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, provider_country, provider_zone))
         assert wait_for(lambda: database.tenants.count_documents({"_id": self.tenant_id}) == 1
                         and database.providers.count_documents({"_id": self.provider_id}) == 1)
         self.client = {"kind": "client", "tenant_id": self.tenant_id}
@@ -110,7 +111,7 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     days = (last - start).days + 1
     retainer = (Decimal("1000.00") * days / calendar.monthrange(first.year, first.month)[1])
     net = Decimal(cents(retainer)) + Decimal("250.00") - Decimal("13.37")
-    tax = Decimal(cents(net * Decimal("0.19")))
+    tax = Decimal(0)  # a Polish provider's services to a German business: reverse charge
     assert [(line["kind"], line["quantity"], line["amount"]["amount"]) for line in invoice["lines"]] == [
         ("retainer", str(days), cents(retainer)),
         ("time", "2.5", "0.00"), ("time", "3.25", "0.00"),  # the retainer pays for the hours
@@ -121,8 +122,13 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
                                                                       "end": last.isoformat()}
     assert invoice["charges"]["amount"] == cents(Decimal(cents(retainer)) + 250)
     assert (invoice["credits"]["amount"], invoice["net"]["amount"]) == ("13.37", cents(net))
-    assert invoice["tax"] == {"country": "DE", "name": "VAT 19%", "rate": "19",
-                              "amount": {"amount": cents(tax), "currency": "EUR"}}
+    assert invoice["tax"] == {"country": "DE", "name": "VAT 0% (reverse charge)", "rate": "0",
+                              "treatment": "reverse_charge",
+                              "note": "Reverse charge: VAT to be accounted for by the recipient (Article 196, "
+                                      "Directive 2006/112/EC).",
+                              "amount": {"amount": "0.00", "currency": "EUR"}}
+    assert (invoice["supplier"]["name"], invoice["supplier"]["country"]) == ("Ana Nowak", "PL")
+    assert (invoice["client"]["name"], invoice["client"]["country"]) == ("Praxis Weber", "DE")
     assert invoice["total"] == {"amount": cents(net + tax), "currency": "EUR"}
     assert invoice["fixed"]["amount"] == invoice["charges"]["amount"] and invoice["variable"]["amount"] == "0.00"
     assert (invoice["shoring"], invoice["balance"], invoice["status"]) == ("nearshore", invoice["total"], "issued")
@@ -136,9 +142,21 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     assert billing.run_invoices()["invoices_issued"] == 0
     html = billing.render_invoice(parties.client, invoice["id"])
     assert "Invoice INV-000001" in html and "Calendar migration" in html and cents(net + tax) in html
-    pdf = PdfReader(io.BytesIO(base64.b64decode(billing.render_invoice_pdf(parties.client, invoice["id"]))))
+    assert "Article 196" in html and "Praxis Weber" in html and f"{days} days" in html
+    pdf_document = billing.render_invoice_pdf(parties.client, invoice["id"])
+    pdf = PdfReader(io.BytesIO(base64.b64decode(pdf_document)))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "Invoice INV-000001" in text and "Calendar migration" in text and f"{cents(net + tax)} EUR" in text
+
+    # Issued is fixed: a payment, and the client renaming itself, change the statement, never the document.
+    billing.record_payment(parties.client, invoice["id"], {"amount": {"amount": "100.00", "currency": "EUR"},
+                                                           "reference": "first"})
+    feeds.publish(amqp_uri, feeds.tenant_registered(parties.tenant_id, "DE", "Europe/Berlin", name="Weber Praxis"))
+    assert wait_for(lambda: database.tenants.find_one({"_id": parties.tenant_id})["name"] == "Weber Praxis")
+    assert billing.render_invoice(parties.client, invoice["id"]) == html
+    assert billing.render_invoice_pdf(parties.client, invoice["id"]) == pdf_document
+    statement = billing.render_statement(parties.client, invoice["id"])
+    assert "partially_paid" in statement and "100.00 EUR" in statement and "first" in statement
 
 
 def test_hourly_time_is_billed_per_line_rounded_once_half_up(billing, database, amqp_uri):
@@ -274,7 +292,8 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
 ):
     clock = monkeypatch
     first, _ = last_month()
-    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris", provider_country="FR",
+                      provider_zone="Europe/Paris")  # a domestic supply: French VAT
     due_now = parties.activate(engagement="retainer", price="500.00", start=first, payment_due_days=0)
     later = parties.activate(engagement="retainer", price="300.00", start=first, payment_due_days=30)
     billing.run_invoices()
@@ -321,7 +340,8 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
     over = billing.record_payment(finance, overdue["id"], {"amount": {"amount": "400.00", "currency": "EUR"},
                                                            "reference": "wire-3"})
     assert (over["status"], over["balance"]["amount"]) == ("paid", "0.00")
-    assert over["payments"][-1]["to_credit_balance"] == {"amount": "50.00", "currency": "EUR"}
+    [excess] = [p["to_credit_balance"] for p in over["payments"] if p["reference"] == "wire-3"]
+    assert excess == {"amount": "50.00", "currency": "EUR"}
     assert billing.get_account(parties.client, due_now["id"])["credit_balance"]["amount"] == "50.00"
     assert len(outbox(database, "payment.recorded.v1")) == 2
     assert len(outbox(database, "invoice.overdue.v1")) == 1
@@ -405,13 +425,14 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
     assert ["total", "spend", "EUR", "1450.00", "", ""] in rows
     assert ["saving", "customer_inquiries", "EUR", "1150.00", "3000.00", "1850.00"] in rows
 
-    # A credit note comes off the spend (its net) and the tax (its tax), in its invoice's category.
+    # A credit note comes off the spend (its net; a reverse-charged invoice from Poland carries no tax), in its
+    # invoice's category.
     [bookkeeping] = billing.list_invoices(parties.client, contract_id=hourly["id"])["items"]
     billing.issue_credit_note(parties.provider, bookkeeping["id"], {
-        "amount": {"amount": "35.70", "currency": "EUR"}, "reason": "An hour and a half billed twice."})
+        "amount": {"amount": "30.00", "currency": "EUR"}, "reason": "Three quarters of an hour billed twice."})
     [corrected] = billing.cost_report(parties.tenant_id, first.isoformat(), last.isoformat())["currencies"]
     assert (corrected["spend"]["amount"], corrected["credit_notes"]["amount"]) == ("1420.00", "30.00")
-    assert Decimal(corrected["tax"]["amount"]) == Decimal(eur["tax"]["amount"]) - Decimal("5.70")
+    assert (corrected["tax"]["amount"], corrected["total"]["amount"]) == ("0.00", "1420.00")
     assert {row["key"]: row["spend"]["amount"] for row in corrected["by_category"]}["bookkeeping"] == "270.00"
 
 
@@ -429,6 +450,11 @@ def test_a_late_approval_lands_on_the_next_invoice_at_the_rate_of_its_day_and_a_
     billing.review_item(parties.client, wire["id"], early[0]["id"], "approve")
     first = billing.run_invoices({"as_of": last_start.isoformat()})
     assert first["invoices_issued"] == 1
+    [earlier] = billing.list_invoices(parties.client)["items"]
+    overpaid = billing.record_payment(parties.client, earlier["id"], {
+        "amount": {"amount": "25.00", "currency": "EUR"}, "reference": "rounded-up"})  # 20.00 was asked
+    assert overpaid["balance"]["amount"] == "0.00"
+    assert billing.get_account(parties.client, wire["id"])["credit_balance"]["amount"] == "5.00"
 
     late = billing.review_item(parties.client, wire["id"], early[1]["id"], "approve")
     assert late["billing_period"]["start"] == last_start.isoformat()  # its own period is invoiced already
@@ -443,6 +469,9 @@ def test_a_late_approval_lands_on_the_next_invoice_at_the_rate_of_its_day_and_a_
              for i in invoices]
     # 2 h x 10.00; then 3 h done before the amendment took effect, still at 10.00 though invoiced after it
     assert lines == [["20.00"], ["30.00"]]
+    following = billing.get_invoice(parties.client, invoices[1]["id"])  # paid first from the credit balance
+    assert (following["paid"]["amount"], following["balance"]["amount"]) == ("5.00", "25.00")
+    assert billing.get_account(parties.client, wire["id"])["credit_balance"]["amount"] == "0.00"
     assert invoices[1]["period"] == {"start": last_start.isoformat(),
                                      "end": (last_start + timedelta(days=9)).isoformat()}
     assert billing.get_account(parties.client, wire["id"])["next_period_end"] is None
@@ -455,7 +484,8 @@ def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_a
     billing, database, amqp_uri
 ):
     first, last = last_month()
-    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris", provider_country="FR",
+                      provider_zone="Europe/Paris")
     wire = parties.activate(engagement="retainer", price="500.00", start=first, end=last)
     assert billing.run_invoices()["invoices_issued"] == 1
     [invoice] = billing.list_invoices(parties.client)["items"]

@@ -223,14 +223,31 @@ def test_an_invoice_is_overdue_once_its_due_date_has_passed_in_the_clients_time_
 
 def test_the_tax_table_is_configurable_and_an_unknown_country_is_untaxed_and_says_so():
     table = tax.tax_table("DE=7,XK=18")
-    assert tax.tax_for("DE", table) == {"country": "DE", "name": "VAT 7%", "rate": "7"}
+    assert tax.tax_for("DE", table) == {"country": "DE", "name": "VAT 7%", "rate": "7", "treatment": "domestic",
+                                        "note": None}
     assert tax.tax_for("XK", table)["rate"] == "18"
     assert tax.tax_for("AU", table)["name"] == "GST 10%"
     assert tax.tax_for("US", table) == {"country": "US", "name": "No VAT/GST (US is not in the tax table)",
-                                        "rate": "0"}
+                                        "rate": "0", "treatment": "not_in_table", "note": None}
     assert tax.tax_for(None, table)["name"] == "No VAT/GST (client country unknown)"
     with pytest.raises(ValueError):
         tax.tax_table("DE=nineteen")
+
+
+@pytest.mark.parametrize(("supplier", "client", "treatment", "rate", "wording"), [
+    ("DE", "DE", "domestic", "19", "VAT 19%"),
+    ("PL", "DE", "reverse_charge", "0", "Article 196, Directive 2006/112/EC"),  # EU to EU, B2B services
+    ("PH", "GB", "reverse_charge", "0", "the recipient accounts for the VAT in GB"),
+    ("IN", "AU", "reverse_charge", "0", "the recipient accounts for the GST in AU"),
+    ("DE", "US", "outside_scope", "0", "Not subject to VAT/GST in DE"),
+    ("US", "US", "not_in_table", "0", "US is not in the tax table"),
+    (None, "FR", "domestic", "20", "VAT 20%"),  # billing has not heard of the provider: the client's rate
+])
+def test_tax_follows_the_rule_table_by_the_suppliers_and_the_clients_country(supplier, client, treatment, rate,
+                                                                            wording):
+    treated = tax.tax_for(client, tax.tax_table(None), supplier)
+    assert (treated["treatment"], treated["rate"]) == (treatment, rate)
+    assert wording in treated["name"] + " " + (treated["note"] or "")
 
 
 def test_months_are_counted_by_days_in_each_month():

@@ -14,7 +14,8 @@ NOW = datetime(2027, 2, 1, tzinfo=UTC)
 
 def test_finance_reads_and_pays_but_never_submits_approves_or_runs():
     reads = {"list_billable_items", "get_billing_account", "list_invoices", "get_invoice", "get_invoice_document",
-             "get_invoice_pdf", "get_cost_report", "get_cost_report_csv", "get_in_house_costs"}
+             "get_invoice_pdf", "get_invoice_statement", "get_cost_report", "get_cost_report_csv",
+             "get_in_house_costs"}
     assert {r.operation for r in BILLING_ROUTES if FINANCE in r.who} == reads | {"record_payment"}
     assert BY_OPERATION["record_payment"].who == (FINANCE, OPERATOR)
     assert BY_OPERATION["submit_billable_items"].who == (PROVIDER_ITSELF,)
