@@ -124,6 +124,9 @@ class TenantCreateSchema(Strict):
     time_zone = TimeZone(required=True)
     segment = _one_of(SEGMENTS)
     core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name invoices bill."})
+    address = _text(500, allow_none=True, metadata={"description": "Billing address, lines separated by newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id; invoices name it."})
 
 
 class TenantSchema(Schema):
@@ -134,6 +137,9 @@ class TenantSchema(Schema):
     segment = _one_of(SEGMENTS, required=True)
     core_competencies = fields.List(fields.String(), required=True)
     created_at = _timestamp(required=True)
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 class TenantCreatedSchema(Schema):
@@ -200,6 +206,12 @@ class ProviderChangesSchema(Strict):
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
     certifications = fields.List(_text(120))
     nda_willing = fields.Boolean()
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
+    address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
+                                                                   "newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
+    payment_instructions = _text(1000, allow_none=True, metadata={
+        "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
 
 class ProviderRegistrationSchema(ProviderChangesSchema):
@@ -327,6 +339,10 @@ class ProviderSchema(Schema):
     availability = fields.Nested(AvailabilityOutSchema)
     certifications = fields.List(fields.String())
     nda_willing = fields.Boolean()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
+    payment_instructions = fields.String(allow_none=True)
     verified = fields.Boolean(required=True)
     verified_at = _timestamp(allow_none=True)
     created_at = _timestamp(required=True)

@@ -275,6 +275,7 @@ def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
         "segment": fields["segment"],
         "core_competencies": normalise_competencies(fields["core_competencies"]),
         "created_at": now,
+        **{key: fields.get(key) for key in ("legal_name", "address", "tax_id")},
     }
 
 

@@ -87,6 +87,10 @@ class NewTenantSchema(StrictSchema):
         load_default=list,
         validate=validate.Length(max=30),
     )
+    # What invoices name the client by: optional.
+    legal_name = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    address = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    tax_id = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
 
 
 class TenantSchema(StrictSchema):
@@ -97,6 +101,9 @@ class TenantSchema(StrictSchema):
     segment = fields.String()
     core_competencies = fields.List(fields.String())
     created_at = UtcTimestamp()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 def load_new_tenant(payload: Any) -> dict:

@@ -30,6 +30,9 @@ from . import feeds
 pytestmark = pytest.mark.integration
 
 CENT = Decimal("0.01")
+CLIENT_LEGAL = {"legal_name": "Praxis Weber GmbH", "address": "Hauptstraße 1\n10115 Berlin", "tax_id": "DE136695976"}
+SUPPLIER_LEGAL = {"legal_name": "Ana Nowak Usługi Biurowe", "address": "ul. Długa 5\n00-001 Warszawa",
+                  "tax_id": "PL5260250274", "payment_instructions": "IBAN PL61 1090 1014 0000 0712 1981 2874"}
 
 
 def cents(value: Decimal) -> str:
@@ -57,11 +60,12 @@ def billing(container_factory, config, amqp_uri):
 
 class Parties:
     def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin", provider_id=None,
-                 provider_country="PL", provider_zone="Europe/Warsaw"):
+                 provider_country="PL", provider_zone="Europe/Warsaw", tenant_legal=None, provider_legal=None):
         self.amqp_uri, self.database = amqp_uri, database
         self.tenant_id, self.provider_id = feeds.hex_id("ten"), provider_id or feeds.hex_id("prv")
-        feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone))
-        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, provider_country, provider_zone))
+        feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone, **(tenant_legal or {})))
+        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, provider_country, provider_zone,
+                                                          **(provider_legal or {})))
         assert wait_for(lambda: database.tenants.count_documents({"_id": self.tenant_id}) == 1
                         and database.providers.count_documents({"_id": self.provider_id}) == 1)
         self.client = {"kind": "client", "tenant_id": self.tenant_id}
@@ -83,7 +87,7 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
 ):
     first, last = last_month()
     start = first + timedelta(days=3)  # the retainer is prorated over the days the contract ran that month
-    parties = Parties(amqp_uri, database)
+    parties = Parties(amqp_uri, database, tenant_legal=CLIENT_LEGAL, provider_legal=SUPPLIER_LEGAL)
     wire = parties.activate(engagement="retainer", price="1000.00", start=start,
                             milestones=[("Calendar migration", "250.00")])
     entries = {"items": [
@@ -127,8 +131,8 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
                               "note": "Reverse charge: VAT to be accounted for by the recipient (Article 196, "
                                       "Directive 2006/112/EC).",
                               "amount": {"amount": "0.00", "currency": "EUR"}}
-    assert (invoice["supplier"]["name"], invoice["supplier"]["country"]) == ("Ana Nowak", "PL")
-    assert (invoice["client"]["name"], invoice["client"]["country"]) == ("Praxis Weber", "DE")
+    assert invoice["supplier"] == {"id": parties.provider_id, "name": "Ana Nowak", "country": "PL", **SUPPLIER_LEGAL}
+    assert invoice["client"] == {"id": parties.tenant_id, "name": "Praxis Weber", "country": "DE", **CLIENT_LEGAL}
     assert invoice["total"] == {"amount": cents(net + tax), "currency": "EUR"}
     assert invoice["fixed"]["amount"] == invoice["charges"]["amount"] and invoice["variable"]["amount"] == "0.00"
     assert (invoice["shoring"], invoice["balance"], invoice["status"]) == ("nearshore", invoice["total"], "issued")
@@ -142,11 +146,15 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     assert billing.run_invoices()["invoices_issued"] == 0
     html = billing.render_invoice(parties.client, invoice["id"])
     assert "Invoice INV-000001" in html and "Calendar migration" in html and cents(net + tax) in html
-    assert "Article 196" in html and "Praxis Weber" in html and f"{days} days" in html
+    assert "Article 196" in html and "Praxis Weber GmbH" in html and f"{days} days" in html
+    for legal in (CLIENT_LEGAL["tax_id"], SUPPLIER_LEGAL["tax_id"], SUPPLIER_LEGAL["payment_instructions"],
+                  "10115 Berlin", "Ana Nowak Usługi Biurowe"):
+        assert legal in html, legal
     pdf_document = billing.render_invoice_pdf(parties.client, invoice["id"])
     pdf = PdfReader(io.BytesIO(base64.b64decode(pdf_document)))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "Invoice INV-000001" in text and "Calendar migration" in text and f"{cents(net + tax)} EUR" in text
+    assert CLIENT_LEGAL["tax_id"] in text and SUPPLIER_LEGAL["tax_id"] in text and "reverse charge" in text
 
     # Issued is fixed: a payment, and the client renaming itself, change the statement, never the document.
     billing.record_payment(parties.client, invoice["id"], {"amount": {"amount": "100.00", "currency": "EUR"},
