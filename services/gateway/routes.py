@@ -237,7 +237,9 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.OfferSchema, response=schemas.ProposalSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="The price is in the posting's currency and means what its budget means; `hours_per_week` "
-        "is required for hourly and retainer work. One proposal per invitation: afterwards, counter it.",
+        "is required for hourly and retainer work, and at most the provider's free hours a week (its capacity less "
+        "what its current contracts hold, as matching counts them; 422 with the reason). One proposal per "
+        "invitation: afterwards, counter it.",
     ),
     Route(
         "get_proposal", "GET", "/v1/proposals/{proposal_id}", "A proposal with its negotiation history",

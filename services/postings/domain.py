@@ -508,6 +508,19 @@ def terms_problems(posting: dict, terms: dict) -> dict[str, list[str]]:
     return problems
 
 
+def ensure_within_capacity(terms: dict, free_hours: float | None) -> None:
+    """Terms may not ask more hours a week than the provider has free (matching's count of its capacity less the
+    hours its current contracts hold). ``None``: matching could not tell; the terms are taken unchecked."""
+    hours = terms.get("hours_per_week")
+    if free_hours is None or not hours or hours <= free_hours:
+        return
+    raise ValidationFailed(
+        "The provider does not have that many free hours a week.",
+        details={"hours_per_week": [f"The provider has {free_hours:g} free hours a week; these terms ask for "
+                                    f"{hours}."]},
+    )
+
+
 def ensure_terms_fit(posting: dict, terms: dict) -> None:
     problems = terms_problems(posting, terms)
     if problems:

@@ -7,11 +7,16 @@ storage in ``repository``, event payloads in ``events``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import eventlet
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.rpc import RpcProxy
 
 from shared import apikeys, idempotency
 from shared.apikeys import KeyRing
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
@@ -33,6 +38,11 @@ def _posting(repo: Repository, tenant_id: Any, posting_id: Any) -> dict:
     if posting is None:
         raise NotFound(f"Posting {posting_id} not found.")
     return posting
+
+
+log = logging.getLogger(__name__)
+
+CAPACITY_CHECK_SECONDS = 5.0
 
 
 def _invitation_for(repo: NegotiationRepository, provider_id: Any, invitation_id: Any) -> dict:
@@ -96,6 +106,18 @@ class PostingsService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    matching = RpcProxy("matching")  # owns providers' load: asked for free capacity before terms are taken
+
+    def _free_hours(self, provider_id: str, centre_id: str | None) -> float | None:
+        """The provider's free hours a week as matching counts them; None when matching cannot tell in time (not
+        running, or it has not heard of the provider): the terms are then taken unchecked, and the miss logged."""
+        try:
+            with eventlet.Timeout(CAPACITY_CHECK_SECONDS):
+                return float(self.matching.free_capacity(provider_id, centre_id)["free_hours_per_week"])
+        except (UnknownService, RemoteError, DomainError, eventlet.Timeout) as exc:
+            log.warning("free capacity of %s unknown (%s): terms taken without the capacity check", provider_id,
+                        type(exc).__name__)
+            return None
 
     # -- tenants ---------------------------------------------------------------------------------------------
 
@@ -382,12 +404,15 @@ class PostingsService:
     @rpc
     def submit_proposal(self, provider_id: str, invitation_id: str, terms: dict, note: str | None = None) -> dict:
         offered, note = schemas.load_offer(terms, note)
+        invited = _invitation_for(NegotiationRepository(self.store.db), provider_id, invitation_id)
+        free = self._free_hours(provider_id, invited["centre_id"])
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
             invitation = _invitation_for(repo, provider_id, invitation_id)
             tenant = _tenant(repo, invitation["tenant_id"])
             posting = _posting(repo, tenant["id"], invitation["posting_id"])
+            domain.ensure_within_capacity(offered, free)
             now = repository.current_time()
             proposal = domain.open_proposal(invitation, posting, terms=offered, note=note,
                                             proposal_id=repository.new_id("prp"), now=now)
@@ -417,12 +442,15 @@ class PostingsService:
     def counter_proposal(self, party: dict, proposal_id: str, terms: dict, note: str | None = None) -> dict:
         kind, party_id = schemas.load_party(party)
         offered, note = schemas.load_offer(terms, note)
+        current = _proposal_for(NegotiationRepository(self.store.db), kind, party_id, proposal_id)
+        free = self._free_hours(current["provider_id"], current["centre_id"])
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
             before = _proposal_for(repo, kind, party_id, proposal_id)
             tenant = _tenant(repo, before["tenant_id"])
             posting = _posting(repo, tenant["id"], before["posting_id"])
+            domain.ensure_within_capacity(offered, free)
             after = domain.counter(before, posting, kind, terms=offered, note=note,
                                    actor=f"{kind.value}:{party_id}", now=repository.current_time())
             _store_proposal(repo, before, after)
