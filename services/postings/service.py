@@ -42,7 +42,7 @@ def _posting(repo: Repository, tenant_id: Any, posting_id: Any) -> dict:
 
 log = logging.getLogger(__name__)
 
-CAPACITY_CHECK_SECONDS = 5.0
+MATCHING_ANSWER_SECONDS = 5.0
 
 
 def _invitation_for(repo: NegotiationRepository, provider_id: Any, invitation_id: Any) -> dict:
@@ -106,18 +106,24 @@ class PostingsService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
-    matching = RpcProxy("matching")  # owns providers' load: asked for free capacity before terms are taken
+    # Matching owns shortlists and providers' load: asked for the current shortlist when postings' copy has not
+    # caught up, and for a provider's free capacity before terms are taken.
+    matching = RpcProxy("matching")
+
+    def _ask_matching(self, method: str, *args: Any) -> Any:
+        """Matching's answer, or None when it cannot give one in time (not running, or it does not know)."""
+        try:
+            with eventlet.Timeout(MATCHING_ANSWER_SECONDS):
+                return getattr(self.matching, method)(*args)
+        except (UnknownService, RemoteError, DomainError, eventlet.Timeout) as exc:
+            log.warning("matching.%s%s unanswered (%s)", method, args, type(exc).__name__)
+            return None
 
     def _free_hours(self, provider_id: str, centre_id: str | None) -> float | None:
-        """The provider's free hours a week as matching counts them; None when matching cannot tell in time (not
-        running, or it has not heard of the provider): the terms are then taken unchecked, and the miss logged."""
-        try:
-            with eventlet.Timeout(CAPACITY_CHECK_SECONDS):
-                return float(self.matching.free_capacity(provider_id, centre_id)["free_hours_per_week"])
-        except (UnknownService, RemoteError, DomainError, eventlet.Timeout) as exc:
-            log.warning("free capacity of %s unknown (%s): terms taken without the capacity check", provider_id,
-                        type(exc).__name__)
-            return None
+        """The provider's free hours a week as matching counts them; None (terms taken unchecked) when matching
+        cannot tell."""
+        answer = self._ask_matching("free_capacity", provider_id, centre_id)
+        return None if answer is None else float(answer["free_hours_per_week"])
 
     # -- tenants ---------------------------------------------------------------------------------------------
 
@@ -337,6 +343,12 @@ class PostingsService:
     @rpc
     def invite_provider(self, tenant_id: str, posting_id: str, provider_id: str) -> dict:
         provider_id = schemas.load_identifier(provider_id, "provider_id", "prv_")
+        # Postings' copy of the shortlist follows matching's events, a moment behind what matching answers: when
+        # the copy does not have the provider yet, matching is asked for the shortlist it shows now.
+        kept = NegotiationRepository(self.store.db).shortlist(posting_id) if isinstance(posting_id, str) else None
+        current = None
+        if domain.shortlist_candidate(kept, provider_id) is None:
+            current = self._ask_matching("get_shortlist", tenant_id, posting_id)
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
@@ -344,6 +356,8 @@ class PostingsService:
             existing = repo.invitation_of(posting["id"], provider_id)
             if existing is not None:
                 return schemas.invitation_to_wire(existing)  # inviting twice is one invitation
+            if current is not None and current["tenant_id"] == posting["tenant_id"]:
+                self._keep_latest_shortlist(uow, current)
             shortlist = repo.shortlist(posting["id"])
             if shortlist is not None and shortlist["tenant_id"] != posting["tenant_id"]:
                 shortlist = None
