@@ -433,9 +433,13 @@ def status_of(invoice: dict, now: datetime) -> str:
     return "partially_paid" if amount_of(invoice["paid"]) or amount_of(invoice["credited"]) else "issued"
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 def check_payable(invoice: dict, received_at: datetime, now: datetime) -> None:
-    """A payment is received by now, on an invoice that still asks for money (not credited in full)."""
-    if received_at > now:
+    """A payment is received by now (give or take ``CLOCK_SKEW`` between the payer's clock and ours, as for SLA
+    measurements), on an invoice that still asks for money (not credited in full)."""
+    if received_at > now + CLOCK_SKEW:
         raise ValidationFailed("A payment cannot be received in the future.",
                                {"received_at": ["Now or earlier."]})
     if amount_of(invoice["total"]) - amount_of(invoice["credited"]) <= 0:
