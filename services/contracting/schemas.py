@@ -169,6 +169,7 @@ class AmendmentChangesSchema(StrictSchema):
 class AmendmentSchema(StrictSchema):
     changes = fields.Nested(AmendmentChangesSchema, required=True)
     reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+    effective_date = IsoDate(load_default=None)
 
 
 class SignatureSchema(StrictSchema):

@@ -133,6 +133,9 @@ class TenantCreateSchema(Strict):
     business_hours = fields.Nested(BusinessHoursSchema, metadata={
         "description": "When the client works, in its time zone (default 09:00-17:00 Mon-Fri); its postings' "
                        "overlap rule and explanations use it unless a posting sets its own."})
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name invoices bill."})
+    address = _text(500, allow_none=True, metadata={"description": "Billing address, lines separated by newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id; invoices name it."})
 
 
 class TenantSchema(Schema):
@@ -145,6 +148,9 @@ class TenantSchema(Schema):
     business_hours = fields.Nested(BusinessHoursSchema, metadata={
         "description": "The client's business hours (absent on tenants registered before them: 09:00-17:00 Mon-Fri)"})
     created_at = _timestamp(required=True)
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 class TenantCreatedSchema(Schema):
@@ -211,6 +217,12 @@ class ProviderChangesSchema(Strict):
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
     certifications = fields.List(_text(120))
     nda_willing = fields.Boolean()
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
+    address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
+                                                                   "newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
+    payment_instructions = _text(1000, allow_none=True, metadata={
+        "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
 
 class ProviderRegistrationSchema(ProviderChangesSchema):
@@ -338,6 +350,10 @@ class ProviderSchema(Schema):
     availability = fields.Nested(AvailabilityOutSchema)
     certifications = fields.List(fields.String())
     nda_willing = fields.Boolean()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
+    payment_instructions = fields.String(allow_none=True)
     verified = fields.Boolean(required=True)
     verified_at = _timestamp(allow_none=True)
     created_at = _timestamp(required=True)
@@ -842,7 +858,7 @@ class BacklogSchema(Schema):
 
 
 class ContractListQuerySchema(PageQuerySchema):
-    status = _one_of(["draft", "pending_signatures", "active", "completed", "terminated"])
+    status = _one_of(["draft", "pending_signatures", "active", "completion_pending", "completed", "terminated"])
 
 
 class ContractChangesSchema(Strict):
@@ -871,6 +887,10 @@ class AmendmentCreateSchema(Strict):
     changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
                                                                   "slas."})
     reason = _text(2000, required=True)
+    effective_date = fields.String(metadata={
+        "format": "date",
+        "description": "The day the amended terms take effect: today or later (never earlier work); default the day "
+                       "both parties signed. Billing prices work and SLA credits by the terms of its day."})
 
 
 class MeasurementInSchema(Strict):
@@ -992,7 +1012,9 @@ class ContractSchema(Schema):
     activated_at = _timestamp(allow_none=True)
     completed_at = _timestamp(allow_none=True)
     terminated_at = _timestamp(allow_none=True)
-    history = fields.List(fields.Dict(), metadata={"description": "Every terms version and who agreed to it."})
+    history = fields.List(fields.Dict(), metadata={
+        "description": "Every terms version and who agreed to it; an amendment withdrawn or declined stays here "
+                       "(outcome, ended_by, ended_at, what it proposed)."})
     amendments = fields.List(fields.Dict())
     pending_amendment = fields.Dict(allow_none=True)
     ratings = fields.Dict()
@@ -1095,9 +1117,14 @@ class InvoiceLineSchema(Schema):
     description = fields.String()
     date = _date(allow_none=True)
     quantity = fields.String()
-    unit_price = _amount(allow_none=True)
+    unit_price = _amount(allow_none=True, metadata={
+        "description": "The price of the terms in force on the line's date (an amendment never reprices earlier "
+                       "work)."})
     amount = _amount(metadata={"description": "Rounded once, half up, to the currency's minor unit."})
     source_id = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True, metadata={"description": "What the quantity counts: hours, days, the "
+                                                                   "contract's unit of work."})
+    basis = fields.String(metadata={"description": "A retainer line's proration: its days of the month's days."})
 
 
 class PaymentSchema(Schema):
@@ -1106,6 +1133,9 @@ class PaymentSchema(Schema):
     reference = fields.String()
     received_at = _timestamp()
     recorded_at = _timestamp()
+    to_credit_balance = _amount(metadata={
+        "description": "What the payment paid beyond the invoice's balance: added to the account's credit balance "
+                       "(negative: this invoice was paid from the credit balance)."})
 
 
 class CreditNoteSchema(Schema):
@@ -1115,13 +1145,33 @@ class CreditNoteSchema(Schema):
     invoice_number = fields.String()
     contract_id = fields.String()
     amount = _amount()
+    net = _amount(metadata={"description": "The net it corrects: pro rata of the invoice (an SLA credit: the "
+                                           "credit itself)."})
+    tax = _amount(metadata={"description": "The tax it corrects (amount - net)."})
     reason = fields.String()
     issued_at = _timestamp()
 
 
+class RefundCreateSchema(Strict):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True, metadata={"description": "The refund's reference; its idempotency key."})
+
+
+class RefundSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    amount = _amount()
+    reference = fields.String()
+    recorded_at = _timestamp()
+    outcome = fields.String(metadata={"description": "recorded or duplicate."})
+
+
 class InvoiceSchema(Schema):
     id = fields.String()
-    number = fields.String(metadata={"description": "Gapless per client organisation.", "example": "INV-000001"})
+    number = fields.String(metadata={"description": "Gapless in the issuer's (the provider's) series.",
+                                     "example": "INV-000001"})
     tenant_id = fields.String()
     provider_id = fields.String()
     contract_id = fields.String()
@@ -1138,10 +1188,17 @@ class InvoiceSchema(Schema):
     charges = _amount()
     credits = _amount(metadata={"description": "SLA credits applied."})
     net = _amount()
-    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount}"})
+    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount, treatment (domestic, "
+                                               "reverse_charge, outside_scope, not_in_table, unknown), note (the "
+                                               "wording the invoice carries)}"})
     total = _amount()
     fixed = _amount(metadata={"description": "Retainer and milestones."})
     variable = _amount(metadata={"description": "Time and usage."})
+    supplier = fields.Dict(metadata={
+        "description": "The provider, who issues the invoice (the platform bills as its agent), as named when "
+                       "issued: id, name, legal_name, address, tax_id, country, payment_instructions."})
+    client = fields.Dict(metadata={"description": "The client organisation as named when issued: id, name, "
+                                                  "legal_name, address, tax_id, country."})
     status = fields.String(metadata={"description": "issued, partially_paid, paid, overpaid, overdue or credited."})
     paid = _amount()
     credited = _amount(metadata={"description": "By credit notes."})
@@ -1183,7 +1240,8 @@ class InvoicePageSchema(Schema):
 class PaymentCreateSchema(Strict):
     amount = MoneyField(required=True)
     reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
-    received_at = fields.String(metadata={"format": "date-time", "description": "When the money arrived; default now."})
+    received_at = fields.String(metadata={"format": "date-time",
+                                          "description": "When the money arrived (not in the future); default now."})
 
 
 class CreditNoteCreateSchema(Strict):
@@ -1212,6 +1270,11 @@ class BillingAccountSchema(Schema):
     sla_credits_owed = _amount(metadata={
         "description": "SLA credits that no invoice or credit note could take (they exceeded what the contract's "
         "last invoices can still be credited): owed to the client as a refund."})
+    credit_balance = _amount(metadata={
+        "description": "Overpayments not yet used: the next invoice is paid from it first, or it is refunded."})
+    sla_credits = fields.List(fields.Dict(), metadata={
+        "description": "Every SLA credit from the moment its window is evaluated: sla_id, metric, window, owed, "
+                       "remaining and state (awaiting_invoice, applied, settled_by_credit_note, owed)."})
     invoices = fields.List(fields.Dict(), metadata={"description": "Each invoice's number, status and balance."})
 
 
@@ -1239,9 +1302,10 @@ class CostReportSchema(Schema):
     end = _date(attribute="to", data_key="to")
     months = fields.String()
     currencies = fields.List(fields.Dict(), metadata={
-        "description": "Per currency: spend (net of SLA credits, before tax), tax, total, fixed and variable with "
-                       "their shares, credits, spend by_category, by_model, by_shoring and by_provider, and the "
-                       "saving per category against the in-house monthly estimate."})
+        "description": "Per currency: spend (net of SLA credits and credit notes, before tax), tax, total, fixed "
+                       "and variable with their shares, credits, credit_notes (their net), spend by_category, "
+                       "by_model, by_shoring and by_provider, and the saving per category against the in-house "
+                       "monthly estimate over the months its invoices cover (months_compared)."})
 
 
 class InHouseCostsSchema(Strict):

@@ -357,6 +357,10 @@ class GatewayService(InboundCommands):
     def get_billing_account(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.get_account, self._party(request), request.path["contract_id"])
 
+    @route("record_refund")
+    def record_refund(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.record_refund, self._payer(request), request.path["contract_id"], request.body)
+
     @route("run_invoices")
     def run_invoices(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.run_invoices, request.body)
@@ -373,6 +377,10 @@ class GatewayService(InboundCommands):
     @route("get_invoice_document")
     def get_invoice_document(self, request: ApiRequest) -> str:
         return self.rpc(self.billing.render_invoice, self._payer(request), request.path["invoice_id"])
+
+    @route("get_invoice_statement")
+    def get_invoice_statement(self, request: ApiRequest) -> str:
+        return self.rpc(self.billing.render_statement, self._payer(request), request.path["invoice_id"])
 
     @route("get_invoice_pdf")
     def get_invoice_pdf(self, request: ApiRequest) -> bytes:

@@ -302,6 +302,22 @@ class MatchingService:
                                       posting["shortlist"].get("top_k", self.matches.top_k), utc_now())
 
     @rpc
+    def free_capacity(self, provider_id: str, centre_id: str | None = None) -> dict:
+        """A provider's free hours a week (a firm's: of the delivery centre, or of all its centres): its capacity
+        less the hours its current contracts hold, as matching counts them for ranking. Postings asks before it
+        takes a proposal (matching owns the load; postings keeps no copy)."""
+        self.matches.catch_up(self.store.db)
+        rows = [row for row in self.matches.index.provider_rows(provider_id)
+                if centre_id is None or row.centre_id == centre_id]
+        if not rows:
+            raise NotFound(f"matching knows no provider {provider_id}" + (f" centre {centre_id}" if centre_id else ""))
+        capacity = sum(row.capacity_hours for row in rows)
+        committed = sum(row.track.committed_hours_per_week for row in rows)
+        return {"provider_id": provider_id, "centre_id": centre_id, "capacity_hours_per_week": round(capacity, 2),
+                "committed_hours_per_week": round(committed, 2),
+                "free_hours_per_week": round(max(capacity - committed, 0.0), 2)}
+
+    @rpc
     def get_provider(self, provider_id: str) -> dict:
         provider = repository.get(self.store.db, PROVIDERS, provider_id)
         if provider is None:

@@ -322,6 +322,7 @@ def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
         "core_competencies": normalise_competencies(fields["core_competencies"]),
         "business_hours": fields.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS),
         "created_at": now,
+        **{key: fields.get(key) for key in ("legal_name", "address", "tax_id")},
     }
 
 
@@ -554,6 +555,21 @@ def terms_problems(posting: dict, terms: dict) -> dict[str, list[str]]:
     if needs_hours_per_week(posting["engagement"]) and terms.get("hours_per_week") is None:
         problems["hours_per_week"] = [f"Required for {posting['engagement']['type']} work."]
     return problems
+
+
+def ensure_within_capacity(terms: dict, free_hours: float | None, seats: int = 1) -> None:
+    """Terms may not ask more hours a week than the provider has free (matching's count of its capacity less the
+    hours its current contracts hold); hours are per seat, so a multi-seat posting asks hours x seats. ``None``:
+    matching could not tell; the terms are taken unchecked."""
+    hours = terms.get("hours_per_week")
+    if free_hours is None or not hours or hours * seats <= free_hours:
+        return
+    asked = f"{hours}" if seats == 1 else f"{hours} per seat x {seats} seats = {hours * seats:g}"
+    raise ValidationFailed(
+        "The provider does not have that many free hours a week.",
+        details={"hours_per_week": [f"The provider has {free_hours:g} free hours a week; these terms ask for "
+                                    f"{asked}."]},
+    )
 
 
 def ensure_terms_fit(posting: dict, terms: dict) -> None:

@@ -109,6 +109,10 @@ class NewTenantSchema(StrictSchema):
         validate=validate.Length(max=30),
     )
     business_hours = fields.Nested(BusinessHoursSchema, load_default=lambda: dict(DEFAULT_BUSINESS_HOURS))
+    # What invoices name the client by: optional.
+    legal_name = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    address = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    tax_id = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
 
 
 class TenantSchema(StrictSchema):
@@ -120,6 +124,9 @@ class TenantSchema(StrictSchema):
     core_competencies = fields.List(fields.String())
     business_hours = fields.Dict()
     created_at = UtcTimestamp()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 def load_new_tenant(payload: Any) -> dict:

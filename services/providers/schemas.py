@@ -133,6 +133,12 @@ class ProfileSchema(Strict):
     certifications = fields.List(Trimmed(validate=validate.Length(min=1, max=120)), load_default=list,
                                  validate=[validate.Length(max=50), _unique])
     nda_willing = fields.Boolean(load_default=False)
+    # What an invoice names the provider by (it is the supplier): optional, shown on invoices when given.
+    legal_name = Trimmed(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    address = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    tax_id = Trimmed(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
+    payment_instructions = fields.String(load_default=None, allow_none=True,
+                                         validate=validate.Length(min=1, max=1000))
 
     @post_load
     def distinct_skills(self, data: dict, **kwargs) -> dict:
@@ -275,6 +281,9 @@ def availability_to_wire(availability: dict) -> dict:
     return {"status": availability["status"], "available_from": _date(availability.get("available_from"))}
 
 
+LEGAL_FIELDS = ("legal_name", "address", "tax_id", "payment_instructions")
+
+
 def to_wire(profile: dict) -> dict:
     """The provider as ``get`` returns it and events carry it (JSON: money as strings, times RFC 3339 UTC)."""
     rates = profile["rates"]
@@ -312,6 +321,7 @@ def to_wire(profile: dict) -> dict:
         "availability": availability_to_wire(profile["availability"]),
         "certifications": list(profile.get("certifications") or []),
         "nda_willing": profile["nda_willing"],
+        **{key: profile.get(key) for key in LEGAL_FIELDS},
         "verified": profile["verified"],
         "verified_at": rfc3339(profile["verified_at"]) if profile.get("verified_at") else None,
         "created_at": rfc3339(profile["created_at"]),

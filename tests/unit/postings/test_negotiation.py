@@ -232,3 +232,20 @@ def test_no_move_is_possible_on_a_closed_negotiation(proposal, open_posting):
 def test_work_starts_on_the_postings_date_unless_the_provider_is_available_only_later(open_posting):
     assert domain.agreed_start_date(open_posting, terms(available=date(2026, 12, 1))) == date(2027, 1, 4)
     assert domain.agreed_start_date(open_posting, terms(available=date(2027, 2, 1))) == date(2027, 2, 1)
+
+
+def test_terms_asking_more_hours_than_the_provider_has_free_are_refused_with_the_reason():
+    domain.ensure_within_capacity({"hours_per_week": 12}, 12.0)
+    domain.ensure_within_capacity({"hours_per_week": 40}, None)  # matching could not tell: unchecked
+    with pytest.raises(ValidationFailed) as refused:
+        domain.ensure_within_capacity({"hours_per_week": 20}, 12.5)
+    assert refused.value.details == {"hours_per_week": ["The provider has 12.5 free hours a week; these terms ask "
+                                                        "for 20."]}
+
+
+def test_a_multi_seat_postings_terms_ask_their_hours_once_per_seat_of_the_providers_free_capacity():
+    domain.ensure_within_capacity({"hours_per_week": 40}, 120.0, seats=3)
+    with pytest.raises(ValidationFailed) as refused:
+        domain.ensure_within_capacity({"hours_per_week": 40}, 100.0, seats=3)
+    assert refused.value.details == {"hours_per_week": ["The provider has 100 free hours a week; these terms ask "
+                                                        "for 40 per seat x 3 seats = 120."]}

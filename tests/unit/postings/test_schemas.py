@@ -245,3 +245,11 @@ def test_idempotency_key_confirm_core_and_reason_are_checked():
 def test_the_taxonomys_new_categories_and_the_legacy_ones_are_accepted():
     for category in ("design_creative", "legal", "translation", "customer_inquiries"):
         assert schemas.load_new_posting({**COMPLETE_POSTING, "category": category})["category"] == category
+
+
+def test_a_tenant_may_give_its_legal_name_address_and_tax_id_for_its_invoices():
+    legal = {"legal_name": "Acme Dental Group LLC", "address": "1 Main St\nChicago, IL 60601", "tax_id": "36-1234567"}
+    loaded = schemas.load_new_tenant({**TENANT, **legal})
+    assert {key: loaded[key] for key in legal} == legal
+    assert schemas.load_new_tenant(TENANT)["tax_id"] is None
+    assert "legal_name" in refused(schemas.load_new_tenant, {**TENANT, "legal_name": "x" * 201})
