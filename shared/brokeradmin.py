@@ -196,18 +196,30 @@ class BrokerAdmin:
         own = f"{tenant_id}."
         removed = {"queues_deleted": 0, "exchanges_deleted": 0, "bindings_deleted": 0}
         for kind, counter in (("queues", "queues_deleted"), ("exchanges", "exchanges_deleted")):
-            for resource in self._call("GET", f"/{kind}/{self._vhost}").json():
+            for resource in self.listing(kind):
                 if resource["name"].startswith(own):
-                    self._call("DELETE", f"/{kind}/{self._vhost}/{quote(resource['name'], safe='')}",
-                               ok=(200, 204, 404))
+                    self.delete(kind, resource["name"])
                     removed[counter] += 1
-        for binding in self._call("GET", f"/bindings/{self._vhost}").json():
+        for binding in self.listing("bindings"):
             if binding["destination_type"] == "exchange" and binding["routing_key"].startswith(own):
-                self._call("DELETE", f"/bindings/{self._vhost}/e/{quote(binding['source'], safe='')}/e/"
-                                     f"{quote(binding['destination'], safe='')}/"
-                                     f"{quote(binding['properties_key'], safe='')}", ok=(200, 204, 404))
+                self.delete_binding(binding)
                 removed["bindings_deleted"] += 1
         return removed
+
+    def listing(self, kind: str) -> list[dict]:
+        """The vhost's ``queues``, ``exchanges`` or ``bindings``, as the management API describes them."""
+        return self._call("GET", f"/{kind}/{self._vhost}").json()
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete a queue or exchange (with its bindings); one already gone is no error."""
+        self._call("DELETE", f"/{kind}/{self._vhost}/{quote(name, safe='')}", ok=(200, 204, 404))
+
+    def delete_binding(self, binding: dict) -> None:
+        """Delete one binding as ``listing("bindings")`` describes it; one already gone is no error."""
+        destination = "e" if binding["destination_type"] == "exchange" else "q"
+        self._call("DELETE", f"/bindings/{self._vhost}/e/{quote(binding['source'], safe='')}/{destination}/"
+                             f"{quote(binding['destination'], safe='')}/"
+                             f"{quote(binding['properties_key'], safe='')}", ok=(200, 204, 404))
 
     def users(self) -> list[str]:
         return [u["name"] for u in self._call("GET", "/users").json() if PARTY_ID.match(u["name"])]

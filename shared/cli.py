@@ -204,6 +204,34 @@ def access_revoke(tenant_id: str) -> None:
     typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
 
 
+@access_app.command("sweep")
+def access_sweep() -> None:
+    """One pass of the tenant sweep the gateway runs every TASKLINKR_TENANT_SWEEP_INTERVAL_SECONDS: delete what
+    tenants' and providers' users declared beyond their rights (docs/integration.md), each removal on the gateway's
+    audit trail; print the removals as JSON."""
+    from datetime import UTC, datetime
+
+    from shared.backup import client_for
+    from shared.brokeradmin import BrokerAdminError
+    from shared.tenantsweep import SEEN, TenantSweep, removal_record
+
+    def sweep(admin) -> list:
+        admin.listing("vhosts")  # unreachable or refused: say so and stop, rather than sweep nothing quietly
+        with client_for("gateway") as client:
+            database = client[settings.get("mongo_database", "gateway")]
+            passed = TenantSweep(admin, settings.get("tenant_max_queues"))
+            removals = passed.run(database[SEEN], lambda removal: database["audit"].insert_one(
+                removal_record(removal, datetime.now(UTC))))
+        if passed.unreachable:
+            raise BrokerAdminError(f"the management API stopped answering after {len(removals)} removal(s); "
+                                   "run the sweep again")
+        return removals
+
+    removals = _with_broker_admin(sweep)
+    typer.echo(json.dumps([{"kind": r.kind, "name": r.name, "owner": r.owner, "reason": r.reason}
+                           for r in removals], indent=2))
+
+
 @app.command()
 def status() -> None:
     """Outbox backlog per service and the depth of every queue."""

@@ -50,6 +50,15 @@ SETTINGS: tuple[Setting, ...] = (
         "(`amqps://broker.example.com:5671` for TLS). Empty: the host and port of `amqp_uri`.",
     ),
     Setting(
+        "tenant_sweep_interval_seconds",
+        "30",
+        "How often the gateway sweeps away what tenants' and providers' broker users declared beyond their rights "
+        "(bindings into the platform's exchanges, exchanges of their own, queues that dead-letter into the "
+        "platform, queues beyond `tenant_max_queues`), through the management API; `off` disables it.",
+    ),
+    Setting("tenant_max_queues", 20, "Queues one tenant's or provider's broker user may keep; the sweep deletes "
+            "the newest beyond it.", cast=int),
+    Setting(
         "mongo_uri",
         "",
         "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
@@ -298,6 +307,9 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "RATE_LIMIT": value("rate_limit"),
         "RATE_LIMIT_STORAGE": value("rate_limit_storage"),
         "KEY_ROTATION_GRACE_SECONDS": value("key_rotation_grace_seconds"),
+        "RABBITMQ_MANAGEMENT_URL": value("rabbitmq_management_url"),
+        "TENANT_SWEEP_INTERVAL_SECONDS": value("tenant_sweep_interval_seconds"),
+        "TENANT_MAX_QUEUES": value("tenant_max_queues"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),

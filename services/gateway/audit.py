@@ -37,6 +37,7 @@ from services.gateway.routes import CLIENT, Route
 from shared.envelope import rfc3339
 from shared.errors import DomainError, Unavailable, ValidationFailed
 from shared.persistence import connect
+from shared.tenantsweep import Removal, removal_record
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,15 @@ class AuditLog:
             log.error("audit: could not record a refused inbound message (%s)", reason,
                       extra={"correlation_id": record["correlation_id"]})
             raise Unavailable("The audit trail cannot be written just now.", {"retry_after_seconds": 5}) from exc
+
+    def swept(self, removal: Removal) -> None:
+        """Record what the tenant sweep removed (already done): never raises, the log has it when this fails."""
+        try:
+            with pymongo.timeout(AUDIT_WRITE_SECONDS):
+                self.collection.insert_one(removal_record(removal, datetime.now(UTC)))
+        except PyMongoError:
+            log.error("audit: the sweep's removal of %s %s (%s) not recorded", removal.kind, removal.name,
+                      removal.owner, exc_info=True)
 
     def finish(self, record: dict, status: int, body: Any) -> None:
         """Add the outcome; never raises (the record then says ``unknown`` and the log has the outcome)."""

@@ -15,9 +15,11 @@ from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from shared import metrics
+from shared.brokeradmin import BrokerAdmin
 from shared.operations import dead_letter_counts
 from shared.rpc import DEADLINE_HEADER
 from shared.runner import runnable_services
+from shared.tenantsweep import DEFAULT_MAX_QUEUES, TenantSweep
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +206,17 @@ class DeadLetterCounts(DependencyProvider):
                                          {"broker": type(exc).__name__}) from None
 
         return counts
+
+
+class TenantSweeper(DependencyProvider):
+    """The tenant sweep (``shared.tenantsweep``) on the broker of ``AMQP_URI``, through the management API at
+    ``RABBITMQ_MANAGEMENT_URL``; None (no sweep) when the config names none."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        url = config.get("RABBITMQ_MANAGEMENT_URL")
+        self.sweep = TenantSweep(BrokerAdmin(url, config["AMQP_URI"], timeout=5.0),
+                                 int(config.get("TENANT_MAX_QUEUES") or DEFAULT_MAX_QUEUES)) if url else None
+
+    def get_dependency(self, worker_ctx) -> TenantSweep | None:
+        return self.sweep

@@ -791,8 +791,9 @@ class OperatorAuditQuerySchema(AuditQuerySchema):
 
 
 class AuditPrincipalSchema(Schema):
-    # unverified: an inbound message without a tenant's or provider's broker-validated user_id.
-    kind = _one_of(["operator", "client", "provider", "unverified"], required=True)
+    # unverified: an inbound message without a tenant's or provider's broker-validated user_id; system: the
+    # platform itself (the tenant sweep removing what a tenant's broker user declared).
+    kind = _one_of(["operator", "client", "provider", "unverified", "system"], required=True)
     role = fields.String(allow_none=True)
     tenant_id = fields.String(allow_none=True)
     provider_id = fields.String(allow_none=True)

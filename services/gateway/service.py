@@ -13,9 +13,11 @@ from services.gateway import console, openapi
 from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
-from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TimedRpc
+from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TenantSweeper, TimedRpc
 from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route, unrouted
 from services.gateway.routes import CLIENT, OPERATOR
+from shared.tenantsweep import SEEN
+from shared.timers import configured_timer
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20
@@ -45,7 +47,14 @@ class GatewayService(InboundCommands):
     rpc = TimedRpc()
     probe = HealthProbe()
     dead_letters = DeadLetterCounts()
+    tenant_sweep = TenantSweeper()
     config = Config()
+
+    @configured_timer("TENANT_SWEEP_INTERVAL_SECONDS", 30.0)
+    def sweep_tenant_access(self) -> None:
+        """Remove what tenants' broker users declared beyond their rights, each removal on the audit trail."""
+        if self.tenant_sweep is not None:
+            self.tenant_sweep.run(self.audit.collection.database[SEEN], self.audit.swept)
 
     # --- tenants -----------------------------------------------------------------------------------------------
 
