@@ -131,7 +131,7 @@ def removal_record(removal: Removal, now: datetime) -> dict:
     return {
         "_id": ObjectId(), "at": now, "finished_at": now, "actor": "system:tenant-sweep",
         "principal": {"kind": "system", "role": None, "tenant_id": tenant_id, "provider_id": provider_id},
-        "key_id": None, "tenant_id": tenant_id or provider_id, "operation": SWEEP_OPERATION, "method": "AMQP",
+        "key_id": None, "tenant_id": tenant_id, "operation": SWEEP_OPERATION, "method": "AMQP",
         "path": f"{removal.kind} {removal.name}", "resource_ids": named,
         "resources": sorted({removal.name, *filter(None, [removal.owner])}), "status": 403, "outcome": "failed",
         "error": f"removed by the tenant sweep: {removal.reason}", "correlation_id": "",
@@ -165,7 +165,7 @@ class TenantSweep:
         except BrokerAdminError as exc:
             if not self.unreachable:
                 log.warning("tenant sweep: stopped, nothing more is swept while the management API does not "
-                            "answer: %s", exc)
+                            "answer (or refuses the platform's broker user): %s", exc)
             self.unreachable = True
         return removed
 
