@@ -26,8 +26,9 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict:
         info={
             "description": "Outsourcing marketplace: client organisations post non-core work, providers answer. "
             "Authenticate with `Authorization: Bearer <key>`: the operator key, a client key (`tlk_c_…`, with the "
-            "role owner, manager or finance) or a provider key (`tlk_p_…`). Each key has a request budget: past it "
-            "the answer is 429 with `Retry-After`. Every state-changing request is written to an audit trail. "
+            "role owner, manager or finance) or a provider key (`tlk_p_…`). Each client organisation, provider and "
+            "the operator has one request budget, whichever of its keys it calls with: past it the answer is 429 "
+            "with `Retry-After`. Every state-changing request is written to an audit trail. "
             "Every response carries `X-Correlation-ID`; send your own to follow a request through the platform.",
         },
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nameko.dependency_providers import Config
+
 from shared import apikeys, idempotency
 from shared.apikeys import KeyRing
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -96,6 +98,7 @@ class PostingsService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    config = Config()
 
     # -- tenants ---------------------------------------------------------------------------------------------
 
@@ -152,7 +155,7 @@ class PostingsService:
     def _keys(self, tenant_id: str, change) -> dict:
         def work(uow: UnitOfWork) -> dict:
             _tenant(Repository.of(uow), tenant_id)
-            return apikeys.apply(uow, apikeys.CLIENT, change)
+            return apikeys.apply(uow, apikeys.CLIENT, change, apikeys.max_live_keys(self.config))
 
         return self.store.transact(work)
 

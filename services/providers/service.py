@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
+
 from shared import apikeys
 from shared.apikeys import KeyRing
 from shared.envelope import utc_now
@@ -18,6 +20,7 @@ class ProvidersService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    config = Config()
 
     @rpc
     def register(self, profile: dict) -> dict:
@@ -138,7 +141,7 @@ class ProvidersService:
     def _keys(self, provider_id: str, change) -> dict:
         def work(uow: UnitOfWork) -> dict:
             repository.get(uow.db, provider_id, session=uow.session)
-            return apikeys.apply(uow, apikeys.PROVIDER, change)
+            return apikeys.apply(uow, apikeys.PROVIDER, change, apikeys.max_live_keys(self.config))
 
         return self.store.transact(work)
 
