@@ -147,7 +147,8 @@ class KeyRing:
 
     def issue(self, owner_id: str, role: str, label: str | None, now: datetime,
               replaces: str | None = None) -> tuple[str, dict]:
-        """A new key: the key itself (shown once) and its record; 409 when the owner holds its most live keys."""
+        """Another key of an owner: the key itself (shown once) and its record; 409 when the owner holds its most
+        live keys."""
         # Two issues at once each count the keys of their own snapshot: both writing the owner's ring document
         # makes the later one conflict, and its retry counts the earlier one's key.
         self.db[RINGS].update_one({"_id": owner_id}, {"$inc": {"issued": 1}}, upsert=True, session=self.session)
@@ -158,6 +159,11 @@ class KeyRing:
         if live >= self.max_live_keys:
             raise Conflict(f"At most {self.max_live_keys} live keys: revoke one before issuing another.",
                            {"live_keys": live, "max_live_keys": self.max_live_keys})
+        return self.first_key(owner_id, role, label, now, replaces)
+
+    def first_key(self, owner_id: str, role: str, label: str | None, now: datetime,
+                  replaces: str | None = None) -> tuple[str, dict]:
+        """A key for an owner that has none yet (it is being created): the key itself and its record."""
         key = generate(self.kind)
         record = _record(owner_id, role, label, digest(key), now)
         record["replaces"] = replaces

@@ -158,3 +158,26 @@ class MoneyField(fields.Nested):
 
 
 NonEmptyString = validate.Length(min=1)
+
+
+# Control characters (C0, DEL, C1) and the bidirectional formatting characters that make a name display otherwise
+# than it reads (``U+202E`` turns "invoice\u202Efdp.exe" into "invoiceexe.pdf"): never part of a name or a title.
+_NOT_IN_NAMES = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_NAME_FORBIDDEN = re.compile(f"[{_NOT_IN_NAMES}]")
+# The same rule as a JSON Schema pattern, for API descriptions: one visible character at least, none of the above.
+NAME_PATTERN = f"^[^{_NOT_IN_NAMES}]*[^\\s{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*$"
+
+
+class Name(fields.String):
+    """A name or title: one line, stripped of surrounding whitespace, without control or bidi formatting
+    characters."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": NAME_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if _NAME_FORBIDDEN.search(text):
+            raise ValidationError("No control or bidirectional formatting characters in a name or title.")
+        return text

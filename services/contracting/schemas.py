@@ -16,7 +16,7 @@ from marshmallow import ValidationError, fields, validate
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
+from shared.fields import MoneyField, Name, StrictSchema, load_validated, parse_decimal
 from shared.idempotency import key_batch
 
 from . import domain
@@ -113,7 +113,7 @@ class SlaSchema(StrictSchema):
 
 
 class MilestoneSchema(StrictSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     due_date = IsoDate(required=True, allow_none=True)
     amount = WireMoney(required=True)
 
@@ -144,7 +144,7 @@ class ConfidentialityChangesSchema(StrictSchema):
 
 
 class ContractChangesSchema(StrictSchema):
-    title = Text(validate=validate.Length(min=1, max=200))
+    title = Name(validate=validate.Length(min=1, max=200))
     scope = Text(validate=validate.Length(max=10000))
     responsibilities = fields.Nested(ResponsibilitiesSchema)
     deliverables = fields.List(Text(validate=validate.Length(min=1, max=500)), validate=validate.Length(max=50))
@@ -196,7 +196,7 @@ class ReviewSchema(StrictSchema):
 
 
 class IssueSchema(StrictSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     description = Text(load_default="", validate=validate.Length(max=5000))
     severity = fields.String(required=True, validate=_one_of(["low", "medium", "high", "critical"]))
     owner = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]),

@@ -96,7 +96,7 @@ class Route:
 
 # Every route that needs a key may also answer 429: each key has a request budget (Retry-After says when).
 _AUTH = (401, 403, 429)
-_BODY = (400, 413, 422)
+_BODY = (400, 413, 415, 422)
 _UPSTREAM = (503, 504)
 
 ROUTES: tuple[Route, ...] = (

@@ -17,6 +17,7 @@ from shared.fields import (
     CurrencyCode,
     LanguageCode,
     MoneyField,
+    Name,
     TimeZone,
     parse_decimal,
 )
@@ -40,6 +41,11 @@ MAX_PAGE = 100
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def _name(max_length: int, **kwargs) -> fields.String:
+    """A name or title (``shared.fields.Name``): one line, no control or bidi formatting characters."""
+    return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
 def _one_of(choices: list[str], **kwargs) -> fields.String:
@@ -119,11 +125,11 @@ class PageQuerySchema(Strict):
 
 
 class TenantCreateSchema(Strict):
-    name = _text(200, required=True)
+    name = _name(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = _one_of(SEGMENTS)
-    core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    core_competencies = fields.List(_name(80), validate=validate.Length(max=30))
 
 
 class TenantSchema(Schema):
@@ -145,7 +151,7 @@ class TenantCreatedSchema(Schema):
 
 
 class SkillSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
@@ -156,7 +162,7 @@ class WorkingHoursSchema(Strict):
 
 
 class ShiftSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
     start = ClockTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
@@ -164,7 +170,7 @@ class ShiftSchema(Strict):
 
 class DeliveryCentreSchema(Strict):
     id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
-    name = _text(120, required=True)
+    name = _name(120, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     seats = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -185,7 +191,7 @@ class RatesSchema(Strict):
 class ProviderChangesSchema(Strict):
     """What a provider (or an operator) may change: not kind, id, verification or availability."""
 
-    display_name = _text(120)
+    display_name = _name(120)
     headline = fields.String(validate=validate.Length(max=200), allow_none=True)
     models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
@@ -198,13 +204,13 @@ class ProviderChangesSchema(Strict):
     currency = CurrencyCode()
     rates = fields.Nested(RatesSchema)
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    certifications = fields.List(_text(120))
+    certifications = fields.List(_name(120))
     nda_willing = fields.Boolean()
 
 
 class ProviderRegistrationSchema(ProviderChangesSchema):
     kind = _one_of(KINDS, required=True)
-    display_name = _text(120, required=True)
+    display_name = _name(120, required=True)
     models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
     languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
@@ -348,7 +354,7 @@ class ProviderPageSchema(Schema):
 
 
 class SkillRequirementSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     min_level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
@@ -377,7 +383,7 @@ class ConfidentialitySchema(Strict):
 class PostingChangesSchema(Strict):
     """Any part of a posting; only title, category and model are needed to create a draft."""
 
-    title = _text(200)
+    title = _name(200)
     description = fields.String(validate=validate.Length(max=10_000), allow_none=True)
     category = _one_of(list(CATEGORY_IDS))
     model = _one_of(MODELS)
@@ -397,7 +403,7 @@ class PostingChangesSchema(Strict):
 
 
 class PostingDraftSchema(PostingChangesSchema):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     category = _one_of(list(CATEGORY_IDS), required=True)
     model = _one_of(MODELS, required=True)
 
@@ -672,11 +678,11 @@ class TenantKeyCreateSchema(Strict):
     role = _one_of(list(apikeys.CLIENT_ROLES), required=True, metadata={
         "description": "owner: everything a client may do, its keys and its audit trail; manager: the client's "
                        "work (postings, negotiation), not keys or audit; finance: invoices and reports only."})
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class ProviderKeyCreateSchema(Strict):
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class KeyRotateSchema(Strict):
@@ -788,7 +794,7 @@ class ContractListQuerySchema(PageQuerySchema):
 
 
 class ContractChangesSchema(Strict):
-    title = _text(200)
+    title = _name(200)
     scope = fields.String(validate=validate.Length(max=10000))
     responsibilities = fields.Dict(metadata={"description": '{"client": [text], "provider": [text]}'})
     deliverables = fields.List(fields.String())
@@ -858,7 +864,7 @@ class ReviewSchema(Schema):
 
 
 class IssueCreateSchema(Strict):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     description = fields.String(validate=validate.Length(max=5000))
     severity = _one_of(["low", "medium", "high", "critical"], required=True)
     owner = _one_of(["client", "provider"], required=True, metadata={"description": "The side that must act."})

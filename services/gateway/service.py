@@ -14,8 +14,9 @@ from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
 from services.gateway.dependencies import HealthProbe, TimedRpc
-from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
+from services.gateway.entrypoints import ApiRequest, Reply, fallback, route
 from services.gateway.routes import CLIENT, OPERATOR
+from services.gateway.webserver import unrouted
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20

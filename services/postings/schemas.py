@@ -20,6 +20,7 @@ from shared.fields import (
     CountryCode,
     LanguageCode,
     MoneyField,
+    Name,
     StrictSchema,
     TimeZone,
     load_validated,
@@ -78,7 +79,7 @@ class UtcTimestamp(fields.Field):
 
 
 class NewTenantSchema(StrictSchema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    name = Name(required=True, validate=validate.Length(min=1, max=200))
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = fields.String(required=True, validate=validate.OneOf([lane.value for lane in Lane]))
@@ -153,7 +154,7 @@ class ConfidentialitySchema(StrictSchema):
 class PostingChangesSchema(StrictSchema):
     """Every field a client may set. Nothing is required here: this is also the shape of an edit."""
 
-    title = Text(validate=validate.Length(min=1, max=200))
+    title = Name(validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=10_000))
     category = fields.String(validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(validate=validate.OneOf([model.value for model in Model]))
@@ -180,7 +181,7 @@ class PostingChangesSchema(StrictSchema):
 
 
 class NewPostingSchema(PostingChangesSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(required=True, validate=validate.OneOf([model.value for model in Model]))
 

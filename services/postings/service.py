@@ -109,8 +109,8 @@ class PostingsService:
         def work(uow: UnitOfWork) -> tuple[dict, str]:
             now = repository.current_time()
             created = domain.new_tenant(tenant_id=repository.new_id("ten"), fields=fields, now=now)
-            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).issue(created["id"], apikeys.OWNER_ROLE,
-                                                                          None, now)
+            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).first_key(created["id"], apikeys.OWNER_ROLE,
+                                                                              None, now)
             Repository.of(uow).insert_tenant(created, apikeys.digest(api_key))
             wire = schemas.tenant_to_wire(created)
             uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),

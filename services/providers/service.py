@@ -29,7 +29,7 @@ class ProvidersService:
         provider = domain.new_provider(fields, provider_id=domain.new_provider_id(), now=utc_now())
 
         def work(uow: UnitOfWork) -> str:
-            api_key, _ = KeyRing(uow.db, apikeys.PROVIDER, uow.session).issue(
+            api_key, _ = KeyRing(uow.db, apikeys.PROVIDER, uow.session).first_key(
                 provider["id"], apikeys.PROVIDER_ROLE, None, utc_now())
             repository.insert(uow, provider, apikeys.digest(api_key))
             uow.emit(events.REGISTERED, subject=provider["id"], data=events.registered(provider),
