@@ -158,7 +158,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "contracting_max_backdate_days",
         31,
-        "How far in the past a draft contract's start date may lie (formalising work already under way).",
+        "How far in the past a draft contract's start date may lie (formalising work already under way); "
+        "postings refuses (409) an award whose agreed start lies further back, so every award becomes a contract.",
         cast=int,
     ),
     Setting(

@@ -4,6 +4,7 @@ common vocabulary (money, countries, time zones, languages, clock times)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -158,6 +159,92 @@ class MoneyField(fields.Nested):
 
 
 NonEmptyString = validate.Length(min=1)
+
+
+# Every date and time the platform accepts, on every route and inbound command, lies in these years: a contract's
+# end, an SLA window or a billing period computed from one never leaves Python's calendar (9999-12-31 plus a day is
+# an OverflowError), and nothing dated before the epoch is real work.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_OUT_OF_RANGE = f"Between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31."
+# The range as a pattern on the year, for API descriptions (next to ``format: date`` / ``date-time``).
+YEAR_PATTERN = "^(19[7-9][0-9]|2[0-9]{3})-"
+
+
+def check_in_range(moment: date) -> date:
+    """``moment`` (a date or a datetime) when its year is within the range above; else a ``ValidationError``."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValidationError(_OUT_OF_RANGE)
+    return moment
+
+
+def _range_metadata(kwargs: dict, string_format: str | None = None) -> dict:
+    """Field arguments whose metadata describes the range (and the format of a date kept as a string)."""
+    described = {"format": string_format} if string_format else {}
+    return {**kwargs, "metadata": {**described, "pattern": YEAR_PATTERN, **kwargs.get("metadata", {})}}
+
+
+class BoundedDate(fields.Date):
+    """An ISO date (``2027-01-04``) within the platform's range, loaded as a ``date``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_in_range(super()._deserialize(value, attr, data, **kwargs))
+
+
+class WireDate(fields.String):
+    """An ISO date within the platform's range, kept as its ``YYYY-MM-DD`` string."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs, "date"))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValidationError("Not a date YYYY-MM-DD.") from exc
+        return check_in_range(day).isoformat()
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse_rfc3339(value: Any) -> datetime:
+    """An RFC 3339 time with its offset (``2027-01-04T09:00:00Z``) within the platform's range, as UTC."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValidationError("Not an RFC 3339 time with its offset (2027-01-04T09:00:00Z).")
+    text = value.upper().replace("Z", "+00:00")
+    whole, dot, rest = text.partition(".")
+    if dot:  # Python reads at most microseconds: cut the digits past six, keep the offset
+        digits = re.match(r"\d+", rest).group(0)
+        text = f"{whole}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError("Not an RFC 3339 time with its offset (2027-01-04T09:00:00Z).") from exc
+    check_in_range(moment)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(_OUT_OF_RANGE) from exc
+    return check_in_range(utc)
+
+
+class BoundedDateTime(fields.String):
+    """An RFC 3339 time within the platform's range, loaded as an aware UTC ``datetime``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs, "date-time"))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_rfc3339(super()._deserialize(value, attr, data, **kwargs))
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 # Control characters (C0, DEL, C1) and the bidirectional formatting characters that make a name display otherwise

@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import apikeys
 from shared.fields import (
+    BoundedDateTime,
     ClockTime,
     CountryCode,
     CurrencyCode,
@@ -19,6 +20,7 @@ from shared.fields import (
     MoneyField,
     Name,
     TimeZone,
+    WireDate,
     parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
@@ -53,11 +55,13 @@ def _one_of(choices: list[str], **kwargs) -> fields.String:
 
 
 def _timestamp(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date-time"}, **kwargs)
+    """An RFC 3339 time within the platform's range (``shared.fields``); sent on in UTC."""
+    return BoundedDateTime(**kwargs)
 
 
 def _date(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date"}, **kwargs)
+    """An ISO date within the platform's range (``shared.fields``)."""
+    return WireDate(**kwargs)
 
 
 class DecimalString(fields.String):
@@ -222,7 +226,7 @@ class ProviderRegistrationSchema(ProviderChangesSchema):
 
 class AvailabilitySchema(Strict):
     status = _one_of(AVAILABILITY, required=True)
-    available_from = fields.Date(allow_none=True)
+    available_from = _date(allow_none=True)
 
 
 class AvailabilityChangeSchema(Strict):
@@ -393,7 +397,7 @@ class PostingChangesSchema(Strict):
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
     shoring = fields.Nested(ShoringSchema, allow_none=True)
     min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24), allow_none=True)
@@ -516,7 +520,7 @@ class TermsSchema(Strict):
         "fixed price, retainer per month, price per unit)."})
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True,
                                     metadata={"description": "Required for hourly and retainer work."})
-    available_from = fields.Date(required=True)
+    available_from = _date(required=True)
 
 
 class OfferSchema(Strict):
@@ -727,8 +731,8 @@ class AuditQuerySchema(PageQuerySchema):
     resource_id = _text(120, metadata={"description": "Requests that named or created this resource."})
     correlation_id = _text(128)
     outcome = _one_of(AUDIT_OUTCOMES)
-    since = fields.AwareDateTime(metadata={"description": "At or after this time (RFC 3339)."})
-    until = fields.AwareDateTime(metadata={"description": "Before this time (RFC 3339)."})
+    since = BoundedDateTime(metadata={"description": "At or after this time (RFC 3339)."})
+    until = BoundedDateTime(metadata={"description": "Before this time (RFC 3339)."})
 
 
 class OperatorAuditQuerySchema(AuditQuerySchema):
@@ -744,7 +748,7 @@ class AuditPrincipalSchema(Schema):
 
 class AuditRecordSchema(Schema):
     id = fields.String(required=True)
-    at = fields.String(required=True, metadata={"format": "date-time", "description": "When it arrived (UTC)."})
+    at = _timestamp(required=True, metadata={"description": "When it arrived (UTC)."})
     finished_at = _timestamp(allow_none=True)
     actor = fields.String(required=True)
     principal = fields.Nested(AuditPrincipalSchema, required=True)
@@ -1131,7 +1135,7 @@ class InvoicePageSchema(Schema):
 class PaymentCreateSchema(Strict):
     amount = MoneyField(required=True)
     reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
-    received_at = fields.String(metadata={"format": "date-time", "description": "When the money arrived; default now."})
+    received_at = _timestamp(metadata={"description": "When the money arrived; default now."})
 
 
 class CreditNoteCreateSchema(Strict):
@@ -1150,8 +1154,7 @@ class BillingAccountSchema(Schema):
     start_date = _date()
     end_date = _date(allow_none=True)
     invoiced_through = _date(allow_none=True)
-    next_period_end = fields.String(allow_none=True, metadata={"format": "date",
-                                                              "description": "The next period invoiced ends then."})
+    next_period_end = _date(allow_none=True, metadata={"description": "The next period invoiced ends then."})
     invoiced = _amount()
     paid = _amount()
     credited = _amount()
@@ -1164,8 +1167,7 @@ class BillingAccountSchema(Schema):
 
 
 class InvoiceRunSchema(Strict):
-    as_of = fields.String(metadata={"format": "date",
-                                    "description": "Invoice periods that ended before this day; default today."})
+    as_of = _date(metadata={"description": "Invoice periods that ended before this day; default today."})
     tenant_id = _text(64, metadata={"description": "One client organisation; default all."})
 
 

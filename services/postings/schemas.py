@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
+    BoundedDate,
     CountryCode,
     LanguageCode,
     MoneyField,
@@ -164,7 +165,7 @@ class PostingChangesSchema(StrictSchema):
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=168))
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=520))
     shoring = fields.Nested(ShoringSchema)
     min_overlap_hours = fields.Integer(strict=True, validate=validate.Range(min=0, max=24))
@@ -214,7 +215,7 @@ class PostingSchema(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Dict()
     min_overlap_hours = fields.Integer()
@@ -306,7 +307,7 @@ class TermsSchema(StrictSchema):
     price = MoneyField(required=True)
     hours_per_week = fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=validate.Range(min=1, max=168))
-    available_from = fields.Date(required=True)
+    available_from = BoundedDate(required=True)
 
 
 class OfferSchema(StrictSchema):
@@ -317,7 +318,7 @@ class OfferSchema(StrictSchema):
 class _TermsOut(Schema):
     price = MoneyField()
     hours_per_week = fields.Integer(allow_none=True)
-    available_from = fields.Date()
+    available_from = BoundedDate()
 
 
 class _StepOut(Schema):
@@ -355,7 +356,7 @@ class _PostingSummaryOut(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Dict()
 

@@ -464,7 +464,8 @@ class PostingsService:
             if before["status"] == domain.Status.AWARDED and before["awarded_proposal_id"] == proposal["id"]:
                 return schemas.posting_to_wire(before)  # a retry: same answer, no second event
             now = repository.current_time()
-            after, awarded = domain.award(before, proposal, now=now)
+            after, awarded = domain.award(before, proposal, now=now,
+                                          max_backdate_days=int(self.config.get("CONTRACTING_MAX_BACKDATE_DAYS", 31)))
             _store_new_version(repo, before, after)
             _store_proposal(repo, proposal, awarded)
             _close_negotiations(repo, after["id"], keep=awarded["id"],

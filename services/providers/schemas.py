@@ -18,7 +18,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import ClockTime, CountryCode, CurrencyCode, LanguageCode, MoneyField, Name, TimeZone
+from shared.fields import (
+    BoundedDate,
+    ClockTime,
+    CountryCode,
+    CurrencyCode,
+    LanguageCode,
+    MoneyField,
+    Name,
+    TimeZone,
+)
 from shared.money import Money
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
 
@@ -105,7 +114,7 @@ class RatesSchema(Strict):
 
 class AvailabilitySchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf(["available", "limited", "unavailable"]))
-    available_from = fields.Date(load_default=None, allow_none=True)
+    available_from = BoundedDate(load_default=None, allow_none=True)
 
 
 class ProfileSchema(Strict):
