@@ -34,8 +34,23 @@ def load_validated(schema: Schema, payload: Any, message: str) -> Any:
         raise ValidationFailed(message, details=err.messages) from err
 
 
+def _described(kwargs: dict, **properties) -> dict:
+    """Field arguments whose metadata carries ``properties`` for API descriptions (the field's own win)."""
+    return {**kwargs, "metadata": {**properties, **kwargs.get("metadata", {})}}
+
+
+# What the vocabulary fields accept, listed for API descriptions (a client may send lower case too).
+COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
+LANGUAGE_CODES = sorted(language.alpha_2 for language in pycountry.languages if hasattr(language, "alpha_2"))
+CURRENCY_CODES = sorted(currency.alpha_3 for currency in pycountry.currencies)
+TIME_ZONES = sorted(_ZONES - {"Factory", "localtime"})
+
+
 class CountryCode(fields.String):
     """ISO 3166-1 alpha-2 country code, upper case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=COUNTRY_CODES))
 
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).upper()
@@ -46,6 +61,9 @@ class CountryCode(fields.String):
 
 class TimeZone(fields.String):
     """IANA time zone name, checked against the tz database (tzdata)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=TIME_ZONES))
 
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
@@ -61,6 +79,9 @@ class TimeZone(fields.String):
 class LanguageCode(fields.String):
     """ISO 639-1 two-letter language code, lower case."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=LANGUAGE_CODES))
+
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).lower()
         if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
@@ -69,6 +90,11 @@ class LanguageCode(fields.String):
 
 
 class CurrencyCode(fields.String):
+    """ISO 4217 currency code, upper case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=CURRENCY_CODES))
+
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).upper()
         if not is_currency(code):
@@ -81,6 +107,9 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 class ClockTime(fields.String):
     """A wall-clock time ``HH:MM`` (``24:00`` allowed as an end of day)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, pattern=_CLOCK.pattern))
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -107,6 +136,13 @@ def check_decimal_bounds(number: Decimal) -> Decimal:
     return number
 
 
+# A decimal string within the bounds, as API descriptions give it (the parser also takes an exponent or spaces).
+DECIMAL_PATTERN = f"^-?[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{MAX_DECIMAL_PLACES}}})?$"
+NON_NEGATIVE_DECIMAL_PATTERN = DECIMAL_PATTERN.replace("^-?", "^")
+# Money: never negative where the description uses it, at most 4 places.
+MONEY_AMOUNT_PATTERN = f"^[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,4}})?$"
+
+
 def parse_decimal(value: Any) -> Decimal:
     """A decimal sent as a string (``"60"``, ``"99.5"``), within bounds; JSON numbers are refused, as for money."""
     if not isinstance(value, str):
@@ -128,7 +164,9 @@ class BoundedDecimal(fields.Decimal):
 
 
 class MoneySchema(Schema):
-    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False)
+    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False,
+                            metadata={"type": "string", "pattern": MONEY_AMOUNT_PATTERN,
+                                      "description": "A decimal string, never a JSON number."})
     currency = CurrencyCode(required=True)
 
 

@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import apikeys
 from shared.fields import (
+    DECIMAL_PATTERN,
     BoundedDateTime,
     ClockTime,
     CountryCode,
@@ -66,6 +67,10 @@ def _date(**kwargs) -> fields.String:
 
 class DecimalString(fields.String):
     """A decimal number sent as a string (``"99.5"``): like money, never a float, so nothing is rounded."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": DECIMAL_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return format(parse_decimal(super()._deserialize(value, attr, data, **kwargs)), "f")
@@ -132,7 +137,7 @@ class TenantCreateSchema(Strict):
     name = _name(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
-    segment = _one_of(SEGMENTS)
+    segment = _one_of(SEGMENTS, required=True)
     core_competencies = fields.List(_name(80), validate=validate.Length(max=30))
 
 
@@ -364,46 +369,51 @@ class SkillRequirementSchema(Strict):
 
 class EngagementSchema(Strict):
     type = _one_of(ENGAGEMENTS, required=True)
-    unit = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+    unit = _name(40, allow_none=True, metadata={"description": "Per-unit work only, and then required."})
+
+    @validates_schema
+    def unit_only_for_per_unit_work(self, data: dict, **kwargs) -> None:
+        if (data.get("type") == "per_unit") != (data.get("unit") is not None):
+            raise ValidationError("Per-unit work names its unit; other work has none.", "unit")
 
 
 class ShoringSchema(Strict):
     preference = _one_of(SHORING, required=True)
-    required = fields.Boolean()
+    required = fields.Boolean(required=True)
 
 
 class SlaRequirementSchema(Strict):
-    metric = _text(60, required=True)
+    metric = _name(60, required=True)
     target = DecimalString(required=True, metadata={"example": "60"})
     direction = _one_of(SLA_DIRECTIONS, required=True)
     window = _one_of(SLA_WINDOWS, required=True)
 
 
 class ConfidentialitySchema(Strict):
-    confidential = fields.Boolean()
-    nda_required = fields.Boolean()
+    confidential = fields.Boolean(required=True)
+    nda_required = fields.Boolean(required=True)
 
 
 class PostingChangesSchema(Strict):
     """Any part of a posting; only title, category and model are needed to create a draft."""
 
     title = _name(200)
-    description = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    description = fields.String(validate=validate.Length(max=10_000))
     category = _one_of(list(CATEGORY_IDS))
     model = _one_of(MODELS)
-    required_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    languages = fields.List(LanguageCode())
+    required_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    languages = fields.List(LanguageCode(), validate=validate.Length(max=10))
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
-    shoring = fields.Nested(ShoringSchema, allow_none=True)
-    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24), allow_none=True)
-    coverage = _one_of(COVERAGE, allow_none=True)
-    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
-    confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+    shoring = fields.Nested(ShoringSchema)
+    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24))
+    coverage = _one_of(COVERAGE)
+    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
+    confidentiality = fields.Nested(ConfidentialitySchema)
 
 
 class PostingDraftSchema(PostingChangesSchema):
@@ -506,7 +516,7 @@ class PostingPageSchema(Schema):
 
 
 class InvitationCreateSchema(Strict):
-    provider_id = fields.String(required=True, validate=validate.Length(min=1, max=100),
+    provider_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prv_")],
                                 metadata={"description": "A provider on the posting's current shortlist."})
 
 
@@ -529,7 +539,7 @@ class OfferSchema(Strict):
 
 
 class AwardSchema(Strict):
-    proposal_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    proposal_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prp_")])
 
 
 class InvitationListQuerySchema(PageQuerySchema):
