@@ -862,8 +862,11 @@ class MeasurementsRecordedSchema(Schema):
 
 
 class ReviewCreateSchema(Strict):
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True,
-                         metadata={"description": "Named scores 1-5, e.g. quality, timeliness, communication."})
+    scores = fields.Dict(keys=_name(40), values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
+                         required=True, validate=validate.Length(min=1, max=10),
+                         metadata={"description": "Named scores 1-5 (names of 1-40 characters, one score at least, at "
+                                                  "most ten), e.g. quality, timeliness, communication.",
+                                   "minProperties": 1, "maxProperties": 10})
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
 
@@ -915,7 +918,7 @@ class RatingCreateSchema(Strict):
 
 class TerminationCreateSchema(Strict):
     reason = _text(2000, required=True)
-    notice_days = fields.Integer(strict=True, allow_none=True,
+    notice_days = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=365),
                                  metadata={"description": "At least the contract's termination_notice_days."})
 
 

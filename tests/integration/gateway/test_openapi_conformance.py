@@ -48,10 +48,10 @@ NOT_YET_CONFORMING = {
     "run_invoices": "as_of may not lie after today (a bound that moves every day)",
     "update_contract": "governance, milestones and responsibilities are free-form objects in the description",
     "propose_amendment": "changes is a free-form object in the description",
-    "submit_measurements": "contracting's measurement rules are not all in the description",
-    "record_review": "contracting's review rules are not all in the description",
-    "terminate_contract": "contracting's termination rules are not all in the description",
-    "submit_billable_items": "an empty batch and item kinds' fields are cross-field rules",
+    "submit_measurements": "one measurement or a batch (the fields of one are required only without a batch), "
+                           "and the SLA must be one of the contract's",
+    "record_review": "score names (the keys of scores) are 1-40 characters: OpenAPI 3.0 cannot constrain keys",
+    "submit_billable_items": "one item or a batch; each kind needs its own field (hours, units, milestone)",
     "get_cost_report": "from must not be after to (a cross-field rule)",
     "get_cost_report_csv": "from must not be after to (a cross-field rule)",
 }
