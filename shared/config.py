@@ -126,14 +126,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "rate_limit",
         "120/minute",
-        "Requests each API key may make in a moving window (`limits` notation: `120/minute`, `10/second`); beyond "
-        "it the gateway answers 429 with `Retry-After`. `off` disables it.",
+        "Requests each client organisation, provider and the operator may make (all its keys together) in a moving "
+        "window (`limits` notation: `120/minute`, `10/second`); beyond it the gateway answers 429 with "
+        "`Retry-After`. `off` disables it.",
     ),
     Setting(
         "rate_limit_storage",
         "memory://",
-        "Where the gateway counts each key's requests: `memory://` counts per gateway process, so N gateway "
-        "replicas let a key make N times its budget; a storage URI the replicas share (any the `limits` "
+        "Where the gateway counts each caller's requests: `memory://` counts per gateway process, so N gateway "
+        "replicas let a caller make N times its budget; a storage URI the replicas share (any the `limits` "
         "library knows, e.g. `redis://host:6379`, with its client installed) makes it one budget.",
     ),
     Setting(
@@ -141,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
         86_400,
         "How long a rotated API key keeps working when the rotation request does not say (at most 30 days; "
         "0 refuses it at once). Revoked keys are refused at once.",
+        cast=int,
+    ),
+    Setting(
+        "max_api_keys",
+        20,
+        "Live API keys (active, or rotated and still in their grace period) a client organisation or a provider may "
+        "hold; issuing or rotating past it is refused (409) until one is revoked. Rate limits are per organisation, "
+        "so more keys never buy more requests.",
         cast=int,
     ),
     Setting(
@@ -186,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "contracting_max_backdate_days",
         31,
-        "How far in the past a draft contract's start date may lie (formalising work already under way).",
+        "How far in the past a draft contract's start date may lie (formalising work already under way); "
+        "postings refuses (409) an award whose agreed start lies further back, so every award becomes a contract.",
         cast=int,
     ),
     Setting(
@@ -310,6 +320,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "RABBITMQ_MANAGEMENT_URL": value("rabbitmq_management_url"),
         "TENANT_SWEEP_INTERVAL_SECONDS": value("tenant_sweep_interval_seconds"),
         "TENANT_MAX_QUEUES": value("tenant_max_queues"),
+        "MAX_API_KEYS": value("max_api_keys"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),

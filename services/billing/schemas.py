@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
+from shared.fields import BoundedDate, BoundedDateTime, MoneyField, StrictSchema, load_validated, parse_decimal
 from shared.idempotency import key_batch
 from shared.vocabulary import CATEGORY_IDS
 
@@ -51,7 +51,7 @@ class PartySchema(StrictSchema):
 class ItemSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(domain.ITEM_KINDS))
     key = _text(100, load_default=None)
-    date = fields.Date(required=True)
+    date = BoundedDate(required=True)
     hours = Quantity()
     units = Quantity()
     milestone = fields.Integer(strict=True, validate=validate.Range(min=0, max=49))
@@ -80,7 +80,7 @@ class ReviewSchema(StrictSchema):
 class PaymentSchema(StrictSchema):
     amount = MoneyField(required=True)
     reference = _text(200, required=True)
-    received_at = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    received_at = BoundedDateTime(load_default=None)
 
 
 class RefundSchema(StrictSchema):
@@ -99,13 +99,13 @@ class InHouseCostsSchema(StrictSchema):
 
 
 class RunSchema(StrictSchema):
-    as_of = fields.Date(load_default=None)
+    as_of = BoundedDate(load_default=None)
     tenant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
 
 class RangeSchema(StrictSchema):
-    start = fields.Date(required=True, data_key="from")
-    end = fields.Date(required=True, data_key="to")
+    start = BoundedDate(required=True, data_key="from")
+    end = BoundedDate(required=True, data_key="to")
 
     @validates_schema
     def _ordered(self, data, **kwargs):

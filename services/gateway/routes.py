@@ -96,7 +96,7 @@ class Route:
 
 # Every route that needs a key may also answer 429: each key has a request budget (Retry-After says when).
 _AUTH = (401, 403, 429)
-_BODY = (400, 413, 422)
+_BODY = (400, 413, 415, 422)
 _UPSTREAM = (503, 504)
 
 ROUTES: tuple[Route, ...] = (
@@ -286,7 +286,9 @@ ROUTES: tuple[Route, ...] = (
         "create_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys", "Issue another key with a role",
         who=(OWNER, OPERATOR), tag="keys", status=201,
         request=schemas.TenantKeyCreateSchema, response=schemas.KeyIssuedSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="At most `TASKLINKR_MAX_API_KEYS` live keys (a rotated key counts until its grace period "
+        "ends): beyond, 409 until one is revoked. All keys share one request budget.",
     ),
     Route(
         "rotate_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys/{key_id}/rotate",
@@ -312,7 +314,9 @@ ROUTES: tuple[Route, ...] = (
         "create_provider_key", "POST", "/v1/providers/{provider_id}/keys", "Issue another provider key",
         who=(PROVIDER_ITSELF, OPERATOR), tag="keys", status=201,
         request=schemas.ProviderKeyCreateSchema, response=schemas.KeyIssuedSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="At most `TASKLINKR_MAX_API_KEYS` live keys (a rotated key counts until its grace period "
+        "ends): beyond, 409 until one is revoked. All keys share one request budget.",
     ),
     Route(
         "rotate_provider_key", "POST", "/v1/providers/{provider_id}/keys/{key_id}/rotate",

@@ -12,12 +12,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import apikeys
 from shared.fields import (
+    DECIMAL_PATTERN,
+    BoundedDateTime,
     ClockTime,
     CountryCode,
     CurrencyCode,
     LanguageCode,
     MoneyField,
+    Name,
     TimeZone,
+    WireDate,
     parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
@@ -42,20 +46,31 @@ def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
+def _name(max_length: int, **kwargs) -> fields.String:
+    """A name or title (``shared.fields.Name``): one line, no control or bidi formatting characters."""
+    return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
 def _one_of(choices: list[str], **kwargs) -> fields.String:
     return fields.String(validate=validate.OneOf(choices), **kwargs)
 
 
 def _timestamp(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date-time"}, **kwargs)
+    """An RFC 3339 time within the platform's range (``shared.fields``); sent on in UTC."""
+    return BoundedDateTime(**kwargs)
 
 
 def _date(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date"}, **kwargs)
+    """An ISO date within the platform's range (``shared.fields``)."""
+    return WireDate(**kwargs)
 
 
 class DecimalString(fields.String):
     """A decimal number sent as a string (``"99.5"``): like money, never a float, so nothing is rounded."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": DECIMAL_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return format(parse_decimal(super()._deserialize(value, attr, data, **kwargs)), "f")
@@ -125,11 +140,11 @@ class BusinessHoursSchema(Strict):
 
 
 class TenantCreateSchema(Strict):
-    name = _text(200, required=True)
+    name = _name(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
-    segment = _one_of(SEGMENTS)
-    core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    segment = _one_of(SEGMENTS, required=True)
+    core_competencies = fields.List(_name(80), validate=validate.Length(max=30))
     business_hours = fields.Nested(BusinessHoursSchema, metadata={
         "description": "When the client works, in its time zone (default 09:00-17:00 Mon-Fri); its postings' "
                        "overlap rule and explanations use it unless a posting sets its own."})
@@ -162,7 +177,7 @@ class TenantCreatedSchema(Schema):
 
 
 class SkillSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
@@ -173,7 +188,7 @@ class WorkingHoursSchema(Strict):
 
 
 class ShiftSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
     start = ClockTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
@@ -181,7 +196,7 @@ class ShiftSchema(Strict):
 
 class DeliveryCentreSchema(Strict):
     id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
-    name = _text(120, required=True)
+    name = _name(120, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     seats = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -202,7 +217,7 @@ class RatesSchema(Strict):
 class ProviderChangesSchema(Strict):
     """What a provider (or an operator) may change: not kind, id, verification or availability."""
 
-    display_name = _text(120)
+    display_name = _name(120)
     headline = fields.String(validate=validate.Length(max=200), allow_none=True)
     models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
@@ -215,7 +230,7 @@ class ProviderChangesSchema(Strict):
     currency = CurrencyCode()
     rates = fields.Nested(RatesSchema)
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    certifications = fields.List(_text(120))
+    certifications = fields.List(_name(120))
     nda_willing = fields.Boolean()
     legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
     address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
@@ -227,7 +242,7 @@ class ProviderChangesSchema(Strict):
 
 class ProviderRegistrationSchema(ProviderChangesSchema):
     kind = _one_of(KINDS, required=True)
-    display_name = _text(120, required=True)
+    display_name = _name(120, required=True)
     models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
     languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
@@ -239,7 +254,7 @@ class ProviderRegistrationSchema(ProviderChangesSchema):
 
 class AvailabilitySchema(Strict):
     status = _one_of(AVAILABILITY, required=True)
-    available_from = fields.Date(allow_none=True)
+    available_from = _date(allow_none=True)
 
 
 class AvailabilityChangeSchema(Strict):
@@ -375,13 +390,18 @@ class ProviderPageSchema(Schema):
 
 
 class SkillRequirementSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     min_level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
 class EngagementSchema(Strict):
     type = _one_of(ENGAGEMENTS, required=True)
-    unit = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+    unit = _name(40, allow_none=True, metadata={"description": "Per-unit work only, and then required."})
+
+    @validates_schema
+    def unit_only_for_per_unit_work(self, data: dict, **kwargs) -> None:
+        if (data.get("type") == "per_unit") != (data.get("unit") is not None):
+            raise ValidationError("Per-unit work names its unit; other work has none.", "unit")
 
 
 class ShoringSchema(Strict):
@@ -395,27 +415,27 @@ class ShoringSchema(Strict):
 
 
 class SlaRequirementSchema(Strict):
-    metric = _text(60, required=True)
+    metric = _name(60, required=True)
     target = DecimalString(required=True, metadata={"example": "60"})
     direction = _one_of(SLA_DIRECTIONS, required=True)
     window = _one_of(SLA_WINDOWS, required=True)
 
 
 class ConfidentialitySchema(Strict):
-    confidential = fields.Boolean()
-    nda_required = fields.Boolean()
+    confidential = fields.Boolean(required=True)
+    nda_required = fields.Boolean(required=True)
 
 
 class PostingChangesSchema(Strict):
     """Any part of a posting; only title, category and model are needed to create a draft."""
 
-    title = _text(200)
-    description = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    title = _name(200)
+    description = fields.String(validate=validate.Length(max=10_000))
     category = _one_of(list(CATEGORY_IDS))
     model = _one_of(MODELS)
-    required_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    languages = fields.List(LanguageCode())
+    required_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    languages = fields.List(LanguageCode(), validate=validate.Length(max=10))
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True, metadata={
@@ -423,19 +443,19 @@ class PostingChangesSchema(Strict):
     seats = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
         "description": "People working at once (default 1); a 3-seat 24/7 desk is seats 3 × hours_per_week 168. "
                        "Capacity and billing limits count seats × hours_per_week."})
-    start_date = fields.Date(allow_none=True)
+    start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
-    shoring = fields.Nested(ShoringSchema, allow_none=True)
-    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24), allow_none=True)
-    coverage = _one_of(COVERAGE, allow_none=True)
-    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
-    confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+    shoring = fields.Nested(ShoringSchema)
+    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24))
+    coverage = _one_of(COVERAGE)
+    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
+    confidentiality = fields.Nested(ConfidentialitySchema)
     business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
         "description": "This posting's business hours for the overlap rule; null: the client's own."})
 
 
 class PostingDraftSchema(PostingChangesSchema):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     category = _one_of(list(CATEGORY_IDS), required=True)
     model = _one_of(MODELS, required=True)
 
@@ -542,7 +562,7 @@ class PostingPageSchema(Schema):
 
 
 class InvitationCreateSchema(Strict):
-    provider_id = fields.String(required=True, validate=validate.Length(min=1, max=100),
+    provider_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prv_")],
                                 metadata={"description": "A provider on the posting's current shortlist."})
 
 
@@ -556,7 +576,7 @@ class TermsSchema(Strict):
         "fixed price, retainer per month, price per unit)."})
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True,
                                     metadata={"description": "Required for hourly and retainer work."})
-    available_from = fields.Date(required=True)
+    available_from = _date(required=True)
 
 
 class OfferSchema(Strict):
@@ -565,7 +585,7 @@ class OfferSchema(Strict):
 
 
 class AwardSchema(Strict):
-    proposal_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    proposal_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prp_")])
 
 
 class InvitationListQuerySchema(PageQuerySchema):
@@ -733,11 +753,11 @@ class TenantKeyCreateSchema(Strict):
     role = _one_of(list(apikeys.CLIENT_ROLES), required=True, metadata={
         "description": "owner: everything a client may do, its keys and its audit trail; manager: the client's "
                        "work (postings, negotiation), not keys or audit; finance: invoices and reports only."})
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class ProviderKeyCreateSchema(Strict):
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class KeyRotateSchema(Strict):
@@ -782,8 +802,8 @@ class AuditQuerySchema(PageQuerySchema):
     resource_id = _text(120, metadata={"description": "Requests that named or created this resource."})
     correlation_id = _text(128)
     outcome = _one_of(AUDIT_OUTCOMES)
-    since = fields.AwareDateTime(metadata={"description": "At or after this time (RFC 3339)."})
-    until = fields.AwareDateTime(metadata={"description": "Before this time (RFC 3339)."})
+    since = BoundedDateTime(metadata={"description": "At or after this time (RFC 3339)."})
+    until = BoundedDateTime(metadata={"description": "Before this time (RFC 3339)."})
 
 
 class OperatorAuditQuerySchema(AuditQuerySchema):
@@ -801,7 +821,7 @@ class AuditPrincipalSchema(Schema):
 
 class AuditRecordSchema(Schema):
     id = fields.String(required=True)
-    at = fields.String(required=True, metadata={"format": "date-time", "description": "When it arrived (UTC)."})
+    at = _timestamp(required=True, metadata={"description": "When it arrived (UTC)."})
     finished_at = _timestamp(allow_none=True)
     actor = fields.String(required=True)
     principal = fields.Nested(AuditPrincipalSchema, required=True)
@@ -863,7 +883,7 @@ class ContractListQuerySchema(PageQuerySchema):
 
 
 class ContractChangesSchema(Strict):
-    title = _text(200)
+    title = _name(200)
     scope = fields.String(validate=validate.Length(max=10000))
     responsibilities = fields.Dict(metadata={"description": '{"client": [text], "provider": [text]}'})
     deliverables = fields.List(fields.String())
@@ -921,8 +941,11 @@ class MeasurementsRecordedSchema(Schema):
 
 
 class ReviewCreateSchema(Strict):
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True,
-                         metadata={"description": "Named scores 1-5, e.g. quality, timeliness, communication."})
+    scores = fields.Dict(keys=_name(40), values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
+                         required=True, validate=validate.Length(min=1, max=10),
+                         metadata={"description": "Named scores 1-5 (names of 1-40 characters, one score at least, at "
+                                                  "most ten), e.g. quality, timeliness, communication.",
+                                   "minProperties": 1, "maxProperties": 10})
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
 
@@ -937,7 +960,7 @@ class ReviewSchema(Schema):
 
 
 class IssueCreateSchema(Strict):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     description = fields.String(validate=validate.Length(max=5000))
     severity = _one_of(["low", "medium", "high", "critical"], required=True)
     owner = _one_of(["client", "provider"], required=True, metadata={"description": "The side that must act."})
@@ -974,7 +997,7 @@ class RatingCreateSchema(Strict):
 
 class TerminationCreateSchema(Strict):
     reason = _text(2000, required=True)
-    notice_days = fields.Integer(strict=True, allow_none=True,
+    notice_days = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=365),
                                  metadata={"description": "At least the contract's termination_notice_days."})
 
 
@@ -1241,8 +1264,7 @@ class InvoicePageSchema(Schema):
 class PaymentCreateSchema(Strict):
     amount = MoneyField(required=True)
     reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
-    received_at = fields.String(metadata={"format": "date-time",
-                                          "description": "When the money arrived (not in the future); default now."})
+    received_at = _timestamp(metadata={"description": "When the money arrived (not in the future); default now."})
 
 
 class CreditNoteCreateSchema(Strict):
@@ -1261,8 +1283,7 @@ class BillingAccountSchema(Schema):
     start_date = _date()
     end_date = _date(allow_none=True)
     invoiced_through = _date(allow_none=True)
-    next_period_end = fields.String(allow_none=True, metadata={"format": "date",
-                                                              "description": "The next period invoiced ends then."})
+    next_period_end = _date(allow_none=True, metadata={"description": "The next period invoiced ends then."})
     invoiced = _amount()
     paid = _amount()
     credited = _amount()
@@ -1280,8 +1301,7 @@ class BillingAccountSchema(Schema):
 
 
 class InvoiceRunSchema(Strict):
-    as_of = fields.String(metadata={"format": "date",
-                                    "description": "Invoice periods that ended before this day; default today."})
+    as_of = _date(metadata={"description": "Invoice periods that ended before this day; default today."})
     tenant_id = _text(64, metadata={"description": "One client organisation; default all."})
 
 

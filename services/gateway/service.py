@@ -14,8 +14,9 @@ from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
 from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TenantSweeper, TimedRpc
-from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route, unrouted
+from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route
 from services.gateway.routes import CLIENT, OPERATOR
+from services.gateway.webserver import unrouted
 from shared.tenantsweep import SEEN
 from shared.timers import configured_timer
 from shared.tracing import Tracing, new_id

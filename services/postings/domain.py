@@ -12,12 +12,13 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from services.postings import competencies
 from shared.errors import Conflict, ValidationFailed
+from shared.fields import LAST_YEAR
 from shared.money import Money
 from shared.vocabulary import (
     CATEGORIES,
@@ -722,9 +723,9 @@ def ensure_terms_still_mean_the_same(posting: dict, proposal: dict) -> None:
                        details=problems)
 
 
-def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
+def award(posting: dict, proposal: dict, *, now: datetime, max_backdate_days: int) -> tuple[dict, dict]:
     """The awarded posting and the winning proposal; the proposal's terms must be agreed by both sides, for the
-    posting as it is."""
+    posting as it is, and make a contract contracting can draft and its parties can edit."""
     ensure_transition(posting["status"], Status.AWARDED)
     if proposal["posting_id"] != posting["id"]:
         raise ValidationFailed("The proposal is not for this posting.",
@@ -735,11 +736,28 @@ def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
             f"The proposal is {proposal['status']}; award it once both sides have agreed to its latest terms.",
             details={"proposal_id": [f"The proposal is {proposal['status']}."]},
         )
+    ensure_contract_dates(posting, proposal["terms"], today=now.date(), max_backdate_days=max_backdate_days)
     awarded_posting = _next_version(posting, now, status=Status.AWARDED.value, awarded_at=now,
                                     awarded_proposal_id=proposal["id"])
     awarded_proposal = {**proposal, "status": ProposalStatus.AWARDED.value, "updated_at": now,
                         "version": proposal["version"] + 1}
     return awarded_posting, awarded_proposal
+
+
+def ensure_contract_dates(posting: dict, terms: dict, *, today: date, max_backdate_days: int) -> None:
+    """409 unless the contract the award becomes has dates contracting accepts: a start at most
+    ``max_backdate_days`` in the past (contracting's ``CONTRACTING_MAX_BACKDATE_DAYS``: a backdated contract
+    formalises work already under way) and a start and an end within the platform's range of dates."""
+    start = agreed_start_date(posting, terms)
+    earliest = today - timedelta(days=max_backdate_days)
+    if start < earliest:
+        raise Conflict(f"The agreed start {start.isoformat()} is more than {max_backdate_days} days in the past: "
+                       "move the posting's start date or agree a later available_from first.",
+                       details={"start_date": [f"Not before {earliest.isoformat()}."]})
+    end = start + timedelta(weeks=posting["duration_weeks"] or 0)
+    if end.year > LAST_YEAR:
+        raise Conflict(f"The contract would end in {end.year}, after {LAST_YEAR}: start earlier or for shorter.",
+                       details={"start_date": [f"The contract ends by {LAST_YEAR}-12-31."]})
 
 
 def agreed_start_date(posting: dict, terms: dict) -> date:

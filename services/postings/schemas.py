@@ -17,10 +17,12 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
+    BoundedDate,
     ClockTime,
     CountryCode,
     LanguageCode,
     MoneyField,
+    Name,
     StrictSchema,
     TimeZone,
     load_validated,
@@ -99,7 +101,7 @@ class BusinessHoursSchema(StrictSchema):
 
 
 class NewTenantSchema(StrictSchema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    name = Name(required=True, validate=validate.Length(min=1, max=200))
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = fields.String(required=True, validate=validate.OneOf([lane.value for lane in Lane]))
@@ -205,7 +207,7 @@ class ConfidentialitySchema(StrictSchema):
 class PostingChangesSchema(StrictSchema):
     """Every field a client may set. Nothing is required here: this is also the shape of an edit."""
 
-    title = Text(validate=validate.Length(min=1, max=200))
+    title = Name(validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=10_000))
     category = fields.String(validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(validate=validate.OneOf([model.value for model in Model]))
@@ -216,7 +218,7 @@ class PostingChangesSchema(StrictSchema):
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=168))
     seats = fields.Integer(strict=True, validate=validate.Range(min=1, max=domain.MAX_SEATS))
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=520))
     shoring = fields.Nested(ShoringSchema)
     min_overlap_hours = fields.Integer(strict=True, validate=validate.Range(min=0, max=24))
@@ -234,7 +236,7 @@ class PostingChangesSchema(StrictSchema):
 
 
 class NewPostingSchema(PostingChangesSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(required=True, validate=validate.OneOf([model.value for model in Model]))
 
@@ -268,7 +270,7 @@ class PostingSchema(Schema):
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
     seats = fields.Integer()
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Dict()
     min_overlap_hours = fields.Integer()
@@ -361,7 +363,7 @@ class TermsSchema(StrictSchema):
     price = MoneyField(required=True)
     hours_per_week = fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=validate.Range(min=1, max=168))
-    available_from = fields.Date(required=True)
+    available_from = BoundedDate(required=True)
 
 
 class OfferSchema(StrictSchema):
@@ -372,7 +374,7 @@ class OfferSchema(StrictSchema):
 class _TermsOut(Schema):
     price = MoneyField()
     hours_per_week = fields.Integer(allow_none=True)
-    available_from = fields.Date()
+    available_from = BoundedDate()
 
 
 class _StepOut(Schema):
@@ -411,7 +413,7 @@ class _PostingSummaryOut(Schema):
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
     seats = fields.Integer()
-    start_date = fields.Date(allow_none=True)
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Dict()
 

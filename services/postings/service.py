@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import eventlet
+from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import RpcProxy
 
@@ -107,6 +108,7 @@ class PostingsService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    config = Config()
     # Matching owns shortlists and providers' load: asked for the current shortlist when postings' copy has not
     # caught up, and for a provider's free capacity before terms are taken.
     matching = RpcProxy("matching")
@@ -135,8 +137,8 @@ class PostingsService:
         def work(uow: UnitOfWork) -> tuple[dict, str]:
             now = repository.current_time()
             created = domain.new_tenant(tenant_id=repository.new_id("ten"), fields=fields, now=now)
-            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).issue(created["id"], apikeys.OWNER_ROLE,
-                                                                          None, now)
+            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).first_key(created["id"], apikeys.OWNER_ROLE,
+                                                                              None, now)
             Repository.of(uow).insert_tenant(created, apikeys.digest(api_key))
             wire = schemas.tenant_to_wire(created)
             uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),
@@ -181,7 +183,7 @@ class PostingsService:
     def _keys(self, tenant_id: str, change) -> dict:
         def work(uow: UnitOfWork) -> dict:
             _tenant(Repository.of(uow), tenant_id)
-            return apikeys.apply(uow, apikeys.CLIENT, change)
+            return apikeys.apply(uow, apikeys.CLIENT, change, apikeys.max_live_keys(self.config))
 
         return self.store.transact(work)
 
@@ -504,7 +506,8 @@ class PostingsService:
             if before["status"] == domain.Status.AWARDED and before["awarded_proposal_id"] == proposal["id"]:
                 return schemas.posting_to_wire(before)  # a retry: same answer, no second event
             now = repository.current_time()
-            after, awarded = domain.award(before, proposal, now=now)
+            after, awarded = domain.award(before, proposal, now=now,
+                                          max_backdate_days=int(self.config.get("CONTRACTING_MAX_BACKDATE_DAYS", 31)))
             _store_new_version(repo, before, after)
             _store_proposal(repo, proposal, awarded)
             _close_negotiations(repo, after["id"], keep=awarded["id"],

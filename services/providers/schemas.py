@@ -18,7 +18,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import ClockTime, CountryCode, CurrencyCode, LanguageCode, MoneyField, TimeZone
+from shared.fields import (
+    BoundedDate,
+    ClockTime,
+    CountryCode,
+    CurrencyCode,
+    LanguageCode,
+    MoneyField,
+    Name,
+    TimeZone,
+)
 from shared.money import Money
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
 
@@ -84,7 +93,7 @@ class ShiftSchema(HoursSchema):
 
 class DeliveryCentreSchema(Strict):
     id = fields.String(validate=validate.Regexp(_CENTRE_ID, error="Not a delivery centre id (dc_…)."))
-    name = Trimmed(required=True, validate=validate.Length(min=1, max=120))
+    name = Name(required=True, validate=validate.Length(min=1, max=120))
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
@@ -105,14 +114,14 @@ class RatesSchema(Strict):
 
 class AvailabilitySchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf(["available", "limited", "unavailable"]))
-    available_from = fields.Date(load_default=None, allow_none=True)
+    available_from = BoundedDate(load_default=None, allow_none=True)
 
 
 class ProfileSchema(Strict):
     """What ``register`` accepts: a whole profile without id, verification, timestamps or version."""
 
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in ProviderKind]))
-    display_name = Trimmed(required=True, validate=validate.Length(min=1, max=120))
+    display_name = Name(required=True, validate=validate.Length(min=1, max=120))
     headline = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     models = fields.List(fields.String(validate=validate.OneOf([m.value for m in Model])), required=True,
                          validate=[validate.Length(min=1), _unique])

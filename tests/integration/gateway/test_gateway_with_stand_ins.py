@@ -216,7 +216,7 @@ def gateway(runner_factory, gateway_config):
 
 def new_client(base_url):
     answer = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR,
-                           json={"name": "Acme", "country": "us", "time_zone": "America/Chicago"})
+                           json={"name": "Acme", "country": "us", "time_zone": "America/Chicago", "segment": "smb"})
     assert answer.status_code == 201, answer.text
     return answer.json()["tenant"]["id"], {"Authorization": f"Bearer {answer.json()['api_key']}"}
 
@@ -264,7 +264,7 @@ def test_operator_creates_a_tenant_and_the_client_reads_it_back(gateway, base_ur
 def test_a_client_calling_an_operator_route_gets_403(gateway, base_url):
     _, client = new_client(base_url)
     answer = requests.post(f"{base_url}/v1/tenants", headers=client,
-                           json={"name": "Evil", "country": "US", "time_zone": "America/Chicago"})
+                           json={"name": "Evil", "country": "US", "time_zone": "America/Chicago", "segment": "smb"})
     assert answer.status_code == 403
     assert answer.json()["error"] == "forbidden"
 
@@ -501,7 +501,7 @@ def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_fact
     assert answer.json()["services"]["postings"]["status"] == "unavailable"
     assert answer.json()["services"]["providers"]["status"] == "ok"
     created = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR,
-                            json={"name": "Acme", "country": "US", "time_zone": "America/Chicago"})
+                            json={"name": "Acme", "country": "US", "time_zone": "America/Chicago", "segment": "smb"})
     # 503 when the broker knows no such queue; 504 when an earlier test in this vhost left the queue behind.
     assert (created.status_code, created.json()["error"]) in {(503, "service_unavailable"), (504, "timeout")}
     assert created.headers["Retry-After"] == "1"
@@ -540,7 +540,7 @@ def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_ru
     postings.start()
     postings.stop()  # down, its request queue still there: the request waits in it
     runner_factory(config, GatewayService, StandInProviders).start()
-    tenant = {"name": "Acme", "country": "US", "time_zone": "America/Chicago"}
+    tenant = {"name": "Acme", "country": "US", "time_zone": "America/Chicago", "segment": "smb"}
     answer = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR, json=tenant)
     assert answer.status_code == 504 and answer.json()["error"] == "timeout"
 
