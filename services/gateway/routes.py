@@ -99,6 +99,9 @@ _AUTH = (401, 403, 429)
 _BODY = (400, 413, 415, 422)
 _UPSTREAM = (503, 504)
 
+# The web console's files (pages, not API routes): served by the gateway under /console.
+CONSOLE_PATHS = ("/console", "/console/", "/console/<path:path>")
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "create_tenant", "POST", "/v1/tenants", "Register a client organisation and issue its API key",

@@ -908,8 +908,7 @@ class AmendmentCreateSchema(Strict):
     changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
                                                                   "slas."})
     reason = _text(2000, required=True)
-    effective_date = fields.String(metadata={
-        "format": "date",
+    effective_date = _date(metadata={
         "description": "The day the amended terms take effect: today or later (never earlier work); default the day "
                        "both parties signed. Billing prices work and SLA credits by the terms of its day."})
 
