@@ -103,19 +103,30 @@ class CurrencyCode(fields.String):
 
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_START = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class ClockTime(fields.String):
     """A wall-clock time ``HH:MM`` (``24:00`` allowed as an end of day)."""
 
+    clock = _CLOCK
+
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **_described(kwargs, pattern=_CLOCK.pattern))
+        super().__init__(*args, **_described(kwargs, pattern=self.clock.pattern))
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not _CLOCK.match(text):
+        if text == "24:00" and not self.clock.match(text):
+            raise ValidationError("A day cannot start at 24:00.")
+        if not self.clock.match(text):
             raise ValidationError(f"{value!r} is not a time of day HH:MM.")
         return text
+
+
+class StartTime(ClockTime):
+    """The time a day or a shift starts, ``HH:MM``: ``24:00`` ends a day, it never starts one."""
+
+    clock = _START
 
 
 # Every decimal a client sends fits these bounds (money, rates, SLA targets, measurements: a trillion, to six

@@ -52,8 +52,42 @@ def _engagement_variants() -> dict:
     ]}
 
 
+def _shoring_variants() -> dict:
+    """The forms of a posting's shoring the postings service accepts, as ``oneOf``: without ``accepted``, a
+    required shoring names its class and one not required accepts every class; with ``accepted``, each class at most
+    once, the preference among them (or ``any``), and ``required`` false only when every class is accepted."""
+    classes = [kind for kind in schemas.SHORING if kind != "any"]
+
+    def form(preferences: list[str], required: bool, accepted: dict | None = None, must_say: bool = False) -> dict:
+        properties = {"preference": {"type": "string", "enum": preferences},
+                      "required": {"type": "boolean", "enum": [required]}}
+        if accepted is not None:
+            properties["accepted"] = {"type": "array", "items": {"type": "string", "enum": classes},
+                                      "uniqueItems": True, "maxItems": len(classes), **accepted}
+        named = ["preference", *(["required"] if must_say else []), *(["accepted"] if accepted is not None else [])]
+        return {"type": "object", "properties": properties, "required": named, "additionalProperties": False}
+
+    # "Contains the preferred class", in OpenAPI 3.0 (no ``contains``): not made only of the other classes.
+    def naming(preference: str) -> dict:
+        return {"minItems": 1, "not": {"items": {"enum": [kind for kind in classes if kind != preference]}}}
+
+    return {
+        "description": "The classes a provider may be in (`accepted`, each once) and the one the score favours "
+                       "(`preference`, `any` for none, else one of the accepted). Without `accepted`: `required` "
+                       "true accepts only the preferred class (not `any`), false or left out every class. With "
+                       "`accepted`: `required` true or left out; false only when every class is accepted.",
+        "oneOf": [
+            form(schemas.SHORING, required=False),
+            form(classes, required=True, must_say=True),
+            form(["any"], required=True, accepted={"minItems": 1}),
+            *(form([kind], required=True, accepted=naming(kind)) for kind in classes),
+            form(schemas.SHORING, required=False, accepted={"minItems": len(classes)}, must_say=True),
+        ],
+    }
+
+
 # Rules across the fields of a schema, which marshmallow checks in code, stated for the description.
-ACROSS_FIELDS = {"Engagement": _engagement_variants}
+ACROSS_FIELDS = {"Engagement": _engagement_variants, "Shoring": _shoring_variants}
 
 
 def build(routes: tuple[Route, ...] = ROUTES) -> dict:

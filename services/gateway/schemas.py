@@ -20,6 +20,7 @@ from shared.fields import (
     LanguageCode,
     MoneyField,
     Name,
+    StartTime,
     TimeZone,
     WireDate,
     parse_decimal,
@@ -134,8 +135,9 @@ class PageQuerySchema(Strict):
 
 
 class BusinessHoursSchema(Strict):
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1, max=7))
-    start = ClockTime(required=True)
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1, max=7),
+                       metadata={"uniqueItems": True})
+    start = StartTime(required=True)
     end = ClockTime(required=True, metadata={"description": "start > end crosses midnight"})
 
 
@@ -182,15 +184,17 @@ class SkillSchema(Strict):
 
 
 class WorkingHoursSchema(Strict):
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
-    start = ClockTime(required=True)
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
+                       metadata={"uniqueItems": True})
+    start = StartTime(required=True)
     end = ClockTime(required=True)
 
 
 class ShiftSchema(Strict):
     name = _name(60, required=True)
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
-    start = ClockTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
+                       metadata={"uniqueItems": True})
+    start = StartTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
 
 
@@ -408,7 +412,8 @@ class ShoringSchema(Strict):
     preference = _one_of(SHORING, required=True, metadata={
         "description": "The class the score favours; `any` for none."})
     required = fields.Boolean(metadata={
-        "description": "Without `accepted`: true accepts only the preferred class. With `accepted`: optional."})
+        "description": "Without `accepted`: true accepts only the preferred class, false or left out every class. "
+                       "With `accepted`: true or left out; false only when every class is accepted."})
     accepted = fields.List(_one_of(["onshore", "nearshore", "offshore"]), validate=validate.Length(min=1, max=3),
                            metadata={"description": "The classes a provider may be in, e.g. [onshore, nearshore] "
                                                     "for 'never offshore'."})

@@ -23,6 +23,7 @@ from shared.fields import (
     LanguageCode,
     MoneyField,
     Name,
+    StartTime,
     StrictSchema,
     TimeZone,
     load_validated,
@@ -85,7 +86,7 @@ class BusinessHoursSchema(StrictSchema):
 
     days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), required=True,
                        validate=validate.Length(min=1, max=7))
-    start = ClockTime(required=True, validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    start = StartTime(required=True)
     end = ClockTime(required=True)
 
     @validates_schema
@@ -161,7 +162,8 @@ class EngagementSchema(StrictSchema):
 
 class ShoringSchema(StrictSchema):
     """``accepted`` is the set of classes a provider may be in ("onshore or nearshore"); ``preference`` the one
-    the score favours. Without ``accepted``, a required shoring accepts exactly its preference (the old form)."""
+    the score favours. Without ``accepted``, a required shoring accepts exactly its preference (the old form), and
+    one that is not required (``required`` false or left out) accepts every class."""
 
     preference = fields.String(required=True, validate=validate.OneOf(domain.SHORING_PREFERENCES))
     required = StrictBoolean(load_default=None)
@@ -172,8 +174,6 @@ class ShoringSchema(StrictSchema):
     def a_requirement_names_a_class(self, data: dict, **kwargs) -> None:
         accepted = data.get("accepted")
         if accepted is None:
-            if data["required"] is None:
-                raise ValidationError("Missing data for required field.", "required")
             if data["required"] and data["preference"] == domain.ANY_SHORING:
                 raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
                                       "preference")

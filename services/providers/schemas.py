@@ -26,6 +26,7 @@ from shared.fields import (
     LanguageCode,
     MoneyField,
     Name,
+    StartTime,
     TimeZone,
 )
 from shared.money import Money
@@ -82,8 +83,7 @@ class SkillSchema(Strict):
 
 class HoursSchema(Strict):
     days = Days(required=True)
-    start = ClockTime(required=True,
-                      validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    start = StartTime(required=True)
     end = ClockTime(required=True)
 
 

@@ -162,6 +162,12 @@ def test_a_shoring_requirement_is_a_set_of_accepted_classes_with_an_optional_pre
         "preference": "any", "required": False, "accepted": ["onshore"]}})["shoring"]["required"]
 
 
+def test_a_preferred_class_alone_prefers_it_and_accepts_every_class():
+    loaded = schemas.load_new_posting({**COMPLETE_POSTING, "shoring": {"preference": "nearshore"}})
+    assert loaded["shoring"] == {"preference": "nearshore", "required": False,
+                                 "accepted": ["onshore", "nearshore", "offshore"]}
+
+
 def test_a_24_7_desk_of_three_seats_is_168_hours_per_seat_and_more_than_168_per_seat_is_refused():
     desk = schemas.load_new_posting({**COMPLETE_POSTING, "hours_per_week": 168, "seats": 3})
     assert (desk["hours_per_week"], desk["seats"]) == (168, 3)
