@@ -129,6 +129,32 @@ class StartTime(ClockTime):
     clock = _START
 
 
+def id_pattern(prefix: str) -> str:
+    """The ids ``shared.stored.new_id(prefix)`` makes: ``<prefix>_`` and 32 lower-case hexadecimal digits."""
+    return rf"^{prefix}_[0-9a-f]{{32}}$"
+
+
+def page_after(cursor: Any, prefix: str) -> str | None:
+    """The id a page's ``cursor`` continues after (a cursor is the last id of the page before: ``<prefix>_…``);
+    None when it is not such an id."""
+    return cursor if isinstance(cursor, str) and re.fullmatch(id_pattern(prefix), cursor) else None
+
+
+class Cursor(fields.String):
+    """Where a list continues: the ``next_cursor`` of the page before, the last id of that page (``<prefix>_…``)."""
+
+    def __init__(self, prefix: str, **kwargs):
+        self.prefix = prefix
+        super().__init__(**_described(kwargs, pattern=id_pattern(prefix),
+                                      description="The `next_cursor` of the page before."))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if page_after(text, self.prefix) is None:
+            raise ValidationError("Not a cursor this API issued.")
+        return text
+
+
 # Every decimal a client sends fits these bounds (money, rates, SLA targets, measurements: a trillion, to six
 # places). Past them ("1e7000", forty digits) a value is refused here, rather than overflowing the database's
 # Decimal128 (34 digits) or growing a thousand-fold when written out in full.

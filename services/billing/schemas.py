@@ -5,8 +5,6 @@ A marshmallow ``ValidationError`` leaves as ``ValidationFailed`` with marshmallo
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +13,15 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import BoundedDate, BoundedDateTime, MoneyField, StrictSchema, load_validated, parse_decimal
+from shared.fields import (
+    BoundedDate,
+    BoundedDateTime,
+    MoneyField,
+    StrictSchema,
+    load_validated,
+    page_after,
+    parse_decimal,
+)
 from shared.idempotency import key_batch
 from shared.vocabulary import CATEGORY_IDS
 
@@ -170,7 +176,10 @@ def load_range(start: Any, end: Any) -> tuple[date, date]:
     return loaded["start"], loaded["end"]
 
 
-def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...]) -> tuple[str | None, int, str | None]:
+def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...],
+              prefix: str) -> tuple[str | None, int, str | None]:
+    """The status filter, the page size and the id to continue after (a cursor is the last ``<prefix>_…`` id of the
+    page before)."""
     errors: dict[str, list[str]] = {}
     if status is not None and status not in statuses:
         errors["status"] = [f"One of {', '.join(statuses)}."]
@@ -178,19 +187,12 @@ def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...]) -
         limit = int(limit)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
         errors["limit"] = [f"1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        try:
-            after = base64.urlsafe_b64decode(str(cursor).encode()).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            errors["cursor"] = ["Not a cursor this API gave out."]
+    after = None if cursor is None else page_after(cursor, prefix)
+    if cursor is not None and after is None:
+        errors["cursor"] = ["Not a cursor this API gave out."]
     if errors:
         raise ValidationFailed("The query is not valid.", details=errors)
     return status, limit, after
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
 
 
 # -- wire form -----------------------------------------------------------------------------------------------------

@@ -276,13 +276,13 @@ class BillingService:
     def list_items(self, party: dict, contract_id: str, status: str | None = None,
                    limit: int = schemas.DEFAULT_PAGE, cursor: str | None = None) -> dict:
         kind, party_id = schemas.load_party(party)
-        status, limit, after = schemas.load_page(status, limit, cursor, ("submitted", "approved", "rejected"))
+        status, limit, after = schemas.load_page(status, limit, cursor, ("submitted", "approved", "rejected"), "itm")
         repo = Repository(self.store.db)
         account = self._account_for(repo, kind, party_id, contract_id)
         rows = repo.items_of(account["id"], status, after, limit + 1)
         page = rows[:limit]
         return {"items": [schemas.item_to_wire(i) for i in page],
-                "next_cursor": schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None}
+                "next_cursor": page[-1]["id"] if len(rows) > limit else None}
 
     @rpc
     def review_item(self, party: dict, contract_id: str, item_id: str, decision: str,
@@ -376,7 +376,7 @@ class BillingService:
     def list_invoices(self, party: dict, status: str | None = None, contract_id: str | None = None,
                       limit: int = schemas.DEFAULT_PAGE, cursor: str | None = None) -> dict:
         kind, party_id = schemas.load_party(party)
-        status, limit, after = schemas.load_page(status, limit, cursor, schemas.INVOICE_STATUSES)
+        status, limit, after = schemas.load_page(status, limit, cursor, schemas.INVOICE_STATUSES, "inv")
         query: dict[str, Any] = {}
         if kind != "operator":
             query["tenant_id" if kind == "client" else "provider_id"] = party_id
@@ -395,7 +395,7 @@ class BillingService:
                 break
             after = rows[-1]["id"]
         page = items[:limit]
-        return {"items": page, "next_cursor": schemas.encode_cursor(page[-1]["id"]) if len(items) > limit else None}
+        return {"items": page, "next_cursor": page[-1]["id"] if len(items) > limit else None}
 
     def _invoice_wire(self, repo: Repository, invoice: dict) -> dict:
         return schemas.invoice_to_wire(invoice, repository.current_time(),

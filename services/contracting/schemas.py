@@ -7,8 +7,6 @@ marshmallow's messages as details. Every schema refuses unknown fields.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +14,16 @@ from marshmallow import ValidationError, fields, validate
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import BoundedDateTime, MoneyField, Name, StrictSchema, WireDate, load_validated, parse_decimal
+from shared.fields import (
+    BoundedDateTime,
+    MoneyField,
+    Name,
+    StrictSchema,
+    WireDate,
+    load_validated,
+    page_after,
+    parse_decimal,
+)
 from shared.idempotency import key_batch
 
 from . import domain
@@ -24,7 +31,6 @@ from . import domain
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_BATCH = 500
-_CURSOR_PREFIX = "ctr:"
 
 
 class Text(fields.String):
@@ -269,22 +275,12 @@ def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, st
         limit = int(limit)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
         errors["limit"] = [f"1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        try:
-            text = base64.urlsafe_b64decode(str(cursor).encode()).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            text = ""
-        if not text.startswith(_CURSOR_PREFIX):
-            errors["cursor"] = ["Not a cursor this API gave out."]
-        after = text[len(_CURSOR_PREFIX):]
+    after = None if cursor is None else page_after(cursor, "ctr")
+    if cursor is not None and after is None:
+        errors["cursor"] = ["Not a cursor this API gave out."]
     if errors:
         raise ValidationFailed("The query is not valid.", details=errors)
     return status, limit, after
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode((_CURSOR_PREFIX + last_id).encode()).decode()
 
 
 # -- wire form ---------------------------------------------------------------------------------------------------

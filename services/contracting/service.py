@@ -88,7 +88,7 @@ class ContractingService:
         field = "tenant_id" if kind is Party.CLIENT else "provider_id"
         rows = Repository(self.store.db).contracts_of(field, party_id, status=status, after=after, limit=limit + 1)
         page = rows[:limit]
-        next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        next_cursor = page[-1]["id"] if len(rows) > limit else None
         return {"items": [schemas.contract_to_wire(row) for row in page], "next_cursor": next_cursor}
 
     def _change(self, party: dict, contract_id: str, change: Callable[[dict, Party, Any], dict],

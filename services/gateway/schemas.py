@@ -17,6 +17,7 @@ from shared.fields import (
     ClockTime,
     CountryCode,
     CurrencyCode,
+    Cursor,
     LanguageCode,
     MoneyField,
     Name,
@@ -477,6 +478,7 @@ class CancelSchema(Strict):
 
 class PostingListQuerySchema(PageQuerySchema):
     status = _one_of(POSTING_STATUSES)
+    cursor = Cursor("pst")
 
 
 class SkillRequirementOutSchema(Schema):
@@ -595,6 +597,7 @@ class AwardSchema(Strict):
 
 class InvitationListQuerySchema(PageQuerySchema):
     status = _one_of(INVITATION_STATUSES)
+    cursor = Cursor("inv")
 
 
 class TermsOutSchema(Schema):
@@ -801,6 +804,8 @@ AUDIT_OUTCOMES = ["succeeded", "failed", "unknown"]
 
 
 class AuditQuerySchema(PageQuerySchema):
+    cursor = fields.String(validate=validate.Regexp(r"^[0-9a-f]{24}$", error="Not a cursor this API issued."),
+                           metadata={"description": "The `next_cursor` of the page before."})
     operation = _text(80, metadata={"description": "The route's operation id, e.g. `publish_posting`."})
     key_id = _text(80, metadata={"description": "Requests made with this key."})
     actor = _text(120, metadata={"description": "`operator`, `client:<tenant_id>` or `provider:<provider_id>`."})
@@ -885,6 +890,7 @@ class BacklogSchema(Schema):
 
 class ContractListQuerySchema(PageQuerySchema):
     status = _one_of(["draft", "pending_signatures", "active", "completion_pending", "completed", "terminated"])
+    cursor = Cursor("ctr")
 
 
 class ContractChangesSchema(Strict):
@@ -1129,6 +1135,7 @@ class BillableItemsRecordedSchema(Schema):
 
 class BillableItemQuerySchema(PageQuerySchema):
     status = _one_of(["submitted", "approved", "rejected"])
+    cursor = Cursor("itm")
 
 
 class BillableItemPageSchema(Schema):
@@ -1257,6 +1264,7 @@ class InvoiceSummarySchema(Schema):
 
 class InvoiceListQuerySchema(PageQuerySchema):
     status = _one_of(["issued", "partially_paid", "paid", "overpaid", "overdue", "credited"])
+    cursor = Cursor("inv")
     contract_id = _text(64)
 
 

@@ -8,8 +8,6 @@ rather than silently ignored data. A marshmallow ``ValidationError`` leaves this
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -27,6 +25,7 @@ from shared.fields import (
     StrictSchema,
     TimeZone,
     load_validated,
+    page_after,
     parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
@@ -328,30 +327,12 @@ def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, st
         problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
     after = None
     if cursor is not None:
-        after = decode_cursor(cursor)
+        after = page_after(cursor, "pst")
         if after is None:
             problems["cursor"] = ["Not a cursor this service issued."]
     if problems:
         raise ValidationFailed("The list request is not valid.", details=problems)
     return status, limit, after
-
-
-_CURSOR_PREFIX = "pst_"
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: Any, prefix: str = _CURSOR_PREFIX) -> str | None:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 200:
-        return None
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return decoded if decoded.startswith(prefix) else None
-
 
 
 # -- invitations and proposals -------------------------------------------------------------------------------
@@ -485,7 +466,7 @@ def load_invitation_page(status: Any, limit: Any, cursor: Any) -> tuple[str | No
         problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
     after = None
     if cursor is not None:
-        after = decode_cursor(cursor, prefix=_INVITATION_PREFIX)
+        after = page_after(cursor, "inv")
         if after is None:
             problems["cursor"] = ["Not a cursor this service issued."]
     if problems:
@@ -493,4 +474,3 @@ def load_invitation_page(status: Any, limit: Any, cursor: Any) -> tuple[str | No
     return status, limit, after
 
 
-_INVITATION_PREFIX = "inv_"

@@ -310,7 +310,7 @@ class PostingsService:
         # One extra row tells whether another page exists without a second query.
         rows = repo.postings_page(tenant_id, status=status, after=after, limit=limit + 1)
         page = rows[:limit]
-        next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        next_cursor = page[-1]["id"] if len(rows) > limit else None
         return {"items": [schemas.posting_to_wire(row) for row in page], "next_cursor": next_cursor}
 
     # -- shortlists (from matching) ---------------------------------------------------------------------------
@@ -385,7 +385,7 @@ class PostingsService:
         rows = NegotiationRepository(self.store.db).invitations_page(provider_id, status=status, after=after,
                                                                      limit=limit + 1)
         page = rows[:limit]
-        next_cursor = schemas.encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        next_cursor = page[-1]["id"] if len(rows) > limit else None
         return {"items": [schemas.invitation_to_wire(row) for row in page], "next_cursor": next_cursor}
 
     @rpc

@@ -56,3 +56,12 @@ def test_an_end_date_whose_next_day_python_cannot_count_is_refused():
     with pytest.raises(ValidationFailed) as refused:
         schemas.load_changes({"end_date": "9999-12-31"})
     assert "end_date" in refused.value.details
+
+
+def test_a_cursor_is_the_last_contract_id_of_the_page_before_and_anything_else_is_refused():
+    last = "ctr_" + "0f" * 16
+    assert schemas.load_page(None, 20, last) == (None, 20, last)
+    for forged in ("Y3RyOmN0cl8x", "inv_" + "0f" * 16, last + "\n", last.upper()):
+        with pytest.raises(ValidationFailed) as caught:
+            schemas.load_page(None, 20, forged)
+        assert caught.value.details == {"cursor": ["Not a cursor this API gave out."]}
