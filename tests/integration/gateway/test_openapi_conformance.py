@@ -48,8 +48,9 @@ NOT_YET_CONFORMING = {
                            "and the SLA must be one of the contract's",
     "record_review": "score names (the keys of scores) are 1-40 characters: OpenAPI 3.0 cannot constrain keys",
     "submit_billable_items": "one item or a batch; each kind needs its own field (hours, units, milestone)",
-    "get_cost_report": "from must not be after to (a cross-field rule)",
-    "get_cost_report_csv": "from must not be after to (a cross-field rule)",
+    "get_cost_report": "from must not be after to, and the period spans three years at most (cross-field rules)",
+    "get_cost_report_csv": "from must not be after to, and the period spans three years at most (cross-field "
+                           "rules)",
 }
 
 
