@@ -27,6 +27,12 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def empty_dead_letter_queue(amqp_uri):
+    """The session's broker is shared: a message another test parked for the kit's consumer is not this test's."""
+    dead_letters(amqp_uri, "flakyconsumer")
+
+
 def test_a_committed_change_publishes_its_event_and_a_rolled_back_one_publishes_nothing(
     container_factory, service_config, amqp_uri, mongo_client
 ):
