@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
 	@echo "make test   lint, architecture rules, unit, contract, integration and end-to-end tests"
+	@echo "make demo   against the running platform: a small world walked from a posting to a paid invoice"
 
 $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/tasklinkr up
+
+# Against the platform `make run` started (same settings): a new world each time, over the public API.
+.PHONY: demo
+demo: $(STAMP)
+	$(VENV)/bin/tasklinkr demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared services tests examples

@@ -192,6 +192,11 @@ class Repository(SessionRepository):
         return [c for c in self._find(CREDITS, {"contract_id": contract_id, "bill_key": None})
                 if Decimal(c["remaining"]["amount"]) > 0]
 
+    def credits_pending(self, contract_id: str) -> list[dict]:
+        """Credits recorded that a coming invoice will deduct (or what is left of them)."""
+        return [c for c in self._find(CREDITS, {"contract_id": contract_id, "bill_key": {"$ne": None}})
+                if Decimal(c["remaining"]["amount"]) > 0]
+
     def invoice_of_period(self, contract_id: str, period_start: str) -> dict | None:
         found = self._find(INVOICES, {"contract_id": contract_id, "period.start": period_start}, limit=1)
         return found[0] if found else None

@@ -309,6 +309,9 @@ class BillingService:
         def total(field: str) -> dict:
             return domain.money(sum((domain.amount_of(s[field]) for s in summaries), domain.ZERO), currency)
 
+        def remaining(credits: list[dict]) -> dict:
+            return domain.money(sum((domain.amount_of(c["remaining"]) for c in credits), domain.ZERO), currency)
+
         return schemas.jsonable({
             "contract_id": account["id"], "tenant_id": account["tenant_id"], "provider_id": account["provider_id"],
             "title": account["title"], "status": account["status"], "currency": currency,
@@ -318,8 +321,8 @@ class BillingService:
             "balance": total("balance"),
             "overdue": domain.money(sum((domain.amount_of(s["balance"]) for s in summaries
                                          if s["status"] == "overdue"), domain.ZERO), currency),
-            "sla_credits_owed": domain.money(sum((domain.amount_of(c["remaining"])
-                                                  for c in repo.credits_owed(account["id"])), domain.ZERO), currency),
+            "sla_credits_pending": remaining(repo.credits_pending(account["id"])),
+            "sla_credits_owed": remaining(repo.credits_owed(account["id"])),
             "invoices": summaries,
         })
 

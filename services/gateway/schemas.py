@@ -1151,6 +1151,8 @@ class BillingAccountSchema(Schema):
     credited = _amount()
     balance = _amount()
     overdue = _amount()
+    sla_credits_pending = _amount(metadata={
+        "description": "SLA credits of breached windows that the contract's coming invoices will deduct."})
     sla_credits_owed = _amount(metadata={
         "description": "SLA credits that no invoice or credit note could take (they exceeded what the contract's "
         "last invoices can still be credited): owed to the client as a refund."})

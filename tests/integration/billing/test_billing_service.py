@@ -100,9 +100,11 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     rejected = billing.review_item(parties.client, wire["id"], ids["t3"], "reject", {"reason": "Not in scope."})
     assert (rejected["status"], rejected["reason"]) == ("rejected", "Not in scope.")
     parties.breach(wire, datetime(start.year, start.month, start.day, tzinfo=UTC), "13.37")
+    assert billing.get_account(parties.client, wire["id"])["sla_credits_pending"]["amount"] == "13.37"
 
     summary = billing.run_invoices()
     assert summary["invoices_issued"] == 1
+    assert billing.get_account(parties.client, wire["id"])["sla_credits_pending"]["amount"] == "0.00"
     [invoice] = billing.list_invoices(parties.client)["items"]
     invoice = billing.get_invoice(parties.client, invoice["id"])
 
