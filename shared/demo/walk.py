@@ -251,8 +251,15 @@ class Walk:
                       {"terms": {**terms, "price": world.COUNTERED}, "note": "Our budget for a 26-week start."})
         agreed = self.api.post(f"/v1/proposals/{proposal['id']}/accept", provider)
         self.report.ids["proposal"] = proposal["id"]
-        self.say(f"invited {world.CHOSEN}; she asked {_money(world.ASKED)}/h, Harbour Dental countered "
-                 f"{_money(world.COUNTERED)}/h, she accepted ({len(agreed['history'])} steps, {agreed['status']})")
+        table = Table("step", "who", "did", "price", "hours/week", "note", box=box.SIMPLE_HEAD,
+                      title=f"Negotiation: {world.CHOSEN} invited and accepted; proposal {agreed['status']}")
+        for step in agreed["history"]:
+            terms = step.get("terms") or {}
+            table.add_row(str(step["step"]), step["by"], step["action"], _money(terms.get("price")),
+                          str(terms.get("hours_per_week") or ""), step.get("note") or "")
+        self.console.print(table)
+        self.say(f"{world.CHOSEN} asked {_money(world.ASKED)}/h, Harbour Dental countered "
+                 f"{_money(world.COUNTERED)}/h, she accepted")
 
     def award(self) -> None:
         posting = self.report.ids["small_business posting"]
