@@ -69,8 +69,9 @@ class Api:
             return error.status
 
 
-def wait_until(probe: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    """The first truthy answer of ``probe`` within ``timeout`` seconds, else None."""
+def wait_until(probe: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """The first truthy answer of ``probe`` within ``timeout`` seconds, else None. Polls about once a second: each
+    key has a request budget (``TASKLINKR_RATE_LIMIT``, 120 a minute by default)."""
     deadline = time.monotonic() + timeout
     while True:
         found = probe()

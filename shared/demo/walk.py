@@ -323,7 +323,7 @@ class Walk:
 
         due = self.activated_at + self.sla_grace
         patience = (due + self.sla_interval - datetime.now(UTC)).total_seconds() + 30
-        rows = wait_until(evaluated, patience if patience <= LONGEST_SLA_WAIT else SLA_PEEK, every=1.0)
+        rows = wait_until(evaluated, patience if patience <= LONGEST_SLA_WAIT else SLA_PEEK, every=2.0)
         if rows is None:
             self.report.sla_due_at = due.isoformat(timespec="seconds")
             self.console.print(Panel(
