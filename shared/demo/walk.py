@@ -80,8 +80,10 @@ class Walk:
         tag = f"demo {self.now:%Y-%m-%d %H:%M:%S}"
         self.output_dir = output_root / f"{self.now:%Y%m%dT%H%M%S%f}"
         self.report = Report(world=tag, output_dir=str(self.output_dir))
-        self.names: dict[str, str] = {}  # provider id -> display name, this world's
+        self.names: dict[str, str] = {}  # provider and centre id -> name
         self.monday = world.last_weeks_monday(self.now.date())
+        self.activated_at: datetime | None = None  # when the second signature made the contract active
+        self.slas: dict[str, str] = {}  # metric -> the contract's SLA id
 
     # -- the path -------------------------------------------------------------------------------------------------
 
@@ -89,7 +91,7 @@ class Walk:
         return [
             ("Registering two clients", self.register_clients),
             ("Registering and verifying providers", self.register_providers),
-            ("Publishing the small business's posting", self.publish_postings),
+            ("Publishing both clients' postings", self.publish_postings),
             ("Waiting for matching's explained shortlist", self.show_shortlist),
             ("Inviting, proposing, countering, accepting", self.negotiate),
             ("Awarding the posting", self.award),
