@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
+.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -16,12 +16,27 @@ $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-test.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# The browser tests (tests/browser) drive Debian's headless Chromium through the web console.
+	@command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) broker-management
 	$(VENV)/bin/tasklinkr up
+
+# `tasklinkr tenant-access` (tenants' own broker users, docs/integration.md) works through RabbitMQ's management
+# API: when it does not answer and the broker is this machine's, enable its plugin; otherwise say what to run.
+MANAGEMENT_URL = $(or $(TASKLINKR_RABBITMQ_MANAGEMENT_URL),http://127.0.0.1:15672)
+broker-management:
+	@if curl -s -o /dev/null -m 3 $(MANAGEMENT_URL)/api/overview; then exit 0; fi; \
+	if rabbitmq-plugins enable rabbitmq_management >/dev/null 2>&1; then \
+	  echo "make: enabled RabbitMQ's rabbitmq_management plugin (for tasklinkr tenant-access)"; \
+	else \
+	  echo "make: RabbitMQ's management API does not answer at $(MANAGEMENT_URL); tasklinkr tenant-access needs it:"; \
+	  echo "      run 'sudo rabbitmq-plugins enable rabbitmq_management' on the broker's host, or set"; \
+	  echo "      TASKLINKR_RABBITMQ_MANAGEMENT_URL"; \
+	fi
 
 # Against the platform `make run` started (same settings): a new world each time, over the public API.
 .PHONY: demo
@@ -48,7 +63,11 @@ test-e2e: $(STAMP)
 test-faults: $(STAMP)
 	$(PY) -m pytest tests/faults -q -s
 
-test: lint
+# promtool (from Debian's `prometheus` package) unit-tests the alert rules in deploy/observability/prometheus.
+promtool:
+	@command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
+test: lint promtool
 	$(PY) -m pytest tests -q -ra --durations=15
 
 # Benchmarks print their figures; they are never part of the test suite.

@@ -315,9 +315,12 @@ def integration(catalog: dict, events: list[dict], channels: dict, operations: d
             "description": (
                 f"Publish to `{INBOUND_EXCHANGE}` with routing key `<tenant id>.{command_type}`, persistent, as the "
                 "tenant's broker user with the AMQP property `user_id` set to the tenant id (the broker refuses any "
-                "other). Optional properties: `correlation_id`, `reply_to` (a queue `<tenant id>.<name>`). Answered "
-                "by `command.accepted.v1` or `command.rejected.v1` on the feed. A command type nobody handles goes "
-                f"to `{UNROUTED_COMMANDS_EXCHANGE}` and is rejected."
+                "other) and `content_type` `application/json` (parameters allowed). Optional properties: "
+                "`correlation_id` (carried by the outcome and every event the command causes), `reply_to` (a queue "
+                "`<tenant id>.<name>`). Answered by `command.accepted.v1` or `command.rejected.v1` on the feed. A "
+                f"command type nobody handles goes to `{UNROUTED_COMMANDS_EXCHANGE}` and is rejected. A message "
+                "without a tenant's or provider's `user_id`, or under an event type, is parked and answered to "
+                "nobody."
             ),
             "tags": [{"name": "integration"}],
             "bindings": {"amqp": {"deliveryMode": 2, "userId": "{tenantId}", "bindingVersion": BINDING_VERSION}},

@@ -1,17 +1,18 @@
-"""Write deploy/rabbitmq/definitions.json, the broker definitions RabbitMQ loads at boot in docker compose.
+"""Write deploy/rabbitmq/definitions.json (the broker's topology) and, for a deployment, its users.
 
-    python deploy/gen_definitions.py            # rewrite the committed file from contracts-schema/catalog.json
+    python deploy/gen_definitions.py            # rewrite the committed topology from contracts-schema/catalog.json
     python deploy/gen_definitions.py --check    # exit 1 when the committed file is stale
-    python deploy/gen_definitions.py --user ops --password s3cret --output /secure/definitions.json
+    python deploy/gen_definitions.py --users passwords.json --output /secure/definitions.json
 
 Exchanges, queues and bindings come from ``shared.topology.declarations``: the very objects
 ``tasklinkr topology apply`` declares, so the broker boots with the same topology (a redeclaration with other
 properties would fail with PRECONDITION_FAILED).
 
-When a definitions file is loaded at boot RabbitMQ creates no default user (RABBITMQ_DEFAULT_USER/PASS and
-``default_user`` are ignored), so the file carries the platform's user. The committed file holds the
-development credentials ``tasklinkr``/``tasklinkr``; for anything else generate a file of your own with
-``--user/--password`` and point ``TASKLINKR_RABBITMQ_DEFINITIONS`` at it (see deploy/README.md).
+The committed file holds no user and no password. When a definitions file is loaded at boot RabbitMQ creates no
+default user either, so a deployment's file adds its users (``--users``, a JSON object user -> password, as
+``deploy/gen_secrets.py`` writes it): one per service, whose permissions cover only that service's own
+exchanges and queues (``service_permissions``), and the operator (administrator: topology, dead letters,
+tenants' broker users). Passwords are stored as RabbitMQ's salted SHA-256 with a random salt per user.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import hashlib
 import inspect
 import json
 import os
+import re
+import secrets
 import sys
 import warnings
 from pathlib import Path
@@ -32,25 +35,77 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    from shared.config import SERVICES
     from shared.topology import declarations, load_catalog
 
 OUTPUT = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 VHOST = "/"
-DEV_USER = "tasklinkr"
-DEV_PASSWORD = "tasklinkr"
+# The broker users of a deployment: ``tasklinkr-<service>`` per service, and the operator's.
+USER_PREFIX = "tasklinkr-"
+OPERATOR_USER = "tasklinkr-operator"
 # The services in compose get no topology settings (retry delays, ...) and no tasklinkr.yaml (.dockerignore keeps
 # it out of the image), so the boot definitions are generated from the defaults, whatever this shell exports.
 CONTAINER_ENVIRON = {"TASKLINKR_CONFIG_FILE": os.devnull}
+# nameko's RPC exchange (requests and replies), and the exchanges of shared.topology that any service may use.
+RPC_EXCHANGE = "nameko-rpc"
+FEED_EXCHANGE = "tasklinkr.feed"
+INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted")
+# Publishing to the default exchange (retry, dead-letter and command reply copies) is a write on this name.
+DEFAULT_EXCHANGE = "amq.default"
 
 
-def password_hash(user: str, password: str) -> str:
-    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password)).
-
-    The salt is derived from the user name instead of drawn at random so that the generated file is
-    reproducible (the drift test compares it byte for byte); the hash still never contains the password.
-    """
-    salt = hashlib.sha256(f"tasklinkr-definitions:{user}".encode()).digest()[:4]
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password)), the salt 4 random
+    bytes as RabbitMQ itself draws them, so two users with one password do not share a hash."""
+    salt = secrets.token_bytes(4) if salt is None else salt
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def _literal(name: str) -> str:
+    return name.replace(".", r"\.")
+
+
+def _alternatives(names) -> str:
+    return "|".join(_literal(name) for name in sorted(names))
+
+
+def service_permissions(catalog: dict, service: str) -> dict:
+    """configure / write / read regexes of one service's broker user: exactly what nameko and the kit declare,
+    publish and consume for it.
+
+    - its own queues: event handlers' ``evt-<source>-<type>--<service>.<method>``, command handlers'
+      ``cmd-<type>--<service>.<method>``, their ``.retry-<ms>`` delay queues, ``dlq.<service>``, its RPC queue
+      ``rpc-<service>`` and its RPC reply queues ``rpc.reply-<service>-<uuid>``;
+    - exchanges it declares and publishes to: ``<service>.events`` (its outbox relay), the tenant feed, nameko's
+      RPC exchange, and the default exchange (retry and dead-letter copies, command replies);
+    - exchanges its queues bind to, which nameko declares again: the ``.events`` of the services it consumes
+      from, the inbound exchanges when it handles commands, the RPC exchange.
+    """
+    svc = re.escape(service)
+    sources = {e["producer"] for e in catalog["events"] for c in e.get("consumers", []) if c["service"] == service}
+    handles_commands = any(c["service"] == service for c in catalog.get("commands", []))
+    queues = [rf"(evt|cmd)-.+--{svc}\..+", rf"dlq\.{svc}", rf"rpc-{svc}", rf"rpc\.reply-{svc}-.+"]
+    bound_from = [_alternatives(f"{source}.events" for source in sources)] if sources else []
+    bound_from += [_alternatives(INBOUND_EXCHANGES)] if handles_commands else []
+    bound_from.append(_literal(RPC_EXCHANGE))
+    published_to = [_literal(f"{service}.events"), _literal(FEED_EXCHANGE)]
+
+    consumed = [queue for queue in queues if not queue.startswith("dlq")]
+
+    def anchored(parts) -> str:
+        return "^(" + "|".join(dict.fromkeys(parts)) + ")$"
+
+    return {
+        "configure": anchored([*published_to, *bound_from, *queues]),
+        # A queue is written when it is bound (besides its exchange being read); the DLQ is only published to,
+        # through the default exchange.
+        "write": anchored([*published_to, _literal(RPC_EXCHANGE), _literal(DEFAULT_EXCHANGE), *consumed]),
+        "read": anchored([*bound_from, *consumed]),
+    }
+
+
+def broker_users(catalog: dict) -> list[str]:
+    return [*(f"{USER_PREFIX}{service}" for service in SERVICES), OPERATOR_USER]
 
 
 def _topology(catalog: dict) -> tuple[list, list]:
@@ -60,22 +115,30 @@ def _topology(catalog: dict) -> tuple[list, list]:
     return declarations(catalog)
 
 
-def definitions(catalog: dict, user: str = DEV_USER, password: str = DEV_PASSWORD) -> dict:
+def definitions(catalog: dict, passwords: dict[str, str] | None = None) -> dict:
+    """The broker's definitions: the topology, and with ``passwords`` (user -> password) every user of
+    ``broker_users`` with its permissions. A user missing from ``passwords`` is an error: no default credentials."""
     exchanges, queues = _topology(catalog)
     # Queues without an exchange (delay and dead-letter queues) are reached through the default exchange,
     # which binds every queue by its name: they need no binding of their own.
     bound = [queue for queue in queues if queue.exchange is not None and queue.exchange.name]
+    users, permissions = [], []
+    if passwords is not None:
+        missing = [user for user in broker_users(catalog) if not passwords.get(user)]
+        if missing:
+            raise ValueError(f"no password for {', '.join(missing)}")
+        for user in broker_users(catalog):
+            operator = user == OPERATOR_USER
+            users.append({"name": user, "password_hash": password_hash(passwords[user]),
+                          "hashing_algorithm": "rabbit_password_hashing_sha256",
+                          "tags": ["administrator"] if operator else []})
+            granted = ({"configure": ".*", "write": ".*", "read": ".*"} if operator
+                       else service_permissions(catalog, user.removeprefix(USER_PREFIX)))
+            permissions.append({"user": user, "vhost": VHOST, **granted})
     return {
         "vhosts": [{"name": VHOST}],
-        "users": [
-            {
-                "name": user,
-                "password_hash": password_hash(user, password),
-                "hashing_algorithm": "rabbit_password_hashing_sha256",
-                "tags": ["administrator"],
-            }
-        ],
-        "permissions": [{"user": user, "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"}],
+        "users": users,
+        "permissions": permissions,
         "exchanges": [
             {
                 "name": exchange.name,
@@ -112,19 +175,20 @@ def definitions(catalog: dict, user: str = DEV_USER, password: str = DEV_PASSWOR
     }
 
 
-def render(catalog: dict | None = None, user: str = DEV_USER, password: str = DEV_PASSWORD) -> str:
-    return json.dumps(definitions(catalog or load_catalog(), user, password), indent=2) + "\n"
+def render(catalog: dict | None = None, passwords: dict[str, str] | None = None) -> str:
+    return json.dumps(definitions(catalog or load_catalog(), passwords), indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT, help="file to write (default: %(default)s)")
-    parser.add_argument("--user", default=DEV_USER, help="broker user the services connect as")
-    parser.add_argument("--password", default=DEV_PASSWORD, help="that user's password (stored only hashed)")
+    parser.add_argument("--users", type=Path, help="JSON file {user: password} of every broker user "
+                        "(deploy/gen_secrets.py writes it); without it, the topology only")
     parser.add_argument("--check", action="store_true", help="only verify that --output is up to date")
     args = parser.parse_args(argv)
 
-    text = render(user=args.user, password=args.password)
+    passwords = json.loads(args.users.read_text()) if args.users else None
+    text = render(passwords=passwords)
     if args.check:
         current = args.output.read_text() if args.output.is_file() else None
         if current != text:

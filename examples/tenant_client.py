@@ -1,10 +1,11 @@
 """A tenant's own system talking to TaskLINKr over RabbitMQ: plain kombu, nothing of TaskLINKr's code.
 
-    python examples/tenant_client.py credentials.json --host 127.0.0.1 --port 5672
+    python examples/tenant_client.py credentials.json
 
-``credentials.json`` is what ``tasklinkr tenant-access grant <tenant id>`` printed. The client declares its queue
-``<tenant id>.erp`` on the tenant feed (every event of the tenant, and the outcomes of its commands), sends one
-command — create and publish the posting in docs/examples/posting.json — waits for its outcome, and prints the
+``credentials.json`` is what ``tasklinkr tenant-access grant <tenant id>`` printed (host, port, TLS, vhost, user,
+password); ``--host`` and ``--port`` override the address, for a broker reached another way. The client declares
+its queue ``<tenant id>.erp`` on the tenant feed (every event of the tenant, and the outcomes of its commands),
+sends one command — create and publish the posting in docs/examples/posting.json — waits for its outcome, and prints the
 events that follow for a few seconds. See docs/integration.md.
 """
 
@@ -25,10 +26,10 @@ INBOUND = Exchange("tasklinkr.inbound", type="topic", passive=True)
 
 class TenantClient:
     def __init__(self, *, host: str, port: int, username: str, password: str, vhost: str = "/",
-                 queue: str = "erp"):
+                 queue: str = "erp", tls: bool = False):
         self.tenant_id = username
         self.connection = Connection(hostname=host, port=port, userid=username, password=password,
-                                     virtual_host=vhost, connect_timeout=10,
+                                     virtual_host=vhost, connect_timeout=10, ssl=tls,
                                      transport_options={"confirm_publish": True})
         self.queue = Queue(f"{username}.{queue}", exchange=FEED, routing_key=f"{username}.#", durable=True)
         self.received: list[tuple[str, dict, dict]] = []
@@ -83,14 +84,15 @@ class TenantClient:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("credentials", type=Path, help="JSON printed by `tasklinkr tenant-access grant`")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5672)
+    parser.add_argument("--host", help="default: the credentials' host")
+    parser.add_argument("--port", type=int, help="default: the credentials' port")
     parser.add_argument("--posting", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "examples"
                         / "posting.json")
     parser.add_argument("--listen", type=float, default=5.0, help="seconds to print events after the outcome")
     args = parser.parse_args(argv)
     credentials = json.loads(args.credentials.read_text())
-    with TenantClient(host=args.host, port=args.port, username=credentials["username"],
+    with TenantClient(host=args.host or credentials["host"], port=args.port or credentials["port"],
+                      tls=credentials.get("tls", False), username=credentials["username"],
                       password=credentials["password"], vhost=credentials["vhost"]) as client:
         command_id = client.send("posting.create.v1", {"posting": json.loads(args.posting.read_text()),
                                                        "publish": True})

@@ -56,13 +56,15 @@ def same(a: str, b: str) -> bool:
 # -- the key ring: each key-issuing service keeps its keys in an ``api_keys`` collection of its own database ------
 
 KEYS = "api_keys"
-RINGS = "api_key_rings"  # one document per owner, written by each revocation of a last-key role
+RINGS = "api_key_rings"  # one document per owner, written by each issue and each revocation of a last-key role
 OWNER_ROLE = "owner"
 # A client organisation's keys carry one of these; a provider's keys are all "provider".
 CLIENT_ROLES = (OWNER_ROLE, "manager", "finance")
 PROVIDER_ROLE = "provider"
 # A rotated key keeps working this long at most (the API refuses a longer grace).
 MAX_GRACE_SECONDS = 30 * 24 * 3600
+# Live keys one owner may hold (``TASKLINKR_MAX_API_KEYS``): past it issuing and rotating are refused.
+DEFAULT_MAX_LIVE_KEYS = 20
 _MIGRATED = "api_keys_adopted"
 
 
@@ -110,10 +112,16 @@ def to_wire(record: dict, now: datetime) -> dict:
             "replaces": record["replaces"]}
 
 
-def apply(uow: UnitOfWork, kind: str, change: Callable[[KeyRing, datetime], tuple[str | None, dict]]) -> dict:
+def max_live_keys(config: dict) -> int:
+    """The ``MAX_API_KEYS`` of a service's configuration."""
+    return int(config.get("MAX_API_KEYS", DEFAULT_MAX_LIVE_KEYS))
+
+
+def apply(uow: UnitOfWork, kind: str, change: Callable[[KeyRing, datetime], tuple[str | None, dict]],
+          max_live_keys: int = DEFAULT_MAX_LIVE_KEYS) -> dict:
     """Run one change of the key ring in ``uow``'s transaction; its answer: the key record, and a new key once."""
     now = datetime.now(UTC)
-    api_key, record = change(KeyRing(uow.db, kind, uow.session), now)
+    api_key, record = change(KeyRing(uow.db, kind, uow.session, max_live_keys), now)
     answer = {"key": to_wire(record, now)}
     return dict(answer, api_key=api_key) if api_key else answer
 
@@ -122,13 +130,16 @@ class KeyRing:
     """The keys of one service's principals (tenants in postings, providers in providers), by owner.
 
     Rotation issues a new key with the same role; the old one keeps working for the grace period the caller
-    chose (0: refused at once) and then expires. Revocation refuses a key at once. Only the digest is stored.
+    chose (0: refused at once) and then expires. Revocation refuses a key at once. Only the digest is stored. An
+    owner holds at most ``max_live_keys`` live keys (a rotated key in its grace period counts: it still works).
     """
 
-    def __init__(self, db: MongoDatabase, kind: str, session: ClientSession | None = None):
+    def __init__(self, db: MongoDatabase, kind: str, session: ClientSession | None = None,
+                 max_live_keys: int = DEFAULT_MAX_LIVE_KEYS):
         self.db = db
         self.kind = kind
         self.session = session
+        self.max_live_keys = max_live_keys
 
     @property
     def keys(self) -> Collection:
@@ -136,7 +147,23 @@ class KeyRing:
 
     def issue(self, owner_id: str, role: str, label: str | None, now: datetime,
               replaces: str | None = None) -> tuple[str, dict]:
-        """A new key: the key itself (shown once) and its record."""
+        """Another key of an owner: the key itself (shown once) and its record; 409 when the owner holds its most
+        live keys."""
+        # Two issues at once each count the keys of their own snapshot: both writing the owner's ring document
+        # makes the later one conflict, and its retry counts the earlier one's key.
+        self.db[RINGS].update_one({"_id": owner_id}, {"$inc": {"issued": 1}}, upsert=True, session=self.session)
+        live = self.keys.count_documents(
+            {"owner_id": owner_id, "revoked_at": None, "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}]},
+            session=self.session,
+        )
+        if live >= self.max_live_keys:
+            raise Conflict(f"At most {self.max_live_keys} live keys: revoke one before issuing another.",
+                           {"live_keys": live, "max_live_keys": self.max_live_keys})
+        return self.first_key(owner_id, role, label, now, replaces)
+
+    def first_key(self, owner_id: str, role: str, label: str | None, now: datetime,
+                  replaces: str | None = None) -> tuple[str, dict]:
+        """A key for an owner that has none yet (it is being created): the key itself and its record."""
         key = generate(self.kind)
         record = _record(owner_id, role, label, digest(key), now)
         record["replaces"] = replaces

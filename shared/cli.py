@@ -27,6 +27,11 @@ access_app = typer.Typer(help="Tenants' and providers' own broker users (feed an
 app.add_typer(access_app, name="tenant-access")
 
 
+@app.callback()
+def _configure() -> None:
+    settings.apply_tls_settings()
+
+
 @app.command()
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
     """Run one service in the foreground (what docker compose and `tasklinkr up` start per service)."""
@@ -59,12 +64,56 @@ def demo(
 
 
 @topology_app.command("apply")
-def topology_apply() -> None:
+def topology_apply(
+    wait: float = typer.Option(0, "--wait", help="Keep trying this many seconds while the broker is unreachable."),
+) -> None:
     """Declare every exchange, queue and binding in contracts-schema/catalog.json (idempotent)."""
     from shared import topology
 
-    declared = topology.apply(settings.get("amqp_uri"))
+    declared = topology.apply_when_reachable(settings.get("amqp_uri"), wait)
     typer.echo(json.dumps(declared, indent=2))
+
+
+@topology_app.command("check")
+def topology_check(
+    wait: float = typer.Option(0, "--wait", help="Keep checking for up to this many seconds (broker starting, "
+                               "topology job still running)."),
+) -> None:
+    """Exit 0 once every exchange and queue of the catalog exists on the broker (declares nothing); else list the
+    missing ones and exit 1. Kubernetes pods wait on it for the topology job."""
+    import time
+
+    from shared import topology
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            absent = topology.missing(settings.get("amqp_uri"))
+        except Exception as exc:  # noqa: BLE001 - an unreachable broker is one more reason to wait
+            absent = [f"broker not reachable: {exc}"]
+        if not absent or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    if absent:
+        typer.echo("\n".join(["missing:", *absent]), err=True)
+        raise typer.Exit(1)
+    typer.echo("topology complete")
+
+
+@app.command()
+def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
+    """Check this service process (its metrics endpoint; the gateway's HTTP server) and its broker and database
+    connections with the service's own settings: compose's health check, Kubernetes' readiness probe. Prints JSON;
+    exit 1 when one fails."""
+    from shared.probe import healthy
+    from shared.probe import probe as check
+
+    if service not in settings.SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(settings.SERVICES)}")
+    report = check(service)
+    typer.echo(json.dumps(report))
+    if not healthy(report):
+        raise typer.Exit(1)
 
 
 def _services_or_all(service: str | None) -> list[str]:
@@ -142,7 +191,8 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
 def _with_broker_admin(action):
     from shared.brokeradmin import BrokerAdmin, BrokerAdminError
 
-    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"))
+    admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"),
+                        tenant_broker_url=settings.get("tenant_broker_url"))
     try:
         return action(admin)
     except BrokerAdminError as exc:
@@ -152,16 +202,49 @@ def _with_broker_admin(action):
 
 @access_app.command("grant")
 def access_grant(tenant_id: str) -> None:
-    """Create the broker user of a tenant (ten_…) or provider (prv_…), or give it a new password; print its
-    credentials once, as JSON."""
-    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id))
+    """Create the broker user of a tenant (ten_…) or provider (prv_…) the platform knows, or give it a new
+    password; print once, as JSON, everything its system needs to connect (host, port, TLS, vhost, user, password,
+    exchanges, routing-key prefix)."""
+    from shared.brokeradmin import platform_knows
+
+    known = platform_knows(settings.get("amqp_uri"))
+    credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id, known=known))
     typer.echo(json.dumps(credentials.as_dict(), indent=2))
 
 
 @access_app.command("revoke")
 def access_revoke(tenant_id: str) -> None:
-    """Delete the broker user of a tenant or provider and close its connections, at once."""
+    """Delete the broker user of a tenant or provider, close its connections and delete the queues, exchanges and
+    bindings it declared, at once."""
     typer.echo(json.dumps(_with_broker_admin(lambda admin: admin.revoke(tenant_id))))
+
+
+@access_app.command("sweep")
+def access_sweep() -> None:
+    """One pass of the tenant sweep the gateway runs every TASKLINKR_TENANT_SWEEP_INTERVAL_SECONDS: delete what
+    tenants' and providers' users declared beyond their rights (docs/integration.md), each removal on the gateway's
+    audit trail; print the removals as JSON."""
+    from datetime import UTC, datetime
+
+    from shared.backup import client_for
+    from shared.brokeradmin import BrokerAdminError
+    from shared.tenantsweep import SEEN, TenantSweep, removal_record
+
+    def sweep(admin) -> list:
+        admin.listing("vhosts")  # unreachable or refused: say so and stop, rather than sweep nothing quietly
+        with client_for("gateway") as client:
+            database = client[settings.get("mongo_database", "gateway")]
+            passed = TenantSweep(admin, settings.get("tenant_max_queues"))
+            removals = passed.run(database[SEEN], lambda removal: database["audit"].insert_one(
+                removal_record(removal, datetime.now(UTC))))
+        if passed.unreachable:
+            raise BrokerAdminError(f"the management API stopped answering after {len(removals)} removal(s); "
+                                   "run the sweep again")
+        return removals
+
+    removals = _with_broker_admin(sweep)
+    typer.echo(json.dumps([{"kind": r.kind, "name": r.name, "owner": r.owner, "reason": r.reason}
+                           for r in removals], indent=2))
 
 
 @app.command()
@@ -184,6 +267,39 @@ def status() -> None:
     for name, messages, consumers in queue_depths(settings.get("amqp_uri")):
         depths.add_row(name, "missing" if messages < 0 else str(messages), str(consumers))
     console.print(depths)
+
+
+@app.command()
+def backup(
+    services: list[str] = typer.Argument(None, help="Services whose database to back up; all when omitted."),
+    out: Path = typer.Option(..., "--out", help="New folder; one sub-folder per service is written into it."),
+) -> None:
+    """Copy each service's database to files (one snapshot per service; see deploy/README.md, Backups)."""
+    from shared import backup as backups
+
+    for name in services or settings.DATA_SERVICES:
+        with backups.client_for(name) as client:
+            manifest = backups.backup(client, name, out)
+        counts = ", ".join(f"{c} {v['documents']}" for c, v in manifest["collections"].items())
+        typer.echo(f"{name}: {manifest['database']} -> {out / name} ({counts or 'empty'})")
+
+
+@app.command()
+def restore(
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}"),
+    source: Path = typer.Option(..., "--from", help="The backup folder (the one holding <service>/)."),
+    replace: bool = typer.Option(False, "--replace", help="Drop the database's current data first."),
+) -> None:
+    """Restore one service's database from a backup (checked whole before anything is written)."""
+    from shared import backup as backups
+
+    try:
+        with backups.client_for(service) as client:
+            restored = backups.restore(client, service, source / service, replace=replace)
+    except backups.BackupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{service}: restored {sum(restored.documents.values())} documents into {restored.database}")
 
 
 if __name__ == "__main__":

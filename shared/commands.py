@@ -9,16 +9,20 @@ A tenant's system publishes a command to the inbound exchange (``shared.topology
 - body: JSON ``{"id": <command id>, "type": <command type>, "data": {...}}``, valid against
   ``contracts-schema/commands/<type>.schema.json``; at most ``TASKLINKR_MAX_COMMAND_BYTES``;
 - ``user_id`` property: the tenant id. RabbitMQ refuses a ``user_id`` other than the authenticated user, and the
-  user is named after the tenant, so the tenant is taken from there and never from the body (a provider sends its
-  commands the same way, as the user named after its provider id, and is answered under that prefix);
-- ``correlation_id`` (optional, default the command id) and ``reply_to`` (optional: one of the tenant's own
-  queues, ``<tenant id>.<anything>``).
+  user is named after the tenant, so the tenant is taken from there and never from the body nor the routing key
+  (a provider sends its commands the same way, as the user named after its provider id, and is answered under
+  that prefix);
+- ``content_type`` ``application/json`` (parameters allowed);
+- ``correlation_id`` (optional, default the command id: the worker's correlation id, so the events the command
+  causes carry it) and ``reply_to`` (optional: one of the tenant's own queues, ``<tenant id>.<anything>``).
 
 Every command gets exactly one kind of answer, an outcome event on the tenant feed
 (``<tenant id>.command.accepted.v1`` or ``<tenant id>.command.rejected.v1``) and, when ``reply_to`` is set, the
 same message in that queue: accepted with the resulting ids, or rejected with the reason and the errors per field.
-A malformed message (not JSON, not a command, wrong schema, unknown type, oversized, no or a foreign ``user_id``)
-is rejected with the reason *and* parked in the service's dead-letter queue; it never reaches the handler.
+A malformed message (not JSON, not ``application/json``, not a command, wrong schema, unknown type, oversized, a
+routing key under another prefix) is rejected with the reason *and* parked in the service's dead-letter queue; a
+message without a tenant's or provider's ``user_id``, or under an event type, is parked and answered to nobody.
+Neither reaches the handler; the service records each (``record_refused_command``, the gateway's audit trail).
 
 Delivery: the message is acked only after its outcome was confirmed by the broker. A crash before that redelivers
 the command, and the handler runs again, so handlers must be idempotent on the command id (they pass it on as the
@@ -52,9 +56,12 @@ from shared.messaging import (
     ReliableDelivery,
     confirming_producer,
 )
-from shared.topology import FEED_EXCHANGE, UNKNOWN, command_queue
+from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNKNOWN, command_queue, load_catalog
 
 log = logging.getLogger(__name__)
+
+# nameko makes this header the worker's correlation id, which its RPC calls and the events they cause carry on.
+CORRELATION_HEADER = "nameko.correlation_id"
 
 ACCEPTED = "command.accepted.v1"
 REJECTED = "command.rejected.v1"
@@ -88,39 +95,101 @@ class Malformed(Exception):
 
 
 UNDECODABLE = object()  # the body of a message that is not valid JSON
+MAX_CORRELATION_ID = 200
 
 
-def read_delivery(body, message, command_type: str | None, max_bytes: int) -> dict:
+@cache
+def event_types() -> frozenset[str]:
+    """Every event type the platform publishes: fed back to the inbound exchange, such a message is no command."""
+    return frozenset(event["type"] for event in load_catalog()["events"])
+
+
+def json_content_type(content_type: str | None) -> bool:
+    """``application/json``, with or without parameters (``; charset=utf-8``)."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
+
+
+def decoded_body(message):
+    """The JSON the message carries (read from its bytes, whatever the client library made of them), or
+    ``UNDECODABLE``."""
+    try:
+        return json.loads(message.body)
+    except (TypeError, ValueError):
+        return UNDECODABLE
+
+
+def origin_of(message) -> tuple[str, object]:
+    """(routing key, ``user_id``) where the message first came in. A retry or a replay travels through the default
+    exchange: the platform copied both into headers of its own (shared.messaging.origin_headers)."""
+    if (message.delivery_info or {}).get("exchange"):
+        return message.delivery_info.get("routing_key") or "", (message.properties or {}).get("user_id")
+    headers = message.headers or {}
+    return headers.get(ORIGIN_ROUTING_KEY_HEADER) or "", headers.get(ORIGIN_USER_HEADER)
+
+
+def route_of(message) -> dict[str, str]:
+    """How a first delivery came in, when not straight to the inbound exchange: the exchange it was published to
+    (kept through exchange-to-exchange bindings) and the queue it was dead-lettered from. It names whoever built
+    the route, for the audit trail of a message that carries no ``user_id``."""
+    info = message.delivery_info or {}
+    if not info.get("exchange"):
+        return {}
+    route = {}
+    if info["exchange"] != INBOUND_EXCHANGE:
+        route["published_to"] = str(info["exchange"])[:MAX_CORRELATION_ID]
+    deaths = (message.headers or {}).get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[-1], dict) and deaths[-1].get("queue"):
+        route["dead_lettered_from"] = str(deaths[-1]["queue"])[:MAX_CORRELATION_ID]
+    return route
+
+
+def read_delivery(message, command_type: str | None, max_bytes: int) -> dict:
     """What the handler needs from a message: sender, command id and type, data, reply address.
 
-    The sender (a tenant or a provider) comes from ``user_id`` (validated by the broker) and must also be the
-    routing key's prefix (which its topic permission enforces); a message that says anything else is ``Malformed``.
+    The sender is only ever the broker-validated ``user_id`` of a tenant's or provider's user, which must also be
+    the routing key's prefix (which its topic permission enforces). A message with no such ``user_id`` (published
+    without one, by a platform user, or routed in through a binding or a dead-letter route) and a platform event
+    fed back in are parked and answered to nobody: whoever sent them cannot be told apart from whoever they name.
+    Anything else wrong is ``Malformed``: rejected to the sender, then parked.
     """
     properties = message.properties or {}
-    if (message.delivery_info or {}).get("exchange"):  # first delivery, from the inbound exchange
-        routing_key = message.delivery_info.get("routing_key") or ""
-        sender = properties.get("user_id")
-    else:  # a retry or a replay: the platform copied where it first came from (shared.messaging.origin_headers)
-        headers = message.headers or {}
-        routing_key = headers.get(ORIGIN_ROUTING_KEY_HEADER) or ""
-        sender = headers.get(ORIGIN_USER_HEADER)
+    routing_key, user = origin_of(message)
     prefix, _, routed_type = routing_key.partition(".")
+    sender = user if isinstance(user, str) and SENDER_ID.match(user) else None
+    # Read whatever the content type (for the command id to answer under), unless it is too large to read at all.
+    body = decoded_body(message) if len(message.body or b"") <= max_bytes else UNDECODABLE
+    command_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+    correlation_id = properties.get("correlation_id")
+    if not (isinstance(correlation_id, str) and 0 < len(correlation_id) <= MAX_CORRELATION_ID):
+        correlation_id = command_id
     delivery = {
-        "sender_id": sender if SENDER_ID.match(sender or "") else (prefix if SENDER_ID.match(prefix) else None),
-        "command_id": body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None,
+        "sender_id": sender,
+        "user_id": str(user)[:MAX_CORRELATION_ID] if user else None,
+        "routing_key": routing_key[:MAX_CORRELATION_ID],
+        "answer": sender is not None and routed_type not in event_types(),
+        "command_id": command_id,
         "command_type": routed_type or None,
-        "correlation_id": properties.get("correlation_id"),
+        "correlation_id": correlation_id,
         "reply_to": properties.get("reply_to"),
         "data": None,
         "problem": None,
     }
     try:
-        if not sender:
-            raise Malformed("no user_id property: publish as your own broker user with user_id set to it")
-        if not SENDER_ID.match(sender) or sender != prefix:
+        if not user:
+            raise Malformed("no user_id property: publish as your own broker user with user_id set to it; "
+                            "parked, not answered")
+        if sender is None:
+            raise Malformed(f"user_id {delivery['user_id']!r} is not a tenant's or provider's broker user; parked, "
+                            "not answered")
+        if not delivery["answer"]:
+            raise Malformed(f"{routed_type!r} is an event the platform publishes, not a command; parked, not "
+                            "answered")
+        if sender != prefix:
             raise Malformed(f"user_id {sender!r} does not match the routing key's prefix {prefix!r}")
         if len(message.body or b"") > max_bytes:
             raise Malformed(f"the command is larger than {max_bytes} bytes")
+        if not json_content_type(properties.get("content_type")):
+            raise Malformed(f"content_type must be application/json, not {properties.get('content_type')!r}")
         if command_type is UNKNOWN:
             raise Malformed(f"unknown command type {routed_type!r}")
         if body is UNDECODABLE:
@@ -164,8 +233,9 @@ def outcome_envelope(service: str, delivery: dict, *, lane: str, result: dict | 
         data.update(reason=reason or delivery["problem"]["reason"],
                     errors=flat_errors(errors if errors is not None else delivery["problem"]["errors"]))
     return build(service=service, routing_key=ACCEPTED if accepted else REJECTED,
-                 subject=delivery["command_id"] or "unknown", data=data, lane=lane, tenant=delivery["sender_id"],
-                 correlation_id=delivery["correlation_id"] or delivery["command_id"],
+                 subject=delivery["command_id"] or "unknown", data=data, lane=lane,
+                 tenant=delivery["sender_id"] if delivery["answer"] else None,
+                 correlation_id=delivery["correlation_id"],
                  causation_id=delivery["command_id"])
 
 
@@ -185,15 +255,23 @@ class CommandHandler(ReliableDelivery, Consumer):
         super().setup()
 
     def handle_message(self, body, message):
+        self.deliver(message)
+
+    def deliver(self, message) -> None:
+        """Read the message (its body from its own bytes) and hand it to a worker whose correlation id is the
+        command's, so every event the command causes carries it."""
+        route = route_of(message)  # before the broker's x-death header goes with the sender's headers
         drop_foreign_headers(message)
-        super().handle_message(read_delivery(body, message, self.command_type, self.max_bytes), message)
+        delivery = {**read_delivery(message, self.command_type, self.max_bytes), "route": route}
+        if delivery["correlation_id"]:
+            message.headers[CORRELATION_HEADER] = delivery["correlation_id"]
+        super().handle_message(delivery, message)
 
     def park(self, message, reason: str, attempts: int, kind: str) -> None:
         if kind == "undecodable":
-            # Not JSON: the handler still answers the tenant (a rejection), then the message is parked. It comes
-            # here without passing handle_message, so its headers are cleaned here.
-            drop_foreign_headers(message)
-            super().handle_message(read_delivery(UNDECODABLE, message, self.command_type, self.max_bytes), message)
+            # Not JSON, or a content type the client library refuses: the handler still answers the tenant (a
+            # rejection), then the message is parked. It comes here without passing handle_message.
+            self.deliver(message)
             return
         if kind == "failed":
             self._answer_unconfirmed(message)
@@ -202,11 +280,7 @@ class CommandHandler(ReliableDelivery, Consumer):
     def _answer_unconfirmed(self, message) -> None:
         """Every retry failed (a service it needs was down throughout, or its outcome could not be published): the
         sender still hears of it, then an operator can replay the parked command."""
-        try:
-            body = message.decode()
-        except Exception:  # it decoded once to get here; if not now, the rejection says only what is known
-            body = None
-        delivery = read_delivery(body, message, self.command_type, self.max_bytes)
+        delivery = read_delivery(message, self.command_type, self.max_bytes)
         outcome = outcome_envelope(
             self.container.service_name, delivery, lane=DEFAULT_LANE, errors={},
             reason="The platform could not confirm this command: a service it needs stayed unavailable through "
@@ -237,16 +311,14 @@ class CommandHandler(ReliableDelivery, Consumer):
 def drop_foreign_headers(message) -> None:
     """Headers from outside the platform, dropped before nameko reads them. nameko turns every header (``nameko.``
     prefix or not) into worker context, and a malformed one (a call id stack of numbers) kills the whole container
-    before any handler runs. A command needs none of a sender's headers: only a string correlation id is kept, and
-    on the platform's own retry and replay copies (not from the inbound exchange) its ``x-tasklinkr-*`` headers."""
+    before any handler runs. A command needs none of a sender's headers (its correlation id is its ``correlation_id``
+    property): only the platform's own ``x-tasklinkr-*`` headers are kept on its retry and replay copies (not
+    from the inbound exchange)."""
     headers = message.headers
     if not headers:
         return
     first = bool((message.delivery_info or {}).get("exchange"))
     for name in list(headers):
-        value = headers[name]
-        if name == "nameko.correlation_id" and isinstance(value, str) and len(value) <= 200:
-            continue
         if not first and name.startswith("x-tasklinkr-"):
             continue
         del headers[name]
@@ -255,14 +327,17 @@ def drop_foreign_headers(message) -> None:
 def publish_outcome(amqp_uri: str, outcome: dict, reply_to: str | None) -> None:
     """To the tenant feed under ``<tenant>.<outcome type>``, and to ``reply_to`` when it is the tenant's own
     queue; both persistent and confirmed. A refusal by the tenant's own queues (a full queue that rejects new
-    messages, as its owner declared it) is the tenant's choice: logged, not retried, so it never holds up the
-    platform."""
+    messages, as its owner declared it) is the tenant's choice: logged and dropped, not retried, so it never holds
+    up the platform."""
     tenant = outcome.get("tenantid")
     if tenant is None:
-        log.warning("a command from nobody known rejected (%s); no feed to answer on", outcome["data"]["reason"])
+        log.warning("a message answered to nobody (%s); parked", outcome["data"]["reason"])
         return
     routing_key = f"{tenant}.{outcome['type'].split('.', 2)[2]}"
-    common = dict(serializer="json", delivery_mode=2, retry=True, retry_policy={"max_retries": 3},
+    # Not retried by kombu: it counts a nack as a lost connection and publishes again, so a full queue of the
+    # tenant's would get the outcome again and again, and a healthy one beside it a copy each time. Any other
+    # failure is retried with back-off by the caller, like a failed handler.
+    common = dict(serializer="json", delivery_mode=2, retry=False,
                   timeout=PUBLISH_TIMEOUT_SECONDS, confirm_timeout=PUBLISH_TIMEOUT_SECONDS,
                   correlation_id=outcome["correlationid"], message_id=outcome["id"],
                   headers={"tenant": tenant, "lane": outcome["lane"], "ce-type": outcome["type"],
@@ -282,13 +357,16 @@ def transient(error: DomainError) -> bool:
     return error.status >= 500
 
 
-def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = "command_lane") -> Callable:
+def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = "command_lane",
+            refused_attr: str = "record_refused_command") -> Callable:
     """Register ``method(self, sender_id, data, command_id) -> result dict`` as the handler of a command type.
 
     ``sender`` says who may send it: a client organisation (``ten_…``, the default) or a provider (``prv_…``); the
     other is rejected. The service provides ``command_lane(sender_id) -> lane`` (raising a DomainError such as
-    NotFound for a sender it does not know). ``command(UNKNOWN)`` registers the handler that answers commands nobody
-    handles.
+    NotFound for a sender it does not know) and, when it keeps an audit trail,
+    ``record_refused_command(delivery, reason)``, called for every message refused before its handler
+    (malformed, unanswered, or from the wrong kind of sender). ``command(UNKNOWN)`` registers the handler that
+    answers commands nobody handles.
     """
 
     def decorator(method: Callable) -> Callable:
@@ -297,7 +375,7 @@ def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = 
             """(the outcome event, whether the message is to be parked as malformed)"""
             service = self.name
             lane = DEFAULT_LANE
-            if delivery["sender_id"]:
+            if delivery["answer"]:
                 try:
                     lane = getattr(self, lane_attr)(delivery["sender_id"])
                 except DomainError as exc:
@@ -305,11 +383,15 @@ def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = 
                         raise
                     delivery = {**delivery, "problem": delivery["problem"] or {"reason": exc.message,
                                                                                "errors": exc.details}}
+            record_refused = getattr(self, refused_attr, None) or (lambda delivery, reason: None)
             if delivery["problem"] is not None:
+                # Unavailable (transient) when the record cannot be written: retried, then parked.
+                record_refused(delivery, delivery["problem"]["reason"])
                 return outcome_envelope(service, delivery, lane=lane), True
             if not delivery["sender_id"].startswith(SENDER_PREFIX[sender]):
-                return outcome_envelope(service, delivery, lane=lane,
-                                        reason=f"only a {sender}'s system may send {command_type}", errors={}), False
+                reason = f"only a {sender}'s system may send {command_type}"
+                record_refused(delivery, reason)
+                return outcome_envelope(service, delivery, lane=lane, reason=reason, errors={}), False
             try:
                 result = method(self, delivery["sender_id"], delivery["data"], delivery["command_id"])
             except DomainError as exc:

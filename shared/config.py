@@ -6,6 +6,10 @@ test, so a setting cannot exist without being documented.
 Per-service settings may be given for one service with the service name in the variable
 (``TASKLINKR_POSTINGS_MONGO_URI``) or under ``services: {postings: {mongo_uri: ...}}`` in the YAML file; the
 service-specific value wins over the platform-wide one.
+
+Any variable may instead name a file holding the value, with ``_FILE`` appended (``TASKLINKR_AMQP_URI_FILE=
+/run/secrets/amqp_uri``): how docker compose and Kubernetes hand over secrets without putting them in the
+environment. The variable itself wins over its ``_FILE``.
 """
 
 from __future__ import annotations
@@ -40,9 +44,25 @@ SETTINGS: tuple[Setting, ...] = (
         "RabbitMQ management API, used by `tasklinkr tenant-access` with the credentials of `amqp_uri`.",
     ),
     Setting(
+        "tenant_broker_url",
+        "",
+        "The broker address tenants' systems connect to, printed by `tasklinkr tenant-access grant` "
+        "(`amqps://broker.example.com:5671` for TLS). Empty: the host and port of `amqp_uri`.",
+    ),
+    Setting(
+        "tenant_sweep_interval_seconds",
+        "30",
+        "How often the gateway sweeps away what tenants' and providers' broker users declared beyond their rights "
+        "(bindings into the platform's exchanges, exchanges of their own, queues that dead-letter into the "
+        "platform, queues beyond `tenant_max_queues`), through the management API; `off` disables it.",
+    ),
+    Setting("tenant_max_queues", 20, "Queues one tenant's or provider's broker user may keep; the sweep deletes "
+            "the newest beyond it.", cast=int),
+    Setting(
         "mongo_uri",
         "",
-        "MongoDB URI. Empty: `make run` starts an embedded SecantusDB and uses it for every service.",
+        "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
+        "`<data_dir>/secantusdb/<service>`).",
         per_service=True,
     ),
     Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
@@ -64,6 +84,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
     Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
+    Setting(
+        "outbox_retention_seconds",
+        86_400,
+        "How long a published event stays in its producer's outbox (for operators to inspect) before the "
+        "database's TTL monitor removes it; pending events are never removed.",
+        per_service=True,
+        cast=int,
+    ),
+    Setting(
+        "inbox_retention_seconds",
+        604_800,
+        "How long a consumer remembers an event id it applied (`applied_events`), so a redelivery or duplicate "
+        "is recognised; keep it longer than any redelivery can arrive (retries, parked and replayed messages).",
+        per_service=True,
+        cast=int,
+    ),
     Setting(
         "retry_delays",
         "1,5,30,120",
@@ -90,14 +126,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "rate_limit",
         "120/minute",
-        "Requests each API key may make in a moving window (`limits` notation: `120/minute`, `10/second`); beyond "
-        "it the gateway answers 429 with `Retry-After`. `off` disables it.",
+        "Requests each client organisation, provider and the operator may make (all its keys together) in a moving "
+        "window (`limits` notation: `120/minute`, `10/second`); beyond it the gateway answers 429 with "
+        "`Retry-After`. `off` disables it.",
     ),
     Setting(
         "rate_limit_storage",
         "memory://",
-        "Where the gateway counts each key's requests: `memory://` counts per gateway process, so N gateway "
-        "replicas let a key make N times its budget; a storage URI the replicas share (any the `limits` "
+        "Where the gateway counts each caller's requests: `memory://` counts per gateway process, so N gateway "
+        "replicas let a caller make N times its budget; a storage URI the replicas share (any the `limits` "
         "library knows, e.g. `redis://host:6379`, with its client installed) makes it one budget.",
     ),
     Setting(
@@ -105,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
         86_400,
         "How long a rotated API key keeps working when the rotation request does not say (at most 30 days; "
         "0 refuses it at once). Revoked keys are refused at once.",
+        cast=int,
+    ),
+    Setting(
+        "max_api_keys",
+        20,
+        "Live API keys (active, or rotated and still in their grace period) a client organisation or a provider may "
+        "hold; issuing or rotating past it is refused (409) until one is revoked. Rate limits are per organisation, "
+        "so more keys never buy more requests.",
         cast=int,
     ),
     Setting(
@@ -118,7 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("log_format", "json", "`json` (one JSON object per line) or `console`."),
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
-    Setting("embedded_db_port", 27117, "Port of the embedded SecantusDB started by `make run`.", cast=int),
+    Setting("embedded_db_port", 27117, "First port of the embedded SecantusDB servers `make run` starts, one per "
+            "service on consecutive ports: providers, postings, matching, contracting, billing, gateway.", cast=int),
     Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
     Setting(
         "matching_notice_release_interval_seconds",
@@ -149,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "contracting_max_backdate_days",
         31,
-        "How far in the past a draft contract's start date may lie (formalising work already under way).",
+        "How far in the past a draft contract's start date may lie (formalising work already under way); "
+        "postings refuses (409) an award whose agreed start lies further back, so every award becomes a contract.",
         cast=int,
     ),
     Setting(
@@ -182,6 +229,12 @@ SETTINGS: tuple[Setting, ...] = (
         "TrueType font that PDF invoices are drawn in (its `-Bold` sibling for headings, when present); a missing "
         "file falls back to Helvetica, which prints only Latin-1 (other characters as `?`).",
     ),
+    Setting(
+        "tls_ca_file",
+        "",
+        "CA certificate(s) (PEM) that the broker's (`amqps://` URIs) and the databases' (`tls=true` URIs) "
+        "certificates are checked against; empty: the system's CAs. Docker compose sets it (deploy/README.md).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -204,6 +257,18 @@ def _read_yaml(environ: dict[str, str]) -> dict:
     return loaded
 
 
+def _from_environment(environ: dict[str, str], variable: str) -> str | None:
+    """The variable's value, or the content of the file its ``<variable>_FILE`` names (a compose secret)."""
+    value = environ.get(variable)
+    if value in (None, "") and environ.get(f"{variable}_FILE"):
+        path = Path(environ[f"{variable}_FILE"])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from exc
+    return value
+
+
 def get(name: str, service: str | None = None, environ: dict[str, str] | None = None) -> Any:
     """The value of one setting, for one service when the setting is per service."""
     environ = dict(os.environ if environ is None else environ)
@@ -211,8 +276,8 @@ def get(name: str, service: str | None = None, environ: dict[str, str] | None = 
     candidates: list[Any] = []
     file_values = _read_yaml(environ)
     if service and setting.per_service:
-        candidates.append(environ.get(env_name(name, service)))
-    candidates.append(environ.get(env_name(name)))
+        candidates.append(_from_environment(environ, env_name(name, service)))
+    candidates.append(_from_environment(environ, env_name(name)))
     if service and setting.per_service:
         candidates.append(((file_values.get("services") or {}).get(service) or {}).get(name))
     candidates.append(file_values.get(name))
@@ -242,6 +307,8 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "OUTBOX_RETENTION_SECONDS": value("outbox_retention_seconds"),
+        "INBOX_RETENTION_SECONDS": value("inbox_retention_seconds"),
         "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "QUEUE_MAX_LENGTH": value("queue_max_length"),
         "OPERATOR_KEY": value("operator_key"),
@@ -250,6 +317,10 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "RATE_LIMIT": value("rate_limit"),
         "RATE_LIMIT_STORAGE": value("rate_limit_storage"),
         "KEY_ROTATION_GRACE_SECONDS": value("key_rotation_grace_seconds"),
+        "RABBITMQ_MANAGEMENT_URL": value("rabbitmq_management_url"),
+        "TENANT_SWEEP_INTERVAL_SECONDS": value("tenant_sweep_interval_seconds"),
+        "TENANT_MAX_QUEUES": value("tenant_max_queues"),
+        "MAX_API_KEYS": value("max_api_keys"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
         "MATCHING_TOP_K": value("matching_top_k"),
@@ -264,6 +335,20 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "BILLING_TAX_RATES": value("billing_tax_rates"),
         "BILLING_PDF_FONT": value("billing_pdf_font"),
     }
+
+
+def apply_tls_settings(environ: dict[str, str] | None = None) -> None:
+    """Make ``tls_ca_file`` the CA store of every TLS client of this process.
+
+    kombu (``amqps://``), nameko's connections and pymongo (``tls=true`` without ``tlsCAFile``) all verify the
+    server against OpenSSL's default store, which ``SSL_CERT_FILE`` names; requests (the management API of
+    ``tasklinkr tenant-access``) reads ``REQUESTS_CA_BUNDLE``. One setting covers every client.
+    """
+    ca_file = get("tls_ca_file", environ=environ)
+    if ca_file:
+        if not Path(ca_file).is_file():
+            raise ValueError(f"TASKLINKR_TLS_CA_FILE: {ca_file} is not a file")
+        os.environ["SSL_CERT_FILE"] = os.environ["REQUESTS_CA_BUNDLE"] = ca_file
 
 
 def markdown_table() -> str:

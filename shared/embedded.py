@@ -12,6 +12,8 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from shared.config import DATA_SERVICES
+
 # Writes slow down as SecantusDB's oplog grows; nothing here reads an old oplog, so keep it short.
 OPLOG_MAX_ENTRIES = 20_000
 
@@ -28,6 +30,12 @@ def secantusd_binary() -> str:
 
 def uri_for(port: int) -> str:
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def port_for(service: str, base_port: int) -> int:
+    """Where ``make run`` puts the embedded server of one service: one server per service, as compose runs one
+    MongoDB per service, on consecutive ports from ``base_port`` in the order of ``config.DATA_SERVICES``."""
+    return base_port + DATA_SERVICES.index(service)
 
 
 def wait_until_ready(uri: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:

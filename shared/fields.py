@@ -4,6 +4,7 @@ common vocabulary (money, countries, time zones, languages, clock times)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -33,8 +34,23 @@ def load_validated(schema: Schema, payload: Any, message: str) -> Any:
         raise ValidationFailed(message, details=err.messages) from err
 
 
+def _described(kwargs: dict, **properties) -> dict:
+    """Field arguments whose metadata carries ``properties`` for API descriptions (the field's own win)."""
+    return {**kwargs, "metadata": {**properties, **kwargs.get("metadata", {})}}
+
+
+# What the vocabulary fields accept, listed for API descriptions (a client may send lower case too).
+COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
+LANGUAGE_CODES = sorted(language.alpha_2 for language in pycountry.languages if hasattr(language, "alpha_2"))
+CURRENCY_CODES = sorted(currency.alpha_3 for currency in pycountry.currencies)
+TIME_ZONES = sorted(_ZONES - {"Factory", "localtime"})
+
+
 class CountryCode(fields.String):
     """ISO 3166-1 alpha-2 country code, upper case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=COUNTRY_CODES))
 
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).upper()
@@ -45,6 +61,9 @@ class CountryCode(fields.String):
 
 class TimeZone(fields.String):
     """IANA time zone name, checked against the tz database (tzdata)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=TIME_ZONES))
 
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
@@ -60,6 +79,9 @@ class TimeZone(fields.String):
 class LanguageCode(fields.String):
     """ISO 639-1 two-letter language code, lower case."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=LANGUAGE_CODES))
+
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).lower()
         if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
@@ -68,6 +90,11 @@ class LanguageCode(fields.String):
 
 
 class CurrencyCode(fields.String):
+    """ISO 4217 currency code, upper case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, enum=CURRENCY_CODES))
+
     def _deserialize(self, value, attr, data, **kwargs):
         code = super()._deserialize(value, attr, data, **kwargs).upper()
         if not is_currency(code):
@@ -80,6 +107,9 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 class ClockTime(fields.String):
     """A wall-clock time ``HH:MM`` (``24:00`` allowed as an end of day)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_described(kwargs, pattern=_CLOCK.pattern))
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -106,6 +136,13 @@ def check_decimal_bounds(number: Decimal) -> Decimal:
     return number
 
 
+# A decimal string within the bounds, as API descriptions give it (the parser also takes an exponent or spaces).
+DECIMAL_PATTERN = f"^-?[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{MAX_DECIMAL_PLACES}}})?$"
+NON_NEGATIVE_DECIMAL_PATTERN = DECIMAL_PATTERN.replace("^-?", "^")
+# Money: never negative where the description uses it, at most 4 places.
+MONEY_AMOUNT_PATTERN = f"^[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,4}})?$"
+
+
 def parse_decimal(value: Any) -> Decimal:
     """A decimal sent as a string (``"60"``, ``"99.5"``), within bounds; JSON numbers are refused, as for money."""
     if not isinstance(value, str):
@@ -127,7 +164,9 @@ class BoundedDecimal(fields.Decimal):
 
 
 class MoneySchema(Schema):
-    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False)
+    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False,
+                            metadata={"type": "string", "pattern": MONEY_AMOUNT_PATTERN,
+                                      "description": "A decimal string, never a JSON number."})
     currency = CurrencyCode(required=True)
 
 
@@ -158,3 +197,112 @@ class MoneyField(fields.Nested):
 
 
 NonEmptyString = validate.Length(min=1)
+
+
+# Every date and time the platform accepts, on every route and inbound command, lies in these years: a contract's
+# end, an SLA window or a billing period computed from one never leaves Python's calendar (9999-12-31 plus a day is
+# an OverflowError), and nothing dated before the epoch is real work.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_OUT_OF_RANGE = f"Between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31."
+# The range as a pattern on the year, for API descriptions (next to ``format: date`` / ``date-time``).
+YEAR_PATTERN = "^(19[7-9][0-9]|2[0-9]{3})-"
+
+
+def check_in_range(moment: date) -> date:
+    """``moment`` (a date or a datetime) when its year is within the range above; else a ``ValidationError``."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValidationError(_OUT_OF_RANGE)
+    return moment
+
+
+def _range_metadata(kwargs: dict, string_format: str | None = None) -> dict:
+    """Field arguments whose metadata describes the range (and the format of a date kept as a string)."""
+    described = {"format": string_format} if string_format else {}
+    return {**kwargs, "metadata": {**described, "pattern": YEAR_PATTERN, **kwargs.get("metadata", {})}}
+
+
+class BoundedDate(fields.Date):
+    """An ISO date (``2027-01-04``) within the platform's range, loaded as a ``date``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return check_in_range(super()._deserialize(value, attr, data, **kwargs))
+
+
+class WireDate(fields.String):
+    """An ISO date within the platform's range, kept as its ``YYYY-MM-DD`` string."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs, "date"))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValidationError("Not a date YYYY-MM-DD.") from exc
+        return check_in_range(day).isoformat()
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse_rfc3339(value: Any) -> datetime:
+    """An RFC 3339 time with its offset (``2027-01-04T09:00:00Z``) within the platform's range, as UTC."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValidationError("Not an RFC 3339 time with its offset (2027-01-04T09:00:00Z).")
+    text = value.upper().replace("Z", "+00:00")
+    whole, dot, rest = text.partition(".")
+    if dot:  # Python reads at most microseconds: cut the digits past six, keep the offset
+        digits = re.match(r"\d+", rest).group(0)
+        text = f"{whole}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError("Not an RFC 3339 time with its offset (2027-01-04T09:00:00Z).") from exc
+    check_in_range(moment)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(_OUT_OF_RANGE) from exc
+    return check_in_range(utc)
+
+
+class BoundedDateTime(fields.String):
+    """An RFC 3339 time within the platform's range, loaded as an aware UTC ``datetime``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **_range_metadata(kwargs, "date-time"))
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_rfc3339(super()._deserialize(value, attr, data, **kwargs))
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+# Control characters (C0, DEL, C1) and the bidirectional formatting characters that make a name display otherwise
+# than it reads (``U+202E`` turns "invoice\u202Efdp.exe" into "invoiceexe.pdf"): never part of a name or a title.
+_NOT_IN_NAMES = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_NAME_FORBIDDEN = re.compile(f"[{_NOT_IN_NAMES}]")
+# The same rule as a JSON Schema pattern, for API descriptions: one visible character at least, none of the above.
+NAME_PATTERN = f"^[^{_NOT_IN_NAMES}]*[^\\s{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*$"
+
+
+class Name(fields.String):
+    """A name or title: one line, stripped of surrounding whitespace, without control or bidi formatting
+    characters."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": NAME_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if _NAME_FORBIDDEN.search(text):
+            raise ValidationError("No control or bidirectional formatting characters in a name or title.")
+        return text

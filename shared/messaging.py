@@ -151,6 +151,18 @@ def origin_headers(message) -> dict:
             ORIGIN_ROUTING_KEY_HEADER: info.get("routing_key") or ""}
 
 
+def raw_body(message) -> bytes:
+    """The bytes that arrived: a client library may hand over a ``str`` (an empty body, or one it decoded), which
+    cannot be published again under a content encoding such as ``binary``."""
+    body = message.body
+    if isinstance(body, str):
+        try:
+            return body.encode(message.content_encoding or "utf-8")
+        except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
+            return body.encode("utf-8", errors="surrogateescape")
+    return body
+
+
 def attempts_of(headers: dict | None) -> int:
     """How many times a message was tried, from our own header, read defensively: a sender outside the platform
     (a tenant's system) may have set the header to anything."""
@@ -238,16 +250,10 @@ class ReliableDelivery:
         headers = {**(message.headers or {}), **origin_headers(message), **extra_headers}
         properties = {key: message.properties[key] for key in ("correlation_id", "reply_to")
                       if message.properties.get(key)}
-        body = message.body
-        if isinstance(body, str):  # the client library decoded it: turn it back into the bytes that arrived
-            try:
-                body = body.encode(message.content_encoding or "utf-8")
-            except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
-                body = body.encode("utf-8", errors="surrogateescape")
         try:
             with confirming_producer(self.amqp_uri) as producer:
                 producer.publish(
-                    body,
+                    raw_body(message),
                     exchange="",
                     routing_key=queue,
                     headers=headers,

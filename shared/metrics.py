@@ -26,7 +26,22 @@ EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages
 OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])
 HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.", ["service", "handler"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+OUTBOX_OLDEST_PENDING_AGE = Gauge("tasklinkr_outbox_oldest_pending_age_seconds", "Age of the oldest committed event "
+                                  "not yet confirmed by the broker (0 when none is pending).", ["service"])
+OUTBOX_PUBLISH_FAILURES = Counter("tasklinkr_outbox_publish_failures_total", "Relay passes that failed (broker "
+                                  "unreachable, a nack, no confirm, an unroutable event); the events stay pending.",
+                                  ["service"])
 
+# The gateway: one series per route of the API table (its operation id), never per raw path.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+HTTP_REQUESTS = Counter("tasklinkr_http_requests_total", "HTTP requests the gateway answered, by route and status.",
+                        ["route", "method", "status"])
+HTTP_SECONDS = Histogram("tasklinkr_http_request_seconds", "Time the gateway took to answer, by route.",
+                         ["route", "method"], buckets=LATENCY_BUCKETS)
+RPC_CALLS = Counter("tasklinkr_rpc_calls_total", "RPC calls the gateway made, by outcome (ok, error: the service "
+                    "answered with an error, timeout, unavailable).", ["service", "method", "outcome"])
+RPC_SECONDS = Histogram("tasklinkr_rpc_call_seconds", "Time an RPC call from the gateway took, by service method.",
+                        ["service", "method"], buckets=LATENCY_BUCKETS)
 
 
 def port_for(service: str, environ: dict | None = None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from amqp.exceptions import NotFound as QueueNotFound
@@ -12,9 +13,12 @@ from pymongo.errors import PyMongoError
 
 from shared import config as settings
 from shared import embedded
-from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name
+from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
+from shared.outbox import pending_count
 from shared.topology import declarations, load_catalog
 
+# Set by the broker on delivery; a copy must not carry the original's count as its own.
+BROKER_HEADERS = ("x-delivery-count",)
 OPERATOR_HEADERS = ("x-tasklinkr-error", "x-tasklinkr-original-queue", "x-tasklinkr-consumer", "x-tasklinkr-parked-at")
 
 
@@ -77,54 +81,55 @@ def _to_dead_letter(position: int, message) -> DeadLetter:
 
 
 class DeadLetters:
-    """The dead-letter queue of one service. Reading leaves every message in place."""
+    """The dead-letter queue of one service. Reading leaves every message parked, as it was."""
 
     def __init__(self, amqp_uri: str, service: str):
         self.amqp_uri = amqp_uri
         self.service = service
 
-    def _fetch(self, connection: Connection) -> list:
-        """Every parked message, unacknowledged: each is then acked (gone), or requeued (kept)."""
-        queue = dead_letter_queue(self.service)(connection.channel())
-        queue.declare()
-        messages = []
-        while (message := queue.get(no_ack=False)) is not None:
-            messages.append(message)
-        return messages
-
     def list(self) -> list[DeadLetter]:
-        with Connection(self.amqp_uri) as connection:
-            messages = self._fetch(connection)
-            letters = [_to_dead_letter(i, m) for i, m in enumerate(messages, 1)]
-            for message in messages:
-                message.requeue()
-        return letters
+        """Every parked message, oldest first, left parked as it was."""
+        return self._pass(lambda letter: False)[0]
 
     def replay(self, event_id: str | None = None) -> list[DeadLetter]:
         """Send parked messages (one, or all when ``event_id`` is None) back to their queue, attempts reset."""
-        replayed = []
+        return self._pass(lambda letter: bool(letter.original_queue) and event_id in (None, letter.event_id))[1]
+
+    def _pass(self, replays: Callable[[DeadLetter], bool]) -> tuple[list[DeadLetter], list[DeadLetter]]:
+        """One pass over the messages the queue holds: those ``replays`` picks go back to their original queue
+        (attempts reset); every other goes back to the tail of the dead-letter queue as it was. Returns the
+        letters read and those replayed.
+
+        No message is ever requeued: a requeue counts as a failed delivery on a quorum queue (``x-delivery-count``),
+        and past the queue's delivery limit (20 by default since RabbitMQ 4) the broker discards the message, so a
+        browse that requeued lost parked messages after about 20 listings. Each message is copied with publisher
+        confirms, and only then the original acknowledged: a crash in between leaves a duplicate parked (replay
+        is idempotent: consumers recognise an applied event), never a loss. A full pass keeps the queue's order;
+        messages parked during it stay behind it.
+        """
+        read, replayed = [], []
         with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
-            messages = self._fetch(connection)
+            queue = dead_letter_queue(self.service)(connection.channel())
+            queue.declare()
+            held = queue.queue_declare(passive=True).message_count
             producer = connection.Producer()
-            for position, message in enumerate(messages, 1):
+            for position in range(1, held + 1):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
                 letter = _to_dead_letter(position, message)
-                if (event_id is not None and letter.event_id != event_id) or not letter.original_queue:
-                    message.requeue()
-                    continue
-                headers = {k: v for k, v in letter.headers.items() if k not in OPERATOR_HEADERS}
-                headers[ATTEMPTS_HEADER] = 0
-                # A command's reply address and correlation id go back with it, so its outcome reaches the tenant
-                # as the first attempt's would have.
-                kept = {key: message.properties[key] for key in ("reply_to", "correlation_id")
-                        if message.properties.get(key)}
-                producer.publish(
-                    message.body, exchange="", routing_key=letter.original_queue, headers=headers,
-                    content_type=message.content_type, content_encoding=message.content_encoding,
-                    delivery_mode=2, mandatory=True, message_id=letter.event_id, **kept,
-                )
+                read.append(letter)
+                headers = {k: v for k, v in letter.headers.items() if k not in BROKER_HEADERS}
+                if replays(letter):
+                    headers = {k: v for k, v in headers.items() if k not in OPERATOR_HEADERS}
+                    headers[ATTEMPTS_HEADER] = 0
+                    _publish_copy(producer, message, routing_key=letter.original_queue, headers=headers,
+                                  message_id=letter.event_id)
+                    replayed.append(letter)
+                else:
+                    _publish_copy(producer, message, routing_key=queue.name, headers=headers)
                 message.ack()
-                replayed.append(letter)
-        return replayed
+        return read, replayed
 
     def purge(self) -> int:
         with Connection(self.amqp_uri) as connection:
@@ -133,37 +138,60 @@ class DeadLetters:
             return queue.purge() or 0
 
 
+def _publish_copy(producer, message, *, routing_key: str, headers: dict, message_id: str | None = None) -> None:
+    """Publish ``message`` again, persistent and confirmed, to one queue. A command's reply address and correlation
+    id go with it, so a replayed command's outcome reaches the tenant as the first attempt's would have."""
+    kept = {key: message.properties[key] for key in ("reply_to", "correlation_id", "message_id")
+            if message.properties.get(key)}
+    if message_id:
+        kept["message_id"] = message_id
+    producer.publish(
+        raw_body(message), exchange="", routing_key=routing_key, headers=headers,
+        content_type=message.content_type or "application/octet-stream",
+        content_encoding=message.content_encoding or "binary", delivery_mode=2, mandatory=True, **kept,
+    )
+
+
+def _depth(connection: Connection, name: str) -> tuple[int, int]:
+    """(messages, consumers) of a queue; (-1, 0) when the broker has no such queue."""
+    channel = connection.channel()
+    try:
+        ok = Queue(name)(channel).queue_declare(passive=True)
+        return ok.message_count, ok.consumer_count
+    except QueueNotFound:
+        return -1, 0
+    finally:
+        try:
+            channel.close()
+        except Exception:  # a passive declare of a missing queue closes the channel itself
+            pass
+
+
 def queue_depths(amqp_uri: str) -> list[tuple[str, int, int]]:
     """(queue, messages, consumers) for every queue of the topology that exists on the broker."""
     _, queues = declarations(load_catalog())
-    rows = []
     with Connection(amqp_uri) as connection:
-        for queue in queues:
-            channel = connection.channel()
-            try:
-                ok = Queue(queue.name)(channel).queue_declare(passive=True)
-                rows.append((queue.name, ok.message_count, ok.consumer_count))
-            except QueueNotFound:
-                rows.append((queue.name, -1, 0))
-            finally:
-                try:
-                    channel.close()
-                except Exception:  # a passive declare of a missing queue closes the channel itself
-                    pass
-    return rows
+        return [(queue.name, *_depth(connection, queue.name)) for queue in queues]
+
+
+def dead_letter_counts(amqp_uri: str, services: list[str] | None = None) -> dict[str, int | None]:
+    """Messages parked in each consuming service's dead-letter queue (None: the queue is not declared yet)."""
+    with Connection(amqp_uri) as connection:
+        depths = {service: _depth(connection, dead_letter_queue_name(service))[0]
+                  for service in services or consumer_services()}
+    return {service: (None if depth < 0 else depth) for service, depth in depths.items()}
 
 
 def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
     """Events committed by ``service`` and not yet confirmed by the broker; None when its database is unknown."""
-    uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(settings.get("embedded_db_port",
-                                                                                        environ=environ))
+    uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(
+        embedded.port_for(service, settings.get("embedded_db_port", environ=environ)))
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
-            return client[settings.get("mongo_database", service, environ)]["outbox"].count_documents(
-                {"status": "pending"})
+            return pending_count(client[settings.get("mongo_database", service, environ)])
     except PyMongoError:
         return None
 
 
-__all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_queue_name", "outbox_backlog",
-           "queue_depths"]
+__all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_counts", "dead_letter_queue_name",
+           "outbox_backlog", "queue_depths"]

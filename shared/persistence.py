@@ -48,7 +48,7 @@ def connect(uri: str, *, app_name: str) -> MongoClient:
     if not uri:
         raise RuntimeError(
             "No MongoDB URI configured. Set TASKLINKR_MONGO_URI (or TASKLINKR_<SERVICE>_MONGO_URI), "
-            "or start the stack with `make run`, which starts an embedded SecantusDB."
+            "or start the stack with `make run`, which starts an embedded SecantusDB per service."
         )
     return MongoClient(
         uri,
@@ -59,9 +59,32 @@ def connect(uri: str, *, app_name: str) -> MongoClient:
     )
 
 
-def ensure_platform_indexes(db: MongoDatabase) -> None:
+DEFAULT_OUTBOX_RETENTION_SECONDS = 86_400
+DEFAULT_INBOX_RETENTION_SECONDS = 604_800
+
+
+def ensure_platform_indexes(db: MongoDatabase, *, outbox_retention_seconds: int = DEFAULT_OUTBOX_RETENTION_SECONDS,
+                            inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION_SECONDS) -> None:
+    """The outbox's and the inbox's indexes, including the TTL indexes that prune them.
+
+    A published event leaves the outbox ``outbox_retention_seconds`` after its confirm (a pending one has no
+    ``published_at`` and is never pruned); an applied event id leaves ``applied_events`` after
+    ``inbox_retention_seconds``, after which a redelivery of it would be applied again.
+    """
     db[OUTBOX].create_index([("status", ASCENDING), ("_id", ASCENDING)], name="pending_in_order")
     db[OUTBOX].create_index([("event_id", ASCENDING)], name="event_id", unique=True)
+    ensure_ttl_index(db, OUTBOX, "published_at", outbox_retention_seconds)
+    ensure_ttl_index(db, APPLIED_EVENTS, "applied_at", inbox_retention_seconds)
+
+
+def ensure_ttl_index(db: MongoDatabase, collection: str, field: str, seconds: int) -> None:
+    """A TTL index on ``field``; a changed retention is applied to the existing index with ``collMod``."""
+    name = f"{field}_ttl"
+    current = db[collection].index_information().get(name)
+    if current is None:
+        db[collection].create_index([(field, ASCENDING)], name=name, expireAfterSeconds=int(seconds))
+    elif current.get("expireAfterSeconds") != int(seconds):
+        db.command("collMod", collection, index={"name": name, "expireAfterSeconds": int(seconds)})
 
 
 def claim_id(consumer: str, event_id: str) -> str:
@@ -289,7 +312,11 @@ class Database(DependencyProvider):
         self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
         self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
         self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
-        ensure_platform_indexes(self.db)
+        ensure_platform_indexes(
+            self.db,
+            outbox_retention_seconds=int(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
+            inbox_retention_seconds=int(config.get("INBOX_RETENTION_SECONDS") or DEFAULT_INBOX_RETENTION_SECONDS),
+        )
         if self.ensure_indexes:
             self.ensure_indexes(self.db)
         self.relay = OutboxRelay(

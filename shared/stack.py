@@ -1,7 +1,8 @@
 """``tasklinkr up`` (what ``make run`` calls): the whole platform as local processes.
 
-1. Use the configured MongoDB, or start an embedded SecantusDB with its data under ``data_dir`` (kept across
-   restarts).
+1. Use the configured MongoDB, or start one embedded SecantusDB per service (as compose runs one MongoDB per
+   service, so one service's load does not slow another's store), each with its data under
+   ``data_dir/secantusdb/<service>`` (kept across restarts).
 2. Check that RabbitMQ answers, with the fix when it does not.
 3. Declare the messaging topology before anything publishes.
 4. Start every service and the gateway (``tasklinkr run <service>``), restart any that dies, print the URL.
@@ -51,7 +52,7 @@ class Stack:
     services: tuple[str, ...] = field(default_factory=runnable_services)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: dict[str, Child] = field(default_factory=dict)
-    database: subprocess.Popen | None = None
+    databases: dict[str, subprocess.Popen] = field(default_factory=dict)
     _stopping: bool = False
 
     @classmethod
@@ -73,17 +74,24 @@ class Stack:
         if self.mongo_uri:
             self.say(f"using MongoDB at {self.mongo_uri}")
             return
-        uri = embedded.uri_for(self.embedded_port)
-        if embedded.is_answering(uri):
+        ports = {service: embedded.port_for(service, self.embedded_port) for service in settings.DATA_SERVICES}
+        taken = [port for port in ports.values() if embedded.is_answering(embedded.uri_for(port))]
+        if taken:
             raise StackError(
-                f"something already answers on port {self.embedded_port}; stop it or set "
-                "TASKLINKR_EMBEDDED_DB_PORT (or TASKLINKR_MONGO_URI to use it deliberately)"
+                f"something already answers on port {', '.join(map(str, taken))} (the embedded databases use ports "
+                f"{min(ports.values())}-{max(ports.values())}); stop it or set TASKLINKR_EMBEDDED_DB_PORT (or "
+                "TASKLINKR_MONGO_URI to use one server deliberately)"
             )
-        storage = self.data_dir / "secantusdb"
-        self.say(f"starting embedded SecantusDB on 127.0.0.1:{self.embedded_port} (data in {storage})")
-        self.database = embedded.start(storage, self.embedded_port, log_path=self.data_dir / "secantusdb.log")
-        self.mongo_uri = uri
-        self.env["TASKLINKR_MONGO_URI"] = uri
+        root = self.data_dir / "secantusdb"
+        if (root / "WiredTiger").exists():
+            self.say(f"note: {root} holds the data of the single embedded server of earlier releases; each service "
+                     f"now has its own under {root}/<service>, so that data is not used")
+        self.say(f"starting one embedded SecantusDB per service on 127.0.0.1:{min(ports.values())}-"
+                 f"{max(ports.values())} (data in {root}/<service>)")
+        for service, port in ports.items():
+            self.databases[service] = embedded.start(root / service, port,
+                                                     log_path=self.data_dir / "logs" / f"secantusdb-{service}.log")
+            self.env[settings.env_name("mongo_uri", service)] = embedded.uri_for(port)
 
     def ensure_broker(self) -> None:
         try:
@@ -169,12 +177,14 @@ class Stack:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
-        if self.database is not None:
-            self.database.terminate()
+        for database in self.databases.values():
+            database.terminate()
+        deadline = time.monotonic() + 15
+        for database in self.databases.values():
             try:
-                self.database.wait(timeout=15)
+                database.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.database.kill()
+                database.kill()
         self.say("stopped")
 
     # -- the whole thing -------------------------------------------------------------------------------------
@@ -195,6 +205,7 @@ class Stack:
             else:
                 self.say(f"TaskLINKr is up: http://{self.gateway_address}/v1  (API description: "
                          f"http://{self.gateway_address}/v1/openapi.json)")
+                self.say(f"web console: http://{self.gateway_address}/console  (sign in with an API key)")
                 self.say("operator key: $TASKLINKR_OPERATOR_KEY or the file "
                          f"{self.data_dir / 'operator_key'}; press Ctrl-C to stop")
             while not self._stopping:

@@ -8,6 +8,9 @@ handlers name them, so an event published before its consumer process ever start
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
@@ -15,6 +18,8 @@ from kombu import Connection, Exchange, Queue
 from shared import config as settings
 from shared.envelope import event_exchange
 from shared.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "contracts-schema" / "catalog.json"
@@ -98,3 +103,46 @@ def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = Non
         for queue in queues:
             queue(channel).declare()
     return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
+
+
+def apply_when_reachable(amqp_uri: str, wait_seconds: float, *, apply_once: Callable[[str], dict] | None = None,
+                         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                         ) -> dict:
+    """``apply``, tried again (1 s, 2 s, … 5 s apart) while the broker cannot be reached, for up to
+    ``wait_seconds``: a deployment's topology job may start before the broker takes connections. An error of
+    the topology itself (a queue declared with other arguments) is raised at once; refused credentials look like
+    an unreachable broker to kombu, and fail once the wait is over."""
+    from kombu.exceptions import OperationalError
+
+    apply_once = apply_once or apply
+    deadline = clock() + wait_seconds
+    pause = 1.0
+    while True:
+        try:
+            return apply_once(amqp_uri)
+        except (OperationalError, ConnectionError, TimeoutError) as exc:
+            if clock() + pause > deadline:
+                raise
+            log.warning("broker not reachable yet (%s); trying again in %.0f s", exc, pause)
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def missing(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> list[str]:
+    """The exchanges and queues of the topology the broker does not have yet (checked without declaring)."""
+    from amqp.exceptions import NotFound
+
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    absent: list[str] = []
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        checks = [(f"exchange {e.name}", lambda c, e=e: c.exchange_declare(e.name, e.type, passive=True))
+                  for e in exchanges]
+        checks += [(f"queue {q.name}", lambda c, q=q: c.queue_declare(q.name, passive=True)) for q in queues]
+        for label, check in checks:
+            try:
+                check(channel)
+            except NotFound:
+                absent.append(label)
+                channel = connection.channel()  # the broker closes a channel whose passive declare fails
+    return absent

@@ -27,44 +27,66 @@ class CoreAssessment(StrEnum):
     BORDERLINE = "borderline"
 
 
-# category -> (label, default assessment, why).  Transactional, rule-based work is non-core for almost every
-# business; judgement-heavy knowledge work is borderline by default, because it is often close to what
-# differentiates a business.
-CATEGORIES: dict[str, tuple[str, CoreAssessment, str]] = {
+# category -> (label, default assessment, why): the taxonomy of what businesses outsource. Transactional,
+# rule-based work is non-core for almost every business; judgement-heavy knowledge work is borderline by default,
+# because it is often close to what differentiates a business.
+TAXONOMY: dict[str, tuple[str, CoreAssessment, str]] = {
     "administrative_support": (
         "Administrative support",
         CoreAssessment.NON_CORE,
-        "routine administration supports the business but rarely differentiates it",
+        "routine administration and scheduling support the business but rarely differentiate it",
     ),
     "data_entry": ("Data entry", CoreAssessment.NON_CORE, "rule-based, repeatable transactional work"),
-    "scheduling": ("Scheduling", CoreAssessment.NON_CORE, "calendar and logistics coordination is routine work"),
-    "customer_inquiries": (
-        "Basic customer inquiries",
+    "customer_support": (
+        "Customer support",
         CoreAssessment.NON_CORE,
         "first-line inquiries follow scripts and knowledge bases",
     ),
-    "bookkeeping": ("Bookkeeping", CoreAssessment.NON_CORE, "standardised, regulated transactional work"),
-    "helpdesk": ("IT helpdesk", CoreAssessment.NON_CORE, "first- and second-line support is a commodity service"),
-    "infrastructure_management": (
-        "Infrastructure management",
+    "it_support": (
+        "IT support",
         CoreAssessment.NON_CORE,
-        "running infrastructure is rarely what a business sells",
+        "helpdesk and running infrastructure are commodity services for most businesses",
     ),
-    "hr_administration": ("HR administration", CoreAssessment.NON_CORE, "payroll and records are process work"),
+    "hr_recruiting": (
+        "HR and recruiting",
+        CoreAssessment.NON_CORE,
+        "payroll, records and sourcing candidates are process work; who to hire stays with the client",
+    ),
     "finance_accounting": (
         "Finance and accounting",
         CoreAssessment.BORDERLINE,
-        "reporting is routine but financial control stays close to management",
+        "bookkeeping is routine but financial control stays close to management",
     ),
+    "translation": ("Translation", CoreAssessment.NON_CORE, "language work to a given text and glossary"),
     "research_analytics": (
         "Research and analytics",
         CoreAssessment.BORDERLINE,
         "insight work can carry competitive knowledge",
     ),
-    "digital_marketing": (
-        "Digital marketing",
+    "marketing": (
+        "Marketing",
         CoreAssessment.BORDERLINE,
         "execution is outsourceable, brand and positioning are often core",
+    ),
+    "sales": (
+        "Sales",
+        CoreAssessment.BORDERLINE,
+        "lead generation is outsourceable, customer relationships are often core",
+    ),
+    "design_creative": (
+        "Design and creative",
+        CoreAssessment.BORDERLINE,
+        "production design is outsourceable, a brand's identity is often core",
+    ),
+    "legal": (
+        "Legal",
+        CoreAssessment.BORDERLINE,
+        "routine contracts and compliance are outsourceable, legal strategy stays with management",
+    ),
+    "engineering": (
+        "Engineering",
+        CoreAssessment.BORDERLINE,
+        "drafting and analysis are outsourceable, product engineering is core for engineering businesses",
     ),
     "software_development": (
         "Software development",
@@ -72,6 +94,48 @@ CATEGORIES: dict[str, tuple[str, CoreAssessment, str]] = {
         "product engineering is core for software businesses, non-core for most others",
     ),
 }
+
+# The categories of earlier releases, still accepted and found in stored data, and the taxonomy category each now
+# belongs to. Rules compare categories by ``canonical_category``: a provider serving ``helpdesk`` serves
+# ``it_support`` postings, and the reverse.
+LEGACY_CATEGORIES: dict[str, tuple[str, tuple[str, CoreAssessment, str]]] = {
+    "scheduling": ("administrative_support", (
+        "Scheduling", CoreAssessment.NON_CORE, "calendar and logistics coordination is routine work")),
+    "customer_inquiries": ("customer_support", (
+        "Basic customer inquiries", CoreAssessment.NON_CORE,
+        "first-line inquiries follow scripts and knowledge bases")),
+    "bookkeeping": ("finance_accounting", (
+        "Bookkeeping", CoreAssessment.NON_CORE, "standardised, regulated transactional work")),
+    "helpdesk": ("it_support", (
+        "IT helpdesk", CoreAssessment.NON_CORE, "first- and second-line support is a commodity service")),
+    "infrastructure_management": ("it_support", (
+        "Infrastructure management", CoreAssessment.NON_CORE,
+        "running infrastructure is rarely what a business sells")),
+    "hr_administration": ("hr_recruiting", (
+        "HR administration", CoreAssessment.NON_CORE, "payroll and records are process work")),
+    "digital_marketing": ("marketing", (
+        "Digital marketing", CoreAssessment.BORDERLINE,
+        "execution is outsourceable, brand and positioning are often core")),
+}
+
+# Every category a posting, profile or estimate may name: the taxonomy's, then the legacy ones.
+CATEGORIES: dict[str, tuple[str, CoreAssessment, str]] = {
+    **TAXONOMY, **{legacy: meaning for legacy, (_, meaning) in LEGACY_CATEGORIES.items()},
+}
+TAXONOMY_IDS = tuple(TAXONOMY)
+
+
+def canonical_category(category: str) -> str:
+    """The taxonomy category a category id belongs to (itself, or a legacy id's successor)."""
+    legacy = LEGACY_CATEGORIES.get(category)
+    return legacy[0] if legacy else category
+
+
+def category_aliases(category: str) -> tuple[str, ...]:
+    """Every id that ``canonical_category`` maps to the same taxonomy category as ``category``."""
+    canonical = canonical_category(category)
+    return (canonical, *(old for old, (new, _) in LEGACY_CATEGORIES.items() if new == canonical))
+
 
 CATEGORY_IDS = tuple(CATEGORIES)
 
@@ -95,3 +159,6 @@ class ProviderKind(StrEnum):
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# A client's business hours unless it says otherwise (its tenant default, or a posting's own).
+DEFAULT_BUSINESS_HOURS = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}

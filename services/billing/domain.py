@@ -19,20 +19,25 @@ Rules (README "Billing" has the longer story):
 - **SLA credits** (owed as contracting computed them, already capped per window) are negative lines. They never
   take an invoice below zero: a credit larger than what is left is applied up to it and the rest carried to the
   next invoice.
-- **Tax** = net (charges - credits) x the rate of the client's country (``tax.py``), rounded once.
-- **Balance** = total - payments - credit notes; negative when overpaid. An invoice with a balance after its due
-  time (issued + payment_due_days) is overdue, announced once.
+- **Tax** = net (charges - credits) x the rate of the treatment by both parties' countries (``tax.py``: domestic
+  VAT/GST, or none under reverse charge), rounded once.
+- **Terms** in force on the day of the work price each line (``terms_on``): an amendment never reprices earlier
+  work.
+- **Balance** = total - payments - credit notes; a payment beyond it is the account's credit balance, which pays
+  the next invoice. An invoice with a balance once its due date (the client's issue day + payment_due_days) has
+  passed in the client's time zone is overdue, announced once. A credit note states the net and tax it corrects.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from shared.errors import Conflict
+from shared.errors import Conflict, ValidationFailed
 from shared.money import round_money
 
 ZERO = Decimal(0)
@@ -119,6 +124,28 @@ def with_next_period(account: dict) -> dict:
 # -- accounts ----------------------------------------------------------------------------------------------------
 
 
+def terms_on(account: dict, moment: date) -> dict:
+    """The terms in force on ``moment``: the latest version whose effective date is on or before it (the first
+    version before the start). An amendment never reaches back before its effective date."""
+    versions = account.get("terms_versions") or [{"effective_date": account["start_date"], "terms": account["terms"]}]
+    chosen = versions[0]["terms"]
+    for version in versions:
+        if version["effective_date"] <= moment.isoformat():
+            chosen = version["terms"]
+    return chosen
+
+
+def terms_spans(account: dict, start: date, end: date) -> list[tuple[date, date, dict]]:
+    """[start, end] cut where a terms version takes effect: (first day, last day, terms) each."""
+    cuts = sorted({day(v["effective_date"]) for v in account.get("terms_versions") or []
+                   if start < day(v["effective_date"]) <= end})
+    spans, first = [], start
+    for cut in [*cuts, end + timedelta(days=1)]:
+        spans.append((first, cut - timedelta(days=1), terms_on(account, first)))
+        first = cut
+    return spans
+
+
 def account_from_contract(contract: dict, now: datetime) -> dict:
     """A billing account from an activated contract (``contract.activated.v1``)."""
     account = {
@@ -137,6 +164,9 @@ def account_from_contract(contract: dict, now: datetime) -> dict:
         "end_date": contract["end_date"],
         "status": contract["status"],
         "version": contract["version"],
+        "terms_versions": [{"version": contract["version"], "effective_date": contract["start_date"],
+                            "terms": contract["terms"]}],
+        "credit_balance": money(ZERO, contract["terms"]["price"]["currency"]),
         "invoiced_through": None,
         "created_at": now,
         "updated_at": now,
@@ -145,12 +175,17 @@ def account_from_contract(contract: dict, now: datetime) -> dict:
     return with_next_period(account)
 
 
-def amend_account(account: dict, contract: dict, now: datetime) -> dict:
-    """New terms from ``contract.amended.v1``: they bill from the first period not invoiced yet. An older
-    version arriving late changes nothing."""
+def amend_account(account: dict, contract: dict, effective_date: str, now: datetime) -> dict:
+    """New terms from ``contract.amended.v1``: they bill the work dated on or after the amendment's effective date
+    (never earlier work, whenever it is invoiced). An older version arriving late changes nothing."""
     if contract["version"] <= account["version"]:
         return account
-    return with_next_period({**account, "terms": contract["terms"], "milestones": contract["milestones"],
+    versions = account.get("terms_versions") or [{"version": account["version"],
+                                                  "effective_date": account["start_date"], "terms": account["terms"]}]
+    versions = [*versions, {"version": contract["version"], "effective_date": effective_date,
+                            "terms": contract["terms"]}]
+    return with_next_period({**account, "terms": contract["terms"], "terms_versions": versions,
+                             "milestones": contract["milestones"],
                              "end_date": contract["end_date"], "title": contract["title"],
                              "version": contract["version"], "updated_at": now,
                              "revision": account["revision"] + 1})
@@ -172,8 +207,9 @@ def check_billable(account: dict, item: dict, today: date, hours_that_week: Deci
     """Why ``item`` cannot be billed on this account (None when it can). ``today``: the provider's date;
     ``hours_that_week`` / ``hours_that_day``: the hours already submitted and not rejected in the item's ISO week
     and on its date; ``milestone_taken``: that milestone was already submitted."""
-    engagement = account["terms"]["engagement_type"]
     when = day(item["date"])
+    terms = terms_on(account, when)
+    engagement = terms["engagement_type"]
     if when < day(account["start_date"]):
         return f"{item['date']} is before the contract starts ({account['start_date']})."
     if account["end_date"] and when > day(account["end_date"]):
@@ -186,11 +222,11 @@ def check_billable(account: dict, item: dict, today: date, hours_that_week: Deci
     if kind == "time":
         if engagement not in ("hourly", "retainer"):
             return f"Time is not billed on a {engagement} contract."
-        seats = Decimal(account["terms"].get("seats") or 1)
+        seats = Decimal(terms.get("seats") or 1)
         if hours_that_day + item["hours"] > MAX_HOURS_PER_DAY * seats:
             return (f"More than {MAX_HOURS_PER_DAY * seats} hours in a day for {seats} people on {item['date']} "
                     f"({decimal_text(hours_that_day)} already submitted).")
-        weekly = account["terms"].get("hours_per_week")
+        weekly = terms.get("hours_per_week")
         if weekly:
             capacity = Decimal(weekly) * seats
             if hours_that_week + item["hours"] > capacity:
@@ -228,38 +264,45 @@ def retainer_fee(price: Decimal, start: date, end: date) -> Decimal:
 
 
 def charge_lines(account: dict, period: tuple[str, str], items: list[dict]) -> list[dict]:
-    """The positive lines of one period, unrounded amounts in ``raw``: time, usage, milestones, each by date."""
-    terms = account["terms"]
-    price = Decimal(terms["price"]["amount"])
+    """The positive lines of one period, unrounded amounts in ``raw``: time, usage, milestones, each by date, each
+    at the price of the terms in force on its date (a retainer: one line per terms version in the period)."""
     currency = account["currency"]
-    engagement = terms["engagement_type"]
+    engagement = account["terms"]["engagement_type"]
     lines = []
     start, end = day(period[0]), day(period[1])
     if engagement == "retainer":
-        lines.append({"kind": "retainer", "description": f"Retainer {period[0]} to {period[1]}", "date": None,
-                      "quantity": Decimal((end - start).days + 1), "unit_price": None,
-                      "raw": retainer_fee(price, start, end), "source_id": None})
+        for first, last, terms in terms_spans(account, start, end):
+            price = Decimal(terms["price"]["amount"])
+            days_in_month = calendar.monthrange(first.year, first.month)[1]
+            lines.append({"kind": "retainer", "description": f"Retainer {first.isoformat()} to {last.isoformat()}",
+                          "date": None, "quantity": Decimal((last - first).days + 1), "unit": "days",
+                          "unit_price": money(price, currency),
+                          "basis": f"{(last - first).days + 1}/{days_in_month} of the monthly retainer",
+                          "raw": retainer_fee(price, first, last), "source_id": None})
     if engagement == "fixed" and not account["milestones"] and account["end_date"] == period[1]:
+        price = Decimal(terms_on(account, end)["price"]["amount"])
         lines.append({"kind": "milestone", "description": "Fixed price", "date": period[1], "quantity": Decimal(1),
-                      "unit_price": money(price, currency), "raw": price, "source_id": None})
+                      "unit": None, "unit_price": money(price, currency), "raw": price, "source_id": None})
     for item in sorted(items, key=lambda i: (ITEM_KINDS.index(i["kind"]), i["date"], i["submitted_at"], i["id"])):
+        terms = terms_on(account, day(item["date"]))
+        price = Decimal(terms["price"]["amount"])
         if item["kind"] == "time":
             billed = engagement == "hourly"
             hours = Decimal(item["hours"])
             description = item["description"] if billed else f"{item['description']} (within the retainer)"
             lines.append({"kind": "time", "description": description, "date": item["date"], "quantity": hours,
-                          "unit_price": money(price, currency) if billed else None,
+                          "unit": "hours", "unit_price": money(price, currency) if billed else None,
                           "raw": hours * price if billed else ZERO, "source_id": item["id"]})
         elif item["kind"] == "usage":
             units = Decimal(item["units"])
             lines.append({"kind": "usage", "description": item["description"], "date": item["date"],
-                          "quantity": units, "unit_price": money(price, currency), "raw": units * price,
-                          "source_id": item["id"]})
+                          "quantity": units, "unit": terms.get("unit") or "units",
+                          "unit_price": money(price, currency), "raw": units * price, "source_id": item["id"]})
         else:
             milestone = account["milestones"][item["milestone"]]
             amount = Decimal(milestone["amount"]["amount"])
             lines.append({"kind": "milestone", "description": milestone["title"], "date": item["date"],
-                          "quantity": Decimal(1), "unit_price": money(amount, currency), "raw": amount,
+                          "quantity": Decimal(1), "unit": None, "unit_price": money(amount, currency), "raw": amount,
                           "source_id": item["id"]})
     return lines
 
@@ -275,10 +318,35 @@ def apply_credits(charges: Decimal, credits: list[dict]) -> list[tuple[dict, Dec
     return applied
 
 
+def due_of(issued_at: datetime, payment_due_days: int, client_zone: str | None) -> tuple[str, datetime]:
+    """(due date, the instant it has passed): the issue day in the client's time zone + the payment days; overdue
+    from midnight after the due date there (UTC while billing has not heard of the client's time zone)."""
+    zone = ZoneInfo(client_zone) if client_zone else UTC
+    due = issued_at.astimezone(zone).date() + timedelta(days=payment_due_days)
+    passed = datetime.combine(due + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    return due.isoformat(), passed
+
+
+PARTY_FIELDS = ("name", "legal_name", "address", "tax_id", "country")
+
+
+def party_snapshot(party: dict | None, party_id: str, *, supplier: bool = False) -> dict:
+    """A party as the invoice names it when issued (from billing's projection; an issued invoice keeps it even
+    when the party later changes its name or address). The supplier's also carries its payment instructions."""
+    party = party or {}
+    snapshot = {"id": party_id, **{key: party.get(key) for key in PARTY_FIELDS}}
+    if supplier:
+        snapshot["payment_instructions"] = party.get("payment_instructions")
+    return snapshot
+
+
 def build_invoice(account: dict, period: tuple[str, str], items: list[dict], credits: list[dict], *,
-                  tax: dict, shoring: str | None, invoice_id: str, sequence: int, now: datetime) -> dict:
+                  tax: dict, shoring: str | None, invoice_id: str, sequence: int, now: datetime,
+                  client_zone: str | None = None, series: str | None = None,
+                  parties: tuple[dict, dict] | None = None) -> dict:
     """One period's invoice: lines rounded once each, SLA credits as negative lines, tax on the net, the total.
-    ``tax`` is ``{"country", "name", "rate"}``. ``credit_applications`` lists what each credit gave."""
+    ``tax`` is ``{"country", "name", "rate"}``. ``credit_applications`` lists what each credit gave. Due on the
+    client's calendar (``due_of``); numbered in the issuer's ``series``."""
     currency = account["currency"]
     lines = [{**{k: v for k, v in line.items() if k != "raw"}, "amount": money(line["raw"], currency)}
              for line in charge_lines(account, period, items)]
@@ -291,8 +359,8 @@ def build_invoice(account: dict, period: tuple[str, str], items: list[dict], cre
         lines.append({"kind": "sla_credit",
                       "description": f"SLA credit: {credit['metric']}, {window['start'].date().isoformat()} to "
                                      f"{window['end'].date().isoformat()}",
-                      "date": window["end"].date().isoformat(), "quantity": Decimal(1), "unit_price": None,
-                      "amount": money(-applied, currency), "source_id": credit["id"]})
+                      "date": window["end"].date().isoformat(), "quantity": Decimal(1), "unit": None,
+                      "unit_price": None, "amount": money(-applied, currency), "source_id": credit["id"]})
         applications.append({"credit_id": credit["id"], "applied": money(applied, currency),
                              "remaining": money(Decimal(credit["remaining"]["amount"]) - applied, currency)})
     credited = sum((Decimal(a["applied"]["amount"]) for a in applications), ZERO)
@@ -301,9 +369,10 @@ def build_invoice(account: dict, period: tuple[str, str], items: list[dict], cre
     by_kind: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
         by_kind[line["kind"]] += amount_of(line["amount"])
-    payment_due_days = account["terms"]["payment_due_days"]
+    due_date, due_at = due_of(now, account["terms"]["payment_due_days"], client_zone)
     return {
         "id": invoice_id,
+        "series": series,
         "sequence": sequence,
         "number": invoice_number(sequence),
         "tenant_id": account["tenant_id"],
@@ -313,12 +382,14 @@ def build_invoice(account: dict, period: tuple[str, str], items: list[dict], cre
         "category": account["category"],
         "model": account["model"],
         "shoring": shoring,
+        "supplier": parties[0] if parties else party_snapshot(None, account["provider_id"], supplier=True),
+        "client": parties[1] if parties else party_snapshot(None, account["tenant_id"]),
         "lane": account["lane"],
         "currency": currency,
         "period": {"start": period[0], "end": period[1]},
         "issued_at": now,
-        "due_at": now + timedelta(days=payment_due_days),
-        "due_date": (now + timedelta(days=payment_due_days)).date().isoformat(),
+        "due_at": due_at,
+        "due_date": due_date,
         "lines": [{**line, "quantity": decimal_text(line["quantity"])} for line in lines],
         "charges": money(charges, currency),
         "credits": money(credited, currency),
@@ -357,15 +428,77 @@ def status_of(invoice: dict, now: datetime) -> str:
         return "overpaid"
     if balance == 0:
         return "credited" if amount_of(invoice["credited"]) and not amount_of(invoice["paid"]) else "paid"
-    if now > invoice["due_at"]:
+    if now >= invoice["due_at"]:
         return "overdue"
     return "partially_paid" if amount_of(invoice["paid"]) or amount_of(invoice["credited"]) else "issued"
 
 
-def with_payment(invoice: dict, amount: Decimal) -> dict:
-    after = {**invoice, "paid": money(amount_of(invoice["paid"]) + amount, invoice["currency"]),
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_payable(invoice: dict, received_at: datetime, now: datetime) -> None:
+    """A payment is received by now (give or take ``CLOCK_SKEW`` between the payer's clock and ours, as for SLA
+    measurements), on an invoice that still asks for money (not credited in full)."""
+    if received_at > now + CLOCK_SKEW:
+        raise ValidationFailed("A payment cannot be received in the future.",
+                               {"received_at": ["Now or earlier."]})
+    if amount_of(invoice["total"]) - amount_of(invoice["credited"]) <= 0:
+        raise Conflict("The invoice is credited in full: there is nothing to pay.",
+                       {"credited": invoice["credited"]})
+
+
+def with_payment(invoice: dict, amount: Decimal) -> tuple[dict, Decimal]:
+    """(the invoice paid up to its balance, the excess): an overpayment pays the invoice and the rest becomes the
+    account's credit balance (used by its next invoice, or refunded)."""
+    applied = min(amount, max(balance_of(invoice), ZERO))
+    after = {**invoice, "paid": money(amount_of(invoice["paid"]) + applied, invoice["currency"]),
              "revision": invoice["revision"] + 1}
-    return {**after, "open": balance_of(after) > 0}
+    return {**after, "open": balance_of(after) > 0}, amount - applied
+
+
+def credit_balance_of(account: dict) -> Decimal:
+    return amount_of(account.get("credit_balance"))
+
+
+def with_credit_balance_change(account: dict, change: Decimal, now: datetime) -> dict:
+    """The account with ``change`` added to its credit balance (an overpayment adds, a refund or an invoice paid
+    from it takes); it never goes below zero."""
+    after = credit_balance_of(account) + change
+    if after < 0:
+        left = money(credit_balance_of(account), account["currency"])
+        raise Conflict(f"The credit balance is {left['amount']} {account['currency']}: at most that can be refunded.",
+                       {"credit_balance": left})
+    return {**account, "credit_balance": money(after, account["currency"]), "updated_at": now,
+            "revision": account["revision"] + 1}
+
+
+def with_credit_balance(invoice: dict, available: Decimal) -> tuple[dict, Decimal]:
+    """A new invoice paid from the account's credit balance, as far as it goes: (invoice, amount used)."""
+    used = min(available, max(balance_of(invoice), ZERO))
+    if used <= 0:
+        return invoice, ZERO
+    currency = invoice["currency"]
+    after = {**invoice, "paid": money(amount_of(invoice["paid"]) + used, currency),
+             "paid_from_credit_balance": money(used, currency)}
+    return {**after, "open": balance_of(after) > 0}, used
+
+
+def credit_note_split(invoice: dict, amount: Decimal) -> tuple[Decimal, Decimal]:
+    """(net, tax) a credit note of ``amount`` (gross) corrects: the invoice's own proportion of net to total, the
+    net rounded once, the tax the rest, so the two add up to the note."""
+    total = amount_of(invoice["total"])
+    net = round_money(amount * amount_of(invoice["net"]) / total, invoice["currency"]) if total else amount
+    return net, amount - net
+
+
+def sla_credit_split(invoice: dict, credit: Decimal) -> tuple[Decimal, Decimal]:
+    """(net, tax) an SLA credit of ``credit`` corrects on an issued ``invoice``: exactly what it would have taken
+    off as a line of that invoice (the net, at most the invoice's, and the tax the invoice would have charged
+    less, its tax on the lower net rounded once), so a credit is worth the same however it lands."""
+    net = min(credit, amount_of(invoice["net"]))
+    rate = Decimal(invoice["tax"]["rate"])
+    lower_tax = round_money((amount_of(invoice["net"]) - net) * rate / 100, invoice["currency"])
+    return net, amount_of(invoice["tax"]["amount"]) - lower_tax
 
 
 def with_credit_note(invoice: dict, amount: Decimal) -> dict:
@@ -384,6 +517,13 @@ def balance_summary(invoice: dict, now: datetime) -> dict:
     return {"id": invoice["id"], "number": invoice["number"], "status": status_of(invoice, now),
             "total": invoice["total"], "paid": invoice["paid"], "credited": invoice["credited"],
             "balance": money(balance_of(invoice), currency)}
+
+
+def note_net_and_tax(invoice: dict, note: dict) -> tuple[Decimal, Decimal]:
+    """The net and tax a credit note corrects (a note recorded before they were stated: pro rata of its invoice)."""
+    if note.get("net") is not None:
+        return amount_of(note["net"]), amount_of(note["tax"])
+    return credit_note_split(invoice, amount_of(note["amount"]))
 
 
 def percent(part: Decimal, whole: Decimal) -> str | None:
@@ -408,26 +548,50 @@ def months_between(start: date, end: date) -> Decimal:
     return total
 
 
-def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, end: date) -> dict:
-    """Spend (net of SLA credits, before tax) of the invoices whose period starts in [start, end], per currency:
-    by category, outsourcing model, shoring and provider; fixed vs variable; and, per category with an in-house
-    monthly cost estimate in the same currency, the saving = estimate x months - spend."""
+def months_covered(periods: list[tuple[date, date]]) -> Decimal:
+    """The calendar months (each by its days) the union of ``periods`` covers: the days a spend paid for."""
+    total, reach = ZERO, None
+    for start, end in sorted(periods):
+        if reach is not None:
+            start = max(start, reach + timedelta(days=1))
+        if start <= end:
+            total += months_between(start, end)
+        reach = end if reach is None else max(reach, end)
+    return total
+
+
+def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, end: date,
+                credit_notes: list[dict] = ()) -> dict:
+    """Spend (net of SLA credits and of credit notes, before tax) of the invoices whose period starts in
+    [start, end], per currency: by category, outsourcing model, shoring and provider; fixed vs variable; and, per
+    category with an in-house monthly cost estimate in the same currency, the saving = estimate x the months its
+    invoices cover - spend.
+    A credit note counts against its invoice (its net off the spend, its tax off the tax)."""
     per_currency: dict[str, dict[str, Any]] = {}
+    notes_of: dict[str, list[dict]] = defaultdict(list)
+    for note in credit_notes:
+        notes_of[note["invoice_id"]].append(note)
     for invoice in invoices:
         currency = invoice["currency"]
         report = per_currency.setdefault(currency, {
             "invoices": 0, "net": ZERO, "tax": ZERO, "total": ZERO, "fixed": ZERO, "variable": ZERO,
-            "credits": ZERO, "by_category": defaultdict(Decimal), "by_model": defaultdict(Decimal),
-            "by_shoring": defaultdict(Decimal), "by_provider": defaultdict(Decimal)})
-        net = amount_of(invoice["net"])
+            "credits": ZERO, "credit_notes": ZERO, "by_category": defaultdict(Decimal),
+            "by_model": defaultdict(Decimal), "by_shoring": defaultdict(Decimal),
+            "by_provider": defaultdict(Decimal), "periods": defaultdict(list)})
+        noted = [note_net_and_tax(invoice, note) for note in notes_of[invoice["id"]]]
+        noted_net = sum((n for n, _ in noted), ZERO)
+        noted_tax = sum((t for _, t in noted), ZERO)
+        net = amount_of(invoice["net"]) - noted_net
         report["invoices"] += 1
         report["net"] += net
-        report["tax"] += amount_of(invoice["tax"]["amount"])
-        report["total"] += amount_of(invoice["total"])
+        report["tax"] += amount_of(invoice["tax"]["amount"]) - noted_tax
+        report["total"] += amount_of(invoice["total"]) - noted_net - noted_tax
         report["fixed"] += amount_of(invoice["fixed"])
         report["variable"] += amount_of(invoice["variable"])
         report["credits"] += amount_of(invoice["credits"])
+        report["credit_notes"] += noted_net
         report["by_category"][invoice["category"]] += net
+        report["periods"][invoice["category"]].append((day(invoice["period"]["start"]), day(invoice["period"]["end"])))
         report["by_model"][invoice["model"]] += net
         report["by_shoring"][invoice["shoring"] or "unknown"] += net
         report["by_provider"][invoice["provider_id"]] += net
@@ -439,9 +603,11 @@ def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, en
         for category, estimate in sorted(in_house.items()):
             if estimate["currency"] != currency:
                 continue
-            in_house_cost = Decimal(estimate["amount"]) * months
+            compared = months_covered(report["periods"].get(category, []))
+            in_house_cost = Decimal(estimate["amount"]) * compared
             spend = report["by_category"].get(category, ZERO)
             savings.append({"category": category, "monthly_estimate": money(Decimal(estimate["amount"]), currency),
+                            "months_compared": decimal_text(round(compared, 4)),
                             "in_house_cost": money(in_house_cost, currency), "spend": money(spend, currency),
                             "saving": money(in_house_cost - spend, currency),
                             "saving_percent": percent(in_house_cost - spend, in_house_cost)})
@@ -455,6 +621,7 @@ def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, en
             "total": money(report["total"], currency),
             "fixed": money(report["fixed"], currency), "variable": money(report["variable"], currency),
             "credits": money(report["credits"], currency),
+            "credit_notes": money(report["credit_notes"], currency),
             "fixed_share_percent": percent(report["fixed"], charged),
             "variable_share_percent": percent(report["variable"], charged),
             "by_category": breakdown(report["by_category"]), "by_model": breakdown(report["by_model"]),
@@ -470,7 +637,7 @@ def report_csv_rows(report: dict) -> list[list[str]]:
     rows = [["section", "key", "currency", "amount", "in_house_cost", "saving"]]
     for part in report["currencies"]:
         currency = part["currency"]
-        for section in ("spend", "fixed", "variable", "credits", "tax", "total"):
+        for section in ("spend", "fixed", "variable", "credits", "credit_notes", "tax", "total"):
             rows.append(["total", section, currency, part[section]["amount"], "", ""])
         for dimension in ("by_category", "by_model", "by_shoring", "by_provider"):
             for row in part[dimension]:

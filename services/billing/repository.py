@@ -7,7 +7,9 @@
 - ``credits``: SLA credits owed (from ``sla.breached.v1``), one per breached window, with what is left to apply.
 - ``invoices``: issued invoices, unique per (contract, period start) and per (tenant, sequence); the issued
   content never changes, only ``paid``, ``credited``, ``open`` and ``overdue_at``.
-- ``counters``: the next invoice (and credit note) number of each tenant.
+- ``counters``: the next invoice (and credit note) number of each issuer's series (``invoices:provider:<id>``);
+  before numbering per issuer, per tenant (``invoice:<tenant>``, kept for the invoices it numbered).
+- ``refunds``: money of an account's credit balance paid back, unique per (contract, reference).
 - ``payments``, ``credit_notes``, ``in_house_costs``; ``tenants`` and ``providers``: the client's country and the
   provider's country and time zone (tax and shoring), from their events.
 
@@ -37,6 +39,7 @@ COUNTERS = "counters"
 PAYMENTS = "payments"
 CREDIT_NOTES = "credit_notes"
 IN_HOUSE_COSTS = "in_house_costs"
+REFUNDS = "refunds"
 TENANTS = "tenants"
 PROVIDERS = "providers"
 
@@ -50,17 +53,34 @@ def ensure_indexes(db: MongoDatabase) -> None:
     db[CREDITS].create_index([("bill_key", ASCENDING)], name="bill_key")
     db[INVOICES].create_index([("contract_id", ASCENDING), ("period.start", ASCENDING)], name="contract_period",
                               unique=True)
-    db[INVOICES].create_index([("tenant_id", ASCENDING), ("sequence", ASCENDING)], name="tenant_sequence",
-                              unique=True)
     db[INVOICES].create_index([("provider_id", ASCENDING), ("_id", ASCENDING)], name="provider_id")
     db[INVOICES].create_index([("open", ASCENDING), ("overdue_at", ASCENDING), ("due_at", ASCENDING)],
                               name="overdue")
     db[PAYMENTS].create_index([("invoice_id", ASCENDING), ("reference", ASCENDING)], name="invoice_reference",
                               unique=True)
     db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING)], name="invoice_id")
+    db[REFUNDS].create_index([("contract_id", ASCENDING), ("reference", ASCENDING)], name="contract_reference",
+                             unique=True)
+    # Numbers are per issuer (the provider): each series unique; the old per-tenant index is dropped, since one
+    # tenant's invoices now come from several series. Invoices numbered per tenant before carry no series.
+    for collection in (INVOICES, CREDIT_NOTES):
+        db[collection].create_index([("series", ASCENDING), ("sequence", ASCENDING)], name="series_sequence",
+                                    unique=True, partialFilterExpression={"series": {"$type": "string"}})
+    if "tenant_sequence" in db[INVOICES].index_information():
+        db[INVOICES].drop_index("tenant_sequence")
     db[CREDIT_NOTES].create_index([("invoice_id", ASCENDING), ("idempotency_key", ASCENDING)],
                                   name="invoice_idempotency_key", unique=True,
                                   partialFilterExpression={"idempotency_key": {"$type": "string"}})
+
+
+SERIES_PREFIX = "provider:"
+ADVANCED = ("invoiced_through", "next_period_end", "revision", "credit_balance")
+
+
+def series_of(provider_id: str) -> str:
+    """The numbering series of what a provider issues (the provider is the supplier; the platform its billing
+    agent)."""
+    return SERIES_PREFIX + provider_id
 
 
 _FORM = StoredForm(frozenset({"amount"}))
@@ -117,8 +137,7 @@ class Repository(SessionRepository):
             return
         result = self.db[ACCOUNTS].bulk_write(
             [UpdateOne({"_id": before["id"], "revision": before["revision"]},
-                       {"$set": {"invoiced_through": after["invoiced_through"],
-                                 "next_period_end": after["next_period_end"], "revision": after["revision"]}})
+                       {"$set": to_stored({key: after[key] for key in ADVANCED if key in after})})
              for before, after in changes], ordered=False, session=self.session)
         if result.matched_count != len(changes):
             raise Conflict("Billing accounts changed during the invoice run; it is retried.")
@@ -192,11 +211,6 @@ class Repository(SessionRepository):
         return [c for c in self._find(CREDITS, {"contract_id": contract_id, "bill_key": None})
                 if Decimal(c["remaining"]["amount"]) > 0]
 
-    def credits_pending(self, contract_id: str) -> list[dict]:
-        """Credits recorded that a coming invoice will deduct (or what is left of them)."""
-        return [c for c in self._find(CREDITS, {"contract_id": contract_id, "bill_key": {"$ne": None}})
-                if Decimal(c["remaining"]["amount"]) > 0]
-
     def invoice_of_period(self, contract_id: str, period_start: str) -> dict | None:
         found = self._find(INVOICES, {"contract_id": contract_id, "period.start": period_start}, limit=1)
         return found[0] if found else None
@@ -210,6 +224,19 @@ class Repository(SessionRepository):
                                          for credit_id, fields in updates], ordered=False, session=self.session)
 
     # numbering
+
+    def allocate_in_series(self, collection: str, series: str, count: int = 1) -> int:
+        """The first of ``count`` numbers of an issuer's ``series`` of invoices or credit notes. A series is new
+        when its counter is: it starts after the highest number its issuer was given in the per-tenant numbering
+        that came before, so no number of one issuer is used twice."""
+        counter = f"{collection}:{series}"
+        if self.db[COUNTERS].find_one({"_id": counter}, {"_id": 1}, session=self.session) is None:
+            provider_id = series.removeprefix(SERIES_PREFIX)
+            highest = self.db[collection].find_one({"provider_id": provider_id, "series": {"$exists": False}},
+                                                   {"sequence": 1}, sort=[("sequence", -1)], session=self.session)
+            self.db[COUNTERS].insert_one({"_id": counter, "next": (highest["sequence"] + 1) if highest else 1},
+                                         session=self.session)
+        return self.allocate(counter, count)
 
     def allocate(self, counter: str, count: int) -> int:
         """The first of ``count`` consecutive numbers of ``counter``, in this transaction: two transactions
@@ -266,6 +293,16 @@ class Repository(SessionRepository):
     def credit_note_by_key(self, invoice_id: str, idempotency_key: str) -> dict | None:
         return resource(self.db[CREDIT_NOTES].find_one({"invoice_id": invoice_id, "idempotency_key": idempotency_key},
                                                        session=self.session))
+
+    def refund_by_reference(self, contract_id: str, reference: str) -> dict | None:
+        return resource(self.db[REFUNDS].find_one({"contract_id": contract_id, "reference": reference},
+                                                  session=self.session))
+
+    def credit_notes_of(self, invoice_ids: list[str]) -> list[dict]:
+        return self._find(CREDIT_NOTES, {"invoice_id": {"$in": invoice_ids}}) if invoice_ids else []
+
+    def credits_of(self, contract_id: str) -> list[dict]:
+        return self._find(CREDITS, {"contract_id": contract_id})
 
     def insert(self, collection: str, record: dict) -> None:
         self.db[collection].insert_one(document(record), session=self.session)

@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
@@ -33,16 +34,12 @@ from shared.persistence import UnitOfWork, is_duplicate
 from shared.shoring import shoring_class
 
 from . import domain, events, schemas
-from .repository import Repository, new_id
+from .repository import INVOICES, PAYMENTS, Repository, new_id, series_of
 from .tax import tax_for
 
 log = logging.getLogger(__name__)
 
 DUE_SCAN = 100_000
-
-
-def invoice_counter(tenant_id: str) -> str:
-    return f"invoice:{tenant_id}"
 
 
 def shoring_of(tenant: dict | None, provider: dict | None) -> str | None:
@@ -68,7 +65,6 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
         credits[credit["bill_key"]].append(credit)
     tenant = repo.tenant(tenant_id)
     providers = repo.providers([a["provider_id"] for a in accounts])
-    tax = tax_for(tenant["country"] if tenant else None, tax_rates)
 
     advances, billable, carried = [], [], []
     for account in accounts:
@@ -82,21 +78,45 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
         else:
             # Nothing charged: credits wait for the next invoice that has charges to set them against.
             carried += _carried(credits[key], after, [])
-    invoices = []
-    if billable:
-        first = repo.allocate(invoice_counter(tenant_id), len(billable))
-        for offset, (account, after, period, key) in enumerate(billable):
+    invoices, payments = [], []
+    zone = tenant.get("time_zone") if tenant else None
+    by_provider: dict[str, list[tuple[dict, dict, tuple[str, str], str]]] = defaultdict(list)
+    for entry in billable:
+        by_provider[entry[0]["provider_id"]].append(entry)
+    for provider_id, entries in sorted(by_provider.items()):
+        series = series_of(provider_id)
+        first = repo.allocate_in_series(INVOICES, series, len(entries))
+        for offset, (account, after, period, key) in enumerate(entries):
+            provider = providers.get(account["provider_id"])
+            tax = tax_for(tenant["country"] if tenant else None, tax_rates, provider["country"] if provider else None)
             invoice = domain.build_invoice(
                 account, period, items[key], credits[key], tax=tax,
                 shoring=shoring_of(tenant, providers.get(account["provider_id"])),
-                invoice_id=new_id("inv"), sequence=first + offset, now=now)
+                invoice_id=new_id("inv"), sequence=first + offset, now=now, client_zone=zone, series=series,
+                parties=(domain.party_snapshot(provider, account["provider_id"], supplier=True),
+                         domain.party_snapshot(tenant, tenant_id)))
             carried += _carried(credits[key], after, invoice["credit_applications"])
+            invoice, used = domain.with_credit_balance(invoice, domain.credit_balance_of(account))
+            if used:
+                after["credit_balance"] = domain.money(domain.credit_balance_of(account) - used, account["currency"])
+                payments.append(_from_credit_balance(invoice, used, now))
             invoices.append(invoice)
     repo.insert_invoices(invoices)
+    for payment in payments:
+        repo.insert(PAYMENTS, payment)
     repo.advance_accounts(advances)
     repo.carry_credits(carried)
     uow.emit_many(announcements(invoices, credits, keys))
     return len(advances), [invoice["number"] for invoice in invoices]
+
+
+def _from_credit_balance(invoice: dict, used: Decimal, now: datetime) -> dict:
+    """The payment an invoice received from its account's credit balance (an earlier overpayment)."""
+    return {"id": new_id("pay"), "invoice_id": invoice["id"], "tenant_id": invoice["tenant_id"],
+            "provider_id": invoice["provider_id"], "contract_id": invoice["contract_id"],
+            "amount": domain.money(used, invoice["currency"]),
+            "to_credit_balance": domain.money(-used, invoice["currency"]),
+            "reference": f"credit-balance:{invoice['id']}", "received_at": now, "recorded_at": now}
 
 
 def _carried(credits: list[dict], after: dict, applications: list[dict]) -> list[tuple[str, dict]]:

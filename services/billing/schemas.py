@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
+from shared.fields import BoundedDate, BoundedDateTime, MoneyField, StrictSchema, load_validated, parse_decimal
 from shared.idempotency import key_batch
 from shared.vocabulary import CATEGORY_IDS
 
@@ -51,7 +51,7 @@ class PartySchema(StrictSchema):
 class ItemSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(domain.ITEM_KINDS))
     key = _text(100, load_default=None)
-    date = fields.Date(required=True)
+    date = BoundedDate(required=True)
     hours = Quantity()
     units = Quantity()
     milestone = fields.Integer(strict=True, validate=validate.Range(min=0, max=49))
@@ -80,7 +80,12 @@ class ReviewSchema(StrictSchema):
 class PaymentSchema(StrictSchema):
     amount = MoneyField(required=True)
     reference = _text(200, required=True)
-    received_at = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    received_at = BoundedDateTime(load_default=None)
+
+
+class RefundSchema(StrictSchema):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True)
 
 
 class CreditNoteSchema(StrictSchema):
@@ -94,13 +99,13 @@ class InHouseCostsSchema(StrictSchema):
 
 
 class RunSchema(StrictSchema):
-    as_of = fields.Date(load_default=None)
+    as_of = BoundedDate(load_default=None)
     tenant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
 
 class RangeSchema(StrictSchema):
-    start = fields.Date(required=True, data_key="from")
-    end = fields.Date(required=True, data_key="to")
+    start = BoundedDate(required=True, data_key="from")
+    end = BoundedDate(required=True, data_key="to")
 
     @validates_schema
     def _ordered(self, data, **kwargs):
@@ -140,6 +145,10 @@ def load_review(decision: Any, payload: Any) -> tuple[str, str | None]:
 
 def load_payment(payload: Any) -> dict:
     return load_validated(PaymentSchema(), payload, "The payment is not valid.")
+
+
+def load_refund(payload: Any) -> dict:
+    return load_validated(RefundSchema(), payload, "The refund is not valid.")
 
 
 def load_credit_note(payload: Any) -> dict:
@@ -189,7 +198,7 @@ def encode_cursor(last_id: str) -> str:
 # The invoice object of the event contract (contracts-schema/events/billing/billing.schema.json).
 INVOICE_FIELDS = ("id", "number", "tenant_id", "provider_id", "contract_id", "title", "category", "model", "shoring",
                   "currency", "period", "issued_at", "due_date", "lines", "charges", "credits", "net", "tax", "total",
-                  "fixed", "variable")
+                  "fixed", "variable", "supplier", "client")
 ITEM_FIELDS = ("id", "contract_id", "kind", "key", "date", "hours", "units", "milestone", "description", "status",
                "reason", "submitted_at", "reviewed_at", "billing_period")
 
@@ -208,13 +217,18 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _issued(invoice: dict) -> dict:
+    """The invoice as issued (an invoice issued before parties were kept on it has none)."""
+    return {key: invoice[key] for key in INVOICE_FIELDS if key in invoice}
+
+
 def invoice_to_event(invoice: dict) -> dict:
-    return jsonable({key: invoice[key] for key in INVOICE_FIELDS})
+    return jsonable(_issued(invoice))
 
 
 def invoice_to_wire(invoice: dict, now: datetime, payments: list[dict], notes: list[dict]) -> dict:
     summary = domain.balance_summary(invoice, now)
-    return jsonable({**{key: invoice[key] for key in INVOICE_FIELDS}, "due_at": invoice["due_at"],
+    return jsonable({**_issued(invoice), "due_at": invoice["due_at"],
                      "status": summary["status"], "paid": invoice["paid"], "credited": invoice["credited"],
                      "balance": summary["balance"], "overdue_at": invoice["overdue_at"],
                      "payments": [payment_to_wire(p) for p in payments],
@@ -230,13 +244,33 @@ def invoice_summary(invoice: dict, now: datetime) -> dict:
 
 
 def payment_to_wire(payment: dict) -> dict:
-    return jsonable({k: payment[k] for k in ("id", "invoice_id", "tenant_id", "provider_id", "contract_id", "amount",
-                                             "reference", "received_at", "recorded_at")})
+    wire = {k: payment[k] for k in ("id", "invoice_id", "tenant_id", "provider_id", "contract_id", "amount",
+                                    "reference", "received_at", "recorded_at")}
+    return jsonable(wire | {k: payment[k] for k in ("to_credit_balance",) if payment.get(k) is not None})
+
+
+def credit_to_wire(credit: dict) -> dict:
+    """An SLA credit as the account shows it from the moment its window is evaluated: what is owed, what is left
+    and where it stands (waiting for the next invoice, applied, settled by a credit note, or owed for a refund)."""
+    remaining = Decimal(credit["remaining"]["amount"])
+    if remaining <= 0:
+        state = "settled_by_credit_note" if credit.get("credit_note_id") else "applied"
+    else:
+        state = "awaiting_invoice" if credit["bill_key"] else "owed"
+    return jsonable({"id": credit["id"], "sla_id": credit["sla_id"], "metric": credit["metric"],
+                     "window": credit["window"], "owed": credit["owed"], "remaining": credit["remaining"],
+                     "state": state, "recorded_at": credit["recorded_at"]})
+
+
+def refund_to_wire(refund: dict) -> dict:
+    return jsonable({k: refund[k] for k in ("id", "contract_id", "tenant_id", "provider_id", "amount", "reference",
+                                            "recorded_at")})
 
 
 def credit_note_to_wire(note: dict) -> dict:
-    return jsonable({k: note[k] for k in ("id", "number", "invoice_id", "invoice_number", "tenant_id",
-                                          "provider_id", "contract_id", "amount", "reason", "issued_at")})
+    wire = {k: note[k] for k in ("id", "number", "invoice_id", "invoice_number", "tenant_id", "provider_id",
+                                 "contract_id", "amount", "reason", "issued_at")}
+    return jsonable(wire | {k: note[k] for k in ("net", "tax") if note.get(k) is not None})
 
 
 def item_to_wire(item: dict) -> dict:

@@ -1,5 +1,5 @@
 """The billing service: accounts from contracts, billable items and their approval, invoice runs with gapless
-numbers per tenant, SLA credits, tax, payments and credit notes, overdue detection, cost reports.
+numbers per issuer (the provider), SLA credits, tax, payments and credit notes, overdue detection, cost reports.
 
 Entrypoints only. Each state change and the events it causes commit in one transaction (``store.transact``); the
 outbox relay publishes them afterwards. Rules live in ``domain`` (and ``tax``), the invoice run in ``runs``,
@@ -22,6 +22,7 @@ from shared import idempotency
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging import subscribe
 from shared.money import Money, minor_unit
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
@@ -34,6 +35,7 @@ from .repository import Repository
 log = logging.getLogger(__name__)
 
 TIMER_BATCH = 500
+LEGAL_FIELDS = ("legal_name", "address", "tax_id")  # optional in the parties' events: what an invoice names
 
 
 def _visible(record: dict | None, kind: str, party_id: str | None, what: str, record_id: Any) -> dict:
@@ -60,6 +62,16 @@ def _require_positive_in(invoice: dict, amount: Money, verb: str) -> None:
     if amount.amount % unit:
         raise ValidationFailed(f"{verb} an amount in whole units of {unit} {currency}.",
                                {"amount": [f"{currency} amounts are in steps of {unit}."]})
+
+
+def _seen_reference(earlier: dict | None, loaded: dict) -> bool:
+    """A payment or refund's ``reference`` is its idempotency key: seen before with the same amount it is the same
+    one (True), with another amount a conflict."""
+    if earlier is None:
+        return False
+    if domain.amount_of(earlier["amount"]) != loaded["amount"].amount:
+        raise Conflict("This reference was already used for another amount.", {"reference": loaded["reference"]})
+    return True
 
 
 def _providers_today(repo: Repository, account: dict, now: datetime) -> date:
@@ -100,14 +112,16 @@ class BillingService:
     @subscribe(events.POSTINGS, events.TENANT_REGISTERED)
     def on_tenant_registered(self, uow: UnitOfWork, envelope: dict) -> None:
         tenant = envelope["data"]["tenant"]
-        Repository.of(uow).save_party(repository.TENANTS, {k: tenant[k] for k in ("id", "name", "country",
-                                                                                   "time_zone")})
+        Repository.of(uow).save_party(repository.TENANTS, {
+            **{k: tenant[k] for k in ("id", "name", "country", "time_zone")},
+            **{k: tenant.get(k) for k in LEGAL_FIELDS}})
 
     def _save_provider(self, uow: UnitOfWork, envelope: dict) -> None:
         provider = envelope["data"]["provider"]
         Repository.of(uow).save_party(repository.PROVIDERS, {
             "id": provider["id"], "name": provider["display_name"], "country": provider["country"],
-            "time_zone": provider["time_zone"]})
+            "time_zone": provider["time_zone"], **{k: provider.get(k) for k in (*LEGAL_FIELDS,
+                                                                                "payment_instructions")}})
 
     @subscribe(events.PROVIDERS, events.PROVIDER_REGISTERED)
     def on_provider_registered(self, uow: UnitOfWork, envelope: dict) -> None:
@@ -129,7 +143,8 @@ class BillingService:
         repo = Repository.of(uow)
         contract = envelope["data"]["contract"]
         account = _activated_account(repo, contract["id"])
-        after = domain.amend_account(account, contract, repository.current_time())
+        after = domain.amend_account(account, contract, envelope["data"]["amendment"]["effective_date"],
+                                     repository.current_time())
         if after is not account:
             repo.replace_account(account, after)
 
@@ -179,13 +194,17 @@ class BillingService:
         if invoice is None:
             return
         owed = domain.amount_of(credit["remaining"])
-        amount = min(owed, domain.amount_of(invoice["total"]) - domain.amount_of(invoice["credited"]))
-        if amount <= 0:
+        net, tax = domain.sla_credit_split(invoice, owed)
+        left = domain.amount_of(invoice["total"]) - domain.amount_of(invoice["credited"])
+        if net + tax > left:  # earlier notes took part of the invoice: what is left of it, pro rata
+            net, tax = domain.credit_note_split(invoice, left)
+        if net + tax <= 0:
             return
         window = credit["window"]
-        note = self._credit_note(uow, repo, invoice, amount, f"SLA credit: {credit['metric']}, window "
-                                 f"{window['start'].date().isoformat()} to {window['end'].date().isoformat()}")
-        repo.carry_credits([(credit["id"], {"remaining": domain.money(owed - amount, invoice["currency"]),
+        note = self._credit_note(uow, repo, invoice, net + tax, f"SLA credit: {credit['metric']}, window "
+                                 f"{window['start'].date().isoformat()} to {window['end'].date().isoformat()}",
+                                 split=(net, tax))
+        repo.carry_credits([(credit["id"], {"remaining": domain.money(owed - net, invoice["currency"]),
                                             "credit_note_id": note["id"]})])
 
     # -- billable items ----------------------------------------------------------------------------------------------
@@ -309,9 +328,6 @@ class BillingService:
         def total(field: str) -> dict:
             return domain.money(sum((domain.amount_of(s[field]) for s in summaries), domain.ZERO), currency)
 
-        def remaining(credits: list[dict]) -> dict:
-            return domain.money(sum((domain.amount_of(c["remaining"]) for c in credits), domain.ZERO), currency)
-
         return schemas.jsonable({
             "contract_id": account["id"], "tenant_id": account["tenant_id"], "provider_id": account["provider_id"],
             "title": account["title"], "status": account["status"], "currency": currency,
@@ -321,8 +337,10 @@ class BillingService:
             "balance": total("balance"),
             "overdue": domain.money(sum((domain.amount_of(s["balance"]) for s in summaries
                                          if s["status"] == "overdue"), domain.ZERO), currency),
-            "sla_credits_pending": remaining(repo.credits_pending(account["id"])),
-            "sla_credits_owed": remaining(repo.credits_owed(account["id"])),
+            "sla_credits_owed": domain.money(sum((domain.amount_of(c["remaining"])
+                                                  for c in repo.credits_owed(account["id"])), domain.ZERO), currency),
+            "credit_balance": domain.money(domain.credit_balance_of(account), currency),
+            "sla_credits": [schemas.credit_to_wire(c) for c in repo.credits_of(account["id"])],
             "invoices": summaries,
         })
 
@@ -404,6 +422,12 @@ class BillingService:
         return documents.invoice_html(*self._printable(party, invoice_id))
 
     @rpc
+    def render_statement(self, party: dict, invoice_id: str) -> str:
+        """Where the invoice stands now (status, payments, credit notes, balance), as an HTML document beside the
+        invoice, which never changes."""
+        return documents.statement_html(self._printable(party, invoice_id)[0])
+
+    @rpc
     def render_invoice_pdf(self, party: dict, invoice_id: str) -> str:
         """The invoice as a PDF document, base64-encoded (RPC payloads are JSON)."""
         document = documents.invoice_pdf(*self._printable(party, invoice_id), self.settings.pdf_font)
@@ -411,8 +435,10 @@ class BillingService:
 
     @rpc
     def record_payment(self, party: dict, invoice_id: str, payload: dict) -> dict:
-        """A payment against an invoice: full, partial or over (the balance goes negative). Its ``reference`` is
-        its idempotency key: the same reference again is the same payment."""
+        """A payment against an invoice, received by now: full, partial or over. What it pays beyond the balance
+        becomes the account's credit balance (the next invoice uses it, or it is refunded). An invoice credited in
+        full takes no payment. Its ``reference`` is its idempotency key: the same reference again is the same
+        payment."""
         kind, party_id = schemas.load_party(party)
         loaded = schemas.load_payment(payload)
 
@@ -421,22 +447,24 @@ class BillingService:
             invoice = self._invoice_for(repo, kind, party_id, invoice_id)
             _only(kind, "client", "operator", action="record payments")
             _require_positive_in(invoice, loaded["amount"], "Pay")
-            earlier = repo.payment_by_reference(invoice["id"], loaded["reference"])
-            if earlier is not None:
-                if domain.amount_of(earlier["amount"]) != loaded["amount"].amount:
-                    raise Conflict("This reference was already used for another amount.",
-                                   {"reference": loaded["reference"]})
+            if _seen_reference(repo.payment_by_reference(invoice["id"], loaded["reference"]), loaded):
                 return {**self._invoice_wire(repo, invoice), "outcome": "duplicate"}
             now = repository.current_time()
+            received_at = loaded["received_at"] or now
+            domain.check_payable(invoice, received_at, now)
+            after, excess = domain.with_payment(invoice, loaded["amount"].amount)
+            currency = invoice["currency"]
             payment = {"id": repository.new_id("pay"), "invoice_id": invoice["id"],
                        "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],
                        "contract_id": invoice["contract_id"],
-                       "amount": domain.money(loaded["amount"].amount, invoice["currency"]),
-                       "reference": loaded["reference"], "received_at": loaded["received_at"] or now,
-                       "recorded_at": now}
+                       "amount": domain.money(loaded["amount"].amount, currency),
+                       "to_credit_balance": domain.money(excess, currency),
+                       "reference": loaded["reference"], "received_at": received_at, "recorded_at": now}
             repo.insert(repository.PAYMENTS, payment)
-            after = domain.with_payment(invoice, loaded["amount"].amount)
             repo.replace_invoice(invoice, after)
+            if excess:
+                account = _activated_account(repo, invoice["contract_id"])
+                repo.replace_account(account, domain.with_credit_balance_change(account, excess, now))
             uow.emit(**events.event(events.PAYMENT_RECORDED, invoice["id"], invoice, schemas.jsonable(
                 events.payment_recorded(schemas.payment_to_wire(payment), domain.balance_summary(after, now)))))
             return {**self._invoice_wire(repo, after), "outcome": "recorded"}
@@ -444,10 +472,37 @@ class BillingService:
         return self.store.transact_keyed(work)
 
     @rpc
+    def record_refund(self, party: dict, contract_id: str, payload: dict) -> dict:
+        """Money of the account's credit balance paid back to the client (the provider or the operator records
+        it; its ``reference`` is its idempotency key). At most the credit balance."""
+        kind, party_id = schemas.load_party(party)
+        loaded = schemas.load_refund(payload)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = Repository.of(uow)
+            account = self._account_for(repo, kind, party_id, contract_id)
+            _only(kind, "provider", "operator", action="record refunds")
+            _require_positive_in({"currency": account["currency"]}, loaded["amount"], "Refund")
+            earlier = repo.refund_by_reference(account["id"], loaded["reference"])
+            if _seen_reference(earlier, loaded):
+                return {**schemas.refund_to_wire(earlier), "outcome": "duplicate"}
+            now = repository.current_time()
+            after = domain.with_credit_balance_change(account, -loaded["amount"].amount, now)
+            refund = {"id": repository.new_id("rfd"), "contract_id": account["id"],
+                      "tenant_id": account["tenant_id"], "provider_id": account["provider_id"],
+                      "amount": domain.money(loaded["amount"].amount, account["currency"]),
+                      "reference": loaded["reference"], "recorded_at": now}
+            repo.insert(repository.REFUNDS, refund)
+            repo.replace_account(account, after)
+            return {**schemas.refund_to_wire(refund), "outcome": "recorded"}
+
+        return self.store.transact_keyed(work)
+
+    @rpc
     def issue_credit_note(self, party: dict, invoice_id: str, payload: dict,
                           idempotency_key: str | None = None) -> dict:
         """Corrects an issued invoice (which never changes) by crediting part or all of it, with the reason;
-        numbered gaplessly per tenant in its own sequence. With an idempotency key, the same request again is the
+        numbered gaplessly in its issuer's credit note series. With an idempotency key, the same request again is the
         same note (a retry after a lost answer credits once); the key with another amount or reason is 409."""
         kind, party_id = schemas.load_party(party)
         loaded = schemas.load_credit_note(payload)
@@ -472,16 +527,19 @@ class BillingService:
 
     @staticmethod
     def _credit_note(uow: UnitOfWork, repo: Repository, invoice: dict, amount: Decimal, reason: str,
-                     idempotency_key: str | None = None) -> dict:
-        """A credit note of ``amount`` on ``invoice``, numbered gaplessly per tenant, and its event."""
+                     idempotency_key: str | None = None, split: tuple[Decimal, Decimal] | None = None) -> dict:
+        """A credit note of ``amount`` (gross) on ``invoice``, stating the net and tax it corrects (``split``, or
+        pro rata of the invoice), numbered gaplessly in its issuer's series, and its event."""
         after = domain.with_credit_note(invoice, amount)
         now = repository.current_time()
-        sequence = repo.allocate(f"credit_note:{invoice['tenant_id']}", 1)
+        net, tax = split or domain.credit_note_split(invoice, amount)
+        sequence = repo.allocate_in_series(repository.CREDIT_NOTES, repository.series_of(invoice["provider_id"]))
         note = {"id": repository.new_id("cn"), "number": domain.credit_note_number(sequence),
                 "sequence": sequence, "invoice_id": invoice["id"], "invoice_number": invoice["number"],
                 "tenant_id": invoice["tenant_id"], "provider_id": invoice["provider_id"],
                 "contract_id": invoice["contract_id"], "amount": domain.money(amount, invoice["currency"]),
-                "reason": reason, "issued_at": now}
+                "net": domain.money(net, invoice["currency"]), "tax": domain.money(tax, invoice["currency"]),
+                "series": repository.series_of(invoice["provider_id"]), "reason": reason, "issued_at": now}
         if idempotency_key is not None:
             note["idempotency_key"] = idempotency_key
         repo.insert(repository.CREDIT_NOTES, note)
@@ -529,8 +587,9 @@ class BillingService:
         """Spend over the invoices whose period starts in [start, end]; see ``domain.cost_report``."""
         first, last = schemas.load_range(start, end)
         repo = Repository(self.store.db)
-        return domain.cost_report(repo.invoices_in(tenant_id, first.isoformat(), last.isoformat()),
-                                  repo.in_house_costs(tenant_id), first, last)
+        invoices = repo.invoices_in(tenant_id, first.isoformat(), last.isoformat())
+        return domain.cost_report(invoices, repo.in_house_costs(tenant_id), first, last,
+                                  repo.credit_notes_of([invoice["id"] for invoice in invoices]))
 
     @rpc
     def cost_report_csv(self, tenant_id: str, start: str, end: str) -> str:
@@ -539,4 +598,4 @@ class BillingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

@@ -1,10 +1,20 @@
-"""VAT / GST by the client's country: the rate an invoice's net is taxed at.
+"""VAT / GST of an invoice for business services, by the supplier's (the provider's) and the client's country.
+
+The rule table (``tax_for``; docs/design/billing.md "Tax"), every client being a business:
+
+- supplier and client in one country, in the rate table: ``domestic``, that country's standard rate (``VAT 19%``);
+- one country, not in the table: ``not_in_table``, 0 (``No VAT/GST (US is not in the tax table)``);
+- client in another country that is in the table: ``reverse_charge``, 0, and the reverse-charge wording (the
+  client accounts for the tax; EU to EU: Article 196 of Directive 2006/112/EC);
+- client in another country not in the table: ``outside_scope``, 0 (not subject to VAT/GST where the supplier
+  is);
+- supplier's country unknown (billing has not heard of the provider): as domestic in the client's country;
+- client's country unknown: ``unknown``, 0 (``client country unknown``).
 
 The built-in table holds each country's *standard* VAT or GST rate (percent) for business services, as published
-by the national tax authorities in 2026. Reverse charge, reduced rates, exemptions and US state sales tax are not
-modelled: a country not in the table is invoiced without tax, and the invoice says so. Operators change or extend
-the table without code with ``TASKLINKR_BILLING_TAX_RATES`` (``DE=19,GB=20,CH=8.1``), which overrides the
-built-in rate of each country it names.
+by the national tax authorities in 2026. Reduced rates, exemptions, registration thresholds and US state sales
+tax are not modelled. Operators change or extend the table without code with ``TASKLINKR_BILLING_TAX_RATES``
+(``DE=19,GB=20,CH=8.1``), which overrides the built-in rate of each country it names.
 """
 
 from __future__ import annotations
@@ -23,6 +33,11 @@ STANDARD_RATES: dict[str, tuple[str, str]] = {
     "SE": ("VAT", "25"), "SG": ("GST", "9"), "SI": ("VAT", "22"), "SK": ("VAT", "23"), "ZA": ("VAT", "15"),
 }
 NO_TAX = "No VAT/GST"
+EU = frozenset({"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+                "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"})
+REVERSE_CHARGE_EU = "Reverse charge: VAT to be accounted for by the recipient (Article 196, Directive 2006/112/EC)."
+REVERSE_CHARGE = "Reverse charge: the recipient accounts for the {tax} in {country}."
+OUTSIDE_SCOPE = "Not subject to VAT/GST in {supplier}: the service is supplied to a business in {country}."
 
 
 def parse_overrides(text: str | None) -> dict[str, tuple[str, str]]:
@@ -47,11 +62,24 @@ def tax_table(overrides: str | None) -> dict[str, tuple[str, str]]:
     return {**STANDARD_RATES, **parse_overrides(overrides)}
 
 
-def tax_for(country: str | None, table: dict[str, tuple[str, str]]) -> dict:
-    """``{"country", "name", "rate"}`` of an invoice to a client in ``country`` (None: billing never heard of the
-    client's organisation, so it cannot know)."""
+def tax_for(country: str | None, table: dict[str, tuple[str, str]], supplier_country: str | None = None) -> dict:
+    """``{"country", "name", "rate", "treatment", "note"}`` of an invoice from a supplier in ``supplier_country``
+    to a business client in ``country`` (None: billing never heard of that party). The rule table is the module
+    docstring's."""
+    if country is None:
+        return {"country": None, "name": f"{NO_TAX} (client country unknown)", "rate": "0", "treatment": "unknown",
+                "note": None}
+    if supplier_country is not None and supplier_country != country:
+        if country in table:
+            name = table[country][0]
+            note = (REVERSE_CHARGE_EU if country in EU and supplier_country in EU
+                    else REVERSE_CHARGE.format(tax=name, country=country))
+            return {"country": country, "name": f"{name} 0% (reverse charge)", "rate": "0",
+                    "treatment": "reverse_charge", "note": note}
+        return {"country": country, "name": f"{NO_TAX} (outside the scope)", "rate": "0",
+                "treatment": "outside_scope", "note": OUTSIDE_SCOPE.format(supplier=supplier_country, country=country)}
     if country in table:
         name, rate = table[country]
-        return {"country": country, "name": f"{name} {rate}%", "rate": rate}
-    why = "client country unknown" if country is None else f"{country} is not in the tax table"
-    return {"country": country, "name": f"{NO_TAX} ({why})", "rate": "0"}
+        return {"country": country, "name": f"{name} {rate}%", "rate": rate, "treatment": "domestic", "note": None}
+    return {"country": country, "name": f"{NO_TAX} ({country} is not in the tax table)", "rate": "0",
+            "treatment": "not_in_table", "note": None}

@@ -7,7 +7,8 @@ exactly what is shown. Arithmetic is ``Decimal``.
 Design (docs/design/contracting.md has the longer story):
 
 - **State machine.** draft -> pending_signatures (one party signed) -> active (both signed the same terms hash)
-  -> completed (client, with a rating) or terminated (either party, reason + notice). An edit voids every
+  -> completed (client, with a rating) or terminated (either party, reason + notice); a fixed-price contract past
+  its end date moves on to completion_pending (the client's completion is what is left). An edit voids every
   signature and returns the contract to draft. Anything else is ``Conflict`` and changes nothing.
 - **Signatures** carry the party, its id, the time and the SHA-256 of the canonical JSON (sorted keys, no
   spaces) of the signable terms; the signer sends the hash it read, so nobody signs terms it has not seen.
@@ -22,7 +23,10 @@ Design (docs/design/contracting.md has the longer story):
 - **Credit** = ``percent`` % of the window's fees, rounded once (half up) to the currency's minor unit, at most
   ``cap``. Window fees: hourly = price x hours/week x days/7; retainer = price x days / days in the month the
   window starts (a monthly window: / days of that monthly window, so a whole one is exactly the price); fixed =
-  price x days / contract days (0 when open-ended); per_unit = price x units reported.
+  price x days / contract days (0 when open-ended); per_unit = price x units reported. Each day at the terms in
+  force that day (``terms_on``): an amendment has an effective date and never reaches back.
+- **Notice.** A terminated contract is in force until the termination's effective date (``in_notice``):
+  measurements, reviews and issues go on and SLA windows run to that date.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Status(StrEnum):
     DRAFT = "draft"
     PENDING_SIGNATURES = "pending_signatures"
     ACTIVE = "active"
+    COMPLETION_PENDING = "completion_pending"
     COMPLETED = "completed"
     TERMINATED = "terminated"
 
@@ -57,10 +62,10 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "edit": frozenset({Status.DRAFT, Status.PENDING_SIGNATURES}),
     "sign": frozenset({Status.DRAFT, Status.PENDING_SIGNATURES}),
     "amend": frozenset({Status.ACTIVE}),
-    "measure": frozenset({Status.ACTIVE}),
-    "review": frozenset({Status.ACTIVE}),
-    "raise_issue": frozenset({Status.ACTIVE}),
-    "complete": frozenset({Status.ACTIVE}),
+    "measure": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "review": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "raise_issue": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
+    "complete": frozenset({Status.ACTIVE, Status.COMPLETION_PENDING}),
     "terminate": frozenset({Status.ACTIVE}),
     "rate_client": frozenset({Status.COMPLETED}),
     "answer_rating": frozenset({Status.COMPLETED}),
@@ -83,9 +88,24 @@ CADENCE_DAYS = {"weekly": 7}
 CADENCE_MONTHS = {"monthly": 1, "quarterly": 3}
 
 
-def require(contract: dict, action: str) -> None:
-    """Raise ``Conflict`` unless ``action`` is legal in the contract's current status."""
+# What goes on during a termination's notice period: the contract is in force for both sides until its effective
+# date (the provider still delivers and bills, the client still reviews, SLAs are still measured).
+IN_FORCE_DURING_NOTICE = frozenset({"measure", "review", "raise_issue"})
+
+
+def in_notice(contract: dict, today: date) -> bool:
+    """Terminated, with the termination's effective date still to come (or today)."""
+    termination = contract.get("termination")
+    return (contract["status"] == Status.TERMINATED.value and termination is not None
+            and today <= date.fromisoformat(termination["effective_date"]))
+
+
+def require(contract: dict, action: str, today: date | None = None) -> None:
+    """Raise ``Conflict`` unless ``action`` is legal in the contract's current status (or, for what goes on during
+    a notice period, the contract is still in force on ``today``)."""
     status = Status(contract["status"])
+    if action in IN_FORCE_DURING_NOTICE and today is not None and in_notice(contract, today):
+        return
     if status not in ALLOWED[action]:
         allowed = ", ".join(sorted(s.value for s in ALLOWED[action]))
         raise Conflict(f"Cannot {action.replace('_', ' ')} a contract that is {status.value} (only when {allowed}).",
@@ -123,6 +143,15 @@ def _end_date(start: date, duration_weeks: int | None) -> str | None:
     return None if not duration_weeks else (start + timedelta(weeks=duration_weeks, days=-1)).isoformat()
 
 
+def _awarded_seats(terms: dict) -> int | None:
+    """The posting's seats, with hours_per_week per seat (billing's limits count seats × hours). Output-priced
+    work (fixed, per unit) on the default single seat commits no seat: the provider is not dedicating one."""
+    seats = terms.get("seats")
+    if seats is None or (terms.get("hours_per_week") is None and seats <= 1):
+        return None
+    return seats
+
+
 def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: str, now: datetime) -> dict:
     """The draft contract an award (``posting.awarded.v1`` data) becomes."""
     posting, terms = data["posting"], data["terms"]
@@ -156,7 +185,7 @@ def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: 
             "unit": terms.get("unit"),
             "price": price,
             "hours_per_week": terms.get("hours_per_week"),
-            "seats": None,
+            "seats": _awarded_seats(terms),
             "billing_cycle": "weekly" if engagement == "hourly" else "monthly",
             "payment_due_days": DEFAULT_PAYMENT_DUE_DAYS,
         },
@@ -308,9 +337,13 @@ def _previous(contract: dict, changes: dict) -> dict:
 
 
 def propose_amendment(contract: dict, party: Party, changes: dict, *, reason: str, amendment_id: str,
-                      new_sla_id, now: datetime) -> dict:
-    """A party proposes changed terms; both sign them (``sign_amendment``) before they apply."""
+                      new_sla_id, now: datetime, effective_date: str | None = None) -> dict:
+    """A party proposes changed terms; both sign them (``sign_amendment``) before they apply, from
+    ``effective_date`` (default: the day both signed). An amendment never reaches back: not before today."""
     require(contract, "amend")
+    if effective_date is not None and effective_date < now.date().isoformat():
+        raise ValidationFailed("An amendment never reaches back: its effective date is today or later.",
+                               details={"effective_date": ["Today or later (default: the day both sign)."]})
     if contract["pending_amendment"] is not None:
         raise Conflict("An amendment is already waiting for signatures; sign or withdraw it first.",
                        details={"amendment_id": contract["pending_amendment"]["id"]})
@@ -330,15 +363,25 @@ def propose_amendment(contract: dict, party: Party, changes: dict, *, reason: st
         "id": amendment_id, "version": amended["version"], "previous_version": contract["version"],
         "changes": changes, "previous": _previous(contract, changes), "reason": reason,
         "proposed_by": party.value, "proposed_at": now, "terms_hash": terms_hash(amended), "signatures": [],
+        "effective_date": effective_date,
     }
     return {**contract, "pending_amendment": pending, "updated_at": now, "revision": contract["revision"] + 1}
 
 
-def withdraw_amendment(contract: dict, amendment_id: str, *, now: datetime) -> dict:
+def withdraw_amendment(contract: dict, amendment_id: str, *, now: datetime, party: Party | None = None) -> dict:
+    """The proposer withdraws a pending amendment, the other side declines it; either way it stays in the
+    contract's history (what was proposed, by whom, who ended it and when), never applied."""
     pending = contract["pending_amendment"]
     if pending is None or pending["id"] != amendment_id:
         raise Conflict("No such amendment is waiting for signatures.")
-    return {**contract, "pending_amendment": None, "updated_at": now, "revision": contract["revision"] + 1}
+    ended_by = party.value if party is not None else None
+    outcome = "withdrawn" if ended_by in (None, pending["proposed_by"]) else "declined"
+    row = {"version": contract["version"], "amendment_id": pending["id"], "outcome": outcome, "ended_by": ended_by,
+           "ended_at": now, "proposed_version": pending["version"], "changes": pending["changes"],
+           "reason": pending["reason"], "proposed_by": pending["proposed_by"], "proposed_at": pending["proposed_at"],
+           "terms_hash": pending["terms_hash"], "signatures": pending["signatures"]}
+    return {**contract, "pending_amendment": None, "history": [*contract["history"], row], "updated_at": now,
+            "revision": contract["revision"] + 1}
 
 
 def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash: str, *, now: datetime,
@@ -358,7 +401,9 @@ def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash:
         return {**contract, "pending_amendment": {**pending, "signatures": signatures}, "updated_at": now,
                 "revision": contract["revision"] + 1}, None
     applied = {key: value for key, value in pending.items() if key != "terms_hash"}
-    applied.update(signatures=signatures, agreed_at=now, effective_date=now.date().isoformat())
+    # Never before the day both signed, whatever was proposed.
+    applied.update(signatures=signatures, agreed_at=now,
+                   effective_date=max(pending.get("effective_date") or "", now.date().isoformat()))
     after = _amended(contract, pending["changes"])
     after.update(
         terms_hash=pending["terms_hash"], pending_amendment=None, updated_at=now, revision=contract["revision"] + 1,
@@ -378,6 +423,22 @@ def sign_amendment(contract: dict, party: Party, amendment_id: str, signed_hash:
 # -- ending ------------------------------------------------------------------------------------------------------
 
 
+def past_its_end(contract: dict, today: date) -> bool:
+    """A fixed-price contract still active after its end date: the work is due, the client's acceptance (its
+    completion) is what is left."""
+    return (contract["status"] == Status.ACTIVE.value and contract["terms"]["engagement_type"] == "fixed"
+            and contract["end_date"] is not None and date.fromisoformat(contract["end_date"]) < today)
+
+
+def await_completion(contract: dict, *, now: datetime) -> dict:
+    """A fixed-price contract past its end date moves on to ``completion_pending``: no more amendments or
+    termination, only the client's completion (with its rating); reviews, issues and late measurements go on."""
+    if not past_its_end(contract, now.date()):
+        return contract
+    return {**contract, "status": Status.COMPLETION_PENDING.value, "pending_amendment": None, "updated_at": now,
+            "revision": contract["revision"] + 1}
+
+
 def complete(contract: dict, rating: dict, *, now: datetime) -> dict:
     require(contract, "complete")
     return {**contract, "status": Status.COMPLETED.value, "completed_at": now, "updated_at": now,
@@ -385,7 +446,10 @@ def complete(contract: dict, rating: dict, *, now: datetime) -> dict:
             "ratings": {**contract["ratings"], "provider": {**rating, "given_at": now, "answer": None}}}
 
 
-def terminate(contract: dict, party: Party, reason: str, notice_days: int | None, *, now: datetime) -> dict:
+def terminate(contract: dict, party: Party, reason: str, notice_days: int | None, *, now: datetime,
+              grace: timedelta | None = None) -> dict:
+    """Ends the contract at the termination's effective date (today + the notice days, at least the agreed
+    notice); until then it is in force for both sides (``in_notice``)."""
     require(contract, "terminate")
     required = contract["termination_notice_days"]
     notice = required if notice_days is None else notice_days
@@ -394,8 +458,11 @@ def terminate(contract: dict, party: Party, reason: str, notice_days: int | None
                                details={"notice_days": [f"At least {required}."]})
     termination = {"reason": reason, "terminated_by": party.value, "notice_days": notice,
                    "effective_date": (now.date() + timedelta(days=notice)).isoformat()}
-    return {**contract, "status": Status.TERMINATED.value, "terminated_at": now, "updated_at": now,
-            "termination": termination, "pending_amendment": None, "revision": contract["revision"] + 1}
+    after = {**contract, "status": Status.TERMINATED.value, "terminated_at": now, "updated_at": now,
+             "termination": termination, "pending_amendment": None, "revision": contract["revision"] + 1}
+    if grace is not None:  # the window open at the effective date is cut there, and evaluated then
+        after["next_evaluation_at"] = next_evaluation_at(after, grace)
+    return after
 
 
 def rate_client(contract: dict, rating: dict, *, now: datetime) -> dict:
@@ -432,12 +499,17 @@ def _anchor(contract: dict) -> datetime:
     return datetime.combine(date.fromisoformat(contract["start_date"]), datetime.min.time(), tzinfo=UTC)
 
 
+def _after_day(text: str) -> datetime:
+    return datetime.combine(date.fromisoformat(text) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
 def contract_end(contract: dict) -> datetime | None:
-    """The first instant after the contract (its end date is its last day)."""
-    if contract["end_date"] is None:
-        return None
-    return datetime.combine(date.fromisoformat(contract["end_date"]) + timedelta(days=1), datetime.min.time(),
-                            tzinfo=UTC)
+    """The first instant after the contract: after its end date, or after a termination's effective date when
+    that comes first (the notice period is still in force)."""
+    ends = [_after_day(contract["end_date"])] if contract["end_date"] is not None else []
+    if contract.get("termination"):
+        ends.append(_after_day(contract["termination"]["effective_date"]))
+    return min(ends, default=None)
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -496,7 +568,7 @@ def _next_window(contract: dict, sla: dict, cursor: datetime) -> tuple[datetime,
     if last is not None and cursor >= last:
         return None
     window = evaluation_window(contract, sla, cursor)
-    ended = contract["completed_at"] or contract["terminated_at"]
+    ended = contract["completed_at"]  # a termination ends the contract at its effective date (``contract_end``)
     return None if ended is not None and window[1] > ended else window
 
 
@@ -549,9 +621,19 @@ def aggregate(aggregation: str, values: list[Decimal]) -> Decimal:
     return sum(values, Decimal(0)) / len(values)
 
 
-def window_fees(contract: dict, sla: dict, start: datetime, end: datetime, units: int) -> Decimal:
-    """The unrounded fees of a window (see the module docstring for the rule per engagement type)."""
-    terms = contract["terms"]
+def terms_on(contract: dict, moment: date) -> dict:
+    """The terms in force on ``moment``: the current ones, less every amendment whose effective date is later
+    (its ``previous`` values restored). An amendment never reaches back before its effective date."""
+    terms = dict(contract["terms"])
+    for amendment in reversed(contract.get("amendments") or []):
+        if amendment["effective_date"] > moment.isoformat():
+            terms.update({k: v for k, v in amendment["previous"].items() if k in ("hours_per_week", "seats",
+                                                                                  "price")})
+    return terms
+
+
+def _fees(contract: dict, sla: dict, terms: dict, window_start: datetime, start: datetime, end: datetime) -> Decimal:
+    """The fees of [start, end) inside the window starting at ``window_start``, at ``terms``."""
     price = Decimal(terms["price"]["amount"])
     days = Decimal((end - start).days)
     engagement = terms["engagement_type"]
@@ -559,15 +641,34 @@ def window_fees(contract: dict, sla: dict, start: datetime, end: datetime, units
         return price * Decimal(terms["hours_per_week"] or 0) * days / 7
     if engagement == "retainer":
         if sla["window"] == "monthly":  # a whole monthly window is one month's retainer, whatever its days
-            index = window_index(contract, sla, start)
+            index = window_index(contract, sla, window_start)
             return price * days / (_boundary(contract, sla, index + 1) - _boundary(contract, sla, index)).days
-        return price * days / calendar.monthrange(start.year, start.month)[1]
+        return price * days / calendar.monthrange(window_start.year, window_start.month)[1]
     if engagement == "fixed":
         if contract["end_date"] is None:
             return Decimal(0)
         total_days = (date.fromisoformat(contract["end_date"]) - date.fromisoformat(contract["start_date"])).days + 1
         return price * days / total_days
-    return price * units
+    return Decimal(0)
+
+
+def window_fees(contract: dict, sla: dict, start: datetime, end: datetime, units: int | list[dict]) -> Decimal:
+    """The unrounded fees of a window (see the module docstring for the rule per engagement type), each day at the
+    terms in force that day: a window an amendment cuts is the sum of its parts. ``units``: the window's
+    measurements (per-unit work: each at the price of its day), or a count at today's terms."""
+    if contract["terms"]["engagement_type"] == "per_unit":
+        if isinstance(units, int):
+            return Decimal(contract["terms"]["price"]["amount"]) * units
+        return sum((Decimal(terms_on(contract, m["measured_at"].date())["price"]["amount"]) * int(m.get("units") or 0)
+                    for m in units), Decimal(0))
+    cuts = sorted({datetime.combine(date.fromisoformat(a["effective_date"]), datetime.min.time(), tzinfo=UTC)
+                   for a in contract.get("amendments") or []})
+    cuts = [cut for cut in cuts if start < cut < end]
+    total, first = Decimal(0), start
+    for cut in [*cuts, end]:
+        total += _fees(contract, sla, terms_on(contract, first.date()), start, first, cut)
+        first = cut
+    return total
 
 
 def credit_owed(fees: Decimal, credit_rule: dict, currency: str) -> Decimal:
@@ -593,7 +694,7 @@ def evaluate(contract: dict, sla: dict, start: datetime, end: datetime, measurem
     target = Decimal(sla["target"])
     met = bool(values) and (value <= target if sla["direction"] == "at_most" else value >= target)
     currency = contract["terms"]["price"]["currency"]
-    fees = window_fees(contract, sla, start, end, sum(int(m.get("units") or 0) for m in measurements))
+    fees = window_fees(contract, sla, start, end, measurements)
     return {
         "contract_id": contract["id"],
         "tenant_id": contract["tenant_id"],
@@ -655,7 +756,7 @@ def next_review_due(contract: dict, reviews_recorded: int) -> date | None:
 
 
 def new_review(contract: dict, fields: dict, *, review_id: str, reviews_recorded: int, now: datetime) -> dict:
-    require(contract, "review")
+    require(contract, "review", now.date())
     scores = fields["scores"]
     due = next_review_due(contract, reviews_recorded)
     return {
@@ -667,7 +768,7 @@ def new_review(contract: dict, fields: dict, *, review_id: str, reviews_recorded
 
 
 def new_issue(contract: dict, party: Party, fields: dict, *, issue_id: str, now: datetime) -> dict:
-    require(contract, "raise_issue")
+    require(contract, "raise_issue", now.date())
     if fields["due_at"] <= now:
         raise ValidationFailed("The issue's due time is in the past.", details={"due_at": ["In the future."]})
     level = contract["governance"]["escalation_levels"][0]

@@ -97,6 +97,12 @@ class Repository(SessionRepository):
         cursor = self.db[CONTRACTS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
         return [_resource(d) for d in cursor]
 
+    def fixed_price_past_end(self, today: str, limit: int) -> list[str]:
+        """Active fixed-price contracts whose end date is before ``today``."""
+        cursor = self.db[CONTRACTS].find({"status": "active", "terms.engagement_type": "fixed",
+                                          "end_date": {"$lt": today}}, {"_id": 1}, session=self.session).limit(limit)
+        return [d["_id"] for d in cursor]
+
     def contracts_due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
         cursor = self.db[CONTRACTS].find({"next_evaluation_at": {"$lte": now}}, {"_id": 1},
                                          session=self.session).sort("next_evaluation_at", ASCENDING).limit(limit)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import MoneyField, StrictSchema, load_validated, parse_decimal
+from shared.fields import BoundedDateTime, MoneyField, Name, StrictSchema, WireDate, load_validated, parse_decimal
 from shared.idempotency import key_batch
 
 from . import domain
@@ -49,38 +49,16 @@ class WireMoney(MoneyField):
         return super()._deserialize(value, attr, data, **kwargs).to_wire()
 
 
-# Contract dates and times stay within these years: a window or an end computed from them never leaves Python's
-# calendar (year 9999 + one day is an OverflowError).
-FIRST_YEAR, LAST_YEAR = 1970, 2999
+# Contract dates and times stay within the platform's one range (shared.fields): a window or an end computed from
+# them never leaves Python's calendar.
+IsoDate = WireDate
 
 
-class IsoDate(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            day = date.fromisoformat(text)
-        except ValueError as exc:
-            raise ValidationError("Not a date YYYY-MM-DD.") from exc
-        if not FIRST_YEAR <= day.year <= LAST_YEAR:
-            raise ValidationError(f"A date between {FIRST_YEAR} and {LAST_YEAR}.")
-        return day.isoformat()
-
-
-class Timestamp(fields.Field):
+class Timestamp(BoundedDateTime):
     """An RFC 3339 time with an offset; loaded as UTC at millisecond precision (what MongoDB keeps)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Not an RFC 3339 time.")
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValidationError("Not an RFC 3339 time.") from exc
-        if moment.tzinfo is None:
-            raise ValidationError("Give the time zone offset (or Z).")
-        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-            raise ValidationError(f"A time between {FIRST_YEAR} and {LAST_YEAR}.")
-        moment = moment.astimezone(UTC)
+        moment = super()._deserialize(value, attr, data, **kwargs)
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -113,7 +91,7 @@ class SlaSchema(StrictSchema):
 
 
 class MilestoneSchema(StrictSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     due_date = IsoDate(required=True, allow_none=True)
     amount = WireMoney(required=True)
 
@@ -144,7 +122,7 @@ class ConfidentialityChangesSchema(StrictSchema):
 
 
 class ContractChangesSchema(StrictSchema):
-    title = Text(validate=validate.Length(min=1, max=200))
+    title = Name(validate=validate.Length(min=1, max=200))
     scope = Text(validate=validate.Length(max=10000))
     responsibilities = fields.Nested(ResponsibilitiesSchema)
     deliverables = fields.List(Text(validate=validate.Length(min=1, max=500)), validate=validate.Length(max=50))
@@ -169,6 +147,7 @@ class AmendmentChangesSchema(StrictSchema):
 class AmendmentSchema(StrictSchema):
     changes = fields.Nested(AmendmentChangesSchema, required=True)
     reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+    effective_date = IsoDate(load_default=None)
 
 
 class SignatureSchema(StrictSchema):
@@ -196,7 +175,7 @@ class ReviewSchema(StrictSchema):
 
 
 class IssueSchema(StrictSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     description = Text(load_default="", validate=validate.Length(max=5000))
     severity = fields.String(required=True, validate=_one_of(["low", "medium", "high", "critical"]))
     owner = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]),

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -146,7 +147,8 @@ class ContractingService:
 
         def change(before: dict, kind: Party, now) -> dict:
             return domain.propose_amendment(before, kind, loaded["changes"], reason=loaded["reason"],
-                                            amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id, now=now)
+                                            amendment_id=repository.new_id("amd"), new_sla_id=_new_sla_id, now=now,
+                                            effective_date=loaded.get("effective_date"))
 
         return self._change(party, contract_id, change)
 
@@ -173,9 +175,10 @@ class ContractingService:
 
     @rpc
     def withdraw_amendment(self, party: dict, contract_id: str, amendment_id: str) -> dict:
-        """Either party ends a pending amendment: the proposer withdraws it, the other side declines it."""
-        return self._change(party, contract_id,
-                            lambda before, kind, now: domain.withdraw_amendment(before, amendment_id, now=now))
+        """Either party ends a pending amendment: the proposer withdraws it, the other side declines it; it stays
+        in the contract's history."""
+        return self._change(party, contract_id, lambda before, kind, now: domain.withdraw_amendment(
+            before, amendment_id, now=now, party=kind))
 
     # -- SLA measurements and evaluation -----------------------------------------------------------------------
 
@@ -191,8 +194,8 @@ class ContractingService:
         def work(uow: UnitOfWork) -> dict:
             repo = Repository.of(uow)
             contract = _contract_for(repo, kind, party_id, contract_id)
-            domain.require(contract, "measure")
             now = repository.current_time()
+            domain.require(contract, "measure", now.date())
             slas = {sla["id"]: sla for sla in contract["slas"]}
             problems: dict[str, list[str]] = {}
             answers = []
@@ -326,6 +329,24 @@ class ContractingService:
 
         return self.store.transact(work)
 
+    @configured_timer("CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS", 60.0)
+    def await_fixed_price_completion(self) -> None:
+        """Fixed-price contracts past their end date move on to completion_pending (the client completes them)."""
+        now = repository.current_time()
+        for contract_id in Repository(self.store.db).fixed_price_past_end(now.date().isoformat(), TIMER_BATCH):
+            try:
+                self.store.transact(lambda uow, cid=contract_id: self._await_completion(uow, cid, now))
+            except Exception as exc:  # changed meanwhile (completed, amended): next tick looks again
+                log.warning("moving %s to completion_pending deferred: %s", contract_id, exc)
+
+    @staticmethod
+    def _await_completion(uow: UnitOfWork, contract_id: str, now) -> None:
+        repo = Repository.of(uow)
+        before = repo.contract(contract_id)
+        after = domain.await_completion(before, now=now) if before else before
+        if after is not before:
+            _store(repo, before, after)
+
     @configured_timer("CONTRACTING_ESCALATION_INTERVAL_SECONDS", 60.0)
     def escalate_issues(self) -> None:
         """Open issues past their due time climb one escalation level of the contract's governance plan."""
@@ -416,7 +437,8 @@ class ContractingService:
         loaded = schemas.load_termination(termination)
 
         def change(before: dict, kind: Party, now) -> dict:
-            return domain.terminate(before, kind, loaded["reason"], loaded["notice_days"], now=now)
+            return domain.terminate(before, kind, loaded["reason"], loaded["notice_days"], now=now,
+                                    grace=self.settings.sla_grace)
 
         def announce(uow: UnitOfWork, after: dict) -> None:
             wire = schemas.contract_to_event(after)
@@ -444,4 +466,4 @@ class ContractingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

@@ -37,6 +37,7 @@ from services.gateway.routes import CLIENT, Route
 from shared.envelope import rfc3339
 from shared.errors import DomainError, Unavailable, ValidationFailed
 from shared.persistence import connect
+from shared.tenantsweep import Removal, removal_record
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,37 @@ def audited_command(command_type: str) -> Callable[[Callable[..., dict]], Callab
     return decorate
 
 
+def refused_command_record(delivery: dict, reason: str, now: datetime) -> dict:
+    """The whole record of an inbound message refused before any handler ran: who sent it (the broker-validated
+    ``user_id``, or what the message claimed when it is no tenant's or provider's), what it named, and why. Nothing
+    changed, so it is written once, finished."""
+    sender = delivery["sender_id"]
+    principal = (Principal.provider(sender) if (sender or "").startswith("prv_")
+                 else Principal(CLIENT, tenant_id=sender) if sender else None)
+    # The route names whoever built it (an exchange or a queue of theirs) when the message names no sender.
+    named = {**delivery.get("route", {}), **({"command_id": delivery["command_id"]} if delivery["command_id"] else {})}
+    return {
+        "_id": ObjectId(),
+        "at": now,
+        "finished_at": now,
+        "actor": principal.actor if principal else f"unverified:{delivery['user_id'] or 'no user_id'}",
+        "principal": {"kind": principal.kind if principal else "unverified", "role": None,
+                      "tenant_id": principal.tenant_id if principal else None,
+                      "provider_id": principal.provider_id if principal else None},
+        "key_id": None,
+        "tenant_id": principal.tenant_id if principal else None,
+        "operation": delivery["command_type"] or "(none)",
+        "method": "AMQP",
+        "path": delivery["routing_key"],
+        "resource_ids": named,
+        "resources": sorted(set(named.values())),
+        "status": 400 if delivery["answer"] else 403,
+        "outcome": "failed",
+        "error": f"command_refused: {reason}" if delivery["answer"] else f"command_refused, not answered: {reason}",
+        "correlation_id": delivery["correlation_id"] or "",
+    }
+
+
 class AuditTrail(DependencyProvider):
     """The gateway's ``audit`` collection; each worker gets an ``AuditLog``."""
 
@@ -206,6 +238,27 @@ class AuditLog:
             raise Unavailable("The audit trail cannot be written just now, so nothing was changed; retry later.",
                               {"retry_after_seconds": 5}) from exc
         return record
+
+    def refused_command(self, delivery: dict, reason: str) -> None:
+        """Record an inbound message refused before its handler; ``Unavailable`` when that cannot be written (the
+        message is then retried, and parked after the last attempt)."""
+        record = refused_command_record(delivery, reason, datetime.now(UTC))
+        try:
+            with pymongo.timeout(AUDIT_WRITE_SECONDS):
+                self.collection.insert_one(record)
+        except PyMongoError as exc:
+            log.error("audit: could not record a refused inbound message (%s)", reason,
+                      extra={"correlation_id": record["correlation_id"]})
+            raise Unavailable("The audit trail cannot be written just now.", {"retry_after_seconds": 5}) from exc
+
+    def swept(self, removal: Removal) -> None:
+        """Record what the tenant sweep removed (already done): never raises, the log has it when this fails."""
+        try:
+            with pymongo.timeout(AUDIT_WRITE_SECONDS):
+                self.collection.insert_one(removal_record(removal, datetime.now(UTC)))
+        except PyMongoError:
+            log.error("audit: the sweep's removal of %s %s (%s) not recorded", removal.kind, removal.name,
+                      removal.owner, exc_info=True)
 
     def finish(self, record: dict, status: int, body: Any) -> None:
         """Add the outcome; never raises (the record then says ``unknown`` and the log has the outcome)."""

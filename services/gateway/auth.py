@@ -1,14 +1,16 @@
-"""Who is calling: bearer keys to principals, each key's request budget, and the route table's "who" to 401 / 403 / 404.
+"""Who is calling: bearer keys to principals, each caller's request budget, and the route table's "who" to 401 / 403 /
+404.
 
 The operator key is configuration; client and provider keys belong to the postings and providers services, which
 alone can tell whether a key is live (the gateway stores none). A client key carries a role (owner, manager,
 finance); routes.admits says which roles a route's ``who`` lets in. A principal asking for another tenant's or
 another provider's resource gets 404, never 403, so the answer does not reveal that the resource exists.
 
-Rate limits: each key (by its id, never the key) may make ``RATE_LIMIT`` requests (``limits`` notation, for example
-``120/minute``) in a moving window; beyond it the answer is 429 with ``Retry-After``. The counters live in
-``RATE_LIMIT_STORAGE``: ``memory://`` counts per gateway process, so with N gateway replicas a key may make up to N
-times its budget; a storage shared by the replicas (for example ``redis://`` in a larger deployment) makes it one
+Rate limits: each client organisation, each provider and the operator may make ``RATE_LIMIT`` requests (``limits``
+notation, for example ``120/minute``) in a moving window, whichever of its keys it calls with (so minting more keys
+buys no more requests); beyond it the answer is 429 with ``Retry-After``. The counters live in
+``RATE_LIMIT_STORAGE``: ``memory://`` counts per gateway process, so with N gateway replicas a caller may make up to
+N times its budget; a storage shared by the replicas (for example ``redis://`` in a larger deployment) makes it one
 budget. An unauthenticated request is refused (401) before it spends anything.
 """
 
@@ -42,7 +44,7 @@ class Principal:
     tenant_id: str | None = None
     role: str | None = None
     provider_id: str | None = None
-    # The id of the key it called with (the operator key has none): what rate limits count and the audit names.
+    # The id of the key it called with (the operator key has none): what the audit names.
     key_id: str | None = None
 
     @classmethod
@@ -59,8 +61,9 @@ class Principal:
 
     @property
     def budget_key(self) -> str:
-        """Whose request budget a request spends: the key's."""
-        return self.key_id or self.actor
+        """Whose request budget a request spends: the organisation's, the provider's or the operator's, never one
+        key's (an owner may issue keys, each would otherwise come with a budget of its own)."""
+        return self.actor
 
     @property
     def actor(self) -> str:
@@ -121,7 +124,8 @@ def authorize(principal: Principal, route: Route, path_values: dict[str, str]) -
 
 
 class RequestBudget:
-    """Each key's requests in a moving window; ``spend`` raises 429 (with the seconds to wait) past the limit."""
+    """Each caller's requests (``Principal.budget_key``) in a moving window; ``spend`` raises 429 (with the seconds
+    to wait) past the limit."""
 
     def __init__(self, limit: str, storage_uri: str = "memory://"):
         self.limit = None if limit.strip().lower() in ("", "off", "0") else parse_limit(limit)
@@ -133,7 +137,7 @@ class RequestBudget:
         reset_at, _ = self.limiter.get_window_stats(self.limit, principal.budget_key)
         wait = max(1, math.ceil(reset_at - time.time()))
         raise TooManyRequests(
-            f"This key made more than {self.limit} requests; retry in {wait} s.",
+            f"{principal.actor} made more than {self.limit} requests, with all its keys; retry in {wait} s.",
             {"retry_after_seconds": wait, "limit": str(self.limit)},
         )
 
@@ -170,7 +174,7 @@ class Authenticator:
         self._budget = budget
 
     def identify(self, authorization: str | None) -> Principal:
-        """Who calls (401 for no key or a dead one), once its key has budget left (429 otherwise)."""
+        """Who calls (401 for no key or a dead one), once it has budget left (429 otherwise)."""
         principal = identify(bearer_key(authorization), self._operator_key, self._clients, self._providers)
         self._budget.spend(principal)
         return principal

@@ -25,6 +25,10 @@ class InboundCommands:
             return DEFAULT_LANE
         return self.rpc(self.postings.get_tenant, sender_id)["segment"]
 
+    def record_refused_command(self, delivery: dict, reason: str) -> None:
+        """Every inbound message is on the audit trail: one refused before its handler, with who, what and why."""
+        self.audit.refused_command(delivery, reason)
+
     @command("posting.create.v1")
     @audited_command("posting.create.v1")
     def posting_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:

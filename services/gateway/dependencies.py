@@ -1,4 +1,4 @@
-"""The gateway's DependencyProviders: RPC calls that give up in time, and the health probe."""
+"""The gateway's DependencyProviders: RPC calls that give up in time, the health probe, dead-letter counts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
+from shared import metrics
+from shared.brokeradmin import BrokerAdmin
+from shared.operations import dead_letter_counts
 from shared.rpc import DEADLINE_HEADER
 from shared.runner import runnable_services
+from shared.tenantsweep import DEFAULT_MAX_QUEUES, TenantSweep
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +58,24 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
     was told to retry. (Under a broker resource alarm nameko's publisher still waits on closing its connection.)
     """
     reply = None
+    outcome = "error"
+    started = time.perf_counter()
     timer = eventlet.Timeout(timeout)
     try:
         try:
             reply = bounded(method, timeout).call_async(*args, **kwargs)
         except UnknownService as exc:
+            outcome = "unavailable"
             raise ServiceUnavailable(
                 "A service this request needs is not running; try again later.", {"service": exc.args[0]}
             ) from exc
-        return reply.result()
+        result = reply.result()
+        outcome = "ok"
+        return result
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
+        outcome = "timeout"
         if reply is not None:
             forget(method, reply)
         raise ServiceTimeout(
@@ -75,6 +85,9 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         ) from None
     finally:
         timer.cancel()
+        service, name = getattr(method, "service_name", "?"), getattr(method, "method_name", "?")
+        metrics.RPC_CALLS.labels(service, name, outcome).inc()
+        metrics.RPC_SECONDS.labels(service, name).observe(time.perf_counter() - started)
 
 
 class TimedRpc(DependencyProvider):
@@ -159,7 +172,10 @@ class HealthProbe(DependencyProvider):
         finally:
             timer.cancel()
         database = (answer or {}).get("database", "unknown")
-        return {"status": "ok" if database == "ok" else "degraded", "database": database}
+        component = {"status": "ok" if database == "ok" else "degraded", "database": database}
+        if "outbox_backlog" in (answer or {}):
+            component["outbox_backlog"] = answer["outbox_backlog"]
+        return component
 
     def _broker(self) -> dict:
         try:
@@ -170,3 +186,37 @@ class HealthProbe(DependencyProvider):
         except (Exception, eventlet.Timeout) as exc:
             log.warning("health: broker check failed: %s", exc)
             return {"status": "unavailable", "error": type(exc).__name__}
+
+
+class DeadLetterCounts(DependencyProvider):
+    """How many messages each consuming service (the gateway too) has parked in its dead-letter queue, as the
+    broker counts them; read-only."""
+
+    def setup(self) -> None:
+        self.amqp_uri = self.container.config["AMQP_URI"]
+
+    def get_dependency(self, worker_ctx) -> Callable[[], dict[str, int | None]]:
+        def counts() -> dict[str, int | None]:
+            try:
+                with eventlet.Timeout(HEALTH_TIMEOUT_SECONDS):
+                    return dead_letter_counts(self.amqp_uri)
+            except (Exception, eventlet.Timeout) as exc:
+                log.warning("dead letters: the broker did not answer: %s", exc)
+                raise ServiceUnavailable("The broker did not answer; the dead-letter queues cannot be counted.",
+                                         {"broker": type(exc).__name__}) from None
+
+        return counts
+
+
+class TenantSweeper(DependencyProvider):
+    """The tenant sweep (``shared.tenantsweep``) on the broker of ``AMQP_URI``, through the management API at
+    ``RABBITMQ_MANAGEMENT_URL``; None (no sweep) when the config names none."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        url = config.get("RABBITMQ_MANAGEMENT_URL")
+        self.sweep = TenantSweep(BrokerAdmin(url, config["AMQP_URI"], timeout=5.0),
+                                 int(config.get("TENANT_MAX_QUEUES") or DEFAULT_MAX_QUEUES)) if url else None
+
+    def get_dependency(self, worker_ctx) -> TenantSweep | None:
+        return self.sweep

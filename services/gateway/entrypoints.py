@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,34 +21,26 @@ from eventlet.event import Event
 from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
-from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.auth import Principal
 from services.gateway.errors import (
     LengthRequired,
     MalformedJson,
-    MethodNotAllowed,
     PayloadTooLarge,
-    RouteNotFound,
+    UnsupportedMediaType,
     error_response,
     validation_failed,
 )
-from services.gateway.routes import BY_OPERATION, ROUTES, Route
+from services.gateway.routes import BY_OPERATION, CONSOLE_PATHS, Route
+from services.gateway.webserver import CORRELATION_HEADER, JsonWebServer, finish, json_response
+from shared import metrics
 from shared.tracing import CORRELATION_KEY, new_id
 
-CORRELATION_HEADER = "X-Correlation-ID"
 # An inbound id is reused only when it is a plausible id: it is echoed in headers and written to every log line.
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _CORRELATION_ENVIRON = "tasklinkr.correlation_id"
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 FALLBACK_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"
 DEFAULT_MAX_REQUEST_BYTES = 1_048_576
 
@@ -79,6 +72,8 @@ class ApiRequest:
 class HttpEntrypoint(HttpRequestHandler):
     """nameko's HTTP entrypoint with the gateway's edge rules: correlation id, size limit, JSON everywhere."""
 
+    server = JsonWebServer()
+
     def __init__(self, method: str, url: str, route: Route | None = None, **kwargs):
         self.route = route
         super().__init__(method, url, **kwargs)
@@ -88,6 +83,14 @@ class HttpEntrypoint(HttpRequestHandler):
         super().setup()
 
     def handle_request(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = self._answer(request)
+        route = self.route.operation if self.route else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         correlation_id = _adopt_correlation_id(request)
         request.shallow = False
         request.max_content_length = self.max_request_bytes
@@ -106,7 +109,7 @@ class HttpEntrypoint(HttpRequestHandler):
             response = self.response_from_result(event.wait())
         except Exception as exc:
             response = self.response_from_exception(exc, correlation_id)
-        return _finish(response, correlation_id)
+        return finish(response, correlation_id)
 
     def response_from_result(self, result: Any) -> Response:
         reply = result if isinstance(result, Reply) else Reply(result)
@@ -120,15 +123,6 @@ class HttpEntrypoint(HttpRequestHandler):
     def response_from_exception(self, exc: BaseException, correlation_id: str = "") -> Response:
         status, body, headers = error_response(exc, correlation_id)
         return json_response(body, status, headers)
-
-
-def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
 
 
 def _adopt_correlation_id(request: Request) -> str:
@@ -148,13 +142,6 @@ def _check_body_size(request: Request, limit: int) -> None:
     # eventlet does not mark chunked input as terminated, so werkzeug would read it as empty: refuse, don't guess.
     if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         raise LengthRequired("Send the body with a Content-Length.")
-
-
-def _finish(response: Response, correlation_id: str) -> Response:
-    response.headers[CORRELATION_HEADER] = correlation_id
-    for name, value in SECURITY_HEADERS.items():
-        response.headers[name] = value
-    return response
 
 
 # --- routes --------------------------------------------------------------------------------------------------------
@@ -212,8 +199,8 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
-def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Register the handler of every path no route serves (nameko's own 404 is plain text)."""
+def _answering_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler outside the route table whose errors are JSON problem bodies like every route's."""
 
     @functools.wraps(fn)
     def handler(service: Any, request: Request, path: str = "") -> Reply:
@@ -223,24 +210,21 @@ def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
             status, body, headers = error_response(exc, request.environ.get(_CORRELATION_ENVIRON) or new_id())
             return Reply(body, status, headers)
 
-    handler = HttpEntrypoint.decorator(FALLBACK_METHODS, "/")(handler)
+    return handler
+
+
+def fallback(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register the handler of every path no route serves (nameko's own 404 is plain text)."""
+    handler = HttpEntrypoint.decorator(FALLBACK_METHODS, "/")(_answering_errors(fn))
     return HttpEntrypoint.decorator(FALLBACK_METHODS, "/<path:path>")(handler)
 
 
-_ROUTE_MAP = Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r.operation) for r in ROUTES])
-
-
-def unrouted(request: Request) -> NoReturn:
-    """404 for a path no route has, 405 (with Allow) for a known path asked with the wrong method."""
-    adapter = _ROUTE_MAP.bind_to_environ(request.environ)
-    try:
-        adapter.match()
-    except WerkzeugMethodNotAllowed as exc:
-        allowed = sorted(exc.valid_methods or [])
-        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}.", allowed) from None
-    except Exception:
-        pass
-    raise RouteNotFound(f"No route {request.method} {request.path}.")
+def console_files(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register the handler of the web console's files (GET /console and below): pages, not API routes."""
+    handler = _answering_errors(fn)
+    for path in CONSOLE_PATHS:
+        handler = HttpEntrypoint.decorator("GET", path)(handler)
+    return handler
 
 
 # --- bodies and query strings -------------------------------------------------------------------------------------
@@ -258,12 +242,16 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def read_json(request: Request) -> Any:
-    """The parsed body, or None when there is none; 400 for anything that is not JSON."""
+    """The parsed body, or None when there is none; 415 for a body not sent as JSON, 400 for one that is not."""
     data = request.get_data(cache=True)
     if len(data) > (request.max_content_length or len(data)):
         raise PayloadTooLarge("The request body is larger than this API accepts.")
     if not data.strip():
         return None
+    # A form or text/plain body is what a browser can send across origins without asking: only JSON is read.
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.",
+                                   {"content_type": request.content_type or ""})
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

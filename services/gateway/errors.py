@@ -28,6 +28,11 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class LengthRequired(DomainError):
     status = 411
     code = "length_required"

@@ -8,34 +8,80 @@ from http import HTTPStatus
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields, validate
 
 from services.gateway import schemas
 from services.gateway.routes import PROVIDER_ITSELF, ROUTES, Route, describe
+from shared.fields import NAME_PATTERN
 
 TITLE = "TaskLINKr API"
 VERSION = "1.0.0"
 BEARER = "bearer"
 
 
+def _only_null_when_nullable(self, field: fields.Field, ret: dict, **kwargs) -> dict:
+    """apispec writes a nullable nested object as ``anyOf: [{type: object, nullable: true}, {$ref}]``, whose first
+    branch is any object at all: say it is null or the referenced object, nothing else."""
+    if "anyOf" not in ret:
+        return {}
+    return {"anyOf": [dict(branch, enum=[None]) if branch == {"type": "object", "nullable": True} else branch
+                      for branch in ret["anyOf"]]}
+
+
+def _fixed_keys(self, field: fields.Field, ret: dict, **kwargs) -> dict:
+    """A dict keyed by a fixed set (categories, say) is an object with those properties and no others."""
+    if not isinstance(field, fields.Dict) or field.key_field is None:
+        return {}
+    choices = next((v.choices for v in field.key_field.validators if isinstance(v, validate.OneOf)), None)
+    if not choices:
+        return {}
+    value = ret.get("additionalProperties", {})
+    return {"properties": {choice: value for choice in choices}, "additionalProperties": False}
+
+
+def _engagement_variants() -> dict:
+    """Per-unit work names its unit, other work has none: the rule the postings service checks, as ``oneOf``."""
+    unit = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": NAME_PATTERN}
+    others = [kind for kind in schemas.ENGAGEMENTS if kind != "per_unit"]
+    return {"oneOf": [
+        {"type": "object", "properties": {"type": {"type": "string", "enum": ["per_unit"]}, "unit": unit},
+         "required": ["type", "unit"], "additionalProperties": False},
+        {"type": "object", "properties": {"type": {"type": "string", "enum": others},
+                                          "unit": {"nullable": True, "enum": [None]}},
+         "required": ["type"], "additionalProperties": False},
+    ]}
+
+
+# Rules across the fields of a schema, which marshmallow checks in code, stated for the description.
+ACROSS_FIELDS = {"Engagement": _engagement_variants}
+
+
 def build(routes: tuple[Route, ...] = ROUTES) -> dict:
+    marshmallow = MarshmallowPlugin()
     spec = APISpec(
         title=TITLE,
         version=VERSION,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow],
         info={
             "description": "Outsourcing marketplace: client organisations post non-core work, providers answer. "
             "Authenticate with `Authorization: Bearer <key>`: the operator key, a client key (`tlk_c_…`, with the "
-            "role owner, manager or finance) or a provider key (`tlk_p_…`). Each key has a request budget: past it "
-            "the answer is 429 with `Retry-After`. Every state-changing request is written to an audit trail. "
+            "role owner, manager or finance) or a provider key (`tlk_p_…`). Each client organisation, provider and "
+            "the operator has one request budget, whichever of its keys it calls with: past it the answer is 429 "
+            "with `Retry-After`. Every state-changing request is written to an audit trail. "
             "Every response carries `X-Correlation-ID`; send your own to follow a request through the platform.",
         },
     )
+    marshmallow.converter.add_attribute_function(_only_null_when_nullable)
+    marshmallow.converter.add_attribute_function(_fixed_keys)
     spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer", "description": "API key."})
     spec.components.schema("Error", schema=schemas.ErrorSchema)
     for route in routes:
         spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
-    return spec.to_dict()
+    document = spec.to_dict()
+    for name, rule in ACROSS_FIELDS.items():
+        document["components"]["schemas"][name] = rule()
+    return document
 
 
 @functools.cache

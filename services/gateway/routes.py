@@ -96,8 +96,11 @@ class Route:
 
 # Every route that needs a key may also answer 429: each key has a request budget (Retry-After says when).
 _AUTH = (401, 403, 429)
-_BODY = (400, 413, 422)
+_BODY = (400, 413, 415, 422)
 _UPSTREAM = (503, 504)
+
+# The web console's files (pages, not API routes): served by the gateway under /console.
+CONSOLE_PATHS = ("/console", "/console/", "/console/<path:path>")
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -237,7 +240,9 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.OfferSchema, response=schemas.ProposalSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="The price is in the posting's currency and means what its budget means; `hours_per_week` "
-        "is required for hourly and retainer work. One proposal per invitation: afterwards, counter it.",
+        "is required for hourly and retainer work, and at most the provider's free hours a week (its capacity less "
+        "what its current contracts hold, as matching counts them; 422 with the reason). One proposal per "
+        "invitation: afterwards, counter it.",
     ),
     Route(
         "get_proposal", "GET", "/v1/proposals/{proposal_id}", "A proposal with its negotiation history",
@@ -284,7 +289,9 @@ ROUTES: tuple[Route, ...] = (
         "create_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys", "Issue another key with a role",
         who=(OWNER, OPERATOR), tag="keys", status=201,
         request=schemas.TenantKeyCreateSchema, response=schemas.KeyIssuedSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="At most `TASKLINKR_MAX_API_KEYS` live keys (a rotated key counts until its grace period "
+        "ends): beyond, 409 until one is revoked. All keys share one request budget.",
     ),
     Route(
         "rotate_tenant_key", "POST", "/v1/tenants/{tenant_id}/keys/{key_id}/rotate",
@@ -310,7 +317,9 @@ ROUTES: tuple[Route, ...] = (
         "create_provider_key", "POST", "/v1/providers/{provider_id}/keys", "Issue another provider key",
         who=(PROVIDER_ITSELF, OPERATOR), tag="keys", status=201,
         request=schemas.ProviderKeyCreateSchema, response=schemas.KeyIssuedSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="At most `TASKLINKR_MAX_API_KEYS` live keys (a rotated key counts until its grace period "
+        "ends): beyond, 409 until one is revoked. All keys share one request budget.",
     ),
     Route(
         "rotate_provider_key", "POST", "/v1/providers/{provider_id}/keys/{key_id}/rotate",
@@ -492,6 +501,14 @@ ROUTES: tuple[Route, ...] = (
         tag="billing", response=schemas.BillingAccountSchema, errors=(*_AUTH, 404, *_UPSTREAM),
     ),
     Route(
+        "record_refund", "POST", "/v1/billing-accounts/{contract_id}/refunds",
+        "Record a refund of the account's credit balance", who=(PROVIDER_ITSELF, OPERATOR), tag="billing",
+        status=201, request=schemas.RefundCreateSchema, response=schemas.RefundSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="Money of the credit balance (overpayments) paid back to the client; at most the balance "
+        "(409 above it). The `reference` is its idempotency key.",
+    ),
+    Route(
         "run_invoices", "POST", "/v1/invoice-runs", "Run the invoice run now", who=(OPERATOR,), tag="billing",
         request=schemas.InvoiceRunSchema, response=schemas.InvoiceRunSummarySchema,
         errors=(*_BODY, *_AUTH, *_UPSTREAM),
@@ -515,7 +532,17 @@ ROUTES: tuple[Route, ...] = (
         "get_invoice_document", "GET", "/v1/invoices/{invoice_id}/document", "The invoice as an HTML document",
         who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
         media_type="text/html",
-        description="Readable and printable; errors are JSON.",
+        description="The invoice as issued, readable and printable, and never different afterwards: the parties as "
+        "named then (legal names, addresses, tax ids), quantities with units, unit prices, a retainer's proration "
+        "basis, totals, the tax treatment's wording (reverse charge), payment instructions. Status and balance "
+        "are on its statement. Errors are JSON.",
+    ),
+    Route(
+        "get_invoice_statement", "GET", "/v1/invoices/{invoice_id}/statement",
+        "Where an invoice stands now: status, payments, credit notes, balance (HTML)",
+        who=(CLIENT, FINANCE, PROVIDER_ITSELF, OPERATOR), tag="billing", errors=(*_AUTH, 404, *_UPSTREAM),
+        media_type="text/html",
+        description="Beside the invoice document, which shows the invoice as issued and never changes.",
     ),
     Route(
         "get_invoice_pdf", "GET", "/v1/invoices/{invoice_id}/pdf", "The invoice as a PDF document",
@@ -529,15 +556,18 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.PaymentCreateSchema, response=schemas.InvoiceSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="The `reference` is the payment's idempotency key: the same reference and amount again is the "
-        "same payment (`outcome: duplicate`), another amount 409. In the invoice's currency.",
+        "same payment (`outcome: duplicate`), another amount 409. In the invoice's currency. A payment received "
+        "in the future is 422; an invoice credited in full takes none (409). What it pays beyond the balance "
+        "becomes the account's credit balance: the next invoice is paid from it, or it is refunded.",
     ),
     Route(
         "issue_credit_note", "POST", "/v1/invoices/{invoice_id}/credit-notes", "Correct an invoice by a credit note",
         who=(PROVIDER_ITSELF, OPERATOR), tag="billing", status=201,
         request=schemas.CreditNoteCreateSchema, response=schemas.CreditNoteSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
-        description="At most what is left of the invoice's total after earlier notes (409 above it). Numbered "
-        "gaplessly per client organisation (CN-000001, ...). Send an `Idempotency-Key` and retry with it after a "
+        description="At most what is left of the invoice's total after earlier notes (409 above it); states the "
+        "net and tax it corrects, pro rata of the invoice. Numbered gaplessly in the provider's series "
+        "(CN-000001, ...). Send an `Idempotency-Key` and retry with it after a "
         "504: the same key is the same note; with another amount or reason it is 409.",
         headers={"Idempotency-Key": "Makes the note safe to retry; reuse it when retrying."},
     ),
@@ -545,9 +575,9 @@ ROUTES: tuple[Route, ...] = (
         "get_cost_report", "GET", "/v1/reports/costs", "Spend by category, model, shoring and provider; savings",
         who=(CLIENT, FINANCE), tag="billing", query=schemas.CostReportQuerySchema,
         response=schemas.CostReportSchema, errors=(422, *_AUTH, *_UPSTREAM),
-        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits and "
-        "before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the saving against "
-        "the in-house monthly cost estimate x the months covered.",
+        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits "
+        "and credit notes, before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the "
+        "saving against the in-house monthly cost estimate x the months its invoices cover.",
     ),
     Route(
         "get_cost_report_csv", "GET", "/v1/reports/costs.csv", "The cost report as CSV",
@@ -566,6 +596,13 @@ ROUTES: tuple[Route, ...] = (
         "Set what each category of work would cost in-house a month", who=(CLIENT,), tag="billing",
         request=schemas.InHouseCostsSchema, response=schemas.InHouseCostsSchema,
         errors=(*_BODY, *_AUTH, *_UPSTREAM),
+    ),
+    Route(
+        "operations_backlog", "GET", "/v1/operations/backlog",
+        "Each service's outbox backlog and dead-letter count", who=(OPERATOR,), tag="operations",
+        response=schemas.BacklogSchema, errors=(*_AUTH, *_UPSTREAM),
+        description="Read-only: each service counts its own pending outbox events (over RPC, as `/health` asks "
+        "it), the broker the messages parked in each dead-letter queue. `tasklinkr dlq` lists and replays them.",
     ),
     Route(
         "openapi_document", "GET", "/v1/openapi.json", "This API's OpenAPI 3.0.3 document",

@@ -12,12 +12,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared import apikeys
 from shared.fields import (
+    DECIMAL_PATTERN,
+    BoundedDateTime,
     ClockTime,
     CountryCode,
     CurrencyCode,
     LanguageCode,
     MoneyField,
+    Name,
     TimeZone,
+    WireDate,
     parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
@@ -42,20 +46,31 @@ def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
+def _name(max_length: int, **kwargs) -> fields.String:
+    """A name or title (``shared.fields.Name``): one line, no control or bidi formatting characters."""
+    return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
 def _one_of(choices: list[str], **kwargs) -> fields.String:
     return fields.String(validate=validate.OneOf(choices), **kwargs)
 
 
 def _timestamp(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date-time"}, **kwargs)
+    """An RFC 3339 time within the platform's range (``shared.fields``); sent on in UTC."""
+    return BoundedDateTime(**kwargs)
 
 
 def _date(**kwargs) -> fields.String:
-    return fields.String(metadata={"format": "date"}, **kwargs)
+    """An ISO date within the platform's range (``shared.fields``)."""
+    return WireDate(**kwargs)
 
 
 class DecimalString(fields.String):
     """A decimal number sent as a string (``"99.5"``): like money, never a float, so nothing is rounded."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": DECIMAL_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         return format(parse_decimal(super()._deserialize(value, attr, data, **kwargs)), "f")
@@ -118,12 +133,24 @@ class PageQuerySchema(Strict):
 # --- tenants -----------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(Strict):
+    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True)
+    end = ClockTime(required=True, metadata={"description": "start > end crosses midnight"})
+
+
 class TenantCreateSchema(Strict):
-    name = _text(200, required=True)
+    name = _name(200, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
-    segment = _one_of(SEGMENTS)
-    core_competencies = fields.List(_text(80), validate=validate.Length(max=30))
+    segment = _one_of(SEGMENTS, required=True)
+    core_competencies = fields.List(_name(80), validate=validate.Length(max=30))
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "When the client works, in its time zone (default 09:00-17:00 Mon-Fri); its postings' "
+                       "overlap rule and explanations use it unless a posting sets its own."})
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name invoices bill."})
+    address = _text(500, allow_none=True, metadata={"description": "Billing address, lines separated by newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id; invoices name it."})
 
 
 class TenantSchema(Schema):
@@ -133,7 +160,12 @@ class TenantSchema(Schema):
     time_zone = fields.String(required=True)
     segment = _one_of(SEGMENTS, required=True)
     core_competencies = fields.List(fields.String(), required=True)
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours (absent on tenants registered before them: 09:00-17:00 Mon-Fri)"})
     created_at = _timestamp(required=True)
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 class TenantCreatedSchema(Schema):
@@ -145,7 +177,7 @@ class TenantCreatedSchema(Schema):
 
 
 class SkillSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
@@ -156,7 +188,7 @@ class WorkingHoursSchema(Strict):
 
 
 class ShiftSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1))
     start = ClockTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
@@ -164,7 +196,7 @@ class ShiftSchema(Strict):
 
 class DeliveryCentreSchema(Strict):
     id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
-    name = _text(120, required=True)
+    name = _name(120, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     seats = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -185,7 +217,7 @@ class RatesSchema(Strict):
 class ProviderChangesSchema(Strict):
     """What a provider (or an operator) may change: not kind, id, verification or availability."""
 
-    display_name = _text(120)
+    display_name = _name(120)
     headline = fields.String(validate=validate.Length(max=200), allow_none=True)
     models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
@@ -198,13 +230,19 @@ class ProviderChangesSchema(Strict):
     currency = CurrencyCode()
     rates = fields.Nested(RatesSchema)
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    certifications = fields.List(_text(120))
+    certifications = fields.List(_name(120))
     nda_willing = fields.Boolean()
+    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
+    address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
+                                                                   "newlines."})
+    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
+    payment_instructions = _text(1000, allow_none=True, metadata={
+        "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
 
 class ProviderRegistrationSchema(ProviderChangesSchema):
     kind = _one_of(KINDS, required=True)
-    display_name = _text(120, required=True)
+    display_name = _name(120, required=True)
     models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
     categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
     languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
@@ -216,7 +254,7 @@ class ProviderRegistrationSchema(ProviderChangesSchema):
 
 class AvailabilitySchema(Strict):
     status = _one_of(AVAILABILITY, required=True)
-    available_from = fields.Date(allow_none=True)
+    available_from = _date(allow_none=True)
 
 
 class AvailabilityChangeSchema(Strict):
@@ -327,6 +365,10 @@ class ProviderSchema(Schema):
     availability = fields.Nested(AvailabilityOutSchema)
     certifications = fields.List(fields.String())
     nda_willing = fields.Boolean()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
+    payment_instructions = fields.String(allow_none=True)
     verified = fields.Boolean(required=True)
     verified_at = _timestamp(allow_none=True)
     created_at = _timestamp(required=True)
@@ -348,56 +390,72 @@ class ProviderPageSchema(Schema):
 
 
 class SkillRequirementSchema(Strict):
-    name = _text(60, required=True)
+    name = _name(60, required=True)
     min_level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
 class EngagementSchema(Strict):
     type = _one_of(ENGAGEMENTS, required=True)
-    unit = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
+    unit = _name(40, allow_none=True, metadata={"description": "Per-unit work only, and then required."})
+
+    @validates_schema
+    def unit_only_for_per_unit_work(self, data: dict, **kwargs) -> None:
+        if (data.get("type") == "per_unit") != (data.get("unit") is not None):
+            raise ValidationError("Per-unit work names its unit; other work has none.", "unit")
 
 
 class ShoringSchema(Strict):
-    preference = _one_of(SHORING, required=True)
-    required = fields.Boolean()
+    preference = _one_of(SHORING, required=True, metadata={
+        "description": "The class the score favours; `any` for none."})
+    required = fields.Boolean(metadata={
+        "description": "Without `accepted`: true accepts only the preferred class. With `accepted`: optional."})
+    accepted = fields.List(_one_of(["onshore", "nearshore", "offshore"]), validate=validate.Length(min=1, max=3),
+                           metadata={"description": "The classes a provider may be in, e.g. [onshore, nearshore] "
+                                                    "for 'never offshore'."})
 
 
 class SlaRequirementSchema(Strict):
-    metric = _text(60, required=True)
+    metric = _name(60, required=True)
     target = DecimalString(required=True, metadata={"example": "60"})
     direction = _one_of(SLA_DIRECTIONS, required=True)
     window = _one_of(SLA_WINDOWS, required=True)
 
 
 class ConfidentialitySchema(Strict):
-    confidential = fields.Boolean()
-    nda_required = fields.Boolean()
+    confidential = fields.Boolean(required=True)
+    nda_required = fields.Boolean(required=True)
 
 
 class PostingChangesSchema(Strict):
     """Any part of a posting; only title, category and model are needed to create a draft."""
 
-    title = _text(200)
-    description = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    title = _name(200)
+    description = fields.String(validate=validate.Length(max=10_000))
     category = _one_of(list(CATEGORY_IDS))
     model = _one_of(MODELS)
-    required_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema))
-    languages = fields.List(LanguageCode())
+    required_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    nice_to_have_skills = fields.List(fields.Nested(SkillRequirementSchema), validate=validate.Length(max=30))
+    languages = fields.List(LanguageCode(), validate=validate.Length(max=10))
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True, metadata={
+        "description": "Hours a week per seat."})
+    seats = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
+        "description": "People working at once (default 1); a 3-seat 24/7 desk is seats 3 × hours_per_week 168. "
+                       "Capacity and billing limits count seats × hours_per_week."})
+    start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(validate=validate.Range(min=1, max=520), allow_none=True)
-    shoring = fields.Nested(ShoringSchema, allow_none=True)
-    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24), allow_none=True)
-    coverage = _one_of(COVERAGE, allow_none=True)
-    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema))
-    confidentiality = fields.Nested(ConfidentialitySchema, allow_none=True)
+    shoring = fields.Nested(ShoringSchema)
+    min_overlap_hours = fields.Integer(validate=validate.Range(min=0, max=24))
+    coverage = _one_of(COVERAGE)
+    sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
+    confidentiality = fields.Nested(ConfidentialitySchema)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "This posting's business hours for the overlap rule; null: the client's own."})
 
 
 class PostingDraftSchema(PostingChangesSchema):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     category = _one_of(list(CATEGORY_IDS), required=True)
     model = _one_of(MODELS, required=True)
 
@@ -428,7 +486,9 @@ class EngagementOutSchema(Schema):
 
 class ShoringOutSchema(Schema):
     preference = fields.String()
-    required = fields.Boolean()
+    required = fields.Boolean(metadata={"description": "Whether `accepted` leaves out a class."})
+    accepted = fields.List(fields.String(), metadata={
+        "description": "The shoring classes a provider may be in (absent on postings written before it)."})
 
 
 class SlaRequirementOutSchema(Schema):
@@ -452,6 +512,8 @@ class AssessmentSchema(Schema):
 class ClientLocationSchema(Schema):
     country = fields.String()
     time_zone = fields.String()
+    business_hours = fields.Nested(BusinessHoursSchema, metadata={
+        "description": "The client's business hours when the posting was created"})
 
 
 class PostingSchema(Schema):
@@ -467,7 +529,9 @@ class PostingSchema(Schema):
     languages = fields.List(fields.String())
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on postings written before "
+                                                    "seats existed: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Nested(ShoringOutSchema, allow_none=True)
@@ -475,6 +539,8 @@ class PostingSchema(Schema):
     coverage = fields.String(allow_none=True)
     sla_requirements = fields.List(fields.Nested(SlaRequirementOutSchema))
     confidentiality = fields.Nested(ConfidentialityOutSchema, allow_none=True)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={
+        "description": "The posting's own business hours; null: the client's (client.business_hours)"})
     assessment = fields.Nested(AssessmentSchema, allow_none=True)
     client = fields.Nested(ClientLocationSchema, allow_none=True)
     created_at = _timestamp(required=True)
@@ -496,7 +562,7 @@ class PostingPageSchema(Schema):
 
 
 class InvitationCreateSchema(Strict):
-    provider_id = fields.String(required=True, validate=validate.Length(min=1, max=100),
+    provider_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prv_")],
                                 metadata={"description": "A provider on the posting's current shortlist."})
 
 
@@ -510,7 +576,7 @@ class TermsSchema(Strict):
         "fixed price, retainer per month, price per unit)."})
     hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True,
                                     metadata={"description": "Required for hourly and retainer work."})
-    available_from = fields.Date(required=True)
+    available_from = _date(required=True)
 
 
 class OfferSchema(Strict):
@@ -519,7 +585,7 @@ class OfferSchema(Strict):
 
 
 class AwardSchema(Strict):
-    proposal_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    proposal_id = fields.String(required=True, validate=[validate.Length(min=1, max=100), validate.Regexp("^prp_")])
 
 
 class InvitationListQuerySchema(PageQuerySchema):
@@ -570,7 +636,8 @@ class PostingSummarySchema(Schema):
     model = fields.String()
     engagement = fields.Nested(EngagementOutSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
-    hours_per_week = fields.Integer(allow_none=True)
+    hours_per_week = fields.Integer(allow_none=True, metadata={"description": "Hours a week per seat."})
+    seats = fields.Integer(metadata={"description": "People working at once (absent on older invitations: 1)."})
     start_date = _date(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Nested(ConfidentialityOutSchema)
@@ -601,6 +668,12 @@ class InvitationPageSchema(Schema):
 # --- shortlists (matching) ------------------------------------------------------------------------------------------
 
 
+class OtherCentreSchema(Schema):
+    centre_id = fields.String(required=True)
+    score = fields.String(required=True, metadata={"example": "0.7810"})
+    breakdown = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
 class CandidateSchema(Schema):
     provider_id = fields.String(required=True)
     centre_id = fields.String(allow_none=True, required=True,
@@ -612,6 +685,9 @@ class CandidateSchema(Schema):
                                       "nice_to_have_skills, rate, overlap, track_record, load, shoring, "
                                       "new_provider_boost)."})
     reasons = fields.List(fields.String(), required=True)
+    other_centres = fields.List(fields.Nested(OtherCentreSchema), metadata={
+        "description": "A firm takes one place, ranked by its best centre; its other eligible centres, best first "
+                       "(absent when there are none)."})
 
 
 class ShortlistBodySchema(Schema):
@@ -640,10 +716,12 @@ class ExclusionSchema(Schema):
 class ExplainedRowSchema(Schema):
     centre_id = fields.String(allow_none=True, required=True)
     centre_name = fields.String(allow_none=True)
-    status = _one_of(["shortlisted", "below_cut", "excluded"], required=True)
+    status = _one_of(["shortlisted", "listed_under_firm", "below_cut", "excluded"], required=True, metadata={
+        "description": "listed_under_firm: an eligible centre of a firm another of whose centres ranks it"})
     excluded_by = fields.List(fields.Nested(ExclusionSchema))
     score = fields.String()
-    rank = fields.Integer(allow_none=True, metadata={"description": "Place among every eligible candidate"})
+    rank = fields.Integer(allow_none=True, metadata={"description": "The place this row gives its provider among "
+                                                     "every eligible provider (a firm ranked by its best centre)"})
     below_cut_by = fields.String(metadata={"description": "Score missing to reach the last shortlisted"})
     breakdown = fields.Dict(keys=fields.String(), values=fields.String())
     reasons = fields.List(fields.String())
@@ -654,7 +732,10 @@ class ExplanationSchema(Schema):
     provider_id = fields.String(required=True)
     status = _one_of(["shortlisted", "below_cut", "excluded", "unknown"], required=True)
     summary = fields.String(required=True)
-    shortlist_version = fields.Integer(allow_none=True)
+    shortlist_version = fields.Integer(allow_none=True, metadata={
+        "description": "The stored shortlist this explanation agrees with; null while it is being re-ranked"})
+    shortlist_pending = fields.Boolean(metadata={
+        "description": "True when the stored shortlist does not show this ranking yet (a change is being re-ranked)"})
     cut_score = fields.String(allow_none=True, metadata={"description": "Score of the last shortlisted candidate "
                                                          "when the shortlist is full"})
     top_k = fields.Integer()
@@ -672,11 +753,11 @@ class TenantKeyCreateSchema(Strict):
     role = _one_of(list(apikeys.CLIENT_ROLES), required=True, metadata={
         "description": "owner: everything a client may do, its keys and its audit trail; manager: the client's "
                        "work (postings, negotiation), not keys or audit; finance: invoices and reports only."})
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class ProviderKeyCreateSchema(Strict):
-    label = _text(80, metadata={"description": "Your name for the key (who or what uses it)."})
+    label = _name(80, metadata={"description": "Your name for the key (who or what uses it)."})
 
 
 class KeyRotateSchema(Strict):
@@ -721,8 +802,8 @@ class AuditQuerySchema(PageQuerySchema):
     resource_id = _text(120, metadata={"description": "Requests that named or created this resource."})
     correlation_id = _text(128)
     outcome = _one_of(AUDIT_OUTCOMES)
-    since = fields.AwareDateTime(metadata={"description": "At or after this time (RFC 3339)."})
-    until = fields.AwareDateTime(metadata={"description": "Before this time (RFC 3339)."})
+    since = BoundedDateTime(metadata={"description": "At or after this time (RFC 3339)."})
+    until = BoundedDateTime(metadata={"description": "Before this time (RFC 3339)."})
 
 
 class OperatorAuditQuerySchema(AuditQuerySchema):
@@ -730,7 +811,9 @@ class OperatorAuditQuerySchema(AuditQuerySchema):
 
 
 class AuditPrincipalSchema(Schema):
-    kind = _one_of(["operator", "client", "provider"], required=True)
+    # unverified: an inbound message without a tenant's or provider's broker-validated user_id; system: the
+    # platform itself (the tenant sweep removing what a tenant's broker user declared).
+    kind = _one_of(["operator", "client", "provider", "unverified", "system"], required=True)
     role = fields.String(allow_none=True)
     tenant_id = fields.String(allow_none=True)
     provider_id = fields.String(allow_none=True)
@@ -738,7 +821,7 @@ class AuditPrincipalSchema(Schema):
 
 class AuditRecordSchema(Schema):
     id = fields.String(required=True)
-    at = fields.String(required=True, metadata={"format": "date-time", "description": "When it arrived (UTC)."})
+    at = _timestamp(required=True, metadata={"description": "When it arrived (UTC)."})
     finished_at = _timestamp(allow_none=True)
     actor = fields.String(required=True)
     principal = fields.Nested(AuditPrincipalSchema, required=True)
@@ -778,17 +861,29 @@ class HealthSchema(Schema):
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
 
 
+class ServiceBacklogSchema(Schema):
+    status = _one_of(["ok", "degraded", "unavailable"], required=True)
+    outbox_backlog = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Events committed and not yet confirmed by the broker; null: the service did not say."})
+    dead_letters = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Messages parked in its dead-letter queue; null: the broker has no such queue (yet)."})
+
+
+class BacklogSchema(Schema):
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceBacklogSchema), required=True)
+
+
 # --- contracts (contracting) ---------------------------------------------------------------------------------------
 # The gateway checks the shape of each request; contracting checks the content (nested terms, SLAs, governance)
 # and answers 422 with the field's messages.
 
 
 class ContractListQuerySchema(PageQuerySchema):
-    status = _one_of(["draft", "pending_signatures", "active", "completed", "terminated"])
+    status = _one_of(["draft", "pending_signatures", "active", "completion_pending", "completed", "terminated"])
 
 
 class ContractChangesSchema(Strict):
-    title = _text(200)
+    title = _name(200)
     scope = fields.String(validate=validate.Length(max=10000))
     responsibilities = fields.Dict(metadata={"description": '{"client": [text], "provider": [text]}'})
     deliverables = fields.List(fields.String())
@@ -813,6 +908,9 @@ class AmendmentCreateSchema(Strict):
     changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
                                                                   "slas."})
     reason = _text(2000, required=True)
+    effective_date = _date(metadata={
+        "description": "The day the amended terms take effect: today or later (never earlier work); default the day "
+                       "both parties signed. Billing prices work and SLA credits by the terms of its day."})
 
 
 class MeasurementInSchema(Strict):
@@ -842,8 +940,11 @@ class MeasurementsRecordedSchema(Schema):
 
 
 class ReviewCreateSchema(Strict):
-    scores = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True,
-                         metadata={"description": "Named scores 1-5, e.g. quality, timeliness, communication."})
+    scores = fields.Dict(keys=_name(40), values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
+                         required=True, validate=validate.Length(min=1, max=10),
+                         metadata={"description": "Named scores 1-5 (names of 1-40 characters, one score at least, at "
+                                                  "most ten), e.g. quality, timeliness, communication.",
+                                   "minProperties": 1, "maxProperties": 10})
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
 
@@ -858,7 +959,7 @@ class ReviewSchema(Schema):
 
 
 class IssueCreateSchema(Strict):
-    title = _text(200, required=True)
+    title = _name(200, required=True)
     description = fields.String(validate=validate.Length(max=5000))
     severity = _one_of(["low", "medium", "high", "critical"], required=True)
     owner = _one_of(["client", "provider"], required=True, metadata={"description": "The side that must act."})
@@ -895,7 +996,7 @@ class RatingCreateSchema(Strict):
 
 class TerminationCreateSchema(Strict):
     reason = _text(2000, required=True)
-    notice_days = fields.Integer(strict=True, allow_none=True,
+    notice_days = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=365),
                                  metadata={"description": "At least the contract's termination_notice_days."})
 
 
@@ -934,7 +1035,9 @@ class ContractSchema(Schema):
     activated_at = _timestamp(allow_none=True)
     completed_at = _timestamp(allow_none=True)
     terminated_at = _timestamp(allow_none=True)
-    history = fields.List(fields.Dict(), metadata={"description": "Every terms version and who agreed to it."})
+    history = fields.List(fields.Dict(), metadata={
+        "description": "Every terms version and who agreed to it; an amendment withdrawn or declined stays here "
+                       "(outcome, ended_by, ended_at, what it proposed)."})
     amendments = fields.List(fields.Dict())
     pending_amendment = fields.Dict(allow_none=True)
     ratings = fields.Dict()
@@ -1037,9 +1140,14 @@ class InvoiceLineSchema(Schema):
     description = fields.String()
     date = _date(allow_none=True)
     quantity = fields.String()
-    unit_price = _amount(allow_none=True)
+    unit_price = _amount(allow_none=True, metadata={
+        "description": "The price of the terms in force on the line's date (an amendment never reprices earlier "
+                       "work)."})
     amount = _amount(metadata={"description": "Rounded once, half up, to the currency's minor unit."})
     source_id = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True, metadata={"description": "What the quantity counts: hours, days, the "
+                                                                   "contract's unit of work."})
+    basis = fields.String(metadata={"description": "A retainer line's proration: its days of the month's days."})
 
 
 class PaymentSchema(Schema):
@@ -1048,6 +1156,9 @@ class PaymentSchema(Schema):
     reference = fields.String()
     received_at = _timestamp()
     recorded_at = _timestamp()
+    to_credit_balance = _amount(metadata={
+        "description": "What the payment paid beyond the invoice's balance: added to the account's credit balance "
+                       "(negative: this invoice was paid from the credit balance)."})
 
 
 class CreditNoteSchema(Schema):
@@ -1057,13 +1168,33 @@ class CreditNoteSchema(Schema):
     invoice_number = fields.String()
     contract_id = fields.String()
     amount = _amount()
+    net = _amount(metadata={"description": "The net it corrects: pro rata of the invoice (an SLA credit: the "
+                                           "credit itself)."})
+    tax = _amount(metadata={"description": "The tax it corrects (amount - net)."})
     reason = fields.String()
     issued_at = _timestamp()
 
 
+class RefundCreateSchema(Strict):
+    amount = MoneyField(required=True)
+    reference = _text(200, required=True, metadata={"description": "The refund's reference; its idempotency key."})
+
+
+class RefundSchema(Schema):
+    id = fields.String()
+    contract_id = fields.String()
+    tenant_id = fields.String()
+    provider_id = fields.String()
+    amount = _amount()
+    reference = fields.String()
+    recorded_at = _timestamp()
+    outcome = fields.String(metadata={"description": "recorded or duplicate."})
+
+
 class InvoiceSchema(Schema):
     id = fields.String()
-    number = fields.String(metadata={"description": "Gapless per client organisation.", "example": "INV-000001"})
+    number = fields.String(metadata={"description": "Gapless in the issuer's (the provider's) series.",
+                                     "example": "INV-000001"})
     tenant_id = fields.String()
     provider_id = fields.String()
     contract_id = fields.String()
@@ -1080,10 +1211,17 @@ class InvoiceSchema(Schema):
     charges = _amount()
     credits = _amount(metadata={"description": "SLA credits applied."})
     net = _amount()
-    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount}"})
+    tax = fields.Dict(metadata={"description": "{country, name, rate (percent), amount, treatment (domestic, "
+                                               "reverse_charge, outside_scope, not_in_table, unknown), note (the "
+                                               "wording the invoice carries)}"})
     total = _amount()
     fixed = _amount(metadata={"description": "Retainer and milestones."})
     variable = _amount(metadata={"description": "Time and usage."})
+    supplier = fields.Dict(metadata={
+        "description": "The provider, who issues the invoice (the platform bills as its agent), as named when "
+                       "issued: id, name, legal_name, address, tax_id, country, payment_instructions."})
+    client = fields.Dict(metadata={"description": "The client organisation as named when issued: id, name, "
+                                                  "legal_name, address, tax_id, country."})
     status = fields.String(metadata={"description": "issued, partially_paid, paid, overpaid, overdue or credited."})
     paid = _amount()
     credited = _amount(metadata={"description": "By credit notes."})
@@ -1125,7 +1263,7 @@ class InvoicePageSchema(Schema):
 class PaymentCreateSchema(Strict):
     amount = MoneyField(required=True)
     reference = _text(200, required=True, metadata={"description": "The payment's reference; its idempotency key."})
-    received_at = fields.String(metadata={"format": "date-time", "description": "When the money arrived; default now."})
+    received_at = _timestamp(metadata={"description": "When the money arrived (not in the future); default now."})
 
 
 class CreditNoteCreateSchema(Strict):
@@ -1144,24 +1282,25 @@ class BillingAccountSchema(Schema):
     start_date = _date()
     end_date = _date(allow_none=True)
     invoiced_through = _date(allow_none=True)
-    next_period_end = fields.String(allow_none=True, metadata={"format": "date",
-                                                              "description": "The next period invoiced ends then."})
+    next_period_end = _date(allow_none=True, metadata={"description": "The next period invoiced ends then."})
     invoiced = _amount()
     paid = _amount()
     credited = _amount()
     balance = _amount()
     overdue = _amount()
-    sla_credits_pending = _amount(metadata={
-        "description": "SLA credits of breached windows that the contract's coming invoices will deduct."})
     sla_credits_owed = _amount(metadata={
         "description": "SLA credits that no invoice or credit note could take (they exceeded what the contract's "
         "last invoices can still be credited): owed to the client as a refund."})
+    credit_balance = _amount(metadata={
+        "description": "Overpayments not yet used: the next invoice is paid from it first, or it is refunded."})
+    sla_credits = fields.List(fields.Dict(), metadata={
+        "description": "Every SLA credit from the moment its window is evaluated: sla_id, metric, window, owed, "
+                       "remaining and state (awaiting_invoice, applied, settled_by_credit_note, owed)."})
     invoices = fields.List(fields.Dict(), metadata={"description": "Each invoice's number, status and balance."})
 
 
 class InvoiceRunSchema(Strict):
-    as_of = fields.String(metadata={"format": "date",
-                                    "description": "Invoice periods that ended before this day; default today."})
+    as_of = _date(metadata={"description": "Invoice periods that ended before this day; default today."})
     tenant_id = _text(64, metadata={"description": "One client organisation; default all."})
 
 
@@ -1183,9 +1322,10 @@ class CostReportSchema(Schema):
     end = _date(attribute="to", data_key="to")
     months = fields.String()
     currencies = fields.List(fields.Dict(), metadata={
-        "description": "Per currency: spend (net of SLA credits, before tax), tax, total, fixed and variable with "
-                       "their shares, credits, spend by_category, by_model, by_shoring and by_provider, and the "
-                       "saving per category against the in-house monthly estimate."})
+        "description": "Per currency: spend (net of SLA credits and credit notes, before tax), tax, total, fixed "
+                       "and variable with their shares, credits, credit_notes (their net), spend by_category, "
+                       "by_model, by_shoring and by_provider, and the saving per category against the in-house "
+                       "monthly estimate over the months its invoices cover (months_compared)."})
 
 
 class InHouseCostsSchema(Strict):

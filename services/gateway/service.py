@@ -9,13 +9,16 @@ from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request
 
-from services.gateway import openapi
+from services.gateway import console, openapi
 from services.gateway.audit import AuditTrail
 from services.gateway.auth import Authentication
 from services.gateway.commands import InboundCommands
-from services.gateway.dependencies import HealthProbe, TimedRpc
-from services.gateway.entrypoints import ApiRequest, Reply, fallback, route, unrouted
+from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TenantSweeper, TimedRpc
+from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route
 from services.gateway.routes import CLIENT, OPERATOR
+from services.gateway.webserver import unrouted
+from shared.tenantsweep import SEEN
+from shared.timers import configured_timer
 from shared.tracing import Tracing, new_id
 
 DEFAULT_PAGE = 20
@@ -44,7 +47,15 @@ class GatewayService(InboundCommands):
     audit = AuditTrail()
     rpc = TimedRpc()
     probe = HealthProbe()
+    dead_letters = DeadLetterCounts()
+    tenant_sweep = TenantSweeper()
     config = Config()
+
+    @configured_timer("TENANT_SWEEP_INTERVAL_SECONDS", 30.0)
+    def sweep_tenant_access(self) -> None:
+        """Remove what tenants' broker users declared beyond their rights, each removal on the audit trail."""
+        if self.tenant_sweep is not None:
+            self.tenant_sweep.run(self.audit.collection.database[SEEN], self.audit.swept)
 
     # --- tenants -----------------------------------------------------------------------------------------------
 
@@ -356,6 +367,10 @@ class GatewayService(InboundCommands):
     def get_billing_account(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.get_account, self._party(request), request.path["contract_id"])
 
+    @route("record_refund")
+    def record_refund(self, request: ApiRequest) -> dict:
+        return self.rpc(self.billing.record_refund, self._payer(request), request.path["contract_id"], request.body)
+
     @route("run_invoices")
     def run_invoices(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.run_invoices, request.body)
@@ -372,6 +387,10 @@ class GatewayService(InboundCommands):
     @route("get_invoice_document")
     def get_invoice_document(self, request: ApiRequest) -> str:
         return self.rpc(self.billing.render_invoice, self._payer(request), request.path["invoice_id"])
+
+    @route("get_invoice_statement")
+    def get_invoice_statement(self, request: ApiRequest) -> str:
+        return self.rpc(self.billing.render_statement, self._payer(request), request.path["invoice_id"])
 
     @route("get_invoice_pdf")
     def get_invoice_pdf(self, request: ApiRequest) -> bytes:
@@ -415,6 +434,21 @@ class GatewayService(InboundCommands):
     def health(self, request: ApiRequest) -> Reply:
         report = self.probe(self.audit.health)
         return Reply(report, status=200 if report["status"] == "ok" else 503)
+
+    @route("operations_backlog")
+    def operations_backlog(self, request: ApiRequest) -> dict:
+        report = self.probe(self.audit.health)
+        components = {**report["services"], "gateway": report["gateway"]}
+        parked = self.dead_letters()
+        return {"services": {
+            name: {"status": components.get(name, {}).get("status", "unavailable"),
+                   "outbox_backlog": components.get(name, {}).get("outbox_backlog"),
+                   "dead_letters": parked.get(name)}
+            for name in sorted(set(components) | set(parked))}}
+
+    @console_files
+    def console_file(self, request: Request, path: str = "") -> Reply:
+        return console.asset(path)
 
     @fallback
     def unknown_route(self, request: Request, path: str = "") -> NoReturn:

@@ -26,7 +26,7 @@ from decimal import Decimal
 from services.matching import currency, geography
 from services.matching.geography import SHORING_ORDER, Shift
 from shared.money import Money
-from shared.vocabulary import Shoring
+from shared.vocabulary import Shoring, canonical_category
 
 # Weights of the soft components; they add up to 1. The total is 0.95 × the weighted sum + the new-provider
 # boost (at most 0.05), so a score stays within [0, 1].
@@ -152,23 +152,30 @@ class PostingNeeds:
     engagement: str | None
     unit: str | None
     budget: Money | None
-    hours_per_week: int | None
+    hours_per_week: int | None  # per seat
     duration_weeks: int | None
     start_date: date | None
     shoring_preference: str
-    shoring_required: bool
+    shoring_accepted: tuple[str, ...]  # the classes a candidate may be in; () when any class will do
     min_overlap_hours: int
     coverage: str
     nda_required: bool
     client_country: str
     client_time_zone: str
     published_days: float
+    business_hours: geography.BusinessHours = geography.DEFAULT_BUSINESS_HOURS  # the client's, in its zone
+    seats: int = 1
+
+    @property
+    def weekly_hours(self) -> int | None:
+        """Seat-hours a week: hours a week per seat × seats (None when the hours are unknown)."""
+        return self.hours_per_week * self.seats if self.hours_per_week else None
 
     @property
     def estimated_hours(self) -> int | None:
-        """Fixed-price work: hours a week × weeks (None when either is unknown)."""
+        """Fixed-price work: seat-hours a week × weeks (None when either is unknown)."""
         if self.hours_per_week and self.duration_weeks:
-            return self.hours_per_week * self.duration_weeks
+            return self.weekly_hours * self.duration_weeks
         return None
 
 
@@ -231,7 +238,7 @@ def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[Cand
         provider_id=profile["id"],
         display_name=profile.get("display_name", ""),
         models=frozenset(profile.get("models") or ()),
-        categories=frozenset(profile.get("categories") or ()),
+        categories=frozenset(canonical_category(c) for c in profile.get("categories") or ()),
         languages=frozenset(profile.get("languages") or ()),
         skills={s["name"].strip().lower(): int(s["level"]) for s in profile.get("skills") or ()},
         verified=bool(profile.get("verified") or profile.get("verification")),
@@ -299,6 +306,19 @@ def centre_loads(track: TrackRecord, seats: dict[str, int], seat_hours: dict[str
     return loads
 
 
+def accepted_shoring(shoring: dict) -> tuple[str, ...]:
+    """The shoring classes a posting accepts, in ``SHORING_ORDER``; () when it accepts any.
+
+    A posting written before ``accepted`` existed requires exactly its preference when ``required`` is set.
+    """
+    accepted = shoring.get("accepted")
+    if accepted is None:
+        preference = shoring.get("preference", "any")
+        accepted = [preference] if shoring.get("required") and preference != "any" else []
+    classes = tuple(s.value for s in SHORING_ORDER if s.value in accepted)
+    return () if len(classes) == len(SHORING_ORDER) else classes
+
+
 def posting_needs(posting: dict) -> PostingNeeds:
     engagement = posting.get("engagement") or {}
     shoring = posting.get("shoring") or {"preference": "any", "required": False}
@@ -309,7 +329,7 @@ def posting_needs(posting: dict) -> PostingNeeds:
         posting_id=posting["id"],
         tenant_id=posting["tenant_id"],
         model=posting["model"],
-        category=posting["category"],
+        category=canonical_category(posting["category"]),
         languages=tuple(posting.get("languages") or ()),
         required_skills=tuple((s["name"].strip().lower(), int(s["min_level"]))
                               for s in posting.get("required_skills") or ()),
@@ -319,17 +339,29 @@ def posting_needs(posting: dict) -> PostingNeeds:
         unit=(engagement.get("unit") or "").strip().lower() or None,
         budget=Money.parse(budget) if budget else None,
         hours_per_week=posting.get("hours_per_week"),
+        seats=int(posting.get("seats") or 1),
         duration_weeks=posting.get("duration_weeks"),
         start_date=_date(posting.get("start_date")),
         shoring_preference=shoring.get("preference", "any"),
-        shoring_required=bool(shoring.get("required")),
+        shoring_accepted=accepted_shoring(shoring),
         min_overlap_hours=int(posting.get("min_overlap_hours") or 0),
         coverage=posting.get("coverage") or "business_hours",
         nda_required=bool(confidentiality.get("confidential") or confidentiality.get("nda_required")),
         client_country=client["country"],
         client_time_zone=client["time_zone"],
         published_days=_days(posting.get("published_at") or posting.get("updated_at")),
+        business_hours=business_hours_of(posting),
     )
+
+
+def business_hours_of(posting: dict) -> geography.BusinessHours:
+    """The posting's own business hours, else the client's when the posting was written, else 09:00–17:00
+    Mon–Fri."""
+    hours = posting.get("business_hours") or (posting.get("client") or {}).get("business_hours")
+    if not hours:
+        return geography.DEFAULT_BUSINESS_HOURS
+    days = tuple(day for day in geography.WEEKDAYS if day in hours["days"])
+    return (days, hours["start"], hours["end"])
 
 
 # --- the track record, recomputed from contracting's facts -------------------------------------------------------
@@ -419,9 +451,9 @@ def _instant(moment: str) -> datetime:
 
 
 def _hours(contract: dict) -> float:
-    """A contract commits its hours a week; one without them commits its seats instead (``_seats``), or nothing
-    (fixed-price or per-unit work with neither)."""
-    return contract.get("hours_per_week") or 0.0
+    """A contract commits its hours a week (per seat, × its seats); one without them commits its seats instead
+    (``_seats``), or nothing (fixed-price or per-unit work with neither)."""
+    return (contract.get("hours_per_week") or 0.0) * (contract.get("seats") or 1)
 
 
 def _seats(contract: dict) -> int:
@@ -498,12 +530,13 @@ def rate_score(ratio: float) -> float:
     return max(0.0, 0.8 - 2.0 * (ratio - 1.0))
 
 
-def overlap_per_day(overlap_slots: int) -> float:
-    return overlap_slots * 0.5 / 5.0
+def overlap_per_day(overlap_slots: int, business_days: int = 5) -> float:
+    return overlap_slots * 0.5 / float(business_days)
 
 
-def overlap_score(per_day: float) -> float:
-    return min(1.0, per_day / 8.0)
+def overlap_score(per_day: float, day_hours: float = 8.0) -> float:
+    """Overlap per business day against the length of the client's business day (a full day scores 1)."""
+    return min(1.0, per_day / day_hours)
 
 
 def track_record_score(track: TrackRecord) -> float:
@@ -570,8 +603,8 @@ def _converted_units(budget: Money, currency_code: str) -> int | None:
 def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
     """What the provider would charge for the unit the budget is expressed in (None: no comparable rate).
 
-    hourly: the hourly rate; fixed: hourly rate × estimated hours (hours a week × weeks); retainer: the monthly
-    retainer, else hourly rate × hours a week × 52 / 12; per_unit: the price of the posting's unit.
+    hourly: the hourly rate; fixed: hourly rate × estimated hours (seat-hours a week × weeks); retainer: the
+    monthly retainer, else hourly rate × seat-hours a week × 52 / 12; per_unit: the price of the posting's unit.
     """
     engagement = needs.engagement
     if engagement == "hourly":
@@ -582,9 +615,9 @@ def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
     if engagement == "retainer":
         if row.retainer_units is not None:
             return float(row.retainer_units)
-        if row.hourly_units is None or not needs.hours_per_week:
+        if row.hourly_units is None or not needs.weekly_hours:
             return None
-        return float(row.hourly_units * needs.hours_per_week * WEEKS_PER_MONTH_NUMERATOR) / 12.0
+        return float(row.hourly_units * needs.weekly_hours * WEEKS_PER_MONTH_NUMERATOR) / 12.0
     if engagement == "per_unit":
         units = row.per_unit_units.get(needs.unit) if needs.unit else None
         return None if units is None else float(units)
@@ -625,7 +658,7 @@ def required_coverage_mask(needs: PostingNeeds) -> int:
     if needs.coverage == "24x7":
         return geography.FULL_WEEK
     if needs.coverage == "extended":
-        return geography.extended_hours_mask(needs.client_time_zone)
+        return geography.extended_hours_mask(needs.client_time_zone, needs.business_hours[0])
     return 0
 
 
@@ -638,6 +671,25 @@ def covers(row: CandidateRow, needs: PostingNeeds) -> tuple[bool, str]:
     if needs.coverage == "24x7" and required & ~schedule_mask(row.firm_schedule) == 0:
         return True, "follow-the-sun: the firm's centres together cover 24/7"
     return False, ""
+
+
+def coverage_gap(row: CandidateRow, needs: PostingNeeds) -> str:
+    """Why a row does not give the coverage asked, in hours of the week in the client's time: what its shifts
+    cover and what is missing, and for 24/7 the same for the firm's centres together."""
+    zone = needs.client_time_zone
+    required = required_coverage_mask(needs)
+    asked = "24/7" if needs.coverage == "24x7" else "extended hours"
+    own = schedule_mask(row.schedule) & required
+
+    def cover_and_miss(mask: int) -> str:
+        return (f"cover {geography.describe_week(mask, zone)}; missing "
+                f"{geography.describe_week(required & ~mask, zone)}")
+
+    text = (f"its shifts do not cover {asked} ({geography.describe_week(required, zone)}, client time {zone}): "
+            f"they {cover_and_miss(own)}")
+    if needs.coverage == "24x7" and row.firm_schedule != row.schedule:
+        text += f"; the firm's centres together {cover_and_miss(schedule_mask(row.firm_schedule) & required)}"
+    return text
 
 
 class _Excluded(Exception):
@@ -676,22 +728,24 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         if missing:
             exclude("languages_missing", f"does not speak {', '.join(missing)}")
         free = row.capacity_hours - row.track.committed_hours_per_week
-        if needs.hours_per_week and free < needs.hours_per_week:
+        if needs.weekly_hours and free < needs.weekly_hours:
+            per_seat = f" ({needs.seats} seats × {needs.hours_per_week})" if needs.seats > 1 else ""
             exclude("insufficient_capacity",
-                    f"has {free:g} free hours a week, the work needs {needs.hours_per_week}")
+                    f"has {free:g} free hours a week, the work needs {needs.weekly_hours}{per_seat}")
         covered, coverage_note = covers(row, needs)
         if not covered:
-            asked = "24/7" if needs.coverage == "24x7" else "extended hours (07:00–21:00 client time, Mon–Fri)"
-            exclude("coverage_not_met", f"its shifts do not cover {asked}")
+            exclude("coverage_not_met", coverage_gap(row, needs) if explain else "")
         shoring = geography.shoring_class(needs.client_country, needs.client_time_zone, row.country, row.time_zone)
-        if needs.shoring_required and needs.shoring_preference != "any" and shoring != needs.shoring_preference:
-            exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting requires "
-                                        f"{needs.shoring_preference}")
-        client_mask = geography.business_hours_mask(needs.client_time_zone)
-        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count())
+        if needs.shoring_accepted and shoring not in needs.shoring_accepted:
+            exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting accepts "
+                                        f"{' or '.join(needs.shoring_accepted)}")
+        client_mask = geography.business_hours_mask(needs.client_time_zone, needs.business_hours)
+        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count(),
+                                  len(needs.business_hours[0]))
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
             exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day on average with the "
-                                            f"client's 09:00–17:00, the posting needs {needs.min_overlap_hours} h")
+                                            f"client's {geography.describe_hours(needs.business_hours)}, the "
+                                            f"posting needs {needs.min_overlap_hours} h")
     except _Excluded:
         return Evaluation(row, exclusions, {}, 0.0, 0, [], shoring, per_day)
 
@@ -700,7 +754,7 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         "required_skills": skills_score(row.skills, needs.required_skills),
         "nice_to_have_skills": skills_score(row.skills, needs.nice_to_have_skills),
         "rate": rate,
-        "overlap": overlap_score(per_day),
+        "overlap": overlap_score(per_day, geography.business_day_hours(needs.business_hours)),
         "track_record": track_record_score(row.track),
         "load": load_score(row.track.committed_hours_per_week, row.capacity_hours),
         "shoring": shoring_score(shoring, needs.shoring_preference),
@@ -726,7 +780,8 @@ def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_not
         _skills_reason(row, needs.required_skills, "required"),
         _skills_reason(row, needs.nice_to_have_skills, "nice-to-have"),
         rate_reason,
-        f"{per_day:g} h overlap per business day on average with the client's 09:00–17:00 ({row.time_zone})",
+        f"{per_day:g} h overlap per business day on average with the client's "
+        f"{geography.describe_hours(needs.business_hours)} ({row.time_zone})",
         f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
                                   else f"; the client prefers {needs.shoring_preference}"),
     ]

@@ -38,9 +38,20 @@ OPEN_FOR_WORK = 1  # alive, verified and not marked unavailable
 NDA_WILLING = 2
 MAX_SKILL_LEVEL = 127  # skill levels are stored as int8 (the contract allows 1–5)
 
-# Per-slot-count tables, by domain's own scalar functions: the overlap term of a row is OVERLAP_TERM[its slots].
-_PER_DAY = [domain.overlap_per_day(slots) for slots in range(SLOTS + 1)]
-OVERLAP_TERM = np.array([domain.WEIGHTS["overlap"] * domain.overlap_score(per_day) for per_day in _PER_DAY])
+
+
+@functools.cache
+def _per_day(business_hours: geography.BusinessHours) -> tuple[float, ...]:
+    """Per count of overlapping slots: the overlap per business day, by ``domain``'s own scalar function."""
+    return tuple(domain.overlap_per_day(slots, len(business_hours[0])) for slots in range(SLOTS + 1))
+
+
+@functools.cache
+def _overlap_term(business_hours: geography.BusinessHours) -> np.ndarray:
+    """Per count of overlapping slots: the weighted overlap term (a row's is this table at its slot count)."""
+    day_hours = geography.business_day_hours(business_hours)
+    return np.array([domain.WEIGHTS["overlap"] * domain.overlap_score(per_day, day_hours)
+                     for per_day in _per_day(business_hours)])
 
 
 @functools.cache
@@ -50,14 +61,15 @@ def _skill_scores(min_level: int) -> np.ndarray:
 
 
 @functools.cache
-def _enough_overlap(min_hours: int) -> np.ndarray:
+def _enough_overlap(min_hours: int, business_hours: geography.BusinessHours) -> np.ndarray:
     """Per count of overlapping slots: whether it gives the posting's minimum overlap per business day."""
-    return np.array([not per_day < min_hours for per_day in _PER_DAY], dtype=np.bool_)
+    return np.array([not per_day < min_hours for per_day in _per_day(business_hours)], dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """A posting's ranking: the best ``k`` rows (index, score units) in order, and how many rows were eligible."""
+    """A posting's ranking: the best row (index, score units) of each of the best ``k`` providers in order, and how
+    many rows were eligible."""
 
     top: list[tuple[int, int]]
     eligible: int
@@ -309,15 +321,16 @@ class MatchIndex:
 
     # --- per-posting tables, by distinct schedule, location, language set, currency --------------------------
 
-    def _overlap_slots(self, client_time_zone: str) -> np.ndarray:
+    def _overlap_slots(self, needs: PostingNeeds) -> np.ndarray:
         """Per schedule: half-hour slots it shares with the client's business hours."""
         count = len(self._schedules)
 
         def make() -> np.ndarray:
-            client = np.array(geography.words(geography.business_hours_mask(client_time_zone)), dtype=np.uint64)
+            client = np.array(geography.words(geography.business_hours_mask(needs.client_time_zone,
+                                                                            needs.business_hours)), dtype=np.uint64)
             return np.bitwise_count(self._schedule_words[:count] & client).sum(axis=1, dtype=np.int16)
 
-        return self._tables.get_or(("overlap", client_time_zone, count), make)
+        return self._tables.get_or(("overlap", needs.client_time_zone, needs.business_hours, count), make)
 
     def _covering(self, needs: PostingNeeds) -> np.ndarray | None:
         """Per schedule: whether it covers the hours the posting asks (None when it asks none)."""
@@ -330,12 +343,14 @@ class MatchIndex:
             want = np.array(geography.words(required), dtype=np.uint64)
             return np.all((self._schedule_words[:count] & want) == want, axis=1)
 
-        return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, count), make)
+        return self._tables.get_or(("covering", needs.coverage, needs.client_time_zone, needs.business_hours, count),
+                                   make)
 
-    def _overlap_terms(self, client_time_zone: str) -> np.ndarray:
+    def _overlap_terms(self, needs: PostingNeeds) -> np.ndarray:
         """Per schedule: the weighted overlap term."""
-        slots = self._overlap_slots(client_time_zone)
-        return self._tables.get_or(("overlap terms", client_time_zone, len(slots)), lambda: OVERLAP_TERM[slots])
+        slots = self._overlap_slots(needs)
+        return self._tables.get_or(("overlap terms", needs.client_time_zone, needs.business_hours, len(slots)),
+                                   lambda: _overlap_term(needs.business_hours)[slots])
 
     def _schedule_ok(self, needs: PostingNeeds, covering: np.ndarray | None) -> np.ndarray | None:
         """Per schedule: enough overlap with the client's business hours, and (but for 24/7, which a firm may
@@ -347,13 +362,13 @@ class MatchIndex:
         def make() -> np.ndarray:
             ok = np.ones(len(self._schedules), dtype=np.bool_)
             if needs.min_overlap_hours:
-                ok &= _enough_overlap(needs.min_overlap_hours)[self._overlap_slots(needs.client_time_zone)]
+                ok &= _enough_overlap(needs.min_overlap_hours, needs.business_hours)[self._overlap_slots(needs)]
             if own_coverage is not None:
                 ok &= own_coverage
             return ok
 
-        return self._tables.get_or(("schedule ok", needs.client_time_zone, needs.min_overlap_hours, needs.coverage,
-                                    len(self._schedules)), make)
+        return self._tables.get_or(("schedule ok", needs.client_time_zone, needs.business_hours,
+                                    needs.min_overlap_hours, needs.coverage, len(self._schedules)), make)
 
     def _shoring(self, needs: PostingNeeds) -> list:
         """Per location: its shoring class for this client."""
@@ -406,8 +421,8 @@ class MatchIndex:
             eligible &= market.available_from[:n] <= needs.start_date.toordinal()
         if needs.languages:
             eligible &= self._speaking(needs.languages)[market.language_set[:n]]
-        if needs.hours_per_week:
-            eligible &= ~(market.free[:n] < needs.hours_per_week)
+        if needs.weekly_hours:
+            eligible &= ~(market.free[:n] < needs.weekly_hours)
         covering = self._covering(needs)
         schedule_ok = self._schedule_ok(needs, covering)
         if schedule_ok is not None:
@@ -415,8 +430,8 @@ class MatchIndex:
         if needs.coverage == "24x7" and covering is not None:  # follow-the-sun: the firm's centres together
             eligible &= covering[market.schedule[:n]] | covering[market.firm_schedule[:n]]
         shoring = self._shoring(needs)
-        if needs.shoring_required and needs.shoring_preference != "any":
-            eligible &= np.array([s == needs.shoring_preference for s in shoring], dtype=np.bool_)[
+        if needs.shoring_accepted:
+            eligible &= np.array([s in needs.shoring_accepted for s in shoring] or [False], dtype=np.bool_)[
                 market.location[:n]]
 
         at = np.flatnonzero(eligible)
@@ -452,9 +467,9 @@ class MatchIndex:
         elif needs.engagement == "retainer":
             retainer = market.retainer[at]
             no_retainer = retainer == NO_MONEY
-            if needs.hours_per_week:
+            if needs.weekly_hours:
                 hourly = market.hourly[at]
-                derived = (hourly * needs.hours_per_week * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
+                derived = (hourly * needs.weekly_hours * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
                 derived /= 12.0
                 unknown = no_retainer & (hourly == NO_MONEY)
                 cost = np.where(no_retainer, derived, retainer.astype(np.float64))
@@ -496,7 +511,7 @@ class MatchIndex:
             "nice_to_have_skills": self._skills_term(needs.nice_to_have_skills,
                                                      domain.WEIGHTS["nice_to_have_skills"], idx),
             "rate": self._rate_term(needs, market, at),
-            "overlap": self._overlap_terms(needs.client_time_zone)[market.schedule[at]],
+            "overlap": self._overlap_terms(needs)[market.schedule[at]],
             "track_record": market.track_term[at],
             "load": market.load_term[at],
             "shoring": self._shoring_terms(needs, shoring)[market.location[at]],
@@ -527,30 +542,57 @@ class MatchIndex:
         return total.astype(np.int64)
 
     def _top(self, idx: np.ndarray, units: np.ndarray, k: int) -> list[tuple[int, int]]:
+        """The best row of each of the best ``k`` providers: a firm takes one place, whichever centre ranks it.
+
+        The candidates are the rows at or above the ``want``-th best score (every row tied with it included, for a
+        fair tie-break); when they hold fewer than ``k`` providers (one firm's centres fill them), ``want`` doubles.
+        A provider's best row is then the first of its rows in order, as none outside the candidates beats it.
+        """
         if len(idx) == 0 or k <= 0:
             return []
-        if len(idx) > k:
-            threshold = np.partition(units, len(units) - k)[len(units) - k]
-            chosen = np.flatnonzero(units >= threshold)  # every row tied with the k-th, for a fair tie-break
-        else:
-            chosen = np.arange(len(idx))
-        ordered = sorted(
-            ((int(idx[j]), int(units[j])) for j in chosen),
-            key=lambda item: domain.sort_key(item[1], self.rows[item[0]]),
-        )
-        return ordered[:k]
+        want = k
+        while True:
+            if len(idx) > want:
+                threshold = np.partition(units, len(units) - want)[len(units) - want]
+                chosen = np.flatnonzero(units >= threshold)
+            else:
+                chosen = np.arange(len(idx))
+            ordered = sorted(
+                ((int(idx[j]), int(units[j])) for j in chosen),
+                key=lambda item: domain.sort_key(item[1], self.rows[item[0]]),
+            )
+            best: list[tuple[int, int]] = []
+            seen: set[str] = set()
+            for row_index, row_units in ordered:
+                provider = self.rows[row_index].provider_id
+                if provider not in seen:
+                    seen.add(provider)
+                    best.append((row_index, row_units))
+            if len(best) >= k or len(chosen) == len(idx):
+                return best[:k]
+            want *= 2
 
     def position(self, ranked: Ranked, row_index: int) -> int | None:
-        """1-based place of an eligible row among all eligible rows (None when it is not eligible)."""
+        """1-based place a row gives its provider among all eligible providers, each ranked by its best row (None
+        when the row is not eligible)."""
         where = np.flatnonzero(ranked.eligible_rows == row_index)
         if len(where) == 0:
             return None
         mine = int(ranked.eligible_units[where[0]])
-        better = int(np.count_nonzero(ranked.eligible_units > mine))
-        tied = ranked.eligible_rows[ranked.eligible_units == mine]
-        key = domain.sort_key(mine, self.rows[row_index])
-        better += sum(1 for t in tied if domain.sort_key(mine, self.rows[int(t)]) < key)
-        return better + 1
+        row = self.rows[row_index]
+        key = domain.sort_key(mine, row)
+        ahead = {self.rows[int(r)].provider_id for r in ranked.eligible_rows[ranked.eligible_units > mine]}
+        ahead.update(self.rows[int(t)].provider_id for t in ranked.eligible_rows[ranked.eligible_units == mine]
+                     if domain.sort_key(mine, self.rows[int(t)]) < key)
+        ahead.discard(row.provider_id)
+        return len(ahead) + 1
+
+    def eligible_rows_of(self, ranked: Ranked, provider_id: str) -> list[tuple[int, int]]:
+        """A provider's eligible rows (index, score units), best first."""
+        mine = np.isin(ranked.eligible_rows, np.array(self.by_provider.get(provider_id, ()), dtype=np.int64))
+        found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[mine], ranked.eligible_units[mine],
+                                                   strict=True)]
+        return sorted(found, key=lambda item: domain.sort_key(item[1], self.rows[item[0]]))
 
 
 def naive_rank(rows: list[CandidateRow], needs: PostingNeeds, k: int) -> list[tuple[CandidateRow, int]]:
@@ -561,4 +603,9 @@ def naive_rank(rows: list[CandidateRow], needs: PostingNeeds, k: int) -> list[tu
         if evaluation.eligible:
             scored.append((row, evaluation.units))
     scored.sort(key=lambda item: domain.sort_key(item[1], item[0]))
-    return scored[:k]
+    best, seen = [], set()
+    for row, units in scored:  # a firm takes one place: its best row
+        if row.provider_id not in seen:
+            seen.add(row.provider_id)
+            best.append((row, units))
+    return best[:k]

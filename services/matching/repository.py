@@ -8,6 +8,9 @@
 - ``contracts``: one fact per contract from contracting's events (``_id`` = contract id): provider, centre,
   version, status, hours a week, completion rating — merged by ``domain.merge_contract``.
 - ``sla_results``: one evaluated SLA window per (contract, SLA, window), the latest evaluation of it.
+- ``early_provider_facts``: a verification or availability change that arrived before the provider's registration
+  (they travel on different queues), held until the registration comes and then applied; after it, the document
+  stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
   current ``shortlist``.
@@ -23,12 +26,14 @@ from pymongo.database import Database
 
 from services.matching import domain
 from shared.envelope import utc_now
+from shared.vocabulary import category_aliases
 
 PROVIDERS = "providers"
 TENANTS = "tenants"
 POSTINGS = "postings"
 CONTRACTS = "contracts"
 SLA_RESULTS = "sla_results"
+EARLY_FACTS = "early_provider_facts"
 COUNTERS = "counters"
 OPEN = "open"
 RE_RANKED_STATUSES = (OPEN,)
@@ -128,6 +133,29 @@ def upsert_profile(db: Database, profile: dict, session: ClientSession) -> bool:
                    "delivery_centres": [dict(centre, seats=seats.get(centre["id"], centre["seats"]))
                                         for centre in profile.get("delivery_centres") or []]}
     return upsert_snapshot(db, PROVIDERS, profile, session)
+
+
+def hold_early_fact(db: Database, provider_id: str, kind: str, data: dict, session: ClientSession) -> None:
+    """Keep a fact about a provider whose registration has not arrived yet (``verification`` or ``availability``,
+    the newest availability by version), to apply when it does (``take_early_facts``)."""
+    held = db[EARLY_FACTS].find_one({"_id": provider_id}, {kind: 1}, session=session) or {}
+    if kind in held and (held[kind].get("version") or 0) > (data.get("version") or 0):
+        return
+    db[EARLY_FACTS].update_one({"_id": provider_id}, {"$set": {kind: data}}, upsert=True, session=session)
+
+
+def take_early_facts(db: Database, provider_id: str, session: ClientSession) -> dict:
+    """The facts held for a provider until its registration (kind -> data), taken in the registration's
+    transaction.
+
+    The document is always written (left as ``{"registered": true}``): a fact held by a transaction running at the
+    same time writes it too, so the two conflict and one is retried, seeing the other. Without that write, a fact
+    whose transaction began before the registration committed would be held after the registration read nothing,
+    and never applied.
+    """
+    held = db[EARLY_FACTS].find_one({"_id": provider_id}, session=session) or {}
+    db[EARLY_FACTS].replace_one({"_id": provider_id}, {"registered": True}, upsert=True, session=session)
+    return {kind: data for kind, data in held.items() if kind not in ("_id", "registered")}
 
 
 def providers_changed_since(db: Database, seq: int) -> Iterator[dict]:
@@ -230,8 +258,9 @@ def open_postings_touched_by(db: Database, provider_id: str, models: set[str], c
     first field, and with an ``$in`` or ``$or`` in the filter, or ``status`` leading the shortlisted-provider
     query, it scanned every open posting (0.5-1.7 s at 4,000 open postings).
     """
+    stored_categories = sorted({alias for category in categories for alias in category_aliases(category)})
     queries = [{"status": status, "model": model, "category": category}
-               for status in RE_RANKED_STATUSES for model in sorted(models) for category in sorted(categories)]
+               for status in RE_RANKED_STATUSES for model in sorted(models) for category in stored_categories]
     queries += [{"shortlist.candidates.provider_id": provider_id, "status": status} for status in RE_RANKED_STATUSES]
     seen: set[str] = set()
     for query in queries:

@@ -2,7 +2,8 @@
 
 Inputs (all idempotent, each in one transaction with its outbox):
 - provider.registered / updated / availability_changed / verified → the provider read model and the index; the
-  open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes;
+  open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes. A
+  verification or availability change that overtakes the registration (another queue) is held and applied with it;
 - tenant.registered → tenants (their segment is the lane of their postings' shortlists);
 - posting.published → rank, store the shortlist, ``matches.proposed.v1``;
 - posting.updated → re-rank (``shortlist.updated.v1`` when it changes);
@@ -25,6 +26,7 @@ from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
 from shared.envelope import utc_now
 from shared.errors import NotFound
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.timers import configured_timer
@@ -33,13 +35,6 @@ from shared.tracing import Tracing
 log = logging.getLogger(__name__)
 
 TERMINAL = ("awarded", "cancelled", "closed", "expired")
-
-
-class ProviderNotYetKnown(RuntimeError):
-    """A provider's change arrived before its registration (they travel on different queues).
-
-    Raising hands the event to the retry queues: by the next attempt the registration has normally been applied.
-    """
 
 
 def _without_id(document: dict) -> dict:
@@ -65,28 +60,46 @@ class MatchingService:
 
     def _profile_arrived(self, uow: UnitOfWork, profile: dict) -> None:
         if repository.upsert_profile(uow.db, profile, uow.session):
+            self._apply_early_facts(uow, profile["id"])
             self._adopt_waiting_track_record(uow, profile["id"])
             self._provider_changed(uow, profile["id"])
 
     @subscribe("providers", "provider.availability_changed.v1")
     def on_provider_availability_changed(self, uow, envelope):
-        changed = repository.set_availability(uow.db, envelope["data"], uow.session)
-        if changed is None:
-            raise ProviderNotYetKnown(envelope["data"]["provider_id"])
-        if changed:
-            self._provider_changed(uow, envelope["data"]["provider_id"])
+        data = envelope["data"]
+        changed = repository.set_availability(uow.db, data, uow.session)
+        if changed is None:  # it overtook the registration: kept until the registration comes
+            repository.hold_early_fact(uow.db, data["provider_id"], "availability", data, uow.session)
+        elif changed:
+            self._provider_changed(uow, data["provider_id"])
 
     @subscribe("providers", "provider.verified.v1")
     def on_provider_verified(self, uow, envelope):
         data = envelope["data"]
-        # ``verification`` is kept apart from the snapshot fields: verifying is final, and a profile snapshot
-        # taken before it (an update arriving late) must not make the provider unverified again here.
+        if self._verify(uow, data):
+            self._provider_changed(uow, data["provider_id"])
+        else:  # it overtook the registration: kept until the registration comes
+            repository.hold_early_fact(uow.db, data["provider_id"], "verification", data, uow.session)
+
+    @staticmethod
+    def _verify(uow: UnitOfWork, data: dict) -> bool:
+        """Mark the provider verified; False when matching does not know it yet.
+
+        ``verification`` is kept apart from the snapshot fields: verifying is final, and a profile snapshot taken
+        before it (an update arriving late) must not make the provider unverified again here."""
         verification = {"verified_at": data["verified_at"], "verified_by": data["verified_by"]}
-        if not repository.set_fields(uow.db, PROVIDERS, data["provider_id"],
+        return repository.set_fields(uow.db, PROVIDERS, data["provider_id"],
                                      {"verified": True, "verified_at": data["verified_at"],
-                                      "verification": verification}, uow.session):
-            raise ProviderNotYetKnown(data["provider_id"])
-        self._provider_changed(uow, data["provider_id"])
+                                      "verification": verification}, uow.session)
+
+    def _apply_early_facts(self, uow: UnitOfWork, provider_id: str) -> None:
+        """A verification or availability change that arrived before the registration applies now, in the
+        registration's transaction, so the first ranking that sees the provider sees it too."""
+        early = repository.take_early_facts(uow.db, provider_id, uow.session)
+        if "verification" in early:
+            self._verify(uow, early["verification"])
+        if "availability" in early:
+            repository.set_availability(uow.db, early["availability"], uow.session)
 
     def _provider_changed(self, uow: UnitOfWork, provider_id: str) -> None:
         repository.mark_provider_changed(uow.db, provider_id, uow.session)
@@ -286,7 +299,23 @@ class MatchingService:
             raise NotFound(f"matching knows no provider {provider_id}")
         needs = domain.posting_needs(posting)
         return shortlists.explanation(self.matches.index, needs, posting["shortlist"], provider_id, rows,
-                                      posting["shortlist"].get("top_k", self.matches.top_k))
+                                      posting["shortlist"].get("top_k", self.matches.top_k), utc_now())
+
+    @rpc
+    def free_capacity(self, provider_id: str, centre_id: str | None = None) -> dict:
+        """A provider's free hours a week (a firm's: of the delivery centre, or of all its centres): its capacity
+        less the hours its current contracts hold, as matching counts them for ranking. Postings asks before it
+        takes a proposal (matching owns the load; postings keeps no copy)."""
+        self.matches.catch_up(self.store.db)
+        rows = [row for row in self.matches.index.provider_rows(provider_id)
+                if centre_id is None or row.centre_id == centre_id]
+        if not rows:
+            raise NotFound(f"matching knows no provider {provider_id}" + (f" centre {centre_id}" if centre_id else ""))
+        capacity = sum(row.capacity_hours for row in rows)
+        committed = sum(row.track.committed_hours_per_week for row in rows)
+        return {"provider_id": provider_id, "centre_id": centre_id, "capacity_hours_per_week": round(capacity, 2),
+                "committed_hours_per_week": round(committed, 2),
+                "free_hours_per_week": round(max(capacity - committed, 0.0), 2)}
 
     @rpc
     def get_provider(self, provider_id: str) -> dict:
@@ -305,7 +334,7 @@ class MatchingService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}
 
     @rpc
     def read_model_counts(self) -> dict:

@@ -14,11 +14,11 @@ from decimal import Decimal
 from services.matching import domain
 from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.ranking import MatchIndex, Ranked
-from shared.envelope import rfc3339
+from shared.envelope import rfc3339, utc_now
 
 
-def candidate_entry(evaluation: domain.Evaluation, rank: int) -> dict:
-    return {
+def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: list[dict] | None = None) -> dict:
+    entry = {
         "provider_id": evaluation.row.provider_id,
         "centre_id": evaluation.row.centre_id,
         "rank": rank,
@@ -26,31 +26,52 @@ def candidate_entry(evaluation: domain.Evaluation, rank: int) -> dict:
         "breakdown": {name: f"{value:.4f}" for name, value in evaluation.components.items()},
         "reasons": evaluation.reasons,
     }
+    if other_centres:
+        entry["other_centres"] = other_centres
+    return entry
+
+
+def _evaluated(index: MatchIndex, needs: PostingNeeds, row_index: int, units: int) -> domain.Evaluation:
+    evaluation = domain.evaluate(index.rows[row_index], needs)
+    if evaluation.units != units:  # the two forms of one rule disagreeing is a bug, never a tie-break
+        raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}")
+    return evaluation
 
 
 def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: datetime) -> tuple[dict, Ranked]:
+    """The top ``k`` providers, a firm in one place: its best centre ranks it, its other eligible centres are listed
+    under it with their own scores."""
     ranked = index.rank(needs, k)
     candidates = []
     for place, (row_index, units) in enumerate(ranked.top, start=1):
-        evaluation = domain.evaluate(index.rows[row_index], needs)
-        if evaluation.units != units:  # the two forms of one rule disagreeing is a bug, never a tie-break
-            raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}")
-        candidates.append(candidate_entry(evaluation, place))
+        evaluation = _evaluated(index, needs, row_index, units)
+        others = []
+        if evaluation.row.centre_id is not None:
+            for other_index, other_units in index.eligible_rows_of(ranked, evaluation.row.provider_id):
+                if other_index != row_index:
+                    other = _evaluated(index, needs, other_index, other_units)
+                    others.append({"centre_id": other.row.centre_id, "score": domain.score_text(other.units),
+                                   "breakdown": {n: f"{v:.4f}" for n, v in other.components.items()}})
+        candidates.append(candidate_entry(evaluation, place, others))
     shortlist = {"version": version, "computed_at": rfc3339(now), "candidates": candidates,
                  "eligible": ranked.eligible, "top_k": k}
     return shortlist, ranked
 
 
-def order(shortlist: dict | None) -> list[tuple[str, str | None]]:
-    return [(c["provider_id"], c["centre_id"]) for c in (shortlist or {}).get("candidates", [])]
+def order(shortlist: dict | None) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """Who is on the shortlist, in order: each provider, the centre that ranks it and its other centres listed."""
+    return [(c["provider_id"], c["centre_id"], tuple(o["centre_id"] for o in c.get("other_centres", ())))
+            for c in (shortlist or {}).get("candidates", [])]
 
 
-def scores(shortlist: dict | None) -> list[str]:
-    return [c["score"] for c in (shortlist or {}).get("candidates", [])]
+def scores(shortlist: dict | None) -> list[tuple[str, ...]]:
+    return [(c["score"], *(o["score"] for o in c.get("other_centres", ())))
+            for c in (shortlist or {}).get("candidates", [])]
 
 
 def really_changed(before: dict | None, after: dict) -> bool:
-    """A shortlist changes when who is on it, or in which order, changes (not a score's last decimal)."""
+    """A shortlist changes when who is on it (a firm's centres listed included), or in which order, changes (not
+    a score's last decimal)."""
     return order(before) != order(after)
 
 
@@ -109,32 +130,43 @@ def wire(posting: dict, shortlist: dict) -> dict:
 
 
 def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provider_id: str,
-                rows: list[CandidateRow], k: int) -> dict:
+                rows: list[CandidateRow], k: int, now: datetime | None = None) -> dict:
     """Why a provider is where it is on a posting: per row (the provider, or each of its centres), the hard
-    constraints that exclude it, or its score, breakdown, place among all eligible rows and distance to the cut."""
-    listed = {(c["provider_id"], c["centre_id"]): c for c in (shortlist or {}).get("candidates", [])}
-    candidates = (shortlist or {}).get("candidates", [])
+    constraints that exclude it, or its score, breakdown, its provider's place among all eligible providers and
+    distance to the cut.
+
+    Status, rank and cut all come from one ranking, made now, of which the shortlist is the top ``k``: they cannot
+    contradict each other. ``shortlist_version`` names the stored shortlist when it is that ranking; while a change
+    is being re-ranked (the stored shortlist differs) it is null and ``shortlist_pending`` is true.
+    """
+    live, ranked = build(index, needs, k, version=(shortlist or {}).get("version", 0), now=now or utc_now())
+    current = shortlist is not None and order(shortlist) == order(live)
+    listed = {c["provider_id"]: c for c in live["candidates"]}
+    candidates = live["candidates"]
     cut = candidates[-1]["score"] if len(candidates) >= k and candidates else None
-    ranked = index.rank(needs, k)
     entries = []
     for row in rows:
         evaluation = domain.evaluate(row, needs)
         entry: dict = {"centre_id": row.centre_id, "centre_name": row.centre_name}
-        on_list = listed.get((row.provider_id, row.centre_id))
+        place = listed.get(row.provider_id)
         if evaluation.exclusions:
             entry.update(status="excluded", excluded_by=[{"constraint": c, "reason": r}
                                                         for c, r in evaluation.exclusions])
         else:
-            row_index = index.by_key.get(row.key)
-            position = index.position(ranked, row_index) if row_index is not None else None
+            if place is not None:
+                status = "shortlisted" if place["centre_id"] == row.centre_id else "listed_under_firm"
+                rank = place["rank"]
+            else:
+                row_index = index.by_key.get(row.key)
+                status, rank = "below_cut", None if row_index is None else index.position(ranked, row_index)
             entry.update(
-                status="shortlisted" if on_list else "below_cut",
+                status=status,
                 score=domain.score_text(evaluation.units),
-                rank=on_list["rank"] if on_list else position,
+                rank=rank,
                 breakdown={name: f"{value:.4f}" for name, value in evaluation.components.items()},
                 reasons=evaluation.reasons,
             )
-            if not on_list and cut is not None:
+            if status == "below_cut" and cut is not None:
                 entry["below_cut_by"] = domain.score_text(max(0, score_units(cut) - evaluation.units))
         entries.append(entry)
     statuses = {e["status"] for e in entries}
@@ -143,12 +175,14 @@ def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, 
         "posting_id": needs.posting_id,
         "provider_id": provider_id,
         "status": status,
-        "shortlist_version": (shortlist or {}).get("version"),
+        "shortlist_version": shortlist["version"] if current else None,
+        "shortlist_pending": not current,
         "cut_score": cut,
         "top_k": k,
         "eligible": ranked.eligible,
         "rows": entries,
-        "summary": _summary(status, entries, cut),
+        "summary": _summary(status, entries, cut) + ("" if current else " The shortlist is being updated to "
+                                                                         "this ranking."),
     }
 
 

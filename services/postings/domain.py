@@ -12,13 +12,21 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from services.postings import competencies
 from shared.errors import Conflict, ValidationFailed
+from shared.fields import LAST_YEAR
 from shared.money import Money
-from shared.vocabulary import CATEGORIES, CATEGORY_IDS, CoreAssessment
+from shared.vocabulary import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    DEFAULT_BUSINESS_HOURS,
+    CoreAssessment,
+    canonical_category,
+)
 
 
 class Status(StrEnum):
@@ -39,7 +47,9 @@ class Engagement(StrEnum):
 
 
 ANY_SHORING = "any"
-SHORING_PREFERENCES = (ANY_SHORING, "onshore", "nearshore", "offshore")
+SHORING_CLASSES = ("onshore", "nearshore", "offshore")
+SHORING_PREFERENCES = (ANY_SHORING, *SHORING_CLASSES)
+MAX_SEATS = 1000
 SLA_DIRECTIONS = ("at_most", "at_least")
 SLA_WINDOWS = ("daily", "weekly", "monthly")
 COVERAGES = ("business_hours", "extended", "24x7")
@@ -48,7 +58,7 @@ COVERAGES = ("business_hours", "extended", "24x7")
 EDITABLE_FIELDS = (
     "title", "description", "category", "model", "required_skills", "nice_to_have_skills", "languages",
     "engagement", "budget", "hours_per_week", "start_date", "duration_weeks", "shoring", "min_overlap_hours",
-    "coverage", "sla_requirements", "confidentiality",
+    "coverage", "sla_requirements", "confidentiality", "seats", "business_hours",
 )
 
 # A draft may be saved early and completed later; these stand for whatever the client has not said yet.
@@ -60,14 +70,27 @@ DRAFT_DEFAULTS: dict[str, Any] = {
     "engagement": None,
     "budget": None,
     "hours_per_week": None,
+    # Several people at once (a 3-seat desk staffed 24/7 is 3 seats × 168 hours): hours_per_week is per seat.
+    "seats": 1,
     "start_date": None,
     "duration_weeks": None,
-    "shoring": {"preference": ANY_SHORING, "required": False},
+    "shoring": {"preference": ANY_SHORING, "required": False, "accepted": list(SHORING_CLASSES)},
     "min_overlap_hours": 0,
     "coverage": "business_hours",
     "sla_requirements": [],
     "confidentiality": {"confidential": False, "nda_required": False},
+    # None: the client's own business hours (``client.business_hours``, copied from the tenant).
+    "business_hours": None,
 }
+
+
+def shoring_requirement(preference: str, required: bool | None, accepted: list[str] | None) -> dict:
+    """A posting's shoring: the classes it accepts (in onshore → offshore order), whether that is a restriction,
+    and the class the score prefers. Without ``accepted`` a required shoring accepts exactly its preference."""
+    if accepted is None:
+        accepted = [preference] if required else list(SHORING_CLASSES)
+    classes = [name for name in SHORING_CLASSES if name in accepted]
+    return {"preference": preference, "required": len(classes) < len(SHORING_CLASSES), "accepted": classes}
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -199,25 +222,49 @@ def _whole_words(phrase: str) -> re.Pattern[str]:
 def assess(
     *, title: str, category: str, required_skills: Iterable[str], core_competencies: Iterable[str]
 ) -> Assessment:
-    """Core when the posting touches what the tenant declared as core; otherwise the category's default."""
+    """Core when the posting means what the tenant declared as core, borderline when it touches it; otherwise the
+    category's default.
+
+    A competency is found in the title or a required skill by exact phrase, or by meaning (``competencies``: word
+    stems and a synonym table). A category competency makes the posting core by its category; a title or skill
+    meaning its label in another category makes it borderline (worth a look, but the client chose the category).
+    """
     skills = list(required_skills)
     label, default, why = CATEGORIES[category]
     matches: list[str] = []
+    touches: list[str] = []
     for competency in core_competencies:
         if competency in CATEGORY_IDS:
-            if competency == category:
+            if canonical_category(competency) == canonical_category(category):
                 matches.append(f"its category, {label}, is one of your core competencies")
-            continue
-        pattern = _whole_words(competency)
-        if pattern.search(title):
-            matches.append(f"the title mentions your core competency “{competency}”")
-        matches.extend(
-            f"the required skill “{skill}” matches your core competency “{competency}”"
-            for skill in skills
-            if pattern.search(skill)
-        )
+                continue
+            phrase, named = CATEGORIES[competency][0], f"{CATEGORIES[competency][0]} (a category)"
+        else:
+            phrase = named = competency
+            pattern = _whole_words(competency)
+            exact = [f"the title mentions your core competency “{competency}”"] if pattern.search(title) else []
+            exact.extend(f"the required skill “{skill}” matches your core competency “{competency}”"
+                         for skill in skills if pattern.search(skill))
+            if exact:
+                matches.extend(exact)
+                continue
+        for where, text in (("the title", title), *((f"the required skill “{skill}”", skill) for skill in skills)):
+            found = competencies.match(phrase, text)
+            if found is None:
+                continue
+            words = ", ".join(f"“{word}”" for word in found.words)
+            if found.complete and competency not in CATEGORY_IDS:
+                matches.append(f"{where} means your core competency “{named}” ({words})")
+            elif found.complete:
+                touches.append(f"{where} means your core competency “{named}” ({words}), though you chose {label}")
+            else:
+                touches.append(f"{where} touches your core competency “{named}” ({words}), though not all of it")
     if matches:
         return Assessment(CoreAssessment.CORE, f"Core work: {'; '.join(matches)}.")
+    if touches:
+        return Assessment(CoreAssessment.BORDERLINE,
+                          f"Possibly core: {'; '.join(touches)}; {label} is "
+                          f"{'non-core' if default is CoreAssessment.NON_CORE else default.value} by default.")
     kind = "non-core" if default is CoreAssessment.NON_CORE else default.value
     return Assessment(
         default,
@@ -274,7 +321,9 @@ def new_tenant(*, tenant_id: str, fields: dict, now: datetime) -> dict:
         "time_zone": fields["time_zone"],
         "segment": fields["segment"],
         "core_competencies": normalise_competencies(fields["core_competencies"]),
+        "business_hours": fields.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS),
         "created_at": now,
+        **{key: fields.get(key) for key in ("legal_name", "address", "tax_id")},
     }
 
 
@@ -287,7 +336,8 @@ def new_posting(*, posting_id: str, tenant: dict, fields: dict, now: datetime) -
         **fields,
         # Matching compares the client's location with providers' later; the tenant's is copied now so a
         # posting keeps meaning what it meant when it was written.
-        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"]},
+        "client": {"country": tenant["country"], "time_zone": tenant["time_zone"],
+                   "business_hours": tenant.get("business_hours") or dict(DEFAULT_BUSINESS_HOURS)},
         "created_at": now,
         "updated_at": now,
         "published_at": None,
@@ -431,6 +481,7 @@ def posting_summary(posting: dict) -> dict:
         "engagement": posting["engagement"],
         "budget": posting["budget"],
         "hours_per_week": posting["hours_per_week"],
+        "seats": posting.get("seats", 1),
         "start_date": posting["start_date"],
         "duration_weeks": posting["duration_weeks"],
         "confidentiality": posting["confidentiality"],
@@ -505,6 +556,21 @@ def terms_problems(posting: dict, terms: dict) -> dict[str, list[str]]:
     if needs_hours_per_week(posting["engagement"]) and terms.get("hours_per_week") is None:
         problems["hours_per_week"] = [f"Required for {posting['engagement']['type']} work."]
     return problems
+
+
+def ensure_within_capacity(terms: dict, free_hours: float | None, seats: int = 1) -> None:
+    """Terms may not ask more hours a week than the provider has free (matching's count of its capacity less the
+    hours its current contracts hold); hours are per seat, so a multi-seat posting asks hours x seats. ``None``:
+    matching could not tell; the terms are taken unchecked."""
+    hours = terms.get("hours_per_week")
+    if free_hours is None or not hours or hours * seats <= free_hours:
+        return
+    asked = f"{hours}" if seats == 1 else f"{hours} per seat x {seats} seats = {hours * seats:g}"
+    raise ValidationFailed(
+        "The provider does not have that many free hours a week.",
+        details={"hours_per_week": [f"The provider has {free_hours:g} free hours a week; these terms ask for "
+                                    f"{asked}."]},
+    )
 
 
 def ensure_terms_fit(posting: dict, terms: dict) -> None:
@@ -657,9 +723,9 @@ def ensure_terms_still_mean_the_same(posting: dict, proposal: dict) -> None:
                        details=problems)
 
 
-def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
+def award(posting: dict, proposal: dict, *, now: datetime, max_backdate_days: int) -> tuple[dict, dict]:
     """The awarded posting and the winning proposal; the proposal's terms must be agreed by both sides, for the
-    posting as it is."""
+    posting as it is, and make a contract contracting can draft and its parties can edit."""
     ensure_transition(posting["status"], Status.AWARDED)
     if proposal["posting_id"] != posting["id"]:
         raise ValidationFailed("The proposal is not for this posting.",
@@ -670,11 +736,28 @@ def award(posting: dict, proposal: dict, *, now: datetime) -> tuple[dict, dict]:
             f"The proposal is {proposal['status']}; award it once both sides have agreed to its latest terms.",
             details={"proposal_id": [f"The proposal is {proposal['status']}."]},
         )
+    ensure_contract_dates(posting, proposal["terms"], today=now.date(), max_backdate_days=max_backdate_days)
     awarded_posting = _next_version(posting, now, status=Status.AWARDED.value, awarded_at=now,
                                     awarded_proposal_id=proposal["id"])
     awarded_proposal = {**proposal, "status": ProposalStatus.AWARDED.value, "updated_at": now,
                         "version": proposal["version"] + 1}
     return awarded_posting, awarded_proposal
+
+
+def ensure_contract_dates(posting: dict, terms: dict, *, today: date, max_backdate_days: int) -> None:
+    """409 unless the contract the award becomes has dates contracting accepts: a start at most
+    ``max_backdate_days`` in the past (contracting's ``CONTRACTING_MAX_BACKDATE_DAYS``: a backdated contract
+    formalises work already under way) and a start and an end within the platform's range of dates."""
+    start = agreed_start_date(posting, terms)
+    earliest = today - timedelta(days=max_backdate_days)
+    if start < earliest:
+        raise Conflict(f"The agreed start {start.isoformat()} is more than {max_backdate_days} days in the past: "
+                       "move the posting's start date or agree a later available_from first.",
+                       details={"start_date": [f"Not before {earliest.isoformat()}."]})
+    end = start + timedelta(weeks=posting["duration_weeks"] or 0)
+    if end.year > LAST_YEAR:
+        raise Conflict(f"The contract would end in {end.year}, after {LAST_YEAR}: start earlier or for shorter.",
+                       details={"start_date": [f"The contract ends by {LAST_YEAR}-12-31."]})
 
 
 def agreed_start_date(posting: dict, terms: dict) -> date:

@@ -80,6 +80,7 @@ def posting_awarded(posting: dict, tenant: dict, proposal: dict, start_date: str
             "unit": engagement["unit"],
             "price": terms["price"],
             "hours_per_week": terms["hours_per_week"],
+            "seats": posting.get("seats", 1),
             "start_date": start_date,
             "duration_weeks": posting["duration_weeks"],
         },

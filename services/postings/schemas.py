@@ -12,20 +12,23 @@ import base64
 import binascii
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
+    BoundedDate,
+    ClockTime,
     CountryCode,
     LanguageCode,
     MoneyField,
+    Name,
     StrictSchema,
     TimeZone,
     load_validated,
     parse_decimal,
 )
-from shared.vocabulary import CATEGORY_IDS, Lane, Model
+from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
 
 from . import domain
 
@@ -77,8 +80,28 @@ class UtcTimestamp(fields.Field):
 # -- tenants -------------------------------------------------------------------------------------------------
 
 
+class BusinessHoursSchema(StrictSchema):
+    """When a client works, in its own time zone: the overlap rule and coverage explanations use it."""
+
+    days = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), required=True,
+                       validate=validate.Length(min=1, max=7))
+    start = ClockTime(required=True, validate=validate.NoneOf(["24:00"], error="A day cannot start at 24:00."))
+    end = ClockTime(required=True)
+
+    @validates_schema
+    def a_day_has_hours(self, data: dict, **kwargs) -> None:
+        if len(set(data["days"])) != len(data["days"]):
+            raise ValidationError("Each day may be listed once.", "days")
+        if data["start"] == data["end"]:
+            raise ValidationError("A business day ends after it starts.", "end")
+
+    @post_load
+    def in_week_order(self, data: dict, **kwargs) -> dict:
+        return {**data, "days": sorted(data["days"], key=WEEKDAYS.index)}
+
+
 class NewTenantSchema(StrictSchema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    name = Name(required=True, validate=validate.Length(min=1, max=200))
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     segment = fields.String(required=True, validate=validate.OneOf([lane.value for lane in Lane]))
@@ -87,6 +110,11 @@ class NewTenantSchema(StrictSchema):
         load_default=list,
         validate=validate.Length(max=30),
     )
+    business_hours = fields.Nested(BusinessHoursSchema, load_default=lambda: dict(DEFAULT_BUSINESS_HOURS))
+    # What invoices name the client by: optional.
+    legal_name = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    address = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    tax_id = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
 
 
 class TenantSchema(StrictSchema):
@@ -96,7 +124,11 @@ class TenantSchema(StrictSchema):
     time_zone = fields.String()
     segment = fields.String()
     core_competencies = fields.List(fields.String())
+    business_hours = fields.Dict()
     created_at = UtcTimestamp()
+    legal_name = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
 
 
 def load_new_tenant(payload: Any) -> dict:
@@ -128,14 +160,36 @@ class EngagementSchema(StrictSchema):
 
 
 class ShoringSchema(StrictSchema):
+    """``accepted`` is the set of classes a provider may be in ("onshore or nearshore"); ``preference`` the one
+    the score favours. Without ``accepted``, a required shoring accepts exactly its preference (the old form)."""
+
     preference = fields.String(required=True, validate=validate.OneOf(domain.SHORING_PREFERENCES))
-    required = StrictBoolean(required=True)
+    required = StrictBoolean(load_default=None)
+    accepted = fields.List(fields.String(validate=validate.OneOf(domain.SHORING_CLASSES)),
+                           validate=validate.Length(min=1, max=3), load_default=None)
 
     @validates_schema
     def a_requirement_names_a_class(self, data: dict, **kwargs) -> None:
-        if data["required"] and data["preference"] == domain.ANY_SHORING:
-            raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+        accepted = data.get("accepted")
+        if accepted is None:
+            if data["required"] is None:
+                raise ValidationError("Missing data for required field.", "required")
+            if data["required"] and data["preference"] == domain.ANY_SHORING:
+                raise ValidationError("A required shoring names onshore, nearshore or offshore, not 'any'.",
+                                      "preference")
+            return
+        if len(set(accepted)) != len(accepted):
+            raise ValidationError("Each class may be listed once.", "accepted")
+        if data["required"] is False and len(accepted) < len(domain.SHORING_CLASSES):
+            raise ValidationError("Accepting only some classes is a requirement; leave 'required' out or set it "
+                                  "to true.", "required")
+        if data["preference"] not in (domain.ANY_SHORING, *accepted):
+            raise ValidationError(f"The preferred class must be one of the accepted: {', '.join(accepted)}.",
                                   "preference")
+
+    @post_load
+    def with_accepted_classes(self, data: dict, **kwargs) -> dict:
+        return domain.shoring_requirement(data["preference"], data["required"], data.get("accepted"))
 
 
 class SlaRequirementSchema(StrictSchema):
@@ -153,7 +207,7 @@ class ConfidentialitySchema(StrictSchema):
 class PostingChangesSchema(StrictSchema):
     """Every field a client may set. Nothing is required here: this is also the shape of an edit."""
 
-    title = Text(validate=validate.Length(min=1, max=200))
+    title = Name(validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=10_000))
     category = fields.String(validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(validate=validate.OneOf([model.value for model in Model]))
@@ -163,13 +217,15 @@ class PostingChangesSchema(StrictSchema):
     engagement = fields.Nested(EngagementSchema, allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=168))
-    start_date = fields.Date(allow_none=True)
+    seats = fields.Integer(strict=True, validate=validate.Range(min=1, max=domain.MAX_SEATS))
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=520))
     shoring = fields.Nested(ShoringSchema)
     min_overlap_hours = fields.Integer(strict=True, validate=validate.Range(min=0, max=24))
     coverage = fields.String(validate=validate.OneOf(domain.COVERAGES))
     sla_requirements = fields.List(fields.Nested(SlaRequirementSchema), validate=validate.Length(max=20))
     confidentiality = fields.Nested(ConfidentialitySchema)
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
 
     @validates_schema
     def skills_are_listed_once(self, data: dict, **kwargs) -> None:
@@ -180,7 +236,7 @@ class PostingChangesSchema(StrictSchema):
 
 
 class NewPostingSchema(PostingChangesSchema):
-    title = Text(required=True, validate=validate.Length(min=1, max=200))
+    title = Name(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORY_IDS))
     model = fields.String(required=True, validate=validate.OneOf([model.value for model in Model]))
 
@@ -213,13 +269,15 @@ class PostingSchema(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    seats = fields.Integer()
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     shoring = fields.Dict()
     min_overlap_hours = fields.Integer()
     coverage = fields.String()
     sla_requirements = fields.List(fields.Nested(_SlaOut))
     confidentiality = fields.Dict()
+    business_hours = fields.Dict(allow_none=True)
     assessment = fields.Dict(allow_none=True)
     client = fields.Dict()
     created_at = UtcTimestamp()
@@ -305,7 +363,7 @@ class TermsSchema(StrictSchema):
     price = MoneyField(required=True)
     hours_per_week = fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=validate.Range(min=1, max=168))
-    available_from = fields.Date(required=True)
+    available_from = BoundedDate(required=True)
 
 
 class OfferSchema(StrictSchema):
@@ -316,7 +374,7 @@ class OfferSchema(StrictSchema):
 class _TermsOut(Schema):
     price = MoneyField()
     hours_per_week = fields.Integer(allow_none=True)
-    available_from = fields.Date()
+    available_from = BoundedDate()
 
 
 class _StepOut(Schema):
@@ -354,7 +412,8 @@ class _PostingSummaryOut(Schema):
     engagement = fields.Dict(allow_none=True)
     budget = MoneyField(allow_none=True)
     hours_per_week = fields.Integer(allow_none=True)
-    start_date = fields.Date(allow_none=True)
+    seats = fields.Integer()
+    start_date = BoundedDate(allow_none=True)
     duration_weeks = fields.Integer(allow_none=True)
     confidentiality = fields.Dict()
 

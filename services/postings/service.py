@@ -7,12 +7,19 @@ storage in ``repository``, event payloads in ``events``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.rpc import RpcProxy
 
 from shared import apikeys, idempotency
 from shared.apikeys import KeyRing
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shared.messaging import subscribe
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -33,6 +40,11 @@ def _posting(repo: Repository, tenant_id: Any, posting_id: Any) -> dict:
     if posting is None:
         raise NotFound(f"Posting {posting_id} not found.")
     return posting
+
+
+log = logging.getLogger(__name__)
+
+MATCHING_ANSWER_SECONDS = 2.0  # well inside the gateway's wait for postings (30 s; 5 s in tests)
 
 
 def _invitation_for(repo: NegotiationRepository, provider_id: Any, invitation_id: Any) -> dict:
@@ -96,6 +108,25 @@ class PostingsService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    config = Config()
+    # Matching owns shortlists and providers' load: asked for the current shortlist when postings' copy has not
+    # caught up, and for a provider's free capacity before terms are taken.
+    matching = RpcProxy("matching")
+
+    def _ask_matching(self, method: str, *args: Any) -> Any:
+        """Matching's answer, or None when it cannot give one in time (not running, or it does not know)."""
+        try:
+            with eventlet.Timeout(MATCHING_ANSWER_SECONDS):
+                return getattr(self.matching, method)(*args)
+        except (UnknownService, RemoteError, DomainError, eventlet.Timeout) as exc:
+            log.warning("matching.%s%s unanswered (%s)", method, args, type(exc).__name__)
+            return None
+
+    def _free_hours(self, provider_id: str, centre_id: str | None) -> float | None:
+        """The provider's free hours a week as matching counts them; None (terms taken unchecked) when matching
+        cannot tell."""
+        answer = self._ask_matching("free_capacity", provider_id, centre_id)
+        return None if answer is None else float(answer["free_hours_per_week"])
 
     # -- tenants ---------------------------------------------------------------------------------------------
 
@@ -106,8 +137,8 @@ class PostingsService:
         def work(uow: UnitOfWork) -> tuple[dict, str]:
             now = repository.current_time()
             created = domain.new_tenant(tenant_id=repository.new_id("ten"), fields=fields, now=now)
-            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).issue(created["id"], apikeys.OWNER_ROLE,
-                                                                          None, now)
+            api_key, _ = KeyRing(uow.db, apikeys.CLIENT, uow.session).first_key(created["id"], apikeys.OWNER_ROLE,
+                                                                              None, now)
             Repository.of(uow).insert_tenant(created, apikeys.digest(api_key))
             wire = schemas.tenant_to_wire(created)
             uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),
@@ -152,7 +183,7 @@ class PostingsService:
     def _keys(self, tenant_id: str, change) -> dict:
         def work(uow: UnitOfWork) -> dict:
             _tenant(Repository.of(uow), tenant_id)
-            return apikeys.apply(uow, apikeys.CLIENT, change)
+            return apikeys.apply(uow, apikeys.CLIENT, change, apikeys.max_live_keys(self.config))
 
         return self.store.transact(work)
 
@@ -315,6 +346,12 @@ class PostingsService:
     @rpc
     def invite_provider(self, tenant_id: str, posting_id: str, provider_id: str) -> dict:
         provider_id = schemas.load_identifier(provider_id, "provider_id", "prv_")
+        # Postings' copy of the shortlist follows matching's events, a moment behind what matching answers: when
+        # the copy does not have the provider yet, matching is asked for the shortlist it shows now.
+        kept = NegotiationRepository(self.store.db).shortlist(posting_id) if isinstance(posting_id, str) else None
+        current = None
+        if domain.shortlist_candidate(kept, provider_id) is None:
+            current = self._ask_matching("get_shortlist", tenant_id, posting_id)
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
@@ -322,6 +359,8 @@ class PostingsService:
             existing = repo.invitation_of(posting["id"], provider_id)
             if existing is not None:
                 return schemas.invitation_to_wire(existing)  # inviting twice is one invitation
+            if current is not None and current["tenant_id"] == posting["tenant_id"]:
+                self._keep_latest_shortlist(uow, current)
             shortlist = repo.shortlist(posting["id"])
             if shortlist is not None and shortlist["tenant_id"] != posting["tenant_id"]:
                 shortlist = None
@@ -382,12 +421,15 @@ class PostingsService:
     @rpc
     def submit_proposal(self, provider_id: str, invitation_id: str, terms: dict, note: str | None = None) -> dict:
         offered, note = schemas.load_offer(terms, note)
+        invited = _invitation_for(NegotiationRepository(self.store.db), provider_id, invitation_id)
+        free = self._free_hours(provider_id, invited["centre_id"])
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
             invitation = _invitation_for(repo, provider_id, invitation_id)
             tenant = _tenant(repo, invitation["tenant_id"])
             posting = _posting(repo, tenant["id"], invitation["posting_id"])
+            domain.ensure_within_capacity(offered, free, posting.get("seats", 1))
             now = repository.current_time()
             proposal = domain.open_proposal(invitation, posting, terms=offered, note=note,
                                             proposal_id=repository.new_id("prp"), now=now)
@@ -417,12 +459,15 @@ class PostingsService:
     def counter_proposal(self, party: dict, proposal_id: str, terms: dict, note: str | None = None) -> dict:
         kind, party_id = schemas.load_party(party)
         offered, note = schemas.load_offer(terms, note)
+        current = _proposal_for(NegotiationRepository(self.store.db), kind, party_id, proposal_id)
+        free = self._free_hours(current["provider_id"], current["centre_id"])
 
         def work(uow: UnitOfWork) -> dict:
             repo = NegotiationRepository.of(uow)
             before = _proposal_for(repo, kind, party_id, proposal_id)
             tenant = _tenant(repo, before["tenant_id"])
             posting = _posting(repo, tenant["id"], before["posting_id"])
+            domain.ensure_within_capacity(offered, free, posting.get("seats", 1))
             after = domain.counter(before, posting, kind, terms=offered, note=note,
                                    actor=f"{kind.value}:{party_id}", now=repository.current_time())
             _store_proposal(repo, before, after)
@@ -461,7 +506,8 @@ class PostingsService:
             if before["status"] == domain.Status.AWARDED and before["awarded_proposal_id"] == proposal["id"]:
                 return schemas.posting_to_wire(before)  # a retry: same answer, no second event
             now = repository.current_time()
-            after, awarded = domain.award(before, proposal, now=now)
+            after, awarded = domain.award(before, proposal, now=now,
+                                          max_backdate_days=int(self.config.get("CONTRACTING_MAX_BACKDATE_DAYS", 31)))
             _store_new_version(repo, before, after)
             _store_proposal(repo, proposal, awarded)
             _close_negotiations(repo, after["id"], keep=awarded["id"],
@@ -484,4 +530,4 @@ class PostingsService:
     @rpc
     def health(self) -> dict:
         self.store.db.command("ping")
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

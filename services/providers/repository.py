@@ -17,6 +17,7 @@ from shared import apikeys
 from shared.errors import Conflict, NotFound
 from shared.money import Money
 from shared.persistence import UnitOfWork
+from shared.vocabulary import category_aliases
 
 from . import domain
 
@@ -126,6 +127,10 @@ def search_query(filters: dict, today: date) -> dict:
                         ("country", "country"), ("language", "languages"), ("verified", "verified")):
         if name in filters:
             query[field] = filters[name]
+    if "category" in filters:
+        # A taxonomy category finds the providers that serve it under a legacy id too (helpdesk: it_support).
+        aliases = category_aliases(filters["category"])
+        query["categories"] = aliases[0] if len(aliases) == 1 else {"$in": list(aliases)}
     if "skill" in filters:
         query["skills"] = {"$elemMatch": {"name": filters["skill"],
                                           "level": {"$gte": filters.get("min_skill_level", 1)}}}

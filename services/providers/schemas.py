@@ -18,7 +18,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
-from shared.fields import ClockTime, CountryCode, CurrencyCode, LanguageCode, MoneyField, TimeZone
+from shared.fields import (
+    BoundedDate,
+    ClockTime,
+    CountryCode,
+    CurrencyCode,
+    LanguageCode,
+    MoneyField,
+    Name,
+    TimeZone,
+)
 from shared.money import Money
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
 
@@ -84,7 +93,7 @@ class ShiftSchema(HoursSchema):
 
 class DeliveryCentreSchema(Strict):
     id = fields.String(validate=validate.Regexp(_CENTRE_ID, error="Not a delivery centre id (dc_…)."))
-    name = Trimmed(required=True, validate=validate.Length(min=1, max=120))
+    name = Name(required=True, validate=validate.Length(min=1, max=120))
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
@@ -105,14 +114,14 @@ class RatesSchema(Strict):
 
 class AvailabilitySchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf(["available", "limited", "unavailable"]))
-    available_from = fields.Date(load_default=None, allow_none=True)
+    available_from = BoundedDate(load_default=None, allow_none=True)
 
 
 class ProfileSchema(Strict):
     """What ``register`` accepts: a whole profile without id, verification, timestamps or version."""
 
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in ProviderKind]))
-    display_name = Trimmed(required=True, validate=validate.Length(min=1, max=120))
+    display_name = Name(required=True, validate=validate.Length(min=1, max=120))
     headline = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     models = fields.List(fields.String(validate=validate.OneOf([m.value for m in Model])), required=True,
                          validate=[validate.Length(min=1), _unique])
@@ -133,6 +142,12 @@ class ProfileSchema(Strict):
     certifications = fields.List(Trimmed(validate=validate.Length(min=1, max=120)), load_default=list,
                                  validate=[validate.Length(max=50), _unique])
     nda_willing = fields.Boolean(load_default=False)
+    # What an invoice names the provider by (it is the supplier): optional, shown on invoices when given.
+    legal_name = Trimmed(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    address = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    tax_id = Trimmed(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
+    payment_instructions = fields.String(load_default=None, allow_none=True,
+                                         validate=validate.Length(min=1, max=1000))
 
     @post_load
     def distinct_skills(self, data: dict, **kwargs) -> dict:
@@ -275,6 +290,9 @@ def availability_to_wire(availability: dict) -> dict:
     return {"status": availability["status"], "available_from": _date(availability.get("available_from"))}
 
 
+LEGAL_FIELDS = ("legal_name", "address", "tax_id", "payment_instructions")
+
+
 def to_wire(profile: dict) -> dict:
     """The provider as ``get`` returns it and events carry it (JSON: money as strings, times RFC 3339 UTC)."""
     rates = profile["rates"]
@@ -312,6 +330,7 @@ def to_wire(profile: dict) -> dict:
         "availability": availability_to_wire(profile["availability"]),
         "certifications": list(profile.get("certifications") or []),
         "nda_willing": profile["nda_willing"],
+        **{key: profile.get(key) for key in LEGAL_FIELDS},
         "verified": profile["verified"],
         "verified_at": rfc3339(profile["verified_at"]) if profile.get("verified_at") else None,
         "created_at": rfc3339(profile["created_at"]),

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
+
 from shared import apikeys
 from shared.apikeys import KeyRing
 from shared.envelope import utc_now
+from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork
 from shared.rpc import rpc
 from shared.tracing import Tracing
@@ -18,6 +21,7 @@ class ProvidersService:
 
     store = Database(ensure_indexes=repository.ensure_indexes)
     correlation_id = Tracing()
+    config = Config()
 
     @rpc
     def register(self, profile: dict) -> dict:
@@ -26,7 +30,7 @@ class ProvidersService:
         provider = domain.new_provider(fields, provider_id=domain.new_provider_id(), now=utc_now())
 
         def work(uow: UnitOfWork) -> str:
-            api_key, _ = KeyRing(uow.db, apikeys.PROVIDER, uow.session).issue(
+            api_key, _ = KeyRing(uow.db, apikeys.PROVIDER, uow.session).first_key(
                 provider["id"], apikeys.PROVIDER_ROLE, None, utc_now())
             repository.insert(uow, provider, apikeys.digest(api_key))
             uow.emit(events.REGISTERED, subject=provider["id"], data=events.registered(provider),
@@ -138,11 +142,11 @@ class ProvidersService:
     def _keys(self, provider_id: str, change) -> dict:
         def work(uow: UnitOfWork) -> dict:
             repository.get(uow.db, provider_id, session=uow.session)
-            return apikeys.apply(uow, apikeys.PROVIDER, change)
+            return apikeys.apply(uow, apikeys.PROVIDER, change, apikeys.max_live_keys(self.config))
 
         return self.store.transact(work)
 
     @rpc
     def health(self) -> dict:
         repository.ping(self.store.db)
-        return {"database": "ok"}
+        return {"database": "ok", "outbox_backlog": pending_count(self.store.db)}

@@ -346,8 +346,8 @@ class Walk:
         self.report.breached_windows = sum(row["breached"] for row in rows)
         self.report.credit = next((w["credit"] for row in rows for w in row["windows"] if w["credit"]), None)
         account = f"/v1/billing-accounts/{contract_id}"
-        if self.report.credit and not wait_until(
-                lambda: Decimal(self.api.get(account, client)["sla_credits_pending"]["amount"]) > 0, ASYNC_TIMEOUT):
+        if self.report.credit and not wait_until(lambda: any(
+                c["state"] == "awaiting_invoice" for c in self.api.get(account, client)["sla_credits"]), ASYNC_TIMEOUT):
             raise DemoError(f"billing did not record the SLA credit of {contract_id} within {ASYNC_TIMEOUT:.0f} s")
 
     def invoice(self) -> None:

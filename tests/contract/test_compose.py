@@ -1,22 +1,29 @@
-"""docker-compose.yml is a valid Compose file that runs every service the way the platform needs.
+"""docker-compose.yml is a valid Compose file that runs every service the way an operations team needs.
 
-No Docker engine is needed: the file is validated against the Compose Specification's JSON Schema and its
-structure is checked directly.
+No Docker engine (and no `docker compose` plugin) is on this machine, so what `docker compose config` would check
+is checked here: the file against the Compose Specification's JSON Schema, its `${...}` interpolation (nothing
+defaults a secret; without TASKLINKR_SECRETS_DIR it refuses to render), and every reference (secrets, volumes,
+dependencies, mounted files, the files deploy/gen_secrets.py makes). Then the rules: health checks, restart
+policies, resource limits, log rotation, pinned images, least-privilege users and TLS.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 import yaml
 
 from shared.config import DATA_SERVICES as ALL_DATA_SERVICES
+from shared.metrics import port_for
 from shared.runner import runnable_services
+from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -26,8 +33,10 @@ DOCKERFILE = "deploy/Dockerfile"
 # Planned services (a package without service.py yet) join compose when they are built.
 SERVICES = list(runnable_services())
 DATA_SERVICES = [name for name in ALL_DATA_SERVICES if name in SERVICES]
-SCALABLE = [name for name in SERVICES if name != "gateway"]
-_DEFAULTED = re.compile(r"\$\{[A-Z0-9_]+:-([^}]*)\}")
+SCALABLE = [name for name in SERVICES]
+ONE_SHOT = ("topology", "operator")
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
+_EXACT_VERSION = re.compile(r":v?\d+\.\d+\.\d+(-[a-z0-9.-]+)?$")
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +49,39 @@ def services(compose) -> dict:
     return compose["services"]
 
 
-def with_defaults(value: str) -> str:
-    """The value compose would use with none of the ${VAR:-default} variables set."""
-    return _DEFAULTED.sub(lambda m: m.group(1), value)
+@pytest.fixture(scope="module")
+def long_running(services) -> dict:
+    return {name: service for name, service in services.items() if name not in ONE_SHOT}
 
 
-def mongo_uri(service: dict) -> str:
-    return with_defaults(service["environment"]["TASKLINKR_MONGO_URI"])
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory) -> Path:
+    """A deployment's secrets, as an operator makes them."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the deployment's certificates")
+    folder = tmp_path_factory.mktemp("deployment") / "secrets"
+    load_script(REPO / "deploy" / "gen_secrets.py", "gen_secrets").generate(folder, ["tasklinkr.example.com"])
+    return folder
+
+
+def interpolate(text: str, environ: dict[str, str]) -> str:
+    """Compose's interpolation: ``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}`` (``$$`` is a literal ``$``)."""
+
+    def value(match: re.Match) -> str:
+        name, operator, argument = match.groups()
+        if environ.get(name):
+            return environ[name]
+        if operator in (":-", "-"):
+            return argument
+        if operator in (":?", "?"):
+            raise LookupError(f"{name}: {argument}")
+        return ""
+
+    return _VARIABLE.sub(value, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def rendered(environ: dict[str, str]) -> dict:
+    return yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), environ))
 
 
 def test_compose_file_validates_against_the_compose_specification(compose):
@@ -57,122 +92,261 @@ def test_compose_file_validates_against_the_compose_specification(compose):
     assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
 
 
+def test_every_variable_is_well_formed_and_compose_refuses_to_start_without_the_secrets_folder():
+    text = COMPOSE_FILE.read_text().replace("$$", "")
+    assert text.count("${") == len(_VARIABLE.findall(text)), "a ${...} compose could not parse"
+    with pytest.raises(LookupError, match="TASKLINKR_SECRETS_DIR: run python deploy/gen_secrets.py"):
+        rendered({})
+
+
+def test_no_value_defaults_a_secret():
+    for name, operator, argument in _VARIABLE.findall(COMPOSE_FILE.read_text()):
+        if operator.endswith("-"):
+            assert not re.search(r"PASSWORD|SECRET|KEY|TOKEN|URI", name), f"{name} has a default"
+            assert "@" not in argument and "://" not in argument, f"{name} defaults to credentials"
+
+
+def test_every_secret_compose_reads_is_a_file_gen_secrets_makes(secrets_dir):
+    config = rendered({"TASKLINKR_SECRETS_DIR": str(secrets_dir)})
+    for name, secret in config["secrets"].items():
+        assert Path(secret["file"]).is_file(), f"secret {name}: {secret['file']} is not made by gen_secrets.py"
+    for name, service in config["services"].items():
+        for env_file in service.get("env_file", []) if isinstance(service.get("env_file"), list) else \
+                [service["env_file"]] if "env_file" in service else []:
+            assert Path(env_file).is_file(), f"{name}: {env_file}"
+
+
+def test_every_reference_resolves(compose, services):
+    for name, service in services.items():
+        for secret in service.get("secrets", []):
+            source = secret if isinstance(secret, str) else secret["source"]
+            assert source in compose["secrets"], f"{name} uses undeclared secret {source}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+            elif not source.startswith(("$", "/")):
+                assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+
+
+def secret_files(service: dict) -> set[str]:
+    """The paths under /run/secrets a service sees."""
+    names = set()
+    for secret in service.get("secrets", []):
+        names.add(secret if isinstance(secret, str) else secret.get("target", secret["source"]))
+    return {f"/run/secrets/{name}" for name in names}
+
+
+def test_every_file_a_setting_or_command_names_under_run_secrets_is_mounted(services):
+    for name, service in services.items():
+        mounted = secret_files(service)
+        text = json.dumps({k: service.get(k) for k in ("environment", "command", "healthcheck", "entrypoint")})
+        for path in set(re.findall(r"/run/secrets/[a-z_]+", text)):
+            assert path in mounted, f"{name} reads {path} but does not mount it"
+    for conf in ("deploy/rabbitmq/rabbitmq.conf", "deploy/proxy/Caddyfile"):
+        owner = "rabbitmq" if "rabbitmq" in conf else "proxy"
+        for path in set(re.findall(r"/run/secrets/[a-z_]+", (REPO / conf).read_text())):
+            assert path in secret_files(services[owner]), f"{conf} reads {path}"
+
+
+def test_every_long_running_container_has_a_health_check_restart_policy_limits_and_log_rotation(long_running):
+    for name, service in long_running.items():
+        if "observability" not in service.get("profiles", []):
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        assert service["restart"] == "unless-stopped", name
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0 and re.fullmatch(r"\d+[mg]", limits["memory"]), name
+        logging = service["logging"]
+        assert logging["driver"] == "json-file" and logging["options"]["max-size"] and logging["options"]["max-file"]
+
+
+def _bytes(size: str) -> float:
+    return float(size[:-1]) * {"m": 2**20, "g": 2**30}[size[-1]]
+
+
+@pytest.mark.parametrize("name", DATA_SERVICES)
+def test_each_mongod_cache_is_sized_within_its_memory_limit_with_auth_and_tls(services, name):
+    mongo = services[f"mongo-{name}"]
+    command = mongo["command"]
+    cache = float(command[command.index("--wiredTigerCacheSizeGB") + 1]) * 2**30
+    assert cache <= _bytes(mongo["deploy"]["resources"]["limits"]["memory"]) / 2, "cache beyond half the limit"
+    assert "--auth" in command and "--keyFile" in command
+    assert command[command.index("--tlsMode") + 1] == "requireTLS"
+    assert "--replSet" in command, "transactions need a replica set"
+    health = " ".join(mongo["healthcheck"]["test"])
+    assert "rs.initiate" in health and "isWritablePrimary" in health and "--tls" in health
+    assert mongo["environment"]["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/run/secrets/mongo_root_password"
+    assert mongo["environment"]["TASKLINKR_SERVICE"] == name
+    assert f"mongo-{name}-data:/data/db" in mongo["volumes"]
+
+
+def test_images_are_pinned_to_exact_versions(services):
+    for name, service in services.items():
+        if "build" in service:
+            continue
+        assert _EXACT_VERSION.search(service["image"]), f"{name}: {service['image']} is not an exact version"
+    dockerfile = (REPO / DOCKERFILE).read_text()
+    (base,) = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+
+
+def test_the_broker_image_is_the_version_the_suite_runs_against(services):
+    rabbitmqctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    try:
+        local = subprocess.run([rabbitmqctl, "version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    except OSError:
+        pytest.skip("no local RabbitMQ to compare with")
+    assert services["rabbitmq"]["image"] == f"rabbitmq:{local}-management"
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_every_service_runs_its_own_process_from_the_one_image(services, name):
+def test_every_service_runs_its_own_process_with_its_own_credentials(services, name):
     service = services[name]
     assert service["build"] == {"context": ".", "dockerfile": DOCKERFILE}
     assert service["command"] == ["run", name]
-    assert service["restart"] == "unless-stopped"
-    assert service["environment"]["TASKLINKR_AMQP_URI"].startswith("amqp://")
-    assert "@rabbitmq:5672/" in service["environment"]["TASKLINKR_AMQP_URI"]
+    assert service["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
+    environment = service["environment"]
+    assert environment["TASKLINKR_AMQP_URI_FILE"] == "/run/secrets/amqp_uri"
+    assert environment["TASKLINKR_TLS_CA_FILE"] == "/run/secrets/tls_ca"
+    assert not any(key.endswith(("_URI", "_PASSWORD", "_KEY")) for key in environment), "secrets as files only"
+    sources = {s["target"]: s["source"] for s in service["secrets"] if isinstance(s, dict)}
+    assert sources["amqp_uri"] == f"amqp_uri_{name}"
+    if name in DATA_SERVICES:
+        # Its own per-service setting only: `tasklinkr status` here knows no other service's database.
+        assert environment[f"TASKLINKR_{name.upper()}_MONGO_URI_FILE"] == "/run/secrets/mongo_uri"
+        assert sources["mongo_uri"] == f"mongo_uri_{name}"
+        assert "TASKLINKR_MONGO_URI_FILE" not in environment
 
 
-def test_all_services_share_one_image(services):
-    images = {services[name]["image"] for name in [*SERVICES, "topology"]}
-    assert len(images) == 1, images
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_connects_over_tls_as_its_own_least_privileged_user(secrets_dir, name):
+    uri = urlsplit((secrets_dir / f"amqp-uri-{name}").read_text())
+    assert (uri.scheme, uri.hostname, uri.port) == ("amqps", "rabbitmq", 5671)
+    assert uri.username == f"tasklinkr-{name}"
+    definitions = json.loads((secrets_dir / "rabbitmq-definitions.json").read_text())
+    (granted,) = [p for p in definitions["permissions"] if p["user"] == uri.username]
+    assert granted["configure"] != ".*" and granted["read"] != ".*" and granted["write"] != ".*"
+    assert {u["name"]: u["tags"] for u in definitions["users"]}[uri.username] == []
+    if name in DATA_SERVICES:
+        mongo = urlsplit((secrets_dir / f"mongo-uri-{name}").read_text())
+        assert (mongo.hostname, mongo.username) == (f"mongo-{name}", name)
+        assert {"tls=true", "directConnection=true", "tlsCAFile=/run/secrets/tls_ca"} <= set(mongo.query.split("&"))
+
+
+def test_every_password_is_random_and_distinct(secrets_dir):
+    passwords = [path.read_text() for path in secrets_dir.glob("*password*") if path.suffix != ".json"]
+    assert len(passwords) == len(set(passwords)) > 10
+    assert all(len(password) >= 40 for password in passwords)
+
+
+def test_services_start_only_when_their_dependencies_are_ready(services):
+    for name in SERVICES:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
+        assert depends_on["topology"] == {"condition": "service_completed_successfully"}
+        if name in DATA_SERVICES:
+            assert depends_on[f"mongo-{name}"] == {"condition": "service_healthy"}
+
+
+def test_topology_is_declared_by_the_operator_once_and_waits_for_the_broker(services):
+    topology = services["topology"]
+    assert topology["command"] == ["topology", "apply", "--wait", "120"]
+    assert topology["restart"] == "no"
+    assert topology["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+    assert {"source": "amqp_uri_operator", "target": "amqp_uri"} in topology["secrets"]
+
+
+@pytest.mark.parametrize("name", [*SCALABLE, "topology", "operator"])
+def test_scalable_services_have_no_fixed_name_or_host_port(services, name):
+    assert "container_name" not in services[name]
+    assert "ports" not in services[name]
+
+
+def test_the_broker_serves_amqps_and_the_management_api_over_https_with_the_deployments_users(services):
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert "./deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/10-defaults.conf:ro" in rabbitmq["volumes"]
+    assert [_published(port) for port in rabbitmq["ports"]] == [("0.0.0.0", 5671), ("127.0.0.1", 15671)]
+    conf = dict(line.split(" = ", 1) for line in (REPO / "deploy/rabbitmq/rabbitmq.conf").read_text().splitlines()
+                if " = " in line and not line.startswith("#"))
+    assert conf["listeners.tcp"] == "none" and conf["listeners.ssl.default"] == "5671"
+    assert conf["management.ssl.port"] == "15671"
+    assert conf["load_definitions"] == "/run/secrets/rabbitmq_definitions"
+    assert conf["prometheus.return_per_object_metrics"] == "true"
+    assert "rabbitmq_prometheus" in (REPO / "deploy/rabbitmq/enabled_plugins").read_text()
+    assert rabbitmq.get("hostname"), "a stable node name keeps the data directory in the volume"
+
+
+def _published(port: str) -> tuple[str, int]:
+    parts = interpolate(port, {}).split(":")
+    host = parts[0] if len(parts) == 3 else "0.0.0.0"
+    return host, int(parts[-1])
+
+
+def test_the_gateway_is_reached_only_through_the_https_proxy_which_balances_every_replica(services):
+    gateway = services["gateway"]
+    assert "ports" not in gateway, "behind the proxy, so `--scale gateway=N` works"
+    assert gateway["environment"]["TASKLINKR_GATEWAY_ADDRESS"] == "0.0.0.0:8080"
+    assert gateway["environment"]["TASKLINKR_OPERATOR_KEY_FILE"] == "/run/secrets/operator_key"
+    proxy = services["proxy"]
+    assert [interpolate(port, {}) for port in proxy["ports"]] == ["443:8443"]
+    caddyfile = (REPO / "deploy/proxy/Caddyfile").read_text()
+    assert re.search(r"dynamic a \{\s*name gateway\s*port 8080", caddyfile), "every replica, not one address"
+    assert "tls /run/secrets/tls_server_cert /run/secrets/tls_server_key" in caddyfile
+
+
+def test_the_operator_container_reaches_every_services_database(services):
+    """`docker compose run --rm operator status` reports every service's outbox (a service's own container knows
+    only its own database)."""
+    operator = services["operator"]
+    assert operator["profiles"] == ["tools"]
+    for name in DATA_SERVICES:
+        path = operator["environment"][f"TASKLINKR_{name.upper()}_MONGO_URI_FILE"]
+        assert path in secret_files(operator) and path.endswith(f"mongo_uri_{name}")
+    assert {"source": "amqp_uri_operator", "target": "amqp_uri"} in operator["secrets"]
+    assert operator["environment"]["TASKLINKR_RABBITMQ_MANAGEMENT_URL"] == "https://rabbitmq:15671"
+
+
+def test_the_observability_profile_scrapes_every_service_the_broker_and_each_database(services):
+    profiled = {name for name, service in services.items() if "observability" in service.get("profiles", [])}
+    assert {"prometheus", "grafana", *(f"mongodb-exporter-{name}" for name in DATA_SERVICES)} == profiled
+    scrape = yaml.safe_load((REPO / "deploy/observability/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    targets = {(sd["names"][0], sd["port"]) for sd in jobs["tasklinkr"]["dns_sd_configs"]}
+    assert targets == {(name, port_for(name, {"TASKLINKR_CONFIG_FILE": "/nonexistent"})) for name in SERVICES}
+    assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
+    exporters = set(jobs["mongodb"]["static_configs"][0]["targets"])
+    assert exporters == {f"mongodb-exporter-{name}:9216" for name in DATA_SERVICES}
+    assert "./deploy/observability/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    assert ("./deploy/observability/grafana/tasklinkr.json:/etc/grafana/dashboards/tasklinkr.json:ro"
+            in services["grafana"]["volumes"])
 
 
 def test_the_dockerfile_the_services_build_from_exists():
     dockerfile = (REPO / DOCKERFILE).read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
     assert re.search(r'^ENTRYPOINT \["tasklinkr"\]', dockerfile, re.M)
     assert re.search(r"^USER (?!root\b|0\b)\S+", dockerfile, re.M), "the image must run as a non-root user"
     assert "COPY contracts-schema" in dockerfile, "services read contracts-schema/ at run time"
     assert (REPO / ".dockerignore").is_file()
 
 
-@pytest.mark.parametrize("name", DATA_SERVICES)
-def test_every_data_service_uses_its_own_replica_set_mongo(services, compose, name):
-    uri = urlsplit(mongo_uri(services[name]))
-    assert uri.scheme == "mongodb"
-    host = uri.hostname
-    mongo = services[host]
-    assert mongo["image"].startswith("mongo:7")
-    command = mongo["command"]
-    assert "--replSet" in command, "transactions need a replica set"
-    # The set's only member is named localhost inside its container: clients must not try to discover it.
-    assert parse_qs(uri.query).get("directConnection") == ["true"]
-    assert mongo["healthcheck"]["test"], f"{host} needs a healthcheck"
-    assert "rs.initiate" in " ".join(mongo["healthcheck"]["test"])
-    assert "isWritablePrimary" in " ".join(mongo["healthcheck"]["test"]), "healthy only as primary"
-    volumes = [v for v in mongo["volumes"] if v.endswith(":/data/db")]
-    assert len(volumes) == 1
-    assert volumes[0].split(":")[0] in compose["volumes"], "mongo data must live in a named volume"
+def test_the_certificate_is_signed_by_the_deployments_ca_for_every_host_that_serves_tls(secrets_dir, services):
+    ca, cert = secrets_dir / "tls-ca.pem", secrets_dir / "tls-server.pem"
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(cert)], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    names = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+                           capture_output=True, text=True, check=True).stdout
+    for host in ["rabbitmq", "localhost", "tasklinkr.example.com", *(f"mongo-{name}" for name in DATA_SERVICES)]:
+        assert f"DNS:{host}" in names, host
 
 
-def test_no_two_data_services_share_a_database_server_or_volume(services):
-    hosts = [urlsplit(mongo_uri(services[name])).hostname for name in DATA_SERVICES]
-    assert len(set(hosts)) == len(DATA_SERVICES), hosts
-    volumes = [v for host in hosts for v in services[host]["volumes"]]
-    assert len(set(volumes)) == len(volumes), volumes
-
-
-def test_every_mongo_in_the_file_belongs_to_a_data_service(services):
-    used = {urlsplit(mongo_uri(services[name])).hostname for name in DATA_SERVICES}
-    mongos = {name for name, service in services.items() if service.get("image", "").startswith("mongo:")}
-    assert mongos == used
-
-
-@pytest.mark.parametrize("name", SERVICES)
-def test_services_start_only_when_their_dependencies_are_ready(services, name):
-    depends_on = services[name]["depends_on"]
-    assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
-    assert depends_on["topology"] == {"condition": "service_completed_successfully"}
-    if name in DATA_SERVICES:
-        host = urlsplit(mongo_uri(services[name])).hostname
-        assert depends_on[host] == {"condition": "service_healthy"}
-
-
-@pytest.mark.parametrize("name", [*SCALABLE, "topology"])
-def test_scalable_services_have_no_fixed_name_or_host_port(services, name):
-    assert "container_name" not in services[name]
-    assert "ports" not in services[name]
-
-
-def test_no_container_has_a_fixed_name(services):
-    assert not [name for name, service in services.items() if "container_name" in service]
-
-
-def test_topology_is_declared_once_before_the_services_start(services):
-    topology = services["topology"]
-    assert topology["build"] == {"context": ".", "dockerfile": DOCKERFILE}
-    assert topology["command"] == ["topology", "apply"]
-    assert topology["restart"] == "no"
-    assert topology["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
-
-
-def test_rabbitmq_boots_with_the_generated_definitions(services, compose):
-    rabbitmq = services["rabbitmq"]
-    assert rabbitmq["image"] == "rabbitmq:3-management"
-    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
-    mounts = {with_defaults(v).rsplit(":", 2)[1]: with_defaults(v).rsplit(":", 2)[0]
-              for v in rabbitmq["volumes"] if v.endswith(":ro")}
-    assert mounts["/etc/rabbitmq/rabbitmq.conf"] == "./deploy/rabbitmq/rabbitmq.conf"
-    assert mounts["/etc/rabbitmq/definitions.json"] == "./deploy/rabbitmq/definitions.json"
-    conf = (REPO / "deploy/rabbitmq/rabbitmq.conf").read_text()
-    assert re.search(r"^load_definitions\s*=\s*/etc/rabbitmq/definitions\.json\s*$", conf, re.M)
-    data = [v for v in rabbitmq["volumes"] if v.endswith(":/var/lib/rabbitmq")]
-    assert data and data[0].split(":")[0] in compose["volumes"]
-    assert rabbitmq.get("hostname"), "a stable node name keeps the data directory in the volume"
-
-
-def test_services_connect_as_the_user_the_broker_is_given(services):
-    definitions = json.loads((REPO / "deploy/rabbitmq/definitions.json").read_text())
-    users = {user["name"] for user in definitions["users"]}
-    for name in [*SERVICES, "topology"]:
-        uri = urlsplit(with_defaults(services[name]["environment"]["TASKLINKR_AMQP_URI"]))
-        assert uri.username in users, name
-
-
-def test_gateway_serves_http_on_8080_with_a_health_check(services):
-    gateway = services["gateway"]
-    environment = gateway["environment"]
-    assert environment["TASKLINKR_GATEWAY_ADDRESS"] == "0.0.0.0:8080"
-    assert environment["TASKLINKR_OPERATOR_KEY"].startswith("${TASKLINKR_OPERATOR_KEY:?")
-    assert [with_defaults(port) for port in gateway["ports"]] == ["8080:8080"]
-    test = gateway["healthcheck"]["test"]
-    assert test[:2] == ["CMD", "python"], "python:3.11-slim has no curl"
-    assert "http://127.0.0.1:8080/health" in test[-1]
-    compile(test[-1], "<healthcheck>", "exec")
-    # Its own database holds the audit trail only (the replica-set checks above hold it like any data service's).
-    assert urlsplit(mongo_uri(gateway)).hostname == "mongo-gateway"
+def test_generating_again_keeps_every_password_and_adds_only_what_is_missing(secrets_dir):
+    generator = load_script(REPO / "deploy" / "gen_secrets.py", "gen_secrets")
+    before = {path.name: path.read_text() for path in secrets_dir.glob("*password*")}
+    (secrets_dir / "operator-key").unlink()
+    generator.generate(secrets_dir)
+    assert {path.name: path.read_text() for path in secrets_dir.glob("*password*")} == before
+    assert (secrets_dir / "operator-key").read_text()
+    assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"

@@ -78,3 +78,36 @@ def test_the_catalog_lists_exactly_the_event_handlers_the_services_have():
         if c["service"] in runnable_services()
     }
     assert declared == _subscriptions()
+
+
+def _variants(document, depth: int = 2):
+    """The document itself, then for every value down to ``depth`` levels: the value dropped, and replaced by a
+    value of each other JSON type or a malformed date-time."""
+    yield document
+    if depth == 0:
+        return
+    others = (None, 1.5, "x", True, [], {}, "2026-13-45T99:00:00Z")
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield {k: v for k, v in document.items() if k != key}
+            for other in others:
+                yield {**document, key: other}
+            for variant in _variants(value, depth - 1):
+                yield {**document, key: variant}
+    elif isinstance(document, list) and document:
+        for variant in _variants(document[0], depth - 1):
+            yield [variant, *document[1:]]
+
+
+@pytest.mark.parametrize("path", EVENT_SCHEMAS, ids=lambda p: p.name)
+def test_the_compiled_check_and_the_reference_implementation_give_the_same_verdicts(path):
+    """Consumers check every event with the compiled validator; it must accept and refuse exactly what the
+    reference implementation of JSON Schema does, on the examples and on every one-change variant of them (the
+    invalid examples' verdicts are held by the test above)."""
+    schema = _load(path)
+    checked = 0
+    for document in schema["examples"]:
+        for variant in _variants(document):
+            assert bool(contracts.errors(variant)) == bool(contracts.reference_errors(variant)), variant
+            checked += 1
+    assert checked > 50

@@ -106,21 +106,64 @@ def _default_settings() -> dict:
     return {}
 
 
-def test_the_broker_user_can_use_the_vhost(committed):
+def test_the_committed_definitions_carry_no_user_and_no_password(committed):
+    """No default credentials: a deployment adds its own users (gen_secrets.py), or the broker has none."""
     assert committed["vhosts"] == [{"name": "/"}]
-    (user,) = committed["users"]
-    assert {"user": user["name"], "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"} in committed[
-        "permissions"
-    ]
-    assert "password" not in user, "only a hash may be committed"
-    assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    assert committed["users"] == [] and committed["permissions"] == []
 
 
-def test_the_committed_password_hash_is_rabbitmqs_salted_sha256_of_the_dev_password(committed, generator):
-    (user,) = committed["users"]
-    raw = base64.b64decode(user["password_hash"])
-    salt, digest = raw[:4], raw[4:]
-    assert digest == hashlib.sha256(salt + generator.DEV_PASSWORD.encode()).digest()
+PASSWORDS = {user: f"pw-{user}" for user in load_generator().broker_users(load_catalog())}
+
+
+def test_a_deployment_gets_one_user_per_service_and_an_operator_each_with_a_randomly_salted_hash(generator):
+    users = generator.definitions(load_catalog(), PASSWORDS)["users"]
+    assert [u["name"] for u in users] == [*(f"tasklinkr-{s}" for s in generator.SERVICES), "tasklinkr-operator"]
+    for user in users:
+        raw = base64.b64decode(user["password_hash"])
+        assert raw[4:] == hashlib.sha256(raw[:4] + PASSWORDS[user["name"]].encode()).digest()
+        assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    assert {u["name"]: u["tags"] for u in users if u["tags"]} == {"tasklinkr-operator": ["administrator"]}
+    again = generator.definitions(load_catalog(), PASSWORDS)["users"]
+    assert all(a["password_hash"] != b["password_hash"] for a, b in zip(users, again, strict=True)), "random salt"
+
+
+def test_a_user_without_a_password_is_refused(generator):
+    with pytest.raises(ValueError, match="tasklinkr-billing"):
+        generator.definitions(load_catalog(), {k: v for k, v in PASSWORDS.items() if k != "tasklinkr-billing"})
+
+
+def _allowed(permissions: dict, kind: str, name: str) -> bool:
+    import re
+
+    return re.fullmatch(permissions[kind], name) is not None
+
+
+def test_each_service_may_use_exactly_its_own_queues_of_the_topology(generator):
+    catalog = load_catalog()
+    _, queues = declarations(catalog, **_default_settings())
+    for service in generator.SERVICES:
+        permissions = generator.service_permissions(catalog, service)
+        for queue in queues:
+            own = f"--{service}." in queue.name or queue.name == f"dlq.{service}"
+            assert _allowed(permissions, "configure", queue.name) == own, (service, queue.name)
+            consumed = own and not queue.name.startswith("dlq.")
+            assert _allowed(permissions, "read", queue.name) == consumed, (service, queue.name)
+        assert _allowed(permissions, "read", f"rpc-{service}") and _allowed(permissions, "write", "amq.default")
+        assert _allowed(permissions, "configure", f"rpc.reply-{service}-0b6a4c2e-4f1d-4c9e-9d3b-1a2b3c4d5e6f")
+        others = [other for other in generator.SERVICES if other != service]
+        for other in others:
+            assert not _allowed(permissions, "read", f"rpc-{other}")
+            assert not _allowed(permissions, "write", f"{other}.events"), "only its own events are published"
+            assert not _allowed(permissions, "read", f"rpc.reply-{other}-x")
+
+
+def test_a_service_reads_the_exchanges_of_exactly_the_services_it_consumes_from(generator):
+    catalog = load_catalog()
+    permissions = generator.service_permissions(catalog, "contracting")
+    sources = {e["producer"] for e in catalog["events"] for c in e.get("consumers", [])
+               if c["service"] == "contracting"}
+    for producer in {e["producer"] for e in catalog["events"]}:
+        assert _allowed(permissions, "read", f"{producer}.events") == (producer in sources), producer
 
 
 def test_check_mode_reports_a_stale_file(generator, tmp_path):

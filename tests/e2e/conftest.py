@@ -27,3 +27,13 @@ def stack(stack_amqp_uri, mongo_uri, tmp_path_factory, recorder):
         yield running
     finally:
         running.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each test's own outcome on it, for fixtures that collect evidence of a failure (the console's
+    screenshots)."""
+    report = yield
+    if report.when == "call":
+        item.outcome_of_call = report
+    return report

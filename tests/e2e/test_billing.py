@@ -1,14 +1,16 @@
-"""From a signed contract to a paid-in-part, overdue invoice and a cost report, over HTTP against the stack running
-as processes.
+"""From a signed contract to a paid-in-part invoice and a cost report, over HTTP against the stack running as
+processes.
 
 The award (as in test_contract) becomes a draft that the client backdates to last week's Monday (weekly billing,
 payment due at once) with a milestone and a weekly SLA; both sign. The provider submits time for last week (one
 entry over the weekly capacity is refused, one sent twice counted once) and the delivered milestone; the client
 approves all but one, which it rejects with a reason. The provider's measurements breach last week's SLA window and
 contracting's timer owes a credit. The operator's invoice run issues one invoice whose every line, the credit, the
-tax (the tax table is configured for the client's country) and the total are right to the cent; a second run
-issues nothing. It falls overdue at once (announced once); the client's finance key pays part of it; the balance,
-the HTML document and the cost report (JSON and CSV) agree. Strangers see none of it.
+tax treatment (a Mexican provider's services to a US business, the US in the configured tax table: reverse charge,
+no tax, with its wording) and the total are right to the cent; a second run issues nothing. Due on its issue day
+in the client's time zone, it is not overdue before that day has passed there; the client's finance key pays part
+of it; the balance, the statement, the HTML and PDF documents and the cost report (JSON and CSV) agree. Strangers
+see none of it.
 """
 
 import csv
@@ -119,27 +121,29 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     price = Decimal("12.75")
     time_lines = [Decimal(cents(Decimal("3.5") * price)), Decimal(cents(Decimal("2.25") * price))]  # 44.63, 28.69
     net = sum(time_lines) + Decimal("150.00") - Decimal("25.50")
-    tax = Decimal(cents(net * Decimal("0.08875")))
+    tax = Decimal(0)  # cross-border business services: the US client accounts for the tax
     assert [(line["kind"], line["amount"]["amount"]) for line in invoice["lines"]] == [
         ("time", "44.63"), ("time", "28.69"), ("milestone", "150.00"), ("sla_credit", "-25.50")]
     assert invoice["period"] == {"start": monday.isoformat(), "end": (monday + timedelta(days=6)).isoformat()}
     assert (invoice["number"], invoice["net"]["amount"]) == ("INV-000001", cents(net))
-    assert invoice["tax"]["name"] == "VAT 8.875%" and invoice["tax"]["amount"]["amount"] == cents(tax)
+    assert (invoice["tax"]["treatment"], invoice["tax"]["amount"]["amount"]) == ("reverse_charge", "0.00")
+    assert invoice["tax"]["note"] == "Reverse charge: the recipient accounts for the VAT in US."
     assert invoice["total"]["amount"] == cents(net + tax)
     [issued] = events_of(recorder, summary["id"], "invoice.issued.v1")
     assert issued["data"]["invoice"]["total"] == invoice["total"]
 
-    # Due at once: overdue, announced once. Finance pays part; the balance and the account agree.
-    [overdue] = events_of(recorder, summary["id"], "invoice.overdue.v1")
-    assert overdue["data"]["invoice"]["balance"] == invoice["total"]
+    # Due today in Chicago: overdue only once that day has passed there. Finance pays part; the balance and the
+    # account agree.
+    assert invoice["status"] == "issued"
     assert call(stack, "POST", f"/v1/invoices/{summary['id']}/payments", key=client_key,
                 json={"amount": {"amount": "100.00", "currency": "USD"}, "reference": "x"}).status_code == 403
     paid = as_(finance_key, "POST", f"/v1/invoices/{summary['id']}/payments", 201,
                json={"amount": {"amount": "100.00", "currency": "USD"}, "reference": "ach-0001"})
     balance = cents(net + tax - 100)
-    assert (paid["status"], paid["paid"]["amount"], paid["balance"]["amount"]) == ("overdue", "100.00", balance)
+    assert (paid["status"], paid["paid"]["amount"], paid["balance"]["amount"]) == ("partially_paid", "100.00",
+                                                                                    balance)
     billing = as_(finance_key, "GET", account)
-    assert (billing["balance"]["amount"], billing["overdue"]["amount"]) == (balance, balance)
+    assert (billing["balance"]["amount"], billing["overdue"]["amount"]) == (balance, "0.00")
     assert as_(provider_key, "GET", "/v1/invoices")["items"][0]["balance"]["amount"] == balance
     document = call(stack, "GET", f"/v1/invoices/{summary['id']}/document", key=finance_key)
     assert document.status_code == 200 and document.headers["Content-Type"].startswith("text/html")
@@ -147,7 +151,10 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     pdf = call(stack, "GET", f"/v1/invoices/{summary['id']}/pdf", key=finance_key)
     assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
-    assert "Invoice INV-000001" in text and "Inbox migration" in text and f"{balance} USD" in text
+    assert "Invoice INV-000001" in text and "Inbox migration" in text and f"{cents(net + tax)} USD" in text
+    assert "Reverse charge" in text and "3.5 hours" in text
+    statement = call(stack, "GET", f"/v1/invoices/{summary['id']}/statement", key=finance_key)
+    assert statement.status_code == 200 and f"{balance} USD" in statement.text and "ach-0001" in statement.text
 
     # The provider corrects the invoice by a credit note; sent twice with its key after a lost answer, it credits
     # once.
@@ -161,19 +168,22 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     balance = cents(net + tax - 100 - 10)
     assert (corrected["credited"]["amount"], corrected["balance"]["amount"]) == ("10.00", balance)
 
-    # The cost report adds up to the invoice; the saving is against the client's in-house estimate.
+    # The cost report adds up to the invoice less the credit note (all net: the invoice carries no tax); the saving
+    # is against the client's in-house estimate.
+    spend = net - 10
     as_(client_key, "PUT", "/v1/reports/in-house-costs",
         json={"monthly": {"administrative_support": {"amount": "3000.00", "currency": "USD"}}})
     period = {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
     report = as_(finance_key, "GET", "/v1/reports/costs", params=period)
     [usd] = report["currencies"]
-    assert usd["spend"]["amount"] == cents(net) and usd["total"]["amount"] == cents(net + tax)
-    assert usd["by_category"] == [{"key": "administrative_support", "spend": {"amount": cents(net),
+    assert usd["spend"]["amount"] == cents(spend) and usd["total"]["amount"] == cents(spend + tax)
+    assert usd["credit_notes"]["amount"] == "10.00"
+    assert usd["by_category"] == [{"key": "administrative_support", "spend": {"amount": cents(spend),
                                                                               "currency": "USD"}}]
     assert (usd["fixed"]["amount"], usd["variable"]["amount"]) == ("150.00", cents(sum(time_lines)))
     rows = list(csv.reader(io.StringIO(call(stack, "GET", "/v1/reports/costs.csv", key=client_key,
                                             params=period).text)))
-    assert ["total", "spend", "USD", cents(net), "", ""] in rows
+    assert ["total", "spend", "USD", cents(spend), "", ""] in rows
 
     # Nobody else sees the invoice, the account or the report's figures.
     stranger = ok(call(stack, "POST", "/v1/providers", json=samples.individual_provider(display_name="Eve")), 201)
@@ -185,4 +195,4 @@ def test_a_contracts_time_milestone_and_sla_breach_become_one_exact_invoice_paid
     assert as_(other["api_key"], "GET", "/v1/reports/costs", params=period)["currencies"] == []
     for event in recorder.drain():
         assert contracts.errors(event) == [], event["type"]
-    assert len([e for e in recorder.of_type("invoice.overdue.v1") if e["subject"] == summary["id"]]) == 1
+    assert [e for e in recorder.of_type("invoice.overdue.v1") if e["subject"] == summary["id"]] == []

@@ -5,9 +5,14 @@ tests prove the range never marks an event it did not publish, that the per-even
 published, and that a backlog larger than one read window still goes out complete and in order.
 """
 
+import time
+from datetime import timedelta
+
+import eventlet
 import pytest
 from bson import ObjectId
 from kombu import Connection, Exchange, Queue
+from prometheus_client import REGISTRY
 from pymongo.errors import OperationFailure
 
 from shared.envelope import amqp_headers, build, event_exchange, utc_now
@@ -174,3 +179,38 @@ def test_a_batch_carries_one_event_per_aggregate_and_every_event_still_goes_out_
     assert all(len(subjects) == len(set(subjects)) for subjects in batches), batches
     assert rig.delivered() == [d["event_id"] for d in documents]
     assert set(rig.statuses().values()) == {"published"}
+
+
+def _sample(name: str, service: str) -> float:
+    return REGISTRY.get_sample_value(name, {"service": service}) or 0.0
+
+
+def _run_until(relay: OutboxRelay, done, timeout: float = 20.0) -> None:
+    runner = eventlet.spawn(relay.run)
+    deadline = time.monotonic() + timeout
+    try:
+        while not done() and time.monotonic() < deadline:
+            eventlet.sleep(0.05)
+    finally:
+        relay.stop()
+        runner.wait()
+    assert done(), "the relay did not get there in time"
+
+
+def test_while_the_broker_is_away_the_relay_counts_its_failures_and_exports_the_age_of_its_oldest_pending_event(rig):
+    oldest = rig.document(0)
+    oldest["created_at"] = utc_now() - timedelta(seconds=120)
+    rig.db.outbox.insert_many([oldest, rig.document(1)])
+    failures = _sample("tasklinkr_outbox_publish_failures_total", rig.service)
+    cut_off = OutboxRelay(db=rig.db, amqp_uri="amqp://guest:guest@127.0.0.1:1//", service=rig.service,
+                          poll_seconds=0.05)
+    _run_until(cut_off, lambda: _sample("tasklinkr_outbox_publish_failures_total", rig.service) > failures)
+    assert 120 <= _sample("tasklinkr_outbox_oldest_pending_age_seconds", rig.service) < 180
+    assert _sample("tasklinkr_outbox_backlog", rig.service) == 2
+
+    # The broker is back (and the cut-off relay gone, its lease with it): the backlog goes out, its age falls to 0.
+    rig.db.relay_lease.delete_many({})
+    _run_until(rig.relay(poll_seconds=0.05), lambda: set(rig.statuses().values()) == {"published"})
+    assert _sample("tasklinkr_outbox_oldest_pending_age_seconds", rig.service) == 0
+    assert _sample("tasklinkr_outbox_backlog", rig.service) == 0
+    assert len(rig.delivered()) == 2

@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 
 import amqp.exceptions
+import pika
 import pytest
 from kombu import Connection, Exchange, Queue
 
 from shared import topology
 from shared.brokeradmin import BrokerAdmin, BrokerAdminError
+from tests.support.infra import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -133,3 +135,35 @@ def test_revoking_closes_the_tenants_connections_and_refuses_new_ones(rabbit, ad
 def test_grant_refuses_what_is_not_a_tenant_id(admin):
     with pytest.raises(BrokerAdminError):
         admin.grant("guest")
+
+
+def test_grant_prints_everything_a_client_needs_and_a_second_client_library_connects_with_only_that(rabbit, tenant):
+    tid, credentials = tenant
+    printed = credentials.as_dict()
+    assert printed == {"host": "127.0.0.1", "port": rabbit.port, "tls": False, "username": tid,
+                       "password": credentials.password, "vhost": "/", "feed_exchange": topology.FEED_EXCHANGE,
+                       "inbound_exchange": topology.INBOUND_EXCHANGE, "key_prefix": f"{tid}."}
+    parameters = pika.ConnectionParameters(
+        host=printed["host"], port=printed["port"], virtual_host=printed["vhost"], connection_attempts=1,
+        credentials=pika.PlainCredentials(printed["username"], printed["password"]))
+    with pika.BlockingConnection(parameters) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(printed["inbound_exchange"], f"{printed['key_prefix']}posting.create.v1", b"{}",
+                              pika.BasicProperties(user_id=printed["username"], content_type="application/json"))
+
+
+def test_grant_prints_the_address_tenants_reach_the_broker_at_when_it_is_not_the_platforms(rabbit):
+    admin = BrokerAdmin(rabbit.management_url, rabbit.uri, tenant_broker_url="amqps://broker.example.com")
+    tid = tenant_id()
+    try:
+        printed = admin.grant(tid).as_dict()
+    finally:
+        admin.revoke(tid)
+    assert (printed["host"], printed["port"], printed["tls"]) == ("broker.example.com", 5671, True)
+
+
+def test_without_the_management_api_grant_says_exactly_what_to_run(rabbit):
+    unreachable = BrokerAdmin(f"http://127.0.0.1:{free_port()}", rabbit.uri, timeout=2)
+    with pytest.raises(BrokerAdminError, match="rabbitmq-plugins enable rabbitmq_management"):
+        unreachable.grant(tenant_id())

@@ -26,7 +26,8 @@ class OwnRabbit:
     """A RabbitMQ node of the test's own (own node name, ports and data folder): it can be killed and restarted
     without touching the machine's broker."""
 
-    def __init__(self, management: bool = False):
+    def __init__(self, management: bool = False, tls: tuple[Path, Path, Path] | None = None):
+        """``tls``: (CA, certificate, key) files; the node then also listens for AMQPS on ``tls_port``."""
         # Not under pytest's tmp_path: that is private to root, and Debian's rabbitmq-server runs as rabbitmq.
         base = Path(tempfile.mkdtemp(prefix="tasklinkr-fault-rabbit-"))
         self.base = base
@@ -39,6 +40,13 @@ class OwnRabbit:
         conf = f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
         if management:
             conf += f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
+        self.tls_port = free_port() if tls else None
+        if tls:
+            for name, source in zip(("ca.pem", "cert.pem", "key.pem"), tls, strict=True):
+                shutil.copy(source, base / name)
+            conf += (f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\nssl_options.cacertfile = {base}/ca.pem\n"
+                     f"ssl_options.certfile = {base}/cert.pem\nssl_options.keyfile = {base}/key.pem\n"
+                     "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
         (base / "rabbitmq.conf").write_text(conf)
         (base / "rabbitmq-env.conf").write_text(f"NODENAME={self.name}\nERL_EPMD_ADDRESS=127.0.0.1\n")
         (base / "enabled_plugins").write_text("[rabbitmq_management].\n" if management else "[].\n")

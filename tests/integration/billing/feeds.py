@@ -29,15 +29,15 @@ def _event(producer: str, routing_key: str, subject: str, data: dict, tenant: st
     return event
 
 
-def tenant_registered(tenant_id: str, country: str, time_zone: str) -> dict:
+def tenant_registered(tenant_id: str, country: str, time_zone: str, name: str = "Praxis Weber", **legal) -> dict:
     data = _example("postings", "tenant.registered.v1")["data"]
-    data["tenant"].update(id=tenant_id, country=country, time_zone=time_zone, name="Praxis Weber")
+    data["tenant"].update(id=tenant_id, country=country, time_zone=time_zone, name=name, **legal)
     return _event("postings", "tenant.registered.v1", tenant_id, data, tenant_id)
 
 
-def provider_registered(provider_id: str, country: str, time_zone: str) -> dict:
+def provider_registered(provider_id: str, country: str, time_zone: str, **legal) -> dict:
     data = _example("providers", "provider.registered.v1")["data"]
-    data["provider"].update(id=provider_id, country=country, time_zone=time_zone, display_name="Ana Nowak")
+    data["provider"].update(id=provider_id, country=country, time_zone=time_zone, display_name="Ana Nowak", **legal)
     return _event("providers", "provider.registered.v1", provider_id, data, None)
 
 
@@ -106,5 +106,6 @@ def contract_amended(wire: dict, **terms) -> dict:
     amended = {**wire, "version": wire["version"] + 1, "terms": {**wire["terms"], **terms}}
     data["contract"] = amended
     data["amendment"].update(version=amended["version"], previous_version=wire["version"], changes=terms,
-                             previous={k: wire["terms"][k] for k in terms})
+                             previous={k: wire["terms"][k] for k in terms},
+                             effective_date=datetime.now(UTC).date().isoformat())
     return _event("contracting", "contract.amended.v1", wire["id"], data, wire["tenant_id"])

@@ -19,6 +19,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from pypdf import PdfReader
 
+from services.billing import repository
 from services.billing.service import BillingService
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.support.emitted import outbox
@@ -29,6 +30,9 @@ from . import feeds
 pytestmark = pytest.mark.integration
 
 CENT = Decimal("0.01")
+CLIENT_LEGAL = {"legal_name": "Praxis Weber GmbH", "address": "Hauptstraße 1\n10115 Berlin", "tax_id": "DE136695976"}
+SUPPLIER_LEGAL = {"legal_name": "Ana Nowak Usługi Biurowe", "address": "ul. Długa 5\n00-001 Warszawa",
+                  "tax_id": "PL5260250274", "payment_instructions": "IBAN PL61 1090 1014 0000 0712 1981 2874"}
 
 
 def cents(value: Decimal) -> str:
@@ -55,11 +59,13 @@ def billing(container_factory, config, amqp_uri):
 
 
 class Parties:
-    def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin"):
+    def __init__(self, amqp_uri, database, country="DE", time_zone="Europe/Berlin", provider_id=None,
+                 provider_country="PL", provider_zone="Europe/Warsaw", tenant_legal=None, provider_legal=None):
         self.amqp_uri, self.database = amqp_uri, database
-        self.tenant_id, self.provider_id = feeds.hex_id("ten"), feeds.hex_id("prv")
-        feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone))
-        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, "PL", "Europe/Warsaw"))
+        self.tenant_id, self.provider_id = feeds.hex_id("ten"), provider_id or feeds.hex_id("prv")
+        feeds.publish(amqp_uri, feeds.tenant_registered(self.tenant_id, country, time_zone, **(tenant_legal or {})))
+        feeds.publish(amqp_uri, feeds.provider_registered(self.provider_id, provider_country, provider_zone,
+                                                          **(provider_legal or {})))
         assert wait_for(lambda: database.tenants.count_documents({"_id": self.tenant_id}) == 1
                         and database.providers.count_documents({"_id": self.provider_id}) == 1)
         self.client = {"kind": "client", "tenant_id": self.tenant_id}
@@ -81,7 +87,7 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
 ):
     first, last = last_month()
     start = first + timedelta(days=3)  # the retainer is prorated over the days the contract ran that month
-    parties = Parties(amqp_uri, database)
+    parties = Parties(amqp_uri, database, tenant_legal=CLIENT_LEGAL, provider_legal=SUPPLIER_LEGAL)
     wire = parties.activate(engagement="retainer", price="1000.00", start=start,
                             milestones=[("Calendar migration", "250.00")])
     entries = {"items": [
@@ -100,18 +106,16 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     rejected = billing.review_item(parties.client, wire["id"], ids["t3"], "reject", {"reason": "Not in scope."})
     assert (rejected["status"], rejected["reason"]) == ("rejected", "Not in scope.")
     parties.breach(wire, datetime(start.year, start.month, start.day, tzinfo=UTC), "13.37")
-    assert billing.get_account(parties.client, wire["id"])["sla_credits_pending"]["amount"] == "13.37"
 
     summary = billing.run_invoices()
     assert summary["invoices_issued"] == 1
-    assert billing.get_account(parties.client, wire["id"])["sla_credits_pending"]["amount"] == "0.00"
     [invoice] = billing.list_invoices(parties.client)["items"]
     invoice = billing.get_invoice(parties.client, invoice["id"])
 
     days = (last - start).days + 1
     retainer = (Decimal("1000.00") * days / calendar.monthrange(first.year, first.month)[1])
     net = Decimal(cents(retainer)) + Decimal("250.00") - Decimal("13.37")
-    tax = Decimal(cents(net * Decimal("0.19")))
+    tax = Decimal(0)  # a Polish provider's services to a German business: reverse charge
     assert [(line["kind"], line["quantity"], line["amount"]["amount"]) for line in invoice["lines"]] == [
         ("retainer", str(days), cents(retainer)),
         ("time", "2.5", "0.00"), ("time", "3.25", "0.00"),  # the retainer pays for the hours
@@ -122,8 +126,13 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
                                                                       "end": last.isoformat()}
     assert invoice["charges"]["amount"] == cents(Decimal(cents(retainer)) + 250)
     assert (invoice["credits"]["amount"], invoice["net"]["amount"]) == ("13.37", cents(net))
-    assert invoice["tax"] == {"country": "DE", "name": "VAT 19%", "rate": "19",
-                              "amount": {"amount": cents(tax), "currency": "EUR"}}
+    assert invoice["tax"] == {"country": "DE", "name": "VAT 0% (reverse charge)", "rate": "0",
+                              "treatment": "reverse_charge",
+                              "note": "Reverse charge: VAT to be accounted for by the recipient (Article 196, "
+                                      "Directive 2006/112/EC).",
+                              "amount": {"amount": "0.00", "currency": "EUR"}}
+    assert invoice["supplier"] == {"id": parties.provider_id, "name": "Ana Nowak", "country": "PL", **SUPPLIER_LEGAL}
+    assert invoice["client"] == {"id": parties.tenant_id, "name": "Praxis Weber", "country": "DE", **CLIENT_LEGAL}
     assert invoice["total"] == {"amount": cents(net + tax), "currency": "EUR"}
     assert invoice["fixed"]["amount"] == invoice["charges"]["amount"] and invoice["variable"]["amount"] == "0.00"
     assert (invoice["shoring"], invoice["balance"], invoice["status"]) == ("nearshore", invoice["total"], "issued")
@@ -137,9 +146,25 @@ def test_time_a_retainer_a_milestone_and_an_sla_breach_make_one_invoice_right_to
     assert billing.run_invoices()["invoices_issued"] == 0
     html = billing.render_invoice(parties.client, invoice["id"])
     assert "Invoice INV-000001" in html and "Calendar migration" in html and cents(net + tax) in html
-    pdf = PdfReader(io.BytesIO(base64.b64decode(billing.render_invoice_pdf(parties.client, invoice["id"]))))
+    assert "Article 196" in html and "Praxis Weber GmbH" in html and f"{days} days" in html
+    for legal in (CLIENT_LEGAL["tax_id"], SUPPLIER_LEGAL["tax_id"], SUPPLIER_LEGAL["payment_instructions"],
+                  "10115 Berlin", "Ana Nowak Usługi Biurowe"):
+        assert legal in html, legal
+    pdf_document = billing.render_invoice_pdf(parties.client, invoice["id"])
+    pdf = PdfReader(io.BytesIO(base64.b64decode(pdf_document)))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "Invoice INV-000001" in text and "Calendar migration" in text and f"{cents(net + tax)} EUR" in text
+    assert CLIENT_LEGAL["tax_id"] in text and SUPPLIER_LEGAL["tax_id"] in text and "reverse charge" in text
+
+    # Issued is fixed: a payment, and the client renaming itself, change the statement, never the document.
+    billing.record_payment(parties.client, invoice["id"], {"amount": {"amount": "100.00", "currency": "EUR"},
+                                                           "reference": "first"})
+    feeds.publish(amqp_uri, feeds.tenant_registered(parties.tenant_id, "DE", "Europe/Berlin", name="Weber Praxis"))
+    assert wait_for(lambda: database.tenants.find_one({"_id": parties.tenant_id})["name"] == "Weber Praxis")
+    assert billing.render_invoice(parties.client, invoice["id"]) == html
+    assert billing.render_invoice_pdf(parties.client, invoice["id"]) == pdf_document
+    statement = billing.render_statement(parties.client, invoice["id"])
+    assert "partially_paid" in statement and "100.00 EUR" in statement and "first" in statement
 
 
 def test_hourly_time_is_billed_per_line_rounded_once_half_up(billing, database, amqp_uri):
@@ -231,29 +256,52 @@ def test_items_outside_the_contract_or_over_capacity_are_refused_and_duplicates_
 def test_two_billing_workers_running_the_same_invoice_run_at_once_issue_each_invoice_once_without_gaps(
     container_factory, config, database, amqp_uri, billing
 ):
+    """The provider issues the invoices (the platform bills as its agent): one gapless series per provider, across
+    the clients it serves, even with runs for two clients and two replicas at once."""
     container_factory(BillingService, config).start()  # a second replica on the same database and queues
     first, _ = last_month()
-    parties = Parties(amqp_uri, database)
-    wires = [parties.activate(engagement="retainer", price=f"{100 + n}.00", start=first) for n in range(7)]
+    one = Parties(amqp_uri, database)
+    other = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris", provider_id=one.provider_id)
+    wires = [parties.activate(engagement="retainer", price=f"{100 + n}.00", start=first)
+             for n in range(4) for parties in (one, other)]
     with ThreadPoolExecutor(4) as pool:
-        def run(_):
+        def run(n):
             with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=60) as proxy:
-                return proxy.run_invoices({"tenant_id": parties.tenant_id})
+                return proxy.run_invoices({"tenant_id": (one, other)[n % 2].tenant_id})
         summaries = list(pool.map(run, range(4)))
 
     assert sum(s["invoices_issued"] for s in summaries) == len(wires)
-    invoices = list(database.invoices.find({"tenant_id": parties.tenant_id}))
-    assert sorted(i["sequence"] for i in invoices) == list(range(1, len(wires) + 1))
+    invoices = list(database.invoices.find({"provider_id": one.provider_id}))
+    assert sorted(i["sequence"] for i in invoices) == list(range(1, len(wires) + 1))  # no number twice, no gap
+    assert {i["tenant_id"] for i in invoices} == {one.tenant_id, other.tenant_id}
     assert sorted(i["contract_id"] for i in invoices) == sorted(w["id"] for w in wires)
     assert len(outbox(database, "invoice.issued.v1")) == len(wires)
-    assert database.counters.find_one({"_id": f"invoice:{parties.tenant_id}"})["next"] == len(wires) + 1
+    assert database.counters.find_one({"_id": f"invoices:provider:{one.provider_id}"})["next"] == len(wires) + 1
+
+
+def test_a_providers_first_series_number_follows_the_highest_it_was_given_per_tenant_before(
+    billing, database, amqp_uri
+):
+    """Migration: invoices numbered per client organisation before keep their numbers; the provider's own series
+    starts after the highest of them, so it never repeats a number it already issued."""
+    first, _ = last_month()
+    parties = Parties(amqp_uri, database)
+    wire = parties.activate(engagement="retainer", price="100.00", start=first)
+    database.invoices.insert_one({"_id": feeds.hex_id("inv"), "tenant_id": feeds.hex_id("ten"),
+                                  "provider_id": parties.provider_id, "contract_id": feeds.hex_id("ctr"),
+                                  "sequence": 41, "number": "INV-000041", "period": {"start": "2000-01-01"}})
+    assert billing.run_invoices({"tenant_id": parties.tenant_id})["invoices_issued"] == 1
+    [invoice] = billing.list_invoices(parties.client, contract_id=wire["id"])["items"]
+    assert invoice["number"] == "INV-000042"
 
 
 def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue_is_announced_once(
-    billing, database, amqp_uri
+    billing, database, amqp_uri, monkeypatch
 ):
+    clock = monkeypatch
     first, _ = last_month()
-    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris", provider_country="FR",
+                      provider_zone="Europe/Paris")  # a domestic supply: French VAT
     due_now = parties.activate(engagement="retainer", price="500.00", start=first, payment_due_days=0)
     later = parties.activate(engagement="retainer", price="300.00", start=first, payment_due_days=30)
     billing.run_invoices()
@@ -275,12 +323,14 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
         billing.record_payment(finance, overdue["id"], {"amount": {"amount": "100.005", "currency": "EUR"},
                                                         "reference": "wire-2"})
 
+    # Due on its issue day in Paris: not overdue before that day has passed there, overdue once it has.
+    assert billing.get_invoice(parties.client, overdue["id"])["status"] == "partially_paid"
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    clock.setattr(repository, "current_time", lambda: tomorrow)
     assert wait_for(lambda: len(outbox(database, "invoice.overdue.v1")) == 1, timeout=10)
     [announced] = outbox(database, "invoice.overdue.v1")
     assert announced["subject"] == overdue["id"]
-    # Due on issue: the overdue timer (every 0.2 s here) may announce it before or after the payment above, and the
-    # event carries the balance of that moment; either way it is announced once, and the invoice now owes 350.00.
-    assert announced["data"]["invoice"]["balance"]["amount"] in ("600.00", "350.00")
+    assert announced["data"]["invoice"]["balance"]["amount"] == "350.00"
     after = billing.get_invoice(parties.client, overdue["id"])
     assert (after["status"], after["balance"]["amount"]) == ("overdue", "350.00")
     assert billing.get_invoice(parties.client, current["id"])["status"] == "issued"
@@ -288,18 +338,36 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
     account = billing.get_account(parties.client, due_now["id"])
     assert (account["invoiced"]["amount"], account["paid"]["amount"], account["balance"]["amount"],
             account["overdue"]["amount"]) == ("600.00", "250.00", "350.00", "350.00")
-    # Overpaid, then the overdue check still announced it once only.
+    # A payment dated after now is refused.
+    with pytest.raises(ValidationFailed, match="future"):
+        billing.record_payment(finance, overdue["id"], {"amount": {"amount": "1.00", "currency": "EUR"},
+                                                        "reference": "wire-x",
+                                                        "received_at": (tomorrow + timedelta(hours=1)).isoformat()})
+    # Overpaid: the invoice is paid and the 50.00 beyond it is the account's credit balance; the overdue check
+    # still announced it once only.
     over = billing.record_payment(finance, overdue["id"], {"amount": {"amount": "400.00", "currency": "EUR"},
                                                            "reference": "wire-3"})
-    assert (over["status"], over["balance"]["amount"]) == ("overpaid", "-50.00")
+    assert (over["status"], over["balance"]["amount"]) == ("paid", "0.00")
+    [excess] = [p["to_credit_balance"] for p in over["payments"] if p["reference"] == "wire-3"]
+    assert excess == {"amount": "50.00", "currency": "EUR"}
+    assert billing.get_account(parties.client, due_now["id"])["credit_balance"]["amount"] == "50.00"
     assert len(outbox(database, "payment.recorded.v1")) == 2
     assert len(outbox(database, "invoice.overdue.v1")) == 1
+    provider_party = {"kind": "provider", "provider_id": parties.provider_id}
+    with pytest.raises(Conflict, match="at most that can be refunded"):
+        billing.record_refund(provider_party, due_now["id"], {"amount": {"amount": "50.01", "currency": "EUR"},
+                                                              "reference": "refund-1"})
+    refund = billing.record_refund(provider_party, due_now["id"], {"amount": {"amount": "20.00", "currency": "EUR"},
+                                                                   "reference": "refund-1"})
+    assert (refund["amount"]["amount"], refund["outcome"]) == ("20.00", "recorded")
+    assert billing.get_account(parties.client, due_now["id"])["credit_balance"]["amount"] == "30.00"
 
     # A correction is a credit note; the invoice itself never changes.
     provider = {"kind": "provider", "provider_id": parties.provider_id}
     correction = {"amount": {"amount": "60.00", "currency": "EUR"}, "reason": "Two days not worked."}
     note = billing.issue_credit_note(provider, current["id"], correction, "cn-2days")
     assert (note["number"], note["invoice_number"]) == ("CN-000001", current["number"])
+    assert (note["net"]["amount"], note["tax"]["amount"]) == ("50.00", "10.00")  # pro rata of 300.00 + 20 % VAT
     # Sent again after a lost answer, with its key: the same note, credited once.
     assert billing.issue_credit_note(provider, current["id"], correction, "cn-2days") == note
     with pytest.raises(Conflict):  # the key with another amount is another request
@@ -318,6 +386,12 @@ def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue
         billing.issue_credit_note(parties.client, current["id"], {"amount": {"amount": "1.00", "currency": "EUR"},
                                                                   "reason": "Mine"})
     assert len(outbox(database, "credit_note.issued.v1")) == 1
+    # Credited in full, an invoice takes no payment.
+    billing.issue_credit_note(provider, current["id"], {"amount": {"amount": "300.00", "currency": "EUR"},
+                                                        "reason": "Cancelled"})
+    with pytest.raises(Conflict, match="credited in full"):
+        billing.record_payment(finance, current["id"], {"amount": {"amount": "1.00", "currency": "EUR"},
+                                                        "reference": "wire-4"})
 
 
 def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, database, amqp_uri):
@@ -359,8 +433,18 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
     assert ["total", "spend", "EUR", "1450.00", "", ""] in rows
     assert ["saving", "customer_inquiries", "EUR", "1150.00", "3000.00", "1850.00"] in rows
 
+    # A credit note comes off the spend (its net; a reverse-charged invoice from Poland carries no tax), in its
+    # invoice's category.
+    [bookkeeping] = billing.list_invoices(parties.client, contract_id=hourly["id"])["items"]
+    billing.issue_credit_note(parties.provider, bookkeeping["id"], {
+        "amount": {"amount": "30.00", "currency": "EUR"}, "reason": "Three quarters of an hour billed twice."})
+    [corrected] = billing.cost_report(parties.tenant_id, first.isoformat(), last.isoformat())["currencies"]
+    assert (corrected["spend"]["amount"], corrected["credit_notes"]["amount"]) == ("1420.00", "30.00")
+    assert (corrected["tax"]["amount"], corrected["total"]["amount"]) == ("0.00", "1420.00")
+    assert {row["key"]: row["spend"]["amount"] for row in corrected["by_category"]}["bookkeeping"] == "270.00"
 
-def test_a_late_approval_lands_on_the_next_invoice_at_the_amended_rate_and_a_completed_contract_bills_to_its_end(
+
+def test_a_late_approval_lands_on_the_next_invoice_at_the_rate_of_its_day_and_a_completed_contract_bills_to_its_end(
     billing, database, amqp_uri
 ):
     last_start, _ = last_month()
@@ -374,6 +458,11 @@ def test_a_late_approval_lands_on_the_next_invoice_at_the_amended_rate_and_a_com
     billing.review_item(parties.client, wire["id"], early[0]["id"], "approve")
     first = billing.run_invoices({"as_of": last_start.isoformat()})
     assert first["invoices_issued"] == 1
+    [earlier] = billing.list_invoices(parties.client)["items"]
+    overpaid = billing.record_payment(parties.client, earlier["id"], {
+        "amount": {"amount": "25.00", "currency": "EUR"}, "reference": "rounded-up"})  # 20.00 was asked
+    assert overpaid["balance"]["amount"] == "0.00"
+    assert billing.get_account(parties.client, wire["id"])["credit_balance"]["amount"] == "5.00"
 
     late = billing.review_item(parties.client, wire["id"], early[1]["id"], "approve")
     assert late["billing_period"]["start"] == last_start.isoformat()  # its own period is invoiced already
@@ -386,7 +475,11 @@ def test_a_late_approval_lands_on_the_next_invoice_at_the_amended_rate_and_a_com
     invoices = sorted(billing.list_invoices(parties.client)["items"], key=lambda i: i["number"])
     lines = [[line["amount"]["amount"] for line in billing.get_invoice(parties.client, i["id"])["lines"]]
              for i in invoices]
-    assert lines == [["20.00"], ["36.00"]]  # 2 h x 10.00; then 3 h at the amended 12.00
+    # 2 h x 10.00; then 3 h done before the amendment took effect, still at 10.00 though invoiced after it
+    assert lines == [["20.00"], ["30.00"]]
+    following = billing.get_invoice(parties.client, invoices[1]["id"])  # paid first from the credit balance
+    assert (following["paid"]["amount"], following["balance"]["amount"]) == ("5.00", "25.00")
+    assert billing.get_account(parties.client, wire["id"])["credit_balance"]["amount"] == "0.00"
     assert invoices[1]["period"] == {"start": last_start.isoformat(),
                                      "end": (last_start + timedelta(days=9)).isoformat()}
     assert billing.get_account(parties.client, wire["id"])["next_period_end"] is None
@@ -399,7 +492,8 @@ def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_a
     billing, database, amqp_uri
 ):
     first, last = last_month()
-    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris")
+    parties = Parties(amqp_uri, database, country="FR", time_zone="Europe/Paris", provider_country="FR",
+                      provider_zone="Europe/Paris")
     wire = parties.activate(engagement="retainer", price="500.00", start=first, end=last)
     assert billing.run_invoices()["invoices_issued"] == 1
     [invoice] = billing.list_invoices(parties.client)["items"]
@@ -410,8 +504,12 @@ def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_a
     parties.breach(wire, last_week, "50.00")
     assert wait_for(lambda: len(outbox(database, "credit_note.issued.v1")) == 1)
     [note] = outbox(database, "credit_note.issued.v1")
+    # Worth what it would have been as a line of that invoice: 50.00 off the net and 10.00 off the VAT, not 50.00
+    # off the gross.
     assert (note["data"]["credit_note"]["amount"], note["data"]["credit_note"]["invoice_number"]) == (
-        {"amount": "50.00", "currency": "EUR"}, invoice["number"])
+        {"amount": "60.00", "currency": "EUR"}, invoice["number"])
+    assert (note["data"]["credit_note"]["net"]["amount"], note["data"]["credit_note"]["tax"]["amount"]) == (
+        "50.00", "10.00")
     assert note["data"]["credit_note"]["reason"].startswith("SLA credit: ")
     feeds.publish(amqp_uri, feeds.sla_breached(wire, last_week, last_week + timedelta(days=7), "50.00"))  # again
 
@@ -422,7 +520,9 @@ def test_a_breach_evaluated_after_the_last_invoice_is_settled_by_a_credit_note_a
     credited = billing.get_invoice(parties.client, invoice["id"])
     assert (credited["credited"]["amount"], credited["balance"]["amount"]) == ("600.00", "0.00")
     account = billing.get_account(parties.client, wire["id"])
-    assert account["sla_credits_owed"] == {"amount": "150.00", "currency": "EUR"}
+    assert account["sla_credits_owed"] == {"amount": "250.00", "currency": "EUR"}  # 700.00 - the 450.00 net left
+    assert sorted((c["owed"]["amount"], c["remaining"]["amount"], c["state"]) for c in account["sla_credits"]) == [
+        ("50.00", "0.00", "settled_by_credit_note"), ("700.00", "250.00", "owed")]
     assert len(outbox(database, "credit_note.issued.v1")) == 2  # the repeated breach was not credited twice
 
 

@@ -23,7 +23,7 @@ def _hex() -> str:
 
 def award_event(*, start: date, provider_id: str | None = None, tenant_id: str | None = None,
                 sla_window: str = "daily", price: str = "13.25", hours_per_week: int = 20,
-                duration_weeks: int | None = 26) -> dict:
+                duration_weeks: int | None = 26, engagement: str = "hourly") -> dict:
     data = copy.deepcopy(json.loads(_SCHEMA.read_text())["examples"][0]["data"])
     tenant_id = tenant_id or f"ten_{_hex()}"
     posting_id = f"pst_{_hex()}"
@@ -32,7 +32,7 @@ def award_event(*, start: date, provider_id: str | None = None, tenant_id: str |
     data["provider"]["provider_id"] = provider_id or f"prv_{_hex()}"
     data["proposal"]["proposal_id"] = data["posting"]["awarded_proposal_id"] = f"prp_{_hex()}"
     data["terms"].update(price={"amount": price, "currency": "USD"}, hours_per_week=hours_per_week,
-                         start_date=start.isoformat(), duration_weeks=duration_weeks)
+                         start_date=start.isoformat(), duration_weeks=duration_weeks, engagement_type=engagement)
     requirement = {"metric": "first_response_minutes", "target": "60", "direction": "at_most", "window": sla_window}
     data["sla_requirements"] = [requirement]
     data["posting"]["sla_requirements"] = [requirement]

@@ -205,6 +205,62 @@ def test_an_amendment_signed_by_both_raises_the_terms_version(contracting, datab
     assert [(d["signature"]["party"], d["version"]) for d in amendment_signatures] == [("client", 1), ("provider", 2)]
 
 
+def test_an_amendment_takes_effect_on_its_agreed_day_and_a_declined_one_stays_in_the_history(
+    contracting, database, amqp_uri
+):
+    client, provider, contract = activated(contracting, database, amqp_uri)
+    today = datetime.now(UTC).date()
+    with pytest.raises(ValidationFailed, match="never reaches back"):
+        contracting.propose_amendment(client, contract["id"], {
+            "changes": {"hours_per_week": 30}, "reason": "Back pay",
+            "effective_date": (today - timedelta(days=1)).isoformat()})
+    declined = contracting.propose_amendment(client, contract["id"], {
+        "changes": {"hours_per_week": 30}, "reason": "A second practice joins."})["pending_amendment"]
+    after = contracting.withdraw_amendment(provider, contract["id"], declined["id"])
+    assert after["pending_amendment"] is None and after["terms"]["hours_per_week"] == 20
+    row = after["history"][-1]
+    assert (row["amendment_id"], row["outcome"], row["ended_by"], row["changes"]) == (
+        declined["id"], "declined", "provider", {"hours_per_week": 30})
+    assert contracting.get_contract(client, contract["id"])["history"][-1] == row
+
+    start = (today + timedelta(days=10)).isoformat()
+    pending = contracting.propose_amendment(provider, contract["id"], {
+        "changes": {"price": {"amount": "15.00", "currency": "USD"}}, "reason": "New rate card",
+        "effective_date": start})["pending_amendment"]
+    contracting.sign_amendment(client, contract["id"], pending["id"], {"terms_hash": pending["terms_hash"]})
+    contracting.sign_amendment(provider, contract["id"], pending["id"], {"terms_hash": pending["terms_hash"]})
+    [event] = outbox(database, "contract.amended.v1")
+    assert event["data"]["amendment"]["effective_date"] == start
+
+
+def test_during_the_notice_period_measurements_reviews_and_issues_go_on(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri, start=datetime.now(UTC).date())
+    ended = contracting.terminate_contract(client, contract["id"], {"reason": "Moving in-house"})
+    assert ended["status"] == "terminated" and ended["termination"]["notice_days"] == 14
+    sla = contract["slas"][0]
+    answer = contracting.submit_measurements(provider, contract["id"], {
+        "key": "m1", "sla_id": sla["id"], "value": "30", "measured_at": datetime.now(UTC).isoformat()})
+    assert answer["recorded"] == 1
+    review = contracting.record_review(client, contract["id"], {"scores": {"quality": 3}, "notes": "Handover."})
+    assert review["overall"] == "3"
+    issue = contracting.raise_issue(provider, contract["id"], {
+        "title": "Handover files", "severity": "medium", "owner": "client",
+        "due_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()})
+    assert issue["status"] == "open"
+
+
+def test_a_fixed_price_contract_past_its_end_date_moves_on_to_completion_pending(contracting, database, amqp_uri):
+    client, provider, contract = activated(contracting, database, amqp_uri, engagement="fixed", duration_weeks=1,
+                                           start=datetime.now(UTC).date() - timedelta(days=20))
+    assert wait_for(lambda: contracting.get_contract(client, contract["id"])["status"] == "completion_pending")
+    with pytest.raises(Conflict):
+        contracting.propose_amendment(client, contract["id"], {"changes": {"seats": 2}, "reason": "More"})
+    done = contracting.complete_contract(client, contract["id"], {"score": 5, "comment": "Delivered."})
+    assert done["status"] == "completed"
+    [event] = outbox(database, "contract.completed.v1")
+    assert event["data"]["contract"]["status"] == "completed"
+
+
 def test_an_unresolved_issue_escalates_level_by_level(contracting, database, amqp_uri):
     client, provider, contract = activated(contracting, database, amqp_uri)
     due = datetime.now(UTC) + timedelta(seconds=4)  # still ahead when the call arrives on a busy machine

@@ -167,7 +167,8 @@ def test_the_edges_answer_json_with_the_documented_statuses(platform, base_url, 
     _, client = new_tenant(base_url)
     assert requests.get(f"{base_url}/v1/postings").status_code == 401
     assert requests.post(f"{base_url}/v1/providers", headers=client, json=MARIA).status_code == 403
-    malformed = requests.post(f"{base_url}/v1/postings", headers=client, data=b"{not json")
+    malformed = requests.post(f"{base_url}/v1/postings", headers=dict(client, **{"Content-Type": "application/json"}),
+                              data=b"{not json")
     assert malformed.status_code == 400 and malformed.json()["error"] == "malformed_json"
     too_large = requests.post(f"{base_url}/v1/postings", headers=client,
                               json={**INBOX_HELP, "description": "x" * gateway_config["MAX_REQUEST_BYTES"]})

@@ -9,6 +9,7 @@ import uuid
 import eventlet
 import pytest
 import requests
+from kombu import Connection
 from nameko.rpc import rpc
 
 from services.gateway.dependencies import CALLED_SERVICES
@@ -16,6 +17,7 @@ from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared import apikeys
 from shared.errors import Conflict, NotFound
+from shared.messaging import dead_letter_queue
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,7 +44,9 @@ def healthy_stand_in(service: str) -> type:
     return type(f"StandIn{service.title()}", (), {"name": service, "health": rpc(lambda self: {"database": "ok"})})
 
 
-StandInMatching = healthy_stand_in("matching")
+# Matching has three events committed that the broker has not confirmed yet.
+StandInMatching = type("StandInMatching", (), {"name": "matching", "health": rpc(
+    lambda self: {"database": "ok", "outbox_backlog": 3})})
 # The other services the gateway's health probe asks, healthy and otherwise absent.
 OTHER_STAND_INS = tuple(healthy_stand_in(name) for name in CALLED_SERVICES
                         if name not in ("matching", "postings", "providers"))
@@ -212,7 +216,7 @@ def gateway(runner_factory, gateway_config):
 
 def new_client(base_url):
     answer = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR,
-                           json={"name": "Acme", "country": "us", "time_zone": "America/Chicago"})
+                           json={"name": "Acme", "country": "us", "time_zone": "America/Chicago", "segment": "smb"})
     assert answer.status_code == 201, answer.text
     return answer.json()["tenant"]["id"], {"Authorization": f"Bearer {answer.json()['api_key']}"}
 
@@ -260,7 +264,7 @@ def test_operator_creates_a_tenant_and_the_client_reads_it_back(gateway, base_ur
 def test_a_client_calling_an_operator_route_gets_403(gateway, base_url):
     _, client = new_client(base_url)
     answer = requests.post(f"{base_url}/v1/tenants", headers=client,
-                           json={"name": "Evil", "country": "US", "time_zone": "America/Chicago"})
+                           json={"name": "Evil", "country": "US", "time_zone": "America/Chicago", "segment": "smb"})
     assert answer.status_code == 403
     assert answer.json()["error"] == "forbidden"
 
@@ -364,6 +368,27 @@ def test_an_unknown_route_is_a_json_404_and_a_wrong_method_a_json_405(gateway, b
     assert wrong.headers["Allow"] == "POST"
 
 
+def test_the_console_is_served_from_the_package_with_its_types_and_a_strict_content_security_policy(
+    gateway, base_url
+):
+    page = requests.get(f"{base_url}/console")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/console/js/app.js">' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+    assert (page.headers["X-Content-Type-Options"], page.headers["X-Frame-Options"]) == ("nosniff", "DENY")
+    assert requests.get(f"{base_url}/console/").text == page.text
+    script = requests.get(f"{base_url}/console/js/app.js")
+    assert script.status_code == 200 and script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert "/v1/tenants/me" in script.text
+    style = requests.get(f"{base_url}/console/console.css")
+    assert style.headers["Content-Type"] == "text/css; charset=utf-8"
+    for missing in ("/console/nothing.js", "/console/../services/gateway/console.py", "/console/js/%2e%2e/app.py"):
+        answer = requests.get(f"{base_url}{missing}")
+        assert answer.status_code == 404 and answer.json()["error"] == "not_found", missing
+    assert requests.post(f"{base_url}/console").status_code == 405
+
+
 def test_a_provider_changes_its_own_profile_but_gets_404_for_another(gateway, base_url):
     registered = requests.post(f"{base_url}/v1/providers", headers=OPERATOR, json=individual())
     assert registered.status_code == 201, registered.text
@@ -448,6 +473,26 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
     }
 
 
+def test_the_operator_reads_each_services_outbox_backlog_and_dead_letter_count(gateway, base_url, gateway_config):
+    with Connection(gateway_config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        parked = dead_letter_queue("billing")(channel)
+        parked.declare()
+        parked.purge()
+        for number in range(2):
+            connection.Producer(channel).publish({"n": number}, routing_key=parked.name, exchange="")
+    answer = requests.get(f"{base_url}/v1/operations/backlog", headers=OPERATOR)
+    assert answer.status_code == 200, answer.text
+    services = answer.json()["services"]
+    # Matching's dead-letter queue is not declared on this broker: no count rather than a made-up zero.
+    assert services["matching"] == {"status": "ok", "outbox_backlog": 3, "dead_letters": None}
+    assert services["billing"]["dead_letters"] == 2 and services["billing"]["outbox_backlog"] is None
+    assert set(services) == {*CALLED_SERVICES, "gateway"}
+    _, client = new_client(base_url)
+    refused = requests.get(f"{base_url}/v1/operations/backlog", headers=client)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+
+
 def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_factory, gateway_config, base_url):
     runner_factory(dict(gateway_config, RPC_TIMEOUT_SECONDS=1), GatewayService, StandInProviders).start()
     answer = requests.get(f"{base_url}/health")
@@ -456,7 +501,7 @@ def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_fact
     assert answer.json()["services"]["postings"]["status"] == "unavailable"
     assert answer.json()["services"]["providers"]["status"] == "ok"
     created = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR,
-                            json={"name": "Acme", "country": "US", "time_zone": "America/Chicago"})
+                            json={"name": "Acme", "country": "US", "time_zone": "America/Chicago", "segment": "smb"})
     # 503 when the broker knows no such queue; 504 when an earlier test in this vhost left the queue behind.
     assert (created.status_code, created.json()["error"]) in {(503, "service_unavailable"), (504, "timeout")}
     assert created.headers["Retry-After"] == "1"
@@ -495,7 +540,7 @@ def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_ru
     postings.start()
     postings.stop()  # down, its request queue still there: the request waits in it
     runner_factory(config, GatewayService, StandInProviders).start()
-    tenant = {"name": "Acme", "country": "US", "time_zone": "America/Chicago"}
+    tenant = {"name": "Acme", "country": "US", "time_zone": "America/Chicago", "segment": "smb"}
     answer = requests.post(f"{base_url}/v1/tenants", headers=OPERATOR, json=tenant)
     assert answer.status_code == 504 and answer.json()["error"] == "timeout"
 
@@ -505,3 +550,38 @@ def test_a_request_its_service_did_not_take_in_time_is_answered_504_and_never_ru
     assert retried.status_code == 201, retried.text
     # The queue is served in order: the first request went before the retry, dropped unread as expired.
     assert list(STATE["tenants"]) == [retried.json()["tenant"]["id"]]
+
+
+def _sample(name, **labels):
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_the_gateway_counts_and_times_every_answer_by_route_and_every_rpc_call_by_service_method(gateway, base_url):
+    _, client = new_client(base_url)
+    missing = {"route": "get_posting", "method": "GET", "status": "404"}
+    refused = {"service": "postings", "method": "get_posting", "outcome": "error"}
+    unserved = {"route": "unmatched", "method": "GET", "status": "404"}
+    before = (_sample("tasklinkr_http_requests_total", **missing), _sample("tasklinkr_rpc_calls_total", **refused),
+              _sample("tasklinkr_http_request_seconds_count", route="get_posting", method="GET"),
+              _sample("tasklinkr_rpc_call_seconds_count", service="postings", method="get_posting"),
+              _sample("tasklinkr_http_requests_total", **unserved))
+
+    assert requests.get(f"{base_url}/v1/postings/pst_nothere", headers=client).status_code == 404
+    assert requests.get(f"{base_url}/no/such/path", headers=client).status_code == 404
+
+    after = (_sample("tasklinkr_http_requests_total", **missing), _sample("tasklinkr_rpc_calls_total", **refused),
+             _sample("tasklinkr_http_request_seconds_count", route="get_posting", method="GET"),
+             _sample("tasklinkr_rpc_call_seconds_count", service="postings", method="get_posting"),
+             _sample("tasklinkr_http_requests_total", **unserved))
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1, 1, 1]
+    # Raw paths never become labels: one series per route of the API table.
+    assert not _sample("tasklinkr_http_requests_total", route="/no/such/path", method="GET", status="404")
+
+
+def test_the_health_probe_finds_the_gateways_http_server_answering(gateway, base_url):
+    from shared.probe import http
+
+    assert http(base_url.removeprefix("http://")) == "ok"
+    assert http("127.0.0.1:1").startswith("failed")

@@ -13,12 +13,14 @@ pytestmark = pytest.mark.integration
 
 OPERATOR = {"Authorization": "Bearer test-operator-key"}
 BUDGET = 25
+KEY_CAP = 5
 
 
 @pytest.fixture
 def platform(container_factory, runner_factory, gateway_config):
     for service in (ProvidersService, PostingsService):
-        own_database = dict(gateway_config, MONGO_DATABASE=f"{gateway_config['MONGO_DATABASE']}_{service.name}")
+        own_database = dict(gateway_config, MONGO_DATABASE=f"{gateway_config['MONGO_DATABASE']}_{service.name}",
+                            MAX_API_KEYS=KEY_CAP)
         container_factory(service, own_database).start()
     # Each test starts its own gateway, and with it fresh per-process budgets.
     runner = runner_factory(dict(gateway_config, RATE_LIMIT=f"{BUDGET}/minute"), GatewayService)
@@ -145,17 +147,52 @@ def test_a_provider_rotates_its_own_key_and_cannot_touch_another_providers_keys(
     assert last.status_code == 409 and last.json()["error"] == "conflict"
 
 
-def test_a_key_past_its_budget_gets_429_with_retry_after_and_other_keys_are_not_slowed(platform, base_url):
+def test_a_tenant_past_its_budget_gets_429_with_retry_after_on_every_key_and_other_tenants_are_not_slowed(
+    platform, base_url
+):
     tenant_id, owner = new_tenant(base_url)
-    _, manager = new_key(base_url, tenant_id, owner, "manager")
-    statuses = [requests.get(f"{base_url}/v1/postings", headers=manager).status_code for _ in range(BUDGET + 1)]
-    assert statuses[:BUDGET] == [200] * BUDGET
+    _, other_owner = new_tenant(base_url, "Globex")
+    # The budget is the organisation's: spread over several keys it is still one budget.
+    keys = [owner] + [new_key(base_url, tenant_id, owner, "manager")[1] for _ in range(3)]
+    spent = BUDGET - 3  # creating the three keys spent three of its requests
+    statuses = [requests.get(f"{base_url}/v1/postings", headers=keys[n % len(keys)]).status_code
+                for n in range(spent + 1)]
+    assert statuses[:spent] == [200] * spent
     assert statuses[-1] == 429
-    refused = requests.get(f"{base_url}/v1/postings", headers=manager)
-    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert refused.headers["X-Content-Type-Options"] == "nosniff"
-    assert requests.get(f"{base_url}/v1/postings", headers=owner).status_code == 200
+    for key in keys:
+        refused = requests.get(f"{base_url}/v1/postings", headers=key)
+        assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.headers["X-Content-Type-Options"] == "nosniff"
+    # A key minted now comes with no budget of its own either.
+    assert requests.post(f"{base_url}/v1/tenants/{tenant_id}/keys", headers=OPERATOR,
+                         json={"role": "manager"}).status_code == 201
+    assert requests.get(f"{base_url}/v1/postings", headers=owner).status_code == 429
+    assert requests.get(f"{base_url}/v1/postings", headers=other_owner).status_code == 200
+
+
+def test_a_tenant_and_a_provider_hold_at_most_the_configured_number_of_live_keys(platform, base_url):
+    tenant_id, owner = new_tenant(base_url)
+    for _ in range(KEY_CAP - 1):
+        new_key(base_url, tenant_id, owner, "manager")
+    refused = requests.post(f"{base_url}/v1/tenants/{tenant_id}/keys", headers=owner, json={"role": "manager"})
+    assert refused.status_code == 409 and refused.json()["details"]["max_live_keys"] == str(KEY_CAP)
+    keys = requests.get(f"{base_url}/v1/tenants/{tenant_id}/keys", headers=owner).json()["items"]
+    assert len(keys) == KEY_CAP
+    # A rotation would add a live key too (the old one works through its grace period).
+    manager_key = next(k for k in keys if k["role"] == "manager")
+    assert requests.post(f"{base_url}/v1/tenants/{tenant_id}/keys/{manager_key['id']}/rotate", headers=owner,
+                         json={}).status_code == 409
+    # A revoked key frees its place.
+    assert requests.post(f"{base_url}/v1/tenants/{tenant_id}/keys/{manager_key['id']}/revoke",
+                         headers=owner).status_code == 200
+    new_key(base_url, tenant_id, owner, "finance")
+
+    provider = requests.post(f"{base_url}/v1/providers", headers=OPERATOR, json=MARIA).json()
+    provider_id, provider_key = provider["provider"]["id"], bearer(provider["api_key"])
+    created = [requests.post(f"{base_url}/v1/providers/{provider_id}/keys", headers=provider_key, json={}).status_code
+               for _ in range(KEY_CAP)]
+    assert created == [201] * (KEY_CAP - 1) + [409]
 
 
 def test_every_state_change_is_audited_with_who_when_what_and_correlation_id_and_each_owner_sees_its_own(

@@ -8,11 +8,14 @@ from its outbox, where it was written in the same transaction as the change, and
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.matching.service import MatchingService
 from services.postings.service import PostingsService
 from shared import contracts
 from shared.errors import Conflict, NotFound, ValidationFailed
+from tests.integration.matching import events as matching_events
 from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
+from tests.unit.matching import builders as matching_builders
 
 from . import shortlists
 from .test_postings_service import ACME, GLOBEX, INBOX_HELP
@@ -180,7 +183,7 @@ def test_propose_counter_accept_and_award_emits_a_valid_posting_awarded_with_wha
     assert data["provider"] == {"provider_id": MARIA, "centre_id": None}
     # The provider is free only from the 18th, two weeks after the posting's wanted start.
     assert data["terms"] == {"engagement_type": "hourly", "unit": None,
-                             "price": {"amount": "13.25", "currency": "USD"}, "hours_per_week": 20,
+                             "price": {"amount": "13.25", "currency": "USD"}, "hours_per_week": 20, "seats": 1,
                              "start_date": "2027-01-18", "duration_weeks": 26}
     assert data["sla_requirements"] == INBOX_HELP["sla_requirements"]
     assert data["confidentiality"] == {"confidential": True, "nda_required": True}
@@ -297,3 +300,78 @@ def test_cancelling_a_posting_closes_its_negotiations(postings, database, amqp_u
     postings.cancel_posting(tenant["id"], posting["id"], "Hired in-house after all")
     closed = postings.get_proposal(provider(MARIA), proposal["id"])
     assert (closed["status"], closed["closed_reason"]) == ("closed", "The client cancelled the posting.")
+
+
+def test_a_proposal_for_more_hours_than_the_provider_has_free_is_refused_with_the_reason(
+    container_factory, service_config, postings, database, amqp_uri
+):
+    """Matching owns providers' load; postings asks it (RPC) for the provider's free hours before taking terms."""
+    container_factory(MatchingService, matching_config(service_config)).start()
+    busy = matching_builders.profile(n=77, capacity_hours_per_week=12)  # 12 h a week, nothing committed yet
+    matching_events.publish(amqp_uri, "providers", "provider.registered.v1",
+                            {"provider": matching_events.profile_event(busy)}, busy["id"])
+    with ServiceRpcProxy("matching", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as matching:
+        assert wait_for(lambda: _free_hours(matching, busy["id"]) == 12.0, timeout=20)
+
+    tenant = postings.create_tenant(ACME)["tenant"]
+    posting = postings.publish_posting(tenant["id"], postings.create_posting(tenant["id"], INBOX_HELP)["id"])
+    shortlists.publish(amqp_uri, shortlists.shortlist_event(posting, 1, [shortlists.candidate(busy["id"], 1,
+                                                                                               "0.9000")]))
+    assert wait_for(lambda: database.shortlists.find_one({"_id": posting["id"]}) is not None)
+    invitation = postings.invite_provider(tenant["id"], posting["id"], busy["id"])
+    postings.accept_invitation(busy["id"], invitation["id"])
+
+    with pytest.raises(ValidationFailed) as refused:
+        postings.submit_proposal(busy["id"], invitation["id"], terms(hours=20))
+    assert refused.value.details == {"hours_per_week": ["The provider has 12 free hours a week; these terms ask "
+                                                        "for 20."]}
+    assert database.proposals.count_documents({"invitation_id": invitation["id"]}) == 0
+    proposal = postings.submit_proposal(busy["id"], invitation["id"], terms(hours=12))
+    with pytest.raises(ValidationFailed, match="free hours"):  # nor can the client counter with more
+        postings.counter_proposal(client(tenant), proposal["id"], terms(hours=16))
+
+
+def matching_config(service_config):
+    """Matching beside postings, with its own database as in production."""
+    return {**service_config, "MONGO_DATABASE": service_config["MONGO_DATABASE"] + "_matching"}
+
+
+def _free_hours(matching, provider_id):
+    try:
+        return matching.free_capacity(provider_id)["free_hours_per_week"]
+    except NotFound:
+        return None
+
+
+def test_an_invitation_right_after_publication_never_meets_no_shortlist_yet_once_matching_shows_one(
+    container_factory, service_config, postings, database, amqp_uri, monkeypatch
+):
+    """Postings' copy of a shortlist follows matching's events; held back here, as a slow consumer would, the
+    invitation asks matching for the shortlist it shows and is taken."""
+    container_factory(MatchingService, matching_config(service_config)).start()
+    monkeypatch.setattr(PostingsService, "on_matches_proposed", lambda self, envelope: None)
+    monkeypatch.setattr(PostingsService, "on_shortlist_updated", lambda self, envelope: None)
+    ana = matching_builders.profile(n=78)
+    matching_events.publish(amqp_uri, "providers", "provider.registered.v1",
+                            {"provider": matching_events.profile_event(ana)}, ana["id"])
+    with ServiceRpcProxy("matching", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as matching:
+        assert wait_for(lambda: _free_hours(matching, ana["id"]) is not None, timeout=20)
+        tenant = postings.create_tenant(ACME)["tenant"]
+        posting = postings.publish_posting(tenant["id"], postings.create_posting(tenant["id"], INBOX_HELP)["id"])
+
+        def shown():
+            try:
+                return matching.get_shortlist(tenant["id"], posting["id"])["shortlist"]
+            except NotFound:
+                return None
+
+        assert wait_for(lambda: shown() is not None and ana["id"] in [c["provider_id"] for c in shown()["candidates"]],
+                        timeout=20)
+    assert database.shortlists.find_one({"_id": posting["id"]}) is None  # postings' copy has not caught up
+
+    invitation = postings.invite_provider(tenant["id"], posting["id"], ana["id"])
+    assert (invitation["status"], invitation["shortlist_version"]) == ("pending", shown_version(database, posting))
+
+
+def shown_version(database, posting):
+    return database.shortlists.find_one({"_id": posting["id"]})["version"]

@@ -145,7 +145,9 @@ def test_a_new_draft_copies_the_clients_location_and_tells_nobody(postings, data
     )
 
     assert draft["status"] == "draft" and draft["version"] == 1
-    assert draft["client"] == {"country": "US", "time_zone": "America/Chicago"}
+    assert draft["client"] == {"country": "US", "time_zone": "America/Chicago",
+                               "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00",
+                                                  "end": "17:00"}}
     assert draft["budget"] is None and draft["engagement"] is None
     assert postings.get_posting(tenant["id"], draft["id"]) == draft
     assert posting_events(database) == []
@@ -240,6 +242,32 @@ def test_publishing_non_core_work_opens_it_and_emits_posting_published(postings,
         "smb",
     )
     assert published["data"] == {"posting": opened}
+
+
+def test_a_24_7_desk_of_three_seats_never_offshore_is_published_with_its_seats_and_accepted_shoring(
+        postings, database):
+    tenant = new_tenant(postings)
+    desk = {**INBOX_HELP, "title": "Round-the-clock patient line", "category": "customer_support", "model": "bpo",
+            "hours_per_week": 168, "seats": 3, "coverage": "24x7",
+            "shoring": {"preference": "nearshore", "accepted": ["onshore", "nearshore"]},
+            "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat"], "start": "08:00", "end": "18:00"}}
+
+    opened = postings.publish_posting(tenant["id"], postings.create_posting(tenant["id"], desk)["id"])
+
+    assert (opened["hours_per_week"], opened["seats"]) == (168, 3)  # 504 seat-hours a week
+    assert opened["shoring"] == {"preference": "nearshore", "required": True, "accepted": ["onshore", "nearshore"]}
+    assert opened["business_hours"]["days"][-1] == "sat"
+    [published] = events_in_outbox(database, "posting.published.v1")  # checked against its contract
+    assert published["data"]["posting"]["seats"] == 3
+
+
+def test_a_paraphrase_of_a_core_competency_needs_the_confirmation_to_be_published(postings, database):
+    tenant = new_tenant(postings)
+    draft = postings.create_posting(tenant["id"], {**INBOX_HELP, "title": "Orthodontic treatment plans"})
+    with pytest.raises(Conflict) as refused:
+        postings.publish_posting(tenant["id"], draft["id"])
+    assert "means your core competency “dental care” (“orthodontic”, “treatment”)" in refused.value.message
+    assert posting_events(database) == []
 
 
 def test_core_work_is_refused_without_confirmation_and_nothing_changes_then_published_with_it(
@@ -419,8 +447,8 @@ def test_a_published_posting_reaches_the_consumers_queue(postings, database, amq
     assert contracts.errors(envelope) == []
 
 
-def test_health_reports_the_database(postings):
-    assert postings.health() == {"database": "ok"}
+def test_health_reports_the_database_and_the_outbox_backlog(postings):
+    assert postings.health() == {"database": "ok", "outbox_backlog": 0}
 
 
 def test_the_database_itself_refuses_a_second_posting_under_the_same_tenant_and_key(postings, database):

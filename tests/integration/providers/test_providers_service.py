@@ -190,5 +190,5 @@ def test_authenticate_finds_the_provider_by_its_key_and_nobody_by_another(provid
     assert providers.authenticate("tlk_c_" + answer["api_key"][6:]) is None
 
 
-def test_health_reports_the_database(providers):
-    assert providers.health() == {"database": "ok"}
+def test_health_reports_the_database_and_the_outbox_backlog(providers):
+    assert providers.health() == {"database": "ok", "outbox_backlog": 0}

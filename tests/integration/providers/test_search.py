@@ -65,7 +65,8 @@ def found(providers, catalogue, filters: dict) -> set[str]:
         ({}, {"maria", "bob", "northwind", "priya", "vistula"}),
         ({"kind": "firm"}, {"northwind", "vistula"}),
         ({"model": "freelance"}, {"bob"}),
-        ({"category": "helpdesk"}, {"northwind"}),
+        ({"category": "helpdesk"}, {"northwind", "vistula"}),  # both IT support, as infrastructure_management
+        ({"category": "it_support"}, {"northwind", "vistula"}),
         ({"country": "pl"}, {"vistula"}),
         ({"language": "es"}, {"northwind"}),
         ({"skill": "Calendar Management"}, {"maria", "priya"}),

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.billing import domain, tax
-from shared.errors import Conflict
+from shared.errors import Conflict, ValidationFailed
 
 NOW = datetime(2027, 2, 1, 0, 5, tzinfo=UTC)
 
@@ -170,26 +170,85 @@ def test_balances_through_payments_credit_notes_and_the_due_time():
                "credited": {"amount": "0.00", "currency": "EUR"}, "currency": "EUR", "revision": 1,
                "due_at": NOW + timedelta(days=30)}
     assert domain.status_of(invoice, NOW) == "issued"
-    partly = domain.with_payment(invoice, Decimal("40"))
-    assert (domain.status_of(partly, NOW), domain.balance_of(partly)) == ("partially_paid", Decimal("60.00"))
+    partly, excess = domain.with_payment(invoice, Decimal("40"))
+    assert (domain.status_of(partly, NOW), domain.balance_of(partly), excess) == ("partially_paid",
+                                                                                  Decimal("60.00"), 0)
     assert domain.status_of(partly, NOW + timedelta(days=31)) == "overdue"
     noted = domain.with_credit_note(partly, Decimal("60"))
     assert (domain.status_of(noted, NOW), noted["open"]) == ("paid", False)
     with pytest.raises(Conflict):
         domain.with_credit_note(noted, Decimal("40.01"))
-    assert domain.status_of(domain.with_payment(partly, Decimal("70")), NOW) == "overpaid"
+
+
+def test_an_overpayment_pays_the_invoice_and_the_rest_is_a_credit_balance_the_next_invoice_uses():
+    invoice = {"total": {"amount": "100.00", "currency": "EUR"}, "paid": {"amount": "0.00", "currency": "EUR"},
+               "credited": {"amount": "0.00", "currency": "EUR"}, "currency": "EUR", "revision": 1,
+               "due_at": NOW + timedelta(days=30)}
+    paid, excess = domain.with_payment(invoice, Decimal("130.00"))
+    assert (domain.status_of(paid, NOW), domain.balance_of(paid), excess) == ("paid", 0, Decimal("30.00"))
+    acct = domain.with_credit_balance_change(account(currency="EUR"), excess, NOW)
+    assert acct["credit_balance"] == {"amount": "30.00", "currency": "EUR"}
+    following, used = domain.with_credit_balance({**invoice, "open": True}, domain.credit_balance_of(acct))
+    assert (used, domain.balance_of(following), following["paid_from_credit_balance"]["amount"]) == (
+        Decimal("30.00"), Decimal("70.00"), "30.00")
+    with pytest.raises(Conflict, match="at most that can be refunded"):
+        domain.with_credit_balance_change(acct, Decimal("-30.01"), NOW)
+
+
+def test_a_payment_received_in_the_future_or_on_an_invoice_credited_in_full_is_refused():
+    invoice = {"total": {"amount": "100.00", "currency": "EUR"}, "paid": {"amount": "0.00", "currency": "EUR"},
+               "credited": {"amount": "0.00", "currency": "EUR"}, "currency": "EUR", "revision": 1}
+    domain.check_payable(invoice, NOW, NOW)
+    domain.check_payable(invoice, NOW + timedelta(minutes=1), NOW)  # the payer's clock a little ahead of ours
+    with pytest.raises(ValidationFailed, match="future"):
+        domain.check_payable(invoice, NOW + timedelta(minutes=5, seconds=1), NOW)
+    with pytest.raises(Conflict, match="credited in full"):
+        domain.check_payable(domain.with_credit_note(invoice, Decimal("100.00")), NOW, NOW)
+
+
+def test_an_invoice_is_overdue_once_its_due_date_has_passed_in_the_clients_time_zone():
+    # Issued 2027-02-01 00:05 UTC is still 31 January in Chicago: due 30 days after the client's issue day, and
+    # overdue from the midnight after that day there, not 30 x 24 h after the issue instant.
+    due_date, due_at = domain.due_of(NOW, 30, "America/Chicago")
+    assert due_date == "2027-03-02"
+    assert due_at == datetime(2027, 3, 3, 6, 0, tzinfo=UTC)  # midnight in Chicago (UTC-6)
+    tokyo_date, tokyo_at = domain.due_of(NOW, 30, "Asia/Tokyo")
+    assert (tokyo_date, tokyo_at) == ("2027-03-03", datetime(2027, 3, 3, 15, 0, tzinfo=UTC))
+    invoice = domain.build_invoice(account(currency="USD"), ("2027-01-04", "2027-01-31"), [item(hours="1")], [],
+                                   tax={"country": "US", "name": "No VAT/GST", "rate": "0"}, shoring=None,
+                                   invoice_id="inv_1", sequence=1, now=NOW, client_zone="America/Chicago")
+    assert (invoice["due_date"], invoice["due_at"]) == ("2027-03-02", due_at)
+    assert domain.status_of(invoice, due_at - timedelta(seconds=1)) == "issued"
+    assert domain.status_of(invoice, due_at) == "overdue"
 
 
 def test_the_tax_table_is_configurable_and_an_unknown_country_is_untaxed_and_says_so():
     table = tax.tax_table("DE=7,XK=18")
-    assert tax.tax_for("DE", table) == {"country": "DE", "name": "VAT 7%", "rate": "7"}
+    assert tax.tax_for("DE", table) == {"country": "DE", "name": "VAT 7%", "rate": "7", "treatment": "domestic",
+                                        "note": None}
     assert tax.tax_for("XK", table)["rate"] == "18"
     assert tax.tax_for("AU", table)["name"] == "GST 10%"
     assert tax.tax_for("US", table) == {"country": "US", "name": "No VAT/GST (US is not in the tax table)",
-                                        "rate": "0"}
+                                        "rate": "0", "treatment": "not_in_table", "note": None}
     assert tax.tax_for(None, table)["name"] == "No VAT/GST (client country unknown)"
     with pytest.raises(ValueError):
         tax.tax_table("DE=nineteen")
+
+
+@pytest.mark.parametrize(("supplier", "client", "treatment", "rate", "wording"), [
+    ("DE", "DE", "domestic", "19", "VAT 19%"),
+    ("PL", "DE", "reverse_charge", "0", "Article 196, Directive 2006/112/EC"),  # EU to EU, B2B services
+    ("PH", "GB", "reverse_charge", "0", "the recipient accounts for the VAT in GB"),
+    ("IN", "AU", "reverse_charge", "0", "the recipient accounts for the GST in AU"),
+    ("DE", "US", "outside_scope", "0", "Not subject to VAT/GST in DE"),
+    ("US", "US", "not_in_table", "0", "US is not in the tax table"),
+    (None, "FR", "domestic", "20", "VAT 20%"),  # billing has not heard of the provider: the client's rate
+])
+def test_tax_follows_the_rule_table_by_the_suppliers_and_the_clients_country(supplier, client, treatment, rate,
+                                                                            wording):
+    treated = tax.tax_for(client, tax.tax_table(None), supplier)
+    assert (treated["treatment"], treated["rate"]) == (treatment, rate)
+    assert wording in treated["name"] + " " + (treated["note"] or "")
 
 
 def test_months_are_counted_by_days_in_each_month():
@@ -213,3 +272,97 @@ def test_a_provider_bills_its_own_today_wherever_it_works():
     assert _providers_today(_Providers("Pacific/Auckland"), acct, late_utc) == date(2027, 2, 2)
     assert _providers_today(_Providers("America/Bogota"), acct, late_utc) == date(2027, 2, 1)
     assert _providers_today(_Providers(None), acct, late_utc) == date(2027, 2, 2)  # not known yet: UTC+14
+
+
+def test_an_amendment_bills_work_from_its_effective_date_and_never_reprices_earlier_work():
+    acct = account(price="10.00", start="2027-01-04", cycle="monthly", seats=None)
+    amended_contract = {"version": 2, "terms": {**acct["terms"], "price": {"amount": "12.00", "currency": "USD"}},
+                        "milestones": [], "end_date": None, "title": "Inbox"}
+    amended = domain.amend_account(acct, amended_contract, "2027-01-20", NOW)
+    invoice = domain.build_invoice(amended, ("2027-01-04", "2027-01-31"),
+                                   [item(when="2027-01-19", hours="3"), item(when="2027-01-20", hours="3")], [],
+                                   tax={"country": "US", "name": "No VAT/GST", "rate": "0"}, shoring=None,
+                                   invoice_id="inv_1", sequence=1, now=NOW)
+    assert [(line["unit_price"]["amount"], line["amount"]["amount"]) for line in invoice["lines"]] == [
+        ("10.00", "30.00"), ("12.00", "36.00")]  # the day before the amendment keeps the old rate
+
+
+def test_a_retainer_amended_mid_month_bills_each_part_at_its_own_price_with_its_basis():
+    acct = account(engagement="retainer", price="3100.00", start="2027-01-01")
+    contract = {"version": 2, "terms": {**acct["terms"], "price": {"amount": "6200.00", "currency": "USD"}},
+                "milestones": [], "end_date": None, "title": "Inbox"}
+    amended = domain.amend_account(acct, contract, "2027-01-21", NOW)
+    lines = domain.build_invoice(amended, ("2027-01-01", "2027-01-31"), [], [],
+                                 tax={"country": "US", "name": "No VAT/GST", "rate": "0"}, shoring=None,
+                                 invoice_id="inv_1", sequence=1, now=NOW)["lines"]
+    assert [(line["description"], line["quantity"], line["unit"], line["basis"], line["amount"]["amount"])
+            for line in lines] == [
+        ("Retainer 2027-01-01 to 2027-01-20", "20", "days", "20/31 of the monthly retainer", "2000.00"),
+        ("Retainer 2027-01-21 to 2027-01-31", "11", "days", "11/31 of the monthly retainer", "2200.00")]
+
+
+def test_capacity_is_checked_against_the_hours_agreed_on_the_day_of_the_work():
+    acct = account(hours=10, start="2027-01-04")
+    contract = {"version": 2, "terms": {**acct["terms"], "hours_per_week": 40}, "milestones": [], "end_date": None,
+                "title": "Inbox"}
+    amended = domain.amend_account(acct, contract, "2027-01-18", NOW)
+    before = item(when="2027-01-12", hours=Decimal(12))
+    after = item(when="2027-01-19", hours=Decimal(12))
+    assert "capacity of 10 hours" in domain.check_billable(amended, before, date(2027, 1, 31), Decimal(0), False)
+    assert domain.check_billable(amended, after, date(2027, 1, 31), Decimal(0), False) is None
+
+
+def _issued(net="100.00", rate="19", currency="EUR"):
+    tax_amount = domain.round_money(Decimal(net) * Decimal(rate) / 100, currency)
+    return {"id": "inv_1", "currency": currency, "net": {"amount": net, "currency": currency},
+            "tax": {"country": "DE", "name": f"VAT {rate}%", "rate": rate,
+                    "amount": {"amount": format(tax_amount, "f"), "currency": currency}},
+            "total": {"amount": format(Decimal(net) + tax_amount, "f"), "currency": currency},
+            "paid": {"amount": "0", "currency": currency}, "credited": {"amount": "0", "currency": currency}}
+
+
+def test_a_credit_note_states_the_net_and_tax_it_corrects_pro_rata_of_its_invoice():
+    invoice = _issued("100.00", "19")  # total 119.00
+    assert domain.credit_note_split(invoice, Decimal("59.50")) == (Decimal("50.00"), Decimal("9.50"))
+    net, tax_part = domain.credit_note_split(invoice, Decimal("10.00"))
+    assert (net, tax_part) == (Decimal("8.40"), Decimal("1.60")) and net + tax_part == Decimal("10.00")
+
+
+def test_an_sla_credit_by_credit_note_takes_off_what_the_same_credit_as_an_invoice_line_would():
+    acct = account(engagement="retainer", price="500.00", start="2027-01-01", currency="EUR")
+    vat = {"country": "DE", "name": "VAT 19%", "rate": "19"}
+    on_invoice = domain.build_invoice(acct, ("2027-01-01", "2027-01-31"), [], [credit("33.33")], tax=vat,
+                                      shoring=None, invoice_id="inv_1", sequence=1, now=NOW)
+    without = domain.build_invoice(acct, ("2027-01-01", "2027-01-31"), [], [], tax=vat, shoring=None,
+                                   invoice_id="inv_2", sequence=2, now=NOW)
+    net, tax_part = domain.sla_credit_split(without, Decimal("33.33"))
+    assert net == Decimal("33.33")
+    assert domain.amount_of(without["total"]) - net - tax_part == domain.amount_of(on_invoice["total"])
+    assert domain.amount_of(without["tax"]["amount"]) - tax_part == domain.amount_of(on_invoice["tax"]["amount"])
+
+
+def _reported(invoice_period=("2027-02-15", "2027-02-28"), net="500.00"):
+    return {"id": "inv_1", "currency": "EUR", "category": "bookkeeping", "model": "freelance", "shoring": None,
+            "provider_id": "prv_1", "period": {"start": invoice_period[0], "end": invoice_period[1]},
+            "net": {"amount": net, "currency": "EUR"},
+            "tax": {"rate": "19", "amount": {"amount": "95.00", "currency": "EUR"}},
+            "total": {"amount": "595.00", "currency": "EUR"}, "fixed": {"amount": net, "currency": "EUR"},
+            "variable": {"amount": "0.00", "currency": "EUR"}, "credits": {"amount": "0.00", "currency": "EUR"}}
+
+
+def test_the_cost_report_deducts_credit_notes_from_spend_tax_and_total():
+    note = {"invoice_id": "inv_1", "amount": {"amount": "119.00", "currency": "EUR"},
+            "net": {"amount": "100.00", "currency": "EUR"}, "tax": {"amount": "19.00", "currency": "EUR"}}
+    [eur] = domain.cost_report([_reported()], {}, date(2027, 2, 1), date(2027, 2, 28), [note])["currencies"]
+    assert (eur["spend"]["amount"], eur["tax"]["amount"], eur["total"]["amount"], eur["credit_notes"]["amount"]) == (
+        "400.00", "76.00", "476.00", "100.00")
+    assert eur["by_category"] == [{"key": "bookkeeping", "spend": {"amount": "400.00", "currency": "EUR"}}]
+
+
+def test_the_in_house_saving_compares_the_days_the_spend_covers_not_the_whole_range():
+    estimate = {"bookkeeping": {"amount": "2800.00", "currency": "EUR"}}
+    # The report asks for January to March; the work ran 14 days of February: 14/28 of a month in-house.
+    [eur] = domain.cost_report([_reported()], estimate, date(2027, 1, 1), date(2027, 3, 31))["currencies"]
+    [saving] = eur["savings"]
+    assert (saving["months_compared"], saving["in_house_cost"]["amount"], saving["saving"]["amount"]) == (
+        "0.5", "1400.00", "900.00")

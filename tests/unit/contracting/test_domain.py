@@ -26,6 +26,14 @@ def test_a_draft_carries_the_awarded_terms_and_its_hash_is_of_the_signable_terms
     assert contract["terms_hash"] == domain.terms_hash({**contract, "status": "active", "updated_at": None})
 
 
+def test_a_multi_seat_award_carries_its_seats_into_the_contract_terms():
+    desk = draft(hours_per_week=168, seats=3)  # a 24/7 desk of three seats: 504 seat-hours a week
+    assert (desk["terms"]["hours_per_week"], desk["terms"]["seats"]) == (168, 3)
+    assert draft()["terms"]["seats"] is None  # an award made before seats existed
+    assert draft(engagement_type="fixed", hours_per_week=None, seats=1,
+                 price={"amount": "4000", "currency": "USD"})["terms"]["seats"] is None  # no seat dedicated
+
+
 def test_a_fixed_price_award_gets_a_completion_milestone_for_the_whole_price():
     contract = draft(engagement_type="fixed", hours_per_week=None, price={"amount": "4000", "currency": "USD"})
     assert contract["milestones"] == [{"title": "Completion of the scope", "due_date": "2027-07-04",
@@ -341,3 +349,95 @@ def test_a_measurement_counts_in_the_window_its_time_falls_in_after_the_boundari
                                                          datetime(2027, 1, 11, tzinfo=UTC))
     assert domain.evaluation_window(weekly, sla, at + timedelta(days=2)) == (datetime(2027, 1, 11, tzinfo=UTC),
                                                                              datetime(2027, 1, 18, tzinfo=UTC))
+
+
+# -- contract to cash: terms in force on the day, declined amendments, notice periods ---------------------------
+
+
+def test_an_sla_credit_uses_the_terms_in_force_on_each_day_of_its_window_not_at_evaluation():
+    contract = active()  # 13.25 USD/h, 20 h/week, weekly windows from Monday 2027-01-04
+    sla = {**contract["slas"][0], "credit": {"percent": "10", "cap": None}}
+    week = (datetime(2027, 1, 11, tzinfo=UTC), datetime(2027, 1, 18, tzinfo=UTC))
+    wednesday = datetime(2027, 1, 13, 9, tzinfo=UTC)
+    amended = _amend(contract, {"price": {"amount": "20.00", "currency": "USD"}}, wednesday)
+    assert amended["amendments"][-1]["effective_date"] == "2027-01-13"
+    # Monday and Tuesday at 13.25, Wednesday to Sunday at 20.00; evaluated after the amendment all the same.
+    fees = Decimal("13.25") * 20 * 2 / 7 + Decimal("20.00") * 20 * 5 / 7
+    assert domain.window_fees(amended, sla, *week, []) == fees
+    outcome = domain.evaluate(amended, sla, *week, [], NOW + timedelta(days=8))
+    assert outcome["credit"]["amount"] == format((fees / 10).quantize(Decimal("0.01")), "f") == "36.14"
+    # The week before the amendment is all at the old rate.
+    assert domain.window_fees(amended, sla, week[0] - timedelta(days=7), week[0], []) == Decimal("265.00")
+
+
+def test_an_amendment_takes_effect_on_its_agreed_day_and_never_reaches_back():
+    contract = active()
+    with pytest.raises(ValidationFailed, match="never reaches back"):
+        domain.propose_amendment(contract, Party.CLIENT, {"hours_per_week": 30}, reason="Back", amendment_id="a",
+                                 new_sla_id=sla_id, now=NOW, effective_date="2027-01-09")
+    later = domain.propose_amendment(contract, Party.CLIENT, {"hours_per_week": 30}, reason="From February",
+                                     amendment_id="amd_f", new_sla_id=sla_id, now=NOW, effective_date="2027-02-01")
+    pending = later["pending_amendment"]
+    half, _ = domain.sign_amendment(later, Party.CLIENT, "amd_f", pending["terms_hash"], now=NOW, grace=GRACE)
+    done, applied = domain.sign_amendment(half, Party.PROVIDER, "amd_f", pending["terms_hash"], now=NOW, grace=GRACE)
+    assert applied["effective_date"] == "2027-02-01"
+    assert domain.terms_on(done, date(2027, 1, 31))["hours_per_week"] == 20
+    assert domain.terms_on(done, date(2027, 2, 1))["hours_per_week"] == 30
+
+
+def test_a_declined_amendment_stays_in_the_contracts_history():
+    contract = active()
+    proposed = domain.propose_amendment(contract, Party.CLIENT, {"hours_per_week": 30}, reason="More work",
+                                        amendment_id="amd_d", new_sla_id=sla_id, now=NOW)
+    declined = domain.withdraw_amendment(proposed, "amd_d", now=NOW + timedelta(hours=1), party=Party.PROVIDER)
+    assert declined["pending_amendment"] is None and declined["terms"]["hours_per_week"] == 20
+    row = declined["history"][-1]
+    assert (row["amendment_id"], row["outcome"], row["ended_by"], row["proposed_by"], row["changes"]) == (
+        "amd_d", "declined", "provider", "client", {"hours_per_week": 30})
+    assert len(declined["history"]) == len(contract["history"]) + 1
+    again = domain.propose_amendment(declined, Party.CLIENT, {"seats": 2}, reason="Other", amendment_id="amd_w2",
+                                     new_sla_id=sla_id, now=NOW)
+    withdrawn = domain.withdraw_amendment(again, "amd_w2", now=NOW, party=Party.CLIENT)
+    assert withdrawn["history"][-1]["outcome"] == "withdrawn"
+
+
+def test_during_the_notice_period_the_contract_is_in_force_and_the_window_open_at_termination_is_evaluated():
+    contract = active()  # weekly windows from Monday 2027-01-04; 14 days' notice
+    contract["slas"][0]["window"] = "weekly"
+    ended = domain.terminate(contract, Party.CLIENT, "Moving in-house", None, now=NOW, grace=GRACE)
+    assert ended["termination"]["effective_date"] == "2027-01-24"
+    during = NOW + timedelta(days=5)
+    for action in ("measure", "review", "raise_issue"):
+        domain.require(ended, action, during.date())  # still in force for both sides
+    review = domain.new_review(ended, {"scores": {"quality": 4}}, review_id="rev_1", reviews_recorded=0, now=during)
+    assert review["contract_id"] == ended["id"]
+    issue = domain.new_issue(ended, Party.PROVIDER, {"title": "Access", "severity": "high", "owner": "client",
+                                                     "due_at": during + timedelta(days=1)}, issue_id="iss_1",
+                             now=during)
+    assert issue["status"] == "open"
+    measurement = {"sla_id": ended["slas"][0]["id"], "measured_at": datetime(2027, 1, 24, 20, tzinfo=UTC)}
+    assert domain.check_measurement(ended, {ended["slas"][0]["id"]}, measurement, measurement["measured_at"]) is None
+    after_notice = {**measurement, "measured_at": datetime(2027, 1, 25, 1, tzinfo=UTC)}
+    assert domain.check_measurement(ended, {ended["slas"][0]["id"]}, after_notice, after_notice["measured_at"]) == \
+        "Measured after the contract ended."
+    with pytest.raises(Conflict):
+        domain.require(ended, "measure", date(2027, 1, 25))
+    # The window open at termination (Jan 4-11) and those of the notice period are evaluated, the last one cut
+    # at the effective date; nothing after it.
+    windows, last = _evaluate_all(ended, datetime(2027, 2, 15, tzinfo=UTC))
+    assert _days(windows) == [("2027-01-04", "2027-01-11"), ("2027-01-11", "2027-01-18"),
+                              ("2027-01-18", "2027-01-25")]
+    assert last["next_evaluation_at"] is None
+
+
+def test_a_fixed_price_contract_past_its_end_date_moves_on_to_completion_pending_and_only_completes():
+    contract = active(engagement_type="fixed", duration_weeks=1)  # 2027-01-04 to 2027-01-10
+    assert domain.await_completion(contract, now=NOW) is contract  # its last day: still active
+    moved = domain.await_completion(contract, now=NOW + timedelta(days=1))
+    assert moved["status"] == "completion_pending"
+    with pytest.raises(Conflict):
+        domain.propose_amendment(moved, Party.CLIENT, {"seats": 2}, reason="More", amendment_id="a",
+                                 new_sla_id=sla_id, now=NOW)
+    assert domain.complete(moved, {"score": 5, "comment": None}, now=NOW)["status"] == "completed"
+    hourly = active(duration_weeks=1)
+    assert domain.await_completion(hourly, now=NOW + timedelta(days=1)) is hourly  # hourly work ends by its dates

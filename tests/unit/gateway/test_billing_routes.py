@@ -14,7 +14,8 @@ NOW = datetime(2027, 2, 1, tzinfo=UTC)
 
 def test_finance_reads_and_pays_but_never_submits_approves_or_runs():
     reads = {"list_billable_items", "get_billing_account", "list_invoices", "get_invoice", "get_invoice_document",
-             "get_invoice_pdf", "get_cost_report", "get_cost_report_csv", "get_in_house_costs"}
+             "get_invoice_pdf", "get_invoice_statement", "get_cost_report", "get_cost_report_csv",
+             "get_in_house_costs"}
     assert {r.operation for r in BILLING_ROUTES if FINANCE in r.who} == reads | {"record_payment"}
     assert BY_OPERATION["record_payment"].who == (FINANCE, OPERATOR)
     assert BY_OPERATION["submit_billable_items"].who == (PROVIDER_ITSELF,)
@@ -34,17 +35,18 @@ def issued_invoice() -> dict:
                                    [item(hours="2"), item("milestone", "2027-01-07", milestone=0)],
                                    [credit("10.00")], tax={"country": "DE", "name": "VAT 19%", "rate": "19"},
                                    shoring="nearshore", invoice_id="inv_1", sequence=1, now=NOW)
-    return domain.with_payment(invoice, Decimal("100.00"))
+    return domain.with_payment(invoice, Decimal("100.00"))[0]
 
 
 def test_the_invoice_schemas_keep_everything_billing_answers():
     invoice = issued_invoice()
     payment = {"id": "pay_1", "invoice_id": "inv_1", "tenant_id": "ten_1", "provider_id": "prv_1",
                "contract_id": "ctr_1", "amount": {"amount": "100.00", "currency": "USD"}, "reference": "ach-1",
-               "received_at": NOW, "recorded_at": NOW}
+               "received_at": NOW, "recorded_at": NOW, "to_credit_balance": {"amount": "0.00", "currency": "USD"}}
     note = {"id": "cn_1", "number": "CN-000001", "invoice_id": "inv_1", "invoice_number": "INV-000001",
             "tenant_id": "ten_1", "provider_id": "prv_1", "contract_id": "ctr_1",
-            "amount": {"amount": "5.00", "currency": "USD"}, "reason": "Typo", "issued_at": NOW}
+            "amount": {"amount": "5.00", "currency": "USD"}, "reason": "Typo", "issued_at": NOW,
+            "net": {"amount": "4.20", "currency": "USD"}, "tax": {"amount": "0.80", "currency": "USD"}}
     wire = {**schemas.invoice_to_wire(invoice, NOW + timedelta(days=40), [payment], [note]), "outcome": "recorded"}
     dumped = BY_OPERATION["get_invoice"].response().dump(wire)
     for kept in ("tenant_id", "provider_id"):  # the gateway's payment and note views leave out the parties
@@ -57,6 +59,10 @@ def test_the_invoice_schemas_keep_everything_billing_answers():
     assert dumped["status"] == "overdue" and dumped["balance"]["amount"] == wire["balance"]["amount"]
     page = {"items": [schemas.invoice_summary(invoice, NOW)], "next_cursor": None}
     assert BY_OPERATION["list_invoices"].response().dump(page) == page
+    refund = {**schemas.refund_to_wire({"id": "rfd_1", "contract_id": "ctr_1", "tenant_id": "ten_1",
+                                        "provider_id": "prv_1", "amount": {"amount": "20.00", "currency": "USD"},
+                                        "reference": "r-1", "recorded_at": NOW}), "outcome": "recorded"}
+    assert BY_OPERATION["record_refund"].response().dump(refund) == refund
 
 
 def test_the_report_and_item_schemas_keep_everything_billing_answers():

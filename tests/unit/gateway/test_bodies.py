@@ -2,9 +2,10 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.gateway.entrypoints import load_body, load_query, read_json, unrouted
+from services.gateway.entrypoints import load_body, load_query, read_json
 from services.gateway.errors import MalformedJson, MethodNotAllowed, RouteNotFound
 from services.gateway.routes import BY_OPERATION
+from services.gateway.webserver import unrouted
 from shared.errors import ValidationFailed
 
 

@@ -101,8 +101,9 @@ def test_every_route_has_one_handler_of_its_name_and_the_url_map_serves_exactly_
         url_map.bind("localhost").match(path, method=route.method)  # raises NotFound / MethodNotAllowed
 
 
-def test_the_catch_all_answers_every_other_path(container_factory):
+def test_the_catch_all_answers_every_other_path_and_the_console_its_files(container_factory):
     container = container_factory(GatewayService, {"AMQP_URI": "memory://", "OPERATOR_KEY": "k"})
-    fallbacks = [e for e in container.entrypoints if isinstance(e, HttpEntrypoint) and e.route is None]
-    assert {e.url for e in fallbacks} == {"/", "/<path:path>"}
-    assert {e.method_name for e in fallbacks} == {"unknown_route"}
+    unrouted = [e for e in container.entrypoints if isinstance(e, HttpEntrypoint) and e.route is None]
+    assert {(e.url, e.method_name) for e in unrouted} == {
+        ("/", "unknown_route"), ("/<path:path>", "unknown_route"),
+        ("/console", "console_file"), ("/console/", "console_file"), ("/console/<path:path>", "console_file")}

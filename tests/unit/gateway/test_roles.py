@@ -61,14 +61,16 @@ def test_a_finance_key_reaches_no_client_route_that_does_not_name_it():
         authorize(FINANCE_KEY, BY_OPERATION["create_posting"], {})
 
 
-def test_a_key_past_its_budget_is_refused_with_the_seconds_to_wait_and_other_keys_keep_theirs():
+def test_a_tenant_past_its_budget_is_refused_on_all_its_keys_with_the_seconds_to_wait_and_others_keep_theirs():
     budget = RequestBudget("3/minute")
-    for _ in range(3):
-        budget.spend(MANAGER_KEY)
-    with pytest.raises(TooManyRequests) as refused:
-        budget.spend(MANAGER_KEY)
-    assert 1 <= refused.value.details["retry_after_seconds"] <= 60
-    budget.spend(OWNER_KEY)
+    for principal in (MANAGER_KEY, OWNER_KEY, FINANCE_KEY):
+        budget.spend(principal)
+    for principal in (MANAGER_KEY, OWNER_KEY, FINANCE_KEY, Principal.client("ten_1", "manager", "key_new")):
+        with pytest.raises(TooManyRequests) as refused:
+            budget.spend(principal)
+        assert 1 <= refused.value.details["retry_after_seconds"] <= 60
+    budget.spend(Principal.client("ten_2", "owner", "key_o2"))
+    budget.spend(PROVIDER_KEY)
 
 
 def test_an_operator_key_has_a_budget_of_its_own_and_off_disables_budgets():

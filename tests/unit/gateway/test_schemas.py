@@ -65,7 +65,8 @@ def test_provider_registration_checks_the_common_vocabulary():
 
 
 def test_tenant_creation_normalises_the_country():
-    loaded = schemas.TenantCreateSchema().load({"name": "Acme", "country": "us", "time_zone": "America/Chicago"})
+    loaded = schemas.TenantCreateSchema().load({"name": "Acme", "country": "us", "time_zone": "America/Chicago",
+                                                 "segment": "smb"})
     assert loaded["country"] == "US"
     assert "core_competencies" in errors_of(
         schemas.TenantCreateSchema(),

@@ -12,8 +12,6 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.vocabulary import CATEGORY_IDS
-
 # country: (time zone, local currency, local languages, hourly rate band in USD, weight)
 MARKETS = {
     "PH": ("Asia/Manila", "PHP", ["tl"], (6, 18), 18),
@@ -54,6 +52,9 @@ SKILLS = {
     "digital_marketing": ["seo", "google ads", "social media", "copywriting"],
     "software_development": ["python", "javascript", "react", "java"],
 }
+# The categories of the release the benchmarks were first measured on (legacy ids now, each mapped to a taxonomy
+# category by matching): the same population keeps the benchmark comparable.
+CATEGORY_IDS = tuple(SKILLS)
 INDIVIDUAL_CATEGORIES = ["administrative_support", "data_entry", "scheduling", "customer_inquiries", "bookkeeping",
                          "digital_marketing", "research_analytics", "software_development", "hr_administration"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]

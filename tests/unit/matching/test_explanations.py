@@ -77,3 +77,32 @@ def test_every_shortlisted_candidate_has_its_breakdown_and_reasons_from_the_rule
         assert candidate["score"] == domain.score_text(evaluation.units)
         assert candidate["breakdown"]["rate"] == f"{evaluation.components['rate']:.4f}"
         assert any("hourly rate 12.00 USD is 80% of the budget" in r for r in candidate["reasons"])
+
+
+def test_an_explanation_never_contradicts_the_shortlist_while_a_change_is_being_re_ranked():
+    # The shortlist was computed while the only provider was not verified yet (empty); the verification is in
+    # the index, its re-ranking not stored yet. Before, explain said "ranked 1, below the cut" beside it.
+    newcomer = b.profile(n=7)
+    index = b.index_of(newcomer)
+    needs = domain.posting_needs(POSTING)
+    empty = {"version": 1, "computed_at": "2026-12-01T10:00:00.000Z", "candidates": [], "eligible": 0, "top_k": 3}
+
+    explained = shortlists.explanation(index, needs, empty, newcomer["id"], index.provider_rows(newcomer["id"]), 3)
+
+    (row,) = explained["rows"]
+    assert (explained["status"], row["status"], row["rank"]) == ("shortlisted", "shortlisted", 1)
+    assert (explained["shortlist_version"], explained["shortlist_pending"]) == (None, True)
+    assert "being updated" in explained["summary"]
+    current, _ = shortlists.build(index, needs, 3, version=2, now=NOW)
+    again = shortlists.explanation(index, needs, current, newcomer["id"], index.provider_rows(newcomer["id"]), 3)
+    assert (again["shortlist_version"], again["shortlist_pending"]) == (2, False)
+
+
+def test_a_rank_is_never_within_the_shortlist_size_for_a_provider_below_the_cut():
+    strong, weaker, _, index = _market()
+    needs, shortlist = _shortlist(index)
+    for provider in (*strong, weaker):
+        explained = shortlists.explanation(index, needs, shortlist, provider["id"],
+                                           index.provider_rows(provider["id"]), 3)
+        (row,) = explained["rows"]
+        assert (row["status"] == "shortlisted") == (row["rank"] <= 3)

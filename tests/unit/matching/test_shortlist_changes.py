@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from services.matching import domain, shortlists
 from tests.unit.matching import builders as b
-from tests.unit.matching.builders import POSTING
+from tests.unit.matching.builders import CEBU_BPO, HELPDESK_24X7, POSTING
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -56,3 +56,27 @@ def test_a_shortlist_with_room_takes_any_eligible_newcomer():
     shortlist, _ = shortlists.build(index, needs, 3, version=1, now=NOW)
     newcomer = b.profile(n=9, skills=[{"name": "calendar management", "level": 3}])
     assert shortlists.could_change(shortlist, needs, newcomer["id"], b.rows(newcomer))
+
+
+def test_a_firm_takes_one_place_ranked_by_its_best_centre_with_its_other_centres_listed_under_it():
+    centre = CEBU_BPO["delivery_centres"][0]
+    big_firm = b.profile(CEBU_BPO, n=1, delivery_centres=[
+        {**centre, "id": f"dc_site{n}", "name": f"Site {n}", "seats": 100 + n} for n in range(1, 5)])
+    others = [b.profile(CEBU_BPO, n=n) for n in (2, 3)]
+    index = b.index_of(big_firm, *others)
+    needs = domain.posting_needs(HELPDESK_24X7)
+
+    shortlist, _ = shortlists.build(index, needs, 3, version=1, now=datetime(2026, 12, 1, tzinfo=UTC))
+
+    providers = [c["provider_id"] for c in shortlist["candidates"]]
+    assert sorted(providers) == sorted([big_firm["id"], *(p["id"] for p in others)])  # 4 centres, 1 place
+    firm = next(c for c in shortlist["candidates"] if c["provider_id"] == big_firm["id"])
+    listed = [firm["centre_id"], *(o["centre_id"] for o in firm["other_centres"])]
+    assert sorted(listed) == ["dc_site1", "dc_site2", "dc_site3", "dc_site4"]
+    scores = [firm["score"], *(o["score"] for o in firm["other_centres"])]
+    assert scores == sorted(scores, reverse=True)
+    explained = shortlists.explanation(index, needs, shortlist, big_firm["id"], index.provider_rows(big_firm["id"]),
+                                       3)
+    statuses = sorted(r["status"] for r in explained["rows"])
+    assert statuses == ["listed_under_firm"] * 3 + ["shortlisted"]
+    assert {r["rank"] for r in explained["rows"]} == {firm["rank"]}

@@ -3,6 +3,7 @@
 import pytest
 
 from services.postings import domain
+from shared.errors import Conflict
 from shared.vocabulary import CoreAssessment
 
 
@@ -64,11 +65,60 @@ def test_a_competency_with_regex_characters_is_matched_literally():
     assert assess(title="Cxx code reviews", competencies=["c++"]).classification is CoreAssessment.NON_CORE
 
 
-def test_a_category_competency_does_not_match_other_categories_or_text():
+def test_a_category_competency_is_core_by_its_category_and_borderline_by_the_meaning_of_a_title_elsewhere():
     result = assess(
         title="digital_marketing report", category="data_entry", competencies=["digital_marketing"]
     )
-    assert result.classification is CoreAssessment.NON_CORE
+    assert result.classification is CoreAssessment.BORDERLINE
+    assert ("the title means your core competency “Digital marketing (a category)” (“marketing”, “digital”), though "
+            "you chose Data entry") in result.reason
+    assert assess(title="Invoice typing", category="data_entry",
+                  competencies=["digital_marketing"]).classification is CoreAssessment.NON_CORE
+
+
+# (title, competency): a paraphrase in words the client did not use, in a category the client did not list
+PARAPHRASES = [
+    ("Orthodontic treatment planning", "dental care"),
+    ("Teeth care coordinator", "dental care"),
+    ("Oral health therapy follow-ups", "dental care"),
+    ("Talent acquisition coordinator", "recruiting"),
+    ("Hiring pipeline for engineers", "recruitment"),
+    ("Build our mobile app", "software development"),
+    ("Accounts payable reconciliation", "book keeping"),
+    ("Client service desk", "customer support"),
+    ("Develop new menu recipes", "recipe development"),
+    ("Localization of our product manuals", "manual translation"),
+]
+# near misses: a shared generic word, a longer word that starts the same, a brand that looks alike
+NEAR_MISSES = [
+    ("Customer care inbox", "dental care"),
+    ("Careers page upkeep", "care"),
+    ("Dentsply invoice entry", "dental care"),
+    ("Management reporting pack", "project management"),
+    ("Translator invoices filing", "patient care"),
+    ("Recipe card typing", "software development"),
+]
+
+
+@pytest.mark.parametrize(("title", "competency"), PARAPHRASES, ids=[p[0] for p in PARAPHRASES])
+def test_a_paraphrase_of_a_core_competency_is_core_and_needs_the_explicit_confirmation(title, competency):
+    result = assess(title=title, category="administrative_support", competencies=[competency])
+    assert result.classification is CoreAssessment.CORE, result.reason
+    assert f"the title means your core competency “{competency}”" in result.reason
+    with pytest.raises(Conflict):
+        domain.confirm_assessment(result, confirm_core=False)
+
+
+@pytest.mark.parametrize(("title", "competency"), NEAR_MISSES, ids=[p[0] for p in NEAR_MISSES])
+def test_a_near_miss_keeps_the_categorys_default(title, competency):
+    assert assess(title=title, competencies=[competency]).classification is CoreAssessment.NON_CORE
+
+
+def test_a_title_that_carries_only_part_of_a_competency_is_borderline_without_a_confirmation():
+    result = assess(title="Dental appointment reminders", competencies=["dental care"])
+    assert result.classification is CoreAssessment.BORDERLINE
+    assert result.reason.startswith("Possibly core: the title touches your core competency “dental care” (“dental”)")
+    assert domain.confirm_assessment(result, confirm_core=False) is result
 
 
 def test_the_description_is_not_searched():
@@ -117,3 +167,9 @@ def test_competencies_are_trimmed_deduplicated_and_category_ids_canonical():
         "Dental care",
         "digital_marketing",
     ]
+
+
+def test_a_legacy_category_competency_covers_postings_in_its_taxonomy_category():
+    result = assess(title="Quarterly campaign", category="marketing", competencies=["digital_marketing"])
+    assert result.classification is CoreAssessment.CORE
+    assert result.reason == "Core work: its category, Marketing, is one of your core competencies."

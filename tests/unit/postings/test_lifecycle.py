@@ -2,11 +2,11 @@
 
 import pytest
 
-from services.postings import domain
+from services.postings import domain, schemas
 from services.postings.domain import Status
 from shared.errors import Conflict
 
-from .builders import LATER, make_posting
+from .builders import CREATED, LATER, make_posting
 
 LEGAL = [(Status.DRAFT, Status.OPEN), (Status.DRAFT, Status.CANCELLED), (Status.OPEN, Status.CANCELLED),
          (Status.OPEN, Status.AWARDED)]
@@ -60,8 +60,23 @@ def test_a_new_posting_is_a_draft_at_version_one_with_the_clients_location(tenan
     posting = make_posting(tenant)
     assert posting["status"] == "draft"
     assert posting["version"] == 1
-    assert posting["client"] == {"country": "US", "time_zone": "America/Chicago"}
+    assert posting["client"] == {"country": "US", "time_zone": "America/Chicago",
+                                 "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00",
+                                                    "end": "17:00"}}
     assert posting["published_at"] is None and posting["cancelled_at"] is None
+
+
+def test_a_tenants_own_business_hours_are_copied_into_its_postings_and_a_posting_may_override_them():
+    fields = schemas.load_new_tenant({"name": "Dubai Dental", "country": "AE", "time_zone": "Asia/Dubai",
+                                      "segment": "smb", "business_hours": {"days": ["sun", "mon", "tue", "wed", "thu"],
+                                                                           "start": "08:00", "end": "16:00"}})
+    tenant = domain.new_tenant(tenant_id="ten_" + "2" * 32, fields=fields, now=CREATED)
+    posting = make_posting(tenant)
+    assert posting["client"]["business_hours"] == {"days": ["mon", "tue", "wed", "thu", "sun"], "start": "08:00",
+                                                   "end": "16:00"}
+    assert posting["business_hours"] is None
+    evenings = make_posting(tenant, business_hours={"days": ["fri"], "start": "18:00", "end": "22:00"})
+    assert evenings["business_hours"] == {"days": ["fri"], "start": "18:00", "end": "22:00"}
 
 
 def test_publishing_opens_the_posting_stamps_it_and_bumps_the_version(tenant, draft):

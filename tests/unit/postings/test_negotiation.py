@@ -196,7 +196,7 @@ def test_terms_are_not_agreed_when_the_acceptance_differs_from_the_offer(proposa
 
 def test_awarding_an_agreed_proposal_awards_the_posting_and_the_proposal(proposal, open_posting):
     agreed, _ = domain.accept(proposal, open_posting, Party.CLIENT, actor="c", now=step(1))
-    posting, winner = domain.award(open_posting, agreed, now=step(2))
+    posting, winner = domain.award(open_posting, agreed, now=step(2), max_backdate_days=31)
     assert (posting["status"], posting["awarded_at"], posting["awarded_proposal_id"]) == (
         "awarded", step(2), "prp_1")
     assert posting["version"] == open_posting["version"] + 1
@@ -214,13 +214,33 @@ def test_terms_agreed_for_hourly_work_in_usd_are_not_awarded_once_the_posting_me
     assert domain.changes_what_terms_mean(open_posting, fixed) == ["engagement", "budget"]
     assert domain.changes_what_terms_mean(open_posting, {**open_posting, "title": "Other"}) == []
     with pytest.raises(Conflict, match="no longer fit") as refused:
-        domain.award(fixed, agreed, now=step(2))
+        domain.award(fixed, agreed, now=step(2), max_backdate_days=31)
     assert set(refused.value.details) == {"engagement", "price"}
+
+
+def test_an_award_whose_contract_would_start_past_contractings_backdate_window_is_refused(proposal, open_posting):
+    """Contracting accepts a start at most CONTRACTING_MAX_BACKDATE_DAYS in the past: an award is refused rather than
+    drafted into a contract its own API would refuse (1900-01-01 once made such a draft)."""
+    agreed, _ = domain.accept(proposal, open_posting, Party.CLIENT, actor="c", now=step(1))
+    agreed_start = domain.agreed_start_date(open_posting, agreed["terms"])
+    within = datetime.combine(agreed_start + timedelta(days=31), T0.timetz())
+    domain.award(open_posting, agreed, now=within, max_backdate_days=31)
+    with pytest.raises(Conflict, match="more than 31 days in the past") as refused:
+        domain.award(open_posting, agreed, now=within + timedelta(days=1), max_backdate_days=31)
+    assert "start_date" in refused.value.details
+
+
+def test_an_award_whose_contract_would_end_past_the_platforms_last_year_is_refused(proposal, open_posting):
+    late = {**open_posting, "start_date": date(2999, 6, 1), "duration_weeks": 52}
+    agreed, _ = domain.accept(proposal, late, Party.CLIENT, actor="c", now=step(1))
+    with pytest.raises(Conflict, match="after 2999"):
+        domain.award(late, agreed, now=step(2), max_backdate_days=31)
+    domain.award({**late, "duration_weeks": 20}, agreed, now=step(2), max_backdate_days=31)
 
 
 def test_a_proposal_still_under_negotiation_cannot_be_awarded(proposal, open_posting):
     with pytest.raises(Conflict, match="award it once both sides have agreed"):
-        domain.award(open_posting, proposal, now=step(1))
+        domain.award(open_posting, proposal, now=step(1), max_backdate_days=31)
 
 
 def test_no_move_is_possible_on_a_closed_negotiation(proposal, open_posting):
@@ -232,3 +252,20 @@ def test_no_move_is_possible_on_a_closed_negotiation(proposal, open_posting):
 def test_work_starts_on_the_postings_date_unless_the_provider_is_available_only_later(open_posting):
     assert domain.agreed_start_date(open_posting, terms(available=date(2026, 12, 1))) == date(2027, 1, 4)
     assert domain.agreed_start_date(open_posting, terms(available=date(2027, 2, 1))) == date(2027, 2, 1)
+
+
+def test_terms_asking_more_hours_than_the_provider_has_free_are_refused_with_the_reason():
+    domain.ensure_within_capacity({"hours_per_week": 12}, 12.0)
+    domain.ensure_within_capacity({"hours_per_week": 40}, None)  # matching could not tell: unchecked
+    with pytest.raises(ValidationFailed) as refused:
+        domain.ensure_within_capacity({"hours_per_week": 20}, 12.5)
+    assert refused.value.details == {"hours_per_week": ["The provider has 12.5 free hours a week; these terms ask "
+                                                        "for 20."]}
+
+
+def test_a_multi_seat_postings_terms_ask_their_hours_once_per_seat_of_the_providers_free_capacity():
+    domain.ensure_within_capacity({"hours_per_week": 40}, 120.0, seats=3)
+    with pytest.raises(ValidationFailed) as refused:
+        domain.ensure_within_capacity({"hours_per_week": 40}, 100.0, seats=3)
+    assert refused.value.details == {"hours_per_week": ["The provider has 100 free hours a week; these terms ask "
+                                                        "for 40 per seat x 3 seats = 120."]}

@@ -147,6 +147,29 @@ def test_a_required_shoring_must_name_a_class():
     }
 
 
+def test_a_shoring_requirement_is_a_set_of_accepted_classes_with_an_optional_preferred_one():
+    never_offshore = schemas.load_new_posting(
+        {**COMPLETE_POSTING, "shoring": {"preference": "nearshore", "accepted": ["nearshore", "onshore"]}})
+    assert never_offshore["shoring"] == {"preference": "nearshore", "required": True,
+                                         "accepted": ["onshore", "nearshore"]}
+    old_form = schemas.load_new_posting(
+        {**COMPLETE_POSTING, "shoring": {"preference": "onshore", "required": True}})
+    assert old_form["shoring"]["accepted"] == ["onshore"]
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "shoring": {
+        "preference": "offshore", "accepted": ["onshore", "nearshore"]}}) == {
+        "shoring": {"preference": ["The preferred class must be one of the accepted: onshore, nearshore."]}}
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "shoring": {
+        "preference": "any", "required": False, "accepted": ["onshore"]}})["shoring"]["required"]
+
+
+def test_a_24_7_desk_of_three_seats_is_168_hours_per_seat_and_more_than_168_per_seat_is_refused():
+    desk = schemas.load_new_posting({**COMPLETE_POSTING, "hours_per_week": 168, "seats": 3})
+    assert (desk["hours_per_week"], desk["seats"]) == (168, 3)
+    assert refused(schemas.load_new_posting, {**COMPLETE_POSTING, "hours_per_week": 169}) == {
+        "hours_per_week": ["Must be greater than or equal to 1 and less than or equal to 168."]}
+    assert "seats" in refused(schemas.load_new_posting, {**COMPLETE_POSTING, "seats": 0})
+
+
 def test_flags_must_be_json_booleans():
     details = refused(
         schemas.load_new_posting,
@@ -217,3 +240,16 @@ def test_idempotency_key_confirm_core_and_reason_are_checked():
     assert refused(schemas.load_cancellation_reason, "   ") == {
         "reason": ["A reason of 1 to 500 characters is required."]
     }
+
+
+def test_the_taxonomys_new_categories_and_the_legacy_ones_are_accepted():
+    for category in ("design_creative", "legal", "translation", "customer_inquiries"):
+        assert schemas.load_new_posting({**COMPLETE_POSTING, "category": category})["category"] == category
+
+
+def test_a_tenant_may_give_its_legal_name_address_and_tax_id_for_its_invoices():
+    legal = {"legal_name": "Acme Dental Group LLC", "address": "1 Main St\nChicago, IL 60601", "tax_id": "36-1234567"}
+    loaded = schemas.load_new_tenant({**TENANT, **legal})
+    assert {key: loaded[key] for key in legal} == legal
+    assert schemas.load_new_tenant(TENANT)["tax_id"] is None
+    assert "legal_name" in refused(schemas.load_new_tenant, {**TENANT, "legal_name": "x" * 201})

@@ -27,10 +27,16 @@ def test_a_profile_round_trips_through_its_document_with_money_as_decimal128():
 
 
 def test_filters_become_equality_conditions_on_indexed_fields():
-    query = repository.search_query({"kind": "firm", "model": "bpo", "category": "helpdesk", "country": "CR",
+    query = repository.search_query({"kind": "firm", "model": "bpo", "category": "sales", "country": "CR",
                                      "language": "es", "verified": True}, TODAY)
-    assert query == {"kind": "firm", "models": "bpo", "categories": "helpdesk", "country": "CR",
+    assert query == {"kind": "firm", "models": "bpo", "categories": "sales", "country": "CR",
                      "languages": "es", "verified": True}
+
+
+def test_a_category_search_finds_the_providers_that_serve_it_under_a_legacy_id_too():
+    query = repository.search_query({"category": "it_support"}, TODAY)
+    assert query == {"categories": {"$in": ["it_support", "helpdesk", "infrastructure_management"]}}
+    assert repository.search_query({"category": "helpdesk"}, TODAY) == query
 
 
 def test_a_skill_filter_matches_name_and_level_on_the_same_skill():

@@ -127,3 +127,15 @@ def test_the_wire_form_has_money_as_strings_and_times_as_utc_rfc3339():
     assert wire["created_at"] == "2026-11-29T09:00:00.123Z"
     assert wire["availability"] == {"status": "available", "available_from": None}
     assert wire["verified_at"] is None and wire["version"] == 1
+
+
+def test_a_provider_may_give_what_its_invoices_name_it_by_and_how_to_pay_it():
+    legal = {"legal_name": "Ana Nowak Usługi Biurowe", "address": "ul. Długa 5\n00-001 Warszawa",
+             "tax_id": "PL5260250274", "payment_instructions": "IBAN PL61 1090 1014 0000 0712 1981 2874"}
+    profile = domain.new_provider(schemas.load_registration({**individual(), **legal}), provider_id="prv_1",
+                                  now=datetime(2026, 11, 29, tzinfo=UTC))
+    wire = schemas.to_wire(profile)
+    assert {key: wire[key] for key in legal} == legal
+    assert schemas.to_wire(domain.new_provider(schemas.load_registration(individual()), provider_id="prv_2",
+                                               now=datetime(2026, 11, 29, tzinfo=UTC)))["tax_id"] is None
+    assert "tax_id" in refused(schemas.load_registration, {**individual(), "tax_id": "x" * 51})

@@ -65,4 +65,6 @@ def test_health_raises_when_the_database_does_not_answer(service):
     with pytest.raises(ServerSelectionTimeoutError):
         service.health()
     service.store.db.command.side_effect = None
-    assert service.health() == {"database": "ok"}
+    service.store.db["outbox"].count_documents.return_value = 2
+    assert service.health() == {"database": "ok", "outbox_backlog": 2}
+    service.store.db["outbox"].count_documents.assert_called_with({"status": "pending"})

