@@ -220,6 +220,8 @@ class Walk:
             name = _short(self.name_of(candidate["provider_id"]), 16 if candidate["centre_id"] else 24)
             if candidate["centre_id"]:
                 name += f", {_short(self.names.get(candidate['centre_id'], '?'), 9)}"
+            if candidate.get("other_centres"):  # a firm takes one place; its other eligible centres come with it
+                name += f" +{len(candidate['other_centres'])}"
             parts = {k: f"{Decimal(v):.2f}" for k, v in candidate["breakdown"].items()}
             table.add_row(str(candidate["rank"]), name, f"[bold]{Decimal(candidate['score']):.3f}[/]",
                           parts.get("required_skills", ""), parts.get("rate", ""), parts.get("overlap", ""),

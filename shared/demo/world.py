@@ -117,8 +117,8 @@ def providers() -> list[dict]:
 
 def small_business_posting(start: date) -> dict:
     return {
-        "title": "Inbox and calendar management for three clinics",
-        "description": "Triage the shared inbox, book and confirm patient appointments.",
+        "title": "Inbox and calendar management for the front office",
+        "description": "Triage the shared inbox, book, confirm and reschedule appointments.",
         "category": "administrative_support", "model": "virtual_assistant",
         "required_skills": [{"name": "calendar management", "min_level": 3}],
         "nice_to_have_skills": [{"name": "email triage", "min_level": 3}], "languages": ["en"],

@@ -8,7 +8,8 @@ from tests.support.infra import free_port
 
 @pytest.fixture
 def settings(monkeypatch, tmp_path):
-    monkeypatch.delenv("TASKLINKR_OPERATOR_KEY", raising=False)
+    for name in ("TASKLINKR_OPERATOR_KEY", "TASKLINKR_GATEWAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TASKLINKR_CONFIG_FILE", str(tmp_path / "absent.yaml"))
     monkeypatch.setenv("TASKLINKR_DATA_DIR", str(tmp_path))
     return monkeypatch
