@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
 	@echo "make test   lint, architecture rules, unit, contract, integration and end-to-end tests"
+	@echo "make demo   against the running platform: a small world walked from a posting to a paid invoice"
 
 $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,11 @@ broker-management:
 	  echo "      run 'sudo rabbitmq-plugins enable rabbitmq_management' on the broker's host, or set"; \
 	  echo "      TASKLINKR_RABBITMQ_MANAGEMENT_URL"; \
 	fi
+
+# Against the platform `make run` started (same settings): a new world each time, over the public API.
+.PHONY: demo
+demo: $(STAMP)
+	$(VENV)/bin/tasklinkr demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared services tests examples

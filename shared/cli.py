@@ -48,6 +48,21 @@ def up() -> None:
     raise typer.Exit(Stack.from_settings().run_forever())
 
 
+@app.command()
+def demo(
+    url: str = typer.Option(None, help="The gateway's base URL; default http://<TASKLINKR_GATEWAY_ADDRESS>."),
+    output_dir: Path = typer.Option(None, help="Where each run's PDF and demo.json go; default <data_dir>/demo."),
+) -> None:
+    """Create a small world on the running platform and walk it from a posting to a paid invoice (public API)."""
+    from shared.demo import command
+
+    try:
+        command.run(url, output_dir)
+    except (command.NoPlatform, command.DemoError) as exc:
+        typer.echo(f"tasklinkr demo: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 @topology_app.command("apply")
 def topology_apply(
     wait: float = typer.Option(0, "--wait", help="Keep trying this many seconds while the broker is unreachable."),

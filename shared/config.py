@@ -1,6 +1,6 @@
 """Configuration: environment variables over an optional YAML file over built-in defaults.
 
-Every setting is declared once in ``SETTINGS``; the README's configuration table is checked against it by a
+Every setting is declared once in ``SETTINGS``; the table in docs/configuration.md is checked against it by a
 test, so a setting cannot exist without being documented.
 
 Per-service settings may be given for one service with the service name in the variable
@@ -352,7 +352,7 @@ def apply_tls_settings(environ: dict[str, str] | None = None) -> None:
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from ``SETTINGS``."""
+    """The configuration table of docs/configuration.md, generated from ``SETTINGS``."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
         per = f" Per service: `TASKLINKR_<SERVICE>_{setting.name.upper()}`." if setting.per_service else ""

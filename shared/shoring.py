@@ -1,7 +1,7 @@
 """Shoring classes: onshore, nearshore, offshore, derived from the client's and the provider's country and time zone
 (never typed in by hand). Matching ranks by them; billing reports spend by them.
 
-The rule (documented in README "Matching"):
+The rule (documented in docs/design/matching.md):
 
 - **onshore**: client and provider (or delivery centre) are in the same country;
 - **nearshore**: different countries that are *related* — in the same UN M.49 region (Americas, Europe, Africa,

@@ -1,1 +1,2 @@
-"""The billing service: not built yet (see the open issues). The package exists so the layout is complete."""
+"""The billing service: an account per contract, approved time, usage and milestones, invoice runs with gapless
+numbers, tax, SLA credits, payments, credit notes and cost reports (docs/design/billing.md)."""

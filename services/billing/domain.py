@@ -4,7 +4,7 @@ SLA credits, tax, totals), balances and cost reports.
 Pure functions over plain dicts; no I/O. Money is ``Decimal``; dates are ``YYYY-MM-DD`` strings (they sort as
 dates), timestamps aware ``datetime``s.
 
-Rules (README "Billing" has the longer story):
+Rules (docs/design/billing.md has the longer story):
 
 - **Periods.** monthly = calendar months, weekly = ISO weeks (Monday to Sunday), clipped to the contract's start
   and end dates. An account is invoiced period after period; ``invoiced_through`` is the last day invoiced.

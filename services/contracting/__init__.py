@@ -1,1 +1,2 @@
-"""The contracting service: not built yet (see the open issues). The package exists so the layout is complete."""
+"""The contracting service: contracts from awards, signatures, amendments, measured SLAs and their credits, and
+governance (reviews, escalating issues, ratings) (docs/design/contracting.md)."""
