@@ -21,6 +21,9 @@ EVENTS_CONSUMED = Counter("tasklinkr_events_consumed_total", "Events handled, by
                           "failed).", ["service", "handler", "outcome"])
 EVENTS_RETRIED = Counter("tasklinkr_events_retried_total", "Failed deliveries sent to a delay queue for another "
                          "attempt.", ["service", "handler"])
+EVENTS_DEFERRED = Counter("tasklinkr_events_deferred_total", "Deliveries that met a transient infrastructure failure "
+                          "(database down, not primary, a conflict) and were sent to a delay queue without spending "
+                          "an attempt.", ["service", "handler"])
 EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages parked in the dead-letter queue.",
                                ["service", "handler", "reason"])
 OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])

@@ -1,23 +1,38 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from shared import topology
+from shared.messaging import parse_delays
 from tests.faults import ledger
-from tests.faults.harness import ServiceProcess, consumers_on, service_env, wait_for
+from tests.faults.harness import (
+    ServiceProcess,
+    consumers_on,
+    management_url_for,
+    queue_depths,
+    service_env,
+    wait_for,
+)
 from tests.support.infra import unique_name
 from tests.support.kit import dead_letters
 
 CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry"
+# The management API refreshes its queue figures every 5 s: "no message unacknowledged" is believed only after
+# it held for longer than that.
+STATS_REFRESH_SECONDS = 5.0
 
 
 class LedgerRig:
     """A ledger producer and consumer as separate processes on a given broker and database."""
 
-    def __init__(self, amqp_uri: str, mongo_uri: str, logs, **settings: str):
+    def __init__(self, amqp_uri: str, mongo_uri: str, logs, management_url: str | None = None,
+                 consumer_settings: dict[str, str] | None = None, **settings: str):
         self.amqp_uri = amqp_uri
+        self.management_url = management_url or management_url_for(amqp_uri)
         self.mongo_uri = mongo_uri
         self.producer_db = unique_name("ledger_producer")
         self.consumer_db = unique_name("ledger_consumer")
@@ -26,10 +41,13 @@ class LedgerRig:
                                {ledger.PRODUCER: self.producer_db, ledger.CONSUMER: self.consumer_db},
                                **self.settings)
         topology_env = {f"TASKLINKR_{k.upper()}": v for k, v in self.settings.items()}
+        self.queues = [queue.name for queue in topology.declarations(ledger.CATALOG, topology_env)[1]]
+        self.longest_retry_delay = max(parse_delays(self.settings["retry_delays"]))
         self._delete_leftovers(topology_env)
         topology.apply(amqp_uri, ledger.CATALOG, environ=topology_env)
         self.producer = ServiceProcess("tests.faults.ledger:LedgerProducer", self.env, logs / "producer.log")
-        self.consumer = ServiceProcess("tests.faults.ledger:LedgerConsumer", self.env, logs / "consumer.log")
+        consumer_env = {**self.env, **{f"TASKLINKR_{k.upper()}": v for k, v in (consumer_settings or {}).items()}}
+        self.consumer = ServiceProcess("tests.faults.ledger:LedgerConsumer", consumer_env, logs / "consumer.log")
         self.parked: set[str] = set()
 
     def _delete_leftovers(self, environ: dict) -> None:
@@ -74,15 +92,33 @@ class LedgerRig:
     def ledger(self) -> ledger.Ledger:
         return ledger.read_ledger(self.mongo_uri, self.producer_db, self.consumer_db, self.parked)
 
+    def queue_depths(self) -> dict[str, tuple[int, int]]:
+        """Ready and unacknowledged messages of every queue of the rig's topology (retry and dead-letter too)."""
+        return queue_depths(self.amqp_uri, self.management_url, self.queues)
+
+    def in_flight(self) -> int:
+        """Work not done yet: events pending in the outbox, and messages ready or unacknowledged in any queue."""
+        return ledger.backlog(self.mongo_uri, self.producer_db) + sum(map(sum, self.queue_depths().values()))
+
     def settled(self, timeout: float = 120) -> ledger.Ledger:
-        """Wait until nothing is pending in the outbox and everything committed was applied or parked."""
+        """Wait until nothing is pending in the outbox, everything committed was applied or parked, and every queue
+        (retry and delay queues included) held no message, ready or unacknowledged, for longer than both the
+        longest retry delay and the broker's statistics refresh: duplicates still queued and redeliveries still
+        waiting are applied (or counted) before the verdict."""
+        quiet_for = max(self.longest_retry_delay, STATS_REFRESH_SECONDS) + 1
+        quiet_since: list[float] = []
 
         def done():
             self.collect_parked()
-            current = self.ledger()
-            return ledger.backlog(self.mongo_uri, self.producer_db) == 0 and not current.lost
+            if ledger.backlog(self.mongo_uri, self.producer_db) or self.ledger().lost or self.in_flight():
+                quiet_since.clear()
+                return False
+            if not quiet_since:
+                quiet_since.append(time.monotonic())
+            return time.monotonic() - quiet_since[0] > quiet_for
 
-        wait_for(done, timeout=timeout, interval=0.5)
+        assert wait_for(done, timeout=timeout, interval=0.5), f"not settled in {timeout}s: {self.ledger()}, " \
+            f"queues {self.queue_depths()}"
         result = self.ledger()
         print(result)
         return result
@@ -100,8 +136,9 @@ class LedgerRig:
 def rig_factory(tmp_path):
     rigs = []
 
-    def make(amqp_uri: str, mongo_uri: str, **settings: str) -> LedgerRig:
-        rig = LedgerRig(amqp_uri, mongo_uri, tmp_path, **settings)
+    def make(amqp_uri: str, mongo_uri: str, management_url: str | None = None,
+             consumer_settings: dict[str, str] | None = None, **settings: str) -> LedgerRig:
+        rig = LedgerRig(amqp_uri, mongo_uri, tmp_path, management_url, consumer_settings, **settings)
         rigs.append(rig)
         return rig
 

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
+import requests
 from kombu import Connection, Queue
 
 from shared import embedded
@@ -59,6 +61,28 @@ class ServiceProcess:
 def consumers_on(amqp_uri: str, queue: str) -> int:
     with Connection(amqp_uri, connect_timeout=3) as connection:
         return Queue(queue)(connection.channel()).queue_declare(passive=True).consumer_count
+
+
+def management_url_for(amqp_uri: str, port: int = 15672) -> str:
+    return f"http://{urlsplit(amqp_uri).hostname}:{port}"
+
+
+def queue_depths(amqp_uri: str, management_url: str, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Ready and unacknowledged messages of each queue: ready read exactly (a passive declare), unacknowledged from
+    the management API (whose figures may be a few seconds old: a caller wanting "none" watches them a while)."""
+    parts = urlsplit(amqp_uri)
+    vhost = unquote(parts.path[1:]) or "/"
+    answer = requests.get(f"{management_url}/api/queues/{quote(vhost, safe='')}",
+                          params={"columns": "name,messages_unacknowledged"},
+                          auth=(unquote(parts.username or "guest"), unquote(parts.password or "guest")), timeout=10)
+    answer.raise_for_status()
+    unacked = {queue["name"]: int(queue.get("messages_unacknowledged") or 0) for queue in answer.json()}
+    depths = {}
+    with Connection(amqp_uri, connect_timeout=3) as connection:
+        for name in names:
+            ready = Queue(name)(connection.channel()).queue_declare(passive=True).message_count
+            depths[name] = (ready, unacked.get(name, 0))
+    return depths
 
 
 def service_env(amqp_uri: str, mongo_uri: str, databases: dict[str, str], **settings: str) -> dict[str, str]:
