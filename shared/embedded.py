@@ -55,8 +55,11 @@ def is_answering(uri: str) -> bool:
         return False
 
 
-def start(storage_path: str | Path, port: int, log_path: str | Path | None = None) -> subprocess.Popen:
-    """Start SecantusDB on 127.0.0.1:port with data under storage_path (kept across restarts)."""
+def start(storage_path: str | Path, port: int, log_path: str | Path | None = None,
+          test_commands: bool = False) -> subprocess.Popen:
+    """Start SecantusDB on 127.0.0.1:port with data under storage_path (kept across restarts). ``test_commands``
+    enables MongoDB's fault injection (``configureFailPoint``), for fault tests only: any client that reaches the
+    port could then make the server fail."""
     storage = str(storage_path)
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
@@ -69,6 +72,7 @@ def start(storage_path: str | Path, port: int, log_path: str | Path | None = Non
             "--storage-path", storage,
             "--oplog-max-entries", str(OPLOG_MAX_ENTRIES),
             "--log-level", "WARNING",
+            *(["--enable-test-commands"] if test_commands else []),
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,

@@ -328,6 +328,7 @@ class OutboxRelay:
         confirmed = []
         for event_tags, doc in zip(tags, batch, strict=True):
             if event_tags[0] in self._nacked:
+                metrics.EVENTS_REFUSED.labels(self.service, "nack").inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 break
             if any(tag in self._nacked for tag in event_tags[1:]):
@@ -337,6 +338,7 @@ class OutboxRelay:
                             doc["routing_key"], doc["event_id"])
             if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
+                metrics.EVENTS_REFUSED.labels(self.service, "unroutable").inc()
                 self._failure[doc["event_id"]] = Unroutable(
                     f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
                 )

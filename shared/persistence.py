@@ -223,15 +223,22 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
     attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
     server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked. Call it outside any
-    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten).
+    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten). An error
+    raised after an earlier try failed transiently carries that failure as its context.
     """
     deadline = time.monotonic() + seconds
     pause = 0.005
+    last_transient: list[BaseException] = []
 
     def retry(exc: BaseException) -> bool:
         nonlocal pause
         if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
+            if last_transient and exc is not last_transient[-1] and exc.__context__ is None:
+                # Out of time after the database failed an earlier try (a conflict, a lost connection): that is
+                # what the caller must see as the cause (``shared.errors.is_transient``), not a slow request.
+                exc.__context__ = last_transient[-1]
             return False
+        last_transient[:] = [exc]
         left = deadline - time.monotonic()
         if left <= 0:
             return False

@@ -3,8 +3,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topology
 from shared.messaging import parse_delays
@@ -17,7 +19,7 @@ from tests.faults.harness import (
     service_env,
     wait_for,
 )
-from tests.support.infra import unique_name
+from tests.support.infra import free_port, unique_name
 from tests.support.kit import dead_letters
 
 CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry"
@@ -40,6 +42,10 @@ class LedgerRig:
         self.env = service_env(amqp_uri, mongo_uri,
                                {ledger.PRODUCER: self.producer_db, ledger.CONSUMER: self.consumer_db},
                                **self.settings)
+        # Each process serves its metrics: the tests count outcomes there, not in log text.
+        self.metrics_ports = {ledger.PRODUCER: free_port(), ledger.CONSUMER: free_port()}
+        self.env.update({f"TASKLINKR_{service.upper()}_METRICS_PORT": str(port)
+                         for service, port in self.metrics_ports.items()})
         topology_env = {f"TASKLINKR_{k.upper()}": v for k, v in self.settings.items()}
         self.queues = [queue.name for queue in topology.declarations(ledger.CATALOG, topology_env)[1]]
         self.longest_retry_delay = max(parse_delays(self.settings["retry_delays"]))
@@ -91,6 +97,12 @@ class LedgerRig:
 
     def ledger(self) -> ledger.Ledger:
         return ledger.read_ledger(self.mongo_uri, self.producer_db, self.consumer_db, self.parked)
+
+    def metric(self, service: str, name: str, **labels: str) -> float:
+        """The sum of a counter's samples in ``service``'s process (those with ``labels``); 0 before any."""
+        text = requests.get(f"http://127.0.0.1:{self.metrics_ports[service]}/metrics", timeout=10).text
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
     def queue_depths(self) -> dict[str, tuple[int, int]]:
         """Ready and unacknowledged messages of every queue of the rig's topology (retry and dead-letter too)."""

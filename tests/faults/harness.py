@@ -12,6 +12,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from kombu import Connection, Queue
+from pymongo import MongoClient, monitoring
+from pymongo.errors import PyMongoError
 
 from shared import embedded
 from tests.support import waiting
@@ -126,14 +128,49 @@ class CuttableProxy:
 class OwnDatabase:
     """An embedded SecantusDB with its data on disk, so it can be stopped and started again."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, test_commands: bool = False):
         self.path = base / "db"
         self.port = free_port()
         self.process = None
         self.uri = embedded.uri_for(self.port)
+        self.test_commands = test_commands
 
     def start(self) -> None:
-        self.process = embedded.start(self.path, self.port, log_path=self.path.parent / "db.log")
+        self.process = embedded.start(self.path, self.port, log_path=self.path.parent / "db.log",
+                                      test_commands=self.test_commands)
+
+    def fail_commands(self, commands: list[str], times: int, **behaviour) -> None:
+        """MongoDB's ``failCommand`` fail point, as the drivers' own tests use it: the next ``times`` of
+        ``commands`` fail as ``behaviour`` says (``closeConnection``, ``errorCode``, ``writeConcernError``,
+        ``blockConnection`` with ``blockTimeMS``)."""
+        with MongoClient(self.uri) as client:
+            client.admin.command("configureFailPoint", "failCommand", mode={"times": times},
+                                 data={"failCommands": commands, **behaviour})
+
+    def fail_point_spent(self) -> bool:
+        """Whether the fail point fired every time it was armed for: a commit of the test's own still succeeds
+        untouched (it would fail if a firing were left)."""
+        failures = []
+
+        class Watch(monitoring.CommandListener):
+            def started(self, event): pass
+            def succeeded(self, event): pass
+            def failed(self, event): failures.append(event.command_name)
+
+        with MongoClient(self.uri, event_listeners=[Watch()], retryWrites=False) as client, \
+                client.start_session() as session:
+            session.start_transaction()
+            client.faultprobe.probe.insert_one({}, session=session)
+            try:
+                session.commit_transaction()
+            except PyMongoError:
+                failures.append("commitTransaction")
+        return not failures
+
+    def step_down(self, seconds: int) -> None:
+        """The primary steps down for ``seconds``: writes fail "not primary" (10107) until it is primary again."""
+        with MongoClient(self.uri) as client:
+            client.admin.command("replSetStepDown", seconds, force=True)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

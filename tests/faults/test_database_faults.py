@@ -1,7 +1,9 @@
 """Database faults under load, each counted with the ledger (lost, doubled, unexpected must end at zero)."""
 
+import threading
 import time
 
+import eventlet
 import pytest
 
 from tests.faults.harness import OwnDatabase, wait_for
@@ -30,5 +32,73 @@ def test_a_database_outage_longer_than_the_whole_retry_budget_parks_nothing(rig_
         result = rig.settled(timeout=180)
         assert rig.parked == set(), f"{len(rig.parked)} events parked because the database was down"
         assert_clean(result, 150)
+    finally:
+        database.stop()
+
+
+WRITE_CONCERN_TIMEOUT = {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out",
+                         "errInfo": {"wtimeout": True}}
+
+
+@pytest.mark.parametrize("failure", [{"closeConnection": True}, {"writeConcernError": WRITE_CONCERN_TIMEOUT}],
+                         ids=["answer_lost", "write_concern_error"])
+def test_commits_whose_answer_is_lost_or_fails_its_write_concern_apply_everything_once(
+    rig_factory, amqp_uri, tmp_path, failure
+):
+    database = OwnDatabase(tmp_path, test_commands=True)
+    database.start()
+    try:
+        rig = rig_factory(amqp_uri, database.uri, retry_delays="0.2,0.4")
+        rig.start_producer()
+        rig.start_consumer()
+        for first in range(0, 300, 50):
+            rig.emit(first, 50, {"slow_ms": 20})
+        assert wait_for(lambda: len(rig.ledger().applied) >= 20, timeout=60)
+        in_flight = rig.in_flight()
+        # The next 40 commits of anyone (the consumer's handlers, the relay marking a batch) get no answer, or a
+        # write concern error: the driver cannot know whether they committed.
+        database.fail_commands(["commitTransaction"], times=40, **failure)
+        assert in_flight > 0, "the failures must hit work in flight"
+        result = rig.settled(timeout=180)
+        assert database.fail_point_spent()
+        assert rig.parked == set()
+        assert_clean(result, 300)
+    finally:
+        database.stop()
+
+
+def test_the_primary_stepping_down_under_load_loses_parks_and_doubles_nothing(rig_factory, amqp_uri, tmp_path):
+    database = OwnDatabase(tmp_path, test_commands=True)
+    database.start()
+    try:
+        rig = rig_factory(amqp_uri, database.uri, retry_delays="0.2,0.4",
+                          consumer_settings={"transaction_timeout_seconds": "2"})
+        rig.start_producer()
+        rig.start_consumer()
+        stop_load = threading.Event()
+        accepted: list[str] = []
+
+        def load():
+            seq = 0
+            while not stop_load.is_set():
+                try:
+                    accepted.extend(rig.emit(seq, 20, {"slow_ms": 20}))
+                except Exception:  # refused while there is no primary: not accepted, so not owed
+                    pass
+                seq += 20
+                time.sleep(0.05)
+
+        loader = eventlet.spawn(load)
+        assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+        in_flight = rig.in_flight()
+        database.step_down(10)  # writes fail "not primary" for 10 s: longer than the retry budget, many times
+        assert in_flight > 0, "the step-down must hit work in flight"
+        time.sleep(12)
+        stop_load.set()
+        loader.wait()
+        result = rig.settled(timeout=180)
+        assert set(accepted) <= result.committed
+        assert rig.parked == set()
+        assert_clean(result, len(result.committed))
     finally:
         database.stop()

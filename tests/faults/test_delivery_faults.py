@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from shared.envelope import build
 from shared.outbox import OutboxRelay
 from tests.faults import ledger
+from tests.faults.conftest import CONSUMER_QUEUE
 from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
 from tests.support.outbox_marks import FailingMarks
 
@@ -36,7 +37,9 @@ def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, am
     for first in range(0, 2000, 100):
         rig.emit(first, 100, {"slow_ms": 3})
     assert wait_for(lambda: len(rig.ledger().applied) >= 300, timeout=60)
+    in_flight = rig.in_flight()
     rig.consumer.kill()  # SIGKILL with up to max_workers handlers in the middle of their transaction
+    assert in_flight > 0, "the kill must cut work in flight"
     time.sleep(1)
     rig.start_consumer()
     assert_clean(rig.settled(timeout=180), 2000)
@@ -54,6 +57,9 @@ def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_pa
     result = rig.settled()
     assert set(poison) == rig.parked
     assert_clean(result, 1000)
+    # Each of the 20 failing-once events retried once, each of the 5 poison ones through all 3 delays: counted.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total") == 20 + 5 * 3
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 5
 
 
 def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_factory, amqp_uri, mongo_uri):
@@ -66,6 +72,9 @@ def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_fac
         random.Random(7).shuffle(duplicates)
         rig.publish_directly(duplicates)
     assert_clean(rig.settled(), 300)
+    # Every duplicate was consumed and recognised as one, not merely absent from the ledger.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="duplicate") == len(duplicates)
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="applied") == 300
 
 
 def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_factory, amqp_uri, mongo_uri):
@@ -74,6 +83,7 @@ def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_f
     for first in range(0, 500, 100):
         rig.emit(first, 100)
     assert wait_for(lambda: ledger.backlog(rig.mongo_uri, rig.producer_db) == 0, timeout=60)
+    assert rig.queue_depths()[CONSUMER_QUEUE] == (500, 0)  # all waiting in the queue declared beforehand
     rig.start_consumer()
     assert_clean(rig.settled(), 500)
 
@@ -89,7 +99,8 @@ def test_a_slow_consumer_with_a_full_queue_pushes_publishers_back_and_nothing_is
     for first in range(0, 600, 100):
         rig.emit(first, 100, {"slow_ms": 250})
     result = rig.settled(timeout=180)
-    assert "nack" in rig.producer.log(), "the broker should have refused events while the queue was full"
+    refused = rig.metric(ledger.PRODUCER, "tasklinkr_events_refused_total", reason="nack")
+    assert refused > 0, "the broker should have refused events while the queue was full"
     assert_clean(result, 600)
 
 
@@ -130,10 +141,10 @@ def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent
 
 
 def test_the_broker_killed_and_restarted_during_a_burst_of_5000_events(rig_factory, mongo_uri):
-    rabbit = OwnRabbit()
+    rabbit = OwnRabbit(management=True)
     rabbit.start()
     try:
-        rig = rig_factory(rabbit.uri, mongo_uri)
+        rig = rig_factory(rabbit.uri, mongo_uri, management_url=rabbit.management_url)
         rig.start_producer()
         rig.start_consumer()
         emitted = threading.Event()
@@ -158,7 +169,10 @@ def test_the_broker_killed_and_restarted_during_a_burst_of_5000_events(rig_facto
 
         eventlet.spawn(burst)
         assert wait_for(lambda: len(rig.ledger().committed) >= 1500, timeout=120)
+        assert wait_for(lambda: rig.queue_depths(), timeout=60)  # the management API answers
+        in_flight = rig.in_flight()
         rabbit.kill()
+        assert in_flight > 0, "the kill must hit work in flight"
         time.sleep(3)
         rabbit.start()
         assert wait_for(emitted.is_set, timeout=180)
@@ -181,7 +195,9 @@ def test_the_broker_connection_cut_for_20_seconds(rig_factory, amqp_uri, mongo_u
         rig.amqp_uri = amqp_uri  # the test itself talks to the broker directly
         for first in range(0, 1000, 100):
             rig.emit(first, 100, {"slow_ms": 5})  # a backlog in flight: outbox, queue and handlers all busy
+        in_flight = rig.in_flight()
         proxy.cut()
+        assert in_flight > 0, "the cut must hit work in flight"
         time.sleep(20)
         for first in range(1000, 1500, 100):
             # An emit that timed out while the producer reconnected may have committed all the same, and its retry
@@ -218,7 +234,9 @@ def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, t
 
         loader = eventlet.spawn(load)
         assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+        in_flight = rig.in_flight()
         database.stop()
+        assert in_flight > 0, "the outage must hit work in flight"
         time.sleep(30)
         database.start()
         time.sleep(3)
