@@ -15,10 +15,15 @@ Guarantees and why:
   the transaction cannot commit (another relay marked the same events, the server's transaction lifetime ran
   out), the confirmed events are marked one by one, each only if still pending.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
-- In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
-  aggregate never overtakes an earlier one. A batch carries at most one event per aggregate (subject): with
-  confirms pipelined, a later event of the aggregate in the same batch could be enqueued while the earlier one is
-  refused (a full queue), and then arrive first; so the later one waits for the next batch.
+- In order: pending events go out oldest first, and a later event of the same aggregate never overtakes an earlier
+  one. A batch carries at most one event per aggregate (subject): with confirms pipelined, a later event of the
+  aggregate in the same batch could be enqueued while the earlier one is refused (a full queue), and then arrive
+  first; so the later one waits for the next batch.
+- One full queue holds up only its own aggregates: an event the broker refuses (nack: one of its queues is full) or
+  returns stays pending, its aggregate's later events wait for it, and every other event of the pass still goes
+  out; otherwise one consumer's full queue would stop the producer's events to every other consumer. A refused
+  event is tried again after a back-off of its own (1 s, doubling up to 30 s); each try reaches the queues that
+  have room, and their consumers deduplicate.
 - One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
   publishes, so replicas do not publish the same event twice in the normal case.
 - The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
@@ -55,6 +60,8 @@ from shared.topology import FEED_EXCHANGE, load_catalog
 log = logging.getLogger(__name__)
 
 LEASE_ID = "outbox"
+# Back-off of one refused event (its queue full, or none bound): first wait, and the longest.
+REFUSED_RETRY_SECONDS = (1.0, 30.0)
 
 
 class PublishFailed(Exception):
@@ -147,6 +154,7 @@ class OutboxRelay:
         self._returned: set[str] = set()
         self._failure: dict[str, PublishFailed] = {}
         self.subscribed_types = subscribed_types(service)
+        self._refused: dict[str, tuple[float, float]] = {}  # event id -> (monotonic time to try again, back-off)
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -206,27 +214,42 @@ class OutboxRelay:
         """
         published = 0
         reader = _PendingReader(self)
+        blocked: set = set()  # aggregates with an event refused in this pass: their later events wait for the next
+        progress = False
         while self._running:
             current = reader.next_batch()
             if current is None:
-                if reader.batches_read == 0:  # a pass from the oldest found nothing
+                if not progress:  # a pass from the oldest published nothing
                     break
                 # Start again from the oldest: an event that committed late, with an id below ones this pass
                 # published, is found there.
-                reader = _PendingReader(self)
+                reader, progress = _PendingReader(self), False
                 continue
             session, batch = current
-            batch, held = one_per_aggregate(batch)
+            now = time.monotonic()
+            for doc in batch:  # an event waiting out its back-off holds back the rest of its aggregate
+                if self._refused.get(doc["event_id"], (0.0, 0.0))[0] > now:
+                    blocked.add(doc["envelope"].get("subject"))
+            batch, held = one_per_aggregate([doc for doc in batch if doc["envelope"].get("subject") not in blocked])
             reader.hold_back([doc["_id"] for doc in held])
             try:
                 confirmed = self._publish_batch(batch)
                 if confirmed:
-                    published += self._mark_published(session, confirmed)
+                    published += self._mark_published(session, confirmed, contiguous=len(confirmed) == len(batch))
+                    progress = True
             finally:
                 session.end_session()
-            if len(confirmed) < len(batch):
-                failed = batch[len(confirmed)]
-                raise self._failure.pop(failed["event_id"], PublishFailed(f"{failed['routing_key']} not confirmed"))
+            for doc in batch:
+                failure = self._failure.pop(doc["event_id"], None)
+                if failure is None:
+                    self._refused.pop(doc["event_id"], None)
+                    continue
+                blocked.add(doc["envelope"].get("subject"))
+                backoff = min(self._refused.get(doc["event_id"], (0.0, REFUSED_RETRY_SECONDS[0] / 2))[1] * 2,
+                              REFUSED_RETRY_SECONDS[1])
+                self._refused[doc["event_id"]] = (time.monotonic() + backoff, backoff)
+                log.warning("%s; it stays pending (next try in %.0f s), and later events of %s wait for it",
+                            failure, backoff, doc["envelope"].get("subject"))
             if not self.acquire_lease():  # another replica took over while we worked
                 break
         return published
@@ -253,17 +276,19 @@ class OutboxRelay:
             raise
         return session, batch
 
-    def _mark_published(self, session: ClientSession, confirmed: list) -> int:
-        """Mark the confirmed prefix of a batch published, in the transaction it was read in.
+    def _mark_published(self, session: ClientSession, confirmed: list, contiguous: bool = True) -> int:
+        """Mark the confirmed events of a batch published, in the transaction it was read in.
 
-        In that snapshot the pending events in [first, last] are exactly the ones read, so one range update marks
-        them and nothing else: an event committing into the range later is not in the snapshot and stays pending.
+        In that snapshot the pending events in [first, last] are exactly the ones read, so when the whole batch was
+        confirmed (``contiguous``) one range update marks them and nothing else: an event committing into the range
+        later is not in the snapshot and stays pending. A batch with a refused event is marked by the confirmed ids.
         If the transaction cannot commit (a conflict, the server's transaction lifetime), each event is marked by
         its id instead.
         """
         try:
             self.db["outbox"].update_many(
-                _pending_between(confirmed[0], confirmed[-1]),
+                _pending_between(confirmed[0], confirmed[-1]) if contiguous
+                else {"status": "pending", "_id": {"$in": confirmed}},
                 {"$set": {"status": "published", "published_at": utc_now()}},
                 session=session,
             )
@@ -287,8 +312,9 @@ class OutboxRelay:
     def _publish_batch(self, batch: list[dict]) -> list:
         """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
 
-        Returns the ids of the longest prefix of the batch that the broker both routed and confirmed, so a
-        failure never lets a later event of the batch be marked ahead of an earlier one.
+        Returns the ids of the events the broker both routed and confirmed, in batch order; each refused one's
+        failure is left in ``_failure``. A batch has one event per aggregate, so a refused event never lets a later
+        one of its aggregate go ahead of it.
         """
         channel = self._ensure_channel()
         self._acked.clear()
@@ -330,7 +356,7 @@ class OutboxRelay:
             if event_tags[0] in self._nacked:
                 metrics.EVENTS_REFUSED.labels(self.service, "nack").inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
-                break
+                continue
             if any(tag in self._nacked for tag in event_tags[1:]):
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
@@ -342,7 +368,7 @@ class OutboxRelay:
                 self._failure[doc["event_id"]] = Unroutable(
                     f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
                 )
-                break
+                continue
             # An event no service subscribes to (yet) is confirmed with nobody to route it to: that is delivered.
             confirmed.append(doc["_id"])
         return confirmed

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
+import eventlet
 import pytest
 import requests
 from kombu import Connection, Exchange, Producer
@@ -80,6 +83,30 @@ class LedgerRig:
     def emit(self, first_seq: int, count: int, behaviour: dict | None = None) -> list[str]:
         return self.call("emit", first_seq, count, behaviour)
 
+    @contextlib.contextmanager
+    def steady_load(self, behaviour: dict, batch: int = 20, pause: float = 0.1) -> Iterator[list[str]]:
+        """Emit batches of ``batch`` events while the block runs; yields the ids the producer accepted (a batch it
+        refused, the database being down, is not owed)."""
+        accepted: list[str] = []
+        running = [True]
+
+        def load():
+            seq = 0
+            while running[0]:
+                try:
+                    accepted.extend(self.emit(seq, batch, behaviour))
+                except Exception:  # refused: not accepted, so not owed
+                    pass
+                seq += batch
+                time.sleep(pause)
+
+        loader = eventlet.spawn(load)
+        try:
+            yield accepted
+        finally:
+            running[0] = False
+            loader.wait()
+
     def publish_directly(self, envelopes: list[dict]) -> None:
         with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
             producer = Producer(connection.channel())
@@ -111,6 +138,17 @@ class LedgerRig:
     def in_flight(self) -> int:
         """Work not done yet: events pending in the outbox, and messages ready or unacknowledged in any queue."""
         return ledger.backlog(self.mongo_uri, self.producer_db) + sum(map(sum, self.queue_depths().values()))
+
+    def busy(self, timeout: float = 60) -> int:
+        """Wait (a while) until work is in flight, so a fault injected next hits it; returns how much was."""
+        seen = [0]
+
+        def busy_now():
+            seen[0] = self.in_flight()
+            return seen[0] > 0
+
+        wait_for(busy_now, timeout=timeout, interval=0.1)
+        return seen[0]
 
     def settled(self, timeout: float = 120) -> ledger.Ledger:
         """Wait until nothing is pending in the outbox, everything committed was applied or parked, and every queue

@@ -1,9 +1,7 @@
 """Database faults under load, each counted with the ledger (lost, doubled, unexpected must end at zero)."""
 
-import threading
 import time
 
-import eventlet
 import pytest
 
 from tests.faults.harness import OwnDatabase, wait_for
@@ -75,27 +73,12 @@ def test_the_primary_stepping_down_under_load_loses_parks_and_doubles_nothing(ri
                           consumer_settings={"transaction_timeout_seconds": "2"})
         rig.start_producer()
         rig.start_consumer()
-        stop_load = threading.Event()
-        accepted: list[str] = []
-
-        def load():
-            seq = 0
-            while not stop_load.is_set():
-                try:
-                    accepted.extend(rig.emit(seq, 20, {"slow_ms": 20}))
-                except Exception:  # refused while there is no primary: not accepted, so not owed
-                    pass
-                seq += 20
-                time.sleep(0.05)
-
-        loader = eventlet.spawn(load)
-        assert wait_for(lambda: len(accepted) >= 200, timeout=60)
-        in_flight = rig.in_flight()
-        database.step_down(10)  # writes fail "not primary" for 10 s: longer than the retry budget, many times
-        assert in_flight > 0, "the step-down must hit work in flight"
-        time.sleep(12)
-        stop_load.set()
-        loader.wait()
+        with rig.steady_load({"slow_ms": 20}, pause=0.05) as accepted:
+            assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+            in_flight = rig.busy()
+            database.step_down(10)  # writes fail "not primary" for 10 s: longer than the retry budget, many times
+            assert in_flight > 0, "the step-down must hit work in flight"
+            time.sleep(12)
         result = rig.settled(timeout=180)
         assert set(accepted) <= result.committed
         assert rig.parked == set()

@@ -4,11 +4,13 @@ Producer and consumer run as their own processes on the real broker and database
 """
 
 import random
+import signal
 import threading
 import time
 
 import eventlet
 import pytest
+from kombu import Connection, Exchange, Queue
 from pymongo import MongoClient
 
 from shared.envelope import build
@@ -16,6 +18,7 @@ from shared.outbox import OutboxRelay
 from tests.faults import ledger
 from tests.faults.conftest import CONSUMER_QUEUE
 from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
+from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
 
 pytestmark = pytest.mark.faults
@@ -43,6 +46,26 @@ def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, am
     time.sleep(1)
     rig.start_consumer()
     assert_clean(rig.settled(timeout=180), 2000)
+
+
+def test_a_consumer_killed_after_its_commit_and_before_its_ack_applies_the_redelivery_once(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    rig.start_consumer()
+    rig.emit(0, 100, {"slow_ms": 5})
+    doomed = rig.emit(100, 1, {"die_after_commit": True})[0]  # its process SIGKILLs itself between commit and ack
+    rig.emit(101, 99, {"slow_ms": 5})
+    assert wait_for(lambda: rig.consumer.process.poll() is not None, timeout=60), "the consumer should have died"
+    assert rig.consumer.process.returncode == -signal.SIGKILL
+    assert rig.ledger().applied.get(doomed) == 1  # committed before the process died
+    in_flight = rig.in_flight()
+    assert in_flight > 0, "the kill must leave work in flight (at least the unacknowledged event)"
+    rig.start_consumer()
+    assert_clean(rig.settled(), 200)
+    # The redelivery of the committed event was recognised as applied, not applied again.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="duplicate") >= 1
 
 
 def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_parked_while_others_flow(
@@ -102,6 +125,36 @@ def test_a_slow_consumer_with_a_full_queue_pushes_publishers_back_and_nothing_is
     refused = rig.metric(ledger.PRODUCER, "tasklinkr_events_refused_total", reason="nack")
     assert refused > 0, "the broker should have refused events while the queue was full"
     assert_clean(result, 600)
+
+
+def test_one_consumers_full_queue_does_not_hold_up_the_producers_events_to_its_other_consumers(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    # Another consumer of the same events that is down: its queue holds 5 and refuses the rest (reject-publish), so
+    # the broker nacks every later publish of the event type, though the live consumer's queue took its copy.
+    stalled = Queue(unique_name("stalled"), exchange=Exchange(f"{ledger.PRODUCER}.events", type="topic",
+                                                               durable=True),
+                    routing_key=ledger.EVENT, durable=True,
+                    queue_arguments={"x-max-length": 5, "x-overflow": "reject-publish"})
+    with Connection(amqp_uri) as connection:
+        stalled(connection.channel()).declare()
+    try:
+        rig.start_producer()
+        rig.start_consumer()
+        started = time.monotonic()
+        for first in range(0, 600, 100):  # three of the relay's batches
+            rig.emit(first, 100)
+        assert wait_for(lambda: len(rig.ledger().applied) == 600, timeout=90), str(rig.ledger())
+        print(f"all 600 reached the live consumer in {time.monotonic() - started:.1f} s")
+        assert ledger.backlog(rig.mongo_uri, rig.producer_db) > 0  # refused: still pending for the stalled one
+        assert rig.metric(ledger.PRODUCER, "tasklinkr_events_refused_total", reason="nack") > 0
+        with Connection(amqp_uri) as connection:  # the stalled consumer goes away; the rest is published
+            stalled(connection.channel()).delete()
+        assert_clean(rig.settled(timeout=180), 600)
+    finally:
+        with Connection(amqp_uri) as connection:
+            connection.channel().queue_delete(stalled.name)
 
 
 def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent(
@@ -219,29 +272,14 @@ def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, t
         rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,4,8,8,8,8,8")
         rig.start_producer()
         rig.start_consumer()
-        stop_load = threading.Event()
-        accepted: list[str] = []
-
-        def load():
-            seq = 0
-            while not stop_load.is_set():
-                try:
-                    accepted.extend(rig.emit(seq, 20, {"slow_ms": 2}))
-                except Exception:  # refused while the database is down: not accepted, so not owed
-                    pass
-                seq += 20
-                time.sleep(0.1)
-
-        loader = eventlet.spawn(load)
-        assert wait_for(lambda: len(accepted) >= 200, timeout=60)
-        in_flight = rig.in_flight()
-        database.stop()
-        assert in_flight > 0, "the outage must hit work in flight"
-        time.sleep(30)
-        database.start()
-        time.sleep(3)
-        stop_load.set()
-        loader.wait()
+        with rig.steady_load({"slow_ms": 20}, pause=0.1) as accepted:
+            assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+            in_flight = rig.busy()
+            database.stop()
+            assert in_flight > 0, "the outage must hit work in flight"
+            time.sleep(30)
+            database.start()
+            time.sleep(3)
         result = rig.settled(timeout=240)
         assert set(accepted) <= result.committed  # every answered request was committed
         assert_clean(result, len(result.committed))
