@@ -13,6 +13,8 @@ What nameko 2.14 does by default, and what this module does instead:
   not primary, a network error, a transaction conflict, a lost commit answer: ``shared.errors.is_transient``) sends
   the message back through the delay queues with its attempt count unchanged (counted in ``x-tasklinkr-deferrals``,
   its delay growing up to 30 s), however long the outage lasts: an outage parks nothing.
+- A handler that hangs is cut off after ``TASKLINKR_HANDLER_TIMEOUT_SECONDS`` (its transaction aborted) and counts a
+  failed attempt like one that raised.
 - A message that cannot be decoded kills nameko's queue consumer (and, redelivered, kills it again). Here it is
   parked at once with the reason. So is an event that breaks its contract in ``contracts-schema/``.
 - A redelivered or duplicated event is applied once: the handler runs in a transaction of the service's
@@ -34,6 +36,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import eventlet
 from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
@@ -126,6 +129,10 @@ def retry_queue(consumer_queue_name: str, delay_seconds: float) -> Queue:
 def dead_letter_queue(service: str) -> Queue:
     return Queue(dead_letter_queue_name(service), durable=True, auto_delete=False,
                  queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
+
+
+class HandlerTimedOut(Exception):
+    """An event handler ran past its deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``): a failure of the message."""
 
 
 class ParkingQueueConsumer(QueueConsumer):
@@ -346,7 +353,10 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
 
             started = time.perf_counter()
             try:
-                return store.transact(work)
+                # A handler that hangs is cut off (its transaction aborted) and counts a failed attempt.
+                with eventlet.Timeout(store.handler_timeout, HandlerTimedOut(
+                        f"{consumer} ran longer than its {store.handler_timeout:g} s deadline")):
+                    return store.transact(work)
             except DuplicateKeyError:
                 # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
                 # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then

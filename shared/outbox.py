@@ -44,6 +44,7 @@ import uuid
 from datetime import timedelta
 
 import eventlet
+import pymongo
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
 from pymongo import UpdateOne
@@ -60,6 +61,9 @@ from shared.topology import FEED_EXCHANGE, load_catalog
 log = logging.getLogger(__name__)
 
 LEASE_ID = "outbox"
+# Longest one database call of the relay may take: a database that stops answering (a silent partition, a
+# blackholed host) fails the pass after it, and the relay retries with back-off, instead of waiting until TCP gives up.
+OPERATION_TIMEOUT_SECONDS = 10.0
 # Back-off of one refused event (its queue full, or none bound): first wait, and the longest.
 REFUSED_RETRY_SECONDS = (1.0, 30.0)
 
@@ -131,7 +135,8 @@ def subscribed_types(service: str) -> frozenset[str]:
 
 class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, poll_seconds: float = 1.0,
-                 batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000):
+                 batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
+                 operation_timeout: float = OPERATION_TIMEOUT_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
@@ -139,6 +144,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.read_ahead = max(read_ahead, batch_size)
         self.lease_seconds = lease_seconds
+        self.operation_timeout = operation_timeout
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
         self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
@@ -195,11 +201,12 @@ class OutboxRelay:
     def acquire_lease(self) -> bool:
         now = utc_now()
         try:
-            self.db["relay_lease"].update_one(
-                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
-                upsert=True,
-            )
+            with pymongo.timeout(self.operation_timeout):
+                self.db["relay_lease"].update_one(
+                    {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
+                    {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
+                    upsert=True,
+                )
             return True
         except DuplicateKeyError:
             return False
@@ -261,16 +268,19 @@ class OutboxRelay:
         query per window rather than per batch keeps draining a backlog linear in its size.
         """
         query = {"status": "pending"} if after is None else {"status": "pending", "_id": {"$gt": after}}
-        cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
-        return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
+        with pymongo.timeout(self.operation_timeout):
+            cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
+            return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
 
     def _read_batch(self, first, last) -> tuple[ClientSession, list[dict]]:
         """The pending events with ids in [first, last], read in a snapshot transaction left open for the mark."""
         session = self.db.client.start_session()
         try:
-            session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
-            batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
-                         .sort("_id", 1))
+            with pymongo.timeout(self.operation_timeout):
+                session.start_transaction(read_concern=ReadConcern("snapshot"),
+                                          write_concern=WriteConcern("majority"))
+                batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
+                             .sort("_id", 1))
         except BaseException:
             session.end_session()
             raise
@@ -286,26 +296,30 @@ class OutboxRelay:
         its id instead.
         """
         try:
-            self.db["outbox"].update_many(
-                _pending_between(confirmed[0], confirmed[-1]) if contiguous
-                else {"status": "pending", "_id": {"$in": confirmed}},
-                {"$set": {"status": "published", "published_at": utc_now()}},
-                session=session,
-            )
-            session.commit_transaction()
+            with pymongo.timeout(self.operation_timeout):
+                self.db["outbox"].update_many(
+                    _pending_between(confirmed[0], confirmed[-1]) if contiguous
+                    else {"status": "pending", "_id": {"$in": confirmed}},
+                    {"$set": {"status": "published", "published_at": utc_now()}},
+                    session=session,
+                )
+                session.commit_transaction()
         except PyMongoError as exc:
             log.info("marking %d events of %s by range failed (%s); marking them one by one",
                      len(confirmed), self.service, exc)
             try:  # release its writes first, or the point updates would wait on them
-                session.abort_transaction()
+                with pymongo.timeout(self.operation_timeout):
+                    session.abort_transaction()
             except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
                 pass
             published_at = utc_now()
-            self.db["outbox"].bulk_write(
-                [UpdateOne({"_id": _id, "status": "pending"},
-                           {"$set": {"status": "published", "published_at": published_at}}) for _id in confirmed],
-                ordered=False,
-            )
+            with pymongo.timeout(self.operation_timeout):
+                self.db["outbox"].bulk_write(
+                    [UpdateOne({"_id": _id, "status": "pending"},
+                               {"$set": {"status": "published", "published_at": published_at}})
+                     for _id in confirmed],
+                    ordered=False,
+                )
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
 
@@ -421,6 +435,7 @@ class OutboxRelay:
 
     def backlog(self) -> int:
         try:
-            return self.db["outbox"].count_documents({"status": "pending"})
+            with pymongo.timeout(self.operation_timeout):
+                return self.db["outbox"].count_documents({"status": "pending"})
         except PyMongoError:
             return -1

@@ -159,6 +159,7 @@ class Store:
         self._dependency = dependency
         self._worker_ctx = worker_ctx
         self.db: MongoDatabase = dependency.db
+        self.handler_timeout: float = dependency.handler_timeout
 
     def _causation_id(self) -> str | None:
         event = handled_event(self._worker_ctx)
@@ -319,6 +320,7 @@ class Database(DependencyProvider):
         self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
         self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
         self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
+        self.handler_timeout = float(config.get("HANDLER_TIMEOUT_SECONDS") or 30.0)
         ensure_platform_indexes(
             self.db,
             outbox_retention_seconds=int(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import eventlet
 import pytest
@@ -15,6 +15,7 @@ from shared import topology
 from shared.messaging import parse_delays
 from tests.faults import ledger
 from tests.faults.harness import (
+    OwnDatabase,
     ServiceProcess,
     consumers_on,
     management_url_for,
@@ -107,6 +108,24 @@ class LedgerRig:
             running[0] = False
             loader.wait()
 
+    def under_load(self, inject: Callable[[], object], hold_seconds: float,
+                   recover: Callable[[], object] | None = None) -> ledger.Ledger:
+        """Start both services under steady load; once work is in flight ``inject`` the fault, keep the load on for
+        ``hold_seconds``, ``recover``, and return the settled ledger (every answered request committed)."""
+        self.start_producer()
+        self.start_consumer()
+        with self.steady_load({"slow_ms": 20}, pause=0.05) as accepted:
+            assert wait_for(lambda: len(accepted) >= 200, timeout=60)
+            in_flight = self.busy()
+            inject()
+            assert in_flight > 0, "the fault must hit work in flight"
+            time.sleep(hold_seconds)
+            if recover is not None:
+                recover()
+        result = self.settled(timeout=240)
+        assert set(accepted) <= result.committed, "every answered request must have been committed"
+        return result
+
     def publish_directly(self, envelopes: list[dict]) -> None:
         with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
             producer = Producer(connection.channel())
@@ -197,3 +216,20 @@ def rig_factory(tmp_path):
     # database the test has already taken away; nothing is owed any more, so the processes are simply killed.
     for rig in rigs:
         rig.kill()
+
+
+@pytest.fixture
+def own_database(tmp_path):
+    """An embedded database of the test's own, started, that it may stop, kill and restart; stopped afterwards.
+    ``own_database(test_commands=True)`` enables MongoDB's fault injection on it."""
+    databases = []
+
+    def make(test_commands: bool = False) -> OwnDatabase:
+        database = OwnDatabase(tmp_path, test_commands=test_commands)
+        database.start()
+        databases.append(database)
+        return database
+
+    yield make
+    for database in databases:
+        database.stop()

@@ -139,13 +139,24 @@ class OwnDatabase:
         self.process = embedded.start(self.path, self.port, log_path=self.path.parent / "db.log",
                                       test_commands=self.test_commands)
 
-    def fail_commands(self, commands: list[str], times: int, **behaviour) -> None:
+    def fail_commands(self, commands: list[str], times: int | None, **behaviour) -> None:
         """MongoDB's ``failCommand`` fail point, as the drivers' own tests use it: the next ``times`` of
-        ``commands`` fail as ``behaviour`` says (``closeConnection``, ``errorCode``, ``writeConcernError``,
-        ``blockConnection`` with ``blockTimeMS``)."""
+        ``commands`` (every one until ``heal()`` when None) fail as ``behaviour`` says (``closeConnection``,
+        ``errorCode``, ``writeConcernError``, ``blockConnection`` with ``blockTimeMS``)."""
         with MongoClient(self.uri) as client:
-            client.admin.command("configureFailPoint", "failCommand", mode={"times": times},
+            client.admin.command("configureFailPoint", "failCommand",
+                                 mode="alwaysOn" if times is None else {"times": times},
                                  data={"failCommands": commands, **behaviour})
+
+    def heal(self) -> None:
+        with MongoClient(self.uri) as client:
+            client.admin.command("configureFailPoint", "failCommand", mode="off")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, whatever was in flight (and not yet on disk) is cut off."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
     def fail_point_spent(self) -> bool:
         """Whether the fail point fired every time it was armed for: a commit of the test's own still succeeds

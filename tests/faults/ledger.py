@@ -81,6 +81,8 @@ class LedgerConsumer:
         data = envelope["data"]
         if data.get("slow_ms"):
             eventlet.sleep(data["slow_ms"] / 1000)
+        if data.get("hang"):
+            eventlet.sleep(3600)
         if data.get("fail") == "always":
             raise RuntimeError(f"entry {data['seq']} always fails")
         if data.get("fail_every") and data["seq"] % data["fail_every"] == 0:

@@ -17,18 +17,20 @@ from shared.envelope import build
 from shared.outbox import OutboxRelay
 from tests.faults import ledger
 from tests.faults.conftest import CONSUMER_QUEUE
-from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
+from tests.faults.harness import CuttableProxy, OwnRabbit, wait_for
 from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
 
 pytestmark = pytest.mark.faults
 
 
-def assert_clean(result: ledger.Ledger, expected_applied: int) -> None:
+def assert_clean(result: ledger.Ledger, expected_applied: int | None) -> None:
+    """Nothing lost, doubled or unexpected; ``expected_applied`` events applied (None: every committed one)."""
     assert result.lost == set(), result
     assert result.doubled == {}, result
     assert result.unexpected == set(), result
-    assert len(result.applied) == expected_applied, result
+    expected = len(result.committed) if expected_applied is None else expected_applied
+    assert len(result.applied) == expected, result
 
 
 def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, amqp_uri, mongo_uri):
@@ -83,6 +85,21 @@ def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_pa
     # Each of the 20 failing-once events retried once, each of the 5 poison ones through all 3 delays: counted.
     assert rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total") == 20 + 5 * 3
     assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 5
+
+
+def test_a_hanging_handler_is_cut_off_by_its_deadline_and_parked_while_the_rest_of_its_queue_is_applied(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri, handler_timeout_seconds="2")
+    rig.start_producer()
+    rig.start_consumer()
+    hung = rig.emit(10_000, 2, {"hang": True})  # each would hold a worker for an hour
+    for first in range(0, 300, 100):
+        rig.emit(first, 100, {"slow_ms": 5})
+    result = rig.settled(timeout=120)
+    assert set(hung) == rig.parked
+    assert_clean(result, 300)
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 2
 
 
 def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_factory, amqp_uri, mongo_uri):
@@ -264,27 +281,16 @@ def test_the_broker_connection_cut_for_20_seconds(rig_factory, amqp_uri, mongo_u
         proxy.close()
 
 
-def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, tmp_path):
-    database = OwnDatabase(tmp_path)
-    database.start()
-    try:
-        # Attempts keep coming every few seconds for longer than the outage, so recovery is not a long back-off away.
-        rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,4,8,8,8,8,8")
-        rig.start_producer()
-        rig.start_consumer()
-        with rig.steady_load({"slow_ms": 20}, pause=0.1) as accepted:
-            assert wait_for(lambda: len(accepted) >= 200, timeout=60)
-            in_flight = rig.busy()
-            database.stop()
-            assert in_flight > 0, "the outage must hit work in flight"
-            time.sleep(30)
-            database.start()
-            time.sleep(3)
-        result = rig.settled(timeout=240)
-        assert set(accepted) <= result.committed  # every answered request was committed
-        assert_clean(result, len(result.committed))
-    finally:
-        database.stop()
+def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, own_database):
+    database = own_database()
+    # Attempts keep coming every few seconds for longer than the outage, so recovery is not a long back-off away.
+    rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,4,8,8,8,8,8")
+
+    def recover():
+        database.start()
+        time.sleep(3)
+
+    assert_clean(rig.under_load(database.stop, hold_seconds=30, recover=recover), None)
 
 
 class ledger_envelopes:  # noqa: N801 - used as a context manager
