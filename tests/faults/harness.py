@@ -125,6 +125,22 @@ class CuttableProxy:
         self.process.wait(timeout=10)
 
 
+class FailedCommands(monitoring.CommandListener):
+    """Appends the name of every command that failed to ``into``."""
+
+    def __init__(self, into: list[str]):
+        self.into = into
+
+    def started(self, event) -> None:
+        pass
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        self.into.append(event.command_name)
+
+
 class OwnDatabase:
     """An embedded SecantusDB with its data on disk, so it can be stopped and started again."""
 
@@ -161,14 +177,9 @@ class OwnDatabase:
     def fail_point_spent(self) -> bool:
         """Whether the fail point fired every time it was armed for: a commit of the test's own still succeeds
         untouched (it would fail if a firing were left)."""
-        failures = []
+        failures: list[str] = []
 
-        class Watch(monitoring.CommandListener):
-            def started(self, event): pass
-            def succeeded(self, event): pass
-            def failed(self, event): failures.append(event.command_name)
-
-        with MongoClient(self.uri, event_listeners=[Watch()], retryWrites=False) as client, \
+        with MongoClient(self.uri, event_listeners=[FailedCommands(failures)], retryWrites=False) as client, \
                 client.start_session() as session:
             session.start_transaction()
             client.faultprobe.probe.insert_one({}, session=session)
