@@ -25,7 +25,10 @@ Guarantees and why:
   event is tried again after a back-off of its own (1 s, doubling up to 30 s); each try reaches the queues that
   have room, and their consumers deduplicate.
 - One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
-  publishes, so replicas do not publish the same event twice in the normal case.
+  publishes, so replicas do not publish the same event twice in the normal case. Each takeover raises the lease's
+  fencing token, and a batch is marked only in a transaction that finds the lease still held with the token its
+  relay took it with: a relay that paused past its lease (or whose clock ran ahead) cannot mark anything once
+  another took over; what it published meanwhile goes out again from the new holder, and consumers deduplicate.
 - The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
   ``<tenant>.<event type>``, on the same channel right after the first, and stays pending until the broker confirmed
   both: a tenant's integration gets every such event, in the same order and with the same guarantees. One
@@ -35,6 +38,7 @@ Guarantees and why:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,7 +51,7 @@ import eventlet
 import pymongo
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -70,6 +74,10 @@ REFUSED_RETRY_SECONDS = (1.0, 30.0)
 
 class PublishFailed(Exception):
     """The broker did not confirm an event; it stays pending and is retried."""
+
+
+class LeaseLost(Exception):
+    """Another relay took the lease over (its fencing token is newer): this one must not mark anything."""
 
 
 class Unroutable(PublishFailed):
@@ -145,6 +153,7 @@ class OutboxRelay:
         self.read_ahead = max(read_ahead, batch_size)
         self.lease_seconds = lease_seconds
         self.operation_timeout = operation_timeout
+        self.token: int | None = None  # the lease's fencing token when this relay took it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
         self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
@@ -199,17 +208,25 @@ class OutboxRelay:
     # -- leadership ------------------------------------------------------------------------------------------
 
     def acquire_lease(self) -> bool:
+        """Hold the lease: extend it while this relay holds it with its token, or take it over once it expired
+        (raising the fencing token). False while another relay holds it."""
         now = utc_now()
-        try:
-            with pymongo.timeout(self.operation_timeout):
-                self.db["relay_lease"].update_one(
-                    {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                    {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
-                    upsert=True,
+        expires_at = now + timedelta(seconds=self.lease_seconds)
+        with pymongo.timeout(self.operation_timeout):
+            if self.token is not None and self.db["relay_lease"].update_one(
+                    {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+                    {"$set": {"expires_at": expires_at}}).matched_count:
+                return True
+            try:
+                taken = self.db["relay_lease"].find_one_and_update(
+                    {"_id": LEASE_ID, "expires_at": {"$lt": now}},
+                    {"$set": {"owner": self.owner, "expires_at": expires_at}, "$inc": {"token": 1}},
+                    upsert=True, return_document=ReturnDocument.AFTER,
                 )
-            return True
-        except DuplicateKeyError:
-            return False
+            except DuplicateKeyError:
+                return False
+        self.token = taken["token"]
+        return True
 
     # -- publishing ------------------------------------------------------------------------------------------
 
@@ -297,6 +314,7 @@ class OutboxRelay:
         """
         try:
             with pymongo.timeout(self.operation_timeout):
+                self._check_fence(session)
                 self.db["outbox"].update_many(
                     _pending_between(confirmed[0], confirmed[-1]) if contiguous
                     else {"status": "pending", "_id": {"$in": confirmed}},
@@ -304,6 +322,10 @@ class OutboxRelay:
                     session=session,
                 )
                 session.commit_transaction()
+        except LeaseLost:
+            with pymongo.timeout(self.operation_timeout), contextlib.suppress(PyMongoError):
+                session.abort_transaction()
+            raise
         except PyMongoError as exc:
             log.info("marking %d events of %s by range failed (%s); marking them one by one",
                      len(confirmed), self.service, exc)
@@ -314,6 +336,7 @@ class OutboxRelay:
                 pass
             published_at = utc_now()
             with pymongo.timeout(self.operation_timeout):
+                self._check_fence(None)
                 self.db["outbox"].bulk_write(
                     [UpdateOne({"_id": _id, "status": "pending"},
                                {"$set": {"status": "published", "published_at": published_at}})
@@ -322,6 +345,16 @@ class OutboxRelay:
                 )
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
+
+    def _check_fence(self, session: ClientSession | None) -> None:
+        """Raise ``LeaseLost`` unless the lease is still this relay's, with its token. Inside the mark's
+        transaction it is a write to the lease, so a takeover committing meanwhile conflicts with the mark."""
+        held = self.db["relay_lease"].update_one(
+            {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+            {"$set": {"marking_at": utc_now()}}, session=session)
+        if not held.matched_count:
+            self.token = None
+            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not marking")
 
     def _publish_batch(self, batch: list[dict]) -> list:
         """Publish a batch, then collect its confirms (pipelined, not one round trip per event).

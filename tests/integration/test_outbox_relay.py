@@ -5,13 +5,15 @@ tests prove the range never marks an event it did not publish, that the per-even
 published, and that a backlog larger than one read window still goes out complete and in order.
 """
 
+import time
+
 import pytest
 from bson import ObjectId
 from kombu import Connection, Exchange, Queue
 from pymongo.errors import OperationFailure
 
 from shared.envelope import amqp_headers, build, event_exchange, utc_now
-from shared.outbox import OutboxRelay
+from shared.outbox import LeaseLost, OutboxRelay
 from shared.persistence import ensure_platform_indexes
 from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
@@ -174,3 +176,22 @@ def test_a_batch_carries_one_event_per_aggregate_and_every_event_still_goes_out_
     assert all(len(subjects) == len(set(subjects)) for subjects in batches), batches
     assert rig.delivered() == [d["event_id"] for d in documents]
     assert set(rig.statuses().values()) == {"published"}
+
+
+def test_a_relay_that_paused_past_its_lease_marks_nothing_once_another_took_over(rig):
+    documents = [rig.document(seq) for seq in range(10)]
+    rig.db.outbox.insert_many(documents)
+    paused = rig.relay(batch_size=100, lease_seconds=0.5)
+    first_token = paused.token
+    time.sleep(0.6)  # its pause (a long GC, a frozen VM): the lease runs out ...
+    successor = rig.relay(batch_size=100, lease_seconds=30)  # ... and another relay takes it over
+    try:
+        assert successor.token == first_token + 1
+        with pytest.raises(LeaseLost):
+            paused.publish_pending()  # it wakes up mid-pass, unaware: its mark is fenced off
+        assert set(rig.statuses().values()) == {"pending"}
+        assert successor.publish_pending() == 10
+        assert set(rig.statuses().values()) == {"published"}
+    finally:
+        paused.stop()
+        successor.stop()
