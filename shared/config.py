@@ -75,6 +75,14 @@ SETTINGS: tuple[Setting, ...] = (
         cast=float,
     ),
     Setting(
+        "handler_timeout_seconds",
+        30.0,
+        "Longest an event handler may run; one that hangs is cut off and its message counts a failed "
+        "attempt (retried, then parked).",
+        per_service=True,
+        cast=float,
+    ),
+    Setting(
         "queue_max_length",
         500_000,
         "Messages a consumer queue holds before the broker pushes publishers back (they retry; nothing is dropped).",
@@ -304,6 +312,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "MONGO_URI": value("mongo_uri"),
         "MONGO_DATABASE": value("mongo_database"),
         "TRANSACTION_TIMEOUT_SECONDS": value("transaction_timeout_seconds"),
+        "HANDLER_TIMEOUT_SECONDS": value("handler_timeout_seconds"),
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),

@@ -7,6 +7,7 @@ one place (``services/gateway/errors.py``) instead of parsing strings.
 from __future__ import annotations
 
 from nameko.exceptions import deserialize_to_instance
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 
 class DomainError(Exception):
@@ -79,3 +80,32 @@ class Unavailable(DomainError):
 
     status = 503
     code = "unavailable"
+
+
+# Labels and codes the database gives errors that say nothing about the request: its primary stepped down or shut
+# down, a transaction lost a conflict, a commit's answer was lost. The same operation succeeds later.
+TRANSIENT_LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult", "RetryableWriteError")
+NOT_PRIMARY_CODES = frozenset({91, 189, 10058, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is the infrastructure failing rather than the request: the
+    database unreachable, not primary, a network error or timeout, a transaction conflict or a lost commit answer,
+    or another service answering ``Unavailable`` over RPC. Such a failure says nothing about the message that met
+    it, so it must not spend that message's retry budget.
+
+    A transaction that ran out of its own time (``ExecutionTimeout`` raised by ``run_transaction``, carrying no
+    label) is not transient: a handler that never finishes in time is the message's problem.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionFailure):
+            return True
+        if isinstance(exc, PyMongoError) and (any(exc.has_error_label(label) for label in TRANSIENT_LABELS)
+                                               or getattr(exc, "code", None) in NOT_PRIMARY_CODES):
+            return True
+        if isinstance(exc, Unavailable) and exc.__cause__ is None:  # another service's answer, over RPC
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -9,6 +9,12 @@ What nameko 2.14 does by default, and what this module does instead:
   comes back after 1 s, 5 s, 30 s, 120 s (``TASKLINKR_RETRY_DELAYS``); the attempt count travels in our own header
   ``x-tasklinkr-attempts`` (RabbitMQ >= 3.13 ignores client-set ``x-death``). After the last attempt the message is
   parked in the service's dead-letter queue ``dlq.<service>`` with the error, and other messages keep flowing.
+- Only failures of the message itself spend those attempts. A transient infrastructure failure (the database down,
+  not primary, a network error, a transaction conflict, a lost commit answer: ``shared.errors.is_transient``) sends
+  the message back through the delay queues with its attempt count unchanged (counted in ``x-tasklinkr-deferrals``,
+  its delay growing up to 30 s), however long the outage lasts: an outage parks nothing.
+- A handler that hangs is cut off after ``TASKLINKR_HANDLER_TIMEOUT_SECONDS`` (its transaction aborted) and counts a
+  failed attempt like one that raised.
 - A message that cannot be decoded kills nameko's queue consumer (and, redelivered, kills it again). Here it is
   parked at once with the reason. So is an event that breaks its contract in ``contracts-schema/``.
 - A redelivered or duplicated event is applied once: the handler runs in a transaction of the service's
@@ -30,6 +36,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import eventlet
 from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
@@ -37,11 +44,15 @@ from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
 from shared import contracts, metrics
+from shared.errors import is_transient
 from shared.rpc import BROKER_GONE
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-tasklinkr-attempts"
+DEFERRALS_HEADER = "x-tasklinkr-deferrals"
+# Longest wait between two tries of a message deferred by an outage: once the outage ends, work resumes within it.
+MAX_DEFERRAL_SECONDS = 30.0
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 DEFAULT_QUEUE_MAX_LENGTH = 500_000
@@ -120,6 +131,10 @@ def dead_letter_queue(service: str) -> Queue:
                  queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
 
 
+class HandlerTimedOut(Exception):
+    """An event handler ran past its deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``): a failure of the message."""
+
+
 class ParkingQueueConsumer(QueueConsumer):
     """nameko's queue consumer, but a message that cannot be decoded is parked instead of crashing it."""
 
@@ -163,13 +178,20 @@ def raw_body(message) -> bytes:
     return body
 
 
-def attempts_of(headers: dict | None) -> int:
+def attempts_of(headers: dict | None, header: str = ATTEMPTS_HEADER) -> int:
     """How many times a message was tried, from our own header, read defensively: a sender outside the platform
     (a tenant's system) may have set the header to anything."""
     try:
-        return max(0, int((headers or {}).get(ATTEMPTS_HEADER, 0)))
+        return max(0, int((headers or {}).get(header, 0)))
     except (TypeError, ValueError):
         return 0
+
+
+def deferral_delay(retry_delays: tuple[float, ...], deferrals: int) -> float:
+    """The wait before the ``deferrals``-th try of a message deferred by an outage: the retry delays in turn, up to
+    the longest of them that is at most ``MAX_DEFERRAL_SECONDS`` (the shortest if none is)."""
+    usable = [delay for delay in retry_delays if delay <= MAX_DEFERRAL_SECONDS] or [min(retry_delays)]
+    return usable[min(deferrals, len(usable)) - 1]
 
 
 class ReliableDelivery:
@@ -216,7 +238,11 @@ class ReliableDelivery:
         return result, exc_info
 
     def retry_or_park(self, message, exc_info) -> None:
-        """A failed attempt: retried after the next back-off delay, or parked once the delays are used up."""
+        """A failed attempt: retried after the next back-off delay, or parked once the delays are used up. A
+        transient infrastructure failure is not an attempt: the message is deferred instead."""
+        if is_transient(exc_info[1]):
+            self.defer(message, exc_info[1])
+            return
         attempts = attempts_of(message.headers) + 1
         error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
         service = self.container.service_name
@@ -229,6 +255,15 @@ class ReliableDelivery:
         else:
             log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
             self.park(message, error, attempts=attempts, kind="failed")
+
+    def defer(self, message, exc: BaseException) -> None:
+        """Try ``message`` again after a delay, its attempt count unchanged: the infrastructure failed, not it."""
+        deferrals = attempts_of(message.headers, DEFERRALS_HEADER) + 1
+        delay = deferral_delay(self.retry_delays, deferrals)
+        metrics.EVENTS_DEFERRED.labels(self.container.service_name, self.method_name).inc()
+        log.warning("%s met a transient failure (deferral %d, attempts unchanged), trying again in %.1fs: %r",
+                    self.method_name, deferrals, delay, exc)
+        self._republish(message, retry_queue_name(self.queue.name, delay), {DEFERRALS_HEADER: deferrals})
 
     # -- retrying and parking --------------------------------------------------------------------------------
 
@@ -324,7 +359,10 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
 
             started = time.perf_counter()
             try:
-                return store.transact(work)
+                # A handler that hangs is cut off (its transaction aborted) and counts a failed attempt.
+                with eventlet.Timeout(store.handler_timeout, HandlerTimedOut(
+                        f"{consumer} ran longer than its {store.handler_timeout:g} s deadline")):
+                    return store.transact(work)
             except DuplicateKeyError:
                 # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
                 # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then

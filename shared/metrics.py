@@ -21,8 +21,14 @@ EVENTS_CONSUMED = Counter("tasklinkr_events_consumed_total", "Events handled, by
                           "failed).", ["service", "handler", "outcome"])
 EVENTS_RETRIED = Counter("tasklinkr_events_retried_total", "Failed deliveries sent to a delay queue for another "
                          "attempt.", ["service", "handler"])
+EVENTS_DEFERRED = Counter("tasklinkr_events_deferred_total", "Deliveries that met a transient infrastructure failure "
+                          "(database down, not primary, a conflict) and were sent to a delay queue without spending "
+                          "an attempt.", ["service", "handler"])
 EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages parked in the dead-letter queue.",
                                ["service", "handler", "reason"])
+EVENTS_REFUSED = Counter("tasklinkr_events_refused_total", "Events the broker refused (reason nack: a full queue) or "
+                         "could not route (unroutable: no queue bound); they stay pending and are published again.",
+                         ["service", "reason"])
 OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])
 HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.", ["service", "handler"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

@@ -15,12 +15,20 @@ Guarantees and why:
   the transaction cannot commit (another relay marked the same events, the server's transaction lifetime ran
   out), the confirmed events are marked one by one, each only if still pending.
 - Never published for an uncommitted change: the relay reads only committed outbox documents.
-- In order: pending events go out oldest first, and a failed publish stops the batch, so a later event of the same
-  aggregate never overtakes an earlier one. A batch carries at most one event per aggregate (subject): with
-  confirms pipelined, a later event of the aggregate in the same batch could be enqueued while the earlier one is
-  refused (a full queue), and then arrive first; so the later one waits for the next batch.
+- In order: pending events go out oldest first, and a later event of the same aggregate never overtakes an earlier
+  one. A batch carries at most one event per aggregate (subject): with confirms pipelined, a later event of the
+  aggregate in the same batch could be enqueued while the earlier one is refused (a full queue), and then arrive
+  first; so the later one waits for the next batch.
+- One full queue holds up only its own aggregates: an event the broker refuses (nack: one of its queues is full) or
+  returns stays pending, its aggregate's later events wait for it, and every other event of the pass still goes
+  out; otherwise one consumer's full queue would stop the producer's events to every other consumer. A refused
+  event is tried again after a back-off of its own (1 s, doubling up to 30 s); each try reaches the queues that
+  have room, and their consumers deduplicate.
 - One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
-  publishes, so replicas do not publish the same event twice in the normal case.
+  publishes, so replicas do not publish the same event twice in the normal case. Each takeover raises the lease's
+  fencing token, and a batch is marked only in a transaction that finds the lease still held with the token its
+  relay took it with: a relay that paused past its lease (or whose clock ran ahead) cannot mark anything once
+  another took over; what it published meanwhile goes out again from the new holder, and consumers deduplicate.
 - The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
   ``<tenant>.<event type>``, on the same channel right after the first, and stays pending until the broker confirmed
   both: a tenant's integration gets every such event, in the same order and with the same guarantees. One
@@ -30,6 +38,7 @@ Guarantees and why:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,9 +48,10 @@ import uuid
 from datetime import UTC, timedelta
 
 import eventlet
+import pymongo
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -55,10 +65,19 @@ from shared.topology import FEED_EXCHANGE, load_catalog
 log = logging.getLogger(__name__)
 
 LEASE_ID = "outbox"
+# Longest one database call of the relay may take: a database that stops answering (a silent partition, a
+# blackholed host) fails the pass after it, and the relay retries with back-off, instead of waiting until TCP gives up.
+OPERATION_TIMEOUT_SECONDS = 10.0
+# Back-off of one refused event (its queue full, or none bound): first wait, and the longest.
+REFUSED_RETRY_SECONDS = (1.0, 30.0)
 
 
 class PublishFailed(Exception):
     """The broker did not confirm an event; it stays pending and is retried."""
+
+
+class LeaseLost(Exception):
+    """Another relay took the lease over (its fencing token is newer): this one must not mark anything."""
 
 
 class Unroutable(PublishFailed):
@@ -124,7 +143,8 @@ def subscribed_types(service: str) -> frozenset[str]:
 
 class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, poll_seconds: float = 1.0,
-                 batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000):
+                 batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
+                 operation_timeout: float = OPERATION_TIMEOUT_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
@@ -132,6 +152,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.read_ahead = max(read_ahead, batch_size)
         self.lease_seconds = lease_seconds
+        self.operation_timeout = operation_timeout
+        self.token: int | None = None  # the lease's fencing token when this relay took it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
         self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
@@ -147,6 +169,7 @@ class OutboxRelay:
         self._returned: set[str] = set()
         self._failure: dict[str, PublishFailed] = {}
         self.subscribed_types = subscribed_types(service)
+        self._refused: dict[str, tuple[float, float]] = {}  # event id -> (monotonic time to try again, back-off)
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -201,16 +224,25 @@ class OutboxRelay:
     # -- leadership ------------------------------------------------------------------------------------------
 
     def acquire_lease(self) -> bool:
+        """Hold the lease: extend it while this relay holds it with its token, or take it over once it expired
+        (raising the fencing token). False while another relay holds it."""
         now = utc_now()
-        try:
-            self.db["relay_lease"].update_one(
-                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.lease_seconds)}},
-                upsert=True,
-            )
-            return True
-        except DuplicateKeyError:
-            return False
+        expires_at = now + timedelta(seconds=self.lease_seconds)
+        with pymongo.timeout(self.operation_timeout):
+            if self.token is not None and self.db["relay_lease"].update_one(
+                    {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+                    {"$set": {"expires_at": expires_at}}).matched_count:
+                return True
+            try:
+                taken = self.db["relay_lease"].find_one_and_update(
+                    {"_id": LEASE_ID, "expires_at": {"$lt": now}},
+                    {"$set": {"owner": self.owner, "expires_at": expires_at}, "$inc": {"token": 1}},
+                    upsert=True, return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                return False
+        self.token = taken["token"]
+        return True
 
     # -- publishing ------------------------------------------------------------------------------------------
 
@@ -222,27 +254,42 @@ class OutboxRelay:
         """
         published = 0
         reader = _PendingReader(self)
+        blocked: set = set()  # aggregates with an event refused in this pass: their later events wait for the next
+        progress = False
         while self._running:
             current = reader.next_batch()
             if current is None:
-                if reader.batches_read == 0:  # a pass from the oldest found nothing
+                if not progress:  # a pass from the oldest published nothing
                     break
                 # Start again from the oldest: an event that committed late, with an id below ones this pass
                 # published, is found there.
-                reader = _PendingReader(self)
+                reader, progress = _PendingReader(self), False
                 continue
             session, batch = current
-            batch, held = one_per_aggregate(batch)
+            now = time.monotonic()
+            for doc in batch:  # an event waiting out its back-off holds back the rest of its aggregate
+                if self._refused.get(doc["event_id"], (0.0, 0.0))[0] > now:
+                    blocked.add(doc["envelope"].get("subject"))
+            batch, held = one_per_aggregate([doc for doc in batch if doc["envelope"].get("subject") not in blocked])
             reader.hold_back([doc["_id"] for doc in held])
             try:
                 confirmed = self._publish_batch(batch)
                 if confirmed:
-                    published += self._mark_published(session, confirmed)
+                    published += self._mark_published(session, confirmed, contiguous=len(confirmed) == len(batch))
+                    progress = True
             finally:
                 session.end_session()
-            if len(confirmed) < len(batch):
-                failed = batch[len(confirmed)]
-                raise self._failure.pop(failed["event_id"], PublishFailed(f"{failed['routing_key']} not confirmed"))
+            for doc in batch:
+                failure = self._failure.pop(doc["event_id"], None)
+                if failure is None:
+                    self._refused.pop(doc["event_id"], None)
+                    continue
+                blocked.add(doc["envelope"].get("subject"))
+                backoff = min(self._refused.get(doc["event_id"], (0.0, REFUSED_RETRY_SECONDS[0] / 2))[1] * 2,
+                              REFUSED_RETRY_SECONDS[1])
+                self._refused[doc["event_id"]] = (time.monotonic() + backoff, backoff)
+                log.warning("%s; it stays pending (next try in %.0f s), and later events of %s wait for it",
+                            failure, backoff, doc["envelope"].get("subject"))
             if not self.acquire_lease():  # another replica took over while we worked
                 break
         return published
@@ -254,57 +301,83 @@ class OutboxRelay:
         query per window rather than per batch keeps draining a backlog linear in its size.
         """
         query = {"status": "pending"} if after is None else {"status": "pending", "_id": {"$gt": after}}
-        cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
-        return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
+        with pymongo.timeout(self.operation_timeout):
+            cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
+            return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
 
     def _read_batch(self, first, last) -> tuple[ClientSession, list[dict]]:
         """The pending events with ids in [first, last], read in a snapshot transaction left open for the mark."""
         session = self.db.client.start_session()
         try:
-            session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
-            batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
-                         .sort("_id", 1))
+            with pymongo.timeout(self.operation_timeout):
+                session.start_transaction(read_concern=ReadConcern("snapshot"),
+                                          write_concern=WriteConcern("majority"))
+                batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
+                             .sort("_id", 1))
         except BaseException:
             session.end_session()
             raise
         return session, batch
 
-    def _mark_published(self, session: ClientSession, confirmed: list) -> int:
-        """Mark the confirmed prefix of a batch published, in the transaction it was read in.
+    def _mark_published(self, session: ClientSession, confirmed: list, contiguous: bool = True) -> int:
+        """Mark the confirmed events of a batch published, in the transaction it was read in.
 
-        In that snapshot the pending events in [first, last] are exactly the ones read, so one range update marks
-        them and nothing else: an event committing into the range later is not in the snapshot and stays pending.
+        In that snapshot the pending events in [first, last] are exactly the ones read, so when the whole batch was
+        confirmed (``contiguous``) one range update marks them and nothing else: an event committing into the range
+        later is not in the snapshot and stays pending. A batch with a refused event is marked by the confirmed ids.
         If the transaction cannot commit (a conflict, the server's transaction lifetime), each event is marked by
         its id instead.
         """
         try:
-            self.db["outbox"].update_many(
-                _pending_between(confirmed[0], confirmed[-1]),
-                {"$set": {"status": "published", "published_at": utc_now()}},
-                session=session,
-            )
-            session.commit_transaction()
+            with pymongo.timeout(self.operation_timeout):
+                self._check_fence(session)
+                self.db["outbox"].update_many(
+                    _pending_between(confirmed[0], confirmed[-1]) if contiguous
+                    else {"status": "pending", "_id": {"$in": confirmed}},
+                    {"$set": {"status": "published", "published_at": utc_now()}},
+                    session=session,
+                )
+                session.commit_transaction()
+        except LeaseLost:
+            with pymongo.timeout(self.operation_timeout), contextlib.suppress(PyMongoError):
+                session.abort_transaction()
+            raise
         except PyMongoError as exc:
             log.info("marking %d events of %s by range failed (%s); marking them one by one",
                      len(confirmed), self.service, exc)
             try:  # release its writes first, or the point updates would wait on them
-                session.abort_transaction()
+                with pymongo.timeout(self.operation_timeout):
+                    session.abort_transaction()
             except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
                 pass
             published_at = utc_now()
-            self.db["outbox"].bulk_write(
-                [UpdateOne({"_id": _id, "status": "pending"},
-                           {"$set": {"status": "published", "published_at": published_at}}) for _id in confirmed],
-                ordered=False,
-            )
+            with pymongo.timeout(self.operation_timeout):
+                self._check_fence(None)
+                self.db["outbox"].bulk_write(
+                    [UpdateOne({"_id": _id, "status": "pending"},
+                               {"$set": {"status": "published", "published_at": published_at}})
+                     for _id in confirmed],
+                    ordered=False,
+                )
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
+
+    def _check_fence(self, session: ClientSession | None) -> None:
+        """Raise ``LeaseLost`` unless the lease is still this relay's, with its token. Inside the mark's
+        transaction it is a write to the lease, so a takeover committing meanwhile conflicts with the mark."""
+        held = self.db["relay_lease"].update_one(
+            {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+            {"$set": {"marking_at": utc_now()}}, session=session)
+        if not held.matched_count:
+            self.token = None
+            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not marking")
 
     def _publish_batch(self, batch: list[dict]) -> list:
         """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
 
-        Returns the ids of the longest prefix of the batch that the broker both routed and confirmed, so a
-        failure never lets a later event of the batch be marked ahead of an earlier one.
+        Returns the ids of the events the broker both routed and confirmed, in batch order; each refused one's
+        failure is left in ``_failure``. A batch has one event per aggregate, so a refused event never lets a later
+        one of its aggregate go ahead of it.
         """
         channel = self._ensure_channel()
         self._acked.clear()
@@ -344,8 +417,9 @@ class OutboxRelay:
         confirmed = []
         for event_tags, doc in zip(tags, batch, strict=True):
             if event_tags[0] in self._nacked:
+                metrics.EVENTS_REFUSED.labels(self.service, "nack").inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
-                break
+                continue
             if any(tag in self._nacked for tag in event_tags[1:]):
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
@@ -353,10 +427,11 @@ class OutboxRelay:
                             doc["routing_key"], doc["event_id"])
             if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
+                metrics.EVENTS_REFUSED.labels(self.service, "unroutable").inc()
                 self._failure[doc["event_id"]] = Unroutable(
                     f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
                 )
-                break
+                continue
             # An event no service subscribes to (yet) is confirmed with nobody to route it to: that is delivered.
             confirmed.append(doc["_id"])
         return confirmed
@@ -423,7 +498,8 @@ class OutboxRelay:
 
     def backlog(self) -> int:
         try:
-            return pending_count(self.db)
+            with pymongo.timeout(self.operation_timeout):
+                return pending_count(self.db)
         except PyMongoError:
             return -1
 

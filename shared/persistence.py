@@ -159,6 +159,7 @@ class Store:
         self._dependency = dependency
         self._worker_ctx = worker_ctx
         self.db: MongoDatabase = dependency.db
+        self.handler_timeout: float = dependency.handler_timeout
 
     def _causation_id(self) -> str | None:
         event = handled_event(self._worker_ctx)
@@ -223,15 +224,22 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
     attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
     server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked. Call it outside any
-    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten).
+    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten). An error
+    raised after an earlier try failed transiently carries that failure as its context.
     """
     deadline = time.monotonic() + seconds
     pause = 0.005
+    last_transient: list[BaseException] = []
 
     def retry(exc: BaseException) -> bool:
         nonlocal pause
         if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
+            if last_transient and exc is not last_transient[-1] and exc.__context__ is None:
+                # Out of time after the database failed an earlier try (a conflict, a lost connection): that is
+                # what the caller must see as the cause (``shared.errors.is_transient``), not a slow request.
+                exc.__context__ = last_transient[-1]
             return False
+        last_transient[:] = [exc]
         left = deadline - time.monotonic()
         if left <= 0:
             return False
@@ -312,6 +320,7 @@ class Database(DependencyProvider):
         self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
         self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
         self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
+        self.handler_timeout = float(config.get("HANDLER_TIMEOUT_SECONDS") or 30.0)
         ensure_platform_indexes(
             self.db,
             outbox_retention_seconds=int(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),

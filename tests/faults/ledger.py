@@ -11,14 +11,17 @@ double application shows as ``times == 2``. The ledger then compares:
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass, field
 
 import eventlet
 from pymongo import MongoClient
 
 from shared.messaging import subscribe
-from shared.persistence import Database
+from shared.persistence import Database, Store
 from shared.rpc import rpc
+from shared.tracing import handled_event
 
 EVENT = "ledger.entry.v1"
 PRODUCER = "ledgerproducer"
@@ -49,15 +52,37 @@ class LedgerProducer:
         return True
 
 
+class DyingStore(Store):
+    """A store whose process dies at one exact point when the event asks for it (``die_after_commit``): after the
+    handler's transaction committed and before the delivery is acknowledged. Once per event (remembered outside
+    the transaction), so its redelivery runs normally."""
+
+    def transact(self, work):
+        result = super().transact(work)
+        event = handled_event(self._worker_ctx) or {}
+        if (event.get("data") or {}).get("die_after_commit") and \
+                self.db.died_after_commit.find_one({"_id": event["id"]}) is None:
+            self.db.died_after_commit.insert_one({"_id": event["id"]})
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+
+class DyingDatabase(Database):
+    def get_dependency(self, worker_ctx) -> Store:
+        return DyingStore(self, worker_ctx)
+
+
 class LedgerConsumer:
     name = CONSUMER
-    store = Database()
+    store = DyingDatabase()
 
     @subscribe(PRODUCER, EVENT, check_contract=False)
     def on_ledger_entry(self, uow, envelope):
         data = envelope["data"]
         if data.get("slow_ms"):
             eventlet.sleep(data["slow_ms"] / 1000)
+        if data.get("hang"):
+            eventlet.sleep(3600)
         if data.get("fail") == "always":
             raise RuntimeError(f"entry {data['seq']} always fails")
         if data.get("fail_every") and data["seq"] % data["fail_every"] == 0:

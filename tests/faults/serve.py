@@ -18,10 +18,12 @@ from nameko.cli.run import run  # noqa: E402
 
 from shared.config import nameko_config  # noqa: E402
 from shared.logs import configure_logging  # noqa: E402
+from shared.metrics import serve as serve_metrics  # noqa: E402
 
 if __name__ == "__main__":
     module_name, class_name = sys.argv[1].split(":")
     service = getattr(importlib.import_module(module_name), class_name)
     config = nameko_config(service.name)
     configure_logging(service.name, config["LOG_LEVEL"], config["LOG_FORMAT"])
+    serve_metrics(service.name)  # on TASKLINKR_<SERVICE>_METRICS_PORT, as the fault rig sets it
     run([service], config)

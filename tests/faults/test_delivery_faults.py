@@ -4,27 +4,33 @@ Producer and consumer run as their own processes on the real broker and database
 """
 
 import random
+import signal
 import threading
 import time
 
 import eventlet
 import pytest
+from kombu import Connection, Exchange, Queue
 from pymongo import MongoClient
 
 from shared.envelope import build
 from shared.outbox import OutboxRelay
 from tests.faults import ledger
-from tests.faults.harness import CuttableProxy, OwnDatabase, OwnRabbit, wait_for
+from tests.faults.conftest import CONSUMER_QUEUE
+from tests.faults.harness import CuttableProxy, OwnRabbit, wait_for
+from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
 
 pytestmark = pytest.mark.faults
 
 
-def assert_clean(result: ledger.Ledger, expected_applied: int) -> None:
+def assert_clean(result: ledger.Ledger, expected_applied: int | None) -> None:
+    """Nothing lost, doubled or unexpected; ``expected_applied`` events applied (None: every committed one)."""
     assert result.lost == set(), result
     assert result.doubled == {}, result
     assert result.unexpected == set(), result
-    assert len(result.applied) == expected_applied, result
+    expected = len(result.committed) if expected_applied is None else expected_applied
+    assert len(result.applied) == expected, result
 
 
 def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, amqp_uri, mongo_uri):
@@ -36,10 +42,32 @@ def test_a_consumer_killed_mid_handler_loses_and_doubles_nothing(rig_factory, am
     for first in range(0, 2000, 100):
         rig.emit(first, 100, {"slow_ms": 3})
     assert wait_for(lambda: len(rig.ledger().applied) >= 300, timeout=60)
+    in_flight = rig.in_flight()
     rig.consumer.kill()  # SIGKILL with up to max_workers handlers in the middle of their transaction
+    assert in_flight > 0, "the kill must cut work in flight"
     time.sleep(1)
     rig.start_consumer()
     assert_clean(rig.settled(timeout=180), 2000)
+
+
+def test_a_consumer_killed_after_its_commit_and_before_its_ack_applies_the_redelivery_once(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    rig.start_producer()
+    rig.start_consumer()
+    rig.emit(0, 100, {"slow_ms": 5})
+    doomed = rig.emit(100, 1, {"die_after_commit": True})[0]  # its process SIGKILLs itself between commit and ack
+    rig.emit(101, 99, {"slow_ms": 5})
+    assert wait_for(lambda: rig.consumer.process.poll() is not None, timeout=60), "the consumer should have died"
+    assert rig.consumer.process.returncode == -signal.SIGKILL
+    assert rig.ledger().applied.get(doomed) == 1  # committed before the process died
+    in_flight = rig.in_flight()
+    assert in_flight > 0, "the kill must leave work in flight (at least the unacknowledged event)"
+    rig.start_consumer()
+    assert_clean(rig.settled(), 200)
+    # The redelivery of the committed event was recognised as applied, not applied again.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="duplicate") >= 1
 
 
 def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_parked_while_others_flow(
@@ -54,6 +82,24 @@ def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_pa
     result = rig.settled()
     assert set(poison) == rig.parked
     assert_clean(result, 1000)
+    # Each of the 20 failing-once events retried once, each of the 5 poison ones through all 3 delays: counted.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total") == 20 + 5 * 3
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 5
+
+
+def test_a_hanging_handler_is_cut_off_by_its_deadline_and_parked_while_the_rest_of_its_queue_is_applied(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri, handler_timeout_seconds="2")
+    rig.start_producer()
+    rig.start_consumer()
+    hung = rig.emit(10_000, 2, {"hang": True})  # each would hold a worker for an hour
+    for first in range(0, 300, 100):
+        rig.emit(first, 100, {"slow_ms": 5})
+    result = rig.settled(timeout=120)
+    assert set(hung) == rig.parked
+    assert_clean(result, 300)
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 2
 
 
 def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_factory, amqp_uri, mongo_uri):
@@ -66,6 +112,9 @@ def test_the_same_event_delivered_twice_and_out_of_order_is_applied_once(rig_fac
         random.Random(7).shuffle(duplicates)
         rig.publish_directly(duplicates)
     assert_clean(rig.settled(), 300)
+    # Every duplicate was consumed and recognised as one, not merely absent from the ledger.
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="duplicate") == len(duplicates)
+    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_consumed_total", outcome="applied") == 300
 
 
 def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_factory, amqp_uri, mongo_uri):
@@ -74,6 +123,7 @@ def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_f
     for first in range(0, 500, 100):
         rig.emit(first, 100)
     assert wait_for(lambda: ledger.backlog(rig.mongo_uri, rig.producer_db) == 0, timeout=60)
+    assert rig.queue_depths()[CONSUMER_QUEUE] == (500, 0)  # all waiting in the queue declared beforehand
     rig.start_consumer()
     assert_clean(rig.settled(), 500)
 
@@ -89,8 +139,39 @@ def test_a_slow_consumer_with_a_full_queue_pushes_publishers_back_and_nothing_is
     for first in range(0, 600, 100):
         rig.emit(first, 100, {"slow_ms": 250})
     result = rig.settled(timeout=180)
-    assert "nack" in rig.producer.log(), "the broker should have refused events while the queue was full"
+    refused = rig.metric(ledger.PRODUCER, "tasklinkr_events_refused_total", reason="nack")
+    assert refused > 0, "the broker should have refused events while the queue was full"
     assert_clean(result, 600)
+
+
+def test_one_consumers_full_queue_does_not_hold_up_the_producers_events_to_its_other_consumers(
+    rig_factory, amqp_uri, mongo_uri
+):
+    rig = rig_factory(amqp_uri, mongo_uri)
+    # Another consumer of the same events that is down: its queue holds 5 and refuses the rest (reject-publish), so
+    # the broker nacks every later publish of the event type, though the live consumer's queue took its copy.
+    stalled = Queue(unique_name("stalled"), exchange=Exchange(f"{ledger.PRODUCER}.events", type="topic",
+                                                               durable=True),
+                    routing_key=ledger.EVENT, durable=True,
+                    queue_arguments={"x-max-length": 5, "x-overflow": "reject-publish"})
+    with Connection(amqp_uri) as connection:
+        stalled(connection.channel()).declare()
+    try:
+        rig.start_producer()
+        rig.start_consumer()
+        started = time.monotonic()
+        for first in range(0, 600, 100):  # three of the relay's batches
+            rig.emit(first, 100)
+        assert wait_for(lambda: len(rig.ledger().applied) == 600, timeout=90), str(rig.ledger())
+        print(f"all 600 reached the live consumer in {time.monotonic() - started:.1f} s")
+        assert ledger.backlog(rig.mongo_uri, rig.producer_db) > 0  # refused: still pending for the stalled one
+        assert rig.metric(ledger.PRODUCER, "tasklinkr_events_refused_total", reason="nack") > 0
+        with Connection(amqp_uri) as connection:  # the stalled consumer goes away; the rest is published
+            stalled(connection.channel()).delete()
+        assert_clean(rig.settled(timeout=180), 600)
+    finally:
+        with Connection(amqp_uri) as connection:
+            connection.channel().queue_delete(stalled.name)
 
 
 def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent(
@@ -130,10 +211,10 @@ def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent
 
 
 def test_the_broker_killed_and_restarted_during_a_burst_of_5000_events(rig_factory, mongo_uri):
-    rabbit = OwnRabbit()
+    rabbit = OwnRabbit(management=True)
     rabbit.start()
     try:
-        rig = rig_factory(rabbit.uri, mongo_uri)
+        rig = rig_factory(rabbit.uri, mongo_uri, management_url=rabbit.management_url)
         rig.start_producer()
         rig.start_consumer()
         emitted = threading.Event()
@@ -158,7 +239,10 @@ def test_the_broker_killed_and_restarted_during_a_burst_of_5000_events(rig_facto
 
         eventlet.spawn(burst)
         assert wait_for(lambda: len(rig.ledger().committed) >= 1500, timeout=120)
+        assert wait_for(lambda: rig.queue_depths(), timeout=60)  # the management API answers
+        in_flight = rig.in_flight()
         rabbit.kill()
+        assert in_flight > 0, "the kill must hit work in flight"
         time.sleep(3)
         rabbit.start()
         assert wait_for(emitted.is_set, timeout=180)
@@ -181,7 +265,9 @@ def test_the_broker_connection_cut_for_20_seconds(rig_factory, amqp_uri, mongo_u
         rig.amqp_uri = amqp_uri  # the test itself talks to the broker directly
         for first in range(0, 1000, 100):
             rig.emit(first, 100, {"slow_ms": 5})  # a backlog in flight: outbox, queue and handlers all busy
+        in_flight = rig.in_flight()
         proxy.cut()
+        assert in_flight > 0, "the cut must hit work in flight"
         time.sleep(20)
         for first in range(1000, 1500, 100):
             # An emit that timed out while the producer reconnected may have committed all the same, and its retry
@@ -195,40 +281,16 @@ def test_the_broker_connection_cut_for_20_seconds(rig_factory, amqp_uri, mongo_u
         proxy.close()
 
 
-def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, tmp_path):
-    database = OwnDatabase(tmp_path)
-    database.start()
-    try:
-        # Attempts keep coming every few seconds for longer than the outage, so recovery is not a long back-off away.
-        rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,4,8,8,8,8,8")
-        rig.start_producer()
-        rig.start_consumer()
-        stop_load = threading.Event()
-        accepted: list[str] = []
+def test_the_database_stopped_for_30_seconds_under_load(rig_factory, amqp_uri, own_database):
+    database = own_database()
+    # Attempts keep coming every few seconds for longer than the outage, so recovery is not a long back-off away.
+    rig = rig_factory(amqp_uri, database.uri, retry_delays="1,2,4,8,8,8,8,8")
 
-        def load():
-            seq = 0
-            while not stop_load.is_set():
-                try:
-                    accepted.extend(rig.emit(seq, 20, {"slow_ms": 2}))
-                except Exception:  # refused while the database is down: not accepted, so not owed
-                    pass
-                seq += 20
-                time.sleep(0.1)
-
-        loader = eventlet.spawn(load)
-        assert wait_for(lambda: len(accepted) >= 200, timeout=60)
-        database.stop()
-        time.sleep(30)
+    def recover():
         database.start()
         time.sleep(3)
-        stop_load.set()
-        loader.wait()
-        result = rig.settled(timeout=240)
-        assert set(accepted) <= result.committed  # every answered request was committed
-        assert_clean(result, len(result.committed))
-    finally:
-        database.stop()
+
+    assert_clean(rig.under_load(database.stop, hold_seconds=30, recover=recover), None)
 
 
 class ledger_envelopes:  # noqa: N801 - used as a context manager

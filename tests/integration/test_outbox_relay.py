@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from pymongo.errors import OperationFailure
 
 from shared.envelope import amqp_headers, build, event_exchange, utc_now
-from shared.outbox import OutboxRelay
+from shared.outbox import LeaseLost, OutboxRelay
 from shared.persistence import ensure_platform_indexes
 from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
@@ -214,3 +214,22 @@ def test_while_the_broker_is_away_the_relay_counts_its_failures_and_exports_the_
     assert _sample("tasklinkr_outbox_oldest_pending_age_seconds", rig.service) == 0
     assert _sample("tasklinkr_outbox_backlog", rig.service) == 0
     assert len(rig.delivered()) == 2
+
+
+def test_a_relay_that_paused_past_its_lease_marks_nothing_once_another_took_over(rig):
+    documents = [rig.document(seq) for seq in range(10)]
+    rig.db.outbox.insert_many(documents)
+    paused = rig.relay(batch_size=100, lease_seconds=0.5)
+    first_token = paused.token
+    time.sleep(0.6)  # its pause (a long GC, a frozen VM): the lease runs out ...
+    successor = rig.relay(batch_size=100, lease_seconds=30)  # ... and another relay takes it over
+    try:
+        assert successor.token == first_token + 1
+        with pytest.raises(LeaseLost):
+            paused.publish_pending()  # it wakes up mid-pass, unaware: its mark is fenced off
+        assert set(rig.statuses().values()) == {"pending"}
+        assert successor.publish_pending() == 10
+        assert set(rig.statuses().values()) == {"published"}
+    finally:
+        paused.stop()
+        successor.stop()

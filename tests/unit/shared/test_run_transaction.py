@@ -3,8 +3,9 @@
 import time
 
 import pytest
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import ExecutionTimeout, OperationFailure, PyMongoError
 
+from shared.errors import is_transient
 from shared.persistence import TRANSIENT, UNKNOWN_COMMIT, run_transaction
 
 
@@ -61,3 +62,27 @@ def test_a_transient_commit_failure_runs_the_whole_transaction_again():
     ran = []
     assert run_transaction(session, lambda s: ran.append(1) or "done", seconds=5) == "done"
     assert (len(ran), session.started, session.commits) == (2, 2, 2)
+
+
+def test_running_out_of_time_after_the_database_failed_a_try_is_reported_as_that_failure():
+    conflict = PyMongoError("write conflict", error_labels=[TRANSIENT])
+    tries = []
+
+    def work(_session):
+        tries.append(1)
+        if len(tries) == 1:
+            raise conflict
+        raise ExecutionTimeout("operation would exceed time limit", 50)
+
+    with pytest.raises(ExecutionTimeout) as raised:
+        run_transaction(Session(), work, seconds=5)
+    assert raised.value.__context__ is conflict and is_transient(raised.value)
+
+
+def test_a_request_that_alone_outlives_its_time_is_not_transient():
+    def work(_session):
+        raise ExecutionTimeout("operation would exceed time limit", 50)
+
+    with pytest.raises(ExecutionTimeout) as raised:
+        run_transaction(Session(), work, seconds=5)
+    assert not is_transient(raised.value)
