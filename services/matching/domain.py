@@ -579,6 +579,21 @@ def combine(components: dict, boost):
     return FIT_SHARE * total + boost
 
 
+def score_ceiling_units(row: CandidateRow, needs: PostingNeeds) -> int:
+    """An upper bound of ``evaluate(row, needs).units`` that is cheap to compute: the skill, track-record and load
+    terms and the boost as they are, the rate, overlap and shoring terms at their best (1), one unit added.
+
+    ``combine`` only adds and multiplies by positive weights, which never decreases under rounding, so a term at
+    its best never gives a lower total: a row whose ceiling is below a shortlist's cut cannot enter it."""
+    best = dict.fromkeys(WEIGHTS, 1.0)
+    best["required_skills"] = skills_score(row.skills, needs.required_skills)
+    best["nice_to_have_skills"] = skills_score(row.skills, needs.nice_to_have_skills)
+    best["track_record"] = track_record_score(row.track)
+    best["load"] = load_score(row.track.committed_hours_per_week, row.capacity_hours)
+    boost = new_provider_boost(row.track.completed_contracts, row.registered_days, needs.published_days)
+    return to_units(combine(best, boost)) + 1
+
+
 def to_units(score: float) -> int:
     return math.floor(score * SCORE_UNITS + 0.5)
 
