@@ -4,8 +4,8 @@
    with the numpy index, and the same postings with the naive pure-Python loop over the same rows, applying the
    same constraints and scores (``ranking.naive_rank``); both must produce the same shortlist.
 2. The same at 1,000,000 providers (index only).
-3. Re-matching: 1,000 open postings with their shortlists; one provider changes; the cost of finding the postings
-   it can affect and re-ranking those.
+3. Re-matching: 10,000 open postings with their shortlists in the service's in-memory view; one provider
+   changes; the cost of finding the postings it can affect and re-ranking those (finding alone beside it).
 4. Through the real broker and database: postings/second from ``posting.published.v1`` to
    ``matches.proposed.v1`` with one and with two matching processes (each rebuilt its index from its own
    database, 100,000 providers), against the raw throughput of plain nameko between two services (one event in,
