@@ -52,10 +52,15 @@ class LiveIndex:
             self.apply(profile)
             self.applied_seq = max(self.applied_seq, int(profile.get("seq", 0)))
             applied += 1
+        return applied
+
+    def catch_up_postings(self, db) -> None:
+        """Apply the posting changes committed since the last (by any process), before deciding which postings a
+        provider's change can affect. Only that decision needs the view, so only it pays for the read."""
+        self.ready.wait()
         for posting in repository.postings_changed_since(db, self.postings.applied_seq):
             self.postings.apply(posting)
             self.postings.applied_seq = max(self.postings.applied_seq, int(posting.get("seq", 0)))
-        return applied
 
     def rebuild(self, db) -> None:
         started = time.perf_counter()

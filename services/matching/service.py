@@ -106,6 +106,7 @@ class MatchingService:
         repository.order_with_posting_changes(uow.db, uow.session)
         profile = repository.get(uow.db, PROVIDERS, provider_id, uow.session)
         self.matches.catch_up(self.store.db)
+        self.matches.catch_up_postings(self.store.db)
         # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
         # same event, which applies the same profile again (and other processes only ever read committed ones).
         rows = self.matches.apply(profile)

@@ -53,7 +53,7 @@ def from_database(database, profile) -> list[str]:
 
 
 def from_view(live: LiveIndex, database, profile) -> list[str]:
-    live.catch_up(database)
+    live.catch_up_postings(database)
     rows = b.rows(profile)
     return live.postings.touched_by(profile["id"], {m for r in rows for m in r.models},
                                     {c for r in rows for c in r.categories})
