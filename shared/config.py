@@ -191,7 +191,8 @@ SETTINGS: tuple[Setting, ...] = (
         "contracting_sla_grace_seconds",
         3600.0,
         "How long after a window ends (or after activation, for a backdated contract's past windows) its "
-        "measurements still count; then the window is evaluated once. Later ones are recorded as late.",
+        "measurements still count; then the window is evaluated once. Later ones are recorded as late. A window "
+        "both parties close early is evaluated at once.",
         cast=float,
     ),
     Setting(

@@ -18,6 +18,9 @@ Design (docs/design/contracting.md has the longer story):
   never inside it; measurements count in the window their time falls in, whatever window they were recorded against.
   A window is evaluated once, ``grace`` after the later of its end and the contract's activation (a backdated
   contract's past windows wait for their measurements). No measurements in a window is a breach.
+- **Closing a window early.** The grace exists so late measurements still count; once both parties confirm that
+  an ended window's measurements are complete (``confirm_window_closed``), it is due at once, still evaluated once
+  and in order. One party's confirmation is recorded and changes nothing; measurements after the close are late.
 - **Late measurements** (their window was already evaluated) are recorded, flagged ``late`` and shown in the
   governance summary; they do not change the evaluated outcome (the credit was already owed or not).
 - **Credit** = ``percent`` % of the window's fees, rounded once (half up) to the currency's minor unit, at most
@@ -556,9 +559,68 @@ def evaluation_window(contract: dict, sla: dict, moment: datetime) -> tuple[date
     return (cursor, end) if cursor is not None and start < cursor <= moment else (start, end)
 
 
-def window_due_at(contract: dict, window_end: datetime, grace: timedelta) -> datetime:
-    """When a window is evaluated: ``grace`` after its end, or after activation for windows already past."""
-    return max(window_end, contract["activated_at"]) + grace
+def window_due_at(contract: dict, sla: dict, window: tuple[datetime, datetime], grace: timedelta) -> datetime:
+    """When a window is evaluated: ``grace`` after its end, or after activation for windows already past; at once
+    when both parties closed it."""
+    due = max(window[1], contract["activated_at"]) + grace
+    closed = window_closed_at(contract, sla["id"], window[0])
+    return due if closed is None else min(due, closed)
+
+
+def window_closure(contract: dict, sla_id: str, start: datetime) -> dict | None:
+    """The parties' confirmations that a window is complete: ``{sla_id, start, confirmed: {party: at},
+    closed_at}`` (None: nobody confirmed it)."""
+    return next((c for c in contract.get("window_closures", [])
+                 if c["sla_id"] == sla_id and c["start"] == start), None)
+
+
+def window_closed_at(contract: dict, sla_id: str, start: datetime) -> datetime | None:
+    """When both parties had confirmed the window starting at ``start`` complete (None: not closed)."""
+    closure = window_closure(contract, sla_id, start)
+    return None if closure is None else closure["closed_at"]
+
+
+def closable_window(contract: dict, sla_id: str, start: datetime, now: datetime) -> tuple[dict, datetime, datetime]:
+    """The (sla, start, end) a party may confirm complete: one of the contract's windows, ended; ``Conflict`` for
+    a window still open, ``ValidationFailed`` for a start that is no window's start."""
+    if contract["activated_at"] is None:
+        raise Conflict("The contract is not active yet: it has no SLA windows to close.")
+    sla = next((s for s in contract["slas"] if s["id"] == sla_id), None)
+    if sla is None:
+        raise ValidationFailed("No SLA of this contract has that id.", details={"sla_id": ["Unknown SLA."]})
+    last = contract_end(contract)
+    if start < _anchor(contract) or (last is not None and start >= last) \
+            or evaluation_window(contract, sla, start)[0] != start:
+        raise ValidationFailed("That is not the start of one of this SLA's windows.",
+                               details={"start": ["Not a window start."]})
+    end = evaluation_window(contract, sla, start)[1]
+    if end > now:
+        raise Conflict(f"The window ends at {end.isoformat()}: its measurements cannot be complete before that.",
+                       details={"window_end": end.isoformat()})
+    return sla, start, end
+
+
+def window_evaluated(contract: dict, sla_id: str, start: datetime) -> bool:
+    cursor = contract["sla_cursor"].get(sla_id)
+    return cursor is not None and start < cursor
+
+
+def confirm_window_closed(contract: dict, party: Party, sla_id: str, start: datetime, *, now: datetime,
+                          grace: timedelta) -> dict:
+    """``party`` confirms that the ended window of ``sla_id`` starting at ``start`` has all its measurements; with
+    both parties' confirmations the window is closed (due at once). The same contract (unchanged) when there is
+    nothing to record: this party confirmed already, or the window was evaluated."""
+    sla, start, _ = closable_window(contract, sla_id, start, now)
+    closure = window_closure(contract, sla["id"], start)
+    if window_evaluated(contract, sla["id"], start) or (closure is not None and party.value in closure["confirmed"]):
+        return contract
+    confirmed = {**(closure["confirmed"] if closure else {}), party.value: now}
+    updated = {"sla_id": sla["id"], "start": start, "confirmed": confirmed,
+               "closed_at": now if len(confirmed) == len(Party) else None}
+    others = [c for c in contract.get("window_closures", []) if c is not closure]
+    after = {**contract, "window_closures": [*others, updated], "revision": contract["revision"] + 1}
+    after["next_evaluation_at"] = next_evaluation_at(after, grace)
+    return after
 
 
 def _next_window(contract: dict, sla: dict, cursor: datetime) -> tuple[datetime, datetime] | None:
@@ -579,7 +641,7 @@ def due_windows(contract: dict, now: datetime, grace: timedelta) -> list[tuple[d
         cursor = contract["sla_cursor"].get(sla["id"])
         while cursor is not None:
             window = _next_window(contract, sla, cursor)
-            if window is None or window_due_at(contract, window[1], grace) > now:
+            if window is None or window_due_at(contract, sla, window, grace) > now:
                 break
             due.append((sla, *window))
             cursor = window[1]
@@ -595,7 +657,7 @@ def next_evaluation_at(contract: dict, grace: timedelta) -> datetime | None:
         cursor = contract["sla_cursor"].get(sla["id"])
         window = _next_window(contract, sla, cursor) if cursor is not None else None
         if window is not None:
-            moments.append(window_due_at(contract, window[1], grace))
+            moments.append(window_due_at(contract, sla, window, grace))
     return min(moments, default=None)
 
 

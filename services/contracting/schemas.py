@@ -168,6 +168,14 @@ class MeasurementSchema(StrictSchema):
     units = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
+class WindowSchema(StrictSchema):
+    start = Timestamp(required=True)
+
+
+def load_window(payload: Any) -> datetime:
+    return load_validated(WindowSchema(), payload, "Name the window by its start.")["start"]
+
+
 class MeasurementBatchSchema(StrictSchema):
     measurements = fields.List(fields.Nested(MeasurementSchema), required=True,
                                validate=validate.Length(min=1, max=MAX_BATCH))

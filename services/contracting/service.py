@@ -225,7 +225,8 @@ class ContractingService:
                         evaluated[window_id] = window is not None and window.get("evaluated_at") is not None
                     # Before the cursor every window was evaluated, whatever boundaries it had then.
                     cursor = contract["sla_cursor"].get(sla["id"])
-                    late = evaluated[window_id] or (cursor is not None and item["measured_at"] < cursor)
+                    late = evaluated[window_id] or (cursor is not None and item["measured_at"] < cursor) \
+                        or domain.window_closed_at(contract, sla["id"], start) is not None
                     earlier = {**item, "id": repository.new_id("msr"), "contract_id": contract["id"],
                                "window_id": window_id, "window_start": start, "window_end": end, "late": late,
                                "submitted_by": kind.value, "recorded_at": now}
@@ -250,6 +251,41 @@ class ContractingService:
                     pass
             except Exception as exc:  # another replica got there first, or a passing failure: next tick retries
                 log.warning("SLA evaluation of %s deferred: %s", contract_id, exc)
+
+    @rpc
+    def close_sla_window(self, party: dict, contract_id: str, sla_id: str, window: dict) -> dict:
+        """A party confirms that an ended window's measurements are complete. Once both have, the grace period
+        serves nothing: the window is evaluated in this request (in order: after any earlier window still open).
+        For a window already evaluated the answer is its evaluation."""
+        kind, party_id = schemas.load_party(party)
+        start = schemas.load_window(window)
+
+        def work(uow: UnitOfWork) -> dict:
+            repo = Repository.of(uow)
+            before = _contract_for(repo, kind, party_id, contract_id)
+            window_id = repository.window_id(sla_id, start)
+            evaluated = repo.window(window_id)
+            if evaluated is None or evaluated["contract_id"] != before["id"] or evaluated.get("evaluated_at") is None:
+                now = repository.current_time()
+                after = domain.confirm_window_closed(before, kind, sla_id, start, now=now,
+                                                     grace=self.settings.sla_grace)
+                if after is not before:
+                    _store(repo, before, after)
+                    if domain.window_closed_at(after, sla_id, start) is not None:
+                        while self._evaluate_next_window(uow, after["id"], now):
+                            pass
+                evaluated = repo.window(window_id)
+            contract = repo.contract(before["id"])
+            closure = domain.window_closure(contract, sla_id, start)
+            end = evaluated["end"] if evaluated else domain.evaluation_window(
+                contract, next(s for s in contract["slas"] if s["id"] == sla_id), start)[1]
+            return schemas.jsonable({
+                "contract_id": contract["id"], "sla_id": sla_id, "window": {"start": start, "end": end},
+                "confirmed_by": closure["confirmed"] if closure else {},
+                "closed_at": closure["closed_at"] if closure else None,
+                "evaluation": evaluated.get("outcome") if evaluated else None})
+
+        return self.store.transact(work)
 
     def _evaluate_next_window(self, uow: UnitOfWork, contract_id: str, now) -> bool:
         repo = Repository.of(uow)

@@ -414,6 +414,16 @@ ROUTES: tuple[Route, ...] = (
         headers={"Idempotency-Key": "Keys the measurements that carry no key of their own."},
     ),
     Route(
+        "close_sla_window", "POST", "/v1/contracts/{contract_id}/slas/{sla_id}/windows/close",
+        "Confirm an ended SLA window's measurements complete", who=(CLIENT, PROVIDER_ITSELF), tag="contracts",
+        request=schemas.SlaWindowCloseSchema, response=schemas.SlaWindowClosureSchema,
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="Once both parties confirmed, the window skips the rest of its grace period and is evaluated "
+        "in the request (after any earlier window of the SLA still open), emitting `sla.met.v1` or "
+        "`sla.breached.v1` once; measurements sent afterwards are `late`. One confirmation alone is recorded and "
+        "changes nothing. A window that has not ended is 409; one already evaluated answers its `evaluation`.",
+    ),
+    Route(
         "governance_summary", "GET", "/v1/contracts/{contract_id}/governance",
         "SLA compliance over time, credits, reviews and issues", who=(CLIENT, PROVIDER_ITSELF), tag="contracts",
         response=schemas.GovernanceSummarySchema, errors=(*_AUTH, 404, *_UPSTREAM),

@@ -950,6 +950,22 @@ class MeasurementsRecordedSchema(Schema):
     measurements = fields.List(fields.Dict())
 
 
+class SlaWindowCloseSchema(Strict):
+    start = _timestamp(required=True, metadata={"description": "The window's start (as the governance summary "
+                                                               "shows it)."})
+
+
+class SlaWindowClosureSchema(Schema):
+    contract_id = fields.String()
+    sla_id = fields.String()
+    window = fields.Dict(metadata={"description": "start, end"})
+    confirmed_by = fields.Dict(keys=fields.String(), values=fields.String(),
+                               metadata={"description": "client / provider: when each confirmed."})
+    closed_at = fields.String(allow_none=True, metadata={"description": "When the second party confirmed."})
+    evaluation = fields.Dict(allow_none=True, metadata={"description": "The window's outcome once evaluated, as "
+                                                                       "in sla.met.v1 / sla.breached.v1."})
+
+
 class ReviewCreateSchema(Strict):
     scores = fields.Dict(keys=_name(40), values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
                          required=True, validate=validate.Length(min=1, max=10),

@@ -295,6 +295,10 @@ class GatewayService(InboundCommands):
     def sign_amendment(self, request: ApiRequest) -> dict:
         return self._contract_call(request, "sign_amendment", request.path["amendment_id"], request.body)
 
+    @route("close_sla_window")
+    def close_sla_window(self, request: ApiRequest) -> dict:
+        return self._contract_call(request, "close_sla_window", request.path["sla_id"], request.body)
+
     @route("withdraw_amendment")
     def withdraw_amendment(self, request: ApiRequest) -> dict:
         return self._contract_call(request, "withdraw_amendment", request.path["amendment_id"])

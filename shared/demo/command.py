@@ -3,7 +3,6 @@ them, walk the path, print the keys and where to look next."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -42,10 +41,7 @@ def run(url: str | None = None, output_dir: Path | None = None, console: Console
     except (ApiError, OSError) as exc:
         raise NoPlatform(f"the platform does not answer at {api.base_url} ({exc}). Start it with `make run`, "
                          "or point TASKLINKR_GATEWAY_ADDRESS (or --url) at it.") from exc
-    walk = Walk(api, key, output_dir or Path(settings.get("data_dir")) / "demo", console,
-                sla_grace=timedelta(seconds=settings.get("contracting_sla_grace_seconds", "contracting")),
-                sla_interval=timedelta(seconds=settings.get("contracting_sla_evaluation_interval_seconds",
-                                                            "contracting")))
+    walk = Walk(api, key, output_dir or Path(settings.get("data_dir")) / "demo", console)
     report = walk.run()
     walk.print_keys()
     walk.print_next(key_source)

@@ -4,10 +4,10 @@ breached window, time approved, an invoice run with its service-credit line, the
 
 Timed things use what every stack allows: the contract is backdated to last week's Monday (within
 ``contracting_max_backdate_days``), so last week's SLA window and billing period are already over, and the
-operator's invoice run (``POST /v1/invoice-runs``) issues the invoice at once. Contracting evaluates a backdated
-contract's past windows only a grace period after activation (``contracting_sla_grace_seconds``, an hour by
-default): when waiting for it would take more than three minutes, the demo looks for 15 s only, says when the
-window falls due and goes on; its credit then lands on the next invoice.
+operator's invoice run (``POST /v1/invoice-runs``) issues the invoice at once. Contracting would evaluate a
+backdated contract's past windows only a grace period after activation (``contracting_sla_grace_seconds``, an hour
+by default); once the measurements are in, both parties close last week's windows
+(``POST /v1/contracts/{id}/slas/{sla_id}/windows/close``), which evaluates them at once, whatever the timers.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from shared.demo import world
 from shared.demo.api import Api, ApiError, wait_until
 
 ASYNC_TIMEOUT = 60.0  # events between services: a shortlist, a draft contract, a billing account
-LONGEST_SLA_WAIT = 180.0  # beyond this, the demo does not wait for contracting's grace period...
-SLA_PEEK = 15.0  # ...but looks for a while, in case the platform runs with a shorter one than the demo's settings
 
 
 class DemoError(RuntimeError):
@@ -49,7 +47,6 @@ class Report:
     contract_status: str = ""
     breached_windows: int = 0
     credit: dict | None = None
-    sla_due_at: str | None = None
     invoice: dict = field(default_factory=dict)
     pdf: str = ""
     payment: dict = field(default_factory=dict)
@@ -70,12 +67,11 @@ def _money(value: dict | None) -> str:
 
 
 class Walk:
-    def __init__(self, api: Api, operator_key: str, output_root: Path, console: Console, sla_grace: timedelta,
-                 sla_interval: timedelta, now: datetime | None = None):
+    def __init__(self, api: Api, operator_key: str, output_root: Path, console: Console,
+                 now: datetime | None = None):
         self.api = api
         self.operator = operator_key
         self.console = console
-        self.sla_grace, self.sla_interval = sla_grace, sla_interval
         self.now = now or datetime.now(UTC)
         tag = f"demo {self.now:%Y-%m-%d %H:%M:%S}"
         self.output_dir = output_root / f"{self.now:%Y%m%dT%H%M%S%f}"
@@ -97,7 +93,7 @@ class Walk:
             ("Awarding the posting", self.award),
             ("Drafting and signing the contract", self.sign_contract),
             ("Recording last week's time and SLA measurements", self.record_work),
-            ("Waiting for the SLA windows to be evaluated", self.await_sla_evaluation),
+            ("Closing last week's SLA windows by agreement", self.close_sla_windows),
             ("Running the invoice run", self.invoice),
             ("Writing the invoice PDF", self.write_pdf),
             ("Paying the invoice", self.pay),
@@ -317,27 +313,21 @@ class Walk:
         self.say(f"{submitted['recorded']} days of time ({hours} h) submitted and approved; "
                  f"{recorded['recorded']} SLA measurements for the week of {self.monday}")
 
-    def await_sla_evaluation(self) -> None:
+    def close_sla_windows(self) -> None:
+        """Both parties confirm last week's measurements complete: contracting evaluates the windows at once instead
+        of after its grace period."""
         contract_id, client = self.report.ids["contract"], self.key("small_business")
-
-        def evaluated():
-            summary = self.api.get(f"/v1/contracts/{contract_id}/governance", client)
-            rows = summary["sla_compliance"]
-            return rows if all(row["windows_evaluated"] for row in rows) else None
-
-        due = self.activated_at + self.sla_grace
-        patience = (due + self.sla_interval - datetime.now(UTC)).total_seconds() + 30
-        rows = wait_until(evaluated, patience if patience <= LONGEST_SLA_WAIT else SLA_PEEK, every=2.0)
-        if rows is None:
-            self.report.sla_due_at = due.isoformat(timespec="seconds")
-            self.console.print(Panel(
-                f"Last week's SLA windows are evaluated at {due:%H:%M} UTC: contracting waits "
-                f"{self.sla_grace.total_seconds():.0f} s after activation for late measurements "
-                "(TASKLINKR_CONTRACTING_SLA_GRACE_SECONDS). The breach and its credit arrive then, and the credit "
-                "goes on the contract's next invoice; this invoice has none. To see the whole path in one go, start "
-                "the platform with short timers (README, \"The demo\").",
-                title="SLA evaluation pending", border_style="yellow"))
-            return
+        start = {"start": datetime(self.monday.year, self.monday.month, self.monday.day, tzinfo=UTC).isoformat()}
+        for sla_id in self.slas.values():
+            path = f"/v1/contracts/{contract_id}/slas/{sla_id}/windows/close"
+            self.api.post(path, self.key(world.CHOSEN), start)
+            closed = self.api.post(path, client, start)
+            if closed["evaluation"] is None:
+                raise DemoError(f"both parties closed the SLA window of {closed['window']['start']} of {contract_id} "
+                                "but contracting did not evaluate it; its logs say why")
+        self.say(f"provider and client confirmed the week of {self.monday} measured in full: its windows are "
+                 "evaluated now, not after the grace period")
+        rows = self.api.get(f"/v1/contracts/{contract_id}/governance", client)["sla_compliance"]
         table = Table("SLA", "target", "value", "outcome", "credit", title="Last week's SLA windows")
         for row in rows:
             window = row["windows"][0]

@@ -394,3 +394,57 @@ def test_the_client_and_the_provider_each_have_their_own_measurement_keys(
         assert mine["measurements"][0]["value"] == "95"
         again = contracting.submit_measurements(client, contract["id"], measurement("95"))
         assert again["duplicate"] == 1
+
+
+@pytest.fixture
+def contracting_default_timers(container_factory, service_config, amqp_uri):
+    """Contracting with the SLA timer and grace period it has by default (a minute; an hour)."""
+    container_factory(ContractingService, service_config).start()
+    with ServiceRpcProxy("contracting", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as proxy:
+        yield proxy
+
+
+def test_a_past_window_closed_by_both_parties_is_evaluated_at_once_despite_the_hour_of_grace(
+    contracting_default_timers, database, amqp_uri
+):
+    contracting = contracting_default_timers
+    today = datetime.now(UTC).date()
+    client, provider, contract = activated(contracting, database, amqp_uri, start=today - timedelta(days=2))
+    sla = contract["slas"][0]
+    day = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=2)
+    window = {"start": day.isoformat()}
+
+    def measurement(key, value, at):
+        return {"key": key, "sla_id": sla["id"], "value": value, "measured_at": at.isoformat()}
+
+    def evaluations():
+        return outbox(database, "sla.met.v1") + outbox(database, "sla.breached.v1")
+
+    contracting.submit_measurements(provider, contract["id"], measurement("a", "90", day + timedelta(hours=9)))
+    one = contracting.close_sla_window(provider, contract["id"], sla["id"], window)
+    assert one["confirmed_by"].keys() == {"provider"} and one["closed_at"] is None and one["evaluation"] is None
+    assert contracting.close_sla_window(provider, contract["id"], sla["id"], window)["closed_at"] is None
+    # One party's word closes nothing: the window still counts what comes in, and nothing is evaluated.
+    assert contracting.submit_measurements(provider, contract["id"],
+                                           measurement("b", "75", day + timedelta(hours=10)))["recorded"] == 1
+    assert evaluations() == []
+
+    both = contracting.close_sla_window(client, contract["id"], sla["id"], window)
+    assert both["closed_at"] is not None and both["window"]["end"].startswith((today - timedelta(days=1)).isoformat())
+    [breached] = evaluations()  # in the outbox when the answer comes: no hour of grace, no timer tick
+    assert breached["type"].endswith(".sla.breached.v1")
+    assert breached["data"]["result"] == {"value": "82.5", "measurements": 2}
+    assert breached["data"]["credit"] == {"amount": "1.89", "currency": "USD"}
+    assert both["evaluation"]["credit"] == breached["data"]["credit"] and both["evaluation"]["met"] is False
+
+    again = contracting.close_sla_window(provider, contract["id"], sla["id"], window)
+    assert again["evaluation"] == both["evaluation"] and len(evaluations()) == 1
+    late = contracting.submit_measurements(provider, contract["id"], measurement("c", "10", day + timedelta(hours=11)))
+    assert late["late"] == 1
+    assert len(evaluations()) == 1  # the next day's window still waits for its grace
+
+    for offset, refused in ((timedelta(days=2), Conflict), (timedelta(hours=1), ValidationFailed)):
+        with pytest.raises(refused):  # today's window has not ended; no window starts at 01:00
+            contracting.close_sla_window(client, contract["id"], sla["id"], {"start": (day + offset).isoformat()})
+    with pytest.raises(NotFound):
+        contracting.close_sla_window(STRANGER, contract["id"], sla["id"], window)

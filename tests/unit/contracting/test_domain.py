@@ -441,3 +441,58 @@ def test_a_fixed_price_contract_past_its_end_date_moves_on_to_completion_pending
     assert domain.complete(moved, {"score": 5, "comment": None}, now=NOW)["status"] == "completed"
     hourly = active(duration_weeks=1)
     assert domain.await_completion(hourly, now=NOW + timedelta(days=1)) is hourly  # hourly work ends by its dates
+
+
+# -- closing a window early by agreement ---------------------------------------------------------------------------
+
+
+def _backdated_daily():
+    contract = active(start_date="2027-01-08")  # activated Jan 10 12:00: the windows of Jan 8 and 9 are past
+    contract["slas"][0]["window"] = "daily"
+    return contract, contract["slas"][0]["id"], datetime(2027, 1, 8, tzinfo=UTC)
+
+
+def test_a_window_closed_by_both_parties_is_due_at_once_and_by_one_only_it_waits_for_the_grace():
+    contract, sla, jan8 = _backdated_daily()
+    later = NOW + timedelta(minutes=5)
+    one = domain.confirm_window_closed(contract, Party.PROVIDER, sla, jan8, now=NOW, grace=GRACE)
+    assert domain.window_closed_at(one, sla, jan8) is None
+    assert domain.due_windows(one, later, GRACE) == []
+    assert one["next_evaluation_at"] == NOW + GRACE
+    both = domain.confirm_window_closed(one, Party.CLIENT, sla, jan8, now=later, grace=GRACE)
+    assert domain.window_closed_at(both, sla, jan8) == later
+    assert both["next_evaluation_at"] == later
+    assert [(start.day, end.day) for _, start, end in domain.due_windows(both, later, GRACE)] == [(8, 9)]
+
+
+def test_confirming_twice_or_an_evaluated_window_changes_nothing():
+    contract, sla, jan8 = _backdated_daily()
+    once = domain.confirm_window_closed(contract, Party.CLIENT, sla, jan8, now=NOW, grace=GRACE)
+    assert domain.confirm_window_closed(once, Party.CLIENT, sla, jan8, now=NOW, grace=GRACE) is once
+    evaluated = domain.advance_cursor(contract, sla, datetime(2027, 1, 9, tzinfo=UTC), GRACE)
+    assert domain.confirm_window_closed(evaluated, Party.CLIENT, sla, jan8, now=NOW, grace=GRACE) is evaluated
+
+
+def test_closing_waits_for_the_earlier_windows_of_the_sla():
+    contract, sla, jan8 = _backdated_daily()
+    jan9 = jan8 + timedelta(days=1)
+    closed = domain.confirm_window_closed(contract, Party.CLIENT, sla, jan9, now=NOW, grace=GRACE)
+    closed = domain.confirm_window_closed(closed, Party.PROVIDER, sla, jan9, now=NOW, grace=GRACE)
+    assert domain.due_windows(closed, NOW, GRACE) == []  # Jan 8 is still in its grace, and goes first
+    both = domain.confirm_window_closed(closed, Party.CLIENT, sla, jan8, now=NOW, grace=GRACE)
+    both = domain.confirm_window_closed(both, Party.PROVIDER, sla, jan8, now=NOW, grace=GRACE)
+    assert [start.day for _, start, _ in domain.due_windows(both, NOW, GRACE)] == [8, 9]
+
+
+def test_a_window_still_open_cannot_be_closed_and_a_start_must_be_a_window_start():
+    contract, sla, jan8 = _backdated_daily()
+    with pytest.raises(Conflict):
+        domain.confirm_window_closed(contract, Party.CLIENT, sla, datetime(2027, 1, 10, tzinfo=UTC), now=NOW,
+                                     grace=GRACE)
+    for start in (jan8 + timedelta(hours=3), jan8 - timedelta(days=1)):
+        with pytest.raises(ValidationFailed):
+            domain.confirm_window_closed(contract, Party.CLIENT, sla, start, now=NOW, grace=GRACE)
+    with pytest.raises(ValidationFailed):
+        domain.confirm_window_closed(contract, Party.CLIENT, "sla_unknown", jan8, now=NOW, grace=GRACE)
+    with pytest.raises(Conflict):
+        domain.confirm_window_closed(draft(), Party.CLIENT, sla, jan8, now=NOW, grace=GRACE)
