@@ -26,9 +26,9 @@ Neither reaches the handler; the service records each (``record_refused_command`
 
 Delivery: the message is acked only after its outcome was confirmed by the broker. A crash before that redelivers
 the command, and the handler runs again, so handlers must be idempotent on the command id (they pass it on as the
-idempotency key of the operation, or the operation is idempotent by nature). A handler that fails unexpectedly is
-retried with back-off and then parked, as event handlers are (``shared.messaging``); a domain error (validation,
-not found, conflict) is an answer, a rejection, not a failure.
+idempotency key of the operation, or the operation is idempotent by nature). A handler that fails unexpectedly (or
+runs past ``TASKLINKR_HANDLER_TIMEOUT_SECONDS``) is retried with back-off and then parked, as event handlers are
+(``shared.messaging``); a domain error (validation, not found, conflict) is an answer, a rejection, not a failure.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import sys
 from collections.abc import Callable
 from functools import cache, wraps
 
+import eventlet
 from amqp.exceptions import MessageNacked
 from jsonschema import Draft202012Validator, FormatChecker
 from nameko.messaging import Consumer
@@ -50,9 +51,11 @@ from shared.envelope import build
 from shared.errors import DomainError
 from shared.messaging import (
     DEFAULT_QUEUE_MAX_LENGTH,
+    HANDLER_TIMEOUT_SECONDS,
     ORIGIN_ROUTING_KEY_HEADER,
     ORIGIN_USER_HEADER,
     PUBLISH_TIMEOUT_SECONDS,
+    HandlerTimedOut,
     ReliableDelivery,
     confirming_producer,
 )
@@ -251,6 +254,7 @@ class CommandHandler(ReliableDelivery, Consumer):
         max_length = int(self.container.config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH)
         self.queue = command_queue(self.command_type, service, self.method_name, max_length)
         self.max_bytes = int(settings.get("max_command_bytes"))
+        self.handler_timeout = float(self.container.config.get("HANDLER_TIMEOUT_SECONDS") or HANDLER_TIMEOUT_SECONDS)
         self.declare_reliability()
         super().setup()
 
@@ -262,7 +266,8 @@ class CommandHandler(ReliableDelivery, Consumer):
         command's, so every event the command causes carries it."""
         route = route_of(message)  # before the broker's x-death header goes with the sender's headers
         drop_foreign_headers(message)
-        delivery = {**read_delivery(message, self.command_type, self.max_bytes), "route": route}
+        delivery = {**read_delivery(message, self.command_type, self.max_bytes), "route": route,
+                    "deadline_seconds": self.handler_timeout}
         if delivery["correlation_id"]:
             message.headers[CORRELATION_HEADER] = delivery["correlation_id"]
         super().handle_message(delivery, message)
@@ -372,7 +377,15 @@ def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = 
     def decorator(method: Callable) -> Callable:
         @wraps(method)
         def handle(self, delivery: dict) -> tuple[dict, bool]:
-            """(the outcome event, whether the message is to be parked as malformed)"""
+            """(the outcome event, whether the message is to be parked as malformed). A handler that hangs (its
+            sender's lane, its audit record or its work) is cut off, a failed attempt like any other: retried, then
+            parked and answered."""
+            deadline = delivery.get("deadline_seconds") or HANDLER_TIMEOUT_SECONDS
+            with eventlet.Timeout(deadline, HandlerTimedOut(
+                    f"{self.name}.{method.__name__} ran longer than its {deadline:g} s deadline")):
+                return answer(self, delivery)
+
+        def answer(self, delivery: dict) -> tuple[dict, bool]:
             service = self.name
             lane = DEFAULT_LANE
             if delivery["answer"]:

@@ -77,8 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "handler_timeout_seconds",
         30.0,
-        "Longest an event handler may run; one that hangs is cut off and its message counts a failed "
-        "attempt (retried, then parked).",
+        "Longest an event or inbound command handler may run; one that hangs is cut off and its message "
+        "counts a failed attempt (retried, then parked).",
         per_service=True,
         cast=float,
     ),

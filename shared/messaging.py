@@ -54,6 +54,8 @@ DEFERRALS_HEADER = "x-tasklinkr-deferrals"
 # Longest wait between two tries of a message deferred by an outage: once the outage ends, work resumes within it.
 MAX_DEFERRAL_SECONDS = 30.0
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+# The default handler deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``), of event and inbound command handlers alike.
+HANDLER_TIMEOUT_SECONDS = 30.0
 CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 DEFAULT_QUEUE_MAX_LENGTH = 500_000
 # Longest a consumer waits to hand a message to the broker and for its confirm: a broker under a resource alarm
@@ -132,7 +134,8 @@ def dead_letter_queue(service: str) -> Queue:
 
 
 class HandlerTimedOut(Exception):
-    """An event handler ran past its deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``): a failure of the message."""
+    """An event or command handler ran past its deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``): a failure of the
+    message."""
 
 
 class ParkingQueueConsumer(QueueConsumer):

@@ -7,14 +7,15 @@ Guarantees and why:
   are pipelined: a batch is published, then its confirms are collected, instead of one round trip per event.
   A crash anywhere before the mark means the event is published again after restart: delivery is at-least-once
   and consumers deduplicate by event id.
-- Never marked unless published: a batch is read in a snapshot transaction, and after its confirms it is marked
-  published by one range update (``_id`` between its first and last confirmed event, ``status`` pending) in that
-  same transaction. Both reads and writes in a transaction see only its snapshot, where the pending events of
-  that range are exactly the batch, so an event committing into the range meanwhile is not touched and goes out
-  in the next pass. This holds on SecantusDB and on MongoDB (a replica set: compose runs single-node ones). If
-  the transaction cannot commit (another relay marked the same events, the server's transaction lifetime ran
-  out), the confirmed events are marked one by one, each only if still pending.
-- Never published for an uncommitted change: the relay reads only committed outbox documents.
+- Never marked unless published: after its confirms a batch is marked published by its confirmed ids (each only if
+  still pending), in a short transaction that also checks the relay's lease (below), so an event committing into
+  the batch's range meanwhile is not touched and goes out in the next pass. If that transaction cannot commit
+  (another relay marked the same events, a conflict), the confirmed events are marked one by one, each only if
+  still pending.
+- Never published for an uncommitted change, nor for one a replica set could still roll back: the relay reads its
+  pending events with majority read concern, outside any transaction, and no transaction is open while it
+  publishes. (A snapshot transaction's reads are majority-committed only once it commits with write concern
+  majority, after the publishing: a write rolled back by a failover could have been published.)
 - In order: pending events go out oldest first, and a later event of the same aggregate never overtakes an earlier
   one. A batch carries at most one event per aggregate (subject): with confirms pipelined, a later event of the
   aggregate in the same batch could be enqueued while the earlier one is refused (a full queue), and then arrive
@@ -105,8 +106,8 @@ class _PendingReader:
         """Ids read but not published in this batch: first in the next one."""
         self.ids = ids + self.ids
 
-    def next_batch(self) -> tuple[ClientSession, list[dict]] | None:
-        """The next batch and the open transaction it was read in, or None at the end of the pass."""
+    def next_batch(self) -> list[dict] | None:
+        """The next batch, or None at the end of the pass."""
         while True:
             if not self.ids:
                 self.ids = self.relay._pending_ids(self.after)
@@ -114,11 +115,11 @@ class _PendingReader:
                     return None
                 self.after = self.ids[-1]
             chunk, self.ids = self.ids[:self.relay.batch_size], self.ids[self.relay.batch_size:]
-            session, batch = self.relay._read_batch(chunk[0], chunk[-1])
+            batch = self.relay._read_batch(chunk[0], chunk[-1])
             if batch:
                 self.batches_read += 1
-                return session, batch
-            session.end_session()  # published meanwhile by another replica
+                return batch
+            # else published meanwhile by another replica
 
 
 def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -249,36 +250,32 @@ class OutboxRelay:
     def publish_pending(self) -> int:
         """Publish pending events oldest first until none are left. Returns how many were published.
 
-        Each batch is read in a snapshot transaction and, once the broker confirmed it, marked published by one
-        range update in that same transaction (see ``_mark_published``).
+        Each batch is read with majority read concern and, once the broker confirmed it, marked published by its
+        confirmed ids (see ``_mark_published``).
         """
         published = 0
         reader = _PendingReader(self)
         blocked: set = set()  # aggregates with an event refused in this pass: their later events wait for the next
         progress = False
         while self._running:
-            current = reader.next_batch()
-            if current is None:
+            batch = reader.next_batch()
+            if batch is None:
                 if not progress:  # a pass from the oldest published nothing
                     break
                 # Start again from the oldest: an event that committed late, with an id below ones this pass
                 # published, is found there.
                 reader, progress = _PendingReader(self), False
                 continue
-            session, batch = current
             now = time.monotonic()
             for doc in batch:  # an event waiting out its back-off holds back the rest of its aggregate
                 if self._refused.get(doc["event_id"], (0.0, 0.0))[0] > now:
                     blocked.add(doc["envelope"].get("subject"))
             batch, held = one_per_aggregate([doc for doc in batch if doc["envelope"].get("subject") not in blocked])
             reader.hold_back([doc["_id"] for doc in held])
-            try:
-                confirmed = self._publish_batch(batch)
-                if confirmed:
-                    published += self._mark_published(session, confirmed, contiguous=len(confirmed) == len(batch))
-                    progress = True
-            finally:
-                session.end_session()
+            confirmed = self._publish_batch(batch)
+            if confirmed:
+                published += self._mark_published(confirmed)
+                progress = True
             for doc in batch:
                 failure = self._failure.pop(doc["event_id"], None)
                 if failure is None:
@@ -302,63 +299,54 @@ class OutboxRelay:
         """
         query = {"status": "pending"} if after is None else {"status": "pending", "_id": {"$gt": after}}
         with pymongo.timeout(self.operation_timeout):
-            cursor = self.db["outbox"].find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
+            cursor = self._majority_outbox().find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
             return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
 
-    def _read_batch(self, first, last) -> tuple[ClientSession, list[dict]]:
-        """The pending events with ids in [first, last], read in a snapshot transaction left open for the mark."""
-        session = self.db.client.start_session()
-        try:
-            with pymongo.timeout(self.operation_timeout):
-                session.start_transaction(read_concern=ReadConcern("snapshot"),
-                                          write_concern=WriteConcern("majority"))
-                batch = list(self.db["outbox"].find(_pending_between(first, last), BATCH_FIELDS, session=session)
-                             .sort("_id", 1))
-        except BaseException:
-            session.end_session()
-            raise
-        return session, batch
+    def _majority_outbox(self):
+        """The outbox read with majority read concern: only events no failover can roll back."""
+        return self.db.get_collection("outbox", read_concern=ReadConcern("majority"))
 
-    def _mark_published(self, session: ClientSession, confirmed: list, contiguous: bool = True) -> int:
-        """Mark the confirmed events of a batch published, in the transaction it was read in.
+    def _read_batch(self, first, last) -> list[dict]:
+        """The pending events with ids in [first, last], majority-committed, outside any transaction."""
+        with pymongo.timeout(self.operation_timeout):
+            return list(self._majority_outbox().find(_pending_between(first, last), BATCH_FIELDS).sort("_id", 1))
 
-        In that snapshot the pending events in [first, last] are exactly the ones read, so when the whole batch was
-        confirmed (``contiguous``) one range update marks them and nothing else: an event committing into the range
-        later is not in the snapshot and stays pending. A batch with a refused event is marked by the confirmed ids.
-        If the transaction cannot commit (a conflict, the server's transaction lifetime), each event is marked by
-        its id instead.
-        """
-        try:
-            with pymongo.timeout(self.operation_timeout):
-                self._check_fence(session)
-                self.db["outbox"].update_many(
-                    _pending_between(confirmed[0], confirmed[-1]) if contiguous
-                    else {"status": "pending", "_id": {"$in": confirmed}},
-                    {"$set": {"status": "published", "published_at": utc_now()}},
-                    session=session,
-                )
-                session.commit_transaction()
-        except LeaseLost:
-            with pymongo.timeout(self.operation_timeout), contextlib.suppress(PyMongoError):
-                session.abort_transaction()
-            raise
-        except PyMongoError as exc:
-            log.info("marking %d events of %s by range failed (%s); marking them one by one",
-                     len(confirmed), self.service, exc)
-            try:  # release its writes first, or the point updates would wait on them
+    def _mark_published(self, confirmed: list) -> int:
+        """Mark the confirmed events of a batch published: by their ids, each only if still pending, in one short
+        transaction that finds the lease still this relay's. If it cannot commit (a conflict, the server's
+        transaction lifetime), each event is marked by its id outside it."""
+        with self.db.client.start_session() as session:
+            try:
                 with pymongo.timeout(self.operation_timeout):
+                    session.start_transaction(write_concern=WriteConcern("majority"))
+                    self._check_fence(session)
+                    self.db["outbox"].update_many(
+                        {"status": "pending", "_id": {"$in": confirmed}},
+                        {"$set": {"status": "published", "published_at": utc_now()}},
+                        session=session,
+                    )
+                    session.commit_transaction()
+            except LeaseLost:
+                with pymongo.timeout(self.operation_timeout), contextlib.suppress(PyMongoError):
                     session.abort_transaction()
-            except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
-                pass
-            published_at = utc_now()
-            with pymongo.timeout(self.operation_timeout):
-                self._check_fence(None)
-                self.db["outbox"].bulk_write(
-                    [UpdateOne({"_id": _id, "status": "pending"},
-                               {"$set": {"status": "published", "published_at": published_at}})
-                     for _id in confirmed],
-                    ordered=False,
-                )
+                raise
+            except PyMongoError as exc:
+                log.info("marking %d events of %s in one transaction failed (%s); marking them one by one",
+                         len(confirmed), self.service, exc)
+                try:  # release its writes first, or the point updates would wait on them
+                    with pymongo.timeout(self.operation_timeout):
+                        session.abort_transaction()
+                except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
+                    pass
+                published_at = utc_now()
+                with pymongo.timeout(self.operation_timeout):
+                    self._check_fence(None)
+                    self.db["outbox"].bulk_write(
+                        [UpdateOne({"_id": _id, "status": "pending"},
+                                   {"$set": {"status": "published", "published_at": published_at}})
+                         for _id in confirmed],
+                        ordered=False,
+                    )
         metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
         return len(confirmed)
 

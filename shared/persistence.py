@@ -32,6 +32,7 @@ from pymongo.write_concern import WriteConcern
 
 from shared import envelope as envelopes
 from shared.errors import OutcomeUnknown, Unavailable
+from shared.messaging import HANDLER_TIMEOUT_SECONDS
 from shared.outbox import OutboxRelay
 from shared.tracing import CORRELATION_KEY, handled_event
 
@@ -320,7 +321,7 @@ class Database(DependencyProvider):
         self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
         self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
         self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
-        self.handler_timeout = float(config.get("HANDLER_TIMEOUT_SECONDS") or 30.0)
+        self.handler_timeout = float(config.get("HANDLER_TIMEOUT_SECONDS") or HANDLER_TIMEOUT_SECONDS)
         ensure_platform_indexes(
             self.db,
             outbox_retention_seconds=int(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),

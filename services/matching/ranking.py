@@ -236,26 +236,25 @@ class MatchIndex:
         self.capacity_rows = capacity
 
     def _schedule_id(self, schedule: Schedule) -> int:
-        known = len(self._schedules)
+        sid = self._schedules.ids.get(schedule)
+        if sid is not None:
+            return sid
+        # Its words first: a schedule that cannot be read (an unknown time zone) raises before it is interned.
+        words = geography.words(domain.schedule_mask(schedule))
         sid = self._schedules.id(schedule)
-        if sid == known:
-            if sid >= len(self._schedule_words):
-                grown = np.zeros((len(self._schedule_words) * 2, WORDS), dtype=np.uint64)
-                grown[:sid] = self._schedule_words[:sid]
-                self._schedule_words = grown
-            self._schedule_words[sid] = geography.words(domain.schedule_mask(schedule))
+        if sid >= len(self._schedule_words):
+            grown = np.zeros((len(self._schedule_words) * 2, WORDS), dtype=np.uint64)
+            grown[:sid] = self._schedule_words[:sid]
+            self._schedule_words = grown
+        self._schedule_words[sid] = words
         return sid
 
     def _append(self, row: CandidateRow) -> None:
+        """Add ``row``; a row that cannot be indexed (an unreadable schedule) raises before anything changes, so
+        the handler's retry meets the same failure instead of a half-added row."""
         if self.size == self.capacity_rows:
             self._allocate(self.capacity_rows * 2)
         i = self.size
-        self.size += 1
-        self.live += 1
-        self.rows.append(row)
-        self.by_key[row.key] = i
-        self.by_provider.setdefault(row.provider_id, []).append(i)
-        self.alive[i] = True
         track = row.track
         committed = track.committed_hours_per_week
         values = (
@@ -275,6 +274,12 @@ class MatchIndex:
             domain.WEIGHTS["load"] * domain.load_score(committed, row.capacity_hours),
             -np.inf if track.completed_contracts > 0 else row.registered_days,
         )
+        self.size += 1
+        self.live += 1
+        self.rows.append(row)
+        self.by_key[row.key] = i
+        self.by_provider.setdefault(row.provider_id, []).append(i)
+        self.alive[i] = True
         for model in row.models:
             for category in row.categories:
                 market = self.markets.get((model, category))
@@ -302,6 +307,9 @@ class MatchIndex:
             self._compact()
 
     def upsert(self, provider_id: str, rows: list[CandidateRow]) -> None:
+        for row in rows:  # an unreadable schedule raises here, with the provider's rows still in place
+            self._schedule_id(row.schedule)
+            self._schedule_id(row.firm_schedule)
         self.remove(provider_id)
         for row in rows:
             self._append(row)

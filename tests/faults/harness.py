@@ -105,7 +105,8 @@ def service_env(amqp_uri: str, mongo_uri: str, databases: dict[str, str], **sett
 
 
 class CuttableProxy:
-    """A TCP proxy process in front of the broker that can cut every connection and refuse new ones a while."""
+    """A TCP proxy process in front of the broker (or a database) that can cut every connection and refuse new ones
+    a while, or blackhole them a while (forward nothing, close nothing)."""
 
     def __init__(self, upstream_host: str, upstream_port: int, cut_seconds: float):
         self.port = free_port()
@@ -119,6 +120,11 @@ class CuttableProxy:
         """Drop every open connection now and refuse new ones for the configured time."""
         self.cuts += 1
         self.process.send_signal(signal.SIGUSR1)
+
+    def blackhole(self) -> None:
+        """Forward nothing and close nothing for the configured time: a silent partition."""
+        self.cuts += 1
+        self.process.send_signal(signal.SIGUSR2)
 
     def close(self) -> None:
         self.process.kill()

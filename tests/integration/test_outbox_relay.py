@@ -1,8 +1,9 @@
 """The outbox relay's read and mark paths against a real broker and database.
 
-A batch is read in a snapshot transaction and marked published by one range update in that transaction; these
-tests prove the range never marks an event it did not publish, that the per-event fallback marks exactly what was
-published, and that a backlog larger than one read window still goes out complete and in order.
+A batch is read with majority read concern, outside any transaction, and marked published by its confirmed ids in
+a short transaction that checks the relay's lease; these tests prove the mark never touches an event it did not
+publish, that the per-event fallback marks exactly what was published, that no transaction is open while the relay
+publishes, and that a backlog larger than one read window still goes out complete and in order.
 """
 
 import time
@@ -13,6 +14,7 @@ import pytest
 from bson import ObjectId
 from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY
+from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
 from shared.envelope import amqp_headers, build, event_exchange, utc_now
@@ -233,3 +235,56 @@ def test_a_relay_that_paused_past_its_lease_marks_nothing_once_another_took_over
     finally:
         paused.stop()
         successor.stop()
+
+
+class _Commands(monitoring.CommandListener):
+    """The commands a client sends, and which transactions (by session) are open at any moment."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+        self.open_transactions: set = set()
+
+    def started(self, event):
+        command = dict(event.command)
+        self.sent.append(command)
+        session = repr(command.get("lsid"))
+        if command.get("startTransaction"):
+            self.open_transactions.add(session)
+        if event.command_name in ("commitTransaction", "abortTransaction"):
+            self.open_transactions.discard(session)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_the_relay_reads_only_majority_committed_events_and_publishes_with_no_transaction_open(rig, mongo_uri):
+    """On a replica set a write the primary acknowledged can still be rolled back by a failover; the relay must not
+    publish it. Its reads carry majority read concern outside any transaction (a snapshot transaction's reads are
+    majority-committed only once it commits, after the publishing), and none of its transactions is open while it
+    publishes. A single-node server cannot roll back, so what is checked is what the relay asks for."""
+    commands = _Commands()
+    client = MongoClient(mongo_uri, tz_aware=True, event_listeners=[commands])
+    rig.db.outbox.insert_many([rig.document(seq) for seq in range(25)])
+    relay = rig.relay(db=client[rig.service], batch_size=10)
+    publish = relay._publish_batch
+    open_while_publishing = []
+
+    def publish_and_look(batch):
+        open_while_publishing.append(set(commands.open_transactions))
+        return publish(batch)
+
+    relay._publish_batch = publish_and_look
+    try:
+        assert relay.publish_pending() == 25
+    finally:
+        relay.stop()
+        client.close()
+    reads = [c for c in commands.sent if (c.get("find") or c.get("aggregate")) == "outbox"]
+    assert len(reads) >= 4  # the pending ids, then three batches
+    assert all(c.get("readConcern", {}).get("level") == "majority" for c in reads), reads
+    assert not any("txnNumber" in c for c in reads)  # read outside any transaction
+    assert open_while_publishing == [set()] * 3
+    assert set(rig.statuses().values()) == {"published"} and sorted(rig.delivered()) == sorted(rig.statuses())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -329,23 +330,31 @@ def test_a_provider_submits_time_by_command_and_the_client_approves_it_by_comman
                                           "status": "approved"}
 
 
-def test_a_command_whose_service_stays_down_through_every_retry_is_still_answered_and_parked(
-        container_factory, config, admin, managed_rabbit):
-    quick = dict(config, RPC_TIMEOUT_SECONDS="1")
+def _sent_while_postings_is_down(container_factory, config, admin, managed_rabbit) -> tuple[str, dict, float]:
+    """A posting.create.v1 command sent while postings is stopped: (its id, its outcome, seconds until it came)."""
     postings_container = container_factory(PostingsService,
-                                           dict(quick, MONGO_DATABASE=f"{quick['MONGO_DATABASE']}_postings"))
+                                           dict(config, MONGO_DATABASE=f"{config['MONGO_DATABASE']}_postings"))
     postings_container.start()
-    container_factory(GatewayService, dict(quick, MONGO_DATABASE=f"{quick['MONGO_DATABASE']}_gateway")).start()
-    with ServiceRpcProxy("postings", quick) as proxy:
+    container_factory(GatewayService, dict(config, MONGO_DATABASE=f"{config['MONGO_DATABASE']}_gateway")).start()
+    with ServiceRpcProxy("postings", config) as proxy:
         tenant, credentials = new_tenant(proxy, admin, "Down Clinics")
-    postings_container.stop()  # the gateway's every call to postings now times out (a transient 504)
+    postings_container.stop()  # the gateway's every call to postings now waits for its RPC timeout
     try:
         with TenantClient(host="127.0.0.1", port=managed_rabbit.port, username=credentials.username,
                           password=credentials.password, vhost=credentials.vhost) as tenant_client:
+            sent = time.monotonic()
             command_id = tenant_client.send("posting.create.v1", {"posting": posting()})
             outcome = tenant_client.outcome(command_id, timeout=30)
+            return command_id, outcome, time.monotonic() - sent
     finally:
         admin.revoke(tenant["id"])
+
+
+def test_a_command_whose_service_stays_down_through_every_retry_is_still_answered_and_parked(
+        container_factory, config, admin, managed_rabbit):
+    # Every call to postings times out after 1 s (a 504).
+    command_id, outcome, _ = _sent_while_postings_is_down(container_factory, dict(config, RPC_TIMEOUT_SECONDS="1"),
+                                                          admin, managed_rabbit)
     assert outcome["type"].endswith("command.rejected.v1")
     assert "Send it again with the same id" in outcome["data"]["reason"]
     assert contract_errors(outcome) == []
@@ -367,3 +376,19 @@ def test_a_command_whose_service_stays_down_through_every_retry_is_still_answere
     assert "gateway" in consumer_services()
     assert [letter.event_id for letter in letters.replay(command_id)] == [command_id]
     assert wait_for(parked, timeout=10)  # postings is still down: the replayed command is parked again
+
+
+def test_a_command_handler_that_hangs_is_cut_off_by_its_deadline_retried_answered_and_parked(
+        container_factory, config, admin, managed_rabbit):
+    # Postings is down and the gateway would wait a minute for each answer: the handler's 1 s deadline cuts each of
+    # its 3 attempts (2 retry delays), then the command is parked and answered, long before one RPC timeout.
+    hanging = dict(config, RPC_TIMEOUT_SECONDS="60", HANDLER_TIMEOUT_SECONDS="1", RETRY_DELAYS_SECONDS="0.1,0.2")
+    command_id, outcome, seconds = _sent_while_postings_is_down(container_factory, hanging, admin, managed_rabbit)
+    assert outcome["type"].endswith("command.rejected.v1")
+    assert "Send it again with the same id" in outcome["data"]["reason"]
+    assert seconds >= 3  # three attempts, each cut off after its 1 s deadline
+    letters = DeadLetters(managed_rabbit.uri, "gateway")
+    parked = []
+    assert wait_for(lambda: parked.extend(x for x in letters.list() if x.event_id == command_id) or parked,
+                    timeout=10)
+    assert parked[0].attempts == 3 and "deadline" in parked[0].error

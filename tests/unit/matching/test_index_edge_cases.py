@@ -2,6 +2,7 @@
 decide exactly as the scalar rules on the cases a generated market rarely holds."""
 
 import copy
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
@@ -110,3 +111,21 @@ def test_a_provider_changed_or_removed_leaves_its_markets():
 
     index.remove(other["id"])
     assert index.rank(needs, 10).eligible == 0
+
+
+def test_a_profile_in_a_time_zone_nobody_knows_fails_every_time_and_changes_nothing():
+    """Its handler raises on every try (so the event is parked after its retries): the first failure must leave no
+    half-added row or schedule behind for a retry to take as valid."""
+    ana = builders.profile()
+    index = builders.index_of(ana)
+    needs = domain.posting_needs(POSTING)
+    ranked_before = index.rank(needs, 10).top
+    lost = builders.profile(time_zone="Mars/Olympus_Mons")
+    moved = {**ana, "time_zone": "Mars/Olympus_Mons"}
+    for _ in range(3):
+        with pytest.raises(ZoneInfoNotFoundError):
+            index.upsert(lost["id"], builders.rows(lost))
+        with pytest.raises(ZoneInfoNotFoundError):
+            index.upsert(ana["id"], builders.rows(moved))
+    assert lost["id"] not in index.by_provider and index.size == index.live == 1
+    assert index.rank(needs, 10).top == ranked_before  # ana still ranked as before
