@@ -4,10 +4,6 @@ Several matching processes may run (competing consumers); a provider event reach
 process therefore catches up from the database before it ranks: it applies the providers whose change number
 (``seq``) is above the last it applied — one indexed query that usually returns nothing. The process that handles
 a provider event applies the new profile to its index at once, so the re-ranking in that same event sees it.
-
-The open postings are kept beside the index the same way (``open_postings.OpenPostings``): rebuilt at start,
-caught up from the postings whose change number is above the last applied, so a provider's change finds the
-postings it can affect without reading them.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
 from services.matching import domain, repository
-from services.matching.open_postings import OpenPostings
 from services.matching.ranking import MatchIndex
 from shared.persistence import Database
 
@@ -33,7 +28,6 @@ class LiveIndex:
     def __init__(self, top_k: int) -> None:
         self.index = MatchIndex()
         self.applied_seq = 0
-        self.postings = OpenPostings()
         self.top_k = top_k
         # Workers may start before the rebuild at start-up has finished: they wait for it instead of ranking
         # against a half-loaded index.
@@ -54,14 +48,6 @@ class LiveIndex:
             applied += 1
         return applied
 
-    def catch_up_postings(self, db) -> None:
-        """Apply the posting changes committed since the last (by any process), before deciding which postings a
-        provider's change can affect. Only that decision needs the view, so only it pays for the read."""
-        self.ready.wait()
-        for posting in repository.postings_changed_since(db, self.postings.applied_seq):
-            self.postings.apply(posting)
-            self.postings.applied_seq = max(self.postings.applied_seq, int(posting.get("seq", 0)))
-
     def rebuild(self, db) -> None:
         started = time.perf_counter()
         fresh = MatchIndex()
@@ -71,7 +57,6 @@ class LiveIndex:
             fresh.upsert(profile["id"], rows)
             highest = max(highest, int(profile.get("seq", 0)))
         self.index, self.applied_seq = fresh, highest
-        self.postings = self.load_postings(db)
         # Hundreds of thousands of long-lived row objects: move them out of the collector's way, so a full
         # collection does not rescan them in the middle of a ranking.
         gc.collect()
@@ -79,16 +64,6 @@ class LiveIndex:
         if not self.ready.ready():
             self.ready.send(True)
         log.info("matching index rebuilt: %d rows in %.1fs", len(fresh), time.perf_counter() - started)
-
-    @staticmethod
-    def load_postings(db) -> OpenPostings:
-        """The open postings as committed now. The counter is read first: a posting changed while they load is
-        read again by the next catch-up, which applies its newest state over the one loaded."""
-        postings = OpenPostings()
-        postings.applied_seq = repository.last_change(db, repository.POSTINGS)
-        for posting in repository.open_postings(db):
-            postings.apply(posting)
-        return postings
 
 
 class MatchingIndex(DependencyProvider):

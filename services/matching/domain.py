@@ -229,60 +229,42 @@ def schedule_mask(schedule: Schedule) -> int:
     return mask
 
 
-_SHARED: dict = {}
-_SHARED_LIMIT = 200_000
-_NEUTRAL_TRACK = TrackRecord()
-
-
-def _shared(value):
-    """One instance per distinct immutable value (sets of models, categories and languages, schedules, names):
-    the index holds hundreds of thousands of rows and most of their values repeat. The table is bounded; starting
-    it again only loses sharing."""
-    if len(_SHARED) > _SHARED_LIMIT:
-        _SHARED.clear()
-    return _SHARED.setdefault(value, value)
-
-
 def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[CandidateRow]:
     """The rows a provider competes with: itself, or each of its delivery centres."""
-    track = track or _NEUTRAL_TRACK
-    if track == _NEUTRAL_TRACK:
-        track = _NEUTRAL_TRACK
+    track = track or TrackRecord()
     rates = profile.get("rates") or {}
     availability = profile.get("availability") or {"status": "available", "available_from": None}
     common = dict(
         provider_id=profile["id"],
         display_name=profile.get("display_name", ""),
-        models=_shared(frozenset(profile.get("models") or ())),
-        categories=_shared(frozenset(canonical_category(c) for c in profile.get("categories") or ())),
-        languages=_shared(frozenset(profile.get("languages") or ())),
-        skills={_shared(s["name"].strip().lower()): int(s["level"]) for s in profile.get("skills") or ()},
+        models=frozenset(profile.get("models") or ()),
+        categories=frozenset(canonical_category(c) for c in profile.get("categories") or ()),
+        languages=frozenset(profile.get("languages") or ()),
+        skills={s["name"].strip().lower(): int(s["level"]) for s in profile.get("skills") or ()},
         verified=bool(profile.get("verified") or profile.get("verification")),
-        availability_status=_shared(availability.get("status", "available")),
+        availability_status=availability.get("status", "available"),
         available_from=_date(availability.get("available_from")),
         nda_willing=bool(profile.get("nda_willing")),
-        currency=_shared(profile.get("currency") or "USD"),
+        currency=profile.get("currency") or "USD",
         hourly_units=_units(rates.get("hourly")),
         retainer_units=_units(rates.get("monthly_retainer")),
-        per_unit_units={_shared(p["unit"].strip().lower()): _units(p["price"])
-                        for p in rates.get("per_unit") or ()},
+        per_unit_units={p["unit"].strip().lower(): _units(p["price"]) for p in rates.get("per_unit") or ()},
         registered_days=_days(profile.get("created_at")),
         track=track,
     )
     centres = profile.get("delivery_centres") or []
     if not centres:
         hours = profile.get("working_hours") or {"days": [], "start": "09:00", "end": "17:00"}
-        schedule: Schedule = _shared(((profile["time_zone"], ((tuple(hours["days"]), hours["start"], hours["end"]),)),))
+        schedule: Schedule = ((profile["time_zone"], ((tuple(hours["days"]), hours["start"], hours["end"]),)),)
         return [
             CandidateRow(
-                centre_id=None, centre_name=None, country=_shared(profile["country"]),
-                time_zone=_shared(profile["time_zone"]),
+                centre_id=None, centre_name=None, country=profile["country"], time_zone=profile["time_zone"],
                 schedule=schedule, firm_schedule=schedule,
                 capacity_hours=float(profile.get("capacity_hours_per_week") or 0), **common,
             )
         ]
-    firm_schedule: Schedule = _shared(tuple((c["time_zone"], _shifts(c["shifts"])) for c in centres))
-    schedules = {centre["id"]: _shared(((centre["time_zone"], _shifts(centre["shifts"])),)) for centre in centres}
+    firm_schedule: Schedule = tuple((c["time_zone"], _shifts(c["shifts"])) for c in centres)
+    schedules = {centre["id"]: ((centre["time_zone"], _shifts(centre["shifts"])),) for centre in centres}
     # A seat is a workstation staffed on every shift: a centre offers seats × its weekly shift hours.
     seat_hours = {key: geography.hours(schedule_mask(schedule)) for key, schedule in schedules.items()}
     seats = {centre["id"]: int(centre["seats"]) for centre in centres}
@@ -292,8 +274,8 @@ def candidate_rows(profile: dict, track: TrackRecord | None = None) -> list[Cand
         key = centre["id"]
         rows.append(
             CandidateRow(
-                centre_id=key, centre_name=centre.get("name"), country=_shared(centre["country"]),
-                time_zone=_shared(centre["time_zone"]), schedule=schedules[key], firm_schedule=firm_schedule,
+                centre_id=key, centre_name=centre.get("name"), country=centre["country"],
+                time_zone=centre["time_zone"], schedule=schedules[key], firm_schedule=firm_schedule,
                 capacity_hours=seats[key] * seat_hours[key],
                 **{**common, "track": replace(track, committed_hours_per_week=loads[key])},
             )
@@ -595,21 +577,6 @@ def combine(components: dict, boost):
         term = weight * components[name]
         total = term if total is None else total + term
     return FIT_SHARE * total + boost
-
-
-def score_ceiling_units(row: CandidateRow, needs: PostingNeeds) -> int:
-    """An upper bound of ``evaluate(row, needs).units`` that is cheap to compute: the skill, track-record and load
-    terms and the boost as they are, the rate, overlap and shoring terms at their best (1), one unit added.
-
-    ``combine`` only adds and multiplies by positive weights, which never decreases under rounding, so a term at
-    its best never gives a lower total: a row whose ceiling is below a shortlist's cut cannot enter it."""
-    best = dict.fromkeys(WEIGHTS, 1.0)
-    best["required_skills"] = skills_score(row.skills, needs.required_skills)
-    best["nice_to_have_skills"] = skills_score(row.skills, needs.nice_to_have_skills)
-    best["track_record"] = track_record_score(row.track)
-    best["load"] = load_score(row.track.committed_hours_per_week, row.capacity_hours)
-    boost = new_provider_boost(row.track.completed_contracts, row.registered_days, needs.published_days)
-    return to_units(combine(best, boost)) + 1
 
 
 def to_units(score: float) -> int:

@@ -12,9 +12,8 @@
   (they travel on different queues), held until the registration comes and then applied; after it, the document
   stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
-- ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane``, its
-  current ``shortlist`` and ``seq``: the position of its last change in ``counters.postings`` (every matching
-  process keeps its in-memory view of the open postings current from it, as it does its provider index).
+- ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
+  current ``shortlist``.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ def ensure_indexes(db: Database) -> None:
     db[POSTINGS].create_index([("status", ASCENDING), ("model", ASCENDING), ("category", ASCENDING)],
                               name="open_by_market")
     db[POSTINGS].create_index([("shortlist.candidates.provider_id", ASCENDING)], name="shortlisted_provider")
-    db[POSTINGS].create_index([("seq", ASCENDING)], name="change_order")
 
 
 def upsert_snapshot(db: Database, collection: str, snapshot: dict, session: ClientSession,
@@ -83,40 +81,18 @@ def get(db: Database, collection: str, key: str, session: ClientSession | None =
 # --- providers ---------------------------------------------------------------------------------------------------
 
 
-def _mark_changed(db: Database, collection: str, key: str, session: ClientSession) -> int:
-    """Give a change of ``collection``'s document the next number in its change order, in this transaction.
+def mark_provider_changed(db: Database, provider_id: str, session: ClientSession) -> int:
+    """Give the provider's change the next number in the change order, in this transaction.
 
-    The counter document is written by every change of the collection, so concurrent changes conflict on it and
-    commit one after the other: the numbers follow the commit order and a reader that has applied up to N never
-    misses a change numbered below N that commits later.
+    The counter document is written by every provider change, so concurrent changes conflict on it and commit
+    one after the other: the numbers follow the commit order and a reader that has applied up to N never misses
+    a change numbered below N that commits later.
     """
     counter = db[COUNTERS].find_one_and_update(
-        {"_id": collection}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER, session=session
+        {"_id": PROVIDERS}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER, session=session
     )
-    db[collection].update_one({"_id": key}, {"$set": {"seq": counter["seq"]}}, session=session)
+    db[PROVIDERS].update_one({"_id": provider_id}, {"$set": {"seq": counter["seq"]}}, session=session)
     return counter["seq"]
-
-
-def mark_provider_changed(db: Database, provider_id: str, session: ClientSession) -> int:
-    return _mark_changed(db, PROVIDERS, provider_id, session)
-
-
-def mark_posting_changed(db: Database, posting_id: str, session: ClientSession) -> int:
-    """Number a change of the posting (its snapshot, status or shortlist) for the processes' open-postings views."""
-    return _mark_changed(db, POSTINGS, posting_id, session)
-
-
-def order_with_posting_changes(db: Database, session: ClientSession) -> None:
-    """Make this transaction conflict with every concurrent posting change (it writes their counter too), so one
-    of the two commits first and the other, retried, sees it: a provider's change then never misses a posting
-    opened beside it, nor is that posting ranked without the change."""
-    db[COUNTERS].update_one({"_id": POSTINGS}, {"$inc": {"seq": 1}}, upsert=True, session=session)
-
-
-def last_change(db: Database, collection: str) -> int:
-    """The highest number given in ``collection``'s change order so far (committed)."""
-    counter = db[COUNTERS].find_one({"_id": collection}) or {}
-    return int(counter.get("seq", 0))
 
 
 # What ``provider.availability_changed.v1`` carries of a profile: it comes on its own queue, so it may overtake
@@ -276,9 +252,7 @@ _RE_RANKING_VIEW = {"description": 0, "shortlist.candidates.reasons": 0, "shortl
 def open_postings_touched_by(db: Database, provider_id: str, models: set[str], categories: set[str],
                              session: ClientSession | None = None) -> Iterator[dict]:
     """Open postings a provider can affect: those in its market (model and category), and those it is listed on
-    (it may have left that market), each once. The service asks its in-memory view instead
-    (``open_postings.OpenPostings.touched_by``); this query is the reference the view is tested and measured
-    against.
+    (it may have left that market), each once.
 
     Equality queries only, each led by its index's first key: the embedded server picks the index by the filter's
     first field, and with an ``$in`` or ``$or`` in the filter, or ``status`` leading the shortlisted-provider
@@ -297,32 +271,8 @@ def open_postings_touched_by(db: Database, provider_id: str, models: set[str], c
                 yield document
 
 
-def open_postings(db: Database) -> Iterator[dict]:
-    """Every open posting, as re-ranking reads it (the open-postings view is built from these at start)."""
-    for document in db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000):
-        document["id"] = document.pop("_id")
-        yield document
-
-
-def postings_changed_since(db: Database, seq: int) -> Iterator[dict]:
-    """The postings whose last change is numbered above ``seq``, in change order (whatever their status)."""
-    for document in db[POSTINGS].find({"seq": {"$gt": seq}}, _RE_RANKING_VIEW).sort("seq", ASCENDING):
-        document["id"] = document.pop("_id")
-        yield document
-
-
-def open_posting(db: Database, posting_id: str, session: ClientSession | None = None) -> dict | None:
-    """The posting as re-ranking reads it, when it is open."""
-    document = db[POSTINGS].find_one({"_id": posting_id}, _RE_RANKING_VIEW, session=session)
-    if document is None or document.get("status") != OPEN:
-        return None
-    document["id"] = document.pop("_id")
-    return document
-
-
 def save_shortlist(db: Database, posting_id: str, shortlist: dict, session: ClientSession) -> None:
     db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlist}}, session=session)
-    mark_posting_changed(db, posting_id, session)
 
 
 def counts(db: Database) -> dict:

@@ -103,19 +103,17 @@ class MatchingService:
 
     def _provider_changed(self, uow: UnitOfWork, provider_id: str) -> None:
         repository.mark_provider_changed(uow.db, provider_id, uow.session)
-        repository.order_with_posting_changes(uow.db, uow.session)
         profile = repository.get(uow.db, PROVIDERS, provider_id, uow.session)
         self.matches.catch_up(self.store.db)
-        self.matches.catch_up_postings(self.store.db)
         # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
         # same event, which applies the same profile again (and other processes only ever read committed ones).
         rows = self.matches.apply(profile)
-        # The in-memory view of the open postings decides which ones the change can affect; only those are read,
-        # in this transaction (one may have closed since the view last caught up).
-        for posting_id in self.matches.postings.could_change(provider_id, rows):
-            posting = repository.open_posting(uow.db, posting_id, uow.session)
-            if posting is not None:
-                self._rerank(uow, posting, domain.posting_needs(posting))
+        models = {m for row in rows for m in row.models}
+        categories = {c for row in rows for c in row.categories}
+        for posting in repository.open_postings_touched_by(uow.db, provider_id, models, categories, uow.session):
+            needs = domain.posting_needs(posting)
+            if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
+                self._rerank(uow, posting, needs)
 
     # -- contracting events: load and track record ------------------------------------------------------------
 
@@ -202,7 +200,6 @@ class MatchingService:
         stored = {**posting, "lane": envelope["lane"], "status": self._status(current, posting)}
         if current is not None and current.get("shortlist"):  # published again: an update of its shortlist
             uow.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(stored)}, session=uow.session)
-            repository.mark_posting_changed(uow.db, posting["id"], uow.session)
             if stored["status"] == repository.OPEN:
                 self.matches.catch_up(self.store.db)
                 self._rerank(uow, {**stored, "shortlist": current["shortlist"]}, domain.posting_needs(stored))
@@ -212,7 +209,6 @@ class MatchingService:
         # One write: the posting and its first shortlist together.
         uow.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(stored)}, upsert=True,
                                     session=uow.session)
-        repository.mark_posting_changed(uow.db, posting["id"], uow.session)
 
     def _propose(self, uow: UnitOfWork, posting: dict) -> None:
         """The open posting's first shortlist, into ``posting["shortlist"]`` (the caller stores it), announced."""
@@ -227,7 +223,6 @@ class MatchingService:
         posting = envelope["data"]["posting"]
         if not self._store_posting(uow, posting, envelope["lane"]):
             return
-        repository.mark_posting_changed(uow.db, posting["id"], uow.session)
         stored = repository.get(uow.db, POSTINGS, posting["id"], uow.session)
         if stored["status"] != repository.OPEN:
             return
@@ -245,14 +240,12 @@ class MatchingService:
             {"_id": data["posting_id"]}, {"$set": {"status": "cancelled", "cancelled_at": data["cancelled_at"]}},
             upsert=True, session=uow.session,
         )
-        repository.mark_posting_changed(uow.db, data["posting_id"], uow.session)
 
     @subscribe("postings", "posting.awarded.v1")
     def on_posting_awarded(self, uow, envelope):
         posting_id = envelope["data"]["posting"]["id"]
         uow.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"status": "awarded"}}, upsert=True,
                                     session=uow.session)
-        repository.mark_posting_changed(uow.db, posting_id, uow.session)
 
     @staticmethod
     def _status(current: dict | None, posting: dict) -> str:

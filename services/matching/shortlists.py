@@ -114,8 +114,6 @@ def could_change(shortlist: dict | None, needs: PostingNeeds, provider_id: str,
         return True
     cut = cut_key(shortlist)
     for row in rows:
-        if cut is not None and domain.score_ceiling_units(row, needs) < -cut[0]:
-            continue  # cannot reach the last place whatever the hard constraints say: no need to check them
         evaluation = domain.evaluate(row, needs, explain=False)
         if evaluation.eligible and (cut is None or domain.sort_key(evaluation.units, row) < cut):
             return True
