@@ -31,7 +31,9 @@ MANAGEMENT_URL = $(or $(TASKLINKR_RABBITMQ_MANAGEMENT_URL),http://127.0.0.1:1567
 broker-management:
 	@if curl -s -o /dev/null -m 3 $(MANAGEMENT_URL)/api/overview; then exit 0; fi; \
 	if rabbitmq-plugins enable rabbitmq_management >/dev/null 2>&1; then \
-	  echo "make: enabled RabbitMQ's rabbitmq_management plugin (for tasklinkr tenant-access)"; \
+	  echo "make: enabled RabbitMQ's rabbitmq_management plugin (tasklinkr tenant-access and the tests use its API)"; \
+	  for _ in $$(seq 1 30); do curl -s -o /dev/null -m 3 $(MANAGEMENT_URL)/api/overview && exit 0; sleep 1; done; \
+	  echo "make: the management API still does not answer at $(MANAGEMENT_URL)"; \
 	else \
 	  echo "make: RabbitMQ's management API does not answer at $(MANAGEMENT_URL); tasklinkr tenant-access needs it:"; \
 	  echo "      run 'sudo rabbitmq-plugins enable rabbitmq_management' on the broker's host, or set"; \
@@ -53,22 +55,34 @@ test-unit: $(STAMP)
 test-contract: $(STAMP)
 	$(PY) -m pytest tests/contract -q
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) broker-management
 	$(PY) -m pytest tests/integration -q
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) broker-management
 	$(PY) -m pytest tests/e2e -q
 
 # Fault tests: every message counted (lost, doubled, unexpected) under kills, cuts and outages. Also in `make test`.
-test-faults: $(STAMP)
+test-faults: $(STAMP) broker-management
 	$(PY) -m pytest tests/faults -q -s
 
 # promtool (from Debian's `prometheus` package) unit-tests the alert rules in deploy/observability/prometheus.
 promtool:
 	@command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
-test: lint promtool
-	$(PY) -m pytest tests -q -ra --durations=15
+# The fault tests run beside the rest: they start broker nodes and databases of their own and spend most of their
+# time waiting for kills, cuts and restarts to play out. Their report follows the rest's; either failing fails.
+FAULTS_LOG := var/test-faults.log
+test: lint promtool broker-management
+	@mkdir -p var
+	@$(PY) -m pytest tests/faults -q -ra --durations=10 -p no:cacheprovider > $(FAULTS_LOG) 2>&1 & faults=$$!; \
+	  started=$$SECONDS; \
+	  $(PY) -m pytest tests -q -ra --durations=15 --ignore=tests/faults; rest=$$?; \
+	  echo "make test: the suite without the fault tests took $$((SECONDS - started)) s; waiting for the fault tests"; \
+	  wait $$faults; faulted=$$?; \
+	  echo "make test: fault tests (tests/faults) finished $$((SECONDS - started)) s after the start:"; \
+	  cat $(FAULTS_LOG); \
+	  if [ $$rest -ne 0 ] || [ $$faulted -ne 0 ]; then \
+	    echo "make test: FAILED (suite exit $$rest, fault tests exit $$faulted)" >&2; exit 1; fi
 
 # Benchmarks print their figures; they are never part of the test suite.
 bench-relay: $(STAMP)
