@@ -221,11 +221,9 @@ def _own_posting(repo: Repository, tenant_id: str, posting_id: str) -> dict:
     return posting
 
 
-def shortlist(repo: Repository, tenant_id: str, posting_id: str) -> dict:
-    """The posting's current shortlist, for its own tenant only (another tenant gets NotFound)."""
-    posting = _own_posting(repo, tenant_id, posting_id)
-    return {**shortlists.wire(posting, posting["shortlist"]), "status": posting["status"],
-            "eligible": posting["shortlist"].get("eligible", 0), "top_k": posting["shortlist"].get("top_k")}
+def shortlisted_posting(repo: Repository, tenant_id: str, posting_id: str) -> dict:
+    """The posting with its current shortlist, for its own tenant only (another tenant gets NotFound)."""
+    return _own_posting(repo, tenant_id, posting_id)
 
 
 def explain(repo: Repository, matches: LiveIndex, tenant_id: str, posting_id: str, provider_id: str) -> dict:
@@ -239,18 +237,16 @@ def explain(repo: Repository, matches: LiveIndex, tenant_id: str, posting_id: st
                                   posting["shortlist"].get("top_k", matches.top_k), utc_now())
 
 
-def free_capacity(matches: LiveIndex, provider_id: str, centre_id: str | None) -> dict:
-    """A provider's free hours a week (a firm's: of the delivery centre, or of all its centres): its capacity less
-    the hours its current contracts hold, as matching counts them for ranking."""
+def capacity_and_load(matches: LiveIndex, provider_id: str, centre_id: str | None) -> tuple[float, float]:
+    """A provider's capacity and the hours its current contracts hold, a week (a firm's: of the delivery centre, or
+    of all its centres), as matching counts them for ranking."""
     matches.catch_up()
     rows = [row for row in matches.index.provider_rows(provider_id) if centre_id is None or row.centre_id == centre_id]
     if not rows:
         raise NotFound(f"matching knows no provider {provider_id}" + (f" centre {centre_id}" if centre_id else ""))
     capacity = sum(row.capacity_hours for row in rows)
     committed = sum(row.track.committed_hours_per_week for row in rows)
-    return {"provider_id": provider_id, "centre_id": centre_id, "capacity_hours_per_week": round(capacity, 2),
-            "committed_hours_per_week": round(committed, 2),
-            "free_hours_per_week": round(max(capacity - committed, 0.0), 2)}
+    return capacity, committed
 
 
 def provider(repo: Repository, provider_id: str) -> dict:

@@ -14,11 +14,14 @@ Inputs (all idempotent, each in one transaction with its outbox):
   stays until its effective date; a timer (``MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS``) releases it then.
 
 Queries: ``get_shortlist`` and ``explain``, scoped to the posting's tenant (another tenant gets NotFound).
+
+Entrypoints only: the use cases are in ``handlers``, the rules in ``domain`` (and ``ranking``, ``geography``,
+``currency``, ``shortlists``), the database in ``repository``, routing keys in ``events``, answers in ``schemas``.
 """
 
 from __future__ import annotations
 
-from services.matching import domain, events, handlers, repository
+from services.matching import domain, events, handlers, repository, schemas
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import Repository
 from shared.messaging import subscribe
@@ -115,7 +118,7 @@ class MatchingService:
 
     @rpc
     def get_shortlist(self, tenant_id: str, posting_id: str) -> dict:
-        return handlers.shortlist(Repository(self.store.db), tenant_id, posting_id)
+        return schemas.shortlist_answer(handlers.shortlisted_posting(Repository(self.store.db), tenant_id, posting_id))
 
     @rpc
     def explain(self, tenant_id: str, posting_id: str, provider_id: str) -> dict:
@@ -123,8 +126,10 @@ class MatchingService:
 
     @rpc
     def free_capacity(self, provider_id: str, centre_id: str | None = None) -> dict:
-        """Postings asks before it takes a proposal (matching owns the load; postings keeps no copy)."""
-        return handlers.free_capacity(self.matches, provider_id, centre_id)
+        """A provider's free hours a week (a firm's: of the delivery centre, or of all its centres). Postings asks
+        before it takes a proposal (matching owns the load; postings keeps no copy)."""
+        capacity, committed = handlers.capacity_and_load(self.matches, provider_id, centre_id)
+        return schemas.free_capacity_answer(provider_id, centre_id, capacity, committed)
 
     @rpc
     def get_provider(self, provider_id: str) -> dict:
