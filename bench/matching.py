@@ -447,8 +447,8 @@ def through_the_broker(args, bar: Progress) -> dict:
         samples, touched = [], []
         for document in database.providers.aggregate([{"$sample": {"size": 20}}]):
             started = time.perf_counter()
-            found = list(repository.open_postings_touched_by(database, document["_id"], set(document["models"]),
-                                                             set(document["categories"])))
+            found = list(repository.Repository(database).open_postings_touched_by(
+                document["_id"], set(document["models"]), set(document["categories"])))
             samples.append(time.perf_counter() - started)
             touched.append(len(found))
         report["db_read_touched_postings"] = {"open_postings": opened, **summary_ms(samples),

@@ -15,8 +15,9 @@ import time
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
-from services.matching import domain, repository
+from services.matching import domain
 from services.matching.ranking import MatchIndex
+from services.matching.repository import Repository
 from shared.persistence import Database
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class LiveIndex:
         self.index = MatchIndex()
         self.applied_seq = 0
         self.top_k = top_k
+        self.repository: Repository | None = None  # the committed read model, from the rebuild at start-up on
         # Workers may start before the rebuild at start-up has finished: they wait for it instead of ranking
         # against a half-loaded index.
         self.ready = Event()
@@ -39,24 +41,25 @@ class LiveIndex:
         self.index.upsert(profile["id"], rows)
         return rows
 
-    def catch_up(self, db) -> int:
+    def catch_up(self) -> int:
+        """Apply the providers changed (and committed) since the last one this process applied."""
         self.ready.wait()
         applied = 0
-        for profile in repository.providers_changed_since(db, self.applied_seq):
+        for profile in self.repository.providers_changed_since(self.applied_seq):
             self.apply(profile)
             self.applied_seq = max(self.applied_seq, int(profile.get("seq", 0)))
             applied += 1
         return applied
 
-    def rebuild(self, db) -> None:
+    def rebuild(self, repository: Repository) -> None:
         started = time.perf_counter()
         fresh = MatchIndex()
         highest = 0
-        for profile in repository.all_providers(db):
+        for profile in repository.all_providers():
             rows = domain.candidate_rows(profile, domain.TrackRecord.from_document(profile.get("track_record")))
             fresh.upsert(profile["id"], rows)
             highest = max(highest, int(profile.get("seq", 0)))
-        self.index, self.applied_seq = fresh, highest
+        self.index, self.applied_seq, self.repository = fresh, highest, repository
         # Hundreds of thousands of long-lived row objects: move them out of the collector's way, so a full
         # collection does not rescan them in the middle of a ranking.
         gc.collect()
@@ -74,7 +77,7 @@ class MatchingIndex(DependencyProvider):
 
     def start(self) -> None:
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        self.live.rebuild(database.db)
+        self.live.rebuild(Repository(database.db))
 
     def get_dependency(self, worker_ctx) -> LiveIndex:
         return self.live

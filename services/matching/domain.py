@@ -319,6 +319,19 @@ def accepted_shoring(shoring: dict) -> tuple[str, ...]:
     return () if len(classes) == len(SHORING_ORDER) else classes
 
 
+# A posting's status as matching keeps it: only open postings are ranked and re-ranked.
+OPEN = "open"
+TERMINAL = ("awarded", "cancelled", "closed", "expired")
+
+
+def posting_status(current: dict | None, posting: dict) -> str:
+    """The status to keep for a new snapshot of a posting: one that was awarded, cancelled or closed here stays so,
+    whatever a late snapshot says."""
+    if current is not None and current.get("status") in TERMINAL:
+        return current["status"]
+    return posting.get("status", OPEN)
+
+
 def posting_needs(posting: dict) -> PostingNeeds:
     engagement = posting.get("engagement") or {}
     shoring = posting.get("shoring") or {"preference": "any", "required": False}

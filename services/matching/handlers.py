@@ -1,0 +1,272 @@
+"""Matching's use cases, one plain function each: what a fact about a provider, a contract or a posting changes in
+the read model, which shortlists it re-ranks and what that announces; and the reads behind the RPC methods.
+
+Each takes the unit of work of the event's transaction (or, for a read, a ``Repository`` on committed data), the
+process's ranking index (``dependencies.LiveIndex``) and the decoded input. Rules come from ``domain`` and
+``shortlists``, data from ``repository``, routing keys and payloads from ``events``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.matching import domain, events, shortlists
+from services.matching.dependencies import LiveIndex
+from services.matching.repository import Repository, today
+from shared.envelope import utc_now
+from shared.errors import NotFound
+from shared.persistence import Store, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+NOTICES_PER_TICK = 500
+
+
+# -- providers -------------------------------------------------------------------------------------------------------
+
+
+def provider_arrived(uow: UnitOfWork, matches: LiveIndex, profile: dict) -> None:
+    """A profile snapshot (registration or update): kept when newer; facts that overtook it apply with it."""
+    repo = Repository.of(uow)
+    if repo.upsert_profile(profile):
+        _apply_early_facts(repo, profile["id"])
+        _adopt_waiting_track_record(repo, profile["id"])
+        provider_changed(uow, matches, profile["id"])
+
+
+def availability_changed(uow: UnitOfWork, matches: LiveIndex, data: dict) -> None:
+    repo = Repository.of(uow)
+    changed = repo.set_availability(data)
+    if changed is None:  # it overtook the registration: kept until the registration comes
+        repo.hold_early_fact(data["provider_id"], "availability", data)
+    elif changed:
+        provider_changed(uow, matches, data["provider_id"])
+
+
+def provider_verified(uow: UnitOfWork, matches: LiveIndex, data: dict) -> None:
+    repo = Repository.of(uow)
+    if _verify(repo, data):
+        provider_changed(uow, matches, data["provider_id"])
+    else:  # it overtook the registration: kept until the registration comes
+        repo.hold_early_fact(data["provider_id"], "verification", data)
+
+
+def _verify(repo: Repository, data: dict) -> bool:
+    return repo.mark_verified(data["provider_id"], data["verified_at"], data["verified_by"])
+
+
+def _apply_early_facts(repo: Repository, provider_id: str) -> None:
+    """A verification or availability change that arrived before the registration applies now, in the
+    registration's transaction, so the first ranking that sees the provider sees it too."""
+    early = repo.take_early_facts(provider_id)
+    if "verification" in early:
+        _verify(repo, early["verification"])
+    if "availability" in early:
+        repo.set_availability(early["availability"])
+
+
+def provider_changed(uow: UnitOfWork, matches: LiveIndex, provider_id: str) -> None:
+    """Number the change, put the provider's new rows in the index and re-rank the open postings they can change."""
+    repo = Repository.of(uow)
+    repo.mark_provider_changed(provider_id)
+    profile = repo.provider(provider_id)
+    matches.catch_up()
+    # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
+    # same event, which applies the same profile again (and other processes only ever read committed ones).
+    rows = matches.apply(profile)
+    models = {m for row in rows for m in row.models}
+    categories = {c for row in rows for c in row.categories}
+    for posting in repo.open_postings_touched_by(provider_id, models, categories):
+        needs = domain.posting_needs(posting)
+        if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
+            rerank(uow, matches, posting, needs)
+
+
+# -- contract facts: load and track record ---------------------------------------------------------------------------
+
+
+def contract_changed(uow: UnitOfWork, matches: LiveIndex, fact: dict) -> None:
+    """A contract activated, amended, completed or terminated (``domain.contract_fact``)."""
+    _track_record_changed(uow, matches, Repository.of(uow).apply_contract(fact))
+
+
+def sla_evaluated(uow: UnitOfWork, matches: LiveIndex, result: dict) -> None:
+    """An SLA window met or breached (``domain.sla_result``)."""
+    _track_record_changed(uow, matches, Repository.of(uow).apply_sla_result(result))
+
+
+def release_served_notices(store: Store, matches: LiveIndex) -> None:
+    """A terminated contract's hours stay committed until its effective date; from that day they are free again:
+    each such contract is released in a transaction of its own."""
+    for fact in Repository(store.db).notices_served(today(), limit=NOTICES_PER_TICK):
+        try:
+            store.transact(lambda uow, f=fact: release_notice(uow, matches, f))
+        except Exception as exc:  # another replica got there first, or a passing failure: next tick retries
+            log.warning("releasing the load of contract %s deferred: %s", fact["_id"], exc)
+
+
+def release_notice(uow: UnitOfWork, matches: LiveIndex, fact: dict) -> None:
+    Repository.of(uow).mark_released(fact["_id"])
+    _track_record_changed(uow, matches, {fact["provider_id"]})
+
+
+def _track_record_changed(uow: UnitOfWork, matches: LiveIndex, provider_ids: set[str]) -> None:
+    """Recompute each provider's track record from its facts; a provider whose record really changed is
+    re-indexed and its open postings re-ranked. A provider matching does not know yet keeps its facts until
+    its profile arrives (``_adopt_waiting_track_record``)."""
+    repo = Repository.of(uow)
+    for provider_id in sorted(provider_ids):
+        record = repo.track_record(provider_id) or domain.track_record_document([], [], today())
+        if repo.set_track_record(provider_id, record):
+            provider_changed(uow, matches, provider_id)
+
+
+def _adopt_waiting_track_record(repo: Repository, provider_id: str) -> None:
+    """Contract facts that arrived before the provider's first profile (they travel on other queues) become its
+    track record now."""
+    if repo.stored_track_record(provider_id) is None:
+        record = repo.track_record(provider_id)
+        if record is not None:
+            repo.set_track_record(provider_id, record)
+
+
+# -- tenants and postings --------------------------------------------------------------------------------------------
+
+
+def tenant_registered(uow: UnitOfWork, tenant: dict) -> None:
+    Repository.of(uow).upsert_tenant(tenant)
+
+
+def posting_published(uow: UnitOfWork, matches: LiveIndex, posting: dict, lane: str) -> None:
+    """An open posting gets its first shortlist, stored with it in one write and announced; one published again
+    (it already has a shortlist) is re-ranked."""
+    repo = Repository.of(uow)
+    current = repo.posting_state(posting["id"])
+    if current is not None and current.get("version", 0) >= posting.get("version", 0):
+        return  # a newer snapshot is already here
+    stored = {**posting, "lane": lane, "status": domain.posting_status(current, posting)}
+    if current is not None and current.get("shortlist"):  # published again: an update of its shortlist
+        repo.store_posting(stored)
+        if stored["status"] == domain.OPEN:
+            matches.catch_up()
+            rerank(uow, matches, {**stored, "shortlist": current["shortlist"]}, domain.posting_needs(stored))
+        return
+    if stored["status"] == domain.OPEN:
+        _propose(uow, matches, stored)
+    # One write: the posting and its first shortlist together.
+    repo.store_posting(stored)
+
+
+def posting_updated(uow: UnitOfWork, matches: LiveIndex, posting: dict, lane: str) -> None:
+    """A newer snapshot of the posting: re-ranked, or, when the edit overtook the publication, proposed."""
+    repo = Repository.of(uow)
+    current = repo.posting_status(posting["id"])
+    if not repo.upsert_posting(posting, {"lane": lane, "status": domain.posting_status(current, posting)}):
+        return
+    stored = repo.posting(posting["id"])
+    if stored["status"] != domain.OPEN:
+        return
+    if stored.get("shortlist"):
+        matches.catch_up()
+        rerank(uow, matches, stored, domain.posting_needs(stored))
+    else:  # edited right after publishing, and the edit overtook posting.published (which it makes stale)
+        _propose(uow, matches, stored)
+        repo.save_shortlist(stored["id"], stored["shortlist"])
+
+
+def posting_cancelled(uow: UnitOfWork, posting_id: str, cancelled_at: str) -> None:
+    """The posting stops being re-ranked (even if its publication has not arrived yet)."""
+    Repository.of(uow).set_posting_status(posting_id, "cancelled", cancelled_at=cancelled_at)
+
+
+def posting_awarded(uow: UnitOfWork, posting_id: str) -> None:
+    """The posting stops being re-ranked (even if its publication has not arrived yet)."""
+    Repository.of(uow).set_posting_status(posting_id, "awarded")
+
+
+def _propose(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
+    """The open posting's first shortlist, into ``posting["shortlist"]`` (the caller stores it), announced."""
+    matches.catch_up()
+    posting["shortlist"], _ = shortlists.build(matches.index, domain.posting_needs(posting), matches.top_k,
+                                               version=1, now=utc_now())
+    uow.emit(events.MATCHES_PROPOSED, subject=posting["id"],
+             data=events.matches_proposed(posting, posting["shortlist"]), lane=posting["lane"],
+             tenant=posting["tenant_id"])
+
+
+def rerank(uow: UnitOfWork, matches: LiveIndex, posting: dict, needs: domain.PostingNeeds) -> None:
+    """Rank the posting again; store and announce its shortlist when its members or order changed."""
+    before = posting.get("shortlist")
+    version = (before or {}).get("version", 0) + 1
+    after, _ = shortlists.build(matches.index, needs, matches.top_k, version=version, now=utc_now())
+    repo = Repository.of(uow)
+    if not shortlists.really_changed(before, after):
+        # The same providers in the same order: nothing to announce, but a score that moved is stored, as it is the
+        # cut a newcomer must beat and what the client reads.
+        if shortlists.scores(before) != shortlists.scores(after):
+            repo.save_shortlist(posting["id"], {**after, "version": version - 1})
+        return
+    repo.save_shortlist(posting["id"], after)
+    uow.emit(events.SHORTLIST_UPDATED, subject=posting["id"], data=events.shortlist_updated(posting, before, after),
+             lane=posting["lane"], tenant=posting["tenant_id"])
+
+
+# -- reads -----------------------------------------------------------------------------------------------------------
+
+
+def _own_posting(repo: Repository, tenant_id: str, posting_id: str) -> dict:
+    posting = repo.posting(posting_id)
+    if posting is None or posting.get("tenant_id") != tenant_id or not posting.get("shortlist"):
+        raise NotFound(f"no shortlist for posting {posting_id}")
+    return posting
+
+
+def shortlisted_posting(repo: Repository, tenant_id: str, posting_id: str) -> dict:
+    """The posting with its current shortlist, for its own tenant only (another tenant gets NotFound)."""
+    return _own_posting(repo, tenant_id, posting_id)
+
+
+def explain(repo: Repository, matches: LiveIndex, tenant_id: str, posting_id: str, provider_id: str) -> dict:
+    posting = _own_posting(repo, tenant_id, posting_id)
+    matches.catch_up()
+    rows = matches.index.provider_rows(provider_id)
+    if not rows:
+        raise NotFound(f"matching knows no provider {provider_id}")
+    needs = domain.posting_needs(posting)
+    return shortlists.explanation(matches.index, needs, posting["shortlist"], provider_id, rows,
+                                  posting["shortlist"].get("top_k", matches.top_k), utc_now())
+
+
+def capacity_and_load(matches: LiveIndex, provider_id: str, centre_id: str | None) -> tuple[float, float]:
+    """A provider's capacity and the hours its current contracts hold, a week (a firm's: of the delivery centre, or
+    of all its centres), as matching counts them for ranking."""
+    matches.catch_up()
+    rows = [row for row in matches.index.provider_rows(provider_id) if centre_id is None or row.centre_id == centre_id]
+    if not rows:
+        raise NotFound(f"matching knows no provider {provider_id}" + (f" centre {centre_id}" if centre_id else ""))
+    capacity = sum(row.capacity_hours for row in rows)
+    committed = sum(row.track.committed_hours_per_week for row in rows)
+    return capacity, committed
+
+
+def provider(repo: Repository, provider_id: str) -> dict:
+    found = repo.provider(provider_id)
+    if found is None:
+        raise NotFound(f"matching knows no provider {provider_id}")
+    return found
+
+
+def posting(repo: Repository, posting_id: str) -> dict:
+    found = repo.posting(posting_id)
+    if found is None:
+        raise NotFound(f"matching knows no posting {posting_id}")
+    return found
+
+
+def health(repo: Repository) -> dict:
+    repo.ping()
+    return {"database": "ok", "outbox_backlog": repo.outbox_backlog()}
+
+
+def read_model_counts(repo: Repository, matches: LiveIndex) -> dict:
+    return {**repo.counts(), "index_rows": len(matches.index)}
