@@ -15,6 +15,13 @@ service and the operator's, named and permitted exactly as compose's definitions
 ``broker_users``, ``user_tags``, ``user_permissions``). The operator generates each user's credentials into the
 Secret ``<user>-user-credentials`` (keys ``username``, ``password``; random, URL-safe); a pod builds its AMQP URI
 from them and the broker's address in ``tasklinkr-config`` (``RABBITMQ_HOST``).
+
+Every replica set speaks TLS only, with certificates cert-manager issues from a private CA (an ``Issuer`` chain
+per overlay, ``overlays/<overlay>/mongodb-tls.generated.yaml``: the certificates name the members' addresses,
+which carry the overlay's namespace). The services verify their database against that CA, mounted from the
+certificate's Secret (``ca.crt``) and named in the connection string the MongoDB operator writes (``ssl=true``
+from ``spec.security.tls.enabled``, ``tlsCAFile`` from the user's ``additionalConnectionStringConfig``), as
+compose's ``tls=true&tlsCAFile=...``.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ if str(HERE) not in sys.path:  # its sibling generator is a script too
 import gen_definitions  # noqa: E402
 
 BASE = ROOT / "deploy" / "kubernetes" / "base"
+OVERLAYS = ROOT / "deploy" / "kubernetes" / "overlays"
 # Alert rules and dashboards are written once, in deploy/observability (compose's observability profile mounts
 # them); the Kubernetes component carries the rules as a PrometheusRule and byte-for-byte copies of the
 # dashboards, since kustomize reads no file outside its folder.
@@ -66,6 +74,10 @@ BROKER_HOST_VARIABLE = "RABBITMQ_HOST"
 # replica set name (mongodb://user:pw@mongo-x-0.mongo-x-svc…:27017,…-1…,…-2…/admin?replicaSet=mongo-x&ssl=false).
 MONGO_URI_KEY = "connectionString.standard"
 MONGO_VERSION = "7.0.14"
+MONGO_CA_DIR = "/etc/tasklinkr/mongo-ca"
+MONGO_CA_FILE = f"{MONGO_CA_DIR}/ca.crt"
+CA_ISSUER = "tasklinkr-ca"  # the Issuer that signs the databases' certificates (its CA in Secret tasklinkr-ca)
+CLUSTER_DOMAIN = "cluster.local"  # the MongoDB operator's default too: members are <pod>.<name>-svc.<ns>.svc.<domain>
 QUEUE_DEPTH_PER_REPLICA = "100"
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"}}
@@ -81,6 +93,11 @@ def mongo_name(service: str) -> str:
 
 def mongo_uri_secret(service: str) -> str:
     return f"{mongo_name(service)}-uri"
+
+
+def mongo_tls_secret(service: str) -> str:
+    """The replica set's certificate and key, and the CA that signed it (``ca.crt``), as cert-manager writes them."""
+    return f"{mongo_name(service)}-tls"
 
 
 def broker_user(service: str) -> str:
@@ -136,6 +153,9 @@ def container(service: str) -> dict:
     if service in settings.DATA_SERVICES:
         env.append(secret_env("TASKLINKR_MONGO_URI", mongo_uri_secret(service), MONGO_URI_KEY))
     ports = [{"name": "metrics", "containerPort": METRICS_PORT}]
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    if service in settings.DATA_SERVICES:
+        mounts.append({"name": "mongo-ca", "mountPath": MONGO_CA_DIR, "readOnly": True})
     if service == "gateway":
         env.append(secret_env("TASKLINKR_OPERATOR_KEY", "tasklinkr-gateway", "operator-key"))
         env.append({"name": "TASKLINKR_GATEWAY_ADDRESS", "value": f"0.0.0.0:{GATEWAY_PORT}"})
@@ -158,7 +178,7 @@ def container(service: str) -> dict:
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
     }
 
 
@@ -229,6 +249,15 @@ def broker_user_objects(catalog: dict) -> list[dict]:
     return objects
 
 
+def volumes(service: str) -> list[dict]:
+    found = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if service in settings.DATA_SERVICES:
+        # Only the CA certificate of the database's Secret: the pod never sees the server's private key.
+        found.append({"name": "mongo-ca", "secret": {"secretName": mongo_tls_secret(service),
+                                                     "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+    return found
+
+
 def deployment(service: str) -> dict:
     return {
         "apiVersion": "apps/v1",
@@ -258,7 +287,7 @@ def deployment(service: str) -> dict:
                     }],
                     "initContainers": [wait_for_topology(service)],
                     "containers": [container(service)],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": volumes(service),
                 },
             },
         },
@@ -312,7 +341,13 @@ def replica_set(service: str) -> dict:
             "type": "ReplicaSet",
             "members": 3,
             "version": MONGO_VERSION,
-            "security": {"authentication": {"modes": ["SCRAM"]}},
+            # TLS required on every connection (members and clients); the operator builds mongod's PEM from the
+            # certificate's tls.crt and tls.key and trusts ca.crt of the same Secret.
+            "security": {
+                "authentication": {"modes": ["SCRAM"]},
+                "tls": {"enabled": True, "certificateKeySecretRef": {"name": mongo_tls_secret(service)},
+                        "caCertificateSecretRef": {"name": mongo_tls_secret(service)}},
+            },
             "users": [{
                 "name": service,
                 "db": "admin",
@@ -320,6 +355,8 @@ def replica_set(service: str) -> dict:
                 "roles": [{"name": "readWrite", "db": database}],
                 "scramCredentialsSecretName": f"{name}-scram",
                 "connectionStringSecretName": mongo_uri_secret(service),
+                # Appended to the connection string (the operator adds ssl=true itself): the CA the pods mount.
+                "additionalConnectionStringConfig": {"tlsCAFile": MONGO_CA_FILE},
             }],
             # Our transactions last milliseconds; a short lifetime frees the locks of one a crashed pod left open.
             "additionalMongodConfig": {"setParameter": {"transactionLifetimeLimitSeconds": 15},
@@ -344,6 +381,54 @@ def database_budget(service: str) -> dict:
     majority that elects a primary. The operator labels the members ``app: <name>-svc``."""
     return disruption_budget(mongo_name(service), {**labels(service), "app.kubernetes.io/component": "database"},
                              {"app": f"{mongo_name(service)}-svc"})
+
+
+def certificate_authority() -> list[dict]:
+    """A private CA for the databases: a self-signed root (ten years) and the ``Issuer`` that signs with it. Replace
+    the ``tasklinkr-ca`` Issuer by your own CA's (or a Vault / ACME issuer) to use another."""
+    selfsigned = "tasklinkr-selfsigned"
+    return [
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": selfsigned},
+         "spec": {"selfSigned": {}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": CA_ISSUER},
+         "spec": {"isCA": True, "commonName": "TaskLINKr database CA", "secretName": CA_ISSUER,
+                  "duration": "87600h", "privateKey": {"algorithm": "ECDSA", "size": 256},
+                  "issuerRef": {"name": selfsigned, "kind": "Issuer"}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": CA_ISSUER},
+         "spec": {"ca": {"secretName": CA_ISSUER}}},
+    ]
+
+
+def database_certificate(service: str, namespace: str) -> dict:
+    """The replica set's server certificate, for every member (``<name>-<i>.<name>-svc.<namespace>.svc.<domain>``,
+    the addresses the operator gives the members and puts in the connection string). Members also present it to
+    each other, hence client auth too. cert-manager renews it a month before it expires; the operator rolls it out."""
+    name = mongo_name(service)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": mongo_tls_secret(service),
+                     "labels": {**labels(service), "app.kubernetes.io/component": "database"}},
+        "spec": {
+            "secretName": mongo_tls_secret(service),
+            "dnsNames": [f"*.{name}-svc.{namespace}.svc.{CLUSTER_DOMAIN}"],
+            "duration": "2160h",
+            "renewBefore": "720h",
+            "usages": ["server auth", "client auth", "digital signature", "key encipherment"],
+            "issuerRef": {"name": CA_ISSUER, "kind": "Issuer"},
+        },
+    }
+
+
+def overlay_namespaces() -> dict[Path, str]:
+    """overlay folder -> the namespace its kustomization puts everything in."""
+    found = {}
+    for path in sorted(OVERLAYS.glob("*/kustomization.yaml")):
+        namespace = yaml.safe_load(path.read_text()).get("namespace")
+        if not namespace:
+            raise SystemExit(f"{path.relative_to(ROOT)} sets no namespace: the databases' certificates need it")
+        found[path.parent] = namespace
+    return found
 
 
 def documents(objects: list[dict]) -> str:
@@ -394,6 +479,10 @@ def render() -> dict[Path, str]:
     generated = {COPIES / copy_name(path): path.read_text() for path in dashboards}
     if rules:
         generated[COMPONENT / "prometheus-rules.generated.yaml"] = documents([prometheus_rule(rules)])
+    for overlay, namespace in overlay_namespaces().items():
+        generated[overlay / "mongodb-tls.generated.yaml"] = documents(
+            [*certificate_authority(),
+             *(database_certificate(s, namespace) for s in services if s in settings.DATA_SERVICES)])
     return {
         **generated,
         COMPONENT / "kustomization.yaml": observability_component(rules, dashboards),

@@ -138,7 +138,8 @@ def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]
                     yield ident(doc), ref["name"], None
         for volume in pod.get("volumes", []):
             if ref := volume.get("secret"):
-                yield ident(doc), ref["secretName"], None
+                for key in [item["key"] for item in ref.get("items", [])] or [None]:
+                    yield ident(doc), ref["secretName"], key
     for doc in docs:
         if doc["kind"] == "User" and (imported := doc["spec"].get("importCredentialsSecret")):
             yield ident(doc), imported["name"], "username"
@@ -149,6 +150,12 @@ def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]
             for user in doc["spec"]["users"]:
                 ref = user["passwordSecretRef"]
                 yield ident(doc), ref["name"], ref.get("key", "password")
+            tls = doc["spec"].get("security", {}).get("tls", {})
+            for field, key in (("certificateKeySecretRef", "tls.crt"), ("caCertificateSecretRef", "ca.crt")):
+                if tls.get(field, {}).get("name"):
+                    yield ident(doc), tls[field]["name"], key
+        elif doc["kind"] == "Issuer" and (ca := doc["spec"].get("ca")):
+            yield ident(doc), ca["secretName"], "tls.key"
         elif doc["kind"] == "Ingress":
             for tls in doc["spec"].get("tls", []):
                 yield ident(doc), tls["secretName"], "tls.crt"
@@ -172,6 +179,8 @@ def operator_secrets(docs: list[dict]) -> dict[str, set[str]]:
         elif doc["kind"] == "RabbitmqCluster":
             written[f"{doc['metadata']['name']}-default-user"] = {"username", "password", "host", "port",
                                                                    "connection_string"}
+        elif doc["kind"] == "Certificate":
+            written[doc["spec"]["secretName"]] = {"tls.crt", "tls.key", "ca.crt"}
         elif doc["kind"] == "User" and "importCredentialsSecret" not in doc["spec"]:
             written[user_credentials_secret(doc)] = {"username", "password"}
     return written
@@ -471,3 +480,82 @@ def broker_user_problems(docs: list[dict], grants: dict[str, dict], workload_use
                          f"{target['metadata']['name']} does not define"
                          for e in auth["spec"].get("env", []) if e["name"] not in env]
     return list(dict.fromkeys(problems))
+
+
+# -- database TLS -------------------------------------------------------------------------------------------------
+
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def covers(dns_names: list[str], host: str) -> bool:
+    """A certificate name matches the host, a wildcard standing for exactly its leftmost label."""
+    return any(name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:]) for name in dns_names)
+
+
+def member_hosts(db: dict) -> list[str]:
+    """The members' addresses the MongoDB operator gives them (and writes into the connection string)."""
+    name, namespace = db["metadata"]["name"], db["metadata"].get("namespace", "default")
+    return [f"{name}-{i}.{name}-svc.{namespace}.svc.{CLUSTER_DOMAIN}" for i in range(db["spec"]["members"])]
+
+
+def mounted_files(pod: dict, container: dict) -> dict[str, tuple[str, str]]:
+    """path -> (Secret, key) of every Secret key projected into the container's file system."""
+    secrets = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        if source := secrets.get(mount["name"]):
+            for item in source.get("items", []):
+                files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = (source["secretName"], item["key"])
+    return files
+
+
+def database_tls_problems(docs: list[dict]) -> list[str]:
+    """Every replica set requires TLS with a cert-manager certificate of the overlay that names all its members and
+    is signed by an Issuer of the overlay; the connection string the operator writes names a CA file that every pod
+    reading it mounts from the CA of the issuer that signed the database's certificate."""
+    problems = []
+    issuers = named(docs, "Issuer")
+    certificates = {doc["spec"]["secretName"]: doc for doc in named(docs, "Certificate").values()}
+    for name, certificate in named(docs, "Certificate").items():
+        ref = certificate["spec"]["issuerRef"]
+        if ref.get("kind", "Issuer") != "Issuer" or ref["name"] not in issuers:
+            problems.append(f"Certificate/{name} is issued by {ref.get('kind', 'Issuer')} {ref['name']}, which the "
+                            "overlay does not declare")
+    for name, issuer in issuers.items():
+        ca = issuer["spec"].get("ca")
+        if ca and not certificates.get(ca["secretName"], {}).get("spec", {}).get("isCA"):
+            problems.append(f"Issuer/{name} signs with Secret {ca['secretName']}, which no CA Certificate writes")
+    readers: dict[str, list[tuple[dict, dict, dict]]] = {}
+    for doc, pod in pod_specs(docs):
+        for container in pod["containers"]:
+            for variable in container.get("env", []):
+                if ref := variable.get("valueFrom", {}).get("secretKeyRef"):
+                    readers.setdefault(ref["name"], []).append((doc, pod, container))
+    for name, db in named(docs, "MongoDBCommunity").items():
+        tls = db["spec"].get("security", {}).get("tls", {})
+        if not tls.get("enabled") or tls.get("optional"):
+            problems.append(f"MongoDBCommunity/{name} does not require TLS")
+            continue
+        server = certificates.get(tls.get("certificateKeySecretRef", {}).get("name"))
+        ca_secret = tls.get("caCertificateSecretRef", {}).get("name")
+        if server is None:
+            problems.append(f"MongoDBCommunity/{name}: its certificate Secret "
+                            f"{tls.get('certificateKeySecretRef', {}).get('name')} is written by no Certificate")
+            continue
+        problems += [f"MongoDBCommunity/{name}: Certificate/{server['metadata']['name']} does not name member {host}"
+                     for host in member_hosts(db) if not covers(server["spec"].get("dnsNames", []), host)]
+        ca_source = certificates.get(ca_secret)
+        if ca_source is None or ca_source["spec"]["issuerRef"] != server["spec"]["issuerRef"]:
+            problems.append(f"MongoDBCommunity/{name}: CA Secret {ca_secret} is not from the issuer of its "
+                            f"certificate ({server['spec']['issuerRef']['name']})")
+        for user in db["spec"]["users"]:
+            ca_file = (user.get("additionalConnectionStringConfig") or {}).get("tlsCAFile") \
+                or (db["spec"].get("additionalConnectionStringConfig") or {}).get("tlsCAFile")
+            for doc, pod, container in readers.get(user.get("connectionStringSecretName"), []):
+                where = f"{ident(doc)} container {container['name']}"
+                if ca_file is None:
+                    problems.append(f"{where}: the connection string of MongoDBCommunity/{name} names no tlsCAFile")
+                elif mounted_files(pod, container).get(ca_file) != (ca_secret, "ca.crt"):
+                    problems.append(f"{where}: {ca_file} (tlsCAFile of MongoDBCommunity/{name}) is not ca.crt of "
+                                    f"Secret {ca_secret} mounted")
+    return problems

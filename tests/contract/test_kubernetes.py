@@ -68,8 +68,8 @@ def test_every_object_fits_the_kubernetes_api_or_its_operators_crd(overlay):
     docs = objects(overlay)
     assert manifests.schema_problems(docs) == []
     kinds = {doc["kind"] for doc in docs}
-    assert {"RabbitmqCluster", "User", "Permission", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication",
-            "PodMonitor"} <= kinds
+    assert {"RabbitmqCluster", "User", "Permission", "MongoDBCommunity", "Issuer", "Certificate", "ScaledObject",
+            "TriggerAuthentication", "PodMonitor"} <= kinds
     assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job",
             "ConfigMap"} <= kinds
 
@@ -171,6 +171,42 @@ def test_every_service_runs_and_uses_its_own_replica_set(overlay):
 
 
 @overlays
+def test_every_replica_set_requires_tls_and_every_service_verifies_it_against_the_mounted_ca(overlay):
+    docs = objects(overlay)
+    assert manifests.database_tls_problems(docs) == []
+    for service in settings.DATA_SERVICES:
+        users = named(docs, "MongoDBCommunity")[f"mongo-{service}"]["spec"]["users"]
+        # The operator writes ssl=true (tls.enabled) itself; this is the CA file pymongo verifies the members with.
+        assert [user["additionalConnectionStringConfig"]["tlsCAFile"] for user in users] == \
+            ["/etc/tasklinkr/mongo-ca/ca.crt"]
+
+
+def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missing_mounts():
+    docs = objects(PRODUCTION)
+    one(docs, "MongoDBCommunity", "mongo-providers")["spec"]["security"]["tls"]["enabled"] = False
+    one(docs, "Certificate", "mongo-postings-tls")["spec"]["dnsNames"] = [
+        "*.mongo-postings-svc.tasklinkr-dev.svc.cluster.local"]
+    one(docs, "MongoDBCommunity", "mongo-matching")["spec"]["security"]["tls"]["caCertificateSecretRef"]["name"] = \
+        "tasklinkr-ca"
+    billing = one(docs, "Deployment", "billing")["spec"]["template"]["spec"]
+    billing["containers"][0]["volumeMounts"] = [m for m in billing["containers"][0]["volumeMounts"]
+                                                if m["name"] != "mongo-ca"]
+    one(docs, "Certificate", "mongo-gateway-tls")["spec"]["issuerRef"]["name"] = "letsencrypt"
+    problems = manifests.database_tls_problems(docs)
+    assert any("MongoDBCommunity/mongo-providers does not require TLS" in p for p in problems)
+    assert sum("Certificate/mongo-postings-tls does not name member mongo-postings-" in p for p in problems) == 3
+    assert any("MongoDBCommunity/mongo-matching: CA Secret tasklinkr-ca is not from the issuer" in p
+               for p in problems)
+    assert any("Deployment/billing container billing: /etc/tasklinkr/mongo-ca/ca.crt" in p for p in problems)
+    assert any("Certificate/mongo-gateway-tls is issued by Issuer letsencrypt, which the overlay does not declare"
+               in p for p in problems)
+    # The matching pods still mount their database's own CA, not the one its replica set now trusts.
+    assert any("Deployment/matching container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
+               "MongoDBCommunity/mongo-matching) is not ca.crt of Secret tasklinkr-ca mounted" in p for p in problems)
+    assert len(problems) == 8, problems
+
+
+@overlays
 def test_probe_and_init_commands_are_commands_of_the_image(overlay):
     from shared.cli import app
 
@@ -266,6 +302,10 @@ def env(container: dict, name: str) -> dict:
     (lambda d: one(d, "TriggerAuthentication")["spec"].__setitem__("secretTargetRefs", []), "secretTargetRefs"),
     (lambda d: one(d, "User")["spec"].__setitem__("tags", ["root"]), "'root' is not one of"),
     (lambda d: one(d, "Permission")["spec"].pop("vhost"), "'vhost' is a required property"),
+    (lambda d: one(d, "Certificate")["spec"].pop("secretName"), "'secretName' is a required property"),
+    (lambda d: one(d, "Issuer")["spec"].__setitem__("selfsigned", {}), "'selfsigned' was unexpected"),
+    (lambda d: one(d, "MongoDBCommunity")["spec"]["security"]["tls"].__setitem__("enabled", "yes"),
+     "'yes' is not of type 'boolean'"),
     (lambda d: one(d, "PodMonitor")["spec"]["podMetricsEndpoints"][0].__setitem__("port", 9100), "9100 is not of"),
     (lambda d: d.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
      "no schema"),
