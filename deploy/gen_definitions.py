@@ -108,6 +108,20 @@ def broker_users(catalog: dict) -> list[str]:
     return [*(f"{USER_PREFIX}{service}" for service in SERVICES), OPERATOR_USER]
 
 
+def user_tags(user: str) -> list[str]:
+    """Management tags: the operator administers (topology, dead letters, tenants' users); services get none."""
+    return ["administrator"] if user == OPERATOR_USER else []
+
+
+def user_permissions(catalog: dict, user: str) -> dict:
+    """configure / write / read of one user of ``broker_users`` on ``VHOST``: everything for the operator, a
+    service's own exchanges and queues (``service_permissions``) for a service. Compose's definitions and the
+    Kubernetes ``Permission`` objects (deploy/gen_kubernetes.py) both take them from here."""
+    if user == OPERATOR_USER:
+        return {"configure": ".*", "write": ".*", "read": ".*"}
+    return service_permissions(catalog, user.removeprefix(USER_PREFIX))
+
+
 def _topology(catalog: dict) -> tuple[list, list]:
     """``shared.topology.declarations`` as the compose containers see it: no overrides, no config file."""
     if "environ" in inspect.signature(declarations).parameters:
@@ -128,13 +142,9 @@ def definitions(catalog: dict, passwords: dict[str, str] | None = None) -> dict:
         if missing:
             raise ValueError(f"no password for {', '.join(missing)}")
         for user in broker_users(catalog):
-            operator = user == OPERATOR_USER
             users.append({"name": user, "password_hash": password_hash(passwords[user]),
-                          "hashing_algorithm": "rabbit_password_hashing_sha256",
-                          "tags": ["administrator"] if operator else []})
-            granted = ({"configure": ".*", "write": ".*", "read": ".*"} if operator
-                       else service_permissions(catalog, user.removeprefix(USER_PREFIX)))
-            permissions.append({"user": user, "vhost": VHOST, **granted})
+                          "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": user_tags(user)})
+            permissions.append({"user": user, "vhost": VHOST, **user_permissions(catalog, user)})
     return {
         "vhosts": [{"name": VHOST}],
         "users": users,

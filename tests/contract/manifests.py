@@ -138,8 +138,11 @@ def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]
                     yield ident(doc), ref["name"], None
         for volume in pod.get("volumes", []):
             if ref := volume.get("secret"):
-                yield ident(doc), ref["secretName"], None
+                for key in [item["key"] for item in ref.get("items", [])] or [None]:
+                    yield ident(doc), ref["secretName"], key
     for doc in docs:
+        if doc["kind"] == "User" and (imported := doc["spec"].get("importCredentialsSecret")):
+            yield ident(doc), imported["name"], "username"
         if doc["kind"] == "TriggerAuthentication":
             for ref in doc["spec"].get("secretTargetRef", []):
                 yield ident(doc), ref["name"], ref["key"]
@@ -147,6 +150,12 @@ def secret_references(docs: list[dict]) -> Iterator[tuple[str, str, str | None]]
             for user in doc["spec"]["users"]:
                 ref = user["passwordSecretRef"]
                 yield ident(doc), ref["name"], ref.get("key", "password")
+            tls = doc["spec"].get("security", {}).get("tls", {})
+            for field, key in (("certificateKeySecretRef", "tls.crt"), ("caCertificateSecretRef", "ca.crt")):
+                if tls.get(field, {}).get("name"):
+                    yield ident(doc), tls[field]["name"], key
+        elif doc["kind"] == "Issuer" and (ca := doc["spec"].get("ca")):
+            yield ident(doc), ca["secretName"], "tls.key"
         elif doc["kind"] == "Ingress":
             for tls in doc["spec"].get("tls", []):
                 yield ident(doc), tls["secretName"], "tls.crt"
@@ -170,7 +179,18 @@ def operator_secrets(docs: list[dict]) -> dict[str, set[str]]:
         elif doc["kind"] == "RabbitmqCluster":
             written[f"{doc['metadata']['name']}-default-user"] = {"username", "password", "host", "port",
                                                                    "connection_string"}
+        elif doc["kind"] == "Certificate":
+            written[doc["spec"]["secretName"]] = {"tls.crt", "tls.key", "ca.crt"}
+        elif doc["kind"] == "User" and "importCredentialsSecret" not in doc["spec"]:
+            written[user_credentials_secret(doc)] = {"username", "password"}
     return written
+
+
+def user_credentials_secret(user: dict) -> str:
+    """The Secret holding a Messaging Topology Operator User's credentials: the one it imports, else the one the
+    operator writes (``<name>-user-credentials``, internal/controller/user_controller.go, v1.20.1)."""
+    imported = user["spec"].get("importCredentialsSecret")
+    return imported["name"] if imported else f"{user['metadata']['name']}-user-credentials"
 
 
 def secret_problems(docs: list[dict], required: dict[str, set[str]]) -> list[str]:
@@ -354,4 +374,188 @@ def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]]) 
             if trigger.get("authenticationRef", {}).get("name") not in auths:
                 problems.append(f"ScaledObject/{doc['metadata']['name']} trigger for {queue} names no "
                                 "TriggerAuthentication of the overlay")
+    return problems
+
+
+# -- broker users -------------------------------------------------------------------------------------------------
+
+VARIABLE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def env_of(docs: list[dict], container: dict) -> dict[str, tuple[str, object]]:
+    """A container's variables as the kubelet defines them: name -> ("value", text) | ("secret", (name, key)) |
+    ("config", value of the ConfigMap key), envFrom first, then env in order; a ``$(VAR)`` refers only to a variable
+    defined before it (else it stays literal)."""
+    maps = named(docs, "ConfigMap")
+    defined: dict[str, tuple[str, object]] = {}
+    for source in container.get("envFrom", []):
+        if (ref := source.get("configMapRef")) and ref["name"] in maps:
+            defined.update({k: ("config", v) for k, v in maps[ref["name"]].get("data", {}).items()})
+    for env in container.get("env", []):
+        if "value" in env:
+            undefined = [name for name in VARIABLE.findall(env["value"]) if name not in defined]
+            defined[env["name"]] = ("value", env["value"]) if not undefined else ("undefined", undefined)
+        elif ref := env.get("valueFrom", {}).get("secretKeyRef"):
+            defined[env["name"]] = ("secret", (ref["name"], ref["key"]))
+    return defined
+
+
+def amqp_problems(docs: list[dict], who: str, container: dict, user: dict) -> list[str]:
+    """The container's TASKLINKR_AMQP_URI is amqp://<username>:<password>@<host>:5672/ built from ``user``'s
+    credentials Secret and a host reachable from any namespace (KEDA dials it from its own)."""
+    where = f"{who} container {container['name']}"
+    env = env_of(docs, container)
+    kind, uri = env.get("TASKLINKR_AMQP_URI", ("missing", None))
+    if kind == "undefined":
+        return [f"{where}: TASKLINKR_AMQP_URI uses {uri}, defined nowhere before it"]
+    match = re.fullmatch(r"amqps?://\$\((\w+)\):\$\((\w+)\)@\$\((\w+)\):\d+/", str(uri)) if kind == "value" else None
+    if match is None:
+        return [f"{where}: TASKLINKR_AMQP_URI is not built from a User's credentials Secret ({kind}: {uri})"]
+    username, password, host = (env[name] for name in match.groups())
+    secret = user_credentials_secret(user)
+    problems = [f"{where}: the AMQP {part} is {value}, not key {part} of Secret {secret} of User/"
+                f"{user['metadata']['name']}"
+                for part, value in (("username", username), ("password", password))
+                if value != ("secret", (secret, part))]
+    cluster = named(docs, "RabbitmqCluster").get(user["spec"]["rabbitmqClusterReference"]["name"])
+    if cluster is not None:
+        expected = f"{cluster['metadata']['name']}.{cluster['metadata'].get('namespace', 'default')}.svc"
+        if host != ("config", expected):
+            problems.append(f"{where}: the AMQP host is {host}, not the broker's namespaced name {expected}")
+    return problems
+
+
+def broker_user_problems(docs: list[dict], grants: dict[str, dict], workload_users: dict[str, str],
+                         vhost: str) -> list[str]:
+    """Every broker user of compose's definitions (``grants``: user -> tags and permissions) is a User of the
+    overlay's RabbitmqCluster with one Permission on ``vhost`` granting exactly those regexes, there is no other,
+    and every workload (``workload_users``: "Kind/name" -> user) connects as its own user, KEDA too."""
+    clusters = named(docs, "RabbitmqCluster")
+    users = named(docs, "User")
+    problems = [f"{ident(doc)} refers to RabbitmqCluster {doc['spec']['rabbitmqClusterReference'].get('name')}, "
+                "which the overlay does not declare"
+                for doc in docs if doc["kind"] in ("User", "Permission")
+                and doc["spec"]["rabbitmqClusterReference"].get("name") not in clusters]
+    granted: dict[str, list[dict]] = {}
+    for name, permission in named(docs, "Permission").items():
+        spec = permission["spec"]
+        user = spec.get("userReference", {}).get("name")
+        if user not in users:
+            problems.append(f"Permission/{name} grants to {user or spec.get('user')}, which is no User of the overlay")
+            continue
+        if spec["vhost"] != vhost:
+            problems.append(f"Permission/{name} is on vhost {spec['vhost']}, the services use {vhost}")
+        if spec["rabbitmqClusterReference"] != users[user]["spec"]["rabbitmqClusterReference"]:
+            problems.append(f"Permission/{name} and User/{user} are on different clusters")
+        granted.setdefault(user, []).append(spec["permissions"])
+    for user, grant in grants.items():
+        if user not in users:
+            problems.append(f"broker user {user} has no User")
+            continue
+        if sorted(users[user]["spec"].get("tags", [])) != sorted(grant["tags"]):
+            problems.append(f"User/{user} has tags {users[user]['spec'].get('tags', [])}, compose gives "
+                            f"{grant['tags']}")
+        if granted.get(user, []) != [grant["permissions"]]:
+            problems.append(f"User/{user} is granted {granted.get(user, [])}, compose grants "
+                            f"{grant['permissions']}")
+    problems += [f"User/{user} is no broker user of compose's definitions" for user in sorted(set(users) - set(grants))]
+    workloads = {ident(doc): pod for doc, pod in pod_specs(docs)}
+    for who, user in workload_users.items():
+        if who not in workloads:
+            problems.append(f"{who} does not exist")
+        elif user in users:
+            pod = workloads[who]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                problems += amqp_problems(docs, who, container, users[user])
+    auths = named(docs, "TriggerAuthentication")
+    deployments = named(docs, "Deployment")
+    for name, scaled in named(docs, "ScaledObject").items():
+        target = deployments.get(scaled["spec"]["scaleTargetRef"]["name"])
+        if target is None:
+            continue
+        env = env_of(docs, target["spec"]["template"]["spec"]["containers"][0])
+        for trigger in scaled["spec"]["triggers"]:
+            auth = auths.get(trigger.get("authenticationRef", {}).get("name"), {"spec": {}})
+            problems += [f"ScaledObject/{name} takes {e['parameter']} from {e['name']}, which Deployment/"
+                         f"{target['metadata']['name']} does not define"
+                         for e in auth["spec"].get("env", []) if e["name"] not in env]
+    return list(dict.fromkeys(problems))
+
+
+# -- database TLS -------------------------------------------------------------------------------------------------
+
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def covers(dns_names: list[str], host: str) -> bool:
+    """A certificate name matches the host, a wildcard standing for exactly its leftmost label."""
+    return any(name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:]) for name in dns_names)
+
+
+def member_hosts(db: dict) -> list[str]:
+    """The members' addresses the MongoDB operator gives them (and writes into the connection string)."""
+    name, namespace = db["metadata"]["name"], db["metadata"].get("namespace", "default")
+    return [f"{name}-{i}.{name}-svc.{namespace}.svc.{CLUSTER_DOMAIN}" for i in range(db["spec"]["members"])]
+
+
+def mounted_files(pod: dict, container: dict) -> dict[str, tuple[str, str]]:
+    """path -> (Secret, key) of every Secret key projected into the container's file system."""
+    secrets = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        if source := secrets.get(mount["name"]):
+            for item in source.get("items", []):
+                files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = (source["secretName"], item["key"])
+    return files
+
+
+def database_tls_problems(docs: list[dict]) -> list[str]:
+    """Every replica set requires TLS with a cert-manager certificate of the overlay that names all its members and
+    is signed by an Issuer of the overlay; the connection string the operator writes names a CA file that every pod
+    reading it mounts from the CA of the issuer that signed the database's certificate."""
+    problems = []
+    issuers = named(docs, "Issuer")
+    certificates = {doc["spec"]["secretName"]: doc for doc in named(docs, "Certificate").values()}
+    for name, certificate in named(docs, "Certificate").items():
+        ref = certificate["spec"]["issuerRef"]
+        if ref.get("kind", "Issuer") != "Issuer" or ref["name"] not in issuers:
+            problems.append(f"Certificate/{name} is issued by {ref.get('kind', 'Issuer')} {ref['name']}, which the "
+                            "overlay does not declare")
+    for name, issuer in issuers.items():
+        ca = issuer["spec"].get("ca")
+        if ca and not certificates.get(ca["secretName"], {}).get("spec", {}).get("isCA"):
+            problems.append(f"Issuer/{name} signs with Secret {ca['secretName']}, which no CA Certificate writes")
+    readers: dict[str, list[tuple[dict, dict, dict]]] = {}
+    for doc, pod in pod_specs(docs):
+        for container in pod["containers"]:
+            for variable in container.get("env", []):
+                if ref := variable.get("valueFrom", {}).get("secretKeyRef"):
+                    readers.setdefault(ref["name"], []).append((doc, pod, container))
+    for name, db in named(docs, "MongoDBCommunity").items():
+        tls = db["spec"].get("security", {}).get("tls", {})
+        if not tls.get("enabled") or tls.get("optional"):
+            problems.append(f"MongoDBCommunity/{name} does not require TLS")
+            continue
+        server = certificates.get(tls.get("certificateKeySecretRef", {}).get("name"))
+        ca_secret = tls.get("caCertificateSecretRef", {}).get("name")
+        if server is None:
+            problems.append(f"MongoDBCommunity/{name}: its certificate Secret "
+                            f"{tls.get('certificateKeySecretRef', {}).get('name')} is written by no Certificate")
+            continue
+        problems += [f"MongoDBCommunity/{name}: Certificate/{server['metadata']['name']} does not name member {host}"
+                     for host in member_hosts(db) if not covers(server["spec"].get("dnsNames", []), host)]
+        ca_source = certificates.get(ca_secret)
+        if ca_source is None or ca_source["spec"]["issuerRef"] != server["spec"]["issuerRef"]:
+            problems.append(f"MongoDBCommunity/{name}: CA Secret {ca_secret} is not from the issuer of its "
+                            f"certificate ({server['spec']['issuerRef']['name']})")
+        for user in db["spec"]["users"]:
+            ca_file = (user.get("additionalConnectionStringConfig") or {}).get("tlsCAFile") \
+                or (db["spec"].get("additionalConnectionStringConfig") or {}).get("tlsCAFile")
+            for doc, pod, container in readers.get(user.get("connectionStringSecretName"), []):
+                where = f"{ident(doc)} container {container['name']}"
+                if ca_file is None:
+                    problems.append(f"{where}: the connection string of MongoDBCommunity/{name} names no tlsCAFile")
+                elif mounted_files(pod, container).get(ca_file) != (ca_secret, "ca.crt"):
+                    problems.append(f"{where}: {ca_file} (tlsCAFile of MongoDBCommunity/{name}) is not ca.crt of "
+                                    f"Secret {ca_secret} mounted")
     return problems

@@ -30,6 +30,15 @@ def generator():
     return load_script(manifests.REPO / "deploy" / "gen_kubernetes.py", "gen_kubernetes")
 
 
+# Compose's broker definitions are the source of truth for the users and what each may do.
+definitions = load_script(manifests.REPO / "deploy" / "gen_definitions.py", "gen_definitions")
+BROKER_GRANTS = {user: {"tags": definitions.user_tags(user),
+                        "permissions": definitions.user_permissions(load_catalog(), user)}
+                 for user in definitions.broker_users(load_catalog())}
+WORKLOAD_USERS = {**{f"Deployment/{service}": f"{definitions.USER_PREFIX}{service}" for service in settings.SERVICES},
+                  "Job/tasklinkr-topology": definitions.OPERATOR_USER}
+
+
 def test_generated_manifests_are_current(generator):
     assert generator.main(["--check"]) == 0, "deploy/kubernetes is stale: run python deploy/gen_kubernetes.py"
 
@@ -59,7 +68,8 @@ def test_every_object_fits_the_kubernetes_api_or_its_operators_crd(overlay):
     docs = objects(overlay)
     assert manifests.schema_problems(docs) == []
     kinds = {doc["kind"] for doc in docs}
-    assert {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication", "PodMonitor"} <= kinds
+    assert {"RabbitmqCluster", "User", "Permission", "MongoDBCommunity", "Issuer", "Certificate", "ScaledObject",
+            "TriggerAuthentication", "PodMonitor"} <= kinds
     assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job",
             "ConfigMap"} <= kinds
 
@@ -67,6 +77,46 @@ def test_every_object_fits_the_kubernetes_api_or_its_operators_crd(overlay):
 @overlays
 def test_every_secret_referenced_is_declared_by_the_overlay(overlay):
     assert manifests.secret_problems(objects(overlay), manifests.required_secrets(overlay)) == []
+
+
+@overlays
+def test_every_service_connects_to_the_broker_as_its_own_user_with_composes_permissions(overlay):
+    assert manifests.broker_user_problems(objects(overlay), BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST) == []
+
+
+def test_broker_user_check_rejects_shared_widened_and_dangling_users():
+    docs = objects(PRODUCTION)
+    postings = container_of(docs, "postings")
+    env(postings, "RABBITMQ_PASSWORD")["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-matching-user-credentials"
+    one(docs, "Permission", "tasklinkr-billing")["spec"]["userReference"]["name"] = "tasklinkr-biling"
+    one(docs, "Permission", "tasklinkr-providers")["spec"]["vhost"] = "tasklinkr"
+    one(docs, "Permission", "tasklinkr-gateway")["spec"]["permissions"]["configure"] = ".*"
+    docs.remove(one(docs, "User", "tasklinkr-contracting"))
+    one(docs, "TriggerAuthentication")["spec"]["env"][0]["name"] = "AMQP_URI"
+    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST)
+    assert any("Deployment/postings container postings: the AMQP password is ('secret', "
+               "('tasklinkr-matching-user-credentials', 'password'))" in p for p in problems)
+    assert any("Permission/tasklinkr-billing grants to tasklinkr-biling, which is no User" in p for p in problems)
+    assert any("User/tasklinkr-billing is granted []" in p for p in problems)
+    assert any("Permission/tasklinkr-providers is on vhost tasklinkr" in p for p in problems)
+    assert any("User/tasklinkr-gateway is granted" in p and "'configure': '.*'" in p for p in problems)
+    assert any("broker user tasklinkr-contracting has no User" in p for p in problems)
+    assert any("Permission/tasklinkr-contracting grants to tasklinkr-contracting, which is no User" in p
+               for p in problems)
+    assert sum("takes host from AMQP_URI" in p for p in problems) == len(named(docs, "ScaledObject"))
+    assert len(problems) == 7 + len(named(docs, "ScaledObject")), problems
+    # The contracting pods still read the credentials of the User that is gone: nothing writes that Secret.
+    assert any("Deployment/contracting refers to Secret tasklinkr-contracting-user-credentials, which the overlay "
+               "neither declares" in p for p in manifests.secret_problems(docs, manifests.required_secrets(PRODUCTION)))
+
+
+def test_broker_user_check_rejects_a_host_keda_cannot_reach():
+    docs = objects("dev")
+    config = next(doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith(
+        "tasklinkr-config"))
+    config["data"]["RABBITMQ_HOST"] = "rabbitmq"
+    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST)
+    assert problems and all("not the broker's namespaced name rabbitmq.tasklinkr-dev.svc" in p for p in problems)
 
 
 @overlays
@@ -114,10 +164,46 @@ def test_every_service_runs_and_uses_its_own_replica_set(overlay):
     uri_secrets = {user["connectionStringSecretName"]: name for name, db in named(docs, "MongoDBCommunity").items()
                    for user in db["spec"]["users"]}
     for service in settings.DATA_SERVICES:
-        env = {e["name"]: e for e in deployments[service]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        ref = env["TASKLINKR_MONGO_URI"]["valueFrom"]["secretKeyRef"]
+        variables = {e["name"]: e for e in deployments[service]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        ref = variables["TASKLINKR_MONGO_URI"]["valueFrom"]["secretKeyRef"]
         assert uri_secrets.get(ref["name"]) == f"mongo-{service}", f"{service} reads {ref['name']}"
         assert ref["key"] == "connectionString.standard"  # every member and the replicaSet name
+
+
+@overlays
+def test_every_replica_set_requires_tls_and_every_service_verifies_it_against_the_mounted_ca(overlay):
+    docs = objects(overlay)
+    assert manifests.database_tls_problems(docs) == []
+    for service in settings.DATA_SERVICES:
+        users = named(docs, "MongoDBCommunity")[f"mongo-{service}"]["spec"]["users"]
+        # The operator writes ssl=true (tls.enabled) itself; this is the CA file pymongo verifies the members with.
+        assert [user["additionalConnectionStringConfig"]["tlsCAFile"] for user in users] == \
+            ["/etc/tasklinkr/mongo-ca/ca.crt"]
+
+
+def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missing_mounts():
+    docs = objects(PRODUCTION)
+    one(docs, "MongoDBCommunity", "mongo-providers")["spec"]["security"]["tls"]["enabled"] = False
+    one(docs, "Certificate", "mongo-postings-tls")["spec"]["dnsNames"] = [
+        "*.mongo-postings-svc.tasklinkr-dev.svc.cluster.local"]
+    one(docs, "MongoDBCommunity", "mongo-matching")["spec"]["security"]["tls"]["caCertificateSecretRef"]["name"] = \
+        "tasklinkr-ca"
+    billing = one(docs, "Deployment", "billing")["spec"]["template"]["spec"]
+    billing["containers"][0]["volumeMounts"] = [m for m in billing["containers"][0]["volumeMounts"]
+                                                if m["name"] != "mongo-ca"]
+    one(docs, "Certificate", "mongo-gateway-tls")["spec"]["issuerRef"]["name"] = "letsencrypt"
+    problems = manifests.database_tls_problems(docs)
+    assert any("MongoDBCommunity/mongo-providers does not require TLS" in p for p in problems)
+    assert sum("Certificate/mongo-postings-tls does not name member mongo-postings-" in p for p in problems) == 3
+    assert any("MongoDBCommunity/mongo-matching: CA Secret tasklinkr-ca is not from the issuer" in p
+               for p in problems)
+    assert any("Deployment/billing container billing: /etc/tasklinkr/mongo-ca/ca.crt" in p for p in problems)
+    assert any("Certificate/mongo-gateway-tls is issued by Issuer letsencrypt, which the overlay does not declare"
+               in p for p in problems)
+    # The matching pods still mount their database's own CA, not the one its replica set now trusts.
+    assert any("Deployment/matching container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
+               "MongoDBCommunity/mongo-matching) is not ca.crt of Secret tasklinkr-ca mounted" in p for p in problems)
+    assert len(problems) == 8, problems
 
 
 @overlays
@@ -200,6 +286,10 @@ def container_of(docs: list[dict], service: str) -> dict:
     return one(docs, "Deployment", service)["spec"]["template"]["spec"]["containers"][0]
 
 
+def env(container: dict, name: str) -> dict:
+    return next(variable for variable in container["env"] if variable["name"] == name)
+
+
 @pytest.mark.parametrize("break_it, expected", [
     (lambda d: one(d, "Deployment").__setitem__("spec", {**one(d, "Deployment")["spec"], "replicas": "two"}),
      "'two' is not of type 'integer'"),
@@ -210,6 +300,12 @@ def container_of(docs: list[dict], service: str) -> dict:
     (lambda d: one(d, "MongoDBCommunity")["spec"].__setitem__("type", "Sharded"), "'Sharded' is not one of"),
     (lambda d: one(d, "ScaledObject")["spec"]["triggers"][0].pop("type"), "'type' is a required property"),
     (lambda d: one(d, "TriggerAuthentication")["spec"].__setitem__("secretTargetRefs", []), "secretTargetRefs"),
+    (lambda d: one(d, "User")["spec"].__setitem__("tags", ["root"]), "'root' is not one of"),
+    (lambda d: one(d, "Permission")["spec"].pop("vhost"), "'vhost' is a required property"),
+    (lambda d: one(d, "Certificate")["spec"].pop("secretName"), "'secretName' is a required property"),
+    (lambda d: one(d, "Issuer")["spec"].__setitem__("selfsigned", {}), "'selfsigned' was unexpected"),
+    (lambda d: one(d, "MongoDBCommunity")["spec"]["security"]["tls"].__setitem__("enabled", "yes"),
+     "'yes' is not of type 'boolean'"),
     (lambda d: one(d, "PodMonitor")["spec"]["podMetricsEndpoints"][0].__setitem__("port", 9100), "9100 is not of"),
     (lambda d: d.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
      "no schema"),
@@ -224,9 +320,9 @@ def test_schema_check_rejects_an_invalid_object(break_it, expected):
 def test_secret_check_rejects_undeclared_wrong_key_and_unused_secrets():
     docs = objects(PRODUCTION)
     required = manifests.required_secrets(PRODUCTION)
-    env = container_of(docs, "postings")["env"]
-    env[0]["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-amqp-typo"
-    env[1]["valueFrom"]["secretKeyRef"]["key"] = "connectionString.standrd"
+    postings = container_of(docs, "postings")
+    env(postings, "RABBITMQ_USERNAME")["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-amqp-typo"
+    env(postings, "TASKLINKR_MONGO_URI")["valueFrom"]["secretKeyRef"]["key"] = "connectionString.standrd"
     one(docs, "RabbitmqCluster")["spec"]["tls"]["caSecretName"] = "rabbitmq-ca"
     problems = manifests.secret_problems(docs, {**required, "forgotten": {"x"}})
     assert any("Secret tasklinkr-amqp-typo, which the overlay neither declares" in p for p in problems)
