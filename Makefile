@@ -46,7 +46,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tasklinkr demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared services tests examples
+	$(VENV)/bin/ruff check shared services tests examples bench deploy contracts-schema
 	$(VENV)/bin/lint-imports
 
 test-unit: $(STAMP)

@@ -106,7 +106,8 @@ def certificates(store: Secrets, hostnames: list[str]) -> None:
                           "extendedKeyUsage=serverAuth\nsubjectAltName="
                           + ",".join([*(f"DNS:{name}" for name in dict.fromkeys(names)), "IP:127.0.0.1"]) + "\n")
     request = store.path("tls-server.csr")
-    openssl("req", "-new", "-newkey", "rsa:3072", "-nodes", "-subj", f"/CN={hostnames[0] if hostnames else BROKER_HOST}",
+    common_name = hostnames[0] if hostnames else BROKER_HOST
+    openssl("req", "-new", "-newkey", "rsa:3072", "-nodes", "-subj", f"/CN={common_name}",
             "-keyout", str(key), "-out", str(request))
     openssl("x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
             "-days", str(CERT_DAYS), "-extfile", str(extensions), "-out", str(cert))
