@@ -265,7 +265,7 @@ class _Providers:
 
 
 def test_a_provider_bills_its_own_today_wherever_it_works():
-    from services.billing.service import _providers_today
+    from services.billing.handlers import providers_today as _providers_today
 
     acct = account()
     late_utc = datetime(2027, 2, 1, 20, 30, tzinfo=UTC)  # already Feb 2 in Auckland, still Feb 1 in Bogotá
