@@ -148,7 +148,7 @@ def terms_spans(account: dict, start: date, end: date) -> list[tuple[date, date,
 
 
 def account_from_contract(contract: dict, now: datetime) -> dict:
-    """A billing account from an activated contract (``contract.activated.v1``)."""
+    """A billing account from an activated contract (``events.CONTRACT_ACTIVATED``)."""
     account = {
         "id": contract["id"],
         "tenant_id": contract["tenant_id"],
@@ -177,7 +177,7 @@ def account_from_contract(contract: dict, now: datetime) -> dict:
 
 
 def amend_account(account: dict, contract: dict, effective_date: str, now: datetime) -> dict:
-    """New terms from ``contract.amended.v1``: they bill the work dated on or after the amendment's effective date
+    """New terms from ``events.CONTRACT_AMENDED``: they bill the work dated on or after the amendment's effective date
     (never earlier work, whenever it is invoiced). An older version arriving late changes nothing."""
     if contract["version"] <= account["version"]:
         return account

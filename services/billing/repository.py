@@ -4,7 +4,8 @@
   ``next_period_end`` (what the invoice run looks for).
 - ``items``: billable items (time, usage, milestones) with their idempotency key, unique per contract; an approved
   item carries ``bill_key`` (contract:period start), the invoice that bills it.
-- ``credits``: SLA credits owed (from ``sla.breached.v1``), one per breached window, with what is left to apply.
+- ``credits``: SLA credits owed (from contracting's SLA breaches, ``events.SLA_BREACHED``), one per breached
+  window, with what is left to apply.
 - ``invoices``: issued invoices, unique per (contract, period start) and per (tenant, sequence); the issued
   content never changes, only ``paid``, ``credited``, ``open`` and ``overdue_at``.
 - ``counters``: the next invoice (and credit note) number of each issuer's series (``invoices:provider:<id>``);
