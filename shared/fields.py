@@ -4,18 +4,22 @@ common vocabulary (money, countries, time zones, languages, clock times)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.money import Money, is_currency
 
 _ZONES = frozenset(available_timezones())
+K = TypeVar("K", bound=str)
 
 
 class StrictSchema(Schema):
@@ -343,3 +347,47 @@ class Name(fields.String):
         if _NAME_FORBIDDEN.search(text):
             raise ValidationError("No control or bidirectional formatting characters in a name or title.")
         return text
+
+
+def jsonable(value: Any) -> Any:
+    """The wire form of a Python value: times as RFC 3339 UTC, dates as ISO dates, decimals as plain decimal
+    strings (no exponent), containers element by element, everything else as it is."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+_PARTY_ID = {"client": "tenant_id", "provider": "provider_id"}
+
+
+@lru_cache
+def _party_schema(kinds: tuple[str, ...]) -> Schema:
+    return StrictSchema.from_dict({
+        "kind": fields.String(required=True, validate=validate.OneOf(kinds)),
+        **{key: fields.String(validate=validate.Length(min=1, max=64)) for key in _PARTY_ID.values()},
+    }, name="PartySchema")()
+
+
+def load_party(party: Any, kinds: Iterable[K], message: str, *, problem: str | None = None) -> tuple[K, str | None]:
+    """Who acts: ``{"kind": "client", "tenant_id": ...}``, ``{"kind": "provider", "provider_id": ...}`` or, where
+    ``kinds`` has it, ``{"kind": "operator"}`` (no id). The kind comes back as the member of ``kinds`` (a service's
+    ``Party`` enum, or plain strings). Anything else is refused with ``message`` and marshmallow's details, or with
+    ``problem`` as the one detail when given."""
+    members = {str(kind): kind for kind in kinds}
+    try:
+        loaded = _party_schema(tuple(members)).load(party)
+    except ValidationError as exc:
+        raise ValidationFailed(message, details={"party": [problem]} if problem else exc.messages) from exc
+    kind = members[loaded["kind"]]
+    party_id = loaded.get(_PARTY_ID.get(loaded["kind"], ""))
+    if loaded["kind"] in _PARTY_ID and not party_id:
+        raise ValidationFailed(message, details={"party": [problem or "Missing its id."]})
+    return kind, party_id

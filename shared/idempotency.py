@@ -1,8 +1,9 @@
 """Idempotency keys: a request's own, and those of a batch (each item's ``key``, or the request's ``Idempotency-Key``
-plus its position)."""
+plus its position), and the claim of a keyed batch against what was recorded before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared.errors import ValidationFailed
@@ -36,3 +37,27 @@ def key_batch(items: list[dict], idempotency_key: Any, noun: str) -> list[dict]:
     if len(set(keys)) != len(keys):
         raise ValidationFailed(f"Two {noun}s in one batch share a key.", details={"key": ["Unique per item."]})
     return items
+
+
+def claim_batch(items: list[dict], recorded: Callable[[str], dict | None], same: Iterable[str], noun: str,
+                check: Callable[[dict], str | None], refused: str) -> list[tuple[dict, dict | None]]:
+    """Each item of a keyed batch with what was recorded before under its key (None: it is new).
+
+    A key recorded before with the same ``same`` fields is a duplicate; with other content it is refused. A new
+    item is refused when ``check`` gives a reason (``check`` sees the new items in order, so it can count what the
+    batch adds). One refusal refuses the whole batch: ``ValidationFailed(refused)`` with the reasons per key, and
+    nothing of it is recorded."""
+    fields = tuple(same)
+    problems: dict[str, list[str]] = {}
+    claims: list[tuple[dict, dict | None]] = []
+    for item in items:
+        earlier = recorded(item["key"])
+        if earlier is not None:
+            if any(earlier.get(k) != item.get(k) for k in fields):
+                problems[item["key"]] = [f"This key was already used for a different {noun}."]
+        elif (why := check(item)) is not None:
+            problems[item["key"]] = [why]
+        claims.append((item, earlier))
+    if problems:
+        raise ValidationFailed(refused, details=problems)
+    return claims

@@ -8,6 +8,9 @@ HTML: every value is escaped (``html.escape``): titles and descriptions are the 
 PDF: drawn with fpdf2 (pure Python) in a Unicode TrueType font, DejaVu Sans by default
 (``TASKLINKR_BILLING_PDF_FONT``), so names in any script the font covers print as written. Without that font file
 the PDF falls back to the built-in Helvetica, which covers Latin-1 only: other characters print as ``?``.
+
+Layer: domain-like. Pure rendering of values the handlers give it (no database, no broker); the only thing it
+reads is the configured font file.
 """
 
 from __future__ import annotations

@@ -31,14 +31,15 @@ Rules (docs/design/billing.md has the longer story):
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.errors import Conflict, ValidationFailed
-from shared.money import round_money
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.money import Money, minor_unit, round_money
 
 ZERO = Decimal(0)
 FIXED_KINDS = frozenset({"retainer", "milestone"})
@@ -147,7 +148,7 @@ def terms_spans(account: dict, start: date, end: date) -> list[tuple[date, date,
 
 
 def account_from_contract(contract: dict, now: datetime) -> dict:
-    """A billing account from an activated contract (``contract.activated.v1``)."""
+    """A billing account from an activated contract (``events.CONTRACT_ACTIVATED``)."""
     account = {
         "id": contract["id"],
         "tenant_id": contract["tenant_id"],
@@ -176,7 +177,7 @@ def account_from_contract(contract: dict, now: datetime) -> dict:
 
 
 def amend_account(account: dict, contract: dict, effective_date: str, now: datetime) -> dict:
-    """New terms from ``contract.amended.v1``: they bill the work dated on or after the amendment's effective date
+    """New terms from ``events.CONTRACT_AMENDED``: they bill the work dated on or after the amendment's effective date
     (never earlier work, whenever it is invoiced). An older version arriving late changes nothing."""
     if contract["version"] <= account["version"]:
         return account
@@ -197,6 +198,77 @@ def end_account(account: dict, status: str, last_day: str, now: datetime) -> dic
     end = max(end, account["start_date"])
     return with_next_period({**account, "status": status, "end_date": end, "updated_at": now,
                              "revision": account["revision"] + 1})
+
+
+# -- who may see and do what ---------------------------------------------------------------------------------------
+
+
+def visible(record: dict | None, kind: str, party_id: str | None, what: str, record_id: Any) -> dict:
+    """The record when the party may see it: its client organisation, its provider, or the operator; to anyone
+    else it does not exist (404)."""
+    if record is None or (kind == "client" and record["tenant_id"] != party_id) or (
+            kind == "provider" and record["provider_id"] != party_id):
+        raise NotFound(f"{what} {record_id} not found.")
+    return record
+
+
+def only(kind: str, *allowed: str, action: str) -> None:
+    if kind not in allowed:
+        raise Forbidden(f"Only the {' or '.join(allowed)} may {action}.")
+
+
+def require_positive_in(currency: str, amount: Money, verb: str) -> None:
+    """A positive amount in ``currency`` (the invoice's or the account's), in whole minor units (no 0.4 JPY, no
+    100.005 EUR: a payment or a credit is recorded exactly as sent, never rounded)."""
+    if amount.currency != currency or amount.amount <= 0:
+        raise ValidationFailed(f"{verb} a positive amount in the invoice's currency.",
+                               {"amount": [f"A positive amount in {currency}."]})
+    unit = minor_unit(currency)
+    if amount.amount % unit:
+        raise ValidationFailed(f"{verb} an amount in whole units of {unit} {currency}.",
+                               {"amount": [f"{currency} amounts are in steps of {unit}."]})
+
+
+def seen_reference(earlier: dict | None, loaded: dict) -> bool:
+    """A payment or refund's ``reference`` is its idempotency key: seen before with the same amount it is the same
+    one (True), with another amount a conflict."""
+    if earlier is None:
+        return False
+    if amount_of(earlier["amount"]) != loaded["amount"].amount:
+        raise Conflict("This reference was already used for another amount.", {"reference": loaded["reference"]})
+    return True
+
+
+def same_credit_note(earlier: dict, amount: Decimal, reason: str) -> None:
+    """A credit note's idempotency key seen before must come with the same amount and reason (409 otherwise)."""
+    if (amount_of(earlier["amount"]), earlier["reason"]) != (amount, reason):
+        raise Conflict("This idempotency key was already used for another credit note.",
+                       {"idempotency_key": ["Already used with a different amount or reason."]})
+
+
+def check_run_date(as_of: str | None, today: str) -> str:
+    """The day an on-demand invoice run looks up to: ``as_of`` (never after today) or today."""
+    if as_of and as_of > today:
+        raise ValidationFailed("An invoice run cannot look into the future.", {"as_of": ["Today at the latest."]})
+    return as_of or today
+
+
+def providers_today(provider: dict | None, now: datetime) -> date:
+    """Today where the provider works (its time zone, from its events), so a provider east of UTC can bill its own
+    today; where that is not known yet, today anywhere on Earth (UTC+14)."""
+    zone = (provider or {}).get("time_zone")
+    if zone:
+        return now.astimezone(ZoneInfo(zone)).date()
+    return (now + timedelta(hours=14)).date()
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def credit_id(sla_id: str, window_start: str) -> str:
+    """One credit per SLA window, whatever how often its breach is delivered."""
+    return "crd_" + hashlib.sha256(f"{sla_id}:{window_start}".encode()).hexdigest()[:32]
 
 
 # -- billable items ------------------------------------------------------------------------------------------------
@@ -242,6 +314,42 @@ def check_billable(account: dict, item: dict, today: date, hours_that_week: Deci
         if milestone_taken:
             return f"Milestone {index} ({account['milestones'][index]['title']}) was already submitted."
     return None
+
+
+def week_of(item_date: str) -> str:
+    """The ISO week (its Monday) an item's date falls in: capacity is counted per week."""
+    return period_containing(day(item_date), "weekly")[0].isoformat()
+
+
+class ItemBatch:
+    """The checks of a batch of new billable items in order, each counting what the ones before it added: the hours
+    of a day and a week (``hours``: per week, per date, submitted before) and the milestones taken."""
+
+    def __init__(self, account: dict, today: date, hours: dict[str, dict[str, Decimal]], milestones_taken: set[int]):
+        self.account, self.today, self.hours = account, today, hours
+        self.milestones_taken = set(milestones_taken)
+
+    def refusal(self, item: dict) -> str | None:
+        """Why ``item`` cannot be billed (None: it can, and it counts from now on)."""
+        days = self.hours[week_of(item["date"])]
+        taken = item["kind"] == "milestone" and item["milestone"] in self.milestones_taken
+        why = check_billable(self.account, {**item, "hours": Decimal(item.get("hours") or 0)}, self.today,
+                             sum(days.values(), ZERO), taken, days.get(item["date"], ZERO))
+        if why is None and item["kind"] == "time":
+            days[item["date"]] = days.get(item["date"], ZERO) + Decimal(item["hours"])
+        if why is None and item["kind"] == "milestone":
+            self.milestones_taken.add(item["milestone"])
+        return why
+
+
+def new_item(account: dict, item: dict, item_id: str, now: datetime) -> dict:
+    """A submitted item as recorded (a milestone without a description is named after its title)."""
+    if item["kind"] == "milestone" and not item.get("description"):
+        item = {**item, "description": account["milestones"][item["milestone"]]["title"]}
+    return {"id": item_id, "contract_id": account["id"], "tenant_id": account["tenant_id"],
+            "provider_id": account["provider_id"], "hours": None, "units": None, "milestone": None, **item,
+            "week": week_of(item["date"]), "status": "submitted", "reason": None, "submitted_at": now,
+            "reviewed_at": None, "bill_key": None, "billing_period": None}
 
 
 def review_item(item: dict, decision: str, reason: str | None, now: datetime) -> dict:

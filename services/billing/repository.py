@@ -4,7 +4,8 @@
   ``next_period_end`` (what the invoice run looks for).
 - ``items``: billable items (time, usage, milestones) with their idempotency key, unique per contract; an approved
   item carries ``bill_key`` (contract:period start), the invoice that bills it.
-- ``credits``: SLA credits owed (from ``sla.breached.v1``), one per breached window, with what is left to apply.
+- ``credits``: SLA credits owed (from contracting's SLA breaches, ``events.SLA_BREACHED``), one per breached
+  window, with what is left to apply.
 - ``invoices``: issued invoices, unique per (contract, period start) and per (tenant, sequence); the issued
   content never changes, only ``paid``, ``credited``, ``open`` and ``overdue_at``.
 - ``counters``: the next invoice (and credit note) number of each issuer's series (``invoices:provider:<id>``);
@@ -26,6 +27,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database as MongoDatabase
 
 from shared.errors import Conflict
+from shared.outbox import pending_count
 from shared.persistence import SessionRepository
 from shared.stored import StoredForm
 from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
@@ -270,6 +272,16 @@ class Repository(SessionRepository):
             query = {**query, "_id": {"$gt": after}}
         return self._find(INVOICES, query, limit=limit)
 
+    def invoices_visible_to(self, kind: str, party_id: str | None, contract_id: str | None, after: str | None,
+                            limit: int) -> list[dict]:
+        """The invoices a party may see (the operator: all), of one contract or all, by id after ``after``."""
+        query: dict[str, Any] = {}
+        if kind != "operator":
+            query["tenant_id" if kind == "client" else "provider_id"] = party_id
+        if contract_id:
+            query["contract_id"] = contract_id
+        return self.invoices_of(query, after, limit)
+
     def invoices_in(self, tenant_id: str, start: str, end: str) -> list[dict]:
         return self._find(INVOICES, {"tenant_id": tenant_id, "period.start": {"$gte": start, "$lte": end}})
 
@@ -320,3 +332,7 @@ class Repository(SessionRepository):
         self.db[IN_HOUSE_COSTS].replace_one({"_id": tenant_id}, document({"id": tenant_id, "costs": costs,
                                                                           "updated_at": now}),
                                             upsert=True, session=self.session)
+
+    def health(self) -> dict:
+        self.db.command("ping")
+        return {"database": "ok", "outbox_backlog": pending_count(self.db)}

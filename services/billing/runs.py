@@ -14,7 +14,8 @@ are left and writes the events to the outbox. Hence:
   closing the period it was assigned to (one retries: the item lands in this invoice or the next).
 - A period with nothing to bill closes without an invoice (and without using a number).
 
-Kept apart from the service so the benchmark runs exactly this code.
+A handler module (it reads and writes through the repository, one transaction per batch), kept apart from
+``handlers`` so the benchmark runs exactly this code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from pymongo.database import Database as MongoDatabase
 
 from shared.errors import Conflict, OutcomeUnknown, Unavailable
+from shared.fields import jsonable
 from shared.persistence import UnitOfWork, is_duplicate
 from shared.shoring import shoring_class
 
@@ -141,7 +143,7 @@ def announcements(invoices: list[dict], credits: dict[str, list[dict]], keys: di
         out.append(events.event(events.INVOICE_ISSUED, invoice["id"], invoice, events.invoice_issued(wire)))
         by_id = {c["id"]: c for c in credits[keys[invoice["contract_id"]]]}
         for application in invoice["credit_applications"]:
-            data = schemas.jsonable(events.credit_applied(by_id[application["credit_id"]], application, invoice))
+            data = jsonable(events.credit_applied(by_id[application["credit_id"]], application, invoice))
             out.append(events.event(events.CREDIT_APPLIED, invoice["contract_id"], invoice, data))
     return out
 

@@ -11,13 +11,14 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared.envelope import rfc3339
+from shared import fields as shared_fields
 from shared.errors import ValidationFailed
 from shared.fields import (
     BoundedDate,
     BoundedDateTime,
     MoneyField,
     StrictSchema,
+    jsonable,
     load_validated,
     page_after,
     parse_decimal,
@@ -46,12 +47,6 @@ class Quantity(fields.Field):
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
-
-
-class PartySchema(StrictSchema):
-    kind = fields.String(required=True, validate=validate.OneOf(PARTIES))
-    tenant_id = fields.String(validate=validate.Length(min=1, max=64))
-    provider_id = fields.String(validate=validate.Length(min=1, max=64))
 
 
 class ItemSchema(StrictSchema):
@@ -122,12 +117,8 @@ class RangeSchema(StrictSchema):
 
 
 def load_party(party: Any) -> tuple[str, str | None]:
-    loaded = load_validated(PartySchema(), party, "Not a party.")
-    kind = loaded["kind"]
-    party_id = loaded.get({"client": "tenant_id", "provider": "provider_id"}.get(kind, ""))
-    if kind != "operator" and not party_id:
-        raise ValidationFailed("Not a party.", details={"party": ["Missing its id."]})
-    return kind, party_id
+    """Who acts: a client organisation or a provider with its id, or the operator (none)."""
+    return shared_fields.load_party(party, PARTIES, "Not a party.")
 
 
 def load_items(payload: Any, idempotency_key: Any) -> list[dict]:
@@ -203,20 +194,6 @@ INVOICE_FIELDS = ("id", "number", "tenant_id", "provider_id", "contract_id", "ti
                   "fixed", "variable", "supplier", "client")
 ITEM_FIELDS = ("id", "contract_id", "kind", "key", "date", "hours", "units", "milestone", "description", "status",
                "reason", "submitted_at", "reviewed_at", "billing_period")
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
 
 
 def _issued(invoice: dict) -> dict:

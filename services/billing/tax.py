@@ -15,6 +15,8 @@ The built-in table holds each country's *standard* VAT or GST rate (percent) for
 by the national tax authorities in 2026. Reduced rates, exemptions, registration thresholds and US state sales
 tax are not modelled. Operators change or extend the table without code with ``TASKLINKR_BILLING_TAX_RATES``
 (``DE=19,GB=20,CH=8.1``), which overrides the built-in rate of each country it names.
+
+Layer: domain (pure rules, no I/O).
 """
 
 from __future__ import annotations

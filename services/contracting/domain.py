@@ -42,7 +42,7 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.money import minor_unit, round_money
 
 
@@ -119,6 +119,14 @@ def party_id(contract: dict, party: Party) -> str:
     return contract["tenant_id"] if party is Party.CLIENT else contract["provider_id"]
 
 
+def visible(contract: dict | None, party: Party, acting_id: str, contract_id: Any) -> dict:
+    """The contract when ``acting_id`` is its ``party``. Someone else's contract is as absent as an unknown one: no
+    existence leak."""
+    if contract is None or party_id(contract, party) != acting_id:
+        raise NotFound(f"Contract {contract_id} not found.")
+    return contract
+
+
 # -- hashing -----------------------------------------------------------------------------------------------------
 
 
@@ -156,7 +164,7 @@ def _awarded_seats(terms: dict) -> int | None:
 
 
 def draft_from_award(data: dict, *, contract_id: str, sla_ids: list[str], lane: str, now: datetime) -> dict:
-    """The draft contract an award (``posting.awarded.v1`` data) becomes."""
+    """The draft contract an award (``events.POSTING_AWARDED`` data) becomes."""
     posting, terms = data["posting"], data["terms"]
     start = date.fromisoformat(terms["start_date"])
     end = _end_date(start, terms.get("duration_weeks"))
@@ -750,7 +758,7 @@ def _decimal_text(value: Decimal) -> str:
 
 def evaluate(contract: dict, sla: dict, start: datetime, end: datetime, measurements: list[dict],
              now: datetime) -> dict:
-    """The outcome of one closed window (the ``sla.met.v1`` / ``sla.breached.v1`` data)."""
+    """The outcome of one closed window (the ``events.SLA_MET`` / ``events.SLA_BREACHED`` data)."""
     values = [Decimal(m["value"]) for m in measurements]
     value = aggregate(sla.get("aggregation", "average"), values)
     target = Decimal(sla["target"])
@@ -865,3 +873,36 @@ def resolve_issue(issue: dict, party: Party, resolution: str, *, now: datetime) 
         return issue, False
     return {**issue, "status": "resolved", "resolution": resolution, "resolved_at": now,
             "resolved_by": party.value, "escalation_due_at": None}, True
+
+
+def measured_late(contract: dict, sla_id: str, start: datetime, measured_at: datetime) -> bool:
+    """A measurement of a window already closed, or before the SLA's evaluation cursor (every window before it was
+    evaluated, whatever boundaries it had then): recorded, but it changes no outcome. (A window evaluated is late
+    too; the handler knows that from its record.)"""
+    cursor = contract["sla_cursor"].get(sla_id)
+    return (cursor is not None and measured_at < cursor) or window_closed_at(contract, sla_id, start) is not None
+
+
+def sla_compliance(contract: dict, windows: list[dict]) -> list[dict]:
+    """Each SLA's record over its evaluated ``windows``: met, breached, the compliance percentage, the credits and
+    the windows one by one."""
+    currency = contract["terms"]["price"]["currency"]
+    compliance = []
+    for sla in contract["slas"]:
+        rows = [w for w in windows if w["sla_id"] == sla["id"]]
+        met = sum(1 for w in rows if w["outcome"]["met"])
+        credits = sum((Decimal(w["outcome"]["credit"]["amount"]) for w in rows if w["outcome"]["credit"]), Decimal(0))
+        compliance.append({
+            "sla_id": sla["id"], "metric": sla["metric"], "target": sla["target"],
+            "direction": sla["direction"], "window": sla["window"],
+            "windows_evaluated": len(rows), "met": met, "breached": len(rows) - met,
+            "compliance_percent": (format((Decimal(met) * 100 / len(rows)).quantize(Decimal("0.1")), "f")
+                                   if rows else None),
+            "credits": money(credits, currency),
+            "windows": [{"start": w["start"], "end": w["end"], "met": w["outcome"]["met"],
+                         "value": w["outcome"]["result"]["value"],
+                         "measurements": w["outcome"]["result"]["measurements"],
+                         "late_measurements": w.get("late_measurements", 0),
+                         "credit": w["outcome"]["credit"]} for w in rows],
+        })
+    return compliance

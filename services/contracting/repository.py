@@ -19,6 +19,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database as MongoDatabase
 
+from shared.outbox import pending_count
 from shared.persistence import SessionRepository
 from shared.stored import StoredForm
 from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
@@ -195,3 +196,7 @@ class Repository(SessionRepository):
         cursor = self.db[ISSUES].find({"status": "open", "escalation_due_at": {"$lte": now}}, {"_id": 1},
                                       session=self.session).limit(limit)
         return [d["_id"] for d in cursor]
+
+    def health(self) -> dict:
+        self.db.command("ping")
+        return {"database": "ok", "outbox_backlog": pending_count(self.db)}

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from shared.envelope import rfc3339
+from shared import fields as shared_fields
 from shared.errors import ValidationFailed
 from shared.fields import (
     BoundedDateTime,
@@ -20,6 +20,7 @@ from shared.fields import (
     Name,
     StrictSchema,
     WireDate,
+    jsonable,
     load_validated,
     page_after,
     parse_decimal,
@@ -216,19 +217,9 @@ class AnswerSchema(StrictSchema):
     text = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class PartySchema(StrictSchema):
-    kind = fields.String(required=True, validate=_one_of([p.value for p in domain.Party]))
-    tenant_id = fields.String(validate=validate.Length(min=1, max=64))
-    provider_id = fields.String(validate=validate.Length(min=1, max=64))
-
-
 def load_party(party: Any) -> tuple[domain.Party, str]:
-    loaded = load_validated(PartySchema(), party, "Not a party to a contract.")
-    kind = domain.Party(loaded["kind"])
-    party_id = loaded.get("tenant_id" if kind is domain.Party.CLIENT else "provider_id")
-    if not party_id:
-        raise ValidationFailed("Not a party to a contract.", details={"party": ["Missing its id."]})
-    return kind, party_id
+    """Who acts: the client organisation or the provider, with its id."""
+    return shared_fields.load_party(party, domain.Party, "Not a party to a contract.")
 
 
 def load_changes(payload: Any) -> dict:
@@ -301,17 +292,6 @@ EVENT_FIELDS = ("id", "tenant_id", "provider_id", "centre_id", "posting_id", "pr
                 "terminated_at")
 # What the parties also see over the API: how the terms came to be, and how the contract ended.
 API_FIELDS = (*EVENT_FIELDS, "history", "amendments", "pending_amendment", "ratings", "termination")
-
-
-def jsonable(value: Any) -> Any:
-    """Timestamps as RFC 3339 UTC, everything else as it is (the Python form is otherwise the wire form)."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    return value
 
 
 def contract_to_event(contract: dict) -> dict:

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared import fields as shared_fields
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
@@ -436,12 +437,8 @@ def terms_to_wire(terms: dict) -> dict:
 def load_party(party: Any) -> tuple[domain.Party, str]:
     """``{"kind": "client", "tenant_id": ...}`` or ``{"kind": "provider", "provider_id": ...}``: who acts, and
     how the history names them."""
-    kind = party.get("kind") if isinstance(party, dict) else None
-    key = {"client": "tenant_id", "provider": "provider_id"}.get(kind)
-    if key is None or not isinstance(party.get(key), str) or not party[key]:
-        raise ValidationFailed("The acting party is not valid.",
-                               details={"party": ["A client with a tenant_id or a provider with a provider_id."]})
-    return domain.Party(kind), party[key]
+    return shared_fields.load_party(party, domain.Party, "The acting party is not valid.",
+                                    problem="A client with a tenant_id or a provider with a provider_id.")
 
 
 def load_identifier(value: Any, name: str, prefix: str) -> str:

@@ -150,6 +150,16 @@ def test_the_hours_already_on_a_day_count_against_its_24_hours_per_seat():
     assert domain.check_billable(two_seats, ten, date(2027, 2, 1), Decimal("20"), False, Decimal("20")) is None
 
 
+def test_a_batch_counts_the_hours_and_milestones_of_its_own_accepted_items_but_not_of_refused_ones():
+    acct = account(hours=20, milestones=[("Setup", "10.00")])
+    batch = domain.ItemBatch(acct, date(2027, 2, 1), {"2027-01-04": {"2027-01-04": Decimal("4")}}, set())
+    assert batch.refusal({"kind": "time", "date": "2027-01-05", "hours": "12"}) is None
+    assert "capacity of 20 hours" in batch.refusal({"kind": "time", "date": "2027-01-06", "hours": "5"})
+    assert batch.refusal({"kind": "time", "date": "2027-01-06", "hours": "4"}) is None  # the 5 refused never counted
+    assert batch.refusal({"kind": "milestone", "date": "2027-01-05", "milestone": 0}) is None
+    assert "already submitted" in batch.refusal({"kind": "milestone", "date": "2027-01-06", "milestone": 0})
+
+
 def test_seats_multiply_capacity():
     acct = account(hours=40, seats=3)
     assert domain.check_billable(acct, {"kind": "time", "date": "2027-01-05", "hours": Decimal("20")},
@@ -265,7 +275,7 @@ class _Providers:
 
 
 def test_a_provider_bills_its_own_today_wherever_it_works():
-    from services.billing.service import _providers_today
+    from services.billing.handlers import providers_today as _providers_today
 
     acct = account()
     late_utc = datetime(2027, 2, 1, 20, 30, tzinfo=UTC)  # already Feb 2 in Auckland, still Feb 1 in Bogotá
