@@ -7,8 +7,8 @@ Six services share one shape (a Deployment with its probes and limits, a PodDisr
 set) and every consumer scales on the depth of the queues it reads, which the catalog names: writing them out by
 hand would repeat one block six times and drift from the catalog. The overlays patch what differs per environment.
 
-The queues come from ``shared.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the containers
-see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
+The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
+containers see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from shared import config as settings
-    from shared.topology import declarations, load_catalog
+    from shared.runtime import config as settings
+    from shared.runtime.topology import declarations, load_catalog
 
 BASE = ROOT / "deploy" / "kubernetes" / "base"
 # Alert rules and dashboards are written once, in deploy/observability (compose's observability profile mounts

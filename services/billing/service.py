@@ -18,15 +18,15 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared import idempotency
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.messaging import subscribe
-from shared.money import Money, minor_unit
-from shared.outbox import pending_count
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.timers import configured_timer
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.timers import configured_timer
+from shared.runtime.tracing import Tracing
+from shared.vocabulary import idempotency
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.money import Money, minor_unit
 
 from . import documents, domain, events, repository, runs, schemas
 from .dependencies import Settings

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.messaging import subscribe
-from shared.outbox import pending_count
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.tracing import Tracing
+from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 
 from . import domain, events, repository, schemas
 from .dependencies import Settings, configured_timer

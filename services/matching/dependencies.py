@@ -17,7 +17,7 @@ from nameko.extensions import DependencyProvider
 
 from services.matching import domain, repository
 from services.matching.ranking import MatchIndex
-from shared.persistence import Database
+from shared.runtime.persistence import Database
 
 log = logging.getLogger(__name__)
 

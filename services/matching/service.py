@@ -23,14 +23,14 @@ import logging
 from services.matching import domain, repository, shortlists
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
-from shared.envelope import utc_now
-from shared.errors import NotFound
-from shared.messaging import subscribe
-from shared.outbox import pending_count
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.timers import configured_timer
-from shared.tracing import Tracing
+from shared.runtime.envelope import utc_now
+from shared.runtime.messaging import subscribe
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.timers import configured_timer
+from shared.runtime.tracing import Tracing
+from shared.vocabulary.errors import NotFound
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import yaml
 from nameko.rpc import Rpc
 from typer.testing import CliRunner
 
-from shared import config as settings
-from shared.runner import runnable_services, service_class
-from shared.topology import declarations, load_catalog
+from shared.runtime import config as settings
+from shared.runtime.topology import declarations, load_catalog
+from shared.tools.runner import runnable_services, service_class
 from tests.contract import manifests
 from tests.contract.manifests import named, objects
 from tests.contract.scripts import load_script
@@ -122,7 +122,7 @@ def test_every_service_runs_and_uses_its_own_replica_set(overlay):
 
 @overlays
 def test_probe_and_init_commands_are_commands_of_the_image(overlay):
-    from shared.cli import app
+    from shared.tools.cli import app
 
     commands = set()
     for doc in objects(overlay):

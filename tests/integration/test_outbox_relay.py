@@ -17,9 +17,9 @@ from prometheus_client import REGISTRY
 from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
-from shared.envelope import amqp_headers, build, event_exchange, utc_now
-from shared.outbox import LeaseLost, OutboxRelay
-from shared.persistence import ensure_platform_indexes
+from shared.runtime.envelope import amqp_headers, build, event_exchange, utc_now
+from shared.runtime.outbox import LeaseLost, OutboxRelay
+from shared.runtime.persistence import ensure_platform_indexes
 from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
 

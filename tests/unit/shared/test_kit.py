@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from marshmallow import Schema, ValidationError
 
-from shared import apikeys, config, envelope
-from shared.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone, parse_decimal
-from shared.money import Money
+from shared.runtime import config, envelope
+from shared.vocabulary import apikeys
+from shared.vocabulary.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone, parse_decimal
+from shared.vocabulary.money import Money
 
 
 def test_envelope_carries_cloudevents_attributes_tenant_lane_and_trace_ids():
@@ -65,9 +66,9 @@ def test_environment_beats_yaml_file_beats_default_and_service_specific_beats_pl
 def test_every_setting_is_documented_in_the_configuration_reference():
     from pathlib import Path
 
-    reference = (Path(config.__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    reference = (Path(config.__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert config.markdown_table() in reference, "regenerate the table in docs/configuration.md: python -c " \
-        "'from shared.config import *; print(markdown_table())'"
+        "'from shared.runtime.config import *; print(markdown_table())'"
 
 
 class _Sample(Schema):

@@ -30,11 +30,11 @@ from pymongo.errors import DuplicateKeyError, ExecutionTimeout, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from shared import envelope as envelopes
-from shared.errors import OutcomeUnknown, Unavailable
-from shared.messaging import HANDLER_TIMEOUT_SECONDS
-from shared.outbox import OutboxRelay
-from shared.tracing import CORRELATION_KEY, handled_event
+from shared.runtime import envelope as envelopes
+from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
+from shared.runtime.outbox import OutboxRelay
+from shared.runtime.tracing import CORRELATION_KEY, handled_event
+from shared.vocabulary.errors import OutcomeUnknown, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
         if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
             if last_transient and exc is not last_transient[-1] and exc.__context__ is None:
                 # Out of time after the database failed an earlier try (a conflict, a lost connection): that is
-                # what the caller must see as the cause (``shared.errors.is_transient``), not a slow request.
+                # what the caller must see as the cause (``shared.vocabulary.errors.is_transient``), not a slow request.
                 exc.__context__ = last_transient[-1]
             return False
         last_transient[:] = [exc]

@@ -19,7 +19,7 @@ from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError
 from nameko.rpc import Rpc
 
-from shared.errors import DomainError
+from shared.vocabulary.errors import DomainError
 
 log = logging.getLogger(__name__)
 

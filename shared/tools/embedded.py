@@ -12,7 +12,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from shared.config import DATA_SERVICES
+from shared.runtime.config import DATA_SERVICES
 
 # Writes slow down as SecantusDB's oplog grows; nothing here reads an old oplog, so keep it short.
 OPLOG_MAX_ENTRIES = 20_000

@@ -3,8 +3,8 @@
     @command("posting.create.v1")
     def create_posting_command(self, tenant_id, data, command_id): ...   # returns the result (resulting ids)
 
-A tenant's system publishes a command to the inbound exchange (``shared.topology.INBOUND_EXCHANGE``) under
-``<tenant id>.<command type>``, as the tenant's own broker user (``shared.brokeradmin``). The message:
+A tenant's system publishes a command to the inbound exchange (``shared.runtime.topology.INBOUND_EXCHANGE``) under
+``<tenant id>.<command type>``, as the tenant's own broker user (``shared.tools.brokeradmin``). The message:
 
 - body: JSON ``{"id": <command id>, "type": <command type>, "data": {...}}``, valid against
   ``contracts-schema/commands/<type>.schema.json``; at most ``TASKLINKR_MAX_COMMAND_BYTES``;
@@ -28,7 +28,8 @@ Delivery: the message is acked only after its outcome was confirmed by the broke
 the command, and the handler runs again, so handlers must be idempotent on the command id (they pass it on as the
 idempotency key of the operation, or the operation is idempotent by nature). A handler that fails unexpectedly (or
 runs past ``TASKLINKR_HANDLER_TIMEOUT_SECONDS``) is retried with back-off and then parked, as event handlers are
-(``shared.messaging``); a domain error (validation, not found, conflict) is an answer, a rejection, not a failure.
+(``shared.runtime.messaging``); a domain error (validation, not found, conflict) is an answer, a rejection, not a
+failure.
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ from amqp.exceptions import MessageNacked
 from jsonschema import Draft202012Validator, FormatChecker
 from nameko.messaging import Consumer
 
-from shared import config as settings
-from shared import contracts
-from shared.envelope import build
-from shared.errors import DomainError
-from shared.messaging import (
+from shared.runtime import config as settings
+from shared.runtime import contracts
+from shared.runtime.envelope import build
+from shared.runtime.messaging import (
     DEFAULT_QUEUE_MAX_LENGTH,
     HANDLER_TIMEOUT_SECONDS,
     ORIGIN_ROUTING_KEY_HEADER,
@@ -59,7 +59,8 @@ from shared.messaging import (
     ReliableDelivery,
     confirming_producer,
 )
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNKNOWN, command_queue, load_catalog
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNKNOWN, command_queue, load_catalog
+from shared.vocabulary.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def decoded_body(message):
 
 def origin_of(message) -> tuple[str, object]:
     """(routing key, ``user_id``) where the message first came in. A retry or a replay travels through the default
-    exchange: the platform copied both into headers of its own (shared.messaging.origin_headers)."""
+    exchange: the platform copied both into headers of its own (shared.runtime.messaging.origin_headers)."""
     if (message.delivery_info or {}).get("exchange"):
         return message.delivery_info.get("routing_key") or "", (message.properties or {}).get("user_id")
     headers = message.headers or {}

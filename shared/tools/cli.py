@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import typer  # noqa: E402
 
-from shared import config as settings  # noqa: E402
+from shared.runtime import config as settings  # noqa: E402
 
 app = typer.Typer(help="TaskLINKr platform commands.", no_args_is_help=True, add_completion=False)
 topology_app = typer.Typer(help="The RabbitMQ topology (exchanges, queues, bindings).", no_args_is_help=True)
@@ -35,7 +35,7 @@ def _configure() -> None:
 @app.command()
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
     """Run one service in the foreground (what docker compose and `tasklinkr up` start per service)."""
-    from shared.runner import run as run_service
+    from shared.tools.runner import run as run_service
 
     run_service(service)
 
@@ -43,7 +43,7 @@ def run(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SE
 @app.command()
 def up() -> None:
     """Start the whole platform as local processes; Ctrl-C stops everything."""
-    from shared.stack import Stack
+    from shared.tools.stack import Stack
 
     raise typer.Exit(Stack.from_settings().run_forever())
 
@@ -54,7 +54,7 @@ def demo(
     output_dir: Path = typer.Option(None, help="Where each run's PDF and demo.json go; default <data_dir>/demo."),
 ) -> None:
     """Create a small world on the running platform and walk it from a posting to a paid invoice (public API)."""
-    from shared.demo import command
+    from shared.tools.demo import command
 
     try:
         command.run(url, output_dir)
@@ -68,7 +68,7 @@ def topology_apply(
     wait: float = typer.Option(0, "--wait", help="Keep trying this many seconds while the broker is unreachable."),
 ) -> None:
     """Declare every exchange, queue and binding in contracts-schema/catalog.json (idempotent)."""
-    from shared import topology
+    from shared.runtime import topology
 
     declared = topology.apply_when_reachable(settings.get("amqp_uri"), wait)
     typer.echo(json.dumps(declared, indent=2))
@@ -83,7 +83,7 @@ def topology_check(
     missing ones and exit 1. Kubernetes pods wait on it for the topology job."""
     import time
 
-    from shared import topology
+    from shared.runtime import topology
 
     deadline = time.monotonic() + wait
     while True:
@@ -105,8 +105,8 @@ def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.
     """Check this service process (its metrics endpoint; the gateway's HTTP server) and its broker and database
     connections with the service's own settings: compose's health check, Kubernetes' readiness probe. Prints JSON;
     exit 1 when one fails."""
-    from shared.probe import healthy
-    from shared.probe import probe as check
+    from shared.tools.probe import healthy
+    from shared.tools.probe import probe as check
 
     if service not in settings.SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(settings.SERVICES)}")
@@ -117,7 +117,7 @@ def probe(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.
 
 
 def _services_or_all(service: str | None) -> list[str]:
-    from shared.operations import consumer_services
+    from shared.tools.operations import consumer_services
 
     known = consumer_services()
     if service is None:
@@ -133,7 +133,7 @@ def dlq_list(service: str = typer.Argument(None, help="A consuming service; all 
     from rich.console import Console
     from rich.table import Table
 
-    from shared.operations import DeadLetters
+    from shared.tools.operations import DeadLetters
 
     table = Table("service", "#", "event id", "type", "consumer", "attempts", "parked at", "error")
     count = 0
@@ -148,7 +148,7 @@ def dlq_list(service: str = typer.Argument(None, help="A consuming service; all 
 @dlq_app.command("show")
 def dlq_show(service: str, event_id: str) -> None:
     """Show one parked message: its headers, full error and body."""
-    from shared.operations import DeadLetters
+    from shared.tools.operations import DeadLetters
 
     for letter in DeadLetters(settings.get("amqp_uri"), _services_or_all(service)[0]).list():
         if letter.event_id == event_id:
@@ -166,7 +166,7 @@ def dlq_replay(
     all_messages: bool = typer.Option(False, "--all", help="Replay every parked message of the service."),
 ) -> None:
     """Send parked messages back to their consumer's queue (after a fix), attempts reset."""
-    from shared.operations import DeadLetters
+    from shared.tools.operations import DeadLetters
 
     if bool(event_id) == all_messages:
         raise typer.BadParameter("give either --event-id ID or --all")
@@ -179,7 +179,7 @@ def dlq_replay(
 @dlq_app.command("purge")
 def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
     """Delete every parked message of a service (asks first)."""
-    from shared.operations import DeadLetters
+    from shared.tools.operations import DeadLetters
 
     name = _services_or_all(service)[0]
     letters = DeadLetters(settings.get("amqp_uri"), name)
@@ -189,7 +189,7 @@ def dlq_purge(service: str, yes: bool = typer.Option(False, "--yes", help="Do no
 
 
 def _with_broker_admin(action):
-    from shared.brokeradmin import BrokerAdmin, BrokerAdminError
+    from shared.tools.brokeradmin import BrokerAdmin, BrokerAdminError
 
     admin = BrokerAdmin(settings.get("rabbitmq_management_url"), settings.get("amqp_uri"),
                         tenant_broker_url=settings.get("tenant_broker_url"))
@@ -205,7 +205,7 @@ def access_grant(tenant_id: str) -> None:
     """Create the broker user of a tenant (ten_…) or provider (prv_…) the platform knows, or give it a new
     password; print once, as JSON, everything its system needs to connect (host, port, TLS, vhost, user, password,
     exchanges, routing-key prefix)."""
-    from shared.brokeradmin import platform_knows
+    from shared.tools.brokeradmin import platform_knows
 
     known = platform_knows(settings.get("amqp_uri"))
     credentials = _with_broker_admin(lambda admin: admin.grant(tenant_id, known=known))
@@ -226,9 +226,9 @@ def access_sweep() -> None:
     audit trail; print the removals as JSON."""
     from datetime import UTC, datetime
 
-    from shared.backup import client_for
-    from shared.brokeradmin import BrokerAdminError
-    from shared.tenantsweep import SEEN, TenantSweep, removal_record
+    from shared.tools.backup import client_for
+    from shared.tools.brokeradmin import BrokerAdminError
+    from shared.tools.tenantsweep import SEEN, TenantSweep, removal_record
 
     def sweep(admin) -> list:
         admin.listing("vhosts")  # unreachable or refused: say so and stop, rather than sweep nothing quietly
@@ -253,8 +253,8 @@ def status() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from shared.operations import outbox_backlog, queue_depths
-    from shared.runner import runnable_services
+    from shared.tools.operations import outbox_backlog, queue_depths
+    from shared.tools.runner import runnable_services
 
     console = Console()
     backlog = Table("service", "outbox backlog (unpublished events)")
@@ -275,7 +275,7 @@ def backup(
     out: Path = typer.Option(..., "--out", help="New folder; one sub-folder per service is written into it."),
 ) -> None:
     """Copy each service's database to files (one snapshot per service; see deploy/README.md, Backups)."""
-    from shared import backup as backups
+    from shared.tools import backup as backups
 
     for name in services or settings.DATA_SERVICES:
         with backups.client_for(name) as client:
@@ -291,7 +291,7 @@ def restore(
     replace: bool = typer.Option(False, "--replace", help="Drop the database's current data first."),
 ) -> None:
     """Restore one service's database from a backup (checked whole before anything is written)."""
-    from shared import backup as backups
+    from shared.tools import backup as backups
 
     try:
         with backups.client_for(service) as client:

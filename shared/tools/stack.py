@@ -23,9 +23,10 @@ from pathlib import Path
 
 from kombu import Connection
 
-from shared import config as settings
-from shared import embedded, topology
-from shared.runner import runnable_services
+from shared.runtime import config as settings
+from shared.runtime import topology
+from shared.tools import embedded
+from shared.tools.runner import runnable_services
 
 RESTART_BACKOFF_MAX = 30.0
 
@@ -119,7 +120,7 @@ class Stack:
         log_path = self.data_dir / "logs" / f"{child.service}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run", child.service],
+            [sys.executable, "-m", "shared.tools.cli", "run", child.service],
             env=self.env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -25,8 +25,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.demo import world
-from shared.demo.api import Api, ApiError, wait_until
+from shared.tools.demo import world
+from shared.tools.demo.api import Api, ApiError, wait_until
 
 ASYNC_TIMEOUT = 60.0  # events between services: a shortlist, a draft contract, a billing account
 

@@ -31,8 +31,8 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 
-from shared.brokeradmin import BrokerAdmin, BrokerAdminError
-from shared.topology import INBOUND_EXCHANGE
+from shared.runtime.topology import INBOUND_EXCHANGE
+from shared.tools.brokeradmin import BrokerAdmin, BrokerAdminError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.errors import ValidationFailed
-from shared.money import Money, is_currency
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.money import Money, is_currency
 
 _ZONES = frozenset(available_timezones())
 
@@ -130,7 +130,7 @@ class StartTime(ClockTime):
 
 
 def id_pattern(prefix: str) -> str:
-    """The ids ``shared.stored.new_id(prefix)`` makes: ``<prefix>_`` and 32 lower-case hexadecimal digits."""
+    """The ids ``shared.vocabulary.stored.new_id(prefix)`` makes: ``<prefix>_`` and 32 lower-case hexadecimal digits."""
     return rf"^{prefix}_[0-9a-f]{{32}}$"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 
 MAX_HEADER_KEY = 90
 MAX_KEY = 200

@@ -10,9 +10,10 @@ What nameko 2.14 does by default, and what this module does instead:
   ``x-tasklinkr-attempts`` (RabbitMQ >= 3.13 ignores client-set ``x-death``). After the last attempt the message is
   parked in the service's dead-letter queue ``dlq.<service>`` with the error, and other messages keep flowing.
 - Only failures of the message itself spend those attempts. A transient infrastructure failure (the database down,
-  not primary, a network error, a transaction conflict, a lost commit answer: ``shared.errors.is_transient``) sends
-  the message back through the delay queues with its attempt count unchanged (counted in ``x-tasklinkr-deferrals``,
-  its delay growing up to 30 s), however long the outage lasts: an outage parks nothing.
+  not primary, a network error, a transaction conflict, a lost commit answer:
+  ``shared.vocabulary.errors.is_transient``) sends the message back through the delay queues with its attempt count
+  unchanged (counted in ``x-tasklinkr-deferrals``, its delay growing up to 30 s), however long the outage lasts: an
+  outage parks nothing.
 - A handler that hangs is cut off after ``TASKLINKR_HANDLER_TIMEOUT_SECONDS`` (its transaction aborted) and counts a
   failed attempt like one that raised.
 - A message that cannot be decoded kills nameko's queue consumer (and, redelivered, kills it again). Here it is
@@ -22,7 +23,7 @@ What nameko 2.14 does by default, and what this module does instead:
 
 The original message is acked only after its retry or dead-letter copy was confirmed by the broker; if that
 publish fails, the original is requeued instead. Consumer queues are quorum queues, named as nameko names them
-(``evt-<source>-<type>--<service>.<method>``) and declared before anyone publishes by ``shared.topology``.
+(``evt-<source>-<type>--<service>.<method>``) and declared before anyone publishes by ``shared.runtime.topology``.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
-from shared import contracts, metrics
-from shared.errors import is_transient
-from shared.rpc import BROKER_GONE
+from shared.runtime import contracts, metrics
+from shared.runtime.rpc import BROKER_GONE
+from shared.vocabulary.errors import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
                 # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
                 # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then
                 # parked, never acknowledged as if the event had been applied.
-                from shared.persistence import APPLIED_EVENTS, claim_id  # persistence imports this module
+                from shared.runtime.persistence import APPLIED_EVENTS, claim_id  # persistence imports this module
 
                 if store.db[APPLIED_EVENTS].find_one({"_id": claim_id(consumer, envelope["id"])}) is None:
                     outcome["value"] = "failed"

@@ -11,7 +11,7 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from shared import config as settings
+from shared.runtime import config as settings
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from kombu import Connection, Queue
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from shared import config as settings
-from shared import embedded
-from shared.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
-from shared.outbox import pending_count
-from shared.topology import declarations, load_catalog
+from shared.runtime import config as settings
+from shared.runtime.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
+from shared.runtime.outbox import pending_count
+from shared.runtime.topology import declarations, load_catalog
+from shared.tools import embedded
 
 # Set by the broker on delivery; a copy must not carry the original's count as its own.
 BROKER_HEADERS = ("x-delivery-count",)

@@ -7,7 +7,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-from shared.tracing import causation_id_var, correlation_id_var
+from shared.runtime.tracing import causation_id_var, correlation_id_var
 
 
 class _ContextFilter(logging.Filter):

@@ -18,14 +18,14 @@ Each user also gets limits (``USER_LIMITS``: connections and channels), and ever
 (``<tenant>.*``) an operator policy (``TENANT_QUEUE_POLICY``: a length cap, a byte cap and a message TTL, which a
 queue's own arguments can lower but never raise), so an unread tenant queue cannot grow without bound into a broker
 memory or disk alarm that would block the platform. (RabbitMQ cannot cap the number of queues per user: the
-sweep, ``shared.tenantsweep``, does.)
+sweep, ``shared.tools.tenantsweep``, does.)
 
 What the permissions cannot refuse: RabbitMQ checks a binding's destination with the *write* permission, the same
 that publishing needs, so a user that may publish commands to the inbound exchange may also bind an exchange of its
 own (or the feed, under its own keys) to it, or dead-letter its queues into it. Such routes only carry what the tenant
 published itself (its ``user_id`` is validated by the broker) or messages without a ``user_id``, which the gateway
-parks unanswered and audits (``shared.commands``); the sweep (``shared.tenantsweep``, the gateway's timer) removes
-them within seconds, and ``revoke`` with everything else the user declared.
+parks unanswered and audits (``shared.runtime.commands``); the sweep (``shared.tools.tenantsweep``, the gateway's timer)
+removes them within seconds, and ``revoke`` with everything else the user declared.
 
 ``revoke`` deletes the user, closes its open connections, and deletes what it declared: its queues and exchanges
 (``<tenant>.*``) with their bindings, and every binding it made into the platform's exchanges under its keys.
@@ -44,8 +44,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from shared.errors import DomainError, NotFound
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.vocabulary.errors import DomainError, NotFound
 
 # A client organisation (tenant) or a provider: each integrates as its own broker user named by its id.
 PARTY_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")

@@ -6,16 +6,16 @@ import importlib
 import logging
 from pathlib import Path
 
-from shared import config as settings
-from shared.logs import configure_logging
-from shared.metrics import serve as serve_metrics
+from shared.runtime import config as settings
+from shared.runtime.logs import configure_logging
+from shared.runtime.metrics import serve as serve_metrics
 
 log = logging.getLogger(__name__)
 
 
 def runnable_services() -> tuple[str, ...]:
     """The services that exist in this checkout (a planned service has a package but no service.py yet)."""
-    root = Path(__file__).resolve().parent.parent / "services"
+    root = Path(__file__).resolve().parents[2] / "services"
     return tuple(name for name in settings.SERVICES if (root / name / "service.py").is_file())
 
 

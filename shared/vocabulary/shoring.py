@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from countryinfo import CountryInfo
 from countryinfo.exceptions import CountryNotFoundError
 
-from shared.vocabulary import Shoring
+from shared.vocabulary.terms import Shoring
 
 # A northern-winter week (Monday 2027-01-04): one fixed week keeps every computation reproducible. DST elsewhere
 # in the year moves an overlap by at most an hour; the minimum-overlap check is per business day, so it tolerates it.

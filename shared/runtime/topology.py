@@ -15,16 +15,16 @@ from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 
-from shared import config as settings
-from shared.envelope import event_exchange
-from shared.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
+from shared.runtime import config as settings
+from shared.runtime.envelope import event_exchange
+from shared.runtime.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "contracts-schema" / "catalog.json"
 
-# Enterprise integration (see shared/brokeradmin.py): every event that concerns a tenant is also published to the
+# Enterprise integration (see shared/tools/brokeradmin.py): every event that concerns a tenant is also published to the
 # feed under ``<tenant>.<event type>``; tenants' systems publish commands to the inbound exchange.
 FEED_EXCHANGE = "tasklinkr.feed"
 INBOUND_EXCHANGE = "tasklinkr.inbound"

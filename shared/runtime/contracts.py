@@ -19,9 +19,9 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from shared.envelope import routing_key_of
+from shared.runtime.envelope import routing_key_of
 
-ROOT = Path(__file__).resolve().parent.parent / "contracts-schema"
+ROOT = Path(__file__).resolve().parents[2] / "contracts-schema"
 
 
 @lru_cache(maxsize=1)

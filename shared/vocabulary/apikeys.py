@@ -21,11 +21,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.envelope import rfc3339
-from shared.errors import Conflict, NotFound
+from shared.runtime.envelope import rfc3339
+from shared.vocabulary.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
-    from shared.persistence import UnitOfWork
+    from shared.runtime.persistence import UnitOfWork
 
 CLIENT = "c"
 PROVIDER = "p"

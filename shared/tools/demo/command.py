@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shared import config as settings
-from shared.demo.api import Api, ApiError
-from shared.demo.walk import DemoError, Report, Walk
+from shared.runtime import config as settings
+from shared.tools.demo.api import Api, ApiError
+from shared.tools.demo.walk import DemoError, Report, Walk
 
 
 class NoPlatform(RuntimeError):

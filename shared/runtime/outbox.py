@@ -59,9 +59,9 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from shared import metrics
-from shared.envelope import utc_now
-from shared.topology import FEED_EXCHANGE, load_catalog
+from shared.runtime import metrics
+from shared.runtime.envelope import utc_now
+from shared.runtime.topology import FEED_EXCHANGE, load_catalog
 
 log = logging.getLogger(__name__)
 

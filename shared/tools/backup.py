@@ -23,8 +23,8 @@ from bson import json_util
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from shared import config as settings
-from shared import embedded
+from shared.runtime import config as settings
+from shared.tools import embedded
 
 FORMAT = "tasklinkr-backup/1"
 MANIFEST = "manifest.json"

@@ -15,8 +15,8 @@ import urllib.request
 from kombu import Connection
 from pymongo import MongoClient
 
-from shared import config as settings
-from shared.metrics import port_for
+from shared.runtime import config as settings
+from shared.runtime.metrics import port_for
 
 TIMEOUT_SECONDS = 5.0
 
