@@ -45,6 +45,7 @@ from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
 from shared.runtime import contracts, metrics
+from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.rpc import BROKER_GONE
 from shared.vocabulary.errors import is_transient
 
@@ -371,8 +372,6 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
                 # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
                 # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then
                 # parked, never acknowledged as if the event had been applied.
-                from shared.runtime.persistence import APPLIED_EVENTS, claim_id  # persistence imports this module
-
                 if store.db[APPLIED_EVENTS].find_one({"_id": claim_id(consumer, envelope["id"])}) is None:
                     outcome["value"] = "failed"
                     raise

@@ -31,6 +31,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared.runtime import envelope as envelopes
+from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
 from shared.runtime.outbox import OutboxRelay
 from shared.runtime.tracing import CORRELATION_KEY, handled_event
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OUTBOX = "outbox"
-APPLIED_EVENTS = "applied_events"
 RELAY_LEASE = "relay_lease"
 
 
@@ -86,11 +86,6 @@ def ensure_ttl_index(db: MongoDatabase, collection: str, field: str, seconds: in
         db[collection].create_index([(field, ASCENDING)], name=name, expireAfterSeconds=int(seconds))
     elif current.get("expireAfterSeconds") != int(seconds):
         db.command("collMod", collection, index={"name": name, "expireAfterSeconds": int(seconds)})
-
-
-def claim_id(consumer: str, event_id: str) -> str:
-    """The ``applied_events`` record of ``consumer`` having applied ``event_id``."""
-    return f"{consumer}:{event_id}"
 
 
 class UnitOfWork:

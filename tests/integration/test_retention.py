@@ -8,8 +8,10 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
 from shared.runtime import topology
-from shared.runtime.envelope import build, utc_now
-from shared.runtime.persistence import claim_id, ensure_platform_indexes
+from shared.runtime.envelope import build
+from shared.runtime.inbox import claim_id
+from shared.runtime.persistence import ensure_platform_indexes
+from shared.vocabulary.times import utc_now
 from tests.support.kit import CATALOG, KitConsumer, KitProducer
 from tests.support.waiting import wait_for
 
