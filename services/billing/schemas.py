@@ -11,7 +11,6 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared.runtime.envelope import rfc3339
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
     BoundedDate,
@@ -24,6 +23,7 @@ from shared.vocabulary.fields import (
 )
 from shared.vocabulary.idempotency import key_batch
 from shared.vocabulary.terms import CATEGORY_IDS
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from shared.runtime.envelope import rfc3339
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
     BoundedDateTime,
@@ -25,6 +24,7 @@ from shared.vocabulary.fields import (
     parse_decimal,
 )
 from shared.vocabulary.idempotency import key_batch
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

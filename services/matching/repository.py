@@ -25,8 +25,8 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from services.matching import domain
-from shared.runtime.envelope import utc_now
 from shared.vocabulary.terms import category_aliases
+from shared.vocabulary.times import utc_now
 
 PROVIDERS = "providers"
 TENANTS = "tenants"

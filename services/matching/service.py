@@ -23,7 +23,6 @@ import logging
 from services.matching import domain, repository, shortlists
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import POSTINGS, PROVIDERS, TENANTS
-from shared.runtime.envelope import utc_now
 from shared.runtime.messaging import subscribe
 from shared.runtime.outbox import pending_count
 from shared.runtime.persistence import Database, UnitOfWork
@@ -31,6 +30,7 @@ from shared.runtime.rpc import rpc
 from shared.runtime.timers import configured_timer
 from shared.runtime.tracing import Tracing
 from shared.vocabulary.errors import NotFound
+from shared.vocabulary.times import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from shared.runtime.envelope import rfc3339
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
     BoundedDate,
@@ -29,6 +28,7 @@ from shared.vocabulary.fields import (
     parse_decimal,
 )
 from shared.vocabulary.terms import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

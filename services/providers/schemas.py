@@ -16,7 +16,6 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from shared.runtime.envelope import rfc3339
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
     BoundedDate,
@@ -31,6 +30,7 @@ from shared.vocabulary.fields import (
 )
 from shared.vocabulary.money import Money
 from shared.vocabulary.terms import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
+
+from shared.vocabulary.times import rfc3339, utc_now
 
 SPECVERSION = "1.0"
 SCHEMA_BASE = "urn:tasklinkr:contracts-schema:events"
 _ROUTING_KEY = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("times must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def event_exchange(service: str) -> str:

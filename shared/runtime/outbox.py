@@ -60,8 +60,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared.runtime import metrics
-from shared.runtime.envelope import utc_now
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
+from shared.vocabulary.times import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
@@ -21,11 +21,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.runtime.envelope import rfc3339
 from shared.vocabulary.errors import Conflict, NotFound
-
-if TYPE_CHECKING:
-    from shared.runtime.persistence import UnitOfWork
+from shared.vocabulary.times import rfc3339
 
 CLIENT = "c"
 PROVIDER = "p"
@@ -117,7 +114,15 @@ def max_live_keys(config: dict) -> int:
     return int(config.get("MAX_API_KEYS", DEFAULT_MAX_LIVE_KEYS))
 
 
-def apply(uow: UnitOfWork, kind: str, change: Callable[[KeyRing, datetime], tuple[str | None, dict]],
+class Transaction(Protocol):
+    """What a key ring change needs of its unit of work (``shared.runtime.persistence.UnitOfWork``): the service's
+    database and the session of the transaction. Named by shape, so the vocabulary does not import the runtime."""
+
+    db: MongoDatabase
+    session: ClientSession
+
+
+def apply(uow: Transaction, kind: str, change: Callable[[KeyRing, datetime], tuple[str | None, dict]],
           max_live_keys: int = DEFAULT_MAX_LIVE_KEYS) -> dict:
     """Run one change of the key ring in ``uow``'s transaction; its answer: the key record, and a new key once."""
     now = datetime.now(UTC)
