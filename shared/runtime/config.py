@@ -1,7 +1,15 @@
 """Configuration: environment variables over an optional YAML file over built-in defaults.
 
-Every setting is declared once in ``SETTINGS``; the table in docs/configuration.md is checked against it by a
-test, so a setting cannot exist without being documented.
+Every setting is declared once: the platform's in ``SETTINGS`` here, a service's own next to its code in
+``services/<name>/settings.py`` (its ``SETTINGS``). The table in docs/configuration.md is generated from all of them
+and checked by a test, so a setting cannot exist without being documented.
+
+A service's settings are found by name: for each of ``SERVICES`` the reader imports ``services.<name>.settings``
+with importlib when it first needs the table. Why not let the services register themselves on import: the registry
+would then hold only the services some code happened to import first, and the reference generator, the CLI and the
+runner (which builds a service's nameko config before it imports the service) would each see a different table.
+Discovery by name is complete and deterministic wherever it runs, and the kit still has no static import of a
+service (the import-linter contract), the same way ``shared/tools/runner.py`` loads a service class by name.
 
 Per-service settings may be given for one service with the service name in the variable
 (``TASKLINKR_POSTINGS_MONGO_URI``) or under ``services: {postings: {mongo_uri: ...}}`` in the YAML file; the
@@ -14,6 +22,9 @@ environment. The variable itself wins over its ``_FILE``.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +59,6 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "The broker address tenants' systems connect to, printed by `tasklinkr tenant-access grant` "
         "(`amqps://broker.example.com:5671` for TLS). Empty: the host and port of `amqp_uri`.",
-    ),
-    Setting(
-        "tenant_sweep_interval_seconds",
-        "30",
-        "How often the gateway sweeps away what tenants' and providers' broker users declared beyond their rights "
-        "(bindings into the platform's exchanges, exchanges of their own, queues that dead-letter into the "
-        "platform, queues beyond `tenant_max_queues`), through the management API; `off` disables it.",
     ),
     Setting("tenant_max_queues", 20, "Queues one tenant's or provider's broker user may keep; the sweep deletes "
             "the newest beyond it.", cast=int),
@@ -121,35 +125,10 @@ SETTINGS: tuple[Setting, ...] = (
         "docker compose requires it.",
     ),
     Setting("gateway_address", "127.0.0.1:8080", "Address the HTTP gateway listens on."),
-    Setting("rpc_timeout_seconds", 30.0, "Gateway's wait for a service answer before replying 504; a request its "
-            "service has not started by then is dropped unrun (it expires in its queue, or the service refuses it "
-            "on arrival), so a retry after the 504 does not do the work twice.", cast=float),
-    Setting("max_request_bytes", 1_048_576, "Largest HTTP request body the gateway accepts (413 above).", cast=int),
     Setting(
         "max_command_bytes",
         262_144,
         "Largest inbound command (broker message body) accepted; a larger one is rejected and parked.",
-        cast=int,
-    ),
-    Setting(
-        "rate_limit",
-        "120/minute",
-        "Requests each client organisation, provider and the operator may make (all its keys together) in a moving "
-        "window (`limits` notation: `120/minute`, `10/second`); beyond it the gateway answers 429 with "
-        "`Retry-After`. `off` disables it.",
-    ),
-    Setting(
-        "rate_limit_storage",
-        "memory://",
-        "Where the gateway counts each caller's requests: `memory://` counts per gateway process, so N gateway "
-        "replicas let a caller make N times its budget; a storage URI the replicas share (any the `limits` "
-        "library knows, e.g. `redis://host:6379`, with its client installed) makes it one budget.",
-    ),
-    Setting(
-        "key_rotation_grace_seconds",
-        86_400,
-        "How long a rotated API key keeps working when the rotation request does not say (at most 30 days; "
-        "0 refuses it at once). Revoked keys are refused at once.",
         cast=int,
     ),
     Setting(
@@ -173,71 +152,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "var", "Where `make run` keeps the embedded database's files and process logs."),
     Setting("embedded_db_port", 27117, "First port of the embedded SecantusDB servers `make run` starts, one per "
             "service on consecutive ports: providers, postings, matching, contracting, billing, gateway.", cast=int),
-    Setting("matching_top_k", 10, "Candidates on a posting's shortlist (matching).", cast=int),
-    Setting(
-        "matching_notice_release_interval_seconds",
-        3600.0,
-        "How often matching frees the load of terminated contracts whose notice period has ended (their hours "
-        "count against the provider's capacity until the effective date).",
-        cast=float,
-    ),
-    Setting(
-        "contracting_sla_evaluation_interval_seconds",
-        60.0,
-        "How often contracting looks for SLA measurement windows that fell due and evaluates them.",
-        cast=float,
-    ),
-    Setting(
-        "contracting_sla_grace_seconds",
-        3600.0,
-        "How long after a window ends (or after activation, for a backdated contract's past windows) its "
-        "measurements still count; then the window is evaluated once. Later ones are recorded as late. A window "
-        "both parties close early is evaluated at once.",
-        cast=float,
-    ),
-    Setting(
-        "contracting_escalation_interval_seconds",
-        60.0,
-        "How often contracting escalates open issues past their due time one level up the governance plan.",
-        cast=float,
-    ),
-    Setting(
-        "contracting_max_backdate_days",
-        31,
-        "How far in the past a draft contract's start date may lie (formalising work already under way); "
-        "postings refuses (409) an award whose agreed start lies further back, so every award becomes a contract.",
-        cast=int,
-    ),
-    Setting(
-        "billing_invoice_run_interval_seconds",
-        3600.0,
-        "How often billing's scheduled invoice run issues the invoices of every billing period that has ended.",
-        cast=float,
-    ),
-    Setting(
-        "billing_overdue_interval_seconds",
-        300.0,
-        "How often billing looks for invoices with a balance past their due time (announced once as overdue).",
-        cast=float,
-    ),
-    Setting(
-        "billing_run_batch_size",
-        100,
-        "Accounts of one tenant an invoice run invoices per transaction.",
-        cast=int,
-    ),
-    Setting(
-        "billing_tax_rates",
-        "",
-        "VAT/GST rates (percent) by the client's country, over billing's built-in table of standard rates "
-        "(`services/billing/tax.py`): `DE=19,CH=8.1`. A country in neither is invoiced without tax.",
-    ),
-    Setting(
-        "billing_pdf_font",
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "TrueType font that PDF invoices are drawn in (its `-Bold` sibling for headings, when present); a missing "
-        "file falls back to Helvetica, which prints only Latin-1 (other characters as `?`).",
-    ),
     Setting(
         "tls_ca_file",
         "",
@@ -246,7 +160,31 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def service_settings(service: str) -> tuple[Setting, ...]:
+    """The settings ``services/<service>/settings.py`` declares; none when the service has no such module."""
+    module_name = f"services.{service}.settings"
+    if importlib.util.find_spec(f"services.{service}") is None or importlib.util.find_spec(module_name) is None:
+        return ()
+    return tuple(importlib.import_module(module_name).SETTINGS)
+
+
+@functools.cache
+def declared() -> tuple[Setting, ...]:
+    """Every setting: the platform's, then each service's in the order of ``SERVICES``."""
+    every = SETTINGS + tuple(setting for service in SERVICES for setting in service_settings(service))
+    seen: set[str] = set()
+    for setting in every:
+        if setting.name in seen:
+            raise ValueError(f"setting {setting.name!r} is declared twice")
+        seen.add(setting.name)
+    return every
+
+
+@functools.cache
+def _by_name() -> dict[str, Setting]:
+    return {setting.name: setting for setting in declared()}
 
 
 def env_name(name: str, service: str | None = None) -> str:
@@ -256,7 +194,7 @@ def env_name(name: str, service: str | None = None) -> str:
 
 
 def _read_yaml(environ: dict[str, str]) -> dict:
-    path = Path(environ.get(env_name("config_file"), _BY_NAME["config_file"].default))
+    path = Path(environ.get(env_name("config_file"), _by_name()["config_file"].default))
     if not path.is_file():
         return {}
     with path.open() as fh:
@@ -281,7 +219,7 @@ def _from_environment(environ: dict[str, str], variable: str) -> str | None:
 def get(name: str, service: str | None = None, environ: dict[str, str] | None = None) -> Any:
     """The value of one setting, for one service when the setting is per service."""
     environ = dict(os.environ if environ is None else environ)
-    setting = _BY_NAME[name]
+    setting = _by_name()[name]
     candidates: list[Any] = []
     file_values = _read_yaml(environ)
     if service and setting.per_service:
@@ -299,7 +237,8 @@ def get(name: str, service: str | None = None, environ: dict[str, str] | None = 
 
 
 def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
-    """The nameko config dict for one service process."""
+    """The nameko config dict for one service process: the platform's settings, and every service's own settings
+    under their names in capitals (postings, for one, honours contracting's ``CONTRACTING_MAX_BACKDATE_DAYS``)."""
 
     def value(name: str) -> Any:
         return get(name, service, environ)
@@ -322,28 +261,13 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "QUEUE_MAX_LENGTH": value("queue_max_length"),
         "OPERATOR_KEY": value("operator_key"),
-        "RPC_TIMEOUT_SECONDS": value("rpc_timeout_seconds"),
-        "MAX_REQUEST_BYTES": value("max_request_bytes"),
-        "RATE_LIMIT": value("rate_limit"),
-        "RATE_LIMIT_STORAGE": value("rate_limit_storage"),
-        "KEY_ROTATION_GRACE_SECONDS": value("key_rotation_grace_seconds"),
         "RABBITMQ_MANAGEMENT_URL": value("rabbitmq_management_url"),
-        "TENANT_SWEEP_INTERVAL_SECONDS": value("tenant_sweep_interval_seconds"),
         "TENANT_MAX_QUEUES": value("tenant_max_queues"),
         "MAX_API_KEYS": value("max_api_keys"),
         "LOG_LEVEL": value("log_level"),
         "LOG_FORMAT": value("log_format"),
-        "MATCHING_TOP_K": value("matching_top_k"),
-        "MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS": value("matching_notice_release_interval_seconds"),
-        "CONTRACTING_SLA_EVALUATION_INTERVAL_SECONDS": value("contracting_sla_evaluation_interval_seconds"),
-        "CONTRACTING_SLA_GRACE_SECONDS": value("contracting_sla_grace_seconds"),
-        "CONTRACTING_ESCALATION_INTERVAL_SECONDS": value("contracting_escalation_interval_seconds"),
-        "CONTRACTING_MAX_BACKDATE_DAYS": value("contracting_max_backdate_days"),
-        "BILLING_INVOICE_RUN_INTERVAL_SECONDS": value("billing_invoice_run_interval_seconds"),
-        "BILLING_OVERDUE_INTERVAL_SECONDS": value("billing_overdue_interval_seconds"),
-        "BILLING_RUN_BATCH_SIZE": value("billing_run_batch_size"),
-        "BILLING_TAX_RATES": value("billing_tax_rates"),
-        "BILLING_PDF_FONT": value("billing_pdf_font"),
+        **{setting.name.upper(): value(setting.name)
+           for other in SERVICES for setting in service_settings(other)},
     }
 
 
@@ -362,10 +286,14 @@ def apply_tls_settings(environ: dict[str, str] | None = None) -> None:
 
 
 def markdown_table() -> str:
-    """The configuration table of docs/configuration.md, generated from ``SETTINGS``."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for setting in SETTINGS:
-        per = f" Per service: `TASKLINKR_<SERVICE>_{setting.name.upper()}`." if setting.per_service else ""
-        default = f"`{setting.default}`" if setting.default not in ("", None) else "—"
-        rows.append(f"| `{env_name(setting.name)}` | {default} | {setting.doc}{per} |")
+    """The configuration table of docs/configuration.md, generated from every declared setting, each with the file
+    that declares it."""
+    rows = ["| variable | default | meaning | declared in |", "|---|---|---|---|"]
+    owners = [("shared/runtime/config.py", SETTINGS)]
+    owners += [(f"services/{service}/settings.py", service_settings(service)) for service in SERVICES]
+    for owner, settings in owners:
+        for setting in settings:
+            per = f" Per service: `TASKLINKR_<SERVICE>_{setting.name.upper()}`." if setting.per_service else ""
+            default = f"`{setting.default}`" if setting.default not in ("", None) else "—"
+            rows.append(f"| `{env_name(setting.name)}` | {default} | {setting.doc}{per} | `{owner}` |")
     return "\n".join(rows) + "\n"

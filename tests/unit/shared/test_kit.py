@@ -71,6 +71,32 @@ def test_every_setting_is_documented_in_the_configuration_reference():
         "'from shared.runtime.config import *; print(markdown_table())'"
 
 
+def test_a_service_declares_its_own_settings_next_to_its_code_and_the_reader_finds_them():
+    from services.matching import settings as matching_settings
+
+    top_k = next(setting for setting in matching_settings.SETTINGS if setting.name == "matching_top_k")
+    assert top_k in config.declared() and top_k not in config.SETTINGS
+    assert config.get("matching_top_k", environ={}) == 10
+    assert config.get("matching_top_k", environ={"TASKLINKR_MATCHING_TOP_K": "3"}) == 3
+    # every service's nameko config carries every service's own settings: postings honours contracting's backdating
+    assert config.nameko_config("postings", environ={"TASKLINKR_CONTRACTING_MAX_BACKDATE_DAYS": "7"})[
+        "CONTRACTING_MAX_BACKDATE_DAYS"] == 7
+    assert "`services/matching/settings.py`" in config.markdown_table()
+
+
+def test_a_setting_declared_twice_is_refused(monkeypatch):
+    from services.billing import settings as billing_settings
+
+    monkeypatch.setattr(billing_settings, "SETTINGS", billing_settings.SETTINGS + (config.SETTINGS[1],))
+    config.declared.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="amqp_uri.*declared twice"):
+            config.declared()
+    finally:
+        monkeypatch.undo()
+        config.declared.cache_clear()
+
+
 class _Sample(Schema):
     price = MoneyField(required=True)
     country = CountryCode()
