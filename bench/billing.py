@@ -1,7 +1,7 @@
 """``make bench-billing``: an invoice run over 10,000 contracts with 30 approved time entries each, on this machine.
 
 Against an embedded SecantusDB (as ``make run`` uses), billing's own code path: ``runs.run`` with the service's
-transactions (``shared.persistence.Store``: every batch a transaction with the counter, the invoices, the
+transactions (``shared.runtime.persistence.Store``: every batch a transaction with the counter, the invoices, the
 accounts, the credits and the outbox events). Measured in the same run, on the same database, the floor: reading
 the same entries in bulk (``find`` by the same keys) and writing the same number of invoice documents (the ones the
 run issued) with ``insert_many``. Target: the run takes at most 3x the floor. Figures are printed and written to
@@ -24,8 +24,8 @@ from rich.table import Table
 
 from services.billing import domain, repository, runs
 from services.billing.tax import tax_table
-from shared import embedded
-from shared.persistence import Store, ensure_platform_indexes
+from shared.runtime.persistence import Store, ensure_platform_indexes
+from shared.tools import embedded
 from tests.support.infra import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

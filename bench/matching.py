@@ -38,8 +38,9 @@ from rich.table import Table
 
 from services.matching import domain, repository, shortlists
 from services.matching.ranking import MatchIndex, naive_rank
-from shared import contracts, embedded, topology
-from shared import envelope as envelopes
+from shared.runtime import contracts, topology
+from shared.runtime import envelope as envelopes
+from shared.tools import embedded
 from tests.support.infra import free_port, local_vhost
 from tests.unit.matching import population
 
@@ -397,7 +398,7 @@ def through_the_broker(args, bar: Progress) -> dict:
         def start_worker() -> subprocess.Popen:
             path = RESULTS / f"matching-worker-{len(workers) + 1}.log"
             log = open(path, "wb")  # noqa: SIM115 - the child owns it
-            process = subprocess.Popen([PY, "-m", "shared.cli", "run", "matching"], cwd=ROOT, env=env,
+            process = subprocess.Popen([PY, "-m", "shared.tools.cli", "run", "matching"], cwd=ROOT, env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
             stack.callback(stop, process)
             workers.append(process)

@@ -29,10 +29,11 @@ from pymongo import MongoClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from shared import embedded  # noqa: E402
-from shared.envelope import amqp_headers, build, utc_now  # noqa: E402
-from shared.outbox import OutboxRelay  # noqa: E402
-from shared.persistence import ensure_platform_indexes  # noqa: E402
+from shared.runtime.envelope import amqp_headers, build  # noqa: E402
+from shared.runtime.outbox import OutboxRelay  # noqa: E402
+from shared.runtime.persistence import ensure_platform_indexes  # noqa: E402
+from shared.tools import embedded  # noqa: E402
+from shared.vocabulary.times import utc_now  # noqa: E402
 from tests.support.infra import free_port, local_vhost  # noqa: E402
 
 SERVICE = "benchrelay"

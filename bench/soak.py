@@ -31,7 +31,7 @@ from pymongo import MongoClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from shared.tools import embedded  # noqa: E402
 from tests.support import samples  # noqa: E402
 from tests.support.infra import free_port, local_vhost  # noqa: E402
 from tests.support.stack import OPERATOR_KEY, EventRecorder, RunningStack  # noqa: E402

@@ -9,7 +9,7 @@ cannot drift from the catalog. What it describes:
 - one channel per (producer exchange, routing key): address = routing key, AMQP binding ``is: routingKey`` on
   the producer's durable topic exchange ``<producer>.events``;
 - one message per event type; its payload ``$ref``s the event's JSON Schema file (the whole CloudEvents
-  envelope), its headers the AMQP headers ``shared.envelope.amqp_headers`` sets;
+  envelope), its headers the AMQP headers ``shared.runtime.envelope.amqp_headers`` sets;
 - a ``send`` operation per event for its producer and a ``receive`` operation per consumer handler, with the
   durable queue nameko consumes from;
 - for integrators: the tenant feed ``tasklinkr.feed`` (every event that carries a tenant, under
@@ -37,12 +37,12 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an installed checkout
     sys.path.insert(0, str(ROOT))
 
-from shared.envelope import amqp_headers, cloudevents_type, event_exchange  # noqa: E402
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNROUTED_COMMANDS_EXCHANGE, command_queue_name  # noqa: E402
+from shared.runtime.envelope import amqp_headers, cloudevents_type, event_exchange  # noqa: E402
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNROUTED_COMMANDS_EXCHANGE, command_queue_name  # noqa: E402
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from shared.messaging import queue_name
+    from shared.runtime.messaging import queue_name
 
 CATALOG = HERE / "catalog.json"
 OUTPUT = HERE / "asyncapi.yaml"
@@ -62,7 +62,7 @@ publishes from `catalog.json` (`tasklinkr topology apply`, and the broker's boot
 A message body is a CloudEvents 1.0 envelope (JSON) whose `data` is the event payload. Message payloads
 reference the event's JSON Schema file; those files are JSON Schema draft 2020-12 and refer to
 `common.schema.json` and `envelope.schema.json` by their `$id` (`urn:tasklinkr:contracts-schema:...`), which
-`shared/contracts.py` resolves. Delivery is at least once: producers publish from a transactional outbox with
+`shared/runtime/contracts.py` resolves. Delivery is at least once: producers publish from a transactional outbox with
 publisher confirms and `mandatory`; consumers are idempotent on the envelope `id`.
 
 Operations: `send` operations are the producers' view, `receive` operations the consumers' (one per handler).
@@ -100,7 +100,7 @@ def project_version() -> str:
 
 
 def header_schema() -> dict:
-    """The AMQP headers of an event message, read off ``shared.envelope.amqp_headers`` itself."""
+    """The AMQP headers of an event message, read off ``shared.runtime.envelope.amqp_headers`` itself."""
     base = {"id": "x", "type": "x", "lane": "smb", "correlationid": "x"}
     always = list(amqp_headers(base))
     every = list(amqp_headers({**base, "tenantid": "x"}))

@@ -4,7 +4,7 @@
     python deploy/gen_definitions.py --check    # exit 1 when the committed file is stale
     python deploy/gen_definitions.py --users passwords.json --output /secure/definitions.json
 
-Exchanges, queues and bindings come from ``shared.topology.declarations``: the very objects
+Exchanges, queues and bindings come from ``shared.runtime.topology.declarations``: the very objects
 ``tasklinkr topology apply`` declares, so the broker boots with the same topology (a redeclaration with other
 properties would fail with PRECONDITION_FAILED).
 
@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from shared.config import SERVICES
-    from shared.topology import declarations, load_catalog
+    from shared.runtime.config import SERVICES
+    from shared.runtime.topology import declarations, load_catalog
 
 OUTPUT = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 VHOST = "/"
@@ -46,7 +46,7 @@ OPERATOR_USER = "tasklinkr-operator"
 # The services in compose get no topology settings (retry delays, ...) and no tasklinkr.yaml (.dockerignore keeps
 # it out of the image), so the boot definitions are generated from the defaults, whatever this shell exports.
 CONTAINER_ENVIRON = {"TASKLINKR_CONFIG_FILE": os.devnull}
-# nameko's RPC exchange (requests and replies), and the exchanges of shared.topology that any service may use.
+# nameko's RPC exchange (requests and replies), and the exchanges of shared.runtime.topology that any service may use.
 RPC_EXCHANGE = "nameko-rpc"
 FEED_EXCHANGE = "tasklinkr.feed"
 INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted")
@@ -123,7 +123,7 @@ def user_permissions(catalog: dict, user: str) -> dict:
 
 
 def _topology(catalog: dict) -> tuple[list, list]:
-    """``shared.topology.declarations`` as the compose containers see it: no overrides, no config file."""
+    """``shared.runtime.topology.declarations`` as the compose containers see it: no overrides, no config file."""
     if "environ" in inspect.signature(declarations).parameters:
         return declarations(catalog, environ=CONTAINER_ENVIRON)
     return declarations(catalog)

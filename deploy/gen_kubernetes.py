@@ -7,8 +7,8 @@ Six services share one shape (a Deployment with its probes and limits, a PodDisr
 set) and every consumer scales on the depth of the queues it reads, which the catalog names: writing them out by
 hand would repeat one block six times and drift from the catalog. The overlays patch what differs per environment.
 
-The queues come from ``shared.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the containers
-see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
+The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
+containers see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
 
 Broker users are the RabbitMQ Messaging Topology Operator's ``User`` and ``Permission`` objects: one user per
 service and the operator's, named and permitted exactly as compose's definitions (``deploy/gen_definitions.py``
@@ -40,8 +40,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from shared import config as settings
-    from shared.topology import declarations, load_catalog
+    from shared.runtime import config as settings
+    from shared.runtime.topology import declarations, load_catalog
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # its sibling generator is a script too

@@ -1,4 +1,4 @@
-"""Billing's settings (``shared.config``), read once at start-up."""
+"""Billing's settings (``shared.runtime.config``), read once at start-up."""
 
 from __future__ import annotations
 

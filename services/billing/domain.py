@@ -11,7 +11,7 @@ Rules (docs/design/billing.md has the longer story):
 - **What a period bills.** Approved items are assigned to a period when approved: the period of their date, or the
   first period not yet invoiced when that one is (a late approval is billed on the next invoice, never lost).
   SLA credits likewise, by the end of their window.
-- **Lines, rounded once each, half up to the currency's minor unit** (``shared.money.round_money``):
+- **Lines, rounded once each, half up to the currency's minor unit** (``shared.vocabulary.money.round_money``):
   time = hours x hourly price (hourly contracts; on a retainer the hours are shown at no charge: the retainer
   pays for them); usage = units x unit price (per-unit contracts); milestone = its amount once the client accepted
   it; retainer = monthly price x days of the period in its first month / days in that month (a whole calendar
@@ -38,8 +38,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.money import Money, minor_unit, round_money
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.money import Money, minor_unit, round_money
 
 ZERO = Decimal(0)
 FIXED_KINDS = frozenset({"retainer", "milestone"})

@@ -14,7 +14,7 @@
 - ``payments``, ``credit_notes``, ``in_house_costs``; ``tenants`` and ``providers``: the client's country and the
   provider's country and time zone (tax and shoring), from their events.
 
-Stored form = Python form, except money amounts, which are ``Decimal128`` (``shared.stored``).
+Stored form = Python form, except money amounts, which are ``Decimal128`` (``shared.vocabulary.stored``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database as MongoDatabase
 
-from shared.errors import Conflict
-from shared.outbox import pending_count
-from shared.persistence import SessionRepository
-from shared.stored import StoredForm
-from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
-from shared.stored import new_id as new_id
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import SessionRepository
+from shared.vocabulary.errors import Conflict
+from shared.vocabulary.stored import StoredForm
+from shared.vocabulary.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.vocabulary.stored import new_id as new_id
 
 ACCOUNTS = "accounts"
 ITEMS = "items"

@@ -30,10 +30,10 @@ from typing import Any
 
 from pymongo.database import Database as MongoDatabase
 
-from shared.errors import Conflict, OutcomeUnknown, Unavailable
-from shared.fields import jsonable
-from shared.persistence import UnitOfWork, is_duplicate
-from shared.shoring import shoring_class
+from shared.runtime.persistence import UnitOfWork, is_duplicate
+from shared.vocabulary.errors import Conflict, OutcomeUnknown, Unavailable
+from shared.vocabulary.fields import jsonable
+from shared.vocabulary.shoring import shoring_class
 
 from . import domain, events, schemas
 from .repository import INVOICES, PAYMENTS, Repository, new_id, series_of

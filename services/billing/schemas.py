@@ -11,9 +11,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared import fields as shared_fields
-from shared.errors import ValidationFailed
-from shared.fields import (
+from shared.vocabulary import fields as shared_fields
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.fields import (
     BoundedDate,
     BoundedDateTime,
     MoneyField,
@@ -23,8 +23,8 @@ from shared.fields import (
     page_after,
     parse_decimal,
 )
-from shared.idempotency import key_batch
-from shared.vocabulary import CATEGORY_IDS
+from shared.vocabulary.idempotency import key_batch
+from shared.vocabulary.terms import CATEGORY_IDS
 
 from . import domain
 

@@ -14,12 +14,12 @@ import base64
 import logging
 from typing import Any
 
-from shared.idempotency import load_key
-from shared.messaging import subscribe
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.timers import configured_timer
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.timers import configured_timer
+from shared.runtime.tracing import Tracing
+from shared.vocabulary.idempotency import load_key
 
 from . import documents, domain, events, handlers, repository, schemas
 from .dependencies import Settings

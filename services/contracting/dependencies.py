@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from nameko.extensions import DependencyProvider
 
-from shared.timers import configured_timer  # noqa: F401  (re-exported for the service)
+from shared.runtime.timers import configured_timer  # noqa: F401  (re-exported for the service)
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class ContractingSettings:
 
 
 class Settings(DependencyProvider):
-    """The contracting settings (``shared.config``) a worker needs, read once at start-up."""
+    """The contracting settings (``shared.runtime.config``) a worker needs, read once at start-up."""
 
     def setup(self) -> None:
         config = self.container.config

@@ -42,8 +42,8 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.money import minor_unit, round_money
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.money import minor_unit, round_money
 
 
 class Status(StrEnum):

@@ -14,10 +14,10 @@ from typing import Any
 
 from pymongo.database import Database as MongoDatabase
 
-from shared.errors import Conflict, NotFound
-from shared.fields import jsonable
-from shared.idempotency import claim_batch
-from shared.persistence import UnitOfWork
+from shared.runtime.persistence import UnitOfWork
+from shared.vocabulary.errors import Conflict, NotFound
+from shared.vocabulary.fields import jsonable
+from shared.vocabulary.idempotency import claim_batch
 
 from . import domain, events, repository, schemas
 from .dependencies import ContractingSettings

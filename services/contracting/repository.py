@@ -19,11 +19,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database as MongoDatabase
 
-from shared.outbox import pending_count
-from shared.persistence import SessionRepository
-from shared.stored import StoredForm
-from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
-from shared.stored import new_id as new_id
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import SessionRepository
+from shared.vocabulary.stored import StoredForm
+from shared.vocabulary.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.vocabulary.stored import new_id as new_id
 
 CONTRACTS = "contracts"
 MEASUREMENTS = "sla_measurements"

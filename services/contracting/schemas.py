@@ -12,9 +12,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from shared import fields as shared_fields
-from shared.errors import ValidationFailed
-from shared.fields import (
+from shared.vocabulary import fields as shared_fields
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.fields import (
     BoundedDateTime,
     MoneyField,
     Name,
@@ -25,7 +25,7 @@ from shared.fields import (
     page_after,
     parse_decimal,
 )
-from shared.idempotency import key_batch
+from shared.vocabulary.idempotency import key_batch
 
 from . import domain
 
@@ -56,8 +56,8 @@ class WireMoney(MoneyField):
         return super()._deserialize(value, attr, data, **kwargs).to_wire()
 
 
-# Contract dates and times stay within the platform's one range (shared.fields): a window or an end computed from
-# them never leaves Python's calendar.
+# Contract dates and times stay within the platform's one range (shared.vocabulary.fields): a window or an end
+# computed from them never leaves Python's calendar.
 IsoDate = WireDate
 
 

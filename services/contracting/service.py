@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.messaging import subscribe
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.tracing import Tracing
 
 from . import events, handlers, repository, schemas
 from .dependencies import Settings, configured_timer

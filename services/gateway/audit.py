@@ -34,10 +34,10 @@ from pymongo.errors import PyMongoError
 from services.gateway.auth import Principal
 from services.gateway.dependencies import HEALTH_TIMEOUT_SECONDS
 from services.gateway.routes import CLIENT, Route
-from shared.envelope import rfc3339
-from shared.errors import DomainError, Unavailable, ValidationFailed
-from shared.persistence import connect
-from shared.tenantsweep import Removal, removal_record
+from shared.runtime.persistence import connect
+from shared.tools.tenantsweep import Removal, removal_record
+from shared.vocabulary.errors import DomainError, Unavailable, ValidationFailed
+from shared.vocabulary.times import rfc3339
 
 log = logging.getLogger(__name__)
 

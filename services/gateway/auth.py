@@ -32,8 +32,8 @@ from nameko.rpc import ReplyListener, ServiceProxy
 from services.gateway.dependencies import call_with_timeout
 from services.gateway.errors import TooManyRequests
 from services.gateway.routes import CLIENT, OPERATOR, PROVIDER_ITSELF, Route, admits
-from shared import apikeys
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.vocabulary import apikeys
+from shared.vocabulary.errors import Forbidden, NotFound, Unauthorized
 
 DEFAULT_RATE_LIMIT = "120/minute"
 

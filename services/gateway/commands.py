@@ -1,7 +1,7 @@
 """Commands from tenants' own systems over the broker: the message-side twin of the HTTP routes.
 
 Each handler makes the same RPC calls as its HTTP route, for the tenant RabbitMQ authenticated (``user_id``), and
-answers with an outcome event (``shared.commands``). A command can be delivered again after a crash, so each one
+answers with an outcome event (``shared.runtime.commands``). A command can be delivered again after a crash, so each one
 is idempotent on its command id: creating a posting and recording measurements pass it on as the idempotency key,
 and publishing, inviting and awarding answer the same when done twice. Each is on the audit trail, written before
 it runs (``audit.py``).
@@ -10,8 +10,8 @@ it runs (``audit.py``).
 from __future__ import annotations
 
 from services.gateway.audit import audited_command
-from shared.commands import DEFAULT_LANE, PROVIDER, command
-from shared.topology import UNKNOWN
+from shared.runtime.commands import DEFAULT_LANE, PROVIDER, command
+from shared.runtime.topology import UNKNOWN
 
 
 class InboundCommands:
@@ -92,5 +92,6 @@ class InboundCommands:
 
     @command(UNKNOWN)
     def unknown_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
-        """Bound to what the inbound exchange routes nowhere: ``shared.commands`` rejects it before this runs."""
+        """Bound to what the inbound exchange routes nowhere: ``shared.runtime.commands`` rejects it before this
+        runs."""
         raise AssertionError("an unknown command is rejected before its handler runs")

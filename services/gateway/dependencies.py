@@ -14,12 +14,12 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import ReplyListener, ServiceProxy
 
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
-from shared import metrics
-from shared.brokeradmin import BrokerAdmin
-from shared.operations import dead_letter_counts
-from shared.rpc import DEADLINE_HEADER
-from shared.runner import runnable_services
-from shared.tenantsweep import DEFAULT_MAX_QUEUES, TenantSweep
+from shared.runtime import metrics
+from shared.runtime.rpc import DEADLINE_HEADER
+from shared.tools.brokeradmin import BrokerAdmin
+from shared.tools.operations import dead_letter_counts
+from shared.tools.runner import runnable_services
+from shared.tools.tenantsweep import DEFAULT_MAX_QUEUES, TenantSweep
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ CALLED_SERVICES = tuple(name for name in runnable_services() if name != "gateway
 def bounded(method: Any, seconds: float) -> Any:
     """``method`` (a nameko ``MethodProxy``) whose next request stops counting after ``seconds``: the broker drops it
     unread when it is still queued then (a message TTL), and the service drops it when it arrives later than that
-    (``shared.rpc.DEADLINE_HEADER``: published late, or held in a busy service's prefetch). The caller has answered
-    504 and the client retries by then; run late, it would do the work a second time."""
+    (``shared.runtime.rpc.DEADLINE_HEADER``: published late, or held in a busy service's prefetch). The caller has
+    answered 504 and the client retries by then; run late, it would do the work a second time."""
     publisher = method.publisher  # each attribute access of a ServiceProxy makes a new MethodProxy and publisher
     publisher.expiration = seconds
     publisher.publish_kwargs = {**publisher.publish_kwargs,
@@ -209,7 +209,7 @@ class DeadLetterCounts(DependencyProvider):
 
 
 class TenantSweeper(DependencyProvider):
-    """The tenant sweep (``shared.tenantsweep``) on the broker of ``AMQP_URI``, through the management API at
+    """The tenant sweep (``shared.tools.tenantsweep``) on the broker of ``AMQP_URI``, through the management API at
     ``RABBITMQ_MANAGEMENT_URL``; None (no sweep) when the config names none."""
 
     def setup(self) -> None:

@@ -34,8 +34,8 @@ from services.gateway.errors import (
 )
 from services.gateway.routes import BY_OPERATION, CONSOLE_PATHS, Route
 from services.gateway.webserver import CORRELATION_HEADER, JsonWebServer, finish, json_response
-from shared import metrics
-from shared.tracing import CORRELATION_KEY, new_id
+from shared.runtime import metrics
+from shared.runtime.tracing import CORRELATION_KEY, new_id
 
 # An inbound id is reused only when it is a plausible id: it is echoed in headers and written to every log line.
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -128,7 +128,7 @@ class HttpEntrypoint(HttpRequestHandler):
 def _adopt_correlation_id(request: Request) -> str:
     inbound = request.headers.get(CORRELATION_HEADER, "")
     correlation_id = inbound if _CORRELATION_ID.match(inbound) else new_id()
-    # shared.tracing reads the header itself: make it see the id this gateway settled on.
+    # shared.runtime.tracing reads the header itself: make it see the id this gateway settled on.
     request.environ["HTTP_X_CORRELATION_ID"] = correlation_id
     request.environ[_CORRELATION_ENVIRON] = correlation_id
     return correlation_id

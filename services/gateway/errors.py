@@ -1,8 +1,8 @@
 """Every error the gateway answers, mapped to its HTTP status in one place.
 
-Domain errors come back from the services as themselves (shared.errors registers them for RPC) and carry their own
-status; the gateway adds the few that only exist at the HTTP edge. Anything else is a bug or an outage: the client
-gets a generic 500 with the correlation id, the log gets the traceback.
+Domain errors come back from the services as themselves (shared.vocabulary.errors registers them for RPC) and carry
+their own status; the gateway adds the few that only exist at the HTTP edge. Anything else is a bug or an outage: the
+client gets a generic 500 with the correlation id, the log gets the traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from nameko.exceptions import UnknownService
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from shared.errors import DomainError, OutcomeUnknown, Unauthorized, Unavailable, ValidationFailed
+from shared.vocabulary.errors import DomainError, OutcomeUnknown, Unauthorized, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from services.gateway import schemas
 from services.gateway.routes import PROVIDER_ITSELF, ROUTES, Route, describe
-from shared.fields import NAME_PATTERN
+from shared.vocabulary.fields import NAME_PATTERN
 
 TITLE = "TaskLINKr API"
 VERSION = "1.0.0"

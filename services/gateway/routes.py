@@ -32,7 +32,8 @@ MANAGER = "manager"
 FINANCE = "finance"
 PROVIDER_ITSELF = "provider"
 CALLERS = (OPERATOR, CLIENT, OWNER, FINANCE, PROVIDER_ITSELF)
-# The roles of a client organisation's keys (shared.apikeys.CLIENT_ROLES), and the ``who`` entries that admit each.
+# The roles of a client organisation's keys (shared.vocabulary.apikeys.CLIENT_ROLES), and the ``who`` entries that
+# admit each.
 _ADMITTED_BY = {OWNER: (CLIENT, OWNER), MANAGER: (CLIENT,), FINANCE: (FINANCE,)}
 
 

@@ -1,7 +1,7 @@
 """The gateway's marshmallow schemas: what each route accepts and answers, and what the OpenAPI document shows.
 
-Request schemas check the shape and the common vocabulary (shared.fields) so a client hears about a bad country
-or a float amount before any service is bothered; the services validate again, because the rules are theirs.
+Request schemas check the shape and the common vocabulary (shared.vocabulary.fields) so a client hears about a bad
+country or a float amount before any service is bothered; the services validate again, because the rules are theirs.
 Response schemas are applied on the way out, so a field a service adds (or keeps internally) never reaches a client
 until it is declared here. Times and dates in responses stay strings: the services already send RFC 3339.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from shared import apikeys
-from shared.fields import (
+from shared.vocabulary import apikeys
+from shared.vocabulary.fields import (
     DECIMAL_PATTERN,
     BoundedDateTime,
     ClockTime,
@@ -26,7 +26,7 @@ from shared.fields import (
     WireDate,
     parse_decimal,
 )
-from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
+from shared.vocabulary.terms import CATEGORY_IDS, WEEKDAYS, Lane, Model, ProviderKind
 
 MODELS = [m.value for m in Model]
 KINDS = [k.value for k in ProviderKind]
@@ -49,7 +49,7 @@ def _text(max_length: int, **kwargs) -> fields.String:
 
 
 def _name(max_length: int, **kwargs) -> fields.String:
-    """A name or title (``shared.fields.Name``): one line, no control or bidi formatting characters."""
+    """A name or title (``shared.vocabulary.fields.Name``): one line, no control or bidi formatting characters."""
     return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
@@ -58,12 +58,12 @@ def _one_of(choices: list[str], **kwargs) -> fields.String:
 
 
 def _timestamp(**kwargs) -> fields.String:
-    """An RFC 3339 time within the platform's range (``shared.fields``); sent on in UTC."""
+    """An RFC 3339 time within the platform's range (``shared.vocabulary.fields``); sent on in UTC."""
     return BoundedDateTime(**kwargs)
 
 
 def _date(**kwargs) -> fields.String:
-    """An ISO date within the platform's range (``shared.fields``)."""
+    """An ISO date within the platform's range (``shared.vocabulary.fields``)."""
     return WireDate(**kwargs)
 
 

@@ -17,9 +17,9 @@ from services.gateway.dependencies import DeadLetterCounts, HealthProbe, TenantS
 from services.gateway.entrypoints import ApiRequest, Reply, console_files, fallback, route
 from services.gateway.routes import CLIENT, OPERATOR
 from services.gateway.webserver import unrouted
-from shared.tenantsweep import SEEN
-from shared.timers import configured_timer
-from shared.tracing import Tracing, new_id
+from shared.runtime.timers import configured_timer
+from shared.runtime.tracing import Tracing, new_id
+from shared.tools.tenantsweep import SEEN
 
 DEFAULT_PAGE = 20
 # How long a rotated key keeps working when the request does not say (KEY_ROTATION_GRACE_SECONDS).

@@ -21,8 +21,8 @@ from werkzeug.wrappers import Request, Response
 
 from services.gateway.errors import MethodNotAllowed, RouteNotFound, error_response
 from services.gateway.routes import CONSOLE_PATHS, ROUTES
-from shared.errors import DomainError
-from shared.tracing import new_id
+from shared.runtime.tracing import new_id
+from shared.vocabulary.errors import DomainError
 
 CORRELATION_HEADER = "X-Correlation-ID"
 SECURITY_HEADERS = {

@@ -12,7 +12,7 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-from shared.money import Money
+from shared.vocabulary.money import Money
 
 RATE_TABLE = Path(__file__).with_name("exchange_rates.json")
 QUANTUM = Decimal("0.0001")

@@ -18,7 +18,7 @@ from nameko.extensions import DependencyProvider
 from services.matching import domain
 from services.matching.ranking import MatchIndex
 from services.matching.repository import Repository
-from shared.persistence import Database
+from shared.runtime.persistence import Database
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from decimal import Decimal
 
 from services.matching import currency, geography
 from services.matching.geography import SHORING_ORDER, Shift
-from shared.money import Money
-from shared.vocabulary import Shoring, canonical_category
+from shared.vocabulary.money import Money
+from shared.vocabulary.terms import Shoring, canonical_category
 
 # Weights of the soft components; they add up to 1. The total is 0.95 × the weighted sum + the new-provider
 # boost (at most 0.05), so a score stays within [0, 1].

@@ -1,6 +1,6 @@
 """Where and when people work: shoring classes from real region data, and weekly hours as bit masks.
 
-Shoring classes (the rule, and the region data it uses) live in ``shared.shoring``: billing derives them too.
+Shoring classes (the rule, and the region data it uses) live in ``shared.vocabulary.shoring``: billing derives them too.
 
 Weekly hours: a week is ``SLOTS`` half-hour slots starting Monday 00:00 UTC of the reference week; a schedule is
 the int whose bit ``i`` is set when slot ``i`` is worked. Local clock times are converted with ``zoneinfo`` on the
@@ -14,7 +14,7 @@ import functools
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.shoring import (  # noqa: F401  (matching's names for them)
+from shared.vocabulary.shoring import (  # noqa: F401  (matching's names for them)
     NEARSHORE_MAX_GAP_HOURS,
     REFERENCE_MONDAY,
     SHORING_ORDER,
@@ -24,7 +24,7 @@ from shared.shoring import (  # noqa: F401  (matching's names for them)
     time_zone_gap_hours,
     utc_offset_hours,
 )
-from shared.vocabulary import WEEKDAYS
+from shared.vocabulary.terms import WEEKDAYS
 
 SLOT_MINUTES = 30
 SLOTS = 7 * 24 * 60 // SLOT_MINUTES

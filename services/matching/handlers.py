@@ -13,9 +13,9 @@ import logging
 from services.matching import domain, events, shortlists
 from services.matching.dependencies import LiveIndex
 from services.matching.repository import Repository, today
-from shared.envelope import utc_now
-from shared.errors import NotFound
-from shared.persistence import Store, UnitOfWork
+from shared.runtime.persistence import Store, UnitOfWork
+from shared.vocabulary.errors import NotFound
+from shared.vocabulary.times import utc_now
 
 log = logging.getLogger(__name__)
 

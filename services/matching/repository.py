@@ -25,10 +25,10 @@ from pymongo.database import Database
 
 from services.matching import domain
 from services.matching.domain import OPEN
-from shared.envelope import utc_now
-from shared.outbox import pending_count
-from shared.persistence import SessionRepository
-from shared.vocabulary import category_aliases
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import SessionRepository
+from shared.vocabulary.terms import category_aliases
+from shared.vocabulary.times import utc_now
 
 PROVIDERS = "providers"
 TENANTS = "tenants"

@@ -1,7 +1,7 @@
 """Matching's edges: the wire form of what its RPC methods answer.
 
 Its inputs need no loaders of their own: events are checked against their JSON Schema in ``contracts-schema/`` on
-arrival (``shared.messaging.subscribe``), and the RPC methods take ids the gateway has validated. A shortlist's
+arrival (``shared.runtime.messaging.subscribe``), and the RPC methods take ids the gateway has validated. A shortlist's
 own wire form, shared with the events, is ``shortlists.wire``.
 """
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 from services.matching import domain, events, handlers, repository, schemas
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import Repository
-from shared.messaging import subscribe
-from shared.persistence import Database
-from shared.rpc import rpc
-from shared.timers import configured_timer
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.persistence import Database
+from shared.runtime.rpc import rpc
+from shared.runtime.timers import configured_timer
+from shared.runtime.tracing import Tracing
 
 
 class MatchingService:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from services.matching import domain
 from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.ranking import MatchIndex, Ranked
-from shared.envelope import rfc3339, utc_now
+from shared.vocabulary.times import rfc3339, utc_now
 
 
 def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: list[dict] | None = None) -> dict:

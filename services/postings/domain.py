@@ -17,10 +17,10 @@ from enum import StrEnum
 from typing import Any
 
 from services.postings import competencies
-from shared.errors import Conflict, ValidationFailed
-from shared.fields import LAST_YEAR
-from shared.money import Money
-from shared.vocabulary import (
+from shared.vocabulary.errors import Conflict, ValidationFailed
+from shared.vocabulary.fields import LAST_YEAR
+from shared.vocabulary.money import Money
+from shared.vocabulary.terms import (
     CATEGORIES,
     CATEGORY_IDS,
     DEFAULT_BUSINESS_HOURS,

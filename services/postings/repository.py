@@ -15,11 +15,11 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING
 from pymongo.database import Database as MongoDatabase
 
-from shared import apikeys
-from shared.money import Money
-from shared.persistence import SessionRepository
-from shared.stored import current_time as current_time  # re-exported: the service reads its clock here
-from shared.stored import new_id as new_id
+from shared.runtime.persistence import SessionRepository
+from shared.vocabulary import apikeys
+from shared.vocabulary.money import Money
+from shared.vocabulary.stored import current_time as current_time  # re-exported: the service reads its clock here
+from shared.vocabulary.stored import new_id as new_id
 
 TENANTS = "tenants"
 POSTINGS = "postings"

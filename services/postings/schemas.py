@@ -3,7 +3,7 @@
 Loading turns wire JSON into the service's Python form (``Money``, ``date``, ``Decimal``); dumping turns a
 stored tenant or posting back into wire JSON. Every schema refuses unknown fields, so a typo is an error
 rather than silently ignored data. A marshmallow ``ValidationError`` leaves this module as
-``shared.errors.ValidationFailed`` with marshmallow's own ``messages`` as ``details``.
+``shared.vocabulary.errors.ValidationFailed`` with marshmallow's own ``messages`` as ``details``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from shared import fields as shared_fields
-from shared.envelope import rfc3339
-from shared.errors import ValidationFailed
-from shared.fields import (
+from shared.vocabulary import fields as shared_fields
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.fields import (
     BoundedDate,
     ClockTime,
     CountryCode,
@@ -29,7 +28,8 @@ from shared.fields import (
     page_after,
     parse_decimal,
 )
-from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
+from shared.vocabulary.terms import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

@@ -15,14 +15,14 @@ from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import RpcProxy
 
-from shared import apikeys, idempotency
-from shared.apikeys import KeyRing
-from shared.errors import Conflict, DomainError, NotFound, ValidationFailed
-from shared.messaging import subscribe
-from shared.outbox import pending_count
-from shared.persistence import Database, UnitOfWork, is_duplicate
-from shared.rpc import rpc
-from shared.tracing import Tracing
+from shared.runtime.messaging import subscribe
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import Database, UnitOfWork, is_duplicate
+from shared.runtime.rpc import rpc
+from shared.runtime.tracing import Tracing
+from shared.vocabulary import apikeys, idempotency
+from shared.vocabulary.apikeys import KeyRing
+from shared.vocabulary.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 from . import domain, events, repository, schemas
 from .repository import NegotiationRepository, Repository

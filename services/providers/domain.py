@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from shared.errors import ValidationFailed
-from shared.money import Money
-from shared.vocabulary import FIRM_MODELS, INDIVIDUAL_MODELS, Lane, ProviderKind
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.money import Money
+from shared.vocabulary.terms import FIRM_MODELS, INDIVIDUAL_MODELS, Lane, ProviderKind
 
 Errors = dict[str, Any]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.envelope import rfc3339
+from shared.vocabulary.times import rfc3339
 
 from . import domain, schemas
 

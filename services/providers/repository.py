@@ -13,11 +13,11 @@ from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
-from shared import apikeys
-from shared.errors import Conflict, NotFound
-from shared.money import Money
-from shared.persistence import UnitOfWork
-from shared.vocabulary import category_aliases
+from shared.runtime.persistence import UnitOfWork
+from shared.vocabulary import apikeys
+from shared.vocabulary.errors import Conflict, NotFound
+from shared.vocabulary.money import Money
+from shared.vocabulary.terms import category_aliases
 
 from . import domain
 

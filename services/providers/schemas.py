@@ -16,9 +16,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from shared.envelope import rfc3339
-from shared.errors import ValidationFailed
-from shared.fields import (
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.fields import (
     BoundedDate,
     ClockTime,
     CountryCode,
@@ -29,8 +28,9 @@ from shared.fields import (
     StartTime,
     TimeZone,
 )
-from shared.money import Money
-from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
+from shared.vocabulary.money import Money
+from shared.vocabulary.terms import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
+from shared.vocabulary.times import rfc3339
 
 from . import domain
 

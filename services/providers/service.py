@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
-from shared import apikeys
-from shared.apikeys import KeyRing
-from shared.envelope import utc_now
-from shared.outbox import pending_count
-from shared.persistence import Database, UnitOfWork
-from shared.rpc import rpc
-from shared.tracing import Tracing
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import Database, UnitOfWork
+from shared.runtime.rpc import rpc
+from shared.runtime.tracing import Tracing
+from shared.vocabulary import apikeys
+from shared.vocabulary.apikeys import KeyRing
+from shared.vocabulary.times import utc_now
 
 from . import domain, events, repository, schemas
 

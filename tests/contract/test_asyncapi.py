@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from shared.topology import load_catalog
+from shared.runtime.topology import load_catalog
 from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from shared import contracts
-from shared.commands import CommandHandler, command_errors
-from shared.topology import load_catalog
+from shared.runtime import contracts
+from shared.runtime.commands import CommandHandler, command_errors
+from shared.runtime.topology import load_catalog
 from tests.contract.test_event_contracts import entrypoints_of
 
 COMMANDS = contracts.ROOT / "commands"

@@ -20,9 +20,9 @@ import jsonschema
 import pytest
 import yaml
 
-from shared.config import DATA_SERVICES as ALL_DATA_SERVICES
-from shared.metrics import port_for
-from shared.runner import runnable_services
+from shared.runtime.config import DATA_SERVICES as ALL_DATA_SERVICES
+from shared.runtime.metrics import port_for
+from shared.tools.runner import runnable_services
 from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from jsonschema import Draft202012Validator
 from nameko.events import EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
-from shared import contracts
-from shared.runner import runnable_services, service_class
-from shared.topology import load_catalog
+from shared.runtime import contracts
+from shared.runtime.topology import load_catalog
+from shared.tools.runner import runnable_services, service_class
 
 ROOT = contracts.ROOT
 EVENT_FILE = re.compile(r"^[a-z_]+\.[a-z_]+\.v[0-9]+\.schema\.json$")

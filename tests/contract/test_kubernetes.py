@@ -11,9 +11,9 @@ import yaml
 from nameko.rpc import Rpc
 from typer.testing import CliRunner
 
-from shared import config as settings
-from shared.runner import runnable_services, service_class
-from shared.topology import declarations, load_catalog
+from shared.runtime import config as settings
+from shared.runtime.topology import declarations, load_catalog
+from shared.tools.runner import runnable_services, service_class
 from tests.contract import manifests
 from tests.contract.manifests import named, objects
 from tests.contract.scripts import load_script
@@ -208,7 +208,7 @@ def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missin
 
 @overlays
 def test_probe_and_init_commands_are_commands_of_the_image(overlay):
-    from shared.cli import app
+    from shared.tools.cli import app
 
     commands = set()
     for doc in objects(overlay):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import shared.metrics  # noqa: F401  (every metric the services record is declared there)
+import shared.runtime.metrics  # noqa: F401  (every metric the services record is declared there)
 
 REPO = Path(__file__).resolve().parents[2]
 OBSERVABILITY = REPO / "deploy" / "observability"

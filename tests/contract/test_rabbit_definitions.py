@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.topology import declarations, load_catalog
+from shared.runtime.topology import declarations, load_catalog
 from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_every_catalog_consumer_has_its_nameko_queue_and_binding(committed):
 
 
 def test_the_definitions_match_declarations_of_the_catalog(committed):
-    """The same check, straight from shared.topology.declarations(load_catalog()) with the default settings."""
+    """The same check, straight from shared.runtime.topology.declarations(load_catalog()) with the default settings."""
     exchanges, queues = declarations(load_catalog(), **_default_settings())
     assert [e["name"] for e in committed["exchanges"]] == [e.name for e in exchanges]
     assert [q["name"] for q in committed["queues"]] == [q.name for q in queues]

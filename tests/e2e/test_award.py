@@ -11,7 +11,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
-from shared import contracts
+from shared.runtime import contracts
 from tests.support import samples
 from tests.support.stack import OPERATOR_KEY
 from tests.support.waiting import wait_for

@@ -22,7 +22,7 @@ import pytest
 from pymongo import MongoClient
 from pypdf import PdfReader
 
-from shared import contracts
+from shared.runtime import contracts
 from tests.e2e.test_award import call, ok
 from tests.e2e.test_contract import awarded, events_of
 from tests.support import samples

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import MongoClient
 
-from shared import contracts
+from shared.runtime import contracts
 from tests.e2e.test_award import call, ok, shortlist_for
 from tests.support import samples
 from tests.support.waiting import wait_for

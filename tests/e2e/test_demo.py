@@ -38,7 +38,7 @@ def run_demo(stack, output: Path) -> tuple[str, dict]:
     env = {**os.environ, "TASKLINKR_OPERATOR_KEY": OPERATOR_KEY, "TASKLINKR_GATEWAY_ADDRESS": stack.url[7:],
            "COLUMNS": "120"}
     before = set(output.glob("*/demo.json"))
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "demo", "--output-dir", str(output)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "shared.tools.cli", "demo", "--output-dir", str(output)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr + stack.logs()
     [report] = set(output.glob("*/demo.json")) - before

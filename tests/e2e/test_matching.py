@@ -8,7 +8,7 @@ operator then registers and verifies a better provider, and the open posting's s
 import pytest
 import requests
 
-from shared import contracts
+from shared.runtime import contracts
 from tests.support import samples
 from tests.support.stack import OPERATOR_KEY
 from tests.support.waiting import wait_for

@@ -11,8 +11,8 @@ from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import topology
-from shared.messaging import parse_delays
+from shared.runtime import topology
+from shared.runtime.messaging import parse_delays
 from tests.faults import ledger
 from tests.faults.harness import (
     OwnDatabase,

@@ -15,7 +15,7 @@ from kombu import Connection, Queue
 from pymongo import MongoClient, monitoring
 from pymongo.errors import PyMongoError
 
-from shared import embedded
+from shared.tools import embedded
 from tests.support import waiting
 from tests.support.infra import free_port
 from tests.support.rabbit import OwnRabbit  # noqa: F401  (the fault tests take it from here)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import eventlet
 from pymongo import MongoClient
 
-from shared.messaging import subscribe
-from shared.persistence import Database, Store
-from shared.rpc import rpc
-from shared.tracing import handled_event
+from shared.runtime.messaging import subscribe
+from shared.runtime.persistence import Database, Store
+from shared.runtime.rpc import rpc
+from shared.runtime.tracing import handled_event
 
 EVENT = "ledger.entry.v1"
 PRODUCER = "ledgerproducer"

@@ -1,6 +1,6 @@
 """Run a test service class as its own process: ``python -m tests.faults.serve module:Class``.
 
-Configured exactly like a platform service (``TASKLINKR_*`` environment, see shared/config.py).
+Configured exactly like a platform service (``TASKLINKR_*`` environment, see shared/runtime/config.py).
 """
 
 import warnings
@@ -16,9 +16,9 @@ import sys  # noqa: E402
 
 from nameko.cli.run import run  # noqa: E402
 
-from shared.config import nameko_config  # noqa: E402
-from shared.logs import configure_logging  # noqa: E402
-from shared.metrics import serve as serve_metrics  # noqa: E402
+from shared.runtime.config import nameko_config  # noqa: E402
+from shared.runtime.logs import configure_logging  # noqa: E402
+from shared.runtime.metrics import serve as serve_metrics  # noqa: E402
 
 if __name__ == "__main__":
     module_name, class_name = sys.argv[1].split(":")

@@ -7,8 +7,8 @@ import uuid
 import eventlet
 import pytest
 
-from shared import topology
-from shared.commands import outcome_envelope, publish_outcome
+from shared.runtime import topology
+from shared.runtime.commands import outcome_envelope, publish_outcome
 from tests.support.rabbit import OwnRabbit
 
 pytestmark = pytest.mark.faults

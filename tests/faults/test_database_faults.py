@@ -6,8 +6,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from shared.outbox import OutboxRelay
-from shared.persistence import ensure_platform_indexes
+from shared.runtime.outbox import OutboxRelay
+from shared.runtime.persistence import ensure_platform_indexes
 from tests.faults import ledger
 from tests.faults.harness import wait_for
 from tests.faults.test_delivery_faults import assert_clean

@@ -13,8 +13,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from pymongo import MongoClient
 
-from shared.envelope import build
-from shared.outbox import OutboxRelay
+from shared.runtime.envelope import build
+from shared.runtime.outbox import OutboxRelay
 from tests.faults import ledger
 from tests.faults.conftest import CONSUMER_QUEUE
 from tests.faults.harness import CuttableProxy, OwnRabbit, wait_for
@@ -314,7 +314,8 @@ class ledger_envelopes:  # noqa: N801 - used as a context manager
 def pending(envelope: dict) -> dict:
     from bson import ObjectId
 
-    from shared.envelope import amqp_headers, event_exchange, utc_now
+    from shared.runtime.envelope import amqp_headers, event_exchange
+    from shared.vocabulary.times import utc_now
 
     return {"_id": ObjectId(), "event_id": envelope["id"], "exchange": event_exchange(ledger.PRODUCER),
             "routing_key": ledger.EVENT, "envelope": envelope, "headers": amqp_headers(envelope),

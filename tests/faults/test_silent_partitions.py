@@ -8,7 +8,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared import embedded
+from shared.tools import embedded
 from tests.faults.harness import CuttableProxy
 from tests.faults.test_delivery_faults import assert_clean
 

@@ -1,6 +1,6 @@
 import pytest
 
-from shared import topology
+from shared.runtime import topology
 from tests.support.rabbit import OwnRabbit
 
 

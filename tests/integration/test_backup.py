@@ -10,8 +10,8 @@ import pytest
 from bson import Binary, Decimal128, Int64, ObjectId
 from typer.testing import CliRunner
 
-from shared.backup import BackupError, backup, restore
-from shared.cli import app
+from shared.tools.backup import BackupError, backup, restore
+from shared.tools.cli import app
 from tests.support.infra import unique_name
 
 pytestmark = pytest.mark.integration

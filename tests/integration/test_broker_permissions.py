@@ -17,8 +17,8 @@ from nameko.rpc import get_rpc_exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.contracting.service import ContractingService
-from shared import topology
-from shared.messaging import dead_letter_queue_name
+from shared.runtime import topology
+from shared.runtime.messaging import dead_letter_queue_name
 from tests.contract.scripts import load_script
 from tests.integration.contracting import awards
 from tests.support.infra import LOCAL_AMQP, rabbitmqctl, unique_name

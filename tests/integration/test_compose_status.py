@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.config import DATA_SERVICES
-from shared.operations import outbox_backlog
+from shared.runtime.config import DATA_SERVICES
+from shared.tools.operations import outbox_backlog
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,10 @@ import socket
 import pytest
 from pymongo import MongoClient
 
-from shared import config, embedded
-from shared.operations import outbox_backlog
-from shared.stack import Stack, StackError
+from shared.runtime import config
+from shared.tools import embedded
+from shared.tools.operations import outbox_backlog
+from shared.tools.stack import Stack, StackError
 
 pytestmark = pytest.mark.integration
 

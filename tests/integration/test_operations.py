@@ -6,9 +6,9 @@ import pika
 import pytest
 from typer.testing import CliRunner
 
-from shared import topology
-from shared.cli import app
-from shared.operations import DeadLetters, queue_depths
+from shared.runtime import topology
+from shared.tools.cli import app
+from shared.tools.operations import DeadLetters, queue_depths
 from tests.support.kit import FIXED, FLAKY_CATALOG, FlakyConsumer, publish_raw, thing
 from tests.support.waiting import wait_for
 
@@ -21,8 +21,8 @@ DELAYS = "0.1,0.2"
 def flaky(container_factory, service_config, amqp_uri, monkeypatch):
     monkeypatch.setenv("TASKLINKR_AMQP_URI", amqp_uri)
     monkeypatch.setenv("TASKLINKR_RETRY_DELAYS", DELAYS)
-    monkeypatch.setattr("shared.topology.load_catalog", lambda *a: FLAKY_CATALOG)
-    monkeypatch.setattr("shared.operations.load_catalog", lambda *a: FLAKY_CATALOG)
+    monkeypatch.setattr("shared.runtime.topology.load_catalog", lambda *a: FLAKY_CATALOG)
+    monkeypatch.setattr("shared.tools.operations.load_catalog", lambda *a: FLAKY_CATALOG)
     topology.apply(amqp_uri, FLAKY_CATALOG)
     container = container_factory(FlakyConsumer, dict(service_config, RETRY_DELAYS_SECONDS=DELAYS))
     container.start()

@@ -17,9 +17,10 @@ from prometheus_client import REGISTRY
 from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
-from shared.envelope import amqp_headers, build, event_exchange, utc_now
-from shared.outbox import LeaseLost, OutboxRelay
-from shared.persistence import ensure_platform_indexes
+from shared.runtime.envelope import amqp_headers, build, event_exchange
+from shared.runtime.outbox import LeaseLost, OutboxRelay
+from shared.runtime.persistence import ensure_platform_indexes
+from shared.vocabulary.times import utc_now
 from tests.support.infra import unique_name
 from tests.support.outbox_marks import FailingMarks
 

@@ -9,8 +9,8 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
-from shared import topology
-from shared.envelope import build
+from shared.runtime import topology
+from shared.runtime.envelope import build
 from tests.support.kit import (
     CATALOG,
     FAILURES,
@@ -179,7 +179,7 @@ def test_an_unroutable_event_waits_for_its_declared_consumers_queue_but_one_nobo
     container_factory, service_config, mongo_client, monkeypatch, declared_consumers, expected_status
 ):
     # No topology applied: nothing is bound to kitproducer.events, so the broker returns every event.
-    monkeypatch.setattr("shared.outbox.subscribed_types",
+    monkeypatch.setattr("shared.runtime.outbox.subscribed_types",
                         lambda service: frozenset({"thing.made.v1"}) if declared_consumers else frozenset())
     producer = container_factory(LoneProducer, service_config)
     producer.start()

@@ -20,8 +20,8 @@ import pytest
 from services.billing.service import BillingService
 from services.contracting.service import ContractingService
 from services.matching.service import MatchingService
-from shared.messaging import ATTEMPTS_HEADER
-from shared.persistence import APPLIED_EVENTS, claim_id
+from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.messaging import ATTEMPTS_HEADER
 from tests.integration.billing import feeds
 from tests.integration.contracting import awards
 from tests.support.kit import dead_letters

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import start_http_server
 from pymongo.uri_parser import parse_uri
 
-from shared.probe import healthy, probe
+from shared.tools.probe import healthy, probe
 from tests.support.infra import free_port
 
 pytestmark = pytest.mark.integration

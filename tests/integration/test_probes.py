@@ -9,8 +9,8 @@ import eventlet
 import pytest
 from typer.testing import CliRunner
 
-from shared import topology
-from shared.cli import app
+from shared.runtime import topology
+from shared.tools.cli import app
 from tests.support.infra import broker, free_port
 
 pytestmark = pytest.mark.integration

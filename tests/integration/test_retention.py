@@ -7,9 +7,11 @@ from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
-from shared import topology
-from shared.envelope import build, utc_now
-from shared.persistence import claim_id, ensure_platform_indexes
+from shared.runtime import topology
+from shared.runtime.envelope import build
+from shared.runtime.inbox import claim_id
+from shared.runtime.persistence import ensure_platform_indexes
+from shared.vocabulary.times import utc_now
 from tests.support.kit import CATALOG, KitConsumer, KitProducer
 from tests.support.waiting import wait_for
 

@@ -6,7 +6,7 @@ import pytest
 from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from shared.rpc import DEADLINE_HEADER, rpc
+from shared.runtime.rpc import DEADLINE_HEADER, rpc
 
 pytestmark = pytest.mark.integration
 

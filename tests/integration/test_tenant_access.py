@@ -11,8 +11,8 @@ import pika
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from shared import topology
-from shared.brokeradmin import BrokerAdmin, BrokerAdminError
+from shared.runtime import topology
+from shared.tools.brokeradmin import BrokerAdmin, BrokerAdminError
 from tests.support.infra import free_port
 from tests.support.waiting import wait_for
 

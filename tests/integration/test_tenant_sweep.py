@@ -1,4 +1,4 @@
-"""The tenant sweep (shared/tenantsweep.py): what a tenant's broker user may declare but the permissions cannot
+"""The tenant sweep (shared/tools/tenantsweep.py): what a tenant's broker user may declare but the permissions cannot
 refuse, made by the tenant with pika, and removed by a pass (the CLI's, or the gateway's timer), each removal on
 the gateway's audit trail; what a tenant legitimately declared stays and keeps receiving.
 
@@ -15,9 +15,9 @@ import pika
 import pytest
 
 from services.gateway.audit import AuditLog
-from shared.brokeradmin import BrokerAdmin
-from shared.tenantsweep import SEEN, SWEEP_OPERATION, TenantSweep
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.tools.brokeradmin import BrokerAdmin
+from shared.tools.tenantsweep import SEEN, SWEEP_OPERATION, TenantSweep
 from tests.support.infra import free_port
 from tests.support.waiting import wait_for
 
@@ -170,7 +170,7 @@ def test_a_sweep_keeps_the_max_number_of_queues_per_user_and_deletes_the_newest_
 
 def test_without_the_management_api_a_sweep_does_nothing_and_says_so_once(managed_rabbit, database, audit, caplog):
     unreachable = TenantSweep(BrokerAdmin(f"http://127.0.0.1:{free_port()}", managed_rabbit.uri, timeout=2))
-    with caplog.at_level(logging.WARNING, logger="shared.tenantsweep"):
+    with caplog.at_level(logging.WARNING, logger="shared.tools.tenantsweep"):
         assert unreachable.run(database[SEEN], audit.swept) == []
         assert unreachable.run(database[SEEN], audit.swept) == []
     assert len([r for r in caplog.records if "management API does not answer" in r.getMessage()]) == 1
@@ -210,7 +210,7 @@ def test_the_cli_sweeps_once_prints_what_it_removed_and_audits_it(
         monkeypatch, managed_rabbit, admin, tenant, mongo_uri, database):
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.tools.cli import app
 
     for name, value in {"RABBITMQ_MANAGEMENT_URL": managed_rabbit.management_url, "AMQP_URI": managed_rabbit.uri,
                         "GATEWAY_MONGO_URI": mongo_uri, "GATEWAY_MONGO_DATABASE": database.name,
@@ -231,7 +231,7 @@ def test_the_cli_sweeps_once_prints_what_it_removed_and_audits_it(
 def test_the_cli_says_when_the_management_api_does_not_answer(monkeypatch, managed_rabbit):
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.tools.cli import app
 
     monkeypatch.setenv("TASKLINKR_RABBITMQ_MANAGEMENT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("TASKLINKR_AMQP_URI", managed_rabbit.uri)

@@ -11,8 +11,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import event_dispatcher
 
-from shared import config
-from shared.probe import broker
+from shared.runtime import config
+from shared.tools.probe import broker
 from tests.contract.scripts import load_script
 from tests.support.rabbit import OwnRabbit
 

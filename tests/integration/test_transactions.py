@@ -8,9 +8,9 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
-from shared.errors import OutcomeUnknown, Unavailable
-from shared.persistence import TRANSIENT, UNKNOWN_COMMIT, Database, run_transaction
-from shared.rpc import rpc
+from shared.runtime.persistence import TRANSIENT, UNKNOWN_COMMIT, Database, run_transaction
+from shared.runtime.rpc import rpc
+from shared.vocabulary.errors import OutcomeUnknown, Unavailable
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """What a service emitted, read from its outbox (written in the same transaction as the change)."""
 
-from shared import contracts
+from shared.runtime import contracts
 
 
 def outbox(database, routing_key: str) -> list[dict]:

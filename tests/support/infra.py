@@ -16,7 +16,7 @@ import socket
 import subprocess
 import uuid
 
-from shared import embedded
+from shared.tools import embedded
 
 LOCAL_AMQP = os.environ.get("TASKLINKR_TEST_AMQP_HOST", "127.0.0.1:5672")
 

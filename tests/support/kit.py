@@ -4,9 +4,9 @@
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.rpc import rpc
 
-from shared.envelope import build
-from shared.messaging import subscribe
-from shared.persistence import Database
+from shared.runtime.envelope import build
+from shared.runtime.messaging import subscribe
+from shared.runtime.persistence import Database
 
 FIXED: set[str] = set()  # thing ids whose handler has been "fixed" (for replay tests)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import requests
 from kombu import Connection, Exchange, Queue
 
-from shared.runner import runnable_services
-from shared.stack import Stack
-from shared.topology import load_catalog
+from shared.runtime.topology import load_catalog
+from shared.tools.runner import runnable_services
+from shared.tools.stack import Stack
 from tests.support.infra import free_port, unique_name
 
 OPERATOR_KEY = "e2e-operator-key-" + "x" * 16

@@ -1,6 +1,6 @@
 """Every date and time a route or an inbound command carries is checked against the platform's one range
-(``shared.fields``): 9999-12-20 once reached contracting and overflowed there, 1900-01-01 made a contract its own
-API refuses."""
+(``shared.vocabulary.fields``): 9999-12-20 once reached contracting and overflowed there, 1900-01-01 made a
+contract its own API refuses."""
 
 import importlib
 import inspect
@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from services.gateway.entrypoints import shared_instance
 from services.gateway.routes import ROUTES
-from shared.fields import FIRST_YEAR, LAST_YEAR, BoundedDate, BoundedDateTime, WireDate, check_in_range
+from shared.vocabulary.fields import FIRST_YEAR, LAST_YEAR, BoundedDate, BoundedDateTime, WireDate, check_in_range
 
 DATE_KINDS = (fields.Date, fields.DateTime)
 BOUNDED = (BoundedDate, BoundedDateTime, WireDate)

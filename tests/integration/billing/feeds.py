@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 
 from kombu import Connection, Exchange, Producer
 
-from shared import contracts
-from shared import envelope as envelopes
+from shared.runtime import contracts
+from shared.runtime import envelope as envelopes
 
 
 def hex_id(prefix: str) -> str:

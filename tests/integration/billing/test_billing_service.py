@@ -21,7 +21,7 @@ from pypdf import PdfReader
 
 from services.billing import repository
 from services.billing.service import BillingService
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
 

@@ -10,8 +10,8 @@ from datetime import date
 
 from kombu import Connection, Exchange, Producer
 
-from shared import contracts
-from shared import envelope as envelopes
+from shared.runtime import contracts
+from shared.runtime import envelope as envelopes
 
 POSTING_AWARDED = "posting.awarded.v1"
 _SCHEMA = contracts.event_schema_path("postings", POSTING_AWARDED)

@@ -13,7 +13,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.contracting import domain
 from services.contracting.service import ContractingService
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.support.emitted import outbox
 from tests.support.waiting import wait_for
 

@@ -19,7 +19,7 @@ def base_url(gateway_config):
 # session's own RabbitMQ node, whose management API provisions tenants' broker users.
 @pytest.fixture(scope="module")
 def admin(managed_rabbit):
-    from shared.brokeradmin import BrokerAdmin
+    from shared.tools.brokeradmin import BrokerAdmin
 
     return BrokerAdmin(managed_rabbit.management_url, managed_rabbit.uri)
 

@@ -17,9 +17,9 @@ import requests
 from pika.exceptions import AMQPConnectionError
 
 from services.gateway.audit import AuditLog
-from shared.brokeradmin import USER_LIMITS, BrokerAdminError, platform_knows
-from shared.operations import DeadLetters
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.tools.brokeradmin import USER_LIMITS, BrokerAdminError, platform_knows
+from shared.tools.operations import DeadLetters
 from tests.support import samples
 from tests.support.tenants import new_tenant
 from tests.support.waiting import wait_for

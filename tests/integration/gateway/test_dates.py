@@ -8,7 +8,7 @@ import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 from tests.integration.gateway import test_negotiation_routes
 from tests.integration.gateway.test_gateway_with_real_services import INBOX_HELP, new_provider, new_tenant
 from tests.integration.postings import shortlists

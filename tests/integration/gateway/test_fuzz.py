@@ -15,8 +15,8 @@ from schemathesis import GenerationMode
 from services.gateway import openapi
 from services.gateway.routes import CLIENT, FINANCE, OWNER, PROVIDER_ITSELF, ROUTES
 from services.gateway.routes import OPERATOR as OPERATOR_CALLER
-from shared import apikeys
-from shared.runner import runnable_services, service_class
+from shared.tools.runner import runnable_services, service_class
+from shared.vocabulary import apikeys
 from tests.integration.gateway.test_gateway_with_real_services import INBOX_HELP, MARIA
 from tests.support.waiting import wait_for
 

@@ -5,7 +5,7 @@ import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.gateway.service import GatewayService
-from shared.runner import runnable_services, service_class
+from shared.tools.runner import runnable_services, service_class
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from nameko.rpc import rpc
 from services.gateway.dependencies import CALLED_SERVICES
 from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
-from shared import apikeys
-from shared.errors import Conflict, NotFound
-from shared.messaging import dead_letter_queue
+from shared.runtime.messaging import dead_letter_queue
+from shared.vocabulary import apikeys
+from shared.vocabulary.errors import Conflict, NotFound
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -583,7 +583,7 @@ def test_the_gateway_counts_and_times_every_answer_by_route_and_every_rpc_call_b
 
 
 def test_the_health_probe_finds_the_gateways_http_server_answering(gateway, base_url):
-    from shared.probe import http
+    from shared.tools.probe import http
 
     assert http(base_url.removeprefix("http://")) == "ok"
     assert http("127.0.0.1:1").startswith("failed")

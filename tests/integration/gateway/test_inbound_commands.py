@@ -26,9 +26,9 @@ from services.contracting.service import ContractingService
 from services.gateway.service import GatewayService
 from services.postings.service import PostingsService
 from services.providers.service import ProvidersService
-from shared.contracts import errors as contract_errors
-from shared.envelope import rfc3339
-from shared.operations import DeadLetters, consumer_services
+from shared.runtime.contracts import errors as contract_errors
+from shared.tools.operations import DeadLetters, consumer_services
+from shared.vocabulary.times import rfc3339
 from tests.integration.contracting import awards
 from tests.support import samples
 from tests.support.tenants import new_tenant, take

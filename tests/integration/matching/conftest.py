@@ -7,8 +7,8 @@ from kombu import Connection
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching.service import MatchingService
-from shared.messaging import queue_name
-from shared.topology import load_catalog
+from shared.runtime.messaging import queue_name
+from shared.runtime.topology import load_catalog
 
 
 @pytest.fixture

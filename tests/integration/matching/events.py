@@ -4,8 +4,8 @@ checked against its contract first; what matching emits, read from its outbox an
 from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
-from shared import contracts
-from shared import envelope as envelopes
+from shared.runtime import contracts
+from shared.runtime import envelope as envelopes
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 

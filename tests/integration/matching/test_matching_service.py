@@ -8,9 +8,9 @@ from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
 from services.matching.service import MatchingService
-from shared import contracts
-from shared import envelope as envelopes
-from shared.errors import NotFound
+from shared.runtime import contracts
+from shared.runtime import envelope as envelopes
+from shared.vocabulary.errors import NotFound
 from tests.integration.matching.events import (
     OTHER_TENANT,
     STRONG_SKILLS,
@@ -178,7 +178,8 @@ def test_a_redelivered_posting_event_is_applied_once(matching, database, amqp_ur
 
 def handler_troubles(caplog) -> list[str]:
     """Warnings and errors of event handling (the outbox relay's own, about this test's unbound queues, aside)."""
-    return [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "WARNING") and r.name != "shared.outbox"]
+    return [r.getMessage() for r in caplog.records
+            if r.levelname in ("ERROR", "WARNING") and r.name != "shared.runtime.outbox"]
 
 
 def test_a_verification_that_overtakes_the_registration_is_kept_and_applied_when_the_registration_comes(

@@ -10,7 +10,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching.service import MatchingService
-from shared import contracts
+from shared.runtime import contracts
 from tests.integration.matching.events import STRONG_SKILLS, deliver, emitted, publish_posting, register
 from tests.support.waiting import wait_for
 from tests.unit.matching import builders as b

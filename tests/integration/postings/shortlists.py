@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kombu import Connection, Exchange, Producer
 
-from shared import envelope as envelopes
+from shared.runtime import envelope as envelopes
 
 MATCHES_PROPOSED = "matches.proposed.v1"
 SHORTLIST_UPDATED = "shortlist.updated.v1"

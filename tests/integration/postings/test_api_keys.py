@@ -10,9 +10,9 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from services.postings.service import PostingsService
-from shared import apikeys
-from shared.apikeys import KeyRing
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.vocabulary import apikeys
+from shared.vocabulary.apikeys import KeyRing
+from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 

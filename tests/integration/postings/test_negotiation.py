@@ -10,8 +10,8 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.matching.service import MatchingService
 from services.postings.service import PostingsService
-from shared import contracts
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.runtime import contracts
+from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 from tests.integration.matching import events as matching_events
 from tests.support.emitted import outbox
 from tests.support.waiting import wait_for

@@ -14,9 +14,9 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from pymongo.errors import DuplicateKeyError
 
 from services.postings.service import PostingsService
-from shared import contracts, topology
-from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.messaging import queue_name
+from shared.runtime import contracts, topology
+from shared.runtime.messaging import queue_name
+from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.providers.service import ProvidersService
-from shared import contracts
-from shared.errors import NotFound, ValidationFailed
+from shared.runtime import contracts
+from shared.vocabulary.errors import NotFound, ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.providers.service import ProvidersService
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
 pytestmark = pytest.mark.integration

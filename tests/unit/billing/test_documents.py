@@ -7,7 +7,7 @@ import pytest
 from pypdf import PdfReader
 
 from services.billing import documents
-from shared.config import SETTINGS
+from services.billing.settings import SETTINGS
 
 FONT = next(s.default for s in SETTINGS if s.name == "billing_pdf_font")
 

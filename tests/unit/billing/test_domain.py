@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.billing import domain, tax
-from shared.errors import Conflict, ValidationFailed
+from shared.vocabulary.errors import Conflict, ValidationFailed
 
 NOW = datetime(2027, 2, 1, 0, 5, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from services.billing import schemas
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 
 
 def test_a_cursor_is_the_last_id_of_the_page_before_of_the_listed_kind_and_anything_else_is_refused():

@@ -7,7 +7,7 @@ from itertools import count
 
 from services.contracting import domain
 from services.contracting.domain import Party
-from shared import contracts
+from shared.runtime import contracts
 
 NOW = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
 GRACE = timedelta(hours=1)

@@ -7,7 +7,7 @@ import pytest
 
 from services.contracting import domain
 from services.contracting.domain import Party
-from shared.errors import Conflict, ValidationFailed
+from shared.vocabulary.errors import Conflict, ValidationFailed
 
 from .builders import GRACE, NOW, active, draft, sla_id
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.contracting import schemas
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 
 
 def _measurement(**fields):

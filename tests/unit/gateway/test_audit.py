@@ -14,7 +14,7 @@ from services.gateway.auth import Principal
 from services.gateway.dependencies import health_report
 from services.gateway.routes import BY_OPERATION
 from services.gateway.service import GatewayService
-from shared.errors import NotFound, Unavailable, ValidationFailed
+from shared.vocabulary.errors import NotFound, Unavailable, ValidationFailed
 
 MANAGER = Principal.client("ten_1", "manager", "key_m")
 

@@ -2,8 +2,8 @@ import pytest
 
 from services.gateway.auth import Principal, authorize, bearer_key, identify
 from services.gateway.routes import BY_OPERATION
-from shared import apikeys
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.vocabulary import apikeys
+from shared.vocabulary.errors import Forbidden, NotFound, Unauthorized
 
 OPERATOR_KEY = "operator-secret"
 CLIENT_KEY = apikeys.generate(apikeys.CLIENT)

@@ -6,7 +6,7 @@ from services.gateway.entrypoints import load_body, load_query, read_json
 from services.gateway.errors import MalformedJson, MethodNotAllowed, RouteNotFound
 from services.gateway.routes import BY_OPERATION
 from services.gateway.webserver import unrouted
-from shared.errors import ValidationFailed
+from shared.vocabulary.errors import ValidationFailed
 
 
 def request(data=None, method="POST", path="/v1/postings", query=None):

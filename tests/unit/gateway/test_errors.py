@@ -17,8 +17,8 @@ from services.gateway.errors import (
     ServiceUnavailable,
     error_response,
 )
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable, ValidationFailed
-from shared.rpc import DEADLINE_HEADER
+from shared.runtime.rpc import DEADLINE_HEADER
+from shared.vocabulary.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable, ValidationFailed
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from services.billing import schemas as billing
 from services.contracting import schemas as contracting
 from services.gateway import audit, openapi
 from services.postings import schemas as postings
-from shared.errors import ValidationFailed
-from shared.stored import new_id
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.stored import new_id
 
 DOCUMENT = openapi.document()
 COMPONENTS = DOCUMENT["components"]["schemas"]

@@ -15,7 +15,7 @@ from services.gateway.routes import (
     ROUTES,
     admits,
 )
-from shared.errors import Forbidden, NotFound
+from shared.vocabulary.errors import Forbidden, NotFound
 
 OWNER_KEY = Principal.client("ten_1", "owner", "key_o")
 MANAGER_KEY = Principal.client("ten_1", "manager", "key_m")

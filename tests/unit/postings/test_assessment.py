@@ -3,8 +3,8 @@
 import pytest
 
 from services.postings import domain
-from shared.errors import Conflict
-from shared.vocabulary import CoreAssessment
+from shared.vocabulary.errors import Conflict
+from shared.vocabulary.terms import CoreAssessment
 
 
 def assess(title="Monthly reporting", category="administrative_support", skills=(), competencies=()):

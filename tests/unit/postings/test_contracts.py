@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared import contracts
+from shared.runtime import contracts
 
 SCHEMAS = sorted((contracts.ROOT / "events" / "postings").glob("*.v1.schema.json"))
 

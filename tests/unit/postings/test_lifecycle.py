@@ -4,7 +4,7 @@ import pytest
 
 from services.postings import domain, schemas
 from services.postings.domain import Status
-from shared.errors import Conflict
+from shared.vocabulary.errors import Conflict
 
 from .builders import CREATED, LATER, make_posting
 

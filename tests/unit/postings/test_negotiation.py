@@ -7,8 +7,8 @@ import pytest
 
 from services.postings import domain
 from services.postings.domain import Party, ProposalStatus
-from shared.errors import Conflict, ValidationFailed
-from shared.money import Money
+from shared.vocabulary.errors import Conflict, ValidationFailed
+from shared.vocabulary.money import Money
 
 from .builders import LATER, make_posting
 

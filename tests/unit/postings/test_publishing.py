@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from services.postings import domain
-from shared.errors import Conflict, ValidationFailed
-from shared.money import Money
+from shared.vocabulary.errors import Conflict, ValidationFailed
+from shared.vocabulary.money import Money
 
 from .builders import LATER, make_posting, make_tenant
 

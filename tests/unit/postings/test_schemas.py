@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from services.postings import schemas
-from shared import idempotency
-from shared.errors import ValidationFailed
-from shared.money import Money
+from shared.vocabulary import idempotency
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.money import Money
 
 from .builders import COMPLETE_POSTING
 

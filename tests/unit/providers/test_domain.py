@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from services.providers import domain, schemas
-from shared.errors import ValidationFailed
-from shared.money import Money
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.money import Money
 from tests.unit.providers.profiles import firm, individual
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import pytest
 from bson.decimal128 import Decimal128
 
 from services.providers import domain, repository, schemas
-from shared.errors import Conflict
-from shared.money import Money
+from shared.vocabulary.errors import Conflict
+from shared.vocabulary.money import Money
 from tests.unit.providers.profiles import individual
 
 TODAY = date(2026, 11, 29)

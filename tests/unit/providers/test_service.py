@@ -9,8 +9,8 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from services.providers import events
 from services.providers.service import ProvidersService
-from shared import apikeys
-from shared.errors import ValidationFailed
+from shared.vocabulary import apikeys
+from shared.vocabulary.errors import ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
 

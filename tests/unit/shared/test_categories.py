@@ -1,6 +1,6 @@
 """The category taxonomy covers what businesses outsource, and every category of earlier releases still means one."""
 
-from shared.vocabulary import CATEGORIES, LEGACY_CATEGORIES, TAXONOMY, canonical_category, category_aliases
+from shared.vocabulary.terms import CATEGORIES, LEGACY_CATEGORIES, TAXONOMY, canonical_category, category_aliases
 
 ASKED = {"design_creative", "marketing", "sales", "legal", "hr_recruiting", "finance_accounting", "engineering",
          "software_development", "it_support", "data_entry", "customer_support", "research_analytics", "translation",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.demo import command
+from shared.tools.demo import command
 from tests.support.infra import free_port
 
 

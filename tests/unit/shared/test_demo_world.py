@@ -4,8 +4,8 @@ schema change that would break `make demo` shows up here first."""
 from datetime import date
 
 from services.gateway import schemas
-from shared.demo import world
-from shared.vocabulary import FIRM_MODELS, INDIVIDUAL_MODELS
+from shared.tools.demo import world
+from shared.vocabulary.terms import FIRM_MODELS, INDIVIDUAL_MODELS
 
 
 def test_every_client_provider_and_posting_of_the_demo_passes_the_gateways_validation():

@@ -1,4 +1,4 @@
-"""Reading an inbound command message (shared.commands.read_delivery): who sent it, whether it may be answered,
+"""Reading an inbound command message (shared.runtime.commands.read_delivery): who sent it, whether it may be answered,
 and what is wrong with it. The broker-path integration tests (tests/integration/gateway/test_broker_path.py) send
 the same cases through a real broker."""
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.commands import outcome_envelope, read_delivery
+from shared.runtime.commands import outcome_envelope, read_delivery
 
 TENANT = "ten_" + "a" * 32
 OTHER = "ten_" + "b" * 32

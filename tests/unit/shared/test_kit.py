@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from marshmallow import Schema, ValidationError
 
-from shared import apikeys, config, envelope
-from shared.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone, parse_decimal
-from shared.money import Money
+from shared.runtime import config, envelope
+from shared.vocabulary import apikeys
+from shared.vocabulary.fields import ClockTime, CountryCode, LanguageCode, MoneyField, TimeZone, parse_decimal
+from shared.vocabulary.money import Money
 
 
 def test_envelope_carries_cloudevents_attributes_tenant_lane_and_trace_ids():
@@ -65,9 +66,35 @@ def test_environment_beats_yaml_file_beats_default_and_service_specific_beats_pl
 def test_every_setting_is_documented_in_the_configuration_reference():
     from pathlib import Path
 
-    reference = (Path(config.__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    reference = (Path(config.__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert config.markdown_table() in reference, "regenerate the table in docs/configuration.md: python -c " \
-        "'from shared.config import *; print(markdown_table())'"
+        "'from shared.runtime.config import *; print(markdown_table())'"
+
+
+def test_a_service_declares_its_own_settings_next_to_its_code_and_the_reader_finds_them():
+    from services.matching import settings as matching_settings
+
+    top_k = next(setting for setting in matching_settings.SETTINGS if setting.name == "matching_top_k")
+    assert top_k in config.declared() and top_k not in config.SETTINGS
+    assert config.get("matching_top_k", environ={}) == 10
+    assert config.get("matching_top_k", environ={"TASKLINKR_MATCHING_TOP_K": "3"}) == 3
+    # every service's nameko config carries every service's own settings: postings honours contracting's backdating
+    assert config.nameko_config("postings", environ={"TASKLINKR_CONTRACTING_MAX_BACKDATE_DAYS": "7"})[
+        "CONTRACTING_MAX_BACKDATE_DAYS"] == 7
+    assert "`services/matching/settings.py`" in config.markdown_table()
+
+
+def test_a_setting_declared_twice_is_refused(monkeypatch):
+    from services.billing import settings as billing_settings
+
+    monkeypatch.setattr(billing_settings, "SETTINGS", billing_settings.SETTINGS + (config.SETTINGS[1],))
+    config.declared.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="amqp_uri.*declared twice"):
+            config.declared()
+    finally:
+        monkeypatch.undo()
+        config.declared.cache_clear()
 
 
 class _Sample(Schema):

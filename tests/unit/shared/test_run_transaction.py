@@ -5,8 +5,8 @@ import time
 import pytest
 from pymongo.errors import ExecutionTimeout, OperationFailure, PyMongoError
 
-from shared.errors import is_transient
-from shared.persistence import TRANSIENT, UNKNOWN_COMMIT, run_transaction
+from shared.runtime.persistence import TRANSIENT, UNKNOWN_COMMIT, run_transaction
+from shared.vocabulary.errors import is_transient
 
 
 class Session:

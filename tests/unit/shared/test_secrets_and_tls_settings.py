@@ -7,7 +7,7 @@ import os
 import pytest
 from kombu.exceptions import OperationalError
 
-from shared import config, topology
+from shared.runtime import config, topology
 
 
 def test_a_setting_is_read_from_the_file_its_FILE_variable_names(tmp_path):

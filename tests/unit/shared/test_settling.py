@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.messaging import ReliableDelivery
+from shared.runtime.messaging import ReliableDelivery
 
 
 class CutConnection:

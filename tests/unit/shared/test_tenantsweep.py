@@ -1,9 +1,9 @@
-"""The sweep's rules on the management API's listings (shared/tenantsweep.py), without a broker."""
+"""The sweep's rules on the management API's listings (shared/tools/tenantsweep.py), without a broker."""
 
 from datetime import UTC, datetime, timedelta
 
-from shared.tenantsweep import findings, owner_of
-from shared.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.tools.tenantsweep import findings, owner_of
 
 TENANT = "ten_" + "a" * 32
 PROVIDER = "prv_" + "b" * 32

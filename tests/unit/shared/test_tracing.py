@@ -1,6 +1,6 @@
 from types import SimpleNamespace
 
-from shared.tracing import Tracing, current_correlation_id
+from shared.runtime.tracing import Tracing, current_correlation_id
 
 
 def _worker(args=(), data=None):

@@ -12,8 +12,8 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from shared.errors import OutcomeUnknown, Unavailable, ValidationFailed, is_transient
-from shared.messaging import deferral_delay
+from shared.runtime.messaging import deferral_delay
+from shared.vocabulary.errors import OutcomeUnknown, Unavailable, ValidationFailed, is_transient
 
 
 def raised_from(outer: Exception, cause: Exception) -> Exception:

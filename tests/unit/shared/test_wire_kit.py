@@ -9,9 +9,9 @@ from enum import StrEnum
 
 import pytest
 
-from shared.errors import ValidationFailed
-from shared.fields import jsonable, load_party
-from shared.idempotency import claim_batch
+from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.fields import jsonable, load_party
+from shared.vocabulary.idempotency import claim_batch
 
 
 class Party(StrEnum):

@@ -1,0 +1,393 @@
+"""Consuming events reliably: idempotent handlers, retries with back-off, and a dead-letter queue.
+
+    @subscribe("providers", "provider.registered.v1")
+    def on_provider_registered(self, uow, envelope): ...
+
+What nameko 2.14 does by default, and what this module does instead:
+
+- A handler that raises is acked and its message is gone. Here the message is republished to a delay queue and
+  comes back after 1 s, 5 s, 30 s, 120 s (``TASKLINKR_RETRY_DELAYS``); the attempt count travels in our own header
+  ``x-tasklinkr-attempts`` (RabbitMQ >= 3.13 ignores client-set ``x-death``). After the last attempt the message is
+  parked in the service's dead-letter queue ``dlq.<service>`` with the error, and other messages keep flowing.
+- Only failures of the message itself spend those attempts. A transient infrastructure failure (the database down,
+  not primary, a network error, a transaction conflict, a lost commit answer:
+  ``shared.vocabulary.errors.is_transient``) sends the message back through the delay queues with its attempt count
+  unchanged (counted in ``x-tasklinkr-deferrals``, its delay growing up to 30 s), however long the outage lasts: an
+  outage parks nothing.
+- A handler that hangs is cut off after ``TASKLINKR_HANDLER_TIMEOUT_SECONDS`` (its transaction aborted) and counts a
+  failed attempt like one that raised.
+- A message that cannot be decoded kills nameko's queue consumer (and, redelivered, kills it again). Here it is
+  parked at once with the reason. So is an event that breaks its contract in ``contracts-schema/``.
+- A redelivered or duplicated event is applied once: the handler runs in a transaction of the service's
+  ``Database`` (attribute ``store``) together with the record that this consumer applied this event id.
+
+The original message is acked only after its retry or dead-letter copy was confirmed by the broker; if that
+publish fails, the original is requeued instead. Consumer queues are quorum queues, named as nameko names them
+(``evt-<source>-<type>--<service>.<method>``) and declared before anyone publishes by ``shared.runtime.topology``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import eventlet
+from kombu import Connection, Queue
+from kombu.pools import producers
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import QueueConsumer
+from pymongo.errors import DuplicateKeyError
+
+from shared.runtime import contracts, metrics
+from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.rpc import BROKER_GONE
+from shared.vocabulary.errors import is_transient
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-tasklinkr-attempts"
+DEFERRALS_HEADER = "x-tasklinkr-deferrals"
+# Longest wait between two tries of a message deferred by an outage: once the outage ends, work resumes within it.
+MAX_DEFERRAL_SECONDS = 30.0
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+# The default handler deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``), of event and inbound command handlers alike.
+HANDLER_TIMEOUT_SECONDS = 30.0
+CONSUMER_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
+DEFAULT_QUEUE_MAX_LENGTH = 500_000
+# Longest a consumer waits to hand a message to the broker and for its confirm: a broker under a resource alarm
+# holds confirms back, and a worker must not wait on it without end with its own delivery unacknowledged.
+PUBLISH_TIMEOUT_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def confirming_producer(amqp_uri: str) -> Iterator[Any]:
+    """A pooled producer with publisher confirms; give each publish ``timeout`` and ``confirm_timeout``.
+
+    When a publish fails, its connection is dropped without the closing handshake before it goes back to the pool:
+    a broker that confirms nothing (a resource alarm: it reads nothing more from its publishers) answers no close
+    either, and the pool's graceful close held the worker without end.
+    """
+    connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+    with producers[connection].acquire(block=True, timeout=10) as producer:
+        try:
+            yield producer
+        except BaseException:  # an eventlet.Timeout of the caller's too
+            producer.connection.collect()
+            raise
+
+MAX_ERROR_CHARS = 4000
+
+
+def queue_name(source: str, routing_key: str, service: str, method: str) -> str:
+    return f"evt-{source}-{routing_key}--{service}.{method}"
+
+
+def dead_letter_queue_name(service: str) -> str:
+    return f"dlq.{service}"
+
+
+def retry_queue_name(consumer_queue: str, delay_seconds: float) -> str:
+    return f"{consumer_queue}.retry-{int(round(delay_seconds * 1000))}ms"
+
+
+def parse_delays(value) -> tuple[float, ...]:
+    if value in (None, ""):
+        return DEFAULT_RETRY_DELAYS
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    delays = tuple(float(part) for part in value)
+    if any(delay <= 0 for delay in delays):
+        raise ValueError("retry delays must be positive")
+    return delays
+
+
+def consumer_queue(name: str, exchange=None, routing_key: str | None = None,
+                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH) -> Queue:
+    """A consumer's durable quorum queue. When it is full the broker refuses (nacks) new messages instead of
+    dropping old ones, so publishers are pushed back: the relay keeps the events pending and retries."""
+    return Queue(name, exchange=exchange, routing_key=routing_key, durable=True, auto_delete=False,
+                 queue_arguments={**CONSUMER_QUEUE_ARGUMENTS, "x-max-length": int(max_length),
+                                  "x-overflow": "reject-publish"})
+
+
+def retry_queue(consumer_queue_name: str, delay_seconds: float) -> Queue:
+    """A delay queue: messages wait ``delay_seconds`` and are dead-lettered back to the consumer queue."""
+    return Queue(
+        retry_queue_name(consumer_queue_name, delay_seconds),
+        durable=True,
+        auto_delete=False,
+        queue_arguments={
+            "x-message-ttl": int(round(delay_seconds * 1000)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": consumer_queue_name,
+        },
+    )
+
+
+def dead_letter_queue(service: str) -> Queue:
+    return Queue(dead_letter_queue_name(service), durable=True, auto_delete=False,
+                 queue_arguments=dict(CONSUMER_QUEUE_ARGUMENTS))
+
+
+class HandlerTimedOut(Exception):
+    """An event or command handler ran past its deadline (``TASKLINKR_HANDLER_TIMEOUT_SECONDS``): a failure of the
+    message."""
+
+
+class ParkingQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, but a message that cannot be decoded is parked instead of crashing it."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = functools.partial(self._on_decode_error, provider)
+        return consumers
+
+    def _on_decode_error(self, provider: ReliableDelivery, message, exc: Exception) -> None:
+        provider.park(message, f"undecodable message: {exc}", attempts=0, kind="undecodable")
+
+
+ORIGIN_USER_HEADER = "x-tasklinkr-user-id"
+ORIGIN_ROUTING_KEY_HEADER = "x-tasklinkr-routing-key"
+
+
+def origin_headers(message) -> dict:
+    """Where a message first came from, kept in headers when it is copied to a retry or dead-letter queue.
+
+    A copy travels through the default exchange, which loses the original routing key, and the platform's user
+    cannot publish a ``user_id`` other than its own. Taken only from a first delivery (from a named exchange);
+    a copy keeps the headers its first delivery set, so a publisher can never choose them.
+    """
+    info = message.delivery_info or {}
+    if not info.get("exchange"):
+        return {}
+    return {ORIGIN_USER_HEADER: message.properties.get("user_id") or "",
+            ORIGIN_ROUTING_KEY_HEADER: info.get("routing_key") or ""}
+
+
+def raw_body(message) -> bytes:
+    """The bytes that arrived: a client library may hand over a ``str`` (an empty body, or one it decoded), which
+    cannot be published again under a content encoding such as ``binary``."""
+    body = message.body
+    if isinstance(body, str):
+        try:
+            return body.encode(message.content_encoding or "utf-8")
+        except (LookupError, UnicodeError):  # no such codec ("binary"), or not encodable with it
+            return body.encode("utf-8", errors="surrogateescape")
+    return body
+
+
+def attempts_of(headers: dict | None, header: str = ATTEMPTS_HEADER) -> int:
+    """How many times a message was tried, from our own header, read defensively: a sender outside the platform
+    (a tenant's system) may have set the header to anything."""
+    try:
+        return max(0, int((headers or {}).get(header, 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def deferral_delay(retry_delays: tuple[float, ...], deferrals: int) -> float:
+    """The wait before the ``deferrals``-th try of a message deferred by an outage: the retry delays in turn, up to
+    the longest of them that is at most ``MAX_DEFERRAL_SECONDS`` (the shortest if none is)."""
+    usable = [delay for delay in retry_delays if delay <= MAX_DEFERRAL_SECONDS] or [min(retry_delays)]
+    return usable[min(deferrals, len(usable)) - 1]
+
+
+class ReliableDelivery:
+    """Retry with back-off, then park: what event handlers and inbound command handlers share.
+
+    Mixed into a nameko consumer entrypoint that has ``queue`` set before ``declare_reliability`` runs.
+    """
+
+    queue_consumer = ParkingQueueConsumer()
+
+    def declare_reliability(self) -> None:
+        config = self.container.config
+        self.retry_delays = parse_delays(config.get("RETRY_DELAYS_SECONDS"))
+        self.amqp_uri = config["AMQP_URI"]
+        self.extra_declarations = [retry_queue(self.queue.name, d) for d in self.retry_delays]
+        self.extra_declarations.append(dead_letter_queue(self.container.service_name))
+        with Connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            for queue in self.extra_declarations:
+                queue(channel).declare()
+
+    def succeeded(self, message, result) -> None:
+        """The handler returned: settle the message (commands first publish their outcome)."""
+        self.settle(message, requeue=False)
+
+    def settle(self, message, *, requeue: bool) -> None:
+        """Ack (or requeue) ``message``. If the connection it came on is gone, the broker already put it back for
+        another delivery (unacked messages of a closed channel are), which the idempotent handler absorbs; the
+        failed ack must not kill the service's container, as an exception here would."""
+        try:
+            if requeue:
+                self.queue_consumer.requeue_message(message)
+            else:
+                self.queue_consumer.ack_message(message)
+        except BROKER_GONE as exc:
+            log.warning("could not settle a message of %s (the connection is gone: %r); the broker delivers it "
+                        "again", self.queue.name, exc)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.succeeded(message, result)
+            return result, exc_info
+        self.retry_or_park(message, exc_info)
+        return result, exc_info
+
+    def retry_or_park(self, message, exc_info) -> None:
+        """A failed attempt: retried after the next back-off delay, or parked once the delays are used up. A
+        transient infrastructure failure is not an attempt: the message is deferred instead."""
+        if is_transient(exc_info[1]):
+            self.defer(message, exc_info[1])
+            return
+        attempts = attempts_of(message.headers) + 1
+        error = "".join(traceback.format_exception(*exc_info))[-MAX_ERROR_CHARS:]
+        service = self.container.service_name
+        if attempts <= len(self.retry_delays):
+            delay = self.retry_delays[attempts - 1]
+            metrics.EVENTS_RETRIED.labels(service, self.method_name).inc()
+            log.warning("%s failed (attempt %d), retrying in %.1fs: %s", self.method_name, attempts, delay,
+                        exc_info[1])
+            self._republish(message, retry_queue_name(self.queue.name, delay), {ATTEMPTS_HEADER: attempts})
+        else:
+            log.error("%s failed %d times, parking the message: %s", self.method_name, attempts, exc_info[1])
+            self.park(message, error, attempts=attempts, kind="failed")
+
+    def defer(self, message, exc: BaseException) -> None:
+        """Try ``message`` again after a delay, its attempt count unchanged: the infrastructure failed, not it."""
+        deferrals = attempts_of(message.headers, DEFERRALS_HEADER) + 1
+        delay = deferral_delay(self.retry_delays, deferrals)
+        metrics.EVENTS_DEFERRED.labels(self.container.service_name, self.method_name).inc()
+        log.warning("%s met a transient failure (deferral %d, attempts unchanged), trying again in %.1fs: %r",
+                    self.method_name, deferrals, delay, exc)
+        self._republish(message, retry_queue_name(self.queue.name, delay), {DEFERRALS_HEADER: deferrals})
+
+    # -- retrying and parking --------------------------------------------------------------------------------
+
+    def park(self, message, reason: str, attempts: int, kind: str) -> None:
+        """Move ``message`` to the service's dead-letter queue; ``kind`` (failed, contract, undecodable) labels
+        the metric."""
+        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, kind).inc()
+        headers = {
+            ATTEMPTS_HEADER: attempts,
+            "x-tasklinkr-error": reason[-MAX_ERROR_CHARS:],
+            "x-tasklinkr-original-queue": self.queue.name,
+            "x-tasklinkr-consumer": f"{self.container.service_name}.{self.method_name}",
+            "x-tasklinkr-parked-at": datetime.now(UTC).isoformat(),
+        }
+        self._republish(message, dead_letter_queue_name(self.container.service_name), headers)
+
+    def _republish(self, message, queue: str, extra_headers: dict) -> None:
+        """Copy ``message`` to ``queue`` (confirmed), then ack it; requeue it if the copy failed."""
+        headers = {**(message.headers or {}), **origin_headers(message), **extra_headers}
+        properties = {key: message.properties[key] for key in ("correlation_id", "reply_to")
+                      if message.properties.get(key)}
+        try:
+            with confirming_producer(self.amqp_uri) as producer:
+                producer.publish(
+                    raw_body(message),
+                    exchange="",
+                    routing_key=queue,
+                    headers=headers,
+                    content_type=message.content_type or "application/octet-stream",
+                    content_encoding=message.content_encoding or "binary",
+                    delivery_mode=2,
+                    mandatory=True,
+                    retry=True,
+                    retry_policy={"max_retries": 3},
+                    timeout=PUBLISH_TIMEOUT_SECONDS,
+                    confirm_timeout=PUBLISH_TIMEOUT_SECONDS,
+                    **properties,
+                )
+        except Exception:
+            log.exception("could not move a message to %s; requeueing it", queue)
+            self.settle(message, requeue=True)
+            return
+        self.settle(message, requeue=False)
+
+
+class ReliableEventHandler(ReliableDelivery, EventHandler):
+    def __init__(self, *args, check_contract: bool = True, **kwargs):
+        self.check_contract = check_contract
+        super().__init__(*args, **kwargs)
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        # Same name and binding as nameko's, declared as a quorum queue.
+        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
+                                    int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
+        self.declare_reliability()
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def handle_message(self, body, message):
+        reason = self.contract_violation(body)
+        if reason:
+            self.park(message, reason, attempts=0, kind="contract")
+            return
+        super().handle_message(body, message)
+
+    def contract_violation(self, body) -> str | None:
+        if not isinstance(body, dict) or "id" not in body or "data" not in body or "type" not in body:
+            return "not an event envelope"
+        if not self.check_contract:
+            return None
+        problems = contracts.errors(body)
+        if problems:
+            return "breaks its contract: " + "; ".join(problems[:10])
+        return None
+
+
+def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True) -> Callable:
+    def decorator(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def handle(self, envelope: dict):
+            store = getattr(self, store_attr)
+            consumer = f"{self.name}.{method.__name__}"
+
+            outcome = {"value": "failed"}
+
+            def work(uow):
+                uow.claim_event(envelope["id"], consumer)
+                result = method(self, uow, envelope)
+                outcome["value"] = "applied"
+                return result
+
+            started = time.perf_counter()
+            try:
+                # A handler that hangs is cut off (its transaction aborted) and counts a failed attempt.
+                with eventlet.Timeout(store.handler_timeout, HandlerTimedOut(
+                        f"{consumer} ran longer than its {store.handler_timeout:g} s deadline")):
+                    return store.transact(work)
+            except DuplicateKeyError:
+                # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
+                # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then
+                # parked, never acknowledged as if the event had been applied.
+                if store.db[APPLIED_EVENTS].find_one({"_id": claim_id(consumer, envelope["id"])}) is None:
+                    outcome["value"] = "failed"
+                    raise
+                log.info("event %s already applied by %s", envelope["id"], consumer)
+                outcome["value"] = "duplicate"
+                return None
+            except Exception:
+                outcome["value"] = "failed"
+                raise
+            finally:
+                metrics.HANDLER_SECONDS.labels(self.name, method.__name__).observe(time.perf_counter() - started)
+                metrics.EVENTS_CONSUMED.labels(self.name, method.__name__, outcome["value"]).inc()
+
+        return ReliableEventHandler.decorator(
+            source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True, check_contract=check_contract
+        )(handle)
+
+    return decorator
+

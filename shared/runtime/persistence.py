@@ -1,0 +1,357 @@
+"""Each service's own MongoDB database, its transactions and its outbox.
+
+``Database`` is the one DependencyProvider a service needs for persistence. At start-up it connects, creates
+the platform's collections and indexes and those the service declares, and starts the service's outbox relay.
+Each worker gets a ``Store``; ``store.transact(work)`` runs ``work(uow)`` in a MongoDB transaction, and every
+event the work emits with ``uow.emit(...)`` is written to the ``outbox`` collection in that same transaction: a
+state change and the events it causes commit together or not at all. The relay publishes them afterwards.
+
+Why transactions: SecantusDB supports multi-document transactions as it ships; real MongoDB supports them on a
+replica set, so docker compose runs every ``mongo`` as a single-node replica set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Self, TypeVar
+
+import pymongo
+from bson import ObjectId
+from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database as MongoDatabase
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from shared.runtime import envelope as envelopes
+from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
+from shared.runtime.outbox import OutboxRelay
+from shared.runtime.tracing import CORRELATION_KEY, handled_event
+from shared.vocabulary.errors import OutcomeUnknown, Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OUTBOX = "outbox"
+RELAY_LEASE = "relay_lease"
+
+
+def connect(uri: str, *, app_name: str) -> MongoClient:
+    if not uri:
+        raise RuntimeError(
+            "No MongoDB URI configured. Set TASKLINKR_MONGO_URI (or TASKLINKR_<SERVICE>_MONGO_URI), "
+            "or start the stack with `make run`, which starts an embedded SecantusDB per service."
+        )
+    return MongoClient(
+        uri,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        appname=app_name,
+        serverSelectionTimeoutMS=10_000,
+    )
+
+
+DEFAULT_OUTBOX_RETENTION_SECONDS = 86_400
+DEFAULT_INBOX_RETENTION_SECONDS = 604_800
+
+
+def ensure_platform_indexes(db: MongoDatabase, *, outbox_retention_seconds: int = DEFAULT_OUTBOX_RETENTION_SECONDS,
+                            inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION_SECONDS) -> None:
+    """The outbox's and the inbox's indexes, including the TTL indexes that prune them.
+
+    A published event leaves the outbox ``outbox_retention_seconds`` after its confirm (a pending one has no
+    ``published_at`` and is never pruned); an applied event id leaves ``applied_events`` after
+    ``inbox_retention_seconds``, after which a redelivery of it would be applied again.
+    """
+    db[OUTBOX].create_index([("status", ASCENDING), ("_id", ASCENDING)], name="pending_in_order")
+    db[OUTBOX].create_index([("event_id", ASCENDING)], name="event_id", unique=True)
+    ensure_ttl_index(db, OUTBOX, "published_at", outbox_retention_seconds)
+    ensure_ttl_index(db, APPLIED_EVENTS, "applied_at", inbox_retention_seconds)
+
+
+def ensure_ttl_index(db: MongoDatabase, collection: str, field: str, seconds: int) -> None:
+    """A TTL index on ``field``; a changed retention is applied to the existing index with ``collMod``."""
+    name = f"{field}_ttl"
+    current = db[collection].index_information().get(name)
+    if current is None:
+        db[collection].create_index([(field, ASCENDING)], name=name, expireAfterSeconds=int(seconds))
+    elif current.get("expireAfterSeconds") != int(seconds):
+        db.command("collMod", collection, index={"name": name, "expireAfterSeconds": int(seconds)})
+
+
+class UnitOfWork:
+    """One transaction: the session to pass to every read and write, and the events it emits."""
+
+    def __init__(self, db: MongoDatabase, session: ClientSession, service: str, correlation_id: str | None,
+                 causation_id: str | None):
+        self.db = db
+        self.session = session
+        self.service = service
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.emitted: list[dict] = []
+
+    def emit(self, routing_key: str, *, subject: str, data: dict, lane: str, tenant: str | None = None,
+             time: datetime | None = None) -> dict:
+        """Record an event in the outbox, in this transaction. Returns the envelope."""
+        return self.emit_many([dict(routing_key=routing_key, subject=subject, data=data, lane=lane, tenant=tenant,
+                                    time=time)])[0]
+
+    def emit_many(self, events: list[dict]) -> list[dict]:
+        """Record several events (each the keyword arguments of ``emit``) in one write, in this transaction, in
+        order. Returns their envelopes."""
+        if not events:
+            return []
+        built = [envelopes.build(service=self.service, routing_key=event["routing_key"], subject=event["subject"],
+                                 data=event["data"], lane=event["lane"], tenant=event.get("tenant"),
+                                 correlation_id=self.correlation_id, causation_id=self.causation_id,
+                                 time=event.get("time")) for event in events]
+        created_at = envelopes.utc_now()
+        self.db[OUTBOX].insert_many(
+            [{
+                "_id": ObjectId(),
+                "event_id": envelope["id"],
+                "exchange": envelopes.event_exchange(self.service),
+                "routing_key": event["routing_key"],
+                "envelope": envelope,
+                "headers": envelopes.amqp_headers(envelope),
+                "status": "pending",
+                "created_at": created_at,
+            } for event, envelope in zip(events, built, strict=True)],
+            ordered=True,
+            session=self.session,
+        )
+        self.emitted.extend(built)
+        return built
+
+    def claim_event(self, event_id: str, consumer: str) -> None:
+        """Record that ``consumer`` applies ``event_id``, in this transaction, so the record commits exactly when
+        the handler's changes do.
+
+        One insert, no look-up first: when the event was applied before, the unique ``_id`` refuses it with
+        ``DuplicateKeyError``, which aborts the transaction (nothing written in it survives; verified on the
+        embedded server), and ``subscribe`` answers the delivery as a duplicate.
+        """
+        self.db[APPLIED_EVENTS].insert_one(
+            {"_id": claim_id(consumer, event_id), "consumer": consumer, "event_id": event_id,
+             "applied_at": envelopes.utc_now()},
+            session=self.session,
+        )
+
+
+class Store:
+    """What a worker gets from ``Database``: the database, and transactions that carry the outbox."""
+
+    def __init__(self, dependency: Database, worker_ctx):
+        self._dependency = dependency
+        self._worker_ctx = worker_ctx
+        self.db: MongoDatabase = dependency.db
+        self.handler_timeout: float = dependency.handler_timeout
+
+    def _causation_id(self) -> str | None:
+        event = handled_event(self._worker_ctx)
+        return event.get("id") if event else None
+
+    def transact(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit."""
+        data = getattr(self._worker_ctx, "data", {}) or {}
+        attempt: dict[str, UnitOfWork] = {}
+
+        def callback(session: ClientSession) -> T:
+            uow = UnitOfWork(self.db, session, self._dependency.service_name, data.get(CORRELATION_KEY),
+                             self._causation_id())
+            attempt["uow"] = uow
+            return work(uow)
+
+        # A crashed writer's open transaction keeps its documents locked until the server's transaction lifetime
+        # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
+        try:
+            with self._dependency.client.start_session() as session:
+                result = run_transaction(session, callback, seconds=self._dependency.transaction_timeout)
+        except PyMongoError as exc:
+            if exc.has_error_label(UNKNOWN_COMMIT):
+                raise OutcomeUnknown(
+                    "The change was sent to the database but its answer was lost: it may or may not have been "
+                    "applied. Retrying is safe where the request carries an idempotency key.",
+                ) from exc
+            if getattr(exc, "timeout", False) or exc.has_error_label(TRANSIENT):
+                raise Unavailable(
+                    "The data is busy (another change to it has not finished); retry in a few seconds.",
+                    {"retry_after_seconds": 5},
+                ) from exc
+            raise
+        if attempt["uow"].emitted:
+            self._dependency.relay.notify()
+        return result
+
+    def transact_keyed(self, work: Callable[[UnitOfWork], T]) -> T:
+        """``transact`` for a request carrying idempotency keys: when the same keys arrived twice at once and the
+        other request committed first (a unique index refuses this one), run ``work`` once more, and it answers
+        as for a retry."""
+        try:
+            return self.transact(work)
+        except DuplicateKeyError:
+            return self.transact(work)
+
+
+TRANSIENT = "TransientTransactionError"
+UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
+# Time an abort or a commit gets on its own, even when the transaction's time is up: an abort that is never sent
+# (pymongo refuses to send anything once an operation timeout has run out) leaves the transaction open on the
+# server, its documents locked for every other writer, until the server's lifetime limit (60 s) ends it.
+FINISH_SECONDS = 2.0
+
+
+def run_transaction(session: ClientSession, callback: Callable[[ClientSession], T], *, seconds: float) -> T:
+    """``session.with_transaction`` with its retries bounded by ``seconds``, and a short jittered pause between them.
+
+    pymongo's ``with_transaction`` retries transient errors for 120 s whatever the operation timeout; once that
+    timeout has run out every attempt fails at once with another transient error (server selection), so a worker
+    waiting on a crashed writer's lock spun for two minutes instead of answering "busy" after ``seconds`` (and ten
+    such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
+    attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
+    server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked. Call it outside any
+    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten). An error
+    raised after an earlier try failed transiently carries that failure as its context.
+    """
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    last_transient: list[BaseException] = []
+
+    def retry(exc: BaseException) -> bool:
+        nonlocal pause
+        if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
+            if last_transient and exc is not last_transient[-1] and exc.__context__ is None:
+                # Out of time after the database failed an earlier try (a conflict, a lost connection): that is
+                # what the caller must see as the cause (``shared.vocabulary.errors.is_transient``), not a slow request.
+                exc.__context__ = last_transient[-1]
+            return False
+        last_transient[:] = [exc]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, random.uniform(0, pause)))
+        pause = min(pause * 2, 0.2)
+        return True
+
+    while True:
+        session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+        try:
+            with pymongo.timeout(max(deadline - time.monotonic(), 0.001)):
+                result = callback(session)
+            if session.in_transaction and time.monotonic() >= deadline:
+                raise ExecutionTimeout("The transaction ran out of time before its commit.", code=50)
+        except BaseException as exc:
+            if session.in_transaction:
+                with pymongo.timeout(FINISH_SECONDS), contextlib.suppress(PyMongoError):
+                    session.abort_transaction()
+            if retry(exc):
+                continue
+            raise
+        if not session.in_transaction:  # the callback ended it itself
+            return result
+        try:
+            with pymongo.timeout(max(deadline - time.monotonic(), FINISH_SECONDS)):
+                _commit(session, deadline)
+        except PyMongoError as exc:
+            if retry(exc):
+                continue
+            raise
+        return result
+
+
+def _commit(session: ClientSession, deadline: float) -> None:
+    """Commit; a commit whose outcome is unknown (the answer was lost) is sent again, as the driver specifies."""
+    while True:
+        try:
+            session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            max_time_expired = getattr(exc, "code", None) == 50
+            if exc.has_error_label(UNKNOWN_COMMIT) and not max_time_expired and time.monotonic() < deadline:
+                continue
+            raise
+
+
+class SessionRepository:
+    """A service's collections, read and written inside a unit of work's transaction (``of``), or, for queries,
+    outside any (``SessionRepository(db)``)."""
+
+    def __init__(self, db: MongoDatabase, session: ClientSession | None = None):
+        self.db = db
+        self.session = session
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> Self:
+        return cls(uow.db, uow.session)
+
+
+class Database(DependencyProvider):
+    """A service's own database, with its indexes and its outbox relay.
+
+    ``ensure_indexes(db)`` is the service's own (``repository.ensure_indexes``), run once at start-up.
+    """
+
+    def __init__(self, ensure_indexes: Callable[[MongoDatabase], Any] | None = None):
+        self.ensure_indexes = ensure_indexes
+        self.client: MongoClient | None = None
+        self.db: MongoDatabase | None = None
+        self.relay: OutboxRelay | None = None
+
+    @property
+    def service_name(self) -> str:
+        return self.container.service_name
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.client = connect(config.get("MONGO_URI", ""), app_name=f"tasklinkr-{self.service_name}")
+        self.db = self.client[config.get("MONGO_DATABASE") or f"tasklinkr_{self.service_name}"]
+        self.transaction_timeout = float(config.get("TRANSACTION_TIMEOUT_SECONDS") or 5.0)
+        self.handler_timeout = float(config.get("HANDLER_TIMEOUT_SECONDS") or HANDLER_TIMEOUT_SECONDS)
+        ensure_platform_indexes(
+            self.db,
+            outbox_retention_seconds=int(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
+            inbox_retention_seconds=int(config.get("INBOX_RETENTION_SECONDS") or DEFAULT_INBOX_RETENTION_SECONDS),
+        )
+        if self.ensure_indexes:
+            self.ensure_indexes(self.db)
+        self.relay = OutboxRelay(
+            db=self.db,
+            amqp_uri=config["AMQP_URI"],
+            service=self.service_name,
+            poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
+            batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
+            lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
+        )
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.outbox_relay")
+
+    def stop(self) -> None:
+        if self.relay:
+            self.relay.stop()
+        if self.client:
+            self.client.close()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return Store(self, worker_ctx)
+
+    def ping(self) -> bool:
+        self.db.command("ping")
+        return True
+
+
+def is_duplicate(exc: BaseException) -> bool:
+    return isinstance(exc, DuplicateKeyError)

@@ -1,0 +1,148 @@
+"""The messaging topology, declared before anything publishes.
+
+``contracts-schema/catalog.json`` lists every event type with its producer and its consumers. From it we declare
+each producer's topic exchange and each consumer's durable queue and binding, named exactly as nameko's event
+handlers name them, so an event published before its consumer process ever started waits in its queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kombu import Connection, Exchange, Queue
+
+from shared.runtime import config as settings
+from shared.runtime.envelope import event_exchange
+from shared.runtime.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "contracts-schema" / "catalog.json"
+
+# Enterprise integration (see shared/tools/brokeradmin.py): every event that concerns a tenant is also published to the
+# feed under ``<tenant>.<event type>``; tenants' systems publish commands to the inbound exchange.
+FEED_EXCHANGE = "tasklinkr.feed"
+INBOUND_EXCHANGE = "tasklinkr.inbound"
+# What the inbound exchange routes nowhere (an unknown command type) goes here, to be answered with a rejection.
+UNROUTED_COMMANDS_EXCHANGE = "tasklinkr.inbound.unrouted"
+
+
+UNKNOWN = None  # the command type of the handler that answers commands nobody handles
+
+
+def inbound_exchange() -> Exchange:
+    return Exchange(INBOUND_EXCHANGE, type="topic", durable=True, auto_delete=False,
+                    arguments={"alternate-exchange": UNROUTED_COMMANDS_EXCHANGE})
+
+
+def command_queue_name(command_type: str | None, service: str, method: str) -> str:
+    return f"cmd-{command_type or 'unknown'}--{service}.{method}"
+
+
+def command_queue(command_type: str | None, service: str, method: str, max_length: int) -> Queue:
+    """A command handler's durable quorum queue: bound to the inbound exchange under ``*.<type>`` (any tenant),
+    or, for the unknown-command handler, to the exchange that receives what nothing else routed."""
+    if command_type is UNKNOWN:
+        exchange, key = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True, auto_delete=False), ""
+    else:
+        exchange, key = inbound_exchange(), f"*.{command_type}"
+    return consumer_queue(command_queue_name(command_type, service, method), exchange, key, max_length)
+
+
+def load_catalog(path: Path = CATALOG) -> dict:
+    with path.open() as fh:
+        return json.load(fh)
+
+
+def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Exchange], list[Queue]]:
+    """The tenant feed and inbound exchanges; each producer's exchange; each consumer's queue, its retry (delay)
+    queues, and its service's DLQ."""
+    exchanges: dict[str, Exchange] = {
+        FEED_EXCHANGE: Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False),
+        UNROUTED_COMMANDS_EXCHANGE: Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
+                                             auto_delete=False),
+        INBOUND_EXCHANGE: inbound_exchange(),
+    }
+    queues: list[Queue] = []
+    dead_letter_queues: dict[str, Queue] = {}
+    for event in catalog["events"]:
+        if event.get("feed_only"):
+            continue  # published straight to the tenant feed, which is declared above
+        name = event_exchange(event["producer"])
+        exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        for consumer in event.get("consumers", []):
+            service = consumer["service"]
+            name = queue_name(event["producer"], event["type"], service, consumer["handler"])
+            queues.append(consumer_queue(name, exchange, event["type"],
+                                         settings.get("queue_max_length", service, environ)))
+            delays = parse_delays(settings.get("retry_delays", service, environ))
+            queues.extend(retry_queue(name, delay) for delay in delays)
+            dead_letter_queues.setdefault(service, dead_letter_queue(service))
+    for handler in catalog.get("commands", []):
+        service = handler["service"]
+        queues.append(command_queue(handler["type"], service, handler["handler"],
+                                    settings.get("queue_max_length", service, environ)))
+        delays = parse_delays(settings.get("retry_delays", service, environ))
+        queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
+        dead_letter_queues.setdefault(service, dead_letter_queue(service))
+    return list(exchanges.values()), queues + list(dead_letter_queues.values())
+
+
+def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> dict:
+    """Declare exchanges, queues and bindings (idempotent). Returns what was declared."""
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        for exchange in exchanges:
+            exchange(channel).declare()
+        for queue in queues:
+            queue(channel).declare()
+    return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
+
+
+def apply_when_reachable(amqp_uri: str, wait_seconds: float, *, apply_once: Callable[[str], dict] | None = None,
+                         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                         ) -> dict:
+    """``apply``, tried again (1 s, 2 s, … 5 s apart) while the broker cannot be reached, for up to
+    ``wait_seconds``: a deployment's topology job may start before the broker takes connections. An error of
+    the topology itself (a queue declared with other arguments) is raised at once; refused credentials look like
+    an unreachable broker to kombu, and fail once the wait is over."""
+    from kombu.exceptions import OperationalError
+
+    apply_once = apply_once or apply
+    deadline = clock() + wait_seconds
+    pause = 1.0
+    while True:
+        try:
+            return apply_once(amqp_uri)
+        except (OperationalError, ConnectionError, TimeoutError) as exc:
+            if clock() + pause > deadline:
+                raise
+            log.warning("broker not reachable yet (%s); trying again in %.0f s", exc, pause)
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def missing(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> list[str]:
+    """The exchanges and queues of the topology the broker does not have yet (checked without declaring)."""
+    from amqp.exceptions import NotFound
+
+    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    absent: list[str] = []
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        channel = connection.channel()
+        checks = [(f"exchange {e.name}", lambda c, e=e: c.exchange_declare(e.name, e.type, passive=True))
+                  for e in exchanges]
+        checks += [(f"queue {q.name}", lambda c, q=q: c.queue_declare(q.name, passive=True)) for q in queues]
+        for label, check in checks:
+            try:
+                check(channel)
+            except NotFound:
+                absent.append(label)
+                channel = connection.channel()  # the broker closes a channel whose passive declare fails
+    return absent
