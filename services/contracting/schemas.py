@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
+from shared import paging
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
@@ -21,14 +22,12 @@ from shared.fields import (
     StrictSchema,
     WireDate,
     load_validated,
-    page_after,
     parse_decimal,
 )
 from shared.idempotency import key_batch
 
 from . import domain
 
-MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_BATCH = 500
 
@@ -276,19 +275,7 @@ def load_answer(payload: Any) -> str:
 
 
 def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    errors: dict[str, list[str]] = {}
-    if status is not None and status not in {s.value for s in domain.Status}:
-        errors["status"] = ["Not a contract status."]
-    if isinstance(limit, str) and limit.isdigit():
-        limit = int(limit)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-        errors["limit"] = [f"1 to {MAX_PAGE}."]
-    after = None if cursor is None else page_after(cursor, "ctr")
-    if cursor is not None and after is None:
-        errors["cursor"] = ["Not a cursor this API gave out."]
-    if errors:
-        raise ValidationFailed("The query is not valid.", details=errors)
-    return status, limit, after
+    return paging.load_page(status, limit, cursor, statuses=[s.value for s in domain.Status], prefix="ctr")
 
 
 # -- wire form ---------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared import paging
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
@@ -25,15 +26,11 @@ from shared.fields import (
     StrictSchema,
     TimeZone,
     load_validated,
-    page_after,
     parse_decimal,
 )
 from shared.vocabulary import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
 
 from . import domain
-
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
 
 
 class Text(fields.String):
@@ -319,20 +316,8 @@ def load_cancellation_reason(reason: Any) -> str:
 
 
 def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    """Checks a list request; returns the status filter, the page size and the id to continue after."""
-    problems: dict[str, list[str]] = {}
-    if status is not None and status not in domain.STATUSES:
-        problems["status"] = [f"Must be one of: {', '.join(domain.STATUSES)}."]
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        after = page_after(cursor, "pst")
-        if after is None:
-            problems["cursor"] = ["Not a cursor this service issued."]
-    if problems:
-        raise ValidationFailed("The list request is not valid.", details=problems)
-    return status, limit, after
+    """Checks a list of postings; returns the status filter, the page size and the id to continue after."""
+    return paging.load_page(status, limit, cursor, statuses=domain.STATUSES, prefix="pst")
 
 
 # -- invitations and proposals -------------------------------------------------------------------------------
@@ -459,18 +444,4 @@ def load_decline_reason(reason: Any) -> str | None:
 
 
 def load_invitation_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    problems: dict[str, list[str]] = {}
-    if status is not None and status not in domain.INVITATION_STATUSES:
-        problems["status"] = [f"Must be one of: {', '.join(domain.INVITATION_STATUSES)}."]
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        after = page_after(cursor, "inv")
-        if after is None:
-            problems["cursor"] = ["Not a cursor this service issued."]
-    if problems:
-        raise ValidationFailed("The list request is not valid.", details=problems)
-    return status, limit, after
-
-
+    return paging.load_page(status, limit, cursor, statuses=domain.INVITATION_STATUSES, prefix="inv")

@@ -15,7 +15,7 @@ from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import RpcProxy
 
-from shared import apikeys, idempotency
+from shared import apikeys, idempotency, paging
 from shared.apikeys import KeyRing
 from shared.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shared.messaging import subscribe
@@ -302,7 +302,7 @@ class PostingsService:
         return schemas.posting_to_wire(_posting(Repository(self.store.db), tenant_id, posting_id))
 
     @rpc
-    def list_postings(self, tenant_id: str, status: str | None = None, limit: int = schemas.DEFAULT_PAGE,
+    def list_postings(self, tenant_id: str, status: str | None = None, limit: int = paging.DEFAULT_LIMIT,
                       cursor: str | None = None) -> dict:
         status, limit, after = schemas.load_page(status, limit, cursor)
         repo = Repository(self.store.db)
@@ -379,7 +379,7 @@ class PostingsService:
             return schemas.invitation_to_wire(found)
 
     @rpc
-    def list_invitations(self, provider_id: str, status: str | None = None, limit: int = schemas.DEFAULT_PAGE,
+    def list_invitations(self, provider_id: str, status: str | None = None, limit: int = paging.DEFAULT_LIMIT,
                          cursor: str | None = None) -> dict:
         status, limit, after = schemas.load_invitation_page(status, limit, cursor)
         rows = NegotiationRepository(self.store.db).invitations_page(provider_id, status=status, after=after,

@@ -7,15 +7,13 @@ rate) are in ``domain``. Every failure becomes ``ValidationFailed`` with marshma
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import date
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from shared import paging
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
@@ -33,9 +31,6 @@ from shared.money import Money
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
 
 from . import domain
-
-MAX_LIMIT = 100
-DEFAULT_LIMIT = 20
 
 _CENTRE_ID = re.compile(r"^dc_[a-z0-9]{1,60}$")
 
@@ -212,11 +207,6 @@ class SearchFiltersSchema(Strict):
         return data
 
 
-class PageSchema(Strict):
-    limit = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(allow_none=True)
-
-
 class VerificationSchema(Strict):
     verified_by = Trimmed(required=True, validate=validate.Length(min=1, max=120))
     note = fields.String(allow_none=True, validate=validate.Length(max=1000))
@@ -250,29 +240,13 @@ def load_search(filters: Any) -> dict:
 
 
 def load_page(limit: Any, cursor: Any) -> tuple[int, str | None]:
-    page = _load(PageSchema(), {"limit": DEFAULT_LIMIT if limit is None else limit, "cursor": cursor}, "page")
-    return page["limit"], decode_cursor(page["cursor"]) if page.get("cursor") else None
+    """The page size and the provider id to continue after; search's cursor is opaque to callers."""
+    _, limit, after = paging.load_page(None, limit, cursor, opaque=True)
+    return limit, after
 
 
 def load_verification(verified_by: Any, note: Any) -> dict:
     return _load(VerificationSchema(), {"verified_by": verified_by, "note": note}, "verification")
-
-
-def encode_cursor(last_id: str) -> str:
-    """Opaque to callers: they hand it back, they do not build it."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = decoded["after"]
-        if not isinstance(after, str) or not after:
-            raise ValueError(after)
-        return after
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The cursor is not valid.",
-                               details={"cursor": ["Not a valid cursor."]}) from exc
 
 
 # -- wire form -----------------------------------------------------------------------------------------------

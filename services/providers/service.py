@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
-from shared import apikeys
+from shared import apikeys, paging
 from shared.apikeys import KeyRing
 from shared.envelope import utc_now
 from shared.outbox import pending_count
@@ -103,7 +103,7 @@ class ProvidersService:
         return schemas.to_wire(self.store.transact(work))
 
     @rpc
-    def search(self, filters: dict | None = None, limit: int = schemas.DEFAULT_LIMIT,
+    def search(self, filters: dict | None = None, limit: int = paging.DEFAULT_LIMIT,
                cursor: str | None = None) -> dict:
         wanted = schemas.load_search(filters)
         limit, after = schemas.load_page(limit, cursor)
@@ -111,7 +111,7 @@ class ProvidersService:
                                             limit=limit)
         return {
             "items": [schemas.to_wire(p) for p in providers],
-            "next_cursor": schemas.encode_cursor(providers[-1]["id"]) if more else None,
+            "next_cursor": paging.encode_cursor(providers[-1]["id"], opaque=True) if more else None,
         }
 
     @rpc
