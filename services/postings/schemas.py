@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from shared import paging
+from shared import apikeys, paging
 from shared.envelope import rfc3339
 from shared.errors import ValidationFailed
 from shared.fields import (
@@ -306,6 +306,12 @@ def load_confirm_core(value: Any) -> bool:
         raise ValidationFailed("confirm_core must be true or false.",
                                details={"confirm_core": ["Not a valid boolean."]})
     return value
+
+
+def load_key_role(role: Any) -> str:
+    if role not in apikeys.CLIENT_ROLES:
+        raise ValidationFailed("Unknown role.", {"role": [f"Must be one of {', '.join(apikeys.CLIENT_ROLES)}."]})
+    return role
 
 
 def load_cancellation_reason(reason: Any) -> str:
