@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.vocabulary import fields as shared_fields
+from shared.vocabulary import paging
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
     BoundedDate,
@@ -20,7 +21,6 @@ from shared.vocabulary.fields import (
     StrictSchema,
     jsonable,
     load_validated,
-    page_after,
     parse_decimal,
 )
 from shared.vocabulary.idempotency import key_batch
@@ -28,7 +28,6 @@ from shared.vocabulary.terms import CATEGORY_IDS
 
 from . import domain
 
-MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_BATCH = 500
 PARTIES = ("client", "provider", "operator")
@@ -171,19 +170,7 @@ def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...],
               prefix: str) -> tuple[str | None, int, str | None]:
     """The status filter, the page size and the id to continue after (a cursor is the last ``<prefix>_…`` id of the
     page before)."""
-    errors: dict[str, list[str]] = {}
-    if status is not None and status not in statuses:
-        errors["status"] = [f"One of {', '.join(statuses)}."]
-    if isinstance(limit, str) and limit.isdigit():
-        limit = int(limit)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-        errors["limit"] = [f"1 to {MAX_PAGE}."]
-    after = None if cursor is None else page_after(cursor, prefix)
-    if cursor is not None and after is None:
-        errors["cursor"] = ["Not a cursor this API gave out."]
-    if errors:
-        raise ValidationFailed("The query is not valid.", details=errors)
-    return status, limit, after
+    return paging.load_page(status, limit, cursor, statuses=statuses, prefix=prefix)
 
 
 # -- wire form -----------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from shared.vocabulary import fields as shared_fields
-from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary import paging
 from shared.vocabulary.fields import (
     BoundedDateTime,
     MoneyField,
@@ -22,14 +22,12 @@ from shared.vocabulary.fields import (
     WireDate,
     jsonable,
     load_validated,
-    page_after,
     parse_decimal,
 )
 from shared.vocabulary.idempotency import key_batch
 
 from . import domain
 
-MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_BATCH = 500
 
@@ -267,19 +265,7 @@ def load_answer(payload: Any) -> str:
 
 
 def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    errors: dict[str, list[str]] = {}
-    if status is not None and status not in {s.value for s in domain.Status}:
-        errors["status"] = ["Not a contract status."]
-    if isinstance(limit, str) and limit.isdigit():
-        limit = int(limit)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-        errors["limit"] = [f"1 to {MAX_PAGE}."]
-    after = None if cursor is None else page_after(cursor, "ctr")
-    if cursor is not None and after is None:
-        errors["cursor"] = ["Not a cursor this API gave out."]
-    if errors:
-        raise ValidationFailed("The query is not valid.", details=errors)
-    return status, limit, after
+    return paging.load_page(status, limit, cursor, statuses=[s.value for s in domain.Status], prefix="ctr")
 
 
 # -- wire form ---------------------------------------------------------------------------------------------------

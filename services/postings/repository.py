@@ -15,8 +15,10 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING
 from pymongo.database import Database as MongoDatabase
 
+from shared.runtime.outbox import pending_count
 from shared.runtime.persistence import SessionRepository
 from shared.vocabulary import apikeys
+from shared.vocabulary.apikeys import KeyRing
 from shared.vocabulary.money import Money
 from shared.vocabulary.stored import current_time as current_time  # re-exported: the service reads its clock here
 from shared.vocabulary.stored import new_id as new_id
@@ -107,6 +109,15 @@ class Repository(SessionRepository):
             return None
         document = self.db[TENANTS].find_one({"_id": tenant_id}, session=self.session)
         return _tenant_from_document(document) if document else None
+
+    def key_ring(self) -> KeyRing:
+        """The tenants' API keys, in this repository's transaction."""
+        return KeyRing(self.db, apikeys.CLIENT, self.session)
+
+    def health(self) -> dict:
+        """Raises when the database does not answer; else the number of events still to publish."""
+        self.db.command("ping")
+        return {"database": "ok", "outbox_backlog": pending_count(self.db)}
 
     # postings
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared.vocabulary import apikeys, paging
 from shared.vocabulary import fields as shared_fields
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.fields import (
@@ -25,16 +26,12 @@ from shared.vocabulary.fields import (
     StrictSchema,
     TimeZone,
     load_validated,
-    page_after,
     parse_decimal,
 )
 from shared.vocabulary.terms import CATEGORY_IDS, DEFAULT_BUSINESS_HOURS, WEEKDAYS, Lane, Model
 from shared.vocabulary.times import rfc3339
 
 from . import domain
-
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
 
 
 class Text(fields.String):
@@ -312,6 +309,12 @@ def load_confirm_core(value: Any) -> bool:
     return value
 
 
+def load_key_role(role: Any) -> str:
+    if role not in apikeys.CLIENT_ROLES:
+        raise ValidationFailed("Unknown role.", {"role": [f"Must be one of {', '.join(apikeys.CLIENT_ROLES)}."]})
+    return role
+
+
 def load_cancellation_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 500:
         raise ValidationFailed("Say why the posting is cancelled.",
@@ -320,20 +323,8 @@ def load_cancellation_reason(reason: Any) -> str:
 
 
 def load_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    """Checks a list request; returns the status filter, the page size and the id to continue after."""
-    problems: dict[str, list[str]] = {}
-    if status is not None and status not in domain.STATUSES:
-        problems["status"] = [f"Must be one of: {', '.join(domain.STATUSES)}."]
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        after = page_after(cursor, "pst")
-        if after is None:
-            problems["cursor"] = ["Not a cursor this service issued."]
-    if problems:
-        raise ValidationFailed("The list request is not valid.", details=problems)
-    return status, limit, after
+    """Checks a list of postings; returns the status filter, the page size and the id to continue after."""
+    return paging.load_page(status, limit, cursor, statuses=domain.STATUSES, prefix="pst")
 
 
 # -- invitations and proposals -------------------------------------------------------------------------------
@@ -456,18 +447,4 @@ def load_decline_reason(reason: Any) -> str | None:
 
 
 def load_invitation_page(status: Any, limit: Any, cursor: Any) -> tuple[str | None, int, str | None]:
-    problems: dict[str, list[str]] = {}
-    if status is not None and status not in domain.INVITATION_STATUSES:
-        problems["status"] = [f"Must be one of: {', '.join(domain.INVITATION_STATUSES)}."]
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        problems["limit"] = [f"Must be a whole number from 1 to {MAX_PAGE}."]
-    after = None
-    if cursor is not None:
-        after = page_after(cursor, "inv")
-        if after is None:
-            problems["cursor"] = ["Not a cursor this service issued."]
-    if problems:
-        raise ValidationFailed("The list request is not valid.", details=problems)
-    return status, limit, after
-
-
+    return paging.load_page(status, limit, cursor, statuses=domain.INVITATION_STATUSES, prefix="inv")

@@ -8,13 +8,15 @@ dates sort); the API key only as its SHA-256 digest.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.client_session import ClientSession
 from pymongo.database import Database as MongoDatabase
 
-from shared.runtime.persistence import UnitOfWork
+from shared.runtime.outbox import pending_count
+from shared.runtime.persistence import SessionRepository
 from shared.vocabulary import apikeys
+from shared.vocabulary.apikeys import KeyRing
 from shared.vocabulary.errors import Conflict, NotFound
 from shared.vocabulary.money import Money
 from shared.vocabulary.terms import category_aliases
@@ -92,34 +94,6 @@ def from_document(doc: dict) -> dict:
     return profile
 
 
-# -- reads and writes ----------------------------------------------------------------------------------------
-
-
-def get(db: MongoDatabase, provider_id: str, session: ClientSession | None = None) -> dict:
-    doc = None
-    if isinstance(provider_id, str):
-        doc = db[PROVIDERS].find_one({"_id": provider_id}, session=session)
-    if doc is None:
-        raise NotFound(f"No provider {provider_id!r}.")
-    return from_document(doc)
-
-
-def insert(uow: UnitOfWork, profile: dict, api_key_digest: str) -> None:
-    doc = to_document(profile)
-    doc["api_key_digest"] = api_key_digest
-    uow.db[PROVIDERS].insert_one(doc, session=uow.session)
-
-
-def save(uow: UnitOfWork, profile: dict, *, expected_version: int) -> None:
-    """Write ``profile`` only if nobody wrote since ``expected_version`` was read (optimistic concurrency)."""
-    doc = to_document(profile)
-    provider_id = doc.pop("_id")
-    result = uow.db[PROVIDERS].update_one({"_id": provider_id, "version": expected_version}, {"$set": doc},
-                                          session=uow.session)
-    if result.matched_count != 1:
-        raise Conflict(f"Provider {provider_id!r} changed meanwhile; read it again and retry.")
-
-
 def search_query(filters: dict, today: date) -> dict:
     """Equality and range conditions only, so each filter can be served by its index."""
     query: dict = {}
@@ -153,15 +127,48 @@ def search_query(filters: dict, today: date) -> dict:
     return query
 
 
-def search(db: MongoDatabase, filters: dict, *, today: date, after: str | None,
-           limit: int) -> tuple[list[dict], bool]:
-    """A page of providers in ``_id`` order after ``after``, and whether more follow."""
-    query = search_query(filters, today)
-    if after is not None:
-        query["_id"] = {"$gt": after}
-    docs = list(db[PROVIDERS].find(query).sort("_id", ASCENDING).limit(limit + 1))
-    return [from_document(d) for d in docs[:limit]], len(docs) > limit
+# -- reads and writes ----------------------------------------------------------------------------------------
 
 
-def ping(db: MongoDatabase) -> None:
-    db.command("ping")
+class Repository(SessionRepository):
+    """The providers collection, its key ring and its outbox backlog: in a unit of work's transaction (``of``), or,
+    for queries, outside any."""
+
+    def get(self, provider_id: Any) -> dict:
+        doc = None
+        if isinstance(provider_id, str):
+            doc = self.db[PROVIDERS].find_one({"_id": provider_id}, session=self.session)
+        if doc is None:
+            raise NotFound(f"No provider {provider_id!r}.")
+        return from_document(doc)
+
+    def insert(self, profile: dict, api_key_digest: str) -> None:
+        doc = to_document(profile)
+        doc["api_key_digest"] = api_key_digest
+        self.db[PROVIDERS].insert_one(doc, session=self.session)
+
+    def save(self, profile: dict, *, expected_version: int) -> None:
+        """Write ``profile`` only if nobody wrote since ``expected_version`` was read (optimistic concurrency)."""
+        doc = to_document(profile)
+        provider_id = doc.pop("_id")
+        result = self.db[PROVIDERS].update_one({"_id": provider_id, "version": expected_version}, {"$set": doc},
+                                               session=self.session)
+        if result.matched_count != 1:
+            raise Conflict(f"Provider {provider_id!r} changed meanwhile; read it again and retry.")
+
+    def search(self, filters: dict, *, today: date, after: str | None, limit: int) -> list[dict]:
+        """Up to ``limit`` providers in ``_id`` order after ``after``."""
+        query = search_query(filters, today)
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        docs = self.db[PROVIDERS].find(query, session=self.session).sort("_id", ASCENDING).limit(limit)
+        return [from_document(d) for d in docs]
+
+    def key_ring(self) -> KeyRing:
+        """The providers' API keys, in this repository's transaction."""
+        return KeyRing(self.db, apikeys.PROVIDER, self.session)
+
+    def health(self) -> dict:
+        """Raises when the database does not answer; else the number of events still to publish."""
+        self.db.command("ping")
+        return {"database": "ok", "outbox_backlog": pending_count(self.db)}

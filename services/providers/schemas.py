@@ -7,16 +7,13 @@ rate) are in ``domain``. Every failure becomes ``ValidationFailed`` with marshma
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import date
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import RAISE, ValidationError, fields, post_load, pre_load, validate
 
-from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary import paging
 from shared.vocabulary.fields import (
     BoundedDate,
     ClockTime,
@@ -26,16 +23,14 @@ from shared.vocabulary.fields import (
     MoneyField,
     Name,
     StartTime,
+    StrictSchema,
     TimeZone,
+    load_validated,
 )
-from shared.vocabulary.money import Money
 from shared.vocabulary.terms import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
 from shared.vocabulary.times import rfc3339
 
 from . import domain
-
-MAX_LIMIT = 100
-DEFAULT_LIMIT = 20
 
 _CENTRE_ID = re.compile(r"^dc_[a-z0-9]{1,60}$")
 
@@ -47,11 +42,6 @@ def _unique(values: list) -> None:
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class Trimmed(fields.String):
@@ -72,7 +62,7 @@ class Days(fields.List):
         return sorted(super()._deserialize(value, attr, data, **kwargs), key=WEEKDAYS.index)
 
 
-class SkillSchema(Strict):
+class SkillSchema(StrictSchema):
     name = Trimmed(required=True, validate=validate.Length(min=1, max=60))
     level = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
 
@@ -81,7 +71,7 @@ class SkillSchema(Strict):
         return dict(data, name=data["name"].lower())
 
 
-class HoursSchema(Strict):
+class HoursSchema(StrictSchema):
     days = Days(required=True)
     start = StartTime(required=True)
     end = ClockTime(required=True)
@@ -91,7 +81,7 @@ class ShiftSchema(HoursSchema):
     name = _text(60, required=True)
 
 
-class DeliveryCentreSchema(Strict):
+class DeliveryCentreSchema(StrictSchema):
     id = fields.String(validate=validate.Regexp(_CENTRE_ID, error="Not a delivery centre id (dc_…)."))
     name = Name(required=True, validate=validate.Length(min=1, max=120))
     country = CountryCode(required=True)
@@ -100,24 +90,24 @@ class DeliveryCentreSchema(Strict):
     shifts = fields.List(fields.Nested(ShiftSchema), required=True, validate=validate.Length(min=1, max=10))
 
 
-class PerUnitRateSchema(Strict):
+class PerUnitRateSchema(StrictSchema):
     unit = Trimmed(required=True, validate=validate.Length(min=1, max=40))
     price = MoneyField(required=True)
 
 
-class RatesSchema(Strict):
+class RatesSchema(StrictSchema):
     hourly = MoneyField(load_default=None, allow_none=True)
     monthly_retainer = MoneyField(load_default=None, allow_none=True)
     per_unit = fields.List(fields.Nested(PerUnitRateSchema), load_default=list,
                            validate=validate.Length(max=50))
 
 
-class AvailabilitySchema(Strict):
+class AvailabilitySchema(StrictSchema):
     status = fields.String(required=True, validate=validate.OneOf(["available", "limited", "unavailable"]))
     available_from = BoundedDate(load_default=None, allow_none=True)
 
 
-class ProfileSchema(Strict):
+class ProfileSchema(StrictSchema):
     """What ``register`` accepts: a whole profile without id, verification, timestamps or version."""
 
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in ProviderKind]))
@@ -175,7 +165,7 @@ class ChangesSchema(ProfileSchema):
         return data
 
 
-class AvailabilityChangesSchema(Strict):
+class AvailabilityChangesSchema(StrictSchema):
     availability = fields.Nested(AvailabilitySchema)
     capacity_hours_per_week = fields.Integer(strict=True, validate=validate.Range(min=1, max=168))
     centre_seats = fields.Dict(
@@ -191,7 +181,7 @@ class AvailabilityChangesSchema(Strict):
         return data
 
 
-class SearchFiltersSchema(Strict):
+class SearchFiltersSchema(StrictSchema):
     kind = fields.String(validate=validate.OneOf([k.value for k in ProviderKind]))
     model = fields.String(validate=validate.OneOf([m.value for m in Model]))
     category = fields.String(validate=validate.OneOf(CATEGORY_IDS))
@@ -212,74 +202,44 @@ class SearchFiltersSchema(Strict):
         return data
 
 
-class PageSchema(Strict):
-    limit = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(allow_none=True)
-
-
-class VerificationSchema(Strict):
+class VerificationSchema(StrictSchema):
     verified_by = Trimmed(required=True, validate=validate.Length(min=1, max=120))
     note = fields.String(allow_none=True, validate=validate.Length(max=1000))
 
 
-def _load(schema: Schema, value: Any, what: str, **kwargs) -> dict:
-    if not isinstance(value, dict):
-        raise ValidationFailed(f"The {what} must be a JSON object.",
-                               details={"_schema": ["Invalid input type."]})
-    try:
-        return schema.load(value, **kwargs)
-    except ValidationError as err:
-        raise ValidationFailed(f"The {what} is not valid.", details=err.messages) from err
-
-
 def load_registration(profile: Any) -> dict:
-    return _load(ProfileSchema(), profile, "provider profile")
+    return load_validated(ProfileSchema(), profile, "The provider profile is not valid.")
+
+
+# A change names only the fields it changes; those it names are checked as a profile's (nested ones whole).
+_EDITABLE = tuple(ChangesSchema().fields)
 
 
 def load_changes(changes: Any) -> dict:
-    schema = ChangesSchema()
-    return _load(schema, changes, "profile change", partial=tuple(schema.fields))
+    return load_validated(ChangesSchema(partial=_EDITABLE), changes, "The profile change is not valid.")
 
 
 def load_availability_changes(changes: Any) -> dict:
-    return _load(AvailabilityChangesSchema(), changes, "availability change")
+    return load_validated(AvailabilityChangesSchema(), changes, "The availability change is not valid.")
 
 
 def load_search(filters: Any) -> dict:
-    return _load(SearchFiltersSchema(), filters if filters is not None else {}, "search filter")
+    return load_validated(SearchFiltersSchema(), filters if filters is not None else {},
+                          "The search filter is not valid.")
 
 
 def load_page(limit: Any, cursor: Any) -> tuple[int, str | None]:
-    page = _load(PageSchema(), {"limit": DEFAULT_LIMIT if limit is None else limit, "cursor": cursor}, "page")
-    return page["limit"], decode_cursor(page["cursor"]) if page.get("cursor") else None
+    """The page size and the provider id to continue after; search's cursor is opaque to callers."""
+    _, limit, after = paging.load_page(None, limit, cursor, opaque=True)
+    return limit, after
 
 
 def load_verification(verified_by: Any, note: Any) -> dict:
-    return _load(VerificationSchema(), {"verified_by": verified_by, "note": note}, "verification")
-
-
-def encode_cursor(last_id: str) -> str:
-    """Opaque to callers: they hand it back, they do not build it."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = decoded["after"]
-        if not isinstance(after, str) or not after:
-            raise ValueError(after)
-        return after
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The cursor is not valid.",
-                               details={"cursor": ["Not a valid cursor."]}) from exc
+    return load_validated(VerificationSchema(), {"verified_by": verified_by, "note": note},
+                          "The verification is not valid.")
 
 
 # -- wire form -----------------------------------------------------------------------------------------------
-
-
-def _money(value: Money | None) -> dict | None:
-    return value.to_wire() if value is not None else None
 
 
 def _date(value: date | None) -> str | None:
@@ -320,12 +280,8 @@ def to_wire(profile: dict) -> dict:
             for c in profile.get("delivery_centres") or []
         ],
         "currency": profile["currency"],
-        "rates": {
-            "hourly": _money(rates.get("hourly")),
-            "monthly_retainer": _money(rates.get("monthly_retainer")),
-            "per_unit": [{"unit": r["unit"], "price": r["price"].to_wire()}
-                         for r in rates.get("per_unit") or []],
-        },
+        "rates": RatesSchema().dump({"hourly": rates.get("hourly"), "monthly_retainer": rates.get("monthly_retainer"),
+                                     "per_unit": rates.get("per_unit") or []}),
         "capacity_hours_per_week": profile.get("capacity_hours_per_week"),
         "availability": availability_to_wire(profile["availability"]),
         "certifications": list(profile.get("certifications") or []),

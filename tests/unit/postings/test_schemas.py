@@ -229,7 +229,7 @@ def test_a_cursor_is_the_last_id_of_the_page_before_and_anything_else_is_refused
     for forged in ("ten_" + "a" * 32, "pst_" + "a" * 31, "pst_" + "A" * 32, "pst_" + "a" * 32 + "\n"):
         with pytest.raises(ValidationFailed) as caught:
             schemas.load_page(None, 20, forged)
-        assert caught.value.details == {"cursor": ["Not a cursor this service issued."]}
+        assert caught.value.details == {"cursor": ["Not a cursor this API gave out."]}
 
 
 def test_the_wire_form_has_decimal_strings_and_utc_times(draft):

@@ -55,7 +55,7 @@ def test_saving_over_a_version_someone_else_moved_is_a_conflict():
     uow = MagicMock()
     uow.db[repository.PROVIDERS].update_one.return_value.matched_count = 0
     with pytest.raises(Conflict):
-        repository.save(uow, dict(profile, version=2), expected_version=1)
+        repository.Repository.of(uow).save(dict(profile, version=2), expected_version=1)
     (query, update), kwargs = uow.db[repository.PROVIDERS].update_one.call_args
     assert query == {"_id": "prv_1", "version": 1}
     assert update["$set"]["version"] == 2 and kwargs["session"] is uow.session

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.providers import domain, schemas
+from shared.vocabulary import paging
 from shared.vocabulary.errors import ValidationFailed
 from shared.vocabulary.money import Money
 from tests.unit.providers.profiles import firm, individual
@@ -106,8 +107,8 @@ def test_a_page_limit_outside_one_to_a_hundred_is_refused(limit):
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_refused():
-    assert schemas.load_page(5, schemas.encode_cursor("prv_abc")) == (5, "prv_abc")
-    assert refused(lambda c: schemas.load_page(5, c), "not-a-cursor") == {"cursor": ["Not a valid cursor."]}
+    assert schemas.load_page(5, paging.encode_cursor("prv_abc", opaque=True)) == (5, "prv_abc")
+    assert refused(lambda c: schemas.load_page(5, c), "not-a-cursor") == {"cursor": ["Not a cursor this API gave out."]}
 
 
 def test_a_minimum_skill_level_needs_a_skill():
