@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from shared.errors import ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
 from shared.vocabulary import FIRM_MODELS, INDIVIDUAL_MODELS, Lane, ProviderKind
 
@@ -247,8 +247,8 @@ def availability_errors(profile: dict, changes: dict) -> Errors:
 
 def apply_availability(current: dict, changes: dict) -> dict:
     errors = availability_errors(current, changes)
-    if errors:
-        raise ValidationFailed("The availability change does not fit this provider.", details=errors)
+    if errors:  # the provider as stored (its kind, its centres) refuses it, not the request's shape: 409
+        raise Conflict("The availability change does not fit this provider.", details=errors)
     proposed = copy.deepcopy(current)
     if "availability" in changes:
         proposed["availability"] = dict(changes["availability"])

@@ -7,9 +7,6 @@ rate) are in ``domain``. Every failure becomes ``ValidationFailed`` with marshma
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import date
 from typing import Any
@@ -28,6 +25,7 @@ from shared.fields import (
     Name,
     StartTime,
     TimeZone,
+    page_after,
 )
 from shared.money import Money
 from shared.vocabulary import CATEGORY_IDS, WEEKDAYS, Model, ProviderKind
@@ -178,8 +176,9 @@ class ChangesSchema(ProfileSchema):
 class AvailabilityChangesSchema(Strict):
     availability = fields.Nested(AvailabilitySchema)
     capacity_hours_per_week = fields.Integer(strict=True, validate=validate.Range(min=1, max=168))
+    # Any key: one that names none of the provider's centres is refused against the stored profile (409).
     centre_seats = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(_CENTRE_ID)),
+        keys=fields.String(),
         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000)),
         validate=validate.Length(min=1),
     )
@@ -259,20 +258,15 @@ def load_verification(verified_by: Any, note: Any) -> dict:
 
 
 def encode_cursor(last_id: str) -> str:
-    """Opaque to callers: they hand it back, they do not build it."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+    """The last id of the page, as every list of the platform pages (``shared.fields.page_after``)."""
+    return last_id
 
 
 def decode_cursor(cursor: str) -> str:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = decoded["after"]
-        if not isinstance(after, str) or not after:
-            raise ValueError(after)
-        return after
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The cursor is not valid.",
-                               details={"cursor": ["Not a valid cursor."]}) from exc
+    after = page_after(cursor, "prv")
+    if after is None:
+        raise ValidationFailed("The cursor is not valid.", details={"cursor": ["Not a valid cursor."]})
+    return after
 
 
 # -- wire form -----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.providers.service import ProvidersService
 from shared import contracts
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
 pytestmark = pytest.mark.integration
@@ -160,7 +160,7 @@ def test_set_availability_of_a_firm_changes_centre_seats(providers, db):
 
 def test_set_availability_refuses_changes_that_do_not_fit_the_kind(providers, db):
     provider = providers.register(firm())["provider"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:  # the stored provider's centres refuse it: 409
         providers.set_availability(provider["id"], {"centre_seats": {"dc_unknown": 3}})
     assert caught.value.details == {"centre_seats": {"dc_unknown": ["No delivery centre with this id."]}}
     assert emitted(db, "provider.availability_changed.v1") == []

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.providers import domain, schemas
-from shared.errors import ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.money import Money
 from tests.unit.providers.profiles import firm, individual
 
@@ -153,10 +153,10 @@ def test_setting_the_same_availability_again_changes_nothing():
 
 
 def test_availability_changes_must_fit_the_kind():
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:
         domain.apply_availability(stored(individual()), {"centre_seats": {"dc_1": 3}})
     assert list(caught.value.details) == ["centre_seats"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:
         domain.apply_availability(stored(firm()),
                                   {"capacity_hours_per_week": 40, "centre_seats": {"dc_9": 3}})
     assert caught.value.details == {
