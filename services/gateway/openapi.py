@@ -105,6 +105,12 @@ def _by_kind(rule: type[schemas.ByKind], component: dict) -> dict:
     return {"oneOf": branches}
 
 
+def _given(name: str, property_: dict) -> dict:
+    """``name`` is there and says something: not null, not an empty list."""
+    said = {"minItems": 1} if property_.get("type") == "array" else {"type": "object"}
+    return {"required": [name], "properties": {name: said}}
+
+
 def _one_or_batch(rule: type[schemas.OneOrBatch], component: dict, components: dict) -> dict:
     """One item (the single item's own schema) or a batch under its one field, never both."""
     field = rule().fields[rule.batch_field]
@@ -131,10 +137,12 @@ def _components(components: dict) -> list[tuple[str, type]]:
 
 def _cross_field_rules(components: dict) -> None:
     """State the rule across the fields of each schema that has one (``ByKind``, ``OneOrBatch``,
-    ``DependentRequired``, ``NotEmpty``), generated from the same attributes its validator reads."""
+    ``DependentRequired``, ``NotEmpty``, ``AnyOf``), generated from the same attributes its validator reads."""
     for name, cls in _components(components):
         if issubclass(cls, schemas.ByKind):
             components[name] = _by_kind(cls, components[name])
+        if issubclass(cls, schemas.AnyOf):
+            components[name]["anyOf"] = [_given(name_, components[name]["properties"][name_]) for name_ in cls.any_of]
         if issubclass(cls, schemas.NotEmpty):
             components[name]["minProperties"] = 1
         if issubclass(cls, schemas.DependentRequired) and cls.dependent:

@@ -139,7 +139,10 @@ ROUTES: tuple[Route, ...] = (
         "update_provider", "PATCH", "/v1/providers/{provider_id}", "Change a provider's profile",
         who=(PROVIDER_ITSELF, OPERATOR), tag="providers",
         request=schemas.ProviderChangesSchema, response=schemas.ProviderSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="A change that does not fit the provider as it is, is 409: what its kind (which never "
+        "changes) rules out (a firm's working hours, an individual's delivery centres, models of the other kind), "
+        "rates in another currency than its own (send `currency` and `rates` together to change both).",
     ),
     Route(
         "set_provider_availability", "PUT", "/v1/providers/{provider_id}/availability",

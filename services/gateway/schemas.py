@@ -16,12 +16,14 @@ from shared.fields import (
     MONEY_AMOUNT_PATTERN,
     NON_NEGATIVE_DECIMAL_PATTERN,
     BoundedDateTime,
+    BoundedDecimal,
     ClockTime,
     CountryCode,
     CurrencyCode,
     Cursor,
     LanguageCode,
     MoneyField,
+    MoneySchema,
     Name,
     StartTime,
     TimeZone,
@@ -44,15 +46,38 @@ SLA_DIRECTIONS = ["at_most", "at_least"]
 SLA_WINDOWS = ["daily", "weekly", "monthly"]
 
 MAX_PAGE = 100
+# A firm's delivery centre id, as the providers service assigns and accepts it.
+CENTRE_ID_PATTERN = r"^dc_[a-z0-9]{1,60}$"
 
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
+# Free text that says something: the services strip it, then want one character at least.
+CONTENT_PATTERN = r"^[\s\S]*\S[\s\S]*$"
+
+
+def _content(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length),
+                                   validate.Regexp(CONTENT_PATTERN, error="Say something (not only spaces).")],
+                         **kwargs)
+
+
 def _name(max_length: int, **kwargs) -> fields.String:
     """A name or title (``shared.fields.Name``): one line, no control or bidi formatting characters."""
     return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def _distinct(values: list) -> None:
+    if len(values) != len(set(values)):
+        raise ValidationError("Each value may appear only once.")
+
+
+def _set_of(inner: fields.Field, min_items: int = 0, max_items: int | None = None, **kwargs) -> fields.List:
+    """A list whose items are distinct (``uniqueItems``), as the services want their lists of names and codes."""
+    return fields.List(inner, validate=[validate.Length(min=min_items, max=max_items), _distinct],
+                       metadata={"uniqueItems": True, **kwargs.pop("metadata", {})}, **kwargs)
 
 
 def _one_of(choices: list[str], **kwargs) -> fields.String:
@@ -180,6 +205,18 @@ class NotEmpty(Strict):
             raise ValidationError(f"Give one of {', '.join(self.fields)} at least.", "_schema")
 
 
+class AnyOf(Strict):
+    """One of the fields ``any_of`` at least is given and says something (not null, not an empty list): ``anyOf``
+    in the document."""
+
+    any_of: tuple[str, ...] = ()
+
+    @validates_schema
+    def _any_of(self, data: dict, **kwargs) -> None:
+        if not any(data.get(name) not in (None, [], {}) for name in self.any_of):
+            raise ValidationError(f"Give one of {', '.join(self.any_of)} at least.", "_schema")
+
+
 # --- common ------------------------------------------------------------------------------------------------------
 
 
@@ -253,38 +290,64 @@ class SkillSchema(Strict):
 
 
 class WorkingHoursSchema(Strict):
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
-                       metadata={"uniqueItems": True})
+    days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True)
     end = ClockTime(required=True)
 
 
 class ShiftSchema(Strict):
     name = _name(60, required=True)
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
-                       metadata={"uniqueItems": True})
+    days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
 
 
 class DeliveryCentreSchema(Strict):
-    id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
+    id = fields.String(validate=validate.Regexp(CENTRE_ID_PATTERN, error="Not a delivery centre id (dc_...)."),
+                       metadata={"description": "dc_...; assigned by the service when absent."})
     name = _name(120, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
-    seats = fields.Integer(required=True, validate=validate.Range(min=1))
-    shifts = fields.List(fields.Nested(ShiftSchema), required=True)
+    seats = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    shifts = fields.List(fields.Nested(ShiftSchema), required=True, validate=validate.Length(min=1, max=10))
+
+
+# A price that must be more than zero (a provider's rates): at most 15 digits and 4 decimal places, as money.
+POSITIVE_MONEY_PATTERN = (r"^([1-9][0-9]{0,14}(\.[0-9]{1,4})?|0\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?"
+                          r"|000[1-9]))$")
+
+
+class PositiveMoneySchema(MoneySchema):
+    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False,
+                            metadata={"type": "string", "pattern": POSITIVE_MONEY_PATTERN,
+                                      "description": "A decimal string more than zero, never a JSON number."})
+
+
+class PositiveMoney(MoneyField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.nested = PositiveMoneySchema
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        money = super()._deserialize(value, attr, data, **kwargs)
+        if money.amount <= 0:
+            raise ValidationError({"amount": ["Must be more than zero."]})
+        return money
 
 
 class UnitPriceSchema(Strict):
-    unit = _text(40, required=True)
-    price = MoneyField(required=True)
+    unit = _content(40, required=True)
+    price = PositiveMoney(required=True)
 
 
-class RatesSchema(Strict):
-    hourly = MoneyField(allow_none=True)
-    monthly_retainer = MoneyField(allow_none=True)
-    per_unit = fields.List(fields.Nested(UnitPriceSchema))
+class RatesSchema(AnyOf):
+    """At least one rate, each more than zero and in the provider's currency (the providers service checks that)."""
+
+    any_of = ("hourly", "monthly_retainer", "per_unit")
+
+    hourly = PositiveMoney(allow_none=True)
+    monthly_retainer = PositiveMoney(allow_none=True)
+    per_unit = fields.List(fields.Nested(UnitPriceSchema), validate=validate.Length(max=50))
 
 
 class ProviderChangesSchema(Strict):
@@ -292,23 +355,23 @@ class ProviderChangesSchema(Strict):
 
     display_name = _name(120)
     headline = fields.String(validate=validate.Length(max=200), allow_none=True)
-    models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
-    categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
-    skills = fields.List(fields.Nested(SkillSchema))
-    languages = fields.List(LanguageCode(), validate=validate.Length(min=1))
+    models = _set_of(_one_of(MODELS), 1)
+    categories = _set_of(_one_of(list(CATEGORY_IDS)), 1)
+    skills = fields.List(fields.Nested(SkillSchema), validate=validate.Length(max=100))
+    languages = _set_of(LanguageCode(), 1, 20)
     country = CountryCode()
     time_zone = TimeZone()
     working_hours = fields.Nested(WorkingHoursSchema, allow_none=True)
-    delivery_centres = fields.List(fields.Nested(DeliveryCentreSchema))
+    delivery_centres = fields.List(fields.Nested(DeliveryCentreSchema), validate=validate.Length(max=50))
     currency = CurrencyCode()
     rates = fields.Nested(RatesSchema)
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    certifications = fields.List(_name(120))
+    certifications = _set_of(_name(120), max_items=50)
     nda_willing = fields.Boolean()
-    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
+    legal_name = _content(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
     address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
                                                                    "newlines."})
-    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
+    tax_id = _content(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
     payment_instructions = _text(1000, allow_none=True, metadata={
         "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
@@ -316,9 +379,9 @@ class ProviderChangesSchema(Strict):
 class ProviderRegistrationSchema(ProviderChangesSchema):
     kind = _one_of(KINDS, required=True)
     display_name = _name(120, required=True)
-    models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
-    categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
-    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
+    models = _set_of(_one_of(MODELS), 1, required=True)
+    categories = _set_of(_one_of(list(CATEGORY_IDS)), 1, required=True)
+    languages = _set_of(LanguageCode(), 1, 20, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     currency = CurrencyCode(required=True)
@@ -960,16 +1023,6 @@ class BacklogSchema(Schema):
 class ContractListQuerySchema(PageQuerySchema):
     status = _one_of(["draft", "pending_signatures", "active", "completion_pending", "completed", "terminated"])
     cursor = Cursor("ctr")
-
-
-# Free text that says something: stripped by contracting, then at least one character.
-CONTENT_PATTERN = r"^[\s\S]*\S[\s\S]*$"
-
-
-def _content(max_length: int, **kwargs) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=max_length),
-                                   validate.Regexp(CONTENT_PATTERN, error="Say something (not only spaces).")],
-                         **kwargs)
 
 
 def _non_negative_decimal(**kwargs) -> fields.String:

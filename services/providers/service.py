@@ -51,7 +51,7 @@ class ProvidersService:
         def work(uow: UnitOfWork) -> dict:
             current = repository.get(uow.db, provider_id, session=uow.session)
             proposed = domain.apply_changes(current, wanted)
-            domain.require_valid(proposed)
+            domain.require_valid_change(proposed, wanted)
             changed = domain.changed_fields(current, proposed)
             if not changed:
                 return current

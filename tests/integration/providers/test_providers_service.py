@@ -111,9 +111,15 @@ def test_an_update_that_changes_nothing_emits_nothing(providers, db):
 
 def test_an_update_breaking_a_rule_writes_nothing(providers, db):
     provider = providers.register(individual())["provider"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:  # an individual's models: the stored kind refuses them (409)
         providers.update(provider["id"], {"models": ["bpo"]})
     assert list(caught.value.details) == ["models"]
+    with pytest.raises(Conflict) as caught:  # rates in another currency than the stored one
+        providers.update(provider["id"], {"rates": {"hourly": {"amount": "30.00", "currency": "JPY"}}})
+    assert list(caught.value.details) == ["rates"]
+    with pytest.raises(ValidationFailed) as caught:  # the change alone breaks the rules: no rate at all
+        providers.update(provider["id"], {"rates": {}})
+    assert list(caught.value.details) == ["rates"]
     with pytest.raises(ValidationFailed) as caught:
         providers.update(provider["id"], {"kind": "firm"})
     assert caught.value.details == {"kind": ["Cannot be changed with update."]}

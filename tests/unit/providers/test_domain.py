@@ -189,3 +189,23 @@ def test_verifying_stamps_the_time_and_moves_the_version():
 )
 def test_a_provider_is_available_when_not_unavailable_and_its_start_date_has_come(availability, available):
     assert domain.is_available_on(availability, date(2026, 11, 29)) is available
+
+
+def test_an_update_breaking_the_rules_on_its_own_is_invalid_and_against_the_stored_profile_a_conflict():
+    before = stored(individual())
+    other = "JPY" if before["currency"] != "JPY" else "EUR"
+    rates = {"hourly": {"amount": "30", "currency": other}}
+
+    def change(changes: dict) -> None:
+        wanted = schemas.load_changes(changes)
+        domain.require_valid_change(domain.apply_changes(before, wanted), wanted)
+
+    with pytest.raises(ValidationFailed):  # the change itself names two currencies
+        change({"currency": before["currency"], "rates": rates})
+    with pytest.raises(ValidationFailed):  # no rate at all, whatever is stored
+        change({"rates": {}})
+    with pytest.raises(Conflict):  # rates in another currency than the stored one
+        change({"rates": rates})
+    with pytest.raises(Conflict):  # an individual (its kind never changes) states its capacity
+        change({"capacity_hours_per_week": None})
+    change({"currency": other, "rates": rates})
