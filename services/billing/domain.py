@@ -248,8 +248,8 @@ def same_credit_note(earlier: dict, amount: Decimal, reason: str) -> None:
 
 def check_run_date(as_of: str | None, today: str) -> str:
     """The day an on-demand invoice run looks up to: ``as_of`` (never after today) or today."""
-    if as_of and as_of > today:
-        raise ValidationFailed("An invoice run cannot look into the future.", {"as_of": ["Today at the latest."]})
+    if as_of and as_of > today:  # a bound that moves with the clock, not the request's shape: 409
+        raise Conflict("An invoice run cannot look into the future.", {"as_of": ["Today at the latest."]})
     return as_of or today
 
 

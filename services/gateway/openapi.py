@@ -8,11 +8,12 @@ from http import HTTPStatus
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.gateway import schemas
 from services.gateway.routes import PROVIDER_ITSELF, ROUTES, Route, describe
 from shared.vocabulary.fields import NAME_PATTERN
+from shared.vocabulary.idempotency import MAX_HEADER_KEY
 
 TITLE = "TaskLINKr API"
 VERSION = "1.0.0"
@@ -90,6 +91,68 @@ def _shoring_variants() -> dict:
 ACROSS_FIELDS = {"Engagement": _engagement_variants, "Shoring": _shoring_variants}
 
 
+def _by_kind(rule: type[schemas.ByKind], component: dict) -> dict:
+    """One ``oneOf`` branch per kind: the fields it requires required, the fields of other kinds absent."""
+    branches = []
+    for kind, needed in rule.requires.items():
+        properties = {name: value for name, value in component["properties"].items()
+                      if rule.belongs.get(name, kind) == kind}
+        properties[rule.kind_field] = {**properties[rule.kind_field], "enum": [kind]}
+        required = [*component.get("required", []), *(name for name in needed if name not in component.get(
+            "required", []))]
+        branches.append({"type": "object", "properties": properties, "required": required,
+                         "additionalProperties": False})
+    return {"oneOf": branches}
+
+
+def _given(name: str, property_: dict) -> dict:
+    """``name`` is there and says something: not null, not an empty list."""
+    said = {"minItems": 1} if property_.get("type") == "array" else {"type": "object"}
+    return {"required": [name], "properties": {name: said}}
+
+
+def _one_or_batch(rule: type[schemas.OneOrBatch], component: dict, components: dict) -> dict:
+    """One item (the single item's own schema) or a batch under its one field, never both."""
+    field = rule().fields[rule.batch_field]
+    key = field.data_key or rule.batch_field
+    one = next(name for name, cls in _components(components) if cls is rule.one)
+    return {"oneOf": [
+        {"$ref": f"#/components/schemas/{one}"},
+        {"type": "object", "properties": {key: component["properties"][key]}, "required": [key],
+         "additionalProperties": False},
+    ]}
+
+
+def _component_name(schema: type[Schema]) -> str:
+    return schema.__name__.removesuffix("Schema")
+
+
+def _components(components: dict) -> list[tuple[str, type]]:
+    """The document's component schemas with the marshmallow class each was generated from (apispec names a
+    component after its class, without ``Schema``)."""
+    classes = {_component_name(cls): cls for cls in vars(schemas).values()
+               if isinstance(cls, type) and issubclass(cls, Schema)}
+    return [(name, classes[name]) for name in components if name in classes]
+
+
+def _cross_field_rules(components: dict) -> None:
+    """State the rule across the fields of each schema that has one (``ByKind``, ``OneOrBatch``,
+    ``DependentRequired``, ``NotEmpty``, ``AnyOf``), generated from the same attributes its validator reads."""
+    for name, cls in _components(components):
+        if issubclass(cls, schemas.ByKind):
+            components[name] = _by_kind(cls, components[name])
+        if issubclass(cls, schemas.AnyOf):
+            components[name]["anyOf"] = [_given(name_, components[name]["properties"][name_]) for name_ in cls.any_of]
+        if issubclass(cls, schemas.NotEmpty):
+            components[name]["minProperties"] = 1
+        if issubclass(cls, schemas.DependentRequired) and cls.dependent:
+            components[name]["allOf"] = [{"anyOf": [{"not": {"required": [field]}}, {"required": list(needs)}]}
+                                         for field, needs in cls.dependent.items()]
+    for name, cls in _components(components):
+        if issubclass(cls, schemas.OneOrBatch):
+            components[name] = _one_or_batch(cls, components[name], components)
+
+
 def build(routes: tuple[Route, ...] = ROUTES) -> dict:
     marshmallow = MarshmallowPlugin()
     spec = APISpec(
@@ -110,9 +173,13 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict:
     marshmallow.converter.add_attribute_function(_fixed_keys)
     spec.components.security_scheme(BEARER, {"type": "http", "scheme": "bearer", "description": "API key."})
     spec.components.schema("Error", schema=schemas.ErrorSchema)
+    for query in {route.query for route in routes if route.query is not None}:
+        if issubclass(query, schemas.DependentRequired):
+            spec.components.schema(_component_name(query), schema=query)
     for route in routes:
         spec.path(path=route.path, operations={route.method.lower(): _operation(route)})
     document = spec.to_dict()
+    _cross_field_rules(document["components"]["schemas"])
     for name, rule in ACROSS_FIELDS.items():
         document["components"]["schemas"][name] = rule()
     return document
@@ -149,12 +216,14 @@ def _operation(route: Route) -> dict:
         {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
         for name in route.path_parameters
     ]
-    if route.query is not None:
+    if route.query is not None and issubclass(route.query, schemas.DependentRequired):
+        # Its parameters as one object's properties, so that the rules between them can be stated.
+        parameters.append({"in": "query", "name": "query", "style": "form", "explode": True,
+                           "schema": {"$ref": f"#/components/schemas/{_component_name(route.query)}"},
+                           "description": "The query parameters (each property is one parameter)."})
+    elif route.query is not None:
         parameters.append({"in": "query", "schema": route.query})
-    parameters.extend(
-        {"in": "header", "name": name, "required": False, "description": text, "schema": {"type": "string"}}
-        for name, text in route.headers.items()
-    )
+    parameters.extend(_header(route, name, text) for name, text in route.headers.items())
     parameters.append(
         {
             "in": "header",
@@ -168,10 +237,19 @@ def _operation(route: Route) -> dict:
     if route.request is not None:
         operation["requestBody"] = {
             # A body with no required field (publish, verify, a PATCH) may be left out altogether.
-            "required": any(f.required for f in route.request().fields.values()),
+            "required": issubclass(route.request, schemas.OneOrBatch | schemas.NotEmpty)
+            or any(f.required for f in route.request().fields.values()),
             "content": {"application/json": {"schema": route.request}},
         }
     return operation
+
+
+def _header(route: Route, name: str, text: str) -> dict:
+    if route.keyed_batch and name == "Idempotency-Key":
+        return {"in": "header", "name": name, "required": True, "schema": {
+            "type": "string", "minLength": 1, "maxLength": MAX_HEADER_KEY},
+            "description": f"{text} Required unless every item carries its own `key`; keys are unique in a batch."}
+    return {"in": "header", "name": name, "required": False, "description": text, "schema": {"type": "string"}}
 
 
 def _response(route: Route, status: int) -> dict:

@@ -69,6 +69,9 @@ class Route:
     errors: tuple[int, ...] = ()
     description: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    # A batch whose items carry an idempotency ``key`` each, or take the ``Idempotency-Key`` header plus their
+    # position: the description then requires the header (it cannot say "unless every item has a key").
+    keyed_batch: bool = False
     # What a successful answer is: JSON (shaped by ``response``), or a document (HTML, CSV, PDF) sent as it is.
     media_type: str = "application/json"
 
@@ -137,14 +140,19 @@ ROUTES: tuple[Route, ...] = (
         "update_provider", "PATCH", "/v1/providers/{provider_id}", "Change a provider's profile",
         who=(PROVIDER_ITSELF, OPERATOR), tag="providers",
         request=schemas.ProviderChangesSchema, response=schemas.ProviderSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="A change that does not fit the provider as it is, is 409: what its kind (which never "
+        "changes) rules out (a firm's working hours, an individual's delivery centres, models of the other kind), "
+        "rates in another currency than its own (send `currency` and `rates` together to change both).",
     ),
     Route(
         "set_provider_availability", "PUT", "/v1/providers/{provider_id}/availability",
         "Set a provider's availability and capacity",
         who=(PROVIDER_ITSELF, OPERATOR), tag="providers",
         request=schemas.AvailabilityChangeSchema, response=schemas.ProviderSchema,
-        errors=(*_BODY, *_AUTH, 404, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
+        description="What does not fit the provider as it is is 409: `capacity_hours_per_week` for a firm, "
+        "`centre_seats` for an individual or naming a centre the firm does not have.",
     ),
     Route(
         "verify_provider", "POST", "/v1/providers/{provider_id}/verify", "Mark a provider verified (idempotent)",
@@ -184,7 +192,9 @@ ROUTES: tuple[Route, ...] = (
         request=schemas.PublishSchema, response=schemas.PostingSchema,
         errors=(*_BODY, *_AUTH, 404, 409, *_UPSTREAM),
         description="A posting assessed as core to the client's business is published only with "
-        '`{"confirm_core": true}`; without it the answer is 409 with the reason.',
+        '`{"confirm_core": true}`; without it the answer is 409 with the reason. A draft that lacks what '
+        "publishing needs (engagement, budget, start date, hours a week for hourly and retainer work) is 409, "
+        "naming each missing field: complete it with a PATCH first.",
     ),
     Route(
         "cancel_posting", "POST", "/v1/postings/{posting_id}/cancel", "Cancel a draft or open posting",
@@ -412,7 +422,7 @@ ROUTES: tuple[Route, ...] = (
         "in the batch makes one): a key sent again with the same content is a duplicate, with other content the "
         "batch is refused (422). A measurement for a window already evaluated is recorded as `late` and does "
         "not change that window's outcome. Windows are evaluated once, after the grace period.",
-        headers={"Idempotency-Key": "Keys the measurements that carry no key of their own."},
+        headers={"Idempotency-Key": "Keys the measurements that carry no key of their own."}, keyed_batch=True,
     ),
     Route(
         "close_sla_window", "POST", "/v1/contracts/{contract_id}/slas/{sla_id}/windows/close",
@@ -485,7 +495,7 @@ ROUTES: tuple[Route, ...] = (
         "counted again), with other content the batch is refused. Items dated outside the contract, in the future, "
         "over the agreed weekly capacity (hours_per_week x seats), or of a kind the contract does not bill are "
         "refused (422) with the reason per key; then none of the batch is recorded.",
-        headers={"Idempotency-Key": "Keys the items that carry no key of their own."},
+        headers={"Idempotency-Key": "Keys the items that carry no key of their own."}, keyed_batch=True,
     ),
     Route(
         "list_billable_items", "GET", "/v1/billing-accounts/{contract_id}/items",
@@ -522,9 +532,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "run_invoices", "POST", "/v1/invoice-runs", "Run the invoice run now", who=(OPERATOR,), tag="billing",
         request=schemas.InvoiceRunSchema, response=schemas.InvoiceRunSummarySchema,
-        errors=(*_BODY, *_AUTH, *_UPSTREAM),
+        errors=(*_BODY, *_AUTH, 409, *_UPSTREAM),
         description="Issues one invoice per contract and billing period that ended before `as_of`, as the "
-        "scheduled run does. Running it again (or twice at once) issues nothing twice; numbers stay gapless.",
+        "scheduled run does. Running it again (or twice at once) issues nothing twice; numbers stay gapless. "
+        "An `as_of` after today (UTC) is 409: a run cannot look into the future.",
     ),
     Route(
         "list_invoices", "GET", "/v1/invoices", "Invoices: a client's own, the ones a provider billed",

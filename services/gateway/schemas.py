@@ -13,13 +13,17 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 from shared.vocabulary import apikeys
 from shared.vocabulary.fields import (
     DECIMAL_PATTERN,
+    MONEY_AMOUNT_PATTERN,
+    NON_NEGATIVE_DECIMAL_PATTERN,
     BoundedDateTime,
+    BoundedDecimal,
     ClockTime,
     CountryCode,
     CurrencyCode,
     Cursor,
     LanguageCode,
     MoneyField,
+    MoneySchema,
     Name,
     StartTime,
     TimeZone,
@@ -42,15 +46,38 @@ SLA_DIRECTIONS = ["at_most", "at_least"]
 SLA_WINDOWS = ["daily", "weekly", "monthly"]
 
 MAX_PAGE = 100
+# A firm's delivery centre id, as the providers service assigns and accepts it.
+CENTRE_ID_PATTERN = r"^dc_[a-z0-9]{1,60}$"
 
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
+# Free text that says something: the services strip it, then want one character at least.
+CONTENT_PATTERN = r"^[\s\S]*\S[\s\S]*$"
+
+
+def _content(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length),
+                                   validate.Regexp(CONTENT_PATTERN, error="Say something (not only spaces).")],
+                         **kwargs)
+
+
 def _name(max_length: int, **kwargs) -> fields.String:
     """A name or title (``shared.vocabulary.fields.Name``): one line, no control or bidi formatting characters."""
     return Name(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def _distinct(values: list) -> None:
+    if len(values) != len(set(values)):
+        raise ValidationError("Each value may appear only once.")
+
+
+def _set_of(inner: fields.Field, min_items: int = 0, max_items: int | None = None, **kwargs) -> fields.List:
+    """A list whose items are distinct (``uniqueItems``), as the services want their lists of names and codes."""
+    return fields.List(inner, validate=[validate.Length(min=min_items, max=max_items), _distinct],
+                       metadata={"uniqueItems": True, **kwargs.pop("metadata", {})}, **kwargs)
 
 
 def _one_of(choices: list[str], **kwargs) -> fields.String:
@@ -110,6 +137,84 @@ class Strict(Schema):
         if errors:
             raise ValidationError(errors)
         return data
+
+
+class OneOrBatch(Strict):
+    """One item's fields, or a batch of items under one field (``batch_field``), never both: ``one`` is the schema of a
+    single item, whose rules apply to the fields sent alone. The OpenAPI document states it as ``oneOf``."""
+
+    one: type[Schema]
+    batch_field = "batch"
+
+    @validates_schema(pass_original=True)
+    def _one_or_batch(self, data: dict, original: dict, **kwargs) -> None:
+        batch_key = self.fields[self.batch_field].data_key or self.batch_field
+        if self.batch_field in data:
+            mixed = sorted(set(original) - {batch_key})
+            if mixed:
+                raise ValidationError({name: [f"Send one item's fields or `{batch_key}`, not both."]
+                                       for name in mixed})
+            return
+        errors = self.one().validate(original)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ByKind(Strict):
+    """A rule across fields: per value of the field ``kind_field``, the fields it requires (``requires``), and
+    fields that belong to one value only (``belongs``: field -> value). The OpenAPI document states it as one
+    ``oneOf`` branch per value."""
+
+    kind_field = "kind"
+    requires: dict[str, tuple[str, ...]] = {}
+    belongs: dict[str, str] = {}
+
+    @validates_schema
+    def _fits_its_kind(self, data: dict, **kwargs) -> None:
+        kind = data.get(self.kind_field)
+        if kind not in self.requires:
+            return
+        errors = {name: [f"Required for {kind}."] for name in self.requires[kind] if data.get(name) is None}
+        errors.update({name: [f"Not part of {kind}."] for name, owner in self.belongs.items()
+                       if owner != kind and name in data})
+        if errors:
+            raise ValidationError(errors)
+
+
+class DependentRequired(Strict):
+    """Fields that need others (``dependent``: name -> the names it needs), as JSON Schema's ``dependentRequired``
+    says it; the OpenAPI document states it with ``anyOf`` (3.0 has no such keyword), and describes a query with
+    such a rule as one object parameter (``style: form``), whose properties are the query's parameters."""
+
+    dependent: dict[str, tuple[str, ...]] = {}
+
+    @validates_schema
+    def _dependent_required(self, data: dict, **kwargs) -> None:
+        errors = {needed: [f"Required with {name}."] for name, needs in self.dependent.items() if name in data
+                  for needed in needs if needed not in data}
+        if errors:
+            raise ValidationError(errors)
+
+
+class NotEmpty(Strict):
+    """A body that must say something: one field at least (``minProperties: 1`` in the document)."""
+
+    @validates_schema(pass_original=True)
+    def _not_empty(self, data: dict, original: dict, **kwargs) -> None:
+        if not original:
+            raise ValidationError(f"Give one of {', '.join(self.fields)} at least.", "_schema")
+
+
+class AnyOf(Strict):
+    """One of the fields ``any_of`` at least is given and says something (not null, not an empty list): ``anyOf``
+    in the document."""
+
+    any_of: tuple[str, ...] = ()
+
+    @validates_schema
+    def _any_of(self, data: dict, **kwargs) -> None:
+        if not any(data.get(name) not in (None, [], {}) for name in self.any_of):
+            raise ValidationError(f"Give one of {', '.join(self.any_of)} at least.", "_schema")
 
 
 # --- common ------------------------------------------------------------------------------------------------------
@@ -185,38 +290,64 @@ class SkillSchema(Strict):
 
 
 class WorkingHoursSchema(Strict):
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
-                       metadata={"uniqueItems": True})
+    days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True)
     end = ClockTime(required=True)
 
 
 class ShiftSchema(Strict):
     name = _name(60, required=True)
-    days = fields.List(_one_of(list(WEEKDAYS)), required=True, validate=validate.Length(min=1),
-                       metadata={"uniqueItems": True})
+    days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
     end = ClockTime(required=True)
 
 
 class DeliveryCentreSchema(Strict):
-    id = fields.String(metadata={"description": "dc_...; assigned by the service when absent."})
+    id = fields.String(validate=validate.Regexp(CENTRE_ID_PATTERN, error="Not a delivery centre id (dc_...)."),
+                       metadata={"description": "dc_...; assigned by the service when absent."})
     name = _name(120, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
-    seats = fields.Integer(required=True, validate=validate.Range(min=1))
-    shifts = fields.List(fields.Nested(ShiftSchema), required=True)
+    seats = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    shifts = fields.List(fields.Nested(ShiftSchema), required=True, validate=validate.Length(min=1, max=10))
+
+
+# A price that must be more than zero (a provider's rates): at most 15 digits and 4 decimal places, as money.
+POSITIVE_MONEY_PATTERN = (r"^([1-9][0-9]{0,14}(\.[0-9]{1,4})?|0\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?"
+                          r"|000[1-9]))$")
+
+
+class PositiveMoneySchema(MoneySchema):
+    amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False,
+                            metadata={"type": "string", "pattern": POSITIVE_MONEY_PATTERN,
+                                      "description": "A decimal string more than zero, never a JSON number."})
+
+
+class PositiveMoney(MoneyField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.nested = PositiveMoneySchema
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        money = super()._deserialize(value, attr, data, **kwargs)
+        if money.amount <= 0:
+            raise ValidationError({"amount": ["Must be more than zero."]})
+        return money
 
 
 class UnitPriceSchema(Strict):
-    unit = _text(40, required=True)
-    price = MoneyField(required=True)
+    unit = _content(40, required=True)
+    price = PositiveMoney(required=True)
 
 
-class RatesSchema(Strict):
-    hourly = MoneyField(allow_none=True)
-    monthly_retainer = MoneyField(allow_none=True)
-    per_unit = fields.List(fields.Nested(UnitPriceSchema))
+class RatesSchema(AnyOf):
+    """At least one rate, each more than zero and in the provider's currency (the providers service checks that)."""
+
+    any_of = ("hourly", "monthly_retainer", "per_unit")
+
+    hourly = PositiveMoney(allow_none=True)
+    monthly_retainer = PositiveMoney(allow_none=True)
+    per_unit = fields.List(fields.Nested(UnitPriceSchema), validate=validate.Length(max=50))
 
 
 class ProviderChangesSchema(Strict):
@@ -224,23 +355,23 @@ class ProviderChangesSchema(Strict):
 
     display_name = _name(120)
     headline = fields.String(validate=validate.Length(max=200), allow_none=True)
-    models = fields.List(_one_of(MODELS), validate=validate.Length(min=1))
-    categories = fields.List(_one_of(list(CATEGORY_IDS)), validate=validate.Length(min=1))
-    skills = fields.List(fields.Nested(SkillSchema))
-    languages = fields.List(LanguageCode(), validate=validate.Length(min=1))
+    models = _set_of(_one_of(MODELS), 1)
+    categories = _set_of(_one_of(list(CATEGORY_IDS)), 1)
+    skills = fields.List(fields.Nested(SkillSchema), validate=validate.Length(max=100))
+    languages = _set_of(LanguageCode(), 1, 20)
     country = CountryCode()
     time_zone = TimeZone()
     working_hours = fields.Nested(WorkingHoursSchema, allow_none=True)
-    delivery_centres = fields.List(fields.Nested(DeliveryCentreSchema))
+    delivery_centres = fields.List(fields.Nested(DeliveryCentreSchema), validate=validate.Length(max=50))
     currency = CurrencyCode()
     rates = fields.Nested(RatesSchema)
     capacity_hours_per_week = fields.Integer(validate=validate.Range(min=1, max=168), allow_none=True)
-    certifications = fields.List(_name(120))
+    certifications = _set_of(_name(120), max_items=50)
     nda_willing = fields.Boolean()
-    legal_name = _text(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
+    legal_name = _content(200, allow_none=True, metadata={"description": "The registered name its invoices carry."})
     address = _text(500, allow_none=True, metadata={"description": "Address on its invoices, lines separated by "
                                                                    "newlines."})
-    tax_id = _text(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
+    tax_id = _content(50, allow_none=True, metadata={"description": "VAT / GST id on its invoices."})
     payment_instructions = _text(1000, allow_none=True, metadata={
         "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
@@ -248,9 +379,9 @@ class ProviderChangesSchema(Strict):
 class ProviderRegistrationSchema(ProviderChangesSchema):
     kind = _one_of(KINDS, required=True)
     display_name = _name(120, required=True)
-    models = fields.List(_one_of(MODELS), required=True, validate=validate.Length(min=1))
-    categories = fields.List(_one_of(list(CATEGORY_IDS)), required=True, validate=validate.Length(min=1))
-    languages = fields.List(LanguageCode(), required=True, validate=validate.Length(min=1))
+    models = _set_of(_one_of(MODELS), 1, required=True)
+    categories = _set_of(_one_of(list(CATEGORY_IDS)), 1, required=True)
+    languages = _set_of(LanguageCode(), 1, 20, required=True)
     country = CountryCode(required=True)
     time_zone = TimeZone(required=True)
     currency = CurrencyCode(required=True)
@@ -262,15 +393,17 @@ class AvailabilitySchema(Strict):
     available_from = _date(allow_none=True)
 
 
-class AvailabilityChangeSchema(Strict):
+class AvailabilityChangeSchema(NotEmpty):
     availability = fields.Nested(AvailabilitySchema)
     capacity_hours_per_week = fields.Integer(
-        validate=validate.Range(min=1, max=168), metadata={"description": "Individuals only."}
+        validate=validate.Range(min=1, max=168), metadata={"description": "Individuals only (a firm's: 409)."}
     )
     centre_seats = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1)),
-        values=fields.Integer(validate=validate.Range(min=1)),
-        metadata={"description": "Firms only: seats per delivery centre id."},
+        keys=fields.String(),
+        values=fields.Integer(validate=validate.Range(min=1, max=100_000)),
+        validate=validate.Length(min=1),
+        metadata={"description": "Firms only: seats per delivery centre id, each one of the provider's own centres "
+                                 "(else 409, as for an individual).", "minProperties": 1},
     )
 
 
@@ -278,24 +411,23 @@ class VerifySchema(Strict):
     note = fields.String(validate=validate.Length(max=500), allow_none=True)
 
 
-class ProviderSearchQuerySchema(PageQuerySchema):
+class ProviderSearchQuerySchema(DependentRequired, PageQuerySchema):
+    dependent = {"max_hourly_rate": ("currency",), "currency": ("max_hourly_rate",), "min_skill_level": ("skill",)}
+
     kind = _one_of(KINDS)
     model = _one_of(MODELS)
     category = _one_of(list(CATEGORY_IDS))
     country = CountryCode()
     language = LanguageCode()
-    skill = _text(60)
-    min_skill_level = fields.Integer(validate=validate.Range(min=1, max=5))
+    skill = _name(60)
+    min_skill_level = fields.Integer(validate=validate.Range(min=1, max=5), metadata={"description": "Needs `skill`."})
     verified = fields.Boolean()
     available = fields.Boolean()
-    max_hourly_rate = DecimalString(metadata={"description": "Decimal string; needs `currency`."})
-    currency = CurrencyCode(metadata={"description": "Currency of `max_hourly_rate`."})
-
-    @validates_schema
-    def _rate_has_currency(self, data: dict, **kwargs) -> None:
-        if ("max_hourly_rate" in data) != ("currency" in data):
-            missing = "currency" if "max_hourly_rate" in data else "max_hourly_rate"
-            raise ValidationError("max_hourly_rate and currency go together.", missing)
+    max_hourly_rate = fields.String(validate=validate.Regexp(MONEY_AMOUNT_PATTERN, error="A decimal string, at most "
+                                                             "4 decimal places."),
+                                    metadata={"description": "Decimal string; needs `currency`."})
+    currency = CurrencyCode(metadata={"description": "Currency of `max_hourly_rate`; needs it."})
+    cursor = Cursor("prv")
 
     @post_load
     def _rate_as_money(self, data: dict, **kwargs) -> dict:
@@ -893,21 +1025,78 @@ class ContractListQuerySchema(PageQuerySchema):
     cursor = Cursor("ctr")
 
 
+def _non_negative_decimal(**kwargs) -> fields.String:
+    return DecimalString(validate=validate.Regexp(NON_NEGATIVE_DECIMAL_PATTERN, error="Must not be negative."),
+                         metadata={"pattern": NON_NEGATIVE_DECIMAL_PATTERN, **kwargs.pop("metadata", {})}, **kwargs)
+
+
+class ContractTermsChangesSchema(Strict):
+    unit = _content(40, allow_none=True)
+    price = MoneyField()
+    hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
+    seats = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=10000))
+    billing_cycle = _one_of(["weekly", "monthly"])
+    payment_due_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=120))
+
+
+class SlaCreditSchema(Strict):
+    percent = _non_negative_decimal(required=True)
+    cap = MoneyField(required=True, allow_none=True)
+
+
+class ContractSlaSchema(Strict):
+    id = fields.String(allow_none=True, metadata={"description": "An SLA of the contract to change; absent: a new "
+                                                                 "one."})
+    metric = _content(60, required=True)
+    target = _non_negative_decimal(required=True)
+    direction = _one_of(SLA_DIRECTIONS, required=True)
+    window = _one_of(SLA_WINDOWS, required=True)
+    aggregation = _one_of(["average", "sum", "min", "max"], metadata={"description": "Default average."})
+    credit = fields.Nested(SlaCreditSchema, metadata={"description": "The service credit of a breached window."})
+
+
+class MilestoneInSchema(Strict):
+    title = _name(200, required=True)
+    due_date = _date(required=True, allow_none=True)
+    amount = MoneyField(required=True)
+
+
+class EscalationLevelSchema(Strict):
+    level = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
+    client_contact = _content(200, required=True)
+    provider_contact = _content(200, required=True)
+    response_hours = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=720))
+
+
+class GovernancePlanSchema(Strict):
+    reporting_cadence = _one_of(["weekly", "monthly"], required=True)
+    review_cadence = _one_of(["weekly", "monthly", "quarterly"], required=True)
+    escalation_levels = fields.List(fields.Nested(EscalationLevelSchema), required=True,
+                                    validate=validate.Length(min=1, max=5))
+
+
+class ResponsibilitiesSchema(Strict):
+    client = fields.List(_content(500), required=True, validate=validate.Length(max=30))
+    provider = fields.List(_content(500), required=True, validate=validate.Length(max=30))
+
+
+class ContractConfidentialitySchema(Strict):
+    nda_terms = fields.String(allow_none=True, validate=validate.Length(max=10000))
+
+
 class ContractChangesSchema(Strict):
     title = _name(200)
     scope = fields.String(validate=validate.Length(max=10000))
-    responsibilities = fields.Dict(metadata={"description": '{"client": [text], "provider": [text]}'})
-    deliverables = fields.List(fields.String())
-    milestones = fields.List(fields.Dict(), metadata={"description": "[{title, due_date, amount}]"})
-    terms = fields.Dict(metadata={"description": "Any of unit, price, hours_per_week, seats, billing_cycle, "
-                                                 "payment_due_days."})
-    confidentiality = fields.Dict(metadata={"description": '{"nda_terms": text or null}'})
+    responsibilities = fields.Nested(ResponsibilitiesSchema)
+    deliverables = fields.List(_content(500), validate=validate.Length(max=50))
+    milestones = fields.List(fields.Nested(MilestoneInSchema), validate=validate.Length(max=50))
+    terms = fields.Nested(ContractTermsChangesSchema)
+    confidentiality = fields.Nested(ContractConfidentialitySchema)
     start_date = _date()
     end_date = _date(allow_none=True)
-    termination_notice_days = fields.Integer(strict=True)
-    slas = fields.List(fields.Dict(), metadata={"description": "[{id?, metric, target, direction, window, "
-                                                               "aggregation, credit: {percent, cap}}]"})
-    governance = fields.Dict(metadata={"description": "{reporting_cadence, review_cadence, escalation_levels}"})
+    termination_notice_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=365))
+    slas = fields.List(fields.Nested(ContractSlaSchema), validate=validate.Length(max=20))
+    governance = fields.Nested(GovernancePlanSchema)
 
 
 class TermsHashSchema(Strict):
@@ -915,10 +1104,17 @@ class TermsHashSchema(Strict):
                                metadata={"description": "The terms_hash of the terms you read and agree to."})
 
 
+class AmendmentChangesSchema(Strict):
+    hours_per_week = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=168))
+    seats = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=10000))
+    price = MoneyField()
+    end_date = _date(allow_none=True)
+    slas = fields.List(fields.Nested(ContractSlaSchema), validate=validate.Length(max=20))
+
+
 class AmendmentCreateSchema(Strict):
-    changes = fields.Dict(required=True, metadata={"description": "Any of hours_per_week, seats, price, end_date, "
-                                                                  "slas."})
-    reason = _text(2000, required=True)
+    changes = fields.Nested(AmendmentChangesSchema, required=True)
+    reason = _content(2000, required=True)
     effective_date = _date(metadata={
         "description": "The day the amended terms take effect: today or later (never earlier work); default the day "
                        "both parties signed. Billing prices work and SLA credits by the terms of its day."})
@@ -926,18 +1122,25 @@ class AmendmentCreateSchema(Strict):
 
 class MeasurementInSchema(Strict):
     key = _text(100, metadata={"description": "Idempotency key of this measurement."})
-    sla_id = fields.String(required=True)
-    value = DecimalString(required=True)
+    sla_id = _text(64, required=True)
+    value = DecimalString(required=True, validate=validate.Regexp(NON_NEGATIVE_DECIMAL_PATTERN,
+                                                                  error="Must not be negative."),
+                          metadata={"pattern": NON_NEGATIVE_DECIMAL_PATTERN})
     measured_at = _timestamp(required=True)
-    units = fields.Integer(strict=True, metadata={"description": "Billable units it covers (per_unit work)."})
+    units = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000_000),
+                           metadata={"description": "Billable units it covers (per_unit work)."})
 
 
-class MeasurementsSchema(Strict):
+class MeasurementsSchema(OneOrBatch):
+    one = MeasurementInSchema
+    batch_field = "measurements"
+
     key = _text(100)
-    sla_id = fields.String()
-    value = DecimalString()
+    sla_id = _text(64)
+    value = DecimalString(validate=validate.Regexp(NON_NEGATIVE_DECIMAL_PATTERN, error="Must not be negative."),
+                          metadata={"pattern": NON_NEGATIVE_DECIMAL_PATTERN})
     measured_at = _timestamp()
-    units = fields.Integer(strict=True)
+    units = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000_000))
     measurements = fields.List(fields.Nested(MeasurementInSchema), validate=validate.Length(min=1, max=500),
                                metadata={"description": "A batch; or send one measurement's fields alone."})
 
@@ -1100,23 +1303,39 @@ def _amount(**kwargs) -> fields.Nested:
     return fields.Nested(AmountSchema, **kwargs)
 
 
-class BillableItemInSchema(Strict):
-    kind = _one_of(["time", "usage", "milestone"], required=True)
+# A positive quantity with at most two decimals, at most 100000 (hours, units), as billing takes it.
+QUANTITY_PATTERN = r"^([1-9][0-9]{0,4}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?)|100000(\.00?)?)$"
+
+
+def _quantity(**kwargs) -> fields.String:
+    return DecimalString(validate=validate.Regexp(QUANTITY_PATTERN, error="A positive number with at most two "
+                                                  "decimals, at most 100000."),
+                         metadata={"pattern": QUANTITY_PATTERN, **kwargs.pop("metadata", {})}, **kwargs)
+
+
+class BillableItemInSchema(ByKind):
+    requires = {"time": ("hours", "description"), "usage": ("units", "description"), "milestone": ("milestone",)}
+    belongs = {"hours": "time", "units": "usage", "milestone": "milestone"}
+
+    kind = _one_of(list(requires), required=True)
     key = _text(100, metadata={"description": "Idempotency key of this item."})
     date = _date(required=True)
-    hours = DecimalString(metadata={"description": "time: hours worked that day, as a decimal string."})
-    units = DecimalString(metadata={"description": "usage: units (tickets, documents, calls)."})
-    milestone = fields.Integer(strict=True, metadata={"description": "milestone: its index in the contract."})
+    hours = _quantity(metadata={"description": "time: hours worked that day, as a decimal string."})
+    units = _quantity(metadata={"description": "usage: units (tickets, documents, calls)."})
+    milestone = fields.Integer(strict=True, validate=validate.Range(min=0, max=49),
+                               metadata={"description": "milestone: its index in the contract."})
     description = _text(500, metadata={"description": "What was done (time and usage)."})
 
 
-class BillableItemsSchema(Strict):
-    kind = _one_of(["time", "usage", "milestone"])
+class BillableItemsSchema(OneOrBatch):
+    one = BillableItemInSchema
+
+    kind = _one_of(list(BillableItemInSchema.requires))
     key = _text(100)
     date = _date()
-    hours = DecimalString()
-    units = DecimalString()
-    milestone = fields.Integer(strict=True)
+    hours = _quantity()
+    units = _quantity()
+    milestone = fields.Integer(strict=True, validate=validate.Range(min=0, max=49))
     description = _text(500)
     # Kept under another attribute: a dict's own ``items`` method would stand in for a missing batch on dump.
     batch = fields.List(fields.Nested(BillableItemInSchema), validate=validate.Length(min=1, max=500),

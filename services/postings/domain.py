@@ -174,10 +174,12 @@ def publish_problems(posting: dict) -> dict[str, list[str]]:
     return problems
 
 
-def ensure_publishable(posting: dict) -> None:
+def ensure_publishable(posting: dict, refusal: type[ValidationFailed | Conflict] = ValidationFailed) -> None:
+    """Refuses a posting that is not complete: an edit that would leave it so is invalid (422); publishing a
+    stored draft that is not complete is a conflict with its state (409), whatever the request says."""
     problems = publish_problems(posting)
     if problems:
-        raise ValidationFailed(
+        raise refusal(
             f"Complete these fields before publishing: {', '.join(problems)}.", details=problems
         )
 
@@ -388,7 +390,7 @@ def edit(posting: dict, changes: dict, tenant: dict, now: datetime) -> tuple[dic
 
 def publish(posting: dict, tenant: dict, *, confirm_core: bool, now: datetime) -> dict:
     ensure_transition(posting["status"], Status.OPEN)
-    ensure_publishable(posting)
+    ensure_publishable(posting, Conflict)
     assessment = confirm_assessment(assess_posting(posting, tenant), confirm_core)
     return _next_version(
         posting, now, status=Status.OPEN.value, assessment=assessment.to_dict(), published_at=now

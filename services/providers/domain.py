@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.errors import Conflict, ValidationFailed
 from shared.vocabulary.money import Money
 from shared.vocabulary.terms import FIRM_MODELS, INDIVIDUAL_MODELS, Lane, ProviderKind
 
@@ -87,16 +87,17 @@ def kind_errors(profile: dict) -> Errors:
     return errors
 
 
-def rate_errors(profile: dict) -> Errors:
-    """At least one rate, each positive and in the provider's currency, so rates compare across providers."""
+def rate_errors(profile: dict, *, amounts: bool = True, currency: bool = True) -> Errors:
+    """At least one rate, each positive (``amounts``) and in the provider's currency (``currency``), so rates
+    compare across providers."""
     errors: Errors = {}
-    currency = profile["currency"]
+    own = profile["currency"]
     rates = profile.get("rates") or {}
 
     def check(path: tuple, price: Money) -> None:
-        if price.currency != currency:
-            _add(errors, path, f"Must be in {currency}, the provider's currency; got {price.currency}.")
-        if price.amount <= 0:
+        if currency and price.currency != own:
+            _add(errors, path, f"Must be in {own}, the provider's currency; got {price.currency}.")
+        if amounts and price.amount <= 0:
             _add(errors, path, "Must be greater than zero.")
 
     for name in ("hourly", "monthly_retainer"):
@@ -106,10 +107,10 @@ def rate_errors(profile: dict) -> Errors:
     for index, item in enumerate(rates.get("per_unit") or []):
         check(("rates", "per_unit", index, "price"), item["price"])
         unit = item["unit"].strip().lower()  # matching compares units so: "Ticket" and "ticket" are one unit
-        if unit in units:
+        if amounts and unit in units:
             _add(errors, ("rates", "per_unit", index, "unit"), f"Unit {item['unit']!r} is priced twice.")
         units.add(unit)
-    if not has_rate(rates):
+    if amounts and not has_rate(rates):
         _add(errors, ("rates",), "Give at least one rate: hourly, monthly_retainer or per_unit.")
     return errors
 
@@ -164,6 +165,19 @@ def require_valid(profile: dict) -> None:
     errors = profile_errors(profile)
     if errors:
         raise ValidationFailed("The provider profile breaks the profile rules.", details=errors)
+
+
+def require_valid_change(proposed: dict, changes: dict) -> None:
+    """The profile an update makes must keep the rules. What the change breaks on its own is invalid (422); what
+    breaks only against the stored profile conflicts with it (409): a kind's rules (the kind never changes), rates
+    in another currency than the one stored (unless the change sends both)."""
+    both = {"currency", "rates"} <= set(changes)
+    invalid = _merge(schedule_errors(proposed), rate_errors(proposed, currency=both))
+    if invalid:
+        raise ValidationFailed("The provider profile breaks the profile rules.", details=invalid)
+    conflicting = _merge(kind_errors(proposed), {} if both else rate_errors(proposed, amounts=False))
+    if conflicting:
+        raise Conflict("The change does not fit the provider as it is.", details=conflicting)
 
 
 # -- building and changing profiles --------------------------------------------------------------------------
@@ -247,8 +261,8 @@ def availability_errors(profile: dict, changes: dict) -> Errors:
 
 def apply_availability(current: dict, changes: dict) -> dict:
     errors = availability_errors(current, changes)
-    if errors:
-        raise ValidationFailed("The availability change does not fit this provider.", details=errors)
+    if errors:  # the provider as stored (its kind, its centres) refuses it, not the request's shape: 409
+        raise Conflict("The availability change does not fit this provider.", details=errors)
     proposed = copy.deepcopy(current)
     if "availability" in changes:
         proposed["availability"] = dict(changes["availability"])

@@ -44,7 +44,7 @@ def update(uow: UnitOfWork, provider_id: str, wanted: dict) -> dict:
     repo = Repository.of(uow)
     current = repo.get(provider_id)
     proposed = domain.apply_changes(current, wanted)
-    domain.require_valid(proposed)
+    domain.require_valid_change(proposed, wanted)
     changed = domain.changed_fields(current, proposed)
     if not changed:
         return current
@@ -90,9 +90,9 @@ def get(repo: Repository, provider_id: str) -> dict:
 
 
 def search(repo: Repository, filters: dict, limit: int, after: str | None) -> tuple[list[dict], str | None]:
-    """A page of the providers the filters find, in id order, and the (opaque) cursor of the next page."""
+    """A page of the providers the filters find, in id order, and the cursor of the next page (its last id)."""
     rows = repo.search(filters, today=utc_now().date(), after=after, limit=limit + 1)
-    return paging.split_page(rows, limit, opaque=True)
+    return paging.split_page(rows, limit)
 
 
 def authenticate(repo: Repository, api_key: str) -> dict | None:

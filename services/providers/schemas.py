@@ -168,8 +168,9 @@ class ChangesSchema(ProfileSchema):
 class AvailabilityChangesSchema(StrictSchema):
     availability = fields.Nested(AvailabilitySchema)
     capacity_hours_per_week = fields.Integer(strict=True, validate=validate.Range(min=1, max=168))
+    # Any key: one that names none of the provider's centres is refused against the stored profile (409).
     centre_seats = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(_CENTRE_ID)),
+        keys=fields.String(),
         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000)),
         validate=validate.Length(min=1),
     )
@@ -229,8 +230,8 @@ def load_search(filters: Any) -> dict:
 
 
 def load_page(limit: Any, cursor: Any) -> tuple[int, str | None]:
-    """The page size and the provider id to continue after; search's cursor is opaque to callers."""
-    _, limit, after = paging.load_page(None, limit, cursor, opaque=True)
+    """The page size and the provider id to continue after (the cursor is the last id of the page before)."""
+    _, limit, after = paging.load_page(None, limit, cursor, prefix="prv")
     return limit, after
 
 

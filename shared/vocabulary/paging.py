@@ -2,8 +2,7 @@
 
 A list request is an optional status filter, a page size (``limit``, 1 to ``MAX_LIMIT``, default ``DEFAULT_LIMIT``)
 and a ``cursor``: the ``next_cursor`` of the page before, which is the last id of that page (``<prefix>_`` and 32
-hexadecimal digits, so the API description can give its exact pattern). A list whose cursor the API describes as
-opaque (provider search) hands out that id wrapped in URL-safe base64 instead (``opaque=True``).
+hexadecimal digits, so the API description can give its exact pattern).
 
 Every problem is reported at once, as one ``ValidationFailed`` whose details name the fields: ``status``,
 ``limit``, ``cursor``.
@@ -11,9 +10,6 @@ Every problem is reported at once, as one ``ValidationFailed`` whose details nam
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -27,12 +23,11 @@ NOT_VALID = "The list request is not valid."
 NOT_ISSUED = "Not a cursor this API gave out."
 
 
-def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str] = (), prefix: str = "",
-              opaque: bool = False) -> tuple[str | None, int, str | None]:
+def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str] = (), prefix: str = "") -> tuple[str | None, int, str | None]:
     """The status filter (one of ``statuses``), the page size and the id to continue after.
 
     ``limit`` may be a whole number or its decimal string (a query parameter); None means ``DEFAULT_LIMIT``.
-    The cursor is a ``<prefix>_…`` id, or with ``opaque`` one that ``encode_cursor(..., opaque=True)`` made.
+    The cursor is a ``<prefix>_…`` id.
     """
     problems: dict[str, list[str]] = {}
     if status is not None and status not in statuses:
@@ -45,7 +40,7 @@ def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str]
         problems["limit"] = [f"Must be a whole number from 1 to {MAX_LIMIT}."]
     after = None
     if cursor is not None:
-        after = _opened(cursor) if opaque else page_after(cursor, prefix)
+        after = page_after(cursor, prefix)
         if after is None:
             problems["cursor"] = [NOT_ISSUED]
     if problems:
@@ -53,26 +48,13 @@ def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str]
     return status, limit, after
 
 
-def encode_cursor(last_id: str, *, opaque: bool = False) -> str:
-    """The ``next_cursor`` after a page ending with ``last_id``."""
-    if not opaque:
-        return last_id
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+def encode_cursor(last_id: str) -> str:
+    """The ``next_cursor`` after a page ending with ``last_id``: that id."""
+    return last_id
 
 
-def _opened(cursor: Any) -> str | None:
-    """The id an opaque cursor continues after; None when it is not one ``encode_cursor`` made."""
-    if not isinstance(cursor, str):
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return None
-    return after if isinstance(after, str) and after else None
-
-
-def split_page(rows: Sequence[dict], limit: int, *, opaque: bool = False) -> tuple[list[dict], str | None]:
+def split_page(rows: Sequence[dict], limit: int) -> tuple[list[dict], str | None]:
     """A page read with one row more than ``limit`` (so no second query tells whether another follows): its
     first ``limit`` rows and the cursor of the next page, None on the last one."""
     page = list(rows[:limit])
-    return page, encode_cursor(page[-1]["id"], opaque=opaque) if len(rows) > limit else None
+    return page, encode_cursor(page[-1]["id"]) if len(rows) > limit else None

@@ -220,7 +220,7 @@ def test_an_incomplete_draft_cannot_be_published_and_each_missing_field_is_named
     draft = postings.create_posting(
         tenant["id"], {"title": "Helpdesk", "category": "helpdesk", "model": "ito"}
     )
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(Conflict) as refused:  # the stored draft's state, not the request, stops it: 409
         postings.publish_posting(tenant["id"], draft["id"])
     assert set(refused.value.details) == {"engagement", "budget", "start_date"}
     assert postings.get_posting(tenant["id"], draft["id"])["status"] == "draft"

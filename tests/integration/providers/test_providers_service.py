@@ -7,7 +7,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.providers.service import ProvidersService
 from shared.runtime import contracts
-from shared.vocabulary.errors import NotFound, ValidationFailed
+from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
 pytestmark = pytest.mark.integration
@@ -111,9 +111,15 @@ def test_an_update_that_changes_nothing_emits_nothing(providers, db):
 
 def test_an_update_breaking_a_rule_writes_nothing(providers, db):
     provider = providers.register(individual())["provider"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:  # an individual's models: the stored kind refuses them (409)
         providers.update(provider["id"], {"models": ["bpo"]})
     assert list(caught.value.details) == ["models"]
+    with pytest.raises(Conflict) as caught:  # rates in another currency than the stored one
+        providers.update(provider["id"], {"rates": {"hourly": {"amount": "30.00", "currency": "JPY"}}})
+    assert list(caught.value.details) == ["rates"]
+    with pytest.raises(ValidationFailed) as caught:  # the change alone breaks the rules: no rate at all
+        providers.update(provider["id"], {"rates": {}})
+    assert list(caught.value.details) == ["rates"]
     with pytest.raises(ValidationFailed) as caught:
         providers.update(provider["id"], {"kind": "firm"})
     assert caught.value.details == {"kind": ["Cannot be changed with update."]}
@@ -160,7 +166,7 @@ def test_set_availability_of_a_firm_changes_centre_seats(providers, db):
 
 def test_set_availability_refuses_changes_that_do_not_fit_the_kind(providers, db):
     provider = providers.register(firm())["provider"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:  # the stored provider's centres refuse it: 409
         providers.set_availability(provider["id"], {"centre_seats": {"dc_unknown": 3}})
     assert caught.value.details == {"centre_seats": {"dc_unknown": ["No delivery centre with this id."]}}
     assert emitted(db, "provider.availability_changed.v1") == []

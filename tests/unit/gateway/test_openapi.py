@@ -67,9 +67,16 @@ def test_the_documents_paths_and_methods_are_the_route_table():
 
 
 def test_query_schemas_become_query_parameters_and_public_routes_need_no_key():
-    operations = {op["operationId"]: op for item in openapi.build()["paths"].values() for op in item.values()}
-    query = {p["name"] for p in operations["search_providers"]["parameters"] if p["in"] == "query"}
-    assert {"limit", "cursor", "max_hourly_rate", "currency", "verified"} <= query
+    document = openapi.build()
+    operations = {op["operationId"]: op for item in document["paths"].values() for op in item.values()}
+    query = {p["name"] for p in operations["list_postings"]["parameters"] if p["in"] == "query"}
+    assert {"limit", "cursor", "status"} <= query
+    # A query with rules between its parameters is one exploded object whose properties are the parameters.
+    [search] = [p for p in operations["search_providers"]["parameters"] if p["in"] == "query"]
+    assert (search["style"], search["explode"]) == ("form", True)
+    component = document["components"]["schemas"][search["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"limit", "cursor", "max_hourly_rate", "currency", "verified"} <= set(component["properties"])
+    assert {"anyOf": [{"not": {"required": ["max_hourly_rate"]}}, {"required": ["currency"]}]} in component["allOf"]
     assert operations["health"]["security"] == []
     assert operations["create_posting"]["security"] == [{"bearer": []}]
     assert operations["create_tenant"]["requestBody"]["required"] is True

@@ -76,14 +76,19 @@ def test_tenant_creation_normalises_the_country():
 
 def test_search_query_parses_strings_and_makes_the_rate_money():
     loaded = schemas.ProviderSearchQuerySchema().load(
-        {"verified": "true", "min_skill_level": "3", "max_hourly_rate": "20", "currency": "usd", "limit": "10"}
+        {"verified": "true", "skill": "excel", "min_skill_level": "3", "max_hourly_rate": "20", "currency": "usd",
+         "limit": "10"}
     )
-    assert loaded == {"verified": True, "min_skill_level": 3, "limit": 10,
+    assert loaded == {"verified": True, "skill": "excel", "min_skill_level": 3, "limit": 10,
                       "max_hourly_rate": {"amount": "20", "currency": "USD"}}
 
 
 def test_search_query_refuses_a_rate_without_currency_and_bad_values():
     assert "currency" in errors_of(schemas.ProviderSearchQuerySchema(), {"max_hourly_rate": "20"})
+    assert "max_hourly_rate" in errors_of(schemas.ProviderSearchQuerySchema(), {"currency": "USD"})
+    assert "skill" in errors_of(schemas.ProviderSearchQuerySchema(), {"min_skill_level": "2"})
+    assert "max_hourly_rate" in errors_of(schemas.ProviderSearchQuerySchema(), {"max_hourly_rate": "1.00001",
+                                                                               "currency": "USD"})
     messages = errors_of(schemas.ProviderSearchQuerySchema(), {"limit": "0", "available": "perhaps", "x": "1"})
     assert set(messages) == {"limit", "available", "x"}
 

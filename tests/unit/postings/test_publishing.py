@@ -63,7 +63,7 @@ def test_the_budget_means_what_the_engagement_says(engagement, meaning):
 
 def test_publishing_an_incomplete_draft_is_refused_before_anything_changes(tenant):
     bare = make_posting(tenant, start_date=None)
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Conflict):  # the draft's state, not the request: 409
         domain.publish(bare, tenant, confirm_core=False, now=LATER)
     assert bare["status"] == "draft"
 

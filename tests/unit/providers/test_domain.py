@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.providers import domain, schemas
-from shared.vocabulary.errors import ValidationFailed
+from shared.vocabulary.errors import Conflict, ValidationFailed
 from shared.vocabulary.money import Money
 from tests.unit.providers.profiles import firm, individual
 
@@ -153,10 +153,10 @@ def test_setting_the_same_availability_again_changes_nothing():
 
 
 def test_availability_changes_must_fit_the_kind():
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:
         domain.apply_availability(stored(individual()), {"centre_seats": {"dc_1": 3}})
     assert list(caught.value.details) == ["centre_seats"]
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Conflict) as caught:
         domain.apply_availability(stored(firm()),
                                   {"capacity_hours_per_week": 40, "centre_seats": {"dc_9": 3}})
     assert caught.value.details == {
@@ -189,3 +189,23 @@ def test_verifying_stamps_the_time_and_moves_the_version():
 )
 def test_a_provider_is_available_when_not_unavailable_and_its_start_date_has_come(availability, available):
     assert domain.is_available_on(availability, date(2026, 11, 29)) is available
+
+
+def test_an_update_breaking_the_rules_on_its_own_is_invalid_and_against_the_stored_profile_a_conflict():
+    before = stored(individual())
+    other = "JPY" if before["currency"] != "JPY" else "EUR"
+    rates = {"hourly": {"amount": "30", "currency": other}}
+
+    def change(changes: dict) -> None:
+        wanted = schemas.load_changes(changes)
+        domain.require_valid_change(domain.apply_changes(before, wanted), wanted)
+
+    with pytest.raises(ValidationFailed):  # the change itself names two currencies
+        change({"currency": before["currency"], "rates": rates})
+    with pytest.raises(ValidationFailed):  # no rate at all, whatever is stored
+        change({"rates": {}})
+    with pytest.raises(Conflict):  # rates in another currency than the stored one
+        change({"rates": rates})
+    with pytest.raises(Conflict):  # an individual (its kind never changes) states its capacity
+        change({"capacity_hours_per_week": None})
+    change({"currency": other, "rates": rates})
