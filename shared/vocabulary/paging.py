@@ -23,7 +23,8 @@ NOT_VALID = "The list request is not valid."
 NOT_ISSUED = "Not a cursor this API gave out."
 
 
-def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str] = (), prefix: str = "") -> tuple[str | None, int, str | None]:
+def load_page(status: Any, limit: Any, cursor: Any, *, statuses: Collection[str] = (),
+              prefix: str = "") -> tuple[str | None, int, str | None]:
     """The status filter (one of ``statuses``), the page size and the id to continue after.
 
     ``limit`` may be a whole number or its decimal string (a query parameter); None means ``DEFAULT_LIMIT``.
