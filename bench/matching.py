@@ -4,14 +4,15 @@
    with the numpy index, and the same postings with the naive pure-Python loop over the same rows, applying the
    same constraints and scores (``ranking.naive_rank``); both must produce the same shortlist.
 2. The same at 1,000,000 providers (index only).
-3. Re-matching: 1,000 open postings with their shortlists; one provider changes; the cost of finding the postings
-   it can affect and re-ranking those.
+3. Re-matching: 10,000 open postings with their shortlists in the service's in-memory view; one provider changes;
+   the cost of finding the postings it can affect (from the view, no database read) and re-ranking those.
 4. Through the real broker and database: postings/second from ``posting.published.v1`` to
    ``matches.proposed.v1`` with one and with two matching processes (each rebuilt its index from its own
    database, 100,000 providers), against the raw throughput of plain nameko between two services (one event in,
    one out) measured in the same run; and the matching process's resident memory.
 
-Figures go to ``bench-results/matching.json`` and ``bench-results/matching.md`` and are printed.
+Figures go to ``bench-results/matching.json`` and ``bench-results/matching.md`` and are printed; the last line is
+``targets met: N of M`` and the exit status is 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.matching import domain, repository, shortlists
+from services.matching import domain, shortlists
+from services.matching.open_postings import OpenPostings
 from services.matching.ranking import MatchIndex, naive_rank
 from shared.runtime import contracts, topology
 from shared.runtime import envelope as envelopes
@@ -48,12 +50,15 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
 PY = sys.executable
 console = Console()
+# Issue 16's targets (the 1,000,000-provider memory target is not measured here yet).
 TARGETS = {
-    "index_p99_ms_100k": 5.0,
+    "index_p99_ms_100k": 1.0,
     "speedup_vs_naive": 50.0,
     "index_p99_ms_1m": 50.0,
-    "e2e_ratio_to_raw": 0.70,
-    "rss_mb_100k": 500.0,
+    "e2e_ratio_to_raw": 0.50,
+    "cpu_ms_per_posting": 5.0,
+    "rss_mb_100k": 200.0,
+    "rematch_p99_ms": 20.0,
 }
 
 
@@ -149,42 +154,63 @@ def in_process(args, bar: Progress) -> dict:
 
 
 def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
-    """1,000 open postings with shortlists; one provider at a time changes (a skill, its rate, its availability)."""
+    """10,000 open postings with their shortlists in the service's in-memory view (``open_postings.OpenPostings``);
+    one provider at a time changes (a skill, its availability): finding the postings it can affect from the view,
+    deciding on each (``shortlists.could_change``), re-ranking those and putting the new shortlists in the view —
+    what ``handlers.provider_changed`` does between its database reads and writes."""
     rng = random.Random(99)
     opened = bar.add_task(f"opening {args.open_postings:,} postings", total=args.open_postings)
-    open_postings = []
+    view = OpenPostings()
     for n in range(args.open_postings):
-        needs = domain.posting_needs(population.posting(random.Random(10_000 + n)))
+        posting = population.posting(random.Random(10_000 + n))
+        needs = domain.posting_needs(posting)
         shortlist, _ = shortlists.build(index, needs, args.top_k, version=1, now=datetime.now(UTC))
-        open_postings.append([needs, shortlist])
+        view.apply(posting["id"], {**posting, "shortlist": shortlist})
         bar.advance(opened)
     providers = list(index.by_provider)
     task = bar.add_task("re-matching after one provider change", total=args.changes)
-    samples, affected_counts, changed_counts = [], [], []
+    samples, cpu, finding, in_market, touched_counts, affected_counts, changed_counts, admitted = ([] for _ in range(8))
     for _ in range(args.changes):
         provider_id = rng.choice(providers)
-        rows = index.provider_rows(provider_id)
+        previous = index.provider_rows(provider_id)
         changed = [domain.CandidateRow(**{**{f: getattr(r, f) for f in r.__slots__},
                                           "skills": {k: 5 for k in r.skills},
-                                          "verified": True, "availability_status": "available"}) for r in rows]
-        started = time.perf_counter()
+                                          "verified": True, "availability_status": "available"}) for r in previous]
+        started, started_cpu = time.perf_counter(), time.thread_time()
         index.upsert(provider_id, changed)
-        affected = [entry for entry in open_postings
-                    if shortlists.could_change(entry[1], entry[0], provider_id, changed)]
-        changed_here = 0
+        touched = view.touched_by(provider_id, changed)
+        affected = [entry for entry in touched if entry.could_change(provider_id, changed)]
+        finding.append(time.perf_counter() - started)
+        changed_here = incremental = 0
         for entry in affected:
-            after, _ = shortlists.build(index, entry[0], args.top_k, version=entry[1]["version"] + 1,
-                                        now=datetime.now(UTC))
-            if shortlists.really_changed(entry[1], after):
-                entry[1] = after
+            before = entry.posting["shortlist"]
+            after = shortlists.admit(index, entry.needs, before, provider_id, changed, previous,
+                                     version=before["version"] + 1, now=datetime.now(UTC))
+            if after is None:
+                after, _ = shortlists.build(index, entry.needs, args.top_k, version=before["version"] + 1,
+                                            now=datetime.now(UTC))
+            else:
+                incremental += 1
+            if shortlists.really_changed(before, after):
+                view.set_shortlist(entry.posting["id"], after)
                 changed_here += 1
+        cpu.append(time.thread_time() - started_cpu)
         samples.append(time.perf_counter() - started)
+        in_market.append(view.in_markets_of(changed))
+        touched_counts.append(len(touched))
         affected_counts.append(len(affected))
         changed_counts.append(changed_here)
+        admitted.append(incremental)
         bar.advance(task)
     return {"open_postings": args.open_postings, **summary_ms(samples),
+            "cpu_p50_ms": round(percentile(cpu, 0.5) * 1000, 3), "cpu_p99_ms": round(percentile(cpu, 0.99) * 1000, 3),
+            "finding": summary_ms(finding),
+            "postings_in_market_mean": round(statistics.fmean(in_market), 1),
+            "postings_within_bound_mean": round(statistics.fmean(touched_counts), 1),
             "postings_re_ranked_mean": round(statistics.fmean(affected_counts), 1),
-            "shortlists_changed_mean": round(statistics.fmean(changed_counts), 1)}
+            "re_ranked_incrementally_mean": round(statistics.fmean(admitted), 1),
+            "shortlists_changed_mean": round(statistics.fmean(changed_counts), 1),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
 def memory_probe(count: int) -> dict:
@@ -443,17 +469,6 @@ def through_the_broker(args, bar: Progress) -> dict:
         report["ratio_to_raw_one_worker"] = round(report["one_worker_postings_per_s"] / raw_rate, 3)
         report["ratio_to_raw_two_workers"] = round(report["two_workers_postings_per_s"] / raw_rate, 3)
         report["ratio_to_raw_best"] = round(best / raw_rate, 3)
-        # what a provider change pays before any ranking: finding the open postings it can touch
-        opened = database.postings.count_documents({"status": "open"})
-        samples, touched = [], []
-        for document in database.providers.aggregate([{"$sample": {"size": 20}}]):
-            started = time.perf_counter()
-            found = list(repository.Repository(database).open_postings_touched_by(
-                document["_id"], set(document["models"]), set(document["categories"])))
-            samples.append(time.perf_counter() - started)
-            touched.append(len(found))
-        report["db_read_touched_postings"] = {"open_postings": opened, **summary_ms(samples),
-                                              "touched_mean": round(statistics.fmean(touched), 1)}
     return report
 
 
@@ -493,14 +508,20 @@ def verdicts(report: dict) -> dict:
     inproc, big, e2e = report.get("in_process", {}), report.get("million", {}), report.get("broker", {})
     checks = {}
     if inproc:
-        checks["rank 100k p99 <= 5 ms"] = inproc["index"]["p99_ms"] <= TARGETS["index_p99_ms_100k"]
+        checks["rank 100k p99 <= 1 ms"] = inproc["index"]["p99_ms"] <= TARGETS["index_p99_ms_100k"]
         checks["index >= 50x naive (p50)"] = inproc["speedup_p50"] >= TARGETS["speedup_vs_naive"]
+        checks[f"re-matching after one provider change, {inproc['rematch']['open_postings']:,} open postings, "
+               "p99 <= 20 ms"] = inproc["rematch"]["p99_ms"] <= TARGETS["rematch_p99_ms"]
     if big:
         checks["rank 1M p99 <= 50 ms"] = big["index"]["p99_ms"] <= TARGETS["index_p99_ms_1m"]
     if report.get("memory"):
-        checks["index RSS with 100k < 500 MB"] = report["memory"]["rss_mb"] < TARGETS["rss_mb_100k"]
+        checks["index RSS with 100k <= 200 MB"] = report["memory"]["rss_mb"] <= TARGETS["rss_mb_100k"]
     if e2e:
-        checks["e2e >= 70% of raw nameko"] = e2e["ratio_to_raw_best"] >= TARGETS["e2e_ratio_to_raw"]
+        checks["e2e >= 50% of raw nameko"] = e2e["ratio_to_raw_best"] >= TARGETS["e2e_ratio_to_raw"]
+        checks["2 workers at least as fast as 1"] = (e2e["two_workers_postings_per_s"]
+                                                     >= e2e["one_worker_postings_per_s"])
+        per_posting = sum(best(e2e["one_worker_runs"])["cpu_ms_per_event"].values())
+        checks["CPU per posting, all processes, <= 5 ms"] = per_posting <= TARGETS["cpu_ms_per_posting"]
     return checks
 
 
@@ -527,7 +548,7 @@ def markdown(report: dict) -> str:
     if inproc:
         lines += [
             f"| rank one posting, {inproc['providers']:,} providers ({inproc['rows']:,} rows), index "
-            f"{ranking_cell(inproc['index'])} | p99 ≤ 5 ms |",
+            f"{ranking_cell(inproc['index'])} | p99 ≤ 1 ms |",
             f"| … with the top K explained (breakdowns, reasons) p50 / p99 | "
             f"{inproc['index_with_explained_shortlist']['p50_ms']} / "
             f"{inproc['index_with_explained_shortlist']['p99_ms']} ms | |",
@@ -537,8 +558,14 @@ def markdown(report: dict) -> str:
             f"| naive and index give the same shortlists | {inproc['naive_agrees_with_index']} | |",
             f"| re-matching after one provider change, {inproc['rematch']['open_postings']:,} open postings, "
             f"p50 / p99 | {inproc['rematch']['p50_ms']} / {inproc['rematch']['p99_ms']} ms "
-            f"({inproc['rematch']['postings_re_ranked_mean']} re-ranked, "
-            f"{inproc['rematch']['shortlists_changed_mean']} changed on average) | |",
+            f"(CPU time p50 / p99 {inproc['rematch']['cpu_p50_ms']} / {inproc['rematch']['cpu_p99_ms']} ms; "
+            f"finding the postings it can affect {inproc['rematch']['finding']['p50_ms']} / "
+            f"{inproc['rematch']['finding']['p99_ms']} ms; on average {inproc['rematch']['postings_in_market_mean']}"
+            f" in its markets, {inproc['rematch']['postings_within_bound_mean']} within its score bound, "
+            f"{inproc['rematch']['postings_re_ranked_mean']} re-ranked "
+            f"({inproc['rematch']['re_ranked_incrementally_mean']} incrementally), "
+            f"{inproc['rematch']['shortlists_changed_mean']} changed; load {inproc['rematch']['load_average_1min']})"
+            " | p99 ≤ 20 ms |",
         ]
     if report.get("memory"):
         mem = report["memory"]
@@ -551,11 +578,11 @@ def markdown(report: dict) -> str:
         lines += [
             f"| raw nameko, one event in → one out (ceiling) | {e2e['raw_nameko_events_per_s']} /s | |",
             f"| posting.published → matches.proposed, 1 matching process | {e2e['one_worker_postings_per_s']} /s "
-            f"({e2e['ratio_to_raw_one_worker']:.0%} of raw) | ≥ 70 % |",
+            f"({e2e['ratio_to_raw_one_worker']:.0%} of raw) | ≥ 50 % |",
             "| … 2 matching processes | "
             + (f"failed: {e2e['two_workers_failed']}" if "two_workers_failed" in e2e else
                f"{e2e['two_workers_postings_per_s']} /s ({e2e['ratio_to_raw_two_workers']:.0%} of raw)")
-            + " | ≥ 70 % |",
+            + " | ≥ 50 % |",
             f"| CPU per event (best run of each): raw nameko / matching workers (1 process) / its database "
             f"| {cpu_cell(e2e['raw_nameko_runs'], 'raw nameko')} / "
             f"{cpu_cell(e2e['one_worker_runs'], 'matching workers')} / {cpu_cell(e2e['one_worker_runs'], 'database')}"
@@ -563,10 +590,6 @@ def markdown(report: dict) -> str:
             f"| matching service process, {e2e['providers']:,} providers loaded (RSS / peak) | "
             f"{e2e['matching_process_memory']['rss_mb']} / {e2e['matching_process_memory']['peak_rss_mb']} MB | |",
             f"| index rebuild from its database at start + warm-up | {e2e['index_rebuild_and_warm_up_s']} s | |",
-            f"| re-matching's database read: open postings a changed provider can touch, of "
-            f"{e2e['db_read_touched_postings']['open_postings']:,} open, p50 / p99 | "
-            f"{e2e['db_read_touched_postings']['p50_ms']} / {e2e['db_read_touched_postings']['p99_ms']} ms "
-            f"({e2e['db_read_touched_postings']['touched_mean']} postings on average) | |",
         ]
     lines += ["", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in report["targets_met"].items()]
@@ -580,7 +603,7 @@ def main() -> None:
     parser.add_argument("--postings", type=int, default=300)
     parser.add_argument("--passes", type=int, default=3, help="timed passes over the postings (index ranking)")
     parser.add_argument("--naive-postings", type=int, default=20)
-    parser.add_argument("--open-postings", type=int, default=1000)
+    parser.add_argument("--open-postings", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50)
     # The embedded database reads about 2 ms a document here, so a 100,000-provider rebuild takes minutes per
     # worker; the throughput runs use a smaller market (ranking cost at 100k is measured in process).
@@ -621,6 +644,10 @@ def main() -> None:
             table.add_row(*[cell.strip() for cell in line.strip("|").split("|")])
     console.print(table)
     console.print(text)
+    met = sum(report["targets_met"].values())
+    print(f"targets met: {met} of {len(report['targets_met'])}")
+    if met < len(report["targets_met"]):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

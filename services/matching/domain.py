@@ -596,6 +596,24 @@ def to_units(score: float) -> int:
     return math.floor(score * SCORE_UNITS + 0.5)
 
 
+def score_bound_units(row: CandidateRow, needs: PostingNeeds) -> int:
+    """At least ``evaluate(row, needs).units`` whenever the row is eligible, without the costly part of
+    ``evaluate``: skills, track record, load and the new-provider boost exactly, rate, overlap and shoring at their
+    maximum (1). ``combine`` and ``to_units`` only multiply by positive weights, add and round, each monotone in
+    floating point too, so no component at its maximum can give fewer units than the real one."""
+    components = {
+        "required_skills": skills_score(row.skills, needs.required_skills),
+        "nice_to_have_skills": skills_score(row.skills, needs.nice_to_have_skills),
+        "rate": 1.0,
+        "overlap": 1.0,
+        "track_record": track_record_score(row.track),
+        "load": load_score(row.track.committed_hours_per_week, row.capacity_hours),
+        "shoring": 1.0,
+    }
+    boost = new_provider_boost(row.track.completed_contracts, row.registered_days, needs.published_days)
+    return to_units(combine(components, boost))
+
+
 def score_text(units: int) -> str:
     return format(Decimal(units).scaleb(-4), "f")
 

@@ -66,20 +66,24 @@ def _apply_early_facts(repo: Repository, provider_id: str) -> None:
 
 
 def provider_changed(uow: UnitOfWork, matches: LiveIndex, provider_id: str) -> None:
-    """Number the change, put the provider's new rows in the index and re-rank the open postings they can change."""
+    """Number the change, put the provider's new rows in the index and re-rank the open postings they can change.
+
+    Which postings those are is answered from the process's in-memory view of the open postings, caught up with
+    every posting committed before this call (``LiveIndex.postings_touched_by``): no database read. The view may be
+    newer than this transaction's snapshot; a posting re-ranked here that another transaction changed since is a
+    write conflict, and the retry decides again on the newer view.
+    """
     repo = Repository.of(uow)
     repo.mark_provider_changed(provider_id)
     profile = repo.provider(provider_id)
     matches.catch_up()
     # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
     # same event, which applies the same profile again (and other processes only ever read committed ones).
+    previous_rows = matches.index.provider_rows(provider_id)
     rows = matches.apply(profile)
-    models = {m for row in rows for m in row.models}
-    categories = {c for row in rows for c in row.categories}
-    for posting in repo.open_postings_touched_by(provider_id, models, categories):
-        needs = domain.posting_needs(posting)
-        if shortlists.could_change(posting.get("shortlist"), needs, provider_id, rows):
-            rerank(uow, matches, posting, needs)
+    for entry in matches.postings_touched_by(provider_id, rows):
+        if entry.could_change(provider_id, rows):
+            rerank(uow, matches, entry.posting, entry.needs, change=(provider_id, rows, previous_rows))
 
 
 # -- contract facts: load and track record ---------------------------------------------------------------------------
@@ -194,11 +198,18 @@ def _propose(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
              tenant=posting["tenant_id"])
 
 
-def rerank(uow: UnitOfWork, matches: LiveIndex, posting: dict, needs: domain.PostingNeeds) -> None:
-    """Rank the posting again; store and announce its shortlist when its members or order changed."""
+def rerank(uow: UnitOfWork, matches: LiveIndex, posting: dict, needs: domain.PostingNeeds,
+           change: tuple[str, list[domain.CandidateRow], list[domain.CandidateRow]] | None = None) -> None:
+    """Rank the posting again; store and announce its shortlist when its members or order changed.
+
+    After one provider's ``change`` (its id, rows now and rows before), a provider entering the shortlist is put
+    in its place without ranking the market again (``shortlists.admit``); otherwise the market is ranked."""
     before = posting.get("shortlist")
     version = (before or {}).get("version", 0) + 1
-    after, _ = shortlists.build(matches.index, needs, matches.top_k, version=version, now=utc_now())
+    after = None if change is None else shortlists.admit(matches.index, needs, before, *change, version=version,
+                                                          now=utc_now())
+    if after is None:
+        after, _ = shortlists.build(matches.index, needs, matches.top_k, version=version, now=utc_now())
     repo = Repository.of(uow)
     if not shortlists.really_changed(before, after):
         # The same providers in the same order: nothing to announce, but a score that moved is stored, as it is the

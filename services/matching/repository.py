@@ -13,7 +13,8 @@
   stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
-  current ``shortlist``.
+  current ``shortlist``. Every matching process follows it through a change stream (``PostingChanges``) to keep
+  its in-memory view of the open postings (``open_postings``) current, whichever process wrote them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from services.matching import domain
 from services.matching.domain import OPEN
 from shared.runtime.outbox import pending_count
 from shared.runtime.persistence import SessionRepository
-from shared.vocabulary.terms import category_aliases
 from shared.vocabulary.times import utc_now
 
 PROVIDERS = "providers"
@@ -37,7 +37,6 @@ CONTRACTS = "contracts"
 SLA_RESULTS = "sla_results"
 EARLY_FACTS = "early_provider_facts"
 COUNTERS = "counters"
-RE_RANKED_STATUSES = (OPEN,)
 
 # What ``provider.availability_changed.v1`` carries of a profile: it comes on its own queue, so it may overtake
 # the profile snapshot it belongs after, or be overtaken by one taken before it.
@@ -53,9 +52,6 @@ def ensure_indexes(db: Database) -> None:
     db[CONTRACTS].create_index([("status", ASCENDING), ("releases_on", ASCENDING)], name="notice_ends")
     db[SLA_RESULTS].create_index([("provider_id", ASCENDING)], name="by_provider")
     db[POSTINGS].create_index([("status", ASCENDING)], name="status")
-    db[POSTINGS].create_index([("status", ASCENDING), ("model", ASCENDING), ("category", ASCENDING)],
-                              name="open_by_market")
-    db[POSTINGS].create_index([("shortlist.candidates.provider_id", ASCENDING)], name="shortlisted_provider")
 
 
 def today() -> str:
@@ -67,6 +63,34 @@ def _resource(document: dict | None) -> dict | None:
     if document is not None:
         document["id"] = document.pop("_id")
     return document
+
+
+class PostingChanges:
+    """The committed changes of matching's ``postings``, in commit order, through a change stream: each is the
+    posting's id and its current document (``None`` once deleted). Opened at the current end of the stream, so a
+    reader that opens it and then reads the open postings misses nothing committed after that read.
+
+    ``next_change`` returns None when nothing more is committed: its getMore is issued after the call began, so every
+    change committed before the call has been returned by then (the embedded server shows a commit to a change
+    stream at once; MongoDB shows it once majority-committed, which a transaction's commit waits for).
+    Any database error surfaces as ``PyMongoError``: the caller reopens and rebuilds from the collection.
+    """
+
+    # An idle getMore otherwise waits 1 s on the server for a change to arrive.
+    AWAIT_MS = 1
+
+    def __init__(self, db: Database) -> None:
+        self._stream = db[POSTINGS].watch([{"$project": {"fullDocument.description": 0}}],
+                                          full_document="updateLookup", max_await_time_ms=self.AWAIT_MS)
+
+    def next_change(self) -> tuple[str, dict | None] | None:
+        change = self._stream.try_next()
+        if change is None:
+            return None
+        return change["documentKey"]["_id"], change.get("fullDocument")
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _without_id(document: dict) -> dict:
@@ -279,25 +303,13 @@ class Repository(SessionRepository):
         self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"status": status, **fields}}, upsert=True,
                                      session=self.session)
 
-    def open_postings_touched_by(self, provider_id: str, models: set[str], categories: set[str]) -> Iterator[dict]:
-        """Open postings a provider can affect: those in its market (model and category), and those it is listed on
-        (it may have left that market), each once.
+    def open_postings(self) -> Iterator[dict]:
+        """Every open posting, as re-ranking reads it (the view of ``open_postings.OpenPostings`` is built from it)."""
+        yield from self.db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000, session=self.session)
 
-        Equality queries only, each led by its index's first key: the embedded server picks the index by the
-        filter's first field, and with an ``$in`` or ``$or`` in the filter, or ``status`` leading the
-        shortlisted-provider query, it scanned every open posting (0.5-1.7 s at 4,000 open postings).
-        """
-        stored_categories = sorted({alias for category in categories for alias in category_aliases(category)})
-        queries = [{"status": status, "model": model, "category": category}
-                   for status in RE_RANKED_STATUSES for model in sorted(models) for category in stored_categories]
-        queries += [{"shortlist.candidates.provider_id": provider_id, "status": status}
-                    for status in RE_RANKED_STATUSES]
-        seen: set[str] = set()
-        for query in queries:
-            for document in self.db[POSTINGS].find(query, _RE_RANKING_VIEW, session=self.session):
-                if document["_id"] not in seen:
-                    seen.add(document["_id"])
-                    yield _resource(document)
+    def follow_postings(self) -> PostingChanges:
+        """The committed changes of ``postings`` from now on, in commit order (a change stream)."""
+        return PostingChanges(self.db)
 
     def save_shortlist(self, posting_id: str, shortlist: dict) -> None:
         self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlist}}, session=self.session)

@@ -58,6 +58,46 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
     return shortlist, ranked
 
 
+def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provider_id: str,
+          rows: list[CandidateRow], previous_rows: list[CandidateRow], *, version: int,
+          now: datetime) -> dict | None:
+    """The shortlist after a provider that was not on it changed (its rows were ``previous_rows``, now ``rows``),
+    without ranking the market again: no other row changed, so the new top ``k`` is the old one with the provider's
+    best eligible row put in its place (the last place drops out when it is full). The candidates' entries are
+    evaluated again from the index (as ``build`` writes them); ``eligible`` moves by the provider's rows.
+
+    None when that does not hold and a full ``build`` is needed: the provider is on the shortlist (it may drop, and
+    someone below the cut come up), none of its rows is eligible, or a kept candidate's row is gone or no longer
+    scores what the shortlist says.
+    """
+    if not shortlist or provider_id in listed_providers(shortlist) or not {"eligible", "top_k"} <= shortlist.keys():
+        return None
+    evaluations = sorted((e for e in (domain.evaluate(row, needs) for row in rows) if e.eligible),
+                         key=lambda e: domain.sort_key(e.units, e.row))
+    if not evaluations:
+        return None
+    kept = []
+    for candidate in shortlist["candidates"]:
+        row_index = index.by_key.get((candidate["provider_id"], candidate["centre_id"] or ""))
+        if row_index is None:
+            return None
+        evaluation = domain.evaluate(index.rows[row_index], needs)
+        if domain.score_text(evaluation.units) != candidate["score"]:
+            return None
+        kept.append((domain.sort_key(evaluation.units, evaluation.row), evaluation, candidate.get("other_centres")))
+    best, *others = evaluations
+    listed_under = [{"centre_id": o.row.centre_id, "score": domain.score_text(o.units),
+                     "breakdown": {n: f"{v:.4f}" for n, v in o.components.items()}}
+                    for o in others] if best.row.centre_id is not None else []
+    ranked = sorted([*kept, (domain.sort_key(best.units, best.row), best, listed_under)], key=lambda item: item[0])
+    k = shortlist["top_k"]
+    was_eligible = sum(domain.evaluate(row, needs, explain=False).eligible for row in previous_rows)
+    return {"version": version, "computed_at": rfc3339(now),
+            "candidates": [candidate_entry(evaluation, place, listed)
+                           for place, (_, evaluation, listed) in enumerate(ranked[:k], start=1)],
+            "eligible": shortlist["eligible"] - was_eligible + len(evaluations), "top_k": k}
+
+
 def order(shortlist: dict | None) -> list[tuple[str, str | None, tuple[str, ...]]]:
     """Who is on the shortlist, in order: each provider, the centre that ranks it and its other centres listed."""
     return [(c["provider_id"], c["centre_id"], tuple(o["centre_id"] for o in c.get("other_centres", ())))
@@ -104,16 +144,30 @@ def cut_key(shortlist: dict) -> tuple | None:
     return (-score_units(last["score"]), last["provider_id"], last["centre_id"] or "")
 
 
+def listed_providers(shortlist: dict | None) -> frozenset[str]:
+    return frozenset(c["provider_id"] for c in (shortlist or {}).get("candidates", ()))
+
+
+_UNKNOWN = object()
+
+
 def could_change(shortlist: dict | None, needs: PostingNeeds, provider_id: str,
-                 rows: list[CandidateRow]) -> bool:
+                 rows: list[CandidateRow], *, listed: frozenset[str] | None = None, cut=_UNKNOWN) -> bool:
     """Whether a provider whose rows are now ``rows`` can change this shortlist: it is on it (it may move or
-    drop), or one of its rows now qualifies and beats the last place (or there is room)."""
+    drop), or one of its rows now qualifies and beats the last place (or there is room). ``listed`` and ``cut``
+    (``listed_providers``, ``cut_key``) may be given when the caller keeps them.
+
+    A row whose score bound (``domain.score_bound_units``) is below the cut's score cannot beat it: it is not
+    evaluated (most rows of a market, when a shortlist is full)."""
     if shortlist is None:
         return True
-    if any(c["provider_id"] == provider_id for c in shortlist.get("candidates", [])):
+    if provider_id in (listed_providers(shortlist) if listed is None else listed):
         return True
-    cut = cut_key(shortlist)
+    if cut is _UNKNOWN:
+        cut = cut_key(shortlist)
     for row in rows:
+        if cut is not None and -domain.score_bound_units(row, needs) > cut[0]:
+            continue
         evaluation = domain.evaluate(row, needs, explain=False)
         if evaluation.eligible and (cut is None or domain.sort_key(evaluation.units, row) < cut):
             return True
