@@ -4,9 +4,8 @@
 follows what a posting asks first, the outsourcing model and category it serves: the rows offering each
 (model, category) — a *market* — keep the columns a ranking reads in contiguous arrays of their own, so a posting
 scans its market in order instead of gathering from columns the size of the whole index (a row offering several
-models or categories is copied into each of its markets). What scoring reads of the rows that pass (rates in integer
-minor units, the precomputed track-record, load and boost terms), skills, per-unit prices and the rest of each row
-stay index-wide, in columns indexed by row number (see ``MatchIndex``): the index holds no per-row Python object, and
+models or categories is copied into each of its markets). Skills, per-unit prices and the rest of each row stay
+index-wide, in columns indexed by row number (see ``MatchIndex``): the index holds no per-row Python object, and
 ``MatchIndex.row`` rebuilds a row, exactly, for the explanations.
 
 Everything that does not depend on the posting is computed once, when a row is added, by ``domain``'s own scalar
@@ -96,7 +95,7 @@ class _Sparse:
     def add(self, name: str, row: int, value: int) -> None:
         rows = self.rows.get(name)
         if rows is None:
-            rows = self.rows[name] = array("q")
+            rows = self.rows[name] = array("i")
             self.values[name] = array(self.value_type)
         rows.append(row)
         self.values[name].append(value)
@@ -117,7 +116,7 @@ class _Sparse:
         if dense is None or len(dense) < size:
             dense = np.full(size, fill, dtype=self.dtype)
             if name in self.rows:
-                dense[np.frombuffer(self.rows[name], dtype=np.int64)] = np.frombuffer(self.values[name],
+                dense[np.frombuffer(self.rows[name], dtype=np.int32)] = np.frombuffer(self.values[name],
                                                                                     dtype=self.dtype)
             self._dense[name] = dense
             if len(self._dense) > self.DENSE_CACHE:
@@ -128,7 +127,8 @@ class _Sparse:
 
 
 class _Market:
-    """The rows offering one (model, category): the columns its hard constraints read, contiguous, in row order."""
+    """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order (gathering
+    them from index-wide columns instead makes a ranking half again slower: the market's rows are spread out)."""
 
     COLUMNS = (
         ("row", np.int32),
@@ -140,6 +140,11 @@ class _Market:
         ("firm_schedule", np.int32),
         ("location", np.int32),
         ("currency", np.int32),
+        ("hourly", np.int64),  # minor units, NO_MONEY when none
+        ("retainer", np.int64),
+        ("track_term", np.float64),  # weight × track-record score
+        ("load_term", np.float64),  # weight × load score
+        ("boost_from", np.float64),  # registration day; -inf once a contract is completed (no boost)
     )
 
     def __init__(self) -> None:
@@ -240,13 +245,9 @@ class MatchIndex:
     COLUMNS = (
         ("alive", np.bool_),
         ("provider", np.int32),  # number of the provider (``_provider_ids``)
-        # what a ranking reads of the rows that pass its hard constraints
+        # the rest of the row (what ranking reads is in the markets), for ``row(i)``
         ("hourly", np.int64),  # minor units, NO_MONEY when none
         ("retainer", np.int64),
-        ("track_term", np.float64),  # weight × track-record score
-        ("load_term", np.float64),  # weight × load score
-        ("boost_from", np.float64),  # registration day; -inf once a contract is completed (no boost)
-        # the rest of the row, for ``row(i)``
         ("flags", np.uint8),  # VERIFIED | NDA_WILLING
         ("status", np.int32),
         ("available_from", np.int32),  # date ordinal, 0 when None
@@ -366,6 +367,10 @@ class MatchIndex:
             (OPEN_FOR_WORK if row.verified and row.availability_status != "unavailable" else 0)
             | (NDA_WILLING if row.nda_willing else 0),
             available_from, language_set, row.capacity_hours - committed, schedule, firm_schedule, location, currency,
+            hourly, retainer,
+            domain.WEIGHTS["track_record"] * domain.track_record_score(track),
+            domain.WEIGHTS["load"] * domain.load_score(committed, row.capacity_hours),
+            -np.inf if track.completed_contracts > 0 else row.registered_days,
         )
         if shared.get("skills_of") != row.skills:
             shared["skills_of"], shared["skills"] = row.skills, self._encode_skills(row.skills)
@@ -379,9 +384,6 @@ class MatchIndex:
         centre_len, centre_name_len = self._add_text(row.centre_id), self._add_text(row.centre_name)
         values = {
             "alive": True, "provider": provider, "hourly": hourly, "retainer": retainer,
-            "track_term": domain.WEIGHTS["track_record"] * domain.track_record_score(track),
-            "load_term": domain.WEIGHTS["load"] * domain.load_score(committed, row.capacity_hours),
-            "boost_from": -np.inf if track.completed_contracts > 0 else row.registered_days,
             "flags": (self.VERIFIED if row.verified else 0) | (NDA_WILLING if row.nda_willing else 0),
             "status": self._statuses.id(row.availability_status), "available_from": available_from,
             "models": self._sets.id(row.models), "categories": self._sets.id(row.categories),
@@ -469,6 +471,14 @@ class MatchIndex:
     def sort_key(self, units: int, i: int) -> tuple:
         """``domain.sort_key`` of row ``i``, read from the columns."""
         return (-units, self.provider_of(i), self.centre_of(i) or "")
+
+    def _sort_names(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(provider id, centre id or "") of each row: ``domain.sort_key`` after the score."""
+        ids = self._provider_ids
+        names = [(ids[number], "") for number in self.provider[rows].tolist()]
+        for at in np.flatnonzero(self.centre_len[rows] >= 0).tolist():
+            names[at] = (names[at][0], self.centre_of(int(rows[at])))
+        return names
 
     def rows_of(self, provider_id: str) -> range:
         """The row numbers of a provider's current rows (consecutive)."""
@@ -665,22 +675,22 @@ class MatchIndex:
         total *= weight
         return total
 
-    def _rate_term(self, needs: PostingNeeds, market: _Market, at: np.ndarray, idx: np.ndarray) -> np.ndarray | float:
+    def _rate_term(self, needs: PostingNeeds, market: _Market, at: np.ndarray) -> np.ndarray | float:
         weight = domain.WEIGHTS["rate"]
         if needs.budget is None or needs.engagement is None:
             return weight * domain.NO_BUDGET_SCORE
         # what each row would charge, in the unit of the budget (``domain.cost_units``), and where it cannot say
         if needs.engagement == "hourly":
-            hourly = self.hourly[idx]
+            hourly = market.hourly[at]
             unknown, cost = hourly == NO_MONEY, hourly.astype(np.float64)
         elif needs.engagement == "fixed" and needs.estimated_hours is not None:
-            hourly = self.hourly[idx]
+            hourly = market.hourly[at]
             unknown, cost = hourly == NO_MONEY, (hourly * needs.estimated_hours).astype(np.float64)
         elif needs.engagement == "retainer":
-            retainer = self.retainer[idx]
+            retainer = market.retainer[at]
             no_retainer = retainer == NO_MONEY
             if needs.weekly_hours:
-                hourly = self.hourly[idx]
+                hourly = market.hourly[at]
                 derived = (hourly * needs.weekly_hours * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
                 derived /= 12.0
                 unknown = no_retainer & (hourly == NO_MONEY)
@@ -688,7 +698,7 @@ class MatchIndex:
             else:
                 unknown, cost = no_retainer, retainer.astype(np.float64)
         elif needs.engagement == "per_unit" and needs.unit:
-            prices = self.unit_prices.lookup(needs.unit, idx, self.capacity_rows, NO_MONEY)
+            prices = self.unit_prices.lookup(needs.unit, market.row[at], self.capacity_rows, NO_MONEY)
             unknown, cost = prices == NO_MONEY, prices.astype(np.float64)
         else:
             return weight * domain.UNKNOWN_RATE_SCORE
@@ -722,10 +732,10 @@ class MatchIndex:
             "required_skills": self._skills_term(needs.required_skills, domain.WEIGHTS["required_skills"], idx),
             "nice_to_have_skills": self._skills_term(needs.nice_to_have_skills,
                                                      domain.WEIGHTS["nice_to_have_skills"], idx),
-            "rate": self._rate_term(needs, market, at, idx),
+            "rate": self._rate_term(needs, market, at),
             "overlap": self._overlap_terms(needs)[market.schedule[at]],
-            "track_record": self.track_term[idx],
-            "load": self.load_term[idx],
+            "track_record": market.track_term[at],
+            "load": market.load_term[at],
             "shoring": self._shoring_terms(needs, shoring)[market.location[at]],
         }
         total = None
@@ -738,7 +748,7 @@ class MatchIndex:
             else:
                 total = total + term
         # the new-provider boost (rows with a completed contract have boost_from = -inf, so 0.0)
-        boost = self.boost_from[idx]
+        boost = market.boost_from[at]
         np.subtract(needs.published_days, boost, out=boost)
         boost /= domain.NEW_PROVIDER_DAYS
         np.subtract(1.0, boost, out=boost)
@@ -769,17 +779,15 @@ class MatchIndex:
                 chosen = np.flatnonzero(units >= threshold)
             else:
                 chosen = np.arange(len(idx))
-            ordered = sorted(
-                ((int(idx[j]), int(units[j])) for j in chosen),
-                key=lambda item: self.sort_key(item[1], item[0]),
-            )
+            rows = idx[chosen]
+            ordered = sorted(zip((-units[chosen]).tolist(), self._sort_names(rows), rows.tolist(),
+                                 self.provider[rows].tolist(), strict=True))  # ``domain.sort_key``, then the row
             best: list[tuple[int, int]] = []
-            seen: set[str] = set()
-            for row_index, row_units in ordered:
-                provider = self.provider_of(row_index)
+            seen: set[int] = set()
+            for negative_units, _, row_index, provider in ordered:
                 if provider not in seen:
                     seen.add(provider)
-                    best.append((row_index, row_units))
+                    best.append((row_index, -negative_units))
             if len(best) >= k or len(chosen) == len(idx):
                 return best[:k]
             want *= 2
