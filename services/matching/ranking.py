@@ -236,9 +236,11 @@ class MatchIndex:
     A provider's rows are appended together, so they are consecutive: ``by_provider`` maps its id to its first row,
     and the ``provider`` column says which rows follow. What ranking reads per row is numbers in numpy columns
     (money as integer minor units, never floats); the few values many rows share (schedules, locations, language,
-    model and category sets, currencies, statuses) are interned once and referenced by a small integer; only what
-    is a row's own and variable in length (its display name, centre, skills, per-unit prices) stays a Python object,
-    shared by a provider's rows. ``row(i)`` rebuilds the ``CandidateRow`` exactly, for explanations.
+    model and category sets, currencies, statuses) are interned once and referenced by a small integer; display
+    names and centres are UTF-8 in one buffer, skills (id, level) pairs in one int32 array (a provider's rows share
+    theirs); only per-unit prices, which few rows have, stay Python tuples. ``row(i)`` rebuilds the
+    ``CandidateRow`` exactly, for explanations. Removed rows' numbers are not reused (markets and the per-name lists
+    are in row order): the index is rebuilt once a quarter of its rows is dead.
     """
 
     INITIAL = 1024
@@ -383,7 +385,7 @@ class MatchIndex:
         name_len = self._add_text(row.display_name)
         centre_len, centre_name_len = self._add_text(row.centre_id), self._add_text(row.centre_name)
         values = {
-            "alive": True, "provider": provider, "hourly": hourly, "retainer": retainer,
+            "provider": provider, "hourly": hourly, "retainer": retainer,
             "flags": (self.VERIFIED if row.verified else 0) | (NDA_WILLING if row.nda_willing else 0),
             "status": self._statuses.id(row.availability_status), "available_from": available_from,
             "models": self._sets.id(row.models), "categories": self._sets.id(row.categories),
@@ -397,6 +399,7 @@ class MatchIndex:
             "committed_by_centre": self._centre_loads.id(track.committed_by_centre),
             "text_at": text_at, "name_len": name_len, "centre_len": centre_len, "centre_name_len": centre_name_len,
             "skills_at": skills_at, "skills_len": skills_len,
+            "alive": True,  # last: a value a column cannot hold raises before the row counts
         }
         for name, value in values.items():
             getattr(self, name)[i] = value
@@ -522,12 +525,12 @@ class MatchIndex:
         self.remove(provider_id)
         if not rows:
             return
-        number = len(self._provider_ids)
+        number, first = len(self._provider_ids), self.size
         self._provider_ids.append(provider_id)
-        self.by_provider[provider_id] = self.size
         shared: dict = {}
         for row in rows:
             self._append(row, number, shared)
+            self.by_provider[provider_id] = first
 
     def _compact(self) -> None:
         fresh = MatchIndex()
