@@ -120,8 +120,8 @@ class LiveIndex:
             highest = max(highest, int(profile.get("seq", 0)))
         self.index, self.applied_seq, self.repository = fresh, highest, repository
         self._load_postings(repository)
-        # Hundreds of thousands of long-lived row objects: move them out of the collector's way, so a full
-        # collection does not rescan them in the middle of a ranking.
+        # The index's long-lived objects (a provider id per provider, interned values): move them out of the
+        # collector's way, so a full collection does not rescan them in the middle of a ranking.
         gc.collect()
         gc.freeze()
         if not self.ready.ready():

@@ -4,7 +4,9 @@
 follows what a posting asks first, the outsourcing model and category it serves: the rows offering each
 (model, category) — a *market* — keep the columns a ranking reads in contiguous arrays of their own, so a posting
 scans its market in order instead of gathering from columns the size of the whole index (a row offering several
-models or categories is copied into each of its markets; only skills and per-unit prices stay index-wide).
+models or categories is copied into each of its markets). Skills, per-unit prices and the rest of each row stay
+index-wide, in columns indexed by row number (see ``MatchIndex``): the index holds no per-row Python object, and
+``MatchIndex.row`` rebuilds a row, exactly, for the explanations.
 
 Everything that does not depend on the posting is computed once, when a row is added, by ``domain``'s own scalar
 functions: free capacity, the weighted track-record and load terms. Everything that depends on the posting only
@@ -26,11 +28,12 @@ import functools
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
 from services.matching import domain, geography
-from services.matching.domain import CandidateRow, PostingNeeds, Schedule
+from services.matching.domain import CandidateRow, PostingNeeds, Schedule, TrackRecord
 from services.matching.geography import SLOTS, WORDS
 
 NO_MONEY = -1
@@ -92,7 +95,7 @@ class _Sparse:
     def add(self, name: str, row: int, value: int) -> None:
         rows = self.rows.get(name)
         if rows is None:
-            rows = self.rows[name] = array("q")
+            rows = self.rows[name] = array("i")
             self.values[name] = array(self.value_type)
         rows.append(row)
         self.values[name].append(value)
@@ -113,7 +116,7 @@ class _Sparse:
         if dense is None or len(dense) < size:
             dense = np.full(size, fill, dtype=self.dtype)
             if name in self.rows:
-                dense[np.frombuffer(self.rows[name], dtype=np.int64)] = np.frombuffer(self.values[name],
+                dense[np.frombuffer(self.rows[name], dtype=np.int32)] = np.frombuffer(self.values[name],
                                                                                     dtype=self.dtype)
             self._dense[name] = dense
             if len(self._dense) > self.DENSE_CACHE:
@@ -124,7 +127,8 @@ class _Sparse:
 
 
 class _Market:
-    """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order."""
+    """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order (gathering
+    them from index-wide columns instead makes a ranking half again slower: the market's rows are spread out)."""
 
     COLUMNS = (
         ("row", np.int32),
@@ -136,7 +140,7 @@ class _Market:
         ("firm_schedule", np.int32),
         ("location", np.int32),
         ("currency", np.int32),
-        ("hourly", np.int64),
+        ("hourly", np.int64),  # minor units, NO_MONEY when none
         ("retainer", np.int64),
         ("track_term", np.float64),  # weight × track-record score
         ("load_term", np.float64),  # weight × load score
@@ -146,7 +150,7 @@ class _Market:
     def __init__(self) -> None:
         self.size = 0
         self.capacity = 0
-        self._grow(64)
+        self._grow(16)
 
     def _grow(self, capacity: int) -> None:
         for name, dtype in self.COLUMNS:
@@ -158,7 +162,7 @@ class _Market:
 
     def append(self, values: tuple) -> None:
         if self.size == self.capacity:
-            self._grow(self.capacity * 2)
+            self._grow(self.capacity + self.capacity // 2)
         i = self.size
         for (name, _), value in zip(self.COLUMNS, values, strict=True):
             getattr(self, name)[i] = value
@@ -172,7 +176,7 @@ class _Market:
 
 
 class _Interned:
-    """Distinct values (schedules, locations, language sets, currencies) and their small integer ids."""
+    """Distinct values (schedules, locations, language sets, currencies, ...) and their small integer ids."""
 
     def __init__(self) -> None:
         self.ids: dict = {}
@@ -205,15 +209,85 @@ class _Tables(OrderedDict):
         return table
 
 
+class _RowView:
+    """``index.rows[i]``: row ``i`` as the ``CandidateRow`` it was added as (None once removed), rebuilt on demand
+    from the columns — the index keeps no row objects."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: MatchIndex) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return self._index.size
+
+    def __getitem__(self, i: int) -> CandidateRow | None:
+        if not 0 <= i < self._index.size:
+            raise IndexError(i)
+        return self._index.row(i) if self._index.alive[i] else None
+
+    def __iter__(self):
+        return (self[i] for i in range(self._index.size))
+
+
 class MatchIndex:
+    """Every row in index-wide columns (row number = position), a row's provider in ``by_provider``.
+
+    A provider's rows are appended together, so they are consecutive: ``by_provider`` maps its id to its first row,
+    and the ``provider`` column says which rows follow. What ranking reads per row is numbers in numpy columns
+    (money as integer minor units, never floats); the few values many rows share (schedules, locations, language,
+    model and category sets, currencies, statuses) are interned once and referenced by a small integer; display
+    names and centres are UTF-8 in one buffer, skills (id, level) pairs in one int32 array (a provider's rows share
+    theirs); only per-unit prices, which few rows have, stay Python tuples. ``row(i)`` rebuilds the
+    ``CandidateRow`` exactly, for explanations. Removed rows' numbers are not reused (markets and the per-name lists
+    are in row order): the index is rebuilt once a quarter of its rows is dead.
+    """
+
     INITIAL = 1024
+    COLUMNS = (
+        ("alive", np.bool_),
+        ("provider", np.int32),  # number of the provider (``_provider_ids``)
+        # the rest of the row (what ranking reads is in the markets), for ``row(i)``
+        ("hourly", np.int64),  # minor units, NO_MONEY when none
+        ("retainer", np.int64),
+        ("flags", np.uint8),  # VERIFIED | NDA_WILLING
+        ("status", np.int32),
+        ("available_from", np.int32),  # date ordinal, 0 when None
+        ("models", np.int32),
+        ("categories", np.int32),
+        ("languages", np.int32),
+        ("location", np.int32),
+        ("schedule", np.int32),
+        ("firm_schedule", np.int32),
+        ("currency", np.int32),
+        ("capacity_hours", np.float64),
+        ("registered_days", np.float64),
+        ("active_contracts", np.int64),
+        ("completed_contracts", np.int64),
+        ("committed_hours", np.float64),
+        ("sla_compliance", np.float64),  # NaN when None
+        ("rating", np.float64),  # NaN when None
+        ("committed_seats", np.int64),
+        ("sla_windows", np.int64),
+        ("committed_by_centre", np.int32),
+        ("text_at", np.int64),  # the row's texts in ``_text``: display name, then centre id and name
+        ("name_len", np.int32),
+        ("centre_len", np.int32),  # -1 when None
+        ("centre_name_len", np.int32),  # -1 when None
+        ("skills_at", np.int64),  # the row's (skill id, level) pairs in ``_skill_pairs``
+        ("skills_len", np.int32),
+    )
+    VERIFIED = 1
 
     def __init__(self) -> None:
         self.size = 0
         self.live = 0
-        self.rows: list[CandidateRow | None] = []
-        self.by_key: dict[tuple[str, str], int] = {}
-        self.by_provider: dict[str, list[int]] = {}
+        self.capacity_rows = 0
+        self.by_provider: dict[str, int] = {}  # provider id -> its first row
+        self._provider_ids: list[str | None] = []  # by provider number (a new one per upsert)
+        self._text = bytearray()  # UTF-8 texts of the rows, one after another
+        self._skill_pairs = array("i")  # skill id, level, ... (a provider's rows share theirs)
+        self._per_unit: dict[int, tuple] = {}  # row -> ((unit, price units), ...), for the rows that have any
         self.skills = _Sparse("b", np.int8)
         self.unit_prices = _Sparse("q", np.int64)
         self.markets: dict[tuple[str, str], _Market] = {}
@@ -222,17 +296,25 @@ class MatchIndex:
         self._locations = _Interned()
         self._language_sets = _Interned()
         self._currencies = _Interned()
+        self._sets = _Interned()  # model and category sets
+        self._statuses = _Interned()
+        self._centre_loads = _Interned()
+        self._skill_names = _Interned()
         self._tables = _Tables()
-        self.capacity_rows = 0
-        self.alive = np.zeros(0, dtype=np.bool_)
         self._allocate(self.INITIAL)
+
+    @property
+    def rows(self) -> _RowView:
+        return _RowView(self)
 
     # --- storage ----------------------------------------------------------------------------------------------
 
     def _allocate(self, capacity: int) -> None:
-        alive = np.zeros(capacity, dtype=np.bool_)
-        alive[: len(self.alive)] = self.alive
-        self.alive = alive
+        for name, dtype in self.COLUMNS:
+            new = np.zeros(capacity, dtype=dtype)
+            if self.capacity_rows:
+                new[: self.size] = getattr(self, name)[: self.size]
+            setattr(self, name, new)
         self.capacity_rows = capacity
 
     def _schedule_id(self, schedule: Schedule) -> int:
@@ -249,59 +331,189 @@ class MatchIndex:
         self._schedule_words[sid] = words
         return sid
 
-    def _append(self, row: CandidateRow) -> None:
-        """Add ``row``; a row that cannot be indexed (an unreadable schedule) raises before anything changes, so
-        the handler's retry meets the same failure instead of a half-added row."""
+    def _encode_skills(self, skills: dict[str, int]) -> tuple[int, int]:
+        pairs = array("i")  # a level beyond int32 raises here, before anything is written
+        for name, level in skills.items():
+            pairs.append(self._skill_names.id(name))
+            pairs.append(level)
+        at = len(self._skill_pairs)
+        self._skill_pairs.extend(pairs)
+        return at, len(skills)
+
+    def _add_text(self, text: str | None) -> int:
+        if text is None:
+            return -1
+        encoded = text.encode()
+        self._text += encoded
+        return len(encoded)
+
+    def _get_text(self, at: int, length: int) -> str | None:
+        return None if length < 0 else self._text[at:at + length].decode()
+
+    def _append(self, row: CandidateRow, provider: int, shared: dict) -> None:
+        """Add ``row`` as the next row of provider number ``provider``. ``shared`` holds the encoded objects of the
+        provider's previous row, reused when this row's are equal (a firm's centres share them)."""
         if self.size == self.capacity_rows:
-            self._allocate(self.capacity_rows * 2)
+            self._allocate(self.capacity_rows + self.capacity_rows // 2)
         i = self.size
         track = row.track
         committed = track.committed_hours_per_week
-        values = (
+        schedule, firm_schedule = self._schedule_id(row.schedule), self._schedule_id(row.firm_schedule)
+        location, language_set = self._locations.id((row.country, row.time_zone)), self._language_sets.id(row.languages)
+        currency = self._currencies.id(row.currency)
+        available_from = row.available_from.toordinal() if row.available_from else 0
+        hourly = NO_MONEY if row.hourly_units is None else row.hourly_units
+        retainer = NO_MONEY if row.retainer_units is None else row.retainer_units
+        market_values = (
             i,
             (OPEN_FOR_WORK if row.verified and row.availability_status != "unavailable" else 0)
             | (NDA_WILLING if row.nda_willing else 0),
-            row.available_from.toordinal() if row.available_from else 0,
-            self._language_sets.id(row.languages),
-            row.capacity_hours - committed,
-            self._schedule_id(row.schedule),
-            self._schedule_id(row.firm_schedule),
-            self._locations.id((row.country, row.time_zone)),
-            self._currencies.id(row.currency),
-            NO_MONEY if row.hourly_units is None else row.hourly_units,
-            NO_MONEY if row.retainer_units is None else row.retainer_units,
+            available_from, language_set, row.capacity_hours - committed, schedule, firm_schedule, location, currency,
+            hourly, retainer,
             domain.WEIGHTS["track_record"] * domain.track_record_score(track),
             domain.WEIGHTS["load"] * domain.load_score(committed, row.capacity_hours),
             -np.inf if track.completed_contracts > 0 else row.registered_days,
         )
+        if shared.get("skills_of") != row.skills:
+            shared["skills_of"], shared["skills"] = row.skills, self._encode_skills(row.skills)
+        skills_at, skills_len = shared["skills"]
+        per_unit = tuple(row.per_unit_units.items()) or None
+        if per_unit is not None and shared.get("per_unit") == per_unit:
+            per_unit = shared["per_unit"]
+        shared["per_unit"] = per_unit
+        text_at = len(self._text)
+        name_len = self._add_text(row.display_name)
+        centre_len, centre_name_len = self._add_text(row.centre_id), self._add_text(row.centre_name)
+        values = {
+            "provider": provider, "hourly": hourly, "retainer": retainer,
+            "flags": (self.VERIFIED if row.verified else 0) | (NDA_WILLING if row.nda_willing else 0),
+            "status": self._statuses.id(row.availability_status), "available_from": available_from,
+            "models": self._sets.id(row.models), "categories": self._sets.id(row.categories),
+            "languages": language_set, "location": location, "schedule": schedule, "firm_schedule": firm_schedule,
+            "currency": currency, "capacity_hours": row.capacity_hours, "registered_days": row.registered_days,
+            "active_contracts": track.active_contracts, "completed_contracts": track.completed_contracts,
+            "committed_hours": committed,
+            "sla_compliance": np.nan if track.sla_compliance is None else track.sla_compliance,
+            "rating": np.nan if track.rating is None else track.rating,
+            "committed_seats": track.committed_seats, "sla_windows": track.sla_windows,
+            "committed_by_centre": self._centre_loads.id(track.committed_by_centre),
+            "text_at": text_at, "name_len": name_len, "centre_len": centre_len, "centre_name_len": centre_name_len,
+            "skills_at": skills_at, "skills_len": skills_len,
+            "alive": True,  # last: a value a column cannot hold raises before the row counts
+        }
+        for name, value in values.items():
+            getattr(self, name)[i] = value
+        if per_unit is not None:
+            self._per_unit[i] = per_unit
         self.size += 1
         self.live += 1
-        self.rows.append(row)
-        self.by_key[row.key] = i
-        self.by_provider.setdefault(row.provider_id, []).append(i)
-        self.alive[i] = True
         for model in row.models:
             for category in row.categories:
                 market = self.markets.get((model, category))
                 if market is None:
                     market = self.markets[(model, category)] = _Market()
-                market.append(values)
+                market.append(market_values)
         for name, level in row.skills.items():
             self.skills.add(name, i, max(0, min(MAX_SKILL_LEVEL, level)))
         for unit, price in row.per_unit_units.items():
             self.unit_prices.add(unit, i, price)
 
+    def row(self, i: int) -> CandidateRow:
+        """Row ``i`` rebuilt from the columns: equal, field by field, to the row that was added."""
+        at = int(self.skills_at[i])
+        pairs = self._skill_pairs[at:at + 2 * int(self.skills_len[i])]
+        names = self._skill_names.values
+        text_at, name_len, centre_len = int(self.text_at[i]), int(self.name_len[i]), int(self.centre_len[i])
+        centre_at = text_at + name_len
+        country, time_zone = self._locations.values[int(self.location[i])]
+        available_from = int(self.available_from[i])
+        hourly, retainer = int(self.hourly[i]), int(self.retainer[i])
+        sla, rating = float(self.sla_compliance[i]), float(self.rating[i])
+        flags = int(self.flags[i])
+        return CandidateRow(
+            provider_id=self._provider_ids[int(self.provider[i])],
+            centre_id=self._get_text(centre_at, centre_len),
+            display_name=self._get_text(text_at, name_len),
+            centre_name=self._get_text(centre_at + max(centre_len, 0), int(self.centre_name_len[i])),
+            models=self._sets.values[int(self.models[i])],
+            categories=self._sets.values[int(self.categories[i])],
+            languages=self._language_sets.values[int(self.languages[i])],
+            skills={names[pairs[j]]: pairs[j + 1] for j in range(0, len(pairs), 2)},
+            country=country,
+            time_zone=time_zone,
+            schedule=self._schedules.values[int(self.schedule[i])],
+            firm_schedule=self._schedules.values[int(self.firm_schedule[i])],
+            capacity_hours=float(self.capacity_hours[i]),
+            verified=bool(flags & self.VERIFIED),
+            availability_status=self._statuses.values[int(self.status[i])],
+            available_from=date.fromordinal(available_from) if available_from else None,
+            nda_willing=bool(flags & NDA_WILLING),
+            currency=self._currencies.values[int(self.currency[i])],
+            hourly_units=None if hourly == NO_MONEY else hourly,
+            retainer_units=None if retainer == NO_MONEY else retainer,
+            per_unit_units=dict(self._per_unit.get(i, ())),
+            registered_days=float(self.registered_days[i]),
+            track=TrackRecord(
+                active_contracts=int(self.active_contracts[i]),
+                completed_contracts=int(self.completed_contracts[i]),
+                committed_hours_per_week=float(self.committed_hours[i]),
+                sla_compliance=None if sla != sla else sla,
+                rating=None if rating != rating else rating,
+                committed_seats=int(self.committed_seats[i]),
+                committed_by_centre=self._centre_loads.values[int(self.committed_by_centre[i])],
+                sla_windows=int(self.sla_windows[i]),
+            ),
+        )
+
+    def provider_of(self, i: int) -> str:
+        return self._provider_ids[int(self.provider[i])]
+
+    def centre_of(self, i: int) -> str | None:
+        return self._get_text(int(self.text_at[i]) + int(self.name_len[i]), int(self.centre_len[i]))
+
+    def sort_key(self, units: int, i: int) -> tuple:
+        """``domain.sort_key`` of row ``i``, read from the columns."""
+        return (-units, self.provider_of(i), self.centre_of(i) or "")
+
+    def _sort_names(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(provider id, centre id or "") of each row: ``domain.sort_key`` after the score."""
+        ids = self._provider_ids
+        names = [(ids[number], "") for number in self.provider[rows].tolist()]
+        for at in np.flatnonzero(self.centre_len[rows] >= 0).tolist():
+            names[at] = (names[at][0], self.centre_of(int(rows[at])))
+        return names
+
+    def rows_of(self, provider_id: str) -> range:
+        """The row numbers of a provider's current rows (consecutive)."""
+        first = self.by_provider.get(provider_id)
+        if first is None:
+            return range(0)
+        number, end = self.provider[first], first + 1
+        while end < self.size and self.provider[end] == number:
+            end += 1
+        return range(first, end)
+
+    def row_of(self, key: tuple[str, str]) -> int | None:
+        """The row number of a (provider id, centre id or "") key, None when the index does not hold it."""
+        for i in self.rows_of(key[0]):
+            if (self.centre_of(i) or "") == key[1]:
+                return i
+        return None
+
     def remove(self, provider_id: str) -> None:
-        for i in self.by_provider.pop(provider_id, ()):
-            row = self.rows[i]
-            self.by_key.pop(row.key, None)
-            for model in row.models:
-                for category in row.categories:
+        rows = self.rows_of(provider_id)
+        if not rows:
+            return
+        self._provider_ids[int(self.provider[rows.start])] = None
+        del self.by_provider[provider_id]
+        for i in rows:
+            for model in self._sets.values[int(self.models[i])]:
+                for category in self._sets.values[int(self.categories[i])]:
                     self.markets[(model, category)].close(i)
-            self.rows[i] = None
             self.alive[i] = False
             self.live -= 1
-        # Rows are append-only (the sparse skill lists point at row numbers); rebuild once a quarter is dead.
+        # Rows are append-only (markets and the sparse skill lists are in row order, so a removed row's number is
+        # not reused): rebuild once a quarter is dead.
         dead = self.size - self.live
         if dead > 1024 and dead > self.live // 3:
             self._compact()
@@ -311,18 +523,23 @@ class MatchIndex:
             self._schedule_id(row.schedule)
             self._schedule_id(row.firm_schedule)
         self.remove(provider_id)
+        if not rows:
+            return
+        number, first = len(self._provider_ids), self.size
+        self._provider_ids.append(provider_id)
+        shared: dict = {}
         for row in rows:
-            self._append(row)
+            self._append(row, number, shared)
+            self.by_provider[provider_id] = first
 
     def _compact(self) -> None:
-        live = [row for row in self.rows if row is not None]
         fresh = MatchIndex()
-        for row in live:
-            fresh._append(row)
+        for provider_id in sorted(self.by_provider, key=self.by_provider.__getitem__):
+            fresh.upsert(provider_id, self.provider_rows(provider_id))
         self.__dict__.update(fresh.__dict__)
 
     def provider_rows(self, provider_id: str) -> list[CandidateRow]:
-        return [self.rows[i] for i in self.by_provider.get(provider_id, ())]
+        return [self.row(i) for i in self.rows_of(provider_id)]
 
     def __len__(self) -> int:
         return self.live
@@ -565,17 +782,15 @@ class MatchIndex:
                 chosen = np.flatnonzero(units >= threshold)
             else:
                 chosen = np.arange(len(idx))
-            ordered = sorted(
-                ((int(idx[j]), int(units[j])) for j in chosen),
-                key=lambda item: domain.sort_key(item[1], self.rows[item[0]]),
-            )
+            rows = idx[chosen]
+            ordered = sorted(zip((-units[chosen]).tolist(), self._sort_names(rows), rows.tolist(),
+                                 self.provider[rows].tolist(), strict=True))  # ``domain.sort_key``, then the row
             best: list[tuple[int, int]] = []
-            seen: set[str] = set()
-            for row_index, row_units in ordered:
-                provider = self.rows[row_index].provider_id
+            seen: set[int] = set()
+            for negative_units, _, row_index, provider in ordered:
                 if provider not in seen:
                     seen.add(provider)
-                    best.append((row_index, row_units))
+                    best.append((row_index, -negative_units))
             if len(best) >= k or len(chosen) == len(idx):
                 return best[:k]
             want *= 2
@@ -587,20 +802,20 @@ class MatchIndex:
         if len(where) == 0:
             return None
         mine = int(ranked.eligible_units[where[0]])
-        row = self.rows[row_index]
-        key = domain.sort_key(mine, row)
-        ahead = {self.rows[int(r)].provider_id for r in ranked.eligible_rows[ranked.eligible_units > mine]}
-        ahead.update(self.rows[int(t)].provider_id for t in ranked.eligible_rows[ranked.eligible_units == mine]
-                     if domain.sort_key(mine, self.rows[int(t)]) < key)
-        ahead.discard(row.provider_id)
+        key = self.sort_key(mine, row_index)
+        ahead = set(self.provider[ranked.eligible_rows[ranked.eligible_units > mine]].tolist())
+        ahead.update(int(self.provider[t]) for t in ranked.eligible_rows[ranked.eligible_units == mine]
+                     if self.sort_key(mine, int(t)) < key)
+        ahead.discard(int(self.provider[row_index]))
         return len(ahead) + 1
 
     def eligible_rows_of(self, ranked: Ranked, provider_id: str) -> list[tuple[int, int]]:
         """A provider's eligible rows (index, score units), best first."""
-        mine = np.isin(ranked.eligible_rows, np.array(self.by_provider.get(provider_id, ()), dtype=np.int64))
+        rows = self.rows_of(provider_id)
+        mine = (ranked.eligible_rows >= rows.start) & (ranked.eligible_rows < rows.stop)
         found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[mine], ranked.eligible_units[mine],
                                                    strict=True)]
-        return sorted(found, key=lambda item: domain.sort_key(item[1], self.rows[item[0]]))
+        return sorted(found, key=lambda item: self.sort_key(item[1], item[0]))
 
 
 def naive_rank(rows: list[CandidateRow], needs: PostingNeeds, k: int) -> list[tuple[CandidateRow, int]]:

@@ -211,7 +211,7 @@ def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, 
                 status = "shortlisted" if place["centre_id"] == row.centre_id else "listed_under_firm"
                 rank = place["rank"]
             else:
-                row_index = index.by_key.get(row.key)
+                row_index = index.row_of(row.key)
                 status, rank = "below_cut", None if row_index is None else index.position(ranked, row_index)
             entry.update(
                 status=status,
