@@ -78,7 +78,7 @@ def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provid
         return None
     kept = []
     for candidate in shortlist["candidates"]:
-        row_index = index.by_key.get((candidate["provider_id"], candidate["centre_id"] or ""))
+        row_index = index.row_of((candidate["provider_id"], candidate["centre_id"] or ""))
         if row_index is None:
             return None
         evaluation = domain.evaluate(index.rows[row_index], needs)
