@@ -346,21 +346,34 @@ class OutboxRelay:
         self._inflight_events += change.left
 
     def _read(self) -> bool:
-        """Read what the stream has now into the in-flight window (up to ``read_ahead`` events). True if any."""
+        """Read what the stream has now into the in-flight window (up to ``read_ahead`` events), with at most one
+        round trip to the server: under a steady trickle of commits every round trip finds something, and reading
+        on until one comes back empty would never get to publishing. True if anything was read."""
         read = False
         with pymongo.timeout(self.operation_timeout):
             while self._inflight_events < self.read_ahead:
                 change = self._stream.try_next()
                 if change is None:
                     break
-                doc = change.get("fullDocument") or {}
-                events = doc.get("events")
-                if not events:
-                    continue
-                wall = change.get("wallTime")
-                self._add(_Change(change["_id"], _aware(wall) if wall else None, doc.get("_id"), list(events)))
-                read = True
+                if not self._buffered():
+                    self._take(change)
+                    return True
+                read = self._take(change) or read
         return read
+
+    def _buffered(self) -> bool:
+        """Whether the stream holds changes it read already (the next ``try_next`` needs no round trip)."""
+        cursor = getattr(self._stream, "_cursor", None)
+        return bool(getattr(cursor, "_data", None))
+
+    def _take(self, change: dict) -> bool:
+        doc = change.get("fullDocument") or {}
+        events = doc.get("events")
+        if not events:
+            return False
+        wall = change.get("wallTime")
+        self._add(_Change(change["_id"], _aware(wall) if wall else None, doc.get("_id"), list(events)))
+        return True
 
     # -- publishing ------------------------------------------------------------------------------------------
 
