@@ -202,6 +202,7 @@ class OutboxRelay:
         self._renewed_at = 0.0
         self._dropped_at = 0.0
         self._legacy_scanned = False
+        self._prepared_at = 0.0
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -229,6 +230,9 @@ class OutboxRelay:
                 break
             failed: Exception | None = None
             try:
+                if time.monotonic() - self._prepared_at > SEGMENT_SECONDS / 4:
+                    with pymongo.timeout(self.operation_timeout):
+                        self.prepare_segments()
                 if self.acquire_lease():
                     self.publish_pending()
                 else:
@@ -486,6 +490,19 @@ class OutboxRelay:
             raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not storing its position")
         self._renewed_at = time.monotonic()
 
+    def prepare_segments(self) -> list[str]:
+        """Create the current and the next segment if missing; returns the segments present before.
+
+        Made ahead, by every replica and whatever the broker does: a collection created inside a transaction holds
+        up every other writer to it until that transaction ends (the first of each minute would otherwise)."""
+        present = segments(self.db)
+        now = utc_now()
+        for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
+            with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
+                self.db.create_collection(name)
+        self._prepared_at = time.monotonic()
+        return present
+
     def _drop_passed(self, passed: datetime) -> None:
         """Drop every segment whose end the stored position passed ``retention_seconds`` ago (at most once a
         second)."""
@@ -493,13 +510,7 @@ class OutboxRelay:
             return
         self._dropped_at = time.monotonic()
         with pymongo.timeout(self.operation_timeout):
-            present = segments(self.db)
-            now = utc_now()
-            for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
-                # Made ahead: a collection created inside a transaction holds up every other writer to it until the
-                # transaction ends (the first of each minute would otherwise).
-                with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
-                    self.db.create_collection(name)
+            present = self.prepare_segments()
             for name in present:
                 if segment_end(name) + timedelta(seconds=self.retention_seconds) > passed:
                     break
