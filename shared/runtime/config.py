@@ -98,9 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
     Setting(
         "outbox_retention_seconds",
-        86_400,
-        "How long a published event stays in its producer's outbox (for operators to inspect) before the "
-        "database's TTL monitor removes it; pending events are never removed.",
+        600,
+        "How long after the relay passed an outbox segment (a minute of events) it drops the segment whole "
+        "(at least 90 s, longer than a transaction can stay open); events not yet published are never dropped.",
         per_service=True,
         cast=int,
     ),

@@ -1,40 +1,33 @@
-"""The outbox relay: publishes committed events to RabbitMQ, then marks them published.
+"""The outbox relay: follows the outbox through a change stream and publishes every committed event to RabbitMQ.
 
-Guarantees and why:
-- Never lost: an event leaves ``pending`` only after the broker confirmed it (publisher confirms) *and* routed it
-  (``mandatory``; a nacked message, or a returned one whose type has declared consumers in the catalog, stays
-  pending and is retried; an event no service subscribes to is confirmed with nobody to deliver to). Confirms
-  are pipelined: a batch is published, then its confirms are collected, instead of one round trip per event.
-  A crash anywhere before the mark means the event is published again after restart: delivery is at-least-once
-  and consumers deduplicate by event id.
-- Never marked unless published: after its confirms a batch is marked published by its confirmed ids (each only if
-  still pending), in a short transaction that also checks the relay's lease (below), so an event committing into
-  the batch's range meanwhile is not touched and goes out in the next pass. If that transaction cannot commit
-  (another relay marked the same events, a conflict), the confirmed events are marked one by one, each only if
-  still pending.
-- Never published for an uncommitted change, nor for one a replica set could still roll back: the relay reads its
-  pending events with majority read concern, outside any transaction, and no transaction is open while it
-  publishes. (A snapshot transaction's reads are majority-committed only once it commits with write concern
-  majority, after the publishing: a write rolled back by a failover could have been published.)
-- In order: pending events go out oldest first, and a later event of the same aggregate never overtakes an earlier
-  one. A batch carries at most one event per aggregate (subject): with confirms pipelined, a later event of the
-  aggregate in the same batch could be enqueued while the earlier one is refused (a full queue), and then arrive
-  first; so the later one waits for the next batch.
-- One full queue holds up only its own aggregates: an event the broker refuses (nack: one of its queues is full) or
-  returns stays pending, its aggregate's later events wait for it, and every other event of the pass still goes
-  out; otherwise one consumer's full queue would stop the producer's events to every other consumer. A refused
-  event is tried again after a back-off of its own (1 s, doubling up to 30 s); each try reaches the queues that
-  have room, and their consumers deduplicate.
-- One relay at a time: replicas of a service compete for a lease in the service's database; only the holder
-  publishes, so replicas do not publish the same event twice in the normal case. Each takeover raises the lease's
-  fencing token, and a batch is marked only in a transaction that finds the lease still held with the token its
-  relay took it with: a relay that paused past its lease (or whose clock ran ahead) cannot mark anything once
-  another took over; what it published meanwhile goes out again from the new holder, and consumers deduplicate.
-- The tenant's copy: an event with a tenant is also published to the tenant feed (``tasklinkr.feed``) under
-  ``<tenant>.<event type>``, on the same channel right after the first, and stays pending until the broker confirmed
-  both: a tenant's integration gets every such event, in the same order and with the same guarantees. One
-  exception: a copy the tenant's own queues refuse (nack: a full queue its owner declared with
-  ``x-overflow: reject-publish``) is logged and not retried, so no tenant can hold up the platform's events.
+The outbox is a series of time segments, collections named ``outbox_<UTC start>_<seconds>`` (``segment_name``): a
+transaction writes each ``uow.emit``'s events as one document of the segment its clock is in, in the same
+transaction as the change. Nothing marks an event published. Guarantees and why:
+
+- Never skipped, never published uncommitted: the relay reads the database's change stream (inserts into
+  ``outbox_*``), which returns a transaction's writes only once it committed (majority-committed on a replica
+  set), in commit order. An event whose id was taken early but whose transaction committed late comes out of the
+  stream after the ones committed before it; no id or clock order is trusted.
+- Never lost: the relay's position is the stream's resume token, stored (in its lease document, fenced by the
+  lease's token) only once every event up to it was confirmed and routed (publisher confirms, ``mandatory``). A
+  crash anywhere before that store restarts the stream from the previous position: the events after it are
+  published again (at-least-once; consumers deduplicate by event id). One write per published batch, none per event.
+- In order per aggregate: changes are taken in stream order; a batch carries at most one event per aggregate
+  (subject), the earliest unconfirmed one; a later event of an aggregate whose event was refused waits for it.
+- One full queue holds up only its own aggregates: a nacked event, or one returned (``mandatory``) whose type has
+  declared consumers, stays in memory with a back-off of its own (1 s doubling to 30 s); the rest goes out; the
+  stored position does not pass it, so after a crash it is published again from there.
+- Bounded: once the stored position is past a segment's end by ``retention_seconds`` (at least ``DROP_GRACE_SECONDS``,
+  longer than a transaction can stay open, so nothing can still commit into it), the segment is dropped whole.
+- Without a position (first start) or when the stream's history no longer reaches it (the oplog was pruned
+  meanwhile), the relay opens a new stream, reads every segment not yet passed in one snapshot, publishes that, then
+  follows the stream: events in both are published twice, none is missed, and an aggregate's events keep their
+  order (a snapshot holding a later event holds the earlier one).
+- One relay at a time: replicas compete for a lease; each takeover raises its fencing token, and a position is
+  stored only by the holder of the token, so a relay that paused past its lease stores nothing.
+- The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
+  ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
+  and not retried.
 """
 
 from __future__ import annotations
@@ -43,21 +36,22 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import time
 import uuid
-from datetime import UTC, timedelta
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import eventlet
 import pymongo
+from bson import ObjectId
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange
-from pymongo import ReturnDocument, UpdateOne
-from pymongo.client_session import ClientSession
+from pymongo import ReturnDocument
 from pymongo.database import Database as MongoDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
-from pymongo.read_concern import ReadConcern
-from pymongo.write_concern import WriteConcern
+from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.runtime import metrics
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
@@ -71,55 +65,83 @@ LEASE_ID = "outbox"
 OPERATION_TIMEOUT_SECONDS = 10.0
 # Back-off of one refused event (its queue full, or none bound): first wait, and the longest.
 REFUSED_RETRY_SECONDS = (1.0, 30.0)
+# How long a segment takes events; a transaction writes to the segment its clock is in.
+SEGMENT_SECONDS = 60
+# A segment is dropped only this long after the relay's position passed its end: longer than a transaction can stay
+# open (60 s on SecantusDB and MongoDB by default) plus clock skew between replicas, so nothing commits into it after.
+DROP_GRACE_SECONDS = 90.0
+SEGMENT_PREFIX = "outbox_"
+LEGACY_OUTBOX = "outbox"  # the outbox before segments: one document per event, marked ``published``
+_SEGMENT = re.compile(r"^outbox_(\d{8}T\d{6})_(\d+)$")
+# The stream's history no longer reaches the stored position (ChangeStreamHistoryLost), or cannot go on (fatal).
+HISTORY_LOST_CODES = frozenset({286, 280, 260})
+STREAM_MATCH = [{"$match": {"operationType": "insert",
+                            "ns.coll": {"$gte": SEGMENT_PREFIX, "$lt": SEGMENT_PREFIX[:-1] + chr(ord("_") + 1)}}}]
 
 
 class PublishFailed(Exception):
-    """The broker did not confirm an event; it stays pending and is retried."""
+    """The broker did not confirm an event; it is retried."""
 
 
 class LeaseLost(Exception):
-    """Another relay took the lease over (its fencing token is newer): this one must not mark anything."""
+    """Another relay took the lease over (its fencing token is newer): this one must not store its position."""
 
 
 class Unroutable(PublishFailed):
     """The broker returned the event: no queue is bound for it. Apply the topology (`tasklinkr topology apply`)."""
 
 
-# What the relay needs of an outbox document to publish it.
-BATCH_FIELDS = {"_id": 1, "event_id": 1, "routing_key": 1, "envelope": 1, "headers": 1}
+def segment_name(now: datetime | None = None, seconds: int = SEGMENT_SECONDS) -> str:
+    """The outbox segment a transaction writes to at ``now``: ``outbox_<UTC start>_<seconds>``."""
+    now = now or utc_now()
+    start = int(now.timestamp()) // seconds * seconds
+    return f"{SEGMENT_PREFIX}{datetime.fromtimestamp(start, UTC):%Y%m%dT%H%M%S}_{seconds}"
 
 
-def _pending_between(first, last) -> dict:
-    return {"status": "pending", "_id": {"$gte": first, "$lte": last}}
+def segment_end(name: str) -> datetime | None:
+    """When the segment ``name`` stops taking events; None for a collection that is not a segment."""
+    found = _SEGMENT.match(name)
+    if not found:
+        return None
+    start = datetime.strptime(found.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return start + timedelta(seconds=int(found.group(2)))
 
 
-class _PendingReader:
-    """One pass over the pending events, oldest first: a window of ids per query, then a batch at a time."""
+def segments(db) -> list[str]:
+    """The outbox segments present, oldest first."""
+    return sorted((n for n in db.list_collection_names(filter={"name": {"$regex": "^outbox_"}}) if segment_end(n)),
+                  key=lambda n: (segment_end(n), n))
 
-    def __init__(self, relay: OutboxRelay):
-        self.relay = relay
-        self.ids: list = []
-        self.after = None
-        self.batches_read = 0
 
-    def hold_back(self, ids: list) -> None:
-        """Ids read but not published in this batch: first in the next one."""
-        self.ids = ids + self.ids
+def outbox_document(events: list[dict], created_at: datetime) -> dict:
+    """One transaction's events (each ``event_id``, ``routing_key``, ``envelope``, ``headers``), in emit order."""
+    return {"_id": ObjectId(), "created_at": created_at, "count": len(events), "events": events}
 
-    def next_batch(self) -> list[dict] | None:
-        """The next batch, or None at the end of the pass."""
-        while True:
-            if not self.ids:
-                self.ids = self.relay._pending_ids(self.after)
-                if not self.ids:
-                    return None
-                self.after = self.ids[-1]
-            chunk, self.ids = self.ids[:self.relay.batch_size], self.ids[self.relay.batch_size:]
-            batch = self.relay._read_batch(chunk[0], chunk[-1])
-            if batch:
-                self.batches_read += 1
-                return batch
-            # else published meanwhile by another replica
+
+def outbox_events(db, match: dict | None = None) -> list[dict]:
+    """The events still in the outbox (published or not), oldest segment first, each ``event_id``, ``routing_key``,
+    ``envelope``, ``headers``; ``match`` keeps those whose dotted fields equal its values (``{"routing_key": ...}``)."""
+    found = [event for name in segments(db) for doc in db[name].find({}).sort("_id", 1) for event in doc["events"]]
+    found += [_event(doc) for doc in db[LEGACY_OUTBOX].find({"status": "pending"}).sort("_id", 1)]
+    return [event for event in found if all(_field(event, path) == value for path, value in (match or {}).items())]
+
+
+def _field(document: dict, path: str):
+    for key in path.split("."):
+        document = document.get(key) if isinstance(document, dict) else None
+    return document
+
+
+@dataclass
+class _Change:
+    """One outbox document read from the stream (or the start-up scan): its events, and the stream position after it
+    (None for a scanned document but the last)."""
+    token: dict | None
+    wall: datetime | None
+    doc_id: ObjectId | None
+    events: list[dict]
+    left: int = 0
+    confirmed: set = field(default_factory=set)
 
 
 def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -145,7 +167,8 @@ def subscribed_types(service: str) -> frozenset[str]:
 class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, poll_seconds: float = 1.0,
                  batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
-                 operation_timeout: float = OPERATION_TIMEOUT_SECONDS):
+                 operation_timeout: float = OPERATION_TIMEOUT_SECONDS, retention_seconds: float = 600.0,
+                 drop_grace: float = DROP_GRACE_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
@@ -154,6 +177,8 @@ class OutboxRelay:
         self.read_ahead = max(read_ahead, batch_size)
         self.lease_seconds = lease_seconds
         self.operation_timeout = operation_timeout
+        self.drop_grace = float(drop_grace)
+        self.retention_seconds = max(float(retention_seconds), self.drop_grace)
         self.token: int | None = None  # the lease's fencing token when this relay took it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
@@ -171,6 +196,13 @@ class OutboxRelay:
         self._failure: dict[str, PublishFailed] = {}
         self.subscribed_types = subscribed_types(service)
         self._refused: dict[str, tuple[float, float]] = {}  # event id -> (monotonic time to try again, back-off)
+        self._stream = None
+        self._inflight: deque[_Change] = deque()  # read, not all confirmed yet, in stream order
+        self._inflight_events = 0
+        self._renewed_at = 0.0
+        self._dropped_at = 0.0
+        self._legacy_scanned = False
+        self._prepared_at = 0.0
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -184,6 +216,7 @@ class OutboxRelay:
     def stop(self) -> None:
         self._running = False
         self.notify()
+        self._close_stream()
         self._disconnect()
 
     def run(self) -> None:
@@ -197,13 +230,19 @@ class OutboxRelay:
                 break
             failed: Exception | None = None
             try:
+                if time.monotonic() - self._prepared_at > SEGMENT_SECONDS / 4:
+                    with pymongo.timeout(self.operation_timeout):
+                        self.prepare_segments()
                 if self.acquire_lease():
                     self.publish_pending()
-            except Exception as exc:  # keep relaying whatever failed; the events stay pending
+                else:
+                    self._forget()
+            except Exception as exc:  # keep relaying whatever failed; the stored position has not passed anything
                 failed = exc
                 metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
                 log.warning("outbox relay of %s failed, retrying in %.1fs: %s", self.service, backoff, exc)
                 self._disconnect()
+                self._forget()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
             # Not when the database itself failed: asking it again would only wait out its timeout twice more.
             if not isinstance(failed, PyMongoError):
@@ -233,6 +272,7 @@ class OutboxRelay:
             if self.token is not None and self.db["relay_lease"].update_one(
                     {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
                     {"$set": {"expires_at": expires_at}}).matched_count:
+                self._renewed_at = time.monotonic()
                 return True
             try:
                 taken = self.db["relay_lease"].find_one_and_update(
@@ -241,124 +281,241 @@ class OutboxRelay:
                     upsert=True, return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
+                self.token = None
                 return False
         self.token = taken["token"]
+        self._renewed_at = time.monotonic()
+        self._forget()  # a new holder starts from the stored position, not from what it read before
+        return True
+
+    def _forget(self) -> None:
+        self._close_stream()
+        self._inflight.clear()
+        self._inflight_events = 0
+
+    # -- following the stream --------------------------------------------------------------------------------
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def _open_stream(self) -> None:
+        """Open the change stream at the stored position; without one (or past its history) start afresh with a
+        snapshot of the segments not passed yet."""
+        with pymongo.timeout(self.operation_timeout):
+            lease = self.db["relay_lease"].find_one({"_id": LEASE_ID}) or {}
+            position = lease.get("position")
+            if position is not None:
+                try:
+                    self._stream = self._watch(resume_after=position)
+                    return
+                except OperationFailure as exc:
+                    if exc.code not in HISTORY_LOST_CODES:
+                        raise
+                    log.warning("the outbox stream of %s cannot resume from its position (%s); reading the "
+                                "segments not passed yet again", self.service, exc)
+            self._stream = self._watch()
+            start = self._stream.resume_token
+            passed = lease.get("position_time")
+            self._scan(_aware(passed) if passed else None, start)
+
+    def _watch(self, **options):
+        return self.db.watch(STREAM_MATCH, batch_size=self.batch_size * 2, max_await_time_ms=50, **options)
+
+    def _scan(self, passed: datetime | None, start: dict) -> None:
+        """Everything in the segments the position has not passed, in one snapshot, oldest first; the last document
+        carries the new stream's start as its position (nothing read: the start is the position at once)."""
+        changes = []
+        with self.db.client.start_session(snapshot=True) as session:
+            legacy = self.db[LEGACY_OUTBOX].find({"status": "pending"}, session=session).sort("_id", 1)
+            changes += [_Change(None, None, None, [_event(doc)]) for doc in legacy]
+            self._legacy_scanned = bool(changes)
+            for name in segments(self.db):
+                if passed is not None and segment_end(name) + timedelta(seconds=self.drop_grace) <= passed:
+                    continue  # the stream passed it (and nothing commits into it any more)
+                for doc in self.db[name].find({}, session=session).sort("_id", 1):
+                    changes.append(_Change(None, doc.get("created_at"), doc["_id"], list(doc["events"])))
+        if changes:
+            changes[-1].token = start
+        else:
+            self._store_position(start, utc_now(), None)
+        for change in changes:
+            self._add(change)
+
+    def _add(self, change: _Change) -> None:
+        change.left = len(change.events)
+        self._inflight.append(change)
+        self._inflight_events += change.left
+
+    def _read(self) -> bool:
+        """Read what the stream has now into the in-flight window (up to ``read_ahead`` events), with at most one
+        round trip to the server: under a steady trickle of commits every round trip finds something, and reading
+        on until one comes back empty would never get to publishing. True if anything was read."""
+        read = False
+        with pymongo.timeout(self.operation_timeout):
+            while self._inflight_events < self.read_ahead:
+                change = self._stream.try_next()
+                if change is None:
+                    break
+                if not self._buffered():
+                    self._take(change)
+                    return True
+                read = self._take(change) or read
+        return read
+
+    def _buffered(self) -> bool:
+        """Whether the stream holds changes it read already (the next ``try_next`` needs no round trip)."""
+        cursor = getattr(self._stream, "_cursor", None)
+        return bool(getattr(cursor, "_data", None))
+
+    def _take(self, change: dict) -> bool:
+        doc = change.get("fullDocument") or {}
+        events = doc.get("events")
+        if not events:
+            return False
+        wall = change.get("wallTime")
+        self._add(_Change(change["_id"], _aware(wall) if wall else None, doc.get("_id"), list(events)))
         return True
 
     # -- publishing ------------------------------------------------------------------------------------------
 
     def publish_pending(self) -> int:
-        """Publish pending events oldest first until none are left. Returns how many were published.
-
-        Each batch is read with majority read concern and, once the broker confirmed it, marked published by its
-        confirmed ids (see ``_mark_published``).
-        """
+        """Publish what the outbox's stream holds until it holds nothing more that can go now. Returns how many
+        events were published (confirmed and routed)."""
+        if self._stream is None:
+            self._open_stream()
         published = 0
-        reader = _PendingReader(self)
-        blocked: set = set()  # aggregates with an event refused in this pass: their later events wait for the next
-        progress = False
         while self._running:
-            batch = reader.next_batch()
-            if batch is None:
-                if not progress:  # a pass from the oldest published nothing
+            quiet_since = utc_now()
+            read = self._read()
+            batch = self._next_batch()
+            if not batch:
+                if not read and not self._inflight:
+                    self._store_idle(quiet_since)
+                if not read:
                     break
-                # Start again from the oldest: an event that committed late, with an id below ones this pass
-                # published, is found there.
-                reader, progress = _PendingReader(self), False
                 continue
-            now = time.monotonic()
-            for doc in batch:  # an event waiting out its back-off holds back the rest of its aggregate
-                if self._refused.get(doc["event_id"], (0.0, 0.0))[0] > now:
-                    blocked.add(doc["envelope"].get("subject"))
-            batch, held = one_per_aggregate([doc for doc in batch if doc["envelope"].get("subject") not in blocked])
-            reader.hold_back([doc["_id"] for doc in held])
             confirmed = self._publish_batch(batch)
-            if confirmed:
-                published += self._mark_published(confirmed)
-                progress = True
-            for doc in batch:
-                failure = self._failure.pop(doc["event_id"], None)
-                if failure is None:
-                    self._refused.pop(doc["event_id"], None)
-                    continue
-                blocked.add(doc["envelope"].get("subject"))
-                backoff = min(self._refused.get(doc["event_id"], (0.0, REFUSED_RETRY_SECONDS[0] / 2))[1] * 2,
-                              REFUSED_RETRY_SECONDS[1])
-                self._refused[doc["event_id"]] = (time.monotonic() + backoff, backoff)
-                log.warning("%s; it stays pending (next try in %.0f s), and later events of %s wait for it",
-                            failure, backoff, doc["envelope"].get("subject"))
-            if not self.acquire_lease():  # another replica took over while we worked
-                break
+            published += self._confirm(batch, confirmed)
+            self._advance()
         return published
 
-    def _pending_ids(self, after) -> list:
-        """The ids of up to ``read_ahead`` pending events after ``after``, oldest first: one query per window.
+    def _next_batch(self) -> list[dict]:
+        """Up to ``batch_size`` events, oldest first, at most one per aggregate: the earliest unconfirmed one, unless
+        an earlier one of its aggregate is waiting out a back-off."""
+        now = time.monotonic()
+        batch: list[dict] = []
+        seen: set = set()
+        for change in self._inflight:
+            for event in change.events:
+                if event["event_id"] in change.confirmed:
+                    continue
+                subject = event["envelope"].get("subject")
+                if subject in seen:
+                    continue
+                seen.add(subject)
+                if self._refused.get(event["event_id"], (0.0, 0.0))[0] > now:
+                    continue
+                batch.append({**event, "_id": event["event_id"], "_change": change})
+                if len(batch) >= self.batch_size:
+                    return batch
+        return batch
 
-        A query sorts every pending event before it can return the first one (on the embedded server), so one
-        query per window rather than per batch keeps draining a backlog linear in its size.
-        """
-        query = {"status": "pending"} if after is None else {"status": "pending", "_id": {"$gt": after}}
-        with pymongo.timeout(self.operation_timeout):
-            cursor = self._majority_outbox().find(query, {"_id": 1}).sort("_id", 1).limit(self.read_ahead)
-            return [doc["_id"] for doc in cursor.batch_size(self.read_ahead)]
+    def _confirm(self, batch: list[dict], confirmed: list) -> int:
+        done = set(confirmed)
+        for event in batch:
+            change, event_id = event["_change"], event["event_id"]
+            failure = self._failure.pop(event_id, None)
+            if event_id in done:
+                change.confirmed.add(event_id)
+                change.left -= 1
+                self._inflight_events -= 1
+                self._refused.pop(event_id, None)
+                continue
+            if failure is None:
+                continue
+            backoff = min(self._refused.get(event_id, (0.0, REFUSED_RETRY_SECONDS[0] / 2))[1] * 2,
+                          REFUSED_RETRY_SECONDS[1])
+            self._refused[event_id] = (time.monotonic() + backoff, backoff)
+            log.warning("%s; it stays in the outbox (next try in %.0f s), and later events of %s wait for it",
+                        failure, backoff, event["envelope"].get("subject"))
+        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(done))
+        return len(done)
 
-    def _majority_outbox(self):
-        """The outbox read with majority read concern: only events no failover can roll back."""
-        return self.db.get_collection("outbox", read_concern=ReadConcern("majority"))
-
-    def _read_batch(self, first, last) -> list[dict]:
-        """The pending events with ids in [first, last], majority-committed, outside any transaction."""
-        with pymongo.timeout(self.operation_timeout):
-            return list(self._majority_outbox().find(_pending_between(first, last), BATCH_FIELDS).sort("_id", 1))
-
-    def _mark_published(self, confirmed: list) -> int:
-        """Mark the confirmed events of a batch published: by their ids, each only if still pending, in one short
-        transaction that finds the lease still this relay's. If it cannot commit (a conflict, the server's
-        transaction lifetime), each event is marked by its id outside it."""
-        with self.db.client.start_session() as session:
-            try:
+    def _advance(self) -> None:
+        """Store the position after the longest fully confirmed prefix of what was read, then drop the segments
+        it passed; otherwise keep the lease."""
+        token, wall, newest = None, None, None
+        while self._inflight and self._inflight[0].left == 0:
+            change = self._inflight.popleft()
+            if change.doc_id is not None and (newest is None or change.doc_id > newest):
+                newest = change.doc_id
+            if change.token is not None:
+                token, wall = change.token, change.wall or utc_now()
+        if token is not None:
+            self._store_position(token, wall, newest)
+            if self._legacy_scanned:  # the old outbox's pending events went out before this position
                 with pymongo.timeout(self.operation_timeout):
-                    session.start_transaction(write_concern=WriteConcern("majority"))
-                    self._check_fence(session)
-                    self.db["outbox"].update_many(
-                        {"status": "pending", "_id": {"$in": confirmed}},
-                        {"$set": {"status": "published", "published_at": utc_now()}},
-                        session=session,
-                    )
-                    session.commit_transaction()
-            except LeaseLost:
-                with pymongo.timeout(self.operation_timeout), contextlib.suppress(PyMongoError):
-                    session.abort_transaction()
-                raise
-            except PyMongoError as exc:
-                log.info("marking %d events of %s in one transaction failed (%s); marking them one by one",
-                         len(confirmed), self.service, exc)
-                try:  # release its writes first, or the point updates would wait on them
-                    with pymongo.timeout(self.operation_timeout):
-                        session.abort_transaction()
-                except PyMongoError:  # already ended by the server, or the commit's outcome is unknown
-                    pass
-                published_at = utc_now()
-                with pymongo.timeout(self.operation_timeout):
-                    self._check_fence(None)
-                    self.db["outbox"].bulk_write(
-                        [UpdateOne({"_id": _id, "status": "pending"},
-                                   {"$set": {"status": "published", "published_at": published_at}})
-                         for _id in confirmed],
-                        ordered=False,
-                    )
-        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(confirmed))
-        return len(confirmed)
+                    self.db.drop_collection(LEGACY_OUTBOX)
+                self._legacy_scanned = False
+            self._drop_passed(wall)
+        elif time.monotonic() - self._renewed_at > self.lease_seconds / 3 and not self.acquire_lease():
+            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over")
 
-    def _check_fence(self, session: ClientSession | None) -> None:
-        """Raise ``LeaseLost`` unless the lease is still this relay's, with its token. Inside the mark's
-        transaction it is a write to the lease, so a takeover committing meanwhile conflicts with the mark."""
-        held = self.db["relay_lease"].update_one(
-            {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
-            {"$set": {"marking_at": utc_now()}}, session=session)
+    def _store_idle(self, quiet_since: datetime) -> None:
+        """Nothing in flight and the stream had nothing more: its current position covers everything committed
+        before ``quiet_since``. Stored now and then, so segments are dropped on a quiet outbox too."""
+        if self._stream is None or time.monotonic() - self._dropped_at < 1.0:
+            return
+        token = self._stream.resume_token
+        if token is not None:
+            self._store_position(token, quiet_since, None)
+            self._drop_passed(quiet_since)
+
+    def _store_position(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
+        """The stream position after which events remain to publish; fenced by the lease's token (one write per
+        published batch, which also extends the lease)."""
+        update: dict = {"$set": {"position": token, "position_time": wall,
+                                 "expires_at": utc_now() + timedelta(seconds=self.lease_seconds)}}
+        if newest is not None:
+            update["$max"] = {"published_id": newest}
+        with pymongo.timeout(self.operation_timeout):
+            held = self.db["relay_lease"].update_one({"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+                                                     update)
         if not held.matched_count:
             self.token = None
-            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not marking")
+            self._forget()
+            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not storing its position")
+        self._renewed_at = time.monotonic()
+
+    def prepare_segments(self) -> list[str]:
+        """Create the current and the next segment if missing; returns the segments present before.
+
+        Made ahead, by every replica and whatever the broker does: a collection created inside a transaction holds
+        up every other writer to it until that transaction ends (the first of each minute would otherwise)."""
+        present = segments(self.db)
+        now = utc_now()
+        for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
+            with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
+                self.db.create_collection(name)
+        self._prepared_at = time.monotonic()
+        return present
+
+    def _drop_passed(self, passed: datetime) -> None:
+        """Drop every segment whose end the stored position passed ``retention_seconds`` ago (at most once a
+        second)."""
+        if time.monotonic() - self._dropped_at < 1.0:
+            return
+        self._dropped_at = time.monotonic()
+        with pymongo.timeout(self.operation_timeout):
+            present = self.prepare_segments()
+            for name in present:
+                if segment_end(name) + timedelta(seconds=self.retention_seconds) > passed:
+                    break
+                self.db.drop_collection(name)
+                log.info("outbox segment %s of %s dropped: every event in it was published", name, self.service)
 
     def _publish_batch(self, batch: list[dict]) -> list:
         """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
@@ -471,18 +628,11 @@ class OutboxRelay:
                 pass
 
     def oldest_pending_age(self) -> float:
-        """Seconds since the oldest pending event was committed; 0 when none is pending.
-
-        Outbox ids are ObjectIds taken as events are committed, so the first pending one on the ``(status, _id)``
-        index is the oldest (give or take a transaction in flight); one indexed read, no sort of the backlog.
-        """
-        oldest = self.db["outbox"].find_one({"status": "pending"}, {"created_at": 1}, sort=[("_id", 1)])
+        """Seconds since the oldest event not yet published was committed; 0 when none is pending."""
+        oldest = _oldest_pending(self.db)
         if oldest is None:
             return 0.0
-        created = oldest.get("created_at") or oldest["_id"].generation_time
-        if created.tzinfo is None:  # pymongo hands back naive UTC unless the client is tz-aware
-            created = created.replace(tzinfo=UTC)
-        return max(0.0, (utc_now() - created).total_seconds())
+        return max(0.0, (utc_now() - _aware(oldest)).total_seconds())
 
     def backlog(self) -> int:
         try:
@@ -492,6 +642,45 @@ class OutboxRelay:
             return -1
 
 
+def _event(doc: dict) -> dict:
+    return {key: doc.get(key) for key in ("event_id", "routing_key", "envelope", "headers")}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _not_published(db) -> dict:
+    """Outbox documents after the newest one the relay published (by id: a transaction that took its id earlier and
+    committed later is counted published until the relay gets to it, at most a transaction's lifetime)."""
+    lease = db["relay_lease"].find_one({"_id": LEASE_ID}, {"published_id": 1}) or {}
+    after = lease.get("published_id")
+    return {} if after is None else {"_id": {"$gt": after}}
+
+
 def pending_count(db) -> int:
     """Events a service committed that the broker has not confirmed yet: its outbox backlog."""
-    return db["outbox"].count_documents({"status": "pending"})
+    query = _not_published(db)
+    total = db[LEGACY_OUTBOX].count_documents({"status": "pending"})
+    for name in segments(db):
+        total += sum(row["n"] for row in db[name].aggregate(
+            [{"$match": query}, {"$group": {"_id": None, "n": {"$sum": "$count"}}}]))
+    return total
+
+
+def _oldest_pending(db) -> datetime | None:
+    legacy = db[LEGACY_OUTBOX].find_one({"status": "pending"}, {"created_at": 1}, sort=[("_id", 1)])
+    if legacy is not None:
+        return legacy.get("created_at") or legacy["_id"].generation_time
+    query = _not_published(db)
+    for name in segments(db):
+        oldest = db[name].find_one(query, {"created_at": 1}, sort=[("_id", 1)])
+        if oldest is not None:
+            return oldest.get("created_at") or oldest["_id"].generation_time
+    return None
+
+
+def outbox_size(db) -> int:
+    """Events held in the outbox, published or not (what dropping segments bounds)."""
+    return sum(row["n"] for name in segments(db)
+               for row in db[name].aggregate([{"$group": {"_id": None, "n": {"$sum": "$count"}}}]))

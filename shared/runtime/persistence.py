@@ -3,8 +3,9 @@
 ``Database`` is the one DependencyProvider a service needs for persistence. At start-up it connects, creates
 the platform's collections and indexes and those the service declares, and starts the service's outbox relay.
 Each worker gets a ``Store``; ``store.transact(work)`` runs ``work(uow)`` in a MongoDB transaction, and every
-event the work emits with ``uow.emit(...)`` is written to the ``outbox`` collection in that same transaction: a
-state change and the events it causes commit together or not at all. The relay publishes them afterwards.
+event the work emits with ``uow.emit(...)`` is written to the outbox (its current time segment, ``outbox_*``) in that
+same transaction: a state change and the events it causes commit together or not at all. The relay publishes them
+afterwards, following the outbox's change stream (``shared/runtime/outbox.py``).
 
 Why transactions: SecantusDB supports multi-document transactions as it ships; real MongoDB supports them on a
 replica set, so docker compose runs every ``mongo`` as a single-node replica set.
@@ -21,7 +22,6 @@ from datetime import datetime
 from typing import Any, Self, TypeVar
 
 import pymongo
-from bson import ObjectId
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
@@ -33,7 +33,7 @@ from pymongo.write_concern import WriteConcern
 from shared.runtime import envelope as envelopes
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
-from shared.runtime.outbox import OutboxRelay
+from shared.runtime.outbox import OutboxRelay, outbox_document, segment_name
 from shared.runtime.tracing import CORRELATION_KEY, handled_event
 from shared.vocabulary.errors import OutcomeUnknown, Unavailable
 
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-OUTBOX = "outbox"
 RELAY_LEASE = "relay_lease"
 
 
@@ -60,21 +59,18 @@ def connect(uri: str, *, app_name: str) -> MongoClient:
     )
 
 
-DEFAULT_OUTBOX_RETENTION_SECONDS = 86_400
+DEFAULT_OUTBOX_RETENTION_SECONDS = 600
 DEFAULT_INBOX_RETENTION_SECONDS = 604_800
 
 
 def ensure_platform_indexes(db: MongoDatabase, *, outbox_retention_seconds: int = DEFAULT_OUTBOX_RETENTION_SECONDS,
                             inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION_SECONDS) -> None:
-    """The outbox's and the inbox's indexes, including the TTL indexes that prune them.
-
-    A published event leaves the outbox ``outbox_retention_seconds`` after its confirm (a pending one has no
-    ``published_at`` and is never pruned); an applied event id leaves ``applied_events`` after
+    """The inbox's TTL index that prunes it: an applied event id leaves ``applied_events`` after
     ``inbox_retention_seconds``, after which a redelivery of it would be applied again.
+
+    The outbox needs no index: its segments are read only through the change stream and dropped whole by the relay
+    ``outbox_retention_seconds`` after it passed them (``OutboxRelay``); the argument is kept for callers' sake.
     """
-    db[OUTBOX].create_index([("status", ASCENDING), ("_id", ASCENDING)], name="pending_in_order")
-    db[OUTBOX].create_index([("event_id", ASCENDING)], name="event_id", unique=True)
-    ensure_ttl_index(db, OUTBOX, "published_at", outbox_retention_seconds)
     ensure_ttl_index(db, APPLIED_EVENTS, "applied_at", inbox_retention_seconds)
 
 
@@ -116,18 +112,14 @@ class UnitOfWork:
                                  correlation_id=self.correlation_id, causation_id=self.causation_id,
                                  time=event.get("time")) for event in events]
         created_at = envelopes.utc_now()
-        self.db[OUTBOX].insert_many(
-            [{
-                "_id": ObjectId(),
+        # One document for the call's events, in the segment of this moment: one change in the outbox's stream.
+        self.db[segment_name(created_at)].insert_one(
+            outbox_document([{
                 "event_id": envelope["id"],
-                "exchange": envelopes.event_exchange(self.service),
                 "routing_key": event["routing_key"],
                 "envelope": envelope,
                 "headers": envelopes.amqp_headers(envelope),
-                "status": "pending",
-                "created_at": created_at,
-            } for event, envelope in zip(events, built, strict=True)],
-            ordered=True,
+            } for event, envelope in zip(events, built, strict=True)], created_at),
             session=self.session,
         )
         self.emitted.extend(built)
@@ -331,6 +323,7 @@ class Database(DependencyProvider):
             poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
             batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
             lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
+            retention_seconds=float(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
         )
 
     def start(self) -> None:

@@ -19,6 +19,7 @@ import eventlet
 from pymongo import MongoClient
 
 from shared.runtime.messaging import subscribe
+from shared.runtime.outbox import outbox_events, pending_count
 from shared.runtime.persistence import Database, Store
 from shared.runtime.rpc import rpc
 from shared.runtime.tracing import handled_event
@@ -121,11 +122,11 @@ class Ledger:
 
 def read_ledger(mongo_uri: str, producer_db: str, consumer_db: str, parked: set[str] | None = None) -> Ledger:
     with MongoClient(mongo_uri) as client:
-        committed = {doc["event_id"] for doc in client[producer_db].outbox.find({}, {"event_id": 1})}
+        committed = {event["event_id"] for event in outbox_events(client[producer_db])}
         applied = {doc["_id"]: doc["times"] for doc in client[consumer_db].effects.find({}, {"times": 1})}
     return Ledger(committed=committed, applied=applied, parked=parked or set())
 
 
 def backlog(mongo_uri: str, producer_db: str) -> int:
     with MongoClient(mongo_uri) as client:
-        return client[producer_db].outbox.count_documents({"status": "pending"})
+        return pending_count(client[producer_db])

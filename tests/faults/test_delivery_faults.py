@@ -14,12 +14,11 @@ from kombu import Connection, Exchange, Queue
 from pymongo import MongoClient
 
 from shared.runtime.envelope import build
-from shared.runtime.outbox import OutboxRelay
+from shared.runtime.outbox import OutboxRelay, outbox_document, outbox_events, pending_count, segment_name
 from tests.faults import ledger
 from tests.faults.conftest import CONSUMER_QUEUE
 from tests.faults.harness import CuttableProxy, OwnRabbit, wait_for
 from tests.support.infra import unique_name
-from tests.support.outbox_marks import FailingMarks
 
 pytestmark = pytest.mark.faults
 
@@ -174,16 +173,16 @@ def test_one_consumers_full_queue_does_not_hold_up_the_producers_events_to_its_o
             connection.channel().queue_delete(stalled.name)
 
 
-def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent(
+def test_the_relay_killed_between_the_brokers_confirm_and_storing_its_position(
     rig_factory, amqp_uri, mongo_uri
 ):
     rig = rig_factory(amqp_uri, mongo_uri)
     rig.start_producer()
     rig.producer.stop()  # its relay must not race ours; the events stay committed and pending
     client = MongoClient(mongo_uri, tz_aware=True)
-    outbox = client[rig.producer_db].outbox
+    producer_db = client[rig.producer_db]
     with ledger_envelopes(rig, count=400) as envelopes:
-        outbox.insert_many([pending(e) for e in envelopes])
+        producer_db[segment_name()].insert_many([pending(e) for e in envelopes])
     rig.start_consumer()
 
     class Crash(BaseException):
@@ -192,14 +191,14 @@ def test_the_relay_killed_between_the_brokers_confirm_and_marking_the_event_sent
     doomed = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER, batch_size=100,
                          lease_seconds=0.5)
 
-    def die_before_marking(*args, **kwargs):
-        raise Crash("killed after the broker confirmed the batch, before it was marked published")
+    def die_before_storing(*args, **kwargs):
+        raise Crash("killed after the broker confirmed the batch, before it stored its position")
 
-    doomed.db = FailingMarks(client[rig.producer_db], die_before_marking, die_before_marking)
+    doomed._store_position = die_before_storing
     assert wait_for(doomed.acquire_lease, timeout=15)  # once the stopped producer's relay lease has run out
     with pytest.raises(Crash):
         doomed.publish_pending()
-    assert outbox.count_documents({"status": "pending"}) == 400  # confirmed by the broker, never marked
+    assert pending_count(producer_db) == 400  # confirmed by the broker, its position never stored
     time.sleep(0.6)  # the dead relay's lease runs out
 
     survivor = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER,
@@ -305,18 +304,16 @@ class ledger_envelopes:  # noqa: N801 - used as a context manager
             return [build(service=ledger.PRODUCER, routing_key=ledger.EVENT, subject=f"entry-{n}",
                           data={"seq": n}, lane="smb") for n in range(self.count)]
         with MongoClient(self.rig.mongo_uri) as client:
-            return [doc["envelope"] for doc in client[self.rig.producer_db].outbox.find({})]
+            return [event["envelope"] for event in outbox_events(client[self.rig.producer_db])]
 
     def __exit__(self, *exc) -> None:
         return None
 
 
 def pending(envelope: dict) -> dict:
-    from bson import ObjectId
-
-    from shared.runtime.envelope import amqp_headers, event_exchange
+    """An outbox document of one transaction that emitted ``envelope``."""
+    from shared.runtime.envelope import amqp_headers
     from shared.vocabulary.times import utc_now
 
-    return {"_id": ObjectId(), "event_id": envelope["id"], "exchange": event_exchange(ledger.PRODUCER),
-            "routing_key": ledger.EVENT, "envelope": envelope, "headers": amqp_headers(envelope),
-            "status": "pending", "created_at": utc_now()}
+    return outbox_document([{"event_id": envelope["id"], "routing_key": ledger.EVENT, "envelope": envelope,
+                             "headers": amqp_headers(envelope)}], utc_now())

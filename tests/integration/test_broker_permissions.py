@@ -19,6 +19,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.contracting.service import ContractingService
 from shared.runtime import topology
 from shared.runtime.messaging import dead_letter_queue_name
+from shared.runtime.outbox import outbox_size, pending_count
 from tests.contract.scripts import load_script
 from tests.integration.contracting import awards
 from tests.support.infra import LOCAL_AMQP, rabbitmqctl, unique_name
@@ -86,8 +87,7 @@ def test_a_service_runs_as_its_own_broker_user_consuming_answering_and_publishin
         draft = contracting.get_contract(client, contract_id)
         assert contracting.sign_contract(client, draft["id"], {"terms_hash": draft["terms_hash"]})["signatures"]
     # Its relay published the signature's event (to contracting.events and the tenant feed) as itself.
-    assert wait_for(lambda: database.outbox.count_documents({}) > 0
-                    and database.outbox.count_documents({"status": "pending"}) == 0, timeout=20)
+    assert wait_for(lambda: outbox_size(database) > 0 and pending_count(database) == 0, timeout=20)
 
     # Retry and dead-letter copies go through the default exchange, to its own queues.
     with Connection(broker_users["contracting"], transport_options={"confirm_publish": True}) as connection:

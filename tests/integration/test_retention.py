@@ -1,4 +1,5 @@
-"""Retention of the outbox and the inbox: the database prunes them by TTL index, and only what is past retention."""
+"""Retention of the inbox: the database prunes it by TTL index, and only what is past retention. (The outbox's
+segments are dropped by the relay: tests/integration/test_outbox_relay.py.)"""
 
 from datetime import timedelta
 
@@ -37,18 +38,16 @@ def thing_made(thing_id: str) -> dict:
 def test_the_database_prunes_what_is_past_retention_and_a_redelivery_inside_it_is_still_recognised(
     container_factory, service_config, amqp_uri, mongo_client
 ):
-    """One test for both collections: each waits for the TTL monitor's next pass (up to a minute)."""
+    """Waits for the TTL monitor's next pass (up to a minute)."""
     topology.apply(amqp_uri, CATALOG)
     consumer_config = dict(service_config, MONGO_DATABASE=service_config["MONGO_DATABASE"] + "_c",
                            INBOX_RETENTION_SECONDS=3600)
-    producer_config = dict(service_config, MONGO_DATABASE=service_config["MONGO_DATABASE"] + "_p",
-                           OUTBOX_RETENTION_SECONDS=1)
+    producer_config = dict(service_config, MONGO_DATABASE=service_config["MONGO_DATABASE"] + "_p")
     consumer = container_factory(KitConsumer, consumer_config)
     producer = container_factory(KitProducer, producer_config)
     consumer.start()
     producer.start()
     inbox = mongo_client[consumer_config["MONGO_DATABASE"]].applied_events
-    outbox = mongo_client[producer_config["MONGO_DATABASE"]].outbox
 
     recent = thing_made("recent")
     with entrypoint_waiter(consumer, "on_thing_made", timeout=10):
@@ -60,15 +59,11 @@ def test_the_database_prunes_what_is_past_retention_and_a_redelivery_inside_it_i
     with ServiceRpcProxy("kitproducer", {"AMQP_URI": amqp_uri}) as proxy, \
             entrypoint_waiter(consumer, "on_thing_made", timeout=10):
         proxy.make("published-one")
-    assert wait_for(lambda: outbox.count_documents({"status": "published"}) == 1)
-    # A pending event the relay has not reached (written by hand once the relay is stopped), long past retention.
     producer.stop()
-    outbox.insert_one({"event_id": "still-pending", "status": "pending", "created_at": utc_now() - timedelta(days=9)})
 
-    assert wait_for(lambda: inbox.count_documents({"event_id": "old-event"}) == 0
-                    and outbox.count_documents({"status": "published"}) == 0, timeout=TTL_PASS_SECONDS, interval=1)
+    assert wait_for(lambda: inbox.count_documents({"event_id": "old-event"}) == 0, timeout=TTL_PASS_SECONDS,
+                    interval=1)
     assert inbox.count_documents({"event_id": recent["id"]}) == 1
-    assert outbox.count_documents({"event_id": "still-pending", "status": "pending"}) == 1
 
     with entrypoint_waiter(consumer, "on_thing_made", timeout=10):
         deliver(amqp_uri, recent)
@@ -78,6 +73,5 @@ def test_the_database_prunes_what_is_past_retention_and_a_redelivery_inside_it_i
 def test_a_changed_retention_is_applied_to_the_existing_index(mongo_client, service_config):
     db = mongo_client[service_config["MONGO_DATABASE"]]
     ensure_platform_indexes(db)
-    ensure_platform_indexes(db, outbox_retention_seconds=120, inbox_retention_seconds=600)
-    assert db.outbox.index_information()["published_at_ttl"]["expireAfterSeconds"] == 120
+    ensure_platform_indexes(db, inbox_retention_seconds=600)
     assert db.applied_events.index_information()["applied_at_ttl"]["expireAfterSeconds"] == 600

@@ -6,6 +6,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
+from shared.runtime.outbox import outbox_events
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -50,7 +51,7 @@ def publish_posting(container, amqp_uri, posting=POSTING):
 
 
 def emitted(database, routing_key, subject=POSTING["id"]):
-    events = [d["envelope"] for d in database.outbox.find({"routing_key": routing_key}).sort("_id", 1)
+    events = [d["envelope"] for d in outbox_events(database, {"routing_key": routing_key})
               if d["envelope"]["subject"] == subject]
     for event in events:
         assert contracts.errors(event) == [], event["type"]

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from services.postings.service import PostingsService
 from shared.runtime import contracts, topology
 from shared.runtime.messaging import queue_name
+from shared.runtime.outbox import outbox_events, pending_count
 from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def postings(container_factory, service_config, amqp_uri):
 def events_in_outbox(database, routing_key=None):
     """The envelopes in the outbox, oldest first; each must satisfy its contract."""
     query = {} if routing_key is None else {"routing_key": routing_key}
-    envelopes = [doc["envelope"] for doc in database.outbox.find(query).sort("_id", 1)]
+    envelopes = [doc["envelope"] for doc in outbox_events(database, query)]
     for envelope in envelopes:
         assert contracts.errors(envelope) == [], envelope["type"]
         assert envelope["correlationid"] == CORRELATION_ID
@@ -431,9 +432,9 @@ def test_a_published_posting_reaches_the_consumers_queue(postings, database, amq
     opened = postings.publish_posting(tenant["id"], draft["id"])
 
     deadline = time.monotonic() + 10
-    while database.outbox.count_documents({"status": "pending"}) and time.monotonic() < deadline:
+    while pending_count(database) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert database.outbox.count_documents({"status": "pending"}) == 0
+    assert pending_count(database) == 0
 
     queue = queue_name("postings", "posting.published.v1", "matching", "on_posting_published")
     delivered = []
@@ -509,6 +510,6 @@ def test_concurrent_edits_of_one_posting_all_apply_and_each_bumps_the_version(po
 def test_a_caller_without_a_correlation_id_gets_one_started_for_it(postings, database, amqp_uri):
     with ServiceRpcProxy("postings", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=20) as bare_proxy:
         tenant = bare_proxy.create_tenant(GLOBEX)["tenant"]
-    envelope = database.outbox.find_one({"envelope.subject": tenant["id"]})["envelope"]
+    envelope = outbox_events(database, {"envelope.subject": tenant["id"]})[0]["envelope"]
     assert envelope["correlationid"] not in ("", CORRELATION_ID)
     assert contracts.errors(envelope) == []

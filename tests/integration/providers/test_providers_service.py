@@ -7,6 +7,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.providers.service import ProvidersService
 from shared.runtime import contracts
+from shared.runtime.outbox import outbox_events
 from shared.vocabulary.errors import Conflict, NotFound, ValidationFailed
 from tests.unit.providers.profiles import firm, individual
 
@@ -38,7 +39,7 @@ def emitted(db, routing_key: str | None = None, subject: str | None = None) -> l
         query["routing_key"] = routing_key
     if subject:
         query["envelope.subject"] = subject
-    envelopes = [row["envelope"] for row in db.outbox.find(query).sort("_id", 1)]
+    envelopes = [row["envelope"] for row in outbox_events(db, query)]
     for envelope in envelopes:
         assert contracts.errors(envelope) == []
     return envelopes
@@ -81,7 +82,7 @@ def test_an_invalid_profile_writes_nothing_and_reports_each_field(providers, db)
     mismatch = "Must be in USD, the provider's currency; got EUR."
     assert caught.value.details == {"rates": {"hourly": [mismatch]}}
     assert db.providers.count_documents({}) == 0
-    assert db.outbox.count_documents({}) == 0
+    assert outbox_events(db) == []
 
 
 def test_getting_an_unknown_provider_is_not_found(providers):
