@@ -9,6 +9,7 @@ it runs (``audit.py``).
 
 from __future__ import annotations
 
+from services.gateway import events
 from services.gateway.audit import audited_command
 from shared.runtime.commands import DEFAULT_LANE, PROVIDER, command
 from shared.runtime.topology import UNKNOWN
@@ -29,8 +30,8 @@ class InboundCommands:
         """Every inbound message is on the audit trail: one refused before its handler, with who, what and why."""
         self.audit.refused_command(delivery, reason)
 
-    @command("posting.create.v1")
-    @audited_command("posting.create.v1")
+    @command(events.POSTING_CREATE)
+    @audited_command(events.POSTING_CREATE)
     def posting_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         # Created and published in one transaction: a posting that cannot be published is not created either, so
         # a rejection means nothing changed and the corrected command may reuse the same id.
@@ -38,29 +39,29 @@ class InboundCommands:
                            data.get("publish", False), data.get("confirm_core", False))
         return {"posting_id": posting["id"], "status": posting["status"]}
 
-    @command("posting.publish.v1")
-    @audited_command("posting.publish.v1")
+    @command(events.POSTING_PUBLISH)
+    @audited_command(events.POSTING_PUBLISH)
     def posting_publish_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         posting = self.rpc(self.postings.publish_posting, tenant_id, data["posting_id"],
                            data.get("confirm_core", False))
         return {"posting_id": posting["id"], "status": posting["status"]}
 
-    @command("invitation.create.v1")
-    @audited_command("invitation.create.v1")
+    @command(events.INVITATION_CREATE)
+    @audited_command(events.INVITATION_CREATE)
     def invitation_create_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         invitation = self.rpc(self.postings.invite_provider, tenant_id, data["posting_id"], data["provider_id"])
         return {"invitation_id": invitation["id"], "posting_id": invitation["posting_id"],
                 "status": invitation["status"]}
 
-    @command("posting.award.v1")
-    @audited_command("posting.award.v1")
+    @command(events.POSTING_AWARD)
+    @audited_command(events.POSTING_AWARD)
     def posting_award_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         posting = self.rpc(self.postings.award_posting, tenant_id, data["posting_id"], data["proposal_id"])
         return {"posting_id": posting["id"], "status": posting["status"],
                 "proposal_id": posting["awarded_proposal_id"]}
 
-    @command("sla_measurements.record.v1")
-    @audited_command("sla_measurements.record.v1")
+    @command(events.SLA_MEASUREMENTS_RECORD)
+    @audited_command(events.SLA_MEASUREMENTS_RECORD)
     def sla_measurements_record_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         # A measurement without a key of its own is keyed by the command id and its position: sent again, it is
         # a duplicate, not a second measurement.
@@ -69,8 +70,8 @@ class InboundCommands:
                             idempotency_key=f"cmd:{command_id}")
         return {key: recorded[key] for key in ("contract_id", "recorded", "late", "duplicate")}
 
-    @command("billable_items.submit.v1", sender=PROVIDER)
-    @audited_command("billable_items.submit.v1")
+    @command(events.BILLABLE_ITEMS_SUBMIT, sender=PROVIDER)
+    @audited_command(events.BILLABLE_ITEMS_SUBMIT)
     def billable_items_submit_command(self, provider_id: str, data: dict, command_id: str) -> dict:
         # An item without a key of its own is keyed by the command id and its position (sent again: a duplicate).
         submitted = self.rpc(self.billing.submit_items, {"kind": "provider", "provider_id": provider_id},
@@ -80,8 +81,8 @@ class InboundCommands:
                 "items": [{"key": item["key"], "item_id": item["id"], "status": item["status"],
                            "outcome": item["outcome"]} for item in submitted["items"]]}
 
-    @command("billable_items.review.v1")
-    @audited_command("billable_items.review.v1")
+    @command(events.BILLABLE_ITEMS_REVIEW)
+    @audited_command(events.BILLABLE_ITEMS_REVIEW)
     def billable_items_review_command(self, tenant_id: str, data: dict, command_id: str) -> dict:
         # One item per command: a batch that failed half-way would be half-applied. Reviewing twice the same way
         # answers the same.

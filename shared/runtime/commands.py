@@ -1,6 +1,6 @@
 """Inbound commands from tenants' (and providers') own systems, and the outcome each one gets.
 
-    @command("posting.create.v1")
+    @command(events.POSTING_CREATE)   # a constant of the service's events.py
     def create_posting_command(self, tenant_id, data, command_id): ...   # returns the result (resulting ids)
 
 A tenant's system publishes a command to the inbound exchange (``shared.runtime.topology.INBOUND_EXCHANGE``) under
@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 # nameko makes this header the worker's correlation id, which its RPC calls and the events they cause carry on.
 CORRELATION_HEADER = "nameko.correlation_id"
 
+# The routing keys of the outcome events (published under the sender's prefix: ``<tenant id>.command.accepted.v1``).
 ACCEPTED = "command.accepted.v1"
 REJECTED = "command.rejected.v1"
 # Who may send commands: a client organisation (tenant) or a provider, each as its own broker user named by its id.

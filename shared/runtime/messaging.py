@@ -1,6 +1,6 @@
 """Consuming events reliably: idempotent handlers, retries with back-off, and a dead-letter queue.
 
-    @subscribe("providers", "provider.registered.v1")
+    @subscribe("providers", events.PROVIDER_REGISTERED)   # a constant of the service's events.py
     def on_provider_registered(self, uow, envelope): ...
 
 What nameko 2.14 does by default, and what this module does instead:
