@@ -47,7 +47,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from nameko.messaging import Consumer
 
 from shared.runtime import config as settings
-from shared.runtime import contracts
+from shared.runtime import contracts, events
 from shared.runtime.envelope import build
 from shared.runtime.messaging import (
     DEFAULT_QUEUE_MAX_LENGTH,
@@ -67,9 +67,9 @@ log = logging.getLogger(__name__)
 # nameko makes this header the worker's correlation id, which its RPC calls and the events they cause carry on.
 CORRELATION_HEADER = "nameko.correlation_id"
 
-# The routing keys of the outcome events (published under the sender's prefix: ``<tenant id>.command.accepted.v1``).
-ACCEPTED = "command.accepted.v1"
-REJECTED = "command.rejected.v1"
+# The routing keys of the outcome events (published under the sender's prefix), named in ``shared.runtime.events``.
+ACCEPTED = events.COMMAND_ACCEPTED
+REJECTED = events.COMMAND_REJECTED
 # Who may send commands: a client organisation (tenant) or a provider, each as its own broker user named by its id.
 SENDER_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
 CLIENT, PROVIDER = "client", "provider"
