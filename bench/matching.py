@@ -405,16 +405,14 @@ def through_the_broker(args, bar: Progress) -> dict:
 
         database = MongoClient(mongo_uri)["bench_matching"]
         load = bar.add_task(f"loading {args.e2e_providers:,} providers into matching's db", total=args.e2e_providers)
-        seq, chunk = 0, 5000
+        chunk = 5000
         for start in range(0, args.e2e_providers, chunk):
             documents = []
             for profile, track in population.providers(min(chunk, args.e2e_providers - start), seed=50 + start):
-                seq += 1
                 documents.append({**{k: v for k, v in profile.items() if k != "id"}, "_id": profile["id"],
-                                  "seq": seq, **({"track_record": track} if track else {})})
+                                  **({"track_record": track} if track else {})})
             database.providers.insert_many(documents, ordered=False)
             bar.advance(load, len(documents))
-        database.counters.insert_one({"_id": "providers", "seq": seq})
 
         env = {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
                "TASKLINKR_MATCHING_MONGO_DATABASE": "bench_matching", "TASKLINKR_METRICS_PORT": "off",

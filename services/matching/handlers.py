@@ -66,21 +66,20 @@ def _apply_early_facts(repo: Repository, provider_id: str) -> None:
 
 
 def provider_changed(uow: UnitOfWork, matches: LiveIndex, provider_id: str) -> None:
-    """Number the change, put the provider's new rows in the index and re-rank the open postings they can change.
+    """Put the provider's new rows in the index and re-rank the open postings they can change.
 
     Which postings those are is answered from the process's in-memory view of the open postings, caught up with
     every posting committed before this call (``LiveIndex.postings_touched_by``): no database read. The view may be
     newer than this transaction's snapshot; a posting re-ranked here that another transaction changed since is a
     write conflict, and the retry decides again on the newer view.
     """
-    repo = Repository.of(uow)
-    repo.mark_provider_changed(provider_id)
-    profile = repo.provider(provider_id)
+    profile = Repository.of(uow).provider(provider_id)
     matches.catch_up()
     # Applied before commit so this re-ranking sees the change; a transaction that fails is retried with the
-    # same event, which applies the same profile again (and other processes only ever read committed ones).
+    # same event, which applies the same profile again; once this one has ended the process reads the committed
+    # profile again (``LiveIndex.catch_up``), and other processes only ever see committed ones (their stream).
     previous_rows = matches.index.provider_rows(provider_id)
-    rows = matches.apply(profile)
+    rows = matches.apply_uncommitted(profile, uow)
     for entry in matches.postings_touched_by(provider_id, rows):
         if entry.could_change(provider_id, rows):
             rerank(uow, matches, entry.posting, entry.needs, change=(provider_id, rows, previous_rows))

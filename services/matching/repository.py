@@ -1,10 +1,9 @@
 """Matching's own database, built only from events: providers, tenants, postings with their shortlists.
 
 - ``providers``: the latest profile per provider (``_id`` = provider id), its ``track_record`` (recomputed from
-  the two collections below whenever one of its facts changes; absent, hence neutral, until there is one), and
-  ``seq``: the position of the provider's
-  last change in this database's change order (``counters.providers``). Every matching process keeps its
-  in-memory index current by reading the providers whose ``seq`` is above the last one it applied.
+  the two collections below whenever one of its facts changes; absent, hence neutral, until there is one). Every
+  matching process follows it through a change stream (``Changes``) to keep its in-memory ranking index current,
+  whichever process wrote the change.
 - ``contracts``: one fact per contract from contracting's events (``_id`` = contract id): provider, centre,
   version, status, hours a week, completion rating — merged by ``domain.merge_contract``.
 - ``sla_results``: one evaluated SLA window per (contract, SLA, window), the latest evaluation of it.
@@ -13,7 +12,7 @@
   stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
-  current ``shortlist``. Every matching process follows it through a change stream (``PostingChanges``) to keep
+  current ``shortlist``. Every matching process follows it through a change stream (``Changes``) to keep
   its in-memory view of the open postings (``open_postings``) current, whichever process wrote them.
 """
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.database import Database
 
 from services.matching import domain
@@ -36,7 +35,6 @@ POSTINGS = "postings"
 CONTRACTS = "contracts"
 SLA_RESULTS = "sla_results"
 EARLY_FACTS = "early_provider_facts"
-COUNTERS = "counters"
 
 # What ``provider.availability_changed.v1`` carries of a profile: it comes on its own queue, so it may overtake
 # the profile snapshot it belongs after, or be overtaken by one taken before it.
@@ -47,7 +45,8 @@ _RE_RANKING_VIEW = {"description": 0, "shortlist.candidates.reasons": 0, "shortl
 
 
 def ensure_indexes(db: Database) -> None:
-    db[PROVIDERS].create_index([("seq", ASCENDING)], name="change_order")
+    if "change_order" in db[PROVIDERS].index_information():  # the provider change counter's index, no longer read
+        db[PROVIDERS].drop_index("change_order")
     db[CONTRACTS].create_index([("provider_id", ASCENDING)], name="by_provider")
     db[CONTRACTS].create_index([("status", ASCENDING), ("releases_on", ASCENDING)], name="notice_ends")
     db[SLA_RESULTS].create_index([("provider_id", ASCENDING)], name="by_provider")
@@ -65,10 +64,10 @@ def _resource(document: dict | None) -> dict | None:
     return document
 
 
-class PostingChanges:
-    """The committed changes of matching's ``postings``, in commit order, through a change stream: each is the
-    posting's id and its current document (``None`` once deleted). Opened at the current end of the stream, so a
-    reader that opens it and then reads the open postings misses nothing committed after that read.
+class Changes:
+    """The committed changes of one of matching's collections, in commit order, through a change stream: each is the
+    document's id and its current document (``None`` once deleted). Opened at the current end of the stream, so a
+    reader that opens it and then reads the collection misses nothing committed after that read.
 
     ``next_change`` returns None when nothing more is committed: its getMore is issued after the call began, so every
     change committed before the call has been returned by then (the embedded server shows a commit to a change
@@ -79,9 +78,9 @@ class PostingChanges:
     # An idle getMore otherwise waits 1 s on the server for a change to arrive.
     AWAIT_MS = 1
 
-    def __init__(self, db: Database) -> None:
-        self._stream = db[POSTINGS].watch([{"$project": {"fullDocument.description": 0}}],
-                                          full_document="updateLookup", max_await_time_ms=self.AWAIT_MS)
+    def __init__(self, db: Database, collection: str, pipeline: list[dict] | None = None) -> None:
+        self._stream = db[collection].watch(pipeline or [], full_document="updateLookup",
+                                            max_await_time_ms=self.AWAIT_MS)
 
     def next_change(self) -> tuple[str, dict | None] | None:
         change = self._stream.try_next()
@@ -125,20 +124,6 @@ class Repository(SessionRepository):
 
     def provider(self, provider_id: str) -> dict | None:
         return self._get(PROVIDERS, provider_id)
-
-    def mark_provider_changed(self, provider_id: str) -> int:
-        """Give the provider's change the next number in the change order, in this transaction.
-
-        The counter document is written by every provider change, so concurrent changes conflict on it and commit
-        one after the other: the numbers follow the commit order and a reader that has applied up to N never misses
-        a change numbered below N that commits later.
-        """
-        counter = self.db[COUNTERS].find_one_and_update(
-            {"_id": PROVIDERS}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER,
-            session=self.session,
-        )
-        self.db[PROVIDERS].update_one({"_id": provider_id}, {"$set": {"seq": counter["seq"]}}, session=self.session)
-        return counter["seq"]
 
     def _set_provider_fields(self, provider_id: str, fields: dict) -> bool:
         return self.db[PROVIDERS].update_one({"_id": provider_id}, {"$set": fields},
@@ -209,13 +194,13 @@ class Repository(SessionRepository):
                                          session=self.session)
         return {kind: data for kind, data in held.items() if kind not in ("_id", "registered")}
 
-    def providers_changed_since(self, seq: int) -> Iterator[dict]:
-        for document in self.db[PROVIDERS].find({"seq": {"$gt": seq}}, session=self.session).sort("seq", ASCENDING):
-            yield _resource(document)
-
     def all_providers(self) -> Iterator[dict]:
         for document in self.db[PROVIDERS].find({}, batch_size=2000, session=self.session):
             yield _resource(document)
+
+    def follow_providers(self) -> Changes:
+        """The committed changes of ``providers`` from now on, in commit order (a change stream)."""
+        return Changes(self.db, PROVIDERS)
 
     # -- track records --------------------------------------------------------------------------------------------
 
@@ -307,9 +292,9 @@ class Repository(SessionRepository):
         """Every open posting, as re-ranking reads it (the view of ``open_postings.OpenPostings`` is built from it)."""
         yield from self.db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000, session=self.session)
 
-    def follow_postings(self) -> PostingChanges:
-        """The committed changes of ``postings`` from now on, in commit order (a change stream)."""
-        return PostingChanges(self.db)
+    def follow_postings(self) -> Changes:
+        """The committed changes of ``postings`` from now on, in commit order (a change stream), without the prose."""
+        return Changes(self.db, POSTINGS, [{"$project": {"fullDocument.description": 0}}])
 
     def save_shortlist(self, posting_id: str, shortlist: dict) -> None:
         self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlist}}, session=self.session)

@@ -1,9 +1,14 @@
 """Events into matching the way their producers' relays publish them (topic exchange, routing key, headers), each
-checked against its contract first; what matching emits, read from its outbox and checked against its contract."""
+checked against its contract first; what matching emits, read from its outbox and checked against its contract;
+a container's in-memory index, and waiting for what follows an event."""
+
+import time
 
 from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
+from services.matching.dependencies import LiveIndex, MatchingIndex
+from services.matching.service import MatchingService
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
 from shared.runtime.outbox import outbox_events
@@ -56,3 +61,30 @@ def emitted(database, routing_key, subject=POSTING["id"]):
     for event in events:
         assert contracts.errors(event) == [], event["type"]
     return events
+
+
+def live(container) -> LiveIndex:
+    """The container's ranking index and view of the open postings."""
+    return next(d for d in container.extensions if isinstance(d, MatchingIndex)).live
+
+
+def eventually(check, timeout: float = 20.0):
+    """``check()`` once it is truthy, or its last answer after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def competing_pair(container_factory, config, amqp_uri, numbers):
+    """Two matching processes on the same queues and database (competing consumers), the providers ``numbers``
+    registered through the first before the second starts."""
+    first = container_factory(MatchingService, config)
+    first.start()
+    for n in numbers:
+        register(first, amqp_uri, b.profile(n=n))
+    second = container_factory(MatchingService, config)
+    second.start()
+    return first, second

@@ -3,19 +3,22 @@ its own ``postings``): it sees postings whichever process wrote them, decides ex
 decides, and is rebuilt on restart."""
 
 import random
-import time
 
 import pytest
 
-from services.matching import domain, shortlists
-from services.matching.dependencies import LiveIndex, MatchingIndex
+from services.matching import domain, events, shortlists
+from services.matching.dependencies import LiveIndex
 from services.matching.service import MatchingService
+from shared.runtime.outbox import outbox_events
 from shared.vocabulary.times import utc_now
 from tests.integration.matching.events import (
     STRONG_SKILLS,
     TENANT,
+    competing_pair,
     deliver,
     emitted,
+    eventually,
+    live,
     profile_event,
     publish,
     publish_posting,
@@ -25,19 +28,6 @@ from tests.unit.matching import builders as b
 from tests.unit.matching.builders import CEBU_BPO, HELPDESK_24X7, POSTING
 
 pytestmark = pytest.mark.integration
-
-
-def live(container) -> LiveIndex:
-    return next(d for d in container.extensions if isinstance(d, MatchingIndex)).live
-
-
-def eventually(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def open_postings_scanned(database) -> dict[str, dict]:
@@ -68,12 +58,7 @@ def decided_by_scan(database, view: LiveIndex, provider_id: str) -> set[str]:
 
 def test_a_posting_committed_by_another_matching_process_is_seen_by_both_and_re_ranked(
         container_factory, config, database, amqp_uri, quiet_queues):
-    first = container_factory(MatchingService, config)
-    first.start()
-    for n in (61, 62, 63):
-        register(first, amqp_uri, b.profile(n=n))
-    second = container_factory(MatchingService, config)  # competing consumer on the same queues and database
-    second.start()
+    first, second = competing_pair(container_factory, config, amqp_uri, (61, 62, 63))
 
     publish(amqp_uri, "postings", "tenant.registered.v1", {"tenant": TENANT}, TENANT["id"], tenant=TENANT["id"])
     publish(amqp_uri, "postings", "posting.published.v1", {"posting": POSTING}, POSTING["id"], tenant=b.TENANT)
@@ -159,5 +144,5 @@ def test_a_restarted_service_rebuilds_its_view_of_the_open_postings(container_fa
     assert set(view.postings.entries) == set(open_postings_scanned(database)) == {POSTING["id"], "pst_" + "7" * 32}
     better = b.profile(n=79, skills=STRONG_SKILLS)
     register(second, amqp_uri, better)
-    assert {d["envelope"]["subject"] for d in database.outbox.find({"routing_key": "shortlist.updated.v1"})} == \
-        {POSTING["id"], "pst_" + "7" * 32}
+    assert {e["envelope"]["subject"] for e in outbox_events(database, {"routing_key": events.SHORTLIST_UPDATED})} \
+        == {POSTING["id"], "pst_" + "7" * 32}
