@@ -46,7 +46,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from nameko.messaging import Consumer
 
 from shared import config as settings
-from shared import contracts
+from shared import contracts, vocabulary
 from shared.envelope import build
 from shared.errors import DomainError
 from shared.messaging import (
@@ -72,8 +72,8 @@ REJECTED = "command.rejected.v1"
 SENDER_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
 CLIENT, PROVIDER = "client", "provider"
 SENDER_PREFIX = {CLIENT: "ten_", PROVIDER: "prv_"}
-# The lane of an outcome when the sender has no segment to take it from (a provider, an unknown tenant).
-DEFAULT_LANE = "smb"
+# The lane of an outcome when the sender's lane is not known (an unknown sender, a malformed message).
+DEFAULT_LANE = vocabulary.DEFAULT_LANE.value
 
 
 @cache

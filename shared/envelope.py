@@ -10,6 +10,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from shared.vocabulary import Lane
+
 SPECVERSION = "1.0"
 SCHEMA_BASE = "urn:tasklinkr:contracts-schema:events"
 _ROUTING_KEY = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$")
@@ -68,7 +70,7 @@ def build(
         "time": rfc3339(time or utc_now()),
         "datacontenttype": "application/json",
         "dataschema": dataschema(service, routing_key),
-        "lane": lane,
+        "lane": Lane(lane).value,  # the lane rule: shared.vocabulary.lane_of
         "correlationid": correlation_id or event_id,
         "causationid": causation_id or event_id,
         "data": data,

@@ -23,6 +23,7 @@ from shared.outbox import pending_count
 from shared.persistence import Database, UnitOfWork, is_duplicate
 from shared.rpc import rpc
 from shared.tracing import Tracing
+from shared.vocabulary import lane_of
 
 from . import domain, events, repository, schemas
 from .repository import NegotiationRepository, Repository
@@ -99,7 +100,7 @@ def _publish(uow: UnitOfWork, repo: Repository, tenant: dict, draft: dict, confi
     _store_new_version(repo, draft, after)
     wire = schemas.posting_to_wire(after)
     uow.emit(events.POSTING_PUBLISHED, subject=after["id"], data=events.posting_published(wire),
-             lane=tenant["segment"], tenant=tenant["id"])
+             lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
     return wire
 
 
@@ -142,7 +143,7 @@ class PostingsService:
             Repository.of(uow).insert_tenant(created, apikeys.digest(api_key))
             wire = schemas.tenant_to_wire(created)
             uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),
-                     lane=created["segment"], tenant=created["id"])
+                     lane=lane_of(segment=created["segment"]), tenant=created["id"])
             return wire, api_key
 
         wire, api_key = self.store.transact(work)
@@ -253,7 +254,7 @@ class PostingsService:
             if after["status"] == domain.Status.OPEN:
                 uow.emit(events.POSTING_UPDATED, subject=after["id"],
                          data=events.posting_updated(wire, changed),
-                         lane=tenant["segment"], tenant=tenant["id"])
+                         lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
             return wire
 
         return self.store.transact(work)
@@ -292,7 +293,7 @@ class PostingsService:
             # Only providers who could see the posting need to hear that it is gone.
             if before["status"] == domain.Status.OPEN:
                 uow.emit(events.POSTING_CANCELLED, subject=after["id"], data=events.posting_cancelled(wire),
-                         lane=tenant["segment"], tenant=tenant["id"])
+                         lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
             return wire
 
         return self.store.transact(work)
@@ -516,7 +517,7 @@ class PostingsService:
             start = domain.agreed_start_date(after, awarded["terms"]).isoformat()
             uow.emit(events.POSTING_AWARDED, subject=after["id"],
                      data=events.posting_awarded(wire, tenant, schemas.proposal_to_wire(awarded), start),
-                     lane=tenant["segment"], tenant=tenant["id"])
+                     lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
             return wire
 
         return self.store.transact(work)
@@ -525,7 +526,7 @@ class PostingsService:
     def _emit_submitted(uow: UnitOfWork, tenant: dict, proposal: dict) -> None:
         uow.emit(events.PROPOSAL_SUBMITTED, subject=proposal["id"],
                  data=events.proposal_submitted(proposal, proposal["history"][-1]),
-                 lane=tenant["segment"], tenant=tenant["id"])
+                 lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
 
     @rpc
     def health(self) -> dict:
