@@ -33,11 +33,20 @@ def _configure() -> None:
 
 
 @app.command()
-def run(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
+def run(
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}"),
+    lane: list[str] = typer.Option(None, "--lane", help="Consume only this workload lane's queues (enterprise, "
+                                   "smb; repeat for several); default: every lane."),
+) -> None:
     """Run one service in the foreground (what docker compose and `tasklinkr up` start per service)."""
     from shared.runner import run as run_service
+    from shared.vocabulary import known_lanes
 
-    run_service(service)
+    try:
+        known_lanes(lane)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lane") from exc
+    run_service(service, lane)
 
 
 @app.command()

@@ -17,7 +17,16 @@ from kombu import Connection, Exchange, Queue
 
 from shared import config as settings
 from shared.envelope import event_exchange
-from shared.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
+from shared.messaging import (
+    consumer_queue,
+    dead_letter_queue,
+    event_queue,
+    forward_to_lanes,
+    lane_exchanges,
+    parse_delays,
+    retry_queue,
+)
+from shared.vocabulary import LANES
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +68,22 @@ def load_catalog(path: Path = CATALOG) -> dict:
         return json.load(fh)
 
 
+def consumed_producers(catalog: dict) -> list[str]:
+    """The producers whose events some service consumes (their events are routed by lane)."""
+    return list(dict.fromkeys(event["producer"] for event in catalog["events"]
+                              if not event.get("feed_only") and event.get("consumers")))
+
+
+def exchange_bindings(catalog: dict) -> list[tuple[str, str, str]]:
+    """(source exchange, destination exchange, routing key): each consumed producer's exchange forwards everything
+    to its lanes exchange (``shared.messaging``, lanes in the topology)."""
+    return [forward_to_lanes(producer) for producer in consumed_producers(catalog)]
+
+
 def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Exchange], list[Queue]]:
-    """The tenant feed and inbound exchanges; each producer's exchange; each consumer's queue, its retry (delay)
-    queues, and its service's DLQ."""
+    """The tenant feed and inbound exchanges; each producer's exchange (with its lanes and unlaned exchanges when
+    its events are consumed); each consumer's queue per lane, their retry (delay) queues, and its service's DLQ.
+    The exchange-to-exchange bindings are ``exchange_bindings``."""
     exchanges: dict[str, Exchange] = {
         FEED_EXCHANGE: Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False),
         UNROUTED_COMMANDS_EXCHANGE: Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
@@ -74,14 +96,18 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
         if event.get("feed_only"):
             continue  # published straight to the tenant feed, which is declared above
         name = event_exchange(event["producer"])
-        exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        if event.get("consumers"):
+            for exchange in lane_exchanges(event["producer"])[1:]:
+                exchanges.setdefault(exchange.name, exchange)
         for consumer in event.get("consumers", []):
             service = consumer["service"]
-            name = queue_name(event["producer"], event["type"], service, consumer["handler"])
-            queues.append(consumer_queue(name, exchange, event["type"],
-                                         settings.get("queue_max_length", service, environ)))
             delays = parse_delays(settings.get("retry_delays", service, environ))
-            queues.extend(retry_queue(name, delay) for delay in delays)
+            for lane in LANES:
+                queue = event_queue(event["producer"], event["type"], service, consumer["handler"], lane,
+                                    bool(event.get("every_lane")), settings.get("queue_max_length", service, environ))
+                queues.append(queue)
+                queues.extend(retry_queue(queue.name, delay) for delay in delays)
             dead_letter_queues.setdefault(service, dead_letter_queue(service))
     for handler in catalog.get("commands", []):
         service = handler["service"]
@@ -95,13 +121,16 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
 
 def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> dict:
     """Declare exchanges, queues and bindings (idempotent). Returns what was declared."""
-    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    catalog = catalog or load_catalog()
+    exchanges, queues = declarations(catalog, environ)
     with Connection(amqp_uri, connect_timeout=10) as connection:
         channel = connection.channel()
         for exchange in exchanges:
             exchange(channel).declare()
         for queue in queues:
             queue(channel).declare()
+        for source, destination, key in exchange_bindings(catalog):
+            channel.exchange_bind(destination=destination, source=source, routing_key=key)
     return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
 
 

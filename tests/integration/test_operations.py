@@ -67,7 +67,7 @@ def test_purge_asks_first_and_then_empties_the_dead_letter_queue(flaky, amqp_uri
 
 def test_status_shows_every_queue_of_the_topology_with_its_depth(flaky, amqp_uri):
     rows = {name: (messages, consumers) for name, messages, consumers in queue_depths(amqp_uri)}
-    consumer_queue = "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made"
+    consumer_queue = "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made--smb"
     assert rows[consumer_queue][1] == 1
     assert "dlq.flakyconsumer" in rows
 
