@@ -50,7 +50,8 @@ CONTAINER_ENVIRON = {"TASKLINKR_CONFIG_FILE": os.devnull}
 # nameko's RPC exchange (requests and replies), and the exchanges of shared.topology that any service may use.
 RPC_EXCHANGE = "nameko-rpc"
 FEED_EXCHANGE = "tasklinkr.feed"
-INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted")
+INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted",
+                     *(f"tasklinkr.inbound.{lane}" for lane in ("enterprise", "smb")))
 # Publishing to the default exchange (retry, dead-letter and command reply copies) is a write on this name.
 DEFAULT_EXCHANGE = "amq.default"
 

@@ -26,7 +26,7 @@ from shared.messaging import (
     parse_delays,
     retry_queue,
 )
-from shared.vocabulary import LANES
+from shared.vocabulary import DEFAULT_LANE, LANES
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +44,52 @@ UNROUTED_COMMANDS_EXCHANGE = "tasklinkr.inbound.unrouted"
 UNKNOWN = None  # the command type of the handler that answers commands nobody handles
 
 
+# Inbound commands travel in their sender's lane. Senders publish to the inbound exchange as before; the broker
+# routes the commands of a sender granted access in another lane than the default (``shared.brokeradmin.grant``
+# binds ``<sender>.#`` from the inbound exchange to ``tasklinkr.inbound.<lane>``), and everything else falls to the
+# inbound exchange's alternate exchange, the default lane's ``tasklinkr.inbound.<default lane>``. Each lane's
+# exchange binds that lane's command queues under ``*.<type>``; what it routes nowhere goes to the unrouted exchange.
+
+
 def inbound_exchange() -> Exchange:
     return Exchange(INBOUND_EXCHANGE, type="topic", durable=True, auto_delete=False,
+                    arguments={"alternate-exchange": inbound_lane_exchange_name(DEFAULT_LANE)})
+
+
+def inbound_lane_exchange_name(lane: str) -> str:
+    return f"{INBOUND_EXCHANGE}.{lane}"
+
+
+def inbound_lane_exchange(lane: str) -> Exchange:
+    return Exchange(inbound_lane_exchange_name(lane), type="topic", durable=True, auto_delete=False,
                     arguments={"alternate-exchange": UNROUTED_COMMANDS_EXCHANGE})
 
 
-def command_queue_name(command_type: str | None, service: str, method: str) -> str:
-    return f"cmd-{command_type or 'unknown'}--{service}.{method}"
+def sender_lane_binding(sender_id: str, lane: str) -> tuple[str, str, str] | None:
+    """The exchange-to-exchange binding (source, destination, routing key) that takes a sender's commands to its
+    lane; None for the default lane, which needs none."""
+    if str(lane) == DEFAULT_LANE:
+        return None
+    return INBOUND_EXCHANGE, inbound_lane_exchange_name(lane), f"{sender_id}.#"
 
 
-def command_queue(command_type: str | None, service: str, method: str, max_length: int) -> Queue:
-    """A command handler's durable quorum queue: bound to the inbound exchange under ``*.<type>`` (any tenant),
-    or, for the unknown-command handler, to the exchange that receives what nothing else routed."""
+def command_queue_name(command_type: str | None, service: str, method: str, lane: str | None = None) -> str:
+    base = f"cmd-{command_type or 'unknown'}--{service}.{method}"
+    return f"{base}--{lane}" if lane else base
+
+
+def command_queue(command_type: str | None, service: str, method: str, max_length: int,
+                  lane: str | None = None) -> Queue:
+    """A command handler's durable quorum queue in ``lane``: bound to the lane's inbound exchange under
+    ``*.<type>`` (any sender), or, for the unknown-command handler (of no lane), to the exchange that receives
+    what nothing else routed."""
     if command_type is UNKNOWN:
-        exchange, key = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True, auto_delete=False), ""
+        exchange, key, lane = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
+                                       auto_delete=False), "", None
     else:
-        exchange, key = inbound_exchange(), f"*.{command_type}"
-    return consumer_queue(command_queue_name(command_type, service, method), exchange, key, max_length)
+        lane = str(lane or DEFAULT_LANE)
+        exchange, key = inbound_lane_exchange(lane), f"*.{command_type}"
+    return consumer_queue(command_queue_name(command_type, service, method, lane), exchange, key, max_length)
 
 
 def load_catalog(path: Path = CATALOG) -> dict:
@@ -89,6 +118,7 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
         UNROUTED_COMMANDS_EXCHANGE: Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
                                              auto_delete=False),
         INBOUND_EXCHANGE: inbound_exchange(),
+        **{inbound_lane_exchange_name(lane): inbound_lane_exchange(lane) for lane in LANES},
     }
     queues: list[Queue] = []
     dead_letter_queues: dict[str, Queue] = {}
@@ -111,10 +141,11 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
             dead_letter_queues.setdefault(service, dead_letter_queue(service))
     for handler in catalog.get("commands", []):
         service = handler["service"]
-        queues.append(command_queue(handler["type"], service, handler["handler"],
-                                    settings.get("queue_max_length", service, environ)))
         delays = parse_delays(settings.get("retry_delays", service, environ))
-        queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
+        for lane in ((None,) if handler["type"] is UNKNOWN else LANES):
+            queues.append(command_queue(handler["type"], service, handler["handler"],
+                                        settings.get("queue_max_length", service, environ), lane))
+            queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
         dead_letter_queues.setdefault(service, dead_letter_queue(service))
     return list(exchanges.values()), queues + list(dead_letter_queues.values())
 
