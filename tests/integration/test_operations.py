@@ -72,6 +72,18 @@ def test_status_shows_every_queue_of_the_topology_with_its_depth(flaky, amqp_uri
     assert "dlq.flakyconsumer" in rows
 
 
+def test_status_shows_the_lane_of_each_queue_and_the_work_waiting_per_lane(flaky, amqp_uri):
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})  # a row per line, names unbroken
+    assert result.exit_code == 0, result.output
+    assert "messages waiting" in result.output
+    row = next(line for line in result.output.splitlines() if "flakyconsumer.on_thing_made--enterprise" in line)
+    assert "enterprise" in row.split("flakyconsumer.on_thing_made--enterprise", 1)[1]
+
+
 def park_in_order(amqp_uri: str, letters: DeadLetters, *thing_ids: str) -> list[dict]:
     """An empty dead-letter queue, then one poison message per id, each parked before the next is sent."""
     letters.purge()

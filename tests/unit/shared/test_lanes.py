@@ -3,6 +3,7 @@
 import pytest
 
 from shared.envelope import build
+from shared.operations import queue_lane
 from shared.vocabulary import DEFAULT_LANE, LANES, Lane, known_lanes, lane_of
 
 
@@ -43,3 +44,10 @@ def test_a_process_consumes_every_lane_unless_told_which():
     assert known_lanes("smb, enterprise") == (Lane.ENTERPRISE, Lane.SMB)
     with pytest.raises(ValueError, match="unknown lane"):
         known_lanes(["bpo"])
+
+
+def test_status_tells_each_queues_lane_from_its_name():
+    assert queue_lane("evt-postings-posting.published.v1--matching.on_posting_published--enterprise") == "enterprise"
+    assert queue_lane("cmd-posting.create.v1--gateway.posting_create_command--smb.retry-1000ms") == "smb"
+    assert queue_lane("cmd-unknown--gateway.unknown_command") is None
+    assert queue_lane("dlq.matching") is None
