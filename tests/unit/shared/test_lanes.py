@@ -51,3 +51,24 @@ def test_status_tells_each_queues_lane_from_its_name():
     assert queue_lane("cmd-posting.create.v1--gateway.posting_create_command--smb.retry-1000ms") == "smb"
     assert queue_lane("cmd-unknown--gateway.unknown_command") is None
     assert queue_lane("dlq.matching") is None
+
+
+def test_the_catalog_and_the_envelope_schema_name_exactly_the_platforms_lanes():
+    import json
+
+    from shared.contracts import ROOT
+
+    catalog = json.loads((ROOT / "catalog.json").read_text())
+    common = json.loads((ROOT / "common.schema.json").read_text())
+    assert list(catalog["lanes"]) == list(LANES)
+    assert common["$defs"]["lane"]["enum"] == list(LANES)
+
+
+def test_run_refuses_a_lane_that_does_not_exist_before_starting_anything():
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    result = CliRunner().invoke(app, ["run", "matching", "--lane", "bpo"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "unknown lane" in result.output
