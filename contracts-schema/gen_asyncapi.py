@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 
 from shared.runtime.envelope import amqp_headers, cloudevents_type, event_exchange  # noqa: E402
 from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNROUTED_COMMANDS_EXCHANGE, command_queue_name  # noqa: E402
+from shared.vocabulary.terms import DEFAULT_LANE, LANES  # noqa: E402
 
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -55,9 +56,13 @@ HEADER = (
 
 DESCRIPTION = """\
 Every event TaskLINKr services publish on RabbitMQ. Each producing service has a durable topic exchange
-`<service>.events`; the routing key is the event type `<entity>.<verb>.v<N>`. Each consuming handler has its
-own durable queue `evt-<producer>-<type>--<service>.<handler>` (nameko's naming), declared before anything
-publishes from `catalog.json` (`tasklinkr topology apply`, and the broker's boot definitions in compose).
+`<service>.events`; the routing key is the event type `<entity>.<verb>.v<N>`. Each consuming handler has one
+durable queue per workload lane (`enterprise`, `smb`), `evt-<producer>-<type>--<service>.<handler>--<lane>`, declared
+before anything publishes from `catalog.json` (`tasklinkr topology apply`, and the broker's boot definitions in
+compose). The lane travels in the envelope and in the AMQP header `lane`: `<service>.events` forwards every event
+to the headers exchange `<service>.events.lanes`, which routes it by its `ce-type` and `lane` headers to that
+lane's queues (an event marked every_lane, a provider's profile, to every lane's queue); a message without a lane
+falls to `<service>.events.unlaned` and reaches the default (`smb`) lane's queue.
 
 A message body is a CloudEvents 1.0 envelope (JSON) whose `data` is the event payload. Message payloads
 reference the event's JSON Schema file; those files are JSON Schema draft 2020-12 and refer to
@@ -70,7 +75,8 @@ Operations: `send` operations are the producers' view, `receive` operations the 
 Enterprise integration (see docs/integration.md): a tenant's own broker user (`tasklinkr tenant-access grant`)
 binds queues named `<tenant id>.<name>` to the feed exchange `tasklinkr.feed` under keys that start with its tenant
 id, and publishes commands to `tasklinkr.inbound` under `<tenant id>.<command type>` with the AMQP property
-`user_id` = its tenant id. Each command is answered on the feed with `command.accepted.v1` or
+`user_id` = its tenant id; the platform routes the commands of a sender whose lane is not the default to that
+lane's queues. Each command is answered on the feed with `command.accepted.v1` or
 `command.rejected.v1` (and in the command's `reply_to` queue, when given).
 """
 
@@ -190,21 +196,29 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
             "tags": [{"name": producer}],
             "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": BINDING_VERSION}},
         }
+        lane_rule = (
+            "a copy for each lane's queue (the event concerns every lane)" if event.get("every_lane") else
+            "each lane's queue gets the events whose `lane` header is its lane"
+        )
         for consumer in consumers:
-            queue = queue_name(producer, routing_key, consumer["service"], consumer["handler"])
+            queues = {lane.value: queue_name(producer, routing_key, consumer["service"], consumer["handler"], lane)
+                      for lane in LANES}
+            listed = ", ".join(f"`{queue}`" for queue in queues.values())
             operations[f"{consumer['service']}.{consumer['handler']}"] = {
                 "action": "receive",
                 "channel": channel_ref,
                 "messages": [message_ref],
                 "summary": f"{consumer['service']} handles {routing_key} in {consumer['handler']}.",
                 "description": (
-                    f"`{consumer['service']}.{consumer['handler']}` consumes durable queue `{queue}`, bound to "
-                    f"`{exchange}` with routing key `{routing_key}`; it applies each event id once, retries a "
-                    "failure with back-off and then parks the message in its service's dead-letter queue."
+                    f"`{consumer['service']}.{consumer['handler']}` consumes one durable queue per workload lane, "
+                    f"{listed}, bound to `{exchange}.lanes` (which `{exchange}` forwards everything to) by the "
+                    f"headers `ce-type` and `lane`: {lane_rule}; a message without a lane goes to the "
+                    f"`{DEFAULT_LANE}` queue. It applies each event id once (whichever lane's copy comes first), "
+                    "retries a failure with back-off and then parks the message in its service's dead-letter queue."
                 ),
                 "tags": [{"name": consumer["service"]}],
                 "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
-                "x-amqp-queue": queue,
+                "x-amqp-queues": queues,
             }
 
     integration(catalog, load_events(catalog, schema_exists), channels, operations, messages)
@@ -287,7 +301,8 @@ def integration(catalog: dict, events: list[dict], channels: dict, operations: d
         command_type = handler["type"]
         if command_type is None:
             continue
-        queue = command_queue_name(command_type, handler["service"], handler["handler"])
+        queues = {lane.value: command_queue_name(command_type, handler["service"], handler["handler"], lane)
+                  for lane in LANES}
         channel_id = f"{INBOUND_EXCHANGE}.{command_type}"
         messages[f"command.{command_type}"] = {
             "name": f"command.{command_type}",
@@ -331,12 +346,16 @@ def integration(catalog: dict, events: list[dict], channels: dict, operations: d
             "messages": [message_ref],
             "summary": f"{handler['service']} applies {command_type} in {handler['handler']}.",
             "description": (
-                f"Consumes durable queue `{queue}`, bound to `{INBOUND_EXCHANGE}` with `*.{command_type}`; takes the "
-                "tenant from `user_id`; retries a failure with back-off, then parks it in its dead-letter queue."
+                "Consumes one durable queue per workload lane ("
+                + ", ".join(f"`{queue}`" for queue in queues.values())
+                + f"), each bound to `{INBOUND_EXCHANGE}.<lane>` with `*.{command_type}`: a sender granted access in "
+                f"a lane other than `{DEFAULT_LANE}` has its commands routed to that lane's exchange, any other "
+                f"falls through to `{INBOUND_EXCHANGE}.{DEFAULT_LANE}`. Takes the tenant from `user_id`; retries a "
+                "failure with back-off, then parks it in its dead-letter queue."
             ),
             "tags": [{"name": handler["service"]}],
             "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
-            "x-amqp-queue": queue,
+            "x-amqp-queues": queues,
         }
 
 

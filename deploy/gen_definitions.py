@@ -36,7 +36,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     from shared.runtime.config import SERVICES
-    from shared.runtime.topology import declarations, load_catalog
+    from shared.runtime.messaging import queue_bindings
+    from shared.runtime.topology import declarations, exchange_bindings, load_catalog
 
 OUTPUT = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 VHOST = "/"
@@ -49,7 +50,8 @@ CONTAINER_ENVIRON = {"TASKLINKR_CONFIG_FILE": os.devnull}
 # nameko's RPC exchange (requests and replies), and the exchanges of shared.runtime.topology that any service may use.
 RPC_EXCHANGE = "nameko-rpc"
 FEED_EXCHANGE = "tasklinkr.feed"
-INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted")
+INBOUND_EXCHANGES = ("tasklinkr.inbound", "tasklinkr.inbound.unrouted",
+                     *(f"tasklinkr.inbound.{lane}" for lane in ("enterprise", "smb")))
 # Publishing to the default exchange (retry, dead-letter and command reply copies) is a write on this name.
 DEFAULT_EXCHANGE = "amq.default"
 
@@ -73,7 +75,7 @@ def service_permissions(catalog: dict, service: str) -> dict:
     """configure / write / read regexes of one service's broker user: exactly what nameko and the kit declare,
     publish and consume for it.
 
-    - its own queues: event handlers' ``evt-<source>-<type>--<service>.<method>``, command handlers'
+    - its own queues: event handlers' ``evt-<source>-<type>--<service>.<method>--<lane>``, command handlers'
       ``cmd-<type>--<service>.<method>``, their ``.retry-<ms>`` delay queues, ``dlq.<service>``, its RPC queue
       ``rpc-<service>`` and its RPC reply queues ``rpc.reply-<service>-<uuid>``;
     - exchanges it declares and publishes to: ``<service>.events`` (its outbox relay), the tenant feed, nameko's
@@ -85,7 +87,12 @@ def service_permissions(catalog: dict, service: str) -> dict:
     sources = {e["producer"] for e in catalog["events"] for c in e.get("consumers", []) if c["service"] == service}
     handles_commands = any(c["service"] == service for c in catalog.get("commands", []))
     queues = [rf"(evt|cmd)-.+--{svc}\..+", rf"dlq\.{svc}", rf"rpc-{svc}", rf"rpc\.reply-{svc}-.+"]
-    bound_from = [_alternatives(f"{source}.events" for source in sources)] if sources else []
+    # The exchanges of each source's lanes (shared.runtime.messaging): its events exchange forwards to ``.events.lanes``
+    # (an exchange-to-exchange binding the consumer declares: a write on the destination), whose alternate
+    # exchange is ``.events.unlaned``.
+    lanes = [f"{source}.events.lanes" for source in sources]
+    bound_from = [_alternatives(name for source in sources for name in (
+        f"{source}.events", f"{source}.events.lanes", f"{source}.events.unlaned"))] if sources else []
     bound_from += [_alternatives(INBOUND_EXCHANGES)] if handles_commands else []
     bound_from.append(_literal(RPC_EXCHANGE))
     published_to = [_literal(f"{service}.events"), _literal(FEED_EXCHANGE)]
@@ -99,7 +106,8 @@ def service_permissions(catalog: dict, service: str) -> dict:
         "configure": anchored([*published_to, *bound_from, *queues]),
         # A queue is written when it is bound (besides its exchange being read); the DLQ is only published to,
         # through the default exchange.
-        "write": anchored([*published_to, _literal(RPC_EXCHANGE), _literal(DEFAULT_EXCHANGE), *consumed]),
+        "write": anchored([*published_to, _literal(RPC_EXCHANGE), _literal(DEFAULT_EXCHANGE),
+                           *([_alternatives(lanes)] if lanes else []), *consumed]),
         "read": anchored([*bound_from, *consumed]),
     }
 
@@ -135,7 +143,6 @@ def definitions(catalog: dict, passwords: dict[str, str] | None = None) -> dict:
     exchanges, queues = _topology(catalog)
     # Queues without an exchange (delay and dead-letter queues) are reached through the default exchange,
     # which binds every queue by its name: they need no binding of their own.
-    bound = [queue for queue in queues if queue.exchange is not None and queue.exchange.name]
     users, permissions = [], []
     if passwords is not None:
         missing = [user for user in broker_users(catalog) if not passwords.get(user)]
@@ -172,15 +179,11 @@ def definitions(catalog: dict, passwords: dict[str, str] | None = None) -> dict:
             for queue in queues
         ],
         "bindings": [
-            {
-                "source": queue.exchange.name,
-                "vhost": VHOST,
-                "destination": queue.name,
-                "destination_type": "queue",
-                "routing_key": queue.routing_key,
-                "arguments": dict(queue.binding_arguments or {}),
-            }
-            for queue in bound
+            *({"source": source, "vhost": VHOST, "destination": destination, "destination_type": "exchange",
+               "routing_key": key, "arguments": {}} for source, destination, key in exchange_bindings(catalog)),
+            *({"source": exchange, "vhost": VHOST, "destination": queue.name, "destination_type": "queue",
+               "routing_key": key, "arguments": arguments}
+              for queue in queues for exchange, key, arguments in queue_bindings(queue)),
         ],
     }
 

@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, not only from an
 with warnings.catch_warnings():  # importing nameko imports eventlet, which warns it is deprecated: not news
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     from shared.runtime import config as settings
+    from shared.runtime.messaging import queue_bindings
     from shared.runtime.topology import declarations, load_catalog
 
 HERE = Path(__file__).resolve().parent
@@ -130,7 +131,7 @@ def consumer_queues() -> dict[str, list[str]]:
     _, queues = declarations(load_catalog(), environ=CONTAINER_ENVIRON)
     by_service: dict[str, list[str]] = {}
     for queue in queues:
-        if queue.exchange is None or not queue.exchange.name:
+        if not queue_bindings(queue):
             continue  # delay and dead-letter queues: nobody consumes them continuously
         service = queue.name.split("--", 1)[1].split(".", 1)[0]
         by_service.setdefault(service, []).append(queue.name)

@@ -18,6 +18,7 @@ from shared.runtime.persistence import UnitOfWork
 from shared.vocabulary.errors import Conflict, NotFound
 from shared.vocabulary.fields import jsonable
 from shared.vocabulary.idempotency import claim_batch
+from shared.vocabulary.terms import lane_of
 
 from . import domain, events, repository, schemas
 from .dependencies import ContractingSettings
@@ -69,7 +70,7 @@ def contract_from_award(uow: UnitOfWork, award: dict) -> None:
         return  # the same award published twice (a new event id): one contract
     repo.insert_contract(domain.draft_from_award(
         award, contract_id=repository.new_id("ctr"), sla_ids=[_new_sla_id() for _ in award["sla_requirements"]],
-        lane=award["client"]["segment"], now=repository.current_time()))
+        lane=lane_of(segment=award["client"]["segment"]), now=repository.current_time()))
 
 
 # -- reading -------------------------------------------------------------------------------------------------------

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from services.gateway import events
 from services.gateway.audit import audited_command
-from shared.runtime.commands import DEFAULT_LANE, PROVIDER, command
+from shared.runtime.commands import PROVIDER, command
 from shared.runtime.topology import UNKNOWN
+from shared.vocabulary.terms import lane_of
 
 
 class InboundCommands:
     """Mixed into ``GatewayService``: uses its ``rpc``, ``postings`` and ``contracting`` dependencies."""
 
     def command_lane(self, sender_id: str) -> str:
-        """The tenant's workload lane (a provider has none: the default); NotFound (a rejection) for a sender the
-        platform does not know."""
+        """The sender's workload lane by the platform's lane rule (a tenant's segment, a provider's kind); NotFound
+        (a rejection) for a sender the platform does not know."""
         if sender_id.startswith("prv_"):
-            self.rpc(self.providers.get, sender_id)
-            return DEFAULT_LANE
-        return self.rpc(self.postings.get_tenant, sender_id)["segment"]
+            return lane_of(provider_kind=self.rpc(self.providers.get, sender_id)["kind"]).value
+        return lane_of(segment=self.rpc(self.postings.get_tenant, sender_id)["segment"]).value
 
     def record_refused_command(self, delivery: dict, reason: str) -> None:
         """Every inbound message is on the audit trail: one refused before its handler, with who, what and why."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.vocabulary.errors import Conflict, ValidationFailed
 from shared.vocabulary.money import Money
-from shared.vocabulary.terms import FIRM_MODELS, INDIVIDUAL_MODELS, Lane, ProviderKind
+from shared.vocabulary.terms import FIRM_MODELS, INDIVIDUAL_MODELS, ProviderKind, lane_of
 
 Errors = dict[str, Any]
 
@@ -40,8 +40,8 @@ def new_centre_id() -> str:
 
 
 def lane_for(kind: str) -> str:
-    """Firms run enterprise-sized workloads, individuals small ones: they scale in separate lanes."""
-    return Lane.ENTERPRISE.value if kind == ProviderKind.FIRM else Lane.SMB.value
+    """A provider's own lane: the platform's lane rule (``shared.vocabulary.lane_of``) for its kind."""
+    return lane_of(provider_kind=kind).value
 
 
 def to_millis(moment: datetime) -> datetime:

@@ -60,6 +60,7 @@ from shared.runtime.messaging import (
     confirming_producer,
 )
 from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, UNKNOWN, command_queue, load_catalog
+from shared.vocabulary import terms as vocabulary
 from shared.vocabulary.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ REJECTED = events.COMMAND_REJECTED
 SENDER_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
 CLIENT, PROVIDER = "client", "provider"
 SENDER_PREFIX = {CLIENT: "ten_", PROVIDER: "prv_"}
-# The lane of an outcome when the sender has no segment to take it from (a provider, an unknown tenant).
-DEFAULT_LANE = "smb"
+# The lane of an outcome when the sender's lane is not known (an unknown sender, a malformed message).
+DEFAULT_LANE = vocabulary.DEFAULT_LANE.value
 
 
 @cache
@@ -247,14 +248,20 @@ def outcome_envelope(service: str, delivery: dict, *, lane: str, result: dict | 
 class CommandHandler(ReliableDelivery, Consumer):
     """The entrypoint behind ``@command``: a quorum queue per (command type, handler), retries, parking."""
 
-    def __init__(self, command_type: str | None, **kwargs):
+    def __init__(self, command_type: str | None, lane: str | None = None, **kwargs):
         self.command_type = command_type
+        self.laned = lane is not None  # the unknown-command handler serves every lane from one queue
+        self.lane = str(lane or DEFAULT_LANE)
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
+        self.consuming = not self.laned or self.lane_enabled()
+        if not self.consuming:
+            return  # another process consumes this lane
         service = self.container.service_name
         max_length = int(self.container.config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH)
-        self.queue = command_queue(self.command_type, service, self.method_name, max_length)
+        self.queue = command_queue(self.command_type, service, self.method_name, max_length,
+                                   self.lane if self.laned else None)
         self.max_bytes = int(settings.get("max_command_bytes"))
         self.handler_timeout = float(self.container.config.get("HANDLER_TIMEOUT_SECONDS") or HANDLER_TIMEOUT_SECONDS)
         self.declare_reliability()
@@ -415,7 +422,10 @@ def command(command_type: str | None, *, sender: str = CLIENT, lane_attr: str = 
                 return outcome_envelope(service, delivery, lane=lane, reason=exc.message, errors=exc.details), False
             return outcome_envelope(service, delivery, lane=lane, result=result), False
 
-        return CommandHandler.decorator(command_type)(handle)
+        # One entrypoint per lane, each on its lane's queue (the unknown-command handler: one, of no lane).
+        for lane in ((None,) if command_type is UNKNOWN else vocabulary.LANES):
+            handle = CommandHandler.decorator(command_type, lane=lane)(handle)
+        return handle
 
     return decorator
 

@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import datetime
 
+from shared.vocabulary.terms import Lane
 from shared.vocabulary.times import rfc3339, utc_now
 
 SPECVERSION = "1.0"
@@ -60,7 +61,7 @@ def build(
         "time": rfc3339(time or utc_now()),
         "datacontenttype": "application/json",
         "dataschema": dataschema(service, routing_key),
-        "lane": lane,
+        "lane": Lane(lane).value,  # the lane rule: shared.vocabulary.lane_of
         "correlationid": correlation_id or event_id,
         "causationid": causation_id or event_id,
         "data": data,

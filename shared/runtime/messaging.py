@@ -38,16 +38,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import eventlet
-from kombu import Connection, Queue
+from kombu import Connection, Exchange, Queue, binding
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
 from pymongo.errors import DuplicateKeyError
 
 from shared.runtime import contracts, metrics
+from shared.runtime.envelope import cloudevents_type, event_exchange
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.rpc import BROKER_GONE
 from shared.vocabulary.errors import is_transient
+from shared.vocabulary.terms import DEFAULT_LANE, LANES, known_lanes
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,85 @@ def confirming_producer(amqp_uri: str) -> Iterator[Any]:
 MAX_ERROR_CHARS = 4000
 
 
-def queue_name(source: str, routing_key: str, service: str, method: str) -> str:
-    return f"evt-{source}-{routing_key}--{service}.{method}"
+def queue_name(source: str, routing_key: str, service: str, method: str, lane: str | None = None) -> str:
+    """A handler's queue: nameko's name, and ``--<lane>`` for the queue of one workload lane."""
+    base = f"evt-{source}-{routing_key}--{service}.{method}"
+    return f"{base}--{lane}" if lane else base
+
+
+# -- lanes in the topology ---------------------------------------------------------------------------------------
+#
+# The producer still publishes to its topic exchange ``<source>.events`` under the event type, with the headers
+# ``ce-type`` and ``lane`` (shared.runtime.envelope.amqp_headers). That exchange forwards everything (``#``) to the
+# headers exchange ``<source>.events.lanes``, where each lane's queue is bound by (ce-type, lane) — or by ce-type
+# alone for an event the catalog marks ``every_lane``, so each lane's queue gets its own copy. A message without those
+# headers (or with a lane this release does not know) goes to the alternate exchange ``<source>.events.unlaned``,
+# a topic exchange where the default lane's queue is bound by the event type, as before lanes: it is handled (or
+# parked) in the default lane, never dropped. Event types keep their names; a new lane is new bindings only.
+
+LANE_HEADER = "lane"
+TYPE_HEADER = "ce-type"
+
+
+def lanes_exchange_name(source: str) -> str:
+    return f"{event_exchange(source)}.lanes"
+
+
+def unlaned_exchange_name(source: str) -> str:
+    return f"{event_exchange(source)}.unlaned"
+
+
+def lane_exchanges(source: str) -> tuple[Exchange, Exchange, Exchange]:
+    """The producer's topic exchange, its lanes (headers) exchange and the latter's alternate exchange."""
+    unlaned = Exchange(unlaned_exchange_name(source), type="topic", durable=True, auto_delete=False)
+    lanes = Exchange(lanes_exchange_name(source), type="headers", durable=True, auto_delete=False,
+                     arguments={"alternate-exchange": unlaned.name})
+    return Exchange(event_exchange(source), type="topic", durable=True, auto_delete=False), lanes, unlaned
+
+
+def forward_to_lanes(source: str) -> tuple[str, str, str]:
+    """The exchange-to-exchange binding (source exchange, destination exchange, routing key) that hands every
+    event of ``source`` to its lanes exchange."""
+    return event_exchange(source), lanes_exchange_name(source), "#"
+
+
+def declare_lane_routing(channel, source: str) -> None:
+    for exchange in lane_exchanges(source):
+        exchange(channel).declare()
+    upstream, downstream, key = forward_to_lanes(source)
+    channel.exchange_bind(destination=downstream, source=upstream, routing_key=key)
+
+
+def lane_bindings(source: str, routing_key: str, lane: str, every_lane: bool = False) -> list[binding]:
+    """How the ``lane`` queue of a handler of ``routing_key`` is bound (see above)."""
+    _, lanes, unlaned = lane_exchanges(source)
+    match = {"x-match": "all", TYPE_HEADER: cloudevents_type(source, routing_key)}
+    if not every_lane:
+        match[LANE_HEADER] = str(lane)
+    bindings = [binding(lanes, routing_key="", arguments=match)]
+    if lane == DEFAULT_LANE:
+        bindings.append(binding(unlaned, routing_key=routing_key))
+    return bindings
+
+
+def event_queue(source: str, routing_key: str, service: str, method: str, lane: str, every_lane: bool = False,
+                max_length: int = DEFAULT_QUEUE_MAX_LENGTH) -> Queue:
+    """The durable quorum queue of one handler in one lane."""
+    return consumer_queue(queue_name(source, routing_key, service, method, lane), max_length=max_length,
+                          bindings=lane_bindings(source, routing_key, lane, every_lane))
+
+
+@functools.cache
+def _every_lane_types() -> frozenset[tuple[str, str]]:
+    import json
+
+    catalog = json.loads((contracts.ROOT / "catalog.json").read_text())
+    return frozenset((event["producer"], event["type"]) for event in catalog["events"] if event.get("every_lane"))
+
+
+def every_lane(source: str, routing_key: str) -> bool:
+    """Whether the catalog marks the event as concerning every lane (a copy for each lane's queue)."""
+    return (source, routing_key) in _every_lane_types()
 
 
 def dead_letter_queue_name(service: str) -> str:
@@ -108,12 +187,24 @@ def parse_delays(value) -> tuple[float, ...]:
 
 
 def consumer_queue(name: str, exchange=None, routing_key: str | None = None,
-                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH) -> Queue:
-    """A consumer's durable quorum queue. When it is full the broker refuses (nacks) new messages instead of
-    dropping old ones, so publishers are pushed back: the relay keeps the events pending and retries."""
-    return Queue(name, exchange=exchange, routing_key=routing_key, durable=True, auto_delete=False,
+                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH, bindings: list[binding] | None = None) -> Queue:
+    """A consumer's durable quorum queue, bound to ``exchange`` under ``routing_key`` or by ``bindings``. When it
+    is full the broker refuses (nacks) new messages instead of dropping old ones, so publishers are pushed back:
+    the relay keeps the events pending and retries."""
+    options = {"bindings": bindings} if bindings else {"exchange": exchange, "routing_key": routing_key}
+    return Queue(name, durable=True, auto_delete=False, **options,
                  queue_arguments={**CONSUMER_QUEUE_ARGUMENTS, "x-max-length": int(max_length),
                                   "x-overflow": "reject-publish"})
+
+
+def queue_bindings(queue: Queue) -> list[tuple[str, str, dict]]:
+    """(exchange, routing key, arguments) of every binding of a declared queue."""
+    if queue.bindings:
+        return sorted(((b.exchange.name, b.routing_key or "", dict(b.arguments or {})) for b in queue.bindings),
+                      key=lambda found: (found[0], found[1], sorted(found[2].items())))
+    if queue.exchange is not None and queue.exchange.name:
+        return [(queue.exchange.name, queue.routing_key or "", dict(queue.binding_arguments or {}))]
+    return []
 
 
 def retry_queue(consumer_queue_name: str, delay_seconds: float) -> Queue:
@@ -206,6 +297,16 @@ class ReliableDelivery:
     """
 
     queue_consumer = ParkingQueueConsumer()
+    lane: str = DEFAULT_LANE
+
+    def lane_enabled(self) -> bool:
+        """Whether this process consumes the entrypoint's lane (config ``LANES``, ``tasklinkr run --lane``; all
+        lanes when unset)."""
+        return self.lane in known_lanes(self.container.config.get("LANES"))
+
+    def stop(self):
+        if getattr(self, "consuming", True):
+            super().stop()
 
     def declare_reliability(self) -> None:
         config = self.container.config
@@ -253,7 +354,7 @@ class ReliableDelivery:
         service = self.container.service_name
         if attempts <= len(self.retry_delays):
             delay = self.retry_delays[attempts - 1]
-            metrics.EVENTS_RETRIED.labels(service, self.method_name).inc()
+            metrics.EVENTS_RETRIED.labels(service, self.method_name, self.lane).inc()
             log.warning("%s failed (attempt %d), retrying in %.1fs: %s", self.method_name, attempts, delay,
                         exc_info[1])
             self._republish(message, retry_queue_name(self.queue.name, delay), {ATTEMPTS_HEADER: attempts})
@@ -265,7 +366,7 @@ class ReliableDelivery:
         """Try ``message`` again after a delay, its attempt count unchanged: the infrastructure failed, not it."""
         deferrals = attempts_of(message.headers, DEFERRALS_HEADER) + 1
         delay = deferral_delay(self.retry_delays, deferrals)
-        metrics.EVENTS_DEFERRED.labels(self.container.service_name, self.method_name).inc()
+        metrics.EVENTS_DEFERRED.labels(self.container.service_name, self.method_name, self.lane).inc()
         log.warning("%s met a transient failure (deferral %d, attempts unchanged), trying again in %.1fs: %r",
                     self.method_name, deferrals, delay, exc)
         self._republish(message, retry_queue_name(self.queue.name, delay), {DEFERRALS_HEADER: deferrals})
@@ -275,7 +376,7 @@ class ReliableDelivery:
     def park(self, message, reason: str, attempts: int, kind: str) -> None:
         """Move ``message`` to the service's dead-letter queue; ``kind`` (failed, contract, undecodable) labels
         the metric."""
-        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, kind).inc()
+        metrics.EVENTS_DEAD_LETTERED.labels(self.container.service_name, self.method_name, kind, self.lane).inc()
         headers = {
             ATTEMPTS_HEADER: attempts,
             "x-tasklinkr-error": reason[-MAX_ERROR_CHARS:],
@@ -315,17 +416,25 @@ class ReliableDelivery:
 
 
 class ReliableEventHandler(ReliableDelivery, EventHandler):
-    def __init__(self, *args, check_contract: bool = True, **kwargs):
+    """One handler's consumer of one lane's queue (``subscribe`` registers one per lane)."""
+
+    def __init__(self, *args, lane: str = DEFAULT_LANE, check_contract: bool = True, **kwargs):
         self.check_contract = check_contract
+        self.lane = str(lane)
         super().__init__(*args, **kwargs)
 
     def setup(self):
-        super().setup()
+        self.consuming = self.lane_enabled()
+        if not self.consuming:
+            return  # another process consumes this lane: no queue, no consumer
         config = self.container.config
-        # Same name and binding as nameko's, declared as a quorum queue.
-        self.queue = consumer_queue(self.queue.name, self.queue.exchange, self.event_type,
-                                    int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
+        self.queue = event_queue(self.source_service, self.event_type, self.container.service_name,
+                                 self.method_name, self.lane, every_lane(self.source_service, self.event_type),
+                                 int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
+        with Connection(config["AMQP_URI"]) as connection:
+            declare_lane_routing(connection.channel(), self.source_service)
         self.declare_reliability()
+        self.queue_consumer.register_provider(self)
 
     # -- receiving -------------------------------------------------------------------------------------------
 
@@ -382,12 +491,19 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
                 outcome["value"] = "failed"
                 raise
             finally:
-                metrics.HANDLER_SECONDS.labels(self.name, method.__name__).observe(time.perf_counter() - started)
-                metrics.EVENTS_CONSUMED.labels(self.name, method.__name__, outcome["value"]).inc()
+                lane = envelope.get("lane") if envelope.get("lane") in LANES else DEFAULT_LANE
+                metrics.HANDLER_SECONDS.labels(self.name, method.__name__, lane).observe(
+                    time.perf_counter() - started)
+                metrics.EVENTS_CONSUMED.labels(self.name, method.__name__, outcome["value"], lane).inc()
 
-        return ReliableEventHandler.decorator(
-            source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True, check_contract=check_contract
-        )(handle)
+        # One entrypoint per lane, each on its lane's queue. The claim (consumer = service.handler) is shared by
+        # the lanes: an every_lane event reaches each lane's queue and is applied once per service, by whichever
+        # copy comes first (the other is answered as a duplicate), so neither lane waits for the other's backlog.
+        for lane in LANES:
+            handle = ReliableEventHandler.decorator(
+                source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True,
+                check_contract=check_contract, lane=lane)(handle)
+        return handle
 
     return decorator
 

@@ -2,7 +2,8 @@
 
 Every service process serves its own on ``TASKLINKR_<SERVICE>_METRICS_PORT``: ``auto`` (the default) is 9100 plus
 the service's place in the list (providers 9101, postings 9102, matching 9103, contracting 9104, billing 9105,
-gateway 9106), ``off`` turns it off.
+gateway 9106), ``off`` turns it off. The consumers' series carry the workload ``lane`` of the message (for a
+retry or a parked message, the lane of the queue it came from).
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ log = logging.getLogger(__name__)
 EVENTS_PUBLISHED = Counter("tasklinkr_events_published_total", "Events the outbox relay published (confirmed and "
                            "routed).", ["service"])
 EVENTS_CONSUMED = Counter("tasklinkr_events_consumed_total", "Events handled, by outcome (applied, duplicate, "
-                          "failed).", ["service", "handler", "outcome"])
+                          "failed), per workload lane.", ["service", "handler", "outcome", "lane"])
 EVENTS_RETRIED = Counter("tasklinkr_events_retried_total", "Failed deliveries sent to a delay queue for another "
-                         "attempt.", ["service", "handler"])
+                         "attempt.", ["service", "handler", "lane"])
 EVENTS_DEFERRED = Counter("tasklinkr_events_deferred_total", "Deliveries that met a transient infrastructure failure "
                           "(database down, not primary, a conflict) and were sent to a delay queue without spending "
-                          "an attempt.", ["service", "handler"])
+                          "an attempt.", ["service", "handler", "lane"])
 EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages parked in the dead-letter queue.",
-                               ["service", "handler", "reason"])
+                               ["service", "handler", "reason", "lane"])
 EVENTS_REFUSED = Counter("tasklinkr_events_refused_total", "Events the broker refused (reason nack: a full queue) or "
                          "could not route (unroutable: no queue bound); they stay pending and are published again.",
                          ["service", "reason"])
 OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])
-HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.", ["service", "handler"],
+HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.",
+                            ["service", "handler", "lane"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 OUTBOX_OLDEST_PENDING_AGE = Gauge("tasklinkr_outbox_oldest_pending_age_seconds", "Age of the oldest committed event "
                                   "not yet confirmed by the broker (0 when none is pending).", ["service"])

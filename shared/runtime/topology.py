@@ -17,7 +17,16 @@ from kombu import Connection, Exchange, Queue
 
 from shared.runtime import config as settings
 from shared.runtime.envelope import event_exchange
-from shared.runtime.messaging import consumer_queue, dead_letter_queue, parse_delays, queue_name, retry_queue
+from shared.runtime.messaging import (
+    consumer_queue,
+    dead_letter_queue,
+    event_queue,
+    forward_to_lanes,
+    lane_exchanges,
+    parse_delays,
+    retry_queue,
+)
+from shared.vocabulary.terms import DEFAULT_LANE, LANES
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +44,52 @@ UNROUTED_COMMANDS_EXCHANGE = "tasklinkr.inbound.unrouted"
 UNKNOWN = None  # the command type of the handler that answers commands nobody handles
 
 
+# Inbound commands travel in their sender's lane. Senders publish to the inbound exchange as before; the broker
+# routes the commands of a sender granted access in another lane than the default (``shared.tools.brokeradmin.grant``
+# binds ``<sender>.#`` from the inbound exchange to ``tasklinkr.inbound.<lane>``), and everything else falls to the
+# inbound exchange's alternate exchange, the default lane's ``tasklinkr.inbound.<default lane>``. Each lane's
+# exchange binds that lane's command queues under ``*.<type>``; what it routes nowhere goes to the unrouted exchange.
+
+
 def inbound_exchange() -> Exchange:
     return Exchange(INBOUND_EXCHANGE, type="topic", durable=True, auto_delete=False,
+                    arguments={"alternate-exchange": inbound_lane_exchange_name(DEFAULT_LANE)})
+
+
+def inbound_lane_exchange_name(lane: str) -> str:
+    return f"{INBOUND_EXCHANGE}.{lane}"
+
+
+def inbound_lane_exchange(lane: str) -> Exchange:
+    return Exchange(inbound_lane_exchange_name(lane), type="topic", durable=True, auto_delete=False,
                     arguments={"alternate-exchange": UNROUTED_COMMANDS_EXCHANGE})
 
 
-def command_queue_name(command_type: str | None, service: str, method: str) -> str:
-    return f"cmd-{command_type or 'unknown'}--{service}.{method}"
+def sender_lane_binding(sender_id: str, lane: str) -> tuple[str, str, str] | None:
+    """The exchange-to-exchange binding (source, destination, routing key) that takes a sender's commands to its
+    lane; None for the default lane, which needs none."""
+    if str(lane) == DEFAULT_LANE:
+        return None
+    return INBOUND_EXCHANGE, inbound_lane_exchange_name(lane), f"{sender_id}.#"
 
 
-def command_queue(command_type: str | None, service: str, method: str, max_length: int) -> Queue:
-    """A command handler's durable quorum queue: bound to the inbound exchange under ``*.<type>`` (any tenant),
-    or, for the unknown-command handler, to the exchange that receives what nothing else routed."""
+def command_queue_name(command_type: str | None, service: str, method: str, lane: str | None = None) -> str:
+    base = f"cmd-{command_type or 'unknown'}--{service}.{method}"
+    return f"{base}--{lane}" if lane else base
+
+
+def command_queue(command_type: str | None, service: str, method: str, max_length: int,
+                  lane: str | None = None) -> Queue:
+    """A command handler's durable quorum queue in ``lane``: bound to the lane's inbound exchange under
+    ``*.<type>`` (any sender), or, for the unknown-command handler (of no lane), to the exchange that receives
+    what nothing else routed."""
     if command_type is UNKNOWN:
-        exchange, key = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True, auto_delete=False), ""
+        exchange, key, lane = Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
+                                       auto_delete=False), "", None
     else:
-        exchange, key = inbound_exchange(), f"*.{command_type}"
-    return consumer_queue(command_queue_name(command_type, service, method), exchange, key, max_length)
+        lane = str(lane or DEFAULT_LANE)
+        exchange, key = inbound_lane_exchange(lane), f"*.{command_type}"
+    return consumer_queue(command_queue_name(command_type, service, method, lane), exchange, key, max_length)
 
 
 def load_catalog(path: Path = CATALOG) -> dict:
@@ -59,14 +97,28 @@ def load_catalog(path: Path = CATALOG) -> dict:
         return json.load(fh)
 
 
+def consumed_producers(catalog: dict) -> list[str]:
+    """The producers whose events some service consumes (their events are routed by lane)."""
+    return list(dict.fromkeys(event["producer"] for event in catalog["events"]
+                              if not event.get("feed_only") and event.get("consumers")))
+
+
+def exchange_bindings(catalog: dict) -> list[tuple[str, str, str]]:
+    """(source exchange, destination exchange, routing key): each consumed producer's exchange forwards everything
+    to its lanes exchange (``shared.runtime.messaging``, lanes in the topology)."""
+    return [forward_to_lanes(producer) for producer in consumed_producers(catalog)]
+
+
 def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Exchange], list[Queue]]:
-    """The tenant feed and inbound exchanges; each producer's exchange; each consumer's queue, its retry (delay)
-    queues, and its service's DLQ."""
+    """The tenant feed and inbound exchanges; each producer's exchange (with its lanes and unlaned exchanges when
+    its events are consumed); each consumer's queue per lane, their retry (delay) queues, and its service's DLQ.
+    The exchange-to-exchange bindings are ``exchange_bindings``."""
     exchanges: dict[str, Exchange] = {
         FEED_EXCHANGE: Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False),
         UNROUTED_COMMANDS_EXCHANGE: Exchange(UNROUTED_COMMANDS_EXCHANGE, type="fanout", durable=True,
                                              auto_delete=False),
         INBOUND_EXCHANGE: inbound_exchange(),
+        **{inbound_lane_exchange_name(lane): inbound_lane_exchange(lane) for lane in LANES},
     }
     queues: list[Queue] = []
     dead_letter_queues: dict[str, Queue] = {}
@@ -74,34 +126,42 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
         if event.get("feed_only"):
             continue  # published straight to the tenant feed, which is declared above
         name = event_exchange(event["producer"])
-        exchange = exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        exchanges.setdefault(name, Exchange(name, type="topic", durable=True, auto_delete=False))
+        if event.get("consumers"):
+            for exchange in lane_exchanges(event["producer"])[1:]:
+                exchanges.setdefault(exchange.name, exchange)
         for consumer in event.get("consumers", []):
             service = consumer["service"]
-            name = queue_name(event["producer"], event["type"], service, consumer["handler"])
-            queues.append(consumer_queue(name, exchange, event["type"],
-                                         settings.get("queue_max_length", service, environ)))
             delays = parse_delays(settings.get("retry_delays", service, environ))
-            queues.extend(retry_queue(name, delay) for delay in delays)
+            for lane in LANES:
+                queue = event_queue(event["producer"], event["type"], service, consumer["handler"], lane,
+                                    bool(event.get("every_lane")), settings.get("queue_max_length", service, environ))
+                queues.append(queue)
+                queues.extend(retry_queue(queue.name, delay) for delay in delays)
             dead_letter_queues.setdefault(service, dead_letter_queue(service))
     for handler in catalog.get("commands", []):
         service = handler["service"]
-        queues.append(command_queue(handler["type"], service, handler["handler"],
-                                    settings.get("queue_max_length", service, environ)))
         delays = parse_delays(settings.get("retry_delays", service, environ))
-        queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
+        for lane in ((None,) if handler["type"] is UNKNOWN else LANES):
+            queues.append(command_queue(handler["type"], service, handler["handler"],
+                                        settings.get("queue_max_length", service, environ), lane))
+            queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
         dead_letter_queues.setdefault(service, dead_letter_queue(service))
     return list(exchanges.values()), queues + list(dead_letter_queues.values())
 
 
 def apply(amqp_uri: str, catalog: dict | None = None, environ: dict | None = None) -> dict:
     """Declare exchanges, queues and bindings (idempotent). Returns what was declared."""
-    exchanges, queues = declarations(catalog or load_catalog(), environ)
+    catalog = catalog or load_catalog()
+    exchanges, queues = declarations(catalog, environ)
     with Connection(amqp_uri, connect_timeout=10) as connection:
         channel = connection.channel()
         for exchange in exchanges:
             exchange(channel).declare()
         for queue in queues:
             queue(channel).declare()
+        for source, destination, key in exchange_bindings(catalog):
+            channel.exchange_bind(destination=destination, source=source, routing_key=key)
     return {"exchanges": [e.name for e in exchanges], "queues": [q.name for q in queues]}
 
 

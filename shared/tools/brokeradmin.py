@@ -44,8 +44,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE
+from shared.runtime.topology import FEED_EXCHANGE, INBOUND_EXCHANGE, sender_lane_binding
 from shared.vocabulary.errors import DomainError, NotFound
+from shared.vocabulary.terms import lane_of
 
 # A client organisation (tenant) or a provider: each integrates as its own broker user named by its id.
 PARTY_ID = re.compile(r"^(ten|prv)_[0-9a-f]{32}$")
@@ -96,17 +97,18 @@ def permissions_for(tenant_id: str) -> dict:
     }
 
 
-def platform_knows(amqp_uri: str, timeout: float = 10.0) -> Callable[[str], bool]:
-    """``known(id)`` for ``grant``: asks postings about a tenant id, providers about a provider id, over RPC."""
+def platform_knows(amqp_uri: str, timeout: float = 10.0) -> Callable[[str], str | bool]:
+    """``known(id)`` for ``grant``: asks postings about a tenant id, providers about a provider id, over RPC, and
+    answers the sender's lane (``shared.vocabulary.lane_of``: a tenant's segment, a provider's kind), or False."""
 
-    def known(party_id: str) -> bool:
+    def known(party_id: str) -> str | bool:
         from nameko.exceptions import RemoteError
         from nameko.standalone.rpc import ServiceRpcProxy
 
         service, method = ("providers", "get") if party_id.startswith("prv_") else ("postings", "get_tenant")
         try:
             with ServiceRpcProxy(service, {"AMQP_URI": amqp_uri}, timeout=timeout) as proxy:
-                getattr(proxy, method)(party_id)
+                party = getattr(proxy, method)(party_id)
         except NotFound:
             return False
         except (DomainError, RemoteError) as exc:
@@ -114,7 +116,9 @@ def platform_knows(amqp_uri: str, timeout: float = 10.0) -> Callable[[str], bool
         except Exception as exc:  # a timeout, no broker: grant nothing rather than guess
             raise BrokerAdminError(f"{service} did not answer whether {party_id} exists ({exc!r}); is the "
                                    "platform running?") from exc
-        return True
+        if party_id.startswith("prv_"):
+            return lane_of(provider_kind=party["kind"]).value
+        return lane_of(segment=party["segment"]).value
 
     return known
 
@@ -154,14 +158,23 @@ class BrokerAdmin:
         return quote(self.vhost, safe="")
 
     def grant(self, tenant_id: str, password: str | None = None,
-              known: Callable[[str], bool] | None = None) -> TenantCredentials:
+              known: Callable[[str], str | bool] | None = None) -> TenantCredentials:
         """Create the tenant's user (a new password each time: granting again re-keys it) with its rights and
-        limits. ``known(id)`` says whether the platform knows the tenant or provider; one it does not is refused."""
+        limits. ``known(id)`` says whether the platform knows the tenant or provider (one it does not is refused)
+        and may answer its lane: the sender's commands are then routed to that lane's queues
+        (``shared.runtime.topology.sender_lane_binding``), while the sender publishes to the inbound exchange as
+        ever."""
         if not PARTY_ID.match(tenant_id or ""):
             raise BrokerAdminError(f"not a tenant or provider id: {tenant_id!r} (expected ten_ or prv_ and 32 hex "
                                    "digits)")
-        if known is not None and not known(tenant_id):
+        found = known(tenant_id) if known is not None else True
+        if not found:
             raise BrokerAdminError(f"no tenant or provider {tenant_id} on this platform")
+        lane_binding = sender_lane_binding(tenant_id, found) if isinstance(found, str) else None
+        if lane_binding:
+            source, destination, key = lane_binding
+            self._call("POST", f"/bindings/{self._vhost}/e/{quote(source, safe='')}/e/{quote(destination, safe='')}",
+                       {"routing_key": key})
         password = password or secrets.token_urlsafe(32)
         user = quote(tenant_id, safe="")
         rights = permissions_for(tenant_id)

@@ -33,11 +33,20 @@ def _configure() -> None:
 
 
 @app.command()
-def run(service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}")) -> None:
+def run(
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}"),
+    lane: list[str] = typer.Option(None, "--lane", help="Consume only this workload lane's queues (enterprise, "
+                                   "smb; repeat for several); default: every lane."),
+) -> None:
     """Run one service in the foreground (what docker compose and `tasklinkr up` start per service)."""
     from shared.tools.runner import run as run_service
+    from shared.vocabulary.terms import known_lanes
 
-    run_service(service)
+    try:
+        known_lanes(lane)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lane") from exc
+    run_service(service, lane)
 
 
 @app.command()
@@ -249,11 +258,11 @@ def access_sweep() -> None:
 
 @app.command()
 def status() -> None:
-    """Outbox backlog per service and the depth of every queue."""
+    """Outbox backlog per service, the messages waiting per workload lane, and the depth of every queue."""
     from rich.console import Console
     from rich.table import Table
 
-    from shared.tools.operations import outbox_backlog, queue_depths
+    from shared.tools.operations import outbox_backlog, queue_depths, queue_lane
     from shared.tools.runner import runnable_services
 
     console = Console()
@@ -263,9 +272,19 @@ def status() -> None:
             value = outbox_backlog(name)
             backlog.add_row(name, "database not configured or not answering" if value is None else str(value))
     console.print(backlog)
-    depths = Table("queue", "messages", "consumers")
+    depths = Table("queue", "lane", "messages", "consumers")
+    lanes: dict[str, list[int]] = {}
     for name, messages, consumers in queue_depths(settings.get("amqp_uri")):
-        depths.add_row(name, "missing" if messages < 0 else str(messages), str(consumers))
+        lane = queue_lane(name) or "-"
+        depths.add_row(name, lane, "missing" if messages < 0 else str(messages), str(consumers))
+        if lane != "-" and messages >= 0:
+            total = lanes.setdefault(lane, [0, 0])
+            total[0] += messages
+            total[1] += consumers
+    per_lane = Table("lane", "messages waiting", "consumers")
+    for lane, (messages, consumers) in lanes.items():
+        per_lane.add_row(lane, str(messages), str(consumers))
+    console.print(per_lane)
     console.print(depths)
 
 

@@ -16,6 +16,7 @@ from shared.runtime.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_le
 from shared.runtime.outbox import pending_count
 from shared.runtime.topology import declarations, load_catalog
 from shared.tools import embedded
+from shared.vocabulary.terms import LANES
 
 # Set by the broker on delivery; a copy must not carry the original's count as its own.
 BROKER_HEADERS = ("x-delivery-count",)
@@ -167,6 +168,13 @@ def _depth(connection: Connection, name: str) -> tuple[int, int]:
             pass
 
 
+def queue_lane(name: str) -> str | None:
+    """The workload lane of a queue of the topology (``…--<lane>``, and its ``.retry-<ms>`` delay queues); None
+    for a queue of no lane (a dead-letter queue, the unknown-command handler's)."""
+    tail = name.rsplit("--", 1)[-1].split(".retry-", 1)[0] if "--" in name else ""
+    return tail if tail in LANES else None
+
+
 def queue_depths(amqp_uri: str) -> list[tuple[str, int, int]]:
     """(queue, messages, consumers) for every queue of the topology that exists on the broker."""
     _, queues = declarations(load_catalog())
@@ -194,4 +202,4 @@ def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
 
 
 __all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_counts", "dead_letter_queue_name",
-           "outbox_backlog", "queue_depths"]
+           "outbox_backlog", "queue_depths", "queue_lane"]

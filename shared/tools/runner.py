@@ -33,12 +33,17 @@ def service_class(name: str) -> type:
     raise SystemExit(f"services/{name}/service.py defines no service class named {name!r}")
 
 
-def run(name: str) -> None:
+def run(name: str, lanes: list[str] | None = None) -> None:
+    """Run service ``name``, consuming only ``lanes`` (its event queues of those lanes; all lanes when empty)."""
     from nameko.cli.run import run as nameko_run
 
+    from shared.vocabulary.terms import known_lanes
+
     config = settings.nameko_config(name)
+    consumed = known_lanes(lanes)
+    config["LANES"] = [lane.value for lane in consumed]
     configure_logging(name, config["LOG_LEVEL"], config["LOG_FORMAT"])
     cls = service_class(name)
     serve_metrics(name)
-    log.info("starting %s", name)
+    log.info("starting %s (lanes: %s)", name, ", ".join(config["LANES"]))
     nameko_run([cls], config)

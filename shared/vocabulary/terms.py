@@ -147,15 +147,60 @@ class Shoring(StrEnum):
 
 
 class Lane(StrEnum):
-    """Workload lane carried by every event and command, so consumers can run per lane."""
+    """Workload lane carried by every event and command: each lane has its own queues and consumers, so large work
+    and small work scale independently and a flood in one does not slow the other (docs/architecture.md, Lanes)."""
 
-    ENTERPRISE = "enterprise"
-    SMB = "smb"
+    ENTERPRISE = "enterprise"  # large work: enterprise organisations; BPO, ITO and KPO firms
+    SMB = "smb"  # small work: small businesses; virtual assistants and freelancers
 
 
 class ProviderKind(StrEnum):
     INDIVIDUAL = "individual"
     FIRM = "firm"
+
+
+LANES = tuple(Lane)
+# The lane of a message that names none (or one this release does not know), and of work that belongs to nobody.
+DEFAULT_LANE = Lane.SMB
+# A client organisation's segment (postings' tenants) is the size of its work: the segments are the lanes' names.
+SEGMENTS = tuple(lane.value for lane in Lane)
+
+
+def lane_of(*, segment: str | None = None, provider_kind: str | None = None) -> Lane:
+    """THE lane rule: the lane of an event or command is the lane of the work it belongs to.
+
+    - Work of a client organisation (its tenant record, postings, proposals, shortlists, contracts, SLAs, invoices,
+      payments, and the commands its systems send): the client's ``segment`` (enterprise or smb). Events about
+      a contract or an invoice carry the lane their contract was created in, which came from the award's client.
+    - Work that is a provider's alone (its profile, and the commands its systems send): by ``provider_kind``, a
+      firm (BPO/ITO/KPO) is large work, an individual (virtual assistant, freelancer) small work.
+    - Anything else: ``DEFAULT_LANE``.
+
+    A provider's profile events concern every lane (matching ranks a provider for postings of both lanes): the
+    catalog marks them ``every_lane`` and the topology delivers a copy to each lane's queue
+    (``shared.runtime.topology``); their envelope still carries the provider's own lane from this rule.
+    """
+    if segment is not None:
+        if segment not in SEGMENTS:
+            raise ValueError(f"unknown segment {segment!r}; one of {', '.join(SEGMENTS)}")
+        return Lane(segment)
+    if provider_kind is not None:
+        if provider_kind not in tuple(ProviderKind):
+            raise ValueError(f"unknown provider kind {provider_kind!r}")
+        return Lane.ENTERPRISE if provider_kind == ProviderKind.FIRM else Lane.SMB
+    return DEFAULT_LANE
+
+
+def known_lanes(names) -> tuple[Lane, ...]:
+    """``names`` (``--lane`` values, a config list or a comma-separated string) as lanes, in the lanes' order; all
+    lanes when empty. An unknown name is a ValueError."""
+    if isinstance(names, str):
+        names = [part.strip() for part in names.split(",")]
+    wanted = {name for name in (names or ()) if name}
+    unknown = wanted - set(SEGMENTS)
+    if unknown:
+        raise ValueError(f"unknown lane(s) {', '.join(sorted(unknown))}; choose from {', '.join(SEGMENTS)}")
+    return tuple(lane for lane in Lane if not wanted or lane in wanted)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

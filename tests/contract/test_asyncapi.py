@@ -98,9 +98,9 @@ def test_producer_sends_and_every_consumer_receives(document, event):
     for consumer in event.get("consumers", []):
         receive = document["operations"][f"{consumer['service']}.{consumer['handler']}"]
         assert receive["action"] == "receive" and receive["channel"] == channel_ref
-        assert receive["x-amqp-queue"] == (
-            f"evt-{producer}-{routing_key}--{consumer['service']}.{consumer['handler']}"
-        )
+        assert receive["x-amqp-queues"] == {
+            lane: f"evt-{producer}-{routing_key}--{consumer['service']}.{consumer['handler']}--{lane}"
+            for lane in ("enterprise", "smb")}
 
 
 def test_every_reference_inside_the_document_resolves(document):
@@ -156,4 +156,6 @@ def test_every_command_has_a_channel_the_tenant_sends_on_and_its_handler_receive
     assert document["operations"][f"tenant.send.{command['type']}"]["action"] == "send"
     receive = document["operations"][f"{command['service']}.{command['handler']}"]
     assert receive["action"] == "receive"
-    assert receive["x-amqp-queue"] == f"cmd-{command['type']}--{command['service']}.{command['handler']}"
+    assert receive["x-amqp-queues"] == {
+        lane: f"cmd-{command['type']}--{command['service']}.{command['handler']}--{lane}"
+        for lane in ("enterprise", "smb")}

@@ -12,6 +12,7 @@ from nameko.rpc import Rpc
 from typer.testing import CliRunner
 
 from shared.runtime import config as settings
+from shared.runtime.messaging import queue_bindings
 from shared.runtime.topology import declarations, load_catalog
 from shared.tools.runner import runnable_services, service_class
 from tests.contract import manifests
@@ -49,7 +50,7 @@ def consumed_queues() -> dict[str, list[str]]:
     _, queues = declarations(load_catalog(), environ={"TASKLINKR_CONFIG_FILE": "/dev/null"})
     by_service: dict[str, list[str]] = {}
     for queue in queues:
-        if queue.exchange is not None and queue.exchange.name:
+        if queue_bindings(queue):
             by_service.setdefault(queue.name.split("--")[1].split(".")[0], []).append(queue.name)
     for service in runnable_services():
         entrypoints = {e for m in vars(service_class(service)).values() for e in getattr(m, "nameko_entrypoints", ())}

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.runtime.topology import declarations, load_catalog
+from shared.runtime.messaging import queue_bindings
+from shared.runtime.topology import consumed_producers, declarations, exchange_bindings, load_catalog
+from shared.vocabulary.terms import LANES
 from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +61,12 @@ def test_every_exchange_is_declared_as_topology_declares_it(committed, topology)
     }
     assert actual == expected
     assert all(e["durable"] for e in committed["exchanges"])
-    # Topic exchanges, but for the fanout that catches commands the inbound exchange routes nowhere.
-    assert {e["name"] for e in committed["exchanges"] if e["type"] != "topic"} == {"tasklinkr.inbound.unrouted"}
+    # Topic exchanges, but for the fanout that catches commands the inbound exchange routes nowhere and the
+    # headers exchanges that route each producer's events by lane.
+    assert {e["name"] for e in committed["exchanges"] if e["type"] not in ("topic", "headers")} == {
+        "tasklinkr.inbound.unrouted"}
+    assert {e["name"] for e in committed["exchanges"] if e["type"] == "headers"} == {
+        f"{producer}.events.lanes" for producer in consumed_producers(load_catalog())}
     assert {e["vhost"] for e in committed["exchanges"]} == {"/"}
 
 
@@ -75,22 +81,35 @@ def test_every_queue_is_declared_as_topology_declares_it(committed, topology):
     assert all(q["durable"] for q in committed["queues"])
 
 
-def test_every_consumer_queue_is_bound_by_its_event_type(committed, topology):
+def test_every_consumer_queue_is_bound_as_the_topology_binds_it(committed, topology):
     _, queues = topology
-    expected = sorted(
-        (q.exchange.name, q.name, q.routing_key) for q in queues if q.exchange is not None and q.exchange.name
-    )
-    actual = sorted((b["source"], b["destination"], b["routing_key"]) for b in committed["bindings"])
+    expected = sorted((source, q.name, key) for q in queues for source, key, _ in queue_bindings(q))
+    expected += sorted((source, destination, key) for source, destination, key in exchange_bindings(load_catalog()))
+    actual = sorted((b["source"], b["destination"], b["routing_key"])
+                    for b in committed["bindings"] if b["destination_type"] == "queue")
+    actual += sorted((b["source"], b["destination"], b["routing_key"])
+                     for b in committed["bindings"] if b["destination_type"] == "exchange")
     assert actual == expected
-    assert {b["destination_type"] for b in committed["bindings"]} == {"queue"}
 
 
-def test_every_catalog_consumer_has_its_nameko_queue_and_binding(committed):
-    bindings = {(b["source"], b["destination"], b["routing_key"]) for b in committed["bindings"]}
+def test_every_catalog_consumer_has_a_queue_per_lane_bound_by_type_and_lane(committed):
+    bindings = {(b["source"], b["destination"], json.dumps(b["arguments"], sort_keys=True))
+                for b in committed["bindings"]}
+    forwarded = {(b["source"], b["destination"], b["routing_key"]) for b in committed["bindings"]
+                 if b["destination_type"] == "exchange"}
     for event in load_catalog()["events"]:
+        producer = event["producer"]
         for consumer in event.get("consumers", []):
-            queue = f"evt-{event['producer']}-{event['type']}--{consumer['service']}.{consumer['handler']}"
-            assert (f"{event['producer']}.events", queue, event["type"]) in bindings
+            assert (f"{producer}.events", f"{producer}.events.lanes", "#") in forwarded
+            for lane in LANES:
+                queue = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}--{lane}"
+                match = {"x-match": "all", "ce-type": f"tasklinkr.{producer}.{event['type']}"}
+                if not event.get("every_lane"):
+                    match["lane"] = lane
+                assert (f"{producer}.events.lanes", queue, json.dumps(match, sort_keys=True)) in bindings
+            # What carries no lane is handled in the default lane, never dropped.
+            default = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}--smb"
+            assert (f"{producer}.events.unlaned", default, "{}") in bindings
 
 
 def test_the_definitions_match_declarations_of_the_catalog(committed):

@@ -4,6 +4,7 @@ A provider registers, a client posts a task, both are visible through the API, a
 over RabbitMQ into each service's own database, in the documented envelope and valid against contracts-schema/.
 """
 
+import re
 import time
 import uuid
 
@@ -85,7 +86,8 @@ def test_a_provider_registers_a_client_publishes_a_posting_and_both_travel_as_va
 
     # Operators see the flow in each service's Prometheus metrics.
     assert 'tasklinkr_events_published_total{service="postings"}' in stack.metrics("postings")
-    assert 'handler="on_posting_published",outcome="applied",service="matching"' in stack.metrics("matching")
+    assert re.search(r'handler="on_posting_published",lane="(enterprise|smb)",outcome="applied",service="matching"',
+                     stack.metrics("matching"))
 
 
 def test_a_second_tenant_cannot_read_or_change_the_first_tenants_posting(stack):

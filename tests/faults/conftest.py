@@ -26,7 +26,7 @@ from tests.faults.harness import (
 from tests.support.infra import free_port, unique_name
 from tests.support.kit import dead_letters
 
-CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry"
+CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry--smb"
 # The management API refreshes its queue figures every 5 s: "no message unacknowledged" is believed only after
 # it held for longer than that.
 STATS_REFRESH_SECONDS = 5.0

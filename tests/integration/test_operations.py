@@ -67,9 +67,21 @@ def test_purge_asks_first_and_then_empties_the_dead_letter_queue(flaky, amqp_uri
 
 def test_status_shows_every_queue_of_the_topology_with_its_depth(flaky, amqp_uri):
     rows = {name: (messages, consumers) for name, messages, consumers in queue_depths(amqp_uri)}
-    consumer_queue = "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made"
+    consumer_queue = "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made--smb"
     assert rows[consumer_queue][1] == 1
     assert "dlq.flakyconsumer" in rows
+
+
+def test_status_shows_the_lane_of_each_queue_and_the_work_waiting_per_lane(flaky, amqp_uri):
+    from typer.testing import CliRunner
+
+    from shared.tools.cli import app
+
+    result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})  # a row per line, names unbroken
+    assert result.exit_code == 0, result.output
+    assert "messages waiting" in result.output
+    row = next(line for line in result.output.splitlines() if "flakyconsumer.on_thing_made--enterprise" in line)
+    assert "enterprise" in row.split("flakyconsumer.on_thing_made--enterprise", 1)[1]
 
 
 def park_in_order(amqp_uri: str, letters: DeadLetters, *thing_ids: str) -> list[dict]:

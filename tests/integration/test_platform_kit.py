@@ -127,7 +127,7 @@ def test_a_handler_that_always_fails_is_dead_lettered_with_its_error_and_others_
     assert json.loads(body)["data"]["thing_id"] == "doomed"
     assert headers["x-tasklinkr-attempts"] == 3
     assert "doomed fails on purpose" in headers["x-tasklinkr-error"]
-    assert headers["x-tasklinkr-original-queue"] == "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made"
+    assert headers["x-tasklinkr-original-queue"] == "evt-kitproducer-thing.made.v1--flakyconsumer.on_thing_made--smb"
     assert seen.find_one({"_id": "doomed"}) is None
 
 

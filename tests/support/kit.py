@@ -1,11 +1,11 @@
 """Small test-only services and helpers that exercise the platform kit against a real broker and database."""
 
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection, Exchange, Producer
 from nameko.rpc import rpc
 
 from shared.runtime.envelope import build
-from shared.runtime.messaging import subscribe
+from shared.runtime.messaging import dead_letter_queue, subscribe
 from shared.runtime.persistence import Database
 
 FIXED: set[str] = set()  # thing ids whose handler has been "fixed" (for replay tests)
@@ -96,7 +96,8 @@ def thing(thing_id, **data):
 def dead_letters(amqp_uri, service):
     parked = []
     with Connection(amqp_uri) as conn:
-        queue = Queue(f"dlq.{service}", queue_arguments={"x-queue-type": "quorum"})(conn.channel())
+        queue = dead_letter_queue(service)(conn.channel())
+        queue.declare()  # a fresh vhost has none until a consumer of the service started
         while (message := queue.get(no_ack=False)) is not None:
             parked.append((message.body, dict(message.headers)))
             message.ack()

@@ -22,3 +22,19 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
                 raise
         time.sleep(interval)
     return False
+
+
+def applied(container, event_id: str, timeout: float = 20.0) -> bool:
+    """Whether the service in ``container`` recorded ``event_id`` as applied within ``timeout`` seconds.
+
+    An event the catalog marks every_lane reaches one queue per lane: an ``entrypoint_waiter`` may return on the
+    copy that lost the race (answered as a duplicate, or deferred after a write conflict) before the other commits.
+    """
+    from pymongo import MongoClient
+
+    from shared.runtime.inbox import APPLIED_EVENTS
+
+    config = container.config
+    with MongoClient(config["MONGO_URI"]) as client:
+        records = client[config["MONGO_DATABASE"]][APPLIED_EVENTS]
+        return wait_for(lambda: records.find_one({"event_id": event_id}) is not None, timeout=timeout)

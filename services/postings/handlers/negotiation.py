@@ -17,6 +17,7 @@ from nameko.exceptions import RemoteError, UnknownService
 from shared.runtime.persistence import Store, UnitOfWork, is_duplicate
 from shared.vocabulary import paging
 from shared.vocabulary.errors import Conflict, DomainError, NotFound
+from shared.vocabulary.terms import lane_of
 
 from .. import domain, events, repository, schemas
 from ..repository import NegotiationRepository
@@ -255,11 +256,11 @@ def award_posting(uow: UnitOfWork, tenant_id: str, posting_id: str, proposal_id:
     start = domain.agreed_start_date(after, awarded["terms"]).isoformat()
     uow.emit(events.POSTING_AWARDED, subject=after["id"],
              data=events.posting_awarded(wire, tenant, schemas.proposal_to_wire(awarded), start),
-             lane=tenant["segment"], tenant=tenant["id"])
+             lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
     return wire
 
 
 def _emit_submitted(uow: UnitOfWork, tenant: dict, proposal: dict) -> None:
     uow.emit(events.PROPOSAL_SUBMITTED, subject=proposal["id"],
              data=events.proposal_submitted(proposal, proposal["history"][-1]),
-             lane=tenant["segment"], tenant=tenant["id"])
+             lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.runtime.persistence import Store, UnitOfWork, is_duplicate
 from shared.vocabulary import paging
 from shared.vocabulary.errors import Conflict
+from shared.vocabulary.terms import lane_of
 
 from .. import domain, events, repository, schemas
 from ..repository import NegotiationRepository, Repository
@@ -67,7 +68,7 @@ def update_posting(uow: UnitOfWork, tenant_id: str, posting_id: str, loaded: dic
     wire = schemas.posting_to_wire(after)
     if after["status"] == domain.Status.OPEN:
         uow.emit(events.POSTING_UPDATED, subject=after["id"], data=events.posting_updated(wire, changed),
-                 lane=tenant["segment"], tenant=tenant["id"])
+                 lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
     return wire
 
 
@@ -87,7 +88,7 @@ def _publish(uow: UnitOfWork, repo: Repository, tenant: dict, draft: dict, confi
     store_posting(repo, draft, after)
     wire = schemas.posting_to_wire(after)
     uow.emit(events.POSTING_PUBLISHED, subject=after["id"], data=events.posting_published(wire),
-             lane=tenant["segment"], tenant=tenant["id"])
+             lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
     return wire
 
 
@@ -106,7 +107,7 @@ def cancel_posting(uow: UnitOfWork, tenant_id: str, posting_id: str, reason: str
     # Only providers who could see the posting need to hear that it is gone.
     if before["status"] == domain.Status.OPEN:
         uow.emit(events.POSTING_CANCELLED, subject=after["id"], data=events.posting_cancelled(wire),
-                 lane=tenant["segment"], tenant=tenant["id"])
+                 lane=lane_of(segment=tenant["segment"]), tenant=tenant["id"])
     return wire
 
 

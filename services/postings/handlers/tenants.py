@@ -8,6 +8,7 @@ from datetime import datetime
 from shared.runtime.persistence import UnitOfWork
 from shared.vocabulary import apikeys
 from shared.vocabulary.apikeys import KeyRing
+from shared.vocabulary.terms import lane_of
 
 from .. import domain, events, repository, schemas
 from ..repository import Repository
@@ -23,7 +24,7 @@ def create_tenant(uow: UnitOfWork, fields: dict) -> tuple[dict, str]:
     repo.insert_tenant(created, apikeys.digest(api_key))
     wire = schemas.tenant_to_wire(created)
     uow.emit(events.TENANT_REGISTERED, subject=created["id"], data=events.tenant_registered(wire),
-             lane=created["segment"], tenant=created["id"])
+             lane=lane_of(segment=created["segment"]), tenant=created["id"])
     return wire, api_key
 
 

@@ -9,6 +9,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.matching.service import MatchingService
 from shared.runtime.messaging import queue_name
 from shared.runtime.topology import load_catalog
+from shared.vocabulary.terms import LANES
 
 
 @pytest.fixture
@@ -29,12 +30,13 @@ def quiet_queues(amqp_uri):
         for consumer in event["consumers"]:
             if consumer["service"] != "matching":
                 continue
-            name = queue_name(event["producer"], event["type"], "matching", consumer["handler"])
-            with Connection(amqp_uri) as connection:
-                try:
-                    connection.channel().queue_purge(name)
-                except ChannelError:
-                    pass  # not declared yet: nothing waits in it
+            for lane in LANES:
+                name = queue_name(event["producer"], event["type"], "matching", consumer["handler"], lane)
+                with Connection(amqp_uri) as connection:
+                    try:
+                        connection.channel().queue_purge(name)
+                    except ChannelError:
+                        pass  # not declared yet: nothing waits in it
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from services.matching.service import MatchingService
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
 from shared.runtime.outbox import outbox_events
+from tests.support.waiting import applied
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -40,7 +41,9 @@ def profile_event(profile):
 
 def deliver(container, amqp_uri, handler, producer, routing_key, data, subject, **kwargs):
     with entrypoint_waiter(container, handler, timeout=20):
-        return publish(amqp_uri, producer, routing_key, data, subject, **kwargs)
+        event = publish(amqp_uri, producer, routing_key, data, subject, **kwargs)
+    assert applied(container, event["id"]), f"{routing_key} {event['id']} was not applied"
+    return event
 
 
 def register(container, amqp_uri, profile):

@@ -436,7 +436,7 @@ def test_a_published_posting_reaches_the_consumers_queue(postings, database, amq
         time.sleep(0.1)
     assert pending_count(database) == 0
 
-    queue = queue_name("postings", "posting.published.v1", "matching", "on_posting_published")
+    queue = queue_name("postings", "posting.published.v1", "matching", "on_posting_published", tenant["segment"])
     delivered = []
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
