@@ -23,6 +23,7 @@ import yaml
 from shared.runtime.config import DATA_SERVICES as ALL_DATA_SERVICES
 from shared.runtime.metrics import port_for
 from shared.tools.runner import runnable_services
+from shared.vocabulary.terms import LANES
 from tests.contract.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,10 @@ DOCKERFILE = "deploy/Dockerfile"
 # Planned services (a package without service.py yet) join compose when they are built.
 SERVICES = list(runnable_services())
 DATA_SERVICES = [name for name in ALL_DATA_SERVICES if name in SERVICES]
-SCALABLE = [name for name in SERVICES]
+# The heavy consumers run as one compose service per workload lane, `<service>-<lane>` (`tasklinkr run <service>
+# --lane <lane>`), each scaled on its own; the others run one service consuming every lane.
+LANED = [name for name in ("matching", "contracting", "billing") if name in SERVICES]
+SCALABLE = [name for name in SERVICES if name not in LANED] + [f"{name}-{lane}" for name in LANED for lane in LANES]
 ONE_SHOT = ("topology", "operator")
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
 _EXACT_VERSION = re.compile(r":v?\d+\.\d+\.\d+(-[a-z0-9.-]+)?$")
@@ -62,6 +66,11 @@ def secrets_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("deployment") / "secrets"
     load_script(REPO / "deploy" / "gen_secrets.py", "gen_secrets").generate(folder, ["tasklinkr.example.com"])
     return folder
+
+
+def compose_names(name: str) -> list[str]:
+    """The compose services that run service ``name``: one per lane for a laned service, else its own."""
+    return [f"{name}-{lane}" for lane in LANES] if name in LANED else [name]
 
 
 def interpolate(text: str, environ: dict[str, str]) -> str:
@@ -203,9 +212,13 @@ def test_the_broker_image_is_the_version_the_suite_runs_against(services):
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_service_runs_its_own_process_with_its_own_credentials(services, name):
-    service = services[name]
+    for compose_name in compose_names(name):
+        assert_runs_as(services[compose_name], name)
+
+
+def assert_runs_as(service: dict, name: str) -> None:
     assert service["build"] == {"context": ".", "dockerfile": DOCKERFILE}
-    assert service["command"] == ["run", name]
+    assert service["command"][:2] == ["run", name]
     assert service["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
     environment = service["environment"]
     assert environment["TASKLINKR_AMQP_URI_FILE"] == "/run/secrets/amqp_uri"
@@ -243,11 +256,76 @@ def test_every_password_is_random_and_distinct(secrets_dir):
 
 def test_services_start_only_when_their_dependencies_are_ready(services):
     for name in SERVICES:
-        depends_on = services[name]["depends_on"]
-        assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
-        assert depends_on["topology"] == {"condition": "service_completed_successfully"}
-        if name in DATA_SERVICES:
-            assert depends_on[f"mongo-{name}"] == {"condition": "service_healthy"}
+        for compose_name in compose_names(name):
+            depends_on = services[compose_name]["depends_on"]
+            assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
+            assert depends_on["topology"] == {"condition": "service_completed_successfully"}
+            if name in DATA_SERVICES:
+                assert depends_on[f"mongo-{name}"] == {"condition": "service_healthy"}
+
+
+def lane_of_service(service: dict) -> str | None:
+    """The lane a compose service's ``tasklinkr run`` is limited to (None: every lane)."""
+    command = service["command"]
+    lanes = [command[i + 1] for i, word in enumerate(command) if word == "--lane"]
+    assert len(lanes) <= 1, f"{command}: one lane per compose service, so each lane scales on its own"
+    return lanes[0] if lanes else None
+
+
+def laned_services(services: dict, name: str) -> dict[str, dict]:
+    """The compose services running service ``name``, by the lane each consumes (None: every lane)."""
+    running = {key: value for key, value in services.items()
+               if value.get("command", [])[:2] == ["run", name]}
+    return {lane_of_service(service): service | {"compose_name": key} for key, service in running.items()}
+
+
+@pytest.mark.parametrize("name", LANED)
+def test_each_heavy_consumer_runs_one_service_per_lane_each_consuming_only_its_lane(services, name):
+    by_lane = laned_services(services, name)
+    assert set(by_lane) == {lane.value for lane in LANES}, f"{name}: one compose service per lane, none for all"
+    for lane, service in by_lane.items():
+        assert service["compose_name"] == f"{name}-{lane}"
+        assert service["command"] == ["run", name, "--lane", lane]
+        # One DNS name for every lane's replicas, which Prometheus's DNS discovery scrapes as `name`.
+        assert service["networks"]["default"]["aliases"] == [name]
+
+
+@pytest.mark.parametrize("name", LANED)
+def test_the_lanes_of_a_service_share_its_database_credentials_health_check_and_dependencies(services, name):
+    """Only the lane differs: the same database, broker user, secrets, settings and start order as the one service
+    they replaced."""
+    first, *others = laned_services(services, name).values()
+    shared = ("build", "image", "environment", "secrets", "healthcheck", "depends_on", "deploy", "restart",
+              "logging", "stop_grace_period", "networks")
+    for other in others:
+        assert {key: other.get(key) for key in shared} == {key: first.get(key) for key in shared}
+    assert first["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
+
+
+@pytest.mark.parametrize("name", [name for name in SERVICES if name not in LANED])
+def test_the_other_services_consume_every_lane(services, name):
+    assert services[name]["command"] == ["run", name]
+
+
+def test_a_lane_service_that_names_no_known_lane_or_two_lanes_is_refused():
+    """What the checks above catch: a `--lane` the vocabulary does not know, a lane missing, two lanes at once."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    services["billing-smb"]["command"] = ["run", "billing", "--lane", "small"]
+    with pytest.raises(AssertionError):
+        test_each_heavy_consumer_runs_one_service_per_lane_each_consuming_only_its_lane(services, "billing")
+    del services["billing-smb"]
+    with pytest.raises(AssertionError):
+        test_each_heavy_consumer_runs_one_service_per_lane_each_consuming_only_its_lane(services, "billing")
+    services["billing-enterprise"]["command"] += ["--lane", "smb"]
+    with pytest.raises(AssertionError, match="one lane per compose service"):
+        laned_services(services, "billing")
+
+
+def test_a_lane_service_with_another_database_or_health_check_is_refused():
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    services["matching-smb"] = services["matching-smb"] | {"depends_on": {"rabbitmq": {"condition": "service_healthy"}}}
+    with pytest.raises(AssertionError):
+        test_the_lanes_of_a_service_share_its_database_credentials_health_check_and_dependencies(services, "matching")
 
 
 def test_topology_is_declared_by_the_operator_once_and_waits_for_the_broker(services):

@@ -10,6 +10,7 @@ import yaml
 
 from shared.runtime.config import DATA_SERVICES
 from shared.tools.operations import outbox_backlog
+from shared.vocabulary.terms import LANES
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,9 @@ def test_the_operator_container_reports_every_services_own_outbox(outboxes, mong
     assert {service: outbox_backlog(service, environ) for service in DATA_SERVICES} == outboxes
 
 
-def test_a_service_container_knows_only_its_own_outbox(outboxes, mongo_uri, tmp_path):
-    environ = container_environ("billing", {"mongo_uri": mongo_uri}, tmp_path)
+@pytest.mark.parametrize("lane", LANES)
+def test_a_service_container_knows_only_its_own_outbox(outboxes, mongo_uri, tmp_path, lane):
+    """Each lane's container of billing (`billing-<lane>`) reads billing's own database, as the one service did."""
+    environ = container_environ(f"billing-{lane}", {"mongo_uri": mongo_uri}, tmp_path)
     assert outbox_backlog("billing", environ) == outboxes["billing"]
     assert outbox_backlog("postings", environ) is None, "unknown here, never a wrong 0"
