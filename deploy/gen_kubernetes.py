@@ -7,6 +7,15 @@ Six services share one shape (a Deployment with its probes and limits, a PodDisr
 set) and every consumer scales on the depth of the queues it reads, which the catalog names: writing them out by
 hand would repeat one block six times and drift from the catalog. The overlays patch what differs per environment.
 
+A consumer whose handlers have a queue per workload lane (``...--<lane>``) runs one Deployment per lane,
+``<service>-<lane>`` running ``tasklinkr run <service> --lane <lane>`` (label ``tasklinkr.io/lane``), with its own
+PodDisruptionBudget and a ScaledObject whose triggers are that lane's queues only: an enterprise flood scales
+``matching-enterprise`` and leaves ``matching-smb`` alone. ``--lane`` restricts only the event and command queues: every
+lane's pods also serve the service's RPC queue, the unknown-command queue, its timers and its outbox relay (as any
+replica does), so RPC keeps being answered while one lane is scaled down or stuck. Those queues of no lane are
+triggers of the default lane's ScaledObject only, so no queue is counted twice. The gateway stays one
+Deployment on every lane (its HPA scales it on CPU), and so does a service with no queue of a lane.
+
 The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
 containers see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
 
@@ -43,6 +52,7 @@ with warnings.catch_warnings():  # importing nameko imports eventlet, which warn
     from shared.runtime import config as settings
     from shared.runtime.messaging import queue_bindings
     from shared.runtime.topology import declarations, load_catalog
+    from shared.vocabulary.terms import DEFAULT_LANE, LANES
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # its sibling generator is a script too
@@ -84,8 +94,45 @@ POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def labels(service: str) -> dict:
-    return {"app.kubernetes.io/name": service, "app.kubernetes.io/component": "service", **PART_OF}
+LANE_LABEL = "tasklinkr.io/lane"
+
+
+def labels(service: str, lane: str | None = None) -> dict:
+    found = {"app.kubernetes.io/name": service, "app.kubernetes.io/component": "service", **PART_OF}
+    return {**found, LANE_LABEL: lane} if lane else found
+
+
+def pod_selector(service: str, lane: str | None = None) -> dict:
+    return {"app.kubernetes.io/name": service, **({LANE_LABEL: lane} if lane else {})}
+
+
+def workload_name(service: str, lane: str | None = None) -> str:
+    """A service's Deployment (and its budget and ScaledObject): ``<service>-<lane>`` per lane, else ``<service>``."""
+    return f"{service}-{lane}" if lane else service
+
+
+def queue_lane(queue: str) -> str | None:
+    """The lane a consumer queue belongs to (``...--<lane>``); None for ``rpc-<service>`` and the unknown-command
+    queue, which every process of the service consumes whatever its ``--lane``."""
+    suffix = queue.rsplit("--", 1)[-1]
+    return suffix if "--" in queue and suffix in {lane.value for lane in LANES} else None
+
+
+def lanes_of(service: str, queues: list[str]) -> list[str | None]:
+    """The workloads of a service reading ``queues``: one per lane when any queue has a lane, else one of no lane
+    (a service with RPC only). The gateway stays one Deployment, scaled on CPU by its HPA: the queues it reads
+    (its read models) follow the HTTP load, not a lane's backlog."""
+    if service == "gateway":
+        return [None]
+    found = {queue_lane(queue) for queue in queues} - {None}
+    return [lane.value for lane in LANES if lane.value in found] or [None]
+
+
+def lane_triggers(queues: list[str], lane: str | None) -> list[str]:
+    """The queues ``lane``'s ScaledObject scales on: that lane's, and for the default lane also the queues of no
+    lane (RPC, unknown commands), which every lane's pods serve but only one ScaledObject counts."""
+    return [queue for queue in queues if queue_lane(queue) == lane
+            or (queue_lane(queue) is None and lane in (None, DEFAULT_LANE.value))]
 
 
 def mongo_name(service: str) -> str:
@@ -149,7 +196,7 @@ def probe_command(*args: str) -> dict:
     return {"exec": {"command": ["tasklinkr", *args]}}
 
 
-def container(service: str) -> dict:
+def container(service: str, lane: str | None = None) -> dict:
     env = amqp_env(broker_user(service))
     if service in settings.DATA_SERVICES:
         env.append(secret_env("TASKLINKR_MONGO_URI", mongo_uri_secret(service), MONGO_URI_KEY))
@@ -168,7 +215,7 @@ def container(service: str) -> dict:
     return {
         "name": service,
         "image": IMAGE,
-        "args": ["run", service],
+        "args": ["run", service, *(["--lane", lane] if lane else [])],
         "envFrom": [{"configMapRef": {"name": "tasklinkr-config"}}],
         "env": env,
         "ports": ports,
@@ -259,20 +306,21 @@ def volumes(service: str) -> list[dict]:
     return found
 
 
-def deployment(service: str) -> dict:
+def deployment(service: str, lane: str | None = None) -> dict:
+    """The Deployment of ``service`` (of one ``lane``: its pods run ``tasklinkr run <service> --lane <lane>``)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": service, "labels": labels(service)},
+        "metadata": {"name": workload_name(service, lane), "labels": labels(service, lane)},
         # No `replicas`: KEDA (consumers) or the HPA (gateway) owns the count, and every `kubectl apply` of a
         # manifest that sets one would reset it.
         "spec": {
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": service}},
+            "selector": {"matchLabels": pod_selector(service, lane)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {
-                    "labels": labels(service),
+                    "labels": labels(service, lane),
                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
                                     "prometheus.io/path": "/metrics"},
                 },
@@ -284,10 +332,10 @@ def deployment(service: str) -> dict:
                     "topologySpreadConstraints": [{
                         "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                         "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": service}},
+                        "labelSelector": {"matchLabels": pod_selector(service, lane)},
                     }],
                     "initContainers": [wait_for_topology(service)],
-                    "containers": [container(service)],
+                    "containers": [container(service, lane)],
                     "volumes": volumes(service),
                 },
             },
@@ -305,14 +353,16 @@ def disruption_budget(name: str, labels: dict, pods: dict) -> dict:
     }
 
 
-def scaled_object(service: str, queues: list[str]) -> dict:
-    """KEDA scales the Deployment on the deepest of its queues (ready messages per replica)."""
+def scaled_object(service: str, queues: list[str], lane: str | None = None) -> dict:
+    """KEDA scales the Deployment on the deepest of its queues (ready messages per replica): a lane's Deployment on
+    that lane's queues only (``lane_triggers``)."""
+    name = workload_name(service, lane)
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {"name": service, "labels": labels(service)},
+        "metadata": {"name": name, "labels": labels(service, lane)},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicaCount": 2,
             "maxReplicaCount": 10,
             "pollingInterval": 15,
@@ -324,7 +374,7 @@ def scaled_object(service: str, queues: list[str]) -> dict:
                                  "queueName": queue},
                     "authenticationRef": {"name": "tasklinkr-rabbitmq"},
                 }
-                for queue in queues
+                for queue in lane_triggers(queues, lane)
             ],
         },
     }
@@ -488,12 +538,13 @@ def render() -> dict[Path, str]:
         **generated,
         COMPONENT / "kustomization.yaml": observability_component(rules, dashboards),
         BASE / "services.generated.yaml": documents(
-            [obj for s in services
-             for obj in (deployment(s), disruption_budget(s, labels(s), {"app.kubernetes.io/name": s}))]),
+            [obj for s in services for lane in lanes_of(s, queues.get(s, []))
+             for obj in (deployment(s, lane),
+                         disruption_budget(workload_name(s, lane), labels(s, lane), pod_selector(s, lane)))]),
         BASE / "broker-users.generated.yaml": documents(broker_user_objects(catalog)),
         BASE / "topology-job.generated.yaml": documents([topology_job()]),
         BASE / "scaling.generated.yaml": documents(
-            [scaled_object(s, queues[s]) for s in services if s != "gateway"]),
+            [scaled_object(s, queues[s], lane) for s in services if s != "gateway" for lane in lanes_of(s, queues[s])]),
         BASE / "databases.generated.yaml": documents(
             [obj for s in services if s in settings.DATA_SERVICES for obj in (replica_set(s), database_budget(s))]),
     }

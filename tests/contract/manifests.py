@@ -346,34 +346,63 @@ def operator_pod_labels(docs: list[dict]) -> dict[str, dict]:
     return labels
 
 
-def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]]) -> list[str]:
-    """Every consumer is scaled by KEDA on every queue it reads, and only on queues that exist."""
+LANE_LABEL = "tasklinkr.io/lane"
+
+
+def queue_lane(queue: str, lanes: tuple[str, ...]) -> str | None:
+    """The lane of a consumer queue (``...--<lane>``); None for a queue of no lane (``rpc-<service>``...)."""
+    suffix = queue.rsplit("--", 1)[-1]
+    return suffix if "--" in queue and suffix in lanes else None
+
+
+def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]], lanes: tuple[str, ...]) -> list[str]:
+    """Every queue a consumer reads is a trigger of exactly one ScaledObject of that consumer, whose Deployment
+    runs that service; no ScaledObject mixes lanes; a lane's Deployment runs ``tasklinkr run <service> --lane
+    <lane>`` and is scaled on its lane's queues only; only queues that exist."""
     problems = []
     auths = named(docs, "TriggerAuthentication")
-    scaled = {doc["spec"]["scaleTargetRef"]["name"]: doc for doc in named(docs, "ScaledObject").values()}
+    deployments = named(docs, "Deployment")
     known = {queue for queues in queues_by_service.values() for queue in queues}
+    counted: dict[str, list[str]] = {}
+    for name, doc in named(docs, "ScaledObject").items():
+        target = deployments.get(doc["spec"]["scaleTargetRef"]["name"])
+        if target is None:
+            continue  # workload_problems reports it
+        pod_labels = target["spec"]["template"]["metadata"]["labels"]
+        service, lane = pod_labels.get("app.kubernetes.io/name"), pod_labels.get(LANE_LABEL)
+        args = target["spec"]["template"]["spec"]["containers"][0].get("args", [])
+        if lane is not None and args != ["run", service, "--lane", lane]:
+            problems.append(f"Deployment/{target['metadata']['name']} of lane {lane} runs {args}")
+        trigger_lanes = set()
+        for trigger in doc["spec"]["triggers"]:
+            queue = trigger["metadata"].get("queueName")
+            counted.setdefault(queue, []).append(name)
+            if queue not in known:
+                problems.append(f"ScaledObject/{name} scales on {queue}, which the topology does not declare")
+            elif queue not in queues_by_service.get(service, []):
+                problems.append(f"ScaledObject/{name} scales on {queue}, which {service} does not consume")
+            elif (queue_lane(queue, lanes) or lane) != lane:
+                problems.append(f"ScaledObject/{name} of lane {lane} scales on {queue} of lane "
+                                f"{queue_lane(queue, lanes)}")
+            trigger_lanes.add(queue_lane(queue, lanes))
+            if trigger.get("authenticationRef", {}).get("name") not in auths:
+                problems.append(f"ScaledObject/{name} trigger for {queue} names no TriggerAuthentication of the "
+                                "overlay")
+        if len(trigger_lanes - {None}) > 1:
+            problems.append(f"ScaledObject/{name} mixes lanes {sorted(trigger_lanes - {None})}")
     for service, queues in queues_by_service.items():
         if service == "gateway":
             continue  # the HPA scales the gateway on CPU
-        doc = scaled.get(service)
-        if doc is None:
+        if not any(d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name") == service
+                   and d["metadata"]["name"] in {so["spec"]["scaleTargetRef"]["name"]
+                                                 for so in named(docs, "ScaledObject").values()}
+                   for d in deployments.values()):
             problems.append(f"consumer {service} has no ScaledObject")
             continue
-        triggers = doc["spec"]["triggers"]
-        named_queues = {t["metadata"].get("queueName") for t in triggers}
-        problems += [f"ScaledObject/{doc['metadata']['name']} does not scale on queue {q}"
-                     for q in sorted(set(queues) - named_queues)]
-        for trigger in triggers:
-            queue = trigger["metadata"].get("queueName")
-            if queue not in known:
-                problems.append(f"ScaledObject/{doc['metadata']['name']} scales on {queue}, which the topology "
-                                "does not declare")
-            elif queue not in queues:
-                problems.append(f"ScaledObject/{doc['metadata']['name']} scales on {queue}, which {service} "
-                                "does not consume")
-            if trigger.get("authenticationRef", {}).get("name") not in auths:
-                problems.append(f"ScaledObject/{doc['metadata']['name']} trigger for {queue} names no "
-                                "TriggerAuthentication of the overlay")
+        for queue in queues:
+            if len(counted.get(queue, [])) != 1:
+                problems.append(f"queue {queue} of {service} is a trigger of {len(counted.get(queue, []))} "
+                                f"ScaledObjects {counted.get(queue, [])}, not exactly one")
     return problems
 
 

@@ -6,6 +6,8 @@ Each check is also run on a broken copy of a rendered overlay, to prove that it 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import yaml
 from nameko.rpc import Rpc
@@ -15,6 +17,7 @@ from shared.runtime import config as settings
 from shared.runtime.messaging import queue_bindings
 from shared.runtime.topology import declarations, load_catalog
 from shared.tools.runner import runnable_services, service_class
+from shared.vocabulary.terms import LANES as LANES_OF_WORK
 from tests.contract import manifests
 from tests.contract.manifests import named, objects
 from tests.contract.scripts import load_script
@@ -36,8 +39,18 @@ definitions = load_script(manifests.REPO / "deploy" / "gen_definitions.py", "gen
 BROKER_GRANTS = {user: {"tags": definitions.user_tags(user),
                         "permissions": definitions.user_permissions(load_catalog(), user)}
                  for user in definitions.broker_users(load_catalog())}
-WORKLOAD_USERS = {**{f"Deployment/{service}": f"{definitions.USER_PREFIX}{service}" for service in settings.SERVICES},
-                  "Job/tasklinkr-topology": definitions.OPERATOR_USER}
+LANES = tuple(lane.value for lane in LANES_OF_WORK)
+
+
+def service_of(deployment: dict) -> str:
+    return deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+
+
+def workload_users(docs: list[dict]) -> dict[str, str]:
+    """Every Deployment (one per service, or per service and lane) connects as its service's broker user."""
+    return {**{f"Deployment/{name}": f"{definitions.USER_PREFIX}{service_of(d)}"
+               for name, d in named(docs, "Deployment").items()},
+            "Job/tasklinkr-topology": definitions.OPERATOR_USER}
 
 
 def test_generated_manifests_are_current(generator):
@@ -82,20 +95,21 @@ def test_every_secret_referenced_is_declared_by_the_overlay(overlay):
 
 @overlays
 def test_every_service_connects_to_the_broker_as_its_own_user_with_composes_permissions(overlay):
-    assert manifests.broker_user_problems(objects(overlay), BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST) == []
+    docs = objects(overlay)
+    assert manifests.broker_user_problems(docs, BROKER_GRANTS, workload_users(docs), definitions.VHOST) == []
 
 
 def test_broker_user_check_rejects_shared_widened_and_dangling_users():
     docs = objects(PRODUCTION)
-    postings = container_of(docs, "postings")
+    postings = container_of(docs, "postings-smb")
     env(postings, "RABBITMQ_PASSWORD")["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-matching-user-credentials"
     one(docs, "Permission", "tasklinkr-billing")["spec"]["userReference"]["name"] = "tasklinkr-biling"
     one(docs, "Permission", "tasklinkr-providers")["spec"]["vhost"] = "tasklinkr"
     one(docs, "Permission", "tasklinkr-gateway")["spec"]["permissions"]["configure"] = ".*"
     docs.remove(one(docs, "User", "tasklinkr-contracting"))
     one(docs, "TriggerAuthentication")["spec"]["env"][0]["name"] = "AMQP_URI"
-    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST)
-    assert any("Deployment/postings container postings: the AMQP password is ('secret', "
+    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, workload_users(docs), definitions.VHOST)
+    assert any("Deployment/postings-smb container postings: the AMQP password is ('secret', "
                "('tasklinkr-matching-user-credentials', 'password'))" in p for p in problems)
     assert any("Permission/tasklinkr-billing grants to tasklinkr-biling, which is no User" in p for p in problems)
     assert any("User/tasklinkr-billing is granted []" in p for p in problems)
@@ -107,8 +121,9 @@ def test_broker_user_check_rejects_shared_widened_and_dangling_users():
     assert sum("takes host from AMQP_URI" in p for p in problems) == len(named(docs, "ScaledObject"))
     assert len(problems) == 7 + len(named(docs, "ScaledObject")), problems
     # The contracting pods still read the credentials of the User that is gone: nothing writes that Secret.
-    assert any("Deployment/contracting refers to Secret tasklinkr-contracting-user-credentials, which the overlay "
-               "neither declares" in p for p in manifests.secret_problems(docs, manifests.required_secrets(PRODUCTION)))
+    assert any("Deployment/contracting-enterprise refers to Secret tasklinkr-contracting-user-credentials, which the "
+               "overlay neither declares" in p
+               for p in manifests.secret_problems(docs, manifests.required_secrets(PRODUCTION)))
 
 
 def test_broker_user_check_rejects_a_host_keda_cannot_reach():
@@ -116,7 +131,7 @@ def test_broker_user_check_rejects_a_host_keda_cannot_reach():
     config = next(doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith(
         "tasklinkr-config"))
     config["data"]["RABBITMQ_HOST"] = "rabbitmq"
-    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, WORKLOAD_USERS, definitions.VHOST)
+    problems = manifests.broker_user_problems(docs, BROKER_GRANTS, workload_users(docs), definitions.VHOST)
     assert problems and all("not the broker's namespaced name rabbitmq.tasklinkr-dev.svc" in p for p in problems)
 
 
@@ -137,7 +152,7 @@ def test_services_ingress_autoscaler_and_budgets_cover_every_deployment_and_clus
 
 @overlays
 def test_every_consumer_scales_on_the_depth_of_every_queue_it_reads(overlay):
-    assert manifests.scaling_problems(objects(overlay), consumed_queues()) == []
+    assert manifests.scaling_problems(objects(overlay), consumed_queues(), LANES) == []
 
 
 @overlays
@@ -160,7 +175,7 @@ def test_every_pod_of_ours_meets_the_restricted_pod_security_standard(overlay):
 @overlays
 def test_every_service_runs_and_uses_its_own_replica_set(overlay):
     docs = objects(overlay)
-    deployments = named(docs, "Deployment")
+    deployments = {service_of(d): d for d in named(docs, "Deployment").values()}  # the last of a service's lanes
     assert set(deployments) == set(settings.SERVICES)
     uri_secrets = {user["connectionStringSecretName"]: name for name, db in named(docs, "MongoDBCommunity").items()
                    for user in db["spec"]["users"]}
@@ -189,7 +204,7 @@ def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missin
         "*.mongo-postings-svc.tasklinkr-dev.svc.cluster.local"]
     one(docs, "MongoDBCommunity", "mongo-matching")["spec"]["security"]["tls"]["caCertificateSecretRef"]["name"] = \
         "tasklinkr-ca"
-    billing = one(docs, "Deployment", "billing")["spec"]["template"]["spec"]
+    billing = one(docs, "Deployment", "billing-enterprise")["spec"]["template"]["spec"]
     billing["containers"][0]["volumeMounts"] = [m for m in billing["containers"][0]["volumeMounts"]
                                                 if m["name"] != "mongo-ca"]
     one(docs, "Certificate", "mongo-gateway-tls")["spec"]["issuerRef"]["name"] = "letsencrypt"
@@ -198,13 +213,15 @@ def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missin
     assert sum("Certificate/mongo-postings-tls does not name member mongo-postings-" in p for p in problems) == 3
     assert any("MongoDBCommunity/mongo-matching: CA Secret tasklinkr-ca is not from the issuer" in p
                for p in problems)
-    assert any("Deployment/billing container billing: /etc/tasklinkr/mongo-ca/ca.crt" in p for p in problems)
+    assert any("Deployment/billing-enterprise container billing: /etc/tasklinkr/mongo-ca/ca.crt" in p for p in problems)
     assert any("Certificate/mongo-gateway-tls is issued by Issuer letsencrypt, which the overlay does not declare"
                in p for p in problems)
     # The matching pods still mount their database's own CA, not the one its replica set now trusts.
-    assert any("Deployment/matching container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
-               "MongoDBCommunity/mongo-matching) is not ca.crt of Secret tasklinkr-ca mounted" in p for p in problems)
-    assert len(problems) == 8, problems
+    for lane in LANES:
+        assert any(f"Deployment/matching-{lane} container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
+                   "MongoDBCommunity/mongo-matching) is not ca.crt of Secret tasklinkr-ca mounted" in p
+                   for p in problems)
+    assert len(problems) == 7 + len(LANES), problems
 
 
 @overlays
@@ -295,7 +312,7 @@ def env(container: dict, name: str) -> dict:
     (lambda d: one(d, "Deployment").__setitem__("spec", {**one(d, "Deployment")["spec"], "replicas": "two"}),
      "'two' is not of type 'integer'"),
     (lambda d: container_of(d, "providers").pop("name"), "'name' is a required property"),
-    (lambda d: container_of(d, "billing").__setitem__("livenesProbe", {}), "livenesProbe"),
+    (lambda d: container_of(d, "billing-smb").__setitem__("livenesProbe", {}), "livenesProbe"),
     (lambda d: one(d, "RabbitmqCluster")["spec"].__setitem__("replicas", "three"), "'three' is not of type"),
     (lambda d: one(d, "RabbitmqCluster")["spec"].__setitem__("replica", 3), "'replica' was unexpected"),
     (lambda d: one(d, "MongoDBCommunity")["spec"].__setitem__("type", "Sharded"), "'Sharded' is not one of"),
@@ -321,7 +338,7 @@ def test_schema_check_rejects_an_invalid_object(break_it, expected):
 def test_secret_check_rejects_undeclared_wrong_key_and_unused_secrets():
     docs = objects(PRODUCTION)
     required = manifests.required_secrets(PRODUCTION)
-    postings = container_of(docs, "postings")
+    postings = container_of(docs, "postings-enterprise")
     env(postings, "RABBITMQ_USERNAME")["valueFrom"]["secretKeyRef"]["name"] = "tasklinkr-amqp-typo"
     env(postings, "TASKLINKR_MONGO_URI")["valueFrom"]["secretKeyRef"]["key"] = "connectionString.standrd"
     one(docs, "RabbitmqCluster")["spec"]["tls"]["caSecretName"] = "rabbitmq-ca"
@@ -335,13 +352,13 @@ def test_secret_check_rejects_undeclared_wrong_key_and_unused_secrets():
 
 def test_container_check_rejects_missing_limits_and_probes():
     docs = objects(PRODUCTION)
-    del container_of(docs, "matching")["readinessProbe"]
-    del container_of(docs, "billing")["resources"]["limits"]["memory"]
+    del container_of(docs, "matching-enterprise")["readinessProbe"]
+    del container_of(docs, "billing-smb")["resources"]["limits"]["memory"]
     gateway = container_of(docs, "gateway")
     gateway["readinessProbe"] = {**gateway["livenessProbe"]}
     problems = manifests.container_problems(docs)
-    assert any("Deployment/matching" in p and "readiness probe" in p for p in problems)
-    assert any("Deployment/billing" in p and "no limits for ['memory']" in p for p in problems)
+    assert any("Deployment/matching-enterprise" in p and "readiness probe" in p for p in problems)
+    assert any("Deployment/billing-smb" in p and "no limits for ['memory']" in p for p in problems)
     assert any("Deployment/gateway" in p and "probe the same thing" in p for p in problems)
     assert len(problems) == 3, problems
 
@@ -349,25 +366,25 @@ def test_container_check_rejects_missing_limits_and_probes():
 def test_pod_security_check_rejects_root_escalation_and_capabilities():
     docs = objects(PRODUCTION)
     del one(docs, "Job")["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
-    container_of(docs, "postings")["securityContext"]["allowPrivilegeEscalation"] = True
-    container_of(docs, "matching")["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
+    container_of(docs, "postings-smb")["securityContext"]["allowPrivilegeEscalation"] = True
+    container_of(docs, "matching-enterprise")["securityContext"]["capabilities"] = {"drop": ["NET_RAW"]}
     problems = manifests.pod_security_problems(docs)
     assert any("Job/tasklinkr-topology" in p and "runAsNonRoot" in p for p in problems)
-    assert any("Deployment/postings" in p and "allowPrivilegeEscalation" in p for p in problems)
-    assert any("Deployment/matching" in p and "capabilities" in p for p in problems)
+    assert any("Deployment/postings-smb" in p and "allowPrivilegeEscalation" in p for p in problems)
+    assert any("Deployment/matching-enterprise" in p and "capabilities" in p for p in problems)
     assert len(problems) == 3, problems
 
 
 def test_workload_check_rejects_dangling_references():
     docs = objects(PRODUCTION)
-    docs.remove(one(docs, "PodDisruptionBudget", "contracting"))
+    docs.remove(one(docs, "PodDisruptionBudget", "contracting-enterprise"))
     docs.remove(one(docs, "PodDisruptionBudget", "mongo-billing"))
     one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "gatewy"
     one(docs, "Deployment", "providers")["spec"]["replicas"] = 2
     one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}
     one(docs, "Service", "rabbitmq-amqps")["spec"]["selector"]["app.kubernetes.io/name"] = "rabbit"
     problems = manifests.workload_problems(docs)
-    assert any("Deployment/contracting has no PodDisruptionBudget" in p for p in problems)
+    assert any("Deployment/contracting-enterprise has no PodDisruptionBudget" in p for p in problems)
     assert any("scales gatewy, which is no Deployment" in p for p in problems)
     assert any("Ingress/gateway routes to" in p for p in problems)
     assert any("Deployment/providers sets replicas" in p for p in problems)
@@ -379,15 +396,50 @@ def test_workload_check_rejects_dangling_references():
 def test_scaling_check_rejects_unknown_missing_and_foreign_queues_and_targets():
     docs = objects(PRODUCTION)
     queues = consumed_queues()
-    billing = one(docs, "ScaledObject", "billing")["spec"]
+    billing = one(docs, "ScaledObject", "billing-enterprise")["spec"]
     dropped = billing["triggers"].pop()["metadata"]["queueName"]
     billing["triggers"][0]["metadata"]["queueName"] = "evt-nowhere"
-    billing["triggers"][1]["metadata"]["queueName"] = queues["matching"][0]
-    one(docs, "ScaledObject", "postings")["spec"]["scaleTargetRef"]["name"] = "posting"
-    problems = manifests.scaling_problems(docs, queues)
+    foreign = next(q for q in queues["matching"] if q.endswith("--enterprise"))
+    billing["triggers"][1]["metadata"]["queueName"] = foreign
+    docs.remove(one(docs, "ScaledObject", "postings-smb"))
+    docs.remove(one(docs, "ScaledObject", "postings-enterprise"))
+    one(docs, "ScaledObject", "providers")["spec"]["scaleTargetRef"]["name"] = "provider"
+    problems = manifests.scaling_problems(docs, queues, LANES)
     problems += manifests.workload_problems(docs)
-    assert any(f"does not scale on queue {dropped}" in p for p in problems)
+    assert any(f"queue {dropped} of billing is a trigger of 0 ScaledObjects" in p for p in problems)
     assert any("scales on evt-nowhere, which the topology does not declare" in p for p in problems)
-    assert any(f"scales on {queues['matching'][0]}, which billing does not consume" in p for p in problems)
+    assert any(f"scales on {foreign}, which billing does not consume" in p for p in problems)
     assert any("consumer postings has no ScaledObject" in p for p in problems)
-    assert any("ScaledObject/postings scales posting, which is no Deployment" in p for p in problems)
+    assert any("ScaledObject/providers scales provider, which is no Deployment" in p for p in problems)
+
+
+def test_scaling_check_rejects_mixed_lanes_a_queue_counted_twice_and_a_lane_deployment_running_every_lane():
+    docs = objects(PRODUCTION)
+    queues = consumed_queues()
+    smb = one(docs, "ScaledObject", "matching-smb")["spec"]["triggers"]
+    enterprise = one(docs, "ScaledObject", "matching-enterprise")["spec"]["triggers"]
+    stolen = next(t for t in enterprise if t["metadata"]["queueName"].endswith("--enterprise"))
+    smb.append(copy.deepcopy(stolen))  # the enterprise queue now also scales the smb lane
+    container_of(docs, "contracting-enterprise")["args"] = ["run", "contracting"]  # consumes every lane
+    problems = manifests.scaling_problems(docs, queues, LANES)
+    queue = stolen["metadata"]["queueName"]
+    assert sorted(problems) == sorted([
+        f"ScaledObject/matching-smb of lane smb scales on {queue} of lane enterprise",
+        "ScaledObject/matching-smb mixes lanes ['enterprise', 'smb']",
+        "Deployment/contracting-enterprise of lane enterprise runs ['run', 'contracting']",
+        f"queue {queue} of matching is a trigger of 2 ScaledObjects ['matching-enterprise', 'matching-smb'], "
+        "not exactly one",
+    ]), problems
+
+
+@overlays
+def test_every_laned_consumer_runs_a_deployment_per_lane_and_the_gateway_one(overlay):
+    deployments = named(objects(overlay), "Deployment")
+    for service, queues in consumed_queues().items():
+        if service != "gateway" and any(q.endswith(f"--{lane}") for q in queues for lane in LANES):
+            for lane in LANES:
+                args = deployments[f"{service}-{lane}"]["spec"]["template"]["spec"]["containers"][0]["args"]
+                assert args == ["run", service, "--lane", lane]
+            assert service not in deployments
+    assert {"matching-enterprise", "matching-smb", "contracting-enterprise", "billing-smb"} <= set(deployments)
+    assert deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "gateway"]

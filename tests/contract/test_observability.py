@@ -95,3 +95,50 @@ def test_the_dashboard_is_grafana_json_with_a_prometheus_panel_per_expression():
     assert all(panel["targets"] for panel in dashboard["panels"])
     provisioned = yaml.safe_load((OBSERVABILITY / "grafana/provisioning/dashboards/tasklinkr.yml").read_text())
     assert provisioned["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+
+
+def lane_relabelings() -> list[tuple[str, list[str], str, str]]:
+    """(where, source labels, regex, target) of every rule writing a `lane` label onto RabbitMQ's series: compose's
+    scrape config and the Kubernetes PodMonitor."""
+    found = []
+    for job in yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())["scrape_configs"]:
+        for rule in job.get("metric_relabel_configs", []):
+            if rule.get("target_label") == "lane":
+                found.append((f"prometheus.yml {job['job_name']}", rule["source_labels"], rule["regex"],
+                              rule["replacement"]))
+    monitors = REPO / "deploy" / "kubernetes" / "components" / "observability" / "monitors.yaml"
+    for monitor in yaml.safe_load_all(monitors.read_text()):
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            for rule in endpoint.get("metricRelabelings", []):
+                if rule.get("targetLabel") == "lane":
+                    found.append((f"PodMonitor {monitor['metadata']['name']}", rule["sourceLabels"], rule["regex"],
+                                  rule["replacement"]))
+    return found
+
+
+def lane_label(regex: str, replacement: str, queue: str) -> str | None:
+    """Prometheus's relabel `replace` action: the regex is anchored at both ends; no match leaves no label."""
+    match = re.fullmatch(regex, queue)
+    return re.sub(r"\$(\d+)", lambda m: match.group(int(m.group(1))) or "", replacement) if match else None
+
+
+def test_rabbitmq_queue_series_get_the_lane_of_their_queue_in_compose_and_kubernetes():
+    from shared.runtime.topology import declarations, load_catalog
+    from shared.vocabulary.terms import LANES
+
+    rules = lane_relabelings()
+    assert {where for where, *_ in rules} == {"prometheus.yml rabbitmq", "PodMonitor rabbitmq"}
+    _, queues = declarations(load_catalog(), environ={"TASKLINKR_CONFIG_FILE": "/dev/null"})
+    names = [queue.name for queue in queues]
+    assert any(".retry-" in name for name in names) and any(name.startswith("dlq.") for name in names)
+    for where, sources, regex, replacement in rules:
+        assert sources == ["queue"], where
+        for name in [*names, "rpc-matching"]:
+            base = name.split(".retry-")[0]
+            expected = next((lane.value for lane in LANES if base.endswith(f"--{lane.value}")), None)
+            assert lane_label(regex, replacement, name) == expected, (where, name)
+
+
+def test_lane_relabel_check_would_see_a_rule_missing_a_lane():
+    assert lane_label(".+--(enterprise)(\\.retry-[0-9]+ms)?", "$1", "evt-a-b.v1--c.d--smb") is None
+    assert lane_label(".+--(enterprise|smb)(\\.retry-[0-9]+ms)*", "$1", "evt-a-b.v1--c.d--smb.retry-500ms") == "smb"
