@@ -143,9 +143,10 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
         service = handler["service"]
         delays = parse_delays(settings.get("retry_delays", service, environ))
         for lane in ((None,) if handler["type"] is UNKNOWN else LANES):
-            queues.append(command_queue(handler["type"], service, handler["handler"],
-                                        settings.get("queue_max_length", service, environ), lane))
-            queues.extend(retry_queue(queues[-1].name, delay) for delay in delays)
+            queue = command_queue(handler["type"], service, handler["handler"],
+                                  settings.get("queue_max_length", service, environ), lane)
+            queues.append(queue)
+            queues.extend(retry_queue(queue.name, delay) for delay in delays)
         dead_letter_queues.setdefault(service, dead_letter_queue(service))
     return list(exchanges.values()), queues + list(dead_letter_queues.values())
 

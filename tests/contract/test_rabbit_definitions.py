@@ -6,6 +6,7 @@ import base64
 import hashlib
 import inspect
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,15 @@ def test_every_queue_is_declared_as_topology_declares_it(committed, topology):
     actual = {q["name"]: {k: q[k] for k in ("durable", "auto_delete", "arguments")} for q in committed["queues"]}
     assert actual == expected
     assert all(q["durable"] for q in committed["queues"])
+
+
+def test_every_retry_queue_delays_a_consumer_queue_and_is_not_a_retry_of_a_retry(committed):
+    names = {q["name"] for q in committed["queues"]}
+    retries = {name for name in names if re.search(r"\.retry-[0-9]+ms$", name)}
+    assert retries
+    for name in retries:
+        delayed = re.sub(r"\.retry-[0-9]+ms$", "", name)
+        assert delayed in names and delayed not in retries, name
 
 
 def test_every_consumer_queue_is_bound_as_the_topology_binds_it(committed, topology):
