@@ -325,6 +325,9 @@ class Database(DependencyProvider):
             lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
             retention_seconds=float(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
         )
+        # Before the first handler can commit: a transaction that had to create its outbox segment would hold up
+        # every other writer to it (the relay keeps making them ahead from then on).
+        self.relay.prepare_segments()
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.outbox_relay")
