@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing soak clean
+.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing bench-lanes soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -93,6 +93,9 @@ bench-matching: $(STAMP)
 
 bench-billing: $(STAMP)
 	$(PY) -m bench.billing
+
+bench-lanes: $(STAMP)
+	$(PY) -m bench.lanes
 
 soak: $(STAMP)
 	$(PY) -m bench.soak

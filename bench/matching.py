@@ -382,12 +382,7 @@ def through_the_broker(args, bar: Progress) -> dict:
     tenant = "ten_" + "c" * 32
     report: dict = {"providers": args.e2e_providers, "postings_per_run": args.e2e_postings}
     with ExitStack() as stack:
-        amqp_uri = stack.enter_context(local_vhost())
-        port = free_port()
-        database_process = embedded.start(":memory:", port)
-        stack.callback(stop, database_process)
-        mongo_uri = embedded.uri_for(port)
-        topology.apply(amqp_uri)
+        amqp_uri, database_process, mongo_uri = infrastructure(stack)
 
         # the raw ceiling: plain nameko between two services, in its own process
         raw = subprocess.Popen([PY, "-m", "bench.raw_nameko", amqp_uri], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -403,21 +398,8 @@ def through_the_broker(args, bar: Progress) -> dict:
         report["raw_nameko_events_per_s"] = max(run["per_s"] for run in raws)
         stop(raw)
 
-        database = MongoClient(mongo_uri)["bench_matching"]
-        load = bar.add_task(f"loading {args.e2e_providers:,} providers into matching's db", total=args.e2e_providers)
-        chunk = 5000
-        for start in range(0, args.e2e_providers, chunk):
-            documents = []
-            for profile, track in population.providers(min(chunk, args.e2e_providers - start), seed=50 + start):
-                documents.append({**{k: v for k, v in profile.items() if k != "id"}, "_id": profile["id"],
-                                  **({"track_record": track} if track else {})})
-            database.providers.insert_many(documents, ordered=False)
-            bar.advance(load, len(documents))
-
-        env = {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
-               "TASKLINKR_MATCHING_MONGO_DATABASE": "bench_matching", "TASKLINKR_METRICS_PORT": "off",
-               "TASKLINKR_LOG_LEVEL": "INFO", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
-               "TASKLINKR_OUTBOX_POLL_SECONDS": "0.2"}
+        load_providers(MongoClient(mongo_uri)["bench_matching"], args.e2e_providers, bar)
+        env = matching_env(amqp_uri, mongo_uri, "bench_matching", outbox_poll_seconds=0.2)
         proposed = recorder(amqp_uri, "matching.events", "matches.proposed.v1")
         workers = []
 
@@ -470,6 +452,39 @@ def through_the_broker(args, bar: Progress) -> dict:
         report["ratio_to_raw_two_workers"] = round(report["two_workers_postings_per_s"] / raw_rate, 3)
         report["ratio_to_raw_best"] = round(best / raw_rate, 3)
     return report
+
+
+def infrastructure(stack: ExitStack) -> tuple[str, subprocess.Popen, str]:
+    """A broker vhost of the benchmark's own with the platform's topology, and an embedded database (stopped when
+    ``stack`` closes): the AMQP URI, the database process and its URI."""
+    amqp_uri = stack.enter_context(local_vhost())
+    port = free_port()
+    database_process = embedded.start(":memory:", port)
+    stack.callback(stop, database_process)
+    mongo_uri = embedded.uri_for(port)
+    topology.apply(amqp_uri)
+    return amqp_uri, database_process, mongo_uri
+
+
+def load_providers(database, count: int, bar: Progress) -> None:
+    """``count`` realistic providers (``population``, the same seeds every run) into matching's database."""
+    load = bar.add_task(f"loading {count:,} providers into matching's db", total=count)
+    chunk = 5000
+    for start in range(0, count, chunk):
+        documents = []
+        for profile, track in population.providers(min(chunk, count - start), seed=50 + start):
+            documents.append({**{k: v for k, v in profile.items() if k != "id"}, "_id": profile["id"],
+                              **({"track_record": track} if track else {})})
+        database.providers.insert_many(documents, ordered=False)
+        bar.advance(load, len(documents))
+
+
+def matching_env(amqp_uri: str, mongo_uri: str, database: str, outbox_poll_seconds: float) -> dict[str, str]:
+    """The environment of a ``tasklinkr run matching`` process on the benchmark's vhost and database."""
+    return {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
+            "TASKLINKR_MATCHING_MONGO_DATABASE": database, "TASKLINKR_METRICS_PORT": "off",
+            "TASKLINKR_LOG_LEVEL": "INFO", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
+            "TASKLINKR_OUTBOX_POLL_SECONDS": str(outbox_poll_seconds)}
 
 
 def cpu_groups(workers: list[subprocess.Popen], database: subprocess.Popen) -> dict[str, list[int]]:
