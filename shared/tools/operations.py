@@ -105,8 +105,8 @@ class DeadLetters:
         and past the queue's delivery limit (20 by default since RabbitMQ 4) the broker discards the message, so a
         browse that requeued lost parked messages after about 20 listings. Each message is copied with publisher
         confirms, and only then the original acknowledged: a crash in between leaves a duplicate parked (replay
-        is idempotent: consumers recognise an applied event), never a loss. A full pass keeps the queue's order;
-        messages parked during it stay behind it.
+        is idempotent: consumers recognise an applied event), never a loss. A pass keeps the order of what it reads;
+        a message parked while it runs is not read and lands ahead of the copies published after it arrived.
         """
         read, replayed = [], []
         with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
@@ -131,6 +131,13 @@ class DeadLetters:
                     _publish_copy(producer, message, routing_key=queue.name, headers=headers)
                 message.ack()
         return read, replayed
+
+    def count(self) -> int:
+        """How many messages are parked, read without touching them."""
+        with Connection(self.amqp_uri) as connection:
+            queue = dead_letter_queue(self.service)(connection.channel())
+            queue.declare()
+            return queue.queue_declare(passive=True).message_count
 
     def purge(self) -> int:
         with Connection(self.amqp_uri) as connection:

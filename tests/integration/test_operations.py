@@ -85,14 +85,17 @@ def test_status_shows_the_lane_of_each_queue_and_the_work_waiting_per_lane(flaky
 
 
 def park_in_order(amqp_uri: str, letters: DeadLetters, *thing_ids: str) -> list[dict]:
-    """An empty dead-letter queue, then one poison message per id, each parked before the next is sent."""
+    """An empty dead-letter queue, then one poison message per id, each parked before the next is sent.
+
+    Waited for by counting, which leaves the queue alone: a listing is a pass that copies each message to the
+    tail, and one running while the next poison is parked would put that poison ahead of the ones it copied."""
     letters.purge()
     poisons = []
     for count, thing_id in enumerate(thing_ids, 1):
         poisons.append(thing(thing_id, fail_times=10_000))
         publish_raw(amqp_uri, json.dumps(poisons[-1]))
-        assert wait_for(lambda count=count: len([x for x in letters.list() if x.event_id in
-                                                 {poison["id"] for poison in poisons}]) == count)
+        assert wait_for(lambda count=count: letters.count() == count)
+    assert [x.event_id for x in letters.list()] == [poison["id"] for poison in poisons]
     return poisons
 
 
