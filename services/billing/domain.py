@@ -39,6 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.vocabulary.fields import LAST_YEAR
 from shared.vocabulary.money import Money, minor_unit, round_money
 
 ZERO = Decimal(0)
@@ -668,12 +669,28 @@ def months_covered(periods: list[tuple[date, date]]) -> Decimal:
     return total
 
 
-def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, end: date,
+# Nothing the platform dates lies past this day (``shared.vocabulary.fields``): a report period ends there at latest.
+LAST_DAY = date(LAST_YEAR, 12, 31)
+
+
+def months_later(start: date, months: int) -> date:
+    """The same day of the month ``months`` later (the month's last day when it is shorter)."""
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def report_period(start: date, months: int) -> tuple[date, date]:
+    """The first and last day of the ``months`` months from ``start``: [start, start + months)."""
+    return start, min(months_later(start, months) - timedelta(days=1), LAST_DAY)
+
+
+def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, months: int,
                 credit_notes: list[dict] = ()) -> dict:
-    """Spend (net of SLA credits and of credit notes, before tax) of the invoices whose period starts in
-    [start, end], per currency: by category, outsourcing model, shoring and provider; fixed vs variable; and, per
-    category with an in-house monthly cost estimate in the same currency, the saving = estimate x the months its
-    invoices cover - spend.
+    """Spend (net of SLA credits and of credit notes, before tax) of the invoices whose period starts in the
+    ``months`` months from ``start`` (``report_period``), per currency: by category, outsourcing model, shoring
+    and provider; fixed vs variable; and, per category with an in-house monthly cost estimate in the same currency,
+    the saving = estimate x the months its invoices cover - spend.
     A credit note counts against its invoice (its net off the spend, its tax off the tax)."""
     per_currency: dict[str, dict[str, Any]] = {}
     notes_of: dict[str, list[dict]] = defaultdict(list)
@@ -703,7 +720,6 @@ def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, en
         report["by_model"][invoice["model"]] += net
         report["by_shoring"][invoice["shoring"] or "unknown"] += net
         report["by_provider"][invoice["provider_id"]] += net
-    months = months_between(start, end)
     currencies = []
     for currency, report in sorted(per_currency.items()):
         charged = report["fixed"] + report["variable"]
@@ -736,8 +752,8 @@ def cost_report(invoices: list[dict], in_house: dict[str, dict], start: date, en
             "by_shoring": breakdown(report["by_shoring"]), "by_provider": breakdown(report["by_provider"]),
             "savings": savings,
         })
-    return {"from": start.isoformat(), "to": end.isoformat(), "months": decimal_text(round(months, 4)),
-            "currencies": currencies}
+    _, end = report_period(start, months)
+    return {"from": start.isoformat(), "to": end.isoformat(), "months": str(months), "currencies": currencies}
 
 
 def report_csv_rows(report: dict) -> list[list[str]]:

@@ -394,10 +394,12 @@ def in_house_costs(repo: Repository, tenant_id: str) -> dict:
     return {"monthly": repo.in_house_costs(tenant_id)}
 
 
-def cost_report(repo: Repository, tenant_id: str, first: Any, last: Any) -> dict:
-    """Spend over the invoices whose period starts in [first, last]; see ``domain.cost_report``."""
+def cost_report(repo: Repository, tenant_id: str, first: date, months: int) -> dict:
+    """Spend over the invoices whose period starts in the ``months`` months from ``first``; see
+    ``domain.cost_report``."""
+    _, last = domain.report_period(first, months)
     invoices = repo.invoices_in(tenant_id, first.isoformat(), last.isoformat())
-    return domain.cost_report(invoices, repo.in_house_costs(tenant_id), first, last,
+    return domain.cost_report(invoices, repo.in_house_costs(tenant_id), first, months,
                               repo.credit_notes_of([invoice["id"] for invoice in invoices]))
 
 

@@ -30,6 +30,7 @@ from . import domain
 
 DEFAULT_PAGE = 20
 MAX_BATCH = 500
+DEFAULT_REPORT_MONTHS, MAX_REPORT_MONTHS = 12, 36
 PARTIES = ("client", "provider", "operator")
 INVOICE_STATUSES = ("issued", "partially_paid", "paid", "overpaid", "overdue", "credited")
 
@@ -103,16 +104,11 @@ class RunSchema(StrictSchema):
     tenant_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
 
-class RangeSchema(StrictSchema):
-    start = BoundedDate(required=True, data_key="from")
-    end = BoundedDate(required=True, data_key="to")
+class PeriodSchema(StrictSchema):
+    """A report period: ``months`` calendar months from ``from`` (``domain.report_period``)."""
 
-    @validates_schema
-    def _ordered(self, data, **kwargs):
-        if data["end"] < data["start"]:
-            raise ValidationError({"to": ["Not before `from`."]})
-        if (data["end"] - data["start"]).days > 3 * 366:
-            raise ValidationError({"to": ["At most three years."]})
+    start = BoundedDate(required=True, data_key="from")
+    months = fields.Integer(load_default=DEFAULT_REPORT_MONTHS, validate=validate.Range(min=1, max=MAX_REPORT_MONTHS))
 
 
 def load_party(party: Any) -> tuple[str, str | None]:
@@ -161,9 +157,11 @@ def load_run(payload: Any) -> tuple[str | None, str | None]:
     return (loaded["as_of"].isoformat() if loaded["as_of"] else None), loaded["tenant_id"]
 
 
-def load_range(start: Any, end: Any) -> tuple[date, date]:
-    loaded = load_validated(RangeSchema(), {"from": start, "to": end}, "The report period is not valid.")
-    return loaded["start"], loaded["end"]
+def load_period(start: Any, months: Any) -> tuple[date, int]:
+    """The first day and the number of months of a cost report; ``months`` None: the default (a year)."""
+    period = {"from": start} if months is None else {"from": start, "months": months}
+    loaded = load_validated(PeriodSchema(), period, "The report period is not valid.")
+    return loaded["start"], loaded["months"]
 
 
 def load_page(status: Any, limit: Any, cursor: Any, statuses: tuple[str, ...],

@@ -180,14 +180,14 @@ class BillingService:
         return handlers.in_house_costs(Repository(self.store.db), tenant_id)
 
     @rpc
-    def cost_report(self, tenant_id: str, start: str, end: str) -> dict:
-        first, last = schemas.load_range(start, end)
-        return handlers.cost_report(Repository(self.store.db), tenant_id, first, last)
+    def cost_report(self, tenant_id: str, start: str, months: int | None = None) -> dict:
+        first, count = schemas.load_period(start, months)
+        return handlers.cost_report(Repository(self.store.db), tenant_id, first, count)
 
     @rpc
-    def cost_report_csv(self, tenant_id: str, start: str, end: str) -> str:
-        first, last = schemas.load_range(start, end)
-        report = handlers.cost_report(Repository(self.store.db), tenant_id, first, last)
+    def cost_report_csv(self, tenant_id: str, start: str, months: int | None = None) -> str:
+        first, count = schemas.load_period(start, months)
+        report = handlers.cost_report(Repository(self.store.db), tenant_id, first, count)
         return documents.csv_text(domain.report_csv_rows(report))
 
     @rpc

@@ -21,12 +21,12 @@ class ReportRoutes:
     @route("get_cost_report")
     def get_cost_report(self, request: ApiRequest) -> dict:
         return self.rpc(self.billing.cost_report, request.caller.tenant_id, request.query["start"],
-                        request.query["end"])
+                        request.query["months"])
 
     @route("get_cost_report_csv")
     def get_cost_report_csv(self, request: ApiRequest) -> str:
         return self.rpc(self.billing.cost_report_csv, request.caller.tenant_id, request.query["start"],
-                        request.query["end"])
+                        request.query["months"])
 
     @route("get_in_house_costs")
     def get_in_house_costs(self, request: ApiRequest) -> dict:

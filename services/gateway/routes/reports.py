@@ -29,7 +29,8 @@ COSTS: tuple[Route, ...] = (
         "get_cost_report", "GET", "/v1/reports/costs", "Spend by category, model, shoring and provider; savings",
         who=(CLIENT, FINANCE), tag="billing", query=schemas.CostReportQuerySchema,
         response=schemas.CostReportSchema, errors=(422, *_AUTH, *_UPSTREAM),
-        description="Over the invoices whose period starts between `from` and `to`: spend net of SLA credits "
+        description="Over the invoices whose period starts in the `months` months from `from` (a year unless "
+        "`months` says otherwise): spend net of SLA credits "
         "and credit notes, before tax, fixed (retainer, milestones) vs variable (time, usage), and per category the "
         "saving against the in-house monthly cost estimate x the months its invoices cover.",
     ),

@@ -66,14 +66,17 @@ class AuditPageSchema(Schema):
 class CostReportQuerySchema(Strict):
     json_types = False
 
-    start = _date(required=True, data_key="from")
-    end = _date(required=True, data_key="to")
+    start = _date(required=True, data_key="from", metadata={"description": "The period's first day."})
+    months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=36), metadata={
+        "description": "How many calendar months the period spans, 1-36, default 12: the report covers "
+                       "[from, from + months), e.g. from 2027-01-15 for 1 month is 2027-01-15 to 2027-02-14."})
 
 
 class CostReportSchema(Schema):
-    start = _date(attribute="from", data_key="from")
-    end = _date(attribute="to", data_key="to")
-    months = fields.String()
+    start = _date(attribute="from", data_key="from", metadata={"description": "The period's first day."})
+    end = _date(attribute="to", data_key="to", metadata={
+        "description": "The period's last day: the day before `from` + `months` (never past 2999-12-31)."})
+    months = fields.String(metadata={"description": "The months the period spans, as asked."})
     currencies = fields.List(fields.Dict(), metadata={
         "description": "Per currency: spend (net of SLA credits and credit notes, before tax), tax, total, fixed "
                        "and variable with their shares, credits, credit_notes (their net), spend by_category, "

@@ -153,7 +153,7 @@ class Walk:
             self.report.ids[profile["display_name"]] = provider["id"]
             centres = ", ".join(f"{c['name']} {c['country']}" for c in profile["delivery_centres"]) or "—"
             table.add_row(profile["display_name"], profile["models"][0].replace("virtual_assistant", "VA"),
-                          profile["country"], centres, f"{_money(profile['rates']['hourly'])}/h")
+                          profile["country"], centres, f"{_money(provider['rates']['hourly'])}/h")
         self.console.print(table)
 
     def publish_postings(self) -> None:
@@ -382,9 +382,8 @@ class Walk:
     def cost_report(self) -> None:
         client = self.key("small_business")
         self.api.request("PUT", "/v1/reports/in-house-costs", client, {"monthly": world.IN_HOUSE_MONTHLY})
-        period = {"from": self.monday.isoformat(), "to": (self.monday + timedelta(days=6)).isoformat()}
-        report = self.api.get("/v1/reports/costs", client, params=period)
-        table = Table("", "amount", title=f"Cost report {period['from']} to {period['to']} ({report['months']} months)")
+        report = self.api.get("/v1/reports/costs", client, params={"from": self.monday.isoformat(), "months": 1})
+        table = Table("", "amount", title=f"Cost report {report['from']} to {report['to']} ({report['months']} month)")
         for part in report["currencies"]:
             table.add_row("spend (net of SLA credits)", _money(part["spend"]))
             table.add_row("SLA credits", _money(part["credits"]))

@@ -410,7 +410,7 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
         "bookkeeping": {"amount": "200.00", "currency": "EUR"}}})
     billing.run_invoices()
 
-    report = billing.cost_report(parties.tenant_id, first.isoformat(), last.isoformat())
+    report = billing.cost_report(parties.tenant_id, first.isoformat(), 1)
     [eur] = report["currencies"]
     invoices = list(database.invoices.find({"tenant_id": parties.tenant_id}))
     net = sum(i["net"]["amount"].to_decimal() for i in invoices)
@@ -426,8 +426,7 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
     savings = {row["category"]: row["saving"]["amount"] for row in eur["savings"]}
     assert savings == {"customer_inquiries": "1850.00", "bookkeeping": "-100.00"}  # one whole month each
 
-    rows = list(csv.reader(io.StringIO(billing.cost_report_csv(parties.tenant_id, first.isoformat(),
-                                                               last.isoformat()))))
+    rows = list(csv.reader(io.StringIO(billing.cost_report_csv(parties.tenant_id, first.isoformat(), 1))))
     assert rows[0] == ["section", "key", "currency", "amount", "in_house_cost", "saving"]
     assert sum(Decimal(r[3]) for r in rows[1:] if r[0] == "category") == net
     assert ["total", "spend", "EUR", "1450.00", "", ""] in rows
@@ -438,10 +437,17 @@ def test_the_cost_report_adds_up_to_the_invoices_in_json_and_csv(billing, databa
     [bookkeeping] = billing.list_invoices(parties.client, contract_id=hourly["id"])["items"]
     billing.issue_credit_note(parties.provider, bookkeeping["id"], {
         "amount": {"amount": "30.00", "currency": "EUR"}, "reason": "Three quarters of an hour billed twice."})
-    [corrected] = billing.cost_report(parties.tenant_id, first.isoformat(), last.isoformat())["currencies"]
+    [corrected] = billing.cost_report(parties.tenant_id, first.isoformat(), 1)["currencies"]
     assert (corrected["spend"]["amount"], corrected["credit_notes"]["amount"]) == ("1420.00", "30.00")
     assert (corrected["tax"]["amount"], corrected["total"]["amount"]) == ("0.00", "1420.00")
     assert {row["key"]: row["spend"]["amount"] for row in corrected["by_category"]}["bookkeeping"] == "270.00"
+
+    # The period is months from its first day: a year by default; the month after holds none of these invoices.
+    assert billing.cost_report(parties.tenant_id, first.isoformat())["currencies"] == [corrected]
+    after = billing.cost_report(parties.tenant_id, (last + timedelta(days=1)).isoformat(), 1)
+    assert (after["months"], after["currencies"]) == ("1", [])
+    with pytest.raises(ValidationFailed):
+        billing.cost_report(parties.tenant_id, first.isoformat(), 37)
 
 
 def test_a_late_approval_lands_on_the_next_invoice_at_the_rate_of_its_day_and_a_completed_contract_bills_to_its_end(

@@ -363,16 +363,30 @@ def _reported(invoice_period=("2027-02-15", "2027-02-28"), net="500.00"):
 def test_the_cost_report_deducts_credit_notes_from_spend_tax_and_total():
     note = {"invoice_id": "inv_1", "amount": {"amount": "119.00", "currency": "EUR"},
             "net": {"amount": "100.00", "currency": "EUR"}, "tax": {"amount": "19.00", "currency": "EUR"}}
-    [eur] = domain.cost_report([_reported()], {}, date(2027, 2, 1), date(2027, 2, 28), [note])["currencies"]
+    [eur] = domain.cost_report([_reported()], {}, date(2027, 2, 1), 1, [note])["currencies"]
     assert (eur["spend"]["amount"], eur["tax"]["amount"], eur["total"]["amount"], eur["credit_notes"]["amount"]) == (
         "400.00", "76.00", "476.00", "100.00")
     assert eur["by_category"] == [{"key": "bookkeeping", "spend": {"amount": "400.00", "currency": "EUR"}}]
 
 
+def test_a_report_period_is_its_months_from_the_first_day_up_to_the_day_before_the_same_day_months_later():
+    assert domain.report_period(date(2027, 1, 1), 12) == (date(2027, 1, 1), date(2027, 12, 31))
+    assert domain.report_period(date(2027, 1, 15), 1) == (date(2027, 1, 15), date(2027, 2, 14))
+    assert domain.report_period(date(2027, 11, 30), 3) == (date(2027, 11, 30), date(2028, 2, 28))  # no Feb 30th
+    assert domain.report_period(date(2028, 1, 31), 1) == (date(2028, 1, 31), date(2028, 2, 28))
+    # Nothing is dated past the platform's last day, and the report never says a day beyond it.
+    assert domain.report_period(date(2999, 6, 1), 36) == (date(2999, 6, 1), date(2999, 12, 31))
+
+
+def test_the_report_says_the_period_it_covers():
+    report = domain.cost_report([_reported()], {}, date(2027, 2, 1), 36)
+    assert (report["from"], report["to"], report["months"]) == ("2027-02-01", "2030-01-31", "36")
+
+
 def test_the_in_house_saving_compares_the_days_the_spend_covers_not_the_whole_range():
     estimate = {"bookkeeping": {"amount": "2800.00", "currency": "EUR"}}
     # The report asks for January to March; the work ran 14 days of February: 14/28 of a month in-house.
-    [eur] = domain.cost_report([_reported()], estimate, date(2027, 1, 1), date(2027, 3, 31))["currencies"]
+    [eur] = domain.cost_report([_reported()], estimate, date(2027, 1, 1), 3)["currencies"]
     [saving] = eur["savings"]
     assert (saving["months_compared"], saving["in_house_cost"]["amount"], saving["saving"]["amount"]) == (
         "0.5", "1400.00", "900.00")

@@ -68,7 +68,7 @@ def test_the_invoice_schemas_keep_everything_billing_answers():
 def test_the_report_and_item_schemas_keep_everything_billing_answers():
     report = domain.cost_report([issued_invoice()], {"administrative_support": {"amount": "900.00",
                                                                                  "currency": "USD"}},
-                                datetime(2027, 1, 1).date(), datetime(2027, 1, 31).date())
+                                datetime(2027, 1, 1).date(), 1)
     assert BY_OPERATION["get_cost_report"].response().dump(report) == report
     approved = {**item(hours="2.5"), "contract_id": "ctr_1", "key": "k1", "units": None, "milestone": None,
                 "status": "approved", "reason": None, "reviewed_at": NOW,

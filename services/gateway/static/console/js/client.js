@@ -159,23 +159,25 @@ function isoDate(date) {
   return date.toISOString().slice(0, 10);
 }
 
-async function costsPage(from, to) {
+// The report covers ``months`` calendar months from ``from`` (1-36; by default the year up to this month's end).
+async function costsPage(from, months) {
   const today = new Date();
-  const start = from || isoDate(new Date(Date.UTC(today.getUTCFullYear() - 1, today.getUTCMonth(), 1)));
-  const end = to || isoDate(today);
+  const start = from || isoDate(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 11, 1)));
+  const span = months || "12";
   const form = h("form", { class: "inline-form", "aria-label": "Report period" },
     field("costs-from", "From", { type: "date", value: start, required: true }),
-    field("costs-to", "To", { type: "date", value: end, required: true }),
+    field("costs-months", "Months", { type: "number", min: 1, max: 36, step: 1, value: span, required: true }),
     h("button", { type: "submit" }, "Show"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    location.hash = `#/costs/${form.querySelector("#costs-from").value}/${form.querySelector("#costs-to").value}`;
+    location.hash = `#/costs/${form.querySelector("#costs-from").value}/${form.querySelector("#costs-months").value}`;
   });
   let body;
   try {
-    const report = await get(`/v1/reports/costs${query({ from: start, to: end })}`);
-    body = report.currencies.length ? report.currencies.map(currencyReport)
-      : h("p", { class: "empty" }, "No invoices in this period.");
+    const report = await get(`/v1/reports/costs${query({ from: start, months: span })}`);
+    const period = h("p", {}, `${report.from} to ${report.to} (${report.months} months)`);
+    body = h("div", {}, period, ...(report.currencies.length ? report.currencies.map(currencyReport)
+      : [h("p", { class: "empty" }, "No invoices in this period.")]));
   } catch (error) {
     body = errorBox(error);
   }
