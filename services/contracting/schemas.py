@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.vocabulary import fields as shared_fields
 from shared.vocabulary import paging
@@ -25,6 +25,7 @@ from shared.vocabulary.fields import (
     parse_decimal,
 )
 from shared.vocabulary.idempotency import key_batch
+from shared.vocabulary.terms import REVIEW_CRITERIA
 
 from . import domain
 
@@ -180,10 +181,22 @@ class MeasurementBatchSchema(StrictSchema):
                                validate=validate.Length(min=1, max=MAX_BATCH))
 
 
+class ScoresSchema(StrictSchema):
+    """A score 1-5 for each criterion the client judges (``REVIEW_CRITERIA``), one at least; no other names."""
+
+    quality = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
+    timeliness = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
+    communication = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
+    value = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
+
+    @validates_schema
+    def _one_at_least(self, data: dict, **kwargs) -> None:
+        if not data:
+            raise ValidationError(f"Score one of {', '.join(REVIEW_CRITERIA)} at least.", "_schema")
+
+
 class ReviewSchema(StrictSchema):
-    scores = fields.Dict(keys=Text(validate=validate.Length(min=1, max=40)),
-                         values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
-                         required=True, validate=validate.Length(min=1, max=10))
+    scores = fields.Nested(ScoresSchema, required=True)
     notes = Text(load_default=None, allow_none=True, validate=validate.Length(max=5000))
 
 

@@ -206,4 +206,7 @@ def known_lanes(names) -> tuple[Lane, ...]:
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # A client's business hours unless it says otherwise (its tenant default, or a posting's own).
+# What a client scores a provider on in a performance review, each 1-5 (one criterion at least per review).
+REVIEW_CRITERIA = ("quality", "timeliness", "communication", "value")
+
 DEFAULT_BUSINESS_HOURS = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}

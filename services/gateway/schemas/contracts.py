@@ -8,6 +8,7 @@ from services.gateway.schemas.common import (
     SLA_DIRECTIONS,
     SLA_WINDOWS,
     DecimalString,
+    NotEmpty,
     OneOrBatch,
     PageQuerySchema,
     Strict,
@@ -174,12 +175,21 @@ class SlaWindowClosureSchema(Schema):
                                                                        "in sla.met.v1 / sla.breached.v1."})
 
 
+def _score(criterion: str) -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=1, max=5), metadata={"description": f"{criterion}, 1-5."})
+
+
+class ReviewScoresSchema(NotEmpty):
+    """A score 1-5 per criterion the client judges (``REVIEW_CRITERIA``), one at least; no other names."""
+
+    quality = _score("The quality of the work")
+    timeliness = _score("Deadlines and response times kept")
+    communication = _score("How clearly and promptly the provider communicated")
+    value = _score("What the work was worth for its price")
+
+
 class ReviewCreateSchema(Strict):
-    scores = fields.Dict(keys=_name(40), values=fields.Integer(strict=True, validate=validate.Range(min=1, max=5)),
-                         required=True, validate=validate.Length(min=1, max=10),
-                         metadata={"description": "Named scores 1-5 (names of 1-40 characters, one score at least, at "
-                                                  "most ten), e.g. quality, timeliness, communication.",
-                                   "minProperties": 1, "maxProperties": 10})
+    scores = fields.Nested(ReviewScoresSchema, required=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
 
 
@@ -187,8 +197,9 @@ class ReviewSchema(Schema):
     id = fields.String()
     contract_id = fields.String()
     due_date = _date(allow_none=True)
-    scores = fields.Dict()
-    overall = fields.String()
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Per criterion, its score 1-5 (reviews recorded before the fixed criteria may name others)."})
+    overall = fields.String(metadata={"description": "The mean of the scores."})
     notes = fields.String(allow_none=True)
     recorded_at = _timestamp()
 

@@ -285,6 +285,8 @@ def test_completion_rates_the_provider_and_each_side_answers_once(contracting, d
     review = contracting.record_review(client, contract["id"], {"scores": {"quality": 4, "timeliness": 5},
                                                                 "notes": "Good month."})
     assert review["overall"] == "4.5"
+    with pytest.raises(ValidationFailed):  # the criteria are fixed: quality, timeliness, communication, value
+        contracting.record_review(client, contract["id"], {"scores": {"friendliness": 5}})
     with pytest.raises(Forbidden):
         contracting.complete_contract(provider, contract["id"], {"score": 5, "comment": None})
     done = contracting.complete_contract(client, contract["id"], {"score": 4, "comment": "Reliable."})

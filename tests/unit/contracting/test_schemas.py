@@ -65,3 +65,18 @@ def test_a_cursor_is_the_last_contract_id_of_the_page_before_and_anything_else_i
         with pytest.raises(ValidationFailed) as caught:
             schemas.load_page(None, 20, forged)
         assert caught.value.details == {"cursor": ["Not a cursor this API gave out."]}
+
+
+def test_a_review_scores_the_fixed_criteria_one_at_least_and_no_other_name():
+    review = schemas.load_review({"scores": {"quality": 4, "value": 2}, "notes": None})
+    assert review["scores"] == {"quality": 4, "value": 2}
+    for scores in ({}, {"speed": 3}, {"quality": 4, "Quality": 5}, {"timeliness": 6}, {"communication": "4"}):
+        with pytest.raises(ValidationFailed):
+            schemas.load_review({"scores": scores})
+
+
+def test_a_review_recorded_before_the_fixed_criteria_still_reads_with_its_own_names():
+    stored = {"id": "rev_1", "contract_id": "ctr_1", "tenant_id": "ten_1", "provider_id": "prv_1",
+              "due_date": "2027-02-01", "scores": {"responsiveness": 5, "quality": 3}, "overall": "4",
+              "notes": None, "recorded_at": datetime(2027, 2, 1, tzinfo=UTC)}
+    assert schemas.review_to_wire(stored)["scores"] == {"responsiveness": 5, "quality": 3}
