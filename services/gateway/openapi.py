@@ -91,18 +91,48 @@ def _shoring_variants() -> dict:
 ACROSS_FIELDS = {"Engagement": _engagement_variants, "Shoring": _shoring_variants}
 
 
-def _by_kind(rule: type[schemas.ByKind], component: dict) -> dict:
-    """One ``oneOf`` branch per kind: the fields it requires required, the fields of other kinds absent."""
-    branches = []
+def _by_kind(rule: type[schemas.ByKind], name: str, components: dict) -> None:
+    """One ``oneOf`` branch per kind (its own component, ``<name><Kind>``), chosen by the ``discriminator``: the
+    fields the kind requires required and said (not null, a list not empty), its choices per field, and the fields
+    of other kinds absent (or, with ``others_may_be_empty``, null or empty)."""
+    component = components[name]
+    mapping = {}
     for kind, needed in rule.requires.items():
-        properties = {name: value for name, value in component["properties"].items()
-                      if rule.belongs.get(name, kind) == kind}
+        properties = {}
+        for field, value in component["properties"].items():
+            owner = rule.belongs.get(field, kind)
+            if owner != kind:
+                if rule.others_may_be_empty:
+                    properties[field] = ({"type": "array", "maxItems": 0} if value.get("type") == "array"
+                                         else {"nullable": True, "enum": [None]})
+                continue
+            if field in needed:
+                value = _said(value)
+            if field in rule.choices:
+                allowed = list(rule.choices[field][kind])
+                value = ({**value, "items": {**value["items"], "enum": allowed}} if value.get("type") == "array"
+                         else {**value, "enum": allowed})
+            properties[field] = value
         properties[rule.kind_field] = {**properties[rule.kind_field], "enum": [kind]}
-        required = [*component.get("required", []), *(name for name in needed if name not in component.get(
-            "required", []))]
-        branches.append({"type": "object", "properties": properties, "required": required,
-                         "additionalProperties": False})
-    return {"oneOf": branches}
+        required = [*component.get("required", []), *(field for field in needed
+                                                      if field not in component.get("required", []))]
+        branch = f"{name}{kind.title().replace('_', '')}"
+        components[branch] = {"type": "object", "properties": properties, "required": required,
+                              "additionalProperties": False}
+        mapping[kind] = f"#/components/schemas/{branch}"
+    components[name] = {"oneOf": [{"$ref": ref} for ref in mapping.values()],
+                        "discriminator": {"propertyName": rule.kind_field, "mapping": mapping}}
+
+
+def _said(value: dict) -> dict:
+    """A property's schema without null: a list at least one long, a nullable reference only the reference."""
+    if "anyOf" in value:
+        [value] = [branch for branch in value["anyOf"] if branch.get("enum") != [None]]
+        return value
+    value = {key: part for key, part in value.items() if key != "nullable"}
+    if value.get("type") == "array":
+        value["minItems"] = max(value.get("minItems", 0), 1)
+    return value
 
 
 def _given(name: str, property_: dict) -> dict:
@@ -140,7 +170,7 @@ def _cross_field_rules(components: dict) -> None:
     ``DependentRequired``, ``NotEmpty``, ``AnyOf``), generated from the same attributes its validator reads."""
     for name, cls in _components(components):
         if issubclass(cls, schemas.ByKind):
-            components[name] = _by_kind(cls, components[name])
+            _by_kind(cls, name, components)
         if issubclass(cls, schemas.AnyOf):
             components[name]["anyOf"] = [_given(name_, components[name]["properties"][name_]) for name_ in cls.any_of]
         if issubclass(cls, schemas.NotEmpty):

@@ -11,6 +11,7 @@ import copy
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from shared.vocabulary.errors import Conflict, ValidationFailed
@@ -87,6 +88,23 @@ def kind_errors(profile: dict) -> Errors:
     return errors
 
 
+def priced(profile: dict) -> dict:
+    """``profile`` with each rate given as an amount alone (a ``Decimal``) in the profile's currency: one currency
+    per provider, which matching compares with a posting's budget and search filters rates by."""
+    rates = profile.get("rates")
+    if not rates:
+        return profile
+
+    def price(value: Any) -> Any:
+        return Money(value, profile["currency"]) if isinstance(value, Decimal) else value
+
+    return {**profile, "rates": {
+        **{name: price(value) for name, value in rates.items() if name != "per_unit"},
+        **({"per_unit": [{**item, "price": price(item["price"])} for item in rates["per_unit"]]}
+           if "per_unit" in rates else {}),
+    }}
+
+
 def rate_errors(profile: dict, *, amounts: bool = True, currency: bool = True) -> Errors:
     """At least one rate, each positive (``amounts``) and in the provider's currency (``currency``), so rates
     compare across providers."""
@@ -120,10 +138,9 @@ def has_rate(rates: dict) -> bool:
 
 
 def schedule_errors(profile: dict) -> Errors:
+    """Each delivery centre named once (and its id given once). Hours and shifts need no rule of their own: an end
+    before its start ends the next day, an end equal to its start 24 hours later, as matching reads them."""
     errors: Errors = {}
-    hours = profile.get("working_hours")
-    if hours is not None and hours["start"] == hours["end"]:
-        _add(errors, ("working_hours", "end"), "Must differ from start.")
     names: set[str] = set()
     ids: set[str] = set()
     for index, centre in enumerate(profile.get("delivery_centres") or []):
@@ -135,11 +152,6 @@ def schedule_errors(profile: dict) -> Errors:
             if centre["id"] in ids:
                 _add(errors, ("delivery_centres", index, "id"), f"Centre id {centre['id']!r} appears twice.")
             ids.add(centre["id"])
-        for shift_index, shift in enumerate(centre["shifts"]):
-            # start > end is a night shift crossing midnight; start == end is no shift at all.
-            if shift["start"] == shift["end"]:
-                path = ("delivery_centres", index, "shifts", shift_index, "end")
-                _add(errors, path, "Must differ from start.")
     return errors
 
 

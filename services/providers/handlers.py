@@ -26,6 +26,7 @@ Transact = Callable[[Callable[[UnitOfWork], Any]], Any]
 def register(transact: Transact, fields: dict) -> tuple[dict, str]:
     """A new provider and its first API key (the key in clear, this once). A profile that breaks the rules opens no
     transaction."""
+    fields = domain.priced(fields)
     domain.require_valid(fields)
     provider = domain.new_provider(fields, provider_id=domain.new_provider_id(), now=utc_now())
 
@@ -43,7 +44,7 @@ def register(transact: Transact, fields: dict) -> tuple[dict, str]:
 def update(uow: UnitOfWork, provider_id: str, wanted: dict) -> dict:
     repo = Repository.of(uow)
     current = repo.get(provider_id)
-    proposed = domain.apply_changes(current, wanted)
+    proposed = domain.priced(domain.apply_changes(current, wanted))
     domain.require_valid_change(proposed, wanted)
     changed = domain.changed_fields(current, proposed)
     if not changed:

@@ -90,14 +90,24 @@ class DeliveryCentreSchema(StrictSchema):
     shifts = fields.List(fields.Nested(ShiftSchema), required=True, validate=validate.Length(min=1, max=10))
 
 
+class RatePrice(MoneyField):
+    """A rate: money, or its amount alone (``{"amount": "40.00"}``, as the public API sends it), loaded as a
+    ``Decimal`` that ``domain.priced`` puts in the profile's currency."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and set(value) == {"amount"}:
+            return super()._deserialize({**value, "currency": "USD"}, attr, data, **kwargs).amount
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class PerUnitRateSchema(StrictSchema):
     unit = Trimmed(required=True, validate=validate.Length(min=1, max=40))
-    price = MoneyField(required=True)
+    price = RatePrice(required=True)
 
 
 class RatesSchema(StrictSchema):
-    hourly = MoneyField(load_default=None, allow_none=True)
-    monthly_retainer = MoneyField(load_default=None, allow_none=True)
+    hourly = RatePrice(load_default=None, allow_none=True)
+    monthly_retainer = RatePrice(load_default=None, allow_none=True)
     per_unit = fields.List(fields.Nested(PerUnitRateSchema), load_default=list,
                            validate=validate.Length(max=50))
 

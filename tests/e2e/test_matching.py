@@ -96,7 +96,7 @@ def test_a_published_posting_gets_an_explained_shortlist_that_a_better_provider_
 
     better = provider(stack, display_name="Sofía Ramírez",
                       skills=[{"name": "calendar management", "level": 5}, {"name": "email triage", "level": 5}],
-                      rates={"hourly": {"amount": "11.00", "currency": "USD"}, "monthly_retainer": None,
+                      rates={"hourly": {"amount": "11.00"}, "monthly_retainer": None,
                              "per_unit": []})
 
     second = shortlist_of(stack, key, posting["id"], better["id"])

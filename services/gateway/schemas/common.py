@@ -138,22 +138,33 @@ class OneOrBatch(Strict):
 
 
 class ByKind(Strict):
-    """A rule across fields: per value of the field ``kind_field``, the fields it requires (``requires``), and
-    fields that belong to one value only (``belongs``: field -> value). The OpenAPI document states it as one
-    ``oneOf`` branch per value."""
+    """A rule across fields: per value of the field ``kind_field``, the fields it requires (``requires``: given, not
+    null, a list not empty), fields that belong to one value only (``belongs``: field -> value; with
+    ``others_may_be_empty`` another kind may still send them null or empty, which says nothing) and the choices a
+    field has per value (``choices``: field -> value -> choices; a list's items). The OpenAPI document states it
+    as one ``oneOf`` branch per value, with a ``discriminator`` on ``kind_field``."""
 
     kind_field = "kind"
     requires: dict[str, tuple[str, ...]] = {}
     belongs: dict[str, str] = {}
+    others_may_be_empty = False
+    choices: dict[str, dict[str, tuple[str, ...]]] = {}
 
     @validates_schema
     def _fits_its_kind(self, data: dict, **kwargs) -> None:
         kind = data.get(self.kind_field)
         if kind not in self.requires:
             return
-        errors = {name: [f"Required for {kind}."] for name in self.requires[kind] if data.get(name) is None}
+        errors = {name: [f"Required for {kind}."] for name in self.requires[kind] if data.get(name) in (None, [])}
+        said = (lambda value: value not in (None, [])) if self.others_may_be_empty else (lambda value: True)
         errors.update({name: [f"Not part of {kind}."] for name, owner in self.belongs.items()
-                       if owner != kind and name in data})
+                       if owner != kind and name in data and said(data[name])})
+        for name, per_kind in self.choices.items():
+            values = data.get(name)
+            wrong = [v for v in (values if isinstance(values, list) else [values]) if v is not None
+                     and v not in per_kind[kind]]
+            if wrong:
+                errors[name] = [f"A {kind} offers only {', '.join(per_kind[kind])}; not {', '.join(wrong)}."]
         if errors:
             raise ValidationError(errors)
 

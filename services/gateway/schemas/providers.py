@@ -10,6 +10,7 @@ from services.gateway.schemas.common import (
     KINDS,
     MODELS,
     AnyOf,
+    ByKind,
     DependentRequired,
     NotEmpty,
     PageQuerySchema,
@@ -31,11 +32,10 @@ from shared.vocabulary.fields import (
     Cursor,
     LanguageCode,
     MoneyField,
-    MoneySchema,
     StartTime,
     TimeZone,
 )
-from shared.vocabulary.terms import CATEGORY_IDS, WEEKDAYS
+from shared.vocabulary.terms import CATEGORY_IDS, FIRM_MODELS, INDIVIDUAL_MODELS, WEEKDAYS
 
 # --- providers ---------------------------------------------------------------------------------------------------
 
@@ -45,17 +45,21 @@ class SkillSchema(Strict):
     level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
 
 
+# An end before its start is on the next day; an end equal to its start is 24 hours later (round the clock).
+_END = "Before `start`: the next day; equal to `start`: 24 hours later."
+
+
 class WorkingHoursSchema(Strict):
     days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True)
-    end = ClockTime(required=True)
+    end = ClockTime(required=True, metadata={"description": _END})
 
 
 class ShiftSchema(Strict):
     name = _name(60, required=True)
     days = _set_of(_one_of(list(WEEKDAYS)), 1, 7, required=True)
     start = StartTime(required=True, metadata={"description": "A shift may cross midnight: start > end."})
-    end = ClockTime(required=True)
+    end = ClockTime(required=True, metadata={"description": _END})
 
 
 class DeliveryCentreSchema(Strict):
@@ -73,36 +77,39 @@ POSITIVE_MONEY_PATTERN = (r"^([1-9][0-9]{0,14}(\.[0-9]{1,4})?|0\.([1-9][0-9]{0,3
                           r"|000[1-9]))$")
 
 
-class PositiveMoneySchema(MoneySchema):
+class RateSchema(Strict):
     amount = BoundedDecimal(required=True, as_string=True, places=None, allow_nan=False,
                             metadata={"type": "string", "pattern": POSITIVE_MONEY_PATTERN,
                                       "description": "A decimal string more than zero, never a JSON number."})
 
 
-class PositiveMoney(MoneyField):
+class Rate(fields.Nested):
+    """A rate's amount, in the profile's `currency`: one currency per provider, so that rates compare."""
+
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.nested = PositiveMoneySchema
+        super().__init__(RateSchema, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        money = super()._deserialize(value, attr, data, **kwargs)
-        if money.amount <= 0:
+        if isinstance(value, dict) and isinstance(value.get("amount"), float):
+            raise ValidationError({"amount": ["Send the amount as a decimal string, not a float."]})
+        rate = super()._deserialize(value, attr, data, **kwargs)
+        if rate["amount"] <= 0:
             raise ValidationError({"amount": ["Must be more than zero."]})
-        return money
+        return rate
 
 
 class UnitPriceSchema(Strict):
     unit = _content(40, required=True)
-    price = PositiveMoney(required=True)
+    price = Rate(required=True)
 
 
 class RatesSchema(AnyOf):
-    """At least one rate, each more than zero and in the provider's currency (the providers service checks that)."""
+    """At least one rate, each more than zero, each an amount in the provider's `currency` (sent without one)."""
 
     any_of = ("hourly", "monthly_retainer", "per_unit")
 
-    hourly = PositiveMoney(allow_none=True)
-    monthly_retainer = PositiveMoney(allow_none=True)
+    hourly = Rate(allow_none=True)
+    monthly_retainer = Rate(allow_none=True)
     per_unit = fields.List(fields.Nested(UnitPriceSchema), validate=validate.Length(max=50))
 
 
@@ -132,7 +139,15 @@ class ProviderChangesSchema(Strict):
         "description": "How clients pay its invoices (bank, IBAN/BIC, reference); printed on them."})
 
 
-class ProviderRegistrationSchema(ProviderChangesSchema):
+class ProviderRegistrationSchema(ByKind, ProviderChangesSchema):
+    """An individual works its own hours (``working_hours``, ``capacity_hours_per_week``); a firm works in delivery
+    centres (one at least), whose seats and shifts are its capacity. Each kind offers its own models."""
+
+    requires = {"individual": ("working_hours", "capacity_hours_per_week"), "firm": ("delivery_centres",)}
+    belongs = {"working_hours": "individual", "capacity_hours_per_week": "individual", "delivery_centres": "firm"}
+    others_may_be_empty = True
+    choices = {"models": {"individual": tuple(sorted(INDIVIDUAL_MODELS)), "firm": tuple(sorted(FIRM_MODELS))}}
+
     kind = _one_of(KINDS, required=True)
     display_name = _name(120, required=True)
     models = _set_of(_one_of(MODELS), 1, required=True)

@@ -35,7 +35,7 @@ def _individual(name: str, headline: str, model: str, categories: list[str], ski
         "categories": categories, "skills": [{"name": s, "level": level} for s, level in skills.items()],
         "languages": languages, "country": country, "time_zone": time_zone, "working_hours": hours,
         "delivery_centres": [], "currency": hourly["currency"],
-        "rates": {"hourly": hourly, "monthly_retainer": None, "per_unit": []},
+        "rates": {"hourly": {"amount": hourly["amount"]}, "monthly_retainer": None, "per_unit": []},
         "capacity_hours_per_week": 40, "certifications": [], "nda_willing": True,
     }
 
@@ -52,7 +52,8 @@ def _firm(name: str, headline: str, model: str, categories: list[str], skills: d
         "kind": "firm", "display_name": name, "headline": headline, "models": [model], "categories": categories,
         "skills": [{"name": s, "level": level} for s, level in skills.items()], "languages": languages,
         "country": country, "time_zone": time_zone, "working_hours": None, "delivery_centres": centres,
-        "currency": hourly["currency"], "rates": {"hourly": hourly, "monthly_retainer": None, "per_unit": []},
+        "currency": hourly["currency"],
+        "rates": {"hourly": {"amount": hourly["amount"]}, "monthly_retainer": None, "per_unit": []},
         "capacity_hours_per_week": None, "certifications": certifications, "nda_willing": True,
     }
 

@@ -199,7 +199,7 @@ def individual(**overrides):
         "time_zone": "Asia/Manila",
         "working_hours": {"days": ["mon", "tue"], "start": "08:00", "end": "17:00"},
         "currency": "USD",
-        "rates": {"hourly": {"amount": "12.00", "currency": "USD"}},
+        "rates": {"hourly": {"amount": "12.00"}},
         "capacity_hours_per_week": 40,
     }
     profile.update(overrides)

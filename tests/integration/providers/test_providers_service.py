@@ -73,6 +73,23 @@ def test_money_is_stored_as_decimal128(providers, db):
     assert doc["created_at"].tzinfo is not None
 
 
+def test_rates_sent_as_amounts_are_registered_and_changed_in_the_providers_currency(providers, db):
+    """The public API sends each rate as its amount alone: the provider has one currency, which matching compares
+    with a posting's budget and search filters by."""
+    provider = providers.register(individual(currency="EUR", rates={
+        "hourly": {"amount": "12.00"}, "per_unit": [{"unit": "ticket", "price": {"amount": "1.50"}}]}))["provider"]
+    assert provider["rates"]["hourly"] == {"amount": "12.00", "currency": "EUR"}
+    assert provider["rates"]["per_unit"][0]["price"] == {"amount": "1.50", "currency": "EUR"}
+    doc = db.providers.find_one({"_id": provider["id"]})
+    assert doc["rates"]["hourly"]["currency"] == "EUR"
+    assert type(doc["rates"]["hourly"]["amount"]).__name__ == "Decimal128"
+    changed = providers.update(provider["id"], {"rates": {"hourly": {"amount": "14.00"}}})
+    assert changed["rates"] == {"hourly": {"amount": "14.00", "currency": "EUR"}, "monthly_retainer": None,
+                                "per_unit": []}
+    (event,) = emitted(db, "provider.updated.v1")
+    assert event["data"]["provider"]["rates"]["hourly"] == {"amount": "14.00", "currency": "EUR"}
+
+
 def test_an_invalid_profile_writes_nothing_and_reports_each_field(providers, db):
     with pytest.raises(ValidationFailed) as caught:
         providers.register(individual(country="XX", rates={"hourly": {"amount": "10", "currency": "EUR"}}))

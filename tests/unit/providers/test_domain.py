@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.matching.geography import schedule_mask
 from services.providers import domain, schemas
 from shared.vocabulary.errors import Conflict, ValidationFailed
 from shared.vocabulary.money import Money
@@ -63,6 +64,26 @@ def test_every_rate_must_be_in_the_provider_currency():
     assert errors["rates"]["per_unit"][0]["price"] == ["Must be in USD, the provider's currency; got GBP."]
 
 
+def test_rates_given_as_amounts_alone_are_in_the_profiles_currency():
+    rates = {"hourly": {"amount": "12.00"}, "monthly_retainer": None,
+             "per_unit": [{"unit": "ticket", "price": {"amount": "1.50"}}]}
+    profile = domain.priced(loaded(individual(currency="EUR", rates=rates)))
+    assert profile["rates"]["hourly"] == Money(Decimal("12.00"), "EUR")
+    assert profile["rates"]["per_unit"][0]["price"] == Money(Decimal("1.50"), "EUR")
+    assert profile["rates"]["monthly_retainer"] is None and domain.profile_errors(profile) == {}
+
+
+def test_a_change_of_rates_as_amounts_is_in_the_currency_the_profile_will_have():
+    current = stored(individual())
+    rates = {"hourly": {"amount": "15.00"}}
+    same = domain.priced(domain.apply_changes(current, schemas.load_changes({"rates": rates})))
+    assert same["rates"]["hourly"] == Money(Decimal("15.00"), "USD")
+    both = schemas.load_changes({"rates": rates, "currency": "EUR"})
+    moved = domain.priced(domain.apply_changes(current, both))
+    assert moved["rates"]["hourly"] == Money(Decimal("15.00"), "EUR")
+    domain.require_valid_change(moved, both)
+
+
 def test_at_least_one_rate_is_required():
     errors = domain.profile_errors(loaded(individual(rates={"hourly": None, "per_unit": []})))
     assert errors == {"rates": ["Give at least one rate: hourly, monthly_retainer or per_unit."]}
@@ -80,12 +101,17 @@ def test_a_zero_rate_is_refused():
     assert errors == {"rates": {"hourly": ["Must be greater than zero."]}}
 
 
-def test_a_night_shift_may_cross_midnight_but_a_shift_cannot_be_empty():
+def test_a_shift_may_cross_midnight_and_one_ending_at_its_start_is_round_the_clock_as_matching_reads_it():
     profile = firm()
     assert domain.profile_errors(loaded(profile)) == {}
-    profile["delivery_centres"][0]["shifts"][1]["end"] = "22:00"
-    errors = domain.profile_errors(loaded(profile))
-    assert errors == {"delivery_centres": {0: {"shifts": {1: {"end": ["Must differ from start."]}}}}}
+    shift = profile["delivery_centres"][0]["shifts"][1]
+    shift["end"] = shift["start"]
+    assert domain.profile_errors(loaded(profile)) == {}
+    around_the_clock = schedule_mask(profile["delivery_centres"][0]["time_zone"],
+                                     ((("mon",), shift["start"], shift["end"]),))
+    assert bin(around_the_clock).count("1") == 48  # 24 hours of half-hour slots
+    hours = individual(working_hours={"days": ["mon"], "start": "08:00", "end": "08:00"})
+    assert domain.profile_errors(loaded(hours)) == {}
 
 
 def test_require_valid_raises_validation_failed_with_the_rule_errors():
