@@ -31,18 +31,6 @@ EXAMPLES_PER_ROUTE = 8
 SCHEMA = schemathesis.openapi.from_dict(openapi.document())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
-# Routes whose description does not yet say all the API refuses, and why: their 422s are excused (their answers
-# must still match the description). Every other route must conform entirely.
-NOT_YET_CONFORMING = {
-    "register_provider": "every rate must be in the profile's currency (two fields equal: OpenAPI 3.0 cannot say "
-                         "so); the kind rules (a firm needs a delivery centre, an individual hours and capacity) not "
-                         "yet stated",
-    "record_review": "score names (the keys of scores) are 1-40 characters: OpenAPI 3.0 cannot constrain keys "
-                     "(3.1's propertyNames can, but 3.1 calls 5.0 an integer, which the API refuses)",
-    "get_cost_report": "from must not be after to, and the period spans three years at most: a comparison of two "
-                       "parameters, which JSON Schema cannot state",
-    "get_cost_report_csv": "the same period rules as get_cost_report",
-}
 
 
 def _conformance_of(operation, base_url: str, admitted: list[dict], ids: dict) -> tuple[list[str], list[str]]:
@@ -74,14 +62,12 @@ def test_requests_the_description_calls_valid_are_not_refused_and_every_answer_m
     platform, base_url, callers
 ):
     headers, ids, _ = callers
-    assert set(NOT_YET_CONFORMING) <= {operation.definition.raw["operationId"] for operation in OPERATIONS}
     problems: dict[str, list[str]] = {}
     for operation in OPERATIONS:
         operation_id = operation.definition.raw["operationId"]
         admitted, _ = headers[(operation.method.upper(), operation.path)]
         refused, mismatched = _conformance_of(operation, base_url, admitted, ids)
-        # A route on the list may still refuse what its description cannot state; its answers must still match.
-        found = mismatched + ([] if operation_id in NOT_YET_CONFORMING else refused)
+        found = mismatched + refused
         if found:
             problems[operation_id] = found[:3]
     assert problems == {}, "\n".join(f"{operation_id}:\n" + "\n".join(found)
