@@ -133,13 +133,23 @@ class StandInPostings:
         return {"database": "ok"}
 
 
+def _priced(profile: dict) -> dict:
+    """Rates as the providers service answers them: each amount in the profile's currency."""
+    rates = profile.get("rates") or {}
+    priced = {name: None if rate is None else {**rate, "currency": profile["currency"]}
+              for name, rate in rates.items() if name != "per_unit"}
+    priced["per_unit"] = [{**item, "price": {**item["price"], "currency": profile["currency"]}}
+                          for item in rates.get("per_unit") or []]
+    return dict(profile, rates=priced)
+
+
 class StandInProviders:
     name = "providers"
 
     @rpc
     def register(self, profile):
         provider_id = f"prv_{uuid.uuid4().hex}"
-        wire = dict(profile, id=provider_id, verified=False, verified_at=None, created_at=_now(),
+        wire = dict(_priced(profile), id=provider_id, verified=False, verified_at=None, created_at=_now(),
                     updated_at=_now(), version=1)
         STATE["providers"][provider_id] = wire
         key = apikeys.generate(apikeys.PROVIDER)
