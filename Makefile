@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing bench-lanes soak clean
+.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing bench-lanes bench-scaling soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -96,6 +96,10 @@ bench-billing: $(STAMP)
 
 bench-lanes: $(STAMP)
 	$(PY) -m bench.lanes
+
+# `make bench-scaling ARGS=--quick` for a smaller market and backlog.
+bench-scaling: $(STAMP)
+	$(PY) -m bench.scaling $(ARGS)
 
 soak: $(STAMP)
 	$(PY) -m bench.soak

@@ -31,11 +31,9 @@ Billing (item -> invoice line) is not measured here. Figures go to ``bench-resul
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -45,11 +43,11 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from pymongo import MongoClient
 from rich.progress import Progress
 
+from bench.common import finish
 from bench.matching import (
     PY,
     RESULTS,
     ROOT,
-    console,
     cpu_seconds,
     infrastructure,
     load_providers,
@@ -384,14 +382,7 @@ def main() -> None:
         report.update(through_the_broker(args, bar))
     checks = verdicts(report)
     report["targets_met"] = checks
-    (RESULTS / "lanes.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report, checks)
-    (RESULTS / "lanes.md").write_text(text)
-    console.print(text)
-    met = sum(checks.values())
-    print(f"targets met: {met} of {len(checks)}")
-    if met < len(checks):
-        sys.exit(1)
+    finish("lanes", report, markdown(report, checks), checks)
 
 
 if __name__ == "__main__":

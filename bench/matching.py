@@ -30,27 +30,33 @@ import sys
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 from kombu import Connection, Exchange, Producer, Queue
 from pymongo import MongoClient
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from bench.common import (
+    PY,
+    RESULTS,
+    ROOT,
+    console,
+    cpu_seconds,
+    infrastructure,
+    machine_busy_seconds,
+    percentile,
+    progress,
+    rss_mb,
+    service_env,
+    stop,
+)
 from services.matching import domain, shortlists
 from services.matching.open_postings import OpenPostings
 from services.matching.ranking import MatchIndex, naive_rank
-from shared.runtime import contracts, topology
+from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
-from shared.tools import embedded
-from tests.support.infra import free_port, local_vhost
 from tests.unit.matching import population
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench-results"
-PY = sys.executable
-console = Console()
 # Issue 16's targets (the 1,000,000-provider memory target is not measured here yet).
 TARGETS = {
     "index_p99_ms_100k": 1.0,
@@ -62,16 +68,6 @@ TARGETS = {
     "rematch_p99_ms": 20.0,
     "rss_mb_1m": 1500.0,
 }
-
-
-def progress() -> Progress:
-    return Progress(TextColumn("{task.description:<46}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def summary_ms(samples: list[float]) -> dict:
@@ -312,17 +308,6 @@ def recorder(amqp_uri: str, exchange_name: str, routing_key: str) -> str:
     return name
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a child we started and wait for it, before its broker vhost and database go away."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def wait_for_queue(amqp_uri: str, name: str, timeout: float = 60) -> None:
     """Until a consumer process has declared its queue (events published before that would be dropped)."""
     deadline = time.monotonic() + timeout
@@ -334,29 +319,6 @@ def wait_for_queue(amqp_uri: str, name: str, timeout: float = 60) -> None:
         except Exception:
             time.sleep(0.3)
     raise RuntimeError(f"queue {name} never appeared")
-
-
-def rss_mb(pid: int) -> dict:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = round(int(value.split()[0]) / 1024, 1)
-    return {"rss_mb": fields.get("VmRSS"), "peak_rss_mb": fields.get("VmHWM")}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = ticks[3] + ticks[4]
-    hz = os.sysconf("SC_CLK_TCK")
-    return (sum(ticks) - idle) / hz, sum(ticks) / hz
 
 
 def throughput(amqp_uri: str, exchange: str, queue: str, events: list[dict], bar: Progress, label: str,
@@ -454,18 +416,6 @@ def through_the_broker(args, bar: Progress) -> dict:
     return report
 
 
-def infrastructure(stack: ExitStack) -> tuple[str, subprocess.Popen, str]:
-    """A broker vhost of the benchmark's own with the platform's topology, and an embedded database (stopped when
-    ``stack`` closes): the AMQP URI, the database process and its URI."""
-    amqp_uri = stack.enter_context(local_vhost())
-    port = free_port()
-    database_process = embedded.start(":memory:", port)
-    stack.callback(stop, database_process)
-    mongo_uri = embedded.uri_for(port)
-    topology.apply(amqp_uri)
-    return amqp_uri, database_process, mongo_uri
-
-
 def load_providers(database, count: int, bar: Progress) -> None:
     """``count`` realistic providers (``population``, the same seeds every run) into matching's database."""
     load = bar.add_task(f"loading {count:,} providers into matching's db", total=count)
@@ -481,10 +431,7 @@ def load_providers(database, count: int, bar: Progress) -> None:
 
 def matching_env(amqp_uri: str, mongo_uri: str, database: str, outbox_poll_seconds: float) -> dict[str, str]:
     """The environment of a ``tasklinkr run matching`` process on the benchmark's vhost and database."""
-    return {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
-            "TASKLINKR_MATCHING_MONGO_DATABASE": database, "TASKLINKR_METRICS_PORT": "off",
-            "TASKLINKR_LOG_LEVEL": "INFO", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
-            "TASKLINKR_OUTBOX_POLL_SECONDS": str(outbox_poll_seconds)}
+    return service_env("matching", amqp_uri, mongo_uri, database, outbox_poll_seconds)
 
 
 def cpu_groups(workers: list[subprocess.Popen], database: subprocess.Popen) -> dict[str, list[int]]:

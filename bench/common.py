@@ -1,0 +1,106 @@
+"""What the benchmarks share: where results go, the progress bar, the broker vhost and embedded database they start,
+stopping the processes they started, and reading a process's CPU time and memory (and the machine's) from /proc."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shared.runtime import topology
+from shared.tools import embedded
+from tests.support.infra import free_port, local_vhost
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+PY = sys.executable
+console = Console()
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description:<46}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a child we started and wait for it, before its broker vhost and database go away."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def rss_mb(pid: int) -> dict:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields.get("VmRSS"), "peak_rss_mb": fields.get("VmHWM")}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def start_database(stack: ExitStack) -> tuple[subprocess.Popen, str]:
+    """An embedded database in memory, stopped when ``stack`` closes: its process and URI."""
+    port = free_port()
+    database_process = embedded.start(":memory:", port)
+    stack.callback(stop, database_process)
+    return database_process, embedded.uri_for(port)
+
+
+def infrastructure(stack: ExitStack) -> tuple[str, subprocess.Popen, str]:
+    """A broker vhost of the benchmark's own with the platform's topology, and an embedded database (stopped when
+    ``stack`` closes): the AMQP URI, the database process and its URI."""
+    amqp_uri = stack.enter_context(local_vhost())
+    database_process, mongo_uri = start_database(stack)
+    topology.apply(amqp_uri)
+    return amqp_uri, database_process, mongo_uri
+
+
+def service_env(service: str, amqp_uri: str, mongo_uri: str, database: str, outbox_poll_seconds: float,
+                **settings: str) -> dict[str, str]:
+    """The environment of a ``tasklinkr run <service>`` process on the benchmark's vhost and database (no metrics
+    port, no config file), with ``settings`` (``TASKLINKR_…`` variables) on top."""
+    return {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
+            f"TASKLINKR_{service.upper()}_MONGO_DATABASE": database, "TASKLINKR_METRICS_PORT": "off",
+            "TASKLINKR_LOG_LEVEL": "INFO", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
+            "TASKLINKR_OUTBOX_POLL_SECONDS": str(outbox_poll_seconds), **settings}
+
+
+def finish(name: str, report: dict, text: str, checks: dict[str, bool]) -> None:
+    """Write ``bench-results/<name>.json`` (``report``) and ``<name>.md`` (``text``), print the text and the last
+    line, ``targets met: N of M``; exit with status 1 when a target is missed."""
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    console.print(text)
+    met = sum(checks.values())
+    print(f"targets met: {met} of {len(checks)}")
+    if met < len(checks):
+        sys.exit(1)

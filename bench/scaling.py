@@ -1,0 +1,634 @@
+"""``make bench-scaling``: how matching and billing scale with competing workers of one lane, and what it costs.
+
+For each workload, over the local RabbitMQ (a vhost of the benchmark's own, the platform's topology) and embedded
+SecantusDB servers, with real service processes (``tasklinkr run <service> --lane <lane>``):
+
+- **matching**: a backlog of ``posting.published.v1`` in the small-business lane (``smb``), answered by
+  ``matches.proposed.v1`` (counted on a bench queue on matching's exchange), with a realistic market loaded into
+  matching's database (``tests/unit/matching/population.py``); one worker, then a second one on the same queues.
+- **billing**: approved billable items (time entries, as ``bench/billing.py`` makes them) of accounts whose period
+  has ended, billed by invoice runs asked for over billing's RPC queue, one call per tenant all at once (the queue
+  every lane's replica serves; the workers run ``--lane enterprise``, the accounts' lane); counted as
+  ``invoice.issued.v1`` events on a bench queue, every invoice carrying its period's items as lines. Each run gets a
+  fresh database server with the same accounts and items, so one and two workers bill the same backlog.
+
+Throughput = events (postings, items) / seconds from the first message sent to the last answer received. Meanwhile
+the CPU time of every process on the path is read from ``/proc/<pid>/stat``: each worker, the database server,
+the broker (the ``beam.smp`` listening on the AMQP port, less its idle rate measured just before, since other
+vhosts share it) and this benchmark (the load generator); divided by the events, that is the CPU cost per event,
+the figure that stays stable on a shared machine where throughput does not. The database's and the broker's peak
+cores (sampled every half second) say whether they use more than one core.
+
+The capacity model takes the 1-worker costs: a worker process is bounded by 1 core / its CPU per event, the
+database server by 1 core / its own (a Python server over WiredTiger; its peak shows whether it ever used more),
+the broker likewise, and the machine by its free cores / the sum of everything's CPU per event (the load generator
+included, as it runs here too). Free cores = this machine's cores less what other processes (other engineers'
+work) used during the measured run, from ``/proc/stat``: on a shared machine that contention is part of what the
+measurement saw. The prediction for 2 workers is the smallest bound; the naive one (all cores free) is reported too.
+The database's CPU per event grows when two workers' transactions meet (conflicts, retries): the model counts that
+growth, measured in the 2-worker run, and reports the prediction from the 1-worker costs alone beside it. When the
+machine is saturated its bound is close to an identity (throughput x CPU per event = the cores we got), so with the
+growth taken from the 2-worker run this is a consistency check of the costs, not an independent prediction.
+
+Targets, per workload: every event answered; the 2-worker prediction, counting the database's growth, within 25 %
+of the measured 2-worker throughput; 2 workers at least as fast as 1 (no tolerance: a second worker must not cost
+throughput). Capacity: workers, database and broker cores and total cores for 100, 1,000 and 10,000 postings a
+minute, and 100 to 1,000,000 items a minute, at 70 % target utilisation, from each process's higher CPU per event of
+the two configurations (the broker's raw figure, an upper bound). Figures go to ``bench-results/scaling.json`` and
+``bench-results/scaling.md``; the last line is ``targets met: N of M`` and the exit status is 1 when one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import subprocess
+import threading
+import time
+from collections import deque
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from kombu import Connection
+from nameko.standalone.rpc import ServiceRpcProxy
+from pymongo import MongoClient
+from rich.progress import Progress
+from rich.table import Table
+
+from bench import common
+from bench.billing import hex_id, populate
+from bench.common import (
+    RESULTS,
+    console,
+    cpu_seconds,
+    finish,
+    infrastructure,
+    machine_busy_seconds,
+    progress,
+    service_env,
+    start_database,
+    stop,
+)
+from bench.lanes import posting_queue
+from bench.matching import collect, collect_after, load_providers, matching_env, posting_event, publish_all, recorder
+from services.billing import repository
+from shared.runtime import topology
+from shared.runtime.persistence import ensure_platform_indexes
+from tests.support.infra import local_vhost
+
+MATCHING_LANE, BILLING_LANE = "smb", "enterprise"
+TARGET_PREDICTION_ERROR = 0.25
+UTILISATION = 0.70
+# events a minute in the capacity table: postings; items (cheaper each, and many more of them)
+RATES_PER_MINUTE = {"matching": (100, 1_000, 10_000), "billing": (100, 1_000, 10_000, 100_000, 1_000_000)}
+WORKERS, DATABASE, BROKER, GENERATOR = "workers", "database", "broker", "load generator"
+
+
+# --- the processes on the path and their CPU time ---------------------------------------------------------------
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:  # a thread or a short-lived child that has gone
+                pass
+    return pids
+
+
+def tree_cpu(pids: list[int], descend: bool = True) -> float:
+    total = 0.0
+    for pid in pids:
+        for member in tree(pid) if descend else [pid]:
+            try:
+                total += cpu_seconds(member)
+            except OSError:  # a short-lived child that has gone
+                pass
+    return total
+
+
+def broker_pid(amqp_uri: str) -> int | None:
+    """The RabbitMQ node (``beam.smp``) listening on the AMQP URI's port on this machine, or None."""
+    port = urlparse(amqp_uri).port or 5672
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: listening
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "beam.smp":
+                continue
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def idle_cores(pid: int | None, seconds: float = 3.0) -> float:
+    """Cores ``pid`` uses while this benchmark sends nothing (the broker's share of other work)."""
+    if pid is None:
+        return 0.0
+    before, started = cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / (time.perf_counter() - started)
+
+
+class Meter:
+    """CPU seconds of named groups of processes over one measured window, with each group's peak cores (sampled
+    every ``interval``), the whole machine's busy time and the load average."""
+
+    def __init__(self, groups: dict[str, list[int]], interval: float = 0.5) -> None:
+        self.groups, self.interval = groups, interval
+        self.peak = dict.fromkeys(groups, 0.0)
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> dict[str, float]:
+        # the load generator is this process alone: its children are the workers and databases measured
+        return {name: tree_cpu(pids, descend=name != GENERATOR) for name, pids in self.groups.items()}
+
+    def _sample(self) -> None:
+        last, at = self._read(), time.perf_counter()
+        while not self._stop.wait(self.interval):
+            now, now_at = self._read(), time.perf_counter()
+            for name in self.groups:
+                self.peak[name] = max(self.peak[name], (now[name] - last[name]) / (now_at - at))
+            last, at = now, now_at
+
+    def __enter__(self) -> Meter:
+        self.load = [round(os.getloadavg()[0], 2)]
+        self.busy, self.total = machine_busy_seconds()
+        self.cpu, self.started = self._read(), time.perf_counter()
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.started
+        self.cpu = {name: used - self.cpu[name] for name, used in self._read().items()}
+        busy, total = machine_busy_seconds()
+        self.busy_cores = (busy - self.busy) / (total - self.total) * (os.cpu_count() or 1)
+        self.load.append(round(os.getloadavg()[0], 2))
+        self._stop.set()
+        self._sampler.join()
+
+    def result(self, events: int, started: float, finished: float, broker_idle: float, label: str) -> dict:
+        """Throughput and where the CPU went; the broker's CPU less its idle rate over the window."""
+        cpu = dict(self.cpu)
+        if BROKER in cpu:
+            cpu[BROKER + " (raw)"] = cpu[BROKER]
+            cpu[BROKER] = max(0.0, cpu[BROKER] - broker_idle * self.wall)
+        ours = sum(used for name, used in cpu.items() if not name.endswith("(raw)") and not name.startswith("worker "))
+        result = {
+            "events": events, "seconds": round(finished - started, 2), "per_s": round(events / (finished - started), 1),
+            "cpu_ms_per_event": {name: round(used * 1000 / events, 3) for name, used in cpu.items()},
+            "cores": {name: round(used / self.wall, 2) for name, used in cpu.items()},
+            "peak_cores": {name: round(peak, 2) for name, peak in self.peak.items()},
+            "broker_idle_cores": round(broker_idle, 3),
+            "machine_busy_cores": round(self.busy_cores, 2),
+            "others_cores": round(max(0.0, self.busy_cores - ours / self.wall), 2),
+            "load_average_1min": self.load,
+        }
+        console.log(f"{label}: {result['per_s']}/s; CPU ms per event {result['cpu_ms_per_event']}; others used "
+                    f"{result['others_cores']} cores; load {self.load}")
+        return result
+
+
+def groups(workers: list[subprocess.Popen], database: subprocess.Popen, broker: int | None) -> dict[str, list[int]]:
+    named = {WORKERS: [w.pid for w in workers], DATABASE: [database.pid], GENERATOR: [os.getpid()]}
+    named.update({f"worker {n}": [w.pid] for n, w in enumerate(workers, 1)})
+    if broker is not None:
+        named[BROKER] = [broker]
+    return named
+
+
+# --- service processes ------------------------------------------------------------------------------------------
+
+
+def start_service(stack: ExitStack, service: str, lane: str, env: dict[str, str], name: str) -> subprocess.Popen:
+    """``tasklinkr run <service> --lane <lane>``, its output in ``bench-results/<name>.log``; stopped with
+    ``stack``."""
+    log = open(RESULTS / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+    process = subprocess.Popen([common.PY, "-m", "shared.tools.cli", "run", service, "--lane", lane],
+                               cwd=common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    stack.callback(stop, process)
+    return process
+
+
+def wait_ready(amqp_uri: str, queue: str, workers: list[subprocess.Popen], bar: Progress, label: str,
+               log_line: bytes | None = None, names: list[str] | None = None) -> None:
+    """Until ``queue`` has a consumer per worker (and each worker logged ``log_line``, when given)."""
+    task = bar.add_task(label, total=None)
+    deadline = time.monotonic() + 1800
+    while True:
+        dead = [w for w in workers if w.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"{label}: a worker did not come up; see {RESULTS.name}/scaling-*.log")
+        logged = log_line is None or all(log_line in (RESULTS / f"{n}.log").read_bytes() for n in names or [])
+        if logged and consumers(amqp_uri, queue) >= len(workers):
+            break
+        time.sleep(0.5)
+    bar.update(task, total=1, completed=1)
+
+
+def consumers(amqp_uri: str, queue: str) -> int:
+    try:
+        with Connection(amqp_uri) as connection:
+            return connection.channel().queue_declare(queue, passive=True).consumer_count
+    except Exception:  # not declared yet
+        return 0
+
+
+# --- matching ---------------------------------------------------------------------------------------------------
+
+
+def matching(args, bar: Progress) -> dict:
+    rng = random.Random(15)
+    tenant = "ten_" + "5" * 32
+    report: dict = {"lane": MATCHING_LANE, "providers": args.providers, "backlog": args.postings,
+                    "event": "posting.published.v1 → matches.proposed.v1"}
+    with ExitStack() as stack:
+        amqp_uri, database, mongo_uri = infrastructure(stack)
+        broker = broker_pid(amqp_uri)
+        load_providers(MongoClient(mongo_uri)["bench_scaling"], args.providers, bar)
+        env = matching_env(amqp_uri, mongo_uri, "bench_scaling", outbox_poll_seconds=0.2)
+        proposed = recorder(amqp_uri, "matching.events", "matches.proposed.v1")
+        queue = posting_queue(MATCHING_LANE)
+        workers: list[subprocess.Popen] = []
+
+        def add_worker() -> None:
+            name = f"scaling-matching-{len(workers) + 1}"
+            workers.append(start_service(stack, "matching", MATCHING_LANE, env, name))
+            wait_ready(amqp_uri, queue, workers, bar, f"matching x{len(workers)}: rebuilding its index",
+                       b"matching index rebuilt", [name])
+            warm = [posting_event(rng, tenant) for _ in range(20 * len(workers))]
+            collect_after(amqp_uri, "postings.events", proposed, warm, bar, f"matching x{len(workers)}: warm-up")
+
+        def measure(label: str) -> dict:
+            events = [posting_event(rng, tenant) for _ in range(args.postings)]
+            broker_idle = idle_cores(broker)
+            with Meter(groups(workers, database, broker)) as meter:
+                started = publish_all(amqp_uri, "postings.events", events)
+                finished = collect(amqp_uri, proposed, len(events), bar, label, timeout=1800)
+            return meter.result(len(events), started, finished, broker_idle, label)
+
+        add_worker()
+        report["one_worker_runs"] = [measure(f"matching x1 run {n + 1}") for n in range(args.runs)]
+        add_worker()
+        report["two_workers_runs"] = [measure(f"matching x2 run {n + 1}") for n in range(args.runs)]
+    return report
+
+
+# --- billing ----------------------------------------------------------------------------------------------------
+
+
+def billing(args, bar: Progress) -> dict:
+    report: dict = {"lane": BILLING_LANE, "contracts": args.contracts, "items_per_contract": args.entries,
+                    "tenants": args.tenants, "backlog": args.contracts * args.entries,
+                    "event": "approved item → line of an issued invoice (invoice.issued.v1)"}
+    with ExitStack() as stack:
+        amqp_uri = stack.enter_context(local_vhost())
+        topology.apply(amqp_uri)
+        issued = recorder(amqp_uri, "billing.events", "invoice.issued.v1")
+        for count, key in ((1, "one_worker_runs"), (2, "two_workers_runs")):
+            report[key] = [billing_run(amqp_uri, issued, count, args, bar, f"billing x{count} run {n + 1}")
+                           for n in range(args.runs)]
+    return report
+
+
+def billing_run(amqp_uri: str, issued: str, count: int, args, bar: Progress, label: str) -> dict:
+    """A fresh database with the same backlog, ``count`` billing workers, an invoice run per tenant over RPC."""
+    with ExitStack() as stack:
+        database, mongo_uri = start_database(stack)
+        client = stack.enter_context(MongoClient(mongo_uri, tz_aware=True, uuidRepresentation="standard"))
+        db = client["bench_scaling"]
+        ensure_platform_indexes(db)
+        repository.ensure_indexes(db)
+        # The timers fire once at start-up (then every interval, here never again): on an empty database, so the
+        # items are loaded after the workers are up and only the measured runs bill them.
+        env = service_env("billing", amqp_uri, mongo_uri, "bench_scaling", 0.2,
+                          TASKLINKR_BILLING_INVOICE_RUN_INTERVAL_SECONDS=str(7 * 86400),
+                          TASKLINKR_BILLING_OVERDUE_INTERVAL_SECONDS=str(7 * 86400))
+        workers = [start_service(stack, "billing", BILLING_LANE, env, f"scaling-billing-{n + 1}") for n in range(count)]
+        wait_ready(amqp_uri, "rpc-billing", workers, bar, f"{label}: starting {count} worker(s)")
+        time.sleep(2)
+        task = bar.add_task(f"{label}: loading the items", total=None)
+        first_of_last_month = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
+        populate(db, args.contracts, args.entries, args.tenants, first_of_last_month)
+        bar.update(task, total=1, completed=1)
+        broker = broker_pid(amqp_uri)
+        broker_idle = idle_cores(broker)
+        tenants = [hex_id("ten", t) for t in range(args.tenants)]
+        with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri}, timeout=1800) as proxy, \
+                Meter(groups(workers, database, broker)) as meter:
+            started = time.perf_counter()
+            invoices, deferred, calls = ask_invoice_runs(proxy, tenants)
+            finished = collect(amqp_uri, issued, args.contracts, bar, label, timeout=1800)
+        result = meter.result(args.contracts * args.entries, started, finished, broker_idle, label)
+        result.update(invoices_issued=invoices, invoices_per_s=round(invoices / (finished - started), 1),
+                      deferred_batches=deferred, invoice_run_calls=calls)
+        if result["invoices_issued"] != args.contracts:
+            raise RuntimeError(f"{label}: {result['invoices_issued']} invoices issued of {args.contracts}")
+        return result
+
+
+def ask_invoice_runs(proxy, tenants: list[str], most: int = 50) -> tuple[int, int, int]:
+    """An invoice run per tenant, all at once; a tenant whose run deferred a batch (its transaction met another's
+    change and gave way) is asked again at once, as the next scheduled run would later. (invoices issued, batches
+    deferred, calls made)."""
+    pending = deque((tenant, proxy.run_invoices.call_async({"tenant_id": tenant})) for tenant in tenants)
+    invoices = deferred = 0
+    calls = len(tenants)
+    while pending:
+        tenant, reply = pending.popleft()
+        summary = reply.result()  # (draining the replies also keeps the connection alive)
+        invoices += summary["invoices_issued"]
+        deferred += summary["deferred_batches"]
+        if summary["deferred_batches"]:
+            if calls >= most * len(tenants):
+                raise RuntimeError(f"the invoice runs of {tenant} kept deferring ({deferred} batches deferred)")
+            pending.append((tenant, proxy.run_invoices.call_async({"tenant_id": tenant})))
+            calls += 1
+    return invoices, deferred, calls
+
+
+# --- the model --------------------------------------------------------------------------------------------------
+
+
+def best(runs: list[dict]) -> dict:
+    return max(runs, key=lambda run: run["per_s"])
+
+
+def mean_cost(runs: list[dict]) -> dict[str, float]:
+    """CPU ms per event of each process, averaged over the runs of one configuration."""
+    return {name: round(sum(run["cpu_ms_per_event"][name] for run in runs) / len(runs), 3)
+            for name in runs[0]["cpu_ms_per_event"]}
+
+
+def bounds(cost_ms: dict[str, float], workers: int, free_cores: float, database_cores: float) -> dict[str, float]:
+    """Events/s each resource allows, from CPU ms per event: a worker process and the broker 1 core each, the
+    database server the cores it was seen to use (at least 1), the machine its free cores shared by everything on
+    the path."""
+    path = sum(cost_ms.get(name, 0.0) for name in (WORKERS, DATABASE, BROKER, GENERATOR))
+    found = {f"{workers} worker process{'es' if workers > 1 else ''}": workers * 1000 / cost_ms[WORKERS],
+             f"database server ({database_cores:g} core{'s' if database_cores > 1 else ''})":
+                 database_cores * 1000 / cost_ms[DATABASE],
+             f"machine ({free_cores:.2f} free cores / all processes' CPU per event)": free_cores * 1000 / path}
+    if cost_ms.get(BROKER):
+        found["broker (1 core)"] = 1000 / cost_ms[BROKER]
+    return {name: round(value, 1) for name, value in found.items()}
+
+
+def model(report: dict, cores: int) -> dict:
+    """Predict each measured configuration from the 1-worker costs, then again counting the contention the
+    2-worker measurement shows (the database's CPU per event with two competing workers); compare both."""
+    one, two = mean_cost(report["one_worker_runs"]), mean_cost(report["two_workers_runs"])
+    # SecantusDB is a Python server over WiredTiger (42 threads): whether it ever used more than one core is read
+    # from its peak (half-second samples; above 1.1 counts, below is sampling noise).
+    peak = max(run["peak_cores"][DATABASE] for run in report["one_worker_runs"] + report["two_workers_runs"])
+    database_cores = round(peak, 2) if peak > 1.1 else 1.0
+    on_path = [name for name in (WORKERS, DATABASE, BROKER, GENERATOR) if name in one]
+    contention = round(two[DATABASE] / one[DATABASE], 2)
+    out: dict = {"cost_ms_per_event": {name: one[name] for name in on_path},
+                 "cost_ms_per_event_two_workers": {name: two[name] for name in on_path},
+                 "database_contention": contention,
+                 "database_peak_cores": peak, "database_cores_in_model": database_cores,
+                 # capacity: the higher of the two costs of each process, as any deployment of 2 or more workers
+                 # meets the contention; for the broker its raw CPU (other vhosts' traffic included), an upper
+                 # bound, since its idle rate moves with other work as much as our share
+                 "capacity_cost_ms_per_event": {name: max(one[name], two[name]) for name in on_path}}
+    if BROKER + " (raw)" in one:
+        out["capacity_cost_ms_per_event"][BROKER] = max(one[BROKER + " (raw)"], two[BROKER + " (raw)"])
+    for key, workers in (("one_worker_runs", 1), ("two_workers_runs", 2)):
+        measured = best(report[key])  # the fastest run of each configuration, and the load others put on it
+        free = max(0.1, cores - measured["others_cores"])
+        plain = bounds(one, workers, free, database_cores)
+        counted = bounds({**one, DATABASE: one[DATABASE] * (contention if workers > 1 else 1.0)}, workers, free,
+                         database_cores)
+        naive = bounds(one, workers, cores, database_cores)
+        out[f"{workers}_workers"] = {
+            "measured_per_s": measured["per_s"], "others_cores_during_run": measured["others_cores"],
+            "bounds_per_s": plain, "predicted_per_s": min(plain.values()), "bound_by": min(plain, key=plain.get),
+            "error": relative(min(plain.values()), measured["per_s"]),
+            "with_contention_bounds_per_s": counted, "with_contention_per_s": min(counted.values()),
+            "with_contention_bound_by": min(counted, key=counted.get),
+            "with_contention_error": relative(min(counted.values()), measured["per_s"]),
+            "naive_predicted_per_s": min(naive.values()),
+            "naive_error": relative(min(naive.values()), measured["per_s"]),
+        }
+    return out
+
+
+def relative(predicted: float, measured: float) -> float:
+    return round((predicted - measured) / measured, 3)
+
+
+def capacity(cost_ms: dict[str, float], rates: tuple[int, ...], utilisation: float) -> list[dict]:
+    """Processes and cores for ``rates`` events a minute, each process at most ``utilisation`` busy."""
+    rows = []
+    for rate in rates:
+        per_s = rate / 60
+        need = {name: per_s * cost_ms.get(name, 0.0) / 1000 / utilisation for name in (WORKERS, DATABASE, BROKER)}
+        rows.append({"per_minute": rate, "per_s": round(per_s, 2),
+                     "worker_processes": max(1, math.ceil(need[WORKERS])),
+                     "database_cores": round(need[DATABASE], 2),
+                     "database_servers": max(1, math.ceil(need[DATABASE])),
+                     "broker_cores": round(need[BROKER], 2),
+                     "total_cores": max(1, math.ceil(sum(need.values())))})
+    return rows
+
+
+def verdicts(reports: dict) -> dict[str, bool]:
+    checks = {}
+    for workload, report in reports.items():
+        if "failed" in report:
+            checks[f"{workload}: every event answered ({report['failed']})"] = False
+            continue
+        checks[f"{workload}: every event answered, every run"] = True
+        two = report["model"]["2_workers"]
+        checks[f"{workload}: 2-worker prediction within {TARGET_PREDICTION_ERROR:.0%} of the measurement, counting "
+               f"the database's contention measured with 2 workers (x{report['model']['database_contention']} CPU "
+               f"per event): {two['with_contention_per_s']} vs {two['measured_per_s']}/s, "
+               f"{two['with_contention_error']:+.0%} (from the 1-worker costs alone {two['predicted_per_s']}/s, "
+               f"{two['error']:+.0%})"] = abs(two["with_contention_error"]) <= TARGET_PREDICTION_ERROR
+        one_rate, two_rate = best(report["one_worker_runs"])["per_s"], best(report["two_workers_runs"])["per_s"]
+        checks[f"{workload}: 2 workers at least as fast as 1 ({two_rate} vs {one_rate}/s)"] = two_rate >= one_rate
+    return checks
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+
+UNITS = {"matching": "postings", "billing": "items"}
+
+
+def run_rows(workload: str, report: dict) -> list[list[str]]:
+    rows = []
+    for key, workers in (("one_worker_runs", 1), ("two_workers_runs", 2)):
+        for n, run in enumerate(report[key], 1):
+            cost = run["cpu_ms_per_event"]
+            rows.append([f"{workload} x{workers} run {n}", f"{run['per_s']}", f"{run['seconds']}",
+                         " / ".join(str(cost.get(name, "–")) for name in (WORKERS, DATABASE, BROKER, GENERATOR)),
+                         " / ".join(str(run["cores"].get(f"worker {w}", "–")) for w in range(1, workers + 1)),
+                         f"{run['cores'][DATABASE]} (peak {run['peak_cores'][DATABASE]})",
+                         f"{run['cores'].get(BROKER, '–')} (peak raw {run['peak_cores'].get(BROKER, '–')}, idle "
+                         f"{run['broker_idle_cores']})",
+                         f"{run['machine_busy_cores']} / {run['others_cores']}",
+                         f"{run['load_average_1min'][0]}→{run['load_average_1min'][1]}",
+                         f"{run['invoice_run_calls']} invoice runs, {run['deferred_batches']} batches deferred"
+                         if "invoice_run_calls" in run else ""])
+    return rows
+
+
+RUN_COLUMNS = ["run", "events/s", "seconds", "CPU ms/event: workers / db / broker / bench", "worker cores",
+               "db cores", "broker cores", "machine busy / others (cores)", "load 1 min", "notes"]
+CAPACITY_COLUMNS = ["per minute", "per second", "worker processes", "database cores", "database servers",
+                    "broker cores", "total cores"]
+
+
+def md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + \
+        ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def capacity_rows(report: dict) -> list[list[str]]:
+    return [[f"{row['per_minute']:,}", f"{row['per_s']}", str(row["worker_processes"]), str(row["database_cores"]),
+             str(row["database_servers"]), str(row["broker_cores"]), str(row["total_cores"])]
+            for row in report["capacity"]]
+
+
+def markdown(meta: dict, reports: dict, checks: dict[str, bool]) -> str:
+    lines = ["# Scaling benchmark", "",
+             f"Run {meta['started_at']} on {meta['cpus']} cores ({meta['cpu_model']}), shared with other work: load "
+             f"average {meta['load_average_before']} before, {meta['load_average_after']} after. Throughput moves "
+             "with that load; the CPU time per event of each process (from /proc/<pid>/stat over the measured "
+             "window) is the stable measure, and the capacity figures come from it.", ""]
+    for workload, report in reports.items():
+        unit = UNITS[workload]
+        if "failed" in report:
+            lines += [f"## {workload}", "", f"**Failed:** {report['failed']}", ""]
+            continue
+        lines += [f"## {workload}", "", f"{report['event']}; lane {report['lane']}; backlog {report['backlog']:,} "
+                  f"{unit}" + (f"; {report['providers']:,} providers" if "providers" in report else
+                               f" ({report['contracts']:,} contracts x {report['items_per_contract']} items, "
+                               f"{report['tenants']} tenants, an invoice run per tenant)") + ".", ""]
+        lines += md_table(RUN_COLUMNS, run_rows(workload, report)) + [""]
+        m = report["model"]
+        lines += ["Model inputs, CPU ms per event (mean of the runs): with 1 worker "
+                  + ", ".join(f"{name} {value}" for name, value in m["cost_ms_per_event"].items())
+                  + "; with 2 workers " + ", ".join(f"{name} {value}" for name, value in
+                                                   m["cost_ms_per_event_two_workers"].items())
+                  + f". The database's CPU per event with 2 competing workers: x{m['database_contention']} (its peak: "
+                  f"{m['database_peak_cores']} cores, so the model gives it {m['database_cores_in_model']:g}).", ""]
+        lines += md_table(["workers", "measured", "bounds from the 1-worker costs (events/s)", "predicted",
+                           "counting the database's contention", "naive (all cores free)"],
+                          [[str(w), str(m[f"{w}_workers"]["measured_per_s"]),
+                            "; ".join(f"{name} {value}" for name, value in m[f"{w}_workers"]["bounds_per_s"].items()),
+                            f"{m[f'{w}_workers']['predicted_per_s']} ({m[f'{w}_workers']['error']:+.0%}; "
+                            f"{m[f'{w}_workers']['bound_by']})",
+                            f"{m[f'{w}_workers']['with_contention_per_s']} "
+                            f"({m[f'{w}_workers']['with_contention_error']:+.0%}; "
+                            f"{m[f'{w}_workers']['with_contention_bound_by']})",
+                            f"{m[f'{w}_workers']['naive_predicted_per_s']} "
+                            f"({m[f'{w}_workers']['naive_error']:+.0%})"] for w in (1, 2)]) + [""]
+        lines += [f"Capacity at {meta['utilisation']:.0%} target utilisation per process, cores like this machine's "
+                  f"({unit} a minute; each process's higher CPU per event of the two configurations; the load "
+                  "generator excluded; the broker's raw CPU, other vhosts' traffic included, as an upper bound; "
+                  "database cores above 1 mean more than one SecantusDB server, i.e. a sharded database):", ""]
+        lines += md_table(CAPACITY_COLUMNS, capacity_rows(report)) + [""]
+    lines += ["| target | met |", "|---|---|"]
+    lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in checks.items()]
+    return "\n".join(lines) + "\n"
+
+
+def print_tables(reports: dict) -> None:
+    for workload, report in reports.items():
+        if "failed" in report:
+            continue
+        table = Table(title=f"{workload}: runs")
+        for column in RUN_COLUMNS:
+            table.add_column(column)
+        for row in run_rows(workload, report):
+            table.add_row(*row)
+        console.print(table)
+        table = Table(title=f"{workload}: capacity ({UNITS[workload]} a minute)")
+        for column in CAPACITY_COLUMNS:
+            table.add_column(column, justify="right")
+        for row in capacity_rows(report):
+            table.add_row(*row)
+        console.print(table)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smaller market and backlog, one run per configuration")
+    parser.add_argument("--providers", type=int, help="providers in matching's database (default 10,000; quick 2,000)")
+    parser.add_argument("--postings", type=int, help="postings per measured run (default 1,500; quick 400)")
+    parser.add_argument("--contracts", type=int, help="billing accounts due per run (default 2,000; quick 500)")
+    parser.add_argument("--entries", type=int, default=30, help="approved items per account")
+    parser.add_argument("--tenants", type=int, default=100, help="tenants (an invoice run each)")
+    parser.add_argument("--runs", type=int, help="measured runs per configuration (default 2; quick 1)")
+    parser.add_argument("--utilisation", type=float, default=UTILISATION, help="target utilisation, capacity table")
+    parser.add_argument("--only", choices=["matching", "billing"], help="measure one workload")
+    parser.add_argument("--from-json", type=Path, help="measure nothing: model and report the runs of an earlier "
+                                                       "bench-results/scaling.json again")
+    args = parser.parse_args()
+    quick = args.quick
+    args.providers = args.providers or (2_000 if quick else 10_000)
+    args.postings = args.postings or (400 if quick else 1_500)
+    args.contracts = args.contracts or (500 if quick else 2_000)
+    args.runs = args.runs or (1 if quick else 2)
+    RESULTS.mkdir(exist_ok=True)
+    cores = os.cpu_count() or 1
+    meta = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": cores, "cpu_model": cpu_model(),
+            "quick": quick, "utilisation": args.utilisation, "load_average_before": round(os.getloadavg()[0], 2),
+            "stable_measure": "CPU time per event of each process; throughput depends on the shared machine's load"}
+    reports: dict = {}
+    if args.from_json:
+        earlier = json.loads(args.from_json.read_text())
+        meta.update({key: earlier[key] for key in ("started_at", "cpus", "cpu_model", "quick", "load_average_before",
+                                                   "load_average_after")})
+        reports = {workload: earlier[workload] for workload in ("matching", "billing") if workload in earlier}
+        args.only = "none"
+    with progress() as bar:
+        for workload, measure in (("matching", matching), ("billing", billing)):
+            if args.only != "none" and (args.only is None or args.only == workload):
+                try:
+                    reports[workload] = measure(args, bar)
+                except Exception as exc:  # reported as a miss, with its reason
+                    reports[workload] = {"failed": f"{type(exc).__name__}: {exc}", "event": "", "lane": "",
+                                         "backlog": 0}
+            if workload not in reports or "failed" in reports[workload]:
+                continue
+            reports[workload]["model"] = model(reports[workload], cores)
+            cost = reports[workload]["model"]["capacity_cost_ms_per_event"]
+            reports[workload]["capacity"] = capacity(cost, RATES_PER_MINUTE[workload], args.utilisation)
+    meta.setdefault("load_average_after", round(os.getloadavg()[0], 2))
+    checks = verdicts(reports)
+    print_tables(reports)
+    finish("scaling", {**meta, **reports, "targets_met": checks}, markdown(meta, reports, checks), checks)
+
+
+if __name__ == "__main__":
+    main()
