@@ -58,7 +58,7 @@ def _overlap_term(business_hours: geography.BusinessHours) -> np.ndarray:
 
 
 @functools.cache
-def _skill_scores(min_level: int) -> np.ndarray:
+def skill_scores(min_level: int) -> np.ndarray:
     """``domain.skill_score`` of every storable level for one asked level: a row's score is one lookup."""
     return np.array([domain.skill_score(level, min_level) for level in range(MAX_SKILL_LEVEL + 1)])
 
@@ -669,7 +669,7 @@ class MatchIndex:
             return weight * 1.0
         total = None
         for name, min_level in requirements:
-            scores = _skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
+            scores = skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
             if total is None:
                 total = scores
             else:
