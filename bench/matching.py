@@ -171,7 +171,7 @@ def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
         bar.advance(opened)
     providers = list(index.by_provider)
     task = bar.add_task("re-matching after one provider change", total=args.changes)
-    samples, cpu, finding, in_market, affected_counts, changed_counts, admitted = ([] for _ in range(7))
+    samples, cpu, finding, finding_cpu, in_market, affected_counts, changed_counts, admitted = ([] for _ in range(8))
     for _ in range(args.changes):
         provider_id = rng.choice(providers)
         previous = index.provider_rows(provider_id)
@@ -182,6 +182,7 @@ def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
         index.upsert(provider_id, changed)
         affected = view.touched_by(provider_id, changed)
         finding.append(time.perf_counter() - started)
+        finding_cpu.append(time.thread_time() - started_cpu)
         changed_here = incremental = 0
         for entry in affected:
             before = entry.posting["shortlist"]
@@ -204,7 +205,8 @@ def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
         bar.advance(task)
     return {"open_postings": args.open_postings, **summary_ms(samples),
             "cpu_p50_ms": round(percentile(cpu, 0.5) * 1000, 3), "cpu_p99_ms": round(percentile(cpu, 0.99) * 1000, 3),
-            "finding": summary_ms(finding),
+            "finding": {**summary_ms(finding), "cpu_p50_ms": round(percentile(finding_cpu, 0.5) * 1000, 3),
+                        "cpu_p99_ms": round(percentile(finding_cpu, 0.99) * 1000, 3)},
             "postings_in_market_mean": round(statistics.fmean(in_market), 1),
             "postings_re_ranked_mean": round(statistics.fmean(affected_counts), 1),
             "postings_re_ranked_max": max(affected_counts),
@@ -575,8 +577,10 @@ def markdown(report: dict) -> str:
             f"p50 / p99 | {inproc['rematch']['p50_ms']} / {inproc['rematch']['p99_ms']} ms "
             f"(CPU time p50 / p99 {inproc['rematch']['cpu_p50_ms']} / {inproc['rematch']['cpu_p99_ms']} ms; "
             f"finding the postings it can affect {inproc['rematch']['finding']['p50_ms']} / "
-            f"{inproc['rematch']['finding']['p99_ms']} ms; on average {inproc['rematch']['postings_in_market_mean']}"
-            f" in its markets, {inproc['rematch']['postings_re_ranked_mean']} re-ranked "
+            f"{inproc['rematch']['finding']['p99_ms']} ms, CPU time {inproc['rematch']['finding']['cpu_p50_ms']} / "
+            f"{inproc['rematch']['finding']['cpu_p99_ms']} ms; on average "
+            f"{inproc['rematch']['postings_in_market_mean']} in its markets, "
+            f"{inproc['rematch']['postings_re_ranked_mean']} re-ranked "
             f"(at most {inproc['rematch']['postings_re_ranked_max']}) "
             f"({inproc['rematch']['re_ranked_incrementally_mean']} incrementally), "
             f"{inproc['rematch']['shortlists_changed_mean']} changed; load {inproc['rematch']['load_average_1min']})"
