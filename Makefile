@@ -88,8 +88,9 @@ test: lint promtool broker-management
 bench-relay: $(STAMP)
 	$(PY) -m bench.relay
 
+# ARGS: e.g. make bench-matching ARGS="--skip broker" (the in-process sections only)
 bench-matching: $(STAMP)
-	$(PY) -m bench.matching
+	$(PY) -m bench.matching $(ARGS)
 
 bench-billing: $(STAMP)
 	$(PY) -m bench.billing

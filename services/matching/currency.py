@@ -41,5 +41,9 @@ def to_units(amount: Decimal) -> int:
     return int(amount.quantize(QUANTUM, rounding=ROUND_HALF_EVEN) * UNITS_PER_AMOUNT)
 
 
+def amount_of(units: int) -> Decimal:
+    return Decimal(units) / UNITS_PER_AMOUNT
+
+
 def from_units(units: int, currency: str) -> Money:
-    return Money(Decimal(units) / UNITS_PER_AMOUNT, currency)
+    return Money(amount_of(units), currency)

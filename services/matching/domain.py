@@ -45,6 +45,7 @@ NEW_PROVIDER_DAYS = 90.0
 UNKNOWN_RATE_SCORE = 0.3
 NO_BUDGET_SCORE = 0.5
 NEUTRAL_TRACK_RECORD = 0.5
+CENTS = Decimal("0.01")
 SCORE_UNITS = 10_000  # scores are compared and published with 4 decimal places
 WEEKS_PER_MONTH_NUMERATOR, WEEKS_PER_MONTH_DENOMINATOR = 52, 12
 
@@ -673,8 +674,8 @@ def rate_component(row: CandidateRow, needs: PostingNeeds, explain: bool = True)
     ratio = ratio_of(cost, float(budget))
     if not explain:
         return rate_score(ratio), ""
-    cost_money = currency.from_units(int(round(cost)), row.currency).amount.quantize(Decimal("0.01"))
-    budget_money = currency.from_units(budget, row.currency).amount.quantize(Decimal("0.01"))
+    cost_money = currency.amount_of(int(round(cost))).quantize(CENTS)
+    budget_money = currency.amount_of(budget).quantize(CENTS)
     what = {"hourly": "hourly rate", "fixed": "estimated price", "retainer": "monthly cost",
             "per_unit": f"price per {needs.unit}"}[needs.engagement]
     return rate_score(ratio), (
@@ -721,6 +722,12 @@ def coverage_gap(row: CandidateRow, needs: PostingNeeds) -> str:
     if needs.coverage == "24x7" and row.firm_schedule != row.schedule:
         text += f"; the firm's centres together {cover_and_miss(schedule_mask(row.firm_schedule) & required)}"
     return text
+
+
+def row_overlap_per_day(row: CandidateRow, needs: PostingNeeds) -> float:
+    """Hours a business day, on average, the row's shifts share with the client's business hours."""
+    client_mask = geography.business_hours_mask(needs.client_time_zone, needs.business_hours)
+    return overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count(), len(needs.business_hours[0]))
 
 
 class _Excluded(Exception):
@@ -770,9 +777,7 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         if needs.shoring_accepted and shoring not in needs.shoring_accepted:
             exclude("shoring_mismatch", f"is {shoring} for this client ({row.country}), the posting accepts "
                                         f"{' or '.join(needs.shoring_accepted)}")
-        client_mask = geography.business_hours_mask(needs.client_time_zone, needs.business_hours)
-        per_day = overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count(),
-                                  len(needs.business_hours[0]))
+        per_day = row_overlap_per_day(row, needs)
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
             exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day on average with the "
                                             f"client's {geography.describe_hours(needs.business_hours)}, the "

@@ -89,6 +89,7 @@ def business_day_hours(business_hours: BusinessHours) -> float:
     return (minutes if minutes > 0 else minutes + 24 * 60) / 60
 
 
+@functools.cache
 def describe_hours(business_hours: BusinessHours) -> str:
     """As a person writes them: "Mon–Fri 09:00–17:00", "Sun–Thu 08:00–16:00", "Mon–Wed, Fri 10:00–18:00"."""
     days, start, end = business_hours

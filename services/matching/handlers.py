@@ -80,9 +80,8 @@ def provider_changed(uow: UnitOfWork, matches: LiveIndex, provider_id: str) -> N
     # profile again (``LiveIndex.catch_up``), and other processes only ever see committed ones (their stream).
     previous_rows = matches.index.provider_rows(provider_id)
     rows = matches.apply_uncommitted(profile, uow)
-    for entry in matches.postings_touched_by(provider_id, rows):
-        if entry.could_change(provider_id, rows):
-            rerank(uow, matches, entry.posting, entry.needs, change=(provider_id, rows, previous_rows))
+    for entry in matches.postings_touched_by(provider_id, rows):  # exactly those whose shortlist it can change
+        rerank(uow, matches, entry.posting, entry.needs, change=(provider_id, rows, previous_rows))
 
 
 # -- contract facts: load and track record ---------------------------------------------------------------------------

@@ -6,10 +6,11 @@ on the shortlist already (it may have left the market, or dropped out). So the v
 needs (``domain.posting_needs``), its lane, tenant and current shortlist (without the candidates' reasons and
 breakdowns, which deciding never reads), indexed by market and by shortlisted provider.
 
-Most postings of a market have a full shortlist a changed row cannot enter. Per market the view keeps, in columns,
-what bounds a row's score from above for each posting (``domain.score_bound_units``: its skill requirements and
-publication day) and the score of its last place, so one vector pass leaves only the postings the row could
-enter; ``shortlists.could_change`` decides exactly on those.
+Which of them a changed row can enter is decided for all of them at once: the view keeps the postings' needs and
+the score of their shortlist's last place in columns (``_Columns``), and ``_RowDecision`` evaluates the row against
+every open posting of its markets with ``domain.evaluate``'s rules and arithmetic (hard constraints as boolean
+arrays, the score to the last bit), so the postings it finds are exactly those ``shortlists.could_change`` names,
+without a per-posting evaluation.
 
 Pure: it is fed posting documents by whoever follows the database (``dependencies.LiveIndex``), in commit order.
 """
@@ -20,14 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.matching import domain, shortlists
+from services.matching import domain, geography, ranking, shortlists
 from services.matching.domain import CandidateRow, PostingNeeds
 
 # The posting fields kept: what re-ranking and its announcement read (``handlers.rerank``, ``events``).
 KEPT_FIELDS = ("tenant_id", "lane")
-MAX_REQUIREMENTS = 8  # a posting asking more skills than this (of one kind) is always decided exactly
-MAX_LEVEL = 127
-ALWAYS = -1  # a posting's cut when any eligible row enters (room on its shortlist, or too many requirements)
+MAX_REQUIREMENTS = 8  # a posting asking more skills than this (of one kind) is decided by ``domain.evaluate``
+MAX_ASKED = 15  # ... and one asking a level above this
+MAX_LEVEL = ranking.MAX_SKILL_LEVEL  # a row with a skill level above this is decided by ``domain.evaluate``
+NO_DATE = np.iinfo(np.int64).max
 
 
 @dataclass(slots=True)
@@ -62,55 +64,120 @@ def compact_shortlist(shortlist: dict | None) -> dict | None:
 
 
 def _skill_table() -> np.ndarray:
-    """``domain.skill_score`` by (level, asked level); asked level 0 is padding and scores 0."""
-    table = np.zeros((MAX_LEVEL + 1, MAX_REQUIREMENTS), dtype=np.float64)
-    for level in range(MAX_LEVEL + 1):
-        for asked in range(1, MAX_REQUIREMENTS):
-            table[level, asked] = domain.skill_score(level, asked)
+    """``domain.skill_score`` by (level, asked level), from the ranking index's own tables; asked level 0 is
+    padding and scores 0."""
+    table = np.zeros((MAX_LEVEL + 1, MAX_ASKED + 1), dtype=np.float64)
+    for asked in range(1, MAX_ASKED + 1):
+        table[:, asked] = ranking.skill_scores(asked)
     return table
 
 
-class _MarketColumns:
-    """One market's open postings as columns (a slot each; a removed posting's slot takes the last one)."""
+class _Facets:
+    """Distinct values of one part of the postings' needs (a client's hours and coverage, a budget and engagement,
+    ...), each with the needs of a posting that has it: a row's scalar value for each distinct one is computed
+    once per decision, by ``domain``'s own functions, and read through the posting's small integer id."""
+
+    def __init__(self, key) -> None:
+        self.key = key
+        self.ids: dict = {}
+        self.needs: list[PostingNeeds] = []
+
+    def id(self, needs: PostingNeeds) -> int:
+        key = self.key(needs)
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.needs)
+            self.needs.append(needs)
+        return found
+
+    def values(self, of, dtype=np.float64) -> np.ndarray:
+        return np.array([of(needs) for needs in self.needs] or [0], dtype=dtype)
+
+
+def _schedule_key(needs: PostingNeeds) -> tuple:
+    return (needs.client_time_zone, needs.business_hours, needs.coverage, needs.min_overlap_hours)
+
+
+def _shoring_key(needs: PostingNeeds) -> tuple:
+    return (needs.client_country, needs.client_time_zone, needs.shoring_accepted, needs.shoring_preference)
+
+
+def _rate_key(needs: PostingNeeds) -> tuple:
+    return (needs.budget, needs.engagement, needs.unit, needs.weekly_hours, needs.estimated_hours)
+
+
+class _Columns:
+    """The open postings' needs and shortlist cuts as columns (a slot each; a removed posting's slot takes the
+    last one), so one row is evaluated against all of them in one vector pass with exactly ``domain.evaluate``'s
+    arithmetic: hard constraints as boolean arrays, each soft component either a value ``domain`` computed (per
+    distinct facet, see ``_Facets``) or the same floating-point operations in the same order."""
+
+    SCALARS = (
+        ("market", np.int32),
+        ("start", np.int64),  # date ordinal, NO_DATE when none
+        ("nda", np.bool_),
+        ("weekly_hours", np.float64),  # 0 when none
+        ("languages", np.int32),
+        ("schedule", np.int32),
+        ("shoring", np.int32),
+        ("rate", np.int32),
+        ("published", np.float64),
+        ("scalar", np.bool_),  # needs the columns cannot hold: decided by ``domain.evaluate``
+        ("room", np.bool_),  # the shortlist is not full: any eligible row enters
+        ("cut", np.int64),  # the last place's score units
+    )
+    SKILLS = ("required_skills", "nice_to_have_skills")
 
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.slot: dict[str, int] = {}
-        self.cut = np.zeros(16, dtype=np.int64)
-        self.days = np.zeros(16, dtype=np.float64)
-        self.skills = {kind: (np.zeros((16, MAX_REQUIREMENTS), dtype=np.int64),
-                              np.zeros((16, MAX_REQUIREMENTS), dtype=np.int64), np.zeros(16, dtype=np.int64))
-                       for kind in ("required_skills", "nice_to_have_skills")}
+        self.capacity = 0
+        self._grow(64)
 
-    def _grow(self) -> None:
-        def bigger(a: np.ndarray) -> np.ndarray:
-            out = np.zeros((a.shape[0] * 2, *a.shape[1:]), dtype=a.dtype)
-            out[: a.shape[0]] = a
-            return out
+    def _grow(self, capacity: int) -> None:
+        def bigger(name: str, shape: tuple, dtype) -> None:
+            new = np.zeros(shape, dtype=dtype)
+            if self.capacity:
+                new[: self.capacity] = getattr(self, name)
+            setattr(self, name, new)
 
-        self.cut, self.days = bigger(self.cut), bigger(self.days)
-        self.skills = {kind: tuple(bigger(a) for a in arrays) for kind, arrays in self.skills.items()}
+        for name, dtype in self.SCALARS:
+            bigger(name, (capacity,), dtype)
+        for kind in self.SKILLS:
+            bigger(f"{kind}_names", (capacity, MAX_REQUIREMENTS), np.int64)
+            bigger(f"{kind}_asked", (capacity, MAX_REQUIREMENTS), np.int64)
+            bigger(f"{kind}_count", (capacity,), np.int64)
+        self.capacity = capacity
 
-    def put(self, entry: OpenPosting, vocabulary: dict[str, int]) -> None:
-        posting_id = entry.posting["id"]
+    def put(self, entry: OpenPosting, market: int, facets: dict[str, _Facets], vocabulary: dict[str, int]) -> None:
+        posting_id, needs = entry.posting["id"], entry.needs
         i = self.slot.get(posting_id)
         if i is None:
-            if len(self.ids) == len(self.cut):
-                self._grow()
+            if len(self.ids) == self.capacity:
+                self._grow(self.capacity * 2)
             i = self.slot[posting_id] = len(self.ids)
             self.ids.append(posting_id)
-        exact = False
-        for kind, (names, asked, count) in self.skills.items():
-            requirements = getattr(entry.needs, kind)
-            names[i], asked[i], count[i] = 0, 0, len(requirements)
-            if len(requirements) > MAX_REQUIREMENTS or any(not 1 <= lvl < MAX_REQUIREMENTS for _, lvl in requirements):
-                exact = True
+        scalar = False
+        for kind in self.SKILLS:
+            requirements = getattr(needs, kind)
+            names, asked = getattr(self, f"{kind}_names"), getattr(self, f"{kind}_asked")
+            names[i], asked[i], getattr(self, f"{kind}_count")[i] = 0, 0, len(requirements)
+            if len(requirements) > MAX_REQUIREMENTS or any(not 1 <= lvl <= MAX_ASKED for _, lvl in requirements):
+                scalar = True
                 continue
             for j, (name, level) in enumerate(requirements):
                 names[i, j] = vocabulary.setdefault(name, len(vocabulary) + 1)
                 asked[i, j] = level
-        self.cut[i] = ALWAYS if entry.cut is None or exact else -entry.cut[0]
-        self.days[i] = entry.needs.published_days
+        self.market[i] = market
+        self.start[i] = NO_DATE if needs.start_date is None else needs.start_date.toordinal()
+        self.nda[i] = needs.nda_required
+        self.weekly_hours[i] = needs.weekly_hours or 0
+        for name, facet in facets.items():
+            getattr(self, name)[i] = facet.id(needs)
+        self.published[i] = needs.published_days
+        self.scalar[i] = scalar or entry.posting["shortlist"] is None  # no shortlist: any change re-ranks it
+        self.room[i] = entry.cut is None
+        self.cut[i] = 0 if entry.cut is None else -entry.cut[0]
 
     def remove(self, posting_id: str) -> None:
         i = self.slot.pop(posting_id)
@@ -118,47 +185,96 @@ class _MarketColumns:
         if i != last:
             moved = self.ids[last]
             self.ids[i], self.slot[moved] = moved, i
-            self.cut[i], self.days[i] = self.cut[last], self.days[last]
-            for arrays in self.skills.values():
-                for a in arrays:
-                    a[i] = a[last]
+            for name, _ in self.SCALARS:
+                column = getattr(self, name)
+                column[i] = column[last]
+            for kind in self.SKILLS:
+                for part in ("names", "asked", "count"):
+                    column = getattr(self, f"{kind}_{part}")
+                    column[i] = column[last]
         self.ids.pop()
 
-    def reachable(self, row: CandidateRow, vocabulary: dict[str, int], table: np.ndarray) -> list[str]:
-        """The postings whose last place the row's score bound reaches (every one with room)."""
-        n = len(self.ids)
-        if any(level > MAX_LEVEL for level in row.skills.values()):
-            return list(self.ids)
-        levels = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+
+class _RowDecision:
+    """One candidate row against the open postings of its markets: which it qualifies for, and its score units
+    there — ``domain.evaluate`` term by term, over the postings at once."""
+
+    def __init__(self, view: OpenPostings, row: CandidateRow) -> None:
+        self.view, self.row = view, row
+
+    def units(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of the postings in slots ``at``: the ones (slots) the row is eligible for, and its units on each."""
+        view, row, columns = self.view, self.row, self.view.columns
+        if not row.verified or row.availability_status == "unavailable":
+            return at[:0], np.zeros(0, dtype=np.int64)
+        eligible = np.ones(len(at), dtype=np.bool_)
+        if row.available_from:
+            eligible &= columns.start[at] >= row.available_from.toordinal()
+        if not row.nda_willing:
+            eligible &= ~columns.nda[at]
+        eligible &= view.facets["languages"].values(
+            lambda needs: all(code in row.languages for code in needs.languages), np.bool_)[columns.languages[at]]
+        free = row.capacity_hours - row.track.committed_hours_per_week
+        weekly = columns.weekly_hours[at]
+        eligible &= ~((weekly != 0) & (free < weekly))
+        schedules = view.facets["schedule"]
+        per_day = schedules.values(lambda needs: domain.row_overlap_per_day(row, needs))
+        eligible &= schedules.values(lambda needs: domain.covers(row, needs)[0], np.bool_)[columns.schedule[at]]
+        shoring = view.facets["shoring"]
+        classes = [geography.shoring_class(n.client_country, n.client_time_zone, row.country, row.time_zone)
+                   for n in shoring.needs]
+        eligible &= np.array([not n.shoring_accepted or c in n.shoring_accepted for n, c in
+                              zip(shoring.needs, classes, strict=True)] or [False])[columns.shoring[at]]
+        minimum = np.array([n.min_overlap_hours for n in schedules.needs] or [0])
+        eligible &= ~((minimum != 0) & (per_day < minimum))[columns.schedule[at]]
+        at = at[eligible]
+
+        components = {
+            "rate": view.facets["rate"].values(lambda needs: domain.rate_component(row, needs, False)[0])[
+                columns.rate[at]],
+            "overlap": np.array([domain.overlap_score(d, geography.business_day_hours(n.business_hours))
+                                 for n, d in zip(schedules.needs, per_day, strict=True)] or [0.0])[
+                columns.schedule[at]],
+            "track_record": domain.track_record_score(row.track),
+            "load": domain.load_score(row.track.committed_hours_per_week, row.capacity_hours),
+            "shoring": np.array([domain.shoring_score(c, n.shoring_preference)
+                                 for n, c in zip(shoring.needs, classes, strict=True)] or [0.0])[columns.shoring[at]],
+        }
+        levels = np.zeros(len(view.vocabulary) + 1, dtype=np.int64)
         for name, level in row.skills.items():
-            at = vocabulary.get(name)
-            if at is not None:
-                levels[at] = max(0, level)
-        components: dict = {"rate": 1.0, "overlap": 1.0, "shoring": 1.0,
-                            "track_record": domain.track_record_score(row.track),
-                            "load": domain.load_score(row.track.committed_hours_per_week, row.capacity_hours)}
-        for kind, (names, asked, count) in self.skills.items():
-            scores = table[levels[names[:n]], asked[:n]].sum(axis=1)
-            components[kind] = np.where(count[:n] == 0, 1.0, scores / np.maximum(count[:n], 1))
+            found = view.vocabulary.get(name)
+            if found is not None:
+                levels[found] = max(0, level)  # ``domain.skill_score`` of a level at or below 0 is 0
+        for kind in _Columns.SKILLS:
+            names, asked = getattr(columns, f"{kind}_names")[at], getattr(columns, f"{kind}_asked")[at]
+            count = getattr(columns, f"{kind}_count")[at]
+            total = np.zeros(len(at))
+            for j in range(MAX_REQUIREMENTS):  # ``domain.skills_score``'s sum, in its order (padding adds 0.0)
+                total += view.table[levels[names[:, j]], asked[:, j]]
+            components[kind] = np.where(count == 0, 1.0, total / np.maximum(count, 1))
         if row.track.completed_contracts > 0:
             boost = 0.0
-        else:
-            freshness = 1.0 - (self.days[:n] - row.registered_days) / domain.NEW_PROVIDER_DAYS
-            boost = domain.MAX_NEW_PROVIDER_BOOST * np.clip(freshness, 0.0, 1.0)
-        # ``domain.to_units`` of ``domain.combine``, plus one unit for the vector sum's other rounding order
-        bound = np.floor(domain.combine(components, boost) * domain.SCORE_UNITS + 0.5) + 1
-        return [self.ids[i] for i in np.flatnonzero(bound >= self.cut[:n])]
+        else:  # ``domain.new_provider_boost``
+            freshness = 1.0 - (columns.published[at] - row.registered_days) / domain.NEW_PROVIDER_DAYS
+            boost = domain.MAX_NEW_PROVIDER_BOOST * np.maximum(0.0, np.minimum(1.0, freshness))
+        score = domain.combine(components, boost)
+        units = np.floor(score * domain.SCORE_UNITS + 0.5).astype(np.int64)  # ``domain.to_units``
+        return at, units
 
 
 class OpenPostings:
-    """The open postings by id, by market (with its columns) and by shortlisted provider."""
+    """The open postings by id, in columns (``_Columns``) and by shortlisted provider."""
 
     def __init__(self) -> None:
         self.entries: dict[str, OpenPosting] = {}
-        self.markets: dict[tuple[str, str], _MarketColumns] = {}
+        self.columns = _Columns()
+        self.markets: dict[tuple[str, str], int] = {}  # market -> its number in the ``market`` column
+        self.market_sizes: dict[int, int] = {}
         self.by_provider: dict[str, set[str]] = {}
-        self._vocabulary: dict[str, int] = {}
-        self._table = _skill_table()
+        self.vocabulary: dict[str, int] = {}
+        self.facets = {"languages": _Facets(lambda needs: needs.languages), "schedule": _Facets(_schedule_key),
+                       "shoring": _Facets(_shoring_key), "rate": _Facets(_rate_key)}
+        self.table = _skill_table()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -174,15 +290,22 @@ class OpenPostings:
 
     def set_shortlist(self, posting_id: str, shortlist: dict) -> None:
         """An open posting's new shortlist (its needs unchanged)."""
-        entry = self.entries.pop(posting_id)
+        entry = self.entries[posting_id]
         for provider_id in entry.listed:
             _remove(self.by_provider, provider_id, posting_id)
-        self._add(OpenPosting.of({**entry.posting, "shortlist": compact_shortlist(shortlist)}, entry.needs))
+        entry = self.entries[posting_id] = OpenPosting.of({**entry.posting, "shortlist": compact_shortlist(shortlist)},
+                                                          entry.needs)
+        self._index(entry)
 
     def _add(self, entry: OpenPosting) -> None:
+        self.entries[entry.posting["id"]] = entry
+        market = self.markets.setdefault(entry.market, len(self.markets))
+        self.market_sizes[market] = self.market_sizes.get(market, 0) + 1
+        self._index(entry)
+
+    def _index(self, entry: OpenPosting) -> None:
         posting_id = entry.posting["id"]
-        self.entries[posting_id] = entry
-        self.markets.setdefault(entry.market, _MarketColumns()).put(entry, self._vocabulary)
+        self.columns.put(entry, self.markets[entry.market], self.facets, self.vocabulary)
         for provider_id in entry.listed:
             self.by_provider.setdefault(provider_id, set()).add(posting_id)
 
@@ -190,30 +313,52 @@ class OpenPostings:
         entry = self.entries.pop(posting_id, None)
         if entry is None:
             return
-        market = self.markets[entry.market]
-        market.remove(posting_id)
-        if not market.ids:
-            del self.markets[entry.market]
+        self.columns.remove(posting_id)
+        self.market_sizes[self.markets[entry.market]] -= 1
         for provider_id in entry.listed:
             _remove(self.by_provider, provider_id, posting_id)
 
     def touched_by(self, provider_id: str, rows: list[CandidateRow]) -> list[OpenPosting]:
-        """The open postings a provider whose rows are now ``rows`` may change: those it is shortlisted on, and
-        those of its markets whose last place one of its rows can reach by its score bound (or with room), each
-        once, in posting id order (a stable order of writes). ``OpenPosting.could_change`` decides on each."""
+        """Exactly the open postings a provider whose rows are now ``rows`` can change (``shortlists.could_change``
+        of each): those it is shortlisted on (it may move or drop), and those one of its rows now qualifies for
+        and sorts before the last place of (or has room on), in posting id order (a stable order of writes).
+
+        Each row is evaluated against all open postings of its markets at once (``_RowDecision``)."""
         found = set(self.by_provider.get(provider_id, ()))
+        n = len(self.columns.ids)
         for row in rows:
-            for model in row.models:
-                for category in row.categories:
-                    market = self.markets.get((model, category))
-                    if market is not None:
-                        found.update(market.reachable(row, self._vocabulary, self._table))
+            markets = [self.markets[m] for m in ((model, category) for model in row.models
+                                                 for category in row.categories) if m in self.markets]
+            if not markets or n == 0:
+                continue
+            at = np.flatnonzero(np.isin(self.columns.market[:n], markets))
+            if any(level > MAX_LEVEL for level in row.skills.values()):
+                found.update(self._decided_one_by_one(provider_id, row, at))
+                continue
+            scalar = self.columns.scalar[at]
+            if scalar.any():
+                found.update(self._decided_one_by_one(provider_id, row, at[scalar]))
+                at = at[~scalar]
+            at, units = _RowDecision(self, row).units(at)
+            cut = self.columns.cut[at]
+            enters = self.columns.room[at] | (units > cut)
+            found.update(self.columns.ids[i] for i in at[enters])
+            tied = ~enters & (units == cut)
+            for i, tied_units in zip(at[tied].tolist(), units[tied].tolist(), strict=True):  # the ids decide
+                posting_id = self.columns.ids[i]
+                if domain.sort_key(tied_units, row) < self.entries[posting_id].cut:
+                    found.add(posting_id)
         return [self.entries[posting_id] for posting_id in sorted(found)]
 
+    def _decided_one_by_one(self, provider_id: str, row: CandidateRow, at: np.ndarray) -> list[str]:
+        ids = [self.columns.ids[i] for i in at]
+        return [posting_id for posting_id in ids if self.entries[posting_id].could_change(provider_id, [row])]
+
     def in_markets_of(self, rows: list[CandidateRow]) -> int:
-        """How many open postings the rows' markets hold (what deciding without the bound would look at)."""
-        markets = {(m, c) for row in rows for m in row.models for c in row.categories}
-        return sum(len(self.markets[m].ids) for m in markets if m in self.markets)
+        """How many open postings the rows' markets hold (what deciding one posting at a time would look at)."""
+        markets = {self.markets[m] for m in ((mo, c) for row in rows for mo in row.models for c in row.categories)
+                   if m in self.markets}
+        return sum(self.market_sizes[m] for m in markets)
 
 
 def _remove(index: dict, key, posting_id: str) -> None:

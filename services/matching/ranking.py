@@ -58,7 +58,7 @@ def _overlap_term(business_hours: geography.BusinessHours) -> np.ndarray:
 
 
 @functools.cache
-def _skill_scores(min_level: int) -> np.ndarray:
+def skill_scores(min_level: int) -> np.ndarray:
     """``domain.skill_score`` of every storable level for one asked level: a row's score is one lookup."""
     return np.array([domain.skill_score(level, min_level) for level in range(MAX_SKILL_LEVEL + 1)])
 
@@ -244,6 +244,7 @@ class MatchIndex:
     """
 
     INITIAL = 1024
+    ROWS_REBUILT = 4096
     COLUMNS = (
         ("alive", np.bool_),
         ("provider", np.int32),  # number of the provider (``_provider_ids``)
@@ -301,6 +302,7 @@ class MatchIndex:
         self._centre_loads = _Interned()
         self._skill_names = _Interned()
         self._tables = _Tables()
+        self._rows_rebuilt: dict[int, CandidateRow] = {}
         self._allocate(self.INITIAL)
 
     @property
@@ -419,7 +421,18 @@ class MatchIndex:
             self.unit_prices.add(unit, i, price)
 
     def row(self, i: int) -> CandidateRow:
-        """Row ``i`` rebuilt from the columns: equal, field by field, to the row that was added."""
+        """Row ``i`` rebuilt from the columns: equal, field by field, to the row that was added.
+
+        A row's number is never reused and its columns never change, so the rows rebuilt last are kept (a bounded
+        cache: the shortlisted rows come back with every re-ranking); they are shared, never to be modified."""
+        row = self._rows_rebuilt.get(i)
+        if row is None:
+            if len(self._rows_rebuilt) >= self.ROWS_REBUILT:
+                self._rows_rebuilt.clear()
+            row = self._rows_rebuilt[i] = self._rebuild(i)
+        return row
+
+    def _rebuild(self, i: int) -> CandidateRow:
         at = int(self.skills_at[i])
         pairs = self._skill_pairs[at:at + 2 * int(self.skills_len[i])]
         names = self._skill_names.values
@@ -669,7 +682,7 @@ class MatchIndex:
             return weight * 1.0
         total = None
         for name, min_level in requirements:
-            scores = _skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
+            scores = skill_scores(min_level)[self.skills.lookup(name, idx, self.capacity_rows)]
             if total is None:
                 total = scores
             else:

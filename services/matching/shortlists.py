@@ -61,23 +61,29 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
 def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provider_id: str,
           rows: list[CandidateRow], previous_rows: list[CandidateRow], *, version: int,
           now: datetime) -> dict | None:
-    """The shortlist after a provider that was not on it changed (its rows were ``previous_rows``, now ``rows``),
-    without ranking the market again: no other row changed, so the new top ``k`` is the old one with the provider's
-    best eligible row put in its place (the last place drops out when it is full). The candidates' entries are
-    evaluated again from the index (as ``build`` writes them); ``eligible`` moves by the provider's rows.
+    """The shortlist after one provider changed (its rows were ``previous_rows``, now ``rows``), without ranking
+    the market again, when the change alone decides it. No other row changed, and every provider off the
+    shortlist sorts after its last place, so the new top ``k`` is the other candidates with the provider's best
+    eligible row put in its place — when the shortlist had room (it then held every eligible provider), or when
+    that row sorts before the old last place (no one off the shortlist can then overtake it). The candidates'
+    entries are evaluated again from the index (as ``build`` writes them); ``eligible`` moves by the provider's
+    rows.
 
-    None when that does not hold and a full ``build`` is needed: the provider is on the shortlist (it may drop, and
-    someone below the cut come up), none of its rows is eligible, or a kept candidate's row is gone or no longer
-    scores what the shortlist says.
+    None when that does not hold and a full ``build`` is needed: the provider leaves a full shortlist, or falls
+    to or below its old last place (someone below the cut may come up), or a kept candidate's row is gone or no
+    longer scores what the shortlist says.
     """
-    if not shortlist or provider_id in listed_providers(shortlist) or not {"eligible", "top_k"} <= shortlist.keys():
+    if not shortlist or not {"eligible", "top_k"} <= shortlist.keys():
         return None
+    k, cut = shortlist["top_k"], cut_key(shortlist)
     evaluations = sorted((e for e in (domain.evaluate(row, needs) for row in rows) if e.eligible),
                          key=lambda e: domain.sort_key(e.units, e.row))
-    if not evaluations:
+    if cut is not None and (not evaluations or domain.sort_key(evaluations[0].units, evaluations[0].row) >= cut):
         return None
     kept = []
     for candidate in shortlist["candidates"]:
+        if candidate["provider_id"] == provider_id:
+            continue
         row_index = index.row_of((candidate["provider_id"], candidate["centre_id"] or ""))
         if row_index is None:
             return None
@@ -85,12 +91,13 @@ def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provid
         if domain.score_text(evaluation.units) != candidate["score"]:
             return None
         kept.append((domain.sort_key(evaluation.units, evaluation.row), evaluation, candidate.get("other_centres")))
-    best, *others = evaluations
-    listed_under = [{"centre_id": o.row.centre_id, "score": domain.score_text(o.units),
-                     "breakdown": {n: f"{v:.4f}" for n, v in o.components.items()}}
-                    for o in others] if best.row.centre_id is not None else []
-    ranked = sorted([*kept, (domain.sort_key(best.units, best.row), best, listed_under)], key=lambda item: item[0])
-    k = shortlist["top_k"]
+    if evaluations:
+        best, *others = evaluations
+        listed_under = [{"centre_id": o.row.centre_id, "score": domain.score_text(o.units),
+                         "breakdown": {n: f"{v:.4f}" for n, v in o.components.items()}}
+                        for o in others] if best.row.centre_id is not None else []
+        kept.append((domain.sort_key(best.units, best.row), best, listed_under))
+    ranked = sorted(kept, key=lambda item: item[0])
     was_eligible = sum(domain.evaluate(row, needs, explain=False).eligible for row in previous_rows)
     return {"version": version, "computed_at": rfc3339(now),
             "candidates": [candidate_entry(evaluation, place, listed)

@@ -227,3 +227,23 @@ def posting(rng: random.Random, tenant_id: str = "ten_" + "0" * 32) -> dict:
         "created_at": stamp, "updated_at": stamp, "published_at": stamp, "cancelled_at": None,
         "cancellation_reason": None, "version": 2,
     }
+
+
+def open_market(providers_count: int, provider_seed: int, postings_count: int, posting_seed: int, k: int,
+                now: datetime):
+    """A ranking index of ``providers_count`` providers and ``postings_count`` open postings, each with the
+    shortlist of its top ``k``, in the service's view of the open postings: (index, view, postings by id)."""
+    from services.matching import domain, shortlists
+    from services.matching.open_postings import OpenPostings
+    from services.matching.ranking import MatchIndex
+
+    index = MatchIndex()
+    for profile, track in providers(providers_count, seed=provider_seed):
+        index.upsert(profile["id"], domain.candidate_rows(profile, domain.TrackRecord.from_document(track)))
+    view, postings = OpenPostings(), {}
+    for n in range(postings_count):
+        document = posting(random.Random(posting_seed + n))
+        shortlist, _ = shortlists.build(index, domain.posting_needs(document), k, version=1, now=now)
+        postings[document["id"]] = {**document, "shortlist": shortlist}
+        view.apply(document["id"], postings[document["id"]])
+    return index, view, postings
