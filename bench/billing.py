@@ -38,6 +38,22 @@ def hex_id(prefix: str, n: int) -> str:
     return f"{prefix}_{n:032x}"
 
 
+def hourly_account(contract_id: str, tenant_id: str, provider_id: str, start, lane: str, now) -> dict:
+    """The billing account of an active hourly contract billed monthly from ``start``, as billing opens it from
+    ``contract.activated.v1``."""
+    return domain.account_from_contract({
+        "id": contract_id, "tenant_id": tenant_id, "provider_id": provider_id, "centre_id": None,
+        "title": f"Support {contract_id[-6:]}", "category": "customer_inquiries", "model": "bpo", "lane": lane,
+        "status": "active", "version": 1, "milestones": [], "start_date": start.isoformat(), "end_date": None,
+        "terms": {"engagement_type": "hourly", "unit": None, "price": {"amount": "13.25", "currency": "EUR"},
+                  "hours_per_week": 160, "seats": 4, "billing_cycle": "monthly", "payment_due_days": 30}}, now)
+
+
+def first_of_last_month():
+    """The start of the last complete month: its period is due for invoicing today."""
+    return (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def populate(db, contracts: int, entries: int, tenants: int, start) -> list[str]:
     """Tenants, providers, accounts whose first period (last month) is due, and approved time entries."""
     now = repository.current_time()
@@ -48,13 +64,8 @@ def populate(db, contracts: int, entries: int, tenants: int, start) -> list[str]
     keys, accounts, items = [], [], []
     for c in range(contracts):
         contract_id = hex_id("ctr", c)
-        account = domain.account_from_contract({
-            "id": contract_id, "tenant_id": hex_id("ten", c % tenants), "provider_id": hex_id("prv", c % 100),
-            "centre_id": None, "title": f"Support {c}", "category": "customer_inquiries", "model": "bpo",
-            "lane": "enterprise", "status": "active", "version": 1, "milestones": [],
-            "start_date": start.isoformat(), "end_date": None,
-            "terms": {"engagement_type": "hourly", "unit": None, "price": {"amount": "13.25", "currency": "EUR"},
-                      "hours_per_week": 160, "seats": 4, "billing_cycle": "monthly", "payment_due_days": 30}}, now)
+        account = hourly_account(contract_id, hex_id("ten", c % tenants), hex_id("prv", c % 100), start, "enterprise",
+                                 now)
         accounts.append(repository.document(account))
         period = domain.next_period(account)
         key = domain.bill_key(contract_id, period[0])
@@ -119,10 +130,9 @@ def main() -> None:
             db = client["bench_billing"]
             ensure_platform_indexes(db)
             repository.ensure_indexes(db)
-            first_of_last_month = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
             console.print(f"populating {args.contracts:,} contracts x {args.entries} approved entries ...")
             started = time.perf_counter()
-            keys = populate(db, args.contracts, args.entries, args.tenants, first_of_last_month)
+            keys = populate(db, args.contracts, args.entries, args.tenants, first_of_last_month())
             console.print(f"  populated in {time.perf_counter() - started:.1f} s")
             elapsed, summary = invoice_run(client, db, args.batch_size)
             assert summary["invoices_issued"] == args.contracts, summary

@@ -1,39 +1,47 @@
 """``make bench-lanes``: does the small lane stay fast while the large lane is flooded?
 
-Over the local RabbitMQ (a vhost of the benchmark's own, the platform's topology applied) and the embedded
-database, with real matching processes (``tasklinkr run matching --lane <lane>``) ranking a market of providers
-loaded into their database. Postings are published as ``posting.published.v1`` to the postings exchange with their
-lane header (as the postings service's relay does); a bench queue bound to matching's exchange records when each
-posting's first shortlist (``matches.proposed.v1``) arrives. Latency = that arrival - the moment it was published.
+Over the local RabbitMQ (a vhost of the benchmark's own, the platform's topology applied) and embedded databases
+(one per service, as ``make run`` and compose give each service its own), with real service processes, one per
+lane (``tasklinkr run <service> --lane <lane>``), each with its lane's resources as compose and Kubernetes give
+them (``bench.lane_kit``: the large lane's processes with fewer workers and a lower CPU weight). Two parts:
 
-Three phases of the same length, one run:
+**Matching** (publish → shortlist). Postings are published as ``posting.published.v1`` to the postings exchange
+with their lane header (as the postings service's relay does); a bench queue on matching's exchange records when
+each posting's first shortlist (``matches.proposed.v1``) arrives. Latency = that arrival - the moment it was
+published, split at the shortlist's own ``time`` (when its transaction built it) into "queue and handler" and
+"relay".
 
-1. **idle**: small-lane (smb) postings at a steady rate; one matching process per lane (``--lane smb``,
-   ``--lane enterprise``), the enterprise one idle.
-2. **flood, lanes on**: the same small-lane traffic while the enterprise lane gets 10x that rate of heavier
-   postings (firm work open to every market and time zone, long descriptions: bigger messages and larger eligible
+**Billing** (item → invoice line): ``bench.lanes_billing``.
+
+Each part has three phases of the same length, one run:
+
+1. **idle**: small-lane (smb) work at a steady rate; one process per lane, the enterprise one idle.
+2. **flood, lanes on**: the same small-lane traffic while the enterprise lane gets 10x that rate of heavier work
+   (matching: firm work open to every market and time zone, long descriptions: bigger messages and larger eligible
    sets to rank). Each lane has its own queue and its own process; the enterprise backlog is purged afterwards.
-3. **flood, lanes off**: the same flood, every posting marked lane smb, so all of them share ONE queue, consumed
-   by two matching processes (``--lane smb`` twice): the same processes, workers and database as phase 2, only the
-   queue is shared. Small-lane postings wait behind the flood's backlog.
+3. **flood, lanes off**: the same flood, every message in lane smb, so all of them share ONE queue, consumed by
+   two processes of the same lane with the resources of a service that has no lanes (the default workers, equal
+   CPU weight). Small-lane work waits behind the flood's backlog.
 
-Matching's outbox relay is one per service (docs/operations.md, Scaling): whichever process holds its lease
-publishes every lane's shortlists. ``--relay-in`` picks the lane whose process starts first and so holds it in
-phases 1 and 2: by default the flooded enterprise one, the worse case for the small lane (in phase 3 a process on
-the shared queue holds it). The report names the holder in each phase.
+Matching's outbox relay is one per service today (docs/operations.md, Scaling): whichever process holds its lease
+publishes every lane's shortlists, and a commit wakes only the relay of its own process (the others poll,
+``TASKLINKR_OUTBOX_POLL_SECONDS``). ``--relay-in`` picks the lane whose process starts first and so holds it in
+phases 1 and 2: by default the small lane's, where a relay per lane puts the small lane's relay; ``enterprise``
+shows the worse case of one relay per service in the flooded process. The report names the holder in each phase.
 
-Target (issue 15): with lanes, the small lane's p99 under the flood is at most 2x its idle p99; and every
-small-lane posting gets its shortlist in every phase. Without lanes the report shows how far the p99 grows.
-Billing (item -> invoice line) is not measured here. Figures go to ``bench-results/lanes.json`` and
+Targets (issue 15): with lanes, the small lane's p99 under the flood is at most 2x its idle p99, in each part; and
+every small-lane posting and item gets its answer in every phase. Figures go to ``bench-results/lanes.json`` and
 ``bench-results/lanes.md``; the last line is ``targets met: N of M`` and the exit status is 1 when one is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
 import random
-import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -43,30 +51,31 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from pymongo import MongoClient
 from rich.progress import Progress
 
-from bench.common import finish
-from bench.matching import (
-    PY,
-    RESULTS,
-    ROOT,
-    cpu_seconds,
-    infrastructure,
-    load_providers,
-    machine_busy_seconds,
-    matching_env,
-    percentile,
-    progress,
-    rss_mb,
-    stop,
+from bench import lanes_billing
+from bench.common import RESULTS, console, infrastructure, progress, rss_mb, stop
+from bench.lane_kit import (
+    DEPLOYED,
+    LARGE,
+    SMALL,
+    TARGET_RATIO,
+    UNSPLIT,
+    Listener,
+    PhaseCost,
+    Services,
+    percentiles_ms,
+    phase_table,
+    purge,
+    ratio,
+    summary,
 )
+from bench.matching import load_providers, matching_env
 from shared.runtime import contracts, messaging
 from shared.runtime import envelope as envelopes
 from tests.unit.matching import population
 
-SMALL, LARGE = "smb", "enterprise"
 TENANTS = {SMALL: "ten_" + "5" * 32, LARGE: "ten_" + "e" * 32}
 POSTINGS_EXCHANGE = "postings.events"
 PUBLISHED = "posting.published.v1"
-TARGET_RATIO = 2.0
 
 
 def posting_queue(lane: str) -> str:
@@ -98,29 +107,28 @@ def stream(rng: random.Random, count: int, tenant_lane: str, heavy: bool, lane: 
     return events
 
 
-class Recorder:
-    """Publish times (ours) and first-shortlist arrival times (a bench queue on matching's exchange), by posting."""
+class Recorder(Listener):
+    """Publish times (ours) and first-shortlist arrival times (a bench queue on matching's exchange), by posting;
+    with each shortlist's own time (its transaction's clock), where the latency went."""
+
+    listens_to = "the bench queue on matching.events"
 
     def __init__(self, amqp_uri: str) -> None:
+        super().__init__()
         self.amqp_uri = amqp_uri
         self.sent: dict[str, float] = {}
         self.arrived: dict[str, float] = {}
+        self.committed: dict[str, float] = {}  # wall-clock seconds the shortlist was built, by posting
         self.queue = Queue(f"bench-lanes-{os.getpid()}", exchange=Exchange("matching.events", type="topic",
                                                                           durable=True),
                            routing_key="matches.proposed.v1", durable=False, auto_delete=True)
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the bench queue on matching.events was not declared")
 
     def _run(self) -> None:
         with Connection(self.amqp_uri) as connection:
             def arrived(body, message):
-                self.arrived.setdefault(body["subject"], time.perf_counter())
+                if body["subject"] not in self.arrived:
+                    self.arrived[body["subject"]] = time.time()
+                    self.committed[body["subject"]] = datetime.fromisoformat(body["time"]).timestamp()
                 message.ack()
 
             with Consumer(connection.channel(), queues=[self.queue], callbacks=[arrived], accept=["json"]):
@@ -131,24 +139,8 @@ class Recorder:
                     except TimeoutError:
                         pass
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def publish(self, events: list[dict], rate: float, started: float, done: threading.Event | None = None) -> None:
-        """Publish ``events`` at ``rate``/s from ``started`` (confirmed, persistent), each when it is due."""
-        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
-            producer = Producer(connection.channel())
-            exchange = Exchange(POSTINGS_EXCHANGE, type="topic", durable=True)
-            for n, event in enumerate(events):
-                wait = started + n / rate - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                self.sent[event["subject"]] = time.perf_counter()
-                producer.publish(event, exchange=exchange, routing_key=PUBLISHED, serializer="json",
-                                 headers=envelopes.amqp_headers(event), delivery_mode=2)
-        if done is not None:
-            done.set()
+    def publish(self, events: list[dict], rate: float, started: float) -> None:
+        publish_at_rate(self.amqp_uri, events, rate, started, self.sent)
 
     def wait_for(self, ids: list[str], timeout: float, bar: Progress, task) -> None:
         deadline = time.monotonic() + timeout
@@ -162,18 +154,37 @@ class Recorder:
     def latencies(self, ids: list[str]) -> list[float]:
         return [self.arrived[i] - self.sent[i] for i in ids if i in self.arrived and i in self.sent]
 
+    def parts(self, ids: list[str]) -> dict:
+        """Where the latency went: published → shortlist built (the queue, the handler, its transaction) and
+        built → arrived (the outbox relay and the broker)."""
+        done = [i for i in ids if i in self.arrived and i in self.sent]
+        return {"queue_and_handler": percentiles_ms([self.committed[i] - self.sent[i] for i in done]),
+                "relay": percentiles_ms([self.arrived[i] - self.committed[i] for i in done])}
 
-def summary(samples: list[float], expected: int) -> dict:
-    if not samples:
-        return {"samples": 0, "expected": expected, "missing": expected}
-    return {"samples": len(samples), "expected": expected, "missing": expected - len(samples),
-            "p50_ms": round(percentile(samples, 0.5) * 1000, 1), "p99_ms": round(percentile(samples, 0.99) * 1000, 1),
-            "max_ms": round(max(samples) * 1000, 1)}
+
+def publish_at_rate(amqp_uri: str, events: list[dict], rate: float, started: float,
+                    sent: dict[str, float] | None = None) -> dict[str, float]:
+    """Publish ``events`` at ``rate``/s from ``started`` (confirmed, persistent), each when it is due; when each
+    was sent, by posting."""
+    sent = {} if sent is None else sent
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = Producer(connection.channel())
+        exchange = Exchange(POSTINGS_EXCHANGE, type="topic", durable=True)
+        for n, event in enumerate(events):
+            wait = started + n / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            sent[event["subject"]] = time.time()
+            producer.publish(event, exchange=exchange, routing_key=PUBLISHED, serializer="json",
+                             headers=envelopes.amqp_headers(event), delivery_mode=2)
+    return sent
 
 
-def purge(amqp_uri: str, name: str) -> int:
-    with Connection(amqp_uri) as connection:
-        return Queue(name)(connection.channel()).purge() or 0
+def flood_from_another_process(amqp_uri: str, events: list[dict], rate: float, started: float,
+                               answer: multiprocessing.Queue) -> None:
+    """The flood's publisher, in a process of its own as the large lane's clients are: publishing 10x the small
+    lane's rate in the recorder's process would hold up the recorder (one interpreter lock) and skew its clock."""
+    answer.put(publish_at_rate(amqp_uri, events, rate, started))
 
 
 def phase(recorder: Recorder, name: str, args, rng: random.Random, bar: Progress, flood_lane: str | None,
@@ -182,12 +193,13 @@ def phase(recorder: Recorder, name: str, args, rng: random.Random, bar: Progress
     heavier postings at 10x that rate carried in that lane; then wait for every small-lane shortlist."""
     small = stream(rng, int(args.rate * args.seconds), SMALL, False, small_lane)
     large = stream(rng, int(args.rate * 10 * args.seconds), LARGE, True, flood_lane) if flood_lane else []
-    cpu_before = {label: cpu_seconds(pid) for label, pid in processes.items()}
-    busy_before, total_before = machine_busy_seconds()
-    load_before = os.getloadavg()[0]
-    task = bar.add_task(f"{name}: small lane answered", total=len(small))
-    started = time.perf_counter() + 0.2
-    flood = threading.Thread(target=recorder.publish, args=(large, args.rate * 10, started), daemon=True)
+    cost = PhaseCost(processes)
+    task = bar.add_task(f"matching, {name}: small lane answered", total=len(small))
+    started = time.time() + (5 if large else 0.2)  # the flood's process starts meanwhile
+    spawn = multiprocessing.get_context("spawn")
+    flood_sent: multiprocessing.Queue = spawn.Queue()
+    flood = spawn.Process(target=flood_from_another_process,
+                          args=(recorder.amqp_uri, large, args.rate * 10, started, flood_sent), daemon=True)
     if large:
         flood.start()
     ticker = threading.Thread(target=recorder.publish, args=(small, args.rate, started), daemon=True)
@@ -196,22 +208,20 @@ def phase(recorder: Recorder, name: str, args, rng: random.Random, bar: Progress
         bar.update(task, completed=sum(e["subject"] in recorder.arrived for e in small))
         time.sleep(0.2)
     if large:
+        recorder.sent.update(flood_sent.get(timeout=600))
         flood.join()
-    published_for = time.perf_counter() - started
+    published_for = time.time() - started
     large_answered_during = sum(e["subject"] in recorder.arrived for e in large)
-    recorder.wait_for([e["subject"] for e in small], args.drain_timeout, bar, task)
-    waited = time.perf_counter() - started - published_for
-    busy_after, total_after = machine_busy_seconds()
+    small_ids = [e["subject"] for e in small]
+    recorder.wait_for(small_ids, args.drain_timeout, bar, task)
     result = {
         "matching_outbox_relay_held_by": relay_holder(processes),
         "small_lane_carried_in": small_lane, "flood_carried_in": flood_lane,
         "small_rate_per_s": args.rate, "flood_rate_per_s": args.rate * 10 if large else 0,
-        "published_for_s": round(published_for, 1), "waited_for_small_lane_after_s": round(waited, 1),
-        "small": summary(recorder.latencies([e["subject"] for e in small]), len(small)),
-        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "machine_busy": round((busy_after - busy_before) / max(1e-9, total_after - total_before), 2),
-        "cpu_s": {label: round(cpu_seconds(pid) - cpu_before[label], 1) for label, pid in processes.items()
-                  if pid_alive(pid)},
+        "published_for_s": round(published_for, 1),
+        "waited_for_small_lane_after_s": round(time.time() - started - published_for, 1),
+        "small": summary(recorder.latencies(small_ids), len(small)), "small_parts": recorder.parts(small_ids),
+        **cost.report(),
     }
     if large:
         result["large"] = {"published": len(large), "answered_while_publishing": large_answered_during,
@@ -225,141 +235,122 @@ def phase(recorder: Recorder, name: str, args, rng: random.Random, bar: Progress
     return result
 
 
-def pid_alive(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")
-
-
-def through_the_broker(args, bar: Progress) -> dict:
-    report: dict = {"providers": args.providers, "seconds_per_phase": args.seconds, "relay_in": args.relay_in}
+def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database_process, mongo_uri: str) -> dict:
+    report: dict = {"providers": args.providers, "relay_in": args.relay_in, "rate_per_s": args.rate}
     rng = random.Random(15)
-    with ExitStack() as stack:
-        amqp_uri, database_process, mongo_uri = infrastructure(stack)
-        database = MongoClient(mongo_uri)["bench_lanes"]
-        load_providers(database, args.providers, bar)
-        env = matching_env(amqp_uri, mongo_uri, "bench_lanes", outbox_poll_seconds=0.05)
+    database = MongoClient(mongo_uri)["bench_lanes"]
+    load_providers(database, args.providers, bar)
+    services = Services(stack, {"matching": matching_env(amqp_uri, mongo_uri, "bench_lanes",
+                                                         outbox_poll_seconds=args.outbox_poll_seconds)})
 
-        logs: dict[int, object] = {}
+    def relay_holder(processes: dict[str, int]) -> str:
+        """Which process publishes matching's outbox (one relay per service, whatever the lane)."""
+        owner = (database.relay_lease.find_one({}) or {}).get("owner", "")
+        pids = {str(pid): label for label, pid in processes.items()}
+        return pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "", owner or "nobody")
 
-        def start_matching(label: str, lane: str) -> subprocess.Popen:
-            path = RESULTS / f"lanes-{label}.log"
-            log = open(path, "wb")  # noqa: SIM115 - the child owns it
-            process = subprocess.Popen([PY, "-m", "shared.tools.cli", "run", "matching", "--lane", lane], cwd=ROOT,
-                                       env=env, stdout=log, stderr=subprocess.STDOUT)
-            stack.callback(stop, process)
-            logs[process.pid] = path
-            return process
+    recorder = Recorder(amqp_uri)
+    recorder.start()
+    stack.callback(recorder.close)
 
-        def wait_rebuilt(processes: list[subprocess.Popen]) -> None:
-            task = bar.add_task("matching: rebuilding its index from its db", total=len(processes))
-            deadline = time.monotonic() + 900
-            for process in processes:
-                while b"matching index rebuilt" not in logs[process.pid].read_bytes():
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"matching did not come up; see {logs[process.pid]}")
-                    time.sleep(0.3)
-                bar.advance(task)
+    def warm_up(lane: str, count: int = 20) -> None:
+        events = stream(rng, count, SMALL, False, lane)
+        task = bar.add_task(f"matching: warming up ({lane} queue)", total=count)
+        recorder.publish(events, 50.0, time.time())
+        recorder.wait_for([e["subject"] for e in events], 300, bar, task)
+        if not all(e["subject"] in recorder.arrived for e in events):
+            raise RuntimeError(f"warm-up on the {lane} queue got no shortlists; see {RESULTS.name}/lanes-*.log")
 
-        def relay_holder(processes: dict[str, int]) -> str:
-            """Which process publishes matching's outbox (one relay per service, whatever the lane)."""
-            owner = (database.relay_lease.find_one({}) or {}).get("owner", "")
-            pids = {str(pid): label for label, pid in processes.items()}
-            return pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "", owner or "nobody")
+    def rebuilt(processes) -> None:
+        services.wait_for(processes, b"matching index rebuilt", bar, "matching: rebuilding its index from its db")
 
-        recorder = Recorder(amqp_uri)
-        recorder.start()
-        stack.callback(recorder.close)
+    # matching's outbox relay is one per service, held by whichever process took its lease first: started
+    # first, the ``--relay-in`` lane's process holds it and publishes every lane's shortlists.
+    first, then = (LARGE, SMALL) if args.relay_in == LARGE else (SMALL, LARGE)
+    started = {first: services.start("matching", first, first, args.resources[first])}
+    rebuilt([started[first]])
+    deadline = time.monotonic() + 60
+    while relay_holder({first: started[first].pid}) != first:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {first} process never took matching's outbox relay lease")
+        time.sleep(0.3)
+    started[then] = services.start("matching", then, then, args.resources[then])
+    rebuilt([started[then]])
+    small_process, large_process = started[SMALL], started[LARGE]
+    warm_up(SMALL)
+    warm_up(LARGE)
+    processes = {"matching smb": small_process.pid, "matching enterprise": large_process.pid,
+                 "database": database_process.pid}
+    report["idle"] = phase(recorder, "idle", args, rng, bar, None, SMALL, processes, relay_holder)
+    report["flood_with_lanes"] = phase(recorder, "flood, lanes on", args, rng, bar, LARGE, SMALL, processes,
+                                       relay_holder)
+    report["memory"] = {SMALL: rss_mb(small_process.pid), LARGE: rss_mb(large_process.pid)}
 
-        def warm_up(lane: str, count: int = 20) -> None:
-            events = stream(rng, count, SMALL, False, lane)
-            task = bar.add_task(f"warming up ({lane} queue)", total=count)
-            recorder.publish(events, 50.0, time.perf_counter())
-            recorder.wait_for([e["subject"] for e in events], 300, bar, task)
-            if not all(e["subject"] in recorder.arrived for e in events):
-                raise RuntimeError(f"warm-up on the {lane} queue got no shortlists; see {RESULTS.name}/lanes-*.log")
-
-        # matching's outbox relay is one per service, held by whichever process took its lease first: started
-        # first, the ``--relay-in`` lane's process holds it and publishes every lane's shortlists.
-        first, then = (LARGE, SMALL) if args.relay_in == LARGE else (SMALL, LARGE)
-        started = {first: start_matching(first, first)}
-        wait_rebuilt([started[first]])
-        deadline = time.monotonic() + 60
-        while relay_holder({first: started[first].pid}) != first:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {first} process never took matching's outbox relay lease")
-            time.sleep(0.3)
-        started[then] = start_matching(then, then)
-        wait_rebuilt([started[then]])
-        small_process, large_process = started[SMALL], started[LARGE]
-        warm_up(SMALL)
-        warm_up(LARGE)
-        processes = {"matching smb": small_process.pid, "matching enterprise": large_process.pid,
-                     "database": database_process.pid}
-        report["idle"] = phase(recorder, "idle", args, rng, bar, None, SMALL, processes, relay_holder)
-        report["flood_with_lanes"] = phase(recorder, "flood, lanes on", args, rng, bar, LARGE, SMALL, processes,
-                                           relay_holder)
-        report["matching_memory"] = {SMALL: rss_mb(small_process.pid), LARGE: rss_mb(large_process.pid)}
-
-        # Lanes off: one shared queue. The enterprise process makes way for a second process on the small lane's
-        # queue, so the same two processes (and workers) consume, and every posting is carried in that one lane.
-        stop(large_process)
-        second = start_matching("smb-2", SMALL)
-        wait_rebuilt([second])
-        warm_up(SMALL, 40)
-        processes = {"matching smb": small_process.pid, "matching smb #2": second.pid,
-                     "database": database_process.pid}
-        report["flood_without_lanes"] = phase(recorder, "flood, lanes off (one queue)", args, rng, bar, SMALL, SMALL,
-                                              processes, relay_holder)
+    # Lanes off: one shared queue. The enterprise process makes way for a second process on the small lane's
+    # queue, so two processes consume, every posting carried in that one lane, both as a service without lanes
+    # runs (the default workers and CPU weight).
+    stop(large_process)
+    stop(small_process)
+    unsplit = [services.start("matching", SMALL, "smb-1", UNSPLIT), services.start("matching", SMALL, "smb-2",
+                                                                                   UNSPLIT)]
+    rebuilt(unsplit)
+    warm_up(SMALL, 40)
+    processes = {"matching smb #1": unsplit[0].pid, "matching smb #2": unsplit[1].pid,
+                 "database": database_process.pid}
+    report["flood_without_lanes"] = phase(recorder, "flood, lanes off (one queue)", args, rng, bar, SMALL, SMALL,
+                                          processes, relay_holder)
+    for process in unsplit:
+        stop(process)
     return report
 
 
 def verdicts(report: dict) -> dict[str, bool]:
-    idle, lanes, shared = report["idle"]["small"], report["flood_with_lanes"]["small"], \
-        report["flood_without_lanes"]["small"]
-    ratio = lanes.get("p99_ms", float("inf")) / idle["p99_ms"] if idle.get("p99_ms") else float("inf")
-    report["p99_ratio_with_lanes"] = round(ratio, 2)
-    if shared.get("p99_ms") and idle.get("p99_ms"):
-        report["p99_ratio_without_lanes"] = round(shared["p99_ms"] / idle["p99_ms"], 2)
-    return {
-        f"with lanes, small-lane p99 under the flood <= {TARGET_RATIO:g}x idle p99 ({ratio:.2f}x)":
-            ratio <= TARGET_RATIO,
-        "every small-lane posting got its shortlist, in every phase":
-            all(report[p]["small"]["missing"] == 0 for p in ("idle", "flood_with_lanes", "flood_without_lanes")),
-    }
+    checks = {}
+    for part, what in (("matching", "shortlist"), ("billing", "invoice line")):
+        if part not in report:
+            continue
+        result = report[part]
+        idle = result["idle"]["small"]
+        with_lanes = ratio(result["flood_with_lanes"]["small"], idle)
+        result["p99_ratio_with_lanes"] = round(with_lanes, 2)
+        result["p99_ratio_without_lanes"] = round(ratio(result["flood_without_lanes"]["small"], idle), 2)
+        checks[f"{part}: with lanes, small-lane p99 under the flood <= {TARGET_RATIO:g}x idle p99 "
+               f"({with_lanes:.2f}x)"] = with_lanes <= TARGET_RATIO
+        checks[f"{part}: every small-lane {'posting' if part == 'matching' else 'item'} got its {what}, in every "
+               "phase"] = all(result[p]["small"]["missing"] == 0
+                              for p in ("idle", "flood_with_lanes", "flood_without_lanes"))
+    return checks
 
 
-def cell(summary: dict) -> str:
-    if not summary.get("samples"):
-        return "none answered"
-    text = f"{summary['p50_ms']} / {summary['p99_ms']} ms (max {summary['max_ms']})"
-    return text + (f", **{summary['missing']} of {summary['expected']} missing**" if summary["missing"] else "")
+def matching_markdown(result: dict) -> list[str]:
+    def middle(phase: dict) -> list[str]:
+        large, parts = phase.get("large"), phase["small_parts"]
+        return [f"{parts['queue_and_handler'].get('p50_ms')} / {parts['relay'].get('p50_ms')} ms; "
+                f"{parts['queue_and_handler'].get('p99_ms')} / {parts['relay'].get('p99_ms')} ms",
+                f"{large['answered_while_publishing']:,} of {large['published']:,} "
+                f"({large['answered_per_s_while_publishing']}/s)" if large else "–",
+                str(large["backlog_purged"]) if large else "–", phase["matching_outbox_relay_held_by"]]
+
+    rate = result["idle"]["small_rate_per_s"]
+    return ["## Matching: posting.published.v1 published → matches.proposed.v1 (its first shortlist) arrived", "",
+            f"{result['providers']:,} providers; small lane {rate:g} postings/s, flood {rate * 10:g} heavier "
+            "postings/s.", ""] + phase_table(result, ["of which queue + handler / relay (p50; p99)",
+                                                      "flood answered while publishing", "flood backlog purged",
+                                                      "outbox relay in"], middle)
 
 
 def markdown(report: dict, checks: dict[str, bool]) -> str:
-    idle = report["idle"]
+    resources = report["lane_resources"]
     lines = ["# Lanes benchmark", "",
-             f"Run {report['started_at']} on {os.cpu_count()} cores (shared with other work); {report['providers']:,} "
-             f"providers; {report['seconds_per_phase']:g} s per phase; small lane {idle['small_rate_per_s']:g} "
-             f"postings/s, flood {idle['small_rate_per_s'] * 10:g} heavier postings/s. Latency: "
-             "posting.published.v1 published → matches.proposed.v1 (its first shortlist) arrived.", "",
-             "| phase | small lane p50 / p99 | vs idle p99 | flood answered while publishing | flood backlog "
-             "purged | matching's outbox relay in | machine busy | load |", "|---|---|---|---|---|---|---|---|"]
-    names = {"idle": "idle (small lane only)", "flood_with_lanes": "flood, lanes on (a queue and a process per lane)",
-             "flood_without_lanes": "flood, lanes off (one shared queue, two processes)"}
-    for key, label in names.items():
-        result = report[key]
-        small, large = result["small"], result.get("large")
-        ratio = (f"{small['p99_ms'] / idle['small']['p99_ms']:.2f}×"
-                 if small.get("p99_ms") and idle["small"].get("p99_ms") else "")
-        lines.append(f"| {label} | {cell(small)} | {ratio} | "
-                     + (f"{large['answered_while_publishing']:,} of {large['published']:,} "
-                        f"({large['answered_per_s_while_publishing']}/s)" if large else "–")
-                     + f" | {large['backlog_purged'] if large else '–'} | {result['matching_outbox_relay_held_by']} | "
-                     f"{result['machine_busy']:.0%} | "
-                     f"{result['load_average_1min'][0]}→{result['load_average_1min'][1]} |")
-    lines += ["", "CPU seconds per phase: " + "; ".join(
-        f"{names[key].split(' (')[0]}: " + ", ".join(f"{label} {s}" for label, s in report[key]["cpu_s"].items())
-        for key in names), "",
-        "Not measured: billing (item → invoice line).", "", "| target | met |", "|---|---|"]
+             f"Run {report['started_at']} on {os.cpu_count()} cores (shared with other work); "
+             f"{report['seconds_per_phase']:g} s per phase. Lane resources (with lanes): "
+             + "; ".join(f"{lane} {r['max_workers']} workers, nice {r['nice']}" for lane, r in resources.items())
+             + "; lanes off: every process 10 workers, nice 0.", ""]
+    if "matching" in report:
+        lines += matching_markdown(report["matching"]) + [""]
+    if "billing" in report:
+        lines += lanes_billing.markdown(report["billing"]) + [""]
+    lines += ["| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in checks.items()]
     return "\n".join(lines) + "\n"
 
@@ -368,21 +359,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=8.0, help="small-lane postings per second (flood: 10x)")
+    parser.add_argument("--billing-rate", type=float, default=4.0,
+                        help="small-lane items per second (flood: 10x, each a batch of 10 items)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     parser.add_argument("--drain-timeout", type=float, default=300.0,
-                        help="how long to wait for the small lane's last shortlists after a phase")
-    parser.add_argument("--relay-in", choices=[SMALL, LARGE], default=LARGE,
+                        help="how long to wait for the small lane's last answers after a phase")
+    parser.add_argument("--relay-in", choices=[SMALL, LARGE], default=SMALL,
                         help="the lane whose process starts first and so publishes matching's outbox (every lane's "
-                             "shortlists) during the first two phases; default the flooded one, the worse case")
+                             "shortlists) during the first two phases; default the small lane's, as a relay per "
+                             "lane would; enterprise: one relay per service in the flooded process")
+    parser.add_argument("--outbox-poll-seconds", type=float, default=1.0,
+                        help="TASKLINKR_OUTBOX_POLL_SECONDS of every process (default: the platform's default)")
+    parser.add_argument("--large-max-workers", type=int, default=DEPLOYED[LARGE].max_workers)
+    parser.add_argument("--large-nice", type=int, default=DEPLOYED[LARGE].nice,
+                        help="the large lane's CPU weight as a nice value (0: the same weight as the small lane)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["matching", "billing"])
     args = parser.parse_args()
+    args.resources = {SMALL: DEPLOYED[SMALL],
+                      LARGE: type(DEPLOYED[LARGE])(max_workers=args.large_max_workers, nice=args.large_nice)}
     RESULTS.mkdir(exist_ok=True)
     report: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-                    "target_ratio": TARGET_RATIO}
-    with progress() as bar:
-        report.update(through_the_broker(args, bar))
+                    "target_ratio": TARGET_RATIO, "seconds_per_phase": args.seconds,
+                    "outbox_poll_seconds": args.outbox_poll_seconds,
+                    "lane_resources": {lane: r.as_report() for lane, r in args.resources.items()}}
+    with progress() as bar, ExitStack() as stack:
+        amqp_uri, matching_database, mongo_uri = infrastructure(stack)  # the database: matching's
+        if "matching" not in args.skip:
+            with ExitStack() as part:
+                report["matching"] = matching_part(args, bar, part, amqp_uri, matching_database, mongo_uri)
+        if "billing" not in args.skip:
+            with ExitStack() as part:
+                report["billing"] = lanes_billing.billing_part(args, bar, part, amqp_uri)
+    (RESULTS / "lanes.json").write_text(json.dumps(report, indent=2) + "\n")  # kept if the report fails
     checks = verdicts(report)
     report["targets_met"] = checks
-    finish("lanes", report, markdown(report, checks), checks)
+    (RESULTS / "lanes.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report, checks)
+    (RESULTS / "lanes.md").write_text(text)
+    console.print(text)
+    met = sum(checks.values())
+    print(f"targets met: {met} of {len(checks)}")
+    if met < len(checks):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -196,8 +196,20 @@ def probe_command(*args: str) -> dict:
     return {"exec": {"command": ["tasklinkr", *args]}}
 
 
+# What each lane's pods get (docs/operations.md, Scaling; ``make bench-lanes`` starts its processes the same way,
+# bench/lane_kit.py): the large lane's pods run fewer workers (also their prefetch), so a flood holds fewer
+# transactions open in the service's database, and request a fifth of the small lane's CPU, which is their weight
+# when the node's CPU is contended; the limit is the same, so idle CPU is either lane's to use.
+LANE_RESOURCES = {"smb": {"max_workers": 10, "cpu_request": "500m"},
+                  "enterprise": {"max_workers": 4, "cpu_request": "100m"}}
+
+
 def container(service: str, lane: str | None = None) -> dict:
     env = amqp_env(broker_user(service))
+    requests = {"cpu": "100m", "memory": "256Mi"}
+    if lane:
+        env.append({"name": "TASKLINKR_MAX_WORKERS", "value": str(LANE_RESOURCES[lane]["max_workers"])})
+        requests["cpu"] = LANE_RESOURCES[lane]["cpu_request"]
     if service in settings.DATA_SERVICES:
         env.append(secret_env("TASKLINKR_MONGO_URI", mongo_uri_secret(service), MONGO_URI_KEY))
     ports = [{"name": "metrics", "containerPort": METRICS_PORT}]
@@ -223,7 +235,7 @@ def container(service: str, lane: str | None = None) -> dict:
         "livenessProbe": {**alive, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
         "readinessProbe": {**probe_command("probe", service), "periodSeconds": 20, "timeoutSeconds": 15,
                            "failureThreshold": 3},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "resources": {"requests": requests, "limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": mounts,

@@ -292,14 +292,40 @@ def test_each_heavy_consumer_runs_one_service_per_lane_each_consuming_only_its_l
 
 @pytest.mark.parametrize("name", LANED)
 def test_the_lanes_of_a_service_share_its_database_credentials_health_check_and_dependencies(services, name):
-    """Only the lane differs: the same database, broker user, secrets, settings and start order as the one service
-    they replaced."""
+    """Only the lane and its share of the machine differ: the same database, broker user, secrets, settings and
+    start order as the one service they replaced."""
     first, *others = laned_services(services, name).values()
-    shared = ("build", "image", "environment", "secrets", "healthcheck", "depends_on", "deploy", "restart",
-              "logging", "stop_grace_period", "networks")
+    shared = ("build", "image", "secrets", "healthcheck", "depends_on", "deploy", "restart", "logging",
+              "stop_grace_period", "networks")
+
+    def settings(service: dict) -> dict:
+        return {key: value for key, value in service["environment"].items() if key != "TASKLINKR_MAX_WORKERS"}
+
     for other in others:
         assert {key: other.get(key) for key in shared} == {key: first.get(key) for key in shared}
+        assert settings(other) == settings(first)
     assert first["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
+
+
+@pytest.mark.parametrize("name", LANED)
+def test_the_large_lane_runs_fewer_workers_at_a_fifth_of_the_cpu_weight_as_its_kubernetes_pods_do(services, name):
+    """A flood of large work holds fewer transactions open in the service's database and, when the CPU is
+    contended, leaves the small lane its share (docs/operations.md, Scaling); the Kubernetes Deployments of the
+    lanes get the same workers and CPU requests in the same proportion."""
+    lane_resources = load_script(REPO / "deploy" / "gen_kubernetes.py", "gen_kubernetes").LANE_RESOURCES
+    by_lane = laned_services(services, name)
+    small, large = by_lane["smb"], by_lane["enterprise"]
+
+    def workers(service: dict) -> int:
+        return int(service["environment"].get("TASKLINKR_MAX_WORKERS", 10))
+
+    assert workers(large) < workers(small)
+    assert large["cpu_shares"] * 4 < small["cpu_shares"]
+    for lane, service in by_lane.items():
+        assert workers(service) == lane_resources[lane]["max_workers"]
+    requests = {lane: int(lane_resources[lane]["cpu_request"].removesuffix("m")) for lane in by_lane}
+    assert large["cpu_shares"] / small["cpu_shares"] == pytest.approx(requests["enterprise"] / requests["smb"],
+                                                                      rel=0.05)
 
 
 @pytest.mark.parametrize("name", [name for name in SERVICES if name not in LANED])

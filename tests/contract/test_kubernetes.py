@@ -443,3 +443,17 @@ def test_every_laned_consumer_runs_a_deployment_per_lane_and_the_gateway_one(ove
             assert service not in deployments
     assert {"matching-enterprise", "matching-smb", "contracting-enterprise", "billing-smb"} <= set(deployments)
     assert deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "gateway"]
+
+
+@overlays
+def test_the_large_lanes_pods_run_fewer_workers_and_request_less_cpu_than_the_small_lanes(overlay):
+    """Their CPU request is their weight when a node's CPU is contended: a flood of large work leaves the small
+    lane its share, and holds fewer transactions open in the service's database (docs/operations.md, Scaling)."""
+    docs = objects(overlay)
+    for service in ("matching", "contracting", "billing"):
+        small, large = container_of(docs, f"{service}-smb"), container_of(docs, f"{service}-enterprise")
+        assert int(env(large, "TASKLINKR_MAX_WORKERS")["value"]) < int(env(small, "TASKLINKR_MAX_WORKERS")["value"])
+        cpu = {lane: int(c["resources"]["requests"]["cpu"].removesuffix("m")) for lane, c in (("smb", small),
+                                                                                              ("enterprise", large))}
+        assert cpu["enterprise"] * 4 < cpu["smb"]
+        assert large["resources"]["limits"] == small["resources"]["limits"]
