@@ -11,8 +11,10 @@ Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per me
   to twice the batch size (``ParkingQueueConsumer.prefetch_count``), so the next batch fills while one is handled.
 - Applying: one transaction claims every event id in the inbox with one read and one bulk insert (an id applied
   before, or twice in the batch, is dropped: applied once), calls the handler once with the rest, writes every
-  event it emits as one outbox document (``Store.transact``), and commits. All the deliveries are acknowledged only
-  after that commit: a process that dies before redelivers them all, and the inbox answers them as duplicates.
+  event it emits as one outbox document (``Store.transact``), and commits (its time budget: one transaction's,
+  ``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS``, per ten deliveries, within the handler's deadline). All the deliveries
+  are acknowledged only after that commit: a process that dies before redelivers them all, and the inbox answers
+  them as duplicates.
 - Failing: a transient failure (``shared.vocabulary.errors.is_transient``) defers every delivery of the batch, as a
   single delivery is deferred, its attempts unchanged. Any other failure (the handler raised, ran past the deadline,
   a unique index refused a write) is not charged to the batch: each delivery is tried again alone, at once, in a
@@ -55,6 +57,7 @@ DEFAULT_MAX_BATCH = 50
 DEFAULT_MAX_WAIT_MS = 5.0
 # Deliveries prefetched per batch size: one batch being handled while the next one fills.
 PREFETCH_BATCHES = 2
+DELIVERIES_PER_BUDGET = 10
 
 
 def batch_settings(config: dict, max_batch: int | None, max_wait_ms: float | None) -> tuple[int, float]:
@@ -172,6 +175,13 @@ def _lane(envelope: dict) -> str:
     return envelope.get("lane") if envelope.get("lane") in LANES else DEFAULT_LANE
 
 
+def transaction_budget(store, deliveries: int) -> float:
+    """A batch's transaction gets the time of one (``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS``) per
+    ``DELIVERIES_PER_BUDGET`` deliveries, within the handler's deadline: a batch of 50 on a busy machine takes
+    longer than one delivery, and running out of time splits it into singles, which costs far more."""
+    return min(store.handler_timeout, store.transaction_timeout * max(1.0, deliveries / DELIVERIES_PER_BUDGET))
+
+
 def count_outcomes(service: str, handler: str, consumer: str, envelopes: list[dict], applied: list[str]) -> None:
     """One ``tasklinkr_events_consumed_total`` per delivery: applied (the first copy of an id claimed here), or
     duplicate."""
@@ -213,7 +223,7 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
             try:
                 with eventlet.Timeout(store.handler_timeout, HandlerTimedOut(
                         f"{consumer} ran longer than its {store.handler_timeout:g} s deadline")):
-                    result = store.transact(work)
+                    result = store.transact(work, seconds=transaction_budget(store, len(envelopes)))
                 failed = False
             except DuplicateKeyError:
                 # Every one applied meanwhile by a concurrent delivery: duplicates. Otherwise a unique index of the

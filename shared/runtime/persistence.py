@@ -189,8 +189,15 @@ class Store:
         event = handled_event(self._worker_ctx)
         return event.get("id") if event else None
 
-    def transact(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit."""
+    @property
+    def transaction_timeout(self) -> float:
+        return self._dependency.transaction_timeout
+
+    def transact(self, work: Callable[[UnitOfWork], T], *, seconds: float | None = None) -> T:
+        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit.
+
+        ``seconds``: its time budget, retries included; default ``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS`` (a batch
+        of deliveries gets more, ``shared.runtime.batches``)."""
         data = getattr(self._worker_ctx, "data", {}) or {}
         attempt: dict[str, UnitOfWork] = {}
 
@@ -206,7 +213,7 @@ class Store:
         # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
         try:
             with self._dependency.client.start_session() as session:
-                result = run_transaction(session, callback, seconds=self._dependency.transaction_timeout)
+                result = run_transaction(session, callback, seconds=seconds or self.transaction_timeout)
         except PyMongoError as exc:
             if exc.has_error_label(UNKNOWN_COMMIT):
                 raise OutcomeUnknown(

@@ -59,8 +59,8 @@ class DyingStore(Store):
     handler's transaction committed and before the delivery is acknowledged. Once per event (remembered outside
     the transaction), so its redelivery runs normally."""
 
-    def transact(self, work):
-        result = super().transact(work)
+    def transact(self, work, **options):
+        result = super().transact(work, **options)
         args = self._worker_ctx.args or ((),)
         handled = args[0] if isinstance(args[0], list) else [handled_event(self._worker_ctx) or {}]  # a batch, or one
         for event in handled:

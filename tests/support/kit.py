@@ -120,8 +120,8 @@ class PausingStore(Store):
     deliveries stay unacknowledged until the test kills the container (``paused`` records it, outside the
     transaction)."""
 
-    def transact(self, work):
-        result = super().transact(work)
+    def transact(self, work, **options):
+        result = super().transact(work, **options)
         batch = (self._worker_ctx.args or [[]])[0]
         marked = [e for e in batch if isinstance(e, dict) and (e.get("data") or {}).get("pause_after_commit")]
         if marked and self.db.paused.find_one({"_id": marked[0]["id"]}) is None:
