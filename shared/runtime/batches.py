@@ -6,9 +6,11 @@
 Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per message:
 
 - Collecting: a delivery is decoded and contract-checked on arrival (a bad one is parked alone, as ever) and joins
-  the batch being collected; the batch goes to a worker when it holds ``TASKLINKR_BATCH_MAX_SIZE`` deliveries or
-  ``TASKLINKR_BATCH_MAX_WAIT_MS`` after its first arrived, whichever comes first. The consumer's prefetch is raised
-  to twice the batch size (``ParkingQueueConsumer.prefetch_count``), so the next batch fills while one is handled.
+  the batch being collected; the batch is complete when it holds ``TASKLINKR_BATCH_MAX_SIZE`` deliveries or
+  ``TASKLINKR_BATCH_MAX_WAIT_MS`` after its first arrived, whichever comes first, and goes to a worker once the
+  handler's previous batch (of this lane, in this process) is settled, topped up with what arrived meanwhile. The
+  consumer's prefetch is raised to twice the batch size (``ParkingQueueConsumer.prefetch_count``), so the next
+  batch fills while one is handled.
 - Applying: one transaction claims every event id in the inbox with one read and one bulk insert (an id applied
   before, or twice in the batch, is dropped: applied once), calls the handler once with the rest, writes every
   event it emits as one outbox document (``Store.transact``), and commits (its time budget: one transaction's,
@@ -35,6 +37,8 @@ import traceback
 from collections.abc import Callable
 
 import eventlet
+from eventlet.queue import Empty, LightQueue
+from eventlet.semaphore import Semaphore
 from nameko.events import SERVICE_POOL
 from nameko.exceptions import ContainerBeingKilled
 from pymongo.errors import DuplicateKeyError
@@ -55,7 +59,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 50
 DEFAULT_MAX_WAIT_MS = 5.0
-# Deliveries prefetched per batch size: one batch being handled while the next one fills.
+# Batches of one handler (and lane) a process handles at once, and deliveries it prefetches per batch size: one
+# batch being handled while the next one fills.
+BATCHES_IN_FLIGHT = 1
 PREFETCH_BATCHES = 2
 DELIVERIES_PER_BUDGET = 10
 
@@ -72,35 +78,38 @@ def batch_settings(config: dict, max_batch: int | None, max_wait_ms: float | Non
     return size, wait / 1000
 
 
-class Collector:
-    """The batch being collected: ``add`` returns a full batch to hand on, else None (and ``timer`` is called with
-    a generation when a new batch starts, so the caller can flush it after the wait unless it went full before)."""
+def collect(inbox: LightQueue, max_batch: int, max_wait: float) -> list:
+    """The next batch from ``inbox``: waits for a first delivery, then takes what arrives within ``max_wait`` of it,
+    up to ``max_batch``."""
+    batch = [inbox.get()]
+    deadline = time.monotonic() + max_wait
+    while len(batch) < max_batch:
+        left = deadline - time.monotonic()
+        try:
+            batch.append(inbox.get(timeout=left) if left > 0 else inbox.get_nowait())
+        except Empty:
+            break
+    return batch
 
-    def __init__(self, max_batch: int, timer: Callable[[int], None]):
-        self.max_batch = max_batch
-        self.timer = timer
-        self.pending: list = []
-        self.generation = 0
 
-    def add(self, item) -> list | None:
-        self.pending.append(item)
-        if len(self.pending) >= self.max_batch:
-            return self.take()
-        if len(self.pending) == 1:
-            self.timer(self.generation)
-        return None
-
-    def take(self, generation: int | None = None) -> list | None:
-        """The pending batch (emptied), unless ``generation`` names a batch already handed on."""
-        if generation is not None and generation != self.generation:
-            return None
-        batch, self.pending = self.pending, []
-        self.generation += 1
-        return batch or None
+def top_up(inbox: LightQueue, batch: list, max_batch: int) -> list:
+    """``batch`` with whatever else has arrived meanwhile, up to ``max_batch``."""
+    while len(batch) < max_batch:
+        try:
+            batch.append(inbox.get_nowait())
+        except Empty:
+            break
+    return batch
 
 
 class BatchedEventHandler(ReliableEventHandler):
-    """One lane's consumer of a batched handler (``subscribe_batch`` registers one per lane)."""
+    """One lane's consumer of a batched handler (``subscribe_batch`` registers one per lane).
+
+    Deliveries that pass their checks go to an inbox; one dispatcher (a managed thread) makes batches of them
+    (``collect``) and hands each to a worker, ``BATCHES_IN_FLIGHT`` at a time: while one is handled the next one
+    fills (``top_up``), so batches grow when the consumer falls behind and stay small, and quick, when it keeps up.
+    On a busy machine that is what keeps a batch's transaction short: concurrent batches of one process only share
+    its CPU and make each other's transactions longer."""
 
     def __init__(self, *args, max_batch: int | None = None, max_wait_ms: float | None = None, **kwargs):
         self._max_batch, self._max_wait_ms = max_batch, max_wait_ms
@@ -113,7 +122,13 @@ class BatchedEventHandler(ReliableEventHandler):
     def configure_batching(self) -> None:
         self.max_batch, self.max_wait = batch_settings(self.container.config, self._max_batch, self._max_wait_ms)
         self.prefetch_wanted = self.max_batch * PREFETCH_BATCHES
-        self.collector = Collector(self.max_batch, self._flush_later)
+        self.inbox: LightQueue = LightQueue()
+        self.slots = Semaphore(BATCHES_IN_FLIGHT)
+
+    def start(self):
+        if getattr(self, "consuming", True):
+            self.container.spawn_managed_thread(self.dispatch, identifier=f"{self.method_name}.{self.lane}.batches")
+        super().start()
 
     # -- collecting --------------------------------------------------------------------------------------------
 
@@ -125,33 +140,40 @@ class BatchedEventHandler(ReliableEventHandler):
         if attempts_of(message.headers, ATTEMPTS_HEADER) > 0:
             self.spawn([(body, message)])  # back from a delay queue: it failed alone, it is retried alone
             return
-        batch = self.collector.add((body, message))
-        if batch:
-            self.spawn(batch)
+        self.inbox.put((body, message))
 
-    def _flush_later(self, generation: int) -> None:
-        def flush():
-            eventlet.sleep(self.max_wait)
-            batch = self.collector.take(generation)
-            if batch:
-                self.spawn(batch)
+    def dispatch(self) -> None:
+        """For ever: the next batch, once a slot is free, topped up with what arrived while it waited for it."""
+        while True:
+            batch = collect(self.inbox, self.max_batch, self.max_wait)
+            self.slots.acquire()
+            self.spawn(top_up(self.inbox, batch, self.max_batch), slot=True)
 
-        self.container.spawn_managed_thread(flush, identifier=f"{self.method_name}.batch_wait")
-
-    def spawn(self, batch: list) -> None:
-        """One worker for the batch (blocks while every worker is busy), acknowledged by ``handle_batch_result``."""
+    def spawn(self, batch: list, slot: bool = False) -> None:
+        """One worker for the batch (blocks while every worker is busy), acknowledged by ``handle_batch_result``;
+        ``slot``: the batch holds one of the dispatcher's slots, freed when it is settled."""
         envelopes = [body for body, _ in batch]
         context_data = self.unpack_message_headers(batch[0][1])
         try:
             self.container.spawn_worker(self, (envelopes,), {}, context_data=context_data,
-                                        handle_result=functools.partial(self.handle_batch_result, batch))
+                                        handle_result=functools.partial(self.handle_batch_result, batch, slot))
         except ContainerBeingKilled:
+            if slot:
+                self.slots.release()
             for _, message in batch:
                 self.settle(message, requeue=True)
 
     # -- settling ----------------------------------------------------------------------------------------------
 
-    def handle_batch_result(self, batch: list, worker_ctx, result=None, exc_info=None):
+    def handle_batch_result(self, batch: list, slot: bool, worker_ctx, result=None, exc_info=None):
+        try:
+            self.settle_batch(batch, exc_info)
+        finally:
+            if slot:
+                self.slots.release()
+        return result, exc_info
+
+    def settle_batch(self, batch: list, exc_info) -> None:
         messages = [message for _, message in batch]
         if exc_info is None:
             for message in messages:
@@ -168,7 +190,6 @@ class BatchedEventHandler(ReliableEventHandler):
             # Not from this worker: it still holds its place in the pool the singles need.
             self.container.spawn_managed_thread(lambda: [self.spawn([one]) for one in batch],
                                                 identifier=f"{self.method_name}.one_by_one")
-        return result, exc_info
 
 
 def _lane(envelope: dict) -> str:

@@ -2,17 +2,14 @@
 after its handler call (acknowledged, deferred, split, retried or parked)."""
 
 import sys
+import time
 
 import eventlet
 import pytest
+from eventlet.queue import LightQueue
 from pymongo.errors import AutoReconnect
 
-from shared.runtime.batches import (
-    DEFAULT_MAX_BATCH,
-    BatchedEventHandler,
-    Collector,
-    batch_settings,
-)
+from shared.runtime.batches import DEFAULT_MAX_BATCH, BatchedEventHandler, batch_settings, collect, top_up
 from shared.runtime.messaging import ATTEMPTS_HEADER, ParkingQueueConsumer
 
 
@@ -82,30 +79,45 @@ def failure(exc: BaseException):
         return sys.exc_info()
 
 
-def test_a_batch_is_handed_on_when_full_and_the_next_one_starts_empty():
-    handler = Recording(max_batch=3, max_wait_ms=10_000)
-    deliver(handler, "a", "b", "c", "d")
-    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a", "b", "c"]]
-    assert [body["id"] for body, _ in handler.collector.pending] == ["d"]
+def queued(*items) -> LightQueue:
+    inbox = LightQueue()
+    for item in items:
+        inbox.put(item)
+    return inbox
 
 
-def test_a_batch_that_does_not_fill_is_handed_on_after_the_wait():
-    handler = Recording(max_batch=50, max_wait_ms=20)
-    deliver(handler, "a", "b")
-    assert handler.container.workers == []
-    eventlet.sleep(0.1)
-    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a", "b"]]
+def test_a_batch_takes_what_arrived_up_to_its_size_and_leaves_the_rest():
+    inbox = queued(*"abcde")
+    assert collect(inbox, max_batch=3, max_wait=10) == ["a", "b", "c"]
+    assert collect(inbox, max_batch=3, max_wait=0) == ["d", "e"]
 
 
-def test_the_wait_of_a_batch_handed_on_full_does_not_cut_the_next_one_short():
-    collector = Collector(2, timer=lambda generation: started.append(generation))
-    started: list[int] = []
-    assert collector.add("a") is None
-    assert collector.add("b") == ["a", "b"]
-    assert collector.add("c") is None
-    assert collector.take(started[0]) is None  # the first batch's timer: already handed on
-    assert collector.take(started[1]) == ["c"]
-    assert started == [0, 1]
+def test_a_batch_waits_for_its_first_delivery_then_at_most_the_wait():
+    inbox = LightQueue()
+    eventlet.spawn_after(0.05, inbox.put, "late")
+    eventlet.spawn_after(0.06, inbox.put, "just in time")
+    eventlet.spawn_after(0.5, inbox.put, "too late")
+    started = time.monotonic()
+    assert collect(inbox, max_batch=50, max_wait=0.1) == ["late", "just in time"]
+    assert 0.1 <= time.monotonic() - started < 0.4
+
+
+def test_a_batch_waiting_for_its_slot_is_topped_up_with_what_arrived_meanwhile():
+    assert top_up(queued("c", "d", "e"), ["a", "b"], max_batch=4) == ["a", "b", "c", "d"]
+
+
+def test_one_batch_at_a_time_the_next_one_growing_while_it_is_handled():
+    handler = Recording(max_batch=50, max_wait_ms=1)
+    dispatcher = eventlet.spawn(handler.dispatch)
+    deliver(handler, "a")
+    eventlet.sleep(0.05)
+    deliver(handler, "b", "c", "d")
+    eventlet.sleep(0.05)
+    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a"]]
+    handler.container.workers[0][1](None, exc_info=None)  # the first is settled: its slot is free
+    eventlet.sleep(0.05)
+    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a"], ["b", "c", "d"]]
+    dispatcher.kill()
 
 
 def test_a_message_back_from_a_delay_queue_is_handled_alone():
@@ -113,6 +125,7 @@ def test_a_message_back_from_a_delay_queue_is_handled_alone():
     deliver(handler, "fresh")
     deliver(handler, "retried", attempts=1)
     assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["retried"]]
+    assert [body["id"] for body, _ in top_up(handler.inbox, [], 10)] == ["fresh"]
 
 
 def test_a_message_breaking_its_contract_is_parked_alone_and_never_batched():
@@ -120,11 +133,11 @@ def test_a_message_breaking_its_contract_is_parked_alone_and_never_batched():
     handler.handle_message({"no": "envelope"}, Message("junk"))
     deliver(handler, "a")
     assert handler.done == [("parked contract", "junk")]
-    assert [body["id"] for body, _ in handler.collector.pending] == ["a"]
+    assert [body["id"] for body, _ in top_up(handler.inbox, [], 10)] == ["a"]
 
 
 def run_batch(handler: Recording, *names: str, exc: BaseException | None = None) -> None:
-    deliver(handler, *names)
+    handler.spawn([(envelope(name), Message(name)) for name in names], slot=True)
     (_, handle_result), = handler.container.workers[-1:]
     handle_result(None, exc_info=failure(exc) if exc else None)
     eventlet.sleep(0)  # a split spawns its singles from a thread of its own
