@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shared.runtime import topology
 from shared.tools import embedded
 from tests.support.infra import free_port, local_vhost
+from tests.support.rabbit import OwnRabbit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
@@ -75,10 +76,16 @@ def start_database(stack: ExitStack) -> tuple[subprocess.Popen, str]:
     return database_process, embedded.uri_for(port)
 
 
-def infrastructure(stack: ExitStack) -> tuple[str, subprocess.Popen, str]:
-    """A broker vhost of the benchmark's own with the platform's topology, and an embedded database (stopped when
-    ``stack`` closes): the AMQP URI, the database process and its URI."""
-    amqp_uri = stack.enter_context(local_vhost())
+def infrastructure(stack: ExitStack, rabbit: OwnRabbit | None = None) -> tuple[str, subprocess.Popen, str]:
+    """A broker vhost of the benchmark's own (or, given ``rabbit``, a RabbitMQ node of its own, started here) with
+    the platform's topology, and an embedded database (stopped when ``stack`` closes): the AMQP URI, the database
+    process and its URI."""
+    if rabbit is None:
+        amqp_uri = stack.enter_context(local_vhost())
+    else:
+        stack.callback(rabbit.cleanup)
+        rabbit.start()
+        amqp_uri = rabbit.uri
     database_process, mongo_uri = start_database(stack)
     topology.apply(amqp_uri)
     return amqp_uri, database_process, mongo_uri

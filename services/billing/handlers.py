@@ -35,16 +35,19 @@ Party = tuple[str, str | None]  # (client / provider / operator, its id)
 # -- what billing learns from the others ---------------------------------------------------------------------------
 
 
-def save_tenant(uow: UnitOfWork, tenant: dict) -> None:
-    Repository.of(uow).save_party(repository.TENANTS, {
+def save_tenants(uow: UnitOfWork, tenants: list[dict]) -> None:
+    """Billing's copy of client organisations (country: tax, shoring), a batch in one write, in delivery order."""
+    Repository.of(uow).save_parties(repository.TENANTS, [{
         **{k: tenant[k] for k in ("id", "name", "country", "time_zone")},
-        **{k: tenant.get(k) for k in LEGAL_FIELDS}})
+        **{k: tenant.get(k) for k in LEGAL_FIELDS}} for tenant in tenants])
 
 
-def save_provider(uow: UnitOfWork, provider: dict) -> None:
-    Repository.of(uow).save_party(repository.PROVIDERS, {
+def save_providers(uow: UnitOfWork, providers: list[dict]) -> None:
+    """Billing's copy of providers (the issuer on their invoices), a batch in one write, in delivery order."""
+    Repository.of(uow).save_parties(repository.PROVIDERS, [{
         "id": provider["id"], "name": provider["display_name"], "country": provider["country"],
-        "time_zone": provider["time_zone"], **{k: provider.get(k) for k in (*LEGAL_FIELDS, "payment_instructions")}})
+        "time_zone": provider["time_zone"], **{k: provider.get(k) for k in (*LEGAL_FIELDS, "payment_instructions")}}
+        for provider in providers])
 
 
 def _activated_account(repo: Repository, contract_id: str) -> dict:

@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
 from pymongo.database import Database as MongoDatabase
 
 from shared.runtime.outbox import pending_count
@@ -103,8 +103,11 @@ class Repository(SessionRepository):
 
     # parties (projections)
 
-    def save_party(self, collection: str, party: dict) -> None:
-        self.db[collection].replace_one({"_id": party["id"]}, document(party), upsert=True, session=self.session)
+    def save_parties(self, collection: str, parties: list[dict]) -> None:
+        """Replace (or create) each party's document, in order (a later copy of one party wins), in one write."""
+        if parties:
+            self.db[collection].bulk_write([ReplaceOne({"_id": party["id"]}, document(party), upsert=True)
+                                            for party in parties], session=self.session)
 
     def tenant(self, tenant_id: str) -> dict | None:
         return self._one(TENANTS, tenant_id)

@@ -14,6 +14,7 @@ import base64
 import logging
 from typing import Any
 
+from shared.runtime.batches import subscribe_batch
 from shared.runtime.messaging import subscribe
 from shared.runtime.persistence import Database, UnitOfWork
 from shared.runtime.rpc import rpc
@@ -39,17 +40,17 @@ class BillingService:
 
     # -- what billing learns from the others -----------------------------------------------------------------------
 
-    @subscribe(events.POSTINGS, events.TENANT_REGISTERED)
-    def on_tenant_registered(self, uow: UnitOfWork, envelope: dict) -> None:
-        handlers.save_tenant(uow, envelope["data"]["tenant"])
+    @subscribe_batch(events.POSTINGS, events.TENANT_REGISTERED)
+    def on_tenant_registered(self, uow: UnitOfWork, envelopes: list[dict]) -> None:
+        handlers.save_tenants(uow, [envelope["data"]["tenant"] for envelope in envelopes])
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_REGISTERED)
-    def on_provider_registered(self, uow: UnitOfWork, envelope: dict) -> None:
-        handlers.save_provider(uow, envelope["data"]["provider"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_REGISTERED)
+    def on_provider_registered(self, uow: UnitOfWork, envelopes: list[dict]) -> None:
+        handlers.save_providers(uow, [envelope["data"]["provider"] for envelope in envelopes])
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_UPDATED)
-    def on_provider_updated(self, uow: UnitOfWork, envelope: dict) -> None:
-        handlers.save_provider(uow, envelope["data"]["provider"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_UPDATED)
+    def on_provider_updated(self, uow: UnitOfWork, envelopes: list[dict]) -> None:
+        handlers.save_providers(uow, [envelope["data"]["provider"] for envelope in envelopes])
 
     @subscribe(events.CONTRACTING, events.CONTRACT_ACTIVATED)
     def on_contract_activated(self, uow: UnitOfWork, envelope: dict) -> None:

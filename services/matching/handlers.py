@@ -9,6 +9,7 @@ process's ranking index (``dependencies.LiveIndex``) and the decoded input. Rule
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from services.matching import domain, events, shortlists
 from services.matching.dependencies import LiveIndex
@@ -32,6 +33,16 @@ def provider_arrived(uow: UnitOfWork, matches: LiveIndex, profile: dict) -> None
         _apply_early_facts(repo, profile["id"])
         _adopt_waiting_track_record(repo, profile["id"])
         provider_changed(uow, matches, profile["id"])
+
+
+def providers_changed(uow: UnitOfWork, matches: LiveIndex, change: Callable[[UnitOfWork, LiveIndex, dict], None],
+                      facts: list[tuple[dict, dict]]) -> None:
+    """A batch of provider facts (each its data and the event that brought it), applied in order in one
+    transaction by ``change`` (``provider_arrived``, ``availability_changed``, ``provider_verified``): what each
+    re-ranks is announced as caused by its event."""
+    for data, event in facts:
+        with uow.caused_by(event):
+            change(uow, matches, data)
 
 
 def availability_changed(uow: UnitOfWork, matches: LiveIndex, data: dict) -> None:
@@ -139,24 +150,39 @@ def tenant_registered(uow: UnitOfWork, tenant: dict) -> None:
     Repository.of(uow).upsert_tenant(tenant)
 
 
-def posting_published(uow: UnitOfWork, matches: LiveIndex, posting: dict, lane: str) -> None:
-    """An open posting gets its first shortlist, stored with it in one write and announced; one published again
-    (it already has a shortlist) is re-ranked."""
+def postings_published(uow: UnitOfWork, matches: LiveIndex, published: list[tuple[dict, str, dict]]) -> None:
+    """A batch of published postings (each the posting, its lane and the event that brought it), in one
+    transaction: their states read at once, each new open one ranked in memory and announced, all stored with one
+    bulk write. One published again (it already has a shortlist) is re-ranked like an update."""
     repo = Repository.of(uow)
-    current = repo.posting_state(posting["id"])
-    if current is not None and current.get("version", 0) >= posting.get("version", 0):
-        return  # a newer snapshot is already here
-    stored = {**posting, "lane": lane, "status": domain.posting_status(current, posting)}
-    if current is not None and current.get("shortlist"):  # published again: an update of its shortlist
-        repo.store_posting(stored)
-        if stored["status"] == domain.OPEN:
-            matches.catch_up()
-            rerank(uow, matches, {**stored, "shortlist": current["shortlist"]}, domain.posting_needs(stored))
-        return
+    states = repo.posting_states([posting["id"] for posting, _, _ in published])
+    new: dict[str, dict] = {}  # postings matching has no document of yet: inserted
+    changed: dict[str, dict] = {}  # the others: updated
+    matches.catch_up()
+    for posting, lane, event in published:
+        current = states.get(posting["id"])
+        if current is not None and current.get("version", 0) >= posting.get("version", 0):
+            continue  # a newer snapshot is already here
+        stored = {**posting, "lane": lane, "status": domain.posting_status(current, posting)}
+        with uow.caused_by(event):
+            if current is not None and current.get("shortlist"):  # published again: an update of its shortlist
+                repo.store_postings(list(new.values()), list(changed.values()))  # what it re-ranks reads them
+                new, changed = {}, {}
+                _published_again(uow, matches, stored, current["shortlist"])
+                states[posting["id"]] = repo.posting_state(posting["id"])
+                continue
+            if stored["status"] == domain.OPEN:
+                _announce_first_shortlist(uow, matches, stored)
+        (new if current is None or posting["id"] in new else changed)[posting["id"]] = stored
+        states[posting["id"]] = stored
+    repo.store_postings(list(new.values()), list(changed.values()))
+
+
+def _published_again(uow: UnitOfWork, matches: LiveIndex, stored: dict, shortlist: dict) -> None:
+    Repository.of(uow).store_posting(stored)
     if stored["status"] == domain.OPEN:
-        _propose(uow, matches, stored)
-    # One write: the posting and its first shortlist together.
-    repo.store_posting(stored)
+        matches.catch_up()
+        rerank(uow, matches, {**stored, "shortlist": shortlist}, domain.posting_needs(stored))
 
 
 def posting_updated(uow: UnitOfWork, matches: LiveIndex, posting: dict, lane: str) -> None:
@@ -189,6 +215,11 @@ def posting_awarded(uow: UnitOfWork, posting_id: str) -> None:
 def _propose(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
     """The open posting's first shortlist, into ``posting["shortlist"]`` (the caller stores it), announced."""
     matches.catch_up()
+    _announce_first_shortlist(uow, matches, posting)
+
+
+def _announce_first_shortlist(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
+    """``_propose`` on an index already caught up."""
     posting["shortlist"], _ = shortlists.build(matches.index, domain.posting_needs(posting), matches.top_k,
                                                version=1, now=utc_now())
     uow.emit(events.MATCHES_PROPOSED, subject=posting["id"],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from services.matching import domain
@@ -270,6 +270,22 @@ class Repository(SessionRepository):
         """What deciding about a new snapshot of the posting needs: its status, version and shortlist."""
         return self.db[POSTINGS].find_one({"_id": posting_id}, {"status": 1, "version": 1, "shortlist": 1},
                                           session=self.session)
+
+    def posting_states(self, posting_ids: list[str]) -> dict[str, dict]:
+        """``posting_state`` of several postings at once, by id (those matching has no document of are absent)."""
+        found = self.db[POSTINGS].find({"_id": {"$in": sorted(set(posting_ids))}},
+                                       {"status": 1, "version": 1, "shortlist": 1}, session=self.session)
+        return {document["_id"]: document for document in found}
+
+    def store_postings(self, new: list[dict], changed: list[dict]) -> None:
+        """``store_posting`` for several: the ``new`` ones (no document yet) with one insert, the others with one
+        bulk write."""
+        if new:
+            self.db[POSTINGS].insert_many([{**_without_id(posting), "_id": posting["id"]} for posting in new],
+                                          ordered=True, session=self.session)
+        if changed:
+            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting["id"]}, {"$set": _without_id(posting)},
+                                                    upsert=True) for posting in changed], session=self.session)
 
     def posting_status(self, posting_id: str) -> dict | None:
         return self.db[POSTINGS].find_one({"_id": posting_id}, {"status": 1}, session=self.session)

@@ -1,6 +1,7 @@
 """Matching: ranked, explainable shortlists for published postings, kept current as providers change.
 
-Inputs (all idempotent, each in one transaction with its outbox):
+Inputs (all idempotent, each in one transaction with its outbox; the provider events and posting.published in
+batches, ``shared.runtime.batches``: up to ``TASKLINKR_BATCH_MAX_SIZE`` deliveries per transaction):
 - provider.registered / updated / availability_changed / verified → the provider read model and the index; the
   open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes. A
   verification or availability change that overtakes the registration (another queue) is held and applied with it;
@@ -24,6 +25,7 @@ from __future__ import annotations
 from services.matching import domain, events, handlers, repository, schemas
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.repository import Repository
+from shared.runtime.batches import subscribe_batch
 from shared.runtime.messaging import subscribe
 from shared.runtime.persistence import Database
 from shared.runtime.rpc import rpc
@@ -42,21 +44,25 @@ class MatchingService:
 
     # -- provider events -------------------------------------------------------------------------------------
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_REGISTERED)
-    def on_provider_registered(self, uow, envelope):
-        handlers.provider_arrived(uow, self.matches, envelope["data"]["provider"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_REGISTERED)
+    def on_provider_registered(self, uow, envelopes):
+        handlers.providers_changed(uow, self.matches, handlers.provider_arrived,
+                                   [(envelope["data"]["provider"], envelope) for envelope in envelopes])
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_UPDATED)
-    def on_provider_updated(self, uow, envelope):
-        handlers.provider_arrived(uow, self.matches, envelope["data"]["provider"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_UPDATED)
+    def on_provider_updated(self, uow, envelopes):
+        handlers.providers_changed(uow, self.matches, handlers.provider_arrived,
+                                   [(envelope["data"]["provider"], envelope) for envelope in envelopes])
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_AVAILABILITY_CHANGED)
-    def on_provider_availability_changed(self, uow, envelope):
-        handlers.availability_changed(uow, self.matches, envelope["data"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_AVAILABILITY_CHANGED)
+    def on_provider_availability_changed(self, uow, envelopes):
+        handlers.providers_changed(uow, self.matches, handlers.availability_changed,
+                                   [(envelope["data"], envelope) for envelope in envelopes])
 
-    @subscribe(events.PROVIDERS, events.PROVIDER_VERIFIED)
-    def on_provider_verified(self, uow, envelope):
-        handlers.provider_verified(uow, self.matches, envelope["data"])
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_VERIFIED)
+    def on_provider_verified(self, uow, envelopes):
+        handlers.providers_changed(uow, self.matches, handlers.provider_verified,
+                                   [(envelope["data"], envelope) for envelope in envelopes])
 
     # -- contracting events: load and track record ------------------------------------------------------------
 
@@ -98,9 +104,10 @@ class MatchingService:
     def on_tenant_registered(self, uow, envelope):
         handlers.tenant_registered(uow, envelope["data"]["tenant"])
 
-    @subscribe(events.POSTINGS, events.POSTING_PUBLISHED)
-    def on_posting_published(self, uow, envelope):
-        handlers.posting_published(uow, self.matches, envelope["data"]["posting"], envelope["lane"])
+    @subscribe_batch(events.POSTINGS, events.POSTING_PUBLISHED)
+    def on_posting_published(self, uow, envelopes):
+        handlers.postings_published(uow, self.matches, [(envelope["data"]["posting"], envelope["lane"], envelope)
+                                                        for envelope in envelopes])
 
     @subscribe(events.POSTINGS, events.POSTING_UPDATED)
     def on_posting_updated(self, uow, envelope):

@@ -119,6 +119,23 @@ SETTINGS: tuple[Setting, ...] = (
         per_service=True,
     ),
     Setting(
+        "batch_max_size",
+        50,
+        "Deliveries a batched event handler (`shared.runtime.batches`: matching's posting.published and provider "
+        "changes, billing's party projections) takes in one call and one transaction; the consumer prefetches twice "
+        "as many (and at least `max_workers`).",
+        per_service=True,
+        cast=int,
+    ),
+    Setting(
+        "batch_max_wait_ms",
+        5.0,
+        "Longest a batched event handler waits for its batch to fill after the first delivery arrived; then it "
+        "takes what came. 0: whatever has arrived.",
+        per_service=True,
+        cast=float,
+    ),
+    Setting(
         "operator_key",
         "",
         "Operator API key for the gateway. `make run` generates one into `<data_dir>/operator_key` when unset; "
@@ -260,6 +277,8 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "INBOX_RETENTION_SECONDS": value("inbox_retention_seconds"),
         "RETRY_DELAYS_SECONDS": value("retry_delays"),
         "QUEUE_MAX_LENGTH": value("queue_max_length"),
+        "BATCH_MAX_SIZE": value("batch_max_size"),
+        "BATCH_MAX_WAIT_MS": value("batch_max_wait_ms"),
         "OPERATOR_KEY": value("operator_key"),
         "RABBITMQ_MANAGEMENT_URL": value("rabbitmq_management_url"),
         "TENANT_MAX_QUEUES": value("tenant_max_queues"),

@@ -232,7 +232,14 @@ class HandlerTimedOut(Exception):
 
 
 class ParkingQueueConsumer(QueueConsumer):
-    """nameko's queue consumer, but a message that cannot be decoded is parked instead of crashing it."""
+    """nameko's queue consumer, but a message that cannot be decoded is parked instead of crashing it, and its
+    prefetch covers what a batched handler (``shared.runtime.batches``) wants in flight."""
+
+    @property
+    def prefetch_count(self):
+        # One channel, one prefetch for all its consumers: the largest any of them needs.
+        return max([self.container.max_workers,
+                    *(getattr(provider, "prefetch_wanted", 0) for provider in self._providers)])
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)

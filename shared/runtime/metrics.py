@@ -34,6 +34,11 @@ OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet con
 HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.",
                             ["service", "handler", "lane"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+BATCH_SIZE = Histogram("tasklinkr_batch_size", "Deliveries a batched event handler took in one call (one transaction).",
+                       ["service", "handler"], buckets=(1, 2, 5, 10, 20, 50, 100, 200))
+BATCHES_SPLIT = Counter("tasklinkr_batches_split_total", "Batches whose transaction failed for a reason of a message "
+                        "(not a transient one): each of their deliveries was tried again alone.",
+                        ["service", "handler", "lane"])
 OUTBOX_OLDEST_PENDING_AGE = Gauge("tasklinkr_outbox_oldest_pending_age_seconds", "Age of the oldest committed event "
                                   "not yet confirmed by the broker (0 when none is pending).", ["service"])
 OUTBOX_PUBLISH_FAILURES = Counter("tasklinkr_outbox_publish_failures_total", "Relay passes that failed (broker "

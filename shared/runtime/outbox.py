@@ -1,7 +1,7 @@
 """The outbox relay: follows the outbox through a change stream and publishes every committed event to RabbitMQ.
 
 The outbox is a series of time segments, collections named ``outbox_<UTC start>_<seconds>`` (``segment_name``): a
-transaction writes each ``uow.emit``'s events as one document of the segment its clock is in, in the same
+transaction writes all the events it emits as one document of the segment its clock is in, in the same
 transaction as the change. Nothing marks an event published. Guarantees and why:
 
 - Never skipped, never published uncommitted: the relay reads the database's change stream (inserts into

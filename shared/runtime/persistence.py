@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
@@ -95,6 +95,7 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.emitted: list[dict] = []
+        self._unwritten: list[dict] = []  # emitted, not in the outbox yet (``write_outbox``)
 
     def emit(self, routing_key: str, *, subject: str, data: dict, lane: str, tenant: str | None = None,
              time: datetime | None = None) -> dict:
@@ -103,27 +104,46 @@ class UnitOfWork:
                                     time=time)])[0]
 
     def emit_many(self, events: list[dict]) -> list[dict]:
-        """Record several events (each the keyword arguments of ``emit``) in one write, in this transaction, in
-        order. Returns their envelopes."""
+        """Record several events (each the keyword arguments of ``emit``) in this transaction, in order. Returns
+        their envelopes.
+
+        Every event the transaction emits goes into one outbox document, written when the work is done
+        (``write_outbox``, called by ``Store.transact`` before the commit): one write, and one change in the
+        outbox's stream, however many events and calls."""
         if not events:
             return []
         built = [envelopes.build(service=self.service, routing_key=event["routing_key"], subject=event["subject"],
                                  data=event["data"], lane=event["lane"], tenant=event.get("tenant"),
                                  correlation_id=self.correlation_id, causation_id=self.causation_id,
                                  time=event.get("time")) for event in events]
-        created_at = envelopes.utc_now()
-        # One document for the call's events, in the segment of this moment: one change in the outbox's stream.
-        self.db[segment_name(created_at)].insert_one(
-            outbox_document([{
-                "event_id": envelope["id"],
-                "routing_key": event["routing_key"],
-                "envelope": envelope,
-                "headers": envelopes.amqp_headers(envelope),
-            } for event, envelope in zip(events, built, strict=True)], created_at),
-            session=self.session,
-        )
+        self._unwritten.extend({
+            "event_id": envelope["id"],
+            "routing_key": event["routing_key"],
+            "envelope": envelope,
+            "headers": envelopes.amqp_headers(envelope),
+        } for event, envelope in zip(events, built, strict=True))
         self.emitted.extend(built)
         return built
+
+    @contextlib.contextmanager
+    def caused_by(self, event: dict) -> Iterator[None]:
+        """While the transaction handles ``event`` of several (a batch): what it emits meanwhile has the event as
+        its cause (causation id) and carries its correlation id on."""
+        saved = self.correlation_id, self.causation_id
+        self.correlation_id = event.get("correlationid") or self.correlation_id
+        self.causation_id = event.get("id") or self.causation_id
+        try:
+            yield
+        finally:
+            self.correlation_id, self.causation_id = saved
+
+    def write_outbox(self) -> None:
+        """Write the events emitted so far as one outbox document, in the segment of this moment."""
+        if self._unwritten:
+            created_at = envelopes.utc_now()
+            self.db[segment_name(created_at)].insert_one(outbox_document(self._unwritten, created_at),
+                                                        session=self.session)
+            self._unwritten = []
 
     def claim_event(self, event_id: str, consumer: str) -> None:
         """Record that ``consumer`` applies ``event_id``, in this transaction, so the record commits exactly when
@@ -139,6 +159,22 @@ class UnitOfWork:
             session=self.session,
         )
 
+    def claim_events(self, event_ids: list[str], consumer: str) -> list[str]:
+        """``claim_event`` for a batch: the ids ``consumer`` has not applied before, each once, in order, claimed in
+        this transaction with one read and one bulk insert. A claim committed meanwhile by a concurrent delivery
+        makes the insert fail (``DuplicateKeyError``, or a write conflict the transaction is retried on)."""
+        wanted = list(dict.fromkeys(event_ids))
+        claims = [claim_id(consumer, event_id) for event_id in wanted]
+        applied = {doc["_id"] for doc in self.db[APPLIED_EVENTS].find({"_id": {"$in": claims}}, {"_id": 1},
+                                                                      session=self.session)}
+        fresh = [event_id for event_id, claim in zip(wanted, claims, strict=True) if claim not in applied]
+        if fresh:
+            now = envelopes.utc_now()
+            self.db[APPLIED_EVENTS].insert_many(
+                [{"_id": claim_id(consumer, event_id), "consumer": consumer, "event_id": event_id, "applied_at": now}
+                 for event_id in fresh], session=self.session)
+        return fresh
+
 
 class Store:
     """What a worker gets from ``Database``: the database, and transactions that carry the outbox."""
@@ -153,8 +189,15 @@ class Store:
         event = handled_event(self._worker_ctx)
         return event.get("id") if event else None
 
-    def transact(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit."""
+    @property
+    def transaction_timeout(self) -> float:
+        return self._dependency.transaction_timeout
+
+    def transact(self, work: Callable[[UnitOfWork], T], *, seconds: float | None = None) -> T:
+        """Run ``work(uow)`` in a transaction (retried on transient errors) and wake the relay after commit.
+
+        ``seconds``: its time budget, retries included; default ``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS`` (a batch
+        of deliveries gets more, ``shared.runtime.batches``)."""
         data = getattr(self._worker_ctx, "data", {}) or {}
         attempt: dict[str, UnitOfWork] = {}
 
@@ -162,13 +205,15 @@ class Store:
             uow = UnitOfWork(self.db, session, self._dependency.service_name, data.get(CORRELATION_KEY),
                              self._causation_id())
             attempt["uow"] = uow
-            return work(uow)
+            result = work(uow)
+            uow.write_outbox()
+            return result
 
         # A crashed writer's open transaction keeps its documents locked until the server's transaction lifetime
         # ends (60 s by default). Give up well before that and let the caller retry, instead of holding a worker.
         try:
             with self._dependency.client.start_session() as session:
-                result = run_transaction(session, callback, seconds=self._dependency.transaction_timeout)
+                result = run_transaction(session, callback, seconds=seconds or self.transaction_timeout)
         except PyMongoError as exc:
             if exc.has_error_label(UNKNOWN_COMMIT):
                 raise OutcomeUnknown(

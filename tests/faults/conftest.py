@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -26,6 +27,9 @@ from tests.faults.harness import (
 from tests.support.infra import free_port, unique_name
 from tests.support.kit import dead_letters
 
+# TASKLINKR_FAULTS_CONSUMER=batched runs the fault tests against the batched consumer (shared.runtime.batches).
+BATCHED = os.environ.get("TASKLINKR_FAULTS_CONSUMER") == "batched"
+CONSUMER_CLASS = "BatchedLedgerConsumer" if BATCHED else "LedgerConsumer"
 CONSUMER_QUEUE = f"evt-{ledger.PRODUCER}-{ledger.EVENT}--{ledger.CONSUMER}.on_ledger_entry--smb"
 # The management API refreshes its queue figures every 5 s: "no message unacknowledged" is believed only after
 # it held for longer than that.
@@ -57,7 +61,7 @@ class LedgerRig:
         topology.apply(amqp_uri, ledger.CATALOG, environ=topology_env)
         self.producer = ServiceProcess("tests.faults.ledger:LedgerProducer", self.env, logs / "producer.log")
         consumer_env = {**self.env, **{f"TASKLINKR_{k.upper()}": v for k, v in (consumer_settings or {}).items()}}
-        self.consumer = ServiceProcess("tests.faults.ledger:LedgerConsumer", consumer_env, logs / "consumer.log")
+        self.consumer = ServiceProcess(f"tests.faults.ledger:{CONSUMER_CLASS}", consumer_env, logs / "consumer.log")
         self.parked: set[str] = set()
 
     def _delete_leftovers(self, environ: dict) -> None:

@@ -16,8 +16,9 @@ import signal
 from dataclasses import dataclass, field
 
 import eventlet
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 
+from shared.runtime.batches import subscribe_batch
 from shared.runtime.messaging import subscribe
 from shared.runtime.outbox import outbox_events, pending_count
 from shared.runtime.persistence import Database, Store
@@ -58,13 +59,15 @@ class DyingStore(Store):
     handler's transaction committed and before the delivery is acknowledged. Once per event (remembered outside
     the transaction), so its redelivery runs normally."""
 
-    def transact(self, work):
-        result = super().transact(work)
-        event = handled_event(self._worker_ctx) or {}
-        if (event.get("data") or {}).get("die_after_commit") and \
-                self.db.died_after_commit.find_one({"_id": event["id"]}) is None:
-            self.db.died_after_commit.insert_one({"_id": event["id"]})
-            os.kill(os.getpid(), signal.SIGKILL)
+    def transact(self, work, **options):
+        result = super().transact(work, **options)
+        args = self._worker_ctx.args or ((),)
+        handled = args[0] if isinstance(args[0], list) else [handled_event(self._worker_ctx) or {}]  # a batch, or one
+        for event in handled:
+            if (event.get("data") or {}).get("die_after_commit") and \
+                    self.db.died_after_commit.find_one({"_id": event["id"]}) is None:
+                self.db.died_after_commit.insert_one({"_id": event["id"]})
+                os.kill(os.getpid(), signal.SIGKILL)
         return result
 
 
@@ -79,22 +82,43 @@ class LedgerConsumer:
 
     @subscribe(PRODUCER, EVENT, check_contract=False)
     def on_ledger_entry(self, uow, envelope):
-        data = envelope["data"]
-        if data.get("slow_ms"):
-            eventlet.sleep(data["slow_ms"] / 1000)
-        if data.get("hang"):
-            eventlet.sleep(3600)
-        if data.get("fail") == "always":
-            raise RuntimeError(f"entry {data['seq']} always fails")
-        if data.get("fail_every") and data["seq"] % data["fail_every"] == 0:
-            # Fail the first attempt only; remembered outside the transaction so the retry succeeds.
-            if self.store.db.failed_once.find_one({"_id": envelope["id"]}) is None:
-                self.store.db.failed_once.insert_one({"_id": envelope["id"]})
-                raise RuntimeError(f"entry {data['seq']} fails once")
+        behave(self.store.db, envelope)
         uow.db.effects.update_one(
-            {"_id": envelope["id"]}, {"$inc": {"times": 1}, "$set": {"seq": data["seq"]}}, upsert=True,
+            {"_id": envelope["id"]}, {"$inc": {"times": 1}, "$set": {"seq": envelope["data"]["seq"]}}, upsert=True,
             session=uow.session,
         )
+
+
+class BatchedLedgerConsumer:
+    """The same consumer through ``subscribe_batch`` (the fault rig runs it with ``TASKLINKR_FAULTS_CONSUMER=batched``):
+    the same queue, the same behaviours per entry, every effect of a batch in one bulk write."""
+
+    name = CONSUMER
+    store = DyingDatabase()
+
+    @subscribe_batch(PRODUCER, EVENT, check_contract=False)
+    def on_ledger_entry(self, uow, envelopes):
+        for envelope in envelopes:
+            behave(self.store.db, envelope)
+        uow.db.effects.bulk_write([UpdateOne({"_id": envelope["id"]}, {"$inc": {"times": 1},
+                                                                       "$set": {"seq": envelope["data"]["seq"]}},
+                                             upsert=True) for envelope in envelopes], session=uow.session)
+
+
+def behave(db, envelope: dict) -> None:
+    """What an entry asks its handler to do before its effect: be slow, hang, fail always, or fail once."""
+    data = envelope["data"]
+    if data.get("slow_ms"):
+        eventlet.sleep(data["slow_ms"] / 1000)
+    if data.get("hang"):
+        eventlet.sleep(3600)
+    if data.get("fail") == "always":
+        raise RuntimeError(f"entry {data['seq']} always fails")
+    if data.get("fail_every") and data["seq"] % data["fail_every"] == 0:
+        # Fail the first attempt only; remembered outside the transaction so the retry succeeds.
+        if db.failed_once.find_one({"_id": envelope["id"]}) is None:
+            db.failed_once.insert_one({"_id": envelope["id"]})
+            raise RuntimeError(f"entry {data['seq']} fails once")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 from shared.runtime.envelope import build
 from shared.runtime.outbox import OutboxRelay, outbox_document, outbox_events, pending_count, segment_name
 from tests.faults import ledger
-from tests.faults.conftest import CONSUMER_QUEUE
+from tests.faults.conftest import BATCHED, CONSUMER_QUEUE
 from tests.faults.harness import CuttableProxy, OwnRabbit, wait_for
 from tests.support.infra import unique_name
 
@@ -82,7 +82,9 @@ def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_pa
     assert set(poison) == rig.parked
     assert_clean(result, 1000)
     # Each of the 20 failing-once events retried once, each of the 5 poison ones through all 3 delays: counted.
-    assert rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total") == 20 + 5 * 3
+    # Batched, a failing-once event whose first failure split its batch may succeed alone without a retry.
+    retried = rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total")
+    assert 5 * 3 <= retried <= 20 + 5 * 3 if BATCHED else retried == 20 + 5 * 3
     assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 5
 
 

@@ -108,6 +108,10 @@ class OwnRabbit:
             self.process.wait(timeout=30)
         wait_for(lambda: not self._port_open() and not self._node_pids(), timeout=20)
 
+    def pids(self) -> list[int]:
+        """The node's processes (the Erlang VM and its helpers), e.g. to read their CPU time."""
+        return self._node_pids()
+
     def _node_pids(self) -> list[int]:
         marker = f"RABBITMQ_NODENAME={self.name}".encode()
         pids = []

@@ -1,0 +1,62 @@
+"""Matching's posting.published in batches (shared.runtime.batches), over the real broker and database."""
+
+import pytest
+
+from services.matching.service import MatchingService
+from shared.runtime.outbox import segments
+from tests.integration.matching.events import (
+    STRONG_SKILLS,
+    TENANT,
+    deliver,
+    emitted,
+    publish,
+    register,
+)
+from tests.support.waiting import applied
+from tests.unit.matching import builders as b
+
+pytestmark = pytest.mark.integration
+
+
+def posting_id(n: int) -> str:
+    return f"pst_{n:032x}"
+
+
+def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its_own_cause(
+        container_factory, config, quiet_queues, database, amqp_uri):
+    # A batch waits up to 300 ms to fill here, so the burst below is handled in a few transactions.
+    matching = container_factory(MatchingService, {**config, "BATCH_MAX_WAIT_MS": 300})
+    matching.start()
+    for n in (31, 32, 33):
+        register(matching, amqp_uri, b.profile(n=n, skills=STRONG_SKILLS))
+    deliver(matching, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1", {"tenant": TENANT},
+            TENANT["id"], tenant=TENANT["id"])
+    # posting 3 was cancelled before its publication arrived: stored, never ranked
+    deliver(matching, amqp_uri, "on_posting_cancelled", "postings", "posting.cancelled.v1",
+            {"posting_id": posting_id(3), "cancelled_at": "2026-12-01T10:00:00.000Z", "reason": "no longer needed"},
+            posting_id(3), tenant=b.TENANT)
+
+    publications = [b.posting(id=posting_id(n)) for n in range(1, 11)]
+    # posting 1 also comes in a newer version within the burst: one proposal, then its snapshot replaced
+    publications.insert(5, b.posting(id=posting_id(1), version=3, title="Inbox, calendar and phones"))
+    events = [publish(amqp_uri, "postings", "posting.published.v1", {"posting": posting}, posting["id"],
+                      tenant=b.TENANT) for posting in publications]
+    assert all(applied(matching, event["id"]) for event in events)
+
+    for n in range(1, 11):
+        stored = database.postings.find_one({"_id": posting_id(n)})
+        if n == 3:
+            assert stored["status"] == "cancelled" and not stored.get("shortlist")
+            assert emitted(database, "matches.proposed.v1", posting_id(n)) == []
+            continue
+        (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))
+        assert proposed["causationid"] == next(e["id"] for e in events if e["subject"] == posting_id(n))
+        assert proposed["data"]["shortlist"]["candidates"] == stored["shortlist"]["candidates"]
+        assert [c["provider_id"] for c in stored["shortlist"]["candidates"]] == [b.provider_id(n) for n in (31, 32, 33)]
+    assert database.postings.find_one({"_id": posting_id(1)})["version"] == 3
+    assert database.postings.find_one({"_id": posting_id(1)})["title"] == "Inbox, calendar and phones"
+    # The nine proposals came out of fewer transactions than postings: batches, each one outbox document.
+    documents = [doc for name in segments(database) for doc in database[name].find()
+                 if any(event["routing_key"] == "matches.proposed.v1" for event in doc["events"])]
+    assert sum(doc["count"] for doc in documents) == 9
+    assert len(documents) < 9
