@@ -17,10 +17,9 @@ Three phases of the same length, one run:
    by two matching processes (``--lane smb`` twice): the same processes, workers and database as phase 2, only the
    queue is shared. Small-lane postings wait behind the flood's backlog.
 
-Matching's outbox relay is one per service (docs/operations.md, Scaling): whichever process holds its lease
-publishes every lane's shortlists. ``--relay-in`` picks the lane whose process starts first and so holds it in
-phases 1 and 2: by default the flooded enterprise one, the worse case for the small lane (in phase 3 a process on
-the shared queue holds it). The report names the holder in each phase.
+Matching's outbox relay is one per lane (docs/operations.md, The outbox relay): each lane's process publishes its
+own lane's shortlists, so in phases 1 and 2 the small lane's are published by the small lane's process (in phase 3
+by one of the two processes on the shared queue). The report names each lane's holder in each phase.
 
 Target (issue 15): with lanes, the small lane's p99 under the flood is at most 2x its idle p99; and every
 small-lane posting gets its shortlist in every phase. Without lanes the report shows how far the p99 grows.
@@ -62,6 +61,7 @@ from bench.matching import (
 )
 from shared.runtime import contracts, messaging
 from shared.runtime import envelope as envelopes
+from shared.runtime.outbox import relay_states
 from tests.unit.matching import population
 
 SMALL, LARGE = "smb", "enterprise"
@@ -232,7 +232,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def through_the_broker(args, bar: Progress) -> dict:
-    report: dict = {"providers": args.providers, "seconds_per_phase": args.seconds, "relay_in": args.relay_in}
+    report: dict = {"providers": args.providers, "seconds_per_phase": args.seconds}
     rng = random.Random(15)
     with ExitStack() as stack:
         amqp_uri, database_process, mongo_uri = infrastructure(stack)
@@ -262,10 +262,14 @@ def through_the_broker(args, bar: Progress) -> dict:
                 bar.advance(task)
 
         def relay_holder(processes: dict[str, int]) -> str:
-            """Which process publishes matching's outbox (one relay per service, whatever the lane)."""
-            owner = (database.relay_lease.find_one({}) or {}).get("owner", "")
+            """Which process publishes each lane of matching's outbox (a relay per lane)."""
             pids = {str(pid): label for label, pid in processes.items()}
-            return pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "", owner or "nobody")
+            holders = []
+            for relay in relay_states(database):
+                owner = relay["holder"] or ""
+                holders.append(f"{relay['lane']}: " + pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "",
+                                                             owner or "nobody"))
+            return ", ".join(holders)
 
         recorder = Recorder(amqp_uri)
         recorder.start()
@@ -279,19 +283,8 @@ def through_the_broker(args, bar: Progress) -> dict:
             if not all(e["subject"] in recorder.arrived for e in events):
                 raise RuntimeError(f"warm-up on the {lane} queue got no shortlists; see {RESULTS.name}/lanes-*.log")
 
-        # matching's outbox relay is one per service, held by whichever process took its lease first: started
-        # first, the ``--relay-in`` lane's process holds it and publishes every lane's shortlists.
-        first, then = (LARGE, SMALL) if args.relay_in == LARGE else (SMALL, LARGE)
-        started = {first: start_matching(first, first)}
-        wait_rebuilt([started[first]])
-        deadline = time.monotonic() + 60
-        while relay_holder({first: started[first].pid}) != first:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {first} process never took matching's outbox relay lease")
-            time.sleep(0.3)
-        started[then] = start_matching(then, then)
-        wait_rebuilt([started[then]])
-        small_process, large_process = started[SMALL], started[LARGE]
+        small_process, large_process = start_matching(SMALL, SMALL), start_matching(LARGE, LARGE)
+        wait_rebuilt([small_process, large_process])
         warm_up(SMALL)
         warm_up(LARGE)
         processes = {"matching smb": small_process.pid, "matching enterprise": large_process.pid,
@@ -344,7 +337,7 @@ def markdown(report: dict, checks: dict[str, bool]) -> str:
              f"postings/s, flood {idle['small_rate_per_s'] * 10:g} heavier postings/s. Latency: "
              "posting.published.v1 published → matches.proposed.v1 (its first shortlist) arrived.", "",
              "| phase | small lane p50 / p99 | vs idle p99 | flood answered while publishing | flood backlog "
-             "purged | matching's outbox relay in | machine busy | load |", "|---|---|---|---|---|---|---|---|"]
+             "purged | matching's outbox relays in | machine busy | load |", "|---|---|---|---|---|---|---|---|"]
     names = {"idle": "idle (small lane only)", "flood_with_lanes": "flood, lanes on (a queue and a process per lane)",
              "flood_without_lanes": "flood, lanes off (one shared queue, two processes)"}
     for key, label in names.items():
@@ -373,9 +366,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     parser.add_argument("--drain-timeout", type=float, default=300.0,
                         help="how long to wait for the small lane's last shortlists after a phase")
-    parser.add_argument("--relay-in", choices=[SMALL, LARGE], default=LARGE,
-                        help="the lane whose process starts first and so publishes matching's outbox (every lane's "
-                             "shortlists) during the first two phases; default the flooded one, the worse case")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     report: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
