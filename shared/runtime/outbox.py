@@ -62,12 +62,13 @@ import eventlet
 import pymongo
 from bson import ObjectId
 from eventlet.queue import Empty, LightQueue
-from kombu import Connection, Exchange
+from kombu import Exchange
 from pymongo import ReturnDocument
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.runtime import metrics
+from shared.runtime.batchpublish import ACKED, NACKED, RETURNED, BatchPublisher, ConfirmTimeout, Outgoing
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
 from shared.vocabulary.terms import DEFAULT_LANE, LANES, Lane
 from shared.vocabulary.times import utc_now
@@ -90,6 +91,7 @@ SEGMENT_SECONDS = 60
 DROP_GRACE_SECONDS = 90.0
 SEGMENT_PREFIX = "outbox_"
 LEGACY_OUTBOX = "outbox"  # the outbox before segments: one document per event, marked ``published``
+_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
 _SEGMENT = re.compile(r"^outbox_(\d{8}T\d{6})_(\d+)$")
 # The stream's history no longer reaches the stored position (ChangeStreamHistoryLost), or cannot go on (fatal).
 HISTORY_LOST_CODES = frozenset({286, 280, 260})
@@ -242,14 +244,7 @@ class OutboxRelay:
         self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = True
-        self.confirm_timeout = 30.0
-        self._connection: Connection | None = None
-        self._channel = None
-        self._next_tag = 0
-        self._last_multiple = 0
-        self._acked: set[int] = set()
-        self._nacked: set[int] = set()
-        self._returned: set[str] = set()
+        self._publisher = BatchPublisher(amqp_uri, [self.exchange, self.feed])
         self._failure: dict[str, PublishFailed] = {}
         self.subscribed_types = subscribed_types(service)
         self._refused: dict[str, tuple[float, float]] = {}  # event id -> (monotonic time to try again, back-off)
@@ -465,20 +460,32 @@ class OutboxRelay:
         if self._stream is None:
             self._open_stream()
         published = 0
-        while self._running:
-            quiet_since = utc_now()
-            read = self._read()
-            batch = self._next_batch()
-            if not batch:
-                if not read and not self._inflight:
-                    self._store_idle(quiet_since)
-                if not read:
-                    break
-                continue
-            confirmed = self._publish_batch(batch)
-            published += self._confirm(batch, confirmed)
-            self._advance()
+        reading = None  # the next read of the stream, under way while a batch is out at the broker
+        try:
+            while self._running:
+                (quiet_since, read), reading = reading.wait() if reading else self._read_from_now(), None
+                batch = self._next_batch()
+                if not batch:
+                    if not read and not self._inflight:
+                        self._store_idle(quiet_since)
+                    if not read:
+                        break
+                    continue
+                # The database reads the next changes while the broker takes this batch. The read only appends to
+                # the window, after this batch's changes; it is awaited before the next batch is taken.
+                reading = eventlet.spawn(self._read_from_now)
+                confirmed = self._publish_batch(batch)
+                published += self._confirm(batch, confirmed)
+                self._advance()
+        finally:
+            if reading is not None:  # a failed pass: let the read end before the window is forgotten
+                with contextlib.suppress(Exception):
+                    reading.wait()
         return published
+
+    def _read_from_now(self) -> tuple[datetime, bool]:
+        """When the read began (everything committed before it is in the stream), and whether it read anything."""
+        return utc_now(), self._read()
 
     def _next_batch(self) -> list[dict]:
         """Up to ``batch_size`` events, oldest first, at most one per aggregate: the earliest unconfirmed one, unless
@@ -615,59 +622,40 @@ class OutboxRelay:
         return not self._holds_lane[name, lane]
 
     def _publish_batch(self, batch: list[dict]) -> list:
-        """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
+        """Publish a batch in a few large writes, then collect its confirms (pipelined, not a round trip per event).
 
         Returns the ids of the events the broker both routed and confirmed, in batch order; each refused one's
         failure is left in ``_failure``. A batch has one event per aggregate, so a refused event never lets a later
         one of its aggregate go ahead of it.
         """
-        channel = self._ensure_channel()
-        self._acked.clear()
-        self._nacked.clear()
-        self._returned.clear()
         self._failure.clear()
-        first_tag = self._next_tag + 1
-        tags: list[list[int]] = []  # per event: its publish to the service's exchange, and to the tenant feed
+        messages = []
         for doc in batch:
-            message = channel.prepare_message(
-                json.dumps(doc["envelope"], separators=(",", ":")).encode(),
-                content_type="application/json",
-                content_encoding="utf-8",
-                headers=doc.get("headers") or {},
-                properties={"delivery_mode": 2, "message_id": doc["event_id"]},
-            )
-            channel.basic_publish(message, exchange=self.exchange.name, routing_key=doc["routing_key"],
-                                  mandatory=True)
-            self._next_tag += 1
-            tags.append([self._next_tag])
+            body, headers = _JSON.encode(doc["envelope"]).encode(), doc.get("headers") or {}
+            messages.append(Outgoing(self.exchange.name, doc["routing_key"], body, headers, doc["event_id"]))
             tenant = doc["envelope"].get("tenantid")
             if tenant:
                 # The tenant's copy: not mandatory, a tenant need not listen; confirmed like the first.
-                channel.basic_publish(message, exchange=FEED_EXCHANGE, routing_key=f"{tenant}.{doc['routing_key']}")
-                self._next_tag += 1
-                tags[-1].append(self._next_tag)
-        last_tag = self._next_tag
-        deadline = time.monotonic() + self.confirm_timeout
-        while not self._all_resolved(first_tag, last_tag):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PublishFailed(f"no confirm from the broker within {self.confirm_timeout}s")
-            try:
-                self._connection.drain_events(timeout=min(remaining, 1.0))
-            except TimeoutError:
-                continue
+                messages.append(Outgoing(FEED_EXCHANGE, f"{tenant}.{doc['routing_key']}", body, headers,
+                                         doc["event_id"], mandatory=False))
+        try:
+            outcomes = iter(self._publisher.publish(messages))
+        except ConfirmTimeout as exc:
+            raise PublishFailed(str(exc)) from exc
         confirmed = []
-        for event_tags, doc in zip(tags, batch, strict=True):
-            if event_tags[0] in self._nacked:
+        for doc in batch:
+            outcome = next(outcomes)
+            feed = next(outcomes) if doc["envelope"].get("tenantid") else ACKED
+            if outcome == NACKED:
                 metrics.EVENTS_REFUSED.labels(self.service, "nack", self.lane).inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 continue
-            if any(tag in self._nacked for tag in event_tags[1:]):
+            if feed == NACKED:
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
                 log.warning("the feed queues of %s refused %s %s", doc["envelope"].get("tenantid"),
                             doc["routing_key"], doc["event_id"])
-            if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
+            if outcome == RETURNED and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
                 metrics.EVENTS_REFUSED.labels(self.service, "unroutable", self.lane).inc()
                 self._failure[doc["event_id"]] = Unroutable(
@@ -678,51 +666,8 @@ class OutboxRelay:
             confirmed.append(doc["_id"])
         return confirmed
 
-    def _all_resolved(self, first_tag: int, last_tag: int) -> bool:
-        return all(tag in self._acked or tag in self._nacked for tag in range(first_tag, last_tag + 1))
-
-    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        self._resolve(self._acked, delivery_tag, multiple)
-
-    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        self._resolve(self._nacked, delivery_tag, multiple)
-
-    def _resolve(self, into: set[int], delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            into.update(t for t in range(self._last_multiple + 1, delivery_tag + 1)
-                        if t not in self._acked and t not in self._nacked)
-            self._last_multiple = max(self._last_multiple, delivery_tag)
-        else:
-            into.add(delivery_tag)
-
-    def _ensure_channel(self):
-        if self._channel is None:
-            self._connection = Connection(self.amqp_uri)
-            self._connection.ensure_connection(max_retries=1)
-            channel = self._connection.channel()
-            channel.events["basic_return"].add(self._on_return)
-            channel.events["basic_ack"].add(self._on_ack)
-            channel.events["basic_nack"].add(self._on_nack)
-            self.exchange(channel).declare()
-            self.feed(channel).declare()
-            channel.confirm_select()
-            self._channel = channel
-            self._next_tag = 0
-            self._last_multiple = 0
-        return self._channel
-
-    def _on_return(self, exc, exchange, routing_key, message) -> None:
-        message_id = message.properties.get("message_id")
-        if message_id:
-            self._returned.add(message_id)
-
     def _disconnect(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None:
-            try:
-                connection.release()
-            except Exception:  # already broken; nothing to release
-                pass
+        self._publisher.close()
 
     def oldest_pending_age(self) -> float:
         """Seconds since the lane's oldest event not yet published was committed; 0 when none is pending."""
