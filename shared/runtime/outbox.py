@@ -321,8 +321,11 @@ class OutboxRelay:
     # -- leadership ------------------------------------------------------------------------------------------
 
     def acquire_lease(self) -> bool:
-        """Hold the lane's lease: extend it while this relay holds it with its token, or take it over once it expired
-        (raising the fencing token). False while another relay holds it."""
+        """Hold the lane's lease: extend it while this relay holds it with its token (once a third of it has passed:
+        an idle relay polling often writes no more often than that), or take it over once it expired (raising the
+        fencing token). False while another relay holds it."""
+        if self.token is not None and time.monotonic() - self._renewed_at < self.lease_seconds / 3:
+            return True
         now = utc_now()
         expires_at = now + timedelta(seconds=self.lease_seconds)
         with pymongo.timeout(self.operation_timeout):
@@ -463,7 +466,8 @@ class OutboxRelay:
         reading = None  # the next read of the stream, under way while a batch is out at the broker
         try:
             while self._running:
-                (quiet_since, read), reading = reading.wait() if reading else self._read_from_now(), None
+                # (``is not None``: a greenthread not started yet, or finished, is false)
+                (quiet_since, read), reading = (self._read_from_now() if reading is None else reading.wait()), None
                 batch = self._next_batch()
                 if not batch:
                     if not read and not self._inflight:
