@@ -86,6 +86,9 @@ OPERATION_TIMEOUT_SECONDS = 10.0
 REFUSED_RETRY_SECONDS = (1.0, 30.0)
 # How long a segment takes events; a transaction writes to the segment its clock is in.
 SEGMENT_SECONDS = 60
+# How often an idle relay stores its position and exports its backlog gauges: each is a few database calls per
+# relay, and a process of every lane runs one relay per lane.
+IDLE_CHORE_SECONDS = 5.0
 # A segment is dropped only this long after the relay's position passed its end: longer than a transaction can stay
 # open (60 s on SecantusDB and MongoDB by default) plus clock skew between replicas, so nothing commits into it after.
 DROP_GRACE_SECONDS = 90.0
@@ -256,6 +259,7 @@ class OutboxRelay:
         self._legacy_scanned = False
         self._prepared_at = 0.0
         self._exported_at = 0.0
+        self._stored_idle_at = 0.0
         self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -300,8 +304,9 @@ class OutboxRelay:
                 self._forget()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
             # Not when the database itself failed: asking it again would only wait out its timeout twice more. At
-            # most once a second: a busy outbox wakes the relay at every commit, and counting reads every segment.
-            if not isinstance(failed, PyMongoError) and time.monotonic() - self._exported_at >= 1.0:
+            # most every IDLE_CHORE_SECONDS: a busy outbox wakes the relay at every commit, and counting reads every
+            # segment.
+            if not isinstance(failed, PyMongoError) and time.monotonic() - self._exported_at >= IDLE_CHORE_SECONDS:
                 self.export_backlog()
             if failed:
                 eventlet.sleep(backoff)
@@ -551,13 +556,15 @@ class OutboxRelay:
 
     def _store_idle(self, quiet_since: datetime) -> None:
         """Nothing in flight and the stream had nothing more: its current position covers everything committed
-        before ``quiet_since``. Stored now and then, so segments are dropped on a quiet outbox too."""
-        if self._stream is None or time.monotonic() - self._dropped_at < 1.0:
+        before ``quiet_since``. Stored now and then (every IDLE_CHORE_SECONDS), so segments are dropped on a quiet
+        outbox too."""
+        if self._stream is None:
             return
         token = self._stream.resume_token
-        if token is not None:
+        if token is not None and time.monotonic() - self._stored_idle_at >= IDLE_CHORE_SECONDS:
+            self._stored_idle_at = time.monotonic()
             self._store_position(token, quiet_since, None)
-            self._drop_passed()
+        self._drop_passed()
 
     def _store_position(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
         """The stream position after which events of the lane remain to publish; fenced by the lease's token (one
