@@ -23,11 +23,9 @@ Each part has three phases of the same length, one run:
    two processes of the same lane with the resources of a service that has no lanes (the default workers, equal
    CPU weight). Small-lane work waits behind the flood's backlog.
 
-Matching's outbox relay is one per service today (docs/operations.md, Scaling): whichever process holds its lease
-publishes every lane's shortlists, and a commit wakes only the relay of its own process (the others poll,
-``TASKLINKR_OUTBOX_POLL_SECONDS``). ``--relay-in`` picks the lane whose process starts first and so holds it in
-phases 1 and 2: by default the small lane's, where a relay per lane puts the small lane's relay; ``enterprise``
-shows the worse case of one relay per service in the flooded process. The report names the holder in each phase.
+Matching's outbox relay is one per lane (docs/operations.md, The outbox relay): each lane's process publishes its
+own lane's shortlists, so in phases 1 and 2 the small lane's are published by the small lane's process (in phase 3
+by one of the two processes on the shared queue). The report names each lane's holder in each phase.
 
 Targets (issue 15): with lanes, the small lane's p99 under the flood is at most 2x its idle p99, in each part; and
 every small-lane posting and item gets its answer in every phase. Figures go to ``bench-results/lanes.json`` and
@@ -71,6 +69,7 @@ from bench.lane_kit import (
 from bench.matching import load_providers, matching_env
 from shared.runtime import contracts, messaging
 from shared.runtime import envelope as envelopes
+from shared.runtime.outbox import relay_states
 from tests.unit.matching import population
 
 TENANTS = {SMALL: "ten_" + "5" * 32, LARGE: "ten_" + "e" * 32}
@@ -236,7 +235,7 @@ def phase(recorder: Recorder, name: str, args, rng: random.Random, bar: Progress
 
 
 def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database_process, mongo_uri: str) -> dict:
-    report: dict = {"providers": args.providers, "relay_in": args.relay_in, "rate_per_s": args.rate}
+    report: dict = {"providers": args.providers, "rate_per_s": args.rate}
     rng = random.Random(15)
     database = MongoClient(mongo_uri)["bench_lanes"]
     load_providers(database, args.providers, bar)
@@ -244,10 +243,14 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
                                                          outbox_poll_seconds=args.outbox_poll_seconds)})
 
     def relay_holder(processes: dict[str, int]) -> str:
-        """Which process publishes matching's outbox (one relay per service, whatever the lane)."""
-        owner = (database.relay_lease.find_one({}) or {}).get("owner", "")
+        """Which process publishes each lane of matching's outbox (a relay per lane)."""
         pids = {str(pid): label for label, pid in processes.items()}
-        return pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "", owner or "nobody")
+        holders = []
+        for relay in relay_states(database):
+            owner = relay["holder"] or ""
+            holders.append(f"{relay['lane']}: " + pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "",
+                                                         owner or "nobody"))
+        return ", ".join(holders)
 
     recorder = Recorder(amqp_uri)
     recorder.start()
@@ -264,18 +267,8 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     def rebuilt(processes) -> None:
         services.wait_for(processes, b"matching index rebuilt", bar, "matching: rebuilding its index from its db")
 
-    # matching's outbox relay is one per service, held by whichever process took its lease first: started
-    # first, the ``--relay-in`` lane's process holds it and publishes every lane's shortlists.
-    first, then = (LARGE, SMALL) if args.relay_in == LARGE else (SMALL, LARGE)
-    started = {first: services.start("matching", first, first, args.resources[first])}
-    rebuilt([started[first]])
-    deadline = time.monotonic() + 60
-    while relay_holder({first: started[first].pid}) != first:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the {first} process never took matching's outbox relay lease")
-        time.sleep(0.3)
-    started[then] = services.start("matching", then, then, args.resources[then])
-    rebuilt([started[then]])
+    started = {lane: services.start("matching", lane, lane, args.resources[lane]) for lane in (SMALL, LARGE)}
+    rebuilt(list(started.values()))
     small_process, large_process = started[SMALL], started[LARGE]
     warm_up(SMALL)
     warm_up(LARGE)
@@ -364,10 +357,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     parser.add_argument("--drain-timeout", type=float, default=300.0,
                         help="how long to wait for the small lane's last answers after a phase")
-    parser.add_argument("--relay-in", choices=[SMALL, LARGE], default=SMALL,
-                        help="the lane whose process starts first and so publishes matching's outbox (every lane's "
-                             "shortlists) during the first two phases; default the small lane's, as a relay per "
-                             "lane would; enterprise: one relay per service in the flooded process")
     parser.add_argument("--outbox-poll-seconds", type=float, default=1.0,
                         help="TASKLINKR_OUTBOX_POLL_SECONDS of every process (default: the platform's default)")
     parser.add_argument("--large-max-workers", type=int, default=DEPLOYED[LARGE].max_workers)

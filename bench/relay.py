@@ -81,7 +81,7 @@ def per_message(amqp_uri: str, events: list[dict]) -> float:
 
 
 def relay_for(amqp_uri: str, db, **options) -> OutboxRelay:
-    relay = OutboxRelay(db=db, amqp_uri=amqp_uri, service=SERVICE, batch_size=500, **options)
+    relay = OutboxRelay(db=db, amqp_uri=amqp_uri, service=SERVICE, lane="smb", batch_size=500, **options)
     relay.subscribed_types = frozenset({EVENT})  # a returned event would be a failure here, not "nobody wants it"
     # Each drain is a fresh relay taking over the last one's lease (and position), not a competing replica.
     db.relay_lease.update_many({}, {"$set": {"expires_at": datetime(2000, 1, 1, tzinfo=UTC)}})

@@ -95,11 +95,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
     Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
-    Setting("outbox_lease_seconds", 10.0, "Relay leadership lease; one replica relays at a time.", True, float),
+    Setting("outbox_lease_seconds", 10.0, "Relay leadership lease, one per lane; one replica relays a lane at a time.",
+            True, float),
     Setting(
         "outbox_retention_seconds",
         600,
-        "How long after the relay passed an outbox segment (a minute of events) it drops the segment whole "
+        "How long after every lane's relay passed an outbox segment (a minute of events) it is dropped whole "
         "(at least 90 s, longer than a transaction can stay open); events not yet published are never dropped.",
         per_service=True,
         cast=int,

@@ -3,7 +3,7 @@
 Every service process serves its own on ``TASKLINKR_<SERVICE>_METRICS_PORT``: ``auto`` (the default) is 9100 plus
 the service's place in the list (providers 9101, postings 9102, matching 9103, contracting 9104, billing 9105,
 gateway 9106), ``off`` turns it off. The consumers' series carry the workload ``lane`` of the message (for a
-retry or a parked message, the lane of the queue it came from).
+retry or a parked message, the lane of the queue it came from); the outbox relay's series the lane of its relay.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from shared.runtime import config as settings
 
 log = logging.getLogger(__name__)
 
-EVENTS_PUBLISHED = Counter("tasklinkr_events_published_total", "Events the outbox relay published (confirmed and "
-                           "routed).", ["service"])
+EVENTS_PUBLISHED = Counter("tasklinkr_events_published_total", "Events the outbox relay of a lane published "
+                           "(confirmed and routed).", ["service", "lane"])
 EVENTS_CONSUMED = Counter("tasklinkr_events_consumed_total", "Events handled, by outcome (applied, duplicate, "
                           "failed), per workload lane.", ["service", "handler", "outcome", "lane"])
 EVENTS_RETRIED = Counter("tasklinkr_events_retried_total", "Failed deliveries sent to a delay queue for another "
@@ -29,8 +29,9 @@ EVENTS_DEAD_LETTERED = Counter("tasklinkr_events_dead_lettered_total", "Messages
                                ["service", "handler", "reason", "lane"])
 EVENTS_REFUSED = Counter("tasklinkr_events_refused_total", "Events the broker refused (reason nack: a full queue) or "
                          "could not route (unroutable: no queue bound); they stay pending and are published again.",
-                         ["service", "reason"])
-OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events not yet confirmed by the broker.", ["service"])
+                         ["service", "reason", "lane"])
+OUTBOX_BACKLOG = Gauge("tasklinkr_outbox_backlog", "Committed events of a lane not yet confirmed by the broker.",
+                       ["service", "lane"])
 HANDLER_SECONDS = Histogram("tasklinkr_handler_seconds", "Time spent in an event handler.",
                             ["service", "handler", "lane"],
                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -40,10 +41,11 @@ BATCHES_SPLIT = Counter("tasklinkr_batches_split_total", "Batches whose transact
                         "(not a transient one): each of their deliveries was tried again alone.",
                         ["service", "handler", "lane"])
 OUTBOX_OLDEST_PENDING_AGE = Gauge("tasklinkr_outbox_oldest_pending_age_seconds", "Age of the oldest committed event "
-                                  "not yet confirmed by the broker (0 when none is pending).", ["service"])
-OUTBOX_PUBLISH_FAILURES = Counter("tasklinkr_outbox_publish_failures_total", "Relay passes that failed (broker "
-                                  "unreachable, a nack, no confirm, an unroutable event); the events stay pending.",
-                                  ["service"])
+                                  "of a lane not yet confirmed by the broker (0 when none is pending).",
+                                  ["service", "lane"])
+OUTBOX_PUBLISH_FAILURES = Counter("tasklinkr_outbox_publish_failures_total", "Passes of a lane's relay that failed "
+                                  "(broker unreachable, a nack, no confirm, an unroutable event); the events stay "
+                                  "pending.", ["service", "lane"])
 
 # The gateway: one series per route of the API table (its operation id), never per raw path.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

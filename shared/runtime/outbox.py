@@ -1,14 +1,21 @@
-"""The outbox relay: follows the outbox through a change stream and publishes every committed event to RabbitMQ.
+"""The outbox relay: follows the outbox through a change stream and publishes every committed event to RabbitMQ, one
+relay per workload lane.
 
 The outbox is a series of time segments, collections named ``outbox_<UTC start>_<seconds>`` (``segment_name``): a
-transaction writes all the events it emits as one document of the segment its clock is in, in the same
-transaction as the change. Nothing marks an event published. Guarantees and why:
+transaction writes all the events it emits as one document per lane (``outbox_documents``, the document's
+``lane`` field) of the segment its clock is in, in the same transaction as the change. Nothing marks an event
+published. Each lane has its own relay (``OutboxRelay(lane=...)``): its own lease with its fencing token, its own
+stored position, and its own change stream that the database filters to its lane's documents, so a backlog in one
+lane (a consumer that refuses, a flood) never holds back another's. An aggregate's events are always in one lane
+(``shared.vocabulary.terms.lane_of``: the lane comes from the client's segment or the provider's kind, neither of
+which ever changes, and a contract or invoice keeps the lane it was created in), so the guarantees below hold per
+lane and per aggregate alike. Guarantees and why:
 
-- Never skipped, never published uncommitted: the relay reads the database's change stream (inserts into
-  ``outbox_*``), which returns a transaction's writes only once it committed (majority-committed on a replica
-  set), in commit order. An event whose id was taken early but whose transaction committed late comes out of the
-  stream after the ones committed before it; no id or clock order is trusted.
-- Never lost: the relay's position is the stream's resume token, stored (in its lease document, fenced by the
+- Never skipped, never published uncommitted: a relay reads the database's change stream (inserts into
+  ``outbox_*`` of its lane), which returns a transaction's writes only once it committed (majority-committed on a
+  replica set), in commit order. An event whose id was taken early but whose transaction committed late comes out
+  of the stream after the ones committed before it; no id or clock order is trusted.
+- Never lost: a relay's position is its stream's resume token, stored (in its lane's lease document, fenced by the
   lease's token) only once every event up to it was confirmed and routed (publisher confirms, ``mandatory``). A
   crash anywhere before that store restarts the stream from the previous position: the events after it are
   published again (at-least-once; consumers deduplicate by event id). One write per published batch, none per event.
@@ -16,18 +23,25 @@ transaction as the change. Nothing marks an event published. Guarantees and why:
   (subject), the earliest unconfirmed one; a later event of an aggregate whose event was refused waits for it.
 - One full queue holds up only its own aggregates: a nacked event, or one returned (``mandatory``) whose type has
   declared consumers, stays in memory with a back-off of its own (1 s doubling to 30 s); the rest goes out; the
-  stored position does not pass it, so after a crash it is published again from there.
-- Bounded: once the stored position is past a segment's end by ``retention_seconds`` (at least ``DROP_GRACE_SECONDS``,
-  longer than a transaction can stay open, so nothing can still commit into it), the segment is dropped whole.
-- Without a position (first start) or when the stream's history no longer reaches it (the oplog was pruned
-  meanwhile), the relay opens a new stream, reads every segment not yet passed in one snapshot, publishes that, then
-  follows the stream: events in both are published twice, none is missed, and an aggregate's events keep their
-  order (a snapshot holding a later event holds the earlier one).
-- One relay at a time: replicas compete for a lease; each takeover raises its fencing token, and a position is
-  stored only by the holder of the token, so a relay that paused past its lease stores nothing.
+  stored position does not pass it, so after a crash it is published again from there. Its lane's read window can
+  fill with such events; the other lanes' relays read and publish on regardless.
+- Bounded: a segment is dropped whole once, for every lane, either that lane's stored position is past the segment's
+  end by ``retention_seconds`` (at least ``DROP_GRACE_SECONDS``, longer than a transaction can stay open, so nothing
+  can still commit into it), or the segment holds no document of that lane (looked at once nothing can commit into
+  it any more). A lane whose relay has never run, or has stopped, blocks only the segments holding its own events:
+  exactly those its (first) start will read.
+- Without a position (a lane's first start: it starts from the position of the relay before lanes, if there was
+  one) or when the stream's history no longer reaches it (the oplog was pruned meanwhile), the relay opens a new
+  stream, reads its lane's documents in every segment not yet passed in one snapshot, publishes that, then follows
+  the stream: events in both are published twice, none is missed, and an aggregate's events keep their order (a
+  snapshot holding a later event holds the earlier one).
+- One relay per lane at a time: replicas compete for the lane's lease; each takeover raises its fencing token, and
+  a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing.
 - The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
   ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
   and not retried.
+- Documents written before lanes (no ``lane`` field, events of any lane) are read by every lane's relay, each taking
+  only its own lane's events (``event_lane``).
 """
 
 from __future__ import annotations
@@ -48,18 +62,23 @@ import eventlet
 import pymongo
 from bson import ObjectId
 from eventlet.queue import Empty, LightQueue
-from kombu import Connection, Exchange
+from kombu import Exchange
 from pymongo import ReturnDocument
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.runtime import metrics
+from shared.runtime.batchpublish import ACKED, NACKED, RETURNED, BatchPublisher, ConfirmTimeout, Outgoing
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
+from shared.vocabulary.terms import DEFAULT_LANE, LANES, Lane
 from shared.vocabulary.times import utc_now
 
 log = logging.getLogger(__name__)
 
+# The lease of the relay before lanes (one per service); its position is where a lane's relay that has none of
+# its own starts. Each lane's lease is ``lease_id(lane)``.
 LEASE_ID = "outbox"
+RELAY_LEASES = "relay_lease"
 # Longest one database call of the relay may take: a database that stops answering (a silent partition, a
 # blackholed host) fails the pass after it, and the relay retries with back-off, instead of waiting until TCP gives up.
 OPERATION_TIMEOUT_SECONDS = 10.0
@@ -67,16 +86,42 @@ OPERATION_TIMEOUT_SECONDS = 10.0
 REFUSED_RETRY_SECONDS = (1.0, 30.0)
 # How long a segment takes events; a transaction writes to the segment its clock is in.
 SEGMENT_SECONDS = 60
+# How often an idle relay stores its position and exports its backlog gauges: each is a few database calls per
+# relay, and a process of every lane runs one relay per lane.
+IDLE_CHORE_SECONDS = 5.0
 # A segment is dropped only this long after the relay's position passed its end: longer than a transaction can stay
 # open (60 s on SecantusDB and MongoDB by default) plus clock skew between replicas, so nothing commits into it after.
 DROP_GRACE_SECONDS = 90.0
 SEGMENT_PREFIX = "outbox_"
 LEGACY_OUTBOX = "outbox"  # the outbox before segments: one document per event, marked ``published``
+_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
 _SEGMENT = re.compile(r"^outbox_(\d{8}T\d{6})_(\d+)$")
 # The stream's history no longer reaches the stored position (ChangeStreamHistoryLost), or cannot go on (fatal).
 HISTORY_LOST_CODES = frozenset({286, 280, 260})
 STREAM_MATCH = [{"$match": {"operationType": "insert",
                             "ns.coll": {"$gte": SEGMENT_PREFIX, "$lt": SEGMENT_PREFIX[:-1] + chr(ord("_") + 1)}}}]
+
+
+def lease_id(lane: str) -> str:
+    """The lease (and stored position) of ``lane``'s relay in the service's ``relay_lease`` collection."""
+    return f"{LEASE_ID}.{Lane(lane).value}"
+
+
+def lane_documents(lane: str, field_prefix: str = "") -> dict:
+    """The filter of outbox documents a lane's relay reads: its lane's, and those written before lanes (no lane)."""
+    return {"$or": [{f"{field_prefix}lane": Lane(lane).value}, {f"{field_prefix}lane": {"$exists": False}}]}
+
+
+def stream_match(lane: str) -> list[dict]:
+    """The change stream of ``lane``'s relay: inserts into the outbox segments of its lane (filtered by the server)."""
+    return [*STREAM_MATCH, {"$match": lane_documents(lane, "fullDocument.")}]
+
+
+def event_lane(event: dict) -> str:
+    """The lane an outbox event travels in: its envelope's; one written before lanes, or naming a lane this release
+    does not know, travels in the default lane (as consumers take it, ``shared.runtime.messaging``)."""
+    lane = (event.get("envelope") or {}).get("lane")
+    return lane if lane in LANES else DEFAULT_LANE.value
 
 
 class PublishFailed(Exception):
@@ -114,8 +159,21 @@ def segments(db) -> list[str]:
 
 
 def outbox_document(events: list[dict], created_at: datetime) -> dict:
-    """One transaction's events (each ``event_id``, ``routing_key``, ``envelope``, ``headers``), in emit order."""
-    return {"_id": ObjectId(), "created_at": created_at, "count": len(events), "events": events}
+    """One transaction's events of one lane (each ``event_id``, ``routing_key``, ``envelope``, ``headers``), in emit
+    order, with their ``lane``: what that lane's relay reads. Events of several lanes: ``outbox_documents``."""
+    lanes = {event_lane(event) for event in events}
+    if len(lanes) != 1:
+        raise ValueError(f"an outbox document holds the events of one lane, not {sorted(lanes) or 'none'}")
+    return {"_id": ObjectId(), "created_at": created_at, "lane": lanes.pop(), "count": len(events), "events": events}
+
+
+def outbox_documents(events: list[dict], created_at: datetime) -> list[dict]:
+    """One transaction's events as outbox documents, one per lane, each with its lane's events in emit order. The
+    order between lanes does not matter: an aggregate's events are all in one lane."""
+    by_lane: dict[str, list[dict]] = {}
+    for event in events:
+        by_lane.setdefault(event_lane(event), []).append(event)
+    return [outbox_document(lane_events, created_at) for lane_events in by_lane.values()]
 
 
 def outbox_events(db, match: dict | None = None) -> list[dict]:
@@ -165,13 +223,17 @@ def subscribed_types(service: str) -> frozenset[str]:
 
 
 class OutboxRelay:
-    def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, poll_seconds: float = 1.0,
+    """The relay of one service's events of one lane (module docstring)."""
+
+    def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, lane: str, poll_seconds: float = 1.0,
                  batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
                  operation_timeout: float = OPERATION_TIMEOUT_SECONDS, retention_seconds: float = 600.0,
                  drop_grace: float = DROP_GRACE_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
+        self.lane = Lane(lane).value
+        self.lease_id = lease_id(self.lane)
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.read_ahead = max(read_ahead, batch_size)
@@ -185,14 +247,7 @@ class OutboxRelay:
         self.feed = Exchange(FEED_EXCHANGE, type="topic", durable=True, auto_delete=False)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = True
-        self.confirm_timeout = 30.0
-        self._connection: Connection | None = None
-        self._channel = None
-        self._next_tag = 0
-        self._last_multiple = 0
-        self._acked: set[int] = set()
-        self._nacked: set[int] = set()
-        self._returned: set[str] = set()
+        self._publisher = BatchPublisher(amqp_uri, [self.exchange, self.feed])
         self._failure: dict[str, PublishFailed] = {}
         self.subscribed_types = subscribed_types(service)
         self._refused: dict[str, tuple[float, float]] = {}  # event id -> (monotonic time to try again, back-off)
@@ -203,6 +258,9 @@ class OutboxRelay:
         self._dropped_at = 0.0
         self._legacy_scanned = False
         self._prepared_at = 0.0
+        self._exported_at = 0.0
+        self._stored_idle_at = 0.0
+        self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -239,13 +297,16 @@ class OutboxRelay:
                     self._forget()
             except Exception as exc:  # keep relaying whatever failed; the stored position has not passed anything
                 failed = exc
-                metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
-                log.warning("outbox relay of %s failed, retrying in %.1fs: %s", self.service, backoff, exc)
+                metrics.OUTBOX_PUBLISH_FAILURES.labels(self.service, self.lane).inc()
+                log.warning("outbox relay of %s (lane %s) failed, retrying in %.1fs: %s", self.service, self.lane,
+                            backoff, exc)
                 self._disconnect()
                 self._forget()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
-            # Not when the database itself failed: asking it again would only wait out its timeout twice more.
-            if not isinstance(failed, PyMongoError):
+            # Not when the database itself failed: asking it again would only wait out its timeout twice more. At
+            # most every IDLE_CHORE_SECONDS: a busy outbox wakes the relay at every commit, and counting reads every
+            # segment.
+            if not isinstance(failed, PyMongoError) and time.monotonic() - self._exported_at >= IDLE_CHORE_SECONDS:
                 self.export_backlog()
             if failed:
                 eventlet.sleep(backoff)
@@ -254,30 +315,35 @@ class OutboxRelay:
                 backoff = 0.5
 
     def export_backlog(self) -> None:
-        """Set the backlog gauges of this service; they keep their last values while the database is away."""
+        """Set the backlog gauges of this service's lane; they keep their last values while the database is away."""
+        self._exported_at = time.monotonic()
         try:
-            metrics.OUTBOX_BACKLOG.labels(self.service).set(self.backlog())
-            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service).set(self.oldest_pending_age())
+            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(self.backlog())
+            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(self.oldest_pending_age())
         except PyMongoError as exc:
-            log.warning("outbox backlog of %s unknown: %s", self.service, exc)
+            log.warning("outbox backlog of %s (lane %s) unknown: %s", self.service, self.lane, exc)
 
     # -- leadership ------------------------------------------------------------------------------------------
 
     def acquire_lease(self) -> bool:
-        """Hold the lease: extend it while this relay holds it with its token, or take it over once it expired
-        (raising the fencing token). False while another relay holds it."""
+        """Hold the lane's lease: extend it while this relay holds it with its token (once a third of it has passed:
+        an idle relay polling often writes no more often than that), or take it over once it expired (raising the
+        fencing token). False while another relay holds it."""
+        if self.token is not None and time.monotonic() - self._renewed_at < self.lease_seconds / 3:
+            return True
         now = utc_now()
         expires_at = now + timedelta(seconds=self.lease_seconds)
         with pymongo.timeout(self.operation_timeout):
-            if self.token is not None and self.db["relay_lease"].update_one(
-                    {"_id": LEASE_ID, "owner": self.owner, "token": self.token},
+            if self.token is not None and self.db[RELAY_LEASES].update_one(
+                    {"_id": self.lease_id, "owner": self.owner, "token": self.token},
                     {"$set": {"expires_at": expires_at}}).matched_count:
                 self._renewed_at = time.monotonic()
                 return True
             try:
-                taken = self.db["relay_lease"].find_one_and_update(
-                    {"_id": LEASE_ID, "expires_at": {"$lt": now}},
-                    {"$set": {"owner": self.owner, "expires_at": expires_at}, "$inc": {"token": 1}},
+                taken = self.db[RELAY_LEASES].find_one_and_update(
+                    {"_id": self.lease_id, "expires_at": {"$lt": now}},
+                    {"$set": {"owner": self.owner, "lane": self.lane, "expires_at": expires_at},
+                     "$inc": {"token": 1}},
                     upsert=True, return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
@@ -302,10 +368,13 @@ class OutboxRelay:
                 stream.close()
 
     def _open_stream(self) -> None:
-        """Open the change stream at the stored position; without one (or past its history) start afresh with a
-        snapshot of the segments not passed yet."""
+        """Open the change stream at the lane's stored position (its first time: the position of the relay before
+        lanes, which had published every lane's events before it); without one (or past its history) start afresh
+        with a snapshot of the lane's documents in the segments not passed yet."""
         with pymongo.timeout(self.operation_timeout):
-            lease = self.db["relay_lease"].find_one({"_id": LEASE_ID}) or {}
+            lease = self.db[RELAY_LEASES].find_one({"_id": self.lease_id}) or {}
+            if lease.get("position") is None:
+                lease = self.db[RELAY_LEASES].find_one({"_id": LEASE_ID}) or {}
             position = lease.get("position")
             if position is not None:
                 try:
@@ -314,29 +383,33 @@ class OutboxRelay:
                 except OperationFailure as exc:
                     if exc.code not in HISTORY_LOST_CODES:
                         raise
-                    log.warning("the outbox stream of %s cannot resume from its position (%s); reading the "
-                                "segments not passed yet again", self.service, exc)
+                    log.warning("the outbox stream of %s (lane %s) cannot resume from its position (%s); reading "
+                                "the segments not passed yet again", self.service, self.lane, exc)
             self._stream = self._watch()
             start = self._stream.resume_token
             passed = lease.get("position_time")
             self._scan(_aware(passed) if passed else None, start)
 
     def _watch(self, **options):
-        return self.db.watch(STREAM_MATCH, batch_size=self.batch_size * 2, max_await_time_ms=50, **options)
+        return self.db.watch(stream_match(self.lane), batch_size=self.batch_size * 2, max_await_time_ms=50,
+                             **options)
 
     def _scan(self, passed: datetime | None, start: dict) -> None:
-        """Everything in the segments the position has not passed, in one snapshot, oldest first; the last document
-        carries the new stream's start as its position (nothing read: the start is the position at once)."""
+        """The lane's events in the segments the position has not passed, in one snapshot, oldest first; the last
+        document carries the new stream's start as its position (nothing read: the start is the position at once)."""
         changes = []
         with self.db.client.start_session(snapshot=True) as session:
-            legacy = self.db[LEGACY_OUTBOX].find({"status": "pending"}, session=session).sort("_id", 1)
-            changes += [_Change(None, None, None, [_event(doc)]) for doc in legacy]
-            self._legacy_scanned = bool(changes)
+            legacy = [_event(doc) for doc in self.db[LEGACY_OUTBOX].find({"status": "pending"}, session=session)
+                      .sort("_id", 1)]
+            self._legacy_scanned = bool(legacy)
+            changes += [_Change(None, None, None, [event]) for event in legacy if event_lane(event) == self.lane]
             for name in segments(self.db):
                 if passed is not None and segment_end(name) + timedelta(seconds=self.drop_grace) <= passed:
                     continue  # the stream passed it (and nothing commits into it any more)
-                for doc in self.db[name].find({}, session=session).sort("_id", 1):
-                    changes.append(_Change(None, doc.get("created_at"), doc["_id"], list(doc["events"])))
+                for doc in self.db[name].find(lane_documents(self.lane), session=session).sort("_id", 1):
+                    events = self._events_of(doc)
+                    if events:
+                        changes.append(_Change(None, doc.get("created_at"), doc["_id"], events))
         if changes:
             changes[-1].token = start
         else:
@@ -372,12 +445,20 @@ class OutboxRelay:
 
     def _take(self, change: dict) -> bool:
         doc = change.get("fullDocument") or {}
-        events = doc.get("events")
+        events = self._events_of(doc)
         if not events:
             return False
         wall = change.get("wallTime")
-        self._add(_Change(change["_id"], _aware(wall) if wall else None, doc.get("_id"), list(events)))
+        self._add(_Change(change["_id"], _aware(wall) if wall else None, doc.get("_id"), events))
         return True
+
+    def _events_of(self, doc: dict) -> list[dict]:
+        """The events of an outbox document this lane's relay publishes: all of a document of its lane, those of its
+        lane in a document written before lanes."""
+        events = doc.get("events") or []
+        if doc.get("lane") is not None:
+            return list(events) if doc["lane"] == self.lane else []
+        return [event for event in events if event_lane(event) == self.lane]
 
     # -- publishing ------------------------------------------------------------------------------------------
 
@@ -387,20 +468,33 @@ class OutboxRelay:
         if self._stream is None:
             self._open_stream()
         published = 0
-        while self._running:
-            quiet_since = utc_now()
-            read = self._read()
-            batch = self._next_batch()
-            if not batch:
-                if not read and not self._inflight:
-                    self._store_idle(quiet_since)
-                if not read:
-                    break
-                continue
-            confirmed = self._publish_batch(batch)
-            published += self._confirm(batch, confirmed)
-            self._advance()
+        reading = None  # the next read of the stream, under way while a batch is out at the broker
+        try:
+            while self._running:
+                # (``is not None``: a greenthread not started yet, or finished, is false)
+                (quiet_since, read), reading = (self._read_from_now() if reading is None else reading.wait()), None
+                batch = self._next_batch()
+                if not batch:
+                    if not read and not self._inflight:
+                        self._store_idle(quiet_since)
+                    if not read:
+                        break
+                    continue
+                # The database reads the next changes while the broker takes this batch. The read only appends to
+                # the window, after this batch's changes; it is awaited before the next batch is taken.
+                reading = eventlet.spawn(self._read_from_now)
+                confirmed = self._publish_batch(batch)
+                published += self._confirm(batch, confirmed)
+                self._advance()
+        finally:
+            if reading is not None:  # a failed pass: let the read end before the window is forgotten
+                with contextlib.suppress(Exception):
+                    reading.wait()
         return published
+
+    def _read_from_now(self) -> tuple[datetime, bool]:
+        """When the read began (everything committed before it is in the stream), and whether it read anything."""
+        return utc_now(), self._read()
 
     def _next_batch(self) -> list[dict]:
         """Up to ``batch_size`` events, oldest first, at most one per aggregate: the earliest unconfirmed one, unless
@@ -441,7 +535,7 @@ class OutboxRelay:
             self._refused[event_id] = (time.monotonic() + backoff, backoff)
             log.warning("%s; it stays in the outbox (next try in %.0f s), and later events of %s wait for it",
                         failure, backoff, event["envelope"].get("subject"))
-        metrics.EVENTS_PUBLISHED.labels(self.service).inc(len(done))
+        metrics.EVENTS_PUBLISHED.labels(self.service, self.lane).inc(len(done))
         return len(done)
 
     def _advance(self) -> None:
@@ -456,123 +550,125 @@ class OutboxRelay:
                 token, wall = change.token, change.wall or utc_now()
         if token is not None:
             self._store_position(token, wall, newest)
-            if self._legacy_scanned:  # the old outbox's pending events went out before this position
-                with pymongo.timeout(self.operation_timeout):
-                    self.db.drop_collection(LEGACY_OUTBOX)
-                self._legacy_scanned = False
-            self._drop_passed(wall)
+            self._drop_passed()
         elif time.monotonic() - self._renewed_at > self.lease_seconds / 3 and not self.acquire_lease():
-            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over")
+            raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over")
 
     def _store_idle(self, quiet_since: datetime) -> None:
         """Nothing in flight and the stream had nothing more: its current position covers everything committed
-        before ``quiet_since``. Stored now and then, so segments are dropped on a quiet outbox too."""
-        if self._stream is None or time.monotonic() - self._dropped_at < 1.0:
+        before ``quiet_since``. Stored now and then (every IDLE_CHORE_SECONDS), so segments are dropped on a quiet
+        outbox too."""
+        if self._stream is None:
             return
         token = self._stream.resume_token
-        if token is not None:
+        if token is not None and time.monotonic() - self._stored_idle_at >= IDLE_CHORE_SECONDS:
+            self._stored_idle_at = time.monotonic()
             self._store_position(token, quiet_since, None)
-            self._drop_passed(quiet_since)
+        self._drop_passed()
 
     def _store_position(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
-        """The stream position after which events remain to publish; fenced by the lease's token (one write per
-        published batch, which also extends the lease)."""
+        """The stream position after which events of the lane remain to publish; fenced by the lease's token (one
+        write per published batch, which also extends the lease). Any position stored after a snapshot is past all
+        of it, so the old outbox's pending events of the lane (read in the snapshot) went out before it."""
         update: dict = {"$set": {"position": token, "position_time": wall,
                                  "expires_at": utc_now() + timedelta(seconds=self.lease_seconds)}}
         if newest is not None:
             update["$max"] = {"published_id": newest}
+        legacy_passed = self._legacy_scanned
+        if legacy_passed:
+            update["$set"]["legacy_published"] = True
         with pymongo.timeout(self.operation_timeout):
-            held = self.db["relay_lease"].update_one({"_id": LEASE_ID, "owner": self.owner, "token": self.token},
-                                                     update)
+            held = self.db[RELAY_LEASES].update_one({"_id": self.lease_id, "owner": self.owner, "token": self.token},
+                                                    update)
         if not held.matched_count:
             self.token = None
             self._forget()
-            raise LeaseLost(f"the outbox relay lease of {self.service} was taken over; not storing its position")
+            raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over; not "
+                            "storing its position")
         self._renewed_at = time.monotonic()
+        if legacy_passed:
+            self._legacy_scanned = False
+            with pymongo.timeout(self.operation_timeout):
+                published = {lease["_id"] for lease in self.db[RELAY_LEASES].find({"legacy_published": True})}
+                if published >= {lease_id(lane) for lane in LANES}:  # every lane's pending events went out
+                    self.db.drop_collection(LEGACY_OUTBOX)
 
     def prepare_segments(self) -> list[str]:
         """Create the current and the next segment if missing; returns the segments present before.
 
         Made ahead, by every replica and whatever the broker does: a collection created inside a transaction holds
         up every other writer to it until that transaction ends (the first of each minute would otherwise)."""
-        present = segments(self.db)
-        now = utc_now()
-        for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
-            with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
-                self.db.create_collection(name)
+        present = prepare_segments(self.db)
         self._prepared_at = time.monotonic()
         return present
 
-    def _drop_passed(self, passed: datetime) -> None:
-        """Drop every segment whose end the stored position passed ``retention_seconds`` ago (at most once a
-        second)."""
+    def _drop_passed(self) -> None:
+        """Drop every segment that no lane needs any more (at most once a second): for each lane, its stored
+        position (read from its lease; a lane that never stored one: the position of the relay before lanes, where
+        its first start begins) passed the segment's end ``retention_seconds`` ago, or the segment holds no
+        document of the lane. The second is looked at only once nothing can commit into the segment (its end is
+        ``drop_grace`` ago), and remembered: a lane whose relay has not run, or has stopped, holds up only the
+        segments with its own events, which are the ones its (first) start reads."""
         if time.monotonic() - self._dropped_at < 1.0:
             return
         self._dropped_at = time.monotonic()
         with pymongo.timeout(self.operation_timeout):
             present = self.prepare_segments()
+            passed = lane_positions(self.db)
+            closed_before = utc_now() - timedelta(seconds=self.drop_grace)
             for name in present:
-                if segment_end(name) + timedelta(seconds=self.retention_seconds) > passed:
-                    break
-                self.db.drop_collection(name)
-                log.info("outbox segment %s of %s dropped: every event in it was published", name, self.service)
+                if segment_end(name) > closed_before:
+                    break  # a transaction may still commit into it, and into every later one
+                if all(self._no_longer_needed(name, lane, passed[lane]) for lane in LANES):
+                    self.db.drop_collection(name)
+                    for lane in LANES:
+                        self._holds_lane.pop((name, lane), None)
+                    log.info("outbox segment %s of %s dropped: every lane published its events", name, self.service)
+
+    def _no_longer_needed(self, name: str, lane: str, passed: datetime | None) -> bool:
+        if passed is not None and segment_end(name) + timedelta(seconds=self.retention_seconds) <= passed:
+            return True
+        if (name, lane) not in self._holds_lane:  # final: nothing commits into a closed segment any more
+            self._holds_lane[name, lane] = self.db[name].find_one(lane_documents(lane), {"_id": 1}) is not None
+        return not self._holds_lane[name, lane]
 
     def _publish_batch(self, batch: list[dict]) -> list:
-        """Publish a batch, then collect its confirms (pipelined, not one round trip per event).
+        """Publish a batch in a few large writes, then collect its confirms (pipelined, not a round trip per event).
 
         Returns the ids of the events the broker both routed and confirmed, in batch order; each refused one's
         failure is left in ``_failure``. A batch has one event per aggregate, so a refused event never lets a later
         one of its aggregate go ahead of it.
         """
-        channel = self._ensure_channel()
-        self._acked.clear()
-        self._nacked.clear()
-        self._returned.clear()
         self._failure.clear()
-        first_tag = self._next_tag + 1
-        tags: list[list[int]] = []  # per event: its publish to the service's exchange, and to the tenant feed
+        messages = []
         for doc in batch:
-            message = channel.prepare_message(
-                json.dumps(doc["envelope"], separators=(",", ":")).encode(),
-                content_type="application/json",
-                content_encoding="utf-8",
-                headers=doc.get("headers") or {},
-                properties={"delivery_mode": 2, "message_id": doc["event_id"]},
-            )
-            channel.basic_publish(message, exchange=self.exchange.name, routing_key=doc["routing_key"],
-                                  mandatory=True)
-            self._next_tag += 1
-            tags.append([self._next_tag])
+            body, headers = _JSON.encode(doc["envelope"]).encode(), doc.get("headers") or {}
+            messages.append(Outgoing(self.exchange.name, doc["routing_key"], body, headers, doc["event_id"]))
             tenant = doc["envelope"].get("tenantid")
             if tenant:
                 # The tenant's copy: not mandatory, a tenant need not listen; confirmed like the first.
-                channel.basic_publish(message, exchange=FEED_EXCHANGE, routing_key=f"{tenant}.{doc['routing_key']}")
-                self._next_tag += 1
-                tags[-1].append(self._next_tag)
-        last_tag = self._next_tag
-        deadline = time.monotonic() + self.confirm_timeout
-        while not self._all_resolved(first_tag, last_tag):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PublishFailed(f"no confirm from the broker within {self.confirm_timeout}s")
-            try:
-                self._connection.drain_events(timeout=min(remaining, 1.0))
-            except TimeoutError:
-                continue
+                messages.append(Outgoing(FEED_EXCHANGE, f"{tenant}.{doc['routing_key']}", body, headers,
+                                         doc["event_id"], mandatory=False))
+        try:
+            outcomes = iter(self._publisher.publish(messages))
+        except ConfirmTimeout as exc:
+            raise PublishFailed(str(exc)) from exc
         confirmed = []
-        for event_tags, doc in zip(tags, batch, strict=True):
-            if event_tags[0] in self._nacked:
-                metrics.EVENTS_REFUSED.labels(self.service, "nack").inc()
+        for doc in batch:
+            outcome = next(outcomes)
+            feed = next(outcomes) if doc["envelope"].get("tenantid") else ACKED
+            if outcome == NACKED:
+                metrics.EVENTS_REFUSED.labels(self.service, "nack", self.lane).inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
                 continue
-            if any(tag in self._nacked for tag in event_tags[1:]):
+            if feed == NACKED:
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
                 log.warning("the feed queues of %s refused %s %s", doc["envelope"].get("tenantid"),
                             doc["routing_key"], doc["event_id"])
-            if doc["event_id"] in self._returned and doc["routing_key"] in self.subscribed_types:
+            if outcome == RETURNED and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
-                metrics.EVENTS_REFUSED.labels(self.service, "unroutable").inc()
+                metrics.EVENTS_REFUSED.labels(self.service, "unroutable", self.lane).inc()
                 self._failure[doc["event_id"]] = Unroutable(
                     f"{doc['routing_key']} from {self.service} has no queue bound; run `tasklinkr topology apply`"
                 )
@@ -581,55 +677,12 @@ class OutboxRelay:
             confirmed.append(doc["_id"])
         return confirmed
 
-    def _all_resolved(self, first_tag: int, last_tag: int) -> bool:
-        return all(tag in self._acked or tag in self._nacked for tag in range(first_tag, last_tag + 1))
-
-    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        self._resolve(self._acked, delivery_tag, multiple)
-
-    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        self._resolve(self._nacked, delivery_tag, multiple)
-
-    def _resolve(self, into: set[int], delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            into.update(t for t in range(self._last_multiple + 1, delivery_tag + 1)
-                        if t not in self._acked and t not in self._nacked)
-            self._last_multiple = max(self._last_multiple, delivery_tag)
-        else:
-            into.add(delivery_tag)
-
-    def _ensure_channel(self):
-        if self._channel is None:
-            self._connection = Connection(self.amqp_uri)
-            self._connection.ensure_connection(max_retries=1)
-            channel = self._connection.channel()
-            channel.events["basic_return"].add(self._on_return)
-            channel.events["basic_ack"].add(self._on_ack)
-            channel.events["basic_nack"].add(self._on_nack)
-            self.exchange(channel).declare()
-            self.feed(channel).declare()
-            channel.confirm_select()
-            self._channel = channel
-            self._next_tag = 0
-            self._last_multiple = 0
-        return self._channel
-
-    def _on_return(self, exc, exchange, routing_key, message) -> None:
-        message_id = message.properties.get("message_id")
-        if message_id:
-            self._returned.add(message_id)
-
     def _disconnect(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None:
-            try:
-                connection.release()
-            except Exception:  # already broken; nothing to release
-                pass
+        self._publisher.close()
 
     def oldest_pending_age(self) -> float:
-        """Seconds since the oldest event not yet published was committed; 0 when none is pending."""
-        oldest = _oldest_pending(self.db)
+        """Seconds since the lane's oldest event not yet published was committed; 0 when none is pending."""
+        oldest = _oldest_pending(self.db, self.lane)
         if oldest is None:
             return 0.0
         return max(0.0, (utc_now() - _aware(oldest)).total_seconds())
@@ -637,9 +690,19 @@ class OutboxRelay:
     def backlog(self) -> int:
         try:
             with pymongo.timeout(self.operation_timeout):
-                return pending_count(self.db)
+                return pending_count(self.db, self.lane)
         except PyMongoError:
             return -1
+
+
+def prepare_segments(db) -> list[str]:
+    """Create the current and the next segment if missing; returns the segments present before."""
+    present = segments(db)
+    now = utc_now()
+    for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
+        with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
+            db.create_collection(name)
+    return present
 
 
 def _event(doc: dict) -> dict:
@@ -650,34 +713,98 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _not_published(db) -> dict:
-    """Outbox documents after the newest one the relay published (by id: a transaction that took its id earlier and
-    committed later is counted published until the relay gets to it, at most a transaction's lifetime)."""
-    lease = db["relay_lease"].find_one({"_id": LEASE_ID}, {"published_id": 1}) or {}
-    after = lease.get("published_id")
-    return {} if after is None else {"_id": {"$gt": after}}
+def _leases(db) -> dict[str, dict]:
+    """The relay lease documents by id: each lane's (``lease_id``) and the one from before lanes (``LEASE_ID``)."""
+    return {lease["_id"]: lease for lease in db[RELAY_LEASES].find({})}
 
 
-def pending_count(db) -> int:
-    """Events a service committed that the broker has not confirmed yet: its outbox backlog."""
-    query = _not_published(db)
-    total = db[LEGACY_OUTBOX].count_documents({"status": "pending"})
+def _lanes(lane: str | None) -> tuple[str, ...]:
+    return (Lane(lane).value,) if lane else tuple(item.value for item in LANES)
+
+
+def lane_positions(db) -> dict[str, datetime | None]:
+    """The commit time each lane's relay stored its position at; for a lane whose relay stored none yet, that of
+    the relay before lanes (where its first start begins); None when neither."""
+    leases = _leases(db)
+    before = leases.get(LEASE_ID, {}).get("position_time")
+    found = {lane: leases.get(lease_id(lane), {}).get("position_time") or before for lane in _lanes(None)}
+    return {lane: _aware(moment) if moment else None for lane, moment in found.items()}
+
+
+def _published_up_to(leases: dict[str, dict], lane: str) -> ObjectId | None:
+    """The newest outbox document id the lane's relay (or the relay before lanes) published: by id, so a transaction
+    that took its id earlier and committed later is counted published until the relay gets to it (at most a
+    transaction's lifetime)."""
+    ids = [lease["published_id"] for lease in (leases.get(lease_id(lane)), leases.get(LEASE_ID))
+           if lease and lease.get("published_id") is not None]
+    return max(ids) if ids else None
+
+
+def _pending_filter(leases: dict[str, dict], lanes: tuple[str, ...]) -> dict:
+    """Outbox documents with events of ``lanes`` not published yet; those written before lanes all (their events
+    are sorted out by ``_pending_in``)."""
+    branches: list[dict] = []
+    for lane in lanes:
+        after = _published_up_to(leases, lane)
+        branches.append({"lane": lane, **({} if after is None else {"_id": {"$gt": after}})})
+    return {"$or": [*branches, {"lane": {"$exists": False}}]}
+
+
+def _pending_in(doc: dict, leases: dict[str, dict], lanes: tuple[str, ...]) -> int:
+    """How many events of a document written before lanes are pending in ``lanes``."""
+    def pending(lane: str) -> bool:
+        after = _published_up_to(leases, lane)
+        return lane in lanes and (after is None or doc["_id"] > after)
+    return sum(1 for event in doc.get("events") or [] if pending(event_lane(event)))
+
+
+def _legacy_pending(db, leases: dict[str, dict], lanes: tuple[str, ...]) -> list[dict]:
+    """The old outbox's (before segments) pending events of ``lanes`` that their lane's relay has not published."""
+    open_lanes = {lane for lane in lanes if not leases.get(lease_id(lane), {}).get("legacy_published")}
+    if not open_lanes:
+        return []
+    return [doc for doc in db[LEGACY_OUTBOX].find({"status": "pending"}, {"created_at": 1, "envelope.lane": 1})
+            .sort("_id", 1) if event_lane(doc) in open_lanes]
+
+
+def pending_count(db, lane: str | None = None) -> int:
+    """Events a service committed that the broker has not confirmed yet, of one lane or of all: its outbox backlog."""
+    lanes, leases = _lanes(lane), _leases(db)
+    total = len(_legacy_pending(db, leases, lanes))
     for name in segments(db):
-        total += sum(row["n"] for row in db[name].aggregate(
-            [{"$match": query}, {"$group": {"_id": None, "n": {"$sum": "$count"}}}]))
+        for row in db[name].aggregate([{"$match": _pending_filter(leases, lanes)},
+                                       {"$group": {"_id": "$lane", "n": {"$sum": "$count"}}}]):
+            if row["_id"] is not None:
+                total += row["n"]
+            else:  # documents written before lanes
+                total += sum(_pending_in(doc, leases, lanes) for doc in db[name].find({"lane": {"$exists": False}}))
     return total
 
 
-def _oldest_pending(db) -> datetime | None:
-    legacy = db[LEGACY_OUTBOX].find_one({"status": "pending"}, {"created_at": 1}, sort=[("_id", 1)])
-    if legacy is not None:
-        return legacy.get("created_at") or legacy["_id"].generation_time
-    query = _not_published(db)
+def _oldest_pending(db, lane: str | None = None) -> datetime | None:
+    lanes, leases = _lanes(lane), _leases(db)
+    legacy = _legacy_pending(db, leases, lanes)
+    if legacy:
+        return legacy[0].get("created_at") or legacy[0]["_id"].generation_time
     for name in segments(db):
-        oldest = db[name].find_one(query, {"created_at": 1}, sort=[("_id", 1)])
-        if oldest is not None:
-            return oldest.get("created_at") or oldest["_id"].generation_time
+        for doc in db[name].find(_pending_filter(leases, lanes), {"created_at": 1, "lane": 1, "events": 1},
+                                 sort=[("_id", 1)], batch_size=1):
+            if doc.get("lane") is not None or _pending_in(doc, leases, lanes):
+                return doc.get("created_at") or doc["_id"].generation_time
     return None
+
+
+def relay_states(db) -> list[dict]:
+    """Each lane's relay as its lease document tells: ``lane``, ``holder`` (None when nobody holds the lease),
+    ``position_time`` (the commit time its stored position reached), ``backlog`` (its unpublished events)."""
+    leases, positions, now = _leases(db), lane_positions(db), utc_now()
+    states = []
+    for lane in _lanes(None):
+        lease = leases.get(lease_id(lane), {})
+        held = lease.get("expires_at") is not None and _aware(lease["expires_at"]) > now
+        states.append({"lane": lane, "holder": lease.get("owner") if held else None,
+                       "position_time": positions[lane], "backlog": pending_count(db, lane)})
+    return states
 
 
 def outbox_size(db) -> int:

@@ -3,8 +3,9 @@
 ``Database`` is the one DependencyProvider a service needs for persistence. At start-up it connects, creates
 the platform's collections and indexes and those the service declares, and starts the service's outbox relay.
 Each worker gets a ``Store``; ``store.transact(work)`` runs ``work(uow)`` in a MongoDB transaction, and every
-event the work emits with ``uow.emit(...)`` is written to the outbox (its current time segment, ``outbox_*``) in that
-same transaction: a state change and the events it causes commit together or not at all. The relay publishes them
+event the work emits with ``uow.emit(...)`` is written to the outbox (its current time segment, ``outbox_*``, one
+document per lane) in that same transaction: a state change and the events it causes commit together or not at all.
+The relay of each lane the process runs (config ``LANES``, ``tasklinkr run --lane``) publishes its lane's events
 afterwards, following the outbox's change stream (``shared/runtime/outbox.py``).
 
 Why transactions: SecantusDB supports multi-document transactions as it ships; real MongoDB supports them on a
@@ -33,15 +34,14 @@ from pymongo.write_concern import WriteConcern
 from shared.runtime import envelope as envelopes
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
-from shared.runtime.outbox import OutboxRelay, outbox_document, segment_name
+from shared.runtime.outbox import OutboxRelay, event_lane, outbox_documents, prepare_segments, segment_name
 from shared.runtime.tracing import CORRELATION_KEY, handled_event
 from shared.vocabulary.errors import OutcomeUnknown, Unavailable
+from shared.vocabulary.terms import known_lanes
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-RELAY_LEASE = "relay_lease"
 
 
 def connect(uri: str, *, app_name: str) -> MongoClient:
@@ -138,11 +138,12 @@ class UnitOfWork:
             self.correlation_id, self.causation_id = saved
 
     def write_outbox(self) -> None:
-        """Write the events emitted so far as one outbox document, in the segment of this moment."""
+        """Write the events emitted so far as one outbox document per lane (one change in the stream of each lane's
+        relay), in the segment of this moment."""
         if self._unwritten:
             created_at = envelopes.utc_now()
-            self.db[segment_name(created_at)].insert_one(outbox_document(self._unwritten, created_at),
-                                                        session=self.session)
+            self.db[segment_name(created_at)].insert_many(outbox_documents(self._unwritten, created_at),
+                                                         session=self.session)
             self._unwritten = []
 
     def claim_event(self, event_id: str, consumer: str) -> None:
@@ -226,8 +227,7 @@ class Store:
                     {"retry_after_seconds": 5},
                 ) from exc
             raise
-        if attempt["uow"].emitted:
-            self._dependency.relay.notify()
+        self._dependency.notify_relays(attempt["uow"].emitted)
         return result
 
     def transact_keyed(self, work: Callable[[UnitOfWork], T]) -> T:
@@ -333,7 +333,7 @@ class SessionRepository:
 
 
 class Database(DependencyProvider):
-    """A service's own database, with its indexes and its outbox relay.
+    """A service's own database, with its indexes and the outbox relay of each lane the process runs.
 
     ``ensure_indexes(db)`` is the service's own (``repository.ensure_indexes``), run once at start-up.
     """
@@ -342,7 +342,7 @@ class Database(DependencyProvider):
         self.ensure_indexes = ensure_indexes
         self.client: MongoClient | None = None
         self.db: MongoDatabase | None = None
-        self.relay: OutboxRelay | None = None
+        self.relays: dict[str, OutboxRelay] = {}
 
     @property
     def service_name(self) -> str:
@@ -361,25 +361,37 @@ class Database(DependencyProvider):
         )
         if self.ensure_indexes:
             self.ensure_indexes(self.db)
-        self.relay = OutboxRelay(
+        # One relay per lane this process runs, each with its own lease and position: a backlog in one lane's
+        # events never holds up another's. A process of one lane (`tasklinkr run --lane`) relays only that lane.
+        self.relays = {lane.value: OutboxRelay(
             db=self.db,
             amqp_uri=config["AMQP_URI"],
             service=self.service_name,
+            lane=lane,
             poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
             batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
             lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
             retention_seconds=float(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
-        )
+        ) for lane in known_lanes(config.get("LANES"))}
         # Before the first handler can commit: a transaction that had to create its outbox segment would hold up
-        # every other writer to it (the relay keeps making them ahead from then on).
-        self.relay.prepare_segments()
+        # every other writer to it (the relays keep making them ahead from then on).
+        prepare_segments(self.db)
 
     def start(self) -> None:
-        self.container.spawn_managed_thread(self.relay.run, identifier=f"{self.service_name}.outbox_relay")
+        for lane, relay in self.relays.items():
+            self.container.spawn_managed_thread(relay.run, identifier=f"{self.service_name}.outbox_relay.{lane}")
+
+    def notify_relays(self, emitted: list[dict]) -> None:
+        """Wake the relays of the lanes a committed transaction emitted events in (a lane this process does not
+        run is published by its own process, which finds them at its next poll)."""
+        for lane in {event_lane({"envelope": envelope}) for envelope in emitted}:
+            relay = self.relays.get(lane)
+            if relay is not None:
+                relay.notify()
 
     def stop(self) -> None:
-        if self.relay:
-            self.relay.stop()
+        for relay in self.relays.values():
+            relay.stop()
         if self.client:
             self.client.close()
 

@@ -258,19 +258,27 @@ def access_sweep() -> None:
 
 @app.command()
 def status() -> None:
-    """Outbox backlog per service, the messages waiting per workload lane, and the depth of every queue."""
+    """The outbox relay of each service and lane (its backlog, who holds it, how far it got), the messages waiting
+    per workload lane, and the depth of every queue."""
     from rich.console import Console
     from rich.table import Table
 
-    from shared.tools.operations import outbox_backlog, queue_depths, queue_lane
+    from shared.tools.operations import outbox_relays, queue_depths, queue_lane
     from shared.tools.runner import runnable_services
+    from shared.vocabulary.times import utc_now
 
     console = Console()
-    backlog = Table("service", "outbox backlog (unpublished events)")
+    backlog = Table("service", "lane", "outbox backlog (unpublished events)", "relay held by", "published up to")
     for name in runnable_services():
         if name in settings.DATA_SERVICES:
-            value = outbox_backlog(name)
-            backlog.add_row(name, "database not configured or not answering" if value is None else str(value))
+            relays = outbox_relays(name)
+            if relays is None:
+                backlog.add_row(name, "-", "database not configured or not answering", "", "")
+            for relay in relays or []:
+                reached = relay["position_time"]
+                backlog.add_row(name, relay["lane"], str(relay["backlog"]), relay["holder"] or "nobody",
+                                "never" if reached is None else
+                                f"{reached:%H:%M:%S} ({(utc_now() - reached).total_seconds():.0f} s ago)")
     console.print(backlog)
     depths = Table("queue", "lane", "messages", "consumers")
     lanes: dict[str, list[int]] = {}

@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from shared.runtime import config as settings
 from shared.runtime.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
-from shared.runtime.outbox import pending_count
+from shared.runtime.outbox import pending_count, relay_states
 from shared.runtime.topology import declarations, load_catalog
 from shared.tools import embedded
 from shared.vocabulary.terms import LANES
@@ -197,16 +197,27 @@ def dead_letter_counts(amqp_uri: str, services: list[str] | None = None) -> dict
     return {service: (None if depth < 0 else depth) for service, depth in depths.items()}
 
 
-def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
-    """Events committed by ``service`` and not yet confirmed by the broker; None when its database is unknown."""
+def _from_database(service: str, environ: dict | None, read: Callable):
+    """``read(db)`` on ``service``'s own database; None when its database is unknown or not answering."""
     uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(
         embedded.port_for(service, settings.get("embedded_db_port", environ=environ)))
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
-            return pending_count(client[settings.get("mongo_database", service, environ)])
+            return read(client[settings.get("mongo_database", service, environ)])
     except PyMongoError:
         return None
 
 
+def outbox_backlog(service: str, environ: dict | None = None) -> int | None:
+    """Events committed by ``service`` and not yet confirmed by the broker; None when its database is unknown."""
+    return _from_database(service, environ, pending_count)
+
+
+def outbox_relays(service: str, environ: dict | None = None) -> list[dict] | None:
+    """The relay of each lane of ``service`` (``shared.runtime.outbox.relay_states``: holder, the commit time its
+    position reached, backlog); None when its database is unknown."""
+    return _from_database(service, environ, relay_states)
+
+
 __all__ = ["DeadLetters", "DeadLetter", "consumer_services", "dead_letter_counts", "dead_letter_queue_name",
-           "outbox_backlog", "queue_depths", "queue_lane"]
+           "outbox_backlog", "outbox_relays", "queue_depths", "queue_lane"]

@@ -113,7 +113,7 @@ def test_the_relay_gives_up_on_a_database_that_stops_answering_after_its_operati
     with MongoClient(database.uri, tz_aware=True) as client:
         db = client["relay_blackholed"]
         ensure_platform_indexes(db)
-        relay = OutboxRelay(db=db, amqp_uri=amqp_uri, service=ledger.PRODUCER, operation_timeout=1.0)
+        relay = OutboxRelay(db=db, amqp_uri=amqp_uri, service=ledger.PRODUCER, lane="smb", operation_timeout=1.0)
         # The database takes every command and answers none of them for a minute, as a blackholed host would.
         database.fail_commands(EVERY_COMMAND, None, blockConnection=True, blockTimeMS=60_000)
         started = time.monotonic()

@@ -190,8 +190,8 @@ def test_the_relay_killed_between_the_brokers_confirm_and_storing_its_position(
     class Crash(BaseException):
         pass
 
-    doomed = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER, batch_size=100,
-                         lease_seconds=0.5)
+    doomed = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER, lane="smb",
+                         batch_size=100, lease_seconds=0.5)
 
     def die_before_storing(*args, **kwargs):
         raise Crash("killed after the broker confirmed the batch, before it stored its position")
@@ -203,7 +203,7 @@ def test_the_relay_killed_between_the_brokers_confirm_and_storing_its_position(
     assert pending_count(producer_db) == 400  # confirmed by the broker, its position never stored
     time.sleep(0.6)  # the dead relay's lease runs out
 
-    survivor = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER,
+    survivor = OutboxRelay(db=client[rig.producer_db], amqp_uri=amqp_uri, service=ledger.PRODUCER, lane="smb",
                            batch_size=100, lease_seconds=0.5)
     assert survivor.acquire_lease()
     assert survivor.publish_pending() == 400

@@ -17,7 +17,6 @@ from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY
 from pymongo.errors import CollectionInvalid
 
-from shared.runtime.envelope import amqp_headers, build, event_exchange
 from shared.runtime.outbox import (
     LeaseLost,
     OutboxRelay,
@@ -28,65 +27,18 @@ from shared.runtime.outbox import (
     segment_name,
     segments,
 )
-from shared.runtime.persistence import ensure_platform_indexes
 from shared.vocabulary.times import utc_now
 from tests.support.infra import unique_name
+from tests.support.relayrig import publish_until_the_second_store, relay_rig
 
 pytestmark = pytest.mark.integration
-
-EVENT = "relaytest.ticked.v1"
 
 
 @pytest.fixture
 def rig(amqp_uri, mongo_client):
     """A service of the test's own: its outbox and a queue bound to its events."""
-    service = unique_name("relay").replace("_", "")[:40]
-    db = mongo_client[service]
-    ensure_platform_indexes(db)
-    queue = Queue(f"{service}-sink", exchange=Exchange(event_exchange(service), type="topic", durable=True),
-                  routing_key=EVENT, durable=True)
-    with Connection(amqp_uri) as connection:
-        queue(connection.channel()).declare()
-    yield _Rig(service, db, mongo_client, amqp_uri, queue)
-    with Connection(amqp_uri) as connection:
-        queue(connection.channel()).delete()
-    mongo_client.drop_database(service)
-
-
-class _Rig:
-    def __init__(self, service, db, client, amqp_uri, queue):
-        self.service, self.db, self.client, self.amqp_uri, self.queue = service, db, client, amqp_uri, queue
-        self.committed: list[str] = []
-
-    def event(self, seq: int, subject: str | None = None) -> dict:
-        envelope = build(service=self.service, routing_key=EVENT, subject=subject or f"tick-{seq}",
-                         data={"seq": seq}, lane="smb")
-        return {"event_id": envelope["id"], "routing_key": EVENT, "envelope": envelope,
-                "headers": amqp_headers(envelope)}
-
-    def commit(self, events: list[dict], session=None, segment: str | None = None) -> None:
-        """One transaction's events, as ``uow.emit_many`` writes them."""
-        self.db[segment or segment_name()].insert_one(outbox_document(events, utc_now()), session=session)
-        self.committed += [e["event_id"] for e in events]
-
-    def commit_each(self, seqs, subject=None) -> None:
-        for seq in seqs:
-            self.commit([self.event(seq, subject(seq) if subject else None)])
-
-    def relay(self, **options) -> OutboxRelay:
-        relay = OutboxRelay(db=self.db, amqp_uri=self.amqp_uri, service=self.service, **options)
-        relay.subscribed_types = frozenset({EVENT})  # a returned event is a failure here
-        assert relay.acquire_lease()
-        return relay
-
-    def delivered(self) -> list[str]:
-        """Message ids in the queue, in the order the broker holds them."""
-        ids = []
-        with Connection(self.amqp_uri) as connection:
-            queue = self.queue(connection.channel())
-            while (message := queue.get(no_ack=True)) is not None:
-                ids.append(message.properties["message_id"])
-        return ids
+    with relay_rig(amqp_uri, mongo_client) as made:
+        yield made
 
 
 def test_a_transaction_that_took_its_id_first_and_committed_last_is_published_after_the_others(rig):
@@ -115,18 +67,8 @@ def test_a_relay_that_dies_before_storing_its_position_is_followed_by_one_that_p
     relay = rig.relay(batch_size=10)
     relay.publish_pending()
     rig.commit_each(range(25))
-    store = relay._store_position
-    stored = []
-
-    def die_before_the_second_store(*args, **kwargs):
-        if stored:
-            raise RuntimeError("killed between the broker's confirm and the store (injected)")
-        stored.append(args)
-        return store(*args, **kwargs)
-
-    relay._store_position = die_before_the_second_store
     with pytest.raises(RuntimeError):
-        relay.publish_pending()
+        publish_until_the_second_store(relay)
     relay.stop()
     rig.db.relay_lease.update_one({}, {"$set": {"expires_at": utc_now() - timedelta(seconds=1)}})
     survivor = rig.relay(batch_size=10)
@@ -272,8 +214,8 @@ def test_segments_the_relay_passed_are_dropped_whole_and_the_outbox_stays_bounde
     assert rig.delivered() == rig.committed
 
 
-def _sample(name: str, service: str) -> float:
-    return REGISTRY.get_sample_value(name, {"service": service}) or 0.0
+def _sample(name: str, service: str, lane: str = "smb") -> float:
+    return REGISTRY.get_sample_value(name, {"service": service, "lane": lane}) or 0.0
 
 
 def _run_until(relay: OutboxRelay, done, timeout: float = 20.0) -> None:
@@ -293,7 +235,7 @@ def test_while_the_broker_is_away_the_relay_counts_its_failures_and_exports_the_
     rig.db[segment_name()].insert_one(oldest)
     rig.commit([rig.event(1)])
     failures = _sample("tasklinkr_outbox_publish_failures_total", rig.service)
-    cut_off = OutboxRelay(db=rig.db, amqp_uri="amqp://guest:guest@127.0.0.1:1//", service=rig.service,
+    cut_off = OutboxRelay(db=rig.db, amqp_uri="amqp://guest:guest@127.0.0.1:1//", service=rig.service, lane="smb",
                           poll_seconds=0.05)
     _run_until(cut_off, lambda: _sample("tasklinkr_outbox_publish_failures_total", rig.service) > failures)
     assert 120 <= _sample("tasklinkr_outbox_oldest_pending_age_seconds", rig.service) < 180
