@@ -85,7 +85,7 @@ def test_a_provider_registers_a_client_publishes_a_posting_and_both_travel_as_va
     assert wait_for(lambda: (matching.postings.find_one({"_id": posting_id}) or {}).get("status") == "open", timeout=20)
 
     # Operators see the flow in each service's Prometheus metrics.
-    assert 'tasklinkr_events_published_total{service="postings"}' in stack.metrics("postings")
+    assert 'tasklinkr_events_published_total{lane="smb",service="postings"}' in stack.metrics("postings")
     assert re.search(r'handler="on_posting_published",lane="(enterprise|smb)",outcome="applied",service="matching"',
                      stack.metrics("matching"))
 
