@@ -89,6 +89,7 @@ def test_a_lanes_relay_publishes_only_its_lanes_events_including_those_written_b
         uow = UnitOfWork(rig.db, session, rig.service, None, None)
         both = uow.emit_many([dict(routing_key=EVENT, subject=f"mixed-{n}", data={"n": n},
                                    lane=("smb", "enterprise")[n % 2]) for n in range(6)])
+        uow.write_outbox()  # what ``Store.transact`` does when the work is done
     documents = list(rig.db[segment_name()].find({}))
     assert sorted(doc["lane"] for doc in documents) == ["enterprise", "smb"]
     assert all(event_lane(event) == doc["lane"] for doc in documents for event in doc["events"])
