@@ -196,7 +196,11 @@ def test_a_process_of_one_lane_runs_only_that_lanes_relay(rig, container_factory
     large = rig.commit_each(range(3, 6), lane="enterprise")
     assert wait_for(lambda: pending_count(rig.db, "enterprise") == 0, timeout=10)
     time.sleep(0.5)
-    assert rig.delivered() == large
+    # The relay's first start (no position yet) reads the segments in a snapshot and follows the stream opened just
+    # before it: an event committed in between is published by both (at-least-once, documented; consumers
+    # deduplicate). What this test holds: every enterprise event, in order, and no smb event.
+    delivered = rig.delivered()
+    assert list(dict.fromkeys(delivered)) == large and not set(delivered) & set(small)
     assert pending_count(rig.db, "smb") == len(small)
     states = {state["lane"]: state for state in relay_states(rig.db)}
     assert states["enterprise"]["holder"] and states["enterprise"]["backlog"] == 0
