@@ -198,7 +198,8 @@ def posting_updated(uow: UnitOfWork, matches: LiveIndex, posting: dict, lane: st
         matches.catch_up()
         rerank(uow, matches, stored, domain.posting_needs(stored))
     else:  # edited right after publishing, and the edit overtook posting.published (which it makes stale)
-        _propose(uow, matches, stored)
+        matches.catch_up()
+        _announce_first_shortlist(uow, matches, stored)
         repo.save_shortlist(stored["id"], stored["shortlist"])
 
 
@@ -212,14 +213,9 @@ def posting_awarded(uow: UnitOfWork, posting_id: str) -> None:
     Repository.of(uow).set_posting_status(posting_id, "awarded")
 
 
-def _propose(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
-    """The open posting's first shortlist, into ``posting["shortlist"]`` (the caller stores it), announced."""
-    matches.catch_up()
-    _announce_first_shortlist(uow, matches, posting)
-
-
 def _announce_first_shortlist(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
-    """``_propose`` on an index already caught up."""
+    """The open posting's first shortlist, from an index already caught up, into ``posting["shortlist"]`` (the
+    caller stores it), announced."""
     posting["shortlist"], _ = shortlists.build(matches.index, domain.posting_needs(posting), matches.top_k,
                                                version=1, now=utc_now())
     uow.emit(events.MATCHES_PROPOSED, subject=posting["id"],

@@ -51,6 +51,7 @@ from shared.runtime.messaging import (
     HandlerTimedOut,
     ReliableEventHandler,
     attempts_of,
+    envelope_lane,
 )
 from shared.vocabulary.errors import is_transient
 from shared.vocabulary.terms import DEFAULT_LANE, LANES
@@ -192,10 +193,6 @@ class BatchedEventHandler(ReliableEventHandler):
                                                 identifier=f"{self.method_name}.one_by_one")
 
 
-def _lane(envelope: dict) -> str:
-    return envelope.get("lane") if envelope.get("lane") in LANES else DEFAULT_LANE
-
-
 def transaction_budget(store, deliveries: int) -> float:
     """A batch's transaction gets the time of one (``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS``) per
     ``DELIVERIES_PER_BUDGET`` deliveries, within the handler's deadline: a batch of 50 on a busy machine takes
@@ -214,7 +211,7 @@ def count_outcomes(service: str, handler: str, consumer: str, envelopes: list[di
         else:
             log.info("event %s already applied by %s", envelope["id"], consumer)
             outcome = "duplicate"
-        metrics.EVENTS_CONSUMED.labels(service, handler, outcome, _lane(envelope)).inc()
+        metrics.EVENTS_CONSUMED.labels(service, handler, outcome, envelope_lane(envelope)).inc()
 
 
 def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True,
@@ -255,7 +252,7 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
                 applied.clear()
                 result, failed = None, False
             finally:
-                lane = _lane(envelopes[0]) if envelopes else DEFAULT_LANE
+                lane = envelope_lane(envelopes[0]) if envelopes else DEFAULT_LANE
                 metrics.HANDLER_SECONDS.labels(self.name, method.__name__, lane).observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.labels(self.name, method.__name__).observe(len(envelopes))
                 if failed and len(envelopes) == 1:  # a batch's failure is counted as split, not per message

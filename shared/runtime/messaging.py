@@ -167,6 +167,12 @@ def every_lane(source: str, routing_key: str) -> bool:
     return (source, routing_key) in _every_lane_types()
 
 
+def envelope_lane(envelope: dict) -> str:
+    """The lane an event counts in (its metrics' ``lane`` label): its envelope's, or the default lane for one that
+    names none or a lane this release does not know."""
+    return envelope.get("lane") if envelope.get("lane") in LANES else DEFAULT_LANE
+
+
 def dead_letter_queue_name(service: str) -> str:
     return f"dlq.{service}"
 
@@ -498,7 +504,7 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
                 outcome["value"] = "failed"
                 raise
             finally:
-                lane = envelope.get("lane") if envelope.get("lane") in LANES else DEFAULT_LANE
+                lane = envelope_lane(envelope)
                 metrics.HANDLER_SECONDS.labels(self.name, method.__name__, lane).observe(
                     time.perf_counter() - started)
                 metrics.EVENTS_CONSUMED.labels(self.name, method.__name__, outcome["value"], lane).inc()
