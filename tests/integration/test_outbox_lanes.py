@@ -94,7 +94,8 @@ def test_a_lanes_relay_publishes_only_its_lanes_events_including_those_written_b
     assert sorted(doc["lane"] for doc in documents) == ["enterprise", "smb"]
     assert all(event_lane(event) == doc["lane"] for doc in documents for event in doc["events"])
     # A document from before lanes: no lane field, events of both lanes, one without a lane at all (default lane).
-    old = [rig.event(10, lane="enterprise"), rig.event(11, lane="smb"), rig.event(12, lane="smb")]
+    old = [rig.event(10, lane="enterprise", nested=True), rig.event(11, lane="smb", nested=True),
+           rig.event(12, lane="smb", nested=True)]
     del old[2]["envelope"]["lane"]
     rig.db[segment_name()].insert_one({"_id": ObjectId(), "created_at": utc_now(), "count": 3, "events": old})
     small = [e["id"] for e in both if e["lane"] == "smb"] + [old[1]["event_id"], old[2]["event_id"]]
