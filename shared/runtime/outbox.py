@@ -18,7 +18,9 @@ lane and per aggregate alike. Guarantees and why:
 - Never lost: a relay's position is its stream's resume token, stored (in its lane's lease document, fenced by the
   lease's token) only once every event up to it was confirmed and routed (publisher confirms, ``mandatory``). A
   crash anywhere before that store restarts the stream from the previous position: the events after it are
-  published again (at-least-once; consumers deduplicate by event id). One write per published batch, none per event.
+  published again (at-least-once; consumers deduplicate by event id). No write per event, and at most one per
+  ``position_interval`` while publishing (and before a drop, when idle, at a stop): a position stored less often
+  only means more events published again after a crash.
 - In order per aggregate: changes are taken in stream order; a batch carries at most one event per aggregate
   (subject), the earliest unconfirmed one; a later event of an aggregate whose event was refused waits for it.
 - One full queue holds up only its own aggregates: a nacked event, or one returned (``mandatory``) whose type has
@@ -57,6 +59,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import eventlet
 import pymongo
@@ -90,6 +93,13 @@ SEGMENT_SECONDS = 60
 # How often an idle relay stores its position and exports its backlog gauges: each is a few database calls per
 # relay, and a process of every lane runs one relay per lane.
 IDLE_CHORE_SECONDS = 5.0
+# How often, at most, a publishing relay stores its position (``TASKLINKR_OUTBOX_POSITION_INTERVAL_SECONDS``). Under a
+# trickle of commits a store per (small) batch was the relay's main database write and much of an event's wait; a
+# position stored less often only means more events published again after a crash, which consumers deduplicate.
+POSITION_INTERVAL_SECONDS = 0.25
+# The longest a stopping relay waits to store its position: a service stopping must not hang on a database that is
+# gone (not storing it means publishing again, never losing).
+STOP_STORE_TIMEOUT_SECONDS = 2.0
 # A segment is dropped only this long after the relay's position passed its end: longer than a transaction can stay
 # open (60 s on SecantusDB and MongoDB by default) plus clock skew between replicas, so nothing commits into it after.
 DROP_GRACE_SECONDS = 90.0
@@ -109,8 +119,10 @@ def lease_id(lane: str) -> str:
 
 
 def lane_documents(lane: str, field_prefix: str = "") -> dict:
-    """The filter of outbox documents a lane's relay reads: its lane's, and those written before lanes (no lane)."""
-    return {"$or": [{f"{field_prefix}lane": Lane(lane).value}, {f"{field_prefix}lane": {"$exists": False}}]}
+    """The filter of outbox documents a lane's relay reads: its lane's, and those written before lanes (no lane:
+    ``None`` matches a missing field). One ``$in`` on ``lane``, which a segment's ``lane`` index answers (an ``$or``
+    with ``$exists`` made the embedded server read the whole segment)."""
+    return {f"{field_prefix}lane": {"$in": [Lane(lane).value, None]}}
 
 
 def stream_match(lane: str) -> list[dict]:
@@ -236,6 +248,14 @@ def _field(document: dict, path: str):
     return document
 
 
+class _Position(NamedTuple):
+    """A stream position every event up to which was confirmed: its resume token, the commit time it reached, and
+    the newest outbox document id it passed (None when it passed none)."""
+    token: dict
+    wall: datetime
+    newest: ObjectId | None
+
+
 @dataclass
 class _Change:
     """One outbox document read from the stream (or the start-up scan): its events, and the stream position after it
@@ -274,7 +294,8 @@ class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, lane: str, poll_seconds: float = 1.0,
                  batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
                  operation_timeout: float = OPERATION_TIMEOUT_SECONDS, retention_seconds: float = 600.0,
-                 drop_grace: float = DROP_GRACE_SECONDS):
+                 drop_grace: float = DROP_GRACE_SECONDS, position_interval: float = POSITION_INTERVAL_SECONDS,
+                 segment_seconds: int = SEGMENT_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
@@ -287,6 +308,8 @@ class OutboxRelay:
         self.operation_timeout = operation_timeout
         self.drop_grace = float(drop_grace)
         self.retention_seconds = max(float(retention_seconds), self.drop_grace)
+        self.position_interval = float(position_interval)
+        self.segment_seconds = segment_seconds  # the segments it makes ahead: those its service's writers use
         self.token: int | None = None  # the lease's fencing token when this relay took it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
@@ -306,6 +329,9 @@ class OutboxRelay:
         self._prepared_at = 0.0
         self._exported_at = 0.0
         self._stored_idle_at = 0.0
+        self._stored_at = 0.0  # when this relay last stored its position (the first store is never deferred)
+        self._unstored: _Position | None = None  # confirmed, not stored yet (``position_interval``)
+        self._read_to_end = False  # the last read of the stream reached its end, with room in the window
         self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -320,6 +346,7 @@ class OutboxRelay:
     def stop(self) -> None:
         self._running = False
         self.notify()
+        self._store_quietly()  # what was confirmed need not go out again from the next holder
         self._close_stream()
         self._disconnect()
 
@@ -334,7 +361,7 @@ class OutboxRelay:
                 break
             failed: Exception | None = None
             try:
-                if time.monotonic() - self._prepared_at > SEGMENT_SECONDS / 4:
+                if time.monotonic() - self._prepared_at > self.segment_seconds / 4:
                     with pymongo.timeout(self.operation_timeout):
                         self.prepare_segments()
                 if self.acquire_lease():
@@ -347,6 +374,8 @@ class OutboxRelay:
                 log.warning("outbox relay of %s (lane %s) failed, retrying in %.1fs: %s", self.service, self.lane,
                             backoff, exc)
                 self._disconnect()
+                if not isinstance(exc, PyMongoError | LeaseLost):  # the broker failed: keep what it confirmed
+                    self._store_quietly()
                 self._forget()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
             # Not when the database itself failed: asking it again would only wait out its timeout twice more. At
@@ -361,13 +390,33 @@ class OutboxRelay:
                 backoff = 0.5
 
     def export_backlog(self) -> None:
-        """Set the backlog gauges of this service's lane; they keep their last values while the database is away."""
+        """Set the backlog gauges of this service's lane; they keep their last values while the database is away.
+
+        From the relay's window when that holds the whole backlog (``_window_backlog``), otherwise counted in the
+        database: that reads every segment (the embedded server scans each whole, 0.1 ms per document), and the
+        relay publishes nothing meanwhile."""
         self._exported_at = time.monotonic()
+        window = self._window_backlog()
         try:
-            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(self.backlog())
-            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(self.oldest_pending_age())
+            backlog, age = window if window is not None else (self.backlog(), self.oldest_pending_age())
+            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(backlog)
+            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(age)
         except PyMongoError as exc:
             log.warning("outbox backlog of %s (lane %s) unknown: %s", self.service, self.lane, exc)
+
+    def _window_backlog(self) -> tuple[int, float] | None:
+        """The lane's unpublished events and the age of the oldest, as this relay's window holds them, when that is
+        all of them: it holds the lease and its last read reached the end of the stream with room in the window, so
+        everything committed before that read is either confirmed or in the window. None when the database must
+        count (no stream, a failed pass, a full window, another replica holding the lease)."""
+        if self.token is None or self._stream is None or not self._read_to_end:
+            return None
+        if not self._inflight:
+            return 0, 0.0
+        oldest = self._inflight[0].wall  # the window is in commit order, its head the oldest unconfirmed change
+        if oldest is None:
+            return None
+        return self._inflight_events, max(0.0, (utc_now() - _aware(oldest)).total_seconds())
 
     # -- leadership ------------------------------------------------------------------------------------------
 
@@ -404,6 +453,8 @@ class OutboxRelay:
         self._close_stream()
         self._inflight.clear()
         self._inflight_events = 0
+        self._unstored = None
+        self._read_to_end = False
 
     # -- following the stream --------------------------------------------------------------------------------
 
@@ -472,11 +523,12 @@ class OutboxRelay:
         """Read what the stream has now into the in-flight window (up to ``read_ahead`` events), with at most one
         round trip to the server: under a steady trickle of commits every round trip finds something, and reading
         on until one comes back empty would never get to publishing. True if anything was read."""
-        read = False
+        read = self._read_to_end = False
         with pymongo.timeout(self.operation_timeout):
             while self._inflight_events < self.read_ahead:
                 change = self._stream.try_next()
                 if change is None:
+                    self._read_to_end = True
                     break
                 if not self._buffered():
                     self._take(change)
@@ -585,8 +637,9 @@ class OutboxRelay:
         return len(done)
 
     def _advance(self) -> None:
-        """Store the position after the longest fully confirmed prefix of what was read, then drop the segments
-        it passed; otherwise keep the lease."""
+        """Take the position after the longest fully confirmed prefix of what was read; store it once
+        ``position_interval`` passed since the last store (otherwise keep the lease), then drop the segments the
+        stored positions passed."""
         token, wall, newest = None, None, None
         while self._inflight and self._inflight[0].left == 0:
             change = self._inflight.popleft()
@@ -595,27 +648,58 @@ class OutboxRelay:
             if change.token is not None:
                 token, wall = change.token, change.wall or utc_now()
         if token is not None:
-            self._store_position(token, wall, newest)
-            self._drop_passed()
+            self._passed(token, wall, newest)
+        if self._unstored is not None and self._store_due():
+            self._store_unstored()
         elif time.monotonic() - self._renewed_at > self.lease_seconds / 3 and not self.acquire_lease():
             raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over")
+        self._drop_passed()
+
+    def _passed(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
+        """Everything up to ``token`` was confirmed: the position to store next (with the newest document passed)."""
+        if self._unstored is not None and self._unstored.newest is not None:
+            newest = self._unstored.newest if newest is None else max(newest, self._unstored.newest)
+        self._unstored = _Position(token, wall, newest)
+
+    def _store_due(self) -> bool:
+        return time.monotonic() - self._stored_at >= self.position_interval
+
+    def _store_unstored(self) -> None:
+        position, self._unstored = self._unstored, None  # a failed store is not retried: it publishes again
+        if position is not None:
+            self._store_position(*position)
+
+    def _store_quietly(self) -> None:
+        """Store the confirmed position not stored yet, if this relay still holds the lease: at a stop and when the
+        broker failed, so the next pass or holder does not publish it all again. A failure is only logged."""
+        if self._unstored is None or self.token is None:
+            return
+        try:
+            with pymongo.timeout(STOP_STORE_TIMEOUT_SECONDS):
+                self._store_unstored()
+        except (PyMongoError, LeaseLost) as exc:
+            log.warning("outbox relay of %s (lane %s) could not store its position; the events after the stored "
+                        "one go out again: %s", self.service, self.lane, exc)
 
     def _store_idle(self, quiet_since: datetime) -> None:
         """Nothing in flight and the stream had nothing more: its current position covers everything committed
-        before ``quiet_since``. Stored now and then (every IDLE_CHORE_SECONDS), so segments are dropped on a quiet
-        outbox too."""
+        before ``quiet_since``. Stored once ``position_interval`` passed when a confirmed position waits to be stored,
+        and every IDLE_CHORE_SECONDS anyway (segments are dropped on a quiet outbox too)."""
         if self._stream is None:
             return
-        token = self._stream.resume_token
-        if token is not None and time.monotonic() - self._stored_idle_at >= IDLE_CHORE_SECONDS:
-            self._stored_idle_at = time.monotonic()
-            self._store_position(token, quiet_since, None)
+        token, now = self._stream.resume_token, time.monotonic()
+        waiting = self._unstored is not None and self._store_due()
+        if token is not None and (waiting or now - self._stored_idle_at >= IDLE_CHORE_SECONDS):
+            self._stored_idle_at = now
+            waited, self._unstored = self._unstored, None
+            self._store_position(token, quiet_since, waited.newest if waited else None)
         self._drop_passed()
 
     def _store_position(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
-        """The stream position after which events of the lane remain to publish; fenced by the lease's token (one
-        write per published batch, which also extends the lease). Any position stored after a snapshot is past all
-        of it, so the old outbox's pending events of the lane (read in the snapshot) went out before it."""
+        """The stream position after which events of the lane remain to publish; fenced by the lease's token (at
+        most one write per ``position_interval`` while publishing, which also extends the lease). Any position
+        stored after a snapshot is past all of it, so the old outbox's pending events of the lane (read in the
+        snapshot) went out before it."""
         update: dict = {"$set": {"position": token, "position_time": wall,
                                  "expires_at": utc_now() + timedelta(seconds=self.lease_seconds)}}
         if newest is not None:
@@ -631,7 +715,7 @@ class OutboxRelay:
             self._forget()
             raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over; not "
                             "storing its position")
-        self._renewed_at = time.monotonic()
+        self._renewed_at = self._stored_at = time.monotonic()
         if legacy_passed:
             self._legacy_scanned = False
             with pymongo.timeout(self.operation_timeout):
@@ -644,7 +728,7 @@ class OutboxRelay:
 
         Made ahead, by every replica and whatever the broker does: a collection created inside a transaction holds
         up every other writer to it until that transaction ends (the first of each minute would otherwise)."""
-        present = prepare_segments(self.db)
+        present = prepare_segments(self.db, self.segment_seconds)
         self._prepared_at = time.monotonic()
         return present
 
@@ -658,6 +742,7 @@ class OutboxRelay:
         if time.monotonic() - self._dropped_at < 1.0:
             return
         self._dropped_at = time.monotonic()
+        self._store_unstored()  # the drop goes by the stored positions: this relay's is stored first
         with pymongo.timeout(self.operation_timeout):
             present = self.prepare_segments()
             passed = lane_positions(self.db)
@@ -741,13 +826,19 @@ class OutboxRelay:
             return -1
 
 
-def prepare_segments(db) -> list[str]:
-    """Create the current and the next segment if missing; returns the segments present before."""
+def prepare_segments(db, seconds: int = SEGMENT_SECONDS) -> list[str]:
+    """Create the current and the next segment (of ``seconds``) if missing, each with an index on ``lane`` (what
+    a lane's start-up scan and the drop's look for a lane's documents ask for); returns the segments present
+    before. The index costs a writer nothing measurable (300 inserts: 0.59 s with it, 0.62 s without)."""
     present = segments(db)
     now = utc_now()
-    for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
-        with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
+    for name in {segment_name(now, seconds), segment_name(now + timedelta(seconds=seconds), seconds)} - set(present):
+        try:
             db.create_collection(name)
+        except (CollectionInvalid, OperationFailure):
+            continue  # a writer made it meanwhile, without the index: looking in it reads it whole, only slower
+        with contextlib.suppress(OperationFailure):  # the index only makes looking in it faster
+            db[name].create_index("lane")
     return present
 
 

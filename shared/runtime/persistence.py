@@ -35,6 +35,7 @@ from shared.runtime import envelope as envelopes
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
 from shared.runtime.outbox import (
+    POSITION_INTERVAL_SECONDS,
     OutboxRelay,
     event_lane,
     outbox_documents,
@@ -374,6 +375,7 @@ class Database(DependencyProvider):
             poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
             batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
             lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
+            position_interval=float(config.get("OUTBOX_POSITION_INTERVAL_SECONDS", POSITION_INTERVAL_SECONDS)),
             retention_seconds=float(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
         ) for lane in known_lanes(config.get("LANES"))}
         # Before the first handler can commit: a transaction that had to create its outbox segment would hold up
