@@ -315,6 +315,14 @@ class Repository(SessionRepository):
     def save_shortlist(self, posting_id: str, shortlist: dict) -> None:
         self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlist}}, session=self.session)
 
+    def save_shortlists(self, shortlists: list[tuple[str, dict]]) -> None:
+        """``save_shortlist`` of several postings (posting id, shortlist), with one bulk write."""
+        if shortlists:
+            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting_id}, {"$set": {"shortlist": shortlist}})
+                                          for posting_id, shortlist in shortlists], ordered=True,
+                                         session=self.session)
+
+
     # -- operations -----------------------------------------------------------------------------------------------
 
     def ping(self) -> None:
