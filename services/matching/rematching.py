@@ -22,7 +22,7 @@ import numpy as np
 from services.matching import domain, shortlists
 from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.explanations import BREAKDOWN, Explained, breakdown, candidate_entry, explained
-from services.matching.open_postings import MAX_LEVEL, OpenPosting, OpenPostings, RowScores, _RowDecision
+from services.matching.open_postings import MAX_LEVEL, OpenPosting, OpenPostings, _RowDecision
 from services.matching.ranking import MatchIndex
 from shared.vocabulary.times import rfc3339
 
@@ -31,11 +31,10 @@ class _Facet:
     """A value of one row per distinct facet of the postings' needs, computed on first use."""
 
     def __init__(self, view: OpenPostings, name: str, compute) -> None:
-        self.ids, self.needs, self.compute = getattr(view.columns, name), view.facets[name].needs, compute
+        self.needs, self.compute = view.facets[name].needs, compute
         self.values: dict[int, object] = {}
 
-    def at(self, slot: int):
-        facet = int(self.ids[slot])
+    def of(self, facet: int):
         value = self.values.get(facet, self)
         if value is self:
             value = self.values[facet] = self.compute(self.needs[facet])
@@ -43,37 +42,45 @@ class _Facet:
 
 
 class _Newcomer:
-    """One of the changed provider's rows on the affected postings: its eligibility and units on each (vector),
-    its explanation on one (per facet, then ``domain._reasons``)."""
+    """One of the changed provider's rows on the affected postings: its eligibility, units and soft components on
+    each (one vector pass, read back as Python values once), its explanation on one (``domain._reasons``, from
+    values computed once per facet)."""
 
     def __init__(self, view: OpenPostings, row: CandidateRow, slots: np.ndarray, first: int = -1) -> None:
-        self.row, self.view, self.first = row, view, first  # its provider's first row in the index
+        self.row, self.first = row, first  # its provider's first row in the index
         markets = [view.markets[m] for m in ((mo, c) for mo in row.models for c in row.categories)
                    if m in view.markets]
-        in_market = slots[np.isin(view.columns.market[slots], markets)]
-        self.scores: RowScores = _RowDecision(view, row).evaluate(in_market)
-        self.position = {int(slot): j for j, slot in enumerate(self.scores.at.tolist())}
+        scores = _RowDecision(view, row).evaluate(slots[np.isin(view.columns.market[slots], markets)])
+        self.at = {slot: j for j, slot in enumerate(scores.at.tolist())}
+        self.units_of = scores.units.tolist()
+        count = len(self.units_of)
+        self.components = [value.tolist() if isinstance(value, np.ndarray) else [value] * count
+                           for value in (scores.components.get(name) for name in BREAKDOWN)] if count else []
+        columns = view.columns
+        self.schedule, self.shoring, self.rate = (getattr(columns, name)[scores.at].tolist()
+                                                  for name in ("schedule", "shoring", "rate"))
+        self.per_day, self.classes = scores.per_day.tolist(), scores.classes
         self.rate_reason = _Facet(view, "rate", lambda needs: domain.rate_component(row, needs)[1])
         self.coverage_note = _Facet(view, "schedule", lambda needs: domain.covers(row, needs)[1])
 
     def units(self, slot: int) -> int | None:
-        j = self.position.get(slot)
-        return None if j is None else int(self.scores.units[j])
+        j = self.at.get(slot)
+        return None if j is None else self.units_of[j]
 
     def explained(self, slot: int, needs: PostingNeeds) -> Explained:
-        scores, columns, j = self.scores, self.view.columns, self.position[slot]
-        components = {name: scores.component(name, j) for name in BREAKDOWN}
-        per_day = float(scores.per_day[int(columns.schedule[slot])])
-        shoring = scores.classes[int(columns.shoring[slot])]
-        reasons = domain._reasons(self.row, needs, components, self.rate_reason.at(slot), shoring, per_day,
-                                  self.coverage_note.at(slot))
-        return explained(self.first, int(scores.units[j]), breakdown(components), reasons)
+        j = self.at[slot]
+        components = dict(zip(BREAKDOWN, (column[j] for column in self.components), strict=True))
+        schedule = self.schedule[j]
+        reasons = domain._reasons(self.row, needs, components, self.rate_reason.of(self.rate[j]),
+                                  self.classes[self.shoring[j]], self.per_day[schedule],
+                                  self.coverage_note.of(schedule))
+        return explained(self.first, self.units_of[j], breakdown(components), reasons)
 
     def listed_under(self, slot: int) -> dict:
         """The row as a firm's other centre, listed under the one that ranks it."""
-        scores, j = self.scores, self.position[slot]
-        return {"centre_id": self.row.centre_id, "score": domain.score_text(int(scores.units[j])),
-                "breakdown": breakdown({name: scores.component(name, j) for name in BREAKDOWN})}
+        j = self.at[slot]
+        return {"centre_id": self.row.centre_id, "score": domain.score_text(self.units_of[j]),
+                "breakdown": breakdown(dict(zip(BREAKDOWN, (column[j] for column in self.components), strict=True)))}
 
 
 def admit_all(view: OpenPostings, index: MatchIndex, entries: list[OpenPosting], provider_id: str,
@@ -99,7 +106,7 @@ def admit_all(view: OpenPostings, index: MatchIndex, entries: list[OpenPosting],
     newcomers = [_Newcomer(view, row, slots, index.by_provider[provider_id]) for row in rows]
     was_eligible = np.zeros(len(view.columns.ids), dtype=np.int64)
     for row in previous_rows:
-        np.add.at(was_eligible, _Newcomer(view, row, slots).scores.at, 1)
+        np.add.at(was_eligible, list(_Newcomer(view, row, slots).at), 1)
     computed_at = rfc3339(now)
     for entry, slot in zip(columnar, slots.tolist(), strict=True):
         result[entry.posting["id"]] = _admit(view, index, entry, slot, provider_id, newcomers,
