@@ -2,14 +2,14 @@
 relay per workload lane.
 
 The outbox is a series of time segments, collections named ``outbox_<UTC start>_<seconds>`` (``segment_name``): a
-transaction writes all the events it emits as one document per lane (``outbox_documents``, the document's
-``lane`` field) of the segment its clock is in, in the same transaction as the change. Nothing marks an event
-published. Each lane has its own relay (``OutboxRelay(lane=...)``): its own lease with its fencing token, its own
-stored position, and its own change stream that the database filters to its lane's documents, so a backlog in one
-lane (a consumer that refuses, a flood) never holds back another's. An aggregate's events are always in one lane
-(``shared.vocabulary.terms.lane_of``: the lane comes from the client's segment or the provider's kind, neither of
-which ever changes, and a contract or invoice keeps the lane it was created in), so the guarantees below hold per
-lane and per aggregate alike. Guarantees and why:
+transaction writes all the events it emits as one document per lane (``outbox_documents``, the document's ``lane``
+field; several in a row when they pass ``DOCUMENT_BYTES``) of the segment its clock is in, in the same transaction as
+the change. Nothing marks an event published. Each lane has its own relay (``OutboxRelay(lane=...)``): its own lease
+with its fencing token, its own stored position, and its own change stream that the database filters to its lane's
+documents, so a backlog in one lane (a consumer that refuses, a flood) never holds back another's. An aggregate's
+events are always in one lane (``shared.vocabulary.terms.lane_of``: the lane comes from the client's segment or the
+provider's kind, neither of which ever changes, and a contract or invoice keeps the lane it was created in), so the
+guarantees below hold per lane and per aggregate alike. Guarantees and why:
 
 - Never skipped, never published uncommitted: a relay reads the database's change stream (inserts into
   ``outbox_*`` of its lane), which returns a transaction's writes only once it committed (majority-committed on a
@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import bson
 import eventlet
 import pymongo
 from bson import ObjectId
@@ -224,13 +225,35 @@ def outbox_document(events: list[dict], created_at: datetime) -> dict:
     return {"_id": ObjectId(), "created_at": created_at, "lane": lanes.pop(), "count": len(events), "events": events}
 
 
+# An outbox document's events stop at about this many bytes: MongoDB refuses a document over 16 MiB, and a change
+# that enters a couple of thousand shortlists emits more than that (one shortlist event is about 8 KB).
+DOCUMENT_BYTES = 8 * 1024 * 1024
+_EVENT_OVERHEAD_BYTES = 512  # an event's id, routing key, subject, tenant, lane and headers beside its body
+
+
 def outbox_documents(events: list[dict], created_at: datetime) -> list[dict]:
-    """One transaction's events as outbox documents, one per lane, each with its lane's events in emit order. The
-    order between lanes does not matter: an aggregate's events are all in one lane."""
-    by_lane: dict[str, list[dict]] = {}
+    """One transaction's events as outbox documents, per lane, each with its lane's events in emit order: one
+    document a lane, or several in a row when its events pass ``DOCUMENT_BYTES`` (inserted in order, so its relay
+    reads them in that order from the one transaction). The order between lanes does not matter: an aggregate's
+    events are all in one lane."""
+    by_lane: dict[str, list[list[dict]]] = {}
+    sizes: dict[str, int] = {}
     for event in events:
-        by_lane.setdefault(event_lane(event), []).append(event)
-    return [outbox_document(lane_events, created_at) for lane_events in by_lane.values()]
+        lane, size = event_lane(event), _event_bytes(event)
+        chunks = by_lane.setdefault(lane, [[]])
+        if chunks[-1] and sizes[lane] + size > DOCUMENT_BYTES:
+            chunks.append([])
+            sizes[lane] = 0
+        chunks[-1].append(event)
+        sizes[lane] = sizes.get(lane, 0) + size
+    return [outbox_document(chunk, created_at) for chunks in by_lane.values() for chunk in chunks]
+
+
+def _event_bytes(event: dict) -> int:
+    """About what ``event`` takes in its outbox document (the nested form, written before: its BSON size)."""
+    if "body" in event:
+        return len(event["body"]) + _EVENT_OVERHEAD_BYTES
+    return len(bson.encode(event))
 
 
 def outbox_events(db, match: dict | None = None) -> list[dict]:

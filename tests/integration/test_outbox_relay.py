@@ -283,3 +283,18 @@ def test_a_relay_that_paused_past_its_lease_stores_nothing_once_another_took_ove
         paused.stop()
         successor.stop()
     assert set(rig.delivered()) == set(rig.committed)
+
+
+def test_a_transaction_emitting_more_than_a_document_can_hold_commits_and_its_events_go_out_in_order(rig):
+    """A provider change that enters a couple of thousand shortlists emits more than MongoDB's 16 MiB document
+    limit; its lane's events are split over several documents of the one transaction, read back in emit order."""
+    filler = "x" * 8_000  # about a shortlist event's size
+    events = [rig.event(seq) for seq in range(2_200)]
+    for event in events:
+        event["body"] = event["body"][:-1] + f',"filler":"{filler}"}}'
+    with rig.client.start_session() as session, session.start_transaction():
+        rig.commit(events, session=session)
+    documents = list(rig.db[segment_name()].find({}, {"count": 1}))
+    assert len(documents) >= 3 and sum(doc["count"] for doc in documents) == 2_200
+    assert rig.publish_once(batch_size=500) == 2_200
+    assert rig.delivered() == rig.committed
