@@ -21,10 +21,11 @@ the flood's requests queue in the large lane's queue, served by the large lane's
 goes to the one small-lane queue that both processes serve. What the lanes still share is billing's one database
 server.
 
-Billing's scheduled invoice run (at start-up, then hourly, over every tenant) is off in the benchmark's processes:
-a start-up run of a process at a low CPU weight on a loaded machine could come late, once a phase's accounts exist,
-and close their periods before their items arrive (the flow's own run then issues nothing). Each flow's run is the
-operator's on-demand run for its tenant, as before.
+Billing's timers fire at start-up (the invoice run over every tenant): each phase's accounts are made after its
+processes answered, each in its own lane (a ping in the large lane is answered by the large lane's process only: a
+process at a low CPU weight on a loaded machine starts late), so no start-up run closes them before their items
+arrive, and the accounts of the phases before are removed before the processes of the last phase start, so their
+start-up run has nothing to do.
 """
 
 from __future__ import annotations
@@ -273,12 +274,12 @@ def phase(driver: Driver, db, name: str, args, bar: Progress, flood: bool, proce
 
 
 def billing_env(amqp_uri: str, mongo_uri: str, outbox_poll_seconds: float) -> dict[str, str]:
-    """A ``tasklinkr run billing`` process on the benchmark's vhost and database, without its scheduled invoice run."""
+    """A ``tasklinkr run billing`` process on the benchmark's vhost and database, its scheduled runs an hour apart
+    (the first at start-up)."""
     return {**os.environ, "TASKLINKR_AMQP_URI": amqp_uri, "TASKLINKR_MONGO_URI": mongo_uri,
             "TASKLINKR_BILLING_MONGO_DATABASE": DATABASE, "TASKLINKR_METRICS_PORT": "off",
             "TASKLINKR_LOG_LEVEL": "WARNING", "TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
-            "TASKLINKR_OUTBOX_POLL_SECONDS": str(outbox_poll_seconds),
-            "TASKLINKR_BILLING_INVOICE_RUN_INTERVAL_SECONDS": "off"}
+            "TASKLINKR_OUTBOX_POLL_SECONDS": str(outbox_poll_seconds)}
 
 
 def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
@@ -303,6 +304,7 @@ def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
         for lane in processes.values():
             if not driver.ping(lane):
                 raise RuntimeError(f"billing does not answer; see {[str(p) for p in services.logs.values()]}")
+        time.sleep(3)  # the start-up invoice run of every process is over before accounts are made
         bar.update(task, total=1, completed=1)
 
     lanes = {lane: services.start("billing", lane, lane, args.resources[lane]) for lane in (SMALL, LARGE)}
@@ -321,7 +323,9 @@ def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
     report["flood_with_lanes"] = phase(driver, db, "flood, lanes on", args, bar, True, processes, amqp_uri)
     for process in lanes.values():
         stop(process)
-    db.accounts.delete_many({})  # the accounts of the flows before are done with
+    # The accounts of the flows before are done with; left due, the new processes' start-up run would invoice (or
+    # close) every one of them while the last phase runs.
+    db.accounts.delete_many({})
     unsplit = [services.start("billing", SMALL, f"smb-{n}", lane_kit.UNSPLIT) for n in (1, 2)]
     answering(dict.fromkeys(unsplit, SMALL))
     driver.lanes_on = False
