@@ -114,7 +114,7 @@ class ResilientRpc(Rpc):
             super().setup()
 
     def stop(self):
-        if self.serving:
+        if getattr(self, "serving", False):
             super().stop()
 
     def handle_message(self, body, message):
