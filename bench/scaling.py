@@ -7,8 +7,8 @@ SecantusDB servers, with real service processes (``tasklinkr run <service> --lan
   ``matches.proposed.v1`` (counted on a bench queue on matching's exchange), with a realistic market loaded into
   matching's database (``tests/unit/matching/population.py``); one worker, then a second one on the same queues.
 - **billing**: approved billable items (time entries, as ``bench/billing.py`` makes them) of accounts whose period
-  has ended, billed by invoice runs asked for over billing's RPC queue, one call per tenant all at once (the queue
-  every lane's replica serves; the workers run ``--lane enterprise``, the accounts' lane); counted as
+  has ended, billed by invoice runs asked for over billing's RPC queue of the accounts' lane, one call per tenant all
+  at once (the workers run ``--lane enterprise``, the accounts' lane, and serve that lane's RPC queue); counted as
   ``invoice.issued.v1`` events on a bench queue, every invoice carrying its period's items as lines. Each run gets a
   fresh database server with the same accounts and items, so one and two workers bill the same backlog.
 
@@ -79,6 +79,7 @@ from bench.matching import collect, collect_after, load_providers, matching_env,
 from services.billing import repository
 from shared.runtime import topology
 from shared.runtime.persistence import ensure_platform_indexes
+from shared.runtime.rpc import lane_routing_prefix, rpc_queue_name
 from tests.support.infra import local_vhost
 
 MATCHING_LANE, BILLING_LANE = "smb", "enterprise"
@@ -324,7 +325,8 @@ def billing_run(amqp_uri: str, issued: str, count: int, args, bar: Progress, lab
                           TASKLINKR_BILLING_INVOICE_RUN_INTERVAL_SECONDS=str(7 * 86400),
                           TASKLINKR_BILLING_OVERDUE_INTERVAL_SECONDS=str(7 * 86400))
         workers = [start_service(stack, "billing", BILLING_LANE, env, f"scaling-billing-{n + 1}") for n in range(count)]
-        wait_ready(amqp_uri, "rpc-billing", workers, bar, f"{label}: starting {count} worker(s)")
+        wait_ready(amqp_uri, rpc_queue_name("billing", BILLING_LANE), workers, bar,
+                   f"{label}: starting {count} worker(s)")
         time.sleep(2)
         task = bar.add_task(f"{label}: loading the items", total=None)
         first_of_last_month = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).replace(day=1)
@@ -333,7 +335,8 @@ def billing_run(amqp_uri: str, issued: str, count: int, args, bar: Progress, lab
         broker = broker_pid(amqp_uri)
         broker_idle = idle_cores(broker)
         tenants = [hex_id("ten", t) for t in range(args.tenants)]
-        with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri}, timeout=1800) as proxy, \
+        with ServiceRpcProxy(lane_routing_prefix("billing", BILLING_LANE), {"AMQP_URI": amqp_uri},
+                             timeout=1800) as proxy, \
                 Meter(groups(workers, database, broker)) as meter:
             started = time.perf_counter()
             invoices, deferred, calls = ask_invoice_runs(proxy, tenants)
