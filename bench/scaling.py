@@ -363,7 +363,7 @@ def matching(args, bar: Progress) -> dict:
         wait_ready(amqp_uri, posting_queue(FOLLOWER_LANE), [follower], bar,
                    f"a matching process of lane {FOLLOWER_LANE}: rebuilding its index", b"matching index rebuilt",
                    ["scaling-matching-follower"])
-        report["follower_runs"] = [measure(f"matching x1 beside a {FOLLOWER_LANE} process",
+        report["follower_runs"] = [measure(f"matching x1 beside a process of lane {FOLLOWER_LANE}",
                                            {FOLLOWER: [follower.pid]})]
         stop(follower)
         add_worker()

@@ -258,6 +258,7 @@ class OutboxRelay:
         self._inflight_events = 0
         self._renewed_at = 0.0
         self._held_elsewhere_until = 0.0  # (monotonic) the lease another relay holds is not asked for before then
+        self._caught_up = False  # the last pass read the stream to its end and had all it read confirmed
         self._dropped_at = 0.0
         self._legacy_scanned = False
         self._prepared_at = 0.0
@@ -319,8 +320,10 @@ class OutboxRelay:
 
     def export_backlog(self) -> None:
         """Set the backlog gauges of this service's lane; they keep their last values while the database is away.
-        Only the lane's lease holder counts (the count reads every segment, and every replica runs a relay of each
-        lane): the others drop their series, so a replica that held the lease before shows no stale figure."""
+        Only the lane's lease holder exports them (every replica runs its lanes' relays): the others drop their
+        series, so a replica that held the lease before shows no stale figure. The holder counts (reading every
+        segment) only when its last pass did not end caught up, with the stream read to its end and all it read
+        confirmed: then nothing is pending, as the count would say of a quiet outbox."""
         self._exported_at = time.monotonic()
         if self.token is None:
             for gauge in (metrics.OUTBOX_BACKLOG, metrics.OUTBOX_OLDEST_PENDING_AGE):
@@ -328,8 +331,10 @@ class OutboxRelay:
                     gauge.remove(self.service, self.lane)
             return
         try:
-            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(self.backlog())
-            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(self.oldest_pending_age())
+            caught_up = self._caught_up
+            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(0 if caught_up else self.backlog())
+            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(
+                0.0 if caught_up else self.oldest_pending_age())
         except PyMongoError as exc:
             log.warning("outbox backlog of %s (lane %s) unknown: %s", self.service, self.lane, exc)
 
@@ -378,6 +383,7 @@ class OutboxRelay:
         self._held_elsewhere_until = time.monotonic() + min(max(left, 0.0), self.lease_seconds)
 
     def _forget(self) -> None:
+        self._caught_up = False
         self._close_stream()
         self._inflight.clear()
         self._inflight_events = 0
@@ -488,6 +494,7 @@ class OutboxRelay:
     def publish_pending(self) -> int:
         """Publish what the outbox's stream holds until it holds nothing more that can go now. Returns how many
         events were published (confirmed and routed)."""
+        self._caught_up = False
         if self._stream is None:
             self._open_stream()
         published = 0
@@ -500,6 +507,7 @@ class OutboxRelay:
                 if not batch:
                     if not read and not self._inflight:
                         self._store_idle(quiet_since)
+                        self._caught_up = True
                     if not read:
                         break
                     continue
