@@ -491,7 +491,8 @@ def split_by_batch(report: dict) -> dict[str, dict[str, float]]:
         costs = mean_cost(report["small_batch_runs"])
         for name in (WORKERS, DATABASE, BROKER):
             if name in one and name in costs:
-                per_batch = max(0.0, (costs[name] - one[name]) / (1 / small - 1 / sized))
+                # within [0, all of it]: the two runs are short and the machine shared, so noise can say less
+                per_batch = min(max(0.0, (costs[name] - one[name]) / (1 / small - 1 / sized)), one[name] * sized)
                 split[name] = {"per_event": round(one[name] - per_batch / sized, 3), "per_batch": round(per_batch, 3)}
     return split
 

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 DUE_SCAN = 100_000
 # A batch's transaction holds every item of its accounts: several at once in one process only share its CPU and the
 # database's, and under load each ran past its time budget and was deferred, its work thrown away, again and again
-# (`make bench-scaling --contracts 2000`: 108 batches deferred with one worker, 220 with two, ten runs asked at once
+# (`make bench-scaling --contracts 2000`: 109 batches deferred with one worker, 220 with two, ten runs asked at once
 # per worker). The runs of a process (RPC calls, its timer) take turns, a batch at a time.
 ISSUING = threading.Semaphore(1)
 

@@ -37,8 +37,9 @@ lane and per aggregate alike. Guarantees and why:
   snapshot holding a later event holds the earlier one).
 - One relay per lane at a time: replicas compete for the lane's lease; each takeover raises its fencing token, and
   a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing. A
-  relay that found the lease held asks again only once the expiry it read has passed, and only the holder counts
-  the lane's backlog for the gauges: a second replica adds no database work of its relay.
+  relay that found the lease held asks again only once the expiry it read has passed, and only the holder exports
+  the lane's backlog gauges (counting only when its last pass did not end caught up): a second replica adds no
+  database work of its relay.
 - The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
   ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
   and not retried.
