@@ -9,8 +9,9 @@
    service. Publish lag = broker confirm - the event's commit time. Targets: p99 lag < 1 s, and the outbox's size
    bounded (never above what segment + retention can hold at that rate, and all published at the end).
 
-The sustained run uses 5 s segments dropped 5 s after the relay passed them (production: 60 s and
-``TASKLINKR_OUTBOX_RETENTION_SECONDS``, at least 90 s), so that segments come and go within the minute.
+The sustained run uses 5 s segments (made ahead by the relay, as a service's relay makes its 60 s ones) dropped 5 s
+after the relay passed them (production: ``TASKLINKR_OUTBOX_RETENTION_SECONDS``, at least 90 s), so that segments come
+and go within the minute. It also reports where the relay's time went (``RELAY_CALLS``: wall time of its calls).
 Figures go to bench-results/relay.json and relay.md. Ends with ``targets met: N of M``; exits 1 when one is missed.
 """
 
@@ -24,6 +25,7 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
@@ -58,6 +60,17 @@ SECONDS = float(os.environ.get("BENCH_RELAY_SECONDS", "60"))
 SEGMENT = 5
 RETENTION = 5.0
 DATABASE = "bench_relay"
+# Where the relay's time goes in the sustained run: (label, object path on the relay, method). Wall time of each call;
+# the stream read runs while a batch is out at the broker, so the rows overlap and do not add up to the run.
+RELAY_CALLS = (
+    ("idle: waiting for a wake-up or the poll interval", "_wake", "get"),
+    ("reading the stream (a read that finds nothing awaits 50 ms)", "", "_read"),
+    ("publishing batches (writing, then waiting for confirms)", "_publisher", "publish"),
+    ("  of which waiting for the confirms", "_publisher", "_await_confirms"),
+    ("storing the position", "", "_store_position"),
+    ("dropping passed segments, making the next ones", "", "_drop_passed"),
+    ("exporting the backlog gauges", "", "export_backlog"),
+)
 
 
 def envelopes(n: int, first: int = 0) -> list[dict]:
@@ -86,7 +99,33 @@ def relay_for(amqp_uri: str, db, **options) -> OutboxRelay:
     # Each drain is a fresh relay taking over the last one's lease (and position), not a competing replica.
     db.relay_lease.update_many({}, {"$set": {"expires_at": datetime(2000, 1, 1, tzinfo=UTC)}})
     assert relay.acquire_lease()
+    # Connected before it is timed, as a running service's relay is (and as the per-message publisher is).
+    relay._publisher._ensure_channel()
     return relay
+
+
+def clock_calls(relay: OutboxRelay) -> dict[str, list[float]]:
+    """Wrap the relay's calls named in ``RELAY_CALLS``; each label gets [calls, total seconds, longest seconds]."""
+    clocks: dict[str, list[float]] = {}
+    for label, path, name in RELAY_CALLS:
+        owner = getattr(relay, path) if path else relay
+        clocks[label] = clock = [0, 0.0, 0.0]
+        setattr(owner, name, _clocked(getattr(owner, name), clock))
+    return clocks
+
+
+def _clocked(call, clock: list[float]):
+    @functools.wraps(call)
+    def clocked(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            took = time.perf_counter() - started
+            clock[0] += 1
+            clock[1] += took
+            clock[2] = max(clock[2], took)
+    return clocked
 
 
 def drain(amqp_uri: str, db, events: list[dict], tx_events: int) -> float:
@@ -125,8 +164,10 @@ def produce(uri: str, rate: float, seconds: float, tx_events: int) -> None:
 
 
 def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
-    relay = relay_for(amqp_uri, db, poll_seconds=0.05, retention_seconds=RETENTION, drop_grace=RETENTION)
+    relay = relay_for(amqp_uri, db, poll_seconds=0.05, retention_seconds=RETENTION, drop_grace=RETENTION,
+                      segment_seconds=SEGMENT)
     relay.publish_pending()
+    clocks = clock_calls(relay)
     lags: list[float] = []
     publish = relay._publish_batch
 
@@ -139,6 +180,7 @@ def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
 
     relay._publish_batch = measured
     runner = eventlet.spawn(relay.run)
+    started = time.monotonic()
     producer = subprocess.Popen([sys.executable, "-m", "bench.relay", "produce", uri, str(rate), str(SECONDS),
                                  str(TX_EVENTS)], stdout=subprocess.PIPE, text=True)
     sizes: list[int] = []
@@ -152,6 +194,7 @@ def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
     while len(lags) < committed and time.monotonic() < deadline:
         eventlet.sleep(0.2)
     caught_up = time.monotonic() - (deadline - 30)
+    ran = time.monotonic() - started
     relay.stop()
     runner.wait()
     lags.sort()
@@ -163,7 +206,9 @@ def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
         "lag_p99_s": lags[int(len(lags) * 0.99)] if lags else None,
         "lag_max_s": lags[-1] if lags else None,
         "outbox_size_max": max(sizes), "outbox_size_last": sizes[-1], "outbox_size_bound": bound,
-        "outbox_sizes": sizes, "pending_at_end": pending_count(db),
+        "outbox_sizes": sizes, "pending_at_end": pending_count(db), "relay_ran_s": round(ran, 1),
+        "relay_time": [{"call": label, "calls": int(calls), "total_s": round(total, 2),
+                        "longest_ms": round(1000 * most, 1)} for label, (calls, total, most) in clocks.items()],
     }
 
 
@@ -181,17 +226,23 @@ def main() -> None:
             events = envelopes(N)
             results: dict = {"events": N, "rounds": ROUNDS, "tx_events": TX_EVENTS, "per_message": [],
                              "relay": [], "relay_single_event_tx": [], "round_ratios": []}
+
+            def emptied(measure, *args) -> float:
+                """``measure(*args)`` publishing into the empty sink queue: each measurement finds the broker as the
+                others do (not holding the previous one's 5,000 persistent messages)."""
+                with Connection(amqp_uri) as connection:
+                    sink(connection.channel()).purge()
+                return measure(*args)
+
             for _ in range(ROUNDS):
-                baseline = N / per_message(amqp_uri, events)
-                rate = N / drain(amqp_uri, db, events, TX_EVENTS)
-                single = N / drain(amqp_uri, db, events, 1)
+                baseline = N / emptied(per_message, amqp_uri, events)
+                rate = N / emptied(drain, amqp_uri, db, events, TX_EVENTS)
+                single = N / emptied(drain, amqp_uri, db, events, 1)
                 results["per_message"].append(baseline)
                 results["relay"].append(rate)
                 results["relay_single_event_tx"].append(single)
                 results["round_ratios"].append(rate / baseline)
-                with Connection(amqp_uri) as connection:
-                    sink(connection.channel()).purge()
-            results["sustained"] = sustained(amqp_uri, uri, db, 2 * statistics.median(results["per_message"]))
+            results["sustained"] = emptied(sustained, amqp_uri, uri, db, 2 * statistics.median(results["per_message"]))
             with Connection(amqp_uri) as connection:
                 sink(connection.channel()).purge()
     finally:
@@ -226,7 +277,13 @@ def report(results: dict) -> None:
               f"{s['committed']:,} committed, {s['published']:,} published; publish lag p50 {s['lag_p50_s']:.3f} s, "
               f"p99 {s['lag_p99_s']:.3f} s, max {s['lag_max_s']:.3f} s; outbox size max {s['outbox_size_max']:,}, "
               f"last {s['outbox_size_last']:,} (bound {s['outbox_size_bound']:,}); caught up "
-              f"{s['caught_up_after_producers_stopped_s']:.1f} s after the producers stopped.", ""]
+              f"{s['caught_up_after_producers_stopped_s']:.1f} s after the producers stopped.", "",
+              f"Where the relay's {s['relay_ran_s']:.0f} s went (wall time of its calls; the stream read overlaps "
+              "publishing):", "", "| call | calls | total | mean | longest |", "|---|---|---|---|---|"]
+    lines += [f"| {row['call']} | {row['calls']:,} | {row['total_s']:.2f} s | "
+              f"{1000 * row['total_s'] / max(row['calls'], 1):.1f} ms | {row['longest_ms']:.0f} ms |"
+              for row in s["relay_time"]]
+    lines += [""]
     lines += [f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in targets]
     lines += ["", f"targets met: {met} of {len(targets)}"]
     text = "\n".join(lines)

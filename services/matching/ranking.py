@@ -72,7 +72,7 @@ def _enough_overlap(min_hours: int, business_hours: geography.BusinessHours) -> 
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """A posting's ranking: the best row (index, score units) of each of the best ``k`` providers in order, and how
-    many rows were eligible."""
+    many rows were eligible: ``eligible_rows`` (ascending row numbers) with their ``eligible_units``."""
 
     top: list[tuple[int, int]]
     eligible: int
@@ -811,10 +811,10 @@ class MatchIndex:
     def position(self, ranked: Ranked, row_index: int) -> int | None:
         """1-based place a row gives its provider among all eligible providers, each ranked by its best row (None
         when the row is not eligible)."""
-        where = np.flatnonzero(ranked.eligible_rows == row_index)
-        if len(where) == 0:
+        where = int(np.searchsorted(ranked.eligible_rows, row_index))  # they ascend (``eligible_rows_of``)
+        if where == len(ranked.eligible_rows) or ranked.eligible_rows[where] != row_index:
             return None
-        mine = int(ranked.eligible_units[where[0]])
+        mine = int(ranked.eligible_units[where])
         key = self.sort_key(mine, row_index)
         ahead = set(self.provider[ranked.eligible_rows[ranked.eligible_units > mine]].tolist())
         ahead.update(int(self.provider[t]) for t in ranked.eligible_rows[ranked.eligible_units == mine]
@@ -823,11 +823,15 @@ class MatchIndex:
         return len(ahead) + 1
 
     def eligible_rows_of(self, ranked: Ranked, provider_id: str) -> list[tuple[int, int]]:
-        """A provider's eligible rows (index, score units), best first."""
+        """A provider's eligible rows (index, score units), best first.
+
+        ``ranked.eligible_rows`` ascend (a market's rows are in row order) and a provider's rows are consecutive:
+        its eligible ones are one slice, found by binary search rather than by comparing every eligible row (a
+        shortlist's firms ask this for each, on markets of tens of thousands of rows)."""
         rows = self.rows_of(provider_id)
-        mine = (ranked.eligible_rows >= rows.start) & (ranked.eligible_rows < rows.stop)
-        found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[mine], ranked.eligible_units[mine],
-                                                   strict=True)]
+        start, stop = np.searchsorted(ranked.eligible_rows, (rows.start, rows.stop))
+        found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[start:stop].tolist(),
+                                                   ranked.eligible_units[start:stop].tolist(), strict=True)]
         return sorted(found, key=lambda item: self.sort_key(item[1], item[0]))
 
 

@@ -98,6 +98,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease, one per lane; one replica relays a lane at a time.",
             True, float),
     Setting(
+        "outbox_position_interval_seconds",
+        0.25,
+        "How often, at most, a publishing relay stores its stream position (one database write); a longer interval "
+        "only means more events published again after a crash (consumers deduplicate).",
+        per_service=True,
+        cast=float,
+    ),
+    Setting(
         "outbox_retention_seconds",
         600,
         "How long after every lane's relay passed an outbox segment (a minute of events) it is dropped whole "
@@ -274,6 +282,7 @@ def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:
         "OUTBOX_POLL_SECONDS": value("outbox_poll_seconds"),
         "OUTBOX_BATCH_SIZE": value("outbox_batch_size"),
         "OUTBOX_LEASE_SECONDS": value("outbox_lease_seconds"),
+        "OUTBOX_POSITION_INTERVAL_SECONDS": value("outbox_position_interval_seconds"),
         "OUTBOX_RETENTION_SECONDS": value("outbox_retention_seconds"),
         "INBOX_RETENTION_SECONDS": value("inbox_retention_seconds"),
         "RETRY_DELAYS_SECONDS": value("retry_delays"),

@@ -18,7 +18,9 @@ lane and per aggregate alike. Guarantees and why:
 - Never lost: a relay's position is its stream's resume token, stored (in its lane's lease document, fenced by the
   lease's token) only once every event up to it was confirmed and routed (publisher confirms, ``mandatory``). A
   crash anywhere before that store restarts the stream from the previous position: the events after it are
-  published again (at-least-once; consumers deduplicate by event id). One write per published batch, none per event.
+  published again (at-least-once; consumers deduplicate by event id). No write per event, and at most one per
+  ``position_interval`` while publishing (and before a drop, when idle, at a stop): a position stored less often
+  only means more events published again after a crash.
 - In order per aggregate: changes are taken in stream order; a batch carries at most one event per aggregate
   (subject), the earliest unconfirmed one; a later event of an aggregate whose event was refused waits for it.
 - One full queue holds up only its own aggregates: a nacked event, or one returned (``mandatory``) whose type has
@@ -38,8 +40,8 @@ lane and per aggregate alike. Guarantees and why:
 - One relay per lane at a time: replicas compete for the lane's lease; each takeover raises its fencing token, and
   a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing. A
   relay that found the lease held asks again only once the expiry it read has passed, and only the holder exports
-  the lane's backlog gauges (counting only when its last pass did not end caught up): a second replica adds no
-  database work of its relay.
+  the lane's backlog gauges (from its window, or counted when that does not hold the whole backlog): a second
+  replica adds no database work of its relay.
 - The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
   ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
   and not retried.
@@ -60,6 +62,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import eventlet
 import pymongo
@@ -70,6 +73,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database as MongoDatabase
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
+from shared.runtime import envelope as envelopes
 from shared.runtime import metrics
 from shared.runtime.batchpublish import ACKED, NACKED, RETURNED, BatchPublisher, ConfirmTimeout, Outgoing
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
@@ -92,6 +96,13 @@ SEGMENT_SECONDS = 60
 # How often an idle relay stores its position and exports its backlog gauges: each is a few database calls per
 # relay, and a process of every lane runs one relay per lane.
 IDLE_CHORE_SECONDS = 5.0
+# How often, at most, a publishing relay stores its position (``TASKLINKR_OUTBOX_POSITION_INTERVAL_SECONDS``). Under a
+# trickle of commits a store per (small) batch was the relay's main database write and much of an event's wait; a
+# position stored less often only means more events published again after a crash, which consumers deduplicate.
+POSITION_INTERVAL_SECONDS = 0.25
+# The longest a stopping relay waits to store its position: a service stopping must not hang on a database that is
+# gone (not storing it means publishing again, never losing).
+STOP_STORE_TIMEOUT_SECONDS = 2.0
 # A segment is dropped only this long after the relay's position passed its end: longer than a transaction can stay
 # open (60 s on SecantusDB and MongoDB by default) plus clock skew between replicas, so nothing commits into it after.
 DROP_GRACE_SECONDS = 90.0
@@ -111,8 +122,10 @@ def lease_id(lane: str) -> str:
 
 
 def lane_documents(lane: str, field_prefix: str = "") -> dict:
-    """The filter of outbox documents a lane's relay reads: its lane's, and those written before lanes (no lane)."""
-    return {"$or": [{f"{field_prefix}lane": Lane(lane).value}, {f"{field_prefix}lane": {"$exists": False}}]}
+    """The filter of outbox documents a lane's relay reads: its lane's, and those written before lanes (no lane:
+    ``None`` matches a missing field). One ``$in`` on ``lane``, which a segment's ``lane`` index answers (an ``$or``
+    with ``$exists`` made the embedded server read the whole segment)."""
+    return {f"{field_prefix}lane": {"$in": [Lane(lane).value, None]}}
 
 
 def stream_match(lane: str) -> list[dict]:
@@ -123,8 +136,51 @@ def stream_match(lane: str) -> list[dict]:
 def event_lane(event: dict) -> str:
     """The lane an outbox event travels in: its envelope's; one written before lanes, or naming a lane this release
     does not know, travels in the default lane (as consumers take it, ``shared.runtime.messaging``)."""
-    lane = (event.get("envelope") or {}).get("lane")
+    lane = event.get("lane") if "body" in event else (event.get("envelope") or {}).get("lane")
     return lane if lane in LANES else DEFAULT_LANE.value
+
+
+def outbox_event(envelope: dict, routing_key: str) -> dict:
+    """An emitted event as the outbox keeps it: the envelope as the JSON text the relay publishes (``body``), with
+    what the relay decides by beside it (id, routing key, subject, tenant, lane) and its AMQP headers.
+
+    One string rather than the nested envelope: the database decodes every outbox document once per change stream
+    that reads the oplog (each process follows several) and in every scan of a segment, and a string decodes in a
+    fraction of the time of the document it holds (an outbox document of 30 shortlists: 1.2 ms of the embedded
+    server's CPU to insert instead of 5, a scan 9x cheaper); the relay no longer encodes it either. An envelope
+    that JSON cannot carry fails the transaction that emits it, not the relay afterwards. Documents of the nested
+    form (``envelope``, written before) are read as ever (``event_subject``, ``event_body``, ``readable``)."""
+    return {
+        "event_id": envelope["id"],
+        "routing_key": routing_key,
+        "subject": envelope.get("subject"),
+        "tenant": envelope.get("tenantid"),
+        "lane": event_lane({"envelope": envelope}),
+        "body": _JSON.encode(envelope),
+        "headers": envelopes.amqp_headers(envelope),
+    }
+
+
+def event_subject(event: dict) -> str | None:
+    """The aggregate an outbox event is about (its envelope's subject)."""
+    return event.get("subject") if "body" in event else event["envelope"].get("subject")
+
+
+def event_tenant(event: dict) -> str | None:
+    return event.get("tenant") if "body" in event else event["envelope"].get("tenantid")
+
+
+def event_body(event: dict) -> bytes:
+    """The AMQP body the relay publishes: the envelope's JSON."""
+    return (event["body"] if "body" in event else _JSON.encode(event["envelope"])).encode()
+
+
+def readable(event: dict) -> dict:
+    """An outbox event with its ``envelope`` decoded (``event_id``, ``routing_key``, ``envelope``, ``headers``)."""
+    if "body" not in event:
+        return event
+    return {"event_id": event["event_id"], "routing_key": event["routing_key"], "envelope": json.loads(event["body"]),
+            "headers": event.get("headers")}
 
 
 class PublishFailed(Exception):
@@ -162,8 +218,9 @@ def segments(db) -> list[str]:
 
 
 def outbox_document(events: list[dict], created_at: datetime) -> dict:
-    """One transaction's events of one lane (each ``event_id``, ``routing_key``, ``envelope``, ``headers``), in emit
-    order, with their ``lane``: what that lane's relay reads. Events of several lanes: ``outbox_documents``."""
+    """One transaction's events of one lane (each ``outbox_event``; or, as written before, ``event_id``,
+    ``routing_key``, ``envelope``, ``headers``), in emit order, with their ``lane``: what that lane's relay reads.
+    Events of several lanes: ``outbox_documents``."""
     lanes = {event_lane(event) for event in events}
     if len(lanes) != 1:
         raise ValueError(f"an outbox document holds the events of one lane, not {sorted(lanes) or 'none'}")
@@ -182,7 +239,8 @@ def outbox_documents(events: list[dict], created_at: datetime) -> list[dict]:
 def outbox_events(db, match: dict | None = None) -> list[dict]:
     """The events still in the outbox (published or not), oldest segment first, each ``event_id``, ``routing_key``,
     ``envelope``, ``headers``; ``match`` keeps those whose dotted fields equal its values (``{"routing_key": ...}``)."""
-    found = [event for name in segments(db) for doc in db[name].find({}).sort("_id", 1) for event in doc["events"]]
+    found = [readable(event) for name in segments(db) for doc in db[name].find({}).sort("_id", 1)
+             for event in doc["events"]]
     found += [_event(doc) for doc in db[LEGACY_OUTBOX].find({"status": "pending"}).sort("_id", 1)]
     return [event for event in found if all(_field(event, path) == value for path, value in (match or {}).items())]
 
@@ -191,6 +249,14 @@ def _field(document: dict, path: str):
     for key in path.split("."):
         document = document.get(key) if isinstance(document, dict) else None
     return document
+
+
+class _Position(NamedTuple):
+    """A stream position every event up to which was confirmed: its resume token, the commit time it reached, and
+    the newest outbox document id it passed (None when it passed none)."""
+    token: dict
+    wall: datetime
+    newest: ObjectId | None
 
 
 @dataclass
@@ -209,7 +275,7 @@ def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
     """The longest prefix of ``batch`` with one event per subject, and the rest (for the next batch)."""
     subjects: set = set()
     for position, doc in enumerate(batch):
-        subject = doc["envelope"].get("subject")
+        subject = event_subject(doc)
         if subject in subjects:
             return batch[:position], batch[position:]
         subjects.add(subject)
@@ -231,7 +297,8 @@ class OutboxRelay:
     def __init__(self, *, db: MongoDatabase, amqp_uri: str, service: str, lane: str, poll_seconds: float = 1.0,
                  batch_size: int = 200, lease_seconds: float = 10.0, read_ahead: int = 10_000,
                  operation_timeout: float = OPERATION_TIMEOUT_SECONDS, retention_seconds: float = 600.0,
-                 drop_grace: float = DROP_GRACE_SECONDS):
+                 drop_grace: float = DROP_GRACE_SECONDS, position_interval: float = POSITION_INTERVAL_SECONDS,
+                 segment_seconds: int = SEGMENT_SECONDS):
         self.db = db
         self.amqp_uri = amqp_uri
         self.service = service
@@ -244,6 +311,8 @@ class OutboxRelay:
         self.operation_timeout = operation_timeout
         self.drop_grace = float(drop_grace)
         self.retention_seconds = max(float(retention_seconds), self.drop_grace)
+        self.position_interval = float(position_interval)
+        self.segment_seconds = segment_seconds  # the segments it makes ahead: those its service's writers use
         self.token: int | None = None  # the lease's fencing token when this relay took it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.exchange = Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
@@ -259,12 +328,14 @@ class OutboxRelay:
         self._inflight_events = 0
         self._renewed_at = 0.0
         self._held_elsewhere_until = 0.0  # (monotonic) the lease another relay holds is not asked for before then
-        self._caught_up = False  # the last pass read the stream to its end and had all it read confirmed
         self._dropped_at = 0.0
         self._legacy_scanned = False
         self._prepared_at = 0.0
         self._exported_at = 0.0
         self._stored_idle_at = 0.0
+        self._stored_at = 0.0  # when this relay last stored its position (the first store is never deferred)
+        self._unstored: _Position | None = None  # confirmed, not stored yet (``position_interval``)
+        self._read_to_end = False  # the last read of the stream reached its end, with room in the window
         self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -279,6 +350,7 @@ class OutboxRelay:
     def stop(self) -> None:
         self._running = False
         self.notify()
+        self._store_quietly()  # what was confirmed need not go out again from the next holder
         self._close_stream()
         self._disconnect()
 
@@ -293,7 +365,7 @@ class OutboxRelay:
                 break
             failed: Exception | None = None
             try:
-                if time.monotonic() - self._prepared_at > SEGMENT_SECONDS / 4:
+                if time.monotonic() - self._prepared_at > self.segment_seconds / 4:
                     with pymongo.timeout(self.operation_timeout):
                         self.prepare_segments()
                 if self.acquire_lease():
@@ -306,6 +378,8 @@ class OutboxRelay:
                 log.warning("outbox relay of %s (lane %s) failed, retrying in %.1fs: %s", self.service, self.lane,
                             backoff, exc)
                 self._disconnect()
+                if not isinstance(exc, PyMongoError | LeaseLost):  # the broker failed: keep what it confirmed
+                    self._store_quietly()
                 self._forget()
             # After a failed pass too: a backlog that ages while the broker is away is what operators must see.
             # Not when the database itself failed: asking it again would only wait out its timeout twice more. At
@@ -322,22 +396,37 @@ class OutboxRelay:
     def export_backlog(self) -> None:
         """Set the backlog gauges of this service's lane; they keep their last values while the database is away.
         Only the lane's lease holder exports them (every replica runs its lanes' relays): the others drop their
-        series, so a replica that held the lease before shows no stale figure. The holder counts (reading every
-        segment) only when its last pass did not end caught up, with the stream read to its end and all it read
-        confirmed: then nothing is pending, as the count would say of a quiet outbox."""
+        series, so a replica that held the lease before shows no stale figure, and count nothing. The holder takes
+        them from its window when that holds the whole backlog (``_window_backlog``), otherwise counts in the
+        database: that reads every segment (the embedded server scans each whole, 0.1 ms per document), and the
+        relay publishes nothing meanwhile."""
         self._exported_at = time.monotonic()
         if self.token is None:
             for gauge in (metrics.OUTBOX_BACKLOG, metrics.OUTBOX_OLDEST_PENDING_AGE):
                 with contextlib.suppress(KeyError):  # never exported by this relay
                     gauge.remove(self.service, self.lane)
             return
+        window = self._window_backlog()
         try:
-            caught_up = self._caught_up
-            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(0 if caught_up else self.backlog())
-            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(
-                0.0 if caught_up else self.oldest_pending_age())
+            backlog, age = window if window is not None else (self.backlog(), self.oldest_pending_age())
+            metrics.OUTBOX_BACKLOG.labels(self.service, self.lane).set(backlog)
+            metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service, self.lane).set(age)
         except PyMongoError as exc:
             log.warning("outbox backlog of %s (lane %s) unknown: %s", self.service, self.lane, exc)
+
+    def _window_backlog(self) -> tuple[int, float] | None:
+        """The lane's unpublished events and the age of the oldest, as this relay's window holds them, when that is
+        all of them: it holds the lease and its last read reached the end of the stream with room in the window, so
+        everything committed before that read is either confirmed or in the window. None when the database must
+        count (no stream, a failed pass, a full window, another replica holding the lease)."""
+        if self.token is None or self._stream is None or not self._read_to_end:
+            return None
+        if not self._inflight:
+            return 0, 0.0
+        oldest = self._inflight[0].wall  # the window is in commit order, its head the oldest unconfirmed change
+        if oldest is None:
+            return None
+        return self._inflight_events, max(0.0, (utc_now() - _aware(oldest)).total_seconds())
 
     # -- leadership ------------------------------------------------------------------------------------------
 
@@ -384,10 +473,11 @@ class OutboxRelay:
         self._held_elsewhere_until = time.monotonic() + min(max(left, 0.0), self.lease_seconds)
 
     def _forget(self) -> None:
-        self._caught_up = False
         self._close_stream()
         self._inflight.clear()
         self._inflight_events = 0
+        self._unstored = None
+        self._read_to_end = False
 
     # -- following the stream --------------------------------------------------------------------------------
 
@@ -456,11 +546,12 @@ class OutboxRelay:
         """Read what the stream has now into the in-flight window (up to ``read_ahead`` events), with at most one
         round trip to the server: under a steady trickle of commits every round trip finds something, and reading
         on until one comes back empty would never get to publishing. True if anything was read."""
-        read = False
+        read = self._read_to_end = False
         with pymongo.timeout(self.operation_timeout):
             while self._inflight_events < self.read_ahead:
                 change = self._stream.try_next()
                 if change is None:
+                    self._read_to_end = True
                     break
                 if not self._buffered():
                     self._take(change)
@@ -495,7 +586,6 @@ class OutboxRelay:
     def publish_pending(self) -> int:
         """Publish what the outbox's stream holds until it holds nothing more that can go now. Returns how many
         events were published (confirmed and routed)."""
-        self._caught_up = False
         if self._stream is None:
             self._open_stream()
         published = 0
@@ -508,7 +598,6 @@ class OutboxRelay:
                 if not batch:
                     if not read and not self._inflight:
                         self._store_idle(quiet_since)
-                        self._caught_up = True
                     if not read:
                         break
                     continue
@@ -538,7 +627,7 @@ class OutboxRelay:
             for event in change.events:
                 if event["event_id"] in change.confirmed:
                     continue
-                subject = event["envelope"].get("subject")
+                subject = event_subject(event)
                 if subject in seen:
                     continue
                 seen.add(subject)
@@ -566,13 +655,14 @@ class OutboxRelay:
                           REFUSED_RETRY_SECONDS[1])
             self._refused[event_id] = (time.monotonic() + backoff, backoff)
             log.warning("%s; it stays in the outbox (next try in %.0f s), and later events of %s wait for it",
-                        failure, backoff, event["envelope"].get("subject"))
+                        failure, backoff, event_subject(event))
         metrics.EVENTS_PUBLISHED.labels(self.service, self.lane).inc(len(done))
         return len(done)
 
     def _advance(self) -> None:
-        """Store the position after the longest fully confirmed prefix of what was read, then drop the segments
-        it passed; otherwise keep the lease."""
+        """Take the position after the longest fully confirmed prefix of what was read; store it once
+        ``position_interval`` passed since the last store (otherwise keep the lease), then drop the segments the
+        stored positions passed."""
         token, wall, newest = None, None, None
         while self._inflight and self._inflight[0].left == 0:
             change = self._inflight.popleft()
@@ -581,27 +671,58 @@ class OutboxRelay:
             if change.token is not None:
                 token, wall = change.token, change.wall or utc_now()
         if token is not None:
-            self._store_position(token, wall, newest)
-            self._drop_passed()
+            self._passed(token, wall, newest)
+        if self._unstored is not None and self._store_due():
+            self._store_unstored()
         elif time.monotonic() - self._renewed_at > self.lease_seconds / 3 and not self.acquire_lease():
             raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over")
+        self._drop_passed()
+
+    def _passed(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
+        """Everything up to ``token`` was confirmed: the position to store next (with the newest document passed)."""
+        if self._unstored is not None and self._unstored.newest is not None:
+            newest = self._unstored.newest if newest is None else max(newest, self._unstored.newest)
+        self._unstored = _Position(token, wall, newest)
+
+    def _store_due(self) -> bool:
+        return time.monotonic() - self._stored_at >= self.position_interval
+
+    def _store_unstored(self) -> None:
+        position, self._unstored = self._unstored, None  # a failed store is not retried: it publishes again
+        if position is not None:
+            self._store_position(*position)
+
+    def _store_quietly(self) -> None:
+        """Store the confirmed position not stored yet, if this relay still holds the lease: at a stop and when the
+        broker failed, so the next pass or holder does not publish it all again. A failure is only logged."""
+        if self._unstored is None or self.token is None:
+            return
+        try:
+            with pymongo.timeout(STOP_STORE_TIMEOUT_SECONDS):
+                self._store_unstored()
+        except (PyMongoError, LeaseLost) as exc:
+            log.warning("outbox relay of %s (lane %s) could not store its position; the events after the stored "
+                        "one go out again: %s", self.service, self.lane, exc)
 
     def _store_idle(self, quiet_since: datetime) -> None:
         """Nothing in flight and the stream had nothing more: its current position covers everything committed
-        before ``quiet_since``. Stored now and then (every IDLE_CHORE_SECONDS), so segments are dropped on a quiet
-        outbox too."""
+        before ``quiet_since``. Stored once ``position_interval`` passed when a confirmed position waits to be stored,
+        and every IDLE_CHORE_SECONDS anyway (segments are dropped on a quiet outbox too)."""
         if self._stream is None:
             return
-        token = self._stream.resume_token
-        if token is not None and time.monotonic() - self._stored_idle_at >= IDLE_CHORE_SECONDS:
-            self._stored_idle_at = time.monotonic()
-            self._store_position(token, quiet_since, None)
+        token, now = self._stream.resume_token, time.monotonic()
+        waiting = self._unstored is not None and self._store_due()
+        if token is not None and (waiting or now - self._stored_idle_at >= IDLE_CHORE_SECONDS):
+            self._stored_idle_at = now
+            waited, self._unstored = self._unstored, None
+            self._store_position(token, quiet_since, waited.newest if waited else None)
         self._drop_passed()
 
     def _store_position(self, token: dict, wall: datetime, newest: ObjectId | None) -> None:
-        """The stream position after which events of the lane remain to publish; fenced by the lease's token (one
-        write per published batch, which also extends the lease). Any position stored after a snapshot is past all
-        of it, so the old outbox's pending events of the lane (read in the snapshot) went out before it."""
+        """The stream position after which events of the lane remain to publish; fenced by the lease's token (at
+        most one write per ``position_interval`` while publishing, which also extends the lease). Any position
+        stored after a snapshot is past all of it, so the old outbox's pending events of the lane (read in the
+        snapshot) went out before it."""
         update: dict = {"$set": {"position": token, "position_time": wall,
                                  "expires_at": utc_now() + timedelta(seconds=self.lease_seconds)}}
         if newest is not None:
@@ -617,7 +738,7 @@ class OutboxRelay:
             self._forget()
             raise LeaseLost(f"the outbox relay lease of {self.service} (lane {self.lane}) was taken over; not "
                             "storing its position")
-        self._renewed_at = time.monotonic()
+        self._renewed_at = self._stored_at = time.monotonic()
         if legacy_passed:
             self._legacy_scanned = False
             with pymongo.timeout(self.operation_timeout):
@@ -630,7 +751,7 @@ class OutboxRelay:
 
         Made ahead, by every replica and whatever the broker does: a collection created inside a transaction holds
         up every other writer to it until that transaction ends (the first of each minute would otherwise)."""
-        present = prepare_segments(self.db)
+        present = prepare_segments(self.db, self.segment_seconds)
         self._prepared_at = time.monotonic()
         return present
 
@@ -644,6 +765,7 @@ class OutboxRelay:
         if time.monotonic() - self._dropped_at < 1.0:
             return
         self._dropped_at = time.monotonic()
+        self._store_unstored()  # the drop goes by the stored positions: this relay's is stored first
         with pymongo.timeout(self.operation_timeout):
             present = self.prepare_segments()
             passed = lane_positions(self.db)
@@ -674,9 +796,9 @@ class OutboxRelay:
         self._failure.clear()
         messages = []
         for doc in batch:
-            body, headers = _JSON.encode(doc["envelope"]).encode(), doc.get("headers") or {}
+            body, headers = event_body(doc), doc.get("headers") or {}
             messages.append(Outgoing(self.exchange.name, doc["routing_key"], body, headers, doc["event_id"]))
-            tenant = doc["envelope"].get("tenantid")
+            tenant = event_tenant(doc)
             if tenant:
                 # The tenant's copy: not mandatory, a tenant need not listen; confirmed like the first.
                 messages.append(Outgoing(FEED_EXCHANGE, f"{tenant}.{doc['routing_key']}", body, headers,
@@ -688,7 +810,7 @@ class OutboxRelay:
         confirmed = []
         for doc in batch:
             outcome = next(outcomes)
-            feed = next(outcomes) if doc["envelope"].get("tenantid") else ACKED
+            feed = next(outcomes) if event_tenant(doc) else ACKED
             if outcome == NACKED:
                 metrics.EVENTS_REFUSED.labels(self.service, "nack", self.lane).inc()
                 self._failure[doc["event_id"]] = PublishFailed(f"the broker refused {doc['routing_key']} (nack)")
@@ -696,7 +818,7 @@ class OutboxRelay:
             if feed == NACKED:
                 # Only the tenant's own queues are bound to its feed key: one that refuses (full, and declared to
                 # reject new messages) is its owner's choice, and must not hold up every other event.
-                log.warning("the feed queues of %s refused %s %s", doc["envelope"].get("tenantid"),
+                log.warning("the feed queues of %s refused %s %s", event_tenant(doc),
                             doc["routing_key"], doc["event_id"])
             if outcome == RETURNED and doc["routing_key"] in self.subscribed_types:
                 # Someone is declared to consume it, so its queue must exist: keep it until the topology does.
@@ -727,13 +849,19 @@ class OutboxRelay:
             return -1
 
 
-def prepare_segments(db) -> list[str]:
-    """Create the current and the next segment if missing; returns the segments present before."""
+def prepare_segments(db, seconds: int = SEGMENT_SECONDS) -> list[str]:
+    """Create the current and the next segment (of ``seconds``) if missing, each with an index on ``lane`` (what
+    a lane's start-up scan and the drop's look for a lane's documents ask for); returns the segments present
+    before. The index costs a writer nothing measurable (300 inserts: 0.59 s with it, 0.62 s without)."""
     present = segments(db)
     now = utc_now()
-    for name in {segment_name(now), segment_name(now + timedelta(seconds=SEGMENT_SECONDS))} - set(present):
-        with contextlib.suppress(CollectionInvalid, OperationFailure):  # a writer made it meanwhile
+    for name in {segment_name(now, seconds), segment_name(now + timedelta(seconds=seconds), seconds)} - set(present):
+        try:
             db.create_collection(name)
+        except (CollectionInvalid, OperationFailure):
+            continue  # a writer made it meanwhile, without the index: looking in it reads it whole, only slower
+        with contextlib.suppress(OperationFailure):  # the index only makes looking in it faster
+            db[name].create_index("lane")
     return present
 
 

@@ -34,7 +34,15 @@ from pymongo.write_concern import WriteConcern
 from shared.runtime import envelope as envelopes
 from shared.runtime.inbox import APPLIED_EVENTS, claim_id
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
-from shared.runtime.outbox import OutboxRelay, event_lane, outbox_documents, prepare_segments, segment_name
+from shared.runtime.outbox import (
+    POSITION_INTERVAL_SECONDS,
+    OutboxRelay,
+    event_lane,
+    outbox_documents,
+    outbox_event,
+    prepare_segments,
+    segment_name,
+)
 from shared.runtime.tracing import CORRELATION_KEY, handled_event
 from shared.vocabulary.errors import OutcomeUnknown, Unavailable
 from shared.vocabulary.terms import known_lanes
@@ -116,12 +124,8 @@ class UnitOfWork:
                                  data=event["data"], lane=event["lane"], tenant=event.get("tenant"),
                                  correlation_id=self.correlation_id, causation_id=self.causation_id,
                                  time=event.get("time")) for event in events]
-        self._unwritten.extend({
-            "event_id": envelope["id"],
-            "routing_key": event["routing_key"],
-            "envelope": envelope,
-            "headers": envelopes.amqp_headers(envelope),
-        } for event, envelope in zip(events, built, strict=True))
+        self._unwritten.extend(outbox_event(envelope, event["routing_key"])
+                               for event, envelope in zip(events, built, strict=True))
         self.emitted.extend(built)
         return built
 
@@ -371,6 +375,7 @@ class Database(DependencyProvider):
             poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
             batch_size=int(config.get("OUTBOX_BATCH_SIZE", 200)),
             lease_seconds=float(config.get("OUTBOX_LEASE_SECONDS", 10.0)),
+            position_interval=float(config.get("OUTBOX_POSITION_INTERVAL_SECONDS", POSITION_INTERVAL_SECONDS)),
             retention_seconds=float(config.get("OUTBOX_RETENTION_SECONDS") or DEFAULT_OUTBOX_RETENTION_SECONDS),
         ) for lane in known_lanes(config.get("LANES"))}
         # Before the first handler can commit: a transaction that had to create its outbox segment would hold up

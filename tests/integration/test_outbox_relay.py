@@ -21,6 +21,7 @@ from shared.runtime.outbox import (
     LeaseLost,
     OutboxRelay,
     PublishFailed,
+    event_subject,
     outbox_document,
     outbox_size,
     pending_count,
@@ -64,7 +65,7 @@ def test_a_transaction_that_took_its_id_first_and_committed_last_is_published_af
 
 
 def test_a_relay_that_dies_before_storing_its_position_is_followed_by_one_that_publishes_again(rig):
-    relay = rig.relay(batch_size=10)
+    relay = rig.relay(batch_size=10, position_interval=0)  # it stores its position after every batch
     relay.publish_pending()
     rig.commit_each(range(25))
     with pytest.raises(RuntimeError):
@@ -79,6 +80,25 @@ def test_a_relay_that_dies_before_storing_its_position_is_followed_by_one_that_p
     delivered = rig.delivered()
     assert delivered == rig.committed[:20] + rig.committed[10:]  # at-least-once: nothing lost, order kept
     assert pending_count(rig.db) == 0
+
+
+def test_a_position_stored_less_often_means_more_published_again_after_a_crash_and_nothing_after_a_stop(rig):
+    relay = rig.relay(batch_size=10, position_interval=60)
+    relay.publish_pending()  # following the stream from here: its first store
+    rig.commit_each(range(25))
+    assert relay.publish_pending() == 25  # three batches confirmed, their position not stored yet (60 s)
+    assert pending_count(rig.db) == 25
+    relay._disconnect()  # it dies: no stop, no store
+    rig.db.relay_lease.update_one({}, {"$set": {"expires_at": utc_now() - timedelta(seconds=1)}})
+    successor = rig.relay(batch_size=10, position_interval=60)
+    try:
+        assert successor.publish_pending() == 25  # everything after the stored position goes out again
+    finally:
+        successor.stop()  # a stop stores the position it reached
+    assert pending_count(rig.db) == 0
+    rig.db.relay_lease.update_one({}, {"$set": {"expires_at": utc_now() - timedelta(seconds=1)}})
+    assert rig.publish_once(batch_size=10) == 0  # from the position stored at the stop: nothing again
+    assert rig.delivered() == rig.committed + rig.committed  # at-least-once, each copy in commit order
 
 
 def test_a_backlog_larger_than_the_read_window_goes_out_complete_and_oldest_first(rig):
@@ -135,9 +155,7 @@ def test_a_tenant_queue_that_refuses_its_copies_never_holds_up_the_services_even
         full(connection.channel()).declare()
     try:
         for seq in range(5):
-            event = rig.event(seq)
-            event["envelope"]["tenantid"] = tenant
-            rig.commit([event])
+            rig.commit([rig.event(seq, tenant=tenant, nested=seq % 2 == 1)])  # either form: its copy too
         relay = rig.relay(batch_size=100)
         try:
             assert relay.publish_pending() == 5  # not stuck on the nacked copies
@@ -157,7 +175,7 @@ def test_a_batch_carries_one_event_per_aggregate_and_every_event_still_goes_out_
     publish, batches = relay._publish_batch, []
 
     def recording(batch):
-        batches.append([doc["envelope"]["subject"] for doc in batch])
+        batches.append([event_subject(doc) for doc in batch])
         return publish(batch)
 
     relay._publish_batch = recording

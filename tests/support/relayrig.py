@@ -8,7 +8,7 @@ import eventlet
 from kombu import Connection, Exchange, Queue
 
 from shared.runtime.envelope import amqp_headers, build, event_exchange
-from shared.runtime.outbox import OutboxRelay, outbox_documents, segment_name
+from shared.runtime.outbox import OutboxRelay, outbox_documents, outbox_event, segment_name
 from shared.runtime.persistence import ensure_platform_indexes
 from shared.vocabulary.times import utc_now
 from tests.support.infra import unique_name
@@ -32,9 +32,14 @@ class RelayRig:
         self._queues = [*getattr(self, "_queues", []), queue]
         return queue
 
-    def event(self, seq: int, subject: str | None = None, lane: str = "smb", routing_key: str = EVENT) -> dict:
+    def event(self, seq: int, subject: str | None = None, lane: str = "smb", routing_key: str = EVENT, *,
+              tenant: str | None = None, nested: bool = False) -> dict:
+        """An outbox event as ``uow.emit_many`` keeps it (``outbox_event``), or, ``nested``, in the form written
+        before (the envelope as a document)."""
         envelope = build(service=self.service, routing_key=routing_key, subject=subject or f"tick-{seq}",
-                         data={"seq": seq}, lane=lane)
+                         data={"seq": seq}, lane=lane, tenant=tenant)
+        if not nested:
+            return outbox_event(envelope, routing_key)
         return {"event_id": envelope["id"], "routing_key": routing_key, "envelope": envelope,
                 "headers": amqp_headers(envelope)}
 
