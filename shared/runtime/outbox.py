@@ -38,7 +38,10 @@ guarantees below hold per lane and per aggregate alike. Guarantees and why:
   the stream: events in both are published twice, none is missed, and an aggregate's events keep their order (a
   snapshot holding a later event holds the earlier one).
 - One relay per lane at a time: replicas compete for the lane's lease; each takeover raises its fencing token, and
-  a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing.
+  a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing. A
+  relay that found the lease held asks again only once the expiry it read has passed, and only the holder exports
+  the lane's backlog gauges (from its window, or counted when that does not hold the whole backlog): a second
+  replica adds no database work of its relay.
 - The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
   ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
   and not retried.
@@ -347,6 +350,7 @@ class OutboxRelay:
         self._inflight: deque[_Change] = deque()  # read, not all confirmed yet, in stream order
         self._inflight_events = 0
         self._renewed_at = 0.0
+        self._held_elsewhere_until = 0.0  # (monotonic) the lease another relay holds is not asked for before then
         self._dropped_at = 0.0
         self._legacy_scanned = False
         self._prepared_at = 0.0
@@ -414,11 +418,17 @@ class OutboxRelay:
 
     def export_backlog(self) -> None:
         """Set the backlog gauges of this service's lane; they keep their last values while the database is away.
-
-        From the relay's window when that holds the whole backlog (``_window_backlog``), otherwise counted in the
+        Only the lane's lease holder exports them (every replica runs its lanes' relays): the others drop their
+        series, so a replica that held the lease before shows no stale figure, and count nothing. The holder takes
+        them from its window when that holds the whole backlog (``_window_backlog``), otherwise counts in the
         database: that reads every segment (the embedded server scans each whole, 0.1 ms per document), and the
         relay publishes nothing meanwhile."""
         self._exported_at = time.monotonic()
+        if self.token is None:
+            for gauge in (metrics.OUTBOX_BACKLOG, metrics.OUTBOX_OLDEST_PENDING_AGE):
+                with contextlib.suppress(KeyError):  # never exported by this relay
+                    gauge.remove(self.service, self.lane)
+            return
         window = self._window_backlog()
         try:
             backlog, age = window if window is not None else (self.backlog(), self.oldest_pending_age())
@@ -449,6 +459,8 @@ class OutboxRelay:
         fencing token). False while another relay holds it."""
         if self.token is not None and time.monotonic() - self._renewed_at < self.lease_seconds / 3:
             return True
+        if self.token is None and time.monotonic() < self._held_elsewhere_until:
+            return False
         now = utc_now()
         expires_at = now + timedelta(seconds=self.lease_seconds)
         with pymongo.timeout(self.operation_timeout):
@@ -464,13 +476,24 @@ class OutboxRelay:
                      "$inc": {"token": 1}},
                     upsert=True, return_document=ReturnDocument.AFTER,
                 )
-            except DuplicateKeyError:
+            except DuplicateKeyError:  # held by another relay
                 self.token = None
+                self._wait_for_expiry()
                 return False
         self.token = taken["token"]
         self._renewed_at = time.monotonic()
         self._forget()  # a new holder starts from the stored position, not from what it read before
         return True
+
+    def _wait_for_expiry(self) -> None:
+        """Ask for the lease held by another relay again only once it could have run out (at most ``lease_seconds``
+        from now): a replica's relay is woken at each of its commits, and a failed take-over at each of them is a
+        database write that competes with the service's transactions for nothing."""
+        with pymongo.timeout(self.operation_timeout):
+            lease = self.db[RELAY_LEASES].find_one({"_id": self.lease_id}, {"expires_at": 1}) or {}
+        expires_at = lease.get("expires_at")
+        left = 0.0 if expires_at is None else (_aware(expires_at) - utc_now()).total_seconds()
+        self._held_elsewhere_until = time.monotonic() + min(max(left, 0.0), self.lease_seconds)
 
     def _forget(self) -> None:
         self._close_stream()
