@@ -35,7 +35,7 @@ def test_an_owner_key_creates_role_keys_that_authenticate_with_their_role_and_on
     assert finance["api_key"].startswith("tlk_c_")
     assert finance["key"]["role"] == "finance" and finance["key"]["status"] == "active"
     assert postings.authenticate(finance["api_key"]) == {"tenant_id": tenant_id, "role": "finance",
-                                                        "key_id": finance["key"]["id"]}
+                                                        "key_id": finance["key"]["id"], "lane": "smb"}
     roles = [key["role"] for key in postings.list_keys(tenant_id)["items"]]
     assert sorted(roles) == ["finance", "owner"]
     stored = json.dumps(list(database.api_keys.find()), default=str)
