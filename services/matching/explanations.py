@@ -15,7 +15,6 @@ strings, which the garbage collector stops tracking: kept for every open posting
 from __future__ import annotations
 
 import sys
-from typing import NamedTuple
 
 from services.matching import domain
 from services.matching.domain import PostingNeeds
@@ -24,21 +23,18 @@ from services.matching.ranking import MatchIndex
 BREAKDOWN = (*domain.WEIGHTS, "new_provider_boost")  # the order ``domain.evaluate`` writes a breakdown in
 
 
-class Explained(NamedTuple):
-    """A row's entry on one posting's shortlist, but its rank, kept compact (texts shared: a breakdown value is
-    one of at most 10,001 strings, and a reason often repeats across postings and rows), with the first row number
-    of its provider it holds for."""
-
-    first: int
-    units: int
-    score: str
-    breakdown: tuple[str, ...]  # in ``BREAKDOWN`` order
-    reasons: tuple[str, ...]
+# A row's entry on one posting's shortlist, but its rank, kept compact (texts shared: a breakdown value is one of at
+# most 10,001 strings, and a reason often repeats across postings and rows), with the first row number of its provider
+# it holds for: ``(first, units, score, breakdown in BREAKDOWN order, reasons)``. A plain tuple, not a NamedTuple: the
+# garbage collector stops tracking a tuple of ints, strings and tuples of strings at the first collection that sees
+# it, but never an instance of a tuple subclass, and explanations made after start (not frozen with what was loaded)
+# would otherwise add to every full collection, which lands in whichever re-match allocates past its threshold.
+Explained = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
 
 
 def explained(first: int, units: int, breakdown: dict, reasons: list[str]) -> Explained:
-    return Explained(first, units, domain.score_text(units), tuple(sys.intern(breakdown[n]) for n in BREAKDOWN),
-                     tuple(sys.intern(reason) for reason in reasons))
+    return (first, units, domain.score_text(units), tuple(sys.intern(breakdown[n]) for n in BREAKDOWN),
+            tuple(sys.intern(reason) for reason in reasons))
 
 
 def breakdown(components: dict) -> dict[str, str]:
@@ -48,8 +44,9 @@ def breakdown(components: dict) -> dict[str, str]:
 def candidate_entry(found: Explained, provider_id: str, centre_id: str | None, rank: int,
                     other_centres: list | None) -> dict:
     """``shortlists.candidate_entry`` of the row's evaluation."""
-    entry = {"provider_id": provider_id, "centre_id": centre_id, "rank": rank, "score": found.score,
-             "breakdown": dict(zip(BREAKDOWN, found.breakdown, strict=True)), "reasons": list(found.reasons)}
+    _, _, score, values, reasons = found
+    entry = {"provider_id": provider_id, "centre_id": centre_id, "rank": rank, "score": score,
+             "breakdown": dict(zip(BREAKDOWN, values, strict=True)), "reasons": list(reasons)}
     if other_centres:
         entry["other_centres"] = other_centres
     return entry
@@ -74,7 +71,7 @@ class Kept:
         if first is None:
             return None
         found = self.rows.get(key)
-        if found is not None and found.first == first:
+        if found is not None and found[0] == first:
             return found
         row_index = index.row_of(key)
         if row_index is None:

@@ -56,14 +56,6 @@ class OpenPosting:
                                        listed=self.listed, cut=self.cut)
 
 
-def compact_shortlist(shortlist: dict | None) -> dict | None:
-    """The shortlist as deciding and announcing a change read it: without the candidates' reasons and breakdowns."""
-    if not shortlist:
-        return shortlist
-    return {**shortlist, "candidates": [{k: v for k, v in c.items() if k not in ("reasons", "breakdown")}
-                                        for c in shortlist.get("candidates", ())]}
-
-
 def _skill_table() -> np.ndarray:
     """``domain.skill_score`` by (level, asked level), from the ranking index's own tables; asked level 0 is
     padding and scores 0."""
@@ -325,18 +317,18 @@ class OpenPostings:
             self.set_shortlist(posting_id, document.get("shortlist"))  # most changes: a new shortlist
             return
         self.discard(posting_id)
-        self._add(OpenPosting.of({"id": posting_id, **kept, "shortlist": compact_shortlist(document.get("shortlist"))},
-                                 needs))
+        shortlist = shortlists.without_details(document.get("shortlist"))
+        self._add(OpenPosting.of({"id": posting_id, **kept, "shortlist": shortlist}, needs))
 
     def set_shortlist(self, posting_id: str, shortlist: dict | None) -> None:
         """An open posting's new shortlist (its needs unchanged)."""
-        entry = self.entries[posting_id]
-        for provider_id in entry.listed:
-            _remove(self.by_provider, provider_id, posting_id)
-        entry = self.entries[posting_id] = OpenPosting.of({**entry.posting, "shortlist": compact_shortlist(shortlist)},
-                                                          entry.needs)
+        before = self.entries[posting_id]
+        entry = self.entries[posting_id] = OpenPosting.of(
+            {**before.posting, "shortlist": shortlists.without_details(shortlist)}, before.needs)
         self.columns.shortlisted(entry)
-        for provider_id in entry.listed:
+        for provider_id in before.listed - entry.listed:  # most changes move one provider in or out
+            _remove(self.by_provider, provider_id, posting_id)
+        for provider_id in entry.listed - before.listed:
             self.by_provider.setdefault(provider_id, set()).add(posting_id)
 
     def _add(self, entry: OpenPosting) -> None:

@@ -131,9 +131,9 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
         if provider == provider_id:
             continue
         found = kept.get(index, (provider, centre or ""))
-        if found is None or found.score != candidate["score"]:
+        if found is None or found[2] != candidate["score"]:  # its score
             return None
-        placed.append(((-found.units, provider, centre or ""), provider, centre, found, candidate.get("other_centres")))
+        placed.append(((-found[1], provider, centre or ""), provider, centre, found, candidate.get("other_centres")))
     if eligible:
         (best_key, _, best), *others = eligible
         found = best.explained(slot, needs)

@@ -12,8 +12,10 @@
   stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
-  current ``shortlist``. Every matching process follows it through a change stream (``Changes``) to keep
-  its in-memory view of the open postings (``open_postings``) current, whichever process wrote them.
+  current ``shortlist`` (in ``shortlists.stored``'s form: the candidates' breakdowns and reasons as one JSON text
+  beside them; a shortlist written before in the nested form reads the same, ``shortlists.readable``). Every matching
+  process follows it through a change stream (``Changes``) to keep its in-memory view of the open postings
+  (``open_postings``) current, whichever process wrote them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
-from services.matching import domain
+from services.matching import domain, shortlists
 from services.matching.domain import OPEN
 from shared.runtime.outbox import pending_count
 from shared.runtime.persistence import SessionRepository
@@ -41,7 +43,8 @@ EARLY_FACTS = "early_provider_facts"
 AVAILABILITY_FIELDS = ("availability", "capacity_hours_per_week")
 
 # What re-ranking needs of a posting: not its prose, nor the reasons and breakdowns of its current candidates.
-_RE_RANKING_VIEW = {"description": 0, "shortlist.candidates.reasons": 0, "shortlist.candidates.breakdown": 0}
+_RE_RANKING_VIEW = {"description": 0, "shortlist.details": 0, "shortlist.candidates.reasons": 0,
+                    "shortlist.candidates.breakdown": 0}  # the stored form's details, the nested form's
 
 
 def ensure_indexes(db: Database) -> None:
@@ -94,6 +97,21 @@ class Changes:
 
 def _without_id(document: dict) -> dict:
     return {k: v for k, v in document.items() if k != "id"}
+
+
+def _stored_posting(posting: dict) -> dict:
+    """A posting as ``postings`` keeps it: its shortlist in the stored form (``shortlists.stored``), no ``id``."""
+    document = _without_id(posting)
+    if document.get("shortlist"):
+        document["shortlist"] = shortlists.stored(document["shortlist"])
+    return document
+
+
+def _readable_posting(document: dict | None) -> dict | None:
+    """A stored posting with its shortlist as the wire carries it, of either stored form."""
+    if document is not None and document.get("shortlist"):
+        document["shortlist"] = shortlists.readable(document["shortlist"])
+    return document
 
 
 class Repository(SessionRepository):
@@ -264,27 +282,28 @@ class Repository(SessionRepository):
     # -- postings and shortlists ----------------------------------------------------------------------------------
 
     def posting(self, posting_id: str) -> dict | None:
-        return self._get(POSTINGS, posting_id)
+        return _readable_posting(self._get(POSTINGS, posting_id))
 
     def posting_state(self, posting_id: str) -> dict | None:
         """What deciding about a new snapshot of the posting needs: its status, version and shortlist."""
-        return self.db[POSTINGS].find_one({"_id": posting_id}, {"status": 1, "version": 1, "shortlist": 1},
-                                          session=self.session)
+        return _readable_posting(self.db[POSTINGS].find_one({"_id": posting_id},
+                                                            {"status": 1, "version": 1, "shortlist": 1},
+                                                            session=self.session))
 
     def posting_states(self, posting_ids: list[str]) -> dict[str, dict]:
         """``posting_state`` of several postings at once, by id (those matching has no document of are absent)."""
         found = self.db[POSTINGS].find({"_id": {"$in": sorted(set(posting_ids))}},
                                        {"status": 1, "version": 1, "shortlist": 1}, session=self.session)
-        return {document["_id"]: document for document in found}
+        return {document["_id"]: _readable_posting(document) for document in found}
 
     def store_postings(self, new: list[dict], changed: list[dict]) -> None:
         """``store_posting`` for several: the ``new`` ones (no document yet) with one insert, the others with one
         bulk write."""
         if new:
-            self.db[POSTINGS].insert_many([{**_without_id(posting), "_id": posting["id"]} for posting in new],
+            self.db[POSTINGS].insert_many([{**_stored_posting(posting), "_id": posting["id"]} for posting in new],
                                           ordered=True, session=self.session)
         if changed:
-            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting["id"]}, {"$set": _without_id(posting)},
+            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting["id"]}, {"$set": _stored_posting(posting)},
                                                     upsert=True) for posting in changed], session=self.session)
 
     def posting_status(self, posting_id: str) -> dict | None:
@@ -292,7 +311,7 @@ class Repository(SessionRepository):
 
     def store_posting(self, posting: dict) -> None:
         """Write the posting (with its shortlist, when it has one) whatever version is stored."""
-        self.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _without_id(posting)}, upsert=True,
+        self.db[POSTINGS].update_one({"_id": posting["id"]}, {"$set": _stored_posting(posting)}, upsert=True,
                                      session=self.session)
 
     def upsert_posting(self, posting: dict, extra: dict) -> bool:
@@ -305,7 +324,8 @@ class Repository(SessionRepository):
                                      session=self.session)
 
     def open_postings(self) -> Iterator[dict]:
-        """Every open posting, as re-ranking reads it (the view of ``open_postings.OpenPostings`` is built from it)."""
+        """Every open posting, as re-ranking reads it (the view of ``open_postings.OpenPostings`` is built from it):
+        without its prose, nor its candidates' details (either stored form)."""
         yield from self.db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000, session=self.session)
 
     def follow_postings(self) -> Changes:
@@ -317,14 +337,15 @@ class Repository(SessionRepository):
         return Changes(self.db, POSTINGS)
 
     def save_shortlist(self, posting_id: str, shortlist: dict) -> None:
-        self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlist}}, session=self.session)
+        self.db[POSTINGS].update_one({"_id": posting_id}, {"$set": {"shortlist": shortlists.stored(shortlist)}},
+                                     session=self.session)
 
-    def save_shortlists(self, shortlists: list[tuple[str, dict]]) -> None:
+    def save_shortlists(self, saved: list[tuple[str, dict]]) -> None:
         """``save_shortlist`` of several postings (posting id, shortlist), with one bulk write."""
-        if shortlists:
-            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting_id}, {"$set": {"shortlist": shortlist}})
-                                          for posting_id, shortlist in shortlists], ordered=True,
-                                         session=self.session)
+        if saved:
+            self.db[POSTINGS].bulk_write([UpdateOne({"_id": posting_id},
+                                                    {"$set": {"shortlist": shortlists.stored(shortlist)}})
+                                          for posting_id, shortlist in saved], ordered=True, session=self.session)
 
     # -- operations -----------------------------------------------------------------------------------------------
 

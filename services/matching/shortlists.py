@@ -4,10 +4,18 @@ A shortlist is ``{"version", "computed_at", "candidates": [...]}``; each candida
 4-decimal string, its breakdown (one decimal string per soft component) and human-readable reasons. The candidates'
 breakdowns come from ``domain.evaluate`` — the same arithmetic the index ranked with — so what a client reads is
 exactly why the candidate is where it is.
+
+Stored (``stored``), a shortlist keeps as fields what deciding and announcing a change read of each candidate
+(provider, centre, rank, score, a firm's other centres with their scores) and the candidates' breakdowns and reasons
+as one JSON text (``details``, 80% of the shortlist): the database then decodes one string instead of ~170 nested
+values of each posting in every write, oplog entry and change stream that follows ``postings``, and the processes'
+views of the open postings never decode it. ``readable`` gives back the shortlist of either stored form (the nested
+one was written before) as it is on the wire.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,6 +23,53 @@ from services.matching import domain
 from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.ranking import MatchIndex, Ranked
 from shared.vocabulary.times import rfc3339, utc_now
+
+DETAILS = ("breakdown", "reasons")  # what a stored shortlist keeps of a candidate (or a firm's other centre) as text
+_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
+
+
+def stored(shortlist: dict | None) -> dict | None:
+    """The shortlist as the database keeps it: the candidates without their ``DETAILS``, which go, in the
+    candidates' order, into the JSON text ``details`` (``readable`` puts them back)."""
+    if not shortlist or "candidates" not in shortlist:
+        return shortlist
+    listed, details = [], []
+    for candidate in shortlist["candidates"]:
+        entry = {k: v for k, v in candidate.items() if k not in DETAILS}
+        detail = {k: candidate[k] for k in DETAILS if k in candidate}
+        others = candidate.get("other_centres")
+        if others:
+            entry["other_centres"] = [{k: v for k, v in other.items() if k not in DETAILS} for other in others]
+            detail["other_centres"] = [{k: other[k] for k in DETAILS if k in other} for other in others]
+        listed.append(entry)
+        details.append(detail)
+    return {**shortlist, "candidates": listed, "details": _JSON.encode(details)}
+
+
+def readable(shortlist: dict | None) -> dict | None:
+    """A stored shortlist as the wire carries it (``wire``): either stored form, the nested one as it is."""
+    if not shortlist or "details" not in shortlist:
+        return shortlist
+    candidates = []
+    for candidate, detail in zip(shortlist["candidates"], json.loads(shortlist["details"]), strict=True):
+        entry = {k: v for k, v in candidate.items() if k != "other_centres"}
+        entry.update(detail)
+        if "other_centres" in candidate:
+            entry["other_centres"] = [{**other, **other_detail} for other, other_detail in
+                                      zip(candidate["other_centres"], detail["other_centres"], strict=True)]
+        candidates.append(entry)
+    return {**{k: v for k, v in shortlist.items() if k != "details"}, "candidates": candidates}
+
+
+def without_details(shortlist: dict | None) -> dict | None:
+    """The shortlist of either form (stored or as built) as deciding and announcing a change read it: its
+    candidates without their ``DETAILS``."""
+    if not shortlist:
+        return shortlist
+    if "details" in shortlist:
+        return {k: v for k, v in shortlist.items() if k != "details"}
+    return {**shortlist, "candidates": [{k: v for k, v in c.items() if k not in DETAILS}
+                                        for c in shortlist.get("candidates", ())]}
 
 
 def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: list[dict] | None = None) -> dict:

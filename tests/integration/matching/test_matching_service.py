@@ -7,6 +7,7 @@ import pytest
 from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
+from services.matching import shortlists
 from services.matching.service import MatchingService
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
@@ -17,6 +18,7 @@ from tests.integration.matching.events import (
     TENANT,
     deliver,
     emitted,
+    live,
     profile_event,
     publish_posting,
     register,
@@ -48,6 +50,36 @@ def test_a_published_posting_gets_an_explained_shortlist_and_matches_proposed(ma
     assert [x["constraint"] for x in why_not["rows"][0]["excluded_by"]] == ["no_nda"]
     why = rpc.explain(b.TENANT, POSTING["id"], average["id"])
     assert (why["status"], why["rows"][0]["rank"]) == ("shortlisted", 3)
+
+
+def test_a_shortlist_keeps_its_candidates_details_as_one_text_and_one_stored_nested_before_still_reads(
+        matching, rpc, database, amqp_uri):
+    for n in (71, 72, 73):
+        register(matching, amqp_uri, b.profile(n=n))
+    publish_posting(matching, amqp_uri)
+    (proposed,) = emitted(database, "matches.proposed.v1")
+    stored = database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    assert isinstance(stored["details"], str)
+    assert not any({"breakdown", "reasons"} & candidate.keys() for candidate in stored["candidates"])
+    assert [c["provider_id"] for c in stored["candidates"]] == [b.provider_id(n) for n in (71, 72, 73)]
+
+    # As a shortlist was stored before: the candidates with their breakdowns and reasons, nested.
+    nested = proposed["data"]["shortlist"] | {"eligible": stored["eligible"], "top_k": stored["top_k"]}
+    database.postings.update_one({"_id": POSTING["id"]}, {"$set": {"shortlist": nested}})
+    assert "details" not in database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"] == proposed["data"]["shortlist"]
+    assert rpc.get_posting(POSTING["id"])["shortlist"] == nested
+    assert rpc.explain(b.TENANT, POSTING["id"], b.provider_id(72))["shortlist_version"] == 1
+    view = live(matching)
+    view.catch_up_postings()
+    assert shortlists.order(view.postings.entries[POSTING["id"]].posting["shortlist"]) == shortlists.order(nested)
+
+    better = b.profile(n=79, skills=STRONG_SKILLS)
+    register(matching, amqp_uri, better)  # re-ranks the nested shortlist; stores the new form
+    (updated,) = emitted(database, "shortlist.updated.v1")
+    assert updated["data"]["changes"]["added"] == [better["id"]]
+    assert "details" in database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"] == updated["data"]["shortlist"]
 
 
 def test_another_tenant_gets_not_found_for_the_shortlist_and_its_explanations(matching, rpc, amqp_uri):

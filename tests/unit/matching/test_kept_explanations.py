@@ -1,6 +1,7 @@
 """A kept explanation is what ``domain.evaluate`` says of the row now: it is not used once the row, the index's
 numbering or the posting's needs changed."""
 
+import gc
 from datetime import UTC, datetime
 
 from services.matching import domain, shortlists
@@ -31,9 +32,9 @@ def test_a_listed_candidate_is_explained_from_what_was_kept_while_its_row_is_unc
     _, index, needs, explanations, shortlist = kept_market()
     kept = explanations.of(index, needs)
     for candidate in shortlist["candidates"]:
-        found = kept.get(index, (candidate["provider_id"], ""))
-        assert (found.score, list(found.reasons)) == (candidate["score"], candidate["reasons"])
-        assert dict(zip(BREAKDOWN, found.breakdown, strict=True)) == candidate["breakdown"]
+        _, _, score, values, reasons = kept.get(index, (candidate["provider_id"], ""))
+        assert (score, list(reasons)) == (candidate["score"], candidate["reasons"])
+        assert dict(zip(BREAKDOWN, values, strict=True)) == candidate["breakdown"]
 
 
 def test_a_provider_whose_rows_changed_is_explained_again():
@@ -42,10 +43,10 @@ def test_a_provider_whose_rows_changed_is_explained_again():
     n = next(n for n, p in enumerate(profiles, 1) if p["id"] == listed)
     changed = b.profile(n=n, skills=[{"name": "calendar management", "level": 2}])
     index.upsert(listed, b.rows(changed))
-    found = explanations.of(index, needs).get(index, (listed, ""))
+    _, found_units, score, _, found_reasons = explanations.of(index, needs).get(index, (listed, ""))
     units, reasons = explanation_of(index, needs, listed)
-    assert (found.units, list(found.reasons)) == (units, reasons)
-    assert found.score != shortlist["candidates"][0]["score"]
+    assert (found_units, list(found_reasons)) == (units, reasons)
+    assert score != shortlist["candidates"][0]["score"]
 
 
 def test_nothing_kept_is_used_once_the_index_is_renumbered_or_the_needs_change():
@@ -57,3 +58,16 @@ def test_nothing_kept_is_used_once_the_index_is_renumbered_or_the_needs_change()
     _, index, needs, explanations, _ = kept_market()
     index._compact()  # what removing many providers triggers: every row gets a new number
     assert not explanations.of(index, needs).rows
+
+
+def test_kept_explanations_leave_the_garbage_collector_once_it_has_seen_them_and_what_they_hold():
+    """Made after start they are not frozen with what was loaded: they must not add to every full collection."""
+    profiles, index, needs, explanations, shortlist = kept_market()
+    changed = b.profile(n=1, skills=[{"name": "calendar management", "level": 2}])
+    index.upsert(profiles[0]["id"], b.rows(changed))
+    kept = explanations.of(index, needs)
+    made = [kept.get(index, (c["provider_id"], "")) for c in shortlist["candidates"]]  # one explained again
+    gc.collect()
+    gc.collect()  # the first may see an explanation before the tuples in it, which it stops tracking first
+    assert made and not any(gc.is_tracked(found) for found in made if found is not None)
+    assert not gc.is_tracked(kept.rows)
