@@ -11,7 +11,7 @@ costs, and what counting a lane's backlog costs.
    block the hub). Target: the server's idle CPU at most 2% of a core.
 3. Backlog count: ``pending_count(db, lane)`` with ``BENCH_IDLE_DOCUMENTS`` outbox documents of 20 events in the
    current segment (two in three of the lane counted): (a) the lane's published position past all but its last 10,
-   (b) nothing published. Wall time per call and the database server's CPU per call. Target: (a) below 20 ms.
+   (b) nothing published. Wall time per call and the database server's CPU per call. Target: (a) below 50 ms.
 
 Figures go to bench-results/relay_idle.json and .md; the last line is ``targets met: N of M`` (exit 1 when missed).
 """
@@ -191,8 +191,8 @@ def report(results: dict) -> None:
         and idle["lag_p99_s"] < POLL_SECONDS / 4,
         f"idle database server CPU <= 2% of a core ({idle['idle_server_cpu_s']} s in {idle['idle_seconds']:.0f} s)":
             idle["idle_server_cpu_s"] <= 0.02 * idle["idle_seconds"],
-        f"backlog count, position near the end < 20 ms ({near['wall_ms']} ms)":
-            near["wall_ms"] < 20 and all(row["count"] == [row["expected"]] for row in counted.values()),
+        f"backlog count, position near the end < 50 ms ({near['wall_ms']} ms)":
+            near["wall_ms"] < 50 and all(row["count"] == [row["expected"]] for row in counted.values()),
     }
     lines = [f"# bench-relay-idle (load {results['load_1min_before']} -> {results['load_1min_after']})", "",
              f"idle lag of an event another process committed (poll {results['poll_seconds']} s): "
