@@ -346,7 +346,8 @@ class OutboxRelay:
         self._stored_at = 0.0  # when this relay last stored its position (the first store is never deferred)
         self._unstored: _Position | None = None  # confirmed, not stored yet (``position_interval``)
         self._read_to_end = False  # the last read of the stream reached its end, with room in the window
-        self._stream_waits = False  # the stream was opened for the idle wait (``_await_commit``), not for publishing
+        self._stream_await_ms = PUBLISHING_AWAIT_MS  # how long the open stream's reads wait for a commit
+        self._woken = False  # the idle wait took a change into the window: the next pass publishes it first
         self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -435,7 +436,7 @@ class OutboxRelay:
         commit of the lane arrives or the wait ends; the database answers at once when one commits, from any
         process, and an in-process commit needs no ``notify``. Returns when the read began if nothing came (the
         stream's position then covers every commit before it), None after taking what came into the window."""
-        if not self._stream_waits:
+        if self._stream_await_ms != self._idle_wait_ms():
             self._reopen_stream(self._idle_wait_ms())
         began = utc_now()
         with pymongo.timeout(self.operation_timeout):
@@ -443,7 +444,7 @@ class OutboxRelay:
         if change is None:
             return began
         self._read_to_end = False
-        self._take(change)
+        self._woken = self._take(change)
         return None
 
     def export_backlog(self) -> None:
@@ -517,7 +518,6 @@ class OutboxRelay:
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
-        self._stream_waits = False
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
@@ -546,6 +546,7 @@ class OutboxRelay:
             self._scan(_aware(passed) if passed else None, start)
 
     def _watch(self, await_ms: int = PUBLISHING_AWAIT_MS, **options):
+        self._stream_await_ms = await_ms
         return self.db.watch(stream_match(self.lane), batch_size=self.batch_size * 2, max_await_time_ms=await_ms,
                              **options)
 
@@ -556,7 +557,6 @@ class OutboxRelay:
         self._close_stream()
         with pymongo.timeout(self.operation_timeout):
             self._stream = self._watch(await_ms, resume_after=token)
-        self._stream_waits = await_ms != PUBLISHING_AWAIT_MS
 
     def _scan(self, passed: datetime | None, start: dict) -> None:
         """The lane's events in the segments the position has not passed, in one snapshot, oldest first; the last
@@ -632,9 +632,9 @@ class OutboxRelay:
         events were published (confirmed and routed)."""
         if self._stream is None:
             self._open_stream()
-        woken = self._stream_waits and bool(self._inflight)
-        if self._stream_waits:  # after the idle wait: a read that comes back empty must end the pass soon
+        elif self._stream_await_ms != PUBLISHING_AWAIT_MS:  # after the idle wait: an empty read ends the pass
             self._reopen_stream(PUBLISHING_AWAIT_MS)
+        woken, self._woken = self._woken and bool(self._inflight), False
         published = 0
         reading = None  # the next read of the stream, under way while a batch is out at the broker
         try:
