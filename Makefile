@@ -98,8 +98,9 @@ bench-matching: $(STAMP)
 bench-billing: $(STAMP)
 	$(PY) -m bench.billing
 
+# `make bench-lanes ARGS="--seconds 15 --skip matching"` for a shorter run (`--help` lists the options).
 bench-lanes: $(STAMP)
-	$(PY) -m bench.lanes
+	$(PY) -m bench.lanes $(ARGS)
 
 # `make bench-scaling ARGS=--quick` for a smaller market and backlog.
 bench-scaling: $(STAMP)

@@ -53,13 +53,14 @@ class Services:
 
     def __init__(self, stack: ExitStack, env: dict[str, dict[str, str]]):
         self.stack = stack
-        self.env = env  # by service
+        self.env = env  # by service, or by ``<service>-<lane>`` for a lane with an environment of its own
         self.logs: dict[int, Path] = {}
 
     def start(self, service: str, lane: str, label: str, resources: LaneResources) -> subprocess.Popen:
         path = RESULTS / f"lanes-{service}-{label}.log"
         log = open(path, "wb")  # noqa: SIM115 - the child owns it
-        env = {**self.env[service], "TASKLINKR_MAX_WORKERS": str(resources.max_workers)}
+        env = {**self.env.get(f"{service}-{label}", self.env[service]),
+               "TASKLINKR_MAX_WORKERS": str(resources.max_workers)}
         process = subprocess.Popen([PY, "-m", "shared.tools.cli", "run", service, "--lane", lane], cwd=ROOT,
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
         if resources.nice:  # before its interpreter has started a thread: they all inherit it

@@ -23,6 +23,10 @@ Each part has three phases of the same length, one run:
    two processes of the same lane with the resources of a service that has no lanes (the default workers, equal
    CPU weight). Small-lane work waits behind the flood's backlog.
 
+``--matching-cells`` runs phases 1 and 2 with a database server per lane for matching (a "cell": the large lane's
+process with a database server of its own, at the lane's CPU weight, its own copy of the provider projection, its
+own outbox), to measure what the shared database server costs the small lane; phase 3 is unchanged.
+
 Matching's outbox relay is one per lane (docs/operations.md, The outbox relay): each lane's process publishes its
 own lane's shortlists, so in phases 1 and 2 the small lane's are published by the small lane's process (in phase 3
 by one of the two processes on the shared queue). The report names each lane's holder in each phase.
@@ -50,7 +54,7 @@ from pymongo import MongoClient
 from rich.progress import Progress
 
 from bench import lanes_billing
-from bench.common import RESULTS, console, infrastructure, progress, rss_mb, stop
+from bench.common import RESULTS, console, infrastructure, progress, rss_mb, start_database, stop
 from bench.lane_kit import (
     DEPLOYED,
     LARGE,
@@ -239,8 +243,17 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     rng = random.Random(15)
     database = MongoClient(mongo_uri)["bench_lanes"]
     load_providers(database, args.providers, bar)
-    services = Services(stack, {"matching": matching_env(amqp_uri, mongo_uri, "bench_lanes",
-                                                         outbox_poll_seconds=args.outbox_poll_seconds)})
+    env = {"matching": matching_env(amqp_uri, mongo_uri, "bench_lanes", outbox_poll_seconds=args.outbox_poll_seconds)}
+    cell = None
+    if args.matching_cells:  # the large lane's process on a database server of its own, with its own providers
+        cell, cell_uri = start_database(stack)
+        for thread in os.listdir(f"/proc/{cell.pid}/task"):  # the lane's CPU weight, as its pods get; every thread
+            os.setpriority(os.PRIO_PROCESS, int(thread), args.resources[LARGE].nice)  # (running, it has several)
+        load_providers(MongoClient(cell_uri)["bench_lanes"], args.providers, bar)
+        env[f"matching-{LARGE}"] = matching_env(amqp_uri, cell_uri, "bench_lanes",
+                                                outbox_poll_seconds=args.outbox_poll_seconds)
+    report["database_per_lane"] = cell is not None
+    services = Services(stack, env)
 
     def relay_holder(processes: dict[str, int]) -> str:
         """Which process publishes each lane of matching's outbox (a relay per lane)."""
@@ -273,7 +286,7 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     warm_up(SMALL)
     warm_up(LARGE)
     processes = {"matching smb": small_process.pid, "matching enterprise": large_process.pid,
-                 "database": database_process.pid}
+                 "database": database_process.pid, **({"database enterprise": cell.pid} if cell else {})}
     report["idle"] = phase(recorder, "idle", args, rng, bar, None, SMALL, processes, relay_holder)
     report["flood_with_lanes"] = phase(recorder, "flood, lanes on", args, rng, bar, LARGE, SMALL, processes,
                                        relay_holder)
@@ -325,11 +338,13 @@ def matching_markdown(result: dict) -> list[str]:
                 str(large["backlog_purged"]) if large else "–", phase["matching_outbox_relay_held_by"]]
 
     rate = result["idle"]["small_rate_per_s"]
+    cells = " **A database server per lane** (phases 1 and 2; `--matching-cells`)." if result.get(
+        "database_per_lane") else ""
     return ["## Matching: posting.published.v1 published → matches.proposed.v1 (its first shortlist) arrived", "",
             f"{result['providers']:,} providers; small lane {rate:g} postings/s, flood {rate * 10:g} heavier "
-            "postings/s.", ""] + phase_table(result, ["of which queue + handler / relay (p50; p99)",
-                                                      "flood answered while publishing", "flood backlog purged",
-                                                      "outbox relay in"], middle)
+            f"postings/s.{cells}", ""] + phase_table(result, ["of which queue + handler / relay (p50; p99)",
+                                                              "flood answered while publishing",
+                                                              "flood backlog purged", "outbox relay in"], middle)
 
 
 def markdown(report: dict, checks: dict[str, bool]) -> str:
@@ -363,6 +378,8 @@ def main() -> None:
     parser.add_argument("--large-nice", type=int, default=DEPLOYED[LARGE].nice,
                         help="the large lane's CPU weight as a nice value (0: the same weight as the small lane)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["matching", "billing"])
+    parser.add_argument("--matching-cells", action="store_true",
+                        help="matching's large lane on a database server of its own in phases 1 and 2")
     args = parser.parse_args()
     args.resources = {SMALL: DEPLOYED[SMALL],
                       LARGE: type(DEPLOYED[LARGE])(max_workers=args.large_max_workers, nice=args.large_nice)}
@@ -376,6 +393,7 @@ def main() -> None:
         if "matching" not in args.skip:
             with ExitStack() as part:
                 report["matching"] = matching_part(args, bar, part, amqp_uri, matching_database, mongo_uri)
+            (RESULTS / "lanes.json").write_text(json.dumps(report, indent=2) + "\n")  # kept if billing fails
         if "billing" not in args.skip:
             with ExitStack() as part:
                 report["billing"] = lanes_billing.billing_part(args, bar, part, amqp_uri)

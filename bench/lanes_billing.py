@@ -15,13 +15,17 @@ and a tenant of its own (a run for the tenant invoices that account only). Small
 invoice of ten lines). The flood's steps stop being chained when the phase's publishing ends; what is still queued
 then is served, and dropped (purged) once the small lane's last line arrived.
 
-Lanes do not split this path: RPC has one queue per service (``rpc-billing``) that every process of every lane
-serves (docs/operations.md, Scaling). So both floods put the large lane's requests in the small lane's queue; with
-lanes the two processes differ in resources only. The report says so beside the figures.
+RPC has a queue per lane (``rpc-billing--<lane>``, shared.runtime.rpc) and a process run with ``--lane`` serves only
+its lane's: with lanes on, the benchmark calls each flow in its lane (as the gateway calls in its caller's lane), so
+the flood's requests queue in the large lane's queue, served by the large lane's process. With lanes off every call
+goes to the one small-lane queue that both processes serve. What the lanes still share is billing's one database
+server.
 
 Billing's timers fire at start-up (the invoice run over every tenant): each phase's accounts are made after its
-processes answered, so no run closes them before their items arrive, and the accounts of the phases before are
-removed before the processes of the last phase start, so their start-up run has nothing to do.
+processes answered, each in its own lane (a ping in the large lane is answered by the large lane's process only: a
+process at a low CPU weight on a loaded machine starts late), so no start-up run closes them before their items
+arrive, and the accounts of the phases before are removed before the processes of the last phase start, so their
+start-up run has nothing to do.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import heapq
 import itertools
 import os
 import queue
+import subprocess
 import threading
 import time
 import uuid
@@ -47,12 +52,12 @@ from bench.common import console, stop
 from bench.lane_kit import LARGE, PHASES, SMALL, Listener
 from services.billing import repository
 from shared.runtime.persistence import ensure_platform_indexes
+from shared.runtime.rpc import lane_routing_prefix, rpc_queue_name
 from shared.tools import embedded
 from tests.support.infra import free_port
 
 RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 BILLING_EVENTS = Exchange("billing.events", type="topic", durable=True)
-RPC_QUEUE = "rpc-billing"
 HEAVY_ITEMS = 10
 DATABASE = "bench_lanes_billing"
 STEPS = ("submitted", "approved", "line")
@@ -100,6 +105,7 @@ class Driver(Listener):
         self.by_item: dict[str, Flow] = {}
         self.answers: dict[str, threading.Event] = {}
         self.chaining = {SMALL: True, LARGE: True}  # by the flow's lane
+        self.lanes_on = True  # calls travel in their flow's lane; off: all in the small lane (one shared queue)
         self._due: list[tuple[float, int, Flow]] = []
         self._incoming: queue.SimpleQueue = queue.SimpleQueue()
         self._order = itertools.count()
@@ -108,13 +114,13 @@ class Driver(Listener):
         for n, flow in enumerate(flows):
             self._incoming.put((started + n / rate, flow))
 
-    def ping(self, timeout: float = 120) -> bool:
-        """Whether billing answers an RPC (``health``) within ``timeout``; asked again every two seconds, as a
-        request sent before its queue is declared goes nowhere."""
+    def ping(self, lane: str, timeout: float = 120) -> bool:
+        """Whether billing answers an RPC (``health``) in ``lane`` within ``timeout``; asked again every two
+        seconds, as a request sent before its queue is declared goes nowhere."""
         done = threading.Event()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._incoming.put((0.0, ("health", done)))
+            self._incoming.put((0.0, (lane, done)))
             if done.wait(2):
                 return True
         return False
@@ -136,8 +142,8 @@ class Driver(Listener):
     def _start_due(self) -> None:
         while not self._incoming.empty():
             due, flow = self._incoming.get()
-            if isinstance(flow, tuple):  # a ping
-                self._call(None, "health", [], flow[1])
+            if isinstance(flow, tuple):  # a ping: (lane, done)
+                self._call(None, "health", [], flow[1], lane=flow[0])
                 continue
             heapq.heappush(self._due, (due, next(self._order), flow))
         now = time.time()
@@ -147,12 +153,16 @@ class Driver(Listener):
             self._call(flow, "submit_items", [{"kind": "provider", "provider_id": flow.provider_id},
                                               flow.contract_id, {"items": flow.item_payloads()}])
 
-    def _call(self, flow: Flow | None, method: str, args: list, done: threading.Event | None = None) -> None:
+    def _call(self, flow: Flow | None, method: str, args: list, done: threading.Event | None = None,
+              lane: str = SMALL) -> None:
         correlation_id = uuid.uuid4().hex
         self.calls[correlation_id] = (flow, method)
         if done is not None:
             self.answers[correlation_id] = done
-        self.producer.publish({"args": args, "kwargs": {}}, exchange=RPC_EXCHANGE, routing_key=f"billing.{method}",
+        if flow is not None:
+            lane = flow.lane if self.lanes_on else SMALL
+        self.producer.publish({"args": args, "kwargs": {}}, exchange=RPC_EXCHANGE,
+                              routing_key=f"{lane_routing_prefix('billing', lane)}.{method}",
                               reply_to=self.replies.routing_key, correlation_id=correlation_id, serializer="json")
 
     def _reply(self, body: dict, message) -> None:
@@ -257,7 +267,8 @@ def phase(driver: Driver, db, name: str, args, bar: Progress, flood: bool, proce
         result["large"] = {"flows": len(large), "items": len(large) * HEAVY_ITEMS,
                            "invoiced_while_publishing": large_lines_during,
                            "invoiced_per_s_while_publishing": round(large_lines_during / published_for, 1),
-                           "requests_purged": lane_kit.purge(amqp_uri, RPC_QUEUE)}
+                           "requests_purged": sum(lane_kit.purge(amqp_uri, rpc_queue_name("billing", lane))
+                                                  for lane in (SMALL, LARGE))}
         time.sleep(3)
     return result
 
@@ -286,17 +297,18 @@ def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
     driver.start()
     stack.callback(driver.close)
 
-    def answering(processes) -> None:
+    def answering(processes: dict[subprocess.Popen, str]) -> None:
+        """Until each process (by the lane it serves) answers in its lane."""
         task = bar.add_task("billing: processes answering", total=None)
         time.sleep(2)
-        for _ in processes:  # each serves the one RPC queue: a few answers to be sure all took theirs
-            if not driver.ping():
+        for lane in processes.values():
+            if not driver.ping(lane):
                 raise RuntimeError(f"billing does not answer; see {[str(p) for p in services.logs.values()]}")
         time.sleep(3)  # the start-up invoice run of every process is over before accounts are made
         bar.update(task, total=1, completed=1)
 
     lanes = {lane: services.start("billing", lane, lane, args.resources[lane]) for lane in (SMALL, LARGE)}
-    answering(list(lanes.values()))
+    answering({process: lane for lane, process in lanes.items()})
     processes = {"billing smb": lanes[SMALL].pid, "billing enterprise": lanes[LARGE].pid,
                  "database": database_process.pid}
     warm = [Flow(SMALL, n, 1) for n in range(10)]
@@ -315,7 +327,8 @@ def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
     # close) every one of them while the last phase runs.
     db.accounts.delete_many({})
     unsplit = [services.start("billing", SMALL, f"smb-{n}", lane_kit.UNSPLIT) for n in (1, 2)]
-    answering(unsplit)
+    answering(dict.fromkeys(unsplit, SMALL))
+    driver.lanes_on = False
     processes = {"billing smb #1": unsplit[0].pid, "billing smb #2": unsplit[1].pid,
                  "database": database_process.pid}
     report["flood_without_lanes"] = phase(driver, db, "flood, lanes off", args, bar, True, processes, amqp_uri)
@@ -339,8 +352,9 @@ def markdown(result: dict) -> list[str]:
     errors = {key: result[key]["small_errors"] for key in PHASES if result[key]["small_errors"]}
     return ["## Billing: item submitted → its invoice line (invoice.issued.v1) arrived", "",
             f"Small lane {rate:g} items/s (submit, approve, the tenant's invoice run); flood {rate * 10:g} batches of "
-            f"{result['heavy_items']} items/s (submit, ten approvals, a run). RPC is one queue per service that every "
-            "lane's processes serve: with lanes, billing's two processes differ in resources only.", ""] + \
+            f"{result['heavy_items']} items/s (submit, ten approvals, a run). With lanes each call travels in its "
+            "flow's lane (an RPC queue per lane, each lane's process serving its own); lanes off, every call in the "
+            "one small-lane queue that both processes serve.", ""] + \
         lane_kit.phase_table(result, ["submit / approve / run and relay (p50; p99 ms)",
                                       "flood invoiced while publishing", "flood requests purged"], middle) + \
         ([f"Small-lane errors: {errors}"] if errors else [])

@@ -76,8 +76,8 @@ def service_permissions(catalog: dict, service: str) -> dict:
     publish and consume for it.
 
     - its own queues: event handlers' ``evt-<source>-<type>--<service>.<method>--<lane>``, command handlers'
-      ``cmd-<type>--<service>.<method>``, their ``.retry-<ms>`` delay queues, ``dlq.<service>``, its RPC queue
-      ``rpc-<service>`` and its RPC reply queues ``rpc.reply-<service>-<uuid>``;
+      ``cmd-<type>--<service>.<method>``, their ``.retry-<ms>`` delay queues, ``dlq.<service>``, its RPC queues
+      ``rpc-<service>--<lane>`` and its RPC reply queues ``rpc.reply-<service>-<uuid>``;
     - exchanges it declares and publishes to: ``<service>.events`` (its outbox relay), the tenant feed, nameko's
       RPC exchange, and the default exchange (retry and dead-letter copies, command replies);
     - exchanges its queues bind to, which nameko declares again: the ``.events`` of the services it consumes
@@ -86,7 +86,7 @@ def service_permissions(catalog: dict, service: str) -> dict:
     svc = re.escape(service)
     sources = {e["producer"] for e in catalog["events"] for c in e.get("consumers", []) if c["service"] == service}
     handles_commands = any(c["service"] == service for c in catalog.get("commands", []))
-    queues = [rf"(evt|cmd)-.+--{svc}\..+", rf"dlq\.{svc}", rf"rpc-{svc}", rf"rpc\.reply-{svc}-.+"]
+    queues = [rf"(evt|cmd)-.+--{svc}\..+", rf"dlq\.{svc}", rf"rpc-{svc}--.+", rf"rpc\.reply-{svc}-.+"]
     # The exchanges of each source's lanes (shared.runtime.messaging): its events exchange forwards to ``.events.lanes``
     # (an exchange-to-exchange binding the consumer declares: a write on the destination), whose alternate
     # exchange is ``.events.unlaned``.

@@ -10,14 +10,15 @@ hand would repeat one block six times and drift from the catalog. The overlays p
 A consumer whose handlers have a queue per workload lane (``...--<lane>``) runs one Deployment per lane,
 ``<service>-<lane>`` running ``tasklinkr run <service> --lane <lane>`` (label ``tasklinkr.io/lane``), with its own
 PodDisruptionBudget and a ScaledObject whose triggers are that lane's queues only: an enterprise flood scales
-``matching-enterprise`` and leaves ``matching-smb`` alone. ``--lane`` restricts only the event and command queues: every
-lane's pods also serve the service's RPC queue, the unknown-command queue, its timers and its outbox relay (as any
-replica does), so RPC keeps being answered while one lane is scaled down or stuck. Those queues of no lane are
-triggers of the default lane's ScaledObject only, so no queue is counted twice. The gateway stays one
-Deployment on every lane (its HPA scales it on CPU), and so does a service with no queue of a lane.
+``matching-enterprise`` and leaves ``matching-smb`` alone. ``--lane`` restricts the event and command queues and the RPC
+queues (``rpc-<service>--<lane>``, ``shared.runtime.rpc``): a lane's pods serve its lane's requests only. Every lane's
+pods also serve the unknown-command queue, and run its timers and the outbox relay of their lane (as any replica
+does); that queue of no lane is a trigger of the default lane's ScaledObject only, so no queue is counted twice. The
+gateway stays one Deployment on every lane (its HPA scales it on CPU), and so does a service with no event or command
+queue of a lane (it serves every lane's RPC queue, and scales on all of them).
 
 The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
-containers see it (no overrides, no config file), plus each service's nameko RPC queue ``rpc-<service>``.
+containers see it (no overrides, no config file), plus each service's RPC queue per lane ``rpc-<service>--<lane>``.
 
 Broker users are the RabbitMQ Messaging Topology Operator's ``User`` and ``Permission`` objects: one user per
 service and the operator's, named and permitted exactly as compose's definitions (``deploy/gen_definitions.py``
@@ -51,6 +52,7 @@ with warnings.catch_warnings():  # importing nameko imports eventlet, which warn
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     from shared.runtime import config as settings
     from shared.runtime.messaging import queue_bindings
+    from shared.runtime.rpc import rpc_queue_name
     from shared.runtime.topology import declarations, load_catalog
     from shared.vocabulary.terms import DEFAULT_LANE, LANES
 
@@ -112,27 +114,28 @@ def workload_name(service: str, lane: str | None = None) -> str:
 
 
 def queue_lane(queue: str) -> str | None:
-    """The lane a consumer queue belongs to (``...--<lane>``); None for ``rpc-<service>`` and the unknown-command
-    queue, which every process of the service consumes whatever its ``--lane``."""
+    """The lane a consumer queue belongs to (``...--<lane>``, RPC queues too); None for the unknown-command queue,
+    which every process of the service consumes whatever its ``--lane``."""
     suffix = queue.rsplit("--", 1)[-1]
     return suffix if "--" in queue and suffix in {lane.value for lane in LANES} else None
 
 
 def lanes_of(service: str, queues: list[str]) -> list[str | None]:
-    """The workloads of a service reading ``queues``: one per lane when any queue has a lane, else one of no lane
-    (a service with RPC only). The gateway stays one Deployment, scaled on CPU by its HPA: the queues it reads
-    (its read models) follow the HTTP load, not a lane's backlog."""
+    """The workloads of a service reading ``queues``: one per lane when any event or command queue has a lane, else
+    one of no lane (a service with RPC only, which serves every lane's RPC queue). The gateway stays one Deployment,
+    scaled on CPU by its HPA: the queues it reads (its read models) follow the HTTP load, not a lane's backlog."""
     if service == "gateway":
         return [None]
-    found = {queue_lane(queue) for queue in queues} - {None}
+    found = {queue_lane(queue) for queue in queues if not queue.startswith("rpc-")} - {None}
     return [lane.value for lane in LANES if lane.value in found] or [None]
 
 
 def lane_triggers(queues: list[str], lane: str | None) -> list[str]:
-    """The queues ``lane``'s ScaledObject scales on: that lane's, and for the default lane also the queues of no
-    lane (RPC, unknown commands), which every lane's pods serve but only one ScaledObject counts."""
-    return [queue for queue in queues if queue_lane(queue) == lane
-            or (queue_lane(queue) is None and lane in (None, DEFAULT_LANE.value))]
+    """The queues ``lane``'s ScaledObject scales on: that lane's, and for the default lane also the queue of no
+    lane (unknown commands), which every lane's pods serve but only one ScaledObject counts; a workload of no lane
+    scales on all of them."""
+    return [queue for queue in queues if lane is None or queue_lane(queue) == lane
+            or (queue_lane(queue) is None and lane == DEFAULT_LANE.value)]
 
 
 def mongo_name(service: str) -> str:
@@ -169,8 +172,6 @@ def amqp_env(user: str) -> list[dict]:
     ]
 
 
-def rpc_queue(service: str) -> str:
-    return f"rpc-{service}"
 
 
 def consumer_queues() -> dict[str, list[str]]:
@@ -184,7 +185,7 @@ def consumer_queues() -> dict[str, list[str]]:
         by_service.setdefault(service, []).append(queue.name)
     for service in settings.SERVICES:
         if service != "gateway":
-            by_service.setdefault(service, []).append(rpc_queue(service))
+            by_service.setdefault(service, []).extend(rpc_queue_name(service, lane) for lane in LANES)
     return by_service
 
 

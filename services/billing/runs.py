@@ -1,6 +1,7 @@
 """The invoice run: every account whose next billing period ended before ``as_of`` gets that period's invoice.
 
-Accounts are taken a tenant at a time, up to ``batch_size`` per transaction. One transaction reads the batch's
+Accounts are taken a tenant at a time, up to ``batch_size`` per transaction, one such transaction at a time per
+process (``ISSUING``: concurrent runs take turns, a batch at a time). One transaction reads the batch's
 accounts, their approved items and open SLA credits, allocates the tenant's next invoice numbers from its counter,
 inserts the invoices, advances each account past the period (conditionally on its revision), carries what credits
 are left and writes the events to the outbox. Hence:
@@ -21,6 +22,7 @@ A handler module (it reads and writes through the repository, one transaction pe
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -42,6 +44,11 @@ from .tax import tax_for
 log = logging.getLogger(__name__)
 
 DUE_SCAN = 100_000
+# A batch's transaction holds every item of its accounts: several at once in one process only share its CPU and the
+# database's, and under load each ran past its time budget and was deferred, its work thrown away, again and again
+# (`make bench-scaling --contracts 2000`: 109 batches deferred with one worker, 220 with two, ten runs asked at once
+# per worker). The runs of a process (RPC calls, its timer) take turns, a batch at a time.
+ISSUING = threading.Semaphore(1)
 
 
 def shoring_of(tenant: dict | None, provider: dict | None) -> str | None:
@@ -164,8 +171,9 @@ def run(db: MongoDatabase, transact: Callable[[Callable[[UnitOfWork], Any]], Any
             for start in range(0, len(ids), batch_size):
                 batch = ids[start:start + batch_size]
                 try:
-                    closed, numbers = transact(lambda uow, t=tenant, b=batch: issue_batch(
-                        uow, t, b, as_of=as_of, tax_rates=tax_rates, now=clock()))
+                    with ISSUING:
+                        closed, numbers = transact(lambda uow, t=tenant, b=batch: issue_batch(
+                            uow, t, b, as_of=as_of, tax_rates=tax_rates, now=clock()))
                 except (Conflict, Unavailable, OutcomeUnknown) as exc:  # a rerun issues nothing twice
                     deferred += 1
                     log.warning("invoice batch of %s deferred: %s", tenant, exc)

@@ -46,18 +46,21 @@ class Principal:
     provider_id: str | None = None
     # The id of the key it called with (the operator key has none): what the audit names.
     key_id: str | None = None
+    # The workload lane its calls travel in (a client's segment, a provider's kind: ``lane_of``); the operator's:
+    # None, the default lane.
+    lane: str | None = None
 
     @classmethod
     def operator(cls) -> Principal:
         return cls(OPERATOR)
 
     @classmethod
-    def client(cls, tenant_id: str, role: str, key_id: str | None = None) -> Principal:
-        return cls(CLIENT, tenant_id=tenant_id, role=role, key_id=key_id)
+    def client(cls, tenant_id: str, role: str, key_id: str | None = None, lane: str | None = None) -> Principal:
+        return cls(CLIENT, tenant_id=tenant_id, role=role, key_id=key_id, lane=lane)
 
     @classmethod
-    def provider(cls, provider_id: str, key_id: str | None = None) -> Principal:
-        return cls(PROVIDER_ITSELF, provider_id=provider_id, key_id=key_id)
+    def provider(cls, provider_id: str, key_id: str | None = None, lane: str | None = None) -> Principal:
+        return cls(PROVIDER_ITSELF, provider_id=provider_id, key_id=key_id, lane=lane)
 
     @property
     def budget_key(self) -> str:
@@ -100,11 +103,11 @@ def identify(key: str, operator_key: str, clients: KeyLookup, providers: KeyLook
             # A key without a role is refused rather than guessed: every client key the key ring issues has one.
             if found.get("role") not in apikeys.CLIENT_ROLES:
                 raise Unauthorized("The API key is not valid.")
-            return Principal.client(found["tenant_id"], found["role"], found.get("key_id"))
+            return Principal.client(found["tenant_id"], found["role"], found.get("key_id"), found.get("lane"))
     elif kind == apikeys.PROVIDER:
         found = providers(key)
         if found:
-            return Principal.provider(found["provider_id"], found.get("key_id"))
+            return Principal.provider(found["provider_id"], found.get("key_id"), found.get("lane"))
     raise Unauthorized("The API key is not valid.")
 
 

@@ -20,11 +20,14 @@ class InboundCommands:
     """Mixed into ``GatewayService``: uses its ``rpc``, ``postings`` and ``contracting`` dependencies."""
 
     def command_lane(self, sender_id: str) -> str:
-        """The sender's workload lane by the platform's lane rule (a tenant's segment, a provider's kind); NotFound
-        (a rejection) for a sender the platform does not know."""
+        """The sender's workload lane by the platform's lane rule (a tenant's segment, a provider's kind), which the
+        command's RPC calls then travel in; NotFound (a rejection) for a sender the platform does not know."""
         if sender_id.startswith("prv_"):
-            return lane_of(provider_kind=self.rpc(self.providers.get, sender_id)["kind"]).value
-        return lane_of(segment=self.rpc(self.postings.get_tenant, sender_id)["segment"]).value
+            lane = lane_of(provider_kind=self.rpc(self.providers.get, sender_id)["kind"]).value
+        else:
+            lane = lane_of(segment=self.rpc(self.postings.get_tenant, sender_id)["segment"]).value
+        self.rpc.lane = lane
+        return lane
 
     def record_refused_command(self, delivery: dict, reason: str) -> None:
         """Every inbound message is on the audit trail: one refused before its handler, with who, what and why."""

@@ -16,6 +16,7 @@ from nameko.rpc import ReplyListener, ServiceProxy
 from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from shared.runtime import metrics
 from shared.runtime.rpc import DEADLINE_HEADER
+from shared.runtime.rpc import in_lane as rpc_in_lane
 from shared.tools.brokeradmin import BrokerAdmin
 from shared.tools.operations import dead_letter_counts
 from shared.tools.runner import runnable_services
@@ -49,8 +50,9 @@ def forget(method: Any, reply: Any) -> None:
             events.pop(correlation_id, None)
 
 
-def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) -> Any:
-    """Call a nameko RPC method (``self.postings.get_posting``), waiting at most ``timeout`` seconds.
+def call_with_timeout(method: Any, *args: Any, timeout: float, in_lane: str | None = None, **kwargs: Any) -> Any:
+    """Call a nameko RPC method (``self.postings.get_posting``) in the workload lane ``in_lane`` (its service's RPC
+    queue of that lane, ``shared.runtime.rpc``; None: the default lane's), waiting at most ``timeout`` seconds.
 
     nameko's own call waits forever; a request stuck on a slow service would hold an HTTP worker and the client
     indefinitely. The timer also runs while the request is published (its confirm can be slow). The request
@@ -59,6 +61,8 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
     """
     reply = None
     outcome = "error"
+    service, name = getattr(method, "service_name", "?"), getattr(method, "method_name", "?")
+    method = rpc_in_lane(method, in_lane)
     started = time.perf_counter()
     timer = eventlet.Timeout(timeout)
     try:
@@ -67,7 +71,8 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         except UnknownService as exc:
             outcome = "unavailable"
             raise ServiceUnavailable(
-                "A service this request needs is not running; try again later.", {"service": exc.args[0]}
+                "A service this request needs is not running; try again later.",
+                {"service": str(exc.args[0]).split(".")[0]},  # the service, not the lane it was called in
             ) from exc
         result = reply.result()
         outcome = "ok"
@@ -85,24 +90,31 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, **kwargs: Any) ->
         ) from None
     finally:
         timer.cancel()
-        service, name = getattr(method, "service_name", "?"), getattr(method, "method_name", "?")
         metrics.RPC_CALLS.labels(service, name, outcome).inc()
         metrics.RPC_SECONDS.labels(service, name).observe(time.perf_counter() - started)
 
 
+class LanedCalls:
+    """A worker's ``self.rpc``: ``self.rpc(self.postings.get_posting, tenant_id, posting_id)`` calls in ``lane``, the
+    lane of whom the worker acts for (set once the caller is known: a route's caller, a command's sender; None until
+    then: the default lane), bounded by ``RPC_TIMEOUT_SECONDS``."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.lane: str | None = None
+
+    def __call__(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        return call_with_timeout(method, *args, timeout=self.timeout, in_lane=self.lane, **kwargs)
+
+
 class TimedRpc(DependencyProvider):
-    """``self.rpc(self.postings.get_posting, tenant_id, posting_id)``: a call bounded by ``RPC_TIMEOUT_SECONDS``."""
+    """Each worker's ``LanedCalls``."""
 
     def setup(self) -> None:
         self.timeout = float(self.container.config.get("RPC_TIMEOUT_SECONDS", 30))
 
-    def get_dependency(self, worker_ctx) -> Callable[..., Any]:
-        timeout = self.timeout
-
-        def call(method: Any, *args: Any, **kwargs: Any) -> Any:
-            return call_with_timeout(method, *args, timeout=timeout, **kwargs)
-
-        return call
+    def get_dependency(self, worker_ctx) -> LanedCalls:
+        return LanedCalls(self.timeout)
 
 
 def health_report(broker: dict, gateway: dict, services: dict[str, dict]) -> dict:

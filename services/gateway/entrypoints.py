@@ -166,6 +166,7 @@ def route(operation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 caller = None
                 if not spec.public:
                     caller = service.auth.identify(request.headers.get("Authorization"))
+                    service.rpc.lane = caller.lane  # the route's calls travel in its caller's lane
                     if spec.changes_state:
                         record = service.audit.begin(spec, caller, path_values, correlation_id)
                     service.auth.authorize(caller, spec, path_values)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
-from services.matching import domain, events, shortlists
+from services.matching import domain, events, rematching, shortlists
 from services.matching.dependencies import LiveIndex
 from services.matching.repository import Repository, today
 from shared.runtime.persistence import Store, UnitOfWork
@@ -91,8 +92,12 @@ def provider_changed(uow: UnitOfWork, matches: LiveIndex, provider_id: str) -> N
     # profile again (``LiveIndex.catch_up``), and other processes only ever see committed ones (their stream).
     previous_rows = matches.index.provider_rows(provider_id)
     rows = matches.apply_uncommitted(profile, uow)
-    for entry in matches.postings_touched_by(provider_id, rows):  # exactly those whose shortlist it can change
-        rerank(uow, matches, entry.posting, entry.needs, change=(provider_id, rows, previous_rows))
+    touched = matches.postings_touched_by(provider_id, rows)  # exactly those whose shortlist it can change
+    now = utc_now()
+    admitted = rematching.admit_all(matches.postings, matches.index, touched, provider_id, rows, previous_rows,
+                                    now=now)
+    _store_and_announce(uow, [_reranked(matches, entry.posting, entry.needs, admitted[entry.posting["id"]], now)
+                              for entry in touched])
 
 
 # -- contract facts: load and track record ---------------------------------------------------------------------------
@@ -216,35 +221,48 @@ def posting_awarded(uow: UnitOfWork, posting_id: str) -> None:
 def _announce_first_shortlist(uow: UnitOfWork, matches: LiveIndex, posting: dict) -> None:
     """The open posting's first shortlist, from an index already caught up, into ``posting["shortlist"]`` (the
     caller stores it), announced."""
-    posting["shortlist"], _ = shortlists.build(matches.index, domain.posting_needs(posting), matches.top_k,
-                                               version=1, now=utc_now())
+    needs = domain.posting_needs(posting)
+    posting["shortlist"], ranked = shortlists.build(matches.index, needs, matches.top_k, version=1, now=utc_now())
+    matches.postings.explanations.keep_built(matches.index, needs, posting["shortlist"], ranked.top)
     uow.emit(events.MATCHES_PROPOSED, subject=posting["id"],
              data=events.matches_proposed(posting, posting["shortlist"]), lane=posting["lane"],
              tenant=posting["tenant_id"])
 
 
-def rerank(uow: UnitOfWork, matches: LiveIndex, posting: dict, needs: domain.PostingNeeds,
-           change: tuple[str, list[domain.CandidateRow], list[domain.CandidateRow]] | None = None) -> None:
-    """Rank the posting again; store and announce its shortlist when its members or order changed.
+def rerank(uow: UnitOfWork, matches: LiveIndex, posting: dict, needs: domain.PostingNeeds) -> None:
+    """Rank the posting again; store and announce its shortlist when its members or order changed."""
+    _store_and_announce(uow, [_reranked(matches, posting, needs, None, utc_now())])
 
-    After one provider's ``change`` (its id, rows now and rows before), a provider entering the shortlist is put
-    in its place without ranking the market again (``shortlists.admit``); otherwise the market is ranked."""
+
+def _reranked(matches: LiveIndex, posting: dict, needs: domain.PostingNeeds, admitted: dict | None,
+              now: datetime) -> tuple[dict, dict | None, dict]:
+    """The posting, its shortlist before and after: ``admitted`` (the change put in place without ranking the
+    market again, ``rematching.admit_all``) or, without it, the market ranked again."""
     before = posting.get("shortlist")
-    version = (before or {}).get("version", 0) + 1
-    after = None if change is None else shortlists.admit(matches.index, needs, before, *change, version=version,
-                                                          now=utc_now())
+    after = admitted
     if after is None:
-        after, _ = shortlists.build(matches.index, needs, matches.top_k, version=version, now=utc_now())
-    repo = Repository.of(uow)
-    if not shortlists.really_changed(before, after):
-        # The same providers in the same order: nothing to announce, but a score that moved is stored, as it is the
-        # cut a newcomer must beat and what the client reads.
-        if shortlists.scores(before) != shortlists.scores(after):
-            repo.save_shortlist(posting["id"], {**after, "version": version - 1})
-        return
-    repo.save_shortlist(posting["id"], after)
-    uow.emit(events.SHORTLIST_UPDATED, subject=posting["id"], data=events.shortlist_updated(posting, before, after),
-             lane=posting["lane"], tenant=posting["tenant_id"])
+        after, ranked = shortlists.build(matches.index, needs, matches.top_k,
+                                         version=(before or {}).get("version", 0) + 1, now=now)
+        matches.postings.explanations.keep_built(matches.index, needs, after, ranked.top)
+    return posting, before, after
+
+
+def _store_and_announce(uow: UnitOfWork, reranked: list[tuple[dict, dict | None, dict]]) -> None:
+    """Store the shortlists whose members or order changed, and announce them; a shortlist with the same providers
+    in the same order is not announced, but stored when a score moved (it is the cut a newcomer must beat and what
+    the client reads). One bulk write for all of them; their events go into the outbox in the same transaction."""
+    stored, announced = [], []
+    for posting, before, after in reranked:
+        if not shortlists.really_changed(before, after):
+            if shortlists.scores(before) != shortlists.scores(after):
+                stored.append((posting["id"], {**after, "version": after["version"] - 1}))
+            continue
+        stored.append((posting["id"], after))
+        announced.append(dict(routing_key=events.SHORTLIST_UPDATED, subject=posting["id"],
+                              data=events.shortlist_updated(posting, before, after), lane=posting["lane"],
+                              tenant=posting["tenant_id"]))
+    Repository.of(uow).save_shortlists(stored)
+    uow.emit_many(announced)
 
 
 # -- reads -----------------------------------------------------------------------------------------------------------

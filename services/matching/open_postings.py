@@ -23,6 +23,7 @@ import numpy as np
 
 from services.matching import domain, geography, ranking, shortlists
 from services.matching.domain import CandidateRow, PostingNeeds
+from services.matching.explanations import Explanations
 
 # The posting fields kept: what re-ranking and its announcement read (``handlers.rerank``, ``events``).
 KEPT_FIELDS = ("tenant_id", "lane")
@@ -122,7 +123,8 @@ class _Columns:
         ("shoring", np.int32),
         ("rate", np.int32),
         ("published", np.float64),
-        ("scalar", np.bool_),  # needs the columns cannot hold: decided by ``domain.evaluate``
+        ("wide", np.bool_),  # needs the columns cannot hold
+        ("scalar", np.bool_),  # wide, or no shortlist: decided by ``domain.evaluate``
         ("room", np.bool_),  # the shortlist is not full: any eligible row enters
         ("cut", np.int64),  # the last place's score units
     )
@@ -175,7 +177,13 @@ class _Columns:
         for name, facet in facets.items():
             getattr(self, name)[i] = facet.id(needs)
         self.published[i] = needs.published_days
-        self.scalar[i] = scalar or entry.posting["shortlist"] is None  # no shortlist: any change re-ranks it
+        self.wide[i] = scalar
+        self.shortlisted(entry)
+
+    def shortlisted(self, entry: OpenPosting) -> None:
+        """The posting's shortlist changed (its needs did not)."""
+        i = self.slot[entry.posting["id"]]
+        self.scalar[i] = self.wide[i] or entry.posting["shortlist"] is None  # no shortlist: any change re-ranks it
         self.room[i] = entry.cut is None
         self.cut[i] = 0 if entry.cut is None else -entry.cut[0]
 
@@ -195,6 +203,23 @@ class _Columns:
         self.ids.pop()
 
 
+@dataclass(slots=True)
+class RowScores:
+    """One row's evaluation against several open postings (``_RowDecision.evaluate``): the slots it is eligible
+    for and, on each, its units and soft components (an array over those slots, or one value for all of them),
+    with the per-facet values its reasons are written from (``domain._reasons``'s inputs)."""
+
+    at: np.ndarray
+    units: np.ndarray
+    components: dict  # ``domain.WEIGHTS``' names, then "new_provider_boost"
+    per_day: np.ndarray  # by schedule facet
+    classes: list  # shoring class by shoring facet
+
+    def component(self, name: str, j: int) -> float:
+        value = self.components[name]
+        return float(value[j]) if isinstance(value, np.ndarray) else value
+
+
 class _RowDecision:
     """One candidate row against the open postings of its markets: which it qualifies for, and its score units
     there — ``domain.evaluate`` term by term, over the postings at once."""
@@ -204,9 +229,14 @@ class _RowDecision:
 
     def units(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Of the postings in slots ``at``: the ones (slots) the row is eligible for, and its units on each."""
+        scores = self.evaluate(at)
+        return scores.at, scores.units
+
+    def evaluate(self, at: np.ndarray) -> RowScores:
+        """``domain.evaluate`` of the row on each posting in slots ``at`` (all in the row's markets)."""
         view, row, columns = self.view, self.row, self.view.columns
         if not row.verified or row.availability_status == "unavailable":
-            return at[:0], np.zeros(0, dtype=np.int64)
+            return RowScores(at[:0], np.zeros(0, dtype=np.int64), {}, np.zeros(0), [])
         eligible = np.ones(len(at), dtype=np.bool_)
         if row.available_from:
             eligible &= columns.start[at] >= row.available_from.toordinal()
@@ -259,7 +289,9 @@ class _RowDecision:
             boost = domain.MAX_NEW_PROVIDER_BOOST * np.maximum(0.0, np.minimum(1.0, freshness))
         score = domain.combine(components, boost)
         units = np.floor(score * domain.SCORE_UNITS + 0.5).astype(np.int64)  # ``domain.to_units``
-        return at, units
+        components = {name: components[name] for name in domain.WEIGHTS}
+        components["new_provider_boost"] = boost
+        return RowScores(at, units, components, per_day, classes)
 
 
 class OpenPostings:
@@ -275,27 +307,37 @@ class OpenPostings:
         self.facets = {"languages": _Facets(lambda needs: needs.languages), "schedule": _Facets(_schedule_key),
                        "shoring": _Facets(_shoring_key), "rate": _Facets(_rate_key)}
         self.table = _skill_table()
+        self.explanations = Explanations()  # of the candidates of each open posting's shortlist, by row number
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def apply(self, posting_id: str, document: dict | None) -> None:
         """The posting's current document (``None``: deleted); only an open posting is kept."""
-        self.discard(posting_id)
         if document is None or document.get("status") != domain.OPEN:
+            self.discard(posting_id)
+            self.explanations.forget(posting_id)
             return
-        posting = {"id": posting_id, **{k: document.get(k) for k in KEPT_FIELDS},
-                   "shortlist": compact_shortlist(document.get("shortlist"))}
-        self._add(OpenPosting.of(posting, domain.posting_needs({**document, "id": posting_id})))
+        needs = domain.posting_needs({**document, "id": posting_id})
+        current = self.entries.get(posting_id)
+        kept = {k: document.get(k) for k in KEPT_FIELDS}
+        if current is not None and current.needs == needs and all(current.posting[k] == v for k, v in kept.items()):
+            self.set_shortlist(posting_id, document.get("shortlist"))  # most changes: a new shortlist
+            return
+        self.discard(posting_id)
+        self._add(OpenPosting.of({"id": posting_id, **kept, "shortlist": compact_shortlist(document.get("shortlist"))},
+                                 needs))
 
-    def set_shortlist(self, posting_id: str, shortlist: dict) -> None:
+    def set_shortlist(self, posting_id: str, shortlist: dict | None) -> None:
         """An open posting's new shortlist (its needs unchanged)."""
         entry = self.entries[posting_id]
         for provider_id in entry.listed:
             _remove(self.by_provider, provider_id, posting_id)
         entry = self.entries[posting_id] = OpenPosting.of({**entry.posting, "shortlist": compact_shortlist(shortlist)},
                                                           entry.needs)
-        self._index(entry)
+        self.columns.shortlisted(entry)
+        for provider_id in entry.listed:
+            self.by_provider.setdefault(provider_id, set()).add(posting_id)
 
     def _add(self, entry: OpenPosting) -> None:
         self.entries[entry.posting["id"]] = entry

@@ -25,6 +25,7 @@ service (see ``dependencies.LiveIndex``).
 from __future__ import annotations
 
 import functools
+import itertools
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ NO_MONEY = -1
 OPEN_FOR_WORK = 1  # alive, verified and not marked unavailable
 NDA_WILLING = 2
 MAX_SKILL_LEVEL = 127  # skill levels are stored as int8 (the contract allows 1–5)
+# Each index, and each compaction of one, numbers its rows anew: a generation names one numbering.
+_GENERATIONS = itertools.count(1)
 
 
 
@@ -303,6 +306,9 @@ class MatchIndex:
         self._skill_names = _Interned()
         self._tables = _Tables()
         self._rows_rebuilt: dict[int, CandidateRow] = {}
+        # A row number means the same row (its columns never change) as long as the generation does: what is
+        # known of row ``i`` (``open_postings``' kept explanations) is kept with it.
+        self.generation = next(_GENERATIONS)
         self._allocate(self.INITIAL)
 
     @property

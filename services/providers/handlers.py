@@ -97,8 +97,12 @@ def search(repo: Repository, filters: dict, limit: int, after: str | None) -> tu
 
 
 def authenticate(repo: Repository, api_key: str) -> dict | None:
+    """The key's provider and key id, and the provider's own lane (its calls travel in it); None for a dead key."""
     record = repo.key_ring().live(api_key, utc_now())
-    return {"provider_id": record["owner_id"], "key_id": record["_id"]} if record else None
+    if not record:
+        return None
+    return {"provider_id": record["owner_id"], "key_id": record["_id"],
+            "lane": domain.lane_for(repo.get(record["owner_id"])["kind"])}  # a key's provider is never removed
 
 
 def list_keys(repo: Repository, provider_id: str) -> list[dict]:

@@ -2,14 +2,14 @@
 relay per workload lane.
 
 The outbox is a series of time segments, collections named ``outbox_<UTC start>_<seconds>`` (``segment_name``): a
-transaction writes all the events it emits as one document per lane (``outbox_documents``, the document's
-``lane`` field) of the segment its clock is in, in the same transaction as the change. Nothing marks an event
-published. Each lane has its own relay (``OutboxRelay(lane=...)``): its own lease with its fencing token, its own
-stored position, and its own change stream that the database filters to its lane's documents, so a backlog in one
-lane (a consumer that refuses, a flood) never holds back another's. An aggregate's events are always in one lane
-(``shared.vocabulary.terms.lane_of``: the lane comes from the client's segment or the provider's kind, neither of
-which ever changes, and a contract or invoice keeps the lane it was created in), so the guarantees below hold per
-lane and per aggregate alike. Guarantees and why:
+transaction writes all the events it emits as one document per lane (``outbox_documents``, the document's ``lane``
+field; several in a row when they pass ``DOCUMENT_BYTES``) of the segment its clock is in, in the same transaction as
+the change. Nothing marks an event published. Each lane has its own relay (``OutboxRelay(lane=...)``): its own lease
+with its fencing token, its own stored position, and its own change stream that the database filters to its lane's
+documents, so a backlog in one lane (a consumer that refuses, a flood) never holds back another's. An aggregate's
+events are always in one lane (``shared.vocabulary.terms.lane_of``: the lane comes from the client's segment or the
+provider's kind, neither of which ever changes, and a contract or invoice keeps the lane it was created in), so the
+guarantees below hold per lane and per aggregate alike. Guarantees and why:
 
 - Never skipped, never published uncommitted: a relay reads the database's change stream (inserts into
   ``outbox_*`` of its lane), which returns a transaction's writes only once it committed (majority-committed on a
@@ -38,7 +38,10 @@ lane and per aggregate alike. Guarantees and why:
   the stream: events in both are published twice, none is missed, and an aggregate's events keep their order (a
   snapshot holding a later event holds the earlier one).
 - One relay per lane at a time: replicas compete for the lane's lease; each takeover raises its fencing token, and
-  a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing.
+  a position is stored only by the holder of the token, so a relay that paused past its lease stores nothing. A
+  relay that found the lease held asks again only once the expiry it read has passed, and only the holder exports
+  the lane's backlog gauges (from its window, or counted when that does not hold the whole backlog): a second
+  replica adds no database work of its relay.
 - The tenant's copy: an event with a tenant is also published to ``tasklinkr.feed`` under
   ``<tenant>.<event type>`` and counts as confirmed when both were; a copy the tenant's own queues refuse is logged
   and not retried.
@@ -61,6 +64,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import bson
 import eventlet
 import pymongo
 from bson import ObjectId
@@ -238,13 +242,35 @@ def outbox_document(events: list[dict], created_at: datetime) -> dict:
     return {"_id": ObjectId(), "created_at": created_at, "lane": lanes.pop(), "count": len(events), "events": events}
 
 
+# An outbox document's events stop at about this many bytes: MongoDB refuses a document over 16 MiB, and a change
+# that enters a couple of thousand shortlists emits more than that (one shortlist event is about 8 KB).
+DOCUMENT_BYTES = 8 * 1024 * 1024
+_EVENT_OVERHEAD_BYTES = 512  # an event's id, routing key, subject, tenant, lane and headers beside its body
+
+
 def outbox_documents(events: list[dict], created_at: datetime) -> list[dict]:
-    """One transaction's events as outbox documents, one per lane, each with its lane's events in emit order. The
-    order between lanes does not matter: an aggregate's events are all in one lane."""
-    by_lane: dict[str, list[dict]] = {}
+    """One transaction's events as outbox documents, per lane, each with its lane's events in emit order: one
+    document a lane, or several in a row when its events pass ``DOCUMENT_BYTES`` (inserted in order, so its relay
+    reads them in that order from the one transaction). The order between lanes does not matter: an aggregate's
+    events are all in one lane."""
+    by_lane: dict[str, list[list[dict]]] = {}
+    sizes: dict[str, int] = {}
     for event in events:
-        by_lane.setdefault(event_lane(event), []).append(event)
-    return [outbox_document(lane_events, created_at) for lane_events in by_lane.values()]
+        lane, size = event_lane(event), _event_bytes(event)
+        chunks = by_lane.setdefault(lane, [[]])
+        if chunks[-1] and sizes[lane] + size > DOCUMENT_BYTES:
+            chunks.append([])
+            sizes[lane] = 0
+        chunks[-1].append(event)
+        sizes[lane] = sizes.get(lane, 0) + size
+    return [outbox_document(chunk, created_at) for chunks in by_lane.values() for chunk in chunks]
+
+
+def _event_bytes(event: dict) -> int:
+    """About what ``event`` takes in its outbox document (the nested form, written before: its BSON size)."""
+    if "body" in event:
+        return len(event["body"]) + _EVENT_OVERHEAD_BYTES
+    return len(bson.encode(event))
 
 
 def outbox_events(db, match: dict | None = None) -> list[dict]:
@@ -338,6 +364,7 @@ class OutboxRelay:
         self._inflight: deque[_Change] = deque()  # read, not all confirmed yet, in stream order
         self._inflight_events = 0
         self._renewed_at = 0.0
+        self._held_elsewhere_until = 0.0  # (monotonic) the lease another relay holds is not asked for before then
         self._dropped_at = 0.0
         self._legacy_scanned = False
         self._prepared_at = 0.0
@@ -449,11 +476,17 @@ class OutboxRelay:
 
     def export_backlog(self) -> None:
         """Set the backlog gauges of this service's lane; they keep their last values while the database is away.
-
-        From the relay's window when that holds the whole backlog (``_window_backlog``), otherwise counted in the
+        Only the lane's lease holder exports them (every replica runs its lanes' relays): the others drop their
+        series, so a replica that held the lease before shows no stale figure, and count nothing. The holder takes
+        them from its window when that holds the whole backlog (``_window_backlog``), otherwise counts in the
         database: that reads every segment (the embedded server scans each whole, 0.1 ms per document), and the
         relay publishes nothing meanwhile."""
         self._exported_at = time.monotonic()
+        if self.token is None:
+            for gauge in (metrics.OUTBOX_BACKLOG, metrics.OUTBOX_OLDEST_PENDING_AGE):
+                with contextlib.suppress(KeyError):  # never exported by this relay
+                    gauge.remove(self.service, self.lane)
+            return
         window = self._window_backlog()
         try:
             backlog, age = window if window is not None else (self.backlog(), self.oldest_pending_age())
@@ -484,6 +517,8 @@ class OutboxRelay:
         fencing token). False while another relay holds it."""
         if self.token is not None and time.monotonic() - self._renewed_at < self.lease_seconds / 3:
             return True
+        if self.token is None and time.monotonic() < self._held_elsewhere_until:
+            return False
         now = utc_now()
         expires_at = now + timedelta(seconds=self.lease_seconds)
         with pymongo.timeout(self.operation_timeout):
@@ -499,13 +534,24 @@ class OutboxRelay:
                      "$inc": {"token": 1}},
                     upsert=True, return_document=ReturnDocument.AFTER,
                 )
-            except DuplicateKeyError:
+            except DuplicateKeyError:  # held by another relay
                 self.token = None
+                self._wait_for_expiry()
                 return False
         self.token = taken["token"]
         self._renewed_at = time.monotonic()
         self._forget()  # a new holder starts from the stored position, not from what it read before
         return True
+
+    def _wait_for_expiry(self) -> None:
+        """Ask for the lease held by another relay again only once it could have run out (at most ``lease_seconds``
+        from now): a replica's relay is woken at each of its commits, and a failed take-over at each of them is a
+        database write that competes with the service's transactions for nothing."""
+        with pymongo.timeout(self.operation_timeout):
+            lease = self.db[RELAY_LEASES].find_one({"_id": self.lease_id}, {"expires_at": 1}) or {}
+        expires_at = lease.get("expires_at")
+        left = 0.0 if expires_at is None else (_aware(expires_at) - utc_now()).total_seconds()
+        self._held_elsewhere_until = time.monotonic() + min(max(left, 0.0), self.lease_seconds)
 
     def _forget(self) -> None:
         self._close_stream()

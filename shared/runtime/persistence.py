@@ -4,7 +4,8 @@
 the platform's collections and indexes and those the service declares, and starts the service's outbox relay.
 Each worker gets a ``Store``; ``store.transact(work)`` runs ``work(uow)`` in a MongoDB transaction, and every
 event the work emits with ``uow.emit(...)`` is written to the outbox (its current time segment, ``outbox_*``, one
-document per lane) in that same transaction: a state change and the events it causes commit together or not at all.
+document per lane, more when a lane's events pass ``DOCUMENT_BYTES``) in that same transaction: a state change and
+the events it causes commit together or not at all.
 The relay of each lane the process runs (config ``LANES``, ``tasklinkr run --lane``) publishes its lane's events
 afterwards, following the outbox's change stream (``shared/runtime/outbox.py``).
 
@@ -143,7 +144,7 @@ class UnitOfWork:
 
     def write_outbox(self) -> None:
         """Write the events emitted so far as one outbox document per lane (one change in the stream of each lane's
-        relay), in the segment of this moment."""
+        relay; several in a row when a lane's events pass ``DOCUMENT_BYTES``), in the segment of this moment."""
         if self._unwritten:
             created_at = envelopes.utc_now()
             self.db[segment_name(created_at)].insert_many(outbox_documents(self._unwritten, created_at),

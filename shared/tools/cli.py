@@ -35,8 +35,9 @@ def _configure() -> None:
 @app.command()
 def run(
     service: str = typer.Argument(..., help=f"One of: {', '.join(settings.SERVICES)}"),
-    lane: list[str] = typer.Option(None, "--lane", help="Consume only this workload lane's queues (enterprise, "
-                                   "smb; repeat for several); default: every lane."),
+    lane: list[str] = typer.Option(None, "--lane", help="Consume only this workload lane's queues (its events, "
+                                   "commands and RPC requests; enterprise, smb; repeat for several); default: every "
+                                   "lane."),
 ) -> None:
     """Run one service in the foreground (what docker compose and `tasklinkr up` start per service)."""
     from shared.tools.runner import run as run_service

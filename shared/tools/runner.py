@@ -34,7 +34,8 @@ def service_class(name: str) -> type:
 
 
 def run(name: str, lanes: list[str] | None = None) -> None:
-    """Run service ``name``, consuming only ``lanes`` (its event queues of those lanes; all lanes when empty)."""
+    """Run service ``name``, consuming only ``lanes`` (its event, command and RPC queues of those lanes; all lanes
+    when empty)."""
     from nameko.cli.run import run as nameko_run
 
     from shared.vocabulary.terms import known_lanes

@@ -350,15 +350,16 @@ LANE_LABEL = "tasklinkr.io/lane"
 
 
 def queue_lane(queue: str, lanes: tuple[str, ...]) -> str | None:
-    """The lane of a consumer queue (``...--<lane>``); None for a queue of no lane (``rpc-<service>``...)."""
+    """The lane of a consumer queue (``...--<lane>``); None for a queue of no lane (the unknown-command queue)."""
     suffix = queue.rsplit("--", 1)[-1]
     return suffix if "--" in queue and suffix in lanes else None
 
 
 def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]], lanes: tuple[str, ...]) -> list[str]:
     """Every queue a consumer reads is a trigger of exactly one ScaledObject of that consumer, whose Deployment
-    runs that service; no ScaledObject mixes lanes; a lane's Deployment runs ``tasklinkr run <service> --lane
-    <lane>`` and is scaled on its lane's queues only; only queues that exist."""
+    runs that service; no ScaledObject of a lane's Deployment mixes lanes; a lane's Deployment runs ``tasklinkr run
+    <service> --lane <lane>`` and is scaled on its lane's queues only (a Deployment of no lane serves, and scales
+    on, every lane's); only queues that exist."""
     problems = []
     auths = named(docs, "TriggerAuthentication")
     deployments = named(docs, "Deployment")
@@ -381,14 +382,14 @@ def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]], 
                 problems.append(f"ScaledObject/{name} scales on {queue}, which the topology does not declare")
             elif queue not in queues_by_service.get(service, []):
                 problems.append(f"ScaledObject/{name} scales on {queue}, which {service} does not consume")
-            elif (queue_lane(queue, lanes) or lane) != lane:
+            elif lane is not None and (queue_lane(queue, lanes) or lane) != lane:
                 problems.append(f"ScaledObject/{name} of lane {lane} scales on {queue} of lane "
                                 f"{queue_lane(queue, lanes)}")
             trigger_lanes.add(queue_lane(queue, lanes))
             if trigger.get("authenticationRef", {}).get("name") not in auths:
                 problems.append(f"ScaledObject/{name} trigger for {queue} names no TriggerAuthentication of the "
                                 "overlay")
-        if len(trigger_lanes - {None}) > 1:
+        if lane is not None and len(trigger_lanes - {None}) > 1:
             problems.append(f"ScaledObject/{name} mixes lanes {sorted(trigger_lanes - {None})}")
     for service, queues in queues_by_service.items():
         if service == "gateway":

@@ -59,7 +59,7 @@ def test_generated_manifests_are_current(generator):
 
 def consumed_queues() -> dict[str, list[str]]:
     """Worked out here, not by the generator: each service's catalog queues (as `tasklinkr topology apply`
-    declares them) and, for a service with RPC entrypoints, nameko's `rpc-<service>`."""
+    declares them) and, for a service with RPC entrypoints, its RPC queue of each lane `rpc-<service>--<lane>`."""
     _, queues = declarations(load_catalog(), environ={"TASKLINKR_CONFIG_FILE": "/dev/null"})
     by_service: dict[str, list[str]] = {}
     for queue in queues:
@@ -68,7 +68,7 @@ def consumed_queues() -> dict[str, list[str]]:
     for service in runnable_services():
         entrypoints = {e for m in vars(service_class(service)).values() for e in getattr(m, "nameko_entrypoints", ())}
         if any(isinstance(entrypoint, Rpc) for entrypoint in entrypoints):
-            by_service.setdefault(service, []).append(f"rpc-{service}")
+            by_service.setdefault(service, []).extend(f"rpc-{service}--{lane}" for lane in LANES)
     return by_service
 
 
@@ -434,15 +434,19 @@ def test_scaling_check_rejects_mixed_lanes_a_queue_counted_twice_and_a_lane_depl
 
 @overlays
 def test_every_laned_consumer_runs_a_deployment_per_lane_and_the_gateway_one(overlay):
+    """A service with event or command queues of a lane runs a Deployment per lane; one with RPC only (providers)
+    one Deployment, serving every lane's RPC queue."""
     deployments = named(objects(overlay), "Deployment")
     for service, queues in consumed_queues().items():
-        if service != "gateway" and any(q.endswith(f"--{lane}") for q in queues for lane in LANES):
+        if service != "gateway" and any(q.endswith(f"--{lane}") for q in queues for lane in LANES
+                                        if not q.startswith("rpc-")):
             for lane in LANES:
                 args = deployments[f"{service}-{lane}"]["spec"]["template"]["spec"]["containers"][0]["args"]
                 assert args == ["run", service, "--lane", lane]
             assert service not in deployments
     assert {"matching-enterprise", "matching-smb", "contracting-enterprise", "billing-smb"} <= set(deployments)
     assert deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "gateway"]
+    assert deployments["providers"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "providers"]
 
 
 @overlays

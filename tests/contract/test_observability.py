@@ -133,7 +133,7 @@ def test_rabbitmq_queue_series_get_the_lane_of_their_queue_in_compose_and_kubern
     assert any(".retry-" in name for name in names) and any(name.startswith("dlq.") for name in names)
     for where, sources, regex, replacement in rules:
         assert sources == ["queue"], where
-        for name in [*names, "rpc-matching"]:
+        for name in [*names, "rpc-matching--smb", "rpc-matching--enterprise"]:
             base = name.split(".retry-")[0]
             expected = next((lane.value for lane in LANES if base.endswith(f"--{lane.value}")), None)
             assert lane_label(regex, replacement, name) == expected, (where, name)

@@ -177,11 +177,12 @@ def test_each_service_may_use_exactly_its_own_queues_of_the_topology(generator):
             assert _allowed(permissions, "configure", queue.name) == own, (service, queue.name)
             consumed = own and not queue.name.startswith("dlq.")
             assert _allowed(permissions, "read", queue.name) == consumed, (service, queue.name)
-        assert _allowed(permissions, "read", f"rpc-{service}") and _allowed(permissions, "write", "amq.default")
+        assert all(_allowed(permissions, "read", f"rpc-{service}--{lane}") for lane in ("smb", "enterprise"))
+        assert _allowed(permissions, "write", "amq.default")
         assert _allowed(permissions, "configure", f"rpc.reply-{service}-0b6a4c2e-4f1d-4c9e-9d3b-1a2b3c4d5e6f")
         others = [other for other in generator.SERVICES if other != service]
         for other in others:
-            assert not _allowed(permissions, "read", f"rpc-{other}")
+            assert not _allowed(permissions, "read", f"rpc-{other}--smb")
             assert not _allowed(permissions, "write", f"{other}.events"), "only its own events are published"
             assert not _allowed(permissions, "read", f"rpc.reply-{other}-x")
 

@@ -106,7 +106,7 @@ def test_a_service_user_is_refused_another_services_queues_and_exchange(broker_u
             elif trespass == "read billing's dead letters":
                 Queue(dead_letter_queue_name("billing"), channel=channel).get()
             elif trespass == "take billing's RPC queue":
-                Queue("rpc-billing", get_rpc_exchange({}), routing_key="billing.*", durable=True,
+                Queue("rpc-billing--smb", get_rpc_exchange({}), routing_key="billing.smb.*", durable=True,
                       channel=channel).declare()
             else:
                 connection.Producer(channel).publish({"forged": True}, exchange="billing.events",

@@ -285,6 +285,50 @@ def test_a_relay_that_paused_past_its_lease_stores_nothing_once_another_took_ove
     assert set(rig.delivered()) == set(rig.committed)
 
 
+def test_a_transaction_emitting_more_than_a_document_can_hold_commits_and_its_events_go_out_in_order(rig):
+    """A provider change that enters a couple of thousand shortlists emits more than MongoDB's 16 MiB document
+    limit; its lane's events are split over several documents of the one transaction, read back in emit order."""
+    filler = "x" * 8_000  # about a shortlist event's size
+    events = [rig.event(seq) for seq in range(2_200)]
+    for event in events:
+        event["body"] = event["body"][:-1] + f',"filler":"{filler}"}}'
+    with rig.client.start_session() as session, session.start_transaction():
+        rig.commit(events, session=session)
+    documents = list(rig.db[segment_name()].find({}, {"count": 1}))
+    assert len(documents) >= 3 and sum(doc["count"] for doc in documents) == 2_200
+    assert rig.publish_once(batch_size=500) == 2_200
+    assert rig.delivered() == rig.committed
+
+
+def test_a_replicas_relay_whose_lane_another_holds_asks_for_the_lease_again_only_once_it_could_have_run_out(rig):
+    holder = rig.relay(lease_seconds=1.5)
+    replica = OutboxRelay(db=rig.db, amqp_uri=rig.amqp_uri, service=rig.service, lane="smb", lease_seconds=1.5)
+    try:
+        assert not replica.acquire_lease()
+        rig.db.relay_lease.delete_many({})  # a take-over would succeed now: the replica does not ask yet
+        assert not replica.acquire_lease()
+        eventlet.sleep(1.6)  # the expiry the replica read has passed
+        assert replica.acquire_lease()
+    finally:
+        holder.stop()
+        replica.stop()
+
+
+def test_only_the_lanes_lease_holder_exports_the_backlog_gauges(rig):
+    rig.commit_each(range(3))
+    holder = rig.relay()
+    replica = OutboxRelay(db=rig.db, amqp_uri=rig.amqp_uri, service=rig.service, lane="smb")
+    try:
+        holder.export_backlog()
+        assert _sample("tasklinkr_outbox_backlog", rig.service) == 3
+        assert not replica.acquire_lease()
+        replica.export_backlog()  # (one registry here: in a replica's own process its series would be absent)
+        assert REGISTRY.get_sample_value("tasklinkr_outbox_backlog", {"service": rig.service, "lane": "smb"}) is None
+    finally:
+        holder.stop()
+        replica.stop()
+
+
 def test_an_event_another_process_commits_goes_out_well_within_the_idle_relays_poll_interval(rig):
     """The relay hears of these commits only from the database, as of another replica's, the CLI's or another lane's
     process's (nobody calls ``notify``); with a poll interval of 10 s, each going out in under half of it is the

@@ -33,8 +33,13 @@ def get_tenant(repo: Repository, tenant_id: str) -> dict:
 
 
 def authenticate(repo: Repository, api_key: str) -> dict | None:
+    """The key's tenant, role and key id, and the tenant's lane (its calls travel in it); None for a dead key."""
     record = repo.key_ring().live(api_key, repository.current_time())
-    return {"tenant_id": record["owner_id"], "role": record["role"], "key_id": record["_id"]} if record else None
+    if not record:
+        return None
+    tenant = repo.tenant(record["owner_id"])
+    lane = lane_of(segment=tenant["segment"]) if tenant else lane_of()
+    return {"tenant_id": record["owner_id"], "role": record["role"], "key_id": record["_id"], "lane": lane.value}
 
 
 def list_keys(repo: Repository, tenant_id: str) -> list[dict]:

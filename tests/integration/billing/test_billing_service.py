@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from pypdf import PdfReader
 
-from services.billing import repository
+from services.billing import repository, runs
 from services.billing.service import BillingService
 from shared.vocabulary.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.support.emitted import outbox
@@ -277,6 +278,37 @@ def test_two_billing_workers_running_the_same_invoice_run_at_once_issue_each_inv
     assert sorted(i["contract_id"] for i in invoices) == sorted(w["id"] for w in wires)
     assert len(outbox(database, "invoice.issued.v1")) == len(wires)
     assert database.counters.find_one({"_id": f"invoices:provider:{one.provider_id}"})["next"] == len(wires) + 1
+
+
+def test_invoice_runs_asked_at_once_take_turns_batch_by_batch_and_each_issues_its_tenants_invoices(
+    billing, database, amqp_uri, monkeypatch
+):
+    """Under load, batches issued at once in one process only shared its CPU and the database's, ran past their
+    transaction budget and were deferred again and again: a process issues one batch at a time."""
+    first, _ = last_month()
+    tenants = [Parties(amqp_uri, database) for _ in range(3)]
+    wires = [parties.activate(engagement="retainer", price="100.00", start=first) for parties in tenants]
+    issue, at_once, most = runs.issue_batch, [0], [0]
+
+    def slow_issue(*args, **kwargs):
+        at_once[0] += 1
+        most[0] = max(most[0], at_once[0])
+        try:
+            eventlet.sleep(0.2)  # a large batch: the other runs' batches would start meanwhile
+            return issue(*args, **kwargs)
+        finally:
+            at_once[0] -= 1
+
+    monkeypatch.setattr(runs, "issue_batch", slow_issue)
+    with ThreadPoolExecutor(len(tenants)) as pool:
+        def run(parties):
+            with ServiceRpcProxy("billing", {"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=60) as proxy:
+                return proxy.run_invoices({"tenant_id": parties.tenant_id})
+        summaries = list(pool.map(run, tenants))
+
+    assert [s["invoices_issued"] for s in summaries] == [1, 1, 1]
+    assert sorted(i["contract_id"] for i in database.invoices.find()) == sorted(w["id"] for w in wires)
+    assert most[0] == 1
 
 
 def test_a_providers_first_series_number_follows_the_highest_it_was_given_per_tenant_before(

@@ -107,7 +107,8 @@ def test_a_tenant_gets_a_client_key_that_authenticates_it_as_owner_and_only_the_
     ]
     assert postings.get_tenant(tenant["id"]) == tenant
     assert postings.authenticate(api_key) == {"tenant_id": tenant["id"], "role": "owner",
-                                              "key_id": postings.list_keys(tenant["id"])["items"][0]["id"]}
+                                              "key_id": postings.list_keys(tenant["id"])["items"][0]["id"],
+                                              "lane": tenant["segment"]}
     assert postings.authenticate(api_key[:-1] + ("A" if api_key[-1] != "A" else "B")) is None
     assert postings.authenticate("tlk_p_" + api_key[6:]) is None
     assert api_key not in json.dumps(database.tenants.find_one({"_id": tenant["id"]}), default=str)

@@ -3,8 +3,9 @@
 Property: for any change of one provider of a realistic market (skills, verification, availability, NDA, languages,
 rate, load, track record), the open postings' view names exactly the postings whose shortlist the rules say the
 change can alter (``shortlists.could_change``); on each, the incremental shortlist (``shortlists.admit``, or a full
-``build`` when it declines) equals a full ranking's, explanations included; every other posting's full ranking
-keeps its providers, order and scores.
+``build`` when it declines) equals a full ranking's, explanations included; the batched form of all of them at once
+(``rematching.admit_all``: kept explanations, the changed rows evaluated over the postings in columns) is exactly
+``shortlists.admit``'s; every other posting's full ranking keeps its providers, order and scores.
 """
 
 import dataclasses
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.matching import domain, shortlists
+from services.matching import domain, rematching, shortlists
 from tests.unit.matching import population
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
@@ -66,6 +67,8 @@ def test_incremental_re_matching_equals_ranking_every_posting_again(market, pick
     index.upsert(provider_id, rows)
     try:
         touched = {entry.posting["id"]: entry for entry in view.touched_by(provider_id, rows)}
+        batched = rematching.admit_all(view, index, list(touched.values()), provider_id, rows, previous, now=NOW)
+        assert batched.keys() == touched.keys()
         for posting_id, posting in postings.items():
             needs = domain.posting_needs(posting)
             before = posting["shortlist"]
@@ -78,6 +81,7 @@ def test_incremental_re_matching_equals_ranking_every_posting_again(market, pick
             entry = touched[posting_id]
             incremental = shortlists.admit(index, entry.needs, entry.posting["shortlist"], provider_id, rows,
                                            previous, version=2, now=NOW)
+            assert batched[posting_id] == incremental, posting_id
             if incremental is not None:
                 assert incremental == full, posting_id
     finally:

@@ -1,0 +1,123 @@
+"""What the open postings' shortlists say of their candidates, kept compact so a re-match does not explain them again.
+
+``shortlists.admit`` writes every candidate's entry of a changed shortlist again from ``domain.evaluate`` (breakdown
+and reasons): most of a re-match's cost when one provider change enters hundreds of shortlists. ``Explanations``
+keeps, per open posting, the explanation of each row the posting's shortlist lists, by the row's number in the
+ranking index — a number means one row, which never changes, for as long as the index's ``generation`` lasts —
+and for the posting's needs (a posting whose needs change starts again). What it keeps is exactly what
+``domain.evaluate`` of that row for those needs says; it is a cache, right whatever commits.
+
+A row is found by its key (provider, centre) and known unchanged while its provider's first row number is the one
+it was explained at (a provider's rows are replaced together, at new numbers). Explanations are tuples of shared
+strings, which the garbage collector stops tracking: kept for every open posting, they cost it nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+from services.matching import domain
+from services.matching.domain import PostingNeeds
+from services.matching.ranking import MatchIndex
+
+BREAKDOWN = (*domain.WEIGHTS, "new_provider_boost")  # the order ``domain.evaluate`` writes a breakdown in
+
+
+class Explained(NamedTuple):
+    """A row's entry on one posting's shortlist, but its rank, kept compact (texts shared: a breakdown value is
+    one of at most 10,001 strings, and a reason often repeats across postings and rows), with the first row number
+    of its provider it holds for."""
+
+    first: int
+    units: int
+    score: str
+    breakdown: tuple[str, ...]  # in ``BREAKDOWN`` order
+    reasons: tuple[str, ...]
+
+
+def explained(first: int, units: int, breakdown: dict, reasons: list[str]) -> Explained:
+    return Explained(first, units, domain.score_text(units), tuple(sys.intern(breakdown[n]) for n in BREAKDOWN),
+                     tuple(sys.intern(reason) for reason in reasons))
+
+
+def breakdown(components: dict) -> dict[str, str]:
+    return {name: f"{value:.4f}" for name, value in components.items()}
+
+
+def candidate_entry(found: Explained, provider_id: str, centre_id: str | None, rank: int,
+                    other_centres: list | None) -> dict:
+    """``shortlists.candidate_entry`` of the row's evaluation."""
+    entry = {"provider_id": provider_id, "centre_id": centre_id, "rank": rank, "score": found.score,
+             "breakdown": dict(zip(BREAKDOWN, found.breakdown, strict=True)), "reasons": list(found.reasons)}
+    if other_centres:
+        entry["other_centres"] = other_centres
+    return entry
+
+
+Key = tuple[str, str]  # (provider id, centre id or "")
+
+
+class Kept:
+    """One posting's explanations, by row key."""
+
+    __slots__ = ("needs", "generation", "rows")
+
+    def __init__(self, needs: PostingNeeds, generation: int) -> None:
+        self.needs, self.generation = needs, generation
+        self.rows: dict[Key, Explained] = {}
+
+    def get(self, index: MatchIndex, key: Key) -> Explained | None:
+        """The row's explanation, kept or evaluated now and kept; None when the index no longer holds the row, or
+        the row is not eligible."""
+        first = index.by_provider.get(key[0])
+        if first is None:
+            return None
+        found = self.rows.get(key)
+        if found is not None and found.first == first:
+            return found
+        row_index = index.row_of(key)
+        if row_index is None:
+            return None
+        evaluation = domain.evaluate(index.rows[row_index], self.needs)
+        if not evaluation.eligible:
+            return None
+        made = self.rows[key] = explained(first, evaluation.units, breakdown(evaluation.components),
+                                          evaluation.reasons)
+        return made
+
+    def put(self, key: Key, found: Explained) -> None:
+        self.rows[key] = found
+
+    def drop(self, key: Key) -> None:
+        self.rows.pop(key, None)
+
+
+class Explanations:
+    """Per open posting, the explanations of the rows its shortlist lists (see the module)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, Kept] = {}
+
+    def __len__(self) -> int:
+        return sum(len(kept.rows) for kept in self._kept.values())
+
+    def of(self, index: MatchIndex, needs: PostingNeeds) -> Kept:
+        """The posting's explanations, for its needs and the index's numbering (empty when either changed)."""
+        kept = self._kept.get(needs.posting_id)
+        if kept is None or kept.generation != index.generation or (kept.needs is not needs and kept.needs != needs):
+            kept = self._kept[needs.posting_id] = Kept(needs, index.generation)
+        kept.needs = needs  # equal: the caller's object, so its next look-up compares identities
+        return kept
+
+    def keep_built(self, index: MatchIndex, needs: PostingNeeds, shortlist: dict, top: list[tuple[int, int]]) -> None:
+        """Keep the explanations of a shortlist ``shortlists.build`` just wrote from the index (``top``: its
+        ranking's rows, one per candidate, in order), in place of the posting's others."""
+        kept = self._kept[needs.posting_id] = Kept(needs, index.generation)
+        for (_, units), candidate in zip(top, shortlist["candidates"], strict=True):
+            kept.put((candidate["provider_id"], candidate["centre_id"] or ""),
+                     explained(index.by_provider[candidate["provider_id"]], units, candidate["breakdown"],
+                               candidate["reasons"]))
+
+    def forget(self, posting_id: str) -> None:
+        self._kept.pop(posting_id, None)
