@@ -441,6 +441,8 @@ class OutboxRelay:
             return
         if self._idle():
             quiet_since = self._await_commit()
+            if not self._running:  # stopped while it waited: the next holder publishes what it took
+                return
             if quiet_since is not None:
                 self._store_idle(quiet_since)
                 return
