@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-matching bench-billing bench-lanes bench-scaling soak clean
+.PHONY: help install run broker-management test promtool test-unit test-integration test-e2e test-contract test-faults lint topology bench-relay bench-relay-idle bench-matching bench-billing bench-lanes bench-scaling soak clean
 
 help:
 	@echo "make run    start the whole platform as processes (embedded SecantusDB unless TASKLINKR_MONGO_URI is set)"
@@ -87,6 +87,9 @@ test: lint promtool broker-management
 # Benchmarks print their figures; they are never part of the test suite.
 bench-relay: $(STAMP)
 	$(PY) -m bench.relay
+
+bench-relay-idle: $(STAMP)
+	$(PY) -m bench.relay_idle
 
 # ARGS: e.g. make bench-matching ARGS="--skip broker" (the in-process sections only)
 bench-matching: $(STAMP)

@@ -93,7 +93,10 @@ SETTINGS: tuple[Setting, ...] = (
         per_service=True,
         cast=int,
     ),
-    Setting("outbox_poll_seconds", 1.0, "How often the outbox relay looks for unpublished events.", True, float),
+    Setting("outbox_poll_seconds", 1.0,
+            "Longest an idle outbox relay waits on its change stream before its chores (position, gauges, segment "
+            "drops); a commit from any process ends the wait at once. Also how often a replica without the lane's "
+            "lease tries to take it.", True, float),
     Setting("outbox_batch_size", 500, "Events the relay publishes per batch.", True, int),
     Setting("outbox_lease_seconds", 10.0, "Relay leadership lease, one per lane; one replica relays a lane at a time.",
             True, float),

@@ -327,3 +327,35 @@ def test_only_the_lanes_lease_holder_exports_the_backlog_gauges(rig):
     finally:
         holder.stop()
         replica.stop()
+
+
+def test_an_event_another_process_commits_goes_out_well_within_the_idle_relays_poll_interval(rig):
+    """The relay hears of these commits only from the database, as of another replica's, the CLI's or another lane's
+    process's (nobody calls ``notify``); with a poll interval of 10 s, each going out in under half of it is the
+    idle relay's wait on its stream answering. While it waits, the process's other greenthreads run."""
+    relay = rig.relay(poll_seconds=10, lease_seconds=60, operation_timeout=30)
+    ticks: list[float] = []
+
+    def tick() -> None:
+        while True:
+            eventlet.sleep(0.05)
+            ticks.append(time.monotonic())
+
+    runner, ticker = eventlet.spawn(relay.run), eventlet.spawn(tick)
+    try:
+        relay.notify()  # its first pass now, not after 10 s: it opens its stream, finds nothing, and waits on it
+        for seq in range(3):
+            eventlet.sleep(1.0)  # idle, waiting on its stream
+            assert len([at for at in ticks if at > time.monotonic() - 1.0]) >= 5  # the hub was not blocked
+            committed_at = time.monotonic()
+            rig.commit([rig.event(seq)])
+            arrived: list[str] = []
+            while not arrived and time.monotonic() - committed_at < 5.0:
+                eventlet.sleep(0.02)
+                arrived = rig.delivered()
+            assert arrived == rig.committed[seq:], f"event {seq} was not published within 5 s of its commit"
+    finally:
+        ticker.kill()
+        relay.stop()
+        runner.wait()
+    assert pending_count(rig.db) == 0
