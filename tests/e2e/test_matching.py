@@ -59,7 +59,7 @@ def shortlist_of(stack, key, posting_id, first_provider_id):
 
     if not wait_for(ready, timeout=30):
         explained = call(stack, "GET", f"/v1/postings/{posting_id}/shortlist/{first_provider_id}/explain", key=key)
-        pytest.fail(f"{first_provider_id} never led the shortlist: {explained.text}")
+        pytest.fail(f"{first_provider_id} never led the shortlist: {explained.text}\n{stack.logs()}")
     return found
 
 
