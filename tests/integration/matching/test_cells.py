@@ -77,3 +77,27 @@ def test_each_cell_keeps_the_providers_and_shortlists_only_its_lanes_postings(ce
         assert shortlist == proposed["data"]["shortlist"]
         with pytest.raises(NotFound):
             shortlist_in(amqp_uri, other, LANE_TENANTS[lane], LANE_POSTINGS[lane])
+
+
+def test_a_providers_contract_in_one_lane_counts_in_every_cells_load(cells, amqp_uri):
+    """An individual (the smb lane's provider) on an enterprise client's contract: the contract's events travel in
+    the enterprise lane, and each cell still counts the load, so the smb cell (where postings asks for free capacity
+    in the default lane) does not offer hours the provider has committed elsewhere."""
+    from tests.integration.matching.test_track_record import PROVIDER, example
+
+    provider = {**b.profile(), "id": PROVIDER}
+    with entrypoint_waiter(cells["smb"][0], "on_provider_registered", timeout=20), \
+            entrypoint_waiter(cells["enterprise"][0], "on_provider_registered", timeout=20):
+        publish(amqp_uri, "providers", "provider.registered.v1", {"provider": profile_event(provider)}, PROVIDER)
+    activated = example("contract.activated.v1")  # 20 h a week
+    contract = activated["contract"]
+    with entrypoint_waiter(cells["smb"][0], "on_contract_activated", timeout=20), \
+            entrypoint_waiter(cells["enterprise"][0], "on_contract_activated", timeout=20):
+        event = publish(amqp_uri, "contracting", "contract.activated.v1", activated, contract["id"],
+                        lane="enterprise", tenant=contract["tenant_id"])
+    assert all(applied(container, event["id"]) for container, _ in cells.values())
+    for lane in cells:
+        with ServiceRpcProxy(lane_routing_prefix("matching", lane), {"AMQP_URI": amqp_uri, "serializer": "json"},
+                             timeout=20) as proxy:
+            answer = proxy.free_capacity(PROVIDER)
+        assert float(answer["free_hours_per_week"]) == provider["capacity_hours_per_week"] - 20, lane
