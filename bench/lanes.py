@@ -23,9 +23,10 @@ Each part has three phases of the same length, one run:
    two processes of the same lane with the resources of a service that has no lanes (the default workers, equal
    CPU weight). Small-lane work waits behind the flood's backlog.
 
-``--matching-cells`` runs phases 1 and 2 with a database server per lane for matching (a "cell": the large lane's
-process with a database server of its own, at the lane's CPU weight, its own copy of the provider projection, its
-own outbox), to measure what the shared database server costs the small lane; phase 3 is unchanged.
+Phases 1 and 2 run matching as it is deployed, in cells: each lane's process with a database server of its own
+(the large lane's at the lane's CPU weight), each with its own copy of the provider projection and its own outbox
+(docs/operations.md, Cells). ``--shared-matching-database`` runs both lanes on one database server instead, to
+compare what the shared server costs the small lane; phase 3 is unchanged.
 
 Matching's outbox relay is one per lane (docs/operations.md, The outbox relay): each lane's process publishes its
 own lane's shortlists, so in phases 1 and 2 the small lane's are published by the small lane's process (in phase 3
@@ -245,11 +246,13 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     load_providers(database, args.providers, bar)
     env = {"matching": matching_env(amqp_uri, mongo_uri, "bench_lanes", outbox_poll_seconds=args.outbox_poll_seconds)}
     cell = None
+    databases = [database]  # where each lane's relay keeps its lease: both lanes' in one, or each cell's in its own
     if args.matching_cells:  # the large lane's process on a database server of its own, with its own providers
         cell, cell_uri = start_database(stack)
         for thread in os.listdir(f"/proc/{cell.pid}/task"):  # the lane's CPU weight, as its pods get; every thread
             os.setpriority(os.PRIO_PROCESS, int(thread), args.resources[LARGE].nice)  # (running, it has several)
-        load_providers(MongoClient(cell_uri)["bench_lanes"], args.providers, bar)
+        databases.append(MongoClient(cell_uri)["bench_lanes"])
+        load_providers(databases[-1], args.providers, bar)
         env[f"matching-{LARGE}"] = matching_env(amqp_uri, cell_uri, "bench_lanes",
                                                 outbox_poll_seconds=args.outbox_poll_seconds)
     report["database_per_lane"] = cell is not None
@@ -258,12 +261,11 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     def relay_holder(processes: dict[str, int]) -> str:
         """Which process publishes each lane of matching's outbox (a relay per lane)."""
         pids = {str(pid): label for label, pid in processes.items()}
-        holders = []
-        for relay in relay_states(database):
-            owner = relay["holder"] or ""
-            holders.append(f"{relay['lane']}: " + pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "",
-                                                         owner or "nobody"))
-        return ", ".join(holders)
+        owners: dict[str, str] = {}
+        for relay in (relay for db in databases for relay in relay_states(db)):
+            owners[relay["lane"]] = owners.get(relay["lane"]) or relay["holder"] or ""
+        return ", ".join(f"{lane}: " + pids.get(owner.split(":")[1] if owner.count(":") >= 2 else "", owner or "nobody")
+                         for lane, owner in owners.items())
 
     recorder = Recorder(amqp_uri)
     recorder.start()
@@ -338,8 +340,8 @@ def matching_markdown(result: dict) -> list[str]:
                 str(large["backlog_purged"]) if large else "–", phase["matching_outbox_relay_held_by"]]
 
     rate = result["idle"]["small_rate_per_s"]
-    cells = " **A database server per lane** (phases 1 and 2; `--matching-cells`)." if result.get(
-        "database_per_lane") else ""
+    cells = (" **A database server per lane** (phases 1 and 2: matching's cells)." if result.get("database_per_lane")
+             else " **One database server for both lanes** (`--shared-matching-database`).")
     return ["## Matching: posting.published.v1 published → matches.proposed.v1 (its first shortlist) arrived", "",
             f"{result['providers']:,} providers; small lane {rate:g} postings/s, flood {rate * 10:g} heavier "
             f"postings/s.{cells}", ""] + phase_table(result, ["of which queue + handler / relay (p50; p99)",
@@ -378,9 +380,11 @@ def main() -> None:
     parser.add_argument("--large-nice", type=int, default=DEPLOYED[LARGE].nice,
                         help="the large lane's CPU weight as a nice value (0: the same weight as the small lane)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["matching", "billing"])
-    parser.add_argument("--matching-cells", action="store_true",
-                        help="matching's large lane on a database server of its own in phases 1 and 2")
+    parser.add_argument("--shared-matching-database", action="store_true",
+                        help="both of matching's lanes on one database server in phases 1 and 2 (default: a "
+                             "database server per lane, the cells matching is deployed in)")
     args = parser.parse_args()
+    args.matching_cells = not args.shared_matching_database
     args.resources = {SMALL: DEPLOYED[SMALL],
                       LARGE: type(DEPLOYED[LARGE])(max_workers=args.large_max_workers, nice=args.large_nice)}
     RESULTS.mkdir(exist_ok=True)

@@ -196,11 +196,12 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
             "tags": [{"name": producer}],
             "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": BINDING_VERSION}},
         }
-        lane_rule = (
-            "a copy for each lane's queue (the event concerns every lane)" if event.get("every_lane") else
-            "each lane's queue gets the events whose `lane` header is its lane"
-        )
         for consumer in consumers:
+            lane_rule = (
+                "a copy for each lane's queue (the event concerns every lane)" if event.get("every_lane") else
+                "a copy for each lane's queue (this consumer keeps every lane's in each cell)"
+                if consumer.get("every_lane") else "each lane's queue gets the events whose `lane` header is its lane"
+            )
             queues = {lane.value: queue_name(producer, routing_key, consumer["service"], consumer["handler"], lane)
                       for lane in LANES}
             listed = ", ".join(f"`{queue}`" for queue in queues.values())

@@ -17,6 +17,9 @@ does); that queue of no lane is a trigger of the default lane's ScaledObject onl
 gateway stays one Deployment on every lane (its HPA scales it on CPU), and so does a service with no event or command
 queue of a lane (it serves every lane's RPC queue, and scales on all of them).
 
+A service deployed in cells (``CELL_SERVICES``: matching) has a replica set per lane, ``mongo-<service>-<lane>``
+(its own Secrets, certificate and budget), and each lane's Deployment reads its lane's (docs/operations.md, Cells).
+
 The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
 containers see it (no overrides, no config file), plus each service's RPC queue per lane ``rpc-<service>--<lane>``.
 
@@ -138,8 +141,20 @@ def lane_triggers(queues: list[str], lane: str | None) -> list[str]:
             or (queue_lane(queue) is None and lane == DEFAULT_LANE.value)]
 
 
-def mongo_name(service: str) -> str:
-    return f"mongo-{service}"
+def database_of(service: str, lane: str | None = None) -> str:
+    """The database a workload uses: its service's, or for a service deployed in cells (``CELL_SERVICES``) its
+    lane's own replica set, ``matching-enterprise`` (docs/operations.md, Cells)."""
+    return f"{service}-{lane}" if lane and service in settings.CELL_SERVICES else service
+
+
+def databases() -> list[str]:
+    """Every replica set: one per data service, one per lane of a service deployed in cells."""
+    return [database_of(s, lane) for s in settings.SERVICES if s in settings.DATA_SERVICES
+            for lane in ([lane.value for lane in LANES] if s in settings.CELL_SERVICES else [None])]
+
+
+def mongo_name(database: str) -> str:
+    return f"mongo-{database}"
 
 
 def mongo_uri_secret(service: str) -> str:
@@ -212,7 +227,7 @@ def container(service: str, lane: str | None = None) -> dict:
         env.append({"name": "TASKLINKR_MAX_WORKERS", "value": str(LANE_RESOURCES[lane]["max_workers"])})
         requests["cpu"] = LANE_RESOURCES[lane]["cpu_request"]
     if service in settings.DATA_SERVICES:
-        env.append(secret_env("TASKLINKR_MONGO_URI", mongo_uri_secret(service), MONGO_URI_KEY))
+        env.append(secret_env("TASKLINKR_MONGO_URI", mongo_uri_secret(database_of(service, lane)), MONGO_URI_KEY))
     ports = [{"name": "metrics", "containerPort": METRICS_PORT}]
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     if service in settings.DATA_SERVICES:
@@ -310,11 +325,11 @@ def broker_user_objects(catalog: dict) -> list[dict]:
     return objects
 
 
-def volumes(service: str) -> list[dict]:
+def volumes(service: str, lane: str | None = None) -> list[dict]:
     found = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     if service in settings.DATA_SERVICES:
         # Only the CA certificate of the database's Secret: the pod never sees the server's private key.
-        found.append({"name": "mongo-ca", "secret": {"secretName": mongo_tls_secret(service),
+        found.append({"name": "mongo-ca", "secret": {"secretName": mongo_tls_secret(database_of(service, lane)),
                                                      "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
     return found
 
@@ -349,7 +364,7 @@ def deployment(service: str, lane: str | None = None) -> dict:
                     }],
                     "initContainers": [wait_for_topology(service)],
                     "containers": [container(service, lane)],
-                    "volumes": volumes(service),
+                    "volumes": volumes(service, lane),
                 },
             },
         },
@@ -393,14 +408,23 @@ def scaled_object(service: str, queues: list[str], lane: str | None = None) -> d
     }
 
 
-def replica_set(service: str) -> dict:
-    """The service's own 3-member replica set; its user may read and write only the service's database."""
-    name = mongo_name(service)
+def database_labels(database: str) -> dict:
+    """A replica set's labels: its service's, and a cell's lane (``matching-enterprise``: lane ``enterprise``)."""
+    service = settings.service_of(database)
+    lane = database.removeprefix(service).removeprefix("-") or None
+    return {**labels(service, lane), "app.kubernetes.io/component": "database"}
+
+
+def replica_set(database_name: str) -> dict:
+    """The service's own 3-member replica set (a cell's: its lane's own); its user, the service's, may read and
+    write only the service's database."""
+    service = settings.service_of(database_name)
+    name = mongo_name(database_name)
     database = settings.get("mongo_database", service, CONTAINER_ENVIRON)
     return {
         "apiVersion": "mongodbcommunity.mongodb.com/v1",
         "kind": "MongoDBCommunity",
-        "metadata": {"name": name, "labels": {**labels(service), "app.kubernetes.io/component": "database"}},
+        "metadata": {"name": name, "labels": database_labels(database_name)},
         "spec": {
             "type": "ReplicaSet",
             "members": 3,
@@ -409,8 +433,8 @@ def replica_set(service: str) -> dict:
             # certificate's tls.crt and tls.key and trusts ca.crt of the same Secret.
             "security": {
                 "authentication": {"modes": ["SCRAM"]},
-                "tls": {"enabled": True, "certificateKeySecretRef": {"name": mongo_tls_secret(service)},
-                        "caCertificateSecretRef": {"name": mongo_tls_secret(service)}},
+                "tls": {"enabled": True, "certificateKeySecretRef": {"name": mongo_tls_secret(database_name)},
+                        "caCertificateSecretRef": {"name": mongo_tls_secret(database_name)}},
             },
             "users": [{
                 "name": service,
@@ -418,7 +442,7 @@ def replica_set(service: str) -> dict:
                 "passwordSecretRef": {"name": f"{name}-password", "key": "password"},
                 "roles": [{"name": "readWrite", "db": database}],
                 "scramCredentialsSecretName": f"{name}-scram",
-                "connectionStringSecretName": mongo_uri_secret(service),
+                "connectionStringSecretName": mongo_uri_secret(database_name),
                 # Appended to the connection string (the operator adds ssl=true itself): the CA the pods mount.
                 "additionalConnectionStringConfig": {"tlsCAFile": MONGO_CA_FILE},
             }],
@@ -440,11 +464,10 @@ def replica_set(service: str) -> dict:
     }
 
 
-def database_budget(service: str) -> dict:
+def database_budget(database: str) -> dict:
     """One member of a replica set down at a time (the operator makes no PodDisruptionBudget): a drain keeps the
     majority that elects a primary. The operator labels the members ``app: <name>-svc``."""
-    return disruption_budget(mongo_name(service), {**labels(service), "app.kubernetes.io/component": "database"},
-                             {"app": f"{mongo_name(service)}-svc"})
+    return disruption_budget(mongo_name(database), database_labels(database), {"app": f"{mongo_name(database)}-svc"})
 
 
 def certificate_authority() -> list[dict]:
@@ -463,18 +486,17 @@ def certificate_authority() -> list[dict]:
     ]
 
 
-def database_certificate(service: str, namespace: str) -> dict:
+def database_certificate(database: str, namespace: str) -> dict:
     """The replica set's server certificate, for every member (``<name>-<i>.<name>-svc.<namespace>.svc.<domain>``,
     the addresses the operator gives the members and puts in the connection string). Members also present it to
     each other, hence client auth too. cert-manager renews it a month before it expires; the operator rolls it out."""
-    name = mongo_name(service)
+    name = mongo_name(database)
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {"name": mongo_tls_secret(service),
-                     "labels": {**labels(service), "app.kubernetes.io/component": "database"}},
+        "metadata": {"name": mongo_tls_secret(database), "labels": database_labels(database)},
         "spec": {
-            "secretName": mongo_tls_secret(service),
+            "secretName": mongo_tls_secret(database),
             "dnsNames": [f"*.{name}-svc.{namespace}.svc.{CLUSTER_DOMAIN}"],
             "duration": "2160h",
             "renewBefore": "720h",
@@ -546,7 +568,7 @@ def render() -> dict[Path, str]:
     for overlay, namespace in overlay_namespaces().items():
         generated[overlay / "mongodb-tls.generated.yaml"] = documents(
             [*certificate_authority(),
-             *(database_certificate(s, namespace) for s in services if s in settings.DATA_SERVICES)])
+             *(database_certificate(d, namespace) for d in databases())])
     return {
         **generated,
         COMPONENT / "kustomization.yaml": observability_component(rules, dashboards),
@@ -559,7 +581,7 @@ def render() -> dict[Path, str]:
         BASE / "scaling.generated.yaml": documents(
             [scaled_object(s, queues[s], lane) for s in services if s != "gateway" for lane in lanes_of(s, queues[s])]),
         BASE / "databases.generated.yaml": documents(
-            [obj for s in services if s in settings.DATA_SERVICES for obj in (replica_set(s), database_budget(s))]),
+            [obj for d in databases() for obj in (replica_set(d), database_budget(d))]),
     }
 
 

@@ -32,7 +32,14 @@ if str(HERE) not in sys.path:  # run as a script from anywhere: its sibling gene
 
 import gen_definitions  # noqa: E402
 
+from shared.runtime.config import CELL_SERVICES, DATA_SERVICES, service_of  # noqa: E402
+from shared.vocabulary.terms import LANES  # noqa: E402
+
 SERVICES = gen_definitions.SERVICES
+# One MongoDB per service, and per lane for a service deployed in cells (``mongo-matching-enterprise``,
+# docs/operations.md, Cells): each with its own root, service and exporter users and its service's URI.
+DATABASES = [database for service in DATA_SERVICES
+             for database in ([f"{service}-{lane}" for lane in LANES] if service in CELL_SERVICES else [service])]
 BROKER_HOST = "rabbitmq"
 # The URIs of the services: TLS to the broker (5671) and to their own database, verified against the
 # deployment's CA (the compose secret tls_ca; TASKLINKR_TLS_CA_FILE names it for the broker clients too); the
@@ -41,8 +48,8 @@ MONGO_OPTIONS = "authSource=admin&directConnection=true&tls=true&tlsCAFile=/run/
 CERT_DAYS = 825
 
 
-def mongo_host(service: str) -> str:
-    return f"mongo-{service}"
+def mongo_host(database: str) -> str:
+    return f"mongo-{database}"
 
 
 class Secrets:
@@ -80,8 +87,8 @@ def amqp_uri(user: str, password: str) -> str:
     return f"amqps://{quote(user, safe='')}:{quote(password, safe='')}@{BROKER_HOST}:5671/"
 
 
-def mongo_uri(user: str, password: str, service: str) -> str:
-    return f"mongodb://{quote(user, safe='')}:{quote(password, safe='')}@{mongo_host(service)}:27017/?{MONGO_OPTIONS}"
+def mongo_uri(user: str, password: str, database: str) -> str:
+    return f"mongodb://{quote(user, safe='')}:{quote(password, safe='')}@{mongo_host(database)}:27017/?{MONGO_OPTIONS}"
 
 
 def openssl(*args: str) -> None:
@@ -100,7 +107,7 @@ def certificates(store: Secrets, hostnames: list[str]) -> None:
     key, cert = store.path("tls-server.key"), store.path("tls-server.pem")
     if cert.exists():
         return
-    names = ["localhost", BROKER_HOST, "proxy", *(mongo_host(s) for s in SERVICES), *hostnames]
+    names = ["localhost", BROKER_HOST, "proxy", *(mongo_host(d) for d in DATABASES), *hostnames]
     extensions = store.path("tls-server.ext")
     extensions.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
                           "extendedKeyUsage=serverAuth\nsubjectAltName="
@@ -125,12 +132,12 @@ def generate(folder: Path, hostnames: list[str] | None = None) -> Secrets:
     store.write("rabbitmq-definitions.json", gen_definitions.render(passwords=passwords))
     for user, password in passwords.items():
         store.write(f"amqp-uri-{user.removeprefix(gen_definitions.USER_PREFIX)}", amqp_uri(user, password))
-    for service in SERVICES:
-        store.password(f"mongo-root-password-{service}")  # read by its mongo container only
-        own = store.password(f"mongo-password-{service}")
-        exporter = store.password(f"mongo-exporter-password-{service}")
-        store.write(f"mongo-uri-{service}", mongo_uri(service, own, service))
-        store.write(f"mongodb-exporter-{service}.env", f"MONGODB_URI={mongo_uri('exporter', exporter, service)}\n")
+    for database in DATABASES:  # a cell's service user is its service's (matching), on the cell's server
+        store.password(f"mongo-root-password-{database}")  # read by its mongo container only
+        own = store.password(f"mongo-password-{database}")
+        exporter = store.password(f"mongo-exporter-password-{database}")
+        store.write(f"mongo-uri-{database}", mongo_uri(service_of(database), own, database))
+        store.write(f"mongodb-exporter-{database}.env", f"MONGODB_URI={mongo_uri('exporter', exporter, database)}\n")
     # mongod's internal-auth key: base64 characters only, at most 1024 of them.
     store.keep_or_write("mongo-keyfile", lambda: base64.b64encode(secrets.token_bytes(756)).decode() + "\n")
     store.password("operator-key")

@@ -35,6 +35,11 @@ import yaml
 SERVICES = ("providers", "postings", "matching", "contracting", "billing", "gateway")
 # Services that own a database (the gateway's holds no domain data, only the audit trail).
 DATA_SERVICES = ("providers", "postings", "matching", "contracting", "billing", "gateway")
+# Services that can be deployed in cells (docs/operations.md, Cells): each lane's processes with a database of
+# their own, named ``<service>-<lane>`` (``matching-enterprise``). A lane's processes get their cell's URI as the
+# service's (TASKLINKR_MATCHING_MONGO_URI); the operator's tools, which read every database, get each cell's as
+# TASKLINKR_MATCHING_ENTERPRISE_MONGO_URI (or ``services: {matching-enterprise: {mongo_uri: ...}}``).
+CELL_SERVICES = ("matching",)
 
 
 @dataclass(frozen=True)
@@ -218,7 +223,7 @@ def _by_name() -> dict[str, Setting]:
 
 def env_name(name: str, service: str | None = None) -> str:
     if service:
-        return f"TASKLINKR_{service.upper()}_{name.upper()}"
+        return f"TASKLINKR_{service.upper().replace('-', '_')}_{name.upper()}"
     return f"TASKLINKR_{name.upper()}"
 
 
@@ -261,8 +266,27 @@ def get(name: str, service: str | None = None, environ: dict[str, str] | None = 
         if value not in (None, ""):
             return setting.cast(value)
     if name == "mongo_database" and service:
-        return f"tasklinkr_{service}"
+        return f"tasklinkr_{service_of(service)}"
     return setting.default
+
+
+def service_of(database: str) -> str:
+    """The service a database belongs to: ``matching`` for its cell ``matching-enterprise``."""
+    return database.split("-", 1)[0]
+
+
+def databases(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The databases an operator's tool reads (status, backup, restore): one per service, or, for a service in
+    ``CELL_SERVICES`` with a cell's URI configured, one per cell (``matching-enterprise``, ``matching-smb``)."""
+    from shared.vocabulary.terms import LANES
+
+    environ = dict(os.environ if environ is None else environ)
+    found: list[str] = []
+    for service in DATA_SERVICES:
+        cells = [f"{service}-{lane}" for lane in LANES] if service in CELL_SERVICES else []
+        platform_wide = get("mongo_uri", None, environ)
+        found += cells if any(get("mongo_uri", cell, environ) != platform_wide for cell in cells) else [service]
+    return tuple(found)
 
 
 def nameko_config(service: str, environ: dict[str, str] | None = None) -> dict:

@@ -155,16 +155,23 @@ def event_queue(source: str, routing_key: str, service: str, method: str, lane: 
 
 
 @functools.cache
-def _every_lane_types() -> frozenset[tuple[str, str]]:
+def _every_lane_types() -> frozenset[tuple[str, str, str | None, str | None]]:
     import json
 
     catalog = json.loads((contracts.ROOT / "catalog.json").read_text())
-    return frozenset((event["producer"], event["type"]) for event in catalog["events"] if event.get("every_lane"))
+    return frozenset([*((event["producer"], event["type"], None, None) for event in catalog["events"]
+                        if event.get("every_lane")),
+                      *((event["producer"], event["type"], consumer["service"], consumer["handler"])
+                        for event in catalog["events"] for consumer in event.get("consumers", [])
+                        if consumer.get("every_lane"))])
 
 
-def every_lane(source: str, routing_key: str) -> bool:
-    """Whether the catalog marks the event as concerning every lane (a copy for each lane's queue)."""
-    return (source, routing_key) in _every_lane_types()
+def every_lane(source: str, routing_key: str, service: str | None = None, handler: str | None = None) -> bool:
+    """Whether the catalog marks the event as concerning every lane (a copy for each lane's queue), or marks it so
+    for one consumer, ``service.handler``, only: matching's cells each keep a provider's load and track record, so
+    each lane's queue of matching's contract handlers gets a copy of every lane's contract events."""
+    types = _every_lane_types()
+    return (source, routing_key, None, None) in types or (source, routing_key, service, handler) in types
 
 
 def envelope_lane(envelope: dict) -> str:
@@ -442,7 +449,9 @@ class ReliableEventHandler(ReliableDelivery, EventHandler):
             return  # another process consumes this lane: no queue, no consumer
         config = self.container.config
         self.queue = event_queue(self.source_service, self.event_type, self.container.service_name,
-                                 self.method_name, self.lane, every_lane(self.source_service, self.event_type),
+                                 self.method_name, self.lane,
+                                 every_lane(self.source_service, self.event_type, self.container.service_name,
+                                            self.method_name),
                                  int(config.get("QUEUE_MAX_LENGTH") or DEFAULT_QUEUE_MAX_LENGTH))
         with Connection(config["AMQP_URI"]) as connection:
             declare_lane_routing(connection.channel(), self.source_service)

@@ -135,7 +135,8 @@ def declarations(catalog: dict, environ: dict | None = None) -> tuple[list[Excha
             delays = parse_delays(settings.get("retry_delays", service, environ))
             for lane in LANES:
                 queue = event_queue(event["producer"], event["type"], service, consumer["handler"], lane,
-                                    bool(event.get("every_lane")), settings.get("queue_max_length", service, environ))
+                                    bool(event.get("every_lane") or consumer.get("every_lane")),
+                                    settings.get("queue_max_length", service, environ))
                 queues.append(queue)
                 queues.extend(retry_queue(queue.name, delay) for delay in delays)
             dead_letter_queues.setdefault(service, dead_letter_queue(service))

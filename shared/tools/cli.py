@@ -270,8 +270,8 @@ def status() -> None:
 
     console = Console()
     backlog = Table("service", "lane", "outbox backlog (unpublished events)", "relay held by", "published up to")
-    for name in runnable_services():
-        if name in settings.DATA_SERVICES:
+    for name in settings.databases():  # a service's database, or each of its cells' (matching-enterprise, …)
+        if settings.service_of(name) in runnable_services():
             relays = outbox_relays(name)
             if relays is None:
                 backlog.add_row(name, "-", "database not configured or not answering", "", "")
@@ -299,13 +299,15 @@ def status() -> None:
 
 @app.command()
 def backup(
-    services: list[str] = typer.Argument(None, help="Services whose database to back up; all when omitted."),
-    out: Path = typer.Option(..., "--out", help="New folder; one sub-folder per service is written into it."),
+    services: list[str] = typer.Argument(
+        None, help="Services (or cells, matching-enterprise) whose database to back up; all when omitted."),
+    out: Path = typer.Option(..., "--out", help="New folder; one sub-folder per database is written into it."),
 ) -> None:
-    """Copy each service's database to files (one snapshot per service; see deploy/README.md, Backups)."""
+    """Copy each service's database to files (one snapshot per service, or per cell of a service deployed in cells;
+    see deploy/README.md, Backups)."""
     from shared.tools import backup as backups
 
-    for name in services or settings.DATA_SERVICES:
+    for name in services or settings.databases():
         with backups.client_for(name) as client:
             manifest = backups.backup(client, name, out)
         counts = ", ".join(f"{c} {v['documents']}" for c, v in manifest["collections"].items())
@@ -314,7 +316,8 @@ def backup(
 
 @app.command()
 def restore(
-    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}"),
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}, or a cell "
+                                             "(matching-enterprise, matching-smb)"),
     source: Path = typer.Option(..., "--from", help="The backup folder (the one holding <service>/)."),
     replace: bool = typer.Option(False, "--replace", help="Drop the database's current data first."),
 ) -> None:

@@ -200,7 +200,7 @@ def dead_letter_counts(amqp_uri: str, services: list[str] | None = None) -> dict
 def _from_database(service: str, environ: dict | None, read: Callable):
     """``read(db)`` on ``service``'s own database; None when its database is unknown or not answering."""
     uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(
-        embedded.port_for(service, settings.get("embedded_db_port", environ=environ)))
+        embedded.port_for(settings.service_of(service), settings.get("embedded_db_port", environ=environ)))
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
             return read(client[settings.get("mongo_database", service, environ)])

@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
+from shared.runtime.config import CELL_SERVICES, databases, service_of
 from shared.runtime.config import DATA_SERVICES as ALL_DATA_SERVICES
 from shared.runtime.metrics import port_for
 from shared.tools.runner import runnable_services
@@ -34,6 +35,14 @@ DOCKERFILE = "deploy/Dockerfile"
 # Planned services (a package without service.py yet) join compose when they are built.
 SERVICES = list(runnable_services())
 DATA_SERVICES = [name for name in ALL_DATA_SERVICES if name in SERVICES]
+
+
+def databases_of(name: str) -> list[str]:
+    """A service's MongoDBs: its own, or one per lane for a service deployed in cells (``matching-enterprise``)."""
+    return [f"{name}-{lane}" for lane in LANES] if name in CELL_SERVICES else [name]
+
+
+DATABASES = [database for name in DATA_SERVICES for database in databases_of(name)]
 # The heavy consumers run as one compose service per workload lane, `<service>-<lane>` (`tasklinkr run <service>
 # --lane <lane>`), each scaled on its own; the others run one service consuming every lane.
 LANED = [name for name in ("matching", "contracting", "billing") if name in SERVICES]
@@ -175,7 +184,7 @@ def _bytes(size: str) -> float:
     return float(size[:-1]) * {"m": 2**20, "g": 2**30}[size[-1]]
 
 
-@pytest.mark.parametrize("name", DATA_SERVICES)
+@pytest.mark.parametrize("name", DATABASES)
 def test_each_mongod_cache_is_sized_within_its_memory_limit_with_auth_and_tls(services, name):
     mongo = services[f"mongo-{name}"]
     command = mongo["command"]
@@ -187,7 +196,7 @@ def test_each_mongod_cache_is_sized_within_its_memory_limit_with_auth_and_tls(se
     health = " ".join(mongo["healthcheck"]["test"])
     assert "rs.initiate" in health and "isWritablePrimary" in health and "--tls" in health
     assert mongo["environment"]["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/run/secrets/mongo_root_password"
-    assert mongo["environment"]["TASKLINKR_SERVICE"] == name
+    assert mongo["environment"]["TASKLINKR_SERVICE"] == service_of(name)  # the service's user, in every cell
     assert f"mongo-{name}-data:/data/db" in mongo["volumes"]
 
 
@@ -213,10 +222,10 @@ def test_the_broker_image_is_the_version_the_suite_runs_against(services):
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_service_runs_its_own_process_with_its_own_credentials(services, name):
     for compose_name in compose_names(name):
-        assert_runs_as(services[compose_name], name)
+        assert_runs_as(services[compose_name], name, compose_name if name in CELL_SERVICES else name)
 
 
-def assert_runs_as(service: dict, name: str) -> None:
+def assert_runs_as(service: dict, name: str, database: str) -> None:
     assert service["build"] == {"context": ".", "dockerfile": DOCKERFILE}
     assert service["command"][:2] == ["run", name]
     assert service["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
@@ -229,7 +238,7 @@ def assert_runs_as(service: dict, name: str) -> None:
     if name in DATA_SERVICES:
         # Its own per-service setting only: `tasklinkr status` here knows no other service's database.
         assert environment[f"TASKLINKR_{name.upper()}_MONGO_URI_FILE"] == "/run/secrets/mongo_uri"
-        assert sources["mongo_uri"] == f"mongo_uri_{name}"
+        assert sources["mongo_uri"] == f"mongo_uri_{database.replace('-', '_')}"  # a cell's is its lane's
         assert "TASKLINKR_MONGO_URI_FILE" not in environment
 
 
@@ -242,9 +251,9 @@ def test_each_service_connects_over_tls_as_its_own_least_privileged_user(secrets
     (granted,) = [p for p in definitions["permissions"] if p["user"] == uri.username]
     assert granted["configure"] != ".*" and granted["read"] != ".*" and granted["write"] != ".*"
     assert {u["name"]: u["tags"] for u in definitions["users"]}[uri.username] == []
-    if name in DATA_SERVICES:
-        mongo = urlsplit((secrets_dir / f"mongo-uri-{name}").read_text())
-        assert (mongo.hostname, mongo.username) == (f"mongo-{name}", name)
+    for database in databases_of(name) if name in DATA_SERVICES else []:
+        mongo = urlsplit((secrets_dir / f"mongo-uri-{database}").read_text())
+        assert (mongo.hostname, mongo.username) == (f"mongo-{database}", name)
         assert {"tls=true", "directConnection=true", "tlsCAFile=/run/secrets/tls_ca"} <= set(mongo.query.split("&"))
 
 
@@ -261,7 +270,9 @@ def test_services_start_only_when_their_dependencies_are_ready(services):
             assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
             assert depends_on["topology"] == {"condition": "service_completed_successfully"}
             if name in DATA_SERVICES:
-                assert depends_on[f"mongo-{name}"] == {"condition": "service_healthy"}
+                database = compose_name if name in CELL_SERVICES else name  # a cell waits for its own database
+                assert depends_on[f"mongo-{database}"] == {"condition": "service_healthy"}
+                assert [other for other in depends_on if other.startswith("mongo-")] == [f"mongo-{database}"]
 
 
 def lane_of_service(service: dict) -> str | None:
@@ -293,7 +304,8 @@ def test_each_heavy_consumer_runs_one_service_per_lane_each_consuming_only_its_l
 @pytest.mark.parametrize("name", LANED)
 def test_the_lanes_of_a_service_share_its_database_credentials_health_check_and_dependencies(services, name):
     """Only the lane and its share of the machine differ: the same database, broker user, secrets, settings and
-    start order as the one service they replaced."""
+    start order as the one service they replaced; a service in cells differs in its database too, each lane's its
+    own (``mongo-matching-enterprise``)."""
     first, *others = laned_services(services, name).values()
     shared = ("build", "image", "secrets", "healthcheck", "depends_on", "deploy", "restart", "logging",
               "stop_grace_period", "networks")
@@ -301,8 +313,16 @@ def test_the_lanes_of_a_service_share_its_database_credentials_health_check_and_
     def settings(service: dict) -> dict:
         return {key: value for key, value in service["environment"].items() if key != "TASKLINKR_MAX_WORKERS"}
 
+    def same(service: dict) -> dict:
+        """What every lane shares: for a cell, its database named as the service's."""
+        compose_name = service["compose_name"]
+        text = yaml.safe_dump({key: service.get(key) for key in shared})
+        if name in CELL_SERVICES:
+            text = text.replace(compose_name.replace("-", "_"), name).replace(f"mongo-{compose_name}", f"mongo-{name}")
+        return yaml.safe_load(text)
+
     for other in others:
-        assert {key: other.get(key) for key in shared} == {key: first.get(key) for key in shared}
+        assert same(other) == same(first)
         assert settings(other) == settings(first)
     assert first["healthcheck"]["test"] == ["CMD", "tasklinkr", "probe", name]
 
@@ -406,23 +426,28 @@ def test_the_operator_container_reaches_every_services_database(services):
     only its own database)."""
     operator = services["operator"]
     assert operator["profiles"] == ["tools"]
-    for name in DATA_SERVICES:
-        path = operator["environment"][f"TASKLINKR_{name.upper()}_MONGO_URI_FILE"]
-        assert path in secret_files(operator) and path.endswith(f"mongo_uri_{name}")
+    environment = {"TASKLINKR_CONFIG_FILE": "/nonexistent"}
+    for name in DATABASES:  # matching's cells each
+        variable = f"TASKLINKR_{name.upper().replace('-', '_')}_MONGO_URI"
+        path = operator["environment"][f"{variable}_FILE"]
+        assert path in secret_files(operator) and path.endswith(f"mongo_uri_{name.replace('-', '_')}")
+        environment[variable] = f"mongodb://mongo-{name}:27017/"
+    # What `tasklinkr status` and `backup` then read: every cell of matching, not a matching database.
+    assert list(databases(environment)) == DATABASES
     assert {"source": "amqp_uri_operator", "target": "amqp_uri"} in operator["secrets"]
     assert operator["environment"]["TASKLINKR_RABBITMQ_MANAGEMENT_URL"] == "https://rabbitmq:15671"
 
 
 def test_the_observability_profile_scrapes_every_service_the_broker_and_each_database(services):
     profiled = {name for name, service in services.items() if "observability" in service.get("profiles", [])}
-    assert {"prometheus", "grafana", *(f"mongodb-exporter-{name}" for name in DATA_SERVICES)} == profiled
+    assert {"prometheus", "grafana", *(f"mongodb-exporter-{name}" for name in DATABASES)} == profiled
     scrape = yaml.safe_load((REPO / "deploy/observability/prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
     targets = {(sd["names"][0], sd["port"]) for sd in jobs["tasklinkr"]["dns_sd_configs"]}
     assert targets == {(name, port_for(name, {"TASKLINKR_CONFIG_FILE": "/nonexistent"})) for name in SERVICES}
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["rabbitmq:15692"]
     exporters = set(jobs["mongodb"]["static_configs"][0]["targets"])
-    assert exporters == {f"mongodb-exporter-{name}:9216" for name in DATA_SERVICES}
+    assert exporters == {f"mongodb-exporter-{name}:9216" for name in DATABASES}
     assert "./deploy/observability/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     assert ("./deploy/observability/grafana/tasklinkr.json:/etc/grafana/dashboards/tasklinkr.json:ro"
             in services["grafana"]["volumes"])
@@ -442,7 +467,7 @@ def test_the_certificate_is_signed_by_the_deployments_ca_for_every_host_that_ser
     assert verified.returncode == 0, verified.stdout + verified.stderr
     names = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
                            capture_output=True, text=True, check=True).stdout
-    for host in ["rabbitmq", "localhost", "tasklinkr.example.com", *(f"mongo-{name}" for name in DATA_SERVICES)]:
+    for host in ["rabbitmq", "localhost", "tasklinkr.example.com", *(f"mongo-{name}" for name in DATABASES)]:
         assert f"DNS:{host}" in names, host
 
 

@@ -40,6 +40,9 @@ BROKER_GRANTS = {user: {"tags": definitions.user_tags(user),
                         "permissions": definitions.user_permissions(load_catalog(), user)}
                  for user in definitions.broker_users(load_catalog())}
 LANES = tuple(lane.value for lane in LANES_OF_WORK)
+# Every replica set: a data service's, and one per lane of a service deployed in cells (mongo-matching-enterprise).
+DATABASES = [f"{service}-{lane}" if service in settings.CELL_SERVICES else service
+             for service in settings.DATA_SERVICES for lane in (LANES if service in settings.CELL_SERVICES else [""])]
 
 
 def service_of(deployment: dict) -> str:
@@ -179,10 +182,16 @@ def test_every_service_runs_and_uses_its_own_replica_set(overlay):
     assert set(deployments) == set(settings.SERVICES)
     uri_secrets = {user["connectionStringSecretName"]: name for name, db in named(docs, "MongoDBCommunity").items()
                    for user in db["spec"]["users"]}
-    for service in settings.DATA_SERVICES:
-        variables = {e["name"]: e for e in deployments[service]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert set(uri_secrets.values()) == {f"mongo-{database}" for database in DATABASES}
+    for name, deployment in named(docs, "Deployment").items():
+        service = service_of(deployment)
+        if service not in settings.DATA_SERVICES:
+            continue
+        # A lane of a service in cells reads its lane's own replica set, the others their service's.
+        database = name if service in settings.CELL_SERVICES else service
+        variables = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         ref = variables["TASKLINKR_MONGO_URI"]["valueFrom"]["secretKeyRef"]
-        assert uri_secrets.get(ref["name"]) == f"mongo-{service}", f"{service} reads {ref['name']}"
+        assert uri_secrets.get(ref["name"]) == f"mongo-{database}", f"{name} reads {ref['name']}"
         assert ref["key"] == "connectionString.standard"  # every member and the replicaSet name
 
 
@@ -190,8 +199,8 @@ def test_every_service_runs_and_uses_its_own_replica_set(overlay):
 def test_every_replica_set_requires_tls_and_every_service_verifies_it_against_the_mounted_ca(overlay):
     docs = objects(overlay)
     assert manifests.database_tls_problems(docs) == []
-    for service in settings.DATA_SERVICES:
-        users = named(docs, "MongoDBCommunity")[f"mongo-{service}"]["spec"]["users"]
+    for database in DATABASES:
+        users = named(docs, "MongoDBCommunity")[f"mongo-{database}"]["spec"]["users"]
         # The operator writes ssl=true (tls.enabled) itself; this is the CA file pymongo verifies the members with.
         assert [user["additionalConnectionStringConfig"]["tlsCAFile"] for user in users] == \
             ["/etc/tasklinkr/mongo-ca/ca.crt"]
@@ -202,8 +211,8 @@ def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missin
     one(docs, "MongoDBCommunity", "mongo-providers")["spec"]["security"]["tls"]["enabled"] = False
     one(docs, "Certificate", "mongo-postings-tls")["spec"]["dnsNames"] = [
         "*.mongo-postings-svc.tasklinkr-dev.svc.cluster.local"]
-    one(docs, "MongoDBCommunity", "mongo-matching")["spec"]["security"]["tls"]["caCertificateSecretRef"]["name"] = \
-        "tasklinkr-ca"
+    cell = one(docs, "MongoDBCommunity", "mongo-matching-enterprise")
+    cell["spec"]["security"]["tls"]["caCertificateSecretRef"]["name"] = "tasklinkr-ca"
     billing = one(docs, "Deployment", "billing-enterprise")["spec"]["template"]["spec"]
     billing["containers"][0]["volumeMounts"] = [m for m in billing["containers"][0]["volumeMounts"]
                                                 if m["name"] != "mongo-ca"]
@@ -211,17 +220,18 @@ def test_database_tls_check_rejects_plain_text_wrong_names_foreign_ca_and_missin
     problems = manifests.database_tls_problems(docs)
     assert any("MongoDBCommunity/mongo-providers does not require TLS" in p for p in problems)
     assert sum("Certificate/mongo-postings-tls does not name member mongo-postings-" in p for p in problems) == 3
-    assert any("MongoDBCommunity/mongo-matching: CA Secret tasklinkr-ca is not from the issuer" in p
+    assert any("MongoDBCommunity/mongo-matching-enterprise: CA Secret tasklinkr-ca is not from the issuer" in p
                for p in problems)
     assert any("Deployment/billing-enterprise container billing: /etc/tasklinkr/mongo-ca/ca.crt" in p for p in problems)
     assert any("Certificate/mongo-gateway-tls is issued by Issuer letsencrypt, which the overlay does not declare"
                in p for p in problems)
-    # The matching pods still mount their database's own CA, not the one its replica set now trusts.
-    for lane in LANES:
-        assert any(f"Deployment/matching-{lane} container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
-                   "MongoDBCommunity/mongo-matching) is not ca.crt of Secret tasklinkr-ca mounted" in p
-                   for p in problems)
-    assert len(problems) == 7 + len(LANES), problems
+    # The pods of matching's enterprise cell still mount their database's own CA, not the one its replica set now
+    # trusts; the smb cell's replica set is another, untouched.
+    assert any("Deployment/matching-enterprise container matching: /etc/tasklinkr/mongo-ca/ca.crt (tlsCAFile of "
+               "MongoDBCommunity/mongo-matching-enterprise) is not ca.crt of Secret tasklinkr-ca mounted" in p
+               for p in problems)
+    assert not any("Deployment/matching-smb" in p for p in problems)
+    assert len(problems) == 8, problems
 
 
 @overlays
@@ -249,7 +259,7 @@ def test_production_runs_a_three_node_broker_and_three_member_replica_sets():
     docs = objects(PRODUCTION)
     assert named(docs, "RabbitmqCluster")["rabbitmq"]["spec"]["replicas"] == 3
     replica_sets = named(docs, "MongoDBCommunity")
-    assert set(replica_sets) == {f"mongo-{service}" for service in settings.DATA_SERVICES}
+    assert set(replica_sets) == {f"mongo-{database}" for database in DATABASES}
     assert {db["spec"]["members"] for db in replica_sets.values()} == {3}
     assert all(so["spec"]["minReplicaCount"] >= 2 for so in named(docs, "ScaledObject").values())
     assert named(docs, "Namespace")["tasklinkr"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == \

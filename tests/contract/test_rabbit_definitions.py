@@ -114,7 +114,7 @@ def test_every_catalog_consumer_has_a_queue_per_lane_bound_by_type_and_lane(comm
             for lane in LANES:
                 queue = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}--{lane}"
                 match = {"x-match": "all", "ce-type": f"tasklinkr.{producer}.{event['type']}"}
-                if not event.get("every_lane"):
+                if not (event.get("every_lane") or consumer.get("every_lane")):  # the event's, or this consumer's
                     match["lane"] = lane
                 assert (f"{producer}.events.lanes", queue, json.dumps(match, sort_keys=True)) in bindings
             # What carries no lane is handled in the default lane, never dropped.

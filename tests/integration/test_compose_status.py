@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.runtime.config import DATA_SERVICES
+from shared.runtime.config import DATA_SERVICES, databases, service_of
 from shared.tools.operations import outbox_backlog
 from shared.vocabulary.terms import LANES
 
@@ -46,9 +46,15 @@ def outboxes(mongo_client):
 
 
 def test_the_operator_container_reports_every_services_own_outbox(outboxes, mongo_uri, tmp_path):
-    secrets = {f"mongo_uri_{service}": mongo_uri for service in DATA_SERVICES}
+    """Matching's database is one per cell (`mongo-matching-<lane>`): the operator reads each (here both cells'
+    URIs reach the test's one server, which holds matching's database once)."""
+    cells = [f"matching-{lane}" for lane in LANES]
+    secrets = {f"mongo_uri_{name.replace('-', '_')}": mongo_uri for name in [*DATA_SERVICES, *cells]}
     environ = container_environ("operator", secrets, tmp_path)
-    assert {service: outbox_backlog(service, environ) for service in DATA_SERVICES} == outboxes
+    read = databases(environ)
+    assert "matching" not in read and set(cells) <= set(read)
+    assert {name: outbox_backlog(name, environ) for name in read} == {
+        name: outboxes[service_of(name)] for name in read}
 
 
 @pytest.mark.parametrize("lane", LANES)
