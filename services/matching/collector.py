@@ -4,8 +4,9 @@ What was loaded lives as long as the process: it is moved out of the collector's
 collection (a quarter of a second over 10,000 open postings) lands in the middle of whichever ranking allocates past
 its threshold. The youngest generation's threshold is raised too: a re-match keeps a few thousand new objects (the
 shortlists and explanations it keeps), and at the default threshold (700) the worst change paid about 5 ms in
-collections of them. Matching's objects form no reference cycles the collector has to break quickly; reference
-counting frees what a re-match drops.
+collections of them; reference counting frees what a re-match drops. The price: rarer but larger collections
+(a middle one, every tenth young one, scans their survivors: tens of milliseconds when it comes, see
+docs/design/matching.md).
 """
 
 from __future__ import annotations
