@@ -50,7 +50,7 @@ from bench.common import (
     service_env,
     stop,
 )
-from services.matching import domain, rematching, shortlists
+from services.matching import collector, domain, rematching, shortlists
 from services.matching.open_postings import OpenPostings
 from services.matching.ranking import MatchIndex, naive_rank
 from shared.runtime import contracts
@@ -170,11 +170,9 @@ def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
         view.explanations.keep_built(index, needs, shortlist, ranked.top)
         bar.advance(opened)
     kept_mb = round(deep_size(view.explanations, skip=domain.PostingNeeds) / 2**20, 1)  # the needs are the view's
-    # As the service does once it has loaded its index and open postings (``dependencies.LiveIndex.rebuild``): what
-    # was loaded is moved out of the collector's way, or a full collection (a quarter of a second over this much)
-    # lands in the middle of whichever re-match allocates past its threshold.
-    gc.collect()
-    gc.freeze()
+    # As the service does once it has loaded its index and open postings (``dependencies.LiveIndex.rebuild``): the
+    # same collector set-up (what was loaded frozen, the youngest generation's threshold raised).
+    collector.settle()
     providers = list(index.by_provider)
     task = bar.add_task("re-matching after one provider change", total=args.changes)
     samples, cpu, finding, finding_cpu, in_market, affected_counts, changed_counts, admitted = ([] for _ in range(8))

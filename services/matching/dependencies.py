@@ -19,7 +19,6 @@ transaction does not stay in the index (a retry applies it again).
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from pymongo.errors import PyMongoError
 
-from services.matching import domain
+from services.matching import collector, domain
 from services.matching.open_postings import OpenPosting, OpenPostings
 from services.matching.ranking import MatchIndex
 from services.matching.repository import Changes, Repository
@@ -193,10 +192,9 @@ class LiveIndex:
                                   lambda posting_id, document: self.postings.apply(posting_id, document))
         self._providers.start()
         self._postings.start()
-        # The index's long-lived objects (a provider id per provider, interned values): move them out of the
-        # collector's way, so a full collection does not rescan them in the middle of a ranking.
-        gc.collect()
-        gc.freeze()
+        # The index's long-lived objects (a provider id per provider, interned values) move out of the collector's
+        # way, so a full collection does not rescan them in the middle of a ranking.
+        collector.settle()
         if not self.ready.ready():
             self.ready.send(True)
         log.info("matching index rebuilt: %d rows, %d open postings in %.1fs", len(self.index), len(self.postings),
