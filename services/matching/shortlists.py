@@ -63,13 +63,19 @@ def readable(shortlist: dict | None) -> dict | None:
 
 def without_details(shortlist: dict | None) -> dict | None:
     """The shortlist of either form (stored or as built) as deciding and announcing a change read it: its
-    candidates without their ``DETAILS``."""
+    candidates without their ``DETAILS``. A built one's candidates (``candidate_entry``) are taken field by field,
+    not copied and filtered: a re-match hands the view hundreds of them."""
     if not shortlist:
         return shortlist
     if "details" in shortlist:
         return {k: v for k, v in shortlist.items() if k != "details"}
-    return {**shortlist, "candidates": [{k: v for k, v in c.items() if k not in DETAILS}
-                                        for c in shortlist.get("candidates", ())]}
+    candidates = shortlist.get("candidates", ())
+    lean = [{"provider_id": c["provider_id"], "centre_id": c["centre_id"], "rank": c["rank"], "score": c["score"]}
+            for c in candidates]
+    for entry, candidate in zip(lean, candidates, strict=True):
+        if "other_centres" in candidate:
+            entry["other_centres"] = candidate["other_centres"]
+    return {**shortlist, "candidates": lean}
 
 
 def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: list[dict] | None = None) -> dict:
@@ -173,8 +179,19 @@ def scores(shortlist: dict | None) -> list[tuple[str, ...]]:
 
 def really_changed(before: dict | None, after: dict) -> bool:
     """A shortlist changes when who is on it (a firm's centres listed included), or in which order, changes (not
-    a score's last decimal)."""
-    return order(before) != order(after)
+    a score's last decimal): ``order(before) != order(after)``, compared place by place and stopped at the first
+    difference (a change that enters a shortlist usually shows at its place or the last one)."""
+    old, new = (before or {}).get("candidates", []), (after or {}).get("candidates", [])
+    if len(old) != len(new):
+        return True
+    for was, now in zip(old, new, strict=True):
+        if was["provider_id"] != now["provider_id"] or was["centre_id"] != now["centre_id"]:
+            return True
+        others_were, others_now = was.get("other_centres", ()), now.get("other_centres", ())
+        if (others_were or others_now) and ([o["centre_id"] for o in others_were]
+                                            != [o["centre_id"] for o in others_now]):
+            return True
+    return False
 
 
 def changes(before: dict | None, after: dict) -> dict:
@@ -194,6 +211,9 @@ def changes(before: dict | None, after: dict) -> dict:
 
 
 def score_units(text: str) -> int:
+    whole, point, fraction = text.partition(".")
+    if point and len(fraction) == 4 and whole.isdecimal() and fraction.isdecimal():  # as ``domain.score_text`` writes
+        return int(whole) * 10_000 + int(fraction)  # it: without a Decimal (each new shortlist's cut reads one)
     return int(Decimal(text).scaleb(4))
 
 

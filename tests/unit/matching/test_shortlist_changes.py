@@ -1,5 +1,6 @@
 """A shortlist changes only when who is on it, or their order, changes; a provider re-ranks only what it touches."""
 
+import random
 from datetime import UTC, datetime
 
 from services.matching import domain, shortlists
@@ -80,3 +81,46 @@ def test_a_firm_takes_one_place_ranked_by_its_best_centre_with_its_other_centres
     statuses = sorted(r["status"] for r in explained["rows"])
     assert statuses == ["listed_under_firm"] * 3 + ["shortlisted"]
     assert {r["rank"] for r in explained["rows"]} == {firm["rank"]}
+
+
+def random_listing(rng: random.Random) -> dict:
+    providers = rng.sample(["prv_a", "prv_b", "prv_c", "prv_d"], rng.randint(0, 3))
+    candidates = []
+    for rank, provider in enumerate(providers, start=1):
+        candidate = entry(provider, rank, f"0.{rng.randint(0, 9999):04d}", rng.choice([None, "ctr_1", "ctr_2"]))
+        if candidate["centre_id"] is not None and rng.random() < 0.5:
+            candidate["other_centres"] = [{"centre_id": centre, "score": "0.5000", "breakdown": {}}
+                                          for centre in rng.sample(["ctr_3", "ctr_4"], rng.randint(0, 2))]
+        candidates.append(candidate)
+    return listing(*candidates)
+
+
+def test_a_change_is_exactly_a_change_of_who_is_listed_in_which_order():
+    rng = random.Random(16)
+    for _ in range(2000):
+        before, after = random_listing(rng), random_listing(rng)
+        if rng.random() < 0.3:
+            after = {**after, "candidates": [dict(c, score="0.1234") for c in before["candidates"]]}
+            if after["candidates"] and rng.random() < 0.5:  # the same places, one firm's other centres changed
+                rng.choice(after["candidates"])["other_centres"] = [{"centre_id": "ctr_5", "score": "0.4000"}]
+        assert shortlists.really_changed(before, after) == (shortlists.order(before) != shortlists.order(after))
+    assert shortlists.really_changed(None, listing(entry("prv_a", 1)))
+    assert not shortlists.really_changed(None, listing())
+
+
+def test_the_view_keeps_a_built_shortlist_without_its_candidates_reasons_and_breakdowns():
+    rng = random.Random(61)
+    for _ in range(200):
+        shortlist = random_listing(rng)
+        lean = shortlists.without_details(shortlist)
+        assert lean == {**shortlist, "candidates": [{k: v for k, v in c.items() if k not in shortlists.DETAILS}
+                                                    for c in shortlist["candidates"]]}
+        assert shortlists.order(lean) == shortlists.order(shortlist)
+        assert shortlists.scores(lean) == shortlists.scores(shortlist)
+
+
+def test_a_score_text_reads_back_as_the_units_it_was_written_from():
+    for units in (*range(0, 10_001, 7), 10_000, -5, 123_456):
+        assert shortlists.score_units(domain.score_text(units)) == units
+    assert shortlists.score_units("0.5") == 5000
+    assert shortlists.score_units("1.23456") == 12345
