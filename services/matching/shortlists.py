@@ -24,7 +24,9 @@ from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.ranking import MatchIndex, Ranked
 from shared.vocabulary.times import rfc3339, utc_now
 
-DETAILS = ("breakdown", "reasons")  # what a stored shortlist keeps of a candidate (or a firm's other centre) as text
+# What a stored shortlist keeps of a candidate as text. A firm's other centres stay fields, breakdowns and all: they
+# are few, and a re-match copies a kept firm's other centres from the view into the shortlist it publishes.
+DETAILS = ("breakdown", "reasons")
 _JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
 
 
@@ -35,14 +37,8 @@ def stored(shortlist: dict | None) -> dict | None:
         return shortlist
     listed, details = [], []
     for candidate in shortlist["candidates"]:
-        entry = {k: v for k, v in candidate.items() if k not in DETAILS}
-        detail = {k: candidate[k] for k in DETAILS if k in candidate}
-        others = candidate.get("other_centres")
-        if others:
-            entry["other_centres"] = [{k: v for k, v in other.items() if k not in DETAILS} for other in others]
-            detail["other_centres"] = [{k: other[k] for k in DETAILS if k in other} for other in others]
-        listed.append(entry)
-        details.append(detail)
+        listed.append({k: v for k, v in candidate.items() if k not in DETAILS})
+        details.append({k: candidate[k] for k in DETAILS if k in candidate})
     return {**shortlist, "candidates": listed, "details": _JSON.encode(details)}
 
 
@@ -55,8 +51,7 @@ def readable(shortlist: dict | None) -> dict | None:
         entry = {k: v for k, v in candidate.items() if k != "other_centres"}
         entry.update(detail)
         if "other_centres" in candidate:
-            entry["other_centres"] = [{**other, **other_detail} for other, other_detail in
-                                      zip(candidate["other_centres"], detail["other_centres"], strict=True)]
+            entry["other_centres"] = candidate["other_centres"]
         candidates.append(entry)
     return {**{k: v for k, v in shortlist.items() if k != "details"}, "candidates": candidates}
 

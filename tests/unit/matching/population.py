@@ -230,9 +230,11 @@ def posting(rng: random.Random, tenant_id: str = "ten_" + "0" * 32) -> dict:
 
 
 def open_market(providers_count: int, provider_seed: int, postings_count: int, posting_seed: int, k: int,
-                now: datetime):
+                now: datetime, *, stored: bool = False):
     """A ranking index of ``providers_count`` providers and ``postings_count`` open postings, each with the
-    shortlist of its top ``k``, in the service's view of the open postings: (index, view, postings by id)."""
+    shortlist of its top ``k``, in the service's view of the open postings: (index, view, postings by id).
+    ``stored``: the view is fed the shortlists as the database keeps them (``shortlists.stored``), as the service's
+    view is after a start or through the change stream."""
     from services.matching import domain, shortlists
     from services.matching.open_postings import OpenPostings
     from services.matching.ranking import MatchIndex
@@ -245,5 +247,6 @@ def open_market(providers_count: int, provider_seed: int, postings_count: int, p
         document = posting(random.Random(posting_seed + n))
         shortlist, _ = shortlists.build(index, domain.posting_needs(document), k, version=1, now=now)
         postings[document["id"]] = {**document, "shortlist": shortlist}
-        view.apply(document["id"], postings[document["id"]])
+        fed = {**document, "shortlist": shortlists.stored(shortlist)} if stored else postings[document["id"]]
+        view.apply(document["id"], fed)
     return index, view, postings

@@ -23,9 +23,11 @@ K = 5
 SKILL_NAMES = sorted({name for names in population.SKILLS.values() for name in names})
 
 
-@pytest.fixture(scope="module")
-def market():
-    return population.open_market(600, 21, 80, 900, K, NOW)
+@pytest.fixture(scope="module", params=["as built", "as stored"])
+def market(request):
+    """The view fed the shortlists as built (a process's own) or as the database keeps them (after a start, or
+    another process's, through the change stream)."""
+    return population.open_market(600, 21, 80, 900, K, NOW, stored=request.param == "as stored")
 
 
 changes = st.fixed_dictionaries({}, optional={
