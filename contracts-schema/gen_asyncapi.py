@@ -57,7 +57,8 @@ HEADER = (
 DESCRIPTION = """\
 Every event TaskLINKr services publish on RabbitMQ. Each producing service has a durable topic exchange
 `<service>.events`; the routing key is the event type `<entity>.<verb>.v<N>`. Each consuming handler has one
-durable queue per workload lane (`enterprise`, `smb`), `evt-<producer>-<type>--<service>.<handler>--<lane>`, declared
+durable queue per workload lane (`enterprise`, `smb`), `evt-<producer>-<type>--<service>.<handler>--<lane>` (with
+`--single` before the lane for a consumer with a single active consumer per queue), declared
 before anything publishes from `catalog.json` (`tasklinkr topology apply`, and the broker's boot definitions in
 compose). The lane travels in the envelope and in the AMQP header `lane`: `<service>.events` forwards every event
 to the headers exchange `<service>.events.lanes`, which routes it by its `ce-type` and `lane` headers to that
@@ -216,6 +217,8 @@ def document(catalog: dict, schema_exists: Callable[[Path], bool] = Path.is_file
                     f"headers `ce-type` and `lane`: {lane_rule}; a message without a lane goes to the "
                     f"`{DEFAULT_LANE}` queue. It applies each event id once (whichever lane's copy comes first), "
                     "retries a failure with back-off and then parks the message in its service's dead-letter queue."
+                    + (" Each queue has a single active consumer (`x-single-active-consumer`): of the processes "
+                       "consuming it, the broker delivers to one at a time." if consumer.get("single_active") else "")
                 ),
                 "tags": [{"name": consumer["service"]}],
                 "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},

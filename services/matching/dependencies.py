@@ -1,11 +1,16 @@
 """The ranking index as a nameko dependency: one per process, rebuilt from matching's own database at start.
 
 Several matching processes may run (competing consumers); an event reaches only one of them. Each process keeps
-two things in memory and follows the collection each is built from through a change stream (``Followed``, over
-``repository.Changes``): the ranking index (``ranking.MatchIndex``) from ``providers``, and the open postings a
-provider change can affect (``open_postings.OpenPostings``) from ``postings``. A stream carries committed changes
-only, in commit order, whichever process committed them. Each is loaded at start (the stream opened first), a
-background thread drains both every 0.2 s, and a ranking drains the providers' stream again first (``catch_up``),
+in memory, and follows through a change stream of the collection it is built from (``Followed``, over
+``repository.Changes``), the ranking index (``ranking.MatchIndex``) from ``providers``, loaded at start. The open
+postings a provider change can affect (``open_postings.OpenPostings``, from ``postings``) are kept only by a process
+that handles provider changes: matching's provider and contract queues have a single active consumer (the catalog's
+``single_active``), so one process of a lane does, and builds that view (``follow_postings``) before the transaction
+of the first provider change it handles, then follows it. A standby process never follows the postings (following
+them costs the database per posting written); once the broker makes it active it builds the view on its first
+delivery. A stream carries committed changes only, in commit order, whichever process committed them. Each is
+loaded once followed (the stream opened first), a background thread drains both every 0.2 s, and a ranking drains
+the providers' stream again first (``catch_up``),
 as a provider change drains the postings' one before deciding which postings it affects: a drain returns when the
 server answers "nothing more" to a read issued after the drain began, so a change committed before a ranking is
 never missed by it, in any process. No shared counter or other document: followers cost the writers nothing.
@@ -96,6 +101,8 @@ class LiveIndex:
         self.postings = OpenPostings()
         self._providers: Followed | None = None
         self._postings: Followed | None = None
+        self.following_postings = False  # whether the view of the open postings is built and followed
+        self._building_postings = Semaphore(1)
         # Providers this process applied before commit, with the sessions of the transactions that did.
         self._uncommitted: dict[str, list] = {}
         self.stopping = False
@@ -151,14 +158,35 @@ class LiveIndex:
 
     def catch_up_postings(self) -> int:
         """Apply every committed change of the postings not applied yet (returns when the stream has none left,
-        asked after this call began)."""
+        asked after this call began); nothing while the view is not built."""
         self.ready.wait()
-        return self._postings.drain()
+        return self._postings.drain() if self.following_postings else 0
+
+    def follow_postings(self) -> None:
+        """Build the view of the open postings, unless built already, and follow it from then on. Called before
+        the transaction of a provider change (``MatchingService``), and by ``postings_touched_by`` on demand."""
+        self.ready.wait()
+        if self.following_postings:
+            return
+        with self._building_postings:
+            if not self.following_postings:
+                started = time.perf_counter()
+                self._postings.start()
+                self.following_postings = True
+                log.info("matching's view of the open postings built: %d open postings in %.1fs",
+                         len(self.postings), time.perf_counter() - started)
 
     def postings_touched_by(self, provider_id: str, rows: list[domain.CandidateRow]) -> list[OpenPosting]:
         """The open postings a provider whose rows are now ``rows`` can affect, as committed up to now."""
+        self.follow_postings()
         self.catch_up_postings()
         return self.postings.touched_by(provider_id, rows)
+
+    def keep_explained(self, needs: domain.PostingNeeds, shortlist: dict, top: list[tuple[int, int]]) -> None:
+        """Keep the explanations of a shortlist just built from the index with the view, which drops them when the
+        posting closes; a process not following the view keeps none (nothing would drop them)."""
+        if self.following_postings:
+            self.postings.explanations.keep_built(self.index, needs, shortlist, top)
 
     def follow(self) -> None:
         """Background: keep the index and the view of the open postings near their streams' heads."""
@@ -191,14 +219,14 @@ class LiveIndex:
         self._postings = Followed("postings", repository.follow_postings, self._load_postings,
                                   lambda posting_id, document: self.postings.apply(posting_id, document))
         self._providers.start()
-        self._postings.start()
+        if self.following_postings:  # a stream lost meanwhile: the view is loaded again with it
+            self._postings.start()
         # The index's long-lived objects (a provider id per provider, interned values) move out of the collector's
         # way, so a full collection does not rescan them in the middle of a ranking.
         collector.settle()
         if not self.ready.ready():
             self.ready.send(True)
-        log.info("matching index rebuilt: %d rows, %d open postings in %.1fs", len(self.index), len(self.postings),
-                 time.perf_counter() - started)
+        log.info("matching index rebuilt: %d rows in %.1fs", len(self.index), time.perf_counter() - started)
 
 
 class MatchingIndex(DependencyProvider):

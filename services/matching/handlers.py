@@ -223,7 +223,7 @@ def _announce_first_shortlist(uow: UnitOfWork, matches: LiveIndex, posting: dict
     caller stores it), announced."""
     needs = domain.posting_needs(posting)
     posting["shortlist"], ranked = shortlists.build(matches.index, needs, matches.top_k, version=1, now=utc_now())
-    matches.postings.explanations.keep_built(matches.index, needs, posting["shortlist"], ranked.top)
+    matches.keep_explained(needs, posting["shortlist"], ranked.top)
     uow.emit(events.MATCHES_PROPOSED, subject=posting["id"],
              data=events.matches_proposed(posting, posting["shortlist"]), lane=posting["lane"],
              tenant=posting["tenant_id"])
@@ -243,7 +243,7 @@ def _reranked(matches: LiveIndex, posting: dict, needs: domain.PostingNeeds, adm
     if after is None:
         after, ranked = shortlists.build(matches.index, needs, matches.top_k,
                                          version=(before or {}).get("version", 0) + 1, now=now)
-        matches.postings.explanations.keep_built(matches.index, needs, after, ranked.top)
+        matches.keep_explained(needs, after, ranked.top)
     return posting, before, after
 
 

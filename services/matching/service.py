@@ -14,6 +14,11 @@ batches, ``shared.runtime.batches``: up to ``TASKLINKR_BATCH_MAX_SIZE`` deliveri
   when they change, its open postings are re-ranked like after a provider change. A terminated contract's load
   stays until its effective date; a timer (``MATCHING_NOTICE_RELEASE_INTERVAL_SECONDS``) releases it then.
 
+The provider and contract queues have a single active consumer each (``single_active`` in the catalog): one process
+of a lane re-ranks after provider changes, and only it builds and follows the view of the open postings this takes
+(before the transaction of the first such change it handles). The others rank published postings only; when the
+active one stops the broker makes another active, which builds its view then.
+
 Queries: ``get_shortlist`` and ``explain``, scoped to the posting's tenant (another tenant gets NotFound).
 
 Entrypoints only: the use cases are in ``handlers``, the rules in ``domain`` (and ``ranking``, ``geography``,
@@ -33,6 +38,12 @@ from shared.runtime.timers import configured_timer
 from shared.runtime.tracing import Tracing
 
 
+def follow_open_postings(service: MatchingService) -> None:
+    """Before the transaction of a provider change: the process's view of the open postings, built on the first
+    (only the active consumer of matching's provider and contract queues gets them, ``single_active``)."""
+    service.matches.follow_postings()
+
+
 class MatchingService:
     """Entrypoints only: each decodes its input, calls one use case of ``handlers`` and answers."""
 
@@ -44,53 +55,53 @@ class MatchingService:
 
     # -- provider events -------------------------------------------------------------------------------------
 
-    @subscribe_batch(events.PROVIDERS, events.PROVIDER_REGISTERED)
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_REGISTERED, before=follow_open_postings)
     def on_provider_registered(self, uow, envelopes):
         handlers.providers_changed(uow, self.matches, handlers.provider_arrived,
                                    [(envelope["data"]["provider"], envelope) for envelope in envelopes])
 
-    @subscribe_batch(events.PROVIDERS, events.PROVIDER_UPDATED)
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_UPDATED, before=follow_open_postings)
     def on_provider_updated(self, uow, envelopes):
         handlers.providers_changed(uow, self.matches, handlers.provider_arrived,
                                    [(envelope["data"]["provider"], envelope) for envelope in envelopes])
 
-    @subscribe_batch(events.PROVIDERS, events.PROVIDER_AVAILABILITY_CHANGED)
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_AVAILABILITY_CHANGED, before=follow_open_postings)
     def on_provider_availability_changed(self, uow, envelopes):
         handlers.providers_changed(uow, self.matches, handlers.availability_changed,
                                    [(envelope["data"], envelope) for envelope in envelopes])
 
-    @subscribe_batch(events.PROVIDERS, events.PROVIDER_VERIFIED)
+    @subscribe_batch(events.PROVIDERS, events.PROVIDER_VERIFIED, before=follow_open_postings)
     def on_provider_verified(self, uow, envelopes):
         handlers.providers_changed(uow, self.matches, handlers.provider_verified,
                                    [(envelope["data"], envelope) for envelope in envelopes])
 
     # -- contracting events: load and track record ------------------------------------------------------------
 
-    @subscribe(events.CONTRACTING, events.CONTRACT_ACTIVATED)
+    @subscribe(events.CONTRACTING, events.CONTRACT_ACTIVATED, before=follow_open_postings)
     def on_contract_activated(self, uow, envelope):
         handlers.contract_changed(uow, self.matches, domain.contract_fact(envelope["data"]["contract"], "active"))
 
-    @subscribe(events.CONTRACTING, events.CONTRACT_AMENDED)
+    @subscribe(events.CONTRACTING, events.CONTRACT_AMENDED, before=follow_open_postings)
     def on_contract_amended(self, uow, envelope):
         handlers.contract_changed(uow, self.matches, domain.contract_fact(envelope["data"]["contract"], "active"))
 
-    @subscribe(events.CONTRACTING, events.CONTRACT_COMPLETED)
+    @subscribe(events.CONTRACTING, events.CONTRACT_COMPLETED, before=follow_open_postings)
     def on_contract_completed(self, uow, envelope):
         data = envelope["data"]
         handlers.contract_changed(uow, self.matches, domain.contract_fact(
             data["contract"], "completed", ended_at=data["completed_at"], rating=data["provider_rating"]["score"]))
 
-    @subscribe(events.CONTRACTING, events.CONTRACT_TERMINATED)
+    @subscribe(events.CONTRACTING, events.CONTRACT_TERMINATED, before=follow_open_postings)
     def on_contract_terminated(self, uow, envelope):
         data = envelope["data"]
         handlers.contract_changed(uow, self.matches, domain.contract_fact(
             data["contract"], "terminated", ended_at=data["terminated_at"], releases_on=data["effective_date"]))
 
-    @subscribe(events.CONTRACTING, events.SLA_MET)
+    @subscribe(events.CONTRACTING, events.SLA_MET, before=follow_open_postings)
     def on_sla_met(self, uow, envelope):
         handlers.sla_evaluated(uow, self.matches, domain.sla_result(envelope["data"]))
 
-    @subscribe(events.CONTRACTING, events.SLA_BREACHED)
+    @subscribe(events.CONTRACTING, events.SLA_BREACHED, before=follow_open_postings)
     def on_sla_breached(self, uow, envelope):
         handlers.sla_evaluated(uow, self.matches, domain.sla_result(envelope["data"]))
 

@@ -35,6 +35,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import eventlet
 from eventlet.queue import Empty, LightQueue
@@ -215,9 +216,11 @@ def count_outcomes(service: str, handler: str, consumer: str, envelopes: list[di
 
 
 def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True,
-                    max_batch: int | None = None, max_wait_ms: float | None = None) -> Callable:
+                    max_batch: int | None = None, max_wait_ms: float | None = None,
+                    before: Callable[[Any], None] | None = None) -> Callable:
     """``subscribe`` for a handler taking a list of envelopes (see the module's docstring); ``max_batch`` and
-    ``max_wait_ms`` default to the service's ``TASKLINKR_BATCH_MAX_SIZE`` and ``TASKLINKR_BATCH_MAX_WAIT_MS``."""
+    ``max_wait_ms`` default to the service's ``TASKLINKR_BATCH_MAX_SIZE`` and ``TASKLINKR_BATCH_MAX_WAIT_MS``;
+    ``before(service)``, if given, runs before the batch's transaction, outside it."""
 
     def decorator(method: Callable) -> Callable:
         @functools.wraps(method)
@@ -225,6 +228,8 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
             store = getattr(self, store_attr)
             consumer = f"{self.name}.{method.__name__}"
             applied: list[str] = []
+            if before is not None:
+                before(self)
 
             def work(uow):
                 fresh = set(uow.claim_events([envelope["id"] for envelope in envelopes], consumer))

@@ -87,8 +87,12 @@ MAX_ERROR_CHARS = 4000
 
 
 def queue_name(source: str, routing_key: str, service: str, method: str, lane: str | None = None) -> str:
-    """A handler's queue: nameko's name, and ``--<lane>`` for the queue of one workload lane."""
+    """A handler's queue: nameko's name, ``--single`` for a consumer the catalog marks ``single_active`` (its
+    queue's arguments differ, and a queue's arguments cannot change: a new name), and ``--<lane>`` for the queue of
+    one workload lane."""
     base = f"evt-{source}-{routing_key}--{service}.{method}"
+    if single_active(source, routing_key, service, method):
+        base = f"{base}--single"
     return f"{base}--{lane}" if lane else base
 
 
@@ -151,7 +155,8 @@ def event_queue(source: str, routing_key: str, service: str, method: str, lane: 
                 max_length: int = DEFAULT_QUEUE_MAX_LENGTH) -> Queue:
     """The durable quorum queue of one handler in one lane."""
     return consumer_queue(queue_name(source, routing_key, service, method, lane), max_length=max_length,
-                          bindings=lane_bindings(source, routing_key, lane, every_lane))
+                          bindings=lane_bindings(source, routing_key, lane, every_lane),
+                          single_active=single_active(source, routing_key, service, method))
 
 
 @functools.cache
@@ -172,6 +177,24 @@ def every_lane(source: str, routing_key: str, service: str | None = None, handle
     each lane's queue of matching's contract handlers gets a copy of every lane's contract events."""
     types = _every_lane_types()
     return (source, routing_key, None, None) in types or (source, routing_key, service, handler) in types
+
+
+@functools.cache
+def _single_active_consumers() -> frozenset[tuple[str, str, str, str]]:
+    import json
+
+    catalog = json.loads((contracts.ROOT / "catalog.json").read_text())
+    return frozenset((event["producer"], event["type"], consumer["service"], consumer["handler"])
+                     for event in catalog["events"] for consumer in event.get("consumers", [])
+                     if consumer.get("single_active"))
+
+
+def single_active(source: str, routing_key: str, service: str, handler: str) -> bool:
+    """Whether the catalog marks ``service.handler``'s consumer of the event ``single_active``: of the processes
+    consuming one of its queues, the broker delivers to one only (``x-single-active-consumer``) and, when that one
+    goes, makes another active. Matching's provider and contract handlers are: only the active process of a lane
+    re-ranks after provider changes and keeps the view of the open postings that takes."""
+    return (source, routing_key, service, handler) in _single_active_consumers()
 
 
 def envelope_lane(envelope: dict) -> str:
@@ -200,14 +223,16 @@ def parse_delays(value) -> tuple[float, ...]:
 
 
 def consumer_queue(name: str, exchange=None, routing_key: str | None = None,
-                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH, bindings: list[binding] | None = None) -> Queue:
+                   max_length: int = DEFAULT_QUEUE_MAX_LENGTH, bindings: list[binding] | None = None,
+                   single_active: bool = False) -> Queue:
     """A consumer's durable quorum queue, bound to ``exchange`` under ``routing_key`` or by ``bindings``. When it
     is full the broker refuses (nacks) new messages instead of dropping old ones, so publishers are pushed back:
-    the relay keeps the events pending and retries."""
+    the relay keeps the events pending and retries. ``single_active``: one consumer at a time gets its messages."""
     options = {"bindings": bindings} if bindings else {"exchange": exchange, "routing_key": routing_key}
-    return Queue(name, durable=True, auto_delete=False, **options,
-                 queue_arguments={**CONSUMER_QUEUE_ARGUMENTS, "x-max-length": int(max_length),
-                                  "x-overflow": "reject-publish"})
+    arguments = {**CONSUMER_QUEUE_ARGUMENTS, "x-max-length": int(max_length), "x-overflow": "reject-publish"}
+    if single_active:
+        arguments["x-single-active-consumer"] = True
+    return Queue(name, durable=True, auto_delete=False, **options, queue_arguments=arguments)
 
 
 def queue_bindings(queue: Queue) -> list[tuple[str, str, dict]]:
@@ -478,12 +503,18 @@ class ReliableEventHandler(ReliableDelivery, EventHandler):
         return None
 
 
-def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True) -> Callable:
+def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True,
+              before: Callable[[Any], None] | None = None) -> Callable:
+    """A handler of the event, applied once (inbox) in one transaction; ``before(service)``, if given, runs first,
+    outside the transaction (matching builds its view of the open postings there)."""
+
     def decorator(method: Callable) -> Callable:
         @functools.wraps(method)
         def handle(self, envelope: dict):
             store = getattr(self, store_attr)
             consumer = f"{self.name}.{method.__name__}"
+            if before is not None:
+                before(self)
 
             outcome = {"value": "failed"}
 

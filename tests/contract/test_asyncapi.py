@@ -98,8 +98,9 @@ def test_producer_sends_and_every_consumer_receives(document, event):
     for consumer in event.get("consumers", []):
         receive = document["operations"][f"{consumer['service']}.{consumer['handler']}"]
         assert receive["action"] == "receive" and receive["channel"] == channel_ref
+        single = "--single" if consumer.get("single_active") else ""
         assert receive["x-amqp-queues"] == {
-            lane: f"evt-{producer}-{routing_key}--{consumer['service']}.{consumer['handler']}--{lane}"
+            lane: f"evt-{producer}-{routing_key}--{consumer['service']}.{consumer['handler']}{single}--{lane}"
             for lane in ("enterprise", "smb")}
 
 

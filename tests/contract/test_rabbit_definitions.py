@@ -111,15 +111,35 @@ def test_every_catalog_consumer_has_a_queue_per_lane_bound_by_type_and_lane(comm
         producer = event["producer"]
         for consumer in event.get("consumers", []):
             assert (f"{producer}.events", f"{producer}.events.lanes", "#") in forwarded
+            base = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}"
+            if consumer.get("single_active"):
+                base += "--single"
             for lane in LANES:
-                queue = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}--{lane}"
+                queue = f"{base}--{lane}"
                 match = {"x-match": "all", "ce-type": f"tasklinkr.{producer}.{event['type']}"}
                 if not (event.get("every_lane") or consumer.get("every_lane")):  # the event's, or this consumer's
                     match["lane"] = lane
                 assert (f"{producer}.events.lanes", queue, json.dumps(match, sort_keys=True)) in bindings
             # What carries no lane is handled in the default lane, never dropped.
-            default = f"evt-{producer}-{event['type']}--{consumer['service']}.{consumer['handler']}--smb"
+            default = f"{base}--smb"
             assert (f"{producer}.events.unlaned", default, "{}") in bindings
+
+
+def test_single_active_consumers_queues_deliver_to_one_consumer_at_a_time(committed):
+    """Matching's provider and contract queues: one active re-ranker per lane (``x-single-active-consumer``)."""
+    queues = {q["name"]: q["arguments"] for q in committed["queues"]}
+    marked = [(event, consumer) for event in load_catalog()["events"] for consumer in event.get("consumers", [])
+              if consumer.get("single_active")]
+    assert {consumer["handler"] for _, consumer in marked} >= {
+        "on_provider_registered", "on_provider_updated", "on_provider_availability_changed", "on_provider_verified"}
+    for event, consumer in marked:
+        base = f"evt-{event['producer']}-{event['type']}--{consumer['service']}.{consumer['handler']}--single"
+        for lane in LANES:
+            name = f"{base}--{lane}"
+            assert queues[name]["x-single-active-consumer"] is True
+            assert queues[name]["x-queue-type"] == "quorum"
+    assert not any(arguments.get("x-single-active-consumer") for name, arguments in queues.items()
+                   if "--single--" not in name)
 
 
 def test_the_definitions_match_declarations_of_the_catalog(committed):

@@ -1,6 +1,6 @@
 """The in-memory view of the open postings each matching process keeps (``open_postings``, fed by a change stream on
 its own ``postings``): it sees postings whichever process wrote them, decides exactly what a scan of the database
-decides, and is rebuilt on restart."""
+decides, and is built again after a restart (on the first provider change, or on demand)."""
 
 import random
 
@@ -65,6 +65,7 @@ def test_a_posting_committed_by_another_matching_process_is_seen_by_both_and_re_
     assert eventually(lambda: emitted(database, "matches.proposed.v1"))
     for container in (first, second):  # one of them wrote it: the other learns it from the change stream
         view = live(container)
+        view.follow_postings()  # the second (standby: no provider change yet) builds its view on demand
         view.catch_up_postings()
         assert POSTING["id"] in view.postings.entries
         assert shortlists.order(view.postings.entries[POSTING["id"]].posting["shortlist"]) == \
@@ -141,6 +142,8 @@ def test_a_restarted_service_rebuilds_its_view_of_the_open_postings(container_fa
     second.start()
     view = live(second)
     view.ready.wait()
+    assert not view.following_postings  # built on the first provider change (or on demand), not at start
+    view.follow_postings()
     assert set(view.postings.entries) == set(open_postings_scanned(database)) == {POSTING["id"], "pst_" + "7" * 32}
     better = b.profile(n=79, skills=STRONG_SKILLS)
     register(second, amqp_uri, better)
