@@ -136,9 +136,16 @@ def lanes_of(service: str, queues: list[str]) -> list[str | None]:
 def lane_triggers(queues: list[str], lane: str | None) -> list[str]:
     """The queues ``lane``'s ScaledObject scales on: that lane's, and for the default lane also the queue of no
     lane (unknown commands), which every lane's pods serve but only one ScaledObject counts; a workload of no lane
-    scales on all of them."""
-    return [queue for queue in queues if lane is None or queue_lane(queue) == lane
-            or (queue_lane(queue) is None and lane == DEFAULT_LANE.value)]
+    scales on all of them. Never a queue with a single active consumer (``--single--``, matching's provider and
+    contract changes): one pod takes it whatever the replicas, so its backlog is no reason to add any."""
+    return [queue for queue in queues if not single_active_queue(queue)
+            and (lane is None or queue_lane(queue) == lane
+                 or (queue_lane(queue) is None and lane == DEFAULT_LANE.value))]
+
+
+def single_active_queue(queue: str) -> bool:
+    """Whether ``queue`` has a single active consumer (``shared.runtime.messaging.queue_name``'s ``--single``)."""
+    return "--single--" in queue
 
 
 def database_of(service: str, lane: str | None = None) -> str:

@@ -356,7 +356,8 @@ def queue_lane(queue: str, lanes: tuple[str, ...]) -> str | None:
 
 
 def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]], lanes: tuple[str, ...]) -> list[str]:
-    """Every queue a consumer reads is a trigger of exactly one ScaledObject of that consumer, whose Deployment
+    """Every queue a consumer reads is a trigger of exactly one ScaledObject of that consumer (a queue with a single
+    active consumer of none: more replicas take none of it), whose Deployment
     runs that service; no ScaledObject of a lane's Deployment mixes lanes; a lane's Deployment runs ``tasklinkr run
     <service> --lane <lane>`` and is scaled on its lane's queues only (a Deployment of no lane serves, and scales
     on, every lane's); only queues that exist."""
@@ -401,9 +402,10 @@ def scaling_problems(docs: list[dict], queues_by_service: dict[str, list[str]], 
             problems.append(f"consumer {service} has no ScaledObject")
             continue
         for queue in queues:
-            if len(counted.get(queue, [])) != 1:
+            wanted = 0 if "--single--" in queue else 1  # one consumer takes it, however many replicas
+            if len(counted.get(queue, [])) != wanted:
                 problems.append(f"queue {queue} of {service} is a trigger of {len(counted.get(queue, []))} "
-                                f"ScaledObjects {counted.get(queue, [])}, not exactly one")
+                                f"ScaledObjects {counted.get(queue, [])}, not exactly {wanted}")
     return problems
 
 

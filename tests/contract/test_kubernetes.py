@@ -438,8 +438,20 @@ def test_scaling_check_rejects_mixed_lanes_a_queue_counted_twice_and_a_lane_depl
         "ScaledObject/matching-smb mixes lanes ['enterprise', 'smb']",
         "Deployment/contracting-enterprise of lane enterprise runs ['run', 'contracting']",
         f"queue {queue} of matching is a trigger of 2 ScaledObjects ['matching-enterprise', 'matching-smb'], "
-        "not exactly one",
+        "not exactly 1",
     ]), problems
+
+
+def test_no_scaled_object_scales_on_a_queue_that_one_consumer_takes_whatever_the_replicas():
+    docs = objects(PRODUCTION)
+    queues = consumed_queues()
+    single = sorted(q for q in queues["matching"] if "--single--smb" in q)
+    assert single  # matching's provider and contract changes: one re-ranker per lane
+    assert manifests.scaling_problems(docs, queues, LANES) == []
+    smb = one(docs, "ScaledObject", "matching-smb")["spec"]["triggers"]
+    smb.append({**copy.deepcopy(smb[0]), "metadata": {**smb[0]["metadata"], "queueName": single[0]}})
+    assert manifests.scaling_problems(docs, queues, LANES) == [
+        f"queue {single[0]} of matching is a trigger of 1 ScaledObjects ['matching-smb'], not exactly 0"]
 
 
 @overlays
