@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import socket
@@ -27,9 +28,31 @@ def unique_name(hint: str = "t") -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on, for a process the test starts, below the kernel's ephemeral range: a port the kernel
+    hands out (a bind to port 0, an outgoing connection's own end) can be taken by any other process between this
+    answer and that process's bind — as the fault tests' brokers and databases beside the suite did, failing a whole
+    stack with "Address already in use"."""
+    ephemeral_low = _ephemeral_low()
+    for _ in range(500):
+        port = _RANDOM.randrange(10_000, ephemeral_low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {ephemeral_low} after 500 tries")
+
+
+_RANDOM = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return max(int(ports.read().split()[0]), 10_001)
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def docker_available() -> bool:
