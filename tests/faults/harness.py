@@ -201,6 +201,12 @@ class OwnDatabase:
             client.admin.command("replSetStepDown", seconds, force=True)
 
     def stop(self) -> None:
+        """Stops the server; killed when it does not stop within 15 s of being asked (a server still holding a
+        command a test blocked for a minute, ``fail_commands(blockTimeMS=...)``, waits for it before it exits)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
