@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from services.matching import domain
 from services.matching.domain import CandidateRow, PostingNeeds
+from services.matching.explanations import breakdown
 from services.matching.ranking import MatchIndex, Ranked
 from shared.vocabulary.times import rfc3339, utc_now
 
@@ -79,7 +80,7 @@ def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: lis
         "centre_id": evaluation.row.centre_id,
         "rank": rank,
         "score": domain.score_text(evaluation.units),
-        "breakdown": {name: f"{value:.4f}" for name, value in evaluation.components.items()},
+        "breakdown": breakdown(evaluation.components),
         "reasons": evaluation.reasons,
     }
     if other_centres:
@@ -107,7 +108,7 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
                 if other_index != row_index:
                     other = _evaluated(index, needs, other_index, other_units)
                     others.append({"centre_id": other.row.centre_id, "score": domain.score_text(other.units),
-                                   "breakdown": {n: f"{v:.4f}" for n, v in other.components.items()}})
+                                   "breakdown": breakdown(other.components)})
         candidates.append(candidate_entry(evaluation, place, others))
     shortlist = {"version": version, "computed_at": rfc3339(now), "candidates": candidates,
                  "eligible": ranked.eligible, "top_k": k}
@@ -150,7 +151,7 @@ def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provid
     if evaluations:
         best, *others = evaluations
         listed_under = [{"centre_id": o.row.centre_id, "score": domain.score_text(o.units),
-                         "breakdown": {n: f"{v:.4f}" for n, v in o.components.items()}}
+                         "breakdown": breakdown(o.components)}
                         for o in others] if best.row.centre_id is not None else []
         kept.append((domain.sort_key(best.units, best.row), best, listed_under))
     ranked = sorted(kept, key=lambda item: item[0])
@@ -294,7 +295,7 @@ def explanation(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, 
                 status=status,
                 score=domain.score_text(evaluation.units),
                 rank=rank,
-                breakdown={name: f"{value:.4f}" for name, value in evaluation.components.items()},
+                breakdown=breakdown(evaluation.components),
                 reasons=evaluation.reasons,
             )
             if status == "below_cut" and cut is not None:
