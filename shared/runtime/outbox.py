@@ -376,6 +376,9 @@ class OutboxRelay:
         self._stream_await_ms = PUBLISHING_AWAIT_MS  # how long the open stream's reads wait for a commit
         self._woken = False  # the idle wait took a change into the window: the next pass publishes it first
         self._holds_lane: dict[tuple[str, str], bool] = {}  # (closed segment, lane): whether it has its documents
+        # The documents the start-up snapshot read (``_scan``): the stream opened before the snapshot, so one that
+        # committed in between comes in both, and the stream's copy is skipped.
+        self._scanned: set[ObjectId] = set()
 
     # -- control ---------------------------------------------------------------------------------------------
 
@@ -561,6 +564,7 @@ class OutboxRelay:
         self._inflight_events = 0
         self._unstored = None
         self._read_to_end = False
+        self._scanned.clear()
 
     # -- following the stream --------------------------------------------------------------------------------
 
@@ -622,6 +626,7 @@ class OutboxRelay:
                     events = self._events_of(doc)
                     if events:
                         changes.append(_Change(None, doc.get("created_at"), doc["_id"], events))
+                        self._scanned.add(doc["_id"])
         if changes:
             changes[-1].token = start
         else:
@@ -658,6 +663,8 @@ class OutboxRelay:
 
     def _take(self, change: dict) -> bool:
         doc = change.get("fullDocument") or {}
+        if doc.get("_id") in self._scanned:  # committed after the stream opened and before the snapshot: read there
+            return False
         events = self._events_of(doc)
         if not events:
             return False

@@ -128,6 +128,27 @@ def test_the_first_relay_publishes_what_was_committed_before_it_started_from_a_s
     assert rig.delivered() == rig.committed
 
 
+def test_a_commit_between_the_streams_start_and_the_first_relays_snapshot_goes_out_once(rig):
+    rig.commit_each(range(10))
+    relay = rig.relay(batch_size=25)
+    watch = relay._watch
+
+    def watch_then_commit(*args, **kwargs):  # a service commits after the stream opened, before the snapshot
+        stream = watch(*args, **kwargs)
+        if not kwargs:
+            rig.commit([rig.event(seq) for seq in range(10, 30)])
+        return stream
+
+    relay._watch = watch_then_commit
+    try:
+        assert relay.publish_pending() == 30  # in the snapshot and in the stream: published from the snapshot
+        rig.commit_each(range(30, 35))
+        assert relay.publish_pending() == 5
+    finally:
+        relay.stop()
+    assert rig.delivered() == rig.committed  # each once, in order
+
+
 def test_when_the_streams_history_is_gone_the_relay_reads_the_segments_again_and_loses_nothing(rig, caplog):
     relay = rig.relay(batch_size=50)
     try:
