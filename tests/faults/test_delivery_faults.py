@@ -124,7 +124,10 @@ def test_an_event_published_before_its_consumer_ever_started_still_arrives(rig_f
     for first in range(0, 500, 100):
         rig.emit(first, 100)
     assert wait_for(lambda: ledger.backlog(rig.mongo_uri, rig.producer_db) == 0, timeout=60)
-    assert rig.queue_depths()[CONSUMER_QUEUE] == (500, 0)  # all waiting in the queue declared beforehand
+    ready, unacked = rig.queue_depths()[CONSUMER_QUEUE]  # all waiting in the queue declared beforehand
+    # Each once, unless a pass of the relay failed (it then publishes again what it had not stored: at-least-once).
+    failed = rig.metric(ledger.PRODUCER, "tasklinkr_outbox_publish_failures_total")
+    assert (ready, unacked) == (500, 0) or (ready > 500 and unacked == 0 and failed > 0), (ready, unacked, failed)
     rig.start_consumer()
     assert_clean(rig.settled(), 500)
 
