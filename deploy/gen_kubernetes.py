@@ -17,8 +17,9 @@ does); that queue of no lane is a trigger of the default lane's ScaledObject onl
 gateway stays one Deployment on every lane (its HPA scales it on CPU), and so does a service with no event or command
 queue of a lane (it serves every lane's RPC queue, and scales on all of them).
 
-A service deployed in cells (``CELL_SERVICES``: matching) has a replica set per lane, ``mongo-<service>-<lane>``
-(its own Secrets, certificate and budget), and each lane's Deployment reads its lane's (docs/operations.md, Cells).
+A service deployed in cells (``CELL_SERVICES``: matching, billing) has a replica set per lane,
+``mongo-<service>-<lane>`` (its own Secrets, certificate and budget), and each lane's Deployment reads its lane's
+(docs/operations.md, Cells).
 
 The queues come from ``shared.runtime.topology.declarations`` (what ``tasklinkr topology apply`` declares) as the
 containers see it (no overrides, no config file), plus each service's RPC queue per lane ``rpc-<service>--<lane>``.

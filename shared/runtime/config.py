@@ -38,8 +38,10 @@ DATA_SERVICES = ("providers", "postings", "matching", "contracting", "billing", 
 # Services that can be deployed in cells (docs/operations.md, Cells): each lane's processes with a database of
 # their own, named ``<service>-<lane>`` (``matching-enterprise``). A lane's processes get their cell's URI as the
 # service's (TASKLINKR_MATCHING_MONGO_URI); the operator's tools, which read every database, get each cell's as
-# TASKLINKR_MATCHING_ENTERPRISE_MONGO_URI (or ``services: {matching-enterprise: {mongo_uri: ...}}``).
-CELL_SERVICES = ("matching",)
+# TASKLINKR_MATCHING_ENTERPRISE_MONGO_URI (or ``services: {matching-enterprise: {mongo_uri: ...}}``). A cell's
+# per-service setting not given for the cell is the service's (TASKLINKR_BILLING_MONGO_URI for billing-smb), so a
+# deployment that names one database for the service keeps using it in every lane until its data is split.
+CELL_SERVICES = ("matching", "billing")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
         "mongo_uri",
         "",
         "MongoDB URI. Empty: `make run` starts one embedded SecantusDB per service (data in "
-        "`<data_dir>/secantusdb/<service>`).",
+        "`<data_dir>/secantusdb/<service>`). A cell's (`TASKLINKR_BILLING_SMB_MONGO_URI`, docs/operations.md, Cells) "
+        "defaults to its service's.",
         per_service=True,
     ),
     Setting("mongo_database", "", "Database name; default `tasklinkr_<service>`.", per_service=True),
@@ -256,11 +259,11 @@ def get(name: str, service: str | None = None, environ: dict[str, str] | None = 
     setting = _by_name()[name]
     candidates: list[Any] = []
     file_values = _read_yaml(environ)
-    if service and setting.per_service:
-        candidates.append(_from_environment(environ, env_name(name, service)))
+    # A cell (``billing-smb``) first, then its service (``billing``): a cell's setting defaults to its service's.
+    scopes = list(dict.fromkeys([service, service_of(service)])) if service and setting.per_service else []
+    candidates += [_from_environment(environ, env_name(name, scope)) for scope in scopes]
     candidates.append(_from_environment(environ, env_name(name)))
-    if service and setting.per_service:
-        candidates.append(((file_values.get("services") or {}).get(service) or {}).get(name))
+    candidates += [((file_values.get("services") or {}).get(scope) or {}).get(name) for scope in scopes]
     candidates.append(file_values.get(name))
     for value in candidates:
         if value not in (None, ""):
@@ -277,15 +280,16 @@ def service_of(database: str) -> str:
 
 def databases(environ: dict[str, str] | None = None) -> tuple[str, ...]:
     """The databases an operator's tool reads (status, backup, restore): one per service, or, for a service in
-    ``CELL_SERVICES`` with a cell's URI configured, one per cell (``matching-enterprise``, ``matching-smb``)."""
+    ``CELL_SERVICES`` with a cell's URI of its own configured (not the service's, which a cell's defaults to), one
+    per cell (``matching-enterprise``, ``matching-smb``)."""
     from shared.vocabulary.terms import LANES
 
     environ = dict(os.environ if environ is None else environ)
     found: list[str] = []
     for service in DATA_SERVICES:
         cells = [f"{service}-{lane}" for lane in LANES] if service in CELL_SERVICES else []
-        platform_wide = get("mongo_uri", None, environ)
-        found += cells if any(get("mongo_uri", cell, environ) != platform_wide for cell in cells) else [service]
+        services_own = get("mongo_uri", service, environ)  # what a cell's URI defaults to
+        found += cells if any(get("mongo_uri", cell, environ) != services_own for cell in cells) else [service]
     return tuple(found)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path  # noqa: E402
 import typer  # noqa: E402
 
 from shared.runtime import config as settings  # noqa: E402
+from shared.vocabulary.terms import LANES  # noqa: E402
 
 app = typer.Typer(help="TaskLINKr platform commands.", no_args_is_help=True, add_completion=False)
 topology_app = typer.Typer(help="The RabbitMQ topology (exchanges, queues, bindings).", no_args_is_help=True)
@@ -314,10 +315,12 @@ def backup(
         typer.echo(f"{name}: {manifest['database']} -> {out / name} ({counts or 'empty'})")
 
 
+CELLS = ", ".join(f"{service}-{lane}" for service in settings.CELL_SERVICES for lane in LANES)
+
+
 @app.command()
 def restore(
-    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}, or a cell "
-                                             "(matching-enterprise, matching-smb)"),
+    service: str = typer.Argument(..., help=f"One of: {', '.join(settings.DATA_SERVICES)}, or a cell ({CELLS})"),
     source: Path = typer.Option(..., "--from", help="The backup folder (the one holding <service>/)."),
     replace: bool = typer.Option(False, "--replace", help="Drop the database's current data first."),
 ) -> None:

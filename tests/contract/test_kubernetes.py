@@ -388,7 +388,7 @@ def test_pod_security_check_rejects_root_escalation_and_capabilities():
 def test_workload_check_rejects_dangling_references():
     docs = objects(PRODUCTION)
     docs.remove(one(docs, "PodDisruptionBudget", "contracting-enterprise"))
-    docs.remove(one(docs, "PodDisruptionBudget", "mongo-billing"))
+    docs.remove(one(docs, "PodDisruptionBudget", "mongo-billing-smb"))
     one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "gatewy"
     one(docs, "Deployment", "providers")["spec"]["replicas"] = 2
     one(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "web"}
@@ -398,7 +398,7 @@ def test_workload_check_rejects_dangling_references():
     assert any("scales gatewy, which is no Deployment" in p for p in problems)
     assert any("Ingress/gateway routes to" in p for p in problems)
     assert any("Deployment/providers sets replicas" in p for p in problems)
-    assert any("MongoDBCommunity/mongo-billing has no PodDisruptionBudget" in p for p in problems)
+    assert any("MongoDBCommunity/mongo-billing-smb has no PodDisruptionBudget" in p for p in problems)
     assert any("Service/rabbitmq-amqps selects no pods" in p for p in problems)
     assert len(problems) == 6, problems
 

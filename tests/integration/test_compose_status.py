@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.runtime.config import DATA_SERVICES, databases, service_of
+from shared.runtime.config import CELL_SERVICES, DATA_SERVICES, databases, service_of
 from shared.tools.operations import outbox_backlog
 from shared.vocabulary.terms import LANES
 
@@ -46,20 +46,20 @@ def outboxes(mongo_client):
 
 
 def test_the_operator_container_reports_every_services_own_outbox(outboxes, mongo_uri, tmp_path):
-    """Matching's database is one per cell (`mongo-matching-<lane>`): the operator reads each (here both cells'
-    URIs reach the test's one server, which holds matching's database once)."""
-    cells = [f"matching-{lane}" for lane in LANES]
+    """Matching's and billing's databases are one per cell (`mongo-<service>-<lane>`): the operator reads each (here
+    every cell's URI reaches the test's one server, which holds each service's database once)."""
+    cells = [f"{service}-{lane}" for service in CELL_SERVICES for lane in LANES]
     secrets = {f"mongo_uri_{name.replace('-', '_')}": mongo_uri for name in [*DATA_SERVICES, *cells]}
     environ = container_environ("operator", secrets, tmp_path)
     read = databases(environ)
-    assert "matching" not in read and set(cells) <= set(read)
+    assert not set(CELL_SERVICES) & set(read) and set(cells) <= set(read)
     assert {name: outbox_backlog(name, environ) for name in read} == {
         name: outboxes[service_of(name)] for name in read}
 
 
 @pytest.mark.parametrize("lane", LANES)
 def test_a_service_container_knows_only_its_own_outbox(outboxes, mongo_uri, tmp_path, lane):
-    """Each lane's container of billing (`billing-<lane>`) reads billing's own database, as the one service did."""
+    """Each lane's container of billing (`billing-<lane>`) reads its cell's database as billing's own."""
     environ = container_environ(f"billing-{lane}", {"mongo_uri": mongo_uri}, tmp_path)
     assert outbox_backlog("billing", environ) == outboxes["billing"]
     assert outbox_backlog("postings", environ) is None, "unknown here, never a wrong 0"
