@@ -77,8 +77,10 @@ class InboundCommands:
     @audited_command(events.BILLABLE_ITEMS_SUBMIT)
     def billable_items_submit_command(self, provider_id: str, data: dict, command_id: str) -> dict:
         # An item without a key of its own is keyed by the command id and its position (sent again: a duplicate).
-        submitted = self.rpc(self.billing.submit_items, {"kind": "provider", "provider_id": provider_id},
-                             data["contract_id"], {"items": data["items"]}, idempotency_key=f"cmd:{command_id}")
+        # Sent in the provider's lane; its contract's account is in the cell of its client's lane (first_found).
+        submitted = self.rpc.first_found(self.billing.submit_items, {"kind": "provider", "provider_id": provider_id},
+                                         data["contract_id"], {"items": data["items"]},
+                                         idempotency_key=f"cmd:{command_id}")
         return {"contract_id": submitted["contract_id"], "recorded": submitted["recorded"],
                 "duplicate": submitted["duplicate"],
                 "items": [{"key": item["key"], "item_id": item["id"], "status": item["status"],

@@ -21,6 +21,8 @@ from shared.tools.brokeradmin import BrokerAdmin
 from shared.tools.operations import dead_letter_counts
 from shared.tools.runner import runnable_services
 from shared.tools.tenantsweep import DEFAULT_MAX_QUEUES, TenantSweep
+from shared.vocabulary.errors import NotFound
+from shared.vocabulary.terms import DEFAULT_LANE, LANES
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,11 @@ def call_with_timeout(method: Any, *args: Any, timeout: float, in_lane: str | No
 class LanedCalls:
     """A worker's ``self.rpc``: ``self.rpc(self.postings.get_posting, tenant_id, posting_id)`` calls in ``lane``, the
     lane of whom the worker acts for (set once the caller is known: a route's caller, a command's sender; None until
-    then: the default lane), bounded by ``RPC_TIMEOUT_SECONDS``."""
+    then: the default lane), bounded by ``RPC_TIMEOUT_SECONDS``.
+
+    Two more ways to call a service deployed in cells (docs/operations.md, Cells), whose records live in the cell of
+    their contract's lane: ``first_found`` for a record the caller's lane need not hold, ``in_every_lane`` for what
+    every cell must do."""
 
     def __init__(self, timeout: float):
         self.timeout = timeout
@@ -105,6 +111,32 @@ class LanedCalls:
 
     def __call__(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         return call_with_timeout(method, *args, timeout=self.timeout, in_lane=self.lane, **kwargs)
+
+    def first_found(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """The call in the caller's lane, and when it answers NotFound, in each other lane: the first answer that
+        finds the record, else the caller's lane's 404. A provider's lane (its kind) need not be its contract's (its
+        client's segment), so the cell of the provider's lane may not hold the contract. Without cells every lane
+        reads the same database: a genuine 404 costs one call more per lane. Only for calls that change nothing
+        when they answer NotFound."""
+        try:
+            return self(method, *args, **kwargs)
+        except NotFound as not_here:
+            missing = not_here
+        own = self.lane or DEFAULT_LANE
+        for lane in (lane for lane in LANES if lane != own):
+            try:
+                return call_with_timeout(method, *args, timeout=self.timeout, in_lane=lane, **kwargs)
+            except NotFound:
+                continue
+        raise missing
+
+    def in_every_lane(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The call in every lane at once (each cell of the service; without cells, every lane's queue of one
+        database): each lane's answer by lane. The first failure is raised once all have answered."""
+        pile = eventlet.GreenPile(len(LANES))
+        for lane in LANES:
+            pile.spawn(call_with_timeout, method, *args, timeout=self.timeout, in_lane=lane, **kwargs)
+        return {str(lane): answer for lane, answer in zip(LANES, pile, strict=True)}
 
 
 class TimedRpc(DependencyProvider):

@@ -22,8 +22,8 @@ def _example(producer: str, routing_key: str) -> dict:
     return copy.deepcopy(json.loads(contracts.event_schema_path(producer, routing_key).read_text())["examples"][0])
 
 
-def _event(producer: str, routing_key: str, subject: str, data: dict, tenant: str) -> dict:
-    event = envelopes.build(service=producer, routing_key=routing_key, subject=subject, data=data, lane="smb",
+def _event(producer: str, routing_key: str, subject: str, data: dict, tenant: str, lane: str = "smb") -> dict:
+    event = envelopes.build(service=producer, routing_key=routing_key, subject=subject, data=data, lane=lane,
                             tenant=tenant)
     assert contracts.errors(event) == [], contracts.errors(event)
     return event
@@ -62,8 +62,10 @@ def contract(*, tenant_id: str, provider_id: str, engagement: str, price: str, s
     return wire
 
 
-def contract_activated(wire: dict) -> dict:
-    return _event("contracting", "contract.activated.v1", wire["id"], {"contract": wire}, wire["tenant_id"])
+def contract_activated(wire: dict, lane: str = "smb") -> dict:
+    """The contract's activation, in ``lane`` (its client's segment, as contracting publishes it)."""
+    return _event("contracting", "contract.activated.v1", wire["id"], {"contract": {**wire, "lane": lane}},
+                  wire["tenant_id"], lane)
 
 
 def sla_breached(wire: dict, window_start: datetime, window_end: datetime, credit: str) -> dict:
