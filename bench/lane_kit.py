@@ -24,7 +24,7 @@ from pathlib import Path
 from kombu import Connection, Queue
 from rich.progress import Progress
 
-from bench.common import PY, RESULTS, ROOT, cpu_seconds, machine_busy_seconds, percentile, stop
+from bench.common import PY, RESULTS, ROOT, cpu_seconds, machine_busy_seconds, percentile, start_database, stop
 
 SMALL, LARGE = "smb", "enterprise"
 TARGET_RATIO = 2.0
@@ -45,6 +45,15 @@ class LaneResources:
 DEPLOYED = {SMALL: LaneResources(max_workers=10, nice=0), LARGE: LaneResources(max_workers=4, nice=7)}
 # Every lane as one process of the service would run it: what lanes off means for resources too.
 UNSPLIT = LaneResources(max_workers=10, nice=0)
+
+
+def cell_database(stack: ExitStack, resources: LaneResources) -> tuple[subprocess.Popen, str]:
+    """A lane's database server of its own (its cell's, docs/operations.md, Cells) at the lane's CPU weight, as a
+    cell's database gets its lane's CPU request: its process and URI."""
+    process, uri = start_database(stack)
+    for thread in os.listdir(f"/proc/{process.pid}/task"):  # every thread (running, it has several)
+        os.setpriority(os.PRIO_PROCESS, int(thread), resources.nice)
+    return process, uri
 
 
 class Services:

@@ -55,7 +55,7 @@ from pymongo import MongoClient
 from rich.progress import Progress
 
 from bench import lanes_billing
-from bench.common import RESULTS, console, infrastructure, progress, rss_mb, start_database, stop
+from bench.common import RESULTS, console, infrastructure, progress, rss_mb, stop
 from bench.lane_kit import (
     DEPLOYED,
     LARGE,
@@ -65,6 +65,7 @@ from bench.lane_kit import (
     Listener,
     PhaseCost,
     Services,
+    cell_database,
     percentiles_ms,
     phase_table,
     purge,
@@ -248,9 +249,7 @@ def matching_part(args, bar: Progress, stack: ExitStack, amqp_uri: str, database
     cell = None
     databases = [database]  # where each lane's relay keeps its lease: both lanes' in one, or each cell's in its own
     if args.matching_cells:  # the large lane's process on a database server of its own, with its own providers
-        cell, cell_uri = start_database(stack)
-        for thread in os.listdir(f"/proc/{cell.pid}/task"):  # the lane's CPU weight, as its pods get; every thread
-            os.setpriority(os.PRIO_PROCESS, int(thread), args.resources[LARGE].nice)  # (running, it has several)
+        cell, cell_uri = cell_database(stack, args.resources[LARGE])
         databases.append(MongoClient(cell_uri)["bench_lanes"])
         load_providers(databases[-1], args.providers, bar)
         env[f"matching-{LARGE}"] = matching_env(amqp_uri, cell_uri, "bench_lanes",

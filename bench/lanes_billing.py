@@ -13,13 +13,19 @@ Every flow has an account of its own (a contract started last month, billed mont
 and a tenant of its own (a run for the tenant invoices that account only). Small lane: one time entry per flow at
 ``--billing-rate``/s. Flood: 10x that rate of flows of a batch of 10 time entries, ten approvals and a run (an
 invoice of ten lines). The flood's steps stop being chained when the phase's publishing ends; what is still queued
-then is served, and dropped (purged) once the small lane's last line arrived.
+then is served, and dropped (purged) once the small lane's last line arrived. A run that issued nothing because
+another run was issuing the same tenant's batch (``deferred_batches``) is asked again at once, as the hourly timer
+would ask later: the flow's latency includes the rerun.
 
 RPC has a queue per lane (``rpc-billing--<lane>``, shared.runtime.rpc) and a process run with ``--lane`` serves only
 its lane's: with lanes on, the benchmark calls each flow in its lane (as the gateway calls in its caller's lane), so
 the flood's requests queue in the large lane's queue, served by the large lane's process. With lanes off every call
-goes to the one small-lane queue that both processes serve. What the lanes still share is billing's one database
-server.
+goes to the one small-lane queue that both processes serve.
+
+Phases 1 and 2 run billing as it is deployed, in cells (docs/operations.md, Cells): each lane's process with a
+database server of its own, the large lane's at the lane's CPU weight (as matching's part does), each flow's account
+in its lane's cell. Phase 3 (lanes off) runs both processes on the small lane's server, as one service without
+lanes or cells would.
 
 Billing's timers fire at start-up (the invoice run over every tenant): each phase's accounts are made after its
 processes answered, each in its own lane (a ping in the large lane is answered by the large lane's process only: a
@@ -44,17 +50,16 @@ from datetime import timedelta
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from pymongo import MongoClient
+from pymongo.database import Database
 from rich.progress import Progress
 
 from bench import lane_kit
 from bench.billing import first_of_last_month, hourly_account
-from bench.common import console, stop
+from bench.common import console, start_database, stop
 from bench.lane_kit import LARGE, PHASES, SMALL, Listener
 from services.billing import repository
 from shared.runtime.persistence import ensure_platform_indexes
 from shared.runtime.rpc import lane_routing_prefix, rpc_queue_name
-from shared.tools import embedded
-from tests.support.infra import free_port
 
 RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 BILLING_EVENTS = Exchange("billing.events", type="topic", durable=True)
@@ -75,6 +80,7 @@ class Flow:
     contract_id: str = field(init=False)
     item_ids: list[str] = field(default_factory=list)
     approved: int = 0
+    reruns: int = 0  # invoice runs asked again after one deferred the flow's batch
     times: dict[str, float] = field(default_factory=dict)  # "sent", then each of STEPS
     error: str | None = None
 
@@ -191,6 +197,10 @@ class Driver(Listener):
                 flow.times["approved"] = time.time()
                 self._call(flow, "run_invoices", [{"tenant_id": flow.tenant_id}])
         elif method == "run_invoices":
+            if not body["result"]["invoices_issued"] and body["result"]["deferred_batches"]:
+                flow.reruns += 1  # another run held the batch: ask again, as the next scheduled run would
+                self._call(flow, "run_invoices", [{"tenant_id": flow.tenant_id}])
+                return
             flow.times["run"] = time.time()
             if not body["result"]["invoices_issued"]:
                 flow.error = f"run_invoices issued nothing: {body['result']}"
@@ -223,22 +233,26 @@ def parts(flows: list[Flow]) -> dict:
             for before, step in zip(previous, STEPS, strict=True)}
 
 
-def make_accounts(db, flows: list[Flow]) -> None:
-    """Each flow's account: a contract of its tenant and provider that started last month (its period is due)."""
+def make_accounts(cells: dict[str, Database], flows: list[Flow]) -> None:
+    """Each flow's account, in its lane's cell: a contract of its tenant and provider that started last month (its
+    period is due)."""
     now = repository.current_time()
     start = first_of_last_month()
-    db.accounts.insert_many([repository.document(hourly_account(f.contract_id, f.tenant_id, f.provider_id, start,
-                                                                f.lane, now)) for f in flows], ordered=False)
+    for lane, db in cells.items():
+        accounts = [repository.document(hourly_account(f.contract_id, f.tenant_id, f.provider_id, start, f.lane, now))
+                    for f in flows if f.lane == lane]
+        if accounts:
+            db.accounts.insert_many(accounts, ordered=False)
 
 
-def phase(driver: Driver, db, name: str, args, bar: Progress, flood: bool, processes: dict[str, int],
-          amqp_uri: str) -> dict:
+def phase(driver: Driver, cells: dict[str, Database], name: str, args, bar: Progress, flood: bool,
+          processes: dict[str, int], amqp_uri: str) -> dict:
     """``args.seconds`` of small-lane items at ``args.billing_rate``/s and, with ``flood``, 10x that rate of
     batches of ten in the large lane; then wait for every small-lane invoice line."""
     rate = args.billing_rate
     small = [Flow(SMALL, n, 1) for n in range(int(rate * args.seconds))]
     large = [Flow(LARGE, n, HEAVY_ITEMS) for n in range(int(rate * 10 * args.seconds))] if flood else []
-    make_accounts(db, small + large)
+    make_accounts(cells, small + large)
     driver.chaining[LARGE] = True
     cost = lane_kit.PhaseCost(processes)
     task = bar.add_task(f"billing, {name}: small-lane lines", total=len(small))
@@ -262,7 +276,8 @@ def phase(driver: Driver, db, name: str, args, bar: Progress, flood: bool, proce
               "waited_for_small_lane_after_s": round(time.time() - started - published_for, 1),
               "small": lane_kit.summary(latencies(small), len(small)), "small_parts": parts(small),
               "small_reached": {step: sum(step in f.times for f in small) for step in ("sent", *STEPS)},
-              "small_errors": sorted({f.error for f in small if f.error})[:5], **cost.report()}
+              "small_errors": sorted({f.error for f in small if f.error})[:5],
+              "small_invoice_reruns": sum(f.reruns for f in small), **cost.report()}
     if large:
         result["large"] = {"flows": len(large), "items": len(large) * HEAVY_ITEMS,
                            "invoiced_while_publishing": large_lines_during,
@@ -283,16 +298,18 @@ def billing_env(amqp_uri: str, mongo_uri: str, outbox_poll_seconds: float) -> di
 
 
 def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
-    report: dict = {"rate_per_s": args.billing_rate, "heavy_items": HEAVY_ITEMS}
-    port = free_port()
-    database_process = embedded.start(":memory:", port)
-    stack.callback(stop, database_process)
-    client = MongoClient(embedded.uri_for(port), tz_aware=True, uuidRepresentation="standard")
-    db = client[DATABASE]
-    ensure_platform_indexes(db)
-    repository.ensure_indexes(db)
-    env = billing_env(amqp_uri, embedded.uri_for(port), args.outbox_poll_seconds)
-    services = lane_kit.Services(stack, {"billing": env})
+    report: dict = {"rate_per_s": args.billing_rate, "heavy_items": HEAVY_ITEMS, "database_per_lane": True}
+    database_process, small_uri = start_database(stack)
+    cell_process, large_uri = lane_kit.cell_database(stack, args.resources[LARGE])
+    cells: dict[str, Database] = {}
+    for lane, uri in ((SMALL, small_uri), (LARGE, large_uri)):
+        client = stack.enter_context(MongoClient(uri, tz_aware=True, uuidRepresentation="standard"))
+        cells[lane] = client[DATABASE]
+        ensure_platform_indexes(cells[lane])
+        repository.ensure_indexes(cells[lane])
+    services = lane_kit.Services(stack, {"billing": billing_env(amqp_uri, small_uri, args.outbox_poll_seconds),
+                                         f"billing-{LARGE}": billing_env(amqp_uri, large_uri,
+                                                                         args.outbox_poll_seconds)})
     driver = Driver(amqp_uri)
     driver.start()
     stack.callback(driver.close)
@@ -310,31 +327,33 @@ def billing_part(args, bar: Progress, stack: ExitStack, amqp_uri: str) -> dict:
     lanes = {lane: services.start("billing", lane, lane, args.resources[lane]) for lane in (SMALL, LARGE)}
     answering({process: lane for lane, process in lanes.items()})
     processes = {"billing smb": lanes[SMALL].pid, "billing enterprise": lanes[LARGE].pid,
-                 "database": database_process.pid}
+                 "database": database_process.pid, "database enterprise": cell_process.pid}
     warm = [Flow(SMALL, n, 1) for n in range(10)]
-    make_accounts(db, warm)
+    make_accounts(cells, warm)
     driver.schedule(warm, 10, time.time())
     deadline = time.monotonic() + 120
     while not all("line" in f.times for f in warm) and time.monotonic() < deadline:
         time.sleep(0.2)
     if not all("line" in f.times for f in warm):
         raise RuntimeError(f"billing warm-up: no invoice lines ({[f.error for f in warm if f.error][:3]})")
-    report["idle"] = phase(driver, db, "idle", args, bar, False, processes, amqp_uri)
-    report["flood_with_lanes"] = phase(driver, db, "flood, lanes on", args, bar, True, processes, amqp_uri)
+    report["idle"] = phase(driver, cells, "idle", args, bar, False, processes, amqp_uri)
+    report["flood_with_lanes"] = phase(driver, cells, "flood, lanes on", args, bar, True, processes, amqp_uri)
     for process in lanes.values():
         stop(process)
     # The accounts of the flows before are done with; left due, the new processes' start-up run would invoice (or
     # close) every one of them while the last phase runs.
-    db.accounts.delete_many({})
+    for db in cells.values():
+        db.accounts.delete_many({})
     unsplit = [services.start("billing", SMALL, f"smb-{n}", lane_kit.UNSPLIT) for n in (1, 2)]
     answering(dict.fromkeys(unsplit, SMALL))
     driver.lanes_on = False
     processes = {"billing smb #1": unsplit[0].pid, "billing smb #2": unsplit[1].pid,
                  "database": database_process.pid}
-    report["flood_without_lanes"] = phase(driver, db, "flood, lanes off", args, bar, True, processes, amqp_uri)
+    # Lanes off, cells off: both processes on the small lane's server, every flow's account in it.
+    shared = dict.fromkeys((SMALL, LARGE), cells[SMALL])
+    report["flood_without_lanes"] = phase(driver, shared, "flood, lanes off", args, bar, True, processes, amqp_uri)
     for process in unsplit:
         stop(process)
-    client.close()
     console.print(f"billing: idle p99 {report['idle']['small'].get('p99_ms')} ms")
     return report
 
@@ -353,8 +372,11 @@ def markdown(result: dict) -> list[str]:
     return ["## Billing: item submitted → its invoice line (invoice.issued.v1) arrived", "",
             f"Small lane {rate:g} items/s (submit, approve, the tenant's invoice run); flood {rate * 10:g} batches of "
             f"{result['heavy_items']} items/s (submit, ten approvals, a run). With lanes each call travels in its "
-            "flow's lane (an RPC queue per lane, each lane's process serving its own); lanes off, every call in the "
-            "one small-lane queue that both processes serve.", ""] + \
+            "flow's lane (an RPC queue per lane, each lane's process serving its own) and **each lane's process has a "
+            "database server of its own** (billing's cells; the large lane's at the lane's CPU weight); lanes off, "
+            "every call in the one small-lane queue that both processes serve, on one database server. A run that "
+            "deferred the flow's batch is asked again (reruns: "
+            + ", ".join(f"{key} {result[key].get('small_invoice_reruns', 0)}" for key in PHASES) + ").", ""] + \
         lane_kit.phase_table(result, ["submit / approve / run and relay (p50; p99 ms)",
                                       "flood invoiced while publishing", "flood requests purged"], middle) + \
         ([f"Small-lane errors: {errors}"] if errors else [])
