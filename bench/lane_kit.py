@@ -12,6 +12,7 @@ large lane's weight is lowered, never the small lane's raised: the machine is sh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -52,7 +53,8 @@ def cell_database(stack: ExitStack, resources: LaneResources) -> tuple[subproces
     cell's database gets its lane's CPU request: its process and URI."""
     process, uri = start_database(stack)
     for thread in os.listdir(f"/proc/{process.pid}/task"):  # every thread (running, it has several)
-        os.setpriority(os.PRIO_PROCESS, int(thread), resources.nice)
+        with contextlib.suppress(ProcessLookupError):  # one that ended since it was listed
+            os.setpriority(os.PRIO_PROCESS, int(thread), resources.nice)
     return process, uri
 
 
