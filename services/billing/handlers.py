@@ -345,7 +345,7 @@ def _credit_note(uow: UnitOfWork, repo: Repository, invoice: dict, amount: Decim
     after = domain.with_credit_note(invoice, amount)
     now = repository.current_time()
     net, tax = split or domain.credit_note_split(invoice, amount)
-    series = repository.series_of(invoice["provider_id"])
+    series = repository.series_of(invoice["provider_id"], invoice["lane"])
     sequence = repo.allocate_in_series(repository.CREDIT_NOTES, series)
     currency = invoice["currency"]
     note = {"id": repository.new_id("cn"), "number": domain.credit_note_number(sequence),

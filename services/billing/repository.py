@@ -32,6 +32,7 @@ from shared.vocabulary.errors import Conflict
 from shared.vocabulary.stored import StoredForm
 from shared.vocabulary.stored import current_time as current_time  # re-exported: the service reads its clock here
 from shared.vocabulary.stored import new_id as new_id
+from shared.vocabulary.terms import DEFAULT_LANE, Lane
 
 ACCOUNTS = "accounts"
 ITEMS = "items"
@@ -79,10 +80,26 @@ SERIES_PREFIX = "provider:"
 ADVANCED = ("invoiced_through", "next_period_end", "revision", "credit_balance")
 
 
-def series_of(provider_id: str) -> str:
-    """The numbering series of what a provider issues (the provider is the supplier; the platform its billing
-    agent)."""
-    return SERIES_PREFIX + provider_id
+# Each lane numbers what an issuer issues in a series of its own, in a block of numbers of its own: billing runs in
+# cells (a database per lane, docs/operations.md, Cells), and a provider with contracts in both lanes would
+# otherwise get the same number from each. The default lane's series is the issuer's series from before lanes (it
+# goes on where it was); the large lane's starts at 500,000,001 (INV-500000001), which keeps the numbers' form
+# (``^INV-[0-9]{6,}$``) and says which series a number is of. A series never runs into the next block.
+SERIES_BLOCKS: dict[str, tuple[int, int]] = {Lane.SMB: (1, 500_000_000),
+                                             Lane.ENTERPRISE: (500_000_001, 999_999_999)}
+
+
+def series_of(provider_id: str, lane: str) -> str:
+    """The numbering series of what a provider issues in ``lane`` (the provider is the supplier; the platform its
+    billing agent)."""
+    lane = Lane(lane)
+    return SERIES_PREFIX + provider_id + ("" if lane == DEFAULT_LANE else f":{lane}")
+
+
+def _series_lane(series: str) -> tuple[str, Lane]:
+    """(provider id, lane) of a series."""
+    provider_id, _, lane = series.removeprefix(SERIES_PREFIX).partition(":")
+    return provider_id, Lane(lane) if lane else DEFAULT_LANE
 
 
 _FORM = StoredForm(frozenset({"amount"}))
@@ -235,13 +252,20 @@ class Repository(SessionRepository):
         when its counter is: it starts after the highest number its issuer was given in the per-tenant numbering
         that came before, so no number of one issuer is used twice."""
         counter = f"{collection}:{series}"
+        provider_id, lane = _series_lane(series)
+        start, last = SERIES_BLOCKS[lane]
         if self.db[COUNTERS].find_one({"_id": counter}, {"_id": 1}, session=self.session) is None:
-            provider_id = series.removeprefix(SERIES_PREFIX)
-            highest = self.db[collection].find_one({"provider_id": provider_id, "series": {"$exists": False}},
-                                                   {"sequence": 1}, sort=[("sequence", -1)], session=self.session)
-            self.db[COUNTERS].insert_one({"_id": counter, "next": (highest["sequence"] + 1) if highest else 1},
+            highest = None
+            if lane == DEFAULT_LANE:
+                highest = self.db[collection].find_one({"provider_id": provider_id, "series": {"$exists": False}},
+                                                       {"sequence": 1}, sort=[("sequence", -1)],
+                                                       session=self.session)
+            self.db[COUNTERS].insert_one({"_id": counter, "next": (highest["sequence"] + 1) if highest else start},
                                          session=self.session)
-        return self.allocate(counter, count)
+        first = self.allocate(counter, count)
+        if first + count - 1 > last:
+            raise Conflict(f"the {lane} series of {provider_id} has no numbers left in its block (up to {last:,})")
+        return first
 
     def allocate(self, counter: str, count: int) -> int:
         """The first of ``count`` consecutive numbers of ``counter``, in this transaction: two transactions

@@ -89,11 +89,10 @@ def issue_batch(uow: UnitOfWork, tenant_id: str, contract_ids: list[str], *, as_
             carried += _carried(credits[key], after, [])
     invoices, payments = [], []
     zone = tenant.get("time_zone") if tenant else None
-    by_provider: dict[str, list[tuple[dict, dict, tuple[str, str], str]]] = defaultdict(list)
-    for entry in billable:
-        by_provider[entry[0]["provider_id"]].append(entry)
-    for provider_id, entries in sorted(by_provider.items()):
-        series = series_of(provider_id)
+    by_series: dict[str, list[tuple[dict, dict, tuple[str, str], str]]] = defaultdict(list)
+    for entry in billable:  # an issuer's series of the account's lane
+        by_series[series_of(entry[0]["provider_id"], entry[0]["lane"])].append(entry)
+    for series, entries in sorted(by_series.items()):
         first = repo.allocate_in_series(INVOICES, series, len(entries))
         for offset, (account, after, period, key) in enumerate(entries):
             provider = providers.get(account["provider_id"])

@@ -327,6 +327,22 @@ def test_a_providers_first_series_number_follows_the_highest_it_was_given_per_te
     assert invoice["number"] == "INV-000042"
 
 
+def test_each_lane_numbers_an_issuers_invoices_in_its_own_block_and_a_block_never_runs_into_the_next(database):
+    """Billing's cells (a database per lane) each keep an issuer's counter: the lanes' series are blocks of their
+    own, so no number of one issuer is given twice; a series that would run past its block is refused."""
+    repo = repository.Repository(database)
+    provider_id = feeds.hex_id("prv")
+    smb = repository.series_of(provider_id, "smb")
+    enterprise = repository.series_of(provider_id, "enterprise")
+    assert repo.allocate_in_series(repository.INVOICES, smb, 2) == 1
+    assert repo.allocate_in_series(repository.INVOICES, enterprise, 2) == 500_000_001
+    assert repo.allocate_in_series(repository.INVOICES, enterprise) == 500_000_003
+    database.counters.update_one({"_id": f"{repository.INVOICES}:{smb}"}, {"$set": {"next": 500_000_000}})
+    assert repo.allocate_in_series(repository.INVOICES, smb) == 500_000_000  # the block's last number
+    with pytest.raises(Conflict, match="no numbers left"):
+        repo.allocate_in_series(repository.INVOICES, smb)
+
+
 def test_partial_payment_and_overdue_invoice_show_the_right_balances_and_overdue_is_announced_once(
     billing, database, amqp_uri, monkeypatch
 ):

@@ -133,6 +133,17 @@ def test_a_providers_items_land_in_their_contracts_cell_and_the_operators_run_in
     for invoice in billed["items"] + rest["items"]:
         read = requests.get(f"{base_url}/v1/invoices/{invoice['id']}", headers=provider_key, timeout=10)
         assert read.status_code == 200 and read.json()["id"] == invoice["id"], read.text
+    # Each cell numbers the provider's invoices and credit notes in its lane's own series: never the same number.
+    numbers = {invoice["contract_id"]: invoice["number"] for invoice in billed["items"] + rest["items"]}
+    assert numbers == {contracts["smb"]["id"]: "INV-000001", contracts["enterprise"]["id"]: "INV-500000001"}
+    notes = {}
+    for lane, wire in contracts.items():
+        [invoice] = cells[lane].invoices.find({"contract_id": wire["id"]})
+        note = requests.post(f"{base_url}/v1/invoices/{invoice['_id']}/credit-notes", headers=provider_key,
+                             timeout=10, json={"amount": {"amount": "1.00", "currency": "EUR"}, "reason": "Rounding."})
+        assert note.status_code == 201, note.text
+        notes[lane] = note.json()["number"]
+    assert notes == {"smb": "CN-000001", "enterprise": "CN-500000001"}
 
     # A contract no cell holds is still a 404.
     unknown = feeds.hex_id("ctr")
