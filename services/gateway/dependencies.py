@@ -149,6 +149,16 @@ class TimedRpc(DependencyProvider):
         return LanedCalls(self.timeout)
 
 
+HEALTH_ORDER = ("ok", "degraded", "unavailable")
+
+
+def service_health(by_lane: dict[str, dict]) -> dict:
+    """One service's health from each lane's answer (each lane's processes, in cells with a database of their own):
+    the default lane's figures, the worst lane's status, and every lane's answer under ``lanes``."""
+    worst = max((answer["status"] for answer in by_lane.values()), key=HEALTH_ORDER.index)
+    return {**by_lane[str(DEFAULT_LANE)], "status": worst, "lanes": by_lane}
+
+
 def health_report(broker: dict, gateway: dict, services: dict[str, dict]) -> dict:
     """``ok`` only when the broker, the gateway's own database and every service (with its database) answer."""
     components = (broker, gateway, *services.values())
@@ -167,19 +177,24 @@ class HealthProbe(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> Callable[[Callable[[], dict]], dict]:
         def probe(own_check: Callable[[], dict]) -> dict:
-            replies = {name: self._ask(worker_ctx, name) for name in CALLED_SERVICES}
+            # Each service in each lane: a lane's processes (its cell's database) can fail alone.
+            replies = {(name, str(lane)): self._ask(worker_ctx, name, str(lane))
+                       for name in CALLED_SERVICES for lane in LANES}
             deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
             # Checked while the services' answers are on their way.
             gateway = own_check()
-            services = {name: self._answer(name, asked, deadline) for name, asked in replies.items()}
+            answers = {key: self._answer(f"{key[0]} ({key[1]})", asked, deadline) for key, asked in replies.items()}
+            services = {name: service_health({str(lane): answers[(name, str(lane))] for lane in LANES})
+                        for name in CALLED_SERVICES}
             return health_report(self._broker(), gateway, services)
 
         return probe
 
-    def _ask(self, worker_ctx, service: str) -> Any:
+    def _ask(self, worker_ctx, service: str, lane: str) -> Any:
         # Sent together, awaited one by one: the probe takes one timeout, not one per service. A confirm the broker
         # is slow to send makes the service unavailable rather than the probe wait.
-        method = bounded(ServiceProxy(worker_ctx, service, self.rpc_reply_listener).health, HEALTH_TIMEOUT_SECONDS)
+        method = bounded(rpc_in_lane(ServiceProxy(worker_ctx, service, self.rpc_reply_listener).health, lane),
+                         HEALTH_TIMEOUT_SECONDS)
         timer = eventlet.Timeout(HEALTH_TIMEOUT_SECONDS)
         try:
             return method, method.call_async()

@@ -178,6 +178,8 @@ def test_an_operator_sees_the_backlog_and_verifies_a_waiting_provider(page, deal
     """Last in the module: verifying Eve Stone changes the client's why-not."""
     page.sign_in(OPERATOR_KEY)
     page.heading("Operations")
+    health = page.wait_text("enterprise: ok", within="[aria-labelledby=h-health]")  # each lane's processes
+    assert "Billing" in health.text and "smb: ok" in health.text
     backlog = page.wait_text("Dead letters", within="[aria-labelledby=h-outbox-backlog-and-dead-letters]")
     assert "Billing" in backlog.text and "Contracting" in backlog.text
     assert "No message is parked in a dead-letter queue." in backlog.text

@@ -15,13 +15,25 @@ class ComponentHealthSchema(Schema):
     error = fields.String()
 
 
+class LaneHealthSchema(ComponentHealthSchema):
+    outbox_backlog = fields.Integer(metadata={"description": "Events the service's database holds committed and not "
+                                                             "yet confirmed by the broker (services that say)."})
+
+
+class ServiceHealthSchema(LaneHealthSchema):
+    lanes = fields.Dict(keys=fields.String(), values=fields.Nested(LaneHealthSchema), required=True, metadata={
+        "description": "Each workload lane's processes (and, for a service in cells, the lane's own database) as "
+                       "they answered; the service's status is the worst of them, its other fields the default "
+                       "lane's."})
+
+
 class HealthSchema(Schema):
     status = _one_of(["ok", "degraded"], required=True)
     broker = fields.Nested(ComponentHealthSchema, required=True)
     gateway = fields.Nested(ComponentHealthSchema, required=True,
                             metadata={"description": "The gateway's own (audit) database: writes answer 503 "
                                                      "while it is unavailable."})
-    services = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentHealthSchema), required=True)
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealthSchema), required=True)
 
 
 class ServiceBacklogSchema(Schema):

@@ -6,6 +6,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.gateway.service import GatewayService
 from shared.tools.runner import runnable_services, service_class
+from shared.vocabulary.terms import LANES
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -193,5 +194,9 @@ def test_health_is_200_with_every_service_and_database_answering(platform, base_
     answer = requests.get(f"{base_url}/health")
     assert answer.status_code == 200, answer.text
     assert answer.json()["gateway"] == {"status": "ok", "database": "ok"}
-    assert answer.json()["services"] == {name: {"status": "ok", "database": "ok"}
-                                         for name in runnable_services() if name != "gateway"}
+    services = answer.json()["services"]
+    assert set(services) == {name for name in runnable_services() if name != "gateway"}
+    for name, health in services.items():  # each lane's processes answer, with their database
+        assert (health["status"], health["database"]) == ("ok", "ok"), (name, health)
+        assert {lane: (lane_health["status"], lane_health["database"])
+                for lane, lane_health in health["lanes"].items()} == {lane: ("ok", "ok") for lane in LANES}, name

@@ -10,14 +10,15 @@ import eventlet
 import pytest
 import requests
 from kombu import Connection
-from nameko.rpc import rpc
 
 from services.gateway.dependencies import CALLED_SERVICES
 from services.gateway.routes import ROUTES
 from services.gateway.service import GatewayService
 from shared.runtime.messaging import dead_letter_queue
+from shared.runtime.rpc import rpc  # as the services serve theirs: in every lane
 from shared.vocabulary import apikeys
 from shared.vocabulary.errors import Conflict, NotFound
+from shared.vocabulary.terms import LANES
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -479,7 +480,11 @@ def test_health_is_200_when_everything_answers(gateway, base_url):
         "status": "ok",
         "broker": {"status": "ok"},
         "gateway": {"status": "ok", "database": "ok"},
-        "services": {name: {"status": "ok", "database": "ok"} for name in CALLED_SERVICES},
+        # Each lane's processes answer (matching: its outbox backlog too, which the service says).
+        "services": {name: {**ok, "lanes": {str(lane): ok for lane in LANES}}
+                     for name in CALLED_SERVICES
+                     for ok in [{"status": "ok", "database": "ok",
+                                 **({"outbox_backlog": 3} if name == "matching" else {})}]},
     }
 
 
@@ -517,6 +522,22 @@ def test_a_missing_service_makes_health_503_and_its_routes_fail_fast(runner_fact
     # 503 when the broker knows no such queue; 504 when an earlier test in this vhost left the queue behind.
     assert (created.status_code, created.json()["error"]) in {(503, "service_unavailable"), (504, "timeout")}
     assert created.headers["Retry-After"] == "1"
+
+
+def test_a_service_whose_large_lane_has_no_process_makes_health_503_and_says_which_lane(
+        runner_factory, gateway_config, base_url):
+    """Lanes run as processes of their own (compose, Kubernetes; billing and matching with a database per lane):
+    one lane's processes can be down while the other's answer."""
+    runner_factory(gateway_config, GatewayService, StandInPostings, StandInProviders, StandInMatching,
+                   *(stand_in for stand_in in OTHER_STAND_INS if stand_in.name != "billing")).start()
+    runner_factory(dict(gateway_config, LANES=["smb"]), healthy_stand_in("billing")).start()
+    answer = requests.get(f"{base_url}/health")
+    assert answer.status_code == 503, answer.text
+    billing = answer.json()["services"]["billing"]
+    assert billing["status"] == "unavailable"
+    assert billing["lanes"]["smb"] == {"status": "ok", "database": "ok"}
+    assert billing["lanes"]["enterprise"]["status"] == "unavailable"
+    assert answer.json()["services"]["matching"]["status"] == "ok"
 
 
 def test_the_served_openapi_document_lists_exactly_the_routes_the_server_answers(gateway, base_url):

@@ -19,9 +19,13 @@ async function health() {
   if (!report.services) throw new ApiError(response.status, report);
   const rows = [["Broker", report.broker], ["Gateway", report.gateway],
     ...Object.entries(report.services).map(([name, component]) => [words(name), component])];
+  // A service answers per workload lane (each lane's processes; in cells, each lane's database).
+  const lanes = (c) => c.lanes
+    ? Object.entries(c.lanes).map(([lane, l]) => `${lane}: ${l.status}`).join(", ")
+    : "—";
   return h("div", {}, h("p", {}, "Overall: ", badge(report.status)),
-    table("Components", ["Component", "Status", "Database", "Error"],
-      rows.map(([name, c]) => [name, badge(c.status), c.database || "—", c.error || "—"])));
+    table("Components", ["Component", "Status", "Database", "Lanes", "Error"],
+      rows.map(([name, c]) => [name, badge(c.status), c.database || "—", lanes(c), c.error || "—"])));
 }
 
 async function unverified() {
