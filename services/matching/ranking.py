@@ -67,13 +67,13 @@ def skill_scores(min_level: int) -> np.ndarray:
     return np.array([domain.skill_score(level, min_level) for level in range(MAX_SKILL_LEVEL + 1)])
 
 
-def _skill_pairs(asked: tuple[int, ...], count: int, weight: float) -> np.ndarray:
-    """By the levels of the first one or two skills asked (first level × (MAX_SKILL_LEVEL + 1) + second level):
-    the sum of their ``skill_score``s, and when no other skill is asked, divided by ``count`` and weighted — the
-    operations ``domain.skills_score`` and ``domain.combine`` apply to a row, in the same order."""
-    sums = skill_scores(asked[0])
+def _skill_pairs(asked: tuple[int, ...], count: int, weight: float, levels: int) -> np.ndarray:
+    """By the levels (below ``levels``) of the first one or two skills asked (first level × ``levels`` + second
+    level): the sum of their ``skill_score``s, and when no other skill is asked, divided by ``count`` and weighted —
+    the operations ``domain.skills_score`` and ``domain.combine`` apply to a row, in the same order."""
+    sums = skill_scores(asked[0])[:levels]
     if len(asked) == 2:
-        sums = (sums[:, None] + skill_scores(asked[1])[None, :]).ravel()
+        sums = (sums[:, None] + skill_scores(asked[1])[None, :levels]).ravel()
     if count == len(asked):
         sums = sums / count
         sums *= weight
@@ -107,6 +107,7 @@ class _Sparse:
         self.value_type, self.dtype = value_type, dtype
         self.rows: dict[str, array] = {}
         self.values: dict[str, array] = {}
+        self.largest = 0  # of the values added
         self._dense: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def add(self, name: str, row: int, value: int) -> None:
@@ -116,6 +117,8 @@ class _Sparse:
             self.values[name] = array(self.value_type)
         rows.append(row)
         self.values[name].append(value)
+        if value > self.largest:
+            self.largest = value
         dense = self._dense.get(name)
         if dense is not None:
             if row < len(dense):
@@ -718,12 +721,13 @@ class MatchIndex:
             return weight * 1.0
         levels = [self.skills.lookup(name, idx, self.capacity_rows) for name, _ in requirements[:2]]
         asked = tuple(min_level for _, min_level in requirements[:2])
-        table = self._tables.get_or(("skills", asked, len(requirements), weight),
-                                    lambda: _skill_pairs(asked, len(requirements), weight))
+        width = self.skills.largest + 1  # levels stored are 0 (none) to the largest any row has
+        table = self._tables.get_or(("skills", asked, len(requirements), weight, width),
+                                    lambda: _skill_pairs(asked, len(requirements), weight, width))
         if len(levels) == 1:
             return np.take(table, levels[0])
         pair = levels[0].astype(np.int16)
-        pair *= MAX_SKILL_LEVEL + 1
+        pair *= width
         pair += levels[1]
         total = np.take(table, pair)
         if len(requirements) > 2:
