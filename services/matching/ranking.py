@@ -171,6 +171,7 @@ class _Market:
     def __init__(self) -> None:
         self.size = 0
         self.capacity = 0
+        self.retainers = 0  # rows added with a monthly retainer (closed ones too): with none, it is not read
         self._grow(16)
 
     def _grow(self, capacity: int) -> None:
@@ -187,6 +188,8 @@ class _Market:
         i = self.size
         for (name, _), value in zip(self.COLUMNS, values, strict=True):
             getattr(self, name)[i] = value
+        if self.retainer[i] != NO_MONEY:
+            self.retainers += 1
         self.size += 1
 
     def close(self, row: int) -> None:
@@ -749,19 +752,20 @@ class MatchIndex:
             hourly = np.take(market.hourly, at)
             unknown, cost = hourly == NO_MONEY, (hourly * needs.estimated_hours).astype(np.float64)
         elif needs.engagement == "retainer":
-            retainer = np.take(market.retainer, at)
-            no_retainer = retainer == NO_MONEY
+            retainer = np.take(market.retainer, at) if market.retainers else None  # None: no row has one
             if needs.weekly_hours:
                 hourly = np.take(market.hourly, at)
                 derived = (hourly * needs.weekly_hours * domain.WEEKS_PER_MONTH_NUMERATOR).astype(np.float64)
                 derived /= 12.0
-                unknown = no_retainer & (hourly == NO_MONEY)
-                if no_retainer.all():  # a market of individuals: none has a retainer
-                    cost = derived
-                else:
+                unknown, cost = hourly == NO_MONEY, derived
+                if retainer is not None:
+                    no_retainer = retainer == NO_MONEY
+                    unknown &= no_retainer
                     cost = np.where(no_retainer, derived, retainer.astype(np.float64))
+            elif retainer is None:
+                return weight * domain.UNKNOWN_RATE_SCORE
             else:
-                unknown, cost = no_retainer, retainer.astype(np.float64)
+                unknown, cost = retainer == NO_MONEY, retainer.astype(np.float64)
         elif needs.engagement == "per_unit" and needs.unit:
             prices = self.unit_prices.lookup(needs.unit, np.take(market.row, at), self.capacity_rows, NO_MONEY)
             unknown, cost = prices == NO_MONEY, prices.astype(np.float64)
@@ -769,7 +773,8 @@ class MatchIndex:
             return weight * domain.UNKNOWN_RATE_SCORE
         budgets = self._budgets(needs)
         budget = np.take(budgets, np.take(market.currency, at))
-        unknown |= budget != budget  # NaN: no exchange rate for the row's currency
+        if (budgets != budgets).any():
+            unknown |= budget != budget  # NaN: no exchange rate for the row's currency
         # ``domain.ratio_of`` and ``domain.rate_score``, operation by operation
         if (budgets <= 0.0).any():
             with np.errstate(divide="ignore", invalid="ignore"):
