@@ -918,9 +918,10 @@ def _at_least_kth_best(units: np.ndarray, k: int) -> np.ndarray:
     """
     step = max(1, int(len(units) / math.sqrt(k * len(units))))
     sample = units[::step]
-    candidates = np.arange(len(units))
     if len(sample) > k:
         candidates = np.flatnonzero(units >= np.partition(sample, len(sample) - k)[len(sample) - k])
+    else:
+        candidates = np.arange(len(units))
     values = units[candidates]
     return candidates[values >= np.partition(values, len(values) - k)[len(values) - k]]
 
