@@ -5,7 +5,7 @@ import gc
 from datetime import UTC, datetime
 
 from services.matching import domain, shortlists
-from services.matching.explanations import BREAKDOWN, Explanations
+from services.matching.explanations import BREAKDOWN, Explanations, breakdown_of
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -71,3 +71,10 @@ def test_kept_explanations_leave_the_garbage_collector_once_it_has_seen_them_and
     gc.collect()  # the first may see an explanation before the tuples in it, which it stops tracking first
     assert made and not any(gc.is_tracked(found) for found in made if found is not None)
     assert not gc.is_tracked(kept.rows)
+
+
+def test_a_kept_breakdown_is_written_out_under_its_components_names_in_their_order():
+    values = tuple(f"0.{n:04d}" for n in range(len(BREAKDOWN)))
+    written = breakdown_of(values)
+    assert written == dict(zip(BREAKDOWN, values, strict=True))
+    assert list(written) == list(BREAKDOWN) == list(b.evaluate(b.profile()).components)  # the order JSON keeps
