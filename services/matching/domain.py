@@ -616,6 +616,8 @@ def score_bound_units(row: CandidateRow, needs: PostingNeeds) -> int:
 
 
 def score_text(units: int) -> str:
+    if units >= 0:  # what the Decimal writes, without one (a re-match writes hundreds)
+        return f"{units // SCORE_UNITS}.{units % SCORE_UNITS:04d}"
     return format(Decimal(units).scaleb(-4), "f")
 
 

@@ -15,7 +15,7 @@ strings, which the garbage collector stops tracking: kept for every open posting
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from services.matching import domain
 from services.matching.domain import PostingNeeds
@@ -33,13 +33,17 @@ BREAKDOWN = (*domain.WEIGHTS, "new_provider_boost")  # the order ``domain.evalua
 Explained = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
 
 
-def explained(first: int, units: int, breakdown: dict, reasons: list[str]) -> Explained:
-    return kept_form(first, units, [breakdown[n] for n in BREAKDOWN], reasons)
+def explained(first: int, units: int, breakdown: dict, reasons: list[str], score: str | None = None) -> Explained:
+    return kept_form(first, units, [breakdown[n] for n in BREAKDOWN], reasons, score)
 
 
-def kept_form(first: int, units: int, values: Iterable[str], reasons: Iterable[str]) -> Explained:
-    """An explanation from its breakdown's texts in ``BREAKDOWN`` order and its reasons (interned: shared)."""
-    return first, units, domain.score_text(units), tuple(map(sys.intern, values)), tuple(map(sys.intern, reasons))
+def kept_form(first: int, units: int, values: Iterable[str], reasons: Iterable[str],
+              score: str | None = None) -> Explained:
+    """An explanation from its breakdown's texts in ``BREAKDOWN`` order and its reasons (interned: shared). ``score``:
+    the units' text (``domain.score_text``) when the caller has it, which the shortlist then shares: a re-match
+    checks a kept score against the shortlist's by identity, without reading either text."""
+    return (first, units, domain.score_text(units) if score is None else score, tuple(map(sys.intern, values)),
+            tuple(map(sys.intern, reasons)))
 
 
 def component_text(value: float) -> str:
@@ -109,8 +113,9 @@ class Kept:
 class Explanations:
     """Per open posting, the explanations of the rows its shortlist lists (see the module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, needs_of: Callable[[str], PostingNeeds | None] = lambda posting_id: None) -> None:
         self._kept: dict[str, Kept] = {}
+        self._needs_of = needs_of  # the view's own needs of a posting, when it has the posting
 
     def __len__(self) -> int:
         return sum(len(kept.rows) for kept in self._kept.values())
@@ -126,11 +131,21 @@ class Explanations:
     def keep_built(self, index: MatchIndex, needs: PostingNeeds, shortlist: dict, top: list[tuple[int, int]]) -> None:
         """Keep the explanations of a shortlist ``shortlists.build`` just wrote from the index (``top``: its
         ranking's rows, one per candidate, in order), in place of the posting's others."""
-        kept = self._kept[needs.posting_id] = Kept(needs, index.generation)
+        own = self._needs_of(needs.posting_id)
+        kept = self._kept[needs.posting_id] = Kept(own if own is not None and own == needs else needs,
+                                                   index.generation)
         for (_, units), candidate in zip(top, shortlist["candidates"], strict=True):
             kept.put((candidate["provider_id"], candidate["centre_id"] or ""),
                      explained(index.by_provider[candidate["provider_id"]], units, candidate["breakdown"],
-                               candidate["reasons"]))
+                               candidate["reasons"], candidate["score"]))
+
+    def adopt(self, needs: PostingNeeds) -> None:
+        """The view's own object for the posting's needs, when they equal those kept: a re-match's look-up
+        (``of``) then compares identities, not two sets of needs a field at a time (a shortlist built before the view
+        had the posting was kept with the builder's own)."""
+        kept = self._kept.get(needs.posting_id)
+        if kept is not None and kept.needs is not needs and kept.needs == needs:
+            kept.needs = needs
 
     def forget(self, posting_id: str) -> None:
         self._kept.pop(posting_id, None)

@@ -308,10 +308,14 @@ class OpenPostings:
         self.facets = {"languages": _Facets(lambda needs: needs.languages), "schedule": _Facets(_schedule_key),
                        "shoring": _Facets(_shoring_key), "rate": _Facets(_rate_key)}
         self.table = _skill_table()
-        self.explanations = Explanations()  # of the candidates of each open posting's shortlist, by row number
+        self.explanations = Explanations(self.needs_of)  # of the candidates of each open posting's shortlist
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def needs_of(self, posting_id: str) -> PostingNeeds | None:
+        entry = self.entries.get(posting_id)
+        return None if entry is None else entry.needs
 
     def apply(self, posting_id: str, document: dict | None) -> None:
         """The posting's current document (``None``: deleted); only an open posting is kept."""
@@ -342,6 +346,7 @@ class OpenPostings:
 
     def _add(self, entry: OpenPosting) -> None:
         self.entries[entry.posting["id"]] = entry
+        self.explanations.adopt(entry.needs)
         market = self.markets.setdefault(entry.market, len(self.markets))
         self.market_sizes[market] = self.market_sizes.get(market, 0) + 1
         self._index(entry)
