@@ -616,6 +616,8 @@ def score_bound_units(row: CandidateRow, needs: PostingNeeds) -> int:
 
 
 def score_text(units: int) -> str:
+    if units >= 0:  # what the Decimal writes, without one (a re-match writes hundreds)
+        return f"{units // SCORE_UNITS}.{units % SCORE_UNITS:04d}"
     return format(Decimal(units).scaleb(-4), "f")
 
 
@@ -802,7 +804,7 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
     return Evaluation(row, exclusions, components, score, to_units(score), reasons, shoring, per_day)
 
 
-def _skills_reason(row: CandidateRow, requirements: tuple[tuple[str, int], ...], label: str) -> str:
+def skills_reason(row: CandidateRow, requirements: tuple[tuple[str, int], ...], label: str) -> str:
     if not requirements:
         return f"no {label} skills asked"
     met = [n for n, lvl in requirements if row.skills.get(n, 0) >= lvl]
@@ -810,20 +812,22 @@ def _skills_reason(row: CandidateRow, requirements: tuple[tuple[str, int], ...],
     return f"{label} skills: {len(met)} of {len(requirements)} at the asked level ({detail})"
 
 
-def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_note) -> list[str]:
+def overlap_reason(row: CandidateRow, needs: PostingNeeds, per_day: float) -> str:
+    return (f"{per_day:g} h overlap per business day on average with the client's "
+            f"{geography.describe_hours(needs.business_hours)} ({row.time_zone})")
+
+
+def shoring_reason(row: CandidateRow, needs: PostingNeeds, shoring: str) -> str:
     where = f"{row.centre_name} centre, {row.country}" if row.centre_id else row.country
-    reasons = [
-        _skills_reason(row, needs.required_skills, "required"),
-        _skills_reason(row, needs.nice_to_have_skills, "nice-to-have"),
-        rate_reason,
-        f"{per_day:g} h overlap per business day on average with the client's "
-        f"{geography.describe_hours(needs.business_hours)} ({row.time_zone})",
-        f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
-                                  else f"; the client prefers {needs.shoring_preference}"),
-    ]
+    return f"{shoring} ({where})" + ("" if needs.shoring_preference in ("any", shoring)
+                                     else f"; the client prefers {needs.shoring_preference}")
+
+
+def standing_reasons(row: CandidateRow) -> tuple[str, str]:
+    """What the row says of itself whatever the posting: its track record and its load."""
     track = row.track
     if track.sla_compliance is None and track.rating is None:
-        reasons.append("no track record yet (neutral)")
+        record = "no track record yet (neutral)"
     else:
         parts = [f"{track.completed_contracts} completed contracts"]
         if track.active_contracts:
@@ -833,13 +837,27 @@ def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_not
             parts.append(f"SLA met {track.sla_compliance:.0%}{windows}")
         if track.rating is not None:
             parts.append(f"rated {track.rating:.1f}/5")
-        reasons.append("track record: " + ", ".join(parts))
-    reasons.append(f"load: {track.committed_hours_per_week:g} of {row.capacity_hours:g} h a week committed")
+        record = "track record: " + ", ".join(parts)
+    return record, f"load: {track.committed_hours_per_week:g} of {row.capacity_hours:g} h a week committed"
+
+
+def reasons_of(required: str, nice_to_have: str, rate: str, overlap: str, shoring: str, standing: tuple[str, str],
+               coverage_note: str, boost: float) -> list[str]:
+    """A row's reasons, in their order, from their parts (``_reasons``; ``rematching`` reuses parts across
+    postings)."""
+    reasons = [required, nice_to_have, rate, overlap, shoring, *standing]
     if coverage_note:
         reasons.append(coverage_note)
-    if components["new_provider_boost"] > 0:
-        reasons.append(f"new on the platform: +{components['new_provider_boost']:.4f}")
+    if boost > 0:
+        reasons.append(f"new on the platform: +{boost:.4f}")
     return reasons
+
+
+def _reasons(row, needs, components, rate_reason, shoring, per_day, coverage_note) -> list[str]:
+    return reasons_of(skills_reason(row, needs.required_skills, "required"),
+                      skills_reason(row, needs.nice_to_have_skills, "nice-to-have"), rate_reason,
+                      overlap_reason(row, needs, per_day), shoring_reason(row, needs, shoring), standing_reasons(row),
+                      coverage_note, components["new_provider_boost"])
 
 
 def sort_key(units: int, row: CandidateRow) -> tuple:

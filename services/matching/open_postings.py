@@ -224,11 +224,13 @@ class _RowDecision:
         scores = self.evaluate(at)
         return scores.at, scores.units
 
-    def evaluate(self, at: np.ndarray) -> RowScores:
-        """``domain.evaluate`` of the row on each posting in slots ``at`` (all in the row's markets)."""
+    def eligible(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+        """Of the postings in slots ``at`` (all in the row's markets): the ones (slots) the row is eligible for
+        (``domain.evaluate``'s hard constraints), with its overlap per day by schedule facet and its shoring class by
+        shoring facet."""
         view, row, columns = self.view, self.row, self.view.columns
         if not row.verified or row.availability_status == "unavailable":
-            return RowScores(at[:0], np.zeros(0, dtype=np.int64), {}, np.zeros(0), [])
+            return at[:0], np.zeros(0), []
         eligible = np.ones(len(at), dtype=np.bool_)
         if row.available_from:
             eligible &= columns.start[at] >= row.available_from.toordinal()
@@ -249,8 +251,15 @@ class _RowDecision:
                               zip(shoring.needs, classes, strict=True)] or [False])[columns.shoring[at]]
         minimum = np.array([n.min_overlap_hours for n in schedules.needs] or [0])
         eligible &= ~((minimum != 0) & (per_day < minimum))[columns.schedule[at]]
-        at = at[eligible]
+        return at[eligible], per_day, classes
 
+    def evaluate(self, at: np.ndarray) -> RowScores:
+        """``domain.evaluate`` of the row on each posting in slots ``at`` (all in the row's markets)."""
+        view, row, columns = self.view, self.row, self.view.columns
+        at, per_day, classes = self.eligible(at)
+        if not len(at):
+            return RowScores(at, np.zeros(0, dtype=np.int64), {}, per_day, classes)
+        schedules, shoring = view.facets["schedule"], view.facets["shoring"]
         components = {
             "rate": view.facets["rate"].values(lambda needs: domain.rate_component(row, needs, False)[0])[
                 columns.rate[at]],
@@ -299,10 +308,14 @@ class OpenPostings:
         self.facets = {"languages": _Facets(lambda needs: needs.languages), "schedule": _Facets(_schedule_key),
                        "shoring": _Facets(_shoring_key), "rate": _Facets(_rate_key)}
         self.table = _skill_table()
-        self.explanations = Explanations()  # of the candidates of each open posting's shortlist, by row number
+        self.explanations = Explanations(self.needs_of)  # of the candidates of each open posting's shortlist
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def needs_of(self, posting_id: str) -> PostingNeeds | None:
+        entry = self.entries.get(posting_id)
+        return None if entry is None else entry.needs
 
     def apply(self, posting_id: str, document: dict | None) -> None:
         """The posting's current document (``None``: deleted); only an open posting is kept."""
@@ -333,6 +346,7 @@ class OpenPostings:
 
     def _add(self, entry: OpenPosting) -> None:
         self.entries[entry.posting["id"]] = entry
+        self.explanations.adopt(entry.needs)
         market = self.markets.setdefault(entry.market, len(self.markets))
         self.market_sizes[market] = self.market_sizes.get(market, 0) + 1
         self._index(entry)

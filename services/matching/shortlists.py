@@ -65,12 +65,12 @@ def without_details(shortlist: dict | None) -> dict | None:
         return shortlist
     if "details" in shortlist:
         return {k: v for k, v in shortlist.items() if k != "details"}
-    candidates = shortlist.get("candidates", ())
-    lean = [{"provider_id": c["provider_id"], "centre_id": c["centre_id"], "rank": c["rank"], "score": c["score"]}
-            for c in candidates]
-    for entry, candidate in zip(lean, candidates, strict=True):
-        if "other_centres" in candidate:
-            entry["other_centres"] = candidate["other_centres"]
+    lean = []
+    for c in shortlist.get("candidates", ()):
+        entry = {"provider_id": c["provider_id"], "centre_id": c["centre_id"], "rank": c["rank"], "score": c["score"]}
+        if "other_centres" in c:
+            entry["other_centres"] = c["other_centres"]
+        lean.append(entry)
     return {**shortlist, "candidates": lean}
 
 

@@ -88,3 +88,31 @@ def test_incremental_re_matching_equals_ranking_every_posting_again(market, pick
                 assert incremental == full, posting_id
     finally:
         index.upsert(provider_id, previous)  # back, so every stored shortlist stays current
+
+
+def test_a_shortlist_not_in_ranking_order_is_ranked_again_rather_than_admitted_into():
+    """The batched form puts the provider in place among the other candidates without sorting them: it relies on a
+    shortlist being in ranking order, and declines one that is not (the caller then ranks the market again)."""
+    index, view, _ = population.open_market(300, 5, 40, 700, K, NOW)
+    for provider_id in sorted(index.by_provider):
+        previous = index.provider_rows(provider_id)
+        rows = changed(previous, {"skills": {name: 5 for name in SKILL_NAMES}, "verified": True,
+                                  "availability_status": "available"})
+        index.upsert(provider_id, rows)
+        touched = view.touched_by(provider_id, rows)
+        admitted = rematching.admit_all(view, index, touched, provider_id, rows, previous, now=NOW)
+        entry = next((e for e in touched if admitted[e.posting["id"]] is not None
+                      and provider_id not in e.listed and len(e.posting["shortlist"]["candidates"]) >= 3), None)
+        if entry is not None:
+            break
+        index.upsert(provider_id, previous)
+    else:
+        pytest.fail("no change enters a shortlist of three")
+    first, second, *rest = entry.posting["shortlist"]["candidates"]
+    swapped = {**entry.posting["shortlist"], "candidates": [{**second, "rank": 1}, {**first, "rank": 2}, *rest]}
+    view.set_shortlist(entry.posting["id"], swapped)
+    entry = view.entries[entry.posting["id"]]
+
+    assert rematching.admit_all(view, index, [entry], provider_id, rows, previous, now=NOW) == {
+        entry.posting["id"]: None}
+    assert shortlists.admit(index, entry.needs, swapped, provider_id, rows, previous, version=2, now=NOW) is not None

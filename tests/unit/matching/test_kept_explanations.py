@@ -5,7 +5,8 @@ import gc
 from datetime import UTC, datetime
 
 from services.matching import domain, shortlists
-from services.matching.explanations import BREAKDOWN, Explanations
+from services.matching.explanations import BREAKDOWN, Explanations, breakdown_of
+from services.matching.open_postings import OpenPostings
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
 
@@ -71,3 +72,30 @@ def test_kept_explanations_leave_the_garbage_collector_once_it_has_seen_them_and
     gc.collect()  # the first may see an explanation before the tuples in it, which it stops tracking first
     assert made and not any(gc.is_tracked(found) for found in made if found is not None)
     assert not gc.is_tracked(kept.rows)
+
+
+def test_a_kept_breakdown_is_written_out_under_its_components_names_in_their_order():
+    values = tuple(f"0.{n:04d}" for n in range(len(BREAKDOWN)))
+    written = breakdown_of(values)
+    assert written == dict(zip(BREAKDOWN, values, strict=True))
+    assert list(written) == list(BREAKDOWN) == list(b.evaluate(b.profile()).components)  # the order JSON keeps
+
+
+def test_what_is_kept_of_a_posting_is_kept_for_the_views_own_needs_whichever_came_first():
+    """A re-match looks a posting's explanations up with the view's needs object: kept for an equal copy (the builder's
+    own), they are found by identity, not by comparing every field, whether the view had the posting first or not."""
+    index = b.index_of(*[b.profile(n=n) for n in range(1, 5)])
+    for view_first in (True, False):
+        view = OpenPostings()
+        builders_needs = domain.posting_needs(POSTING)
+        shortlist, ranked = shortlists.build(index, builders_needs, 3, version=1, now=NOW)
+        document = {**POSTING, "status": domain.OPEN, "shortlist": shortlist}
+        if view_first:
+            view.apply(POSTING["id"], document)
+        view.explanations.keep_built(index, builders_needs, shortlist, ranked.top)
+        if not view_first:
+            view.apply(POSTING["id"], document)
+        own = view.needs_of(POSTING["id"])
+        assert own == builders_needs and own is not builders_needs
+        assert view.explanations._kept[POSTING["id"]].needs is own
+        assert len(view.explanations.of(index, own).rows) == 3

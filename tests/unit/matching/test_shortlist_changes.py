@@ -2,6 +2,7 @@
 
 import random
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from services.matching import domain, shortlists
 from tests.unit.matching import builders as b
@@ -124,3 +125,8 @@ def test_a_score_text_reads_back_as_the_units_it_was_written_from():
         assert shortlists.score_units(domain.score_text(units)) == units
     assert shortlists.score_units("0.5") == 5000
     assert shortlists.score_units("1.23456") == 12345
+
+
+def test_a_score_is_written_with_four_decimals_exactly_as_its_decimal_writes_it():
+    for units in (*range(0, 20_001, 3), 99_999, 10**12 + 7, -5, -12_345):
+        assert domain.score_text(units) == format(Decimal(units).scaleb(-4), "f")
