@@ -178,13 +178,13 @@ class HealthProbe(DependencyProvider):
     def get_dependency(self, worker_ctx) -> Callable[[Callable[[], dict]], dict]:
         def probe(own_check: Callable[[], dict]) -> dict:
             # Each service in each lane: a lane's processes (its cell's database) can fail alone.
-            replies = {(name, str(lane)): self._ask(worker_ctx, name, str(lane))
-                       for name in CALLED_SERVICES for lane in LANES}
+            lanes = [str(lane) for lane in LANES]
+            replies = {(name, lane): self._ask(worker_ctx, name, lane) for name in CALLED_SERVICES for lane in lanes}
             deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
             # Checked while the services' answers are on their way.
             gateway = own_check()
-            answers = {key: self._answer(f"{key[0]} ({key[1]})", asked, deadline) for key, asked in replies.items()}
-            services = {name: service_health({str(lane): answers[(name, str(lane))] for lane in LANES})
+            services = {name: service_health({lane: self._answer(f"{name} ({lane})", replies[name, lane], deadline)
+                                              for lane in lanes})
                         for name in CALLED_SERVICES}
             return health_report(self._broker(), gateway, services)
 

@@ -131,7 +131,8 @@ def admit_all(view: OpenPostings, index: MatchIndex, entries: list[OpenPosting],
     by_columns = ~columns.scalar[all_slots]
     if any(level > MAX_LEVEL for row in (*rows, *previous_rows) for level in row.skills.values()):
         by_columns[:] = False
-    for entry, columnar in zip(entries, by_columns.tolist(), strict=True):
+    flags = by_columns.tolist()
+    for entry, columnar in zip(entries, flags, strict=True):
         if not columnar:
             before = entry.posting["shortlist"]
             result[entry.posting["id"]] = shortlists.admit(
@@ -144,8 +145,7 @@ def admit_all(view: OpenPostings, index: MatchIndex, entries: list[OpenPosting],
     was_eligible = Counter(slot for row in previous_rows
                            for slot in _RowDecision(view, row).eligible(_in_markets(view, row, slots))[0].tolist())
     computed_at = rfc3339(now)
-    for entry, slot in zip([e for e, c in zip(entries, by_columns.tolist(), strict=True) if c], slots.tolist(),
-                           strict=True):
+    for entry, slot in zip([e for e, c in zip(entries, flags, strict=True) if c], slots.tolist(), strict=True):
         result[entry.posting["id"]] = _admit(view, index, entry, slot, provider_id, newcomers, was_eligible[slot],
                                              computed_at)
     return result

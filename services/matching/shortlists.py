@@ -74,6 +74,12 @@ def without_details(shortlist: dict | None) -> dict | None:
     return {**shortlist, "candidates": lean}
 
 
+def other_centre_entry(evaluation: domain.Evaluation) -> dict:
+    """A firm's other eligible centre, listed under the one that ranks it."""
+    return {"centre_id": evaluation.row.centre_id, "score": domain.score_text(evaluation.units),
+            "breakdown": breakdown(evaluation.components)}
+
+
 def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: list[dict] | None = None) -> dict:
     entry = {
         "provider_id": evaluation.row.provider_id,
@@ -106,9 +112,7 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
         if evaluation.row.centre_id is not None:
             for other_index, other_units in index.eligible_rows_of(ranked, evaluation.row.provider_id):
                 if other_index != row_index:
-                    other = _evaluated(index, needs, other_index, other_units)
-                    others.append({"centre_id": other.row.centre_id, "score": domain.score_text(other.units),
-                                   "breakdown": breakdown(other.components)})
+                    others.append(other_centre_entry(_evaluated(index, needs, other_index, other_units)))
         candidates.append(candidate_entry(evaluation, place, others))
     shortlist = {"version": version, "computed_at": rfc3339(now), "candidates": candidates,
                  "eligible": ranked.eligible, "top_k": k}
@@ -150,9 +154,7 @@ def admit(index: MatchIndex, needs: PostingNeeds, shortlist: dict | None, provid
         kept.append((domain.sort_key(evaluation.units, evaluation.row), evaluation, candidate.get("other_centres")))
     if evaluations:
         best, *others = evaluations
-        listed_under = [{"centre_id": o.row.centre_id, "score": domain.score_text(o.units),
-                         "breakdown": breakdown(o.components)}
-                        for o in others] if best.row.centre_id is not None else []
+        listed_under = [other_centre_entry(o) for o in others] if best.row.centre_id is not None else []
         kept.append((domain.sort_key(best.units, best.row), best, listed_under))
     ranked = sorted(kept, key=lambda item: item[0])
     was_eligible = sum(domain.evaluate(row, needs, explain=False).eligible for row in previous_rows)
