@@ -88,6 +88,7 @@ def build_market(count: int, seed: int, bar: Progress, keep_rows: bool) -> tuple
             if keep_rows:
                 rows.extend(provider_rows)
         bar.update(task, advance=min(chunk, count - start))
+    index.finish_loading()  # as the service does once it has loaded its index
     gc.collect()
     gc.freeze()
     return index, rows
@@ -243,13 +244,15 @@ def deep_size(root, skip: type) -> int:
 
 def memory_probe(count: int) -> dict:
     """In a fresh process: matching's in-memory state for ``count`` providers, built the way the service builds
-    it (profile documents turned into rows and indexed one by one, the documents dropped), then its RSS."""
+    it (profile documents turned into rows and indexed one by one, the documents dropped, ``finish_loading``), then
+    its RSS."""
     gc.disable()
     index = MatchIndex()
     for start in range(0, count, 5000):
         for profile, track in population.providers(min(5000, count - start), seed=77 + start):
             index.upsert(profile["id"], domain.candidate_rows(profile, domain.TrackRecord.from_document(track)))
         gc.collect()
+    index.finish_loading()
     gc.enable()
     gc.collect()
     needs = domain.posting_needs(population.posting(random.Random(1)))

@@ -203,6 +203,7 @@ class LiveIndex:
         for profile in self.repository.all_providers():
             rows = domain.candidate_rows(profile, domain.TrackRecord.from_document(profile.get("track_record")))
             fresh.upsert(profile["id"], rows)
+        fresh.finish_loading()
         self.index = fresh
 
     def _load_postings(self) -> None:

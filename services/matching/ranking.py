@@ -126,12 +126,20 @@ class _Sparse:
             else:
                 del self._dense[name]
 
+    def warm(self, size: int, fill: int = 0) -> None:
+        """The dense columns of the names the most rows have (as many as are kept), built ahead of any lookup."""
+        for name in sorted(self.rows, key=lambda n: len(self.rows[n]), reverse=True)[: self.DENSE_CACHE]:
+            self._dense_column(name, size, fill)
+
     def lookup(self, name: str, idx: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
         """The value of ``name`` for each row in ``idx``, ``fill`` where a row does not have it.
 
         A dense column per name is kept for the most recently asked names (a bounded cache: a posting asks for a
         few skills, and the same skills come back), so a lookup is one gather.
         """
+        return np.take(self._dense_column(name, size, fill), idx)
+
+    def _dense_column(self, name: str, size: int, fill: int) -> np.ndarray:
         dense = self._dense.get(name)
         if dense is None or len(dense) < size:
             dense = np.full(size, fill, dtype=self.dtype)
@@ -144,23 +152,26 @@ class _Sparse:
                 self._dense.popitem(last=False)
         else:
             self._dense.move_to_end(name)
-        return np.take(dense, idx)
+        return dense
 
 
 class _Market:
     """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order (gathering
     them from index-wide columns instead makes a ranking half again slower: the market's rows are spread out)."""
 
+    # Row numbers and the ids every ranking looks up in a per-posting table (schedule, currency) are ``intp``: numpy
+    # converts any other index to it before a gather, a pass over the eligible rows each time (a third of a
+    # gather's cost); the ids read only for some postings stay int32 (memory).
     COLUMNS = (
-        ("row", np.int32),
+        ("row", np.intp),
         ("flags", np.uint8),  # OPEN_FOR_WORK | NDA_WILLING
         ("available_from", np.int32),  # date ordinal, 0 when available now
         ("language_set", np.int32),
         ("free", np.float64),  # capacity minus committed hours a week
-        ("schedule", np.int32),
+        ("schedule", np.intp),
         ("firm_schedule", np.int32),
         ("location", np.int32),
-        ("currency", np.int32),
+        ("currency", np.intp),
         ("hourly", np.int64),  # minor units, NO_MONEY when none
         ("retainer", np.int64),
         ("track_term", np.float64),  # weight × track-record score
@@ -168,10 +179,13 @@ class _Market:
         ("boost_from", np.float64),  # registration day; -inf once a contract is completed (no boost)
     )
 
+    PASSING_KEPT = 8  # answers of ``passing`` kept per market
+
     def __init__(self) -> None:
         self.size = 0
         self.capacity = 0
         self.retainers = 0  # rows added with a monthly retainer (closed ones too): with none, it is not read
+        self._passing: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._grow(16)
 
     def _grow(self, capacity: int) -> None:
@@ -181,6 +195,26 @@ class _Market:
                 new[: self.size] = getattr(self, name)[: self.size]
             setattr(self, name, new)
         self.capacity = capacity
+
+    def passing(self, key: tuple, passes: np.ndarray, column: str) -> np.ndarray:
+        """Whether each row passes a per-posting test: ``passes`` (a table by id) of the row's id in ``column``, the
+        test named by ``key``; the answers to the few tests asked last are kept. A row's ids never change (a
+        replaced row is closed and a new one added at the end), so a kept answer is only extended as rows come:
+        one pass over a market's bytes instead of a gather by every row."""
+        kept = self._passing.pop(key, None)
+        if kept is None:
+            kept = np.take(passes, getattr(self, column)[: self.size])
+        elif len(kept) < self.size:
+            kept = np.concatenate((kept, np.take(passes, getattr(self, column)[len(kept): self.size])))
+        self._passing[key] = kept  # the last asked
+        if len(self._passing) > self.PASSING_KEPT:
+            self._passing.popitem(last=False)
+        return kept
+
+    def trim(self) -> None:
+        """Room for a sixteenth more rows than it holds (after a bulk load: growing by half as rows come leaves up
+        to a third of the columns empty)."""
+        self._grow(self.size + self.size // 16 + 16)
 
     def append(self, values: tuple) -> None:
         if self.size == self.capacity:
@@ -350,6 +384,16 @@ class MatchIndex:
         return _RowView(self)
 
     # --- storage ----------------------------------------------------------------------------------------------
+
+    def finish_loading(self) -> None:
+        """After a bulk load (the service's rebuild, a compaction, a benchmark's market): the columns trimmed to
+        their rows with a little room (``_Market.trim``), and the dense columns of the skills and units most rows
+        have (``_Sparse.warm``) built now, so no early ranking pays for building them."""
+        for market in self.markets.values():
+            market.trim()
+        self._allocate(self.size + self.size // 16 + 16)
+        self.skills.warm(self.capacity_rows)
+        self.unit_prices.warm(self.capacity_rows, NO_MONEY)
 
     def _allocate(self, capacity: int) -> None:
         for name, dtype in self.COLUMNS:
@@ -589,6 +633,7 @@ class MatchIndex:
         fresh = MatchIndex()
         for provider_id in sorted(self.by_provider, key=self.by_provider.__getitem__):
             fresh.upsert(provider_id, self.provider_rows(provider_id))
+        fresh.finish_loading()
         self.__dict__.update(fresh.__dict__)
 
     def provider_rows(self, provider_id: str) -> list[CandidateRow]:
@@ -689,7 +734,7 @@ class MatchIndex:
     def rank(self, needs: PostingNeeds, k: int) -> Ranked:
         market = self.markets.get((needs.model, needs.category))
         if market is None or market.size == 0:
-            return Ranked([], 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64))
+            return Ranked([], 0, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64))
         n = market.size
 
         # hard constraints over the market, in one boolean mask
@@ -698,19 +743,21 @@ class MatchIndex:
         if needs.start_date is not None:
             eligible &= market.available_from[:n] <= needs.start_date.toordinal()
         if needs.languages:
-            _keep(eligible, self._speaking(needs.languages), market.language_set[:n])
+            _keep(eligible, market, ("languages", needs.languages), self._speaking(needs.languages), "language_set")
         if needs.weekly_hours:
             eligible &= ~(market.free[:n] < needs.weekly_hours)
         covering = self._covering(needs)
         schedule_ok = self._schedule_ok(needs, covering)
         if schedule_ok is not None:
-            _keep(eligible, schedule_ok, market.schedule[:n])
+            _keep(eligible, market, ("schedule ok", needs.client_time_zone, needs.business_hours,
+                                     needs.min_overlap_hours, needs.coverage), schedule_ok, "schedule")
         if needs.coverage == "24x7" and covering is not None:  # follow-the-sun: the firm's centres together
             eligible &= np.take(covering, market.schedule[:n]) | np.take(covering, market.firm_schedule[:n])
         shoring = self._shoring(needs)
         if needs.shoring_accepted:
             accepted = np.array([s in needs.shoring_accepted for s in shoring] or [False], dtype=np.bool_)
-            _keep(eligible, accepted, market.location[:n])
+            _keep(eligible, market, ("accepted", needs.client_country, needs.client_time_zone, needs.shoring_accepted),
+                  accepted, "location")
 
         at = np.flatnonzero(eligible)
         idx = np.take(market.row, at)
@@ -728,8 +775,8 @@ class MatchIndex:
         table = self._tables.get_or(("skills", asked, len(requirements), weight, width),
                                     lambda: _skill_pairs(asked, len(requirements), weight, width))
         if len(levels) == 1:
-            return np.take(table, levels[0])
-        pair = levels[0].astype(np.int16)
+            return np.take(table, levels[0].astype(np.intp))
+        pair = levels[0].astype(np.intp)
         pair *= width
         pair += levels[1]
         total = np.take(table, pair)
@@ -776,21 +823,32 @@ class MatchIndex:
         if (budgets != budgets).any():
             unknown |= budget != budget  # NaN: no exchange rate for the row's currency
         # ``domain.ratio_of`` and ``domain.rate_score``, operation by operation
-        if (budgets <= 0.0).any():
+        finite = not (budgets <= 0.0).any()
+        if finite:
+            ratio = np.divide(cost, budget, out=cost)
+        else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(budget <= 0.0, np.where(cost > 0.0, np.inf, 1.0), cost / budget)
-        else:
-            ratio = np.divide(cost, budget, out=cost)
         within = 1.0 - ratio
         within /= 0.4
         np.minimum(within, 1.0, out=within)
-        within *= 0.2
-        within += 0.8
         score = ratio - 1.0
         score *= 2.0
         np.subtract(0.8, score, out=score)
         np.maximum(score, 0.0, out=score)
-        score = np.where(ratio <= 1.0, within, score)
+        if finite:
+            # The branch that applies is the smaller one once the within-budget branch is held at 0.8 or more: at a
+            # ratio up to 1, 0.8 + 0.2·min(1, (1 − r)/0.4) ≤ 0.8 + 2·(1 − r) (a factor of 4 apart, which no rounding
+            # closes; equal at 1), and above 1 the other is at most 0.8. Cheaper than choosing by a mask of mixed
+            # rows (a tenth of the time); the same values, as the floor changes no within-budget one.
+            np.maximum(within, 0.0, out=within)
+            within *= 0.2
+            within += 0.8
+            score = np.minimum(within, score, out=score)
+        else:  # an infinite ratio, where the within-budget branch is −inf
+            within *= 0.2
+            within += 0.8
+            score = np.where(ratio <= 1.0, within, score)
         if unknown.any():
             np.copyto(score, domain.UNKNOWN_RATE_SCORE, where=unknown)
         score *= weight
@@ -819,19 +877,17 @@ class MatchIndex:
             else:
                 total = total + term
         total *= domain.FIT_SHARE
-        # The new-provider boost, of the rows registered less than twice its fading period before the posting: any
-        # other row's is 0.0 (a row with a completed contract has boost_from = -inf), and adding 0.0 changes no sum.
-        boost_from = np.take(market.boost_from, at)
-        recent = np.flatnonzero(boost_from > needs.published_days - 2 * domain.NEW_PROVIDER_DAYS)
-        if len(recent):
-            boost = boost_from[recent]
-            np.subtract(needs.published_days, boost, out=boost)
-            boost /= domain.NEW_PROVIDER_DAYS
-            np.subtract(1.0, boost, out=boost)
-            np.minimum(boost, 1.0, out=boost)
-            np.maximum(boost, 0.0, out=boost)
-            boost *= domain.MAX_NEW_PROVIDER_BOOST
-            total[recent] += boost
+        # The new-provider boost of every row, in place: a row registered more than its fading period before the
+        # posting gets 0.0 (a row with a completed contract has boost_from = -inf: 0.0 too), and adding 0.0 changes
+        # no sum; cheaper than picking out the recent rows (a gather and a scatter of a mask's mixed rows).
+        boost = np.take(market.boost_from, at)
+        np.subtract(needs.published_days, boost, out=boost)
+        boost /= domain.NEW_PROVIDER_DAYS
+        np.subtract(1.0, boost, out=boost)
+        np.minimum(boost, 1.0, out=boost)
+        np.maximum(boost, 0.0, out=boost)
+        boost *= domain.MAX_NEW_PROVIDER_BOOST
+        total += boost
         # ``domain.to_units``
         total *= domain.SCORE_UNITS
         total += 0.5
@@ -901,11 +957,12 @@ class MatchIndex:
         return sorted(found, key=lambda item: self.sort_key(item[1], item[0]))
 
 
-def _keep(eligible: np.ndarray, passes: np.ndarray, ids: np.ndarray) -> None:
-    """Narrow ``eligible`` to the rows whose entry (``ids``) in the per-value table ``passes`` is true; nothing to
-    read when every value passes (a language set all rows speak, schedules all of which overlap enough)."""
+def _keep(eligible: np.ndarray, market: _Market, key: tuple, passes: np.ndarray, column: str) -> None:
+    """Narrow ``eligible`` to the market's rows whose id in ``column`` has a true entry in the per-value table
+    ``passes`` (``_Market.passing``, the test named by ``key``); nothing to read when every value passes (a
+    language set all rows speak, schedules all of which overlap enough)."""
     if not passes.all():
-        eligible &= np.take(passes, ids)
+        eligible &= market.passing(key, passes, column)
 
 
 def _at_least_kth_best(units: np.ndarray, k: int) -> np.ndarray:

@@ -129,3 +129,42 @@ def test_a_profile_in_a_time_zone_nobody_knows_fails_every_time_and_changes_noth
             index.upsert(ana["id"], builders.rows(moved))
     assert lost["id"] not in index.by_provider and index.size == index.live == 1
     assert index.rank(needs, 10).top == ranked_before  # ana still ranked as before
+
+
+@pytest.mark.parametrize("engagement", ["hourly", "fixed", "retainer"])
+def test_rates_on_both_sides_of_every_bend_of_the_rate_score_rank_as_the_rules_rank_them(engagement):
+    """The index takes the smaller of the rate score's two branches instead of choosing by the ratio: the same
+    values at a ratio of 0, at and around 0.6 (where it saturates), 1 (where it bends) and 1.4 (where it reaches 0),
+    and far above."""
+    budgets = {"hourly": "15.00", "fixed": "6000.00", "retainer": "1500.00"}
+    posting = builders.posting(engagement={"type": engagement, "unit": None},
+                               budget={"amount": budgets[engagement], "currency": "USD"},
+                               estimated_hours=400, hours_per_week=20)
+    amounts = ["0.00", "0.01", "8.99", "9.00", "9.01", "14.99", "15.00", "15.01", "20.99", "21.00", "21.01",
+               "45.00", "99999.99"]
+    market = [builders.profile(rates=_with_rates(hourly={"amount": amount, "currency": "USD"})) for amount in amounts]
+    assert_index_agrees(posting, *market, k=len(market))
+
+
+def test_a_market_that_grows_after_a_test_was_answered_answers_it_for_its_new_rows_too():
+    """A market keeps its answers to the last tests asked (languages spoken, schedules that overlap, locations
+    accepted) and extends them as rows come; a bulk load's trimmed columns grow again."""
+    kinds = [{}, {"languages": ["de"]}, {"country": "ES", "time_zone": "Europe/Madrid"},
+             {"working_hours": {"days": ["mon", "tue"], "start": "20:00", "end": "23:00"}}]
+    loaded = [builders.profile(**changes) for changes in kinds]
+    index = builders.index_of(*loaded)
+    index.finish_loading()
+    postings = [builders.posting(languages=["en"]),
+                builders.posting(shoring={"preference": "nearshore", "required": True}),
+                builders.posting(min_overlap_hours=6)]
+    for posting in postings:
+        assert_index_agrees(posting, *loaded)
+        index.rank(domain.posting_needs(posting), 10)
+    newcomers = [builders.profile(**changes) for changes in kinds * 20]  # past the trimmed columns' room
+    for profile in newcomers:
+        index.upsert(profile["id"], builders.rows(profile))
+    rows = [row for p in loaded + newcomers for row in builders.rows(p)]
+    for posting in postings:
+        needs = domain.posting_needs(posting)
+        eligible = sum(domain.evaluate(row, needs, explain=False).eligible for row in rows)
+        assert 0 < index.rank(needs, 100).eligible == eligible < len(rows)
