@@ -6,9 +6,10 @@ shortlists). Here the same decision is made for every affected posting of one ch
 
 - the candidates that stay explained once: the view keeps their explanations (``explanations.Explanations``);
 - the changed provider's rows evaluated against all those postings at once (``open_postings._RowDecision``:
-  ``domain.evaluate``'s rules and arithmetic over numpy columns), their reasons assembled by ``domain``'s own
-  function from parts made once per change (a rate, coverage, overlap or shoring reason once per distinct budget,
-  client schedule or client location, a skills reason once per distinct set of asked skills);
+  ``domain.evaluate``'s rules and arithmetic over numpy columns), their scores and breakdowns written out for all
+  of them at once (a breakdown's text once per value), their reasons assembled by ``domain``'s own function from
+  parts made once per change (a rate, coverage, overlap or shoring reason once per distinct budget, client schedule
+  or client location, a skills reason once per distinct set of asked skills);
 - each new shortlist written in one pass over the old one, the provider's entry at its place among the others
   (which keep their order), each entry once, with its new place.
 
