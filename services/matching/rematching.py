@@ -6,9 +6,10 @@ shortlists). Here the same decision is made for every affected posting of one ch
 
 - the candidates that stay explained once: the view keeps their explanations (``explanations.Explanations``);
 - the changed provider's rows evaluated against all those postings at once (``open_postings._RowDecision``:
-  ``domain.evaluate``'s rules and arithmetic over numpy columns), their reasons assembled by ``domain``'s own
-  function from parts made once per change (a rate, coverage, overlap or shoring reason once per distinct budget,
-  client schedule or client location, a skills reason once per distinct set of asked skills);
+  ``domain.evaluate``'s rules and arithmetic over numpy columns), their scores and breakdowns written out for all
+  of them at once (a breakdown's text once per value), their reasons assembled by ``domain``'s own function from
+  parts made once per change (a rate, coverage, overlap or shoring reason once per distinct budget, client schedule
+  or client location, a skills reason once per distinct set of asked skills);
 - each new shortlist written in one pass over the old one, the provider's entry at its place among the others
   (which keep their order), each entry once, with its new place.
 
@@ -31,7 +32,6 @@ from services.matching.explanations import (
     breakdown_of,
     candidate_entry,
     component_text,
-    kept_form,
 )
 from services.matching.open_postings import MAX_LEVEL, OpenPosting, OpenPostings, _RowDecision
 from services.matching.ranking import MatchIndex
@@ -56,8 +56,9 @@ class _Facet:
 
 class _Newcomer:
     """One of the changed provider's rows on the affected postings: its eligibility, units and soft components on
-    each (one vector pass, read back as Python values once), its explanation on one (``domain.reasons_of``, from
-    parts computed once per facet, per asked skills or once for the row, and breakdown texts once per value)."""
+    each (one vector pass, read back as Python values once), with its score and breakdown texts on each written out
+    at once (a text once per value), and its explanation on one (``domain.reasons_of``, from parts computed once
+    per facet, per asked skills or once for the row)."""
 
     def __init__(self, view: OpenPostings, row: CandidateRow, slots: np.ndarray, first: int = -1) -> None:
         self.row, self.first = row, first  # its provider's first row in the index
@@ -65,19 +66,26 @@ class _Newcomer:
         self.at = {slot: j for j, slot in enumerate(scores.at.tolist())}
         self.units_of = scores.units.tolist()
         count = len(self.units_of)
-        self.components = [value.tolist() if isinstance(value, np.ndarray) else [value] * count
-                           for value in (scores.components.get(name) for name in BREAKDOWN)] if count else []
+        self.texts: dict[float, str] = {}
+        values = [self._values(scores.components[name], count) for name in BREAKDOWN] if count else [[]]
+        self.boosts = values[-1]  # BREAKDOWN's last: the new-provider boost
+        self.breakdowns = list(zip(*(map(self.text, column) for column in values), strict=True))
+        self.scores = [domain.score_text(units) for units in self.units_of]
         columns = view.columns
         self.schedule, self.shoring, self.rate = (getattr(columns, name)[scores.at].tolist()
                                                   for name in ("schedule", "shoring", "rate"))
         per_day, classes = scores.per_day.tolist(), scores.classes
-        self.texts: dict[float, str] = {}
         self.skills_reasons: dict[tuple, str] = {}
         self.standing = tuple(map(sys.intern, domain.standing_reasons(row)))
         self.rate_reason = _Facet(view, "rate", lambda needs, _: domain.rate_component(row, needs)[1])
         self.coverage_note = _Facet(view, "schedule", lambda needs, _: domain.covers(row, needs)[1])
         self.overlap_reason = _Facet(view, "schedule", lambda needs, f: domain.overlap_reason(row, needs, per_day[f]))
         self.shoring_reason = _Facet(view, "shoring", lambda needs, f: domain.shoring_reason(row, needs, classes[f]))
+
+    @staticmethod
+    def _values(column: np.ndarray | float, count: int) -> list[float]:
+        """A component's values on each slot (``RowScores.components``: an array, or one value for all)."""
+        return column.tolist() if isinstance(column, np.ndarray) else [column] * count
 
     def units(self, slot: int) -> int | None:
         j = self.at.get(slot)
@@ -98,20 +106,20 @@ class _Newcomer:
         return found
 
     def explained(self, slot: int, needs: PostingNeeds) -> Explained:
+        """``explanations.kept_form`` of the row's evaluation on the posting (its texts interned already)."""
         j = self.at[slot]
         schedule, shoring = self.schedule[j], self.shoring[j]
         reasons = domain.reasons_of(
             self.skills_reason(needs.required_skills, "required"),
             self.skills_reason(needs.nice_to_have_skills, "nice-to-have"), self.rate_reason.of(self.rate[j]),
             self.overlap_reason.of(schedule), self.shoring_reason.of(shoring), self.standing,
-            self.coverage_note.of(schedule), self.components[-1][j])  # BREAKDOWN's last: the new-provider boost
-        return kept_form(self.first, self.units_of[j], [self.text(column[j]) for column in self.components], reasons)
+            self.coverage_note.of(schedule), self.boosts[j])
+        return self.first, self.units_of[j], self.scores[j], self.breakdowns[j], tuple(map(sys.intern, reasons))
 
     def listed_under(self, slot: int) -> dict:
         """The row as a firm's other centre, listed under the one that ranks it."""
         j = self.at[slot]
-        return {"centre_id": self.row.centre_id, "score": domain.score_text(self.units_of[j]),
-                "breakdown": breakdown_of([self.text(column[j]) for column in self.components])}
+        return {"centre_id": self.row.centre_id, "score": self.scores[j], "breakdown": breakdown_of(self.breakdowns[j])}
 
 
 def _in_markets(view: OpenPostings, row: CandidateRow, slots: np.ndarray) -> np.ndarray:
@@ -161,11 +169,11 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
     if not shortlist or not {"eligible", "top_k"} <= shortlist.keys():
         return None
     k, cut = shortlist["top_k"], entry.cut
-    eligible = sorted((domain.sort_key(units, n.row), i, n) for i, n in enumerate(newcomers)
-                      if (units := n.units(slot)) is not None)
+    eligible = _eligible(newcomers, slot)
     if cut is not None and (not eligible or eligible[0][0] >= cut):
         return None
     kept = view.explanations.of(index, needs)
+    kept_rows, first_rows = kept.rows, index.by_provider
     candidates, dropped, last = [], [], None
     pending, admitted = bool(eligible), None  # the provider's best row: not written yet; its explanation once it is
     for candidate in shortlist["candidates"]:
@@ -173,7 +181,9 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
         if provider == provider_id:
             continue
         row_key = (provider, centre or "")
-        found = kept.get(index, row_key)
+        found = kept_rows.get(row_key)
+        if found is None or found[0] != first_rows.get(provider):  # ``Kept.get``'s own look-up, inline (the usual
+            found = kept.get(index, row_key)  # case): not kept, or its provider's rows changed since
         if found is None or found[2] != candidate["score"]:  # its score
             return None
         key = (-found[1], provider, row_key[1])  # ``domain.sort_key``
@@ -198,6 +208,15 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
         kept.drop(row_key)
     return {"version": shortlist["version"] + 1, "computed_at": computed_at, "candidates": candidates,
             "eligible": shortlist["eligible"] - was_eligible + len(eligible), "top_k": k}
+
+
+def _eligible(newcomers: list[_Newcomer], slot: int) -> list[tuple[tuple, int, _Newcomer]]:
+    """The provider's rows eligible on the posting, best first: (``domain.sort_key``, number, row)."""
+    if len(newcomers) == 1:  # most providers: one row
+        units = newcomers[0].units(slot)
+        return [] if units is None else [(domain.sort_key(units, newcomers[0].row), 0, newcomers[0])]
+    return sorted((domain.sort_key(units, n.row), i, n) for i, n in enumerate(newcomers)
+                  if (units := n.units(slot)) is not None)
 
 
 def _write_newcomer(candidates: list[dict], k: int, eligible: list, slot: int, needs: PostingNeeds) -> Explained | None:
