@@ -159,8 +159,9 @@ def rematch(args, index: MatchIndex, postings: list, bar: Progress) -> dict:
     with the explanations of their candidates kept as the service keeps them when it builds a shortlist); one
     provider at a time changes (a skill, its availability): finding exactly the postings it can affect from the
     view (``OpenPostings.touched_by``), putting it in place on all of them at once (``rematching.admit_all``, a full
-    ranking where that declines) and putting the new shortlists in the view — what ``handlers.provider_changed``
-    does between its database reads and writes."""
+    ranking where that declines) — what ``handlers.provider_changed`` does between its database reads and writes —
+    and putting the new shortlists in the view (which the service does when the committed postings come back on its
+    stream, after the handler; timed here with the rest)."""
     rng = random.Random(99)
     opened = bar.add_task(f"opening {args.open_postings:,} postings", total=args.open_postings)
     view = OpenPostings()
