@@ -32,6 +32,7 @@ from services.matching.explanations import (
     breakdown_of,
     candidate_entry,
     component_text,
+    kept_form,
 )
 from services.matching.open_postings import MAX_LEVEL, OpenPosting, OpenPostings, _RowDecision
 from services.matching.ranking import MatchIndex
@@ -106,7 +107,7 @@ class _Newcomer:
         return found
 
     def explained(self, slot: int, needs: PostingNeeds) -> Explained:
-        """``explanations.kept_form`` of the row's evaluation on the posting (its texts interned already)."""
+        """``explanations.kept_form`` of the row's evaluation on the posting."""
         j = self.at[slot]
         schedule, shoring = self.schedule[j], self.shoring[j]
         reasons = domain.reasons_of(
@@ -114,7 +115,7 @@ class _Newcomer:
             self.skills_reason(needs.nice_to_have_skills, "nice-to-have"), self.rate_reason.of(self.rate[j]),
             self.overlap_reason.of(schedule), self.shoring_reason.of(shoring), self.standing,
             self.coverage_note.of(schedule), self.boosts[j])
-        return self.first, self.units_of[j], self.scores[j], self.breakdowns[j], tuple(map(sys.intern, reasons))
+        return kept_form(self.first, self.units_of[j], self.breakdowns[j], reasons, self.scores[j])
 
     def listed_under(self, slot: int) -> dict:
         """The row as a firm's other centre, listed under the one that ranks it."""
@@ -173,7 +174,6 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
     if cut is not None and (not eligible or eligible[0][0] >= cut):
         return None
     kept = view.explanations.of(index, needs)
-    kept_rows, first_rows = kept.rows, index.by_provider
     candidates, dropped, last = [], [], None
     pending, admitted = bool(eligible), None  # the provider's best row: not written yet; its explanation once it is
     for candidate in shortlist["candidates"]:
@@ -181,9 +181,7 @@ def _admit(view: OpenPostings, index: MatchIndex, entry: OpenPosting, slot: int,
         if provider == provider_id:
             continue
         row_key = (provider, centre or "")
-        found = kept_rows.get(row_key)
-        if found is None or found[0] != first_rows.get(provider):  # ``Kept.get``'s own look-up, inline (the usual
-            found = kept.get(index, row_key)  # case): not kept, or its provider's rows changed since
+        found = kept.get(index, row_key)
         if found is None or found[2] != candidate["score"]:  # its score
             return None
         key = (-found[1], provider, row_key[1])  # ``domain.sort_key``
