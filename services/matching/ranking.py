@@ -155,6 +155,12 @@ class _Sparse:
         return dense
 
 
+def with_room(rows: int) -> int:
+    """Columns' size after a bulk load: a sixteenth more than the rows they hold (growing by half as rows come leaves
+    up to a third of them empty)."""
+    return rows + rows // 16 + 16
+
+
 class _Market:
     """The rows offering one (model, category): the columns a ranking reads, contiguous, in row order (gathering
     them from index-wide columns instead makes a ranking half again slower: the market's rows are spread out)."""
@@ -212,9 +218,8 @@ class _Market:
         return kept
 
     def trim(self) -> None:
-        """Room for a sixteenth more rows than it holds (after a bulk load: growing by half as rows come leaves up
-        to a third of the columns empty)."""
-        self._grow(self.size + self.size // 16 + 16)
+        """Room for a little more than it holds (``with_room``)."""
+        self._grow(with_room(self.size))
 
     def append(self, values: tuple) -> None:
         if self.size == self.capacity:
@@ -391,7 +396,7 @@ class MatchIndex:
         have (``_Sparse.warm``) built now, so no early ranking pays for building them."""
         for market in self.markets.values():
             market.trim()
-        self._allocate(self.size + self.size // 16 + 16)
+        self._allocate(with_room(self.size))
         self.skills.warm(self.capacity_rows)
         self.unit_prices.warm(self.capacity_rows, NO_MONEY)
 
