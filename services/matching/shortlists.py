@@ -23,12 +23,12 @@ from services.matching import domain
 from services.matching.domain import CandidateRow, PostingNeeds
 from services.matching.explanations import breakdown
 from services.matching.ranking import MatchIndex, Ranked
+from shared.vocabulary import jsontext
 from shared.vocabulary.times import rfc3339, utc_now
 
 # What a stored shortlist keeps of a candidate as text. A firm's other centres stay fields, breakdowns and all: they
 # are few, and a re-match copies a kept firm's other centres from the view into the shortlist it publishes.
 DETAILS = ("breakdown", "reasons")
-_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
 
 
 def stored(shortlist: dict | None) -> dict | None:
@@ -40,7 +40,7 @@ def stored(shortlist: dict | None) -> dict | None:
     for candidate in shortlist["candidates"]:
         listed.append({k: v for k, v in candidate.items() if k not in DETAILS})
         details.append({k: candidate[k] for k in DETAILS if k in candidate})
-    return {**shortlist, "candidates": listed, "details": _JSON.encode(details)}
+    return {**shortlist, "candidates": listed, "details": jsontext.compact(details)}
 
 
 def readable(shortlist: dict | None) -> dict | None:

@@ -78,6 +78,7 @@ from shared.runtime import envelope as envelopes
 from shared.runtime import metrics
 from shared.runtime.batchpublish import ACKED, NACKED, RETURNED, BatchPublisher, ConfirmTimeout, Outgoing
 from shared.runtime.topology import FEED_EXCHANGE, load_catalog
+from shared.vocabulary import jsontext
 from shared.vocabulary.terms import DEFAULT_LANE, LANES, Lane
 from shared.vocabulary.times import utc_now
 
@@ -114,7 +115,6 @@ STOP_STORE_TIMEOUT_SECONDS = 2.0
 DROP_GRACE_SECONDS = 90.0
 SEGMENT_PREFIX = "outbox_"
 LEGACY_OUTBOX = "outbox"  # the outbox before segments: one document per event, marked ``published``
-_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
 # A segment's index: a lane's documents (``lane``), and of those the ones after a document id. With ``lane`` alone
 # the embedded server read a segment whole for ``{"lane": ..., "_id": {"$gt": ...}}``; with both it reads only the
 # documents after that id (3,000 documents, 10 after it: 2 ms instead of 370 ms). It answers ``lane`` alone too.
@@ -171,7 +171,7 @@ def outbox_event(envelope: dict, routing_key: str) -> dict:
         "subject": envelope.get("subject"),
         "tenant": envelope.get("tenantid"),
         "lane": event_lane({"envelope": envelope}),
-        "body": _JSON.encode(envelope),
+        "body": jsontext.compact(envelope),
         "headers": envelopes.amqp_headers(envelope),
     }
 
@@ -187,7 +187,7 @@ def event_tenant(event: dict) -> str | None:
 
 def event_body(event: dict) -> bytes:
     """The AMQP body the relay publishes: the envelope's JSON."""
-    return (event["body"] if "body" in event else _JSON.encode(event["envelope"])).encode()
+    return (event["body"] if "body" in event else jsontext.compact(event["envelope"])).encode()
 
 
 def readable(event: dict) -> dict:
