@@ -43,15 +43,16 @@ def test_messages_arrive_with_their_body_headers_and_properties_whatever_their_s
                 ({"n": 2}, {"attempt": 3, "nothing": None, "lane": "smb"}),  # not only strings: py-amqp encodes it
                 ({}, {}),
             ])]
+    sent.append(Outgoing(exchange.name, "thing.made.v1", b"", {"lane": "smb"}, "id-empty"))  # no body frame at all
     publisher = BatchPublisher(amqp_uri, [exchange])
     try:
-        assert publisher.publish(sent) == [ACKED] * 4
+        assert publisher.publish(sent) == [ACKED] * 5
         assert publisher.publish(sent[:1]) == [ACKED]  # the next batch on the same channel
     finally:
         publisher.close()
     with Connection(amqp_uri) as connection:
         bound = queue(connection.channel())
-        received = [bound.get(no_ack=True) for _ in range(5)]
+        received = [bound.get(no_ack=True) for _ in range(6)]
         assert bound.get(no_ack=True) is None
     for message, original in zip(received, [*sent, sent[0]], strict=True):
         assert message.body.encode() == original.body  # kombu hands it over decoded (content encoding utf-8)
