@@ -59,7 +59,7 @@ import re
 import socket
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -309,6 +309,8 @@ class _Change:
     events: list[dict]
     left: int = 0
     confirmed: set = field(default_factory=set)
+    # Each event's id and subject, taken once: every batch looks at them again (``_next_batch``).
+    keys: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def one_per_aggregate(batch: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -366,6 +368,7 @@ class OutboxRelay:
         self._stream = None
         self._inflight: deque[_Change] = deque()  # read, not all confirmed yet, in stream order
         self._inflight_events = 0
+        self._pending_subjects: Counter = Counter()  # the window's unconfirmed events by aggregate (subject)
         self._renewed_at = 0.0
         self._held_elsewhere_until = 0.0  # (monotonic) the lease another relay holds is not asked for before then
         self._dropped_at = 0.0
@@ -565,6 +568,7 @@ class OutboxRelay:
         self._close_stream()
         self._inflight.clear()
         self._inflight_events = 0
+        self._pending_subjects.clear()
         self._unstored = None
         self._read_to_end = False
         self._scanned.clear()
@@ -640,6 +644,8 @@ class OutboxRelay:
 
     def _add(self, change: _Change) -> None:
         change.left = len(change.events)
+        change.keys = [(event["event_id"], event_subject(event)) for event in change.events]
+        self._pending_subjects.update(subject for _, subject in change.keys)
         self._inflight.append(change)
         self._inflight_events += change.left
 
@@ -739,16 +745,17 @@ class OutboxRelay:
         batch: list[dict] = []
         seen: set = set()
         for change in self._inflight:
-            for event in change.events:
-                if event["event_id"] in change.confirmed:
-                    continue
-                subject = event_subject(event)
-                if subject in seen:
+            if len(seen) == len(self._pending_subjects):
+                break  # every aggregate with an unconfirmed event was looked at: nothing later can go
+            if not change.left:
+                continue  # all confirmed (a change before it is not yet)
+            for event, (event_id, subject) in zip(change.events, change.keys, strict=True):
+                if event_id in change.confirmed or subject in seen:
                     continue
                 seen.add(subject)
-                if event["event_id"] in self._out or self._refused.get(event["event_id"], (0.0, 0.0))[0] > now:
+                if event_id in self._out or self._refused.get(event_id, (0.0, 0.0))[0] > now:
                     continue
-                batch.append({**event, "_id": event["event_id"], "_change": change})
+                batch.append({**event, "_id": event_id, "_change": change})
                 if len(batch) >= self.batch_size:
                     return batch
         return batch
@@ -763,6 +770,11 @@ class OutboxRelay:
                 change.left -= 1
                 self._inflight_events -= 1
                 self._refused.pop(event_id, None)
+                subject = event_subject(event)
+                if self._pending_subjects[subject] > 1:
+                    self._pending_subjects[subject] -= 1
+                else:  # its aggregate has no unconfirmed event left
+                    del self._pending_subjects[subject]
                 continue
             if failure is None:
                 continue
