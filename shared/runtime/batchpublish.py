@@ -116,7 +116,8 @@ class BatchPublisher:
         return self.outcomes(self.send(messages))
 
     def send(self, messages: list[Outgoing]) -> Sent:
-        """Write ``messages`` to the socket; their confirms are collected by ``outcomes``."""
+        """Write ``messages`` to the socket; their confirms are collected by ``outcomes``. A mandatory message's id
+        must not be in another batch whose outcomes were not taken yet: the broker's return names it by its id."""
         channel = self._ensure_channel()
         transport = self._connection.connection.transport
         number, body_max = channel.channel_id, self._connection.connection.frame_max - 8

@@ -78,3 +78,22 @@ def test_each_message_is_told_confirmed_refused_or_returned(amqp_uri, exchange):
     finally:
         publisher.close()
     assert outcomes == [ACKED, NACKED, RETURNED, ACKED, ACKED]
+
+
+def test_a_batch_written_before_the_last_ones_outcomes_were_taken_gets_its_own(amqp_uri, exchange):
+    exchange, bind = exchange
+    bind("thing.kept.v1")
+    bind("thing.refused.v1", **{"x-max-length": 0, "x-overflow": "reject-publish"})
+
+    def message(kind: str, message_id: str) -> Outgoing:
+        return Outgoing(exchange.name, f"thing.{kind}.v1", b"{}", {}, message_id)
+
+    publisher = BatchPublisher(amqp_uri, [exchange])
+    try:
+        first = publisher.send([message("kept", "a"), message("unbound", "b"), message("refused", "c")])
+        second = publisher.send([message("refused", "d"), message("kept", "b"), message("unbound", "e")])
+        assert publisher.outcomes(first) == [ACKED, RETURNED, NACKED]
+        assert publisher.outcomes(second) == [NACKED, ACKED, RETURNED]  # "b" was returned in the first batch only
+        assert publisher.publish([message("kept", "f"), message("refused", "g")]) == [ACKED, NACKED]
+    finally:
+        publisher.close()
