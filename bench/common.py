@@ -1,5 +1,6 @@
 """What the benchmarks share: where results go, the progress bar, the broker vhost and embedded database they start,
-stopping the processes they started, and reading a process's CPU time and memory (and the machine's) from /proc."""
+stopping the processes they started, and reading a process's CPU time and memory (and the machine's, and which
+process is the broker) from /proc."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlparse
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -58,6 +60,53 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:  # a thread or a short-lived child that has gone
+                pass
+    return pids
+
+
+def tree_cpu(pids: list[int], descend: bool = True) -> float:
+    total = 0.0
+    for pid in pids:
+        for member in tree(pid) if descend else [pid]:
+            try:
+                total += cpu_seconds(member)
+            except OSError:  # a short-lived child that has gone
+                pass
+    return total
+
+
+def broker_pid(amqp_uri: str) -> int | None:
+    """The RabbitMQ node (``beam.smp``) listening on the AMQP URI's port on this machine, or None."""
+    port = urlparse(amqp_uri).port or 5672
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: listening
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "beam.smp":
+                continue
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
 
 
 def machine_busy_seconds() -> tuple[float, float]:

@@ -2,8 +2,10 @@
 
 1. Draining (each round): N persistent, mandatory envelopes are published to a durable queue on the local RabbitMQ
    (a vhost of the benchmark's own) with one confirm awaited per message (kombu); then the same number, committed
-   to the outbox in transactions of ``BENCH_RELAY_TX_EVENTS`` events, are drained by the relay (change stream read,
-   pipelined confirms, its position stored per batch). Target: relay >= 3x per-message, in every round.
+   to the outbox in transactions of ``BENCH_RELAY_TX_EVENTS`` events (as services write them, ``outbox_event``: each
+   envelope's JSON text), are drained by the relay (change stream read, pipelined confirms, its position stored at
+   most every 0.25 s). Target: relay >= 3x per-message, in every round. Also reported: the CPU time per event of the
+   relay, the database and the broker over each drain (the broker's all of it, other vhosts' work included).
 2. Sustained (``BENCH_RELAY_SECONDS``, 60 s): a producer process commits events in transactions of
    ``BENCH_RELAY_TX_EVENTS`` at twice the per-message rate of the rounds (median) while the relay runs as in a
    service. Publish lag = broker confirm - the event's commit time. Targets: p99 lag < 1 s, and the outbox's size
@@ -39,11 +41,14 @@ from kombu import Connection, Exchange, Queue  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 from pymongo.write_concern import WriteConcern  # noqa: E402
 
+from bench.common import broker_pid, tree_cpu  # noqa: E402
 from shared.runtime.envelope import amqp_headers, build  # noqa: E402
 from shared.runtime.outbox import (  # noqa: E402
     OutboxRelay,  # noqa: E402
     outbox_document,
+    outbox_event,
     pending_count,
+    readable,
     segment_name,
     segments,
 )
@@ -65,8 +70,8 @@ DATABASE = "bench_relay"
 RELAY_CALLS = (
     ("idle: waiting for a wake-up or the poll interval", "_wake", "get"),
     ("reading the stream (a read that finds nothing awaits 50 ms)", "", "_read"),
-    ("publishing batches (writing, then waiting for confirms)", "_publisher", "publish"),
-    ("  of which waiting for the confirms", "_publisher", "_await_confirms"),
+    ("writing batches to the broker", "_publisher", "send"),
+    ("waiting for a batch's confirms (the next batch at the broker meanwhile)", "_publisher", "outcomes"),
     ("storing the position", "", "_store_position"),
     ("dropping passed segments, making the next ones", "", "_drop_passed"),
     ("exporting the backlog gauges", "", "export_backlog"),
@@ -79,7 +84,7 @@ def envelopes(n: int, first: int = 0) -> list[dict]:
 
 
 def outbox_events(batch: list[dict]) -> list[dict]:
-    return [{"event_id": e["id"], "routing_key": EVENT, "envelope": e, "headers": amqp_headers(e)} for e in batch]
+    return [outbox_event(e, EVENT) for e in batch]
 
 
 def per_message(amqp_uri: str, events: list[dict]) -> float:
@@ -128,16 +133,21 @@ def _clocked(call, clock: list[float]):
     return clocked
 
 
-def drain(amqp_uri: str, db, events: list[dict], tx_events: int) -> float:
-    """The relay draining ``events`` committed in transactions of ``tx_events``, from its stored position."""
+def drain(amqp_uri: str, db, events: list[dict], tx_events: int, cpu: dict[str, list[int]] | None = None,
+          spent: dict[str, list[float]] | None = None) -> float:
+    """The relay draining ``events`` committed in transactions of ``tx_events``, from its stored position. Given
+    ``cpu`` (process ids by name), the CPU time per event (microseconds) of each over the drain goes to ``spent``."""
     relay = relay_for(amqp_uri, db)
     relay.publish_pending()  # its position: everything after it is the backlog
     segment = segment_name()
     db[segment].insert_many([outbox_document(outbox_events(events[i:i + tx_events]), utc_now())
                              for i in range(0, len(events), tx_events)])
+    used = {name: tree_cpu(pids) for name, pids in (cpu or {}).items()}
     started = time.perf_counter()
     published = relay.publish_pending()
     elapsed = time.perf_counter() - started
+    for name, pids in (cpu or {}).items():
+        spent.setdefault(name, []).append(round(1e6 * (tree_cpu(pids) - used[name]) / len(events), 1))
     relay.stop()
     assert published == len(events), (published, len(events))
     db.drop_collection(segment)
@@ -169,16 +179,16 @@ def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
     relay.publish_pending()
     clocks = clock_calls(relay)
     lags: list[float] = []
-    publish = relay._publish_batch
+    confirmed_of = relay._confirmed
 
-    def measured(batch):
-        confirmed = set(publish(batch))
+    def measured(batch, sent):
+        confirmed = set(confirmed_of(batch, sent))
         now = utc_now()
-        lags.extend((now - datetime.fromisoformat(doc["envelope"]["time"])).total_seconds()
+        lags.extend((now - datetime.fromisoformat(readable(doc)["envelope"]["time"])).total_seconds()
                     for doc in batch if doc["_id"] in confirmed)
         return list(confirmed)
 
-    relay._publish_batch = measured
+    relay._confirmed = measured
     runner = eventlet.spawn(relay.run)
     started = time.monotonic()
     producer = subprocess.Popen([sys.executable, "-m", "bench.relay", "produce", uri, str(rate), str(SECONDS),
@@ -224,8 +234,11 @@ def main() -> None:
                 sink(connection.channel()).declare()
             db = client[DATABASE]
             events = envelopes(N)
+            broker = broker_pid(amqp_uri)
+            cpu = {"relay": [os.getpid()], "database": [database.pid], **({"broker": [broker]} if broker else {})}
             results: dict = {"events": N, "rounds": ROUNDS, "tx_events": TX_EVENTS, "per_message": [],
-                             "relay": [], "relay_single_event_tx": [], "round_ratios": []}
+                             "relay": [], "relay_single_event_tx": [], "round_ratios": [],
+                             "relay_cpu_us_per_event": {}}
 
             def emptied(measure, *args) -> float:
                 """``measure(*args)`` publishing into the empty sink queue: each measurement finds the broker as the
@@ -236,7 +249,7 @@ def main() -> None:
 
             for _ in range(ROUNDS):
                 baseline = N / emptied(per_message, amqp_uri, events)
-                rate = N / emptied(drain, amqp_uri, db, events, TX_EVENTS)
+                rate = N / emptied(drain, amqp_uri, db, events, TX_EVENTS, cpu, results["relay_cpu_us_per_event"])
                 single = N / emptied(drain, amqp_uri, db, events, 1)
                 results["per_message"].append(baseline)
                 results["relay"].append(rate)
@@ -273,6 +286,10 @@ def report(results: dict) -> None:
                                                         strict=True)):
         lines.append(f"| {i + 1} | {base:,.0f}/s | {rate:,.0f}/s | {ratio:.2f}x | {single:,.0f}/s "
                      f"({single / base:.2f}x) |")
+    if cpu := results["relay_cpu_us_per_event"]:
+        lines += ["", "CPU time per event over the relay's drains (median of the rounds; the broker's all of its CPU, "
+                  "other vhosts' work included): " + ", ".join(f"{name} {statistics.median(rounds):.0f} us"
+                                                              for name, rounds in cpu.items())]
     lines += ["", f"Sustained {s['seconds']:.0f} s at {s['rate_target']:,.0f} events/s (2x per-message, median): "
               f"{s['committed']:,} committed, {s['published']:,} published; publish lag p50 {s['lag_p50_s']:.3f} s, "
               f"p99 {s['lag_p99_s']:.3f} s, max {s['lag_max_s']:.3f} s; outbox size max {s['outbox_size_max']:,}, "

@@ -61,7 +61,6 @@ from collections import deque
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 from urllib.request import urlopen
 
 from kombu import Connection
@@ -75,6 +74,7 @@ from bench import common
 from bench.billing import hex_id, populate
 from bench.common import (
     RESULTS,
+    broker_pid,
     console,
     cpu_seconds,
     finish,
@@ -85,6 +85,7 @@ from bench.common import (
     service_env,
     start_database,
     stop,
+    tree_cpu,
 )
 from bench.lanes import posting_queue
 from bench.matching import collect, collect_after, load_providers, matching_env, posting_event, publish_all, recorder
@@ -105,53 +106,6 @@ WORKERS, DATABASE, BROKER, GENERATOR = "workers", "database", "broker", "load ge
 
 
 # --- the processes on the path and their CPU time ---------------------------------------------------------------
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants."""
-    pids, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        pids.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                pending += [int(child) for child in task.read_text().split()]
-            except OSError:  # a thread or a short-lived child that has gone
-                pass
-    return pids
-
-
-def tree_cpu(pids: list[int], descend: bool = True) -> float:
-    total = 0.0
-    for pid in pids:
-        for member in tree(pid) if descend else [pid]:
-            try:
-                total += cpu_seconds(member)
-            except OSError:  # a short-lived child that has gone
-                pass
-    return total
-
-
-def broker_pid(amqp_uri: str) -> int | None:
-    """The RabbitMQ node (``beam.smp``) listening on the AMQP URI's port on this machine, or None."""
-    port = urlparse(amqp_uri).port or 5672
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: listening
-                inodes.add(f"socket:[{fields[9]}]")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if (proc / "comm").read_text().strip() != "beam.smp":
-                continue
-            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                return int(proc.name)
-        except OSError:
-            continue
-    return None
 
 
 def idle_cores(pid: int | None, seconds: float = 3.0) -> float:

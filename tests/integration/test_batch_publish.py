@@ -43,15 +43,16 @@ def test_messages_arrive_with_their_body_headers_and_properties_whatever_their_s
                 ({"n": 2}, {"attempt": 3, "nothing": None, "lane": "smb"}),  # not only strings: py-amqp encodes it
                 ({}, {}),
             ])]
+    sent.append(Outgoing(exchange.name, "thing.made.v1", b"", {"lane": "smb"}, "id-empty"))  # no body frame at all
     publisher = BatchPublisher(amqp_uri, [exchange])
     try:
-        assert publisher.publish(sent) == [ACKED] * 4
+        assert publisher.publish(sent) == [ACKED] * 5
         assert publisher.publish(sent[:1]) == [ACKED]  # the next batch on the same channel
     finally:
         publisher.close()
     with Connection(amqp_uri) as connection:
         bound = queue(connection.channel())
-        received = [bound.get(no_ack=True) for _ in range(5)]
+        received = [bound.get(no_ack=True) for _ in range(6)]
         assert bound.get(no_ack=True) is None
     for message, original in zip(received, [*sent, sent[0]], strict=True):
         assert message.body.encode() == original.body  # kombu hands it over decoded (content encoding utf-8)
@@ -77,3 +78,22 @@ def test_each_message_is_told_confirmed_refused_or_returned(amqp_uri, exchange):
     finally:
         publisher.close()
     assert outcomes == [ACKED, NACKED, RETURNED, ACKED, ACKED]
+
+
+def test_a_batch_written_before_the_last_ones_outcomes_were_taken_gets_its_own(amqp_uri, exchange):
+    exchange, bind = exchange
+    bind("thing.kept.v1")
+    bind("thing.refused.v1", **{"x-max-length": 0, "x-overflow": "reject-publish"})
+
+    def message(kind: str, message_id: str) -> Outgoing:
+        return Outgoing(exchange.name, f"thing.{kind}.v1", b"{}", {}, message_id)
+
+    publisher = BatchPublisher(amqp_uri, [exchange])
+    try:
+        first = publisher.send([message("kept", "a"), message("unbound", "b"), message("refused", "c")])
+        second = publisher.send([message("refused", "d"), message("kept", "b"), message("unbound", "e")])
+        assert publisher.outcomes(first) == [ACKED, RETURNED, NACKED]
+        assert publisher.outcomes(second) == [NACKED, ACKED, RETURNED]  # "b" was returned in the first batch only
+        assert publisher.publish([message("kept", "f"), message("refused", "g")]) == [ACKED, NACKED]
+    finally:
+        publisher.close()

@@ -135,7 +135,9 @@ def test_each_lane_resumes_from_its_own_position_after_a_crash(rig):
         smb_again.stop(), enterprise_again.stop()
     delivered = rig.delivered()
     assert [e for e in delivered if e in small] == small
-    assert [e for e in delivered if e in large] == large[:10] + large[5:]  # at-least-once, in order
+    # At-least-once, in order: the third batch was at the broker when the relay died (it goes out before the second
+    # batch's confirms are taken), and goes out again after the second.
+    assert [e for e in delivered if e in large] == large + large[5:]
     leases = {lease["_id"]: lease for lease in rig.db.relay_lease.find({})}
     assert set(leases) == {lease_id("smb"), lease_id("enterprise")}
     assert leases[lease_id("smb")]["position"] != leases[lease_id("enterprise")]["position"]
