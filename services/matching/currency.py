@@ -16,6 +16,7 @@ from shared.vocabulary.money import Money
 
 RATE_TABLE = Path(__file__).with_name("exchange_rates.json")
 QUANTUM = Decimal("0.0001")
+CENTS = Decimal("0.01")
 UNITS_PER_AMOUNT = 10_000
 
 
@@ -47,3 +48,15 @@ def amount_of(units: int) -> Decimal:
 
 def from_units(units: int, currency: str) -> Money:
     return Money(amount_of(units), currency)
+
+
+def cents_text(units: int) -> str:
+    """``amount_of(units).quantize(CENTS)`` as text (rounded half to even), without a Decimal where the units are
+    plain: a shortlist writes two per candidate (0.4 against 0.95 µs measured; a test holds the two equal)."""
+    if 0 <= units < 10**24:
+        cents, rest = divmod(units, 100)
+        if rest > 50 or (rest == 50 and cents & 1):
+            cents += 1
+        whole, fraction = divmod(cents, 100)
+        return f"{whole}.{fraction:02d}"
+    return str(amount_of(units).quantize(CENTS))

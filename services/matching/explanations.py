@@ -46,12 +46,25 @@ def kept_form(first: int, units: int, values: Iterable[str], reasons: Iterable[s
             tuple(map(sys.intern, reasons)))
 
 
+# Components' texts by value, each made once (bounded: emptied when full). A shortlist writes eight per row, most of
+# them values many rows share (a shoring, an overlap, a neutral track record, skills met): 0.9 against 2.2 µs a
+# breakdown measured, at 20,000 providers.
+_TEXTS: dict[float, str] = {}
+TEXTS_KEPT = 50_000
+
+
 def component_text(value: float) -> str:
-    return f"{value:.4f}"
+    text = f"{value:.4f}"
+    if value:  # 0.0 and -0.0, one key, are written apart: never kept
+        if len(_TEXTS) >= TEXTS_KEPT:
+            _TEXTS.clear()
+        _TEXTS[value] = text
+    return text
 
 
 def breakdown(components: dict) -> dict[str, str]:
-    return {name: component_text(value) for name, value in components.items()}
+    texts = _TEXTS
+    return {name: texts.get(value) or component_text(value) for name, value in components.items()}
 
 
 def candidate_entry(found: Explained, provider_id: str, centre_id: str | None, rank: int,
