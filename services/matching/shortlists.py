@@ -98,7 +98,7 @@ def _evaluated(index: MatchIndex, needs: PostingNeeds, row_index: int, units: in
                explain: bool = True) -> domain.Evaluation:
     """The rules' evaluation of a row the index ranked eligible with ``units``; ``explain=False`` for a row whose
     reasons are not written (a firm's other centre): the same components, without the reasons' texts."""
-    evaluation = domain.evaluate(index.rows[row_index], needs, explain=explain)
+    evaluation = domain.evaluate(index.row(row_index), needs, explain=explain)
     # the two forms of one rule disagreeing is a bug, never a tie-break
     if not evaluation.eligible or evaluation.units != units:
         raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}, "
