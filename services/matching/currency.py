@@ -50,9 +50,11 @@ def from_units(units: int, currency: str) -> Money:
     return Money(amount_of(units), currency)
 
 
+@functools.lru_cache(maxsize=8192)
 def cents_text(units: int) -> str:
     """``amount_of(units).quantize(CENTS)`` as text (rounded half to even), without a Decimal where the units are
-    plain: a shortlist writes two per candidate (0.4 against 0.95 µs measured; a test holds the two equal)."""
+    plain (0.4 against 0.95 µs measured; a test holds the two equal), and kept per value: a shortlist writes two per
+    candidate, its budget and the candidate's rate, which come back on other postings."""
     if 0 <= units < 10**24:
         cents, rest = divmod(units, 100)
         if rest > 50 or (rest == 50 and cents & 1):

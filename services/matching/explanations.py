@@ -14,6 +14,7 @@ strings, which the garbage collector stops tracking: kept for every open posting
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable
 
@@ -54,11 +55,11 @@ TEXTS_KEPT = 50_000
 
 
 def component_text(value: float) -> str:
-    text = f"{value:.4f}"
-    if value:  # 0.0 and -0.0, one key, are written apart: never kept
-        if len(_TEXTS) >= TEXTS_KEPT:
-            _TEXTS.clear()
-        _TEXTS[value] = text
+    if not value:  # 0.0 and -0.0, one key, are written apart, never kept (most rows' new-provider boost: no format)
+        return "-0.0000" if math.copysign(1.0, value) < 0 else "0.0000"
+    if len(_TEXTS) >= TEXTS_KEPT:
+        _TEXTS.clear()
+    text = _TEXTS[value] = f"{value:.4f}"
     return text
 
 

@@ -82,10 +82,8 @@ def business_hours_mask(time_zone: str, business_hours: BusinessHours = DEFAULT_
     return schedule_mask(time_zone, (business_hours,))
 
 
-@functools.cache
 def business_day_hours(business_hours: BusinessHours) -> float:
-    """The length of one business day in hours (09:00–17:00: 8); kept per business hours (a few): each explained
-    row asks (0.1 against 0.7 µs measured)."""
+    """The length of one business day in hours (09:00–17:00: 8)."""
     _, start, end = business_hours
     minutes = _minutes(end) - _minutes(start)
     return (minutes if minutes > 0 else minutes + 24 * 60) / 60
