@@ -569,10 +569,10 @@ class MatchIndex:
         )
 
     def provider_of(self, i: int) -> str:
-        return self._provider_ids[int(self.provider[i])]
+        return self._provider_ids[self.provider.item(i)]
 
     def centre_of(self, i: int) -> str | None:
-        return self._get_text(int(self.text_at[i]) + int(self.name_len[i]), int(self.centre_len[i]))
+        return self._get_text(self.text_at.item(i) + self.name_len.item(i), self.centre_len.item(i))
 
     def sort_key(self, units: int, i: int) -> tuple:
         """``domain.sort_key`` of row ``i``, read from the columns."""
