@@ -237,10 +237,13 @@ def test_a_shortlist_explains_each_candidate_and_listed_centre_as_the_rules_expl
     listed_centres = 0
     for _ in range(60):
         needs = domain.posting_needs(varied_posting(rng))
-        assert (needs.client_mask, needs.day_hours, needs.hours_text, needs.coverage_mask) == (
+        weekly = needs.hours_per_week * needs.seats if needs.hours_per_week else None  # what each derived field is
+        assert (needs.client_mask, needs.day_hours, needs.hours_text, needs.coverage_mask, needs.weekly_hours,
+                needs.estimated_hours) == (
             geography.business_hours_mask(needs.client_time_zone, needs.business_hours),
             geography.business_day_hours(needs.business_hours), geography.describe_hours(needs.business_hours),
-            domain.required_coverage_mask(needs))
+            domain.required_coverage_mask(needs), weekly,
+            weekly * needs.duration_weeks if needs.hours_per_week and needs.duration_weeks else None)
         for k in (3, 10):
             shortlist, ranked = shortlists.build(market, needs, k, version=1, now=NOW)
             expected = explained_alone(market, needs, ranked, k)
