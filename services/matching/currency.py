@@ -16,6 +16,7 @@ from shared.vocabulary.money import Money
 
 RATE_TABLE = Path(__file__).with_name("exchange_rates.json")
 QUANTUM = Decimal("0.0001")
+CENTS = Decimal("0.01")
 UNITS_PER_AMOUNT = 10_000
 
 
@@ -47,3 +48,17 @@ def amount_of(units: int) -> Decimal:
 
 def from_units(units: int, currency: str) -> Money:
     return Money(amount_of(units), currency)
+
+
+@functools.lru_cache(maxsize=8192)
+def cents_text(units: int) -> str:
+    """``amount_of(units).quantize(CENTS)`` as text (rounded half to even), without a Decimal where the units are
+    plain (0.4 against 0.95 µs measured; a test holds the two equal), and kept per value: a shortlist writes two per
+    candidate, its budget and the candidate's rate, which come back on other postings."""
+    if 0 <= units < 10**24:
+        cents, rest = divmod(units, 100)
+        if rest > 50 or (rest == 50 and cents & 1):
+            cents += 1
+        whole, fraction = divmod(cents, 100)
+        return f"{whole}.{fraction:02d}"
+    return str(amount_of(units).quantize(CENTS))

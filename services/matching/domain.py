@@ -45,7 +45,6 @@ NEW_PROVIDER_DAYS = 90.0
 UNKNOWN_RATE_SCORE = 0.3
 NO_BUDGET_SCORE = 0.5
 NEUTRAL_TRACK_RECORD = 0.5
-CENTS = Decimal("0.01")
 SCORE_UNITS = 10_000  # scores are compared and published with 4 decimal places
 WEEKS_PER_MONTH_NUMERATOR, WEEKS_PER_MONTH_DENOMINATOR = 52, 12
 
@@ -166,18 +165,30 @@ class PostingNeeds:
     published_days: float
     business_hours: geography.BusinessHours = geography.DEFAULT_BUSINESS_HOURS  # the client's, in its zone
     seats: int = 1
+    # Worked out once from the fields above (so not compared), as every row evaluated for the posting reads them
+    # (fields, not properties or look-ups: 5 % of the instructions explaining a shortlist took):
+    # - the client's business hours as week slots, the length of its business day and the hours as a person writes
+    #   them, and the week slots the coverage asked must cover (0: none beyond business hours);
+    # - seat-hours a week: hours a week per seat × seats (None when the hours are unknown), and for fixed-price work
+    #   the estimated hours: seat-hours a week × weeks (None when either is unknown).
+    client_mask: int = field(init=False, repr=False, compare=False)
+    day_hours: float = field(init=False, repr=False, compare=False)
+    hours_text: str = field(init=False, repr=False, compare=False)
+    coverage_mask: int = field(init=False, repr=False, compare=False)
+    weekly_hours: int | None = field(init=False, repr=False, compare=False)
+    estimated_hours: int | None = field(init=False, repr=False, compare=False)
 
-    @property
-    def weekly_hours(self) -> int | None:
-        """Seat-hours a week: hours a week per seat × seats (None when the hours are unknown)."""
-        return self.hours_per_week * self.seats if self.hours_per_week else None
-
-    @property
-    def estimated_hours(self) -> int | None:
-        """Fixed-price work: seat-hours a week × weeks (None when either is unknown)."""
-        if self.hours_per_week and self.duration_weeks:
-            return self.weekly_hours * self.duration_weeks
-        return None
+    def __post_init__(self) -> None:
+        weekly = self.hours_per_week * self.seats if self.hours_per_week else None
+        derived = {"client_mask": geography.business_hours_mask(self.client_time_zone, self.business_hours),
+                   "day_hours": geography.business_day_hours(self.business_hours),
+                   "hours_text": geography.describe_hours(self.business_hours),
+                   "coverage_mask": required_coverage_mask(self),
+                   "weekly_hours": weekly,
+                   "estimated_hours": weekly * self.duration_weeks if self.hours_per_week and self.duration_weeks
+                   else None}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass(slots=True)
@@ -223,7 +234,9 @@ def _shifts(entries: list[dict]) -> tuple[Shift, ...]:
     return tuple((tuple(s["days"]), s["start"], s["end"]) for s in entries)
 
 
+@functools.lru_cache(maxsize=4096)
 def schedule_mask(schedule: Schedule) -> int:
+    """Kept per schedule (a market has a few hundred): every row evaluated asks its own."""
     mask = 0
     for time_zone, shifts in schedule:
         mask |= geography.schedule_mask(time_zone, shifts)
@@ -572,7 +585,8 @@ def load_score(committed: float, capacity: float) -> float:
 def shoring_score(shoring: Shoring, preference: str) -> float:
     if preference == "any":
         return 1.0
-    distance = abs(SHORING_ORDER.index(shoring) - SHORING_ORDER.index(Shoring(preference)))
+    # a class equals its value: the preference is found among them as it is, without making a ``Shoring`` of it
+    distance = abs(SHORING_ORDER.index(shoring) - SHORING_ORDER.index(preference))
     return 1.0 - 0.5 * distance
 
 
@@ -615,7 +629,9 @@ def score_bound_units(row: CandidateRow, needs: PostingNeeds) -> int:
     return to_units(combine(components, boost))
 
 
+@functools.lru_cache(maxsize=16_384)
 def score_text(units: int) -> str:
+    """Kept per value (a score in [0, 1] has 10,001): every candidate and listed centre writes one."""
     if units >= 0:  # what the Decimal writes, without one (a re-match writes hundreds)
         return f"{units // SCORE_UNITS}.{units % SCORE_UNITS:04d}"
     return format(Decimal(units).scaleb(-4), "f")
@@ -623,15 +639,27 @@ def score_text(units: int) -> str:
 
 def budget_units_in(needs: PostingNeeds, currency_code: str) -> int | None:
     """The posting's budget in a provider's currency, in units (None when it cannot be converted)."""
-    if needs.budget is None:
-        return None
-    return _converted_units(needs.budget, currency_code)
+    return budget_in(needs, currency_code)[0]
+
+
+def budget_in(needs: PostingNeeds, currency_code: str) -> tuple[int | None, str]:
+    """The posting's budget in a provider's currency: its units and their text (``currency.cents_text``); (None, "")
+    when the posting names none or it cannot be converted."""
+    budget = needs.budget
+    if budget is None:
+        return None, ""
+    return _converted(budget.amount, budget.currency, currency_code)
 
 
 @functools.lru_cache(maxsize=4096)
-def _converted_units(budget: Money, currency_code: str) -> int | None:
-    converted = currency.convert(budget, currency_code)
-    return None if converted is None else currency.to_units(converted.amount)
+def _converted(amount: Decimal, budget_currency: str, currency_code: str) -> tuple[int | None, str]:
+    """Kept by amount and currency codes, not by the budget's ``Money``: a dataclass hashes in Python, and every row
+    evaluated looks its budget up (with its text, for its reason: 5 % of a shortlist's instructions)."""
+    converted = currency.convert(Money(amount, budget_currency), currency_code)
+    if converted is None:
+        return None, ""
+    units = currency.to_units(converted.amount)
+    return units, currency.cents_text(units)
 
 
 def cost_units(row: CandidateRow, needs: PostingNeeds) -> float | None:
@@ -664,10 +692,13 @@ def ratio_of(cost: float, budget: float) -> float:
     return cost / budget
 
 
+_COST_NAMES = {"hourly": "hourly rate", "fixed": "estimated price", "retainer": "monthly cost"}  # a reason's words
+
+
 def rate_component(row: CandidateRow, needs: PostingNeeds, explain: bool = True) -> tuple[float, str]:
     if needs.budget is None or needs.engagement is None:
         return NO_BUDGET_SCORE, "the posting names no budget (neutral)"
-    budget = budget_units_in(needs, row.currency)
+    budget, budget_text = budget_in(needs, row.currency)
     if budget is None:
         return UNKNOWN_RATE_SCORE, f"no exchange rate for {row.currency} (rate unknown)"
     cost = cost_units(row, needs)
@@ -676,13 +707,9 @@ def rate_component(row: CandidateRow, needs: PostingNeeds, explain: bool = True)
     ratio = ratio_of(cost, float(budget))
     if not explain:
         return rate_score(ratio), ""
-    cost_money = currency.amount_of(int(round(cost))).quantize(CENTS)
-    budget_money = currency.amount_of(budget).quantize(CENTS)
-    what = {"hourly": "hourly rate", "fixed": "estimated price", "retainer": "monthly cost",
-            "per_unit": f"price per {needs.unit}"}[needs.engagement]
-    return rate_score(ratio), (
-        f"{what} {cost_money} {row.currency} is {ratio:.0%} of the budget ({budget_money} {row.currency})"
-    )
+    what = f"price per {needs.unit}" if needs.engagement == "per_unit" else _COST_NAMES[needs.engagement]
+    return rate_score(ratio), (f"{what} {currency.cents_text(int(round(cost)))} {row.currency} is {ratio:.0%} of "
+                               f"the budget ({budget_text} {row.currency})")
 
 
 # --- evaluating one row ----------------------------------------------------------------------------------------
@@ -697,7 +724,7 @@ def required_coverage_mask(needs: PostingNeeds) -> int:
 
 
 def covers(row: CandidateRow, needs: PostingNeeds) -> tuple[bool, str]:
-    required = required_coverage_mask(needs)
+    required = needs.coverage_mask
     if not required:
         return True, ""
     if required & ~schedule_mask(row.schedule) == 0:
@@ -711,7 +738,7 @@ def coverage_gap(row: CandidateRow, needs: PostingNeeds) -> str:
     """Why a row does not give the coverage asked, in hours of the week in the client's time: what its shifts
     cover and what is missing, and for 24/7 the same for the firm's centres together."""
     zone = needs.client_time_zone
-    required = required_coverage_mask(needs)
+    required = needs.coverage_mask
     asked = "24/7" if needs.coverage == "24x7" else "extended hours"
     own = schedule_mask(row.schedule) & required
 
@@ -728,8 +755,7 @@ def coverage_gap(row: CandidateRow, needs: PostingNeeds) -> str:
 
 def row_overlap_per_day(row: CandidateRow, needs: PostingNeeds) -> float:
     """Hours a business day, on average, the row's shifts share with the client's business hours."""
-    client_mask = geography.business_hours_mask(needs.client_time_zone, needs.business_hours)
-    return overlap_per_day((schedule_mask(row.schedule) & client_mask).bit_count(), len(needs.business_hours[0]))
+    return overlap_per_day((schedule_mask(row.schedule) & needs.client_mask).bit_count(), len(needs.business_hours[0]))
 
 
 class _Excluded(Exception):
@@ -764,8 +790,8 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
             exclude("unavailable", f"available only from {row.available_from}, the work starts {needs.start_date}")
         if needs.nda_required and not row.nda_willing:
             exclude("no_nda", "will not sign an NDA and the work is confidential")
-        missing = [code for code in needs.languages if code not in row.languages]
-        if missing:
+        if not row.languages.issuperset(needs.languages):
+            missing = [code for code in needs.languages if code not in row.languages]
             exclude("languages_missing", f"does not speak {', '.join(missing)}")
         free = row.capacity_hours - row.track.committed_hours_per_week
         if needs.weekly_hours and free < needs.weekly_hours:
@@ -782,8 +808,8 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         per_day = row_overlap_per_day(row, needs)
         if needs.min_overlap_hours and per_day < needs.min_overlap_hours:
             exclude("insufficient_overlap", f"overlaps {per_day:g} h per business day on average with the "
-                                            f"client's {geography.describe_hours(needs.business_hours)}, the "
-                                            f"posting needs {needs.min_overlap_hours} h")
+                                            f"client's {needs.hours_text}, the posting needs "
+                                            f"{needs.min_overlap_hours} h")
     except _Excluded:
         return Evaluation(row, exclusions, {}, 0.0, 0, [], shoring, per_day)
 
@@ -792,7 +818,7 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
         "required_skills": skills_score(row.skills, needs.required_skills),
         "nice_to_have_skills": skills_score(row.skills, needs.nice_to_have_skills),
         "rate": rate,
-        "overlap": overlap_score(per_day, geography.business_day_hours(needs.business_hours)),
+        "overlap": overlap_score(per_day, needs.day_hours),
         "track_record": track_record_score(row.track),
         "load": load_score(row.track.committed_hours_per_week, row.capacity_hours),
         "shoring": shoring_score(shoring, needs.shoring_preference),
@@ -807,14 +833,28 @@ def evaluate(row: CandidateRow, needs: PostingNeeds, *, explain: bool = True) ->
 def skills_reason(row: CandidateRow, requirements: tuple[tuple[str, int], ...], label: str) -> str:
     if not requirements:
         return f"no {label} skills asked"
-    met = [n for n, lvl in requirements if row.skills.get(n, 0) >= lvl]
-    detail = ", ".join(f"{n} {row.skills.get(n, 0)}/{lvl}" for n, lvl in requirements)
-    return f"{label} skills: {len(met)} of {len(requirements)} at the asked level ({detail})"
+    skills, met, details = row.skills, 0, []
+    for name, level in requirements:  # one loop, not a count and a join (0.8 against 2.0 µs measured)
+        has = skills.get(name, 0)
+        met += has >= level
+        details.append(_skill_detail(name, has, level))
+    return f"{label} skills: {met} of {len(requirements)} at the asked level ({', '.join(details)})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _skill_detail(name: str, has: int, level: int) -> str:
+    """Kept by what it says: a skill, the level held and the level asked (a few of each)."""
+    return f"{name} {has}/{level}"
 
 
 def overlap_reason(row: CandidateRow, needs: PostingNeeds, per_day: float) -> str:
-    return (f"{per_day:g} h overlap per business day on average with the client's "
-            f"{geography.describe_hours(needs.business_hours)} ({row.time_zone})")
+    return _overlap_reason(per_day, needs.hours_text, row.time_zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _overlap_reason(per_day: float, hours: str, time_zone: str) -> str:
+    """Kept by what it says: a few overlaps, business hours and zones make most of them."""
+    return f"{per_day:g} h overlap per business day on average with the client's {hours} ({time_zone})"
 
 
 def shoring_reason(row: CandidateRow, needs: PostingNeeds, shoring: str) -> str:
@@ -829,16 +869,33 @@ def standing_reasons(row: CandidateRow) -> tuple[str, str]:
     if track.sla_compliance is None and track.rating is None:
         record = "no track record yet (neutral)"
     else:
-        parts = [f"{track.completed_contracts} completed contracts"]
-        if track.active_contracts:
-            parts.append(f"{track.active_contracts} active")
-        if track.sla_compliance is not None:
-            windows = f" in {track.sla_windows} windows" if track.sla_windows else ""
-            parts.append(f"SLA met {track.sla_compliance:.0%}{windows}")
-        if track.rating is not None:
-            parts.append(f"rated {track.rating:.1f}/5")
-        record = "track record: " + ", ".join(parts)
-    return record, f"load: {track.committed_hours_per_week:g} of {row.capacity_hours:g} h a week committed"
+        record = _record_reason(track.completed_contracts, track.active_contracts, track.sla_compliance,
+                                track.sla_windows, track.rating)
+    return record, _load_reason(track.committed_hours_per_week, row.capacity_hours)
+
+
+# A row's standing reasons kept by what they say (the numbers, not the record: a dataclass hashes in Python): a row
+# listed on many shortlists, and rows of equal load, are written once. Equal numbers write equal texts: no -0.0
+# reaches a record or a load.
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_reason(completed: int, active: int, sla_compliance: float | None, sla_windows: int,
+                   rating: float | None) -> str:
+    parts = [f"{completed} completed contracts"]
+    if active:
+        parts.append(f"{active} active")
+    if sla_compliance is not None:
+        windows = f" in {sla_windows} windows" if sla_windows else ""
+        parts.append(f"SLA met {sla_compliance:.0%}{windows}")
+    if rating is not None:
+        parts.append(f"rated {rating:.1f}/5")
+    return "track record: " + ", ".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_reason(committed: float, capacity: float) -> str:
+    return f"load: {committed:g} of {capacity:g} h a week committed"
 
 
 def reasons_of(required: str, nice_to_have: str, rate: str, overlap: str, shoring: str, standing: tuple[str, str],

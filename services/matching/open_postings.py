@@ -263,7 +263,7 @@ class _RowDecision:
         components = {
             "rate": view.facets["rate"].values(lambda needs: domain.rate_component(row, needs, False)[0])[
                 columns.rate[at]],
-            "overlap": np.array([domain.overlap_score(d, geography.business_day_hours(n.business_hours))
+            "overlap": np.array([domain.overlap_score(d, n.day_hours)
                                  for n, d in zip(schedules.needs, per_day, strict=True)] or [0.0])[
                 columns.schedule[at]],
             "track_record": domain.track_record_score(row.track),

@@ -522,56 +522,57 @@ class MatchIndex:
         return row
 
     def _rebuild(self, i: int) -> CandidateRow:
-        at = int(self.skills_at[i])
-        pairs = self._skill_pairs[at:at + 2 * int(self.skills_len[i])]
+        # columns read with ``item``, as Python numbers, not as numpy scalars converted (9.0 against 10.6 µs a row)
+        at = self.skills_at.item(i)
+        pairs = self._skill_pairs[at:at + 2 * self.skills_len.item(i)]
         names = self._skill_names.values
-        text_at, name_len, centre_len = int(self.text_at[i]), int(self.name_len[i]), int(self.centre_len[i])
+        text_at, name_len, centre_len = self.text_at.item(i), self.name_len.item(i), self.centre_len.item(i)
         centre_at = text_at + name_len
-        country, time_zone = self._locations.values[int(self.location[i])]
-        available_from = int(self.available_from[i])
-        hourly, retainer = int(self.hourly[i]), int(self.retainer[i])
-        sla, rating = float(self.sla_compliance[i]), float(self.rating[i])
-        flags = int(self.flags[i])
+        country, time_zone = self._locations.values[self.location.item(i)]
+        available_from = self.available_from.item(i)
+        hourly, retainer = self.hourly.item(i), self.retainer.item(i)
+        sla, rating = self.sla_compliance.item(i), self.rating.item(i)
+        flags = self.flags.item(i)
         return CandidateRow(
-            provider_id=self._provider_ids[int(self.provider[i])],
+            provider_id=self._provider_ids[self.provider.item(i)],
             centre_id=self._get_text(centre_at, centre_len),
             display_name=self._get_text(text_at, name_len),
-            centre_name=self._get_text(centre_at + max(centre_len, 0), int(self.centre_name_len[i])),
-            models=self._sets.values[int(self.models[i])],
-            categories=self._sets.values[int(self.categories[i])],
-            languages=self._language_sets.values[int(self.languages[i])],
+            centre_name=self._get_text(centre_at + max(centre_len, 0), self.centre_name_len.item(i)),
+            models=self._sets.values[self.models.item(i)],
+            categories=self._sets.values[self.categories.item(i)],
+            languages=self._language_sets.values[self.languages.item(i)],
             skills={names[pairs[j]]: pairs[j + 1] for j in range(0, len(pairs), 2)},
             country=country,
             time_zone=time_zone,
-            schedule=self._schedules.values[int(self.schedule[i])],
-            firm_schedule=self._schedules.values[int(self.firm_schedule[i])],
-            capacity_hours=float(self.capacity_hours[i]),
+            schedule=self._schedules.values[self.schedule.item(i)],
+            firm_schedule=self._schedules.values[self.firm_schedule.item(i)],
+            capacity_hours=self.capacity_hours.item(i),
             verified=bool(flags & self.VERIFIED),
-            availability_status=self._statuses.values[int(self.status[i])],
+            availability_status=self._statuses.values[self.status.item(i)],
             available_from=date.fromordinal(available_from) if available_from else None,
             nda_willing=bool(flags & NDA_WILLING),
-            currency=self._currencies.values[int(self.currency[i])],
+            currency=self._currencies.values[self.currency.item(i)],
             hourly_units=None if hourly == NO_MONEY else hourly,
             retainer_units=None if retainer == NO_MONEY else retainer,
             per_unit_units=dict(self._per_unit.get(i, ())),
-            registered_days=float(self.registered_days[i]),
+            registered_days=self.registered_days.item(i),
             track=TrackRecord(
-                active_contracts=int(self.active_contracts[i]),
-                completed_contracts=int(self.completed_contracts[i]),
-                committed_hours_per_week=float(self.committed_hours[i]),
+                active_contracts=self.active_contracts.item(i),
+                completed_contracts=self.completed_contracts.item(i),
+                committed_hours_per_week=self.committed_hours.item(i),
                 sla_compliance=None if sla != sla else sla,
                 rating=None if rating != rating else rating,
-                committed_seats=int(self.committed_seats[i]),
-                committed_by_centre=self._centre_loads.values[int(self.committed_by_centre[i])],
-                sla_windows=int(self.sla_windows[i]),
+                committed_seats=self.committed_seats.item(i),
+                committed_by_centre=self._centre_loads.values[self.committed_by_centre.item(i)],
+                sla_windows=self.sla_windows.item(i),
             ),
         )
 
     def provider_of(self, i: int) -> str:
-        return self._provider_ids[int(self.provider[i])]
+        return self._provider_ids[self.provider.item(i)]
 
     def centre_of(self, i: int) -> str | None:
-        return self._get_text(int(self.text_at[i]) + int(self.name_len[i]), int(self.centre_len[i]))
+        return self._get_text(self.text_at.item(i) + self.name_len.item(i), self.centre_len.item(i))
 
     def sort_key(self, units: int, i: int) -> tuple:
         """``domain.sort_key`` of row ``i``, read from the columns."""
@@ -590,8 +591,9 @@ class MatchIndex:
         first = self.by_provider.get(provider_id)
         if first is None:
             return range(0)
-        number, end = self.provider[first], first + 1
-        while end < self.size and self.provider[end] == number:
+        provider = self.provider
+        number, end = provider.item(first), first + 1
+        while end < self.size and provider.item(end) == number:  # Python ints, not numpy scalars
             end += 1
         return range(first, end)
 
@@ -654,15 +656,14 @@ class MatchIndex:
         count = len(self._schedules)
 
         def make() -> np.ndarray:
-            client = np.array(geography.words(geography.business_hours_mask(needs.client_time_zone,
-                                                                            needs.business_hours)), dtype=np.uint64)
+            client = np.array(geography.words(needs.client_mask), dtype=np.uint64)
             return np.bitwise_count(self._schedule_words[:, :count] & client[:, None]).sum(axis=0, dtype=np.int16)
 
         return self._tables.get_or(("overlap", needs.client_time_zone, needs.business_hours, count), make)
 
     def _covering(self, needs: PostingNeeds) -> np.ndarray | None:
         """Per schedule: whether it covers the hours the posting asks (None when it asks none)."""
-        required = domain.required_coverage_mask(needs)
+        required = needs.coverage_mask
         if not required:
             return None
         count = len(self._schedules)
@@ -954,12 +955,18 @@ class MatchIndex:
 
         ``ranked.eligible_rows`` ascend (a market's rows are in row order) and a provider's rows are consecutive:
         its eligible ones are one slice, found by binary search rather than by comparing every eligible row (a
-        shortlist's firms ask this for each, on markets of tens of thousands of rows)."""
+        shortlist's firms ask this for each, on markets of tens of thousands of rows), read as Python numbers one by
+        one (a provider has a few rows). One provider's rows differ in ``domain.sort_key`` by score and centre only:
+        only those are read, and only to order two or more."""
         rows = self.rows_of(provider_id)
-        start, stop = np.searchsorted(ranked.eligible_rows, (rows.start, rows.stop))
-        found = [(int(r), int(u)) for r, u in zip(ranked.eligible_rows[start:stop].tolist(),
-                                                   ranked.eligible_units[start:stop].tolist(), strict=True)]
-        return sorted(found, key=lambda item: self.sort_key(item[1], item[0]))
+        eligible, units = ranked.eligible_rows, ranked.eligible_units
+        at, found = int(eligible.searchsorted(rows.start)), []
+        while at < len(eligible) and (row := eligible.item(at)) < rows.stop:
+            found.append((row, units.item(at)))
+            at += 1
+        if len(found) > 1:
+            found.sort(key=lambda item: (-item[1], self.centre_of(item[0]) or ""))
+        return found
 
 
 def _keep(eligible: np.ndarray, market: _Market, key: tuple, passes: np.ndarray, column: str) -> None:

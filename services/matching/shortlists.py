@@ -94,10 +94,15 @@ def candidate_entry(evaluation: domain.Evaluation, rank: int, other_centres: lis
     return entry
 
 
-def _evaluated(index: MatchIndex, needs: PostingNeeds, row_index: int, units: int) -> domain.Evaluation:
-    evaluation = domain.evaluate(index.rows[row_index], needs)
-    if evaluation.units != units:  # the two forms of one rule disagreeing is a bug, never a tie-break
-        raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}")
+def _evaluated(index: MatchIndex, needs: PostingNeeds, row_index: int, units: int, *,
+               explain: bool = True) -> domain.Evaluation:
+    """The rules' evaluation of a row the index ranked eligible with ``units``; ``explain=False`` for a row whose
+    reasons are not written (a firm's other centre): the same components, without the reasons' texts."""
+    evaluation = domain.evaluate(index.row(row_index), needs, explain=explain)
+    # the two forms of one rule disagreeing is a bug, never a tie-break
+    if not evaluation.eligible or evaluation.units != units:
+        raise AssertionError(f"index and domain disagree on {evaluation.row.key}: {units} != {evaluation.units}, "
+                             f"excluded by {evaluation.exclusions}")
     return evaluation
 
 
@@ -112,7 +117,8 @@ def build(index: MatchIndex, needs: PostingNeeds, k: int, *, version: int, now: 
         if evaluation.row.centre_id is not None:
             for other_index, other_units in index.eligible_rows_of(ranked, evaluation.row.provider_id):
                 if other_index != row_index:
-                    others.append(other_centre_entry(_evaluated(index, needs, other_index, other_units)))
+                    others.append(other_centre_entry(_evaluated(index, needs, other_index, other_units,
+                                                                explain=False)))
         candidates.append(candidate_entry(evaluation, place, others))
     shortlist = {"version": version, "computed_at": rfc3339(now), "candidates": candidates,
                  "eligible": ranked.eligible, "top_k": k}
