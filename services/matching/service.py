@@ -1,7 +1,8 @@
 """Matching: ranked, explainable shortlists for published postings, kept current as providers change.
 
 Inputs (all idempotent, each in one transaction with its outbox; the provider events and posting.published in
-batches, ``shared.runtime.batches``: up to ``TASKLINKR_BATCH_MAX_SIZE`` deliveries per transaction):
+batches, ``shared.runtime.batches``: up to ``TASKLINKR_BATCH_MAX_SIZE`` deliveries per transaction, two batches of
+posting.published at once):
 - provider.registered / updated / availability_changed / verified → the provider read model and the index; the
   open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes. A
   verification or availability change that overtakes the registration (another queue) is held and applied with it;
@@ -115,7 +116,9 @@ class MatchingService:
     def on_tenant_registered(self, uow, envelope):
         handlers.tenant_registered(uow, envelope["data"]["tenant"])
 
-    @subscribe_batch(events.POSTINGS, events.POSTING_PUBLISHED)
+    # Two batches at once: each posting is its own (a second copy is answered by the inbox, an older snapshot by
+    # its version), so the next batch is ranked while one waits on the database.
+    @subscribe_batch(events.POSTINGS, events.POSTING_PUBLISHED, in_flight=2)
     def on_posting_published(self, uow, envelopes):
         handlers.postings_published(uow, self.matches, [(envelope["data"]["posting"], envelope["lane"], envelope)
                                                         for envelope in envelopes])

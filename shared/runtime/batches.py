@@ -7,10 +7,11 @@ Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per me
 
 - Collecting: a delivery is decoded and contract-checked on arrival (a bad one is parked alone, as ever) and joins
   the batch being collected; the batch is complete when it holds ``TASKLINKR_BATCH_MAX_SIZE`` deliveries or
-  ``TASKLINKR_BATCH_MAX_WAIT_MS`` after its first arrived, whichever comes first, and goes to a worker once the
-  handler's previous batch (of this lane, in this process) is settled, topped up with what arrived meanwhile. The
-  consumer's prefetch is raised to twice the batch size (``ParkingQueueConsumer.prefetch_count``), so the next
-  batch fills while one is handled.
+  ``TASKLINKR_BATCH_MAX_WAIT_MS`` after its first arrived, whichever comes first, and goes to a worker once a
+  slot is free, topped up with what arrived meanwhile. A handler has one slot per lane and process unless it asks
+  for more (``in_flight``): one batch is handled while the next one fills. The consumer's prefetch is raised to the
+  batch size times one more than the slots (``ParkingQueueConsumer.prefetch_count``), so a full batch is waiting
+  whenever a slot frees.
 - Applying: one transaction claims every event id in the inbox with one read and one bulk insert (an id applied
   before, or twice in the batch, is dropped: applied once), calls the handler once with the rest, writes every
   event it emits as one outbox document (``Store.transact``), and commits (its time budget: one transaction's,
@@ -61,10 +62,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 50
 DEFAULT_MAX_WAIT_MS = 5.0
-# Batches of one handler (and lane) a process handles at once, and deliveries it prefetches per batch size: one
-# batch being handled while the next one fills.
+# Batches of one handler (and lane) a process handles at once, unless the handler asks for more: one batch being
+# handled while the next one fills (the prefetch holds one batch more than are in flight).
 BATCHES_IN_FLIGHT = 1
-PREFETCH_BATCHES = 2
 DELIVERIES_PER_BUDGET = 10
 
 
@@ -108,13 +108,19 @@ class BatchedEventHandler(ReliableEventHandler):
     """One lane's consumer of a batched handler (``subscribe_batch`` registers one per lane).
 
     Deliveries that pass their checks go to an inbox; one dispatcher (a managed thread) makes batches of them
-    (``collect``) and hands each to a worker, ``BATCHES_IN_FLIGHT`` at a time: while one is handled the next one
-    fills (``top_up``), so batches grow when the consumer falls behind and stay small, and quick, when it keeps up.
-    On a busy machine that is what keeps a batch's transaction short: concurrent batches of one process only share
-    its CPU and make each other's transactions longer."""
+    (``collect``) and hands each to a worker, ``in_flight`` at a time: while they are handled the next one fills
+    (``top_up``), so batches grow when the consumer falls behind and stay small, and quick, when it keeps up.
 
-    def __init__(self, *args, max_batch: int | None = None, max_wait_ms: float | None = None, **kwargs):
-        self._max_batch, self._max_wait_ms = max_batch, max_wait_ms
+    One at a time (the default) keeps a batch's transaction short on a busy machine and applies a queue's
+    deliveries in their order. A handler whose deliveries are independent of each other (matching's
+    ``posting.published``: one posting each, guarded by its version and its document's id) takes two: while one
+    batch waits on the database (its writes, its commit) the process works out the next one, instead of idling."""
+
+    def __init__(self, *args, max_batch: int | None = None, max_wait_ms: float | None = None,
+                 in_flight: int = BATCHES_IN_FLIGHT, **kwargs):
+        if in_flight < 1:
+            raise ValueError("a batched handler takes at least one batch at a time")
+        self._max_batch, self._max_wait_ms, self.in_flight = max_batch, max_wait_ms, in_flight
         super().__init__(*args, **kwargs)
 
     def setup(self):
@@ -123,9 +129,9 @@ class BatchedEventHandler(ReliableEventHandler):
 
     def configure_batching(self) -> None:
         self.max_batch, self.max_wait = batch_settings(self.container.config, self._max_batch, self._max_wait_ms)
-        self.prefetch_wanted = self.max_batch * PREFETCH_BATCHES
+        self.prefetch_wanted = self.max_batch * (self.in_flight + 1)
         self.inbox: LightQueue = LightQueue()
-        self.slots = Semaphore(BATCHES_IN_FLIGHT)
+        self.slots = Semaphore(self.in_flight)
 
     def start(self):
         if getattr(self, "consuming", True):
@@ -217,10 +223,12 @@ def count_outcomes(service: str, handler: str, consumer: str, envelopes: list[di
 
 def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store", check_contract: bool = True,
                     max_batch: int | None = None, max_wait_ms: float | None = None,
-                    before: Callable[[Any], None] | None = None) -> Callable:
+                    in_flight: int = BATCHES_IN_FLIGHT, before: Callable[[Any], None] | None = None) -> Callable:
     """``subscribe`` for a handler taking a list of envelopes (see the module's docstring); ``max_batch`` and
     ``max_wait_ms`` default to the service's ``TASKLINKR_BATCH_MAX_SIZE`` and ``TASKLINKR_BATCH_MAX_WAIT_MS``;
-    ``before(service)``, if given, runs before the batch's transaction, outside it."""
+    ``in_flight``: batches of a lane one process handles at once (more than one only for deliveries that do not
+    depend on each other's order); ``before(service)``, if given, runs before the batch's transaction, outside
+    it."""
 
     def decorator(method: Callable) -> Callable:
         @functools.wraps(method)
@@ -268,7 +276,7 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
         for lane in LANES:
             handle = BatchedEventHandler.decorator(
                 source, routing_key, handler_type=SERVICE_POOL, reliable_delivery=True, check_contract=check_contract,
-                lane=lane, max_batch=max_batch, max_wait_ms=max_wait_ms)(handle)
+                lane=lane, max_batch=max_batch, max_wait_ms=max_wait_ms, in_flight=in_flight)(handle)
         return handle
 
     return decorator

@@ -142,8 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_max_size",
         50,
         "Deliveries a batched event handler (`shared.runtime.batches`: matching's posting.published and provider "
-        "changes, billing's party projections) takes in one call and one transaction; the consumer prefetches twice "
-        "as many (and at least `max_workers`).",
+        "changes, billing's party projections) takes in one call and one transaction; the consumer prefetches one "
+        "batch more than it handles at once (twice as many; three times for matching's posting.published, two "
+        "batches at once) and at least `max_workers`.",
         per_service=True,
         cast=int,
     ),

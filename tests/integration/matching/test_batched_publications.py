@@ -1,9 +1,11 @@
 """Matching's posting.published in batches (shared.runtime.batches), over the real broker and database."""
 
 import pytest
+from kombu import Connection, Exchange, Producer
 
 from services.matching import shortlists
 from services.matching.service import MatchingService
+from shared.runtime import envelope as envelopes
 from shared.runtime.outbox import segments
 from tests.integration.matching.events import (
     STRONG_SKILLS,
@@ -61,3 +63,44 @@ def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its
                  if any(event["routing_key"] == "matches.proposed.v1" for event in doc["events"])]
     assert sum(doc["count"] for doc in documents) == 9
     assert len(documents) < 9
+
+
+def test_batches_handled_two_at_a_time_still_propose_each_posting_once_at_its_newest_version(
+        container_factory, config, quiet_queues, database, amqp_uri):
+    # Batches of 3: the burst below is many batches, two handled at once, with copies of one event and two
+    # versions of one posting landing in different batches.
+    matching = container_factory(MatchingService, {**config, "BATCH_MAX_SIZE": 3, "BATCH_MAX_WAIT_MS": 1})
+    matching.start()
+    for n in (41, 42, 43):
+        register(matching, amqp_uri, b.profile(n=n, skills=STRONG_SKILLS))
+    firsts = [envelopes.build(service="postings", routing_key="posting.published.v1", subject=posting_id(n),
+                              data={"posting": b.posting(id=posting_id(n))}, lane="smb", tenant=b.TENANT)
+              for n in range(20, 44)]
+    newer = {n: envelopes.build(service="postings", routing_key="posting.published.v1", subject=posting_id(n),
+                                data={"posting": b.posting(id=posting_id(n), version=5, title=f"Second take {n}")},
+                                lane="smb", tenant=b.TENANT) for n in range(20, 44, 4)}
+    burst: list[dict] = []
+    for n, event in zip(range(20, 44), firsts, strict=True):
+        if n + 2 in newer and (n + 2) % 8 == 0:
+            burst.append(newer[n + 2])  # a newer version two postings ahead of its first, which then changes nothing
+        burst.append(event)
+        if n % 3 == 0:
+            burst.append(event)  # delivered twice
+        if n - 2 in newer and (n - 2) % 8 != 0:
+            burst.append(newer[n - 2])  # a newer version two postings behind its first
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+        producer = Producer(connection.channel())
+        exchange = Exchange("postings.events", type="topic", durable=True)
+        for event in burst:
+            producer.publish(event, exchange=exchange, routing_key="posting.published.v1", serializer="json",
+                             headers=envelopes.amqp_headers(event), delivery_mode=2)
+    assert all(applied(matching, event["id"]) for event in burst)
+
+    for n in range(20, 44):
+        stored = database.postings.find_one({"_id": posting_id(n)})
+        expected = (5, f"Second take {n}") if n in newer else (2, b.posting()["title"])
+        assert (stored["version"], stored["title"]) == expected
+        (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))
+        assert [c["provider_id"] for c in proposed["data"]["shortlist"]["candidates"]] == [
+            b.provider_id(n) for n in (41, 42, 43)]
+    assert database.postings.count_documents({"_id": {"$in": [posting_id(n) for n in range(20, 44)]}}) == 24

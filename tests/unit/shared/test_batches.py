@@ -120,6 +120,24 @@ def test_one_batch_at_a_time_the_next_one_growing_while_it_is_handled():
     dispatcher.kill()
 
 
+def test_a_handler_taking_two_batches_at_once_starts_the_second_while_the_first_is_handled():
+    handler = Recording(max_batch=2, max_wait_ms=1, in_flight=2)
+    dispatcher = eventlet.spawn(handler.dispatch)
+    deliver(handler, "a", "b", "c", "d", "e")
+    eventlet.sleep(0.05)
+    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a", "b"], ["c", "d"]]
+    handler.container.workers[1][1](None, exc_info=None)  # the second is settled first: its slot is free
+    eventlet.sleep(0.05)
+    assert [[e["id"] for e in batch] for batch, _ in handler.container.workers] == [["a", "b"], ["c", "d"], ["e"]]
+    assert ("acked", "c") in handler.done and ("acked", "a") not in handler.done
+    dispatcher.kill()
+
+
+def test_a_batched_handler_takes_at_least_one_batch_at_a_time():
+    with pytest.raises(ValueError):
+        Recording(in_flight=0)
+
+
 def test_a_message_back_from_a_delay_queue_is_handled_alone():
     handler = Recording(max_batch=50, max_wait_ms=10_000)
     deliver(handler, "fresh")
@@ -183,10 +201,12 @@ def test_batch_settings_come_from_the_decorator_else_the_services_settings():
         batch_settings({"BATCH_MAX_SIZE": 0}, None, None)
 
 
-def test_the_consumers_prefetch_covers_two_batches_of_its_largest_batched_handler():
+def test_the_consumers_prefetch_holds_one_batch_more_than_its_batched_handlers_take_at_once():
     consumer = ParkingQueueConsumer()
     consumer.container = Container()
     consumer._providers = {Recording(max_batch=40), Recording(max_batch=3)}
     assert consumer.prefetch_count == 80
+    consumer._providers = {Recording(max_batch=40), Recording(max_batch=30, in_flight=2)}
+    assert consumer.prefetch_count == 90
     consumer._providers = {Recording(max_batch=3)}
     assert consumer.prefetch_count == 10  # never below max_workers
