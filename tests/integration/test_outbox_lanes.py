@@ -135,9 +135,13 @@ def test_each_lane_resumes_from_its_own_position_after_a_crash(rig):
         smb_again.stop(), enterprise_again.stop()
     delivered = rig.delivered()
     assert [e for e in delivered if e in small] == small
-    # At-least-once, in order: the third batch was at the broker when the relay died (it goes out before the second
-    # batch's confirms are taken), and goes out again after the second.
-    assert [e for e in delivered if e in large] == large + large[5:]
+    # At-least-once, in order: everything up to the second batch went out, the third too when the relay had read it
+    # from its stream before the second batch's confirms came back (it goes out before they are taken; the stream
+    # hands the relay ten changes a read, so that is a matter of timing); then, from the position stored after the
+    # first batch, the second and third again.
+    before_the_crash = [e for e in delivered if e in large][:-10]
+    assert before_the_crash in (large[:10], large)
+    assert [e for e in delivered if e in large] == before_the_crash + large[5:]
     leases = {lease["_id"]: lease for lease in rig.db.relay_lease.find({})}
     assert set(leases) == {lease_id("smb"), lease_id("enterprise")}
     assert leases[lease_id("smb")]["position"] != leases[lease_id("enterprise")]["position"]

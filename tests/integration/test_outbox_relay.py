@@ -78,9 +78,13 @@ def test_a_relay_that_dies_before_storing_its_position_is_followed_by_one_that_p
     finally:
         survivor.stop()
     delivered = rig.delivered()
-    # The third batch was at the broker when the relay died (the next batch goes out before a batch's confirms are
-    # taken): it went out too, and again after the second batch. At-least-once: nothing lost, order kept.
-    assert delivered == rig.committed + rig.committed[10:]
+    # Up to the second batch went out, the third too when the relay had read it from its stream before the second
+    # batch's confirms came back (the next batch goes out before a batch's confirms are taken; the stream hands the
+    # relay twenty changes a read, so that is a matter of timing); then the second and third again. At-least-once:
+    # nothing lost, order kept.
+    before_the_crash = delivered[:-15]
+    assert before_the_crash in (rig.committed[:20], rig.committed)
+    assert delivered == before_the_crash + rig.committed[10:]
     assert pending_count(rig.db) == 0
 
 
