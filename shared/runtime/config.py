@@ -143,8 +143,8 @@ SETTINGS: tuple[Setting, ...] = (
         50,
         "Deliveries a batched event handler (`shared.runtime.batches`: matching's posting.published and provider "
         "changes, billing's party projections) takes in one call and one transaction; the consumer prefetches one "
-        "batch more than it handles at once (twice as many; three times for matching's posting.published, two "
-        "batches at once) and at least `max_workers`.",
+        "batch more than it handles at once and at least `max_workers` (twice as many; three times in matching, "
+        "whose posting.published takes two batches at once: a process has one prefetch for all its queues).",
         per_service=True,
         cast=int,
     ),

@@ -102,5 +102,5 @@ def test_batches_handled_two_at_a_time_still_propose_each_posting_once_at_its_ne
         assert (stored["version"], stored["title"]) == expected
         (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))
         assert [c["provider_id"] for c in proposed["data"]["shortlist"]["candidates"]] == [
-            b.provider_id(n) for n in (41, 42, 43)]
+            b.provider_id(provider) for provider in (41, 42, 43)]
     assert database.postings.count_documents({"_id": {"$in": [posting_id(n) for n in range(20, 44)]}}) == 24
