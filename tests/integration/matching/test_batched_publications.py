@@ -1,7 +1,6 @@
 """Matching's posting.published in batches (shared.runtime.batches), over the real broker and database."""
 
 import pytest
-from kombu import Connection, Exchange, Producer
 
 from services.matching import shortlists
 from services.matching.service import MatchingService
@@ -13,6 +12,7 @@ from tests.integration.matching.events import (
     deliver,
     emitted,
     publish,
+    publish_built,
     register,
 )
 from tests.support.waiting import applied
@@ -88,12 +88,7 @@ def test_batches_handled_two_at_a_time_still_propose_each_posting_once_at_its_ne
             burst.append(event)  # delivered twice
         if n - 2 in newer and (n - 2) % 8 != 0:
             burst.append(newer[n - 2])  # a newer version two postings behind its first
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
-        producer = Producer(connection.channel())
-        exchange = Exchange("postings.events", type="topic", durable=True)
-        for event in burst:
-            producer.publish(event, exchange=exchange, routing_key="posting.published.v1", serializer="json",
-                             headers=envelopes.amqp_headers(event), delivery_mode=2)
+    publish_built(amqp_uri, "postings", *burst)
     assert all(applied(matching, event["id"]) for event in burst)
 
     for n in range(20, 44):

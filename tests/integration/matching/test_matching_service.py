@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
 from services.matching import shortlists
@@ -20,6 +19,7 @@ from tests.integration.matching.events import (
     emitted,
     live,
     profile_event,
+    publish_built,
     publish_posting,
     register,
 )
@@ -201,10 +201,7 @@ def test_a_redelivered_posting_event_is_applied_once(matching, database, amqp_ur
                             data={"posting": POSTING}, lane="smb", tenant=b.TENANT)
     for _ in range(2):
         with entrypoint_waiter(matching, "on_posting_published", timeout=20):
-            with Connection(amqp_uri) as connection:
-                exchange = Exchange("postings.events", type="topic", durable=True)
-                Producer(connection.channel()).publish(event, exchange=exchange, routing_key="posting.published.v1",
-                                                       serializer="json", headers=envelopes.amqp_headers(event))
+            publish_built(amqp_uri, "postings", event)
     assert len(emitted(database, "matches.proposed.v1")) == 1
 
 
