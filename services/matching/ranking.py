@@ -956,8 +956,7 @@ class MatchIndex:
         ``ranked.eligible_rows`` ascend (a market's rows are in row order) and a provider's rows are consecutive:
         its eligible ones are one slice, found by binary search rather than by comparing every eligible row (a
         shortlist's firms ask this for each, on markets of tens of thousands of rows), read as Python numbers one by
-        one (a provider has a few rows). One provider's rows differ in ``domain.sort_key`` by score and centre only:
-        only those are read, and only to order two or more."""
+        one (a provider has a few rows), and ordered only when two or more."""
         rows = self.rows_of(provider_id)
         eligible, units = ranked.eligible_rows, ranked.eligible_units
         at, found = int(eligible.searchsorted(rows.start)), []
@@ -965,7 +964,7 @@ class MatchIndex:
             found.append((row, units.item(at)))
             at += 1
         if len(found) > 1:
-            found.sort(key=lambda item: (-item[1], self.centre_of(item[0]) or ""))
+            found.sort(key=lambda item: self.sort_key(item[1], item[0]))
         return found
 
 
