@@ -12,12 +12,12 @@ Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per me
   for more (``in_flight``): one batch is handled while the next one fills. The consumer's prefetch is raised to the
   batch size times one more than the slots (``ParkingQueueConsumer.prefetch_count``), so a full batch is waiting
   whenever a slot frees.
-- Applying: one transaction claims every event id in the inbox with one read and one bulk insert (an id applied
-  before, or twice in the batch, is dropped: applied once), calls the handler once with the rest, writes every
-  event it emits as one outbox document (``Store.transact``), and commits (its time budget: one transaction's,
-  ``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS``, per ten deliveries, within the handler's deadline). All the deliveries
-  are acknowledged only after that commit: a process that dies before redelivers them all, and the inbox answers
-  them as duplicates.
+- Applying: one transaction claims every event id in the inbox with one read and one record holding them all
+  (``shared.runtime.inbox``; an id applied before, or twice in the batch, is dropped: applied once), calls the
+  handler once with the rest, writes every event it emits as one outbox document (``Store.transact``), and commits
+  (its time budget: one transaction's, ``TASKLINKR_TRANSACTION_TIMEOUT_SECONDS``, per ten deliveries, within the
+  handler's deadline). All the deliveries are acknowledged only after that commit: a process that dies before
+  redelivers them all, and the inbox answers them as duplicates.
 - Failing: a transient failure (``shared.vocabulary.errors.is_transient``) defers every delivery of the batch, as a
   single delivery is deferred, its attempts unchanged. Any other failure (the handler raised, ran past the deadline,
   a unique index refused a write) is not charged to the batch: each delivery is tried again alone, at once, in a
@@ -46,7 +46,7 @@ from nameko.exceptions import ContainerBeingKilled
 from pymongo.errors import DuplicateKeyError
 
 from shared.runtime import metrics
-from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.inbox import APPLIED_EVENTS, applied_claims, claim_id
 from shared.runtime.messaging import (
     ATTEMPTS_HEADER,
     MAX_ERROR_CHARS,
@@ -260,7 +260,7 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
                 # Every one applied meanwhile by a concurrent delivery: duplicates. Otherwise a unique index of the
                 # handler's own refused a write: a failure (the batch is tried one by one, a single one retried).
                 ids = {claim_id(consumer, envelope["id"]) for envelope in envelopes}
-                if store.db[APPLIED_EVENTS].count_documents({"_id": {"$in": sorted(ids)}}) < len(ids):
+                if len(applied_claims(store.db[APPLIED_EVENTS], ids)) < len(ids):
                     raise
                 applied.clear()
                 result, failed = None, False

@@ -46,7 +46,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.runtime import contracts, metrics
 from shared.runtime.envelope import cloudevents_type, event_exchange
-from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.inbox import APPLIED_EVENTS, applied_claims, claim_id
 from shared.runtime.rpc import BROKER_GONE
 from shared.vocabulary.errors import is_transient
 from shared.vocabulary.terms import DEFAULT_LANE, LANES, known_lanes
@@ -534,7 +534,7 @@ def subscribe(source: str, routing_key: str, *, store_attr: str = "store", check
                 # Applied before (claim_event's insert refused it), or a concurrent delivery committed first. A
                 # duplicate from one of the handler's own unique indexes is a failure like any other: retried, then
                 # parked, never acknowledged as if the event had been applied.
-                if store.db[APPLIED_EVENTS].find_one({"_id": claim_id(consumer, envelope["id"])}) is None:
+                if not applied_claims(store.db[APPLIED_EVENTS], [claim_id(consumer, envelope["id"])]):
                     outcome["value"] = "failed"
                     raise
                 log.info("event %s already applied by %s", envelope["id"], consumer)

@@ -33,7 +33,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared.runtime import envelope as envelopes
-from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.inbox import APPLIED_EVENTS, applied_claims, claim_id, claim_record, ensure_claims_index
 from shared.runtime.messaging import HANDLER_TIMEOUT_SECONDS
 from shared.runtime.outbox import (
     POSITION_INTERVAL_SECONDS,
@@ -74,12 +74,14 @@ DEFAULT_INBOX_RETENTION_SECONDS = 604_800
 
 def ensure_platform_indexes(db: MongoDatabase, *, outbox_retention_seconds: int = DEFAULT_OUTBOX_RETENTION_SECONDS,
                             inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION_SECONDS) -> None:
-    """The inbox's TTL index that prunes it: an applied event id leaves ``applied_events`` after
-    ``inbox_retention_seconds``, after which a redelivery of it would be applied again.
+    """The inbox's indexes: the unique one on its claims (``shared.runtime.inbox``), and the TTL index that prunes
+    it: an applied event id leaves ``applied_events`` after ``inbox_retention_seconds``, after which a redelivery of
+    it would be applied again.
 
     The outbox needs no index: its segments are read only through the change stream and dropped whole by the relay
     ``outbox_retention_seconds`` after it passed them (``OutboxRelay``); the argument is kept for callers' sake.
     """
+    ensure_claims_index(db)
     ensure_ttl_index(db, APPLIED_EVENTS, "applied_at", inbox_retention_seconds)
 
 
@@ -155,30 +157,23 @@ class UnitOfWork:
         """Record that ``consumer`` applies ``event_id``, in this transaction, so the record commits exactly when
         the handler's changes do.
 
-        One insert, no look-up first: when the event was applied before, the unique ``_id`` refuses it with
-        ``DuplicateKeyError``, which aborts the transaction (nothing written in it survives; verified on the
+        One insert, no look-up first: when the event was applied before, the unique index on the claims refuses it
+        with ``DuplicateKeyError``, which aborts the transaction (nothing written in it survives; verified on the
         embedded server), and ``subscribe`` answers the delivery as a duplicate.
         """
-        self.db[APPLIED_EVENTS].insert_one(
-            {"_id": claim_id(consumer, event_id), "consumer": consumer, "event_id": event_id,
-             "applied_at": envelopes.utc_now()},
-            session=self.session,
-        )
+        self.db[APPLIED_EVENTS].insert_one(claim_record(consumer, [event_id], envelopes.utc_now()),
+                                           session=self.session)
 
     def claim_events(self, event_ids: list[str], consumer: str) -> list[str]:
         """``claim_event`` for a batch: the ids ``consumer`` has not applied before, each once, in order, claimed in
-        this transaction with one read and one bulk insert. A claim committed meanwhile by a concurrent delivery
-        makes the insert fail (``DuplicateKeyError``, or a write conflict the transaction is retried on)."""
-        wanted = list(dict.fromkeys(event_ids))
-        claims = [claim_id(consumer, event_id) for event_id in wanted]
-        applied = {doc["_id"] for doc in self.db[APPLIED_EVENTS].find({"_id": {"$in": claims}}, {"_id": 1},
-                                                                      session=self.session)}
-        fresh = [event_id for event_id, claim in zip(wanted, claims, strict=True) if claim not in applied]
+        this transaction with one read and one record holding them all. A claim committed meanwhile by a concurrent
+        delivery makes the insert fail (``DuplicateKeyError``, or a write conflict the transaction is retried on)."""
+        wanted = {claim_id(consumer, event_id): event_id for event_id in event_ids}
+        applied = applied_claims(self.db[APPLIED_EVENTS], wanted, self.session)
+        fresh = [event_id for claim, event_id in wanted.items() if claim not in applied]
         if fresh:
-            now = envelopes.utc_now()
-            self.db[APPLIED_EVENTS].insert_many(
-                [{"_id": claim_id(consumer, event_id), "consumer": consumer, "event_id": event_id, "applied_at": now}
-                 for event_id in fresh], session=self.session)
+            self.db[APPLIED_EVENTS].insert_one(claim_record(consumer, fresh, envelopes.utc_now()),
+                                               session=self.session)
         return fresh
 
 

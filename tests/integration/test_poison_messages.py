@@ -20,7 +20,7 @@ import pytest
 from services.billing.service import BillingService
 from services.contracting.service import ContractingService
 from services.matching.service import MatchingService
-from shared.runtime.inbox import APPLIED_EVENTS, claim_id
+from shared.runtime.inbox import APPLIED_EVENTS, applied_claims, claim_id
 from shared.runtime.messaging import ATTEMPTS_HEADER
 from tests.integration.billing import feeds
 from tests.integration.contracting import awards
@@ -89,7 +89,7 @@ CASES = {
 
 def applied(database, consumer: str, events: list[dict]) -> set[str]:
     ids = {claim_id(consumer, event["id"]): event["id"] for event in events}
-    return {ids[row["_id"]] for row in database[APPLIED_EVENTS].find({"_id": {"$in": list(ids)}}, {"_id": 1})}
+    return {ids[claim] for claim in applied_claims(database[APPLIED_EVENTS], ids)}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

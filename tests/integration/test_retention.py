@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from shared.runtime import topology
 from shared.runtime.envelope import build
-from shared.runtime.inbox import claim_id
+from shared.runtime.inbox import applied_claims, claim_id, claim_record
 from shared.runtime.persistence import ensure_platform_indexes
 from shared.vocabulary.times import utc_now
 from tests.support.kit import CATALOG, KitConsumer, KitProducer
@@ -54,16 +54,15 @@ def test_the_database_prunes_what_is_past_retention_and_a_redelivery_inside_it_i
         deliver(amqp_uri, recent)
     # An id applied two hours ago, past the consumer's one-hour retention.
     consumer_name = "kitconsumer.on_thing_made"
-    inbox.insert_one({"_id": claim_id(consumer_name, "old-event"), "consumer": consumer_name, "event_id": "old-event",
-                      "applied_at": utc_now() - timedelta(hours=2)})
+    inbox.insert_one(claim_record(consumer_name, ["old-event"], utc_now() - timedelta(hours=2)))
     with ServiceRpcProxy("kitproducer", {"AMQP_URI": amqp_uri}) as proxy, \
             entrypoint_waiter(consumer, "on_thing_made", timeout=10):
         proxy.make("published-one")
     producer.stop()
 
-    assert wait_for(lambda: inbox.count_documents({"event_id": "old-event"}) == 0, timeout=TTL_PASS_SECONDS,
-                    interval=1)
-    assert inbox.count_documents({"event_id": recent["id"]}) == 1
+    assert wait_for(lambda: not applied_claims(inbox, [claim_id(consumer_name, "old-event")]),
+                    timeout=TTL_PASS_SECONDS, interval=1)
+    assert applied_claims(inbox, [claim_id(consumer_name, recent["id"])])
 
     with entrypoint_waiter(consumer, "on_thing_made", timeout=10):
         deliver(amqp_uri, recent)

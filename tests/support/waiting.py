@@ -32,9 +32,16 @@ def applied(container, event_id: str, timeout: float = 20.0) -> bool:
     """
     from pymongo import MongoClient
 
-    from shared.runtime.inbox import APPLIED_EVENTS
-
     config = container.config
     with MongoClient(config["MONGO_URI"]) as client:
-        records = client[config["MONGO_DATABASE"]][APPLIED_EVENTS]
-        return wait_for(lambda: records.find_one({"event_id": event_id}) is not None, timeout=timeout)
+        database = client[config["MONGO_DATABASE"]]
+        return wait_for(lambda: applied_by_any(database, event_id), timeout=timeout)
+
+
+def applied_by_any(database, event_id: str) -> bool:
+    """Whether some consumer of the service owning ``database`` has recorded ``event_id`` as applied."""
+    import re
+
+    from shared.runtime.inbox import APPLIED_EVENTS
+
+    return database[APPLIED_EVENTS].find_one({"claims": {"$regex": f":{re.escape(event_id)}$"}}) is not None
