@@ -107,8 +107,9 @@ IDLE_CHORE_SECONDS = 5.0
 PUBLISHING_AWAIT_MS = 50
 # How long a relay that has just taken changes of its lane keeps the short read wait between passes before it reopens
 # its stream with the idle wait. Under a steady flow of commits reopening at every pass was two stream opens per
-# outbox commit (about 5 % of the embedded database's CPU and 2 % of the matching process's in bench-matching); an
-# idle spell shorter than this costs a read per PUBLISHING_AWAIT_MS instead, one longer goes back to the idle wait.
+# outbox commit (in a profile of bench-matching, about 4 % of the embedded database's busy time and 2 % of the
+# matching process's); an idle spell shorter than this costs a read per PUBLISHING_AWAIT_MS instead, one longer goes
+# back to the idle wait.
 QUIET_BEFORE_IDLE_WAIT_SECONDS = 1.0
 # Batches a relay keeps at the broker at once: it writes the next batch before it waits for the confirms of the one
 # before, so the broker always has the next batch to take while the relay takes in confirms and packs a batch.
