@@ -248,6 +248,12 @@ UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 FINISH_SECONDS = 2.0
 
 
+def ran_out_of_time(exc: BaseException) -> bool:
+    """Whether ``exc`` is a time-out of the database or its driver (the transaction's or a statement's time ran
+    out), as against an error of the request itself."""
+    return isinstance(exc, PyMongoError) and exc.timeout
+
+
 def run_transaction(session: ClientSession, callback: Callable[[ClientSession], T], *, seconds: float) -> T:
     """``session.with_transaction`` with its retries bounded by ``seconds``, and a short jittered pause between them.
 
@@ -257,8 +263,9 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     such retries took every worker of the service). Here the last error is raised when ``seconds`` are up; each
     attempt's statements get what is left of them, and an attempt that fails or runs out of time is aborted on the
     server (with ``FINISH_SECONDS`` of its own), so it does not keep its documents locked. Call it outside any
-    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten). An error
-    raised after an earlier try failed transiently carries that failure as its context.
+    ``pymongo.timeout``: an enclosing one would cut those budgets short (nested timeouts only shorten). Running out
+    of time after an earlier try failed transiently carries that failure as its context; any other error is the
+    request's own and carries nothing.
     """
     deadline = time.monotonic() + seconds
     pause = 0.005
@@ -267,9 +274,10 @@ def run_transaction(session: ClientSession, callback: Callable[[ClientSession], 
     def retry(exc: BaseException) -> bool:
         nonlocal pause
         if not (isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)):
-            if last_transient and exc is not last_transient[-1] and exc.__context__ is None:
+            if last_transient and ran_out_of_time(exc) and exc is not last_transient[-1] and exc.__context__ is None:
                 # Out of time after the database failed an earlier try (a conflict, a lost connection): that is
                 # what the caller must see as the cause (``shared.vocabulary.errors.is_transient``), not a slow request.
+                # Only running out of time: a handler that raises in the try after a conflict failed on its own.
                 exc.__context__ = last_transient[-1]
             return False
         last_transient[:] = [exc]

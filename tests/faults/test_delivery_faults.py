@@ -86,7 +86,12 @@ def test_a_handler_failing_once_in_fifty_is_retried_and_one_always_failing_is_pa
     # Each of the 20 failing-once events retried once, each of the 5 poison ones through all 3 delays: counted.
     # Batched, a failing-once event whose first failure split its batch may succeed alone without a retry.
     retried = rig.metric(ledger.CONSUMER, "tasklinkr_events_retried_total")
-    assert 5 * 3 <= retried <= 20 + 5 * 3 if BATCHED else retried == 20 + 5 * 3
+    # A handler's own error counts as an attempt even when the try before it met a transient conflict (as the
+    # first transactions on a new database can): a deferral here would leave an attempt uncounted.
+    if BATCHED:
+        assert 5 * 3 <= retried <= 20 + 5 * 3, retried
+    else:
+        assert retried == 20 + 5 * 3, retried
     assert rig.metric(ledger.CONSUMER, "tasklinkr_events_dead_lettered_total", reason="failed") == 5
 
 

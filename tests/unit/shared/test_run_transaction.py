@@ -86,3 +86,21 @@ def test_a_request_that_alone_outlives_its_time_is_not_transient():
     with pytest.raises(ExecutionTimeout) as raised:
         run_transaction(Session(), work, seconds=5)
     assert not is_transient(raised.value)
+
+
+def test_a_handler_that_fails_in_the_try_after_a_conflict_fails_on_its_own_not_transiently():
+    # A conflict on the first try says nothing about the handler's own error on the next: that error is the
+    # message's (retried, then parked), not the database's (deferred with its attempts unchanged).
+    conflict = PyMongoError("write conflict", error_labels=[TRANSIENT])
+    tries = []
+
+    def work(_session):
+        tries.append(1)
+        if len(tries) == 1:
+            raise conflict
+        raise RuntimeError("the handler failed")
+
+    with pytest.raises(RuntimeError) as raised:
+        run_transaction(Session(), work, seconds=5)
+    assert len(tries) == 2
+    assert raised.value.__context__ is None and not is_transient(raised.value)
