@@ -64,16 +64,20 @@ def test_a_transient_commit_failure_runs_the_whole_transaction_again():
     assert (len(ran), session.started, session.commits) == (2, 2, 2)
 
 
-def test_running_out_of_time_after_the_database_failed_a_try_is_reported_as_that_failure():
+def conflict_then(error: BaseException):
+    """Work whose first try meets a write conflict and whose every later try raises ``error``; and the conflict."""
     conflict = PyMongoError("write conflict", error_labels=[TRANSIENT])
     tries = []
 
     def work(_session):
         tries.append(1)
-        if len(tries) == 1:
-            raise conflict
-        raise ExecutionTimeout("operation would exceed time limit", 50)
+        raise conflict if len(tries) == 1 else error
 
+    return work, conflict
+
+
+def test_running_out_of_time_after_the_database_failed_a_try_is_reported_as_that_failure():
+    work, conflict = conflict_then(ExecutionTimeout("operation would exceed time limit", 50))
     with pytest.raises(ExecutionTimeout) as raised:
         run_transaction(Session(), work, seconds=5)
     assert raised.value.__context__ is conflict and is_transient(raised.value)
@@ -91,16 +95,7 @@ def test_a_request_that_alone_outlives_its_time_is_not_transient():
 def test_a_handler_that_fails_in_the_try_after_a_conflict_fails_on_its_own_not_transiently():
     # A conflict on the first try says nothing about the handler's own error on the next: that error is the
     # message's (retried, then parked), not the database's (deferred with its attempts unchanged).
-    conflict = PyMongoError("write conflict", error_labels=[TRANSIENT])
-    tries = []
-
-    def work(_session):
-        tries.append(1)
-        if len(tries) == 1:
-            raise conflict
-        raise RuntimeError("the handler failed")
-
+    work, _conflict = conflict_then(RuntimeError("the handler failed"))
     with pytest.raises(RuntimeError) as raised:
         run_transaction(Session(), work, seconds=5)
-    assert len(tries) == 2
     assert raised.value.__context__ is None and not is_transient(raised.value)
