@@ -133,10 +133,27 @@ class LanedCalls:
     def in_every_lane(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The call in every lane at once (each cell of the service; without cells, every lane's queue of one
         database): each lane's answer by lane. The first failure is raised once all have answered."""
+        answers, failures = self.in_every_lane_settled(method, *args, **kwargs)
+        for failure in failures.values():
+            raise failure
+        return answers
+
+    def in_every_lane_settled(self, method: Any, *args: Any,
+                              **kwargs: Any) -> tuple[dict[str, Any], dict[str, Exception]]:
+        """``in_every_lane``, but what each lane answered and how each other lane failed, by lane (in the lanes'
+        order): for work every cell does on its own, where one cell down must not hide what the others did."""
+        def settled(lane: str) -> tuple[str, Any, Exception | None]:
+            try:
+                return lane, call_with_timeout(method, *args, timeout=self.timeout, in_lane=lane, **kwargs), None
+            except Exception as exc:  # noqa: BLE001 - each lane's failure is the caller's to weigh
+                return lane, None, exc
+
         pile = eventlet.GreenPile(len(LANES))
         for lane in LANES:
-            pile.spawn(call_with_timeout, method, *args, timeout=self.timeout, in_lane=lane, **kwargs)
-        return {str(lane): answer for lane, answer in zip(LANES, pile, strict=True)}
+            pile.spawn(settled, str(lane))
+        outcomes = list(pile)
+        return ({lane: answer for lane, answer, failure in outcomes if failure is None},
+                {lane: failure for lane, _, failure in outcomes if failure is not None})
 
 
 class TimedRpc(DependencyProvider):

@@ -4,7 +4,8 @@ Billing runs in cells (docs/operations.md, Cells): an account and its items, inv
 live in the cell of their contract's lane, its client's segment. A client's calls travel in its own lane, so they
 reach that cell. A provider's travel in the provider's lane (its kind) and the operator's in the default lane,
 which need not be the contract's: their calls about one account or invoice are answered by the first lane that
-finds it (``first_found``), their invoice lists merged from every lane, and the operator's run runs in every cell.
+finds it (``first_found``), their invoice lists merged from every lane, and the operator's run runs in every cell
+(each on its own: one cell down does not stop the others, ``run_summary``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from services.gateway.endpoints.common import page, party, payer
 from services.gateway.entrypoints import ApiRequest, route
+from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from services.gateway.routes import CLIENT
+from shared.vocabulary.errors import Unavailable
 
 
 def merged_page(pages: list[dict], limit: int) -> dict:
@@ -26,11 +29,31 @@ def merged_page(pages: list[dict], limit: int) -> dict:
     return {"items": shown, "next_cursor": shown[-1]["id"] if more and shown else None}
 
 
-def run_summary(answers: dict[str, dict]) -> dict:
-    """The operator's invoice run over every cell: each lane's counts summed."""
+RUN_COUNTS = ("invoices_issued", "deferred_batches")
+# How a cell fails to run when it, not the request, is at fault: down or not answering, or its database unavailable.
+CELL_DOWN = (ServiceUnavailable, ServiceTimeout, Unavailable)
+
+
+def run_summary(answers: dict[str, dict], failures: dict[str, Exception] | None = None) -> dict:
+    """The operator's invoice run over every cell: each lane's counts summed.
+
+    Each cell runs on its own, so one that is down does not stop the others: when some ran and the rest could not
+    be reached, the answer is a 503 that says what each that ran did and why each other did not, and asking again
+    is safe (a period is invoiced once: the cells that ran issue nothing twice). A failure of the request itself
+    (an ``as_of`` after today) is the same in every cell and is raised as it is."""
+    failures = failures or {}
+    for failure in failures.values():
+        if not isinstance(failure, CELL_DOWN) or not answers:
+            raise failure
+    if failures:
+        raise ServiceUnavailable(
+            f"The invoice run ran in {', '.join(answers)} but not in {', '.join(failures)}, whose billing did not "
+            "answer; ask again: a period is invoiced once, so the lanes that ran issue nothing twice.",
+            {"ran": {lane: {count: answer[count] for count in RUN_COUNTS} for lane, answer in answers.items()},
+             "not_run": {lane: failure.to_dict() for lane, failure in failures.items()}})
     first = next(iter(answers.values()))
     return {"as_of": first["as_of"], **{count: sum(answer[count] for answer in answers.values())
-                                        for count in ("invoices_issued", "deferred_batches")}}
+                                        for count in RUN_COUNTS}}
 
 
 class BillingRoutes:
@@ -67,7 +90,7 @@ class BillingRoutes:
 
     @route("run_invoices")
     def run_invoices(self, request: ApiRequest) -> dict:
-        return run_summary(self.rpc.in_every_lane(self.billing.run_invoices, request.body))
+        return run_summary(*self.rpc.in_every_lane_settled(self.billing.run_invoices, request.body))
 
     @route("list_invoices")
     def list_invoices(self, request: ApiRequest) -> dict:

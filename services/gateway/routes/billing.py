@@ -56,7 +56,10 @@ BILLING: tuple[Route, ...] = (
         errors=(*_BODY, *_AUTH, 409, *_UPSTREAM),
         description="Issues one invoice per contract and billing period that ended before `as_of`, as the "
         "scheduled run does. Running it again (or twice at once) issues nothing twice; numbers stay gapless. "
-        "An `as_of` after today (UTC) is 409: a run cannot look into the future.",
+        "An `as_of` after today (UTC) is 409: a run cannot look into the future. Billing deployed in cells runs in "
+        "each cell on its own: when some ran and another could not be reached, the answer is 503 with `details.ran` "
+        "(each lane that ran, with its counts) and `details.not_run` (each other lane's error); ask again, the lanes "
+        "that ran issue nothing twice.",
     ),
     Route(
         "list_invoices", "GET", "/v1/invoices", "Invoices: a client's own, the ones a provider billed",

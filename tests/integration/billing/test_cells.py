@@ -41,6 +41,23 @@ def base_url(gateway_config):
     return f"http://{gateway_config['WEB_SERVER_ADDRESS']}"
 
 
+class Cells(dict):
+    """Each lane's billing database by lane, and what it takes to stop and start that lane's billing process."""
+
+    def __init__(self, container_factory):
+        super().__init__()
+        self.container_factory = container_factory
+        self.configs: dict[str, dict] = {}
+        self.containers: dict[str, object] = {}
+
+    def start(self, lane: str) -> None:
+        self.containers[lane] = self.container_factory(BillingService, self.configs[lane])
+        self.containers[lane].start()
+
+    def stop(self, lane: str) -> None:
+        self.containers.pop(lane).stop()
+
+
 @pytest.fixture
 def cells(container_factory, runner_factory, gateway_config, mongo_client):
     """Providers, postings and the gateway, each on its own database, and a billing process per lane on a database
@@ -52,12 +69,12 @@ def cells(container_factory, runner_factory, gateway_config, mongo_client):
     database = gateway_config["MONGO_DATABASE"]
     for service in (ProvidersService, PostingsService):
         container_factory(service, dict(gateway_config, MONGO_DATABASE=f"{database}_{service.name}")).start()
-    found = {}
+    found = Cells(container_factory)
     for lane in LANES:
-        cell = dict(gateway_config, LANES=[lane], MONGO_DATABASE=f"{database}_billing_{lane}",
-                    BILLING_INVOICE_RUN_INTERVAL_SECONDS=3600)
-        container_factory(BillingService, cell).start()
-        found[lane] = mongo_client[cell["MONGO_DATABASE"]]
+        found.configs[lane] = dict(gateway_config, LANES=[lane], MONGO_DATABASE=f"{database}_billing_{lane}",
+                                   BILLING_INVOICE_RUN_INTERVAL_SECONDS=3600)
+        found.start(lane)
+        found[lane] = mongo_client[found.configs[lane]["MONGO_DATABASE"]]
     runner_factory(dict(gateway_config, MONGO_DATABASE=f"{database}_gateway"), GatewayService).start()
     yield found
     for cell_database in found.values():
@@ -84,8 +101,14 @@ def activated(amqp_uri: str, cell, tenant_id: str, provider_id: str, lane: str) 
     return wire
 
 
-def test_a_providers_items_land_in_their_contracts_cell_and_the_operators_run_invoices_every_cell(
-        cells, base_url, amqp_uri):
+OTHER = {"enterprise": "smb", "smb": "enterprise"}
+
+
+def approved_work(cells, base_url: str, amqp_uri: str):
+    """A client in each lane, one individual provider, a contract of each client with that provider activated in
+    its client's lane, and two hours of the provider's work on each, submitted by the provider (who calls in the
+    smb lane: the enterprise contract is found in the enterprise cell) and approved by the client. Returns the
+    clients (tenant, key) and contracts by lane, the provider's key and each lane's item."""
     clients = {lane: client_of(base_url, lane) for lane in LANES}
     provider, provider_key = created(requests.post(f"{base_url}/v1/providers", headers=OPERATOR, json=ANA,
                                                    timeout=10), "provider")
@@ -93,28 +116,32 @@ def test_a_providers_items_land_in_their_contracts_cell_and_the_operators_run_in
     for lane, cell in cells.items():
         assert wait_for(lambda c=cell, lane=lane: c.tenants.count_documents({"_id": clients[lane][0]["id"]}) == 1
                         and c.providers.count_documents({"_id": provider["id"]}) == 1)
-    other = {"enterprise": "smb", "smb": "enterprise"}
-    assert all(cells[lane].tenants.count_documents({"_id": clients[other[lane]][0]["id"]}) == 0 for lane in LANES)
+    assert all(cells[lane].tenants.count_documents({"_id": clients[OTHER[lane]][0]["id"]}) == 0 for lane in LANES)
     contracts = {lane: activated(amqp_uri, cells[lane], clients[lane][0]["id"], provider["id"], lane)
                  for lane in LANES}
-    day = contracts["enterprise"]["start_date"]
-
+    items = {}
     for lane, wire in contracts.items():
-        # The individual provider calls in the smb lane: the enterprise contract is found in the enterprise cell.
         submitted = requests.post(f"{base_url}/v1/billing-accounts/{wire['id']}/items", headers=provider_key,
-                                  timeout=10, json={"kind": "time", "key": f"t-{lane}", "date": day, "hours": "2",
-                                        "description": "Inbox triage"})
+                                  timeout=10, json={"kind": "time", "key": f"t-{lane}", "date": wire["start_date"],
+                                                    "hours": "2", "description": "Inbox triage"})
         assert submitted.status_code == 200, submitted.text
-        [item] = submitted.json()["items"]
+        [items[lane]] = submitted.json()["items"]
+        approved = requests.post(f"{base_url}/v1/billing-accounts/{wire['id']}/items/{items[lane]['id']}/approve",
+                                 headers=clients[lane][1], timeout=10, json={})
+        assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+    return clients, contracts, provider_key, items
+
+
+def test_a_providers_items_land_in_their_contracts_cell_and_the_operators_run_invoices_every_cell(
+        cells, base_url, amqp_uri):
+    clients, contracts, provider_key, items = approved_work(cells, base_url, amqp_uri)
+    for lane, wire in contracts.items():
         assert cells[lane]["items"].count_documents({"contract_id": wire["id"]}) == 1
-        assert cells[other[lane]]["items"].count_documents({"contract_id": wire["id"]}) == 0
+        assert cells[OTHER[lane]]["items"].count_documents({"contract_id": wire["id"]}) == 0
         account = requests.get(f"{base_url}/v1/billing-accounts/{wire['id']}", headers=provider_key, timeout=10)
         assert account.status_code == 200 and account.json()["contract_id"] == wire["id"], account.text
         listed = requests.get(f"{base_url}/v1/billing-accounts/{wire['id']}/items", headers=provider_key, timeout=10)
-        assert [row["id"] for row in listed.json()["items"]] == [item["id"]], listed.text
-        approved = requests.post(f"{base_url}/v1/billing-accounts/{wire['id']}/items/{item['id']}/approve",
-                                 headers=clients[lane][1], timeout=10, json={})
-        assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+        assert [row["id"] for row in listed.json()["items"]] == [items[lane]["id"]], listed.text
 
     run = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
     assert run.status_code == 200 and run.json()["invoices_issued"] == 2, run.text
@@ -149,7 +176,32 @@ def test_a_providers_items_land_in_their_contracts_cell_and_the_operators_run_in
     unknown = feeds.hex_id("ctr")
     for answer in (
         requests.post(f"{base_url}/v1/billing-accounts/{unknown}/items", headers=provider_key, timeout=10,
-                      json={"kind": "time", "key": "t-x", "date": day, "hours": "1", "description": "x"}),
+                      json={"kind": "time", "key": "t-x", "date": contracts["smb"]["start_date"], "hours": "1",
+                            "description": "x"}),
         requests.get(f"{base_url}/v1/billing-accounts/{unknown}", headers=provider_key, timeout=10),
     ):
         assert answer.status_code == 404, answer.text
+
+
+def test_the_operators_run_with_one_cell_down_invoices_the_other_and_says_so_and_asking_again_does_the_rest(
+        cells, base_url, amqp_uri):
+    _clients, contracts, _provider_key, _items = approved_work(cells, base_url, amqp_uri)
+    cells.stop("enterprise")
+
+    run = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
+    assert run.status_code == 503, run.text
+    body = run.json()
+    assert body["error"] == "service_unavailable" and "ran in smb but not in enterprise" in body["message"]
+    assert body["details"]["ran"] == {"smb": {"invoices_issued": 1, "deferred_batches": 0}}
+    assert body["details"]["not_run"]["enterprise"]["error"] == "timeout"
+    assert [invoice["contract_id"] for invoice in cells["smb"].invoices.find()] == [contracts["smb"]["id"]]
+    assert cells["enterprise"].invoices.count_documents({}) == 0
+
+    # Back up, the cell runs its scheduled run at start-up and invoices what it missed; asking again then issues
+    # nothing twice, in either cell.
+    cells.start("enterprise")
+    assert wait_for(lambda: cells["enterprise"].invoices.count_documents({}) == 1)
+    again = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
+    assert again.status_code == 200 and again.json()["invoices_issued"] == 0, again.text
+    for lane, wire in contracts.items():
+        assert [invoice["contract_id"] for invoice in cells[lane].invoices.find()] == [wire["id"]]

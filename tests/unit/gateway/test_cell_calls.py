@@ -6,6 +6,7 @@ import pytest
 from services.gateway import dependencies
 from services.gateway.dependencies import LanedCalls
 from services.gateway.endpoints.billing import merged_page, run_summary
+from services.gateway.errors import ServiceTimeout, ServiceUnavailable
 from shared.vocabulary.errors import Conflict, NotFound
 
 
@@ -80,3 +81,38 @@ def test_the_operators_run_adds_up_every_cells_counts():
     answers = {"enterprise": {"as_of": "2027-02-01", "invoices_issued": 3, "deferred_batches": 1},
                "smb": {"as_of": "2027-02-01", "invoices_issued": 2, "deferred_batches": 0}}
     assert run_summary(answers) == {"as_of": "2027-02-01", "invoices_issued": 5, "deferred_batches": 1}
+
+
+def test_every_lane_settled_gives_each_lanes_answer_and_each_other_lanes_failure(cells):
+    found, _asked = cells
+    down = ServiceTimeout("The service did not answer in time.", {"timeout_seconds": 5})
+    found.update(smb={"invoices_issued": 1}, enterprise=down)
+    calls = LanedCalls(timeout=5)
+    assert calls.in_every_lane_settled(object()) == ({"smb": {"invoices_issued": 1}}, {"enterprise": down})
+    with pytest.raises(ServiceTimeout):
+        calls.in_every_lane(object())
+
+
+def test_a_run_with_one_cell_down_says_what_the_others_did_and_that_asking_again_is_safe():
+    ran = {"smb": {"as_of": "2027-02-01", "invoices_issued": 2, "deferred_batches": 0}}
+    down = {"enterprise": ServiceTimeout("The service did not answer in time.", {"timeout_seconds": 5})}
+    with pytest.raises(ServiceUnavailable) as raised:
+        run_summary(ran, down)
+    assert raised.value.status == 503
+    assert "ran in smb but not in enterprise" in raised.value.message and "ask again" in raised.value.message
+    assert raised.value.details == {
+        "ran": {"smb": {"invoices_issued": 2, "deferred_batches": 0}},
+        "not_run": {"enterprise": {"error": "timeout", "message": "The service did not answer in time.",
+                                   "details": {"timeout_seconds": 5}}}}
+
+
+def test_a_run_the_request_itself_fails_is_that_failure_and_every_cell_down_is_the_first_cells():
+    future = Conflict("as_of is after today")
+    with pytest.raises(Conflict):
+        run_summary({}, {"enterprise": future, "smb": Conflict("as_of is after today")})
+    with pytest.raises(Conflict):  # even when another cell ran: the request is wrong, not a cell
+        run_summary({"smb": {"as_of": "2027-02-01", "invoices_issued": 0, "deferred_batches": 0}},
+                    {"enterprise": future})
+    timeout = ServiceTimeout("The service did not answer in time.")
+    with pytest.raises(ServiceTimeout):
+        run_summary({}, {"enterprise": timeout, "smb": ServiceTimeout("The service did not answer in time.")})
