@@ -47,8 +47,9 @@ def run_summary(answers: dict[str, dict], failures: dict[str, Exception] | None 
             raise failure
     if failures:
         raise ServiceUnavailable(
-            f"The invoice run ran in {', '.join(answers)} but not in {', '.join(failures)}, whose billing did not "
-            "answer; ask again: a period is invoiced once, so the lanes that ran issue nothing twice.",
+            f"The invoice run ran in {', '.join(answers)} but not in {', '.join(failures)}, whose billing could not "
+            "be reached or could not run it; ask again: a period is invoiced once, so the lanes that ran issue "
+            "nothing twice.",
             {"ran": {lane: {count: answer[count] for count in RUN_COUNTS} for lane, answer in answers.items()},
              "not_run": {lane: failure.to_dict() for lane, failure in failures.items()}})
     first = next(iter(answers.values()))

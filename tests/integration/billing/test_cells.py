@@ -200,7 +200,7 @@ def test_the_operators_run_with_one_cell_down_invoices_the_other_and_says_so_and
     # Back up, the cell runs its scheduled run at start-up and invoices what it missed; asking again then issues
     # nothing twice, in either cell.
     cells.start("enterprise")
-    assert wait_for(lambda: cells["enterprise"].invoices.count_documents({}) == 1)
+    assert wait_for(lambda: cells["enterprise"].invoices.count_documents({}) == 1, timeout=30)
     again = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
     assert again.status_code == 200 and again.json()["invoices_issued"] == 0, again.text
     for lane, wire in contracts.items():
