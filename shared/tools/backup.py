@@ -9,11 +9,18 @@ it, or neither.
 A restore checks the whole backup (manifest, checksums, every line parses) before it writes anything, refuses a
 database that already holds data unless told to replace it, and creates the indexes before the documents so the
 unique ones hold. mongodump/mongorestore work too (deploy/README.md); this needs only the image's Python.
+
+``tasklinkr split`` restores a backup of a service from before its cells into each cell, each cell getting the part it
+holds: the service says, for every collection it has, which documents a cell keeps (``services/<service>/cells.py``,
+``SPLIT``: those of its lane, those that belong to a document it keeps, or all). Everything is decided before anything
+is written: a collection the service does not name, a document of no known lane, or one that belongs to no kept
+document stops the split, so nothing is dropped or copied to a cell by a guess.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +31,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from shared.runtime import config as settings
+from shared.runtime.inbox import APPLIED_EVENTS
+from shared.runtime.outbox import LEGACY_OUTBOX, RELAY_LEASES, SEGMENT_PREFIX
 from shared.tools import embedded
+from shared.vocabulary.terms import LANES
 
 FORMAT = "tasklinkr-backup/1"
 MANIFEST = "manifest.json"
@@ -112,13 +122,28 @@ def _checked(folder: Path, service: str) -> tuple[dict, dict[str, list[dict]], d
 
 def restore(client: MongoClient, service: str, folder: Path, *, replace: bool = False) -> Restored:
     """Restore ``folder`` (a backup's ``<service>/`` folder) into the service's database."""
-    manifest, documents, indexes = _checked(folder, service)
-    database = _database(client, service)
-    present = [name for name in database.list_collection_names() if not name.startswith("system.")
-               and database[name].estimated_document_count()]
-    if present and not replace:
-        raise BackupError(f"{database.name} already holds data ({', '.join(sorted(present))}); "
+    _manifest, documents, indexes = _checked(folder, service)
+    return _write(client, service, documents, indexes, replace)
+
+
+def _holding(database: Database) -> list[str]:
+    """The collections of ``database`` that hold documents."""
+    return sorted(name for name in database.list_collection_names() if not name.startswith("system.")
+                  and database[name].estimated_document_count())
+
+
+def _refuse_data(database: Database, present: list[str]) -> None:
+    if present:
+        raise BackupError(f"{database.name} already holds data ({', '.join(present)}); "
                           "restore with --replace to drop it first")
+
+
+def _write(client: MongoClient, service: str, documents: dict[str, list[dict]], indexes: dict[str, list[dict]],
+           replace: bool) -> Restored:
+    database = _database(client, service)
+    present = _holding(database)
+    if not replace:
+        _refuse_data(database, present)
     for name in present if replace else ():
         database.drop_collection(name)
     for name, specs in indexes.items():
@@ -129,3 +154,107 @@ def restore(client: MongoClient, service: str, folder: Path, *, replace: bool = 
         for start in range(0, len(documents[name]), BATCH):
             collection.insert_many(documents[name][start:start + BATCH], ordered=True)
     return Restored(service, database.name, {name: len(docs) for name, docs in documents.items()})
+
+
+# -- splitting a service's database into its cells -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Which documents of a collection a cell keeps: those whose ``lane_field`` names the cell's lane, those whose
+    ``field`` is the ``_id`` of a document the cell keeps in ``of`` (which is split by lane), or, with neither,
+    every one (the collection is copied whole into every cell)."""
+
+    lane_field: str | None = None
+    of: str | None = None
+    field: str | None = None
+
+
+WHOLE = Keep()
+BY_LANE = Keep(lane_field="lane")
+
+
+def belonging_to(collection: str, field: str) -> Keep:
+    """The documents whose ``field`` is the ``_id`` of a document the cell keeps in ``collection``."""
+    return Keep(of=collection, field=field)
+
+
+def _platform_part(name: str) -> Keep | None:
+    """Collections of the platform kit's own in every service's database: claimed event ids, the outbox and its
+    relays' leases go whole into every cell (a cell's relay publishes only its lane's events)."""
+    if name in (APPLIED_EVENTS, LEGACY_OUTBOX, RELAY_LEASES) or name.startswith(SEGMENT_PREFIX):
+        return WHOLE
+    return None
+
+
+def split_rule(service: str) -> dict[str, Keep]:
+    """What each of the service's cells keeps, by collection (``services/<service>/cells.py``)."""
+    if service not in settings.CELL_SERVICES:
+        raise BackupError(f"{service} does not run in cells (only {', '.join(settings.CELL_SERVICES)} do)")
+    return dict(importlib.import_module(f"services.{service}.cells").SPLIT)
+
+
+def split_documents(documents: dict[str, list[dict]], rule: dict[str, Keep]) -> dict[str, dict[str, list[dict]]]:
+    """Each lane's part of a backup's ``documents`` (by collection), or ``BackupError`` naming what cannot be placed:
+    a collection the rule does not name, a document of no known lane, or one that belongs to no kept document."""
+    parts: dict[str, dict[str, list[dict]]] = {lane: {} for lane in LANES}
+    unknown = sorted(name for name in documents if name not in rule and _platform_part(name) is None)
+    if unknown:
+        raise BackupError(f"the backup holds collections the split does not know: {', '.join(unknown)} "
+                          "(nothing was written)")
+    kept_ids: dict[str, dict[str, set]] = {}  # lane -> collection -> the _ids that lane keeps
+    for name, keep in rule.items():
+        if keep.of is not None and rule.get(keep.of, WHOLE).lane_field is None:
+            raise ValueError(f"{name} belongs to {keep.of}, which is not split by lane")
+    ordered = sorted(documents, key=lambda name: (rule.get(name, WHOLE).of is not None, name))
+    for name in ordered:
+        keep = rule.get(name) or _platform_part(name)
+        for lane in LANES:
+            parts[lane][name] = []
+        if keep.lane_field is None and keep.of is None:
+            for lane in LANES:
+                parts[lane][name] = list(documents[name])
+            continue
+        misplaced = []
+        for document in documents[name]:
+            if keep.lane_field is not None:
+                lane = document.get(keep.lane_field)
+                lanes = [lane] if lane in LANES else []
+            else:
+                owner = document.get(keep.field)
+                lanes = [lane for lane in LANES if owner in kept_ids.get(lane, {}).get(keep.of, ())]
+            if len(lanes) != 1:
+                misplaced.append(document.get("_id"))
+                continue
+            parts[lanes[0]][name].append(document)
+            kept_ids.setdefault(lanes[0], {}).setdefault(name, set()).add(document["_id"])
+        if misplaced:
+            reason = (f"no lane in {keep.lane_field!r} ({', '.join(LANES)})" if keep.lane_field is not None
+                      else f"its {keep.field!r} is no {keep.of} document's")
+            raise BackupError(f"{len(misplaced)} document(s) of {name} belong to no cell: {reason} "
+                              f"(first: {misplaced[:3]}; nothing was written)")
+    return parts
+
+
+def split(service: str, folder: Path, *, replace: bool = False) -> list[Restored]:
+    """Restore ``folder`` (a backup's ``<service>/`` folder, of the service before its cells) into each cell, each
+    with its part. The cells must be databases of their own; every part is worked out before any cell is written."""
+    rule = split_rule(service)
+    cells = [f"{service}-{lane}" for lane in LANES]
+    places = {cell: (settings.get("mongo_uri", cell) or embedded.uri_for(settings.get("embedded_db_port")),
+                     settings.get("mongo_database", cell)) for cell in cells}
+    if len(set(places.values())) < len(cells):
+        raise BackupError(f"{service}'s cells are one database here: give each cell a URI (or database) of its own "
+                          f"({', '.join(settings.env_name('mongo_uri', cell) for cell in cells)}) before splitting")
+    _manifest, documents, indexes = _checked(folder, service)
+    parts = split_documents(documents, rule)
+    if not replace:  # a cell holding data stops the split before any cell is written
+        for cell in cells:
+            with client_for(cell) as client:
+                database = _database(client, cell)
+                _refuse_data(database, _holding(database))
+    restored = []
+    for lane, cell in zip(LANES, cells, strict=True):
+        with client_for(cell) as client:
+            restored.append(_write(client, cell, parts[lane], indexes, replace))
+    return restored

@@ -336,5 +336,26 @@ def restore(
     typer.echo(f"{service}: restored {sum(restored.documents.values())} documents into {restored.database}")
 
 
+@app.command()
+def split(
+    service: str = typer.Argument(..., help=f"A service deployed in cells: {', '.join(settings.CELL_SERVICES)}"),
+    source: Path = typer.Option(..., "--from", help="The backup folder holding <service>/, taken before the cells."),
+    replace: bool = typer.Option(False, "--replace", help="Drop what the cells' databases hold first."),
+) -> None:
+    """Restore a backup of one service's database from before its cells into each cell, each cell with its part:
+    its lane's documents, what belongs to them, and what every lane reads (docs/operations.md, Cells). Every part is
+    worked out, and every cell checked, before anything is written."""
+    from shared.tools import backup as backups
+
+    try:
+        restored = backups.split(service, source / service, replace=replace)
+    except backups.BackupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    for cell in restored:
+        counts = ", ".join(f"{name} {count}" for name, count in cell.documents.items() if count)
+        typer.echo(f"{cell.service}: restored {sum(cell.documents.values())} documents into {cell.database} "
+                   f"({counts or 'empty'})")
+
 if __name__ == "__main__":
     app()

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from typer.testing import CliRunner
 
 from services.billing.service import BillingService
+from shared.tools.cli import app
 from tests.integration.billing import feeds
 from tests.support.infra import free_port
 from tests.support.waiting import wait_for
@@ -58,10 +60,8 @@ class Cells(dict):
         self.containers.pop(lane).stop()
 
 
-@pytest.fixture
-def cells(container_factory, runner_factory, gateway_config, mongo_client):
-    """Providers, postings and the gateway, each on its own database, and a billing process per lane on a database
-    of its own (its cell)."""
+def start_the_rest(container_factory, runner_factory, gateway_config) -> None:
+    """Providers, postings and the gateway, each on its own database."""
     from services.gateway.service import GatewayService
     from services.postings.service import PostingsService
     from services.providers.service import ProvidersService
@@ -69,13 +69,24 @@ def cells(container_factory, runner_factory, gateway_config, mongo_client):
     database = gateway_config["MONGO_DATABASE"]
     for service in (ProvidersService, PostingsService):
         container_factory(service, dict(gateway_config, MONGO_DATABASE=f"{database}_{service.name}")).start()
+    runner_factory(dict(gateway_config, MONGO_DATABASE=f"{database}_gateway"), GatewayService).start()
+
+
+def cell_config(gateway_config, lane: str) -> dict:
+    return dict(gateway_config, LANES=[lane], MONGO_DATABASE=f"{gateway_config['MONGO_DATABASE']}_billing_{lane}",
+                BILLING_INVOICE_RUN_INTERVAL_SECONDS=3600)
+
+
+@pytest.fixture
+def cells(container_factory, runner_factory, gateway_config, mongo_client):
+    """Providers, postings and the gateway, each on its own database, and a billing process per lane on a database
+    of its own (its cell)."""
     found = Cells(container_factory)
     for lane in LANES:
-        found.configs[lane] = dict(gateway_config, LANES=[lane], MONGO_DATABASE=f"{database}_billing_{lane}",
-                                   BILLING_INVOICE_RUN_INTERVAL_SECONDS=3600)
+        found.configs[lane] = cell_config(gateway_config, lane)
         found.start(lane)
         found[lane] = mongo_client[found.configs[lane]["MONGO_DATABASE"]]
-    runner_factory(dict(gateway_config, MONGO_DATABASE=f"{database}_gateway"), GatewayService).start()
+    start_the_rest(container_factory, runner_factory, gateway_config)
     yield found
     for cell_database in found.values():
         mongo_client.drop_database(cell_database.name)
@@ -116,7 +127,9 @@ def approved_work(cells, base_url: str, amqp_uri: str):
     for lane, cell in cells.items():
         assert wait_for(lambda c=cell, lane=lane: c.tenants.count_documents({"_id": clients[lane][0]["id"]}) == 1
                         and c.providers.count_documents({"_id": provider["id"]}) == 1)
-    assert all(cells[lane].tenants.count_documents({"_id": clients[OTHER[lane]][0]["id"]}) == 0 for lane in LANES)
+    if cells["smb"].name != cells["enterprise"].name:  # (one database before cells holds both)
+        assert all(cells[lane].tenants.count_documents({"_id": clients[OTHER[lane]][0]["id"]}) == 0
+                   for lane in LANES)
     contracts = {lane: activated(amqp_uri, cells[lane], clients[lane][0]["id"], provider["id"], lane)
                  for lane in LANES}
     items = {}
@@ -205,3 +218,79 @@ def test_the_operators_run_with_one_cell_down_invoices_the_other_and_says_so_and
     assert again.status_code == 200 and again.json()["invoices_issued"] == 0, again.text
     for lane, wire in contracts.items():
         assert [invoice["contract_id"] for invoice in cells[lane].invoices.find()] == [wire["id"]]
+
+
+def test_a_billing_database_from_before_cells_split_into_cells_leaves_each_cell_its_own_lane_and_bills_on(
+        container_factory, runner_factory, gateway_config, base_url, mongo_client, mongo_uri, amqp_uri, tmp_path,
+        monkeypatch):
+    """The upgrade from one billing database (docs/operations.md, "Upgrading from one billing database"): billed
+    work of both lanes, backed up, split into the cells by ``tasklinkr split billing``; each cell then holds only its
+    lane's accounts and what was billed on them, and serves them on, numbering in its lane's series."""
+    whole = f"{gateway_config['MONGO_DATABASE']}_billing"
+    before = Cells(container_factory)
+    before.configs["every lane"] = dict(gateway_config, MONGO_DATABASE=whole,
+                                        BILLING_INVOICE_RUN_INTERVAL_SECONDS=3600)
+    before.start("every lane")
+    start_the_rest(container_factory, runner_factory, gateway_config)
+    one = mongo_client[whole]
+    clients, contracts, provider_key, _items = approved_work({lane: one for lane in LANES}, base_url, amqp_uri)
+    run = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
+    assert run.status_code == 200 and run.json()["invoices_issued"] == 2, run.text
+    before.stop("every lane")
+
+    monkeypatch.setenv("TASKLINKR_CONFIG_FILE", "/nonexistent.yaml")
+    monkeypatch.setenv("TASKLINKR_BILLING_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TASKLINKR_BILLING_MONGO_DATABASE", whole)
+    cli = CliRunner()
+    backed_up = cli.invoke(app, ["backup", "billing", "--out", str(tmp_path)])
+    assert backed_up.exit_code == 0, backed_up.output
+    # Without a database of each cell's own there is nothing to split into.
+    refused = cli.invoke(app, ["split", "billing", "--from", str(tmp_path)])
+    assert refused.exit_code == 1 and "billing's cells are one database here" in refused.output
+    cells = Cells(container_factory)
+    for lane in LANES:
+        cells.configs[lane] = cell_config(gateway_config, lane)
+        monkeypatch.setenv(f"TASKLINKR_BILLING_{lane.upper()}_MONGO_DATABASE", cells.configs[lane]["MONGO_DATABASE"])
+        cells[lane] = mongo_client[cells.configs[lane]["MONGO_DATABASE"]]
+    try:
+        split = cli.invoke(app, ["split", "billing", "--from", str(tmp_path)])
+        assert split.exit_code == 0, split.output
+        for lane in LANES:
+            assert f"billing-{lane}: restored" in split.output
+            ours, theirs = contracts[lane]["id"], contracts[OTHER[lane]]["id"]
+            for name in ("accounts", "items", "invoices"):
+                field = "_id" if name == "accounts" else "contract_id"
+                assert [document[field] for document in cells[lane][name].find()] == [ours], (lane, name)
+                assert cells[lane][name].count_documents({field: theirs}) == 0
+            assert cells[lane].tenants.count_documents({}) == one.tenants.count_documents({})  # whole in both
+        for lane in LANES:
+            cells.start(lane)
+
+        # Each cell serves its own: the provider's invoices come once each from both, with their numbers; an
+        # invoice run issues nothing twice; new work and credit notes go on in each lane's series and cell.
+        billed = requests.get(f"{base_url}/v1/invoices", headers=provider_key, timeout=10).json()["items"]
+        assert {invoice["contract_id"]: invoice["number"] for invoice in billed} == {
+            contracts["smb"]["id"]: "INV-000001", contracts["enterprise"]["id"]: "INV-500000001"}
+        assert len(billed) == 2
+        for lane, (_tenant, key) in clients.items():
+            theirs = requests.get(f"{base_url}/v1/invoices", headers=key, timeout=10).json()["items"]
+            assert [invoice["contract_id"] for invoice in theirs] == [contracts[lane]["id"]]
+        again = requests.post(f"{base_url}/v1/invoice-runs", headers=OPERATOR, json={}, timeout=30)
+        assert again.status_code == 200 and again.json()["invoices_issued"] == 0, again.text
+        for lane, wire in contracts.items():
+            submitted = requests.post(f"{base_url}/v1/billing-accounts/{wire['id']}/items", headers=provider_key,
+                                      timeout=10, json={"kind": "time", "key": f"after-{lane}",
+                                                        "date": wire["start_date"], "hours": "1",
+                                                        "description": "Inbox triage"})
+            assert submitted.status_code == 200, submitted.text
+            assert cells[lane]["items"].count_documents({"key": f"after-{lane}"}) == 1
+            assert cells[OTHER[lane]]["items"].count_documents({"key": f"after-{lane}"}) == 0
+            [invoice] = cells[lane].invoices.find({"contract_id": wire["id"]})
+            note = requests.post(f"{base_url}/v1/invoices/{invoice['_id']}/credit-notes", headers=provider_key,
+                                 timeout=10,
+                                 json={"amount": {"amount": "1.00", "currency": "EUR"}, "reason": "Rounding."})
+            assert note.status_code == 201, note.text
+            assert note.json()["number"] == {"smb": "CN-000001", "enterprise": "CN-500000001"}[lane]
+    finally:
+        for database in (whole, *(cells.configs[lane]["MONGO_DATABASE"] for lane in LANES)):
+            mongo_client.drop_database(database)

@@ -101,3 +101,55 @@ def test_a_providers_contract_in_one_lane_counts_in_every_cells_load(cells, amqp
                              timeout=20) as proxy:
             answer = proxy.free_capacity(PROVIDER)
         assert float(answer["free_hours_per_week"]) == provider["capacity_hours_per_week"] - 20, lane
+
+
+def test_a_matching_database_from_before_cells_split_into_cells_leaves_each_cell_its_lanes_postings(
+        container_factory, config, quiet_queues, mongo_client, mongo_uri, amqp_uri, tmp_path, monkeypatch):
+    """The upgrade from one matching database (docs/operations.md, Cells): both lanes' postings shortlisted by one
+    process on one database, backed up and split by ``tasklinkr split matching``; each cell then holds its lane's
+    postings with their shortlists and every provider, and answers its clients' reads."""
+    whole = f"{config['MONGO_DATABASE']}_whole"
+    before = container_factory(MatchingService, {**config, "MONGO_DATABASE": whole})
+    before.start()
+    provider = b.profile(n=41)
+    with entrypoint_waiter(before, "on_provider_registered", timeout=20):
+        publish(amqp_uri, "providers", "provider.registered.v1", {"provider": profile_event(provider)},
+                provider["id"], lane="smb")
+    shortlists = {}
+    for lane, tenant in LANE_TENANTS.items():
+        deliver(before, amqp_uri, "on_tenant_registered", "postings", "tenant.registered.v1",
+                {"tenant": {**TENANT, "id": tenant, "segment": lane}}, tenant, lane=lane, tenant=tenant)
+        posting = {**b.POSTING, "id": LANE_POSTINGS[lane], "tenant_id": tenant}
+        deliver(before, amqp_uri, "on_posting_published", "postings", "posting.published.v1", {"posting": posting},
+                posting["id"], lane=lane, tenant=tenant)
+        (proposed,) = emitted(mongo_client[whole], "matches.proposed.v1", LANE_POSTINGS[lane])
+        shortlists[lane] = proposed["data"]["shortlist"]
+    before.stop()
+
+    from typer.testing import CliRunner
+
+    from shared.tools.cli import app
+
+    for name, value in (("CONFIG_FILE", "/nonexistent.yaml"), ("MATCHING_MONGO_URI", mongo_uri),
+                        ("MATCHING_MONGO_DATABASE", whole),
+                        *((f"MATCHING_{lane.upper()}_MONGO_DATABASE", f"{whole}_{lane}") for lane in LANE_TENANTS)):
+        monkeypatch.setenv(f"TASKLINKR_{name}", value)
+    cli = CliRunner()
+    try:
+        backed_up = cli.invoke(app, ["backup", "matching", "--out", str(tmp_path)])
+        assert backed_up.exit_code == 0, backed_up.output
+        split = cli.invoke(app, ["split", "matching", "--from", str(tmp_path)])
+        assert split.exit_code == 0, split.output
+        for lane in LANE_TENANTS:
+            database = mongo_client[f"{whole}_{lane}"]
+            assert [posting["_id"] for posting in database.postings.find()] == [LANE_POSTINGS[lane]]
+            assert [found["_id"] for found in database.providers.find()] == [provider["id"]]
+            container_factory(MatchingService, {**config, "LANES": [lane], "MONGO_DATABASE": database.name}).start()
+        for lane, tenant in LANE_TENANTS.items():
+            assert shortlist_in(amqp_uri, lane, tenant, LANE_POSTINGS[lane])["shortlist"] == shortlists[lane]
+            other = next(o for o in LANE_TENANTS if o != lane)
+            with pytest.raises(NotFound):  # the other lane's cell does not hold it
+                shortlist_in(amqp_uri, other, tenant, LANE_POSTINGS[lane])
+    finally:
+        for name in (whole, *(f"{whole}_{lane}" for lane in LANE_TENANTS)):
+            mongo_client.drop_database(name)

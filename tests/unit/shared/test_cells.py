@@ -54,3 +54,74 @@ def test_a_cells_uri_not_given_is_the_services_so_one_database_keeps_serving_eve
     cells = {**environ, "TASKLINKR_BILLING_ENTERPRISE_MONGO_URI": "mongodb://e/"}
     assert [name for name in config.databases(cells) if name.startswith("billing")] == ["billing-enterprise",
                                                                                           "billing-smb"]
+
+
+# -- splitting a database from before cells (``tasklinkr split``) ---------------------------------------------
+
+
+def billing_backup() -> dict[str, list[dict]]:
+    """A billing database with an account in each lane and what was billed on each."""
+    return {
+        "accounts": [{"_id": "ctr_e", "lane": "enterprise"}, {"_id": "ctr_s", "lane": "smb"}],
+        "items": [{"_id": "itm_1", "contract_id": "ctr_e"}, {"_id": "itm_2", "contract_id": "ctr_s"},
+                  {"_id": "itm_3", "contract_id": "ctr_s"}],
+        "invoices": [{"_id": "inv_1", "contract_id": "ctr_e", "lane": "enterprise"}],
+        "payments": [], "refunds": [], "credits": [{"_id": "crd_1", "contract_id": "ctr_s"}], "credit_notes": [],
+        "tenants": [{"_id": "ten_1"}, {"_id": "ten_2"}], "providers": [{"_id": "prv_1"}],
+        "counters": [{"_id": "invoices:provider:prv_1", "value": 3}], "in_house_costs": [],
+        "applied_events": [{"_id": "evt_1"}], "relay_lease": [{"_id": "outbox:smb"}],
+        "outbox_20261201T000000_3600": [{"_id": "seg_1"}],
+    }
+
+
+def ids(documents: list[dict]) -> list[str]:
+    return [document["_id"] for document in documents]
+
+
+def test_a_billing_database_splits_into_each_lanes_accounts_what_was_billed_on_them_and_the_shared_rest():
+    from shared.tools.backup import split_documents, split_rule
+
+    parts = split_documents(billing_backup(), split_rule("billing"))
+
+    enterprise, smb = parts["enterprise"], parts["smb"]
+    assert ids(enterprise["accounts"]) == ["ctr_e"] and ids(smb["accounts"]) == ["ctr_s"]
+    assert ids(enterprise["items"]) == ["itm_1"] and ids(smb["items"]) == ["itm_2", "itm_3"]
+    assert ids(enterprise["invoices"]) == ["inv_1"] and smb["invoices"] == []
+    assert enterprise["credits"] == [] and ids(smb["credits"]) == ["crd_1"]
+    for name in ("tenants", "providers", "counters", "applied_events", "relay_lease", "outbox_20261201T000000_3600"):
+        assert ids(enterprise[name]) == ids(smb[name]) == ids(billing_backup()[name]), name
+
+
+def test_a_matching_database_splits_its_postings_by_lane_and_keeps_every_projection_whole():
+    from shared.tools.backup import split_documents, split_rule
+
+    backup = {"postings": [{"_id": "pst_1", "lane": "smb"}, {"_id": "pst_2", "lane": "enterprise"}],
+              "providers": [{"_id": "prv_1"}], "contracts": [{"_id": "ctr_1"}], "tenants": [], "sla_results": [],
+              "early_provider_facts": []}
+    parts = split_documents(backup, split_rule("matching"))
+    assert ids(parts["smb"]["postings"]) == ["pst_1"] and ids(parts["enterprise"]["postings"]) == ["pst_2"]
+    assert ids(parts["smb"]["providers"]) == ids(parts["enterprise"]["providers"]) == ["prv_1"]
+
+
+@pytest.mark.parametrize("change, refusal", [
+    (lambda b: b.update(disputes=[{"_id": "dsp_1"}]), "collections the split does not know: disputes"),
+    (lambda b: b["accounts"].append({"_id": "ctr_x"}), "1 document(s) of accounts belong to no cell: no lane"),
+    (lambda b: b["accounts"].append({"_id": "ctr_x", "lane": "mid-market"}), "accounts belong to no cell"),
+    (lambda b: b["payments"].append({"_id": "pay_1", "contract_id": "ctr_gone"}),
+     "1 document(s) of payments belong to no cell: its 'contract_id' is no accounts document's"),
+])
+def test_a_document_the_split_cannot_place_stops_it_rather_than_being_dropped_or_copied_by_a_guess(change, refusal):
+    from shared.tools.backup import BackupError, split_documents, split_rule
+
+    backup = billing_backup()
+    change(backup)
+    with pytest.raises(BackupError, match="nothing was written") as refused:
+        split_documents(backup, split_rule("billing"))
+    assert refusal in str(refused.value)
+
+
+def test_only_a_service_in_cells_is_split():
+    from shared.tools.backup import BackupError, split_rule
+
+    with pytest.raises(BackupError, match="postings does not run in cells"):
+        split_rule("postings")
