@@ -357,5 +357,6 @@ def split(
         typer.echo(f"{cell.service}: restored {sum(cell.documents.values())} documents into {cell.database} "
                    f"({counts or 'empty'})")
 
+
 if __name__ == "__main__":
     app()
