@@ -450,11 +450,11 @@ def through_the_broker(args, bar: Progress) -> dict:
         def postings(source: str = "postings") -> list[dict]:
             return [posting_event(rng, tenant, source) for _ in range(args.e2e_postings)]
 
+        # matching's process and database sit idle during raw nameko's runs: counted apart, to show what they take
+        raw_groups = {"raw nameko": [raw.pid], **({"broker": broker} if broker else {}),
+                      "idle matching and database": [first.pid, database_process.pid]}
         raws, ones, twos = [], [], []
         for n in range(args.rounds):
-            # matching's process and database sit idle meanwhile: counted apart, to show what they take
-            raw_groups = {"raw nameko": [raw.pid], **({"broker": broker} if broker else {}),
-                          "idle matching and database": [first.pid, database_process.pid]}
             raws.append(throughput(amqp_uri, "rawsource.events", raw_queue, postings("rawsource"), bar,
                                    f"round {n + 1}: raw nameko", raw_groups))
             ones.append(throughput(amqp_uri, "postings.events", proposed, postings(), bar,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +58,13 @@ def _database(client: MongoClient, service: str) -> Database:
     return client[settings.get("mongo_database", service)]
 
 
+def database_uri(service: str) -> str:
+    """The URI of a service's (or a cell's) database server: its setting, else the embedded server's."""
+    return settings.get("mongo_uri", service) or embedded.uri_for(settings.get("embedded_db_port"))
+
+
 def client_for(service: str) -> MongoClient:
-    uri = settings.get("mongo_uri", service) or embedded.uri_for(settings.get("embedded_db_port"))
-    return MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+    return MongoClient(database_uri(service), serverSelectionTimeoutMS=5000, tz_aware=True)
 
 
 def _sha256(path: Path) -> str:
@@ -241,20 +246,17 @@ def split(service: str, folder: Path, *, replace: bool = False) -> list[Restored
     with its part. The cells must be databases of their own; every part is worked out before any cell is written."""
     rule = split_rule(service)
     cells = [f"{service}-{lane}" for lane in LANES]
-    places = {cell: (settings.get("mongo_uri", cell) or embedded.uri_for(settings.get("embedded_db_port")),
-                     settings.get("mongo_database", cell)) for cell in cells}
-    if len(set(places.values())) < len(cells):
+    places = {(database_uri(cell), settings.get("mongo_database", cell)) for cell in cells}
+    if len(places) < len(cells):
         raise BackupError(f"{service}'s cells are one database here: give each cell a URI (or database) of its own "
                           f"({', '.join(settings.env_name('mongo_uri', cell) for cell in cells)}) before splitting")
     _manifest, documents, indexes = _checked(folder, service)
     parts = split_documents(documents, rule)
-    if not replace:  # a cell holding data stops the split before any cell is written
-        for cell in cells:
-            with client_for(cell) as client:
+    with ExitStack() as stack:
+        clients = {cell: stack.enter_context(client_for(cell)) for cell in cells}
+        if not replace:  # a cell holding data stops the split before any cell is written
+            for cell, client in clients.items():
                 database = _database(client, cell)
                 _refuse_data(database, _holding(database))
-    restored = []
-    for lane, cell in zip(LANES, cells, strict=True):
-        with client_for(cell) as client:
-            restored.append(_write(client, cell, parts[lane], indexes, replace))
-    return restored
+        return [_write(clients[cell], cell, parts[lane], indexes, replace)
+                for lane, cell in zip(LANES, cells, strict=True)]
