@@ -58,9 +58,11 @@ def _database(client: MongoClient, service: str) -> Database:
     return client[settings.get("mongo_database", service)]
 
 
-def database_uri(service: str) -> str:
-    """The URI of a service's (or a cell's) database server: its setting, else the embedded server's."""
-    return settings.get("mongo_uri", service) or embedded.uri_for(settings.get("embedded_db_port"))
+def database_uri(service: str, environ: dict | None = None) -> str:
+    """The URI of a service's (or a cell's) database server: its setting, else the embedded server ``make run``
+    starts for the service (one per service, ``embedded.port_for``; a cell's is its service's)."""
+    return settings.get("mongo_uri", service, environ) or embedded.uri_for(
+        embedded.port_for(settings.service_of(service), settings.get("embedded_db_port", environ=environ)))
 
 
 def client_for(service: str) -> MongoClient:

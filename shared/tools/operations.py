@@ -15,7 +15,7 @@ from shared.runtime import config as settings
 from shared.runtime.messaging import ATTEMPTS_HEADER, dead_letter_queue, dead_letter_queue_name, raw_body
 from shared.runtime.outbox import pending_count, relay_states
 from shared.runtime.topology import declarations, load_catalog
-from shared.tools import embedded
+from shared.tools.backup import database_uri
 from shared.vocabulary.terms import LANES
 
 # Set by the broker on delivery; a copy must not carry the original's count as its own.
@@ -199,10 +199,8 @@ def dead_letter_counts(amqp_uri: str, services: list[str] | None = None) -> dict
 
 def _from_database(service: str, environ: dict | None, read: Callable):
     """``read(db)`` on ``service``'s own database; None when its database is unknown or not answering."""
-    uri = settings.get("mongo_uri", service, environ) or embedded.uri_for(
-        embedded.port_for(settings.service_of(service), settings.get("embedded_db_port", environ=environ)))
     try:
-        with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
+        with MongoClient(database_uri(service, environ), serverSelectionTimeoutMS=3000) as client:
             return read(client[settings.get("mongo_database", service, environ)])
     except PyMongoError:
         return None

@@ -1,5 +1,7 @@
 """`make run` without a MongoDB URI: one embedded database server per service, as compose runs one MongoDB each."""
 
+import json
+import os
 import socket
 
 import pytest
@@ -70,3 +72,42 @@ def test_a_port_of_the_range_already_taken_is_refused_with_the_way_out(embedded_
     finally:
         squatter.terminate()
         squatter.wait(timeout=10)
+
+
+def test_the_operators_tools_beside_make_run_read_and_write_each_services_own_server(embedded_stack, tmp_path,
+                                                                                       monkeypatch):
+    """``tasklinkr backup`` / ``restore`` from a shell beside ``make run``, no URI set: billing's database is on
+    billing's server, not on the first of the range (which holds a database of the same name, empty of it)."""
+    from typer.testing import CliRunner
+
+    from shared.tools.cli import app
+
+    embedded_stack.ensure_database()
+    billing = embedded_stack.env[config.env_name("mongo_uri", "billing")]
+    first = embedded.uri_for(embedded_stack.embedded_port)
+    assert billing != first
+    for name in [key for key in os.environ if key.endswith(("MONGO_URI", "MONGO_URI_FILE"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TASKLINKR_EMBEDDED_DB_PORT", str(embedded_stack.embedded_port))
+    monkeypatch.setenv("TASKLINKR_CONFIG_FILE", str(tmp_path / "absent.yaml"))
+    database = config.get("mongo_database", "billing")
+    with MongoClient(billing, serverSelectionTimeoutMS=3000) as client:
+        client[database].invoices.insert_one({"_id": "inv_1", "number": "INV-000001"})
+    with MongoClient(first, serverSelectionTimeoutMS=3000) as client:
+        client[database].stray.insert_one({"_id": "not billing's"})
+
+    cli = CliRunner()
+    backed_up = cli.invoke(app, ["backup", "billing", "--out", str(tmp_path / "backup")])
+    assert backed_up.exit_code == 0, backed_up.output
+    lines = (tmp_path / "backup" / "billing" / "invoices.jsonl").read_text().splitlines()
+    assert [json.loads(line)["number"] for line in lines] == ["INV-000001"]
+    assert not (tmp_path / "backup" / "billing" / "stray.jsonl").exists()
+
+    with MongoClient(billing, serverSelectionTimeoutMS=3000) as client:
+        client[database].invoices.delete_many({})
+    restored = cli.invoke(app, ["restore", "billing", "--from", str(tmp_path / "backup"), "--replace"])
+    assert restored.exit_code == 0, restored.output
+    with MongoClient(billing, serverSelectionTimeoutMS=3000) as client:
+        assert [doc["number"] for doc in client[database].invoices.find()] == ["INV-000001"]
+    with MongoClient(first, serverSelectionTimeoutMS=3000) as client:
+        assert "invoices" not in client[database].list_collection_names()
