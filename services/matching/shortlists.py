@@ -5,12 +5,13 @@ A shortlist is ``{"version", "computed_at", "candidates": [...]}``; each candida
 breakdowns come from ``domain.evaluate`` — the same arithmetic the index ranked with — so what a client reads is
 exactly why the candidate is where it is.
 
-Stored (``stored``), a shortlist keeps as fields what deciding and announcing a change read of each candidate
-(provider, centre, rank, score, a firm's other centres with their scores) and the candidates' breakdowns and reasons
-as one JSON text (``details``, 80% of the shortlist): the database then decodes one string instead of ~170 nested
-values of each posting in every write, oplog entry and change stream that follows ``postings``, and the processes'
-views of the open postings never decode it. ``readable`` gives back the shortlist of either stored form (the nested
-one was written before) as it is on the wire.
+Stored (``stored``), a shortlist keeps its candidates as two JSON texts: what deciding and announcing a change read
+of each (``listed``: provider, centre, rank, score, a firm's other centres with their scores) and their breakdowns
+and reasons (``details``, 80% of the shortlist). The embedded database handles every value of a document in Python,
+in each write, oplog entry and change stream that reads it (every stream reads every entry), so two strings cost it
+far less than the ~50 values of the candidates as fields (stored so until 2026-12-07) or the ~170 of the nested form
+(before that); the processes' views of the open postings never read ``details``. ``readable`` gives back the
+shortlist of any stored form as it is on the wire, ``without_details`` as deciding reads it.
 """
 
 from __future__ import annotations
@@ -26,45 +27,63 @@ from services.matching.ranking import MatchIndex, Ranked
 from shared.vocabulary import jsontext
 from shared.vocabulary.times import rfc3339, utc_now
 
-# What a stored shortlist keeps of a candidate as text. A firm's other centres stay fields, breakdowns and all: they
-# are few, and a re-match copies a kept firm's other centres from the view into the shortlist it publishes.
+# What a stored shortlist keeps of a candidate in ``details``. A firm's other centres stay with the candidate, in
+# ``listed``, breakdowns and all: they are few, and a re-match copies a kept firm's other centres from the view into
+# the shortlist it publishes.
 DETAILS = ("breakdown", "reasons")
+# A stored shortlist's candidates without their details, as one JSON text (``stored``).
+LISTED = "listed"
 
 
 def stored(shortlist: dict | None) -> dict | None:
-    """The shortlist as the database keeps it: the candidates without their ``DETAILS``, which go, in the
-    candidates' order, into the JSON text ``details`` (``readable`` puts them back)."""
+    """The shortlist as the database keeps it: its candidates as two JSON texts in their order, ``listed`` (each
+    without its ``DETAILS``: what deciding and announcing a change read) in the candidates' place, and ``details``
+    (their ``DETAILS``); ``readable`` and ``without_details`` put them back."""
     if not shortlist or "candidates" not in shortlist:
         return shortlist
     listed, details = [], []
     for candidate in shortlist["candidates"]:
         listed.append({k: v for k, v in candidate.items() if k not in DETAILS})
         details.append({k: candidate[k] for k in DETAILS if k in candidate})
-    return {**shortlist, "candidates": listed, "details": jsontext.compact(details)}
+    kept = {(LISTED if k == "candidates" else k): v for k, v in shortlist.items()}
+    return {**kept, LISTED: jsontext.compact(listed), "details": jsontext.compact(details)}
+
+
+def _listed(shortlist: dict) -> list[dict]:
+    """The candidates of a stored shortlist without their ``DETAILS``: from its text, or, stored before (until
+    2026-12-07), its fields."""
+    text = shortlist.get(LISTED)
+    return json.loads(text) if text is not None else shortlist["candidates"]
+
+
+def _with_candidates(shortlist: dict, candidates: list[dict]) -> dict:
+    """A stored shortlist's fields with ``candidates`` in its candidates' place (the wire's key order)."""
+    return {("candidates" if k == LISTED else k): (candidates if k in (LISTED, "candidates") else v)
+            for k, v in shortlist.items() if k != "details"}
 
 
 def readable(shortlist: dict | None) -> dict | None:
-    """A stored shortlist as the wire carries it (``wire``): either stored form, the nested one as it is."""
+    """A stored shortlist as the wire carries it (``wire``): any stored form, the nested one as it is."""
     if not shortlist or "details" not in shortlist:
         return shortlist
     candidates = []
-    for candidate, detail in zip(shortlist["candidates"], json.loads(shortlist["details"]), strict=True):
+    for candidate, detail in zip(_listed(shortlist), json.loads(shortlist["details"]), strict=True):
         entry = {k: v for k, v in candidate.items() if k != "other_centres"}
         entry.update(detail)
         if "other_centres" in candidate:
             entry["other_centres"] = candidate["other_centres"]
         candidates.append(entry)
-    return {**{k: v for k, v in shortlist.items() if k != "details"}, "candidates": candidates}
+    return _with_candidates(shortlist, candidates)
 
 
 def without_details(shortlist: dict | None) -> dict | None:
-    """The shortlist of either form (stored or as built) as deciding and announcing a change read it: its
+    """The shortlist of any form (stored or as built) as deciding and announcing a change read it: its
     candidates without their ``DETAILS``. A built one's candidates (``candidate_entry``) are taken field by field,
     not copied and filtered: a re-match hands the view hundreds of them."""
     if not shortlist:
         return shortlist
-    if "details" in shortlist:
-        return {k: v for k, v in shortlist.items() if k != "details"}
+    if LISTED in shortlist or "details" in shortlist:  # stored (the view reads it without its details)
+        return _with_candidates(shortlist, _listed(shortlist))
     lean = []
     for c in shortlist.get("candidates", ()):
         entry = {"provider_id": c["provider_id"], "centre_id": c["centre_id"], "rank": c["rank"], "score": c["score"]}

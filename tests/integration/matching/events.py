@@ -1,12 +1,13 @@
 """Events into matching the way their producers' relays publish them (topic exchange, routing key, headers), each
 checked against its contract first; what matching emits, read from its outbox and checked against its contract;
-a container's in-memory index, and waiting for what follows an event."""
+a stored shortlist as it reads; a container's in-memory index, and waiting for what follows an event."""
 
 import time
 
 from kombu import Connection, Exchange, Producer
 from nameko.testing.services import entrypoint_waiter
 
+from services.matching import shortlists
 from services.matching.dependencies import LiveIndex, MatchingIndex
 from services.matching.service import MatchingService
 from shared.runtime import contracts
@@ -73,6 +74,12 @@ def emitted(database, routing_key, subject=POSTING["id"]):
     for event in events:
         assert contracts.errors(event) == [], event["type"]
     return events
+
+
+def stored_shortlist(database, posting_id: str = POSTING["id"]) -> dict | None:
+    """The posting's shortlist in matching's database, as matching reads it (``shortlists.readable``: the stored form
+    keeps its candidates as text)."""
+    return shortlists.readable(database.postings.find_one({"_id": posting_id})["shortlist"])
 
 
 def live(container) -> LiveIndex:

@@ -55,7 +55,8 @@ def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its
         (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))
         assert proposed["causationid"] == next(e["id"] for e in events if e["subject"] == posting_id(n))
         assert proposed["data"]["shortlist"]["candidates"] == shortlists.readable(stored["shortlist"])["candidates"]
-        assert [c["provider_id"] for c in stored["shortlist"]["candidates"]] == [b.provider_id(n) for n in (31, 32, 33)]
+        assert [c["provider_id"] for c in shortlists.readable(stored["shortlist"])["candidates"]] == [
+            b.provider_id(n) for n in (31, 32, 33)]
     assert database.postings.find_one({"_id": posting_id(1)})["version"] == 3
     assert database.postings.find_one({"_id": posting_id(1)})["title"] == "Inbox, calendar and phones"
     # The nine proposals came out of fewer transactions than postings: batches, each one outbox document.

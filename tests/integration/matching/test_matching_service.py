@@ -22,6 +22,7 @@ from tests.integration.matching.events import (
     publish_built,
     publish_posting,
     register,
+    stored_shortlist,
 )
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
@@ -59,9 +60,9 @@ def test_a_shortlist_keeps_its_candidates_details_as_one_text_and_one_stored_nes
     publish_posting(matching, amqp_uri)
     (proposed,) = emitted(database, "matches.proposed.v1")
     stored = database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
-    assert isinstance(stored["details"], str)
-    assert not any({"breakdown", "reasons"} & candidate.keys() for candidate in stored["candidates"])
-    assert [c["provider_id"] for c in stored["candidates"]] == [b.provider_id(n) for n in (71, 72, 73)]
+    assert {type(stored["listed"]), type(stored["details"])} == {str}
+    assert not any({"breakdown", "reasons"} & candidate.keys() for candidate in json.loads(stored["listed"]))
+    assert [c["provider_id"] for c in json.loads(stored["listed"])] == [b.provider_id(n) for n in (71, 72, 73)]
 
     # As a shortlist was stored before: the candidates with their breakdowns and reasons, nested.
     nested = proposed["data"]["shortlist"] | {"eligible": stored["eligible"], "top_k": stored["top_k"]}
@@ -78,7 +79,7 @@ def test_a_shortlist_keeps_its_candidates_details_as_one_text_and_one_stored_nes
     register(matching, amqp_uri, better)  # re-ranks the nested shortlist; stores the new form
     (updated,) = emitted(database, "shortlist.updated.v1")
     assert updated["data"]["changes"]["added"] == [better["id"]]
-    assert "details" in database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    assert {"listed", "details"} <= database.postings.find_one({"_id": POSTING["id"]})["shortlist"].keys()
     assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"] == updated["data"]["shortlist"]
 
 
@@ -289,13 +290,12 @@ def test_a_score_that_moves_without_reordering_is_stored_but_not_announced(match
     for provider in (*strong, last):
         register(matching, amqp_uri, provider)
     publish_posting(matching, amqp_uri)
-    before = {c["provider_id"]: c["score"] for c in database.postings.find_one({"_id": POSTING["id"]})[
-        "shortlist"]["candidates"]}
+    before = {c["provider_id"]: c["score"] for c in stored_shortlist(database)["candidates"]}
     dearer = {**last, "rates": {**last["rates"], "hourly": {"amount": "14.00", "currency": "USD"}},
               "version": last["version"] + 1}
     deliver(matching, amqp_uri, "on_provider_updated", "providers", "provider.updated.v1",
             {"provider": profile_event(dearer), "changed": ["rates"]}, last["id"])
-    stored = database.postings.find_one({"_id": POSTING["id"]})["shortlist"]
+    stored = stored_shortlist(database)
     assert [c["provider_id"] for c in stored["candidates"]][-1] == last["id"]
     assert stored["candidates"][-1]["score"] < before[last["id"]]  # the cut a newcomer must beat moved
     assert stored["candidates"][-1]["score"] == rpc.explain(b.TENANT, POSTING["id"], last["id"])["rows"][0]["score"]

@@ -23,6 +23,7 @@ from tests.integration.matching.events import (
     publish,
     publish_posting,
     register,
+    stored_shortlist,
 )
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import CEBU_BPO, HELPDESK_24X7, POSTING
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.integration
 
 
 def open_postings_scanned(database) -> dict[str, dict]:
-    return {d["_id"]: {**d, "id": d["_id"]} for d in database.postings.find({"status": domain.OPEN})}
+    """Every open posting of the database, its shortlist as matching reads it."""
+    return {d["_id"]: {**d, "id": d["_id"], "shortlist": shortlists.readable(d.get("shortlist"))}
+            for d in database.postings.find({"status": domain.OPEN})}
 
 
 def decided_by_view(view: LiveIndex, provider_id: str) -> set[str]:
@@ -69,7 +72,7 @@ def test_a_posting_committed_by_another_matching_process_is_seen_by_both_and_re_
         view.catch_up_postings()
         assert POSTING["id"] in view.postings.entries
         assert shortlists.order(view.postings.entries[POSTING["id"]].posting["shortlist"]) == \
-            shortlists.order(database.postings.find_one({"_id": POSTING["id"]})["shortlist"])
+            shortlists.order(stored_shortlist(database))
 
     better = b.profile(n=69, skills=STRONG_SKILLS)
     publish(amqp_uri, "providers", "provider.registered.v1", {"provider": profile_event(better)}, better["id"])

@@ -15,6 +15,7 @@ from tests.integration.matching.events import (
     profile_event,
     publish,
     register,
+    stored_shortlist,
 )
 from tests.unit.matching import builders as b
 from tests.unit.matching.builders import POSTING
@@ -25,7 +26,7 @@ POSTINGS = [POSTING, *(b.posting(id="pst_" + f"{n:032d}") for n in (81, 82, 83))
 
 
 def stored_order(database, posting_id):
-    return [c["provider_id"] for c in database.postings.find_one({"_id": posting_id})["shortlist"]["candidates"]]
+    return [c["provider_id"] for c in stored_shortlist(database, posting_id)["candidates"]]
 
 
 def test_one_process_of_a_lane_re_ranks_after_provider_changes_and_the_other_takes_over_when_it_stops(
@@ -63,4 +64,4 @@ def test_one_process_of_a_lane_re_ranks_after_provider_changes_and_the_other_tak
         assert [u["data"]["changes"]["added"] for u in updates] == [[better["id"]], [best["id"]]]
         assert set(stored_order(database, posting["id"])[:2]) == {best["id"], better["id"]}
         assert shortlists.order(live(second).postings.entries[posting["id"]].posting["shortlist"]) == \
-            shortlists.order(database.postings.find_one({"_id": posting["id"]})["shortlist"])
+            shortlists.order(stored_shortlist(database, posting["id"]))

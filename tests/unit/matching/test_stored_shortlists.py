@@ -1,6 +1,7 @@
-"""A shortlist as matching's database keeps it (``shortlists.stored``): the candidates' breakdowns and reasons as one
-JSON text beside the fields deciding reads, read back (``shortlists.readable``) exactly as built; a shortlist stored
-before in the nested form reads as it is, and the view of the open postings decides the same from either form."""
+"""A shortlist as matching's database keeps it (``shortlists.stored``): its candidates as two JSON texts, what deciding
+reads (``listed``) and their breakdowns and reasons (``details``), read back (``shortlists.readable``) exactly as
+built; a shortlist stored in either form before (nested; its candidates as fields beside ``details``) reads the same,
+and the view of the open postings decides the same from every form."""
 
 import json
 import random
@@ -36,15 +37,30 @@ def built(market) -> list[tuple[dict, dict]]:
     return found
 
 
+def stored_before(shortlist: dict) -> dict:
+    """The stored form of before 2026-12-07: the candidates as fields (without their details) beside ``details``."""
+    stored = shortlists.stored(shortlist)
+    return {("candidates" if k == "listed" else k): (json.loads(v) if k == "listed" else v) for k, v in stored.items()}
+
+
 def test_a_stored_shortlist_reads_back_exactly_as_built(built):
     for _, shortlist in built:
         stored = shortlists.stored(shortlist)
-        assert isinstance(stored["details"], str)
-        for candidate in stored["candidates"]:
+        assert "candidates" not in stored
+        assert {type(stored["listed"]), type(stored["details"])} == {str}
+        for candidate in json.loads(stored["listed"]):
             assert not {"breakdown", "reasons"} & candidate.keys()
             assert all("breakdown" in other for other in candidate.get("other_centres", ()))  # a re-match copies them
         assert shortlists.readable(stored) == shortlist
         assert json.dumps(shortlists.readable(stored)) == json.dumps(shortlist)  # the same wire text, key order too
+
+
+def test_a_shortlist_stored_with_its_candidates_as_fields_before_reads_the_same(built):
+    for _, shortlist in built:
+        before = stored_before(shortlist)
+        assert isinstance(before["candidates"], list)
+        assert json.dumps(shortlists.readable(before)) == json.dumps(shortlist)
+        assert shortlists.without_details(before) == shortlists.without_details(shortlists.stored(shortlist))
 
 
 def test_a_shortlist_stored_nested_before_reads_as_it_is(built):
@@ -54,18 +70,31 @@ def test_a_shortlist_stored_nested_before_reads_as_it_is(built):
     assert shortlists.stored(None) is None
 
 
-def test_the_view_decides_the_same_from_either_stored_form(market, built):
-    nested, compact = OpenPostings(), OpenPostings()
+def test_the_view_decides_the_same_from_every_stored_form(market, built):
+    """Nested; stored, whole (as the follower of ``postings`` reads it) and without its details (as the view is built
+    from the database, ``repository._RE_RANKING_VIEW``); stored before with its candidates as fields."""
+    forms = {
+        "nested": lambda shortlist: shortlist,
+        "stored": shortlists.stored,
+        "stored, read without details": lambda shortlist: {
+            k: v for k, v in shortlists.stored(shortlist).items() if k != "details"},
+        "stored before": stored_before,
+    }
+    views = {form: OpenPostings() for form in forms}
     for posting, shortlist in built:
-        nested.apply(posting["id"], {**posting, "status": domain.OPEN, "shortlist": shortlist})
-        compact.apply(posting["id"], {**posting, "status": domain.OPEN, "shortlist": shortlists.stored(shortlist)})
+        for form, view in views.items():
+            view.apply(posting["id"], {**posting, "status": domain.OPEN, "shortlist": forms[form](shortlist)})
+    nested = views.pop("nested")
     for posting, _ in built:
-        a, b = nested.entries[posting["id"]], compact.entries[posting["id"]]
-        assert (a.listed, a.cut) == (b.listed, b.cut)
-        assert shortlists.order(a.posting["shortlist"]) == shortlists.order(b.posting["shortlist"])
-        assert shortlists.scores(a.posting["shortlist"]) == shortlists.scores(b.posting["shortlist"])
-        assert "details" not in b.posting["shortlist"]
+        a = nested.entries[posting["id"]]
+        for view in views.values():
+            b = view.entries[posting["id"]]
+            assert (a.listed, a.cut) == (b.listed, b.cut)
+            assert shortlists.order(a.posting["shortlist"]) == shortlists.order(b.posting["shortlist"])
+            assert shortlists.scores(a.posting["shortlist"]) == shortlists.scores(b.posting["shortlist"])
+            assert not {"details", "listed"} & b.posting["shortlist"].keys()
     for provider_id in list(market.by_provider)[:200]:
         rows = market.provider_rows(provider_id)
-        assert [e.posting["id"] for e in nested.touched_by(provider_id, rows)] == \
-            [e.posting["id"] for e in compact.touched_by(provider_id, rows)]
+        touched = [e.posting["id"] for e in nested.touched_by(provider_id, rows)]
+        for view in views.values():
+            assert [e.posting["id"] for e in view.touched_by(provider_id, rows)] == touched
