@@ -12,11 +12,10 @@
   stays as ``{"registered": true}`` (see ``take_early_facts``).
 - ``tenants``: client organisations (the lane of their events is their segment).
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
-  current ``shortlist`` (in ``shortlists.stored``'s form: its candidates as two JSON texts, ``listed`` and their
-  breakdowns and reasons, ``details``; a shortlist written before in another form reads the same,
-  ``shortlists.readable``). Every matching
-  process follows it through a change stream (``Changes``) to keep its in-memory view of the open postings
-  (``open_postings``) current, whichever process wrote them.
+  current ``shortlist`` (in ``shortlists.stored``'s form: its candidates as two JSON texts, ``listed``, what deciding
+  reads, and ``details``, their breakdowns and reasons; one written before in another form reads the same,
+  ``shortlists.readable``). Every matching process follows it through a change stream (``Changes``) to keep its
+  in-memory view of the open postings (``open_postings``) current, whichever process wrote them.
 """
 
 from __future__ import annotations
