@@ -22,6 +22,7 @@ from pymongo import MongoClient
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import stop_cleanly_on_sigterm
 from services.billing import domain, repository, runs
 from services.billing.tax import tax_table
 from shared.runtime.persistence import Store, ensure_platform_indexes
@@ -116,6 +117,7 @@ def floor(db, keys: list[str], batch_size: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contracts", type=int, default=10_000)
     parser.add_argument("--entries", type=int, default=30)

@@ -1,11 +1,12 @@
 """What the benchmarks share: where results go, the progress bar, the broker vhost and embedded database they start,
-stopping the processes they started, and reading a process's CPU time and memory (and the machine's, and which
-process is the broker) from /proc."""
+stopping the processes they started (also when the benchmark itself is stopped), and reading a process's CPU time and
+memory (and the machine's, and which process is the broker) from /proc."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -115,6 +116,16 @@ def machine_busy_seconds() -> tuple[float, float]:
     idle = ticks[3] + ticks[4]
     hz = os.sysconf("SC_CLK_TCK")
     return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``, ``kill``) end the benchmark as Ctrl-C does, by unwinding: the database servers,
+    broker nodes and service processes its ``ExitStack``s and ``finally`` blocks stop are stopped. Python's default
+    is to die at once, and they were left running, loading whatever ran next on the machine."""
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def start_database(stack: ExitStack) -> tuple[subprocess.Popen, str]:

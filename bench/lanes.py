@@ -55,7 +55,7 @@ from pymongo import MongoClient
 from rich.progress import Progress
 
 from bench import lanes_billing
-from bench.common import RESULTS, console, infrastructure, progress, rss_mb, stop
+from bench.common import RESULTS, console, infrastructure, progress, rss_mb, stop, stop_cleanly_on_sigterm
 from bench.lane_kit import (
     DEPLOYED,
     LARGE,
@@ -365,6 +365,7 @@ def markdown(report: dict, checks: dict[str, bool]) -> str:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=8.0, help="small-lane postings per second (flood: 10x)")

@@ -53,6 +53,7 @@ from bench.common import (
     rss_mb,
     service_env,
     stop,
+    stop_cleanly_on_sigterm,
 )
 from services.matching import collector, domain, rematching, shortlists
 from services.matching.open_postings import OpenPostings
@@ -656,6 +657,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--providers", type=int, default=100_000)
     parser.add_argument("--million", type=int, default=1_000_000)

@@ -37,7 +37,16 @@ from contextlib import ExitStack  # noqa: E402
 from kombu import Connection, Exchange, Queue  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from bench.common import PY, RESULTS, ROOT, cpu_seconds, finish, percentile, start_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    PY,
+    RESULTS,
+    ROOT,
+    cpu_seconds,
+    finish,
+    percentile,
+    start_database,
+    stop_cleanly_on_sigterm,
+)
 from shared.runtime.envelope import build  # noqa: E402
 from shared.runtime.outbox import (  # noqa: E402
     RELAY_LEASES,
@@ -161,6 +170,7 @@ def backlog_count(db, database_pid: int) -> dict:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     if sys.argv[1:2] == ["commit"]:
         commit_events(sys.argv[2], int(sys.argv[3]))
         return

@@ -85,6 +85,7 @@ from bench.common import (
     service_env,
     start_database,
     stop,
+    stop_cleanly_on_sigterm,
     tree_cpu,
 )
 from bench.lanes import posting_queue
@@ -701,6 +702,7 @@ def cpu_model() -> str:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a smaller market and backlog, one run per configuration")

@@ -31,6 +31,7 @@ from pymongo import MongoClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
+from bench.common import stop_cleanly_on_sigterm  # noqa: E402
 from shared.tools import embedded  # noqa: E402
 from tests.support import samples  # noqa: E402
 from tests.support.infra import free_port, local_vhost  # noqa: E402
@@ -62,6 +63,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
+    stop_cleanly_on_sigterm()
     console = Console()
     port = free_port()
     database = embedded.start(":memory:", port)
