@@ -53,7 +53,7 @@ def test_a_published_posting_gets_an_explained_shortlist_and_matches_proposed(ma
     assert (why["status"], why["rows"][0]["rank"]) == ("shortlisted", 3)
 
 
-def test_a_shortlist_keeps_its_candidates_details_as_one_text_and_one_stored_nested_before_still_reads(
+def test_a_shortlist_keeps_its_candidates_and_their_details_as_texts_and_one_stored_nested_before_still_reads(
         matching, rpc, database, amqp_uri):
     for n in (71, 72, 73):
         register(matching, amqp_uri, b.profile(n=n))
