@@ -37,7 +37,7 @@ from pymongo.errors import PyMongoError
 from services.matching import collector, domain
 from services.matching.open_postings import OpenPosting, OpenPostings
 from services.matching.ranking import MatchIndex
-from services.matching.repository import Changes, Repository
+from services.matching.repository import Changes, Repository, posting_fields
 from shared.runtime.persistence import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,8 @@ class LiveIndex:
         self._providers = Followed("providers", repository.follow_providers, self._load_providers,
                                    self._provider_committed, self._settle_uncommitted)
         self._postings = Followed("postings", repository.follow_postings, self._load_postings,
-                                  lambda posting_id, document: self.postings.apply(posting_id, document))
+                                  lambda posting_id, document: self.postings.apply(posting_id,
+                                                                                   posting_fields(document)))
         self._providers.start()
         if self.following_postings:  # a stream lost meanwhile: the view is loaded again with it
             self._postings.start()

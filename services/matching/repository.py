@@ -14,12 +14,15 @@
 - ``postings``: the posting snapshot, its ``status`` (open, awarded, cancelled, closed), its ``lane`` and its
   current ``shortlist`` (in ``shortlists.stored``'s form: its candidates as two JSON texts, ``listed``, what deciding
   reads, and ``details``, their breakdowns and reasons; one written before in another form reads the same,
-  ``shortlists.readable``). Every matching process follows it through a change stream (``Changes``) to keep its
-  in-memory view of the open postings (``open_postings``) current, whichever process wrote them.
+  ``shortlists.readable``). The snapshot's own fields are one JSON text too, ``snapshot``, beside the fields matching
+  queries, projects, splits by or sets itself (``OWN_POSTING_FIELDS``); ``posting_fields`` reads any stored form.
+  Every matching process follows it through a change stream (``Changes``) to keep its in-memory view of the open
+  postings (``open_postings``) current, whichever process wrote them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 from pymongo import ASCENDING, UpdateOne
@@ -29,6 +32,7 @@ from services.matching import domain, shortlists
 from services.matching.domain import OPEN
 from shared.runtime.outbox import pending_count
 from shared.runtime.persistence import SessionRepository
+from shared.vocabulary import jsontext
 from shared.vocabulary.times import utc_now
 
 PROVIDERS = "providers"
@@ -42,9 +46,17 @@ EARLY_FACTS = "early_provider_facts"
 # the profile snapshot it belongs after, or be overtaken by one taken before it.
 AVAILABILITY_FIELDS = ("availability", "capacity_hours_per_week")
 
-# What re-ranking needs of a posting: not its prose, nor the reasons and breakdowns of its current candidates.
+# What re-ranking needs of a posting: not the reasons and breakdowns of its current candidates, nor the prose of a
+# posting stored with its fields apart (before 2026-12-07; since then it is in the ``snapshot`` text).
 _RE_RANKING_VIEW = {"description": 0, "shortlist.details": 0, "shortlist.candidates.reasons": 0,
                     "shortlist.candidates.breakdown": 0}  # the stored form's details, the nested form's
+
+# A stored posting's fields kept as fields: what matching queries (status), projects (version, shortlist), splits
+# its cells by (lane), checks a reader against (tenant_id) and sets on its own (status, cancelled_at, shortlist).
+# The rest of the snapshot is one JSON text, ``SNAPSHOT``: the embedded database handles each value of a document in
+# Python, in the write, its oplog entry and every change stream reading it, and a posting has about 50 (issue 16).
+OWN_POSTING_FIELDS = ("tenant_id", "lane", "status", "version", "cancelled_at", "shortlist")
+SNAPSHOT = "snapshot"
 
 
 def ensure_indexes(db: Database) -> None:
@@ -100,15 +112,31 @@ def _without_id(document: dict) -> dict:
 
 
 def _stored_posting(posting: dict) -> dict:
-    """A posting as ``postings`` keeps it: its shortlist in the stored form (``shortlists.stored``), no ``id``."""
-    document = _without_id(posting)
+    """A posting as ``postings`` keeps it: ``OWN_POSTING_FIELDS`` as fields (its shortlist in the stored form,
+    ``shortlists.stored``), the rest of the snapshot as the JSON text ``SNAPSHOT``, no ``id``."""
+    document = {k: posting[k] for k in OWN_POSTING_FIELDS if k in posting}
     if document.get("shortlist"):
         document["shortlist"] = shortlists.stored(document["shortlist"])
+    document[SNAPSHOT] = jsontext.compact({k: v for k, v in posting.items()
+                                           if k != "id" and k not in OWN_POSTING_FIELDS})
     return document
 
 
+def posting_fields(document: dict | None) -> dict | None:
+    """A stored posting's fields, of any stored form, its shortlist as stored: the ``SNAPSHOT`` text's, then
+    ``OWN_POSTING_FIELDS`` over them. A posting stored with every field apart (before 2026-12-07) and written since
+    keeps its old fields beside the text, which wins over them."""
+    if document is None or SNAPSHOT not in document:
+        return document
+    fields = {k: v for k, v in document.items() if k != SNAPSHOT and k not in OWN_POSTING_FIELDS}
+    fields.update(json.loads(document[SNAPSHOT]))
+    fields.update((k, document[k]) for k in OWN_POSTING_FIELDS if k in document)
+    return fields
+
+
 def _readable_posting(document: dict | None) -> dict | None:
-    """A stored posting with its shortlist as the wire carries it, of either stored form."""
+    """A stored posting, of any stored form, with its fields and its shortlist as the wire carries them."""
+    document = posting_fields(document)
     if document is not None and document.get("shortlist"):
         document["shortlist"] = shortlists.readable(document["shortlist"])
     return document
@@ -120,8 +148,10 @@ class Repository(SessionRepository):
 
     # -- snapshots ------------------------------------------------------------------------------------------------
 
-    def _upsert_snapshot(self, collection: str, snapshot: dict, extra: dict | None = None) -> bool:
-        """Store a full snapshot unless a newer version is already there (events may arrive out of order).
+    def _upsert_snapshot(self, collection: str, snapshot: dict, extra: dict | None = None,
+                         stored: Callable[[dict], dict] = _without_id) -> bool:
+        """Store a full snapshot unless a newer version is already there (events may arrive out of order), with
+        ``extra``, in the form ``stored`` gives it.
 
         Returns whether the read model changed.
         """
@@ -129,8 +159,7 @@ class Repository(SessionRepository):
         existing = self.db[collection].find_one({"_id": snapshot["id"]}, {"version": 1}, session=self.session)
         if existing is not None and existing.get("version", 0) >= version:
             return False
-        document = _without_id(snapshot)
-        document.update(extra or {})
+        document = stored({**snapshot, **(extra or {})})
         self.db[collection].update_one({"_id": snapshot["id"]}, {"$set": document}, upsert=True,
                                        session=self.session)
         return True
@@ -316,7 +345,7 @@ class Repository(SessionRepository):
 
     def upsert_posting(self, posting: dict, extra: dict) -> bool:
         """Keep the newest snapshot of the posting, with ``extra`` (lane, status); whether it changed."""
-        return self._upsert_snapshot(POSTINGS, posting, extra)
+        return self._upsert_snapshot(POSTINGS, posting, extra, _stored_posting)
 
     def set_posting_status(self, posting_id: str, status: str, **fields) -> None:
         """Record that the posting ended (awarded, cancelled) even when its publication has not arrived yet."""
@@ -325,8 +354,10 @@ class Repository(SessionRepository):
 
     def open_postings(self) -> Iterator[dict]:
         """Every open posting, as re-ranking reads it (the view of ``open_postings.OpenPostings`` is built from it):
-        without its prose, nor its candidates' details (either stored form)."""
-        yield from self.db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000, session=self.session)
+        its fields (``posting_fields``), without its candidates' details (either stored form)."""
+        for document in self.db[POSTINGS].find({"status": OPEN}, _RE_RANKING_VIEW, batch_size=2000,
+                                               session=self.session):
+            yield posting_fields(document)
 
     def follow_postings(self) -> Changes:
         """The committed changes of ``postings`` from now on, in commit order (a change stream).

@@ -9,6 +9,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from services.matching import shortlists
 from services.matching.dependencies import LiveIndex, MatchingIndex
+from services.matching.repository import posting_fields
 from services.matching.service import MatchingService
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
@@ -80,6 +81,12 @@ def stored_shortlist(database, posting_id: str = POSTING["id"]) -> dict | None:
     """The posting's shortlist in matching's database, as matching reads it (``shortlists.readable``: the stored form
     keeps its candidates as text)."""
     return shortlists.readable(database.postings.find_one({"_id": posting_id})["shortlist"])
+
+
+def stored_posting(database, posting_id: str = POSTING["id"]) -> dict | None:
+    """The posting in matching's database, its fields as matching reads them (``repository.posting_fields``: the
+    stored form keeps the snapshot's own fields as text)."""
+    return posting_fields(database.postings.find_one({"_id": posting_id}))
 
 
 def live(container) -> LiveIndex:

@@ -14,6 +14,7 @@ from tests.integration.matching.events import (
     publish,
     publish_built,
     register,
+    stored_posting,
 )
 from tests.support.waiting import applied
 from tests.unit.matching import builders as b
@@ -58,7 +59,7 @@ def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its
         assert [c["provider_id"] for c in shortlists.readable(stored["shortlist"])["candidates"]] == [
             b.provider_id(n) for n in (31, 32, 33)]
     assert database.postings.find_one({"_id": posting_id(1)})["version"] == 3
-    assert database.postings.find_one({"_id": posting_id(1)})["title"] == "Inbox, calendar and phones"
+    assert stored_posting(database, posting_id(1))["title"] == "Inbox, calendar and phones"
     # The nine proposals came out of fewer transactions than postings: batches, each one outbox document.
     documents = [doc for name in segments(database) for doc in database[name].find()
                  if any(event["routing_key"] == "matches.proposed.v1" for event in doc["events"])]
@@ -93,7 +94,7 @@ def test_batches_handled_two_at_a_time_still_propose_each_posting_once_at_its_ne
     assert all(applied(matching, event["id"]) for event in burst)
 
     for n in range(20, 44):
-        stored = database.postings.find_one({"_id": posting_id(n)})
+        stored = stored_posting(database, posting_id(n))
         expected = (5, f"Second take {n}") if n in newer else (2, b.posting()["title"])
         assert (stored["version"], stored["title"]) == expected
         (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))

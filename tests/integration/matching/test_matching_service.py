@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from nameko.testing.services import entrypoint_waiter
 
-from services.matching import shortlists
+from services.matching import domain, shortlists
 from services.matching.service import MatchingService
 from shared.runtime import contracts
 from shared.runtime import envelope as envelopes
@@ -22,6 +22,7 @@ from tests.integration.matching.events import (
     publish_built,
     publish_posting,
     register,
+    stored_posting,
     stored_shortlist,
 )
 from tests.unit.matching import builders as b
@@ -81,6 +82,39 @@ def test_a_shortlist_keeps_its_candidates_and_their_details_as_texts_and_one_sto
     assert updated["data"]["changes"]["added"] == [better["id"]]
     assert {"listed", "details"} <= database.postings.find_one({"_id": POSTING["id"]})["shortlist"].keys()
     assert rpc.get_shortlist(b.TENANT, POSTING["id"])["shortlist"] == updated["data"]["shortlist"]
+
+
+def test_a_posting_keeps_its_snapshot_as_text_and_one_stored_with_its_fields_apart_before_still_reads_and_updates(
+        matching, rpc, database, amqp_uri):
+    for n in (74, 75, 76):
+        register(matching, amqp_uri, b.profile(n=n))
+    publish_posting(matching, amqp_uri)
+    document = database.postings.find_one({"_id": POSTING["id"]})
+    assert type(document["snapshot"]) is str and "title" not in document and document["status"] == "open"
+    answered = rpc.get_posting(POSTING["id"])
+    assert answered["title"] == POSTING["title"] and answered["required_skills"] == POSTING["required_skills"]
+
+    # As a posting was stored before: every field of the snapshot apart.
+    before = {k: v for k, v in stored_posting(database).items() if k != "_id"}
+    database.postings.replace_one({"_id": POSTING["id"]}, before)
+    assert "snapshot" not in database.postings.find_one({"_id": POSTING["id"]})
+    assert rpc.get_posting(POSTING["id"]) == answered
+    view = live(matching)
+    view.follow_postings()
+    view.catch_up_postings()
+    assert view.postings.entries[POSTING["id"]].needs == domain.posting_needs(POSTING)
+
+    # A newer snapshot is written over it in the new form: what it changed reads, the fields of before do not win.
+    edited = b.posting(title="Inbox and calendar help", version=POSTING["version"] + 1)
+    deliver(matching, amqp_uri, "on_posting_updated", "postings", "posting.updated.v1",
+            {"posting": edited, "changed": ["title"]}, POSTING["id"], tenant=b.TENANT)
+    assert database.postings.find_one({"_id": POSTING["id"]})["title"] == POSTING["title"]  # left beside the text
+    assert rpc.get_posting(POSTING["id"])["title"] == "Inbox and calendar help"
+    better = b.profile(n=79, skills=STRONG_SKILLS)
+    register(matching, amqp_uri, better)  # the view re-ranks it
+    (updated,) = emitted(database, "shortlist.updated.v1")
+    assert updated["data"]["changes"]["added"] == [better["id"]]
+    assert stored_posting(database)["title"] == "Inbox and calendar help"
 
 
 def test_another_tenant_gets_not_found_for_the_shortlist_and_its_explanations(matching, rpc, amqp_uri):
@@ -281,7 +315,7 @@ def test_a_posting_edited_before_its_publication_arrived_still_gets_its_shortlis
     assert len(proposed["data"]["shortlist"]["candidates"]) == 3
     publish_posting(matching, amqp_uri)  # the publication, older than the edit, arrives last: nothing more
     assert len(emitted(database, "matches.proposed.v1")) == 1
-    assert database.postings.find_one({"_id": POSTING["id"]})["title"] == "Inbox and calendar help"
+    assert stored_posting(database)["title"] == "Inbox and calendar help"
 
 
 def test_a_score_that_moves_without_reordering_is_stored_but_not_announced(matching, rpc, database, amqp_uri):

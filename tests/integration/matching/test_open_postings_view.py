@@ -8,6 +8,7 @@ import pytest
 
 from services.matching import domain, events, shortlists
 from services.matching.dependencies import LiveIndex
+from services.matching.repository import posting_fields
 from services.matching.service import MatchingService
 from shared.runtime.outbox import outbox_events
 from shared.vocabulary.times import utc_now
@@ -32,9 +33,9 @@ pytestmark = pytest.mark.integration
 
 
 def open_postings_scanned(database) -> dict[str, dict]:
-    """Every open posting of the database, its shortlist as matching reads it."""
+    """Every open posting of the database, its fields and shortlist as matching reads them."""
     return {d["_id"]: {**d, "id": d["_id"], "shortlist": shortlists.readable(d.get("shortlist"))}
-            for d in database.postings.find({"status": domain.OPEN})}
+            for d in map(posting_fields, database.postings.find({"status": domain.OPEN}))}
 
 
 def decided_by_view(view: LiveIndex, provider_id: str) -> set[str]:
