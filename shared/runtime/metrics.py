@@ -40,6 +40,9 @@ BATCH_SIZE = Histogram("tasklinkr_batch_size", "Deliveries a batched event handl
 BATCHES_SPLIT = Counter("tasklinkr_batches_split_total", "Batches whose transaction failed for a reason of a message "
                         "(not a transient one): each of their deliveries was tried again alone.",
                         ["service", "handler", "lane"])
+BATCHES_RETRIED = Counter("tasklinkr_batches_retried_total", "Batches whose first try, assuming every event and "
+                          "what it brings new, met something stored already (a unique index refused a write) and "
+                          "were tried again reading it.", ["service", "handler"])
 OUTBOX_OLDEST_PENDING_AGE = Gauge("tasklinkr_outbox_oldest_pending_age_seconds", "Age of the oldest committed event "
                                   "of a lane not yet confirmed by the broker (0 when none is pending).",
                                   ["service", "lane"])

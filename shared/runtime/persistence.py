@@ -96,7 +96,14 @@ def ensure_ttl_index(db: MongoDatabase, collection: str, field: str, seconds: in
 
 
 class UnitOfWork:
-    """One transaction: the session to pass to every read and write, and the events it emits."""
+    """One transaction: the session to pass to every read and write, and the events it emits.
+
+    ``assume_new``: set on a batch's first try (``shared.runtime.batches``): its events were not applied before and
+    what they bring is not stored yet, so nothing is read to check that. A write the assumption got wrong is refused
+    by a unique index (``DuplicateKeyError``, which aborts the transaction), and the batch is tried again without it.
+    """
+
+    assume_new = False
 
     def __init__(self, db: MongoDatabase, session: ClientSession, service: str, correlation_id: str | None,
                  causation_id: str | None):
@@ -167,9 +174,10 @@ class UnitOfWork:
     def claim_events(self, event_ids: list[str], consumer: str) -> list[str]:
         """``claim_event`` for a batch: the ids ``consumer`` has not applied before, each once, in order, claimed in
         this transaction with one read and one record holding them all. A claim committed meanwhile by a concurrent
-        delivery makes the insert fail (``DuplicateKeyError``, or a write conflict the transaction is retried on)."""
+        delivery makes the insert fail (``DuplicateKeyError``, or a write conflict the transaction is retried on).
+        With ``assume_new``, no read: every id is claimed, and one applied before fails the insert the same way."""
         wanted = {claim_id(consumer, event_id): event_id for event_id in event_ids}
-        applied = applied_claims(self.db[APPLIED_EVENTS], wanted, self.session)
+        applied = set() if self.assume_new else applied_claims(self.db[APPLIED_EVENTS], wanted, self.session)
         fresh = [event_id for claim, event_id in wanted.items() if claim not in applied]
         if fresh:
             self.db[APPLIED_EVENTS].insert_one(claim_record(consumer, fresh, envelopes.utc_now()),

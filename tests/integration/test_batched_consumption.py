@@ -117,12 +117,45 @@ def test_a_batch_is_acknowledged_only_after_its_commit_and_a_redelivery_is_appli
     assert ready == 0  # delivered, not acknowledged (not requeued either)
 
     duplicates_before = metric("tasklinkr_events_consumed_total", outcome="duplicate", lane="smb")
+    retried_before = metric("tasklinkr_batches_retried_total")
     first.kill()  # the process dies between the commit and the acknowledgement
     container_factory(BatchConsumer, batch_config).start()
 
     assert wait_for(lambda: metric("tasklinkr_events_consumed_total", outcome="duplicate", lane="smb")
                     - duplicates_before == 3, timeout=20)
+    # The redelivered batch's first try claimed them as new and the inbox refused it; the second read them.
+    assert metric("tasklinkr_batches_retried_total") - retried_before == 1
     assert {doc["_id"]: doc["times"] for doc in db.seen.find()} == {"early": 1, "marked": 1, "late": 1}
     assert db.batches.count_documents({}) == 1
     with Connection(batch_config["AMQP_URI"]) as connection:
         assert wait_for(lambda: connection.channel().queue_declare(QUEUE, passive=True)[1:] == (0, 1))
+
+
+def test_a_batch_holding_an_event_applied_before_is_tried_again_reading_the_inbox_not_split(
+    container_factory, batch_config, amqp_uri, mongo_client
+):
+    first = thing("first")
+    publish(amqp_uri, [first])
+    db = mongo_client[batch_config["MONGO_DATABASE"]]
+    consumer = container_factory(BatchConsumer, batch_config)
+    consumer.start()
+    assert wait_for(lambda: db.seen.count_documents({}) == 1, timeout=20)
+    consumer.stop()
+
+    # Queued while no consumer runs: one burst, the event applied before in the middle of new ones.
+    publish(amqp_uri, [thing("second"), first, thing("third")])
+    retried_before = metric("tasklinkr_batches_retried_total")
+    split_before = metric("tasklinkr_batches_split_total", lane="smb")
+    duplicates_before = metric("tasklinkr_events_consumed_total", outcome="duplicate", lane="smb")
+    container_factory(BatchConsumer, batch_config).start()
+
+    assert wait_for(lambda: db.seen.count_documents({}) == 3, timeout=20)
+    assert wait_for(lambda: metric("tasklinkr_events_consumed_total", outcome="duplicate", lane="smb")
+                    - duplicates_before == 1, timeout=20)
+    assert {doc["_id"]: doc["times"] for doc in db.seen.find()} == {"first": 1, "second": 1, "third": 1}
+    # Its first try (every event taken as new) met the inbox's record; its second, reading it, applied the two new
+    # ones in one handler call: retried once, never split into singles.
+    assert metric("tasklinkr_batches_retried_total") - retried_before == 1
+    assert metric("tasklinkr_batches_split_total", lane="smb") == split_before
+    assert [doc["things"] for doc in db.batches.find()][-1] == ["second", "third"]
+    assert dead_letters(amqp_uri, "batchconsumer") == []

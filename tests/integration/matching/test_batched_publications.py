@@ -1,6 +1,7 @@
 """Matching's posting.published in batches (shared.runtime.batches), over the real broker and database."""
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.matching import shortlists
 from services.matching.service import MatchingService
@@ -26,6 +27,12 @@ def posting_id(n: int) -> str:
     return f"pst_{n:032x}"
 
 
+def retried() -> float:
+    """Batches of publications whose first try (every posting taken as new) met one stored already."""
+    return REGISTRY.get_sample_value("tasklinkr_batches_retried_total",
+                                     {"service": "matching", "handler": "on_posting_published"}) or 0.0
+
+
 def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its_own_cause(
         container_factory, config, quiet_queues, database, amqp_uri):
     # A batch waits up to 300 ms to fill here, so the burst below is handled in a few transactions.
@@ -43,9 +50,12 @@ def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its
     publications = [b.posting(id=posting_id(n)) for n in range(1, 11)]
     # posting 1 also comes in a newer version within the burst: one proposal, then its snapshot replaced
     publications.insert(5, b.posting(id=posting_id(1), version=3, title="Inbox, calendar and phones"))
+    retried_before = retried()
     events = [publish(amqp_uri, "postings", "posting.published.v1", {"posting": posting}, posting["id"],
                       tenant=b.TENANT) for posting in publications]
     assert all(applied(matching, event["id"]) for event in events)
+    # The batch holding posting 3, stored by its cancellation, was tried again reading the postings' states.
+    assert retried() - retried_before >= 1
 
     for n in range(1, 11):
         stored = database.postings.find_one({"_id": posting_id(n)})
@@ -65,6 +75,24 @@ def test_a_burst_of_publications_is_ranked_in_batches_each_posting_once_with_its
                  if any(event["routing_key"] == "matches.proposed.v1" for event in doc["events"])]
     assert sum(doc["count"] for doc in documents) == 9
     assert len(documents) < 9
+
+
+def test_a_burst_of_new_postings_is_ranked_without_reading_their_states_first(
+        container_factory, config, quiet_queues, database, amqp_uri):
+    matching = container_factory(MatchingService, {**config, "BATCH_MAX_WAIT_MS": 300})
+    matching.start()
+    for n in (34, 35):
+        register(matching, amqp_uri, b.profile(n=n, skills=STRONG_SKILLS))
+    retried_before = retried()
+    events = [publish(amqp_uri, "postings", "posting.published.v1", {"posting": b.posting(id=posting_id(n))},
+                      posting_id(n), tenant=b.TENANT) for n in range(50, 62)]
+    assert all(applied(matching, event["id"]) for event in events)
+    for n in range(50, 62):
+        (proposed,) = emitted(database, "matches.proposed.v1", posting_id(n))
+        assert [c["provider_id"] for c in proposed["data"]["shortlist"]["candidates"]] == [
+            b.provider_id(provider) for provider in (34, 35)]
+        assert stored_posting(database, posting_id(n))["status"] == "open"
+    assert retried() == retried_before  # every batch's first try held: nothing was stored before
 
 
 def test_batches_handled_two_at_a_time_still_propose_each_posting_once_at_its_newest_version(

@@ -7,9 +7,16 @@ import time
 import eventlet
 import pytest
 from eventlet.queue import LightQueue
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure
 
-from shared.runtime.batches import DEFAULT_MAX_BATCH, BatchedEventHandler, batch_settings, collect, top_up
+from shared.runtime.batches import (
+    DEFAULT_MAX_BATCH,
+    BatchedEventHandler,
+    batch_settings,
+    collect,
+    refused_as_duplicate,
+    top_up,
+)
 from shared.runtime.messaging import ATTEMPTS_HEADER, ParkingQueueConsumer
 
 
@@ -210,3 +217,13 @@ def test_the_consumers_prefetch_holds_one_batch_more_than_its_batched_handlers_t
     assert consumer.prefetch_count == 90
     consumer._providers = {Recording(max_batch=3)}
     assert consumer.prefetch_count == 10  # never below max_workers
+
+
+def test_only_a_unique_index_refusing_every_write_sends_a_batch_to_its_second_try():
+    duplicate = {"index": 0, "code": 11000, "errmsg": "E11000 duplicate key error"}
+    other = {"index": 1, "code": 121, "errmsg": "Document failed validation"}
+    assert refused_as_duplicate(DuplicateKeyError("E11000 duplicate key error"))
+    assert refused_as_duplicate(BulkWriteError({"writeErrors": [duplicate, {**duplicate, "index": 3}]}))
+    assert not refused_as_duplicate(BulkWriteError({"writeErrors": [duplicate, other]}))
+    assert not refused_as_duplicate(BulkWriteError({"writeErrors": [], "writeConcernErrors": [{"code": 64}]}))
+    assert not refused_as_duplicate(OperationFailure("not a write error", code=11000))
