@@ -157,8 +157,8 @@ def tenant_registered(uow: UnitOfWork, tenant: dict) -> None:
 
 def postings_published(uow: UnitOfWork, matches: LiveIndex, published: list[tuple[dict, str, dict]]) -> None:
     """A batch of published postings (each the posting, its lane and the event that brought it), in one
-    transaction: their states read at once, each new open one ranked in memory and announced, all stored with one
-    bulk write. One published again (it already has a shortlist) is re-ranked like an update.
+    transaction: their states read at once (on a second try), each new open one ranked in memory and announced,
+    all stored with one bulk write. One published again (it already has a shortlist) is re-ranked like an update.
 
     A batch's first try (``uow.assume_new``) reads no states: every posting is taken as new, and each is then
     inserted, so one matching already has a document of (published again, cancelled before its publication came)
