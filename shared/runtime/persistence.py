@@ -100,7 +100,8 @@ class UnitOfWork:
 
     ``assume_new``: set on a batch's first try (``shared.runtime.batches``): its events were not applied before and
     what they bring is not stored yet, so nothing is read to check that. A write the assumption got wrong is refused
-    by a unique index (``DuplicateKeyError``, which aborts the transaction), and the batch is tried again without it.
+    by a unique index (``DuplicateKeyError``, or an ``insert_many``'s ``BulkWriteError`` of such errors, either of
+    which aborts the transaction), and the batch is tried again without it (``batches.refused_as_duplicate``).
     """
 
     assume_new = False
