@@ -123,8 +123,9 @@ def test_a_batch_is_acknowledged_only_after_its_commit_and_a_redelivery_is_appli
 
     assert wait_for(lambda: metric("tasklinkr_events_consumed_total", outcome="duplicate", lane="smb")
                     - duplicates_before == 3, timeout=20)
-    # The redelivered batch's first try claimed them as new and the inbox refused it; the second read them.
-    assert metric("tasklinkr_batches_retried_total") - retried_before == 1
+    # A redelivered batch's first try claimed them as new and the inbox refused it; the second read them (the
+    # broker may hand the three back in more than one batch).
+    assert metric("tasklinkr_batches_retried_total") - retried_before >= 1
     assert {doc["_id"]: doc["times"] for doc in db.seen.find()} == {"early": 1, "marked": 1, "late": 1}
     assert db.batches.count_documents({}) == 1
     with Connection(batch_config["AMQP_URI"]) as connection:
