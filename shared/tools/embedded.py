@@ -64,10 +64,15 @@ def is_answering(uri: str) -> bool:
 
 
 def start(storage_path: str | Path, port: int, log_path: str | Path | None = None,
-          test_commands: bool = False) -> subprocess.Popen:
+          test_commands: bool = False, cache_size: str | None = None) -> subprocess.Popen:
     """Start SecantusDB on 127.0.0.1:port with data under storage_path (kept across restarts). ``test_commands``
     enables MongoDB's fault injection (``configureFailPoint``), for fault tests only: any client that reaches the
     port could then make the server fail.
+
+    ``cache_size`` (``"4G"``; the server's default is 1 GB) bounds its storage engine's cache. On disk, data beyond
+    it is evicted to disk. In memory (``":memory:"``) the cache is where all the data lives: a write that would
+    grow it past the bound fails (``WT_CACHE_FULL``, answered as an internal error), so an in-memory server that
+    takes a long run's writes needs room for them all.
 
     Data on disk is synced at every commit (``--sync-on-commit``): without it a process killed with SIGKILL lost
     commits it had already acknowledged (a consumer's applied events, after their messages were acked: lost for
@@ -85,6 +90,7 @@ def start(storage_path: str | Path, port: int, log_path: str | Path | None = Non
             "--storage-path", storage,
             "--oplog-max-entries", str(OPLOG_MAX_ENTRIES),
             "--log-level", "WARNING",
+            *(["--cache-size", cache_size] if cache_size else []),
             *(["--sync-on-commit"] if storage != ":memory:" else []),
             *(["--enable-test-commands"] if test_commands else []),
         ],
