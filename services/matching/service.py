@@ -1,8 +1,8 @@
 """Matching: ranked, explainable shortlists for published postings, kept current as providers change.
 
 Inputs (all idempotent, each in one transaction with its outbox; the provider events and posting.published in
-batches, ``shared.runtime.batches``: up to ``TASKLINKR_BATCH_MAX_SIZE`` deliveries per transaction, two batches of
-posting.published at once):
+batches, ``shared.runtime.batches``: up to 100 postings or 50 provider events per transaction, two batches of
+posting.published at once; ``TASKLINKR_BATCH_MAX_SIZE`` sets both):
 - provider.registered / updated / availability_changed / verified → the provider read model and the index; the
   open postings the provider can affect are re-ranked, ``shortlist.updated.v1`` when one really changes. A
   verification or availability change that overtakes the registration (another queue) is held and applied with it;
@@ -38,6 +38,8 @@ from shared.runtime.rpc import rpc
 from shared.runtime.timers import configured_timer
 from shared.runtime.tracing import Tracing
 
+# posting.published's batch size, unless ``TASKLINKR_BATCH_MAX_SIZE`` is set (see ``on_posting_published``).
+POSTINGS_PER_BATCH = 100
 
 def follow_open_postings(service: MatchingService) -> None:
     """Before the transaction of a provider change: the process's view of the open postings, built on the first
@@ -117,8 +119,11 @@ class MatchingService:
         handlers.tenant_registered(uow, envelope["data"]["tenant"])
 
     # Two batches at once: each posting is its own (a second copy is answered by the inbox, an older snapshot by
-    # its version), so the next batch is ranked while one waits on the database.
-    @subscribe_batch(events.POSTINGS, events.POSTING_PUBLISHED, in_flight=2)
+    # its version), so the next batch is ranked while one waits on the database. Up to 100 a batch: a batch costs
+    # this process and its database about as much as 10 postings (a transaction, its outbox and inbox documents,
+    # the relay's read and position), so 100 instead of 50 costs a tenth less CPU per posting over every process of
+    # the path (bench-matching, 2026-12-07; docs/design/matching.md, "100 postings a batch").
+    @subscribe_batch(events.POSTINGS, events.POSTING_PUBLISHED, in_flight=2, max_batch=POSTINGS_PER_BATCH)
     def on_posting_published(self, uow, envelopes):
         handlers.postings_published(uow, self.matches, [(envelope["data"]["posting"], envelope["lane"], envelope)
                                                         for envelope in envelopes])

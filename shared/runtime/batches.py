@@ -6,9 +6,10 @@
 Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per message:
 
 - Collecting: a delivery is decoded and contract-checked on arrival (a bad one is parked alone, as ever) and joins
-  the batch being collected; the batch is complete when it holds ``TASKLINKR_BATCH_MAX_SIZE`` deliveries or
-  ``TASKLINKR_BATCH_MAX_WAIT_MS`` after its first arrived, whichever comes first, and goes to a worker once a
-  slot is free, topped up with what arrived meanwhile. A handler has one slot per lane and process unless it asks
+  the batch being collected; the batch is complete when it holds the handler's batch size (``max_batch``, 50
+  unless it names one; ``TASKLINKR_BATCH_MAX_SIZE`` when an operator sets it) or its wait (5 ms;
+  ``TASKLINKR_BATCH_MAX_WAIT_MS``) has passed since its first arrived, whichever comes first, and goes to a worker
+  once a slot is free, topped up with what arrived meanwhile. A handler has one slot per lane and process unless it asks
   for more (``in_flight``): one batch is handled while the next one fills. The consumer's prefetch is raised to the
   batch size times one more than the slots (``ParkingQueueConsumer.prefetch_count``), so a full batch is waiting
   whenever a slot frees.
@@ -76,9 +77,10 @@ DELIVERIES_PER_BUDGET = 10
 
 
 def batch_settings(config: dict, max_batch: int | None, max_wait_ms: float | None) -> tuple[int, float]:
-    """The batch size and the longest wait (seconds): the decorator's values, else the service's settings."""
-    def chosen(given, key: str, default):
-        return given if given is not None else default if config.get(key) in (None, "") else config[key]
+    """The batch size and the longest wait (seconds): the service's settings where an operator set them, else the
+    handler's own (the decorator's), else ``DEFAULT_MAX_BATCH`` and ``DEFAULT_MAX_WAIT_MS``."""
+    def chosen(own, key: str, default):
+        return config[key] if config.get(key) not in (None, "") else own if own is not None else default
 
     size = int(chosen(max_batch, "BATCH_MAX_SIZE", DEFAULT_MAX_BATCH))
     wait = float(chosen(max_wait_ms, "BATCH_MAX_WAIT_MS", DEFAULT_MAX_WAIT_MS))
@@ -244,7 +246,8 @@ def subscribe_batch(source: str, routing_key: str, *, store_attr: str = "store",
                     max_batch: int | None = None, max_wait_ms: float | None = None,
                     in_flight: int = BATCHES_IN_FLIGHT, before: Callable[[Any], None] | None = None) -> Callable:
     """``subscribe`` for a handler taking a list of envelopes (see the module's docstring); ``max_batch`` and
-    ``max_wait_ms`` default to the service's ``TASKLINKR_BATCH_MAX_SIZE`` and ``TASKLINKR_BATCH_MAX_WAIT_MS``;
+    ``max_wait_ms``: the handler's own batch size and wait (``DEFAULT_MAX_BATCH``, ``DEFAULT_MAX_WAIT_MS`` when not
+    given), which the service's ``TASKLINKR_BATCH_MAX_SIZE`` and ``TASKLINKR_BATCH_MAX_WAIT_MS`` override when set;
     ``in_flight``: batches of a lane one process handles at once (more than one only for deliveries that do not
     depend on each other's order); ``before(service)``, if given, runs before the batch's transaction, outside
     it."""

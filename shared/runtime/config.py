@@ -140,19 +140,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "batch_max_size",
-        50,
+        None,
         "Deliveries a batched event handler (`shared.runtime.batches`: matching's posting.published and provider "
-        "changes, billing's party projections) takes in one call and one transaction; the consumer prefetches one "
-        "batch more than it handles at once and at least `max_workers` (twice as many; three times in matching, "
-        "whose posting.published takes two batches at once: a process has one prefetch for all its queues).",
+        "changes, billing's party projections) takes in one call and one transaction. Unset: each handler's own, "
+        "100 for matching's posting.published, 50 for the others. The consumer prefetches one batch more than it "
+        "handles at once and at least `max_workers` (twice as many; three times in matching, whose "
+        "posting.published takes two batches at once: a process has one prefetch for all its queues).",
         per_service=True,
         cast=int,
     ),
     Setting(
         "batch_max_wait_ms",
-        5.0,
+        None,
         "Longest a batched event handler waits for its batch to fill after the first delivery arrived; then it "
-        "takes what came. 0: whatever has arrived.",
+        "takes what came. 0: whatever has arrived. Unset: each handler's own, 5 ms for all of them.",
         per_service=True,
         cast=float,
     ),

@@ -1,6 +1,7 @@
 """The batching logic of ``shared.runtime.batches``: when a batch is handed on, and what happens to its deliveries
 after its handler call (acknowledged, deferred, split, retried or parked)."""
 
+import copy
 import sys
 import time
 
@@ -9,6 +10,7 @@ import pytest
 from eventlet.queue import LightQueue
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure
 
+from shared.runtime import config
 from shared.runtime.batches import (
     DEFAULT_MAX_BATCH,
     BatchedEventHandler,
@@ -200,12 +202,30 @@ def test_a_single_that_fails_transiently_is_deferred_through_the_usual_path():
     assert handler.done == [("retried", "a")]  # retry_or_park decides: deferral for a transient failure
 
 
-def test_batch_settings_come_from_the_decorator_else_the_services_settings():
+def test_batch_settings_come_from_the_services_settings_where_set_else_the_handlers_own_else_the_defaults():
     assert batch_settings({}, None, None) == (DEFAULT_MAX_BATCH, 0.005)
+    assert batch_settings({"BATCH_MAX_SIZE": None, "BATCH_MAX_WAIT_MS": None}, 100, None) == (100, 0.005)
     assert batch_settings({"BATCH_MAX_SIZE": 7, "BATCH_MAX_WAIT_MS": 0}, None, None) == (7, 0.0)
-    assert batch_settings({"BATCH_MAX_SIZE": 7}, 3, 40) == (3, 0.04)
+    assert batch_settings({"BATCH_MAX_SIZE": 7}, 3, 40) == (7, 0.04)  # an operator's setting wins
     with pytest.raises(ValueError):
         batch_settings({"BATCH_MAX_SIZE": 0}, None, None)
+
+
+def test_matchings_posting_published_takes_100_a_batch_unless_the_operator_sets_the_size():
+    from services.matching.service import MatchingService
+
+    def published_handler(environ: dict) -> BatchedEventHandler:
+        declared = next(entrypoint for entrypoint in MatchingService.on_posting_published.nameko_entrypoints
+                        if isinstance(entrypoint, BatchedEventHandler))
+        handler = copy.copy(declared)  # as nameko binds it, without the broker side
+        handler.container = Container(config.nameko_config("matching", environ=environ))
+        handler.configure_batching()
+        return handler
+
+    default = published_handler({"TASKLINKR_CONFIG_FILE": "/nonexistent.yaml"})
+    assert (default.max_batch, default.max_wait, default.prefetch_wanted) == (100, 0.005, 300)
+    assert published_handler({"TASKLINKR_CONFIG_FILE": "/nonexistent.yaml",
+                              "TASKLINKR_MATCHING_BATCH_MAX_SIZE": "20"}).max_batch == 20
 
 
 def test_the_consumers_prefetch_holds_one_batch_more_than_its_batched_handlers_take_at_once():
