@@ -41,6 +41,7 @@ from shared.runtime.tracing import Tracing
 # posting.published's batch size, unless ``TASKLINKR_BATCH_MAX_SIZE`` is set (see ``on_posting_published``).
 POSTINGS_PER_BATCH = 100
 
+
 def follow_open_postings(service: MatchingService) -> None:
     """Before the transaction of a provider change: the process's view of the open postings, built on the first
     (only the active consumer of matching's provider and contract queues gets them, ``single_active``)."""

@@ -9,8 +9,8 @@ Everything ``shared.runtime.messaging`` promises for ``subscribe`` holds, per me
   the batch being collected; the batch is complete when it holds the handler's batch size (``max_batch``, 50
   unless it names one; ``TASKLINKR_BATCH_MAX_SIZE`` when an operator sets it) or its wait (5 ms;
   ``TASKLINKR_BATCH_MAX_WAIT_MS``) has passed since its first arrived, whichever comes first, and goes to a worker
-  once a slot is free, topped up with what arrived meanwhile. A handler has one slot per lane and process unless it asks
-  for more (``in_flight``): one batch is handled while the next one fills. The consumer's prefetch is raised to the
+  once a slot is free, topped up with what arrived meanwhile. A handler has one slot per lane and process unless it
+  asks for more (``in_flight``): one batch is handled while the next one fills. The consumer's prefetch is raised to the
   batch size times one more than the slots (``ParkingQueueConsumer.prefetch_count``), so a full batch is waiting
   whenever a slot frees.
 - Applying: one transaction claims every event id in the inbox with one record holding them all
