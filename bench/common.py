@@ -24,11 +24,6 @@ from tests.support.rabbit import OwnRabbit
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
 PY = sys.executable
-# The storage engine's cache of a benchmark's in-memory database (``embedded.start``), which holds all its data. At
-# the server's default of 1 GB, every write failed (``WT_CACHE_FULL``) once fewer than 15,000 postings had gone
-# through matching (``bench.matching --e2e-postings 15000``): each leaves its posting, its outbox, inbox and oplog
-# entries. This machine has 24 GB.
-IN_MEMORY_CACHE = "8G"
 console = Console()
 
 
@@ -134,8 +129,8 @@ def stop_cleanly_on_sigterm() -> None:
 
 
 def in_memory_database(port: int) -> subprocess.Popen:
-    """An embedded database in memory on ``port``, with room for a long run's writes (``IN_MEMORY_CACHE``)."""
-    return embedded.start(":memory:", port, cache_size=IN_MEMORY_CACHE)
+    """An embedded database in memory on ``port``, with room for a long run's writes (``embedded.IN_MEMORY_CACHE``)."""
+    return embedded.start(":memory:", port, cache_size=embedded.IN_MEMORY_CACHE)
 
 
 def start_database(stack: ExitStack) -> tuple[subprocess.Popen, str]:

@@ -16,6 +16,11 @@ from shared.runtime.config import DATA_SERVICES
 
 # Writes slow down as SecantusDB's oplog grows; nothing here reads an old oplog, so keep it short.
 OPLOG_MAX_ENTRIES = 20_000
+# The storage engine's cache of a database in memory (the tests', the benchmarks'), which holds all its data: taken
+# as it fills, not at start. At the server's default of 1 GB every write failed (``WT_CACHE_FULL``) once fewer than
+# 15,000 postings had gone through matching (``bench.matching --e2e-postings 15000``); the test suite, which keeps
+# every test's database, reached about 520 MB of resident memory. This machine has 24 GB.
+IN_MEMORY_CACHE = "8G"
 
 
 def secantusd_binary() -> str:
