@@ -1,6 +1,7 @@
 """What the benchmarks share: where results go, the progress bar, the broker vhost and embedded database they start,
-stopping the processes they started (also when the benchmark itself is stopped), and reading a process's CPU time and
-memory (and the machine's, and which process is the broker) from /proc."""
+stopping the processes they started (also when the benchmark itself is stopped), reading a process's CPU time and
+memory (and the machine's, and which process is the broker) from /proc, and timing a fixed workload to show how fast
+the host was."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -108,6 +111,25 @@ def broker_pid(amqp_uri: str) -> int | None:
         except OSError:
             continue
     return None
+
+
+def reference_workload_ms(repeats: int = 5) -> float:
+    """CPU milliseconds of one thread on a fixed workload, best of ``repeats``: numpy gathers and partitions over
+    100,000 values (as ranking does) and 2,000 small dicts built and written as JSON (as explaining and emitting do).
+    The work is the same in every run, so its time is the host's speed: on this shared machine the same code's CPU
+    time moves by half between hours, and figures of two runs compare only beside it."""
+    rng = np.random.default_rng(7)
+    values, picks = rng.random(100_000), rng.integers(0, 100_000, 100_000)
+    taken = np.empty_like(values)  # in place: a fresh process's first large allocations cost page faults
+    times = []
+    for _ in range(repeats + 1):  # the first warms up, uncounted
+        started = time.thread_time()
+        for _ in range(20):
+            np.take(values, picks, out=taken)
+            taken.partition(10)
+        json.dumps([{"id": f"p{n}", "score": n / 7, "reasons": [str(n), "x" * (n % 13)]} for n in range(2000)])
+        times.append(time.thread_time() - started)
+    return round(min(times[1:]) * 1000, 2)
 
 
 def machine_busy_seconds() -> tuple[float, float]:

@@ -50,6 +50,7 @@ from bench.common import (
     machine_busy_seconds,
     percentile,
     progress,
+    reference_workload_ms,
     rss_mb,
     service_env,
     stop,
@@ -651,6 +652,9 @@ def markdown(report: dict) -> str:
             f"{e2e['matching_process_memory']['rss_mb']} / {e2e['matching_process_memory']['peak_rss_mb']} MB | |",
             f"| index rebuild from its database at start + warm-up | {e2e['index_rebuild_and_warm_up_s']} s | |",
         ]
+    reference = report["reference_workload_ms"]
+    lines.append(f"| the host's speed: a fixed workload's CPU time (`bench.common.reference_workload_ms`), at the "
+                 f"start / the end | {reference['start']} / {reference.get('end', '–')} ms | |")
     lines += ["", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in report["targets_met"].items()]
     return "\n".join(lines) + "\n"
@@ -691,7 +695,8 @@ def main() -> None:
         return
     RESULTS.mkdir(exist_ok=True)
     report: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-                    "top_k": args.top_k, "targets": TARGETS}
+                    "top_k": args.top_k, "targets": TARGETS,
+                    "reference_workload_ms": {"start": reference_workload_ms()}}  # the host's speed, and at the end
     with progress() as bar:
         if "in_process" not in args.skip:
             report["in_process"] = in_process(args, bar)
@@ -705,6 +710,7 @@ def main() -> None:
             report["million"] = million(args, bar)
         if "broker" not in args.skip:
             report["broker"] = through_the_broker(args, bar)
+    report["reference_workload_ms"]["end"] = reference_workload_ms()
     report["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     report["targets_met"] = verdicts(report)
     (RESULTS / "matching.json").write_text(json.dumps(report, indent=2) + "\n")
