@@ -22,7 +22,7 @@ from pymongo import MongoClient
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import in_memory_database, stop_cleanly_on_sigterm
+from bench.common import stop_cleanly_on_sigterm
 from services.billing import domain, repository, runs
 from services.billing.tax import tax_table
 from shared.runtime.persistence import Store, ensure_platform_indexes
@@ -126,7 +126,7 @@ def main() -> None:
     args = parser.parse_args()
 
     port = free_port()
-    database = in_memory_database(port)
+    database = embedded.start(":memory:", port)
     try:
         with MongoClient(embedded.uri_for(port), tz_aware=True, uuidRepresentation="standard") as client:
             db = client["bench_billing"]

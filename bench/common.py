@@ -150,15 +150,10 @@ def stop_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def in_memory_database(port: int) -> subprocess.Popen:
-    """An embedded database in memory on ``port``, with room for a long run's writes (``embedded.IN_MEMORY_CACHE``)."""
-    return embedded.start(":memory:", port, cache_size=embedded.IN_MEMORY_CACHE)
-
-
 def start_database(stack: ExitStack) -> tuple[subprocess.Popen, str]:
     """An embedded database in memory, stopped when ``stack`` closes: its process and URI."""
     port = free_port()
-    database_process = in_memory_database(port)
+    database_process = embedded.start(":memory:", port)
     stack.callback(stop, database_process)
     return database_process, embedded.uri_for(port)
 

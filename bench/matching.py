@@ -654,7 +654,7 @@ def markdown(report: dict) -> str:
         ]
     reference = report["reference_workload_ms"]
     lines.append(f"| the host's speed: a fixed workload's CPU time (`bench.common.reference_workload_ms`), at the "
-                 f"start / the end | {reference['start']} / {reference.get('end', '–')} ms | |")
+                 f"start / the end | {reference['start']} / {reference['end']} ms | |")
     lines += ["", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'yes' if met else '**no**'} |" for name, met in report["targets_met"].items()]
     return "\n".join(lines) + "\n"

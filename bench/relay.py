@@ -41,7 +41,7 @@ from kombu import Connection, Exchange, Queue  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 from pymongo.write_concern import WriteConcern  # noqa: E402
 
-from bench.common import broker_pid, in_memory_database, stop_cleanly_on_sigterm, tree_cpu  # noqa: E402
+from bench.common import broker_pid, stop_cleanly_on_sigterm, tree_cpu  # noqa: E402
 from shared.runtime.envelope import amqp_headers, build  # noqa: E402
 from shared.runtime.outbox import (  # noqa: E402
     OutboxRelay,  # noqa: E402
@@ -225,7 +225,7 @@ def sustained(amqp_uri: str, uri: str, db, rate: float) -> dict:
 def main() -> None:
     stop_cleanly_on_sigterm()
     port = free_port()
-    database = in_memory_database(port)
+    database = embedded.start(":memory:", port)
     uri = embedded.uri_for(port)
     try:
         with local_vhost() as amqp_uri, MongoClient(uri, tz_aware=True) as client:

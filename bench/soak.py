@@ -31,7 +31,7 @@ from pymongo import MongoClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
-from bench.common import in_memory_database, stop_cleanly_on_sigterm  # noqa: E402
+from bench.common import stop_cleanly_on_sigterm  # noqa: E402
 from shared.tools import embedded  # noqa: E402
 from tests.support import samples  # noqa: E402
 from tests.support.infra import free_port, local_vhost  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> None:
     stop_cleanly_on_sigterm()
     console = Console()
     port = free_port()
-    database = in_memory_database(port)
+    database = embedded.start(":memory:", port)
     mongo_uri = embedded.uri_for(port)
     published_at: dict[str, float] = {}
     seen_at: dict[str, float] = {}

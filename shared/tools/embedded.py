@@ -16,10 +16,11 @@ from shared.runtime.config import DATA_SERVICES
 
 # Writes slow down as SecantusDB's oplog grows; nothing here reads an old oplog, so keep it short.
 OPLOG_MAX_ENTRIES = 20_000
-# The storage engine's cache of a database in memory (the tests', the benchmarks'), which holds all its data: taken
-# as it fills, not at start. At the server's default of 1 GB every write failed (``WT_CACHE_FULL``) once fewer than
-# 15,000 postings had gone through matching (``bench.matching --e2e-postings 15000``); the test suite, which keeps
-# every test's database, reached about 520 MB of resident memory. This machine has 24 GB.
+# The storage engine's cache of a server in memory (``start(":memory:", ...)``: the tests', the benchmarks'), which
+# holds all its data: taken as it fills, not at start. At the server's default of 1 GB every write failed
+# (``WT_CACHE_FULL``) once fewer than 15,000 postings had gone through matching (``bench.matching --e2e-postings
+# 15000``); the test suite, which keeps every test's database, reached about 520 MB of resident memory. This machine
+# has 24 GB.
 IN_MEMORY_CACHE = "8G"
 
 
@@ -69,15 +70,15 @@ def is_answering(uri: str) -> bool:
 
 
 def start(storage_path: str | Path, port: int, log_path: str | Path | None = None,
-          test_commands: bool = False, cache_size: str | None = None) -> subprocess.Popen:
+          test_commands: bool = False) -> subprocess.Popen:
     """Start SecantusDB on 127.0.0.1:port with data under storage_path (kept across restarts). ``test_commands``
     enables MongoDB's fault injection (``configureFailPoint``), for fault tests only: any client that reaches the
     port could then make the server fail.
 
-    ``cache_size`` (``"4G"``; the server's default is 1 GB) bounds its storage engine's cache. On disk, data beyond
-    it is evicted to disk. In memory (``":memory:"``) the cache is where all the data lives: a write that would
-    grow it past the bound fails (``WT_CACHE_FULL``, answered as an internal error), so an in-memory server that
-    takes a long run's writes needs room for them all.
+    In memory (``":memory:"``) the storage engine's cache is where all the data lives: a write that would grow it
+    past its bound fails (``WT_CACHE_FULL``, answered as an internal error), so such a server starts with room for a
+    long run's writes (``IN_MEMORY_CACHE``). On disk it keeps the server's default of 1 GB, data beyond it evicted to
+    disk.
 
     Data on disk is synced at every commit (``--sync-on-commit``): without it a process killed with SIGKILL lost
     commits it had already acknowledged (a consumer's applied events, after their messages were acked: lost for
@@ -95,8 +96,7 @@ def start(storage_path: str | Path, port: int, log_path: str | Path | None = Non
             "--storage-path", storage,
             "--oplog-max-entries", str(OPLOG_MAX_ENTRIES),
             "--log-level", "WARNING",
-            *(["--cache-size", cache_size] if cache_size else []),
-            *(["--sync-on-commit"] if storage != ":memory:" else []),
+            *(["--cache-size", IN_MEMORY_CACHE] if storage == ":memory:" else ["--sync-on-commit"]),
             *(["--enable-test-commands"] if test_commands else []),
         ],
         stdout=log_file,

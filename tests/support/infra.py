@@ -115,7 +115,7 @@ def database_server():
             yield uri
     else:
         port = free_port()
-        process = embedded.start(":memory:", port, cache_size=embedded.IN_MEMORY_CACHE)  # every test's data stays
+        process = embedded.start(":memory:", port)
         try:
             yield embedded.uri_for(port)
         finally:
